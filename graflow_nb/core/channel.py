@@ -1,0 +1,318 @@
+"""Channels: the key/value store tasks share, and the per-branch overlay over it.
+
+A branch never copies its parent's channel.  ``BranchChannel`` reads through to the
+parent (which is parked at the group barrier, so what it reads is the state at the fork)
+and records only what the branch itself does:
+
+    _local:   {key: value}      the branch's current view of every key it touched
+    _assigned: {key}            keys the branch replaced with ``set``
+    _ops:     {key: [(op, arg)]} additive changes (append/prepend/atomic_add) on a key
+                                the branch never replaced, so siblings' changes add up
+    _deleted: {key}             keys the branch removed
+
+Mutable values read from the parent are deep-copied on first read, so an in-place
+``lst.append`` inside a branch can neither leak into a sibling nor be lost: at fan-in
+the copy is compared with the parent's value and counts as a write if it changed.
+``changes()`` is what a merge strategy sees: the branch's changes since the fork, in
+the order the branch first touched each key.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+MISSING: Any = object()
+
+_ATOMIC_TYPES = (int, float, complex, str, bytes, bool, type(None), frozenset, range)
+
+
+def _private_copy(value: Any) -> Any:
+    """Copy a value a branch may mutate; fall back to the shared object if it can't."""
+    if isinstance(value, _ATOMIC_TYPES):
+        return value
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        return value
+
+
+class KeyLocks:
+    """Named locks shared by every channel of one run (``channel.lock(key)``)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        # Guards creation of entries in _locks.
+        self._guard = threading.Lock()
+
+    def get(self, key: str) -> threading.Lock:
+        with self._guard:
+            lock = self._locks.get(key)
+            if lock is None:
+                lock = self._locks[key] = threading.Lock()
+            return lock
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
+
+class Channel:
+    """graflow's channel API; subclasses implement the storage."""
+
+    name: str
+    key_locks: KeyLocks
+
+    def get(self, key: str, default: Any = None) -> Any:
+        raise NotImplementedError
+
+    def set(self, key: str, value: Any, ttl: int | None = None) -> None:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        return self.get(key, MISSING) is not MISSING
+
+    def keys(self) -> list[str]:
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        for key in self.keys():
+            self.delete(key)
+
+    def append(self, key: str, value: Any, ttl: int | None = None) -> int:
+        raise NotImplementedError
+
+    def prepend(self, key: str, value: Any, ttl: int | None = None) -> int:
+        raise NotImplementedError
+
+    def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
+        raise NotImplementedError
+
+    @contextmanager
+    def lock(self, key: str, timeout: float = 10.0) -> Iterator[None]:
+        lock = self.key_locks.get(key)
+        if not lock.acquire(timeout=timeout):
+            raise TimeoutError(f"could not lock channel key {key!r} within {timeout} s")
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: self.get(key) for key in self.keys()}
+
+    def __contains__(self, key: str) -> bool:
+        return self.exists(key)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} keys={self.keys()!r}>"
+
+
+class MemoryChannel(Channel):
+    """The root session's channel: a dict that stores references, as graflow's does."""
+
+    def __init__(self, name: str = "", data: dict[str, Any] | None = None):
+        self.name = name
+        self._data: dict[str, Any] = dict(data or {})
+        self._expiry: dict[str, float] = {}
+        # Serialises read-modify-write operations (append, prepend, atomic_add).
+        self._rmw_lock = threading.Lock()
+        self.key_locks = KeyLocks()
+
+    def _expired(self, key: str) -> bool:
+        deadline = self._expiry.get(key)
+        if deadline is not None and time.monotonic() >= deadline:
+            self._data.pop(key, None)
+            self._expiry.pop(key, None)
+            return True
+        return False
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if self._expiry and self._expired(key):
+            return default
+        return self._data.get(key, default)
+
+    def set(self, key: str, value: Any, ttl: int | None = None) -> None:
+        self._data[key] = value
+        if ttl is not None:
+            self._expiry[key] = time.monotonic() + ttl
+        elif self._expiry:
+            self._expiry.pop(key, None)
+
+    def delete(self, key: str) -> bool:
+        self._expiry.pop(key, None)
+        return self._data.pop(key, MISSING) is not MISSING
+
+    def keys(self) -> list[str]:
+        return [k for k in list(self._data) if not (self._expiry and self._expired(k))]
+
+    def _list_op(self, key: str, value: Any, at_front: bool, ttl: int | None) -> int:
+        with self._rmw_lock:
+            current = self.get(key, MISSING)
+            if current is MISSING:
+                current = []
+            elif not isinstance(current, list):
+                raise TypeError(f"channel key {key!r} holds {type(current).__name__}, not a list")
+            current = [value, *current] if at_front else [*current, value]
+            self.set(key, current, ttl)
+            return len(current)
+
+    def append(self, key: str, value: Any, ttl: int | None = None) -> int:
+        return self._list_op(key, value, False, ttl)
+
+    def prepend(self, key: str, value: Any, ttl: int | None = None) -> int:
+        return self._list_op(key, value, True, ttl)
+
+    def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
+        with self._rmw_lock:
+            value = self.get(key, 0) + amount
+            self._data[key] = value
+            return value
+
+    def __getstate__(self) -> dict:
+        return {"name": self.name, "data": self._data}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["name"], state["data"])
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One key's change in a branch since the fork: ``kind`` is set, delete or ops."""
+
+    kind: str
+    value: Any = None
+    ops: tuple[tuple[str, Any], ...] = ()
+
+
+def _apply_op(current: Any, op: str, arg: Any) -> Any:
+    if op == "add":
+        return (0 if current is MISSING else current) + arg
+    items = [] if current is MISSING else list(current)
+    return [*items, arg] if op == "append" else [arg, *items]
+
+
+def replay(base: Any, ops: tuple[tuple[str, Any], ...]) -> Any:
+    value = base
+    for op, arg in ops:
+        value = _apply_op(value, op, arg)
+    return value
+
+
+class BranchChannel(Channel):
+    """A branch's view: the parent's values plus the branch's own recorded changes."""
+
+    def __init__(self, base: Channel, name: str = ""):
+        self.name = name
+        self.base = base
+        self.key_locks = base.key_locks
+        self._local: dict[str, Any] = {}
+        self._assigned: set[str] = set()
+        self._ops: dict[str, list[tuple[str, Any]]] = {}
+        self._deleted: dict[str, None] = {}
+        # Serialises read-modify-write operations if a task shares its channel with
+        # threads of its own; the branch's engine thread is otherwise the only user.
+        self._rmw_lock = threading.RLock()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        local = self._local.get(key, MISSING)
+        if local is not MISSING:
+            return local
+        if key in self._deleted:
+            return default
+        value = self.base.get(key, MISSING)
+        if value is MISSING:
+            return default
+        if not isinstance(value, _ATOMIC_TYPES):
+            value = _private_copy(value)
+            self._local[key] = value
+        return value
+
+    def set(self, key: str, value: Any, ttl: int | None = None) -> None:
+        self._local[key] = value
+        self._assigned.add(key)
+        self._ops.pop(key, None)
+        self._deleted.pop(key, None)
+
+    def delete(self, key: str) -> bool:
+        existed = self.exists(key)
+        self._local.pop(key, None)
+        self._assigned.discard(key)
+        self._ops.pop(key, None)
+        if existed:
+            self._deleted[key] = None
+        return existed
+
+    def exists(self, key: str) -> bool:
+        if key in self._local:
+            return True
+        return key not in self._deleted and self.base.exists(key)
+
+    def keys(self) -> list[str]:
+        seen = [k for k in self.base.keys() if k not in self._deleted]
+        known = set(seen)
+        return seen + [k for k in self._local if k not in known]
+
+    def _record(self, key: str, op: str, arg: Any) -> Any:
+        with self._rmw_lock:
+            current = self.get(key, MISSING)
+            if op != "add" and current is not MISSING and not isinstance(current, list):
+                raise TypeError(f"channel key {key!r} holds {type(current).__name__}, not a list")
+            value = _apply_op(current, op, arg)
+            self._local[key] = value
+            self._deleted.pop(key, None)
+            if key not in self._assigned:
+                self._ops.setdefault(key, []).append((op, arg))
+            return value
+
+    def append(self, key: str, value: Any, ttl: int | None = None) -> int:
+        return len(self._record(key, "append", value))
+
+    def prepend(self, key: str, value: Any, ttl: int | None = None) -> int:
+        return len(self._record(key, "prepend", value))
+
+    def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
+        return self._record(key, "add", amount)
+
+    def changes(self) -> dict[str, Change]:
+        """What this branch changed since the fork, keyed in first-touch order."""
+        result: dict[str, Change] = {}
+        for key in self._deleted:
+            result[key] = Change("delete")
+        for key, value in self._local.items():
+            if key in self._assigned:
+                result[key] = Change("set", value)
+                continue
+            base = self.base.get(key, MISSING)
+            ops = self._ops.get(key)
+            if ops:
+                ops_t = tuple(ops)
+                result[key] = (
+                    Change("ops", value, ops_t) if _same(value, replay(base, ops_t)) else Change("set", value)
+                )
+            elif not _same(value, base):
+                result[key] = Change("set", value)
+        return result
+
+    def fork_value(self, key: str) -> Any:
+        """The parent's value of ``key`` as the branch saw it at the fork (or MISSING)."""
+        return self.base.get(key, MISSING)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except Exception:
+        return False

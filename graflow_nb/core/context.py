@@ -1,0 +1,477 @@
+"""Execution contexts: one per session, a tree per run.
+
+An ``ExecutionContext`` owns exactly one in-memory queue and one channel and has a
+``session_id``.  ``create_branch_context(member)`` makes a child whose queue is new,
+whose channel is an overlay over the parent's (O(1): nothing is copied), and whose
+session id is ``f"{parent}_{member}"``.  The graph is shared and read-only; tasks a
+session creates while running (``next_task``, a group built inside a branch) are kept
+in that session's ``dynamic`` tables, visible to it and its descendants only, so a
+sibling's dynamic task can never turn another branch's ``next_task`` into a goto.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from .channel import BranchChannel, Channel, MemoryChannel
+from .errors import CycleLimitExceededError, DuplicateTaskError
+from .events import EventBus, EventKind, Observer
+from .queue import InMemoryTaskQueue
+from .run import Run, SessionRecord
+
+if TYPE_CHECKING:
+    from .graph import TaskGraph
+    from .task import Executable
+    from .workflow import WorkflowContext
+
+DEFAULT_MAX_WORKERS = 256
+
+
+class ExecutionContext:
+    def __init__(
+        self,
+        graph: TaskGraph,
+        start_node: str | None = None,
+        max_steps: int = 10000,
+        default_max_cycles: int = 10,
+        default_max_retries: int = 0,
+        channel_backend: str = "memory",
+        config: dict[str, Any] | None = None,
+        tracer: Any = None,
+        llm_client: Any = None,
+        prompt_manager: Any = None,
+        *,
+        session_id: str | None = None,
+        max_workers: int | None = None,
+        observers: list[Observer] | None = None,
+        initial_channel: dict[str, Any] | None = None,
+        workflow: WorkflowContext | None = None,
+        _parent: ExecutionContext | None = None,
+        _channel: Channel | None = None,
+        _record: SessionRecord | None = None,
+    ):
+        if channel_backend != "memory":
+            raise ValueError(
+                f"channel_backend {channel_backend!r} is not supported: graflow_nb keeps "
+                f"every session's channel in memory"
+            )
+        self.graph = graph
+        self.parent_context = _parent
+        self.default_max_cycles = default_max_cycles
+        self.default_max_retries = default_max_retries
+        self.config = dict(config or {})
+        self.tracer = tracer
+        self.llm_client_instance = llm_client
+        self.prompt_manager = prompt_manager
+        self.workflow = workflow
+        self.start_node = start_node
+        if _parent is None:
+            self.session_id = session_id or uuid.uuid4().hex[:12]
+            workers = max_workers if max_workers is not None else DEFAULT_MAX_WORKERS
+            if workers < 1:
+                raise ValueError(f"max_workers must be >= 1, got {workers}")
+            self.run = Run(
+                self.session_id,
+                max_steps,
+                workers,
+                EventBus(observers),
+                workflow_name=workflow.name if workflow is not None else "",
+            )
+            self.channel: Channel = MemoryChannel(self.session_id, initial_channel)
+            self.depth = 0
+            self.task_queue = InMemoryTaskQueue(self.session_id)
+            self.record = SessionRecord(self.session_id, None, 0, None, None, (), self.task_queue, self)
+            self.run.add_session(self.record)
+        else:
+            self.session_id = session_id
+            self.run = _parent.run
+            self.channel = _channel
+            self.depth = _parent.depth + 1
+            self.task_queue = _record.queue
+            self.record = _record
+            self._llm_agents = _parent._llm_agents
+        if _parent is None:
+            self._llm_agents: dict[str, Any] = {}
+        self.cancel_event = None  # set by the coordinator for branch sessions
+        self.trace_id = _parent.trace_id if _parent is not None else self.session_id
+        self.completed_tasks: list[str] = []
+        self.cycle_counts: dict[str, int] = {}
+        self.steps = 0
+        self.current_task_id: str | None = None
+        self.current_order_key: tuple = ()
+        self.dynamic_nodes: dict[str, Executable] = {}
+        self.dynamic_succ: dict[str, list[str]] = {}
+        self.dynamic_pred: dict[str, list[str]] = {}
+        self._has_dynamic = _parent._has_dynamic if _parent is not None else False
+        self._join_arrivals: dict[str, set[str]] = {}
+        self._added_this_task: set[str] = set()
+        self._goto_called = False
+        self._terminate_called = False
+        self._cancel_called = False
+        self.ctrl_message: str | None = None
+        if start_node is not None and _parent is None:
+            self.add_to_queue(self.lookup(start_node))
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        graph: TaskGraph,
+        start_node: str | None = None,
+        max_steps: int = 10000,
+        default_max_cycles: int = 10,
+        default_max_retries: int = 0,
+        channel_backend: str = "memory",
+        config: dict[str, Any] | None = None,
+        tracer: Any = None,
+        llm_client: Any = None,
+        prompt_manager: Any = None,
+        **extras: Any,
+    ) -> ExecutionContext:
+        return cls(
+            graph,
+            start_node,
+            max_steps,
+            default_max_cycles,
+            default_max_retries,
+            channel_backend,
+            config,
+            tracer,
+            llm_client,
+            prompt_manager,
+            **extras,
+        )
+
+    def create_branch_context(
+        self, branch_id: str, *, group_id: str | None = None, order_key: tuple | None = None
+    ) -> ExecutionContext:
+        """A child session for one group member: own queue (empty), overlay channel."""
+        session_id = self.run.branch_session_id(self.session_id, branch_id)
+        queue = InMemoryTaskQueue(session_id)
+        key = order_key if order_key is not None else (*self.record.order_key, len(self.run.sessions))
+        record = SessionRecord(session_id, self.session_id, self.depth + 1, group_id, branch_id, key, queue)
+        child = ExecutionContext(
+            self.graph,
+            default_max_cycles=self.default_max_cycles,
+            default_max_retries=self.default_max_retries,
+            config=self.config,
+            tracer=self.tracer.clone(self.trace_id) if hasattr(self.tracer, "clone") else self.tracer,
+            llm_client=self.llm_client_instance,
+            prompt_manager=self.prompt_manager,
+            session_id=session_id,
+            workflow=self.workflow,
+            _parent=self,
+            _channel=BranchChannel(self.channel, session_id),
+            _record=record,
+        )
+        record.context = child
+        self.run.add_session(record)
+        if self.run.bus.active:
+            self.run.bus.emit(EventKind.SESSION_FORKED, session_id, branch_id, parent=self.session_id, group=group_id, member=branch_id)
+        return child
+
+    # -- cancellation ------------------------------------------------------------------
+    @property
+    def cancelled(self) -> bool:
+        """True once this session should stop at its next task boundary."""
+        ctx: ExecutionContext | None = self
+        while ctx is not None:
+            if ctx.cancel_event is not None and ctx.cancel_event.is_set():
+                return True
+            ctx = ctx.parent_context
+        return self.run.cancel_event.is_set()
+
+    # -- graph lookups with this session's dynamic tasks -------------------------------
+    def lookup(self, task_id: str) -> Executable:
+        node = self.graph.nodes.get(task_id)
+        if node is not None:
+            return node
+        ctx: ExecutionContext | None = self
+        while ctx is not None:
+            node = ctx.dynamic_nodes.get(task_id)
+            if node is not None:
+                return node
+            ctx = ctx.parent_context
+        raise KeyError(f"no task {task_id!r} in the graph or in session {self.session_id!r}")
+
+    def knows(self, task_id: str) -> bool:
+        try:
+            self.lookup(task_id)
+            return True
+        except KeyError:
+            return False
+
+    def _dynamic_chain(self, table: str, task_id: str) -> list[str]:
+        out: list[str] = []
+        ctx: ExecutionContext | None = self
+        while ctx is not None:
+            out.extend(getattr(ctx, table).get(task_id, ()))
+            ctx = ctx.parent_context
+        return out
+
+    def successors(self, task_id: str) -> list[str]:
+        base = self.graph.successors(task_id)
+        if not self._has_dynamic:
+            return base
+        return base + [s for s in self._dynamic_chain("dynamic_succ", task_id) if s not in base]
+
+    def predecessors(self, task_id: str) -> list[str]:
+        base = self.graph.predecessors(task_id)
+        if not self._has_dynamic:
+            return base
+        return base + [p for p in self._dynamic_chain("dynamic_pred", task_id) if p not in base]
+
+    def add_dynamic_node(self, task: Executable) -> None:
+        existing = self.graph.nodes.get(task.task_id) or self.dynamic_nodes.get(task.task_id)
+        if existing is task:
+            return
+        if existing is not None:
+            raise DuplicateTaskError(task.task_id)
+        self.dynamic_nodes[task.task_id] = task
+        self._added_this_task.add(task.task_id)
+        self._has_dynamic = True
+        self.run.dynamic_tasks.append((task.task_id, self.session_id, self.current_task_id))
+        if self.run.bus.active:
+            self.run.bus.emit(EventKind.DYNAMIC_TASK_ADDED, self.session_id, task.task_id, spawned_by=self.current_task_id)
+
+    def add_dynamic_edge(self, from_id: str, to_id: str) -> None:
+        succ = self.dynamic_succ.setdefault(from_id, [])
+        if to_id not in succ:
+            succ.append(to_id)
+            self.dynamic_pred.setdefault(to_id, []).append(from_id)
+        self._has_dynamic = True
+
+    def remove_dynamic_node(self, task_id: str) -> None:
+        self.dynamic_nodes.pop(task_id, None)
+
+    def rename_dynamic_node(self, old_id: str, new_id: str) -> None:
+        node = self.dynamic_nodes.pop(old_id, None)
+        if node is not None:
+            self.dynamic_nodes[new_id] = node
+
+    # -- queue -------------------------------------------------------------------------
+    def add_to_queue(self, task: Executable) -> None:
+        self.task_queue.enqueue(task)
+        if self.run.bus.active:
+            self.run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, task.task_id)
+
+    def enqueue_successors(self, task_id: str) -> None:
+        """Enqueue what follows ``task_id``; a node with several predecessors waits for
+        all of them (AND-join) and so runs once."""
+        for succ_id in self.successors(task_id):
+            preds = self.predecessors(succ_id)
+            if len(preds) > 1:
+                arrived = self._join_arrivals.setdefault(succ_id, set())
+                arrived.add(task_id)
+                if not arrived.issuperset(preds):
+                    continue
+                del self._join_arrivals[succ_id]
+            self.add_to_queue(self.lookup(succ_id))
+
+    def fire_partial_join(self) -> Executable | None:
+        """When the queue is empty, a join some of whose predecessors will never run in
+        this session (a goto took another path) runs with what arrived."""
+        if not self._join_arrivals:
+            return None
+        topo = self.graph.topological_index()
+        succ_id = min(self._join_arrivals, key=lambda n: topo.get(n, len(topo)))
+        del self._join_arrivals[succ_id]
+        node = self.lookup(succ_id)
+        self.add_to_queue(node)
+        return self.task_queue.dequeue()
+
+    # -- channel and results -----------------------------------------------------------
+    def get_channel(self) -> Channel:
+        return self.channel
+
+    def set_result(self, task_id: str, value: Any) -> None:
+        self.channel.set(f"{task_id}.__result__", value)
+
+    def get_result(self, task_id: str, default: Any = None) -> Any:
+        return self.channel.get(f"{task_id}.__result__", default)
+
+    def mark_task_completed(self, task_id: str) -> None:
+        self.completed_tasks.append(task_id)
+
+    # -- control flow requested by tasks -----------------------------------------------
+    def next_task(self, executable: Executable, goto: bool = False) -> str:
+        task_id = executable.task_id
+        # A task built while this task runs (say a group from parallel()) registered
+        # itself already; it is still new here, not a jump to an existing node.
+        is_new = task_id in self._added_this_task or not self.knows(task_id)
+        if is_new:
+            self.add_dynamic_node(executable)
+        self.add_to_queue(executable if is_new else self.lookup(task_id))
+        if goto or not is_new:
+            self._goto_called = True
+        return task_id
+
+    def next_iteration(self, data: Any = None, task_id: str | None = None) -> str:
+        from .task import IterationTask, TaskWrapper
+
+        task_id = task_id or self.current_task_id
+        if task_id is None:
+            raise ValueError("next_iteration() needs a running task")
+        node = self.lookup(task_id)
+        base = self.lookup(node.base_id) if isinstance(node, IterationTask) else node
+        if not isinstance(base, TaskWrapper):
+            raise TypeError(f"next_iteration(): {base.task_id!r} is not a function task")
+        count = self.cycle_counts.get(base.task_id, 0)
+        limit = self.max_cycles_for(base)
+        if count >= limit:
+            raise CycleLimitExceededError(task_id=base.task_id, cycle_count=count, max_cycles=limit)
+        iteration_id = f"{base.task_id}_cycle_{count}_{uuid.uuid4().hex[:8]}"
+        iteration = IterationTask(iteration_id, base, data)
+        self.add_dynamic_node(iteration)
+        self.add_to_queue(iteration)
+        return iteration_id
+
+    def max_cycles_for(self, task: Executable) -> int:
+        return task.max_cycles if task.max_cycles is not None else self.default_max_cycles
+
+    def terminate_workflow(self, message: str) -> None:
+        self._terminate_called = True
+        self.ctrl_message = message
+
+    def cancel_workflow(self, message: str) -> None:
+        self._cancel_called = True
+        self.ctrl_message = message
+
+    def reset_control_flags(self) -> None:
+        self._goto_called = self._terminate_called = self._cancel_called = False
+        self.ctrl_message = None
+        if self._added_this_task:
+            self._added_this_task = set()
+
+    @property
+    def goto_called(self) -> bool:
+        return self._goto_called
+
+    @property
+    def terminate_called(self) -> bool:
+        return self._terminate_called
+
+    @property
+    def cancel_called(self) -> bool:
+        return self._cancel_called
+
+    # -- misc --------------------------------------------------------------------------
+    @property
+    def llm_client(self) -> Any:
+        if self.llm_client_instance is None:
+            raise RuntimeError("no llm_client was given to this run")
+        return self.llm_client_instance
+
+    def get_llm_agent(self, name: str) -> Any:
+        if name not in self._llm_agents:
+            raise KeyError(f"LLMAgent {name!r} not found in registry")
+        return self._llm_agents[name]
+
+    def register_llm_agent(self, name: str, agent: Any) -> None:
+        self._llm_agents[name] = agent
+
+    def execute(self) -> Any:
+        from .engine import WorkflowEngine
+
+        return WorkflowEngine().execute(self)
+
+    def __repr__(self) -> str:
+        return f"<ExecutionContext {self.session_id!r} queue={self.task_queue.snapshot()}>"
+
+
+class TaskExecutionContext:
+    """What a task with ``inject_context=True`` receives as its first argument."""
+
+    def __init__(self, task_id: str, execution_context: ExecutionContext, retry_count: int = 0, cycle_count: int = 1):
+        self.task_id = task_id
+        self.execution_context = execution_context
+        self.retry_count = retry_count
+        self.cycle_count = cycle_count
+        self.start_time = time.time()
+        self.local_data: dict[str, Any] = {}
+
+    @property
+    def session_id(self) -> str:
+        return self.execution_context.session_id
+
+    @property
+    def trace_id(self) -> str:
+        return self.execution_context.trace_id
+
+    @property
+    def graph(self) -> TaskGraph:
+        return self.execution_context.graph
+
+    @property
+    def max_cycles(self) -> int:
+        ctx = self.execution_context
+        return ctx.max_cycles_for(ctx.lookup(self.task_id))
+
+    @property
+    def max_retries(self) -> int:
+        ctx = self.execution_context
+        configured = ctx.lookup(self.task_id).max_retries
+        return configured if configured is not None else ctx.default_max_retries
+
+    @property
+    def retries(self) -> int:
+        return self.retry_count
+
+    @property
+    def cancelled(self) -> bool:
+        """Poll this in long loops: True once the group or run asked this branch to stop."""
+        return self.execution_context.cancelled
+
+    @property
+    def llm_client(self) -> Any:
+        return self.execution_context.llm_client
+
+    @property
+    def prompt_manager(self) -> Any:
+        return self.execution_context.prompt_manager
+
+    def can_iterate(self) -> bool:
+        return self.cycle_count < self.max_cycles
+
+    def next_task(self, executable: Executable, goto: bool = False) -> str:
+        return self.execution_context.next_task(executable, goto=goto)
+
+    def next_iteration(self, data: Any = None) -> str:
+        return self.execution_context.next_iteration(data, self.task_id)
+
+    def terminate_workflow(self, message: str) -> None:
+        self.execution_context.terminate_workflow(message)
+
+    def cancel_workflow(self, message: str) -> None:
+        self.execution_context.cancel_workflow(message)
+
+    def get_channel(self) -> Channel:
+        return self.execution_context.channel
+
+    def get_typed_channel(self, message_type: type) -> Any:
+        from .typed_channel import TypedChannel
+
+        return TypedChannel(self.execution_context.channel, message_type)
+
+    def get_result(self, task_id: str, default: Any = None) -> Any:
+        return self.execution_context.get_result(task_id, default)
+
+    def get_llm_agent(self, name: str) -> Any:
+        return self.execution_context.get_llm_agent(name)
+
+    def register_llm_agent(self, name: str, agent: Any) -> None:
+        self.execution_context.register_llm_agent(name, agent)
+
+    def set_local_data(self, key: str, value: Any) -> None:
+        self.local_data[key] = value
+
+    def get_local_data(self, key: str, default: Any = None) -> Any:
+        return self.local_data.get(key, default)
+
+    def elapsed_time(self) -> float:
+        return time.time() - self.start_time
+
+    def __repr__(self) -> str:
+        return f"<TaskExecutionContext {self.task_id!r} session={self.session_id!r}>"

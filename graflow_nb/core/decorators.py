@@ -1,0 +1,53 @@
+"""``@task`` in every form graflow accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .retry import RetryPolicy
+from .task import TaskWrapper
+
+
+def task(
+    id_or_func: str | Callable[..., Any] | None = None,
+    *,
+    id: str | None = None,
+    inject_context: bool = False,
+    inject_llm_client: bool = False,
+    inject_llm_agent: str | None = None,
+    handler: str | None = None,
+    resolve_keyword_args: bool = True,
+    max_cycles: int | None = None,
+    max_retries: int | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> Any:
+    """Turn a function into a task: ``@task``, ``@task()``, ``@task("id")``,
+    ``@task("id", inject_context=True)`` or ``@task(id="id")``.
+
+    Inside ``with workflow(...)`` the task joins that workflow at once; outside, it
+    joins whichever workflow first wires it with ``>>`` or ``|``.
+    """
+    if isinstance(id_or_func, str) and id is not None and id_or_func != id:
+        raise ValueError(f"task id given twice: {id_or_func!r} and id={id!r}")
+
+    def wrap(func: Callable[..., Any]) -> TaskWrapper:
+        if isinstance(func, TaskWrapper):
+            raise TypeError(f"{func.task_id!r} is already a task")
+        task_id = id or (id_or_func if isinstance(id_or_func, str) else None) or func.__name__
+        return TaskWrapper(
+            task_id,
+            func,
+            inject_context=inject_context,
+            inject_llm_client=inject_llm_client,
+            inject_llm_agent=inject_llm_agent,
+            handler_type=handler,
+            resolve_keyword_args=resolve_keyword_args,
+            max_cycles=max_cycles,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+        )
+
+    if callable(id_or_func) and not isinstance(id_or_func, str):
+        return wrap(id_or_func)
+    return wrap

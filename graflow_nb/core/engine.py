@@ -1,0 +1,202 @@
+"""The loop that drains one session's queue.
+
+Scheduling policy: a session runs its own queue, FIFO, one task at a time on one
+thread.  After a task succeeds its successors are enqueued in the *same* session
+(a node with several predecessors waits until all of them finished there: AND-join).
+A parallel group node forks one branch session per member (``coordinator``), waits
+at the barrier, merges, and only then do the group's successors enter this queue:
+that is why a diamond's sink runs once.
+
+Control requested by the task is applied in graflow's precedence:
+cancel > terminate > goto > normal.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from .context import ExecutionContext, TaskExecutionContext
+from .errors import (
+    CycleLimitExceededError,
+    GraflowWorkflowCanceledError,
+    MergeConflictError,
+    ParallelGroupError,
+    RetryLimitExceededError,
+    StepLimitExceededError,
+    annotate,
+)
+from .events import EventKind
+from .pool import WorkerPool
+from .run import TaskRun
+from .workflow import _current_workflow, current_execution
+
+# Failures that another attempt of the same task cannot fix.
+_NOT_RETRIED = (ParallelGroupError, CycleLimitExceededError, StepLimitExceededError, MergeConflictError)
+
+
+class WorkflowEngine:
+    def __init__(self) -> None:
+        self._handlers: dict[str, Any] = {}
+
+    def register_handler(self, name: str, handler: Any) -> None:
+        """graflow's hook for custom task handlers: ``handler.execute_task(task, ctx)``."""
+        self._handlers[name] = handler
+
+    def execute(self, context: ExecutionContext, start_task_id: str | None = None) -> Any:
+        """Run ``context``'s session to the end; the root session also owns the run."""
+        if start_task_id is not None:
+            context.add_to_queue(context.lookup(start_task_id))
+        if context.parent_context is not None:
+            return self._session(context)
+        return self._root(context)
+
+    # -- the root session owns the run: pool, status, read-only graph ------------------
+    def _root(self, context: ExecutionContext) -> Any:
+        run = context.run
+        run.pool = WorkerPool(run.max_workers, name=f"graflow-{context.session_id}")
+        if run.bus.active:
+            run.bus.emit(EventKind.RUN_STARTED, context.session_id, workflow=run.workflow_name)
+        try:
+            with context.graph.reading():
+                result = self._session(context)
+        except BaseException as error:
+            run.error = error
+            run.status = "cancelled" if isinstance(error, (KeyboardInterrupt, GraflowWorkflowCanceledError)) else "failed"
+            run.cancel_event.set()
+            if context.record.state == "open":
+                run.close_session(context.session_id, "failed" if run.status == "failed" else "cancelled")
+            raise
+        else:
+            run.status = "succeeded"
+            run.result = result
+            return result
+        finally:
+            run.pool.shutdown()
+            run.ended = time.time()
+            if run.bus.active:
+                run.bus.emit(EventKind.RUN_FINISHED, context.session_id, status=run.status)
+
+    # -- one session -------------------------------------------------------------------
+    def _session(self, ctx: ExecutionContext) -> Any:
+        wf_token = _current_workflow.set(ctx.workflow) if ctx.workflow is not None else None
+        exec_token = current_execution.set(ctx)
+        try:
+            result = self._loop(ctx)
+        except BaseException:
+            if ctx.record.state == "open":
+                ctx.run.close_session(ctx.session_id, "failed")
+                self._skip_queued(ctx, "failed")
+            raise
+        finally:
+            current_execution.reset(exec_token)
+            if wf_token is not None:
+                _current_workflow.reset(wf_token)
+        if ctx.parent_context is None and ctx.record.state == "open":
+            ctx.run.close_session(ctx.session_id, "closed")
+        return result
+
+    def _loop(self, ctx: ExecutionContext) -> Any:
+        run = ctx.run
+        queue = ctx.task_queue
+        record = ctx.record
+        last_result = None
+        while True:
+            if ctx.cancelled:
+                run.close_session(ctx.session_id, "cancelled")
+                self._skip_queued(ctx, "cancelled")
+                return last_result
+            task = queue.dequeue()
+            if task is None:
+                task = ctx.fire_partial_join()
+                if task is None:
+                    return last_result
+            if not run.take_step():
+                raise StepLimitExceededError(run.max_steps, ctx.session_id, task.task_id)
+            order_key = (*record.order_key, len(record.tasks_run))
+            record.tasks_run.append(task.task_id)
+            ctx.steps += 1
+            result = self._run_task(ctx, task, order_key)
+            ctx.mark_task_completed(task.task_id)
+            last_result = result
+            if ctx.terminate_called:
+                self._skip_queued(ctx, "terminated")
+                return last_result
+            if not ctx.goto_called:
+                ctx.enqueue_successors(task.task_id)
+
+    def _skip_queued(self, ctx: ExecutionContext, why: str) -> None:
+        skipped = ctx.task_queue.drain()
+        if skipped and ctx.run.bus.active:
+            for task in skipped:
+                ctx.run.bus.emit(EventKind.TASK_SKIPPED, ctx.session_id, task.task_id, reason=why)
+
+    def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple) -> Any:
+        run = ctx.run
+        bus = run.bus
+        task_id = task.task_id
+        base_id = getattr(task, "base_id", task_id)
+        cycle = ctx.cycle_counts.get(base_id, 0) + 1
+        ctx.cycle_counts[base_id] = cycle
+        configured = task.max_retries
+        max_retries = configured if configured is not None else ctx.default_max_retries
+        handler = self._handlers.get(getattr(task, "handler_type", None) or "")
+        ctx.current_task_id = task_id
+        ctx.current_order_key = order_key
+        attempt = 0
+        while True:
+            ctx.reset_control_flags()
+            task_ctx = TaskExecutionContext(task_id, ctx, attempt, cycle)
+            record = TaskRun(task_id, ctx.session_id, attempt + 1, order_key, time.time(), threading.current_thread().name)
+            run.task_runs.append(record)
+            if bus.active:
+                bus.emit(EventKind.TASK_STARTED, ctx.session_id, task_id, attempt=attempt + 1)
+            if ctx.tracer is not None:
+                ctx.tracer.on_task_start(task, ctx)
+            try:
+                if handler is not None:
+                    handler.execute_task(task, ctx)
+                    result = ctx.get_result(task_id)
+                else:
+                    result = task.invoke(task_ctx)
+            except Exception as error:
+                record.end = time.time()
+                record.status = "failed"
+                record.error = error
+                if ctx.tracer is not None:
+                    ctx.tracer.on_task_end(task, ctx, error=error)
+                retry = attempt < max_retries and not isinstance(error, _NOT_RETRIED) and not ctx.cancelled
+                if bus.active:
+                    bus.emit(EventKind.TASK_FAILED, ctx.session_id, task_id, attempt=attempt + 1, error=error, will_retry=retry)
+                if retry:
+                    attempt += 1
+                    ctx.task_queue.retries += 1
+                    policy = task.retry_policy
+                    if policy is not None:
+                        time.sleep(policy.get_delay(attempt))
+                    if bus.active:
+                        bus.emit(EventKind.TASK_RETRIED, ctx.session_id, task_id, attempt=attempt + 1)
+                    continue
+                ctx.task_queue.failures += 1
+                annotate(error, task_id, ctx.session_id)
+                if max_retries > 0 and not isinstance(error, _NOT_RETRIED):
+                    raise RetryLimitExceededError(task_id, attempt, max_retries, error) from error
+                raise
+            except BaseException:
+                record.end = time.time()
+                record.status = "cancelled"
+                raise
+            record.end = time.time()
+            if ctx.tracer is not None:
+                ctx.tracer.on_task_end(task, ctx, result=result)
+            if ctx.cancel_called:
+                record.status = "cancelled"
+                raise GraflowWorkflowCanceledError(ctx.ctrl_message or "workflow cancelled", task_id)
+            if handler is None:
+                ctx.set_result(task_id, result)
+            record.status = "succeeded"
+            record.result = result
+            if bus.active:
+                bus.emit(EventKind.TASK_FINISHED, ctx.session_id, task_id, attempt=attempt + 1)
+            return result

@@ -1,0 +1,169 @@
+"""The exception family, with graflow's names and hierarchy.
+
+graflow wraps user exceptions as ``GraflowRuntimeError("An error occurred: ...")`` and
+reduces branch failures to strings.  Here a user exception keeps its type and message;
+the engine only attaches ``task_id`` / ``session_id`` attributes and an exception note,
+so ``except ValueError`` in a notebook still catches a ``ValueError`` raised in a task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GraflowError(Exception):
+    """Base of every error the library raises on its own account."""
+
+
+class ConfigError(GraflowError):
+    """A setting (backend, policy, worker count...) that cannot be used."""
+
+
+class GraphCompilationError(GraflowError):
+    """The graph cannot be run as wired (no start node, several start nodes...)."""
+
+
+class DuplicateTaskError(GraphCompilationError):
+    """Two different tasks were registered under one id in one workflow."""
+
+    def __init__(self, task_id: str, message: str | None = None):
+        self.task_id = task_id
+        super().__init__(
+            message
+            or f"Task id {task_id!r} is already used by another task in this workflow; "
+            f"give the new one a distinct id, e.g. @task({task_id + '_2'!r})"
+        )
+
+
+class GraphMutationError(GraflowError):
+    """The shared graph was changed while a run was reading it."""
+
+
+class GraflowRuntimeError(GraflowError):
+    """Something went wrong while a workflow was running."""
+
+    def __init__(self, message: str = "", cause: BaseException | None = None):
+        super().__init__(message)
+        self.cause = cause
+        if cause is not None:
+            self.__cause__ = cause
+
+
+class TaskError(GraflowRuntimeError):
+    """The engine could not call a task (e.g. a required parameter is missing)."""
+
+    def __init__(self, message: str, task_id: str | None = None, session_id: str | None = None):
+        super().__init__(message)
+        self.task_id = task_id
+        self.session_id = session_id
+
+
+class CycleLimitExceededError(GraflowRuntimeError):
+    def __init__(self, task_id: str, cycle_count: int, max_cycles: int):
+        self.task_id = task_id
+        self.cycle_count = cycle_count
+        self.max_cycles = max_cycles
+        super().__init__(
+            f"CycleLimitExceededError(task_id={task_id}, cycle_count={cycle_count}, "
+            f"max_cycles={max_cycles})"
+        )
+
+
+class RetryLimitExceededError(GraflowRuntimeError):
+    def __init__(self, task_id: str, retry_count: int, max_retries: int, last_error: BaseException):
+        self.task_id = task_id
+        self.retry_count = retry_count
+        self.max_retries = max_retries
+        self.last_error = last_error
+        super().__init__(
+            f"Task {task_id!r} failed after {retry_count} retries (max_retries={max_retries}): "
+            f"{type(last_error).__name__}: {last_error}",
+            cause=last_error,
+        )
+
+
+class StepLimitExceededError(GraflowRuntimeError):
+    """The run's shared ``max_steps`` budget ran out (graflow stops silently here)."""
+
+    def __init__(self, max_steps: int, session_id: str, task_id: str | None):
+        self.max_steps = max_steps
+        self.session_id = session_id
+        self.task_id = task_id
+        super().__init__(
+            f"max_steps={max_steps} reached in session {session_id!r} before task "
+            f"{task_id!r} could run; the budget is shared by every session of the run, "
+            f"raise it with execute(max_steps=...) if the loop is intended"
+        )
+
+
+class GraflowWorkflowCanceledError(GraflowRuntimeError):
+    def __init__(self, message: str, task_id: str | None = None):
+        super().__init__(message)
+        self.task_id = task_id
+
+
+class ParallelGroupError(GraflowRuntimeError):
+    """One or more members of a parallel group failed.
+
+    ``errors`` maps each failed member to its original exception object, in declaration
+    order; ``failed_tasks`` keeps graflow's ``[(member_id, message)]`` shape.  The first
+    failure in declaration order is the primary one (also ``__cause__``), so the
+    reported error does not depend on which thread lost the race.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        group_id: str,
+        failed_tasks: list[tuple[str, str]],
+        successful_tasks: list[str],
+        errors: dict[str, BaseException] | None = None,
+        sessions: dict[str, str] | None = None,
+        cancelled_tasks: list[str] | None = None,
+    ):
+        super().__init__(message)
+        self.group_id = group_id
+        self.failed_tasks = failed_tasks
+        self.successful_tasks = successful_tasks
+        self.errors = errors or {}
+        self.sessions = sessions or {}
+        self.cancelled_tasks = cancelled_tasks or []
+        if self.errors:
+            self.__cause__ = next(iter(self.errors.values()))
+
+    @property
+    def primary_error(self) -> BaseException | None:
+        return self.__cause__
+
+
+class MergeConflictError(GraflowRuntimeError):
+    """Two branches wrote different values to one channel key at a fan-in."""
+
+    def __init__(self, key: str, writers: list[tuple[str, Any]], group_id: str):
+        self.key = key
+        self.writers = writers
+        self.group_id = group_id
+        shown = ", ".join(f"{member!r} wrote {value!r}" for member, value in writers)
+        super().__init__(
+            f"Merge conflict in group {group_id!r} on channel key {key!r}: {shown}. "
+            f"Choose how to combine them, e.g. "
+            f"group.with_execution(merge='overwrite') (last declared wins), "
+            f"merge='keep_first', or merge={{{key!r}: 'append'}}"
+        )
+
+
+def annotate(error: BaseException, task_id: str, session_id: str) -> BaseException:
+    """Tag a user exception with where it happened, once, without changing its type."""
+    if getattr(error, "task_id", None) is None or not hasattr(error, "session_id"):
+        try:
+            error.task_id = task_id
+            error.session_id = session_id
+        except AttributeError:
+            pass
+    if not getattr(error, "_graflow_nb_noted", False):
+        error.add_note(f"[graflow_nb] raised by task {task_id!r} in session {session_id!r}")
+        try:
+            error._graflow_nb_noted = True
+        except AttributeError:
+            pass
+    return error

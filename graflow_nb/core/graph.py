@@ -1,0 +1,252 @@
+"""The task graph: nodes by id, ordered edges, and a read-only mode while runs use it.
+
+Every branch of a run reads the same graph object, so it must not change under them:
+while any run holds it (``reading()``), ``add_node`` / ``add_edge`` / ``remove_node``
+raise ``GraphMutationError``.  Tasks a run creates on the fly (``next_task``, groups
+built inside a branch) live in that run's sessions instead (see ``context``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from .errors import DuplicateTaskError, GraphCompilationError, GraphMutationError
+
+if TYPE_CHECKING:
+    from .task import Executable
+
+
+class TaskGraph:
+    def __init__(self) -> None:
+        self.nodes: dict[str, Executable] = {}
+        self._succ: dict[str, list[str]] = {}
+        self._pred: dict[str, list[str]] = {}
+        self._readers = 0
+        # Guards _readers and every mutation, so a mutation can't slip in as a run starts.
+        self._lock = threading.Lock()
+        self._topo_cache: dict[str, int] | None = None
+
+    # -- read-only while running -------------------------------------------------------
+    @contextmanager
+    def reading(self) -> Iterator[TaskGraph]:
+        with self._lock:
+            self._readers += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._readers -= 1
+
+    @property
+    def is_read_only(self) -> bool:
+        return self._readers > 0
+
+    def _check_writable(self, what: str) -> None:
+        if self._readers:
+            raise GraphMutationError(
+                f"cannot {what}: the graph is read-only while a run is using it; "
+                f"add tasks at run time with ctx.next_task(...)"
+            )
+
+    # -- mutation ----------------------------------------------------------------------
+    def add_node(self, task: Executable, task_id: str | None = None) -> None:
+        task_id = task_id or task.task_id
+        with self._lock:
+            self._check_writable(f"add node {task_id!r}")
+            existing = self.nodes.get(task_id)
+            if existing is not None and existing is not task:
+                raise DuplicateTaskError(task_id)
+            if existing is None:
+                self.nodes[task_id] = task
+                self._succ[task_id] = []
+                self._pred[task_id] = []
+                self._topo_cache = None
+
+    def add_edge(self, from_id: str, to_id: str) -> None:
+        with self._lock:
+            self._check_writable(f"add edge {from_id!r} -> {to_id!r}")
+            for node_id in (from_id, to_id):
+                if node_id not in self.nodes:
+                    raise KeyError(f"no node {node_id!r} in the graph; add it first")
+            if to_id not in self._succ[from_id]:
+                self._succ[from_id].append(to_id)
+                self._pred[to_id].append(from_id)
+                self._topo_cache = None
+
+    def remove_node(self, task_id: str) -> None:
+        with self._lock:
+            self._check_writable(f"remove node {task_id!r}")
+            self.nodes.pop(task_id, None)
+            for other in self._succ.pop(task_id, []):
+                self._pred[other].remove(task_id)
+            for other in self._pred.pop(task_id, []):
+                self._succ[other].remove(task_id)
+            self._topo_cache = None
+
+    def rename_node(self, old_id: str, new_id: str) -> None:
+        with self._lock:
+            self._check_writable(f"rename node {old_id!r}")
+            if new_id in self.nodes:
+                raise DuplicateTaskError(new_id)
+            self.nodes = {(new_id if k == old_id else k): v for k, v in self.nodes.items()}
+            self._succ = {(new_id if k == old_id else k): [new_id if x == old_id else x for x in v] for k, v in self._succ.items()}
+            self._pred = {(new_id if k == old_id else k): [new_id if x == old_id else x for x in v] for k, v in self._pred.items()}
+            self._topo_cache = None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._check_writable("clear the graph")
+            self.nodes.clear()
+            self._succ.clear()
+            self._pred.clear()
+            self._topo_cache = None
+
+    # -- queries -----------------------------------------------------------------------
+    def get_node(self, task_id: str) -> Executable:
+        node = self.nodes.get(task_id)
+        if node is None:
+            raise KeyError(f"no task {task_id!r} in the graph (known: {sorted(self.nodes)})")
+        return node
+
+    def has_node(self, task_id: str) -> bool:
+        return task_id in self.nodes
+
+    def successors(self, task_id: str) -> list[str]:
+        return self._succ.get(task_id, [])
+
+    def predecessors(self, task_id: str) -> list[str]:
+        return self._pred.get(task_id, [])
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        return [(a, b) for a, succ in self._succ.items() for b in succ]
+
+    def groups(self) -> list[Any]:
+        from .task import ParallelGroup
+
+        return [n for n in self.nodes.values() if isinstance(n, ParallelGroup)]
+
+    def member_ids(self) -> set[str]:
+        """Every task that is a member of some parallel group."""
+        return {m.task_id for g in self.groups() for m in g.tasks}
+
+    def get_parallel_group_members(self, group_id: str) -> list[str]:
+        return list(self.get_node(group_id).tasks)
+
+    def get_start_nodes(self) -> list[str]:
+        """Nodes nothing leads to: no predecessor and not a member of any group."""
+        members = self.member_ids()
+        return [n for n in self.nodes if not self._pred[n] and n not in members]
+
+    def detect_cycles(self) -> list[list[str]]:
+        """Each cycle of plain edges once, as a list of node ids (group membership excluded)."""
+        cycles: list[list[str]] = []
+        state: dict[str, int] = {}
+        stack: list[str] = []
+
+        def visit(node: str) -> None:
+            state[node] = 1
+            stack.append(node)
+            for nxt in self._succ.get(node, []):
+                if state.get(nxt) == 1:
+                    cycles.append(stack[stack.index(nxt):] + [nxt])
+                elif nxt not in state:
+                    visit(nxt)
+            stack.pop()
+            state[node] = 2
+
+        for node in self.nodes:
+            if node not in state:
+                visit(node)
+        return cycles
+
+    def topological_index(self) -> dict[str, int]:
+        """A stable order (topological, ties by declaration); members follow their group."""
+        cache = self._topo_cache
+        if cache is not None:
+            return cache
+        from .task import ParallelGroup
+
+        order: dict[str, int] = {}
+        indegree = {n: len(self._pred[n]) for n in self.nodes}
+        ready = [n for n in self.nodes if indegree[n] == 0]
+        members = self.member_ids()
+        ready = [n for n in ready if n not in members] + [n for n in ready if n in members]
+        pending = list(ready)
+        while pending:
+            node = pending.pop(0)
+            if node in order:
+                continue
+            order[node] = len(order)
+            expansion: list[str] = []
+            item = self.nodes.get(node)
+            if isinstance(item, ParallelGroup):
+                expansion = [m.task_id for m in item.tasks if m.task_id not in order]
+            for nxt in self._succ[node]:
+                indegree[nxt] -= 1
+                if indegree[nxt] == 0:
+                    expansion.append(nxt)
+            pending[0:0] = [n for n in expansion if n not in order]
+        for node in self.nodes:
+            order.setdefault(node, len(order))
+        self._topo_cache = order
+        return order
+
+    def nx_graph(self) -> Any:
+        """The graph as a ``networkx.DiGraph`` (needs networkx, which is optional)."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        for node_id, node in self.nodes.items():
+            g.add_node(node_id, task=node)
+        g.add_edges_from(self.edges)
+        return g
+
+    def describe(self) -> str:
+        """A plain-text summary (graflow's needs matplotlib; this needs nothing)."""
+        from .task import ParallelGroup
+
+        lines = [f"TaskGraph: {len(self.nodes)} nodes, {len(self.edges)} edges"]
+        for node_id, node in self.nodes.items():
+            succ = ", ".join(self._succ[node_id]) or "-"
+            if isinstance(node, ParallelGroup):
+                lines.append(f"  {node_id} = ({' | '.join(node.member_ids)}) -> {succ}")
+            else:
+                lines.append(f"  {node_id} -> {succ}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __contains__(self, task_id: str) -> bool:
+        return task_id in self.nodes
+
+    def __getstate__(self) -> dict:
+        return {"nodes": self.nodes, "succ": self._succ, "pred": self._pred}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+        self.nodes, self._succ, self._pred = state["nodes"], state["succ"], state["pred"]
+
+
+def require_single_start(graph: TaskGraph) -> str:
+    starts = graph.get_start_nodes()
+    if len(starts) == 1:
+        return starts[0]
+    if not starts:
+        if not graph.nodes:
+            raise GraphCompilationError("No start node found: the workflow has no tasks.")
+        raise GraphCompilationError(
+            "No start node found: every task has a predecessor (the graph is a cycle); "
+            "pass one, e.g. execute('" + next(iter(graph.nodes)) + "')"
+        )
+    raise GraphCompilationError(
+        f"Multiple start nodes found, please specify one: {', '.join(repr(s) for s in starts)} "
+        f"have no predecessor; call execute({starts[0]!r}) or wire them together"
+    )

@@ -1,0 +1,220 @@
+"""Fan-in: folding each branch's changes since the fork into the parent channel.
+
+Branches are folded in *declaration* order, never completion order, so the parent
+ends up the same however the threads raced.  Only keys a branch changed take part, so
+an inherited key a branch never touched can't undo a sibling's write.
+
+Strategies (``group.with_execution(merge=...)``; a dict chooses per key, with ``"*"``
+for the rest):
+
+    "error"       default. Two branches setting one key to *different* values is a
+                  ``MergeConflictError`` naming the key and both members, raised before
+                  the parent changes.  Chosen as the default because it never loses a
+                  write silently: every other rule drops or combines someone's value,
+                  and that should be a decision the user wrote down.
+    "overwrite"   the last *declared* writer wins
+    "keep_first"  the first declared writer wins
+    "deep_merge"  dicts merged recursively into the parent's value, in declared order
+    "append"      lists: each branch's items added since the fork, concatenated
+    "union"       like append, dropping items already present
+    "sum"         numbers: parent + each branch's delta since the fork
+    "no_merge"    nothing reaches the parent but task results
+    callable      as the group's strategy: ``fn(parent_channel, {member:
+                  branch_channel})`` in declared order, returning ``{key: value}`` to
+                  set in the parent (or None after writing to ``parent_channel``);
+                  as one key's strategy: ``fn(parent_value, [(member, value)])``
+                  returning the key's merged value
+
+Whatever the strategy, ``channel.append`` / ``prepend`` / ``atomic_add`` made in
+branches are replayed onto the parent in declared order, so counters and lists built
+with them add up across branches (graflow keeps only the last branch's), and task
+results (``"<id>.__result__"``) are each task's own key and never conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .channel import MISSING, BranchChannel, Change, Channel, _same
+from .errors import ConfigError, MergeConflictError
+
+STRATEGIES = ("error", "overwrite", "keep_first", "deep_merge", "append", "union", "sum", "no_merge")
+DEFAULT_STRATEGY = "error"
+_RESULT_SUFFIX = ".__result__"
+
+
+def validate_merge_spec(spec: Any, group_id: str) -> None:
+    if spec is None or callable(spec):
+        return
+    rules = spec.values() if isinstance(spec, dict) else [spec]
+    for rule in rules:
+        if not (callable(rule) or rule in STRATEGIES):
+            raise ConfigError(
+                f"unknown merge strategy {rule!r} for group {group_id!r}; "
+                f"choose one of {', '.join(STRATEGIES)} or a callable"
+            )
+
+
+def _strategy_for(spec: Any, key: str) -> Any:
+    if key.endswith(_RESULT_SUFFIX):
+        return "overwrite"
+    if spec is None:
+        return DEFAULT_STRATEGY
+    if isinstance(spec, dict):
+        return spec.get(key, spec.get("*", DEFAULT_STRATEGY))
+    return spec
+
+
+def _deep_merge(base: Any, update: Any) -> Any:
+    if not (isinstance(base, dict) and isinstance(update, dict)):
+        return update
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _deep_merge(merged[key], value) if key in merged else value
+    return merged
+
+
+def _added_items(fork: Any, value: Any) -> list:
+    if not isinstance(value, list):
+        raise TypeError(f"append/union merge needs lists, got {type(value).__name__}")
+    if isinstance(fork, list) and value[: len(fork)] == fork:
+        return value[len(fork):]
+    return list(value)
+
+
+def _apply_ops(parent: Channel, key: str, ops: tuple[tuple[str, Any], ...]) -> None:
+    for op, arg in ops:
+        if op == "add":
+            parent.atomic_add(key, arg)
+        elif op == "append":
+            parent.append(key, arg)
+        else:
+            parent.prepend(key, arg)
+
+
+def merge_branches(
+    parent: Channel,
+    branches: list[tuple[str, BranchChannel]],
+    spec: Any,
+    group_id: str,
+) -> dict[str, dict[str, Any]]:
+    """Fold ``branches`` (declared order) into ``parent``; return what each changed.
+
+    Every write is planned before the first one is made, so a conflict raises with
+    the parent channel untouched.
+
+    The return value maps member -> {key: value the parent holds after that member's
+    changes}, for the BRANCH_MERGED events and the merge explainer.
+    """
+    if callable(spec) and not isinstance(spec, dict):
+        return _merge_with_callable(parent, branches, spec)
+
+    changes = [(member, channel.changes()) for member, channel in branches]
+    keys: dict[str, None] = {}
+    for _member, delta in changes:
+        for key in delta:
+            keys.setdefault(key, None)
+
+    planned: list[tuple[str, str, Any]] = []  # (member, key, ("set"|"delete"|"ops", payload))
+    for key in keys:
+        writers = [(m, d[key]) for m, d in changes if key in d]
+        rule = _strategy_for(spec, key)
+        planned.extend(_plan_key(parent, key, writers, rule, group_id, dict(branches)))
+
+    applied: dict[str, dict[str, Any]] = {member: {} for member, _ in branches}
+    for member, key, (kind, payload) in planned:
+        if kind == "set":
+            parent.set(key, payload)
+        elif kind == "delete":
+            parent.delete(key)
+        else:
+            _apply_ops(parent, key, payload)
+        applied[member][key] = parent.get(key, MISSING)
+    return applied
+
+
+def _plan_key(
+    parent: Channel,
+    key: str,
+    writers: list[tuple[str, Change]],
+    rule: Any,
+    group_id: str,
+    channels: dict[str, BranchChannel],
+) -> list[tuple[str, str, Any]]:
+    ops_only = [(m, c) for m, c in writers if c.kind == "ops"]
+    assigners = [(m, c) for m, c in writers if c.kind != "ops"]
+    plan: list[tuple[str, str, Any]] = []
+
+    if rule == "no_merge":
+        return plan
+    if callable(rule):
+        current = parent.get(key, MISSING)
+        value = rule(current, [(m, c.value if c.kind != "delete" else MISSING) for m, c in writers])
+        member = writers[-1][0]
+        return [(member, key, ("set", value))]
+
+    if assigners:
+        if rule == "error":
+            distinct: list[tuple[str, Any]] = []
+            for member, change in assigners:
+                value = MISSING if change.kind == "delete" else change.value
+                if not any(_same(value, seen) for _, seen in distinct):
+                    distinct.append((member, value))
+            if len(distinct) > 1:
+                shown = [(m, "<deleted>" if v is MISSING else v) for m, v in distinct]
+                raise MergeConflictError(key, shown, group_id)
+            chosen = [assigners[-1]]
+        elif rule == "keep_first":
+            chosen = [assigners[0]]
+        elif rule == "overwrite":
+            chosen = [assigners[-1]]
+        elif rule in ("deep_merge", "append", "union", "sum"):
+            plan.append(_combine(parent, key, assigners, rule, channels))
+            chosen = []
+        else:
+            raise ConfigError(f"unknown merge strategy {rule!r} for key {key!r} in group {group_id!r}")
+        for member, change in chosen:
+            plan.append((member, key, ("delete", None) if change.kind == "delete" else ("set", change.value)))
+
+    for member, change in ops_only:
+        plan.append((member, key, ("ops", change.ops)))
+    return plan
+
+
+def _combine(
+    parent: Channel, key: str, assigners: list[tuple[str, Change]], rule: str, channels: dict[str, BranchChannel]
+) -> tuple[str, str, Any]:
+    fork = parent.get(key, MISSING)
+    value = fork
+    for member, change in assigners:
+        if change.kind == "delete":
+            continue
+        new = change.value
+        if rule == "deep_merge":
+            value = _deep_merge(value if value is not MISSING else {}, new)
+        elif rule == "sum":
+            base = channels[member].fork_value(key)
+            value = (0 if value is MISSING else value) + (new - (0 if base is MISSING else base))
+        else:
+            items = _added_items(channels[member].fork_value(key), new)
+            current = [] if value is MISSING else list(value)
+            if rule == "union":
+                items = [x for i, x in enumerate(items) if x not in current and x not in items[:i]]
+            value = current + items
+    return (assigners[-1][0], key, ("set", value))
+
+
+def _merge_with_callable(
+    parent: Channel, branches: list[tuple[str, BranchChannel]], fn: Callable[..., Any]
+) -> dict[str, dict[str, Any]]:
+    for _member, channel in branches:
+        for key, change in channel.changes().items():
+            if key.endswith(_RESULT_SUFFIX) and change.kind == "set":
+                parent.set(key, change.value)
+    updates = fn(parent, dict(branches))
+    if updates:
+        for key, value in updates.items():
+            parent.set(key, value)
+    last = branches[-1][0] if branches else ""
+    return {last: dict(updates or {})}

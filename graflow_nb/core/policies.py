@@ -1,0 +1,147 @@
+"""What a group's failures mean, with graflow's policy names and hook.
+
+A policy answers two questions: when one member fails, should the siblings that have
+not started yet be dropped (``stop_on_failure``); and once every member has ended,
+does the group fail (``on_group_finished`` raises ``ParallelGroupError``)?
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError, ParallelGroupError
+
+
+@dataclass
+class TaskResult:
+    task_id: str
+    success: bool
+    error_message: str | None = None
+    error: BaseException | None = None
+    session_id: str | None = None
+    status: str = "succeeded"  # succeeded | failed | cancelled
+
+
+def _failure_error(group_id: str, message: str, results: dict[str, TaskResult]) -> ParallelGroupError:
+    failed = [r for r in results.values() if r.status == "failed"]
+    return ParallelGroupError(
+        message,
+        group_id=group_id,
+        failed_tasks=[(r.task_id, r.error_message or "") for r in failed],
+        successful_tasks=[r.task_id for r in results.values() if r.success],
+        errors={r.task_id: r.error for r in failed if r.error is not None},
+        sessions={r.task_id: r.session_id for r in results.values() if r.session_id},
+        cancelled_tasks=[r.task_id for r in results.values() if r.status == "cancelled"],
+    )
+
+
+def describe_failures(results: dict[str, TaskResult]) -> str:
+    parts = []
+    for r in results.values():
+        if r.status == "failed":
+            kind = type(r.error).__name__ if r.error is not None else "Error"
+            parts.append(f"{r.task_id!r} (session {r.session_id}): {kind}: {r.error_message}")
+    cancelled = [r.task_id for r in results.values() if r.status == "cancelled"]
+    text = "; ".join(parts)
+    if cancelled:
+        text += f"; not run (cancelled): {', '.join(cancelled)}"
+    return text
+
+
+class GroupExecutionPolicy:
+    name = "custom"
+    stop_on_failure = False
+
+    def should_stop(self, member_id: str, error: BaseException) -> bool:
+        return self.stop_on_failure
+
+    def on_group_finished(self, group_id: str, tasks: list[str], results: dict[str, TaskResult], context: Any) -> None:
+        raise NotImplementedError("a GroupExecutionPolicy subclass must define on_group_finished")
+
+
+class StrictGroupPolicy(GroupExecutionPolicy):
+    """Any failure fails the group; members not started yet never start."""
+
+    name = "strict"
+    stop_on_failure = True
+
+    def on_group_finished(self, group_id, tasks, results, context) -> None:
+        if any(not r.success for r in results.values()):
+            failed = sum(r.status == "failed" for r in results.values())
+            raise _failure_error(
+                group_id,
+                f"Parallel group {group_id} failed: {failed} task(s) failed: {describe_failures(results)}",
+                results,
+            )
+
+
+class BestEffortGroupPolicy(GroupExecutionPolicy):
+    """Every member runs; the group succeeds whatever failed (failures stay recorded)."""
+
+    name = "best_effort"
+
+    def on_group_finished(self, group_id, tasks, results, context) -> None:
+        return None
+
+
+class AtLeastNGroupPolicy(GroupExecutionPolicy):
+    name = "at_least_n"
+
+    def __init__(self, min_success: int):
+        if min_success < 1:
+            raise ConfigError(f"AtLeastNGroupPolicy needs min_success >= 1, got {min_success}")
+        self.min_success = min_success
+
+    def on_group_finished(self, group_id, tasks, results, context) -> None:
+        ok = sum(r.success for r in results.values())
+        if ok < self.min_success:
+            raise _failure_error(
+                group_id,
+                f"Only {ok}/{self.min_success} tasks succeeded in group {group_id}: {describe_failures(results)}",
+                results,
+            )
+
+
+class CriticalGroupPolicy(GroupExecutionPolicy):
+    name = "critical"
+
+    def __init__(self, critical_task_ids: list[str]):
+        self.critical_task_ids = list(critical_task_ids)
+
+    def should_stop(self, member_id: str, error: BaseException) -> bool:
+        return member_id in self.critical_task_ids
+
+    def on_group_finished(self, group_id, tasks, results, context) -> None:
+        missing = [t for t in self.critical_task_ids if t not in results]
+        if missing:
+            raise ConfigError(f"critical task(s) {missing} are not members of group {group_id!r}")
+        failed = [t for t in self.critical_task_ids if not results[t].success]
+        if failed:
+            raise _failure_error(
+                group_id,
+                f"Critical task(s) {', '.join(failed)} failed in group {group_id}: {describe_failures(results)}",
+                results,
+            )
+
+
+_BY_NAME = {"strict": StrictGroupPolicy, "best_effort": BestEffortGroupPolicy}
+
+
+def resolve_policy(policy: Any) -> GroupExecutionPolicy:
+    if isinstance(policy, GroupExecutionPolicy):
+        return policy
+    if isinstance(policy, str) and policy in _BY_NAME:
+        return _BY_NAME[policy]()
+    if isinstance(policy, dict):
+        kind = policy.get("type")
+        if kind == "at_least_n":
+            return AtLeastNGroupPolicy(policy["min_success"])
+        if kind == "critical":
+            return CriticalGroupPolicy(policy["critical_task_ids"])
+        if kind in _BY_NAME:
+            return _BY_NAME[kind]()
+    raise ValueError(
+        f"unknown group policy {policy!r}; use 'strict', 'best_effort', "
+        f"AtLeastNGroupPolicy(n), CriticalGroupPolicy([...]) or a GroupExecutionPolicy subclass"
+    )

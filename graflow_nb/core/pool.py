@@ -1,0 +1,189 @@
+"""Threads for branches, without the nested-group deadlock.
+
+The classic deadlock: a bounded pool, a branch (holding a worker) forks a nested group
+and waits, and every worker ends up waiting for children that can't get a thread.
+Here the thread that forks a group never just waits: ``ForkJoin.run`` claims members of
+its *own* group that no worker has started yet and runs them itself, and it sleeps only
+while every member it waits for is already running on some thread.  A waiting thread
+therefore waits only on threads that are making progress, at any nesting depth, with a
+pool of any size (tested: depth 5 on 2 workers).
+
+A member moves   unreleased -> released -> running -> done
+                 unreleased/released -> skipped          (the group stopped first)
+"released" means handed to the pool; at most ``limit`` members of a group are released
+or running at once, which is how ``thread_count`` / ``max_concurrency`` are enforced.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+
+UNRELEASED, RELEASED, RUNNING, DONE, SKIPPED = range(5)
+
+
+class WorkerPool:
+    """Daemon worker threads for one run, started on demand up to ``max_workers``.
+
+    Workers start workers: a worker that takes a job while more are queued and none
+    is idle starts one more thread, so a wide group ramps up in a few thread-start
+    times instead of the forking thread starting every thread in turn.
+    """
+
+    def __init__(self, max_workers: int, name: str = "graflow"):
+        self.max_workers = max_workers
+        self.name = name
+        self._jobs: deque[tuple[ForkJoin, int]] = deque()
+        self._threads = 0
+        self._idle = 0
+        self._shutdown = False
+        self.peak_threads = 0
+        # Guards _jobs, _threads, _idle, _shutdown; workers wait on it for jobs.
+        self._cond = threading.Condition(threading.Lock())
+
+    def submit(self, fork: ForkJoin, index: int) -> None:
+        start = False
+        with self._cond:
+            self._jobs.append((fork, index))
+            if self._idle:
+                self._cond.notify()
+            elif self._threads == 0 or (self._threads < self.max_workers and len(self._jobs) > 1):
+                start = self._reserve_thread()
+        if start:
+            self._start_thread()
+
+    def _reserve_thread(self) -> bool:
+        """Count a new thread in before starting it (caller holds _cond)."""
+        if self._threads >= self.max_workers or self._shutdown:
+            return False
+        self._threads += 1
+        self.peak_threads = max(self.peak_threads, self._threads)
+        return True
+
+    def _start_thread(self) -> None:
+        thread = threading.Thread(target=self._work, name=f"{self.name}-worker-{self._threads}", daemon=True)
+        thread.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs and not self._shutdown:
+                    self._idle += 1
+                    self._cond.wait()
+                    self._idle -= 1
+                if not self._jobs:
+                    self._threads -= 1
+                    return
+                fork, index = self._jobs.popleft()
+                more = bool(self._jobs) and not self._idle and self._reserve_thread()
+            if more:
+                self._start_thread()
+            fork.run_released(index)
+
+    def shutdown(self) -> None:
+        """Let idle workers exit; running ones finish their job first."""
+        with self._cond:
+            self._shutdown = True
+            self._cond.notify_all()
+
+
+class ForkJoin:
+    """The members of one group run: release, help, wait, in that order."""
+
+    def __init__(self, pool: WorkerPool | None, jobs: list[Callable[[], None]], limit: int):
+        self._pool = pool
+        self._jobs = jobs
+        self._limit = max(1, limit)
+        self.states = [UNRELEASED] * len(jobs)
+        self._unreleased = deque(range(len(jobs)))
+        self._released: deque[int] = deque()
+        self._active = 0  # released or running
+        self._finished = 0
+        self._stopped = False
+        self.start_order: list[int] = []
+        # Guards every field above; the forking thread waits on it for members to end.
+        self._cond = threading.Condition(threading.Lock())
+
+    def run(self) -> None:
+        """Run every member (or skip the rest after ``stop``); returns when all ended."""
+        to_submit = self._release_ready()
+        self._submit(to_submit)
+        while True:
+            with self._cond:
+                while True:
+                    if self._finished == len(self._jobs):
+                        return
+                    index = self._claim_for_caller()
+                    if index is not None:
+                        break
+                    self._cond.wait()
+            self._execute(index)
+
+    def stop(self) -> None:
+        """No member that has not started will start (cooperative cancellation)."""
+        with self._cond:
+            self._stopped = True
+            while self._unreleased:
+                self.states[self._unreleased.popleft()] = SKIPPED
+                self._finished += 1
+            while self._released:
+                index = self._released.popleft()
+                if self.states[index] == RELEASED:
+                    self.states[index] = SKIPPED
+                    self._active -= 1
+                    self._finished += 1
+            self._cond.notify_all()
+
+    # -- internals (callers hold no lock unless noted) ---------------------------------
+    def _release_ready(self) -> list[int]:
+        """Move members from unreleased to released while under the limit (holds _cond)."""
+        with self._cond:
+            return self._release_locked()
+
+    def _release_locked(self) -> list[int]:
+        out = []
+        while self._unreleased and self._active < self._limit and not self._stopped:
+            index = self._unreleased.popleft()
+            self.states[index] = RELEASED
+            self._released.append(index)
+            self._active += 1
+            out.append(index)
+        return out
+
+    def _submit(self, indices: list[int]) -> None:
+        if self._pool is None:
+            return
+        for index in indices:
+            self._pool.submit(self, index)
+
+    def _claim_for_caller(self) -> int | None:
+        """Take the oldest released member nobody runs yet (caller holds _cond)."""
+        while self._released:
+            index = self._released.popleft()
+            if self.states[index] == RELEASED:
+                self.states[index] = RUNNING
+                self.start_order.append(index)
+                return index
+        return None
+
+    def run_released(self, index: int) -> None:
+        """A pool worker's entry: run the member unless the caller or stop() got it."""
+        with self._cond:
+            if self.states[index] != RELEASED:
+                return
+            self.states[index] = RUNNING
+            self.start_order.append(index)
+        self._execute(index)
+
+    def _execute(self, index: int) -> None:
+        try:
+            self._jobs[index]()
+        finally:
+            with self._cond:
+                self.states[index] = DONE
+                self._active -= 1
+                self._finished += 1
+                more = self._release_locked()
+                self._cond.notify_all()
+            self._submit(more)

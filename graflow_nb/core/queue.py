@@ -1,0 +1,84 @@
+"""The per-session FIFO of tasks waiting to run, with the counters the renders show."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .task import Executable
+
+
+class InMemoryTaskQueue:
+    """One session's queue.  Its counters survive the session, so a closed branch
+    still reports how many tasks went through it.
+
+    A parallel group waits in the queue like any node (a debugger shows it there),
+    but the counters count tasks only: a group is a fork point, and its work is
+    counted in the branch sessions it forks.
+    """
+
+    def __init__(self, session_id: str = ""):
+        self.session_id = session_id
+        self._items: deque[Executable] = deque()
+        self.enqueued = 0
+        self.dequeued = 0
+        self.retries = 0
+        self.failures = 0
+        # Guards _items and the counters: the session's engine thread dequeues, while a
+        # task's own threads (or a debugger reading the queue) may enqueue or snapshot.
+        self._lock = threading.Lock()
+
+    def enqueue(self, task: Executable) -> None:
+        with self._lock:
+            self._items.append(task)
+            if not task.is_group:
+                self.enqueued += 1
+
+    def dequeue(self) -> Executable | None:
+        with self._lock:
+            if not self._items:
+                return None
+            task = self._items.popleft()
+            if not task.is_group:
+                self.dequeued += 1
+            return task
+
+    def drain(self) -> list[Executable]:
+        """Remove everything still queued (a cancelled session) without counting it run."""
+        with self._lock:
+            items = list(self._items)
+            self._items.clear()
+            return items
+
+    def snapshot(self) -> list[str]:
+        with self._lock:
+            return [task.task_id for task in self._items]
+
+    def is_empty(self) -> bool:
+        return not self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def metrics(self) -> dict[str, int]:
+        return {
+            "enqueued": self.enqueued,
+            "dequeued": self.dequeued,
+            "retries": self.retries,
+            "failures": self.failures,
+        }
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<InMemoryTaskQueue {self.session_id!r} {self.snapshot()} in={self.enqueued} out={self.dequeued}>"

@@ -1,0 +1,256 @@
+"""The record of one run, shared by every session of its tree.
+
+State, as dask/local.py would list it:
+
+    sessions:  {session_id: SessionRecord}  every session ever opened, in fork order;
+                                            records outlive their contexts
+    task_runs: [TaskRun]                    one per attempt of a task, in start order
+    steps:     int                          tasks dequeued so far, across all sessions
+                                            (the shared max_steps budget)
+    status:    running | succeeded | failed | cancelled
+
+A session moves   open -> merged     (its group succeeded; its changes reached the parent)
+                  open -> failed     (a task in it failed)
+                  open -> cancelled  (a sibling failed first, or the run was cancelled)
+                  open -> closed     (the root session, when the run ends)
+
+>>> from graflow_nb import task, workflow
+>>> with workflow("doc") as wf:
+...     @task
+...     def fetch(): return 1
+...     @task
+...     def a(fetch): return fetch + 1
+...     @task
+...     def b(fetch): return fetch + 2
+...     @task
+...     def store(): return "ok"
+...     _ = fetch >> (a | b) >> store
+...     _ = wf.execute("fetch", session_id="S")
+>>> print(wf.last_run.session_tree())
+S  closed  enqueued 2 dequeued 2  ran fetch, ParallelGroup_1, store
+├── S_a  merged  enqueued 1 dequeued 1  ran a
+└── S_b  merged  enqueued 1 dequeued 1  ran b
+>>> wf.last_run.execution_sequence()
+['fetch', 'a', 'b', 'store']
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .events import EventBus, EventKind
+
+if TYPE_CHECKING:
+    from .context import ExecutionContext
+    from .queue import InMemoryTaskQueue
+
+
+@dataclass
+class SessionRecord:
+    """What a person wants to know about one session, live or long closed."""
+
+    session_id: str
+    parent_id: str | None
+    depth: int
+    group_id: str | None
+    member_id: str | None
+    order_key: tuple
+    queue: InMemoryTaskQueue
+    context: ExecutionContext | None = None
+    state: str = "open"
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+    tasks_run: list[str] = field(default_factory=list)
+
+    @property
+    def enqueued(self) -> int:
+        return self.queue.enqueued
+
+    @property
+    def dequeued(self) -> int:
+        return self.queue.dequeued
+
+    @property
+    def queued(self) -> list[str]:
+        return self.queue.snapshot()
+
+
+@dataclass
+class TaskRun:
+    """One attempt of one task in one session."""
+
+    task_id: str
+    session_id: str
+    attempt: int
+    order_key: tuple
+    start: float
+    thread: str
+    status: str = "running"
+    end: float | None = None
+    error: BaseException | None = None
+    result: Any = None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.end is None else self.end - self.start
+
+
+class Run:
+    def __init__(self, root_session_id: str, max_steps: int, max_workers: int, bus: EventBus, workflow_name: str = ""):
+        self.root_session_id = root_session_id
+        self.workflow_name = workflow_name
+        self.max_steps = max_steps
+        self.max_workers = max_workers
+        self.bus = bus
+        self.sessions: dict[str, SessionRecord] = {}
+        self.task_runs: list[TaskRun] = []
+        self.dynamic_tasks: list[tuple[str, str, str | None]] = []  # (task_id, session, spawned_by)
+        self.steps = 0
+        self.status = "running"
+        self.error: BaseException | None = None
+        self.result: Any = None
+        self.started = time.time()
+        self.ended: float | None = None
+        self.cancel_event = threading.Event()
+        self._fork_counts: dict[str, int] = {}
+        # Guards steps, sessions and _fork_counts: branch threads fork and count steps.
+        self._lock = threading.Lock()
+        self.pool: Any = None
+
+    # -- budget ------------------------------------------------------------------------
+    def take_step(self) -> bool:
+        with self._lock:
+            if self.steps >= self.max_steps:
+                return False
+            self.steps += 1
+            return True
+
+    # -- sessions ----------------------------------------------------------------------
+    def branch_session_id(self, parent_id: str, member_id: str) -> str:
+        """``f"{parent}_{member}"``; the n-th run of that branch (a group in a loop)
+        gets ``f"{parent}_{member}#{n}"`` from n = 2 on, so ids never repeat in a run."""
+        base = f"{parent_id}_{member_id}"
+        with self._lock:
+            count = self._fork_counts.get(base, 0) + 1
+            self._fork_counts[base] = count
+        return base if count == 1 else f"{base}#{count}"
+
+    def add_session(self, record: SessionRecord) -> None:
+        with self._lock:
+            self.sessions[record.session_id] = record
+
+    def close_session(self, session_id: str, state: str) -> None:
+        record = self.sessions[session_id]
+        record.state = state
+        record.ended = time.time()
+        if self.bus.active:
+            self.bus.emit(
+                EventKind.SESSION_CLOSED,
+                session_id,
+                None,
+                state=state,
+                parent=record.parent_id,
+                enqueued=record.enqueued,
+                dequeued=record.dequeued,
+            )
+
+    # -- views -------------------------------------------------------------------------
+    def children(self, session_id: str) -> list[SessionRecord]:
+        return sorted(
+            (s for s in self.sessions.values() if s.parent_id == session_id), key=lambda s: s.order_key
+        )
+
+    def session_tree(self) -> str:
+        """The session hierarchy as text, each line with its state and queue counts."""
+        lines: list[str] = []
+
+        def line(rec: SessionRecord) -> str:
+            ran = ", ".join(rec.tasks_run) or "-"
+            queued = f"  queued {', '.join(rec.queued)}" if rec.queued else ""
+            return f"{rec.session_id}  {rec.state}  enqueued {rec.enqueued} dequeued {rec.dequeued}  ran {ran}{queued}"
+
+        def walk(rec: SessionRecord, prefix: str) -> None:
+            kids = self.children(rec.session_id)
+            for i, kid in enumerate(kids):
+                last = i == len(kids) - 1
+                lines.append(prefix + ("└── " if last else "├── ") + line(kid))
+                walk(kid, prefix + ("    " if last else "│   "))
+
+        root = self.sessions.get(self.root_session_id)
+        if root is not None:
+            lines.append(line(root))
+            walk(root, "")
+        return "\n".join(lines)
+
+    def task_counts(self) -> dict[str, int]:
+        """How many times each task *succeeded or failed for good*, i.e. ran to an end."""
+        counts: dict[str, int] = {}
+        for tr in self.finished_runs():
+            counts[tr.task_id] = counts.get(tr.task_id, 0) + 1
+        return counts
+
+    def finished_runs(self) -> list[TaskRun]:
+        """The last attempt of each task execution, in canonical order."""
+        last: dict[tuple, TaskRun] = {}
+        for tr in self.task_runs:
+            last[tr.order_key] = tr
+        return [last[k] for k in sorted(last)]
+
+    def execution_sequence(self, include_groups: bool = False) -> list[str]:
+        """Tasks that succeeded, in canonical order: topological, then declaration order.
+
+        The same graph gives the same sequence however the threads interleave; real
+        start times stay in ``task_runs``.
+        """
+        from .task import ParallelGroup
+
+        seq = []
+        for tr in self.finished_runs():
+            if tr.status != "succeeded":
+                continue
+            if not include_groups and isinstance(self._node_of(tr), ParallelGroup):
+                continue
+            seq.append(tr.task_id)
+        return seq
+
+    def _node_of(self, tr: TaskRun) -> Any:
+        rec = self.sessions.get(tr.session_id)
+        ctx = rec.context if rec else None
+        return ctx.lookup(tr.task_id) if ctx is not None else None
+
+    def results(self) -> dict[str, Any]:
+        """Each task's latest successful result, from every session (merged or not)."""
+        out: dict[str, Any] = {}
+        for tr in self.finished_runs():
+            if tr.status == "succeeded":
+                out[tr.task_id] = tr.result
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "workflow": self.workflow_name,
+            "status": self.status,
+            "sessions": len(self.sessions),
+            "steps": self.steps,
+            "task_counts": self.task_counts(),
+            "error": None if self.error is None else f"{type(self.error).__name__}: {self.error}",
+        }
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        for name in ("_lock", "cancel_event", "pool"):
+            state.pop(name, None)
+        state["bus"] = EventBus()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self.cancel_event = threading.Event()
+        self.pool = None
+
+    def __repr__(self) -> str:
+        return f"<Run {self.root_session_id!r} {self.status} sessions={len(self.sessions)} steps={self.steps}>"

@@ -1,0 +1,411 @@
+"""Tasks and the operators that wire them: ``>>`` (sequence) and ``|`` (parallel group).
+
+Operators write into the *current* workflow (``workflow.current_workflow()``), so a task
+defined in one notebook cell can be wired into a new workflow in another cell as often
+as the cell is re-run: nodes join a graph when an edge first uses them, never through a
+one-shot "pending registration" flag (graflow's re-run bug).
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, TaskError
+
+if TYPE_CHECKING:
+    from .context import TaskExecutionContext
+    from .retry import RetryPolicy
+
+_INJECTED_NAMES = frozenset({"llm_client", "llm_agent"})
+_RESULT_SUFFIX = ".__result__"
+
+
+def _wf():
+    from .workflow import current_workflow
+
+    return current_workflow()
+
+
+class Executable:
+    """Anything that can sit in a graph: a task, a parallel group, a pseudo node."""
+
+    task_id: str
+    is_group = False
+
+    # -- chaining helpers: a SequentialTask is never a node, its ends are --------------
+    def _leftmost(self) -> Executable:
+        return self
+
+    def _rightmost(self) -> Executable:
+        return self
+
+    def _chain_items(self) -> list[Executable]:
+        return [self]
+
+    # -- operators ---------------------------------------------------------------------
+    def __rshift__(self, other: Executable) -> SequentialTask:
+        _wf().link(self._rightmost(), other._leftmost())
+        return SequentialTask([*self._chain_items(), *other._chain_items()])
+
+    def __lshift__(self, other: Executable) -> SequentialTask:
+        _wf().link(other._rightmost(), self._leftmost())
+        return SequentialTask([*other._chain_items(), *self._chain_items()])
+
+    def __or__(self, other: Executable) -> ParallelGroup:
+        return _join_parallel(self, other)
+
+    # -- execution ---------------------------------------------------------------------
+    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+        """Run this node for one attempt; the engine stores what it returns."""
+        raise NotImplementedError
+
+    @property
+    def max_retries(self) -> int | None:
+        return None
+
+    @property
+    def retry_policy(self) -> RetryPolicy | None:
+        return None
+
+    @property
+    def max_cycles(self) -> int | None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.task_id!r}>"
+
+
+class Task(Executable):
+    """A pseudo node that does nothing (graflow's ``Task(task_id)``)."""
+
+    def __init__(self, task_id: str, register_to_context: bool = True):
+        self.task_id = task_id
+        if register_to_context:
+            _wf().register(self)
+
+    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+        return None
+
+
+class TaskWrapper(Executable):
+    """A Python function as a task.
+
+    Keyword arguments are resolved per call, lowest priority first: the channel
+    (``"<param>.__result__"``, then ``"<param>"``), then values bound with
+    ``t(task_id=..., **bound)``, then injected ``llm_client`` / ``llm_agent``.
+    """
+
+    def __init__(
+        self,
+        task_id: str,
+        func: Callable[..., Any],
+        inject_context: bool = False,
+        inject_llm_client: bool = False,
+        inject_llm_agent: str | None = None,
+        register_to_context: bool = True,
+        handler_type: str | None = None,
+        resolve_keyword_args: bool = True,
+        max_cycles: int | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        bound_kwargs: dict[str, Any] | None = None,
+    ):
+        if not callable(func):
+            raise TypeError(f"task {task_id!r}: {func!r} is not callable")
+        self.task_id = task_id
+        self.func = func
+        self.inject_context = inject_context
+        self.inject_llm_client = inject_llm_client
+        self.inject_llm_agent = inject_llm_agent
+        self.handler_type = handler_type
+        self.resolve_keyword_args = resolve_keyword_args
+        self._max_cycles = max_cycles
+        if retry_policy is not None and max_retries is None:
+            max_retries = retry_policy.max_retries
+        self._max_retries = max_retries
+        self._retry_policy = retry_policy
+        self.bound_kwargs = dict(bound_kwargs or {})
+        self._params = self._parameter_specs()
+        self.__name__ = getattr(func, "__name__", task_id)
+        self.__doc__ = getattr(func, "__doc__", None)
+        self.__wrapped__ = func
+        if register_to_context:
+            from .workflow import active_workflow
+
+            wf = active_workflow()
+            if wf is not None:
+                wf.register(self)
+
+    @property
+    def max_retries(self) -> int | None:
+        return self._max_retries
+
+    @property
+    def retry_policy(self) -> RetryPolicy | None:
+        return self._retry_policy
+
+    @property
+    def max_cycles(self) -> int | None:
+        return self._max_cycles
+
+    def _parameter_specs(self) -> tuple[tuple[str, bool], ...]:
+        """``(name, required)`` for every parameter the channel may fill."""
+        try:
+            params = list(inspect.signature(self.func).parameters.values())
+        except (TypeError, ValueError):
+            return ()
+        if self.inject_context and params:
+            params = params[1:]
+        return tuple(
+            (p.name, p.default is inspect.Parameter.empty)
+            for p in params
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            and p.name not in _INJECTED_NAMES
+        )
+
+    def resolve_kwargs(self, task_ctx: TaskExecutionContext) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        bound = self.bound_kwargs
+        if self.resolve_keyword_args:
+            channel = task_ctx.execution_context.channel
+            missing = _MISSING
+            for name, required in self._params:
+                if name in bound:
+                    continue
+                value = channel.get(name + _RESULT_SUFFIX, missing)
+                if value is missing:
+                    value = channel.get(name, missing)
+                if value is not missing:
+                    kwargs[name] = value
+                elif required:
+                    raise TaskError(
+                        f"task {self.task_id!r} in session {task_ctx.session_id!r}: required "
+                        f"parameter {name!r} has no value: no channel key "
+                        f"{name + _RESULT_SUFFIX!r} (a task named {name!r} that ran before) "
+                        f"and no channel key {name!r}; pass it with "
+                        f"execute(initial_channel={{{name!r}: ...}}) or bind it with "
+                        f"{self.__name__}(task_id=..., {name}=...)",
+                        task_id=self.task_id,
+                        session_id=task_ctx.session_id,
+                    )
+        if bound:
+            kwargs.update(bound)
+        if self.inject_llm_client:
+            kwargs["llm_client"] = task_ctx.llm_client
+        if self.inject_llm_agent:
+            kwargs["llm_agent"] = task_ctx.get_llm_agent(self.inject_llm_agent)
+        return kwargs
+
+    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+        kwargs = self.resolve_kwargs(task_ctx)
+        if self.inject_context:
+            return self.func(task_ctx, **kwargs)
+        return self.func(**kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``t()`` runs the function now; ``t(task_id=..., **bound)`` makes an instance."""
+        if args:
+            raise TypeError(
+                f"task {self.task_id!r} takes keyword arguments only when called: "
+                f"{self.__name__}(task_id='name', param=value) creates a task instance; "
+                f"call {self.__name__}.func(...) to run the plain function"
+            )
+        if kwargs:
+            task_id = kwargs.pop("task_id", None) or f"{self.task_id}_{uuid.uuid4().hex[:8]}"
+            return TaskWrapper(
+                task_id,
+                self.func,
+                inject_context=self.inject_context,
+                inject_llm_client=self.inject_llm_client,
+                inject_llm_agent=self.inject_llm_agent,
+                handler_type=self.handler_type,
+                resolve_keyword_args=self.resolve_keyword_args,
+                max_cycles=self._max_cycles,
+                max_retries=self._max_retries,
+                retry_policy=self._retry_policy,
+                bound_kwargs={**self.bound_kwargs, **kwargs},
+            )
+        if self.inject_context:
+            from .context import ExecutionContext, TaskExecutionContext
+            from .graph import TaskGraph
+
+            throwaway = ExecutionContext.create(TaskGraph(), session_id="direct_call")
+            return self.func(TaskExecutionContext(self.task_id, throwaway), **self.bound_kwargs)
+        return self.func(**self.bound_kwargs)
+
+
+class IterationTask(TaskWrapper):
+    """The task ``next_iteration(data)`` enqueues: the base task's function again."""
+
+    def __init__(self, task_id: str, base: TaskWrapper, data: Any):
+        super().__init__(
+            task_id,
+            base.func,
+            inject_context=base.inject_context,
+            register_to_context=False,
+            max_retries=base.max_retries,
+            retry_policy=base.retry_policy,
+            max_cycles=base.max_cycles,
+            bound_kwargs=base.bound_kwargs,
+        )
+        self.base_id = base.task_id
+        self.data = data
+
+    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+        # graflow passes the task context first whether or not the task asked for it.
+        args = (task_ctx,) if self.data is None else (task_ctx, self.data)
+        return self.func(*args, **self.bound_kwargs)
+
+
+class SequentialTask(Executable):
+    """What ``a >> b`` returns: a handle on a chain; its ends take part in operators."""
+
+    def __init__(self, tasks: Iterable[Executable]):
+        self.tasks = list(tasks)
+        if not self.tasks:
+            raise ValueError("a sequence needs at least one task")
+        self.task_id = "SequentialTask(" + " >> ".join(t.task_id for t in self.tasks) + ")"
+
+    def _leftmost(self) -> Executable:
+        return self.tasks[0]._leftmost()
+
+    def _rightmost(self) -> Executable:
+        return self.tasks[-1]._rightmost()
+
+    def _chain_items(self) -> list[Executable]:
+        return list(self.tasks)
+
+    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+        raise TaskError(f"{self.task_id} is not a node; run its first task instead")
+
+
+_BACKENDS = ("threading", "direct")
+
+
+class ParallelGroup(Executable):
+    """Members run concurrently, each in its own branch session; successors run once.
+
+    Members live in ``tasks`` (declaration order decides merges and error reports);
+    there are no graph edges from a group to its members, as in graflow.
+    """
+
+    is_group = True
+
+    def __init__(self, tasks: Iterable[Executable], name: str | None = None):
+        wf = _wf()
+        self.tasks: list[Executable] = []
+        self.task_id = name or wf.new_group_name()
+        self.backend = "threading"
+        self.backend_config: dict[str, Any] = {}
+        self.policy: Any = "strict"
+        self.merge: Any = None
+        wf.register(self)
+        for member in tasks:
+            self.add_member(member)
+
+    def add_member(self, member: Executable, index: int | None = None) -> None:
+        member = member._leftmost()
+        if any(m.task_id == member.task_id for m in self.tasks):
+            raise ConfigError(f"task {member.task_id!r} is already a member of {self.task_id!r}")
+        _wf().register(member)
+        if index is None:
+            self.tasks.append(member)
+        else:
+            self.tasks.insert(index, member)
+
+    @property
+    def member_ids(self) -> list[str]:
+        return [m.task_id for m in self.tasks]
+
+    def set_group_name(self, name: str) -> ParallelGroup:
+        _wf().rename_node(self.task_id, name)
+        self.task_id = name
+        return self
+
+    def with_execution(
+        self,
+        backend: Any = None,
+        backend_config: dict[str, Any] | None = None,
+        policy: Any = "strict",
+        *,
+        merge: Any = None,
+    ) -> ParallelGroup:
+        """Choose how members run (checked now, before anything runs).
+
+        ``backend``: ``"threading"`` (default) or ``"direct"`` (members one after
+        another on the calling thread, still each in its own branch session).
+        ``backend_config={"thread_count": n}`` caps how many members run at once.
+        ``merge``: how branch channel writes combine at fan-in (see ``core.merge``).
+        """
+        from .merge import validate_merge_spec
+        from .policies import resolve_policy
+
+        name = getattr(backend, "value", backend)
+        name = "threading" if name is None else str(name).lower()
+        if name not in _BACKENDS:
+            raise ValueError(
+                f"unknown backend {backend!r} for group {self.task_id!r}; "
+                f"choose one of {', '.join(_BACKENDS)}"
+            )
+        config = dict(backend_config or {})
+        count = config.get("thread_count")
+        if count is not None and (not isinstance(count, int) or count < 1):
+            raise ValueError(f"group {self.task_id!r}: thread_count must be a positive int, got {count!r}")
+        resolve_policy(policy)
+        validate_merge_spec(merge, self.task_id)
+        self.backend = name
+        self.backend_config = config
+        self.policy = policy
+        self.merge = merge
+        return self
+
+    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+        from .coordinator import execute_group
+
+        execute_group(self, task_ctx.execution_context)
+        return None
+
+
+def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:
+    wf = _wf()
+    if isinstance(left, ParallelGroup) and isinstance(right, ParallelGroup):
+        if not wf.successors_of(left.task_id) and not wf.successors_of(right.task_id):
+            for member in right.tasks:
+                left.add_member(member)
+            wf.remove_node(right.task_id)
+            return left
+        return ParallelGroup([left, right])
+    if isinstance(left, ParallelGroup):
+        left.add_member(right)
+        return left
+    if isinstance(right, ParallelGroup):
+        # graflow adds an edge group -> x here and runs x twice; x simply joins first.
+        right.add_member(left, index=0)
+        return right
+    return ParallelGroup([left, right])
+
+
+def chain(*tasks: Executable) -> Executable:
+    if not tasks:
+        raise ValueError("chain() needs at least one task")
+    result: Executable = tasks[0]
+    for nxt in tasks[1:]:
+        result = result >> nxt
+    return result
+
+
+def parallel(*tasks: Executable) -> ParallelGroup:
+    if len(tasks) < 2:
+        raise ValueError("parallel() needs at least two tasks")
+    return ParallelGroup(list(tasks))
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()

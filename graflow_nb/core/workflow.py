@@ -1,0 +1,190 @@
+"""``workflow(name)``: the context manager that collects tasks into one graph.
+
+The current workflow lives in a ContextVar.  Branch threads run inside a copy of the
+forking thread's context, and the engine sets the run's workflow while a task runs, so
+``parallel(...)`` or ``@task`` inside a branch always finds the right workflow (graflow
+finds none there, makes a fresh one, and recurses).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from .graph import TaskGraph, require_single_start
+
+if TYPE_CHECKING:
+    from .context import ExecutionContext
+    from .events import Observer
+    from .task import Executable
+
+_current_workflow: ContextVar[WorkflowContext | None] = ContextVar("graflow_nb_workflow", default=None)
+# The ExecutionContext whose task is running on this thread (None outside tasks).
+current_execution: ContextVar[ExecutionContext | None] = ContextVar("graflow_nb_execution", default=None)
+
+_default_workflow: WorkflowContext | None = None
+
+
+def active_workflow() -> WorkflowContext | None:
+    """The workflow of the enclosing ``with workflow(...)`` block or running task."""
+    return _current_workflow.get()
+
+
+def current_workflow() -> WorkflowContext:
+    """The active workflow, or a process-wide default one for wiring outside any block."""
+    wf = _current_workflow.get()
+    if wf is not None:
+        return wf
+    global _default_workflow
+    if _default_workflow is None:
+        _default_workflow = WorkflowContext("default")
+    return _default_workflow
+
+
+class WorkflowContext:
+    """A named graph plus how to run it; ``with workflow("x") as wf`` makes it current."""
+
+    def __init__(self, name: str, tracer: Any = None, prompt_manager: Any = None):
+        self.name = name
+        self.tracer = tracer
+        self.prompt_manager = prompt_manager
+        self.graph = TaskGraph()
+        self.observers: list[Observer] = []
+        self.runs: list[Any] = []
+        self._group_numbers = itertools.count(1)
+        # Guards _group_numbers so groups built concurrently in branches get unique names.
+        self._group_lock = threading.Lock()
+        self._tokens: list[Any] = []
+        self._llm_agents: dict[str, Any] = {}
+
+    # -- context manager ---------------------------------------------------------------
+    def __enter__(self) -> WorkflowContext:
+        self._tokens.append(_current_workflow.set(self))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _current_workflow.reset(self._tokens.pop())
+
+    # -- registration (used by task operators) -----------------------------------------
+    def _running_here(self) -> ExecutionContext | None:
+        ctx = current_execution.get()
+        if ctx is not None and ctx.graph is self.graph:
+            return ctx
+        return None
+
+    def register(self, task: Executable) -> None:
+        ctx = self._running_here()
+        if ctx is not None:
+            ctx.add_dynamic_node(task)
+        elif not self.graph.has_node(task.task_id) or self.graph.nodes[task.task_id] is not task:
+            self.graph.add_node(task)
+
+    def link(self, left: Executable, right: Executable) -> None:
+        self.register(left)
+        self.register(right)
+        ctx = self._running_here()
+        if ctx is not None:
+            ctx.add_dynamic_edge(left.task_id, right.task_id)
+        else:
+            self.graph.add_edge(left.task_id, right.task_id)
+
+    def successors_of(self, task_id: str) -> list[str]:
+        ctx = self._running_here()
+        if ctx is not None:
+            return ctx.successors(task_id)
+        return self.graph.successors(task_id)
+
+    def remove_node(self, task_id: str) -> None:
+        ctx = self._running_here()
+        if ctx is not None:
+            ctx.remove_dynamic_node(task_id)
+        else:
+            self.graph.remove_node(task_id)
+
+    def new_group_name(self) -> str:
+        with self._group_lock:
+            return f"ParallelGroup_{next(self._group_numbers)}"
+
+    # graflow's explicit API
+    def add_node(self, name: str, task: Executable) -> None:
+        self.graph.add_node(task, name)
+
+    def add_edge(self, from_id: str, to_id: str) -> None:
+        self.graph.add_edge(from_id, to_id)
+
+    def rename_node(self, old_id: str, new_id: str) -> None:
+        ctx = self._running_here()
+        if ctx is not None:
+            ctx.rename_dynamic_node(old_id, new_id)
+        elif self.graph.has_node(old_id):
+            self.graph.rename_node(old_id, new_id)
+
+    def clear(self) -> None:
+        self.graph.clear()
+
+    def register_llm_agent(self, name: str, agent_or_factory: Any) -> None:
+        self._llm_agents[name] = agent_or_factory
+
+    # -- running -----------------------------------------------------------------------
+    def execute(
+        self,
+        start_node: str | None = None,
+        max_steps: int = 10000,
+        ret_context: bool = False,
+        initial_channel: dict[str, Any] | None = None,
+        *,
+        session_id: str | None = None,
+        max_workers: int | None = None,
+        observers: list[Observer] | None = None,
+        default_max_retries: int = 0,
+        default_max_cycles: int = 10,
+    ) -> Any:
+        """Run from ``start_node`` (or the one node nothing leads to).
+
+        Returns the result of the last task run in the root session, or
+        ``(result, ExecutionContext)`` with ``ret_context=True``.  Keyword-only extras:
+        ``session_id`` (deterministic ids for notebooks), ``max_workers`` (the run's
+        thread cap, default 256), ``observers`` (event callbacks for this run).
+        The run record stays on ``self.last_run`` even when the run fails.
+        """
+        from .context import ExecutionContext
+        from .engine import WorkflowEngine
+
+        start = start_node if start_node is not None else require_single_start(self.graph)
+        ctx = ExecutionContext.create(
+            self.graph,
+            start,
+            max_steps=max_steps,
+            default_max_cycles=default_max_cycles,
+            default_max_retries=default_max_retries,
+            tracer=self.tracer,
+            prompt_manager=self.prompt_manager,
+            session_id=session_id,
+            max_workers=max_workers,
+            observers=[*self.observers, *(observers or [])],
+            initial_channel=initial_channel,
+            workflow=self,
+        )
+        ctx._llm_agents.update(self._llm_agents)
+        self.runs.append(ctx.run)
+        result = WorkflowEngine().execute(ctx)
+        return (result, ctx) if ret_context else result
+
+    @property
+    def last_run(self) -> Any:
+        return self.runs[-1] if self.runs else None
+
+    def show_info(self) -> None:
+        print(self.graph.describe())
+
+    def visualize_dependencies(self) -> None:
+        self.show_info()
+
+    def __repr__(self) -> str:
+        return f"<WorkflowContext {self.name!r} {len(self.graph)} nodes>"
+
+
+def workflow(name: str, tracer: Any = None, prompt_manager: Any = None) -> WorkflowContext:
+    return WorkflowContext(name, tracer=tracer, prompt_manager=prompt_manager)
