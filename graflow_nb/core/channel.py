@@ -220,9 +220,6 @@ class BranchChannel(Channel):
         self._assigned: set[str] = set()
         self._ops: dict[str, list[tuple[str, Any]]] = {}
         self._deleted: dict[str, None] = {}
-        # Serialises read-modify-write operations if a task shares its channel with
-        # threads of its own; the branch's engine thread is otherwise the only user.
-        self._rmw_lock = threading.RLock()
 
     def get(self, key: str, default: Any = None) -> Any:
         local = self._local.get(key, MISSING)
@@ -264,7 +261,9 @@ class BranchChannel(Channel):
         return seen + [k for k in self._local if k not in known]
 
     def _record(self, key: str, op: str, arg: Any) -> Any:
-        with self._rmw_lock:
+        # Serialises read-modify-write operations if a task shares its channel with
+        # threads of its own; the run's key locks are shared, so take this channel's own.
+        with self.key_locks.get(f"__rmw__{self.name}"):
             current = self.get(key, MISSING)
             if op != "add" and current is not MISSING and not isinstance(current, list):
                 raise TypeError(f"channel key {key!r} holds {type(current).__name__}, not a list")

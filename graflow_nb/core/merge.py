@@ -110,17 +110,15 @@ def merge_branches(
     if callable(spec) and not isinstance(spec, dict):
         return _merge_with_callable(parent, branches, spec)
 
-    changes = [(member, channel.changes()) for member, channel in branches]
-    keys: dict[str, None] = {}
-    for _member, delta in changes:
-        for key in delta:
-            keys.setdefault(key, None)
+    writers_by_key: dict[str, list[tuple[str, Change]]] = {}
+    for member, channel in branches:
+        for key, change in channel.changes().items():
+            writers_by_key.setdefault(key, []).append((member, change))
 
+    channels = dict(branches)
     planned: list[tuple[str, str, Any]] = []  # (member, key, ("set"|"delete"|"ops", payload))
-    for key in keys:
-        writers = [(m, d[key]) for m, d in changes if key in d]
-        rule = _strategy_for(spec, key)
-        planned.extend(_plan_key(parent, key, writers, rule, group_id, dict(branches)))
+    for key, writers in writers_by_key.items():
+        planned.extend(_plan_key(parent, key, writers, _strategy_for(spec, key), group_id, channels))
 
     applied: dict[str, dict[str, Any]] = {member: {} for member, _ in branches}
     for member, key, (kind, payload) in planned:

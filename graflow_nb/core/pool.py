@@ -17,14 +17,67 @@ or running at once, which is how ``thread_count`` / ``max_concurrency`` are enfo
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
 UNRELEASED, RELEASED, RUNNING, DONE, SKIPPED = range(5)
 
 
+KEEPALIVE_SECONDS = 5.0
+
+
+class _ParkedThreads:
+    """Worker threads between runs.
+
+    Starting a thread costs about 100 us here, more than a trivial branch, so when a
+    run ends its workers park for ``KEEPALIVE_SECONDS`` and the next run's pool adopts
+    them instead of starting new ones (dask's threaded scheduler keeps a process-wide
+    pool for the same reason).  A parked thread serves one pool at a time, so a run's
+    thread cap still holds.
+    """
+
+    def __init__(self) -> None:
+        self._idle = 0
+        self._handoffs: deque[WorkerPool] = deque()
+        # Guards _idle and _handoffs; parked threads wait on it for a pool to serve.
+        self._cond = threading.Condition(threading.Lock())
+
+    def adopt(self, pool: WorkerPool) -> bool:
+        with self._cond:
+            if self._idle > len(self._handoffs):
+                self._handoffs.append(pool)
+                self._cond.notify()
+                return True
+            return False
+
+    def park(self) -> WorkerPool | None:
+        deadline = time.monotonic() + KEEPALIVE_SECONDS
+        with self._cond:
+            self._idle += 1
+            try:
+                while not self._handoffs:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    self._cond.wait(remaining)
+                return self._handoffs.popleft()
+            finally:
+                self._idle -= 1
+
+
+_PARKED = _ParkedThreads()
+
+
+def _worker_main(pool: WorkerPool | None) -> None:
+    while pool is not None:
+        threading.current_thread().name = f"{pool.name}-worker"
+        pool.work()
+        pool = _PARKED.park()
+
+
 class WorkerPool:
-    """Daemon worker threads for one run, started on demand up to ``max_workers``.
+    """Daemon worker threads for one run, up to ``max_workers`` at once.
 
     Workers start workers: a worker that takes a job while more are queued and none
     is idle starts one more thread, so a wide group ramps up in a few thread-start
@@ -62,10 +115,11 @@ class WorkerPool:
         return True
 
     def _start_thread(self) -> None:
-        thread = threading.Thread(target=self._work, name=f"{self.name}-worker-{self._threads}", daemon=True)
-        thread.start()
+        if not _PARKED.adopt(self):
+            threading.Thread(target=_worker_main, args=(self,), name=f"{self.name}-worker", daemon=True).start()
 
-    def _work(self) -> None:
+    def work(self) -> None:
+        """Serve this pool until it is shut down and has no jobs left."""
         while True:
             with self._cond:
                 while not self._jobs and not self._shutdown:

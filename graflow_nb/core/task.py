@@ -152,19 +152,35 @@ class TaskWrapper(Executable):
         return self._max_cycles
 
     def _parameter_specs(self) -> tuple[tuple[str, bool], ...]:
-        """``(name, required)`` for every parameter the channel may fill."""
-        try:
-            params = list(inspect.signature(self.func).parameters.values())
-        except (TypeError, ValueError):
-            return ()
-        if self.inject_context and params:
-            params = params[1:]
-        return tuple(
-            (p.name, p.default is inspect.Parameter.empty)
-            for p in params
-            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-            and p.name not in _INJECTED_NAMES
-        )
+        """``(name, required)`` for every parameter the channel may fill.
+
+        Read from the code object when there is one: ``inspect.signature`` costs more
+        than running a trivial task, and a 1000-branch graph builds 1000 of these.
+        """
+        code = getattr(self.func, "__code__", None)
+        if code is not None and not hasattr(self.func, "__wrapped__") and not inspect.ismethod(self.func):
+            positional = code.co_argcount
+            names = code.co_varnames[: positional + code.co_kwonlyargcount]
+            defaults = self.func.__defaults__ or ()
+            kw_defaults = self.func.__kwdefaults__ or {}
+            first_default = positional - len(defaults)
+            specs = [
+                (name, i < first_default if i < positional else name not in kw_defaults)
+                for i, name in enumerate(names)
+            ]
+        else:
+            try:
+                params = inspect.signature(self.func).parameters.values()
+            except (TypeError, ValueError):
+                return ()
+            specs = [
+                (p.name, p.default is inspect.Parameter.empty)
+                for p in params
+                if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            ]
+        if self.inject_context and specs:
+            specs = specs[1:]
+        return tuple(spec for spec in specs if spec[0] not in _INJECTED_NAMES)
 
     def resolve_kwargs(self, task_ctx: TaskExecutionContext) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
@@ -267,7 +283,10 @@ class SequentialTask(Executable):
         self.tasks = list(tasks)
         if not self.tasks:
             raise ValueError("a sequence needs at least one task")
-        self.task_id = "SequentialTask(" + " >> ".join(t.task_id for t in self.tasks) + ")"
+
+    @property
+    def task_id(self) -> str:  # built on demand: a long a >> b >> ... chain makes many of these
+        return "SequentialTask(" + " >> ".join(t.task_id for t in self.tasks) + ")"
 
     def _leftmost(self) -> Executable:
         return self.tasks[0]._leftmost()
@@ -297,6 +316,7 @@ class ParallelGroup(Executable):
     def __init__(self, tasks: Iterable[Executable], name: str | None = None):
         wf = _wf()
         self.tasks: list[Executable] = []
+        self._member_ids: set[str] = set()
         self.task_id = name or wf.new_group_name()
         self.backend = "threading"
         self.backend_config: dict[str, Any] = {}
@@ -308,9 +328,10 @@ class ParallelGroup(Executable):
 
     def add_member(self, member: Executable, index: int | None = None) -> None:
         member = member._leftmost()
-        if any(m.task_id == member.task_id for m in self.tasks):
+        if member.task_id in self._member_ids:
             raise ConfigError(f"task {member.task_id!r} is already a member of {self.task_id!r}")
         _wf().register(member)
+        self._member_ids.add(member.task_id)
         if index is None:
             self.tasks.append(member)
         else:

@@ -78,17 +78,21 @@ class WorkflowContext:
         ctx = self._running_here()
         if ctx is not None:
             ctx.add_dynamic_node(task)
-        elif not self.graph.has_node(task.task_id) or self.graph.nodes[task.task_id] is not task:
+        elif self.graph.nodes.get(task.task_id) is not task:
             self.graph.add_node(task)
 
     def link(self, left: Executable, right: Executable) -> None:
-        self.register(left)
-        self.register(right)
         ctx = self._running_here()
         if ctx is not None:
+            ctx.add_dynamic_node(left)
+            ctx.add_dynamic_node(right)
             ctx.add_dynamic_edge(left.task_id, right.task_id)
-        else:
-            self.graph.add_edge(left.task_id, right.task_id)
+            return
+        nodes = self.graph.nodes
+        for node in (left, right):
+            if nodes.get(node.task_id) is not node:
+                self.graph.add_node(node)
+        self.graph.add_edge(left.task_id, right.task_id)
 
     def successors_of(self, task_id: str) -> list[str]:
         ctx = self._running_here()
