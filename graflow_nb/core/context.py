@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .channel import BranchChannel, Channel, MemoryChannel
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from .workflow import WorkflowContext
 
 DEFAULT_MAX_WORKERS = 256
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class ExecutionContext:
@@ -48,9 +51,6 @@ class ExecutionContext:
         observers: list[Observer] | None = None,
         initial_channel: dict[str, Any] | None = None,
         workflow: WorkflowContext | None = None,
-        _parent: ExecutionContext | None = None,
-        _channel: Channel | None = None,
-        _record: SessionRecord | None = None,
     ):
         if channel_backend != "memory":
             raise ValueError(
@@ -58,7 +58,6 @@ class ExecutionContext:
                 f"every session's channel in memory"
             )
         self.graph = graph
-        self.parent_context = _parent
         self.default_max_cycles = default_max_cycles
         self.default_max_retries = default_max_retries
         self.config = dict(config or {})
@@ -67,52 +66,83 @@ class ExecutionContext:
         self.prompt_manager = prompt_manager
         self.workflow = workflow
         self.start_node = start_node
-        if _parent is None:
-            self.session_id = session_id or uuid.uuid4().hex[:12]
-            workers = max_workers if max_workers is not None else DEFAULT_MAX_WORKERS
-            if workers < 1:
-                raise ValueError(f"max_workers must be >= 1, got {workers}")
-            self.run = Run(
-                self.session_id,
-                max_steps,
-                workers,
-                EventBus(observers),
-                workflow_name=workflow.name if workflow is not None else "",
-            )
-            self.channel: Channel = MemoryChannel(self.session_id, initial_channel)
-            self.depth = 0
-            self.task_queue = InMemoryTaskQueue(self.session_id)
-            self.record = SessionRecord(self.session_id, None, 0, None, None, (), self.task_queue, self)
-            self.run.add_session(self.record)
-        else:
-            self.session_id = session_id
-            self.run = _parent.run
-            self.channel = _channel
-            self.depth = _parent.depth + 1
-            self.task_queue = _record.queue
-            self.record = _record
-            self._llm_agents = _parent._llm_agents
-        if _parent is None:
-            self._llm_agents: dict[str, Any] = {}
-        self.cancel_event = None  # set by the coordinator for branch sessions
-        self.trace_id = _parent.trace_id if _parent is not None else self.session_id
+        self.session_id = session_id or uuid.uuid4().hex[:12]
+        workers = max_workers if max_workers is not None else DEFAULT_MAX_WORKERS
+        if workers < 1:
+            raise ValueError(f"max_workers must be >= 1, got {workers}")
+        self.run = Run(
+            self.session_id,
+            max_steps,
+            workers,
+            EventBus(observers),
+            workflow_name=workflow.name if workflow is not None else "",
+        )
+        self.channel: Channel = MemoryChannel(self.session_id, initial_channel)
+        self.depth = 0
+        self.task_queue = InMemoryTaskQueue(self.session_id)
+        self.record = SessionRecord(self.session_id, None, 0, None, None, (), self.task_queue, self)
+        self.run.add_session(self.record)
+        self._llm_agents: dict[str, Any] = {}
+        self.trace_id = self.session_id
         self.completed_tasks: list[str] = []
         self.cycle_counts: dict[str, int] = {}
-        self.steps = 0
-        self.current_task_id: str | None = None
-        self.current_order_key: tuple = ()
-        self.dynamic_nodes: dict[str, Executable] = {}
-        self.dynamic_succ: dict[str, list[str]] = {}
-        self.dynamic_pred: dict[str, list[str]] = {}
-        self._has_dynamic = _parent._has_dynamic if _parent is not None else False
-        self._join_arrivals: dict[str, set[str]] = {}
-        self._added_this_task: set[str] = set()
-        self._goto_called = False
-        self._terminate_called = False
-        self._cancel_called = False
-        self.ctrl_message: str | None = None
-        if start_node is not None and _parent is None:
+        if start_node is not None:
             self.add_to_queue(self.lookup(start_node))
+
+    # Per-session state that most sessions never change lives on the class; the first
+    # write gives the session its own container (see _own).  A branch then costs a
+    # handful of attribute stores instead of a dozen new containers.
+    parent_context: ExecutionContext | None = None
+    cancel_event: Any = None  # the group's stop flag, set by the coordinator on branches
+    steps = 0
+    current_task_id: str | None = None
+    current_order_key: tuple = ()
+    dynamic_nodes: Mapping[str, Executable] = _EMPTY
+    dynamic_succ: Mapping[str, list[str]] = _EMPTY
+    dynamic_pred: Mapping[str, list[str]] = _EMPTY
+    _join_arrivals: Mapping[str, set[str]] = _EMPTY
+    _added_this_task: frozenset[str] | set[str] = frozenset()
+    _has_dynamic = False
+    _goto_called = False
+    _terminate_called = False
+    _cancel_called = False
+    ctrl_message: str | None = None
+
+    def _own(self, name: str) -> dict:
+        """This session's own dict for ``name``, made on first write."""
+        table = self.__dict__.get(name)
+        if table is None:
+            table = {}
+            setattr(self, name, table)
+        return table
+
+    @classmethod
+    def _branch(cls, parent: ExecutionContext, session_id: str, channel: Channel, record: SessionRecord) -> ExecutionContext:
+        child = cls.__new__(cls)
+        child.graph = parent.graph
+        child.parent_context = parent
+        child.default_max_cycles = parent.default_max_cycles
+        child.default_max_retries = parent.default_max_retries
+        child.config = parent.config
+        tracer = parent.tracer
+        child.tracer = tracer.clone(parent.trace_id) if hasattr(tracer, "clone") else tracer
+        child.llm_client_instance = parent.llm_client_instance
+        child.prompt_manager = parent.prompt_manager
+        child.workflow = parent.workflow
+        child.start_node = None
+        child.session_id = session_id
+        child.run = parent.run
+        child.channel = channel
+        child.depth = parent.depth + 1
+        child.task_queue = record.queue
+        child.record = record
+        child._llm_agents = parent._llm_agents
+        child.trace_id = parent.trace_id
+        child.completed_tasks = []
+        child.cycle_counts = {}
+        if parent._has_dynamic:
+            child._has_dynamic = True
+        return child
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -152,20 +182,7 @@ class ExecutionContext:
         queue = InMemoryTaskQueue(session_id)
         key = order_key if order_key is not None else (*self.record.order_key, len(self.run.sessions))
         record = SessionRecord(session_id, self.session_id, self.depth + 1, group_id, branch_id, key, queue)
-        child = ExecutionContext(
-            self.graph,
-            default_max_cycles=self.default_max_cycles,
-            default_max_retries=self.default_max_retries,
-            config=self.config,
-            tracer=self.tracer.clone(self.trace_id) if hasattr(self.tracer, "clone") else self.tracer,
-            llm_client=self.llm_client_instance,
-            prompt_manager=self.prompt_manager,
-            session_id=session_id,
-            workflow=self.workflow,
-            _parent=self,
-            _channel=BranchChannel(self.channel, session_id),
-            _record=record,
-        )
+        child = ExecutionContext._branch(self, session_id, BranchChannel(self.channel, session_id), record)
         record.context = child
         self.run.add_session(record)
         if self.run.bus.active:
@@ -229,7 +246,9 @@ class ExecutionContext:
             return
         if existing is not None:
             raise DuplicateTaskError(task.task_id)
-        self.dynamic_nodes[task.task_id] = task
+        self._own("dynamic_nodes")[task.task_id] = task
+        if not self._added_this_task:
+            self._added_this_task = set()
         self._added_this_task.add(task.task_id)
         self._has_dynamic = True
         self.run.dynamic_tasks.append((task.task_id, self.session_id, self.current_task_id))
@@ -237,19 +256,20 @@ class ExecutionContext:
             self.run.bus.emit(EventKind.DYNAMIC_TASK_ADDED, self.session_id, task.task_id, spawned_by=self.current_task_id)
 
     def add_dynamic_edge(self, from_id: str, to_id: str) -> None:
-        succ = self.dynamic_succ.setdefault(from_id, [])
+        succ = self._own("dynamic_succ").setdefault(from_id, [])
         if to_id not in succ:
             succ.append(to_id)
-            self.dynamic_pred.setdefault(to_id, []).append(from_id)
+            self._own("dynamic_pred").setdefault(to_id, []).append(from_id)
         self._has_dynamic = True
 
     def remove_dynamic_node(self, task_id: str) -> None:
-        self.dynamic_nodes.pop(task_id, None)
+        self._own("dynamic_nodes").pop(task_id, None)
 
     def rename_dynamic_node(self, old_id: str, new_id: str) -> None:
-        node = self.dynamic_nodes.pop(old_id, None)
+        nodes = self._own("dynamic_nodes")
+        node = nodes.pop(old_id, None)
         if node is not None:
-            self.dynamic_nodes[new_id] = node
+            nodes[new_id] = node
 
     # -- queue -------------------------------------------------------------------------
     def add_to_queue(self, task: Executable) -> None:
@@ -263,7 +283,7 @@ class ExecutionContext:
         for succ_id in self.successors(task_id):
             preds = self.predecessors(succ_id)
             if len(preds) > 1:
-                arrived = self._join_arrivals.setdefault(succ_id, set())
+                arrived = self._own("_join_arrivals").setdefault(succ_id, set())
                 arrived.add(task_id)
                 if not arrived.issuperset(preds):
                     continue
@@ -343,7 +363,7 @@ class ExecutionContext:
         self._goto_called = self._terminate_called = self._cancel_called = False
         self.ctrl_message = None
         if self._added_this_task:
-            self._added_this_task = set()
+            self._added_this_task = frozenset()
 
     @property
     def goto_called(self) -> bool:
@@ -384,13 +404,21 @@ class ExecutionContext:
 class TaskExecutionContext:
     """What a task with ``inject_context=True`` receives as its first argument."""
 
+    __slots__ = ("task_id", "execution_context", "retry_count", "cycle_count", "start_time", "_local_data")
+
     def __init__(self, task_id: str, execution_context: ExecutionContext, retry_count: int = 0, cycle_count: int = 1):
         self.task_id = task_id
         self.execution_context = execution_context
         self.retry_count = retry_count
         self.cycle_count = cycle_count
         self.start_time = time.time()
-        self.local_data: dict[str, Any] = {}
+        self._local_data: dict[str, Any] | None = None
+
+    @property
+    def local_data(self) -> dict[str, Any]:
+        if self._local_data is None:
+            self._local_data = {}
+        return self._local_data
 
     @property
     def session_id(self) -> str:
@@ -468,7 +496,7 @@ class TaskExecutionContext:
         self.local_data[key] = value
 
     def get_local_data(self, key: str, default: Any = None) -> Any:
-        return self.local_data.get(key, default)
+        return default if self._local_data is None else self._local_data.get(key, default)
 
     def elapsed_time(self) -> float:
         return time.time() - self.start_time

@@ -93,7 +93,9 @@ def execute_group(group: ParallelGroup, parent: ExecutionContext) -> None:
     succeeded = [(m.task_id, b) for m, b in zip(members, branches, strict=True) if results[m.task_id].success]
     try:
         policy.on_group_finished(group.task_id, [m.task_id for m in members], results, parent)
-        applied = merge_branches(parent.channel, [(mid, b.channel) for mid, b in succeeded], group.merge, group.task_id)
+        applied = merge_branches(
+            parent.channel, [(mid, b.channel) for mid, b in succeeded], group.merge, group.task_id, report=bus.active
+        )
     except BaseException:
         for _mid, branch in succeeded:
             run.close_session(branch.session_id, "discarded")

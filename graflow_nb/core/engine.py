@@ -136,12 +136,12 @@ class WorkflowEngine:
         run = ctx.run
         bus = run.bus
         task_id = task.task_id
-        base_id = getattr(task, "base_id", task_id)
+        base_id = task.base_id or task_id
         cycle = ctx.cycle_counts.get(base_id, 0) + 1
         ctx.cycle_counts[base_id] = cycle
         configured = task.max_retries
         max_retries = configured if configured is not None else ctx.default_max_retries
-        handler = self._handlers.get(getattr(task, "handler_type", None) or "")
+        handler = self._handlers.get(task.handler_type) if self._handlers else None
         ctx.current_task_id = task_id
         ctx.current_order_key = order_key
         attempt = 0

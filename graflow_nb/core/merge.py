@@ -98,29 +98,34 @@ def merge_branches(
     branches: list[tuple[str, BranchChannel]],
     spec: Any,
     group_id: str,
+    report: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Fold ``branches`` (declared order) into ``parent``; return what each changed.
+    """Fold ``branches`` (declared order) into ``parent``.
 
     Every write is planned before the first one is made, so a conflict raises with
-    the parent channel untouched.
-
-    The return value maps member -> {key: value the parent holds after that member's
-    changes}, for the BRANCH_MERGED events and the merge explainer.
+    the parent channel untouched.  With ``report`` the return value maps member ->
+    {key: value the parent holds after that member's changes}, for BRANCH_MERGED
+    events and the merge explainer; otherwise it is empty.
     """
     if callable(spec) and not isinstance(spec, dict):
         return _merge_with_callable(parent, branches, spec)
 
+    results: list[tuple[str, str, Any]] = []  # task results: each task's own key
     writers_by_key: dict[str, list[tuple[str, Change]]] = {}
     for member, channel in branches:
         for key, change in channel.changes().items():
-            writers_by_key.setdefault(key, []).append((member, change))
+            if change.kind == "set" and key.endswith(_RESULT_SUFFIX):
+                results.append((member, key, ("set", change.value)))
+            else:
+                writers_by_key.setdefault(key, []).append((member, change))
 
-    channels = dict(branches)
-    planned: list[tuple[str, str, Any]] = []  # (member, key, ("set"|"delete"|"ops", payload))
-    for key, writers in writers_by_key.items():
-        planned.extend(_plan_key(parent, key, writers, _strategy_for(spec, key), group_id, channels))
+    planned = results
+    if writers_by_key:
+        channels = dict(branches)
+        for key, writers in writers_by_key.items():
+            planned.extend(_plan_key(parent, key, writers, _strategy_for(spec, key), group_id, channels))
 
-    applied: dict[str, dict[str, Any]] = {member: {} for member, _ in branches}
+    applied: dict[str, dict[str, Any]] = {}
     for member, key, (kind, payload) in planned:
         if kind == "set":
             parent.set(key, payload)
@@ -128,7 +133,8 @@ def merge_branches(
             parent.delete(key)
         else:
             _apply_ops(parent, key, payload)
-        applied[member][key] = parent.get(key, MISSING)
+        if report:
+            applied.setdefault(member, {})[key] = parent.get(key, MISSING)
     return applied
 
 

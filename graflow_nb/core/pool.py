@@ -76,12 +76,57 @@ def _worker_main(pool: WorkerPool | None) -> None:
         pool = _PARKED.park()
 
 
-class WorkerPool:
-    """Daemon worker threads for one run, up to ``max_workers`` at once.
+STALL_SECONDS = 0.0005
 
-    Workers start workers: a worker that takes a job while more are queued and none
-    is idle starts one more thread, so a wide group ramps up in a few thread-start
-    times instead of the forking thread starting every thread in turn.
+
+class _StallMonitor:
+    """One process-wide thread that adds workers to pools whose threads are all blocked.
+
+    It sleeps until some pool has queued jobs, then looks every ``STALL_SECONDS``.
+    """
+
+    def __init__(self) -> None:
+        self._pools: set[WorkerPool] = set()
+        self._thread: threading.Thread | None = None
+        # Guards _pools and _thread; the monitor waits on it while no pool has jobs.
+        self._cond = threading.Condition(threading.Lock())
+
+    def watch(self, pool: WorkerPool) -> None:
+        with self._cond:
+            self._pools.add(pool)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="graflow-monitor", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pools:
+                    self._cond.wait()
+                pools = list(self._pools)
+            for pool in pools:
+                if not pool.check_stall():
+                    with self._cond:
+                        self._pools.discard(pool)
+            time.sleep(STALL_SECONDS)
+
+
+_MONITOR = _StallMonitor()
+
+
+class WorkerPool:
+    """Worker threads for one run, up to ``max_workers`` at once.
+
+    How many threads a group needs depends on what its tasks do: sleeping or waiting
+    on I/O, one thread per member; pure Python, one thread is as fast as many (the
+    GIL) and extra threads only add switching.  So no thread starts when a job is
+    submitted (the forking thread runs its own members meanwhile, see ForkJoin); a
+    monitor, as Go's runtime does for blocked goroutines, looks every
+    ``STALL_SECONDS`` while jobs are queued, and if no job started or ended between
+    two looks (every thread is blocked) it starts threads for the shortfall.  A fan-out of
+    256 sleeping members gets 256 threads within about a millisecond; a fan-out of
+    trivial members is drained by the forking thread alone.
     """
 
     def __init__(self, max_workers: int, name: str = "graflow"):
@@ -89,37 +134,64 @@ class WorkerPool:
         self.name = name
         self._jobs: deque[tuple[ForkJoin, int]] = deque()
         self._threads = 0
+        self._starting = 0
         self._idle = 0
+        self._watched = False
         self._shutdown = False
         self.peak_threads = 0
-        # Guards _jobs, _threads, _idle, _shutdown; workers wait on it for jobs.
+        self.last_progress = time.perf_counter()  # a job last started or ended; written without the lock
+        self._last_check = 0.0
+        # Guards _jobs, _threads, _starting, _idle, _watched, _shutdown; workers wait on it.
         self._cond = threading.Condition(threading.Lock())
 
     def submit(self, fork: ForkJoin, index: int) -> None:
-        start = False
         with self._cond:
+            if self._shutdown:
+                raise RuntimeError("submit to a pool that was shut down")
             self._jobs.append((fork, index))
             if self._idle:
                 self._cond.notify()
-            elif self._threads == 0 or (self._threads < self.max_workers and len(self._jobs) > 1):
-                start = self._reserve_thread()
-        if start:
-            self._start_thread()
+            watch = not self._watched
+            self._watched = True
+        if watch:
+            _MONITOR.watch(self)
 
-    def _reserve_thread(self) -> bool:
-        """Count a new thread in before starting it (caller holds _cond)."""
-        if self._threads >= self.max_workers or self._shutdown:
-            return False
-        self._threads += 1
-        self.peak_threads = max(self.peak_threads, self._threads)
+    def check_stall(self) -> bool:
+        """Start threads if every one is blocked; False once there is nothing to watch."""
+        with self._cond:
+            if not self._jobs or self._shutdown:
+                self._watched = False
+                self._last_check = 0.0
+                return False
+            # Stalled: no job started or ended since the previous look, and that look was
+            # recent.  After a long gap (the monitor itself waited: a GC pause, a thread
+            # holding the GIL) no progress proves nothing, so only the time is noted.
+            now = time.perf_counter()
+            previous, self._last_check = self._last_check, now
+            stalled = now - previous < 4 * STALL_SECONDS and self.last_progress < previous
+            start = self._reserve(len(self._jobs)) if stalled and not self._starting else 0
+        self._start(start)
         return True
 
-    def _start_thread(self) -> None:
-        if not _PARKED.adopt(self):
-            threading.Thread(target=_worker_main, args=(self,), name=f"{self.name}-worker", daemon=True).start()
+    def _reserve(self, wanted: int) -> int:
+        """Count in up to ``wanted`` new threads for the shortfall (caller holds _cond)."""
+        shortfall = len(self._jobs) - self._idle - self._starting
+        count = max(0, min(wanted, shortfall, self.max_workers - self._threads))
+        self._threads += count
+        self._starting += count
+        if self._threads > self.peak_threads:
+            self.peak_threads = self._threads
+        return count
+
+    def _start(self, count: int) -> None:
+        for _ in range(count):
+            if not _PARKED.adopt(self):
+                threading.Thread(target=_worker_main, args=(self,), name=f"{self.name}-worker", daemon=True).start()
 
     def work(self) -> None:
         """Serve this pool until it is shut down and has no jobs left."""
+        with self._cond:
+            self._starting -= 1
         while True:
             with self._cond:
                 while not self._jobs and not self._shutdown:
@@ -130,9 +202,6 @@ class WorkerPool:
                     self._threads -= 1
                     return
                 fork, index = self._jobs.popleft()
-                more = bool(self._jobs) and not self._idle and self._reserve_thread()
-            if more:
-                self._start_thread()
             fork.run_released(index)
 
     def shutdown(self) -> None:
@@ -231,13 +300,20 @@ class ForkJoin:
         self._execute(index)
 
     def _execute(self, index: int) -> None:
+        pool = self._pool
+        if pool is not None:
+            pool.last_progress = time.perf_counter()
         try:
             self._jobs[index]()
         finally:
+            if pool is not None:
+                pool.last_progress = time.perf_counter()
             with self._cond:
                 self.states[index] = DONE
                 self._active -= 1
                 self._finished += 1
                 more = self._release_locked()
-                self._cond.notify_all()
+                # The forking thread waits for the last member or for one it can claim.
+                if more or self._finished == len(self._jobs):
+                    self._cond.notify_all()
             self._submit(more)

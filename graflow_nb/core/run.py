@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from .queue import InMemoryTaskQueue
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class SessionRecord:
     """What a person wants to know about one session, live or long closed."""
 
@@ -78,7 +78,7 @@ class SessionRecord:
         return self.queue.snapshot()
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class TaskRun:
     """One attempt of one task in one session."""
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, TaskError
+from .workflow import active_workflow, current_workflow
 
 if TYPE_CHECKING:
     from .context import TaskExecutionContext
@@ -23,10 +24,7 @@ _INJECTED_NAMES = frozenset({"llm_client", "llm_agent"})
 _RESULT_SUFFIX = ".__result__"
 
 
-def _wf():
-    from .workflow import current_workflow
-
-    return current_workflow()
+_wf = current_workflow
 
 
 class Executable:
@@ -34,6 +32,8 @@ class Executable:
 
     task_id: str
     is_group = False
+    base_id: str | None = None  # set on iteration tasks: the task whose cycles they count
+    handler_type: str | None = None
 
     # -- chaining helpers: a SequentialTask is never a node, its ends are --------------
     def _leftmost(self) -> Executable:
@@ -133,8 +133,6 @@ class TaskWrapper(Executable):
         self.__doc__ = getattr(func, "__doc__", None)
         self.__wrapped__ = func
         if register_to_context:
-            from .workflow import active_workflow
-
             wf = active_workflow()
             if wf is not None:
                 wf.register(self)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ _current_workflow: ContextVar[WorkflowContext | None] = ContextVar("graflow_nb_w
 current_execution: ContextVar[ExecutionContext | None] = ContextVar("graflow_nb_execution", default=None)
 
 _default_workflow: WorkflowContext | None = None
+KEPT_RUNS = 20
 
 
 def active_workflow() -> WorkflowContext | None:
@@ -52,7 +54,8 @@ class WorkflowContext:
         self.prompt_manager = prompt_manager
         self.graph = TaskGraph()
         self.observers: list[Observer] = []
-        self.runs: list[Any] = []
+        # The most recent runs (each keeps its sessions, channels and task records).
+        self.runs: deque[Any] = deque(maxlen=KEPT_RUNS)
         self._group_numbers = itertools.count(1)
         # Guards _group_numbers so groups built concurrently in branches get unique names.
         self._group_lock = threading.Lock()

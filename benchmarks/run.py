@@ -1,0 +1,420 @@
+"""Run the DESIGN.md benchmark workloads and print one JSON object.
+
+    python benchmarks/run.py [--quick] [--only NAME ...] [--out FILE]
+
+Every workload runs with default settings (no ``max_workers``, default pool), builds its
+graph inside the timed region unless a field says "run_only", does one untimed warm-up
+run, then a few timed repeats (``gc.collect()`` between repeats, outside the timing),
+and reports the median and the minimum.  Targets are judged on the median.
+
+Memory for fanout-trivial-1000 is measured in fresh subprocesses (this file with the
+hidden ``--probe`` option) so that earlier workloads can't hide it behind their own
+high-water mark: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` before and after one
+build + run (that is what the target uses), and separately the ``tracemalloc`` peak of
+the same build + run (Python allocations only: no thread stacks, no allocator slack).
+
+Stdout carries only the JSON; progress goes to stderr.  See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import hashlib
+import json
+import operator
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+try:
+    import graflow_nb
+    from graflow_nb import task, workflow
+except ImportError:  # a checkout that is not installed: use the package next to benchmarks/
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import graflow_nb
+    from graflow_nb import task, workflow
+
+DIAMOND_SLEEP = 0.050
+FANOUT_SLEEP = 0.020
+NESTED_SLEEP = 0.010
+CHAIN_LENGTH = 1000
+TRIVIAL_WIDTH = 1000
+MEMORY_PROBES = 3  # fresh subprocesses measuring ru_maxrss (the median is judged)
+
+# Critical paths: the longest chain of sleeps through the graph.
+DIAMOND_CRITICAL_PATH = round(3 * DIAMOND_SLEEP, 6)  # fetch, a | b, store
+NESTED_CRITICAL_PATH = round(5 * NESTED_SLEEP, 6)  # a, b, b1 | b2, bm, d  (c runs beside b's 30 ms)
+
+TARGETS = {
+    "chain-1000": ("us_per_task", "<=", 8.0),
+    "fanout-trivial-1000": ("us_per_branch", "<=", 20.0),
+    "fanout-256": ("ratio", "<=", 1.6),
+    "diamond": ("overhead_pct", "<=", 3.0),
+    "nested": ("overhead_pct", "<=", 3.0),
+    "fanout-trivial-1000-memory": ("rss_delta_mib", "<", 8.0),
+}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- task bodies and graphs -------------------------------------------------------------
+def _noop() -> None:
+    return None
+
+
+def _sleeper(seconds: float) -> Callable[[], None]:
+    def sleep() -> None:
+        time.sleep(seconds)
+
+    return sleep
+
+
+def build_diamond(name: str) -> Any:
+    body = _sleeper(DIAMOND_SLEEP)
+    with workflow(name) as wf:
+        fetch, a, b, store = (task(id=t)(body) for t in ("fetch", "a", "b", "store"))
+        fetch >> (a | b) >> store
+    return wf
+
+
+def build_fanout(name: str, width: int, body: Callable[[], None]) -> Any:
+    """source >> (t1 | ... | tW) >> sink; only the branches run ``body``."""
+    with workflow(name) as wf:
+        source = task(id="source")(_noop)
+        sink = task(id="sink")(_noop)
+        branches = [task(id=f"t{i}")(body) for i in range(1, width + 1)]
+        source >> functools.reduce(operator.or_, branches) >> sink
+    return wf
+
+
+def build_chain(name: str, length: int) -> Any:
+    """t0 >> t1 >> ... >> t{n-1}, wired one edge at a time as a loop in a cell would."""
+    with workflow(name) as wf:
+        tasks = [task(id=f"t{i}")(_noop) for i in range(length)]
+        for left, right in zip(tasks, tasks[1:], strict=False):
+            left >> right
+    return wf
+
+
+def build_nested(name: str) -> Any:
+    """a >> ((b >> (b1 | b2) >> bm) | c) >> d"""
+    body = _sleeper(NESTED_SLEEP)
+    with workflow(name) as wf:
+        a, b, b1, b2, bm, c, d = (task(id=t)(body) for t in ("a", "b", "b1", "b2", "bm", "c", "d"))
+        a >> ((b >> (b1 | b2) >> bm) | c) >> d
+    return wf
+
+
+# -- measuring --------------------------------------------------------------------------
+def timed_runs(
+    repeats: int, build: Callable[[], Any], start: str, **execute: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One warm-up, then ``repeats`` timed build + execute; each sample keeps its run.
+
+    Returns ``(warm_up, samples)``: the warm-up is reported as the "cold" number, since it
+    is the only run that can't reuse anything (threads, caches) a previous run left.
+    """
+    samples = []
+    for _ in range(repeats + 1):
+        gc.collect()
+        t0 = time.perf_counter()
+        wf = build()
+        t1 = time.perf_counter()
+        wf.execute(start, session_id="S", **execute)
+        t2 = time.perf_counter()
+        samples.append({"total": t2 - t0, "build": t1 - t0, "run": t2 - t1, "record": wf.last_run})
+    return samples[0], samples[1:]
+
+
+def stats(values: list[float], scale: float = 1.0, digits: int = 4) -> dict[str, Any]:
+    scaled = [v * scale for v in values]
+    return {
+        "median": round(statistics.median(scaled), digits),
+        "min": round(min(scaled), digits),
+        "samples": [round(v, digits) for v in scaled],
+    }
+
+
+def check_once(samples: list[dict[str, Any]], expected_tasks: int) -> bool:
+    """Every repeat succeeded and ran each of its tasks (groups excluded) exactly once."""
+    for sample in samples:
+        run = sample["record"]
+        counts = {k: v for k, v in run.task_counts().items() if not k.startswith("ParallelGroup_")}
+        if run.status != "succeeded" or len(counts) != expected_tasks or set(counts.values()) != {1}:
+            return False
+    return True
+
+
+def overhead_workload(
+    cold: dict[str, Any], samples: list[dict[str, Any]], critical_path: float, expected_tasks: int
+) -> dict[str, Any]:
+    walls = [s["total"] for s in samples]
+    return {
+        "wall_s": stats(walls),
+        "cold_wall_s": round(cold["total"], 4),
+        "run_only_s": stats([s["run"] for s in samples]),
+        "critical_path_s": critical_path,
+        "overhead_pct": stats([(w - critical_path) / critical_path for w in walls], 100, 2),
+        "run_counts": samples[-1]["record"].task_counts(),
+        "ok": check_once(samples, expected_tasks),
+    }
+
+
+# -- workloads --------------------------------------------------------------------------
+def wl_diamond(repeats: int) -> dict[str, Any]:
+    cold, samples = timed_runs(repeats, lambda: build_diamond("diamond"), "fetch")
+    return overhead_workload(cold, samples, DIAMOND_CRITICAL_PATH, 4)
+
+
+def wl_fanout(width: int) -> Callable[[int], dict[str, Any]]:
+    def run(repeats: int) -> dict[str, Any]:
+        body = _sleeper(FANOUT_SLEEP)
+        cold, samples = timed_runs(repeats, lambda: build_fanout(f"fanout-{width}", width, body), "source")
+        walls = [s["total"] for s in samples]
+        return {
+            "width": width,
+            "wall_s": stats(walls),
+            "run_only_s": stats([s["run"] for s in samples]),
+            "one_sleep_s": FANOUT_SLEEP,
+            "ratio": stats([w / FANOUT_SLEEP for w in walls], digits=2),
+            "cold_ratio": round(cold["total"] / FANOUT_SLEEP, 2),
+            "run_only_ratio": stats([s["run"] / FANOUT_SLEEP for s in samples], digits=2),
+            "ideal_ratio": 1.0,
+            "peak_threads": max(s["record"].pool.peak_threads for s in samples),
+            "ok": check_once(samples, width + 2),
+        }
+
+    return run
+
+
+def wl_chain(observed: bool) -> Callable[[int], dict[str, Any]]:
+    def run(repeats: int) -> dict[str, Any]:
+        extra: dict[str, Any] = {"observers": [lambda event: None]} if observed else {}
+        cold, samples = timed_runs(repeats, lambda: build_chain("chain", CHAIN_LENGTH), "t0", **extra)
+        per_task = 1e6 / CHAIN_LENGTH
+        out = {
+            "tasks": CHAIN_LENGTH,
+            "observers": 1 if observed else 0,
+            "us_per_task": stats([s["total"] for s in samples], per_task, 2),
+            "cold_us_per_task": round(cold["total"] * per_task, 2),
+            "us_per_task_run_only": stats([s["run"] for s in samples], per_task, 2),
+            "us_per_task_build_only": stats([s["build"] for s in samples], per_task, 2),
+            "ok": check_once(samples, CHAIN_LENGTH),
+        }
+        if observed:
+            events: list[Any] = []
+            build_chain("chain", CHAIN_LENGTH).execute("t0", session_id="S", observers=[events.append])
+            out["events_per_run"] = len(events)
+        return out
+
+    return run
+
+
+def wl_fanout_trivial(repeats: int) -> dict[str, Any]:
+    # Probes first: a child started later would inherit this process's grown ru_maxrss.
+    rss = _PROBES.pop("rss", None) or [probe("rss") for _ in range(MEMORY_PROBES)]
+    traced = _PROBES.pop("tracemalloc", None) or probe("tracemalloc")
+    cold, samples = timed_runs(repeats, lambda: build_fanout("fanout-trivial", TRIVIAL_WIDTH, _noop), "source")
+    per_branch = 1e6 / TRIVIAL_WIDTH
+    return {
+        "branches": TRIVIAL_WIDTH,
+        "us_per_branch": stats([s["total"] for s in samples], per_branch, 2),
+        "cold_us_per_branch": round(cold["total"] * per_branch, 2),
+        "us_per_branch_run_only": stats([s["run"] for s in samples], per_branch, 2),
+        "us_per_branch_build_only": stats([s["build"] for s in samples], per_branch, 2),
+        "peak_threads": max(s["record"].pool.peak_threads for s in samples),
+        "rss_delta_mib": stats([r["delta_mib"] for r in rss], digits=2),
+        "rss_before_mib": rss[0]["before_mib"],
+        "rss_method": "getrusage ru_maxrss after minus before one build + run, fresh subprocess after a warm-up, x3",
+        "vmhwm_delta_mib": [r["vmhwm_delta_mib"] for r in rss],
+        "tracemalloc_peak_mib": traced["peak_mib"],
+        "tracemalloc_method": "tracemalloc peak during one build + run, separate fresh subprocess after a warm-up",
+        "ok": check_once(samples, TRIVIAL_WIDTH + 2),
+    }
+
+
+def wl_nested(repeats: int) -> dict[str, Any]:
+    cold, samples = timed_runs(repeats, lambda: build_nested("nested"), "a")
+    return overhead_workload(cold, samples, NESTED_CRITICAL_PATH, 7)
+
+
+# name: (function, repeats, quick repeats)
+WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
+    "diamond": (wl_diamond, 9, 3),
+    "fanout-16": (wl_fanout(16), 9, 3),
+    "fanout-64": (wl_fanout(64), 7, 3),
+    "fanout-256": (wl_fanout(256), 7, 3),
+    "chain-1000": (wl_chain(observed=False), 11, 3),
+    "chain-1000-observed": (wl_chain(observed=True), 11, 3),
+    "fanout-trivial-1000": (wl_fanout_trivial, 7, 3),
+    "nested": (wl_nested, 11, 3),
+}
+
+
+# -- memory probes (run in a fresh interpreter) -----------------------------------------
+def _vmhwm_mib() -> float | None:
+    """Linux's per-address-space high-water mark, which (unlike ru_maxrss) exec resets."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _maxrss_mib() -> float:
+    import resource
+
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024  # bytes on macOS, KiB on Linux
+
+
+def run_probe(kind: str) -> dict[str, Any]:
+    """One fanout-trivial-1000 build + run in this (fresh) process, after a small warm-up."""
+    build_fanout("warm-up", 4, _noop).execute("source", session_id="W")
+    gc.collect()
+    if kind == "rss":
+        before, hwm_before = _maxrss_mib(), _vmhwm_mib()
+        wf = build_fanout("probe", TRIVIAL_WIDTH, _noop)
+        wf.execute("source", session_id="S")
+        after, hwm_after = _maxrss_mib(), _vmhwm_mib()
+        hwm_delta = None if hwm_before is None or hwm_after is None else round(hwm_after - hwm_before, 2)
+        return {
+            "before_mib": round(before, 2),
+            "after_mib": round(after, 2),
+            "delta_mib": round(after - before, 2),
+            "vmhwm_delta_mib": hwm_delta,
+        }
+    import tracemalloc
+
+    tracemalloc.start()
+    wf = build_fanout("probe", TRIVIAL_WIDTH, _noop)
+    wf.execute("source", session_id="S")
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"peak_mib": round(peak / 2**20, 2), "retained_mib": round(current / 2**20, 2)}
+
+
+_PROBES: dict[str, Any] = {}
+
+
+def probe(kind: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--probe", kind],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return json.loads(proc.stdout)
+
+
+# -- report -----------------------------------------------------------------------------
+def judge(workloads: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    targets: dict[str, Any] = {}
+    for name, (field, op, limit) in TARGETS.items():
+        source = name.removesuffix("-memory")
+        if source not in workloads:
+            continue
+        value = workloads[source][field]
+        value = value["median"] if isinstance(value, dict) else value
+        met = value <= limit if op == "<=" else value < limit
+        targets[name] = {"field": field, "value": value, "target": f"{op} {limit}", "met": met}
+    targets["all_met"] = all(t["met"] for t in targets.values())
+    return targets
+
+
+def observer_cost(workloads: dict[str, dict[str, Any]]) -> None:
+    plain, observed = workloads.get("chain-1000"), workloads.get("chain-1000-observed")
+    if plain and observed:
+        delta = observed["us_per_task_run_only"]["median"] - plain["us_per_task_run_only"]["median"]
+        observed["observer_cost_us_per_task"] = round(delta, 2)
+
+
+def compact(text: str) -> str:
+    """Indented JSON with each list, and each dict of plain values, on one line."""
+    text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + re.sub(r",\s+", ", ", m.group(1)) + "]", text)
+    return re.sub(r"\{\s+([^{}]*?)\s+\}", lambda m: "{" + re.sub(r",\n\s+", ", ", m.group(1)) + "}", text)
+
+
+def source_digest() -> str:
+    """A short hash of graflow_nb's .py files, so two reports can tell whether they ran the same engine."""
+    root = os.path.dirname(os.path.abspath(graflow_nb.__file__))
+    digest = hashlib.sha1()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(f for f in files if f.endswith(".py")):
+            path = os.path.join(folder, name)
+            digest.update(os.path.relpath(path, root).encode())
+            with open(path, "rb") as fh:
+                digest.update(fh.read())
+    return digest.hexdigest()[:12]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the graflow_nb benchmark workloads and print JSON.")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (finishes in well under 20 s)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(WORKLOADS), help="run only these workloads")
+    parser.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")
+    parser.add_argument("--probe", choices=("rss", "tracemalloc"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.probe:
+        print(json.dumps(run_probe(args.probe)))
+        return 0
+
+    names = args.only or list(WORKLOADS)
+    if "fanout-trivial-1000" in names:
+        # ru_maxrss survives exec: start the memory probes while this process is still small.
+        log("fanout-trivial-1000: memory probes")
+        _PROBES.update(rss=[probe("rss") for _ in range(MEMORY_PROBES)], tracemalloc=probe("tracemalloc"))
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    started = time.perf_counter()
+    workloads: dict[str, dict[str, Any]] = {}
+    for name in names:
+        function, repeats, quick_repeats = WORKLOADS[name]
+        n = quick_repeats if args.quick else repeats
+        log(f"{name}: {n} repeats")
+        t0 = time.perf_counter()
+        workloads[name] = {"repeats": n, **function(n)}
+        log(f"{name}: done in {time.perf_counter() - t0:.2f} s")
+    observer_cost(workloads)
+
+    report = {
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": platform.platform(),
+            "load_avg_1m_at_start": load,
+            "graflow_nb": graflow_nb.__version__,
+            "graflow_nb_source_sha1": source_digest(),
+            "quick": args.quick,
+            "elapsed_s": round(time.perf_counter() - started, 2),
+        },
+        "workloads": workloads,
+        "targets": judge(workloads),
+    }
+    text = compact(json.dumps(report, indent=2))
+    assert json.loads(text) == report
+    print(text)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
