@@ -32,10 +32,20 @@ from .core.errors import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``draw_graph`` / ``draw_sessions`` load the graphviz layer only when first used."""
+    if name in ("draw_graph", "draw_sessions"):
+        from . import observe
+
+        return getattr(observe, name)
+    raise AttributeError(f"module 'graflow_nb' has no attribute {name!r}")
+
+
 __all__ = [
     "task", "workflow", "TaskExecutionContext", "RetryPolicy", "chain", "parallel",
     "TaskWrapper", "ParallelGroup", "TaskGraph", "ExecutionContext", "WorkflowEngine",
     "GraflowError", "GraflowRuntimeError", "ParallelGroupError", "CycleLimitExceededError",
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
-    "DuplicateTaskError", "MergeConflictError",
+    "DuplicateTaskError", "MergeConflictError", "draw_graph", "draw_sessions",
 ]

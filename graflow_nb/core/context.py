@@ -11,6 +11,7 @@ sibling's dynamic task can never turn another branch's ``next_task`` into a goto
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Mapping
@@ -342,7 +343,10 @@ class ExecutionContext:
         limit = self.max_cycles_for(base)
         if count >= limit:
             raise CycleLimitExceededError(task_id=base.task_id, cycle_count=count, max_cycles=limit)
-        iteration_id = f"{base.task_id}_cycle_{count}_{uuid.uuid4().hex[:8]}"
+        # graflow's id shape, but the suffix is derived, not random: the same run gives
+        # the same ids, so renders and notebook outputs stay comparable.
+        digest = hashlib.blake2s(f"{self.session_id}/{base.task_id}/{count}".encode(), digest_size=4).hexdigest()
+        iteration_id = f"{base.task_id}_cycle_{count}_{digest}"
         iteration = IterationTask(iteration_id, base, data)
         self.add_dynamic_node(iteration)
         self.add_to_queue(iteration)
@@ -360,8 +364,9 @@ class ExecutionContext:
         self.ctrl_message = message
 
     def reset_control_flags(self) -> None:
-        self._goto_called = self._terminate_called = self._cancel_called = False
-        self.ctrl_message = None
+        if self._goto_called or self._terminate_called or self._cancel_called:
+            self._goto_called = self._terminate_called = self._cancel_called = False
+            self.ctrl_message = None
         if self._added_this_task:
             self._added_this_task = frozenset()
 
@@ -406,12 +411,19 @@ class TaskExecutionContext:
 
     __slots__ = ("task_id", "execution_context", "retry_count", "cycle_count", "start_time", "_local_data")
 
-    def __init__(self, task_id: str, execution_context: ExecutionContext, retry_count: int = 0, cycle_count: int = 1):
+    def __init__(
+        self,
+        task_id: str,
+        execution_context: ExecutionContext,
+        retry_count: int = 0,
+        cycle_count: int = 1,
+        start_time: float | None = None,
+    ):
         self.task_id = task_id
         self.execution_context = execution_context
         self.retry_count = retry_count
         self.cycle_count = cycle_count
-        self.start_time = time.time()
+        self.start_time = time.time() if start_time is None else start_time
         self._local_data: dict[str, Any] | None = None
 
     @property

@@ -86,7 +86,7 @@ def execute_group(group: ParallelGroup, parent: ExecutionContext) -> None:
         if outcome is None:  # never started: a sibling failed first
             branch = branches[index]
             run.close_session(branch.session_id, "cancelled")
-            branch.task_queue.drain()
+            run.skipped.extend((t.task_id, branch.session_id, "cancelled") for t in branch.task_queue.drain())
             outcome = TaskResult(member.task_id, False, "cancelled", None, branch.session_id, "cancelled")
         results[member.task_id] = outcome
 

@@ -127,10 +127,11 @@ class WorkflowEngine:
                 ctx.enqueue_successors(task.task_id)
 
     def _skip_queued(self, ctx: ExecutionContext, why: str) -> None:
-        skipped = ctx.task_queue.drain()
-        if skipped and ctx.run.bus.active:
-            for task in skipped:
-                ctx.run.bus.emit(EventKind.TASK_SKIPPED, ctx.session_id, task.task_id, reason=why)
+        run = ctx.run
+        for task in ctx.task_queue.drain():
+            run.skipped.append((task.task_id, ctx.session_id, why))
+            if run.bus.active:
+                run.bus.emit(EventKind.TASK_SKIPPED, ctx.session_id, task.task_id, reason=why)
 
     def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple) -> Any:
         run = ctx.run
@@ -147,8 +148,9 @@ class WorkflowEngine:
         attempt = 0
         while True:
             ctx.reset_control_flags()
-            task_ctx = TaskExecutionContext(task_id, ctx, attempt, cycle)
-            record = TaskRun(task_id, ctx.session_id, attempt + 1, order_key, time.time(), threading.current_thread().name)
+            started = time.time()
+            task_ctx = TaskExecutionContext(task_id, ctx, attempt, cycle, started)
+            record = TaskRun(task_id, ctx.session_id, attempt + 1, order_key, started, threading.current_thread().name)
             run.task_runs.append(record)
             if bus.active:
                 bus.emit(EventKind.TASK_STARTED, ctx.session_id, task_id, attempt=attempt + 1)

@@ -4,6 +4,9 @@ State, as dask/local.py would list it:
 
     sessions:  {session_id: SessionRecord}  every session ever opened, in fork order;
                                             records outlive their contexts
+    skipped:   [(task_id, session_id, why)] tasks that were queued but never ran
+                                            (their session failed, was cancelled or
+                                            terminated)
     task_runs: [TaskRun]                    one per attempt of a task, in start order
     steps:     int                          tasks dequeued so far, across all sessions
                                             (the shared max_steps budget)
@@ -106,8 +109,10 @@ class Run:
         self.max_workers = max_workers
         self.bus = bus
         self.sessions: dict[str, SessionRecord] = {}
+        self._children: dict[str, list[SessionRecord]] = {}
         self.task_runs: list[TaskRun] = []
         self.dynamic_tasks: list[tuple[str, str, str | None]] = []  # (task_id, session, spawned_by)
+        self.skipped: list[tuple[str, str, str]] = []  # (task_id, session, why): queued, never run
         self.steps = 0
         self.status = "running"
         self.error: BaseException | None = None
@@ -141,6 +146,8 @@ class Run:
     def add_session(self, record: SessionRecord) -> None:
         with self._lock:
             self.sessions[record.session_id] = record
+            if record.parent_id is not None:
+                self._children.setdefault(record.parent_id, []).append(record)
 
     def close_session(self, session_id: str, state: str) -> None:
         record = self.sessions[session_id]
@@ -159,9 +166,8 @@ class Run:
 
     # -- views -------------------------------------------------------------------------
     def children(self, session_id: str) -> list[SessionRecord]:
-        return sorted(
-            (s for s in self.sessions.values() if s.parent_id == session_id), key=lambda s: s.order_key
-        )
+        """Direct child sessions in declaration order."""
+        return sorted(self._children.get(session_id, ()), key=lambda s: s.order_key)
 
     def session_tree(self) -> str:
         """The session hierarchy as text, each line with its state and queue counts."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import uuid
 from collections.abc import Callable, Iterable
+from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, TaskError
@@ -155,16 +156,16 @@ class TaskWrapper(Executable):
         Read from the code object when there is one: ``inspect.signature`` costs more
         than running a trivial task, and a 1000-branch graph builds 1000 of these.
         """
-        code = getattr(self.func, "__code__", None)
-        if code is not None and not hasattr(self.func, "__wrapped__") and not inspect.ismethod(self.func):
+        func = self.func
+        if type(func) is FunctionType and "__wrapped__" not in func.__dict__:
+            code = func.__code__
             positional = code.co_argcount
-            names = code.co_varnames[: positional + code.co_kwonlyargcount]
-            defaults = self.func.__defaults__ or ()
-            kw_defaults = self.func.__kwdefaults__ or {}
-            first_default = positional - len(defaults)
-            specs = [
-                (name, i < first_default if i < positional else name not in kw_defaults)
-                for i, name in enumerate(names)
+            first_default = positional - len(func.__defaults__ or ())
+            kw_defaults = func.__kwdefaults__ or {}
+            specs = [(name, i < first_default) for i, name in enumerate(code.co_varnames[:positional])]
+            specs += [
+                (name, name not in kw_defaults)
+                for name in code.co_varnames[positional : positional + code.co_kwonlyargcount]
             ]
         else:
             try:

@@ -543,3 +543,52 @@ def test_nothing_is_written_to_the_working_directory(tmp_path, monkeypatch):
         a >> (b | c)
         wf.execute("a")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_iteration_ids_are_the_same_on_every_run():
+    def run_once():
+        with workflow("loop_ids") as wf:
+            @task(inject_context=True, max_cycles=3)
+            def loop(ctx, data=None):
+                if ctx.can_iterate():
+                    ctx.next_iteration((data or 0) + 1)
+
+            wf.execute("loop", session_id="L")
+        return [r.task_id for r in wf.last_run.task_runs]
+
+    first = run_once()
+    assert first == run_once()
+    assert first[0] == "loop" and all(t.startswith("loop_cycle_") for t in first[1:])
+    assert len(first) == 3
+
+
+def test_tasks_queued_behind_a_terminate_are_recorded_as_skipped():
+    with workflow("skip") as wf:
+        @task(inject_context=True)
+        def head(ctx):
+            ctx.next_task(extra)
+            ctx.terminate_workflow("done early")
+
+        @task
+        def extra():
+            pass
+
+        wf.execute("head", session_id="K")
+    assert wf.last_run.skipped == [("extra", "K", "terminated")]
+
+
+def test_engine_imports_no_notebook_or_drawing_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, graflow_nb, graflow_nb.core\n"
+        "from graflow_nb import task, workflow\n"
+        "with workflow('w') as wf:\n"
+        "    @task\n"
+        "    def a(): return 1\n"
+        "    wf.execute('a')\n"
+        "print(sorted(m for m in ('IPython', 'ipywidgets', 'graphviz', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
