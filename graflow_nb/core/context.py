@@ -52,6 +52,7 @@ class ExecutionContext:
         observers: list[Observer] | None = None,
         initial_channel: dict[str, Any] | None = None,
         workflow: WorkflowContext | None = None,
+        gate: Any = None,
     ):
         if channel_backend != "memory":
             raise ValueError(
@@ -78,6 +79,7 @@ class ExecutionContext:
             EventBus(observers),
             workflow_name=workflow.name if workflow is not None else "",
         )
+        self.run.gate = gate
         self.channel: Channel = MemoryChannel(self.session_id, initial_channel)
         self.depth = 0
         self.task_queue = InMemoryTaskQueue(self.session_id)

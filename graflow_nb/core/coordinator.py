@@ -90,6 +90,10 @@ def execute_group(group: ParallelGroup, parent: ExecutionContext) -> None:
             outcome = TaskResult(member.task_id, False, "cancelled", None, branch.session_id, "cancelled")
         results[member.task_id] = outcome
 
+    if run.gate is not None:
+        run.gate.before_merge(
+            group, parent, [(m.task_id, b, results[m.task_id]) for m, b in zip(members, branches, strict=True)]
+        )
     succeeded = [(m.task_id, b) for m, b in zip(members, branches, strict=True) if results[m.task_id].success]
     try:
         policy.on_group_finished(group.task_id, [m.task_id for m in members], results, parent)

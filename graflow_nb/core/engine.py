@@ -112,12 +112,25 @@ class WorkflowEngine:
                 task = ctx.fire_partial_join()
                 if task is None:
                     return last_result
+            if run.gate is not None:
+                run.gate.before_task(ctx, task)
+                if ctx.cancelled:
+                    queue.push_front(task)
+                    continue
             if not run.take_step():
                 raise StepLimitExceededError(run.max_steps, ctx.session_id, task.task_id)
             order_key = (*record.order_key, len(record.tasks_run))
             record.tasks_run.append(task.task_id)
             ctx.steps += 1
-            result = self._run_task(ctx, task, order_key)
+            if run.gate is None:
+                result = self._run_task(ctx, task, order_key)
+            else:
+                try:
+                    result = self._run_task(ctx, task, order_key)
+                except BaseException as error:
+                    run.gate.after_task(ctx, task, None, error)
+                    raise
+                run.gate.after_task(ctx, task, result, None)
             ctx.mark_task_completed(task.task_id)
             last_result = result
             if ctx.terminate_called:

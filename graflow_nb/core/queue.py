@@ -45,6 +45,13 @@ class InMemoryTaskQueue:
                 self.dequeued += 1
             return task
 
+    def push_front(self, task: Executable) -> None:
+        """Put a dequeued task back at the head, uncounted (it never ran)."""
+        with self._lock:
+            self._items.appendleft(task)
+            if not task.is_group:
+                self.dequeued -= 1
+
     def drain(self) -> list[Executable]:
         """Remove everything still queued (a cancelled session) without counting it run."""
         with self._lock:

@@ -124,6 +124,7 @@ class Run:
         # Guards steps, sessions and _fork_counts: branch threads fork and count steps.
         self._lock = threading.Lock()
         self.pool: Any = None
+        self.gate: Any = None  # a core.gate.Gate that may hold sessions (the step debugger)
 
     # -- budget ------------------------------------------------------------------------
     def take_step(self) -> bool:
@@ -247,7 +248,7 @@ class Run:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        for name in ("_lock", "cancel_event", "pool"):
+        for name in ("_lock", "cancel_event", "pool", "gate"):
             state.pop(name, None)
         state["bus"] = EventBus()
         return state
@@ -257,6 +258,7 @@ class Run:
         self._lock = threading.Lock()
         self.cancel_event = threading.Event()
         self.pool = None
+        self.gate = None
 
     def __repr__(self) -> str:
         return f"<Run {self.root_session_id!r} {self.status} sessions={len(self.sessions)} steps={self.steps}>"

@@ -14,6 +14,7 @@ from collections import deque
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigError
 from .graph import TaskGraph, require_single_start
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ _current_workflow: ContextVar[WorkflowContext | None] = ContextVar("graflow_nb_w
 current_execution: ContextVar[ExecutionContext | None] = ContextVar("graflow_nb_execution", default=None)
 
 _default_workflow: WorkflowContext | None = None
+# Set by the notebook layer: ``factory(workflow, options) -> view`` where the view has
+# ``start(run)``, ``observe(event)`` and ``finish(run)``.  The engine never imports it.
+LIVE_VIEW_FACTORY: Any = None
 KEPT_RUNS = 20
 
 
@@ -147,19 +151,30 @@ class WorkflowContext:
         observers: list[Observer] | None = None,
         default_max_retries: int = 0,
         default_max_cycles: int = 10,
+        gate: Any = None,
+        live: Any = False,
     ) -> Any:
         """Run from ``start_node`` (or the one node nothing leads to).
 
         Returns the result of the last task run in the root session, or
         ``(result, ExecutionContext)`` with ``ret_context=True``.  Keyword-only extras:
         ``session_id`` (deterministic ids for notebooks), ``max_workers`` (the run's
-        thread cap, default 256), ``observers`` (event callbacks for this run).
+        thread cap, default 256), ``observers`` (event callbacks for this run),
+        ``gate`` (a ``core.gate.Gate`` that may hold sessions), ``live`` (True, or
+        options for the live view, which the notebook layer provides).
         The run record stays on ``self.last_run`` even when the run fails.
         """
         from .context import ExecutionContext
         from .engine import WorkflowEngine
 
         start = start_node if start_node is not None else require_single_start(self.graph)
+        observers = [*self.observers, *(observers or [])]
+        view = None
+        if live:
+            if LIVE_VIEW_FACTORY is None:
+                raise ConfigError("live=True needs the notebook layer: import graflow_nb (not only graflow_nb.core)")
+            view = LIVE_VIEW_FACTORY(self, live)
+            observers.append(view.observe)
         ctx = ExecutionContext.create(
             self.graph,
             start,
@@ -170,14 +185,27 @@ class WorkflowContext:
             prompt_manager=self.prompt_manager,
             session_id=session_id,
             max_workers=max_workers,
-            observers=[*self.observers, *(observers or [])],
+            observers=observers,
             initial_channel=initial_channel,
             workflow=self,
+            gate=gate,
         )
         ctx._llm_agents.update(self._llm_agents)
         self.runs.append(ctx.run)
-        result = WorkflowEngine().execute(ctx)
+        if view is not None:
+            view.start(ctx.run)
+        try:
+            result = WorkflowEngine().execute(ctx)
+        finally:
+            if view is not None:
+                view.finish(ctx.run)
         return (result, ctx) if ret_context else result
+
+    def debug(self, start_node: str | None = None, **execute_options: Any) -> Any:
+        """A step debugger over a new run of this workflow (see ``graflow_nb.debug``)."""
+        from ..debug import Debugger
+
+        return Debugger(self, start_node, **execute_options)
 
     @property
     def last_run(self) -> Any:
