@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from .channel import BranchChannel, Channel, MemoryChannel
-from .errors import CycleLimitExceededError, DuplicateTaskError
+from .channel import MISSING, BranchChannel, Channel, MemoryChannel
+from .errors import CycleLimitExceededError, DuplicateTaskError, TaskTimeoutError
 from .events import EventBus, EventKind, Observer
 from .queue import InMemoryTaskQueue
 from .run import Run, SessionRecord
@@ -53,6 +53,8 @@ class ExecutionContext:
         initial_channel: dict[str, Any] | None = None,
         workflow: WorkflowContext | None = None,
         gate: Any = None,
+        default_policy: Any = "strict",
+        max_concurrency: int | None = None,
     ):
         if channel_backend != "memory":
             raise ValueError(
@@ -80,6 +82,13 @@ class ExecutionContext:
             workflow_name=workflow.name if workflow is not None else "",
         )
         self.run.gate = gate
+        self.run.root_context = self
+        if default_policy is not None:
+            from .policies import resolve_policy
+
+            resolve_policy(default_policy)
+            self.run.default_policy = default_policy
+        self.run.set_concurrency(max_concurrency)
         self.channel: Channel = MemoryChannel(self.session_id, initial_channel)
         self.depth = 0
         self.task_queue = InMemoryTaskQueue(self.session_id)
@@ -104,6 +113,8 @@ class ExecutionContext:
     dynamic_succ: Mapping[str, list[str]] = _EMPTY
     dynamic_pred: Mapping[str, list[str]] = _EMPTY
     _join_arrivals: Mapping[str, set[str]] = _EMPTY
+    parked_groups: Mapping[str, Any] = _EMPTY  # group id -> GroupRun waiting on human input
+    waiting_key: str | None = None  # the input key the session's next task waits on
     _added_this_task: frozenset[str] | set[str] = frozenset()
     _has_dynamic = False
     _goto_called = False
@@ -411,7 +422,10 @@ class ExecutionContext:
 class TaskExecutionContext:
     """What a task with ``inject_context=True`` receives as its first argument."""
 
-    __slots__ = ("task_id", "execution_context", "retry_count", "cycle_count", "start_time", "_local_data")
+    __slots__ = (
+        "task_id", "execution_context", "retry_count", "cycle_count", "start_time",
+        "_local_data", "channel_override", "abandoned", "_requests",
+    )
 
     def __init__(
         self,
@@ -427,6 +441,11 @@ class TaskExecutionContext:
         self.cycle_count = cycle_count
         self.start_time = time.time() if start_time is None else start_time
         self._local_data: dict[str, Any] | None = None
+        # Set when the task runs under a timeout: its writes go to a private overlay
+        # that is merged only if it finishes in time; after that it is abandoned.
+        self.channel_override: Channel | None = None
+        self.abandoned = False
+        self._requests = 0
 
     @property
     def local_data(self) -> dict[str, Any]:
@@ -477,20 +496,72 @@ class TaskExecutionContext:
     def can_iterate(self) -> bool:
         return self.cycle_count < self.max_cycles
 
+    def _check_live(self) -> None:
+        if self.abandoned:
+            raise TaskTimeoutError(self.task_id, self.execution_context.lookup(self.task_id).timeout or 0, self.session_id)
+
     def next_task(self, executable: Executable, goto: bool = False) -> str:
+        self._check_live()
         return self.execution_context.next_task(executable, goto=goto)
 
     def next_iteration(self, data: Any = None) -> str:
+        self._check_live()
         return self.execution_context.next_iteration(data, self.task_id)
 
     def terminate_workflow(self, message: str) -> None:
+        self._check_live()
         self.execution_context.terminate_workflow(message)
 
     def cancel_workflow(self, message: str) -> None:
+        self._check_live()
         self.execution_context.cancel_workflow(message)
 
     def get_channel(self) -> Channel:
-        return self.execution_context.channel
+        override = self.channel_override
+        return self.execution_context.channel if override is None else override
+
+    # -- human input (graflow's names); see core.feedback ------------------------------
+    def request_feedback(
+        self,
+        feedback_type: str,
+        prompt: str,
+        options: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: float = 180.0,
+        channel_key: str | None = None,
+        write_to_channel: bool = False,
+        handler: Any = None,
+        *,
+        default: Any = MISSING,
+    ) -> Any:
+        from .feedback import request_feedback
+
+        self._check_live()
+        self._requests += 1
+        return request_feedback(
+            self, str(getattr(feedback_type, "value", feedback_type)), prompt, options, metadata,
+            timeout, channel_key, write_to_channel, default, self._requests,
+        )
+
+    def request_approval(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float = 180.0,
+                         channel_key: str | None = None, write_to_channel: bool = False, *, default: Any = MISSING) -> bool:
+        response = self.request_feedback("approval", prompt, None, metadata, timeout, channel_key, write_to_channel,
+                                         default=default)
+        return bool(response.approved)
+
+    def request_text_input(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float = 180.0,
+                           channel_key: str | None = None, write_to_channel: bool = False, *,
+                           default: Any = MISSING) -> str:
+        response = self.request_feedback("text", prompt, None, metadata, timeout, channel_key, write_to_channel,
+                                         default=default)
+        return response.text or ""
+
+    def request_selection(self, prompt: str, options: list[str], metadata: dict[str, Any] | None = None,
+                          timeout: float = 180.0, channel_key: str | None = None, write_to_channel: bool = False, *,
+                          default: Any = MISSING) -> str:
+        response = self.request_feedback("selection", prompt, options, metadata, timeout, channel_key,
+                                         write_to_channel, default=default)
+        return response.selected or ""
 
     def get_typed_channel(self, message_type: type) -> Any:
         from .typed_channel import TypedChannel

@@ -10,14 +10,22 @@
 
 The group's successors are not enqueued here: the group node returns to the parent
 loop, which enqueues them once, in the parent's queue.
+
+A member that asks for human input pauses its branch (``SessionPaused``).  Its
+siblings run on to the barrier; then the whole ``GroupRun`` is parked on the parent
+context and the pause travels up to the run.  ``resume`` re-enters the same group
+node, finds the parked ``GroupRun`` and runs only the paused branches that now have
+answers, from where they stopped.
 """
 
 from __future__ import annotations
 
 import contextvars
 import threading
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
+from .errors import GroupTimeoutError, SessionPaused, StepLimitExceededError
 from .events import EventKind
 from .merge import merge_branches
 from .policies import TaskResult, resolve_policy
@@ -29,89 +37,209 @@ if TYPE_CHECKING:
 
 
 def execute_group(group: ParallelGroup, parent: ExecutionContext) -> None:
-    from .engine import WorkflowEngine
+    parked = parent.parked_groups.pop(group.task_id, None) if parent.parked_groups else None
+    if parked is None:
+        state = GroupRun(group, parent)
+        state.fork()
+        state.run_members(range(len(state.members)))
+    else:
+        state = parked
+        state.parent.record.state = "open"
+        state.run_members(state.resumable())
+    if state.paused():
+        parent._own("parked_groups")[group.task_id] = state
+        raise SessionPaused(parent.session_id, [b.session_id for b in state.paused_branches()])
+    state.finish()
 
-    run = parent.run
-    bus = run.bus
-    policy = resolve_policy(group.policy)
-    members = list(group.tasks)
-    if not members:
-        return
-    group_key = parent.current_order_key
-    stop_event = threading.Event()
-    branches: list[ExecutionContext] = []
-    for index, member in enumerate(members):
-        branch = parent.create_branch_context(member.task_id, group_id=group.task_id, order_key=(*group_key, index))
-        branch.cancel_event = stop_event
-        branch.add_to_queue(member)
-        branches.append(branch)
-    if bus.active:
-        bus.emit(EventKind.GROUP_STARTED, parent.session_id, group.task_id, members=[m.task_id for m in members])
-    if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_start"):
-        parent.tracer.on_parallel_group_start(group.task_id, [m.task_id for m in members], parent)
 
-    outcomes: list[TaskResult | None] = [None] * len(members)
-    fork: ForkJoin
+class GroupRun:
+    """One execution of one group node in one parent session."""
 
-    def make_job(index: int):
-        branch = branches[index]
-        member_id = members[index].task_id
-        context = contextvars.copy_context()
+    def __init__(self, group: ParallelGroup, parent: ExecutionContext):
+        self.group = group
+        self.parent = parent
+        self.run = parent.run
+        self.policy = resolve_policy(group.policy if group.policy is not None else self.run.default_policy)
+        self.members = list(group.tasks)
+        self.stop_event = threading.Event()
+        self.branches: list[ExecutionContext] = []
+        self.outcomes: list[TaskResult | None] = [None] * len(self.members)
+        self.deadline = None if group.timeout is None else time.monotonic() + group.timeout
 
-        def job() -> None:
-            try:
-                context.run(WorkflowEngine().execute, branch)
-            except Exception as error:
-                outcomes[index] = TaskResult(member_id, False, str(error), error, branch.session_id, "failed")
-                if policy.should_stop(member_id, error):
-                    stop_event.set()
-                    fork.stop()
-                return
-            if branch.record.state == "cancelled":
-                outcomes[index] = TaskResult(member_id, False, "cancelled", None, branch.session_id, "cancelled")
-            else:
-                outcomes[index] = TaskResult(member_id, True, session_id=branch.session_id)
+    def fork(self) -> None:
+        parent, group = self.parent, self.group
+        group_key = parent.current_order_key
+        for index, member in enumerate(self.members):
+            branch = parent.create_branch_context(member.task_id, group_id=group.task_id, order_key=(*group_key, index))
+            branch.cancel_event = self.stop_event
+            branch.add_to_queue(member)
+            self.branches.append(branch)
+        if self.run.bus.active:
+            self.run.bus.emit(EventKind.GROUP_STARTED, parent.session_id, group.task_id, members=self.member_ids)
+        if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_start"):
+            parent.tracer.on_parallel_group_start(group.task_id, self.member_ids, parent)
 
-        return job
+    @property
+    def member_ids(self) -> list[str]:
+        return [m.task_id for m in self.members]
 
-    jobs = [make_job(i) for i in range(len(members))]
-    limit = group.backend_config.get("thread_count") or len(members)
-    pool = run.pool if group.backend == "threading" else None
-    fork = ForkJoin(pool, jobs, limit)
-    fork.run()
+    # -- running -----------------------------------------------------------------------
+    def run_members(self, indices: Any) -> None:
+        indices = list(indices)
+        if not indices:
+            return
+        fork: ForkJoin | None = None
 
-    results: dict[str, TaskResult] = {}
-    for index, member in enumerate(members):
-        outcome = outcomes[index]
-        if outcome is None:  # never started: a sibling failed first
-            branch = branches[index]
-            run.close_session(branch.session_id, "cancelled")
-            run.skipped.extend((t.task_id, branch.session_id, "cancelled") for t in branch.task_queue.drain())
-            outcome = TaskResult(member.task_id, False, "cancelled", None, branch.session_id, "cancelled")
-        results[member.task_id] = outcome
+        def make_job(index: int):
+            from .engine import WorkflowEngine
 
-    if run.gate is not None:
-        run.gate.before_merge(
-            group, parent, [(m.task_id, b, results[m.task_id]) for m, b in zip(members, branches, strict=True)]
-        )
-    succeeded = [(m.task_id, b) for m, b in zip(members, branches, strict=True) if results[m.task_id].success]
-    try:
-        policy.on_group_finished(group.task_id, [m.task_id for m in members], results, parent)
-        applied = merge_branches(
-            parent.channel, [(mid, b.channel) for mid, b in succeeded], group.merge, group.task_id, report=bus.active
-        )
-    except BaseException:
-        for _mid, branch in succeeded:
+            branch = self.branches[index]
+            member_id = self.members[index].task_id
+            context = contextvars.copy_context()
+
+            def job() -> None:
+                try:
+                    context.run(WorkflowEngine().execute, branch)
+                except SessionPaused:
+                    self.outcomes[index] = TaskResult(member_id, False, "paused", None, branch.session_id, "paused")
+                    return
+                except Exception as error:
+                    self.outcomes[index] = TaskResult(member_id, False, str(error), error, branch.session_id, "failed")
+                    if isinstance(error, StepLimitExceededError) or self.policy.should_stop(member_id, error):
+                        self.stop_event.set()
+                        fork.stop()
+                    return
+                if branch.record.state == "cancelled":
+                    self.outcomes[index] = TaskResult(member_id, False, "cancelled", None, branch.session_id, "cancelled")
+                else:
+                    self.outcomes[index] = TaskResult(member_id, True, session_id=branch.session_id)
+
+            return job
+
+        group = self.group
+        limit = group.max_concurrency or len(indices)
+        pool = self.run.pool if group.backend == "threading" else None
+        fork = ForkJoin(pool, [make_job(i) for i in indices], limit)
+        timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+        if not fork.run(timeout=timeout):
+            self.stop_event.set()
+            fork.stop()
+            self._time_out(indices, fork)
+
+    def _time_out(self, indices: list[int], fork: ForkJoin) -> None:
+        """The group ran out of time: running branches are abandoned (they stop at their
+        next task boundary and nothing they do later is merged)."""
+        from .pool import RUNNING
+
+        unfinished = []
+        for position, index in enumerate(indices):
+            if self.outcomes[index] is None:
+                unfinished.append(self.members[index].task_id)
+                if fork.states[position] == RUNNING:
+                    self.outcomes[index] = TaskResult(
+                        self.members[index].task_id, False, "timed out", None, self.branches[index].session_id, "cancelled"
+                    )
+        self._close_unstarted()
+        error = GroupTimeoutError(self.group.task_id, self.group.timeout, unfinished, self._results())
+        self._fail(error)
+
+    def resumable(self) -> list[int]:
+        """Paused branches that now have an answer somewhere below them."""
+        answered = self.run.answered_sessions()
+        return [
+            i
+            for i, outcome in enumerate(self.outcomes)
+            if outcome is not None
+            and outcome.status == "paused"
+            and any(self.run.is_within(s, self.branches[i].session_id) for s in answered)
+        ]
+
+    def paused(self) -> bool:
+        return any(o is not None and o.status == "paused" for o in self.outcomes)
+
+    def paused_branches(self) -> list[ExecutionContext]:
+        return [b for b, o in zip(self.branches, self.outcomes, strict=True) if o is not None and o.status == "paused"]
+
+    # -- deciding and merging ----------------------------------------------------------
+    def _close_unstarted(self) -> None:
+        run = self.run
+        for index, outcome in enumerate(self.outcomes):
+            if outcome is None:  # never started: a sibling failed first, or time ran out
+                branch = self.branches[index]
+                run.close_session(branch.session_id, "cancelled")
+                run.skipped.extend((t.task_id, branch.session_id, "cancelled") for t in branch.task_queue.drain())
+                self.outcomes[index] = TaskResult(
+                    self.members[index].task_id, False, "cancelled", None, branch.session_id, "cancelled"
+                )
+
+    def _results(self) -> dict[str, TaskResult]:
+        return {m.task_id: o for m, o in zip(self.members, self.outcomes, strict=True) if o is not None}
+
+    def _succeeded(self) -> list[tuple[int, ExecutionContext]]:
+        return [(i, b) for i, b in enumerate(self.branches) if self.outcomes[i] is not None and self.outcomes[i].success]
+
+    def finish(self) -> None:
+        run, group, parent = self.run, self.group, self.parent
+        self._close_unstarted()
+        results = self._results()
+        budget = next((r.error for r in results.values() if isinstance(r.error, StepLimitExceededError)), None)
+        if budget is not None:
+            # The budget is the run's, not the group's: no policy can continue past it.
+            budget.results = run.results()
+            self._fail(budget)
+        if run.gate is not None:
+            run.gate.before_merge(group, parent, [(m.task_id, b, results[m.task_id]) for m, b in zip(self.members, self.branches, strict=True)])
+        succeeded = self._succeeded()
+        try:
+            self.policy.on_group_finished(group.task_id, self.member_ids, results, parent)
+        except BaseException as error:
+            self._fail(error)
+        try:
+            applied = merge_branches(
+                parent.channel,
+                [(self.members[i].task_id, b.channel) for i, b in succeeded],
+                group.merge,
+                group.task_id,
+                report=run.bus.active,
+            )
+        except BaseException as error:
+            self._fail(error, compensate=False)
+        state = "degraded" if len(succeeded) < len(self.members) else "succeeded"
+        run.record_group(group.task_id, parent.session_id, state, results)
+        for i, branch in succeeded:
+            member_id = self.members[i].task_id
+            run.close_session(branch.session_id, "merged")
+            if run.bus.active:
+                run.bus.emit(
+                    EventKind.BRANCH_MERGED,
+                    branch.session_id,
+                    member_id,
+                    group=group.task_id,
+                    member=member_id,
+                    parent=parent.session_id,
+                    changes=applied.get(member_id, {}),
+                )
+        if run.bus.active:
+            run.bus.emit(EventKind.GROUP_FINISHED, parent.session_id, group.task_id, state=state)
+        if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_end"):
+            parent.tracer.on_parallel_group_end(group.task_id, self.member_ids, parent, results=results)
+
+    def _fail(self, error: BaseException, compensate: bool = True) -> None:
+        """The group failed: compensate if the policy asks, discard every branch, raise."""
+        run, group = self.run, self.group
+        succeeded = self._succeeded()
+        if compensate and getattr(self.policy, "compensates", False):
+            from .engine import WorkflowEngine
+
+            for i, branch in reversed(succeeded):
+                compensation = getattr(self.members[i], "compensation", None)
+                if compensation is not None:
+                    failure = WorkflowEngine().compensate(branch, self.members[i], compensation)
+                    if failure is not None:
+                        error.add_note(f"[graflow_nb] compensation of {self.members[i].task_id!r} failed: {failure!r}")
+        for _i, branch in succeeded:
             run.close_session(branch.session_id, "discarded")
-        if bus.active:
-            bus.emit(EventKind.GROUP_FINISHED, parent.session_id, group.task_id, state="failed")
-        raise
-    for mid, branch in succeeded:
-        run.close_session(branch.session_id, "merged")
-        if bus.active:
-            bus.emit(EventKind.BRANCH_MERGED, branch.session_id, mid, group=group.task_id, member=mid, parent=parent.session_id, changes=applied.get(mid, {}))
-    if bus.active:
-        degraded = len(succeeded) < len(members)
-        bus.emit(EventKind.GROUP_FINISHED, parent.session_id, group.task_id, state="degraded" if degraded else "succeeded")
-    if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_end"):
-        parent.tracer.on_parallel_group_end(group.task_id, [m.task_id for m in members], parent, results=results)
+        run.record_group(group.task_id, self.parent.session_id, "failed", self._results())
+        if run.bus.active:
+            run.bus.emit(EventKind.GROUP_FINISHED, self.parent.session_id, group.task_id, state="failed")
+        raise error

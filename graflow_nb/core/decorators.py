@@ -21,12 +21,16 @@ def task(
     max_cycles: int | None = None,
     max_retries: int | None = None,
     retry_policy: RetryPolicy | None = None,
+    timeout: float | None = None,
+    compensate: Callable[..., Any] | None = None,
 ) -> Any:
     """Turn a function into a task: ``@task``, ``@task()``, ``@task("id")``,
     ``@task("id", inject_context=True)`` or ``@task(id="id")``.
 
     Inside ``with workflow(...)`` the task joins that workflow at once; outside, it
-    joins whichever workflow first wires it with ``>>`` or ``|``.
+    joins whichever workflow first wires it with ``>>`` or ``|``.  Beyond graflow:
+    ``timeout`` (seconds per attempt; the task fails with ``TaskTimeoutError``) and
+    ``compensate`` (what undoes it under a group's ``policy="rollback"``).
     """
     if isinstance(id_or_func, str) and id is not None and id_or_func != id:
         raise ValueError(f"task id given twice: {id_or_func!r} and id={id!r}")
@@ -46,6 +50,8 @@ def task(
             max_cycles=max_cycles,
             max_retries=max_retries,
             retry_policy=retry_policy,
+            timeout=timeout,
+            compensate=compensate,
         )
 
     if callable(id_or_func) and not isinstance(id_or_func, str):

@@ -13,27 +13,40 @@ cancel > terminate > goto > normal.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from typing import Any
 
+from .channel import BranchChannel
 from .context import ExecutionContext, TaskExecutionContext
 from .errors import (
     CycleLimitExceededError,
     GraflowWorkflowCanceledError,
+    GroupTimeoutError,
     MergeConflictError,
     ParallelGroupError,
+    PauseRequested,
     RetryLimitExceededError,
+    SessionPaused,
     StepLimitExceededError,
+    TaskTimeoutError,
     annotate,
 )
 from .events import EventKind
+from .merge import merge_branches
 from .pool import WorkerPool
-from .run import TaskRun
+from .run import PausedRun, TaskRun
 from .workflow import _current_workflow, current_execution
 
 # Failures that another attempt of the same task cannot fix.
-_NOT_RETRIED = (ParallelGroupError, CycleLimitExceededError, StepLimitExceededError, MergeConflictError)
+_NOT_RETRIED = (
+    ParallelGroupError,
+    CycleLimitExceededError,
+    StepLimitExceededError,
+    MergeConflictError,
+    GroupTimeoutError,
+)
 
 
 class WorkflowEngine:
@@ -56,16 +69,21 @@ class WorkflowEngine:
     def _root(self, context: ExecutionContext) -> Any:
         run = context.run
         run.pool = WorkerPool(run.max_workers, name=f"graflow-{context.session_id}")
-        if run.bus.active:
+        resuming = run.status == "paused"
+        run.status = "running"
+        if run.bus.active and not resuming:
             run.bus.emit(EventKind.RUN_STARTED, context.session_id, workflow=run.workflow_name)
         try:
             with context.graph.reading():
                 result = self._session(context)
+        except SessionPaused:
+            run.status = "paused"
+            return PausedRun(run)
         except BaseException as error:
             run.error = error
             run.status = "cancelled" if isinstance(error, (KeyboardInterrupt, GraflowWorkflowCanceledError)) else "failed"
             run.cancel_event.set()
-            if context.record.state == "open":
+            if context.record.state in ("open", "paused"):
                 run.close_session(context.session_id, "failed" if run.status == "failed" else "cancelled")
             raise
         else:
@@ -75,7 +93,7 @@ class WorkflowEngine:
         finally:
             run.pool.shutdown()
             run.ended = time.time()
-            if run.bus.active:
+            if run.bus.active and run.status != "paused":
                 run.bus.emit(EventKind.RUN_FINISHED, context.session_id, status=run.status)
 
     # -- one session -------------------------------------------------------------------
@@ -84,6 +102,11 @@ class WorkflowEngine:
         exec_token = current_execution.set(ctx)
         try:
             result = self._loop(ctx)
+        except SessionPaused:
+            ctx.record.state = "paused"
+            if ctx.run.bus.active:
+                ctx.run.bus.emit(EventKind.SESSION_PAUSED, ctx.session_id, None, waiting=ctx.waiting_key)
+            raise
         except BaseException:
             if ctx.record.state == "open":
                 ctx.run.close_session(ctx.session_id, "failed")
@@ -93,7 +116,7 @@ class WorkflowEngine:
             current_execution.reset(exec_token)
             if wf_token is not None:
                 _current_workflow.reset(wf_token)
-        if ctx.parent_context is None and ctx.record.state == "open":
+        if ctx.parent_context is None and ctx.record.state in ("open", "paused"):
             ctx.run.close_session(ctx.session_id, "closed")
         return result
 
@@ -112,6 +135,10 @@ class WorkflowEngine:
                 task = ctx.fire_partial_join()
                 if task is None:
                     return last_result
+            if ctx.waiting_key is not None and ctx.waiting_key not in run.answers:
+                queue.push_front(task)  # still unanswered: stay paused, run nothing
+                raise SessionPaused(ctx.session_id, [ctx.session_id])
+            ctx.record.state = "open"
             if run.gate is not None:
                 run.gate.before_task(ctx, task)
                 if ctx.cancelled:
@@ -122,14 +149,21 @@ class WorkflowEngine:
             order_key = (*record.order_key, len(record.tasks_run))
             record.tasks_run.append(task.task_id)
             ctx.steps += 1
-            if run.gate is None:
+            try:
                 result = self._run_task(ctx, task, order_key)
-            else:
-                try:
-                    result = self._run_task(ctx, task, order_key)
-                except BaseException as error:
+            except (PauseRequested, SessionPaused) as pause:
+                # The task (or a group inside it) waits for input: it goes back to the
+                # head of the queue, un-run, and this session stops without a thread.
+                queue.push_front(task)
+                record.tasks_run.pop()
+                if isinstance(pause, PauseRequested):
+                    raise SessionPaused(ctx.session_id, [ctx.session_id]) from None
+                raise
+            except BaseException as error:
+                if run.gate is not None:
                     run.gate.after_task(ctx, task, None, error)
-                    raise
+                raise
+            if run.gate is not None:
                 run.gate.after_task(ctx, task, result, None)
             ctx.mark_task_completed(task.task_id)
             last_result = result
@@ -173,8 +207,17 @@ class WorkflowEngine:
                 if handler is not None:
                     handler.execute_task(task, ctx)
                     result = ctx.get_result(task_id)
+                elif task.timeout is not None and not task.is_group:
+                    result = self._invoke_with_timeout(ctx, task, task_ctx)
+                elif run.task_slots is not None and not task.is_group:
+                    with run.task_slots:
+                        result = task.invoke(task_ctx)
                 else:
                     result = task.invoke(task_ctx)
+            except (PauseRequested, SessionPaused):
+                record.end = time.time()
+                record.status = "paused"
+                raise
             except Exception as error:
                 record.end = time.time()
                 record.status = "failed"
@@ -215,3 +258,55 @@ class WorkflowEngine:
             if bus.active:
                 bus.emit(EventKind.TASK_FINISHED, ctx.session_id, task_id, attempt=attempt + 1)
             return result
+
+    def _invoke_with_timeout(self, ctx: ExecutionContext, task: Any, task_ctx: TaskExecutionContext) -> Any:
+        """Run one attempt on its own thread and stop waiting after ``task.timeout``.
+
+        Python threads can't be killed, so a late attempt is abandoned instead: it
+        writes to a private overlay channel that is merged only if it finishes in
+        time, and its context refuses control calls once abandoned.
+        """
+        overlay = BranchChannel(ctx.channel, f"{ctx.session_id}/{task.task_id}")
+        task_ctx.channel_override = overlay
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+        context = contextvars.copy_context()
+        slots = ctx.run.task_slots
+
+        def attempt() -> None:
+            try:
+                if slots is not None:
+                    with slots:
+                        outcome["result"] = context.run(task.invoke, task_ctx)
+                else:
+                    outcome["result"] = context.run(task.invoke, task_ctx)
+            except BaseException as error:
+                outcome["error"] = error
+            finally:
+                done.set()
+
+        threading.Thread(target=attempt, name=f"graflow-timeout-{task.task_id}", daemon=True).start()
+        if not done.wait(task.timeout):
+            task_ctx.abandoned = True
+            raise TaskTimeoutError(task.task_id, task.timeout, ctx.session_id)
+        if "error" in outcome:
+            raise outcome["error"]
+        merge_branches(ctx.channel, [(task.task_id, overlay)], "overwrite", task.task_id)
+        return outcome["result"]
+
+    def compensate(self, branch: ExecutionContext, member: Any, compensation: Any) -> BaseException | None:
+        """Run a member's compensation once in its branch session; report, don't raise,
+        so every compensation gets its turn and the group's own error stays primary."""
+        exec_token = current_execution.set(branch)
+        wf_token = _current_workflow.set(branch.workflow) if branch.workflow is not None else None
+        try:
+            key = (*branch.record.order_key, len(branch.record.tasks_run))
+            branch.record.tasks_run.append(compensation.task_id)
+            self._run_task(branch, compensation, key)
+            return None
+        except Exception as error:
+            return error
+        finally:
+            current_execution.reset(exec_token)
+            if wf_token is not None:
+                _current_workflow.reset(wf_token)

@@ -167,3 +167,49 @@ def annotate(error: BaseException, task_id: str, session_id: str) -> BaseExcepti
         except AttributeError:
             pass
     return error
+
+
+class TaskTimeoutError(GraflowRuntimeError, TimeoutError):
+    """A task ran longer than its ``timeout``; its thread was abandoned, its late result
+    and channel writes are discarded."""
+
+    def __init__(self, task_id: str, timeout: float, session_id: str):
+        self.task_id = task_id
+        self.timeout = timeout
+        self.session_id = session_id
+        super().__init__(
+            f"task {task_id!r} in session {session_id!r} timed out after {timeout:g} s "
+            f"(timeout={timeout:g}); its thread was abandoned and anything it returns later is discarded"
+        )
+
+
+class GroupTimeoutError(GraflowRuntimeError, TimeoutError):
+    """A parallel group did not finish within its ``timeout``."""
+
+    def __init__(self, group_id: str, timeout: float, unfinished: list[str], results: dict[str, Any]):
+        self.group_id = group_id
+        self.timeout = timeout
+        self.unfinished = unfinished
+        self.results = results
+        done = [m for m, r in results.items() if getattr(r, "success", False)]
+        super().__init__(
+            f"group {group_id!r} timed out after {timeout:g} s: {', '.join(unfinished) or 'nothing'} "
+            f"had not finished (finished: {', '.join(done) or 'none'}); successors do not run"
+        )
+
+
+class SessionPaused(GraflowError):
+    """Internal: a session stopped to wait for human input (travels up to the run)."""
+
+    def __init__(self, session_id: str, waiting: list[str]):
+        self.session_id = session_id
+        self.waiting = waiting
+        super().__init__(f"session {session_id!r} is waiting for input ({', '.join(waiting)})")
+
+
+class PauseRequested(GraflowError):
+    """Internal: raised inside a task by ``request_feedback`` when no answer is there yet."""
+
+    def __init__(self, key: str):
+        self.key = key
+        super().__init__(f"waiting for input {key!r}")

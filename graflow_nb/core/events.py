@@ -32,6 +32,8 @@ class EventKind(StrEnum):
     GROUP_STARTED = "group_started"
     GROUP_FINISHED = "group_finished"
     BRANCH_MERGED = "branch_merged"
+    SESSION_PAUSED = "session_paused"
+    TASK_RESUMED = "task_resumed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,15 @@
 """What a group's failures mean, with graflow's policy names and hook.
 
-A policy answers two questions: when one member fails, should the siblings that have
-not started yet be dropped (``stop_on_failure``); and once every member has ended,
-does the group fail (``on_group_finished`` raises ``ParallelGroupError``)?
+A policy answers three questions: when one member fails, should the siblings stop
+(``should_stop``: members not started never start, running ones stop at their next task
+boundary); once every member has ended, does the group fail (``on_group_finished``
+raises); and on failure, do succeeded members' compensations run (``compensates``)?
+
+    strict / fail_fast   any failure fails the group and stops the siblings (default)
+    best_effort          every member runs; the group always succeeds (graflow's)
+    continue / ignore    every member runs; fails only if all failed; else "degraded"
+    rollback             strict, then compensations in reverse declaration order
+    AtLeastNGroupPolicy(n), CriticalGroupPolicy(ids), or a subclass of your own
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ def describe_failures(results: dict[str, TaskResult]) -> str:
 class GroupExecutionPolicy:
     name = "custom"
     stop_on_failure = False
+    compensates = False
 
     def should_stop(self, member_id: str, error: BaseException) -> bool:
         return self.stop_on_failure
@@ -125,7 +133,38 @@ class CriticalGroupPolicy(GroupExecutionPolicy):
             )
 
 
-_BY_NAME = {"strict": StrictGroupPolicy, "best_effort": BestEffortGroupPolicy}
+class ContinueGroupPolicy(GroupExecutionPolicy):
+    """Every member runs; the group is ``degraded`` if some failed and fails only when
+    all of them did (a group that produced nothing should not let successors run)."""
+
+    name = "continue"
+
+    def on_group_finished(self, group_id, tasks, results, context) -> None:
+        if results and not any(r.success for r in results.values()):
+            raise _failure_error(
+                group_id,
+                f"Every task failed in group {group_id}: {describe_failures(results)}",
+                results,
+            )
+
+
+class RollbackGroupPolicy(StrictGroupPolicy):
+    """Strict, and on failure each succeeded member's compensation runs once, in
+    reverse declaration order, before the error is raised (declare one with
+    ``@member.compensate``)."""
+
+    name = "rollback"
+    compensates = True
+
+
+_BY_NAME = {
+    "strict": StrictGroupPolicy,
+    "fail_fast": StrictGroupPolicy,
+    "best_effort": BestEffortGroupPolicy,
+    "continue": ContinueGroupPolicy,
+    "ignore": ContinueGroupPolicy,
+    "rollback": RollbackGroupPolicy,
+}
 
 
 def resolve_policy(policy: Any) -> GroupExecutionPolicy:
@@ -142,6 +181,6 @@ def resolve_policy(policy: Any) -> GroupExecutionPolicy:
         if kind in _BY_NAME:
             return _BY_NAME[kind]()
     raise ValueError(
-        f"unknown group policy {policy!r}; use 'strict', 'best_effort', "
+        f"unknown group policy {policy!r}; use one of {', '.join(repr(n) for n in _BY_NAME)}, "
         f"AtLeastNGroupPolicy(n), CriticalGroupPolicy([...]) or a GroupExecutionPolicy subclass"
     )

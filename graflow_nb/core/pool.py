@@ -228,19 +228,32 @@ class ForkJoin:
         # Guards every field above; the forking thread waits on it for members to end.
         self._cond = threading.Condition(threading.Lock())
 
-    def run(self) -> None:
-        """Run every member (or skip the rest after ``stop``); returns when all ended."""
+    def run(self, timeout: float | None = None) -> bool:
+        """Run every member (or skip the rest after ``stop``); True when all ended.
+
+        With a ``timeout`` the forking thread only waits (a member it ran itself could
+        not be abandoned) and returns False if members are still running at the end.
+        """
         to_submit = self._release_ready()
         self._submit(to_submit)
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._cond:
                 while True:
                     if self._finished == len(self._jobs):
-                        return
-                    index = self._claim_for_caller()
-                    if index is not None:
-                        break
-                    self._cond.wait()
+                        return True
+                    if deadline is None or self._pool is None:
+                        if deadline is not None and time.monotonic() >= deadline:
+                            return False
+                        index = self._claim_for_caller()
+                        if index is not None:
+                            break
+                        self._cond.wait()
+                    else:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            return False
+                        self._cond.wait(remaining)
             self._execute(index)
 
     def stop(self) -> None:

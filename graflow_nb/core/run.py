@@ -10,12 +10,17 @@ State, as dask/local.py would list it:
     task_runs: [TaskRun]                    one per attempt of a task, in start order
     steps:     int                          tasks dequeued so far, across all sessions
                                             (the shared max_steps budget)
-    status:    running | succeeded | failed | cancelled
+    status:    running | paused | succeeded | failed | cancelled
+    groups:    [GroupOutcome]               how each group run ended (degraded: some
+                                            members failed and the policy allowed it)
+    pending:   {key: PendingInput}          questions a paused run waits on
 
 A session moves   open -> merged     (its group succeeded; its changes reached the parent)
                   open -> failed     (a task in it failed)
                   open -> cancelled  (a sibling failed first, or the run was cancelled)
                   open -> closed     (the root session, when the run ends)
+                  open -> paused -> open      (waiting for human input, then resumed)
+                  open -> discarded  (its group failed, so its changes were dropped)
 
 >>> from graflow_nb import task, workflow
 >>> with workflow("doc") as wf:
@@ -101,6 +106,52 @@ class TaskRun:
         return None if self.end is None else self.end - self.start
 
 
+@dataclass(slots=True)
+class GroupOutcome:
+    """How one run of one group ended: succeeded, degraded (some members failed but the
+    policy let the group succeed) or failed; ``failures`` is ``[{task_id, session_id,
+    error}]`` in declaration order."""
+
+    group_id: str
+    session_id: str
+    state: str
+    failures: list[dict[str, Any]]
+    cancelled: list[str]
+
+
+@dataclass(slots=True)
+class PendingInput:
+    """A question a paused task is waiting on; answer it with ``run.resume``."""
+
+    key: str
+    session_id: str
+    task_id: str
+    kind: str
+    prompt: str
+    options: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class PausedRun:
+    """What ``execute`` returns when sessions wait for human input."""
+
+    status = "paused"
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    @property
+    def pending(self) -> list[PendingInput]:
+        return self.run.pending_inputs()
+
+    def resume(self, answers: Any = None, value: Any = None) -> Any:
+        return self.run.resume(answers, value)
+
+    def __repr__(self) -> str:
+        waiting = "; ".join(f"{p.session_id}: {p.prompt!r} ({p.kind})" for p in self.pending)
+        return f"<PausedRun {self.run.root_session_id!r} waiting for {waiting}>"
+
+
 class Run:
     def __init__(self, root_session_id: str, max_steps: int, max_workers: int, bus: EventBus, workflow_name: str = ""):
         self.root_session_id = root_session_id
@@ -125,6 +176,15 @@ class Run:
         self._lock = threading.Lock()
         self.pool: Any = None
         self.gate: Any = None  # a core.gate.Gate that may hold sessions (the step debugger)
+        self.default_policy: Any = "strict"
+        self.max_concurrency: int | None = None
+        self.task_slots: threading.BoundedSemaphore | None = None
+        self.groups: list[GroupOutcome] = []
+        self.pending: dict[str, PendingInput] = {}  # key -> question, while paused
+        self.answers: dict[str, Any] = {}  # key -> answer given with resume()
+        self.root_context: ExecutionContext | None = None
+        # Wakes tasks waiting (with a default) for run.answer(); shares the run's lock.
+        self._answered = threading.Condition(self._lock)
 
     # -- budget ------------------------------------------------------------------------
     def take_step(self) -> bool:
@@ -164,6 +224,85 @@ class Run:
                 enqueued=record.enqueued,
                 dequeued=record.dequeued,
             )
+
+    def set_concurrency(self, limit: int | None) -> None:
+        """At most ``limit`` tasks of this run execute at once, whichever group or session
+        they are in (a thread waiting at a group barrier holds no slot)."""
+        if limit is not None and limit < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {limit}")
+        self.max_concurrency = limit
+        self.task_slots = None if limit is None else threading.BoundedSemaphore(limit)
+
+    def record_group(self, group_id: str, session_id: str, state: str, results: dict[str, Any]) -> None:
+        failures = [
+            {"task_id": r.task_id, "session_id": r.session_id, "error": r.error}
+            for r in results.values()
+            if r.status == "failed"
+        ]
+        cancelled = [r.task_id for r in results.values() if r.status == "cancelled"]
+        with self._lock:
+            self.groups.append(GroupOutcome(group_id, session_id, state, failures, cancelled))
+
+    # -- human input -------------------------------------------------------------------
+    def pending_inputs(self) -> list[PendingInput]:
+        """Every question the paused run waits on, in session order."""
+        return sorted(self.pending.values(), key=lambda p: (self.sessions[p.session_id].order_key, p.key))
+
+    def ask(self, question: PendingInput) -> None:
+        with self._lock:
+            self.pending[question.key] = question
+
+    def answer(self, target: str, value: Any) -> None:
+        """Give the answer to one waiting question (by session id or input key).
+
+        A task waiting with a default picks it up at once; a paused run needs
+        ``resume()`` (or pass the answers to ``resume`` directly)."""
+        from .feedback import check_answer
+
+        with self._lock:
+            key = target if target in self.pending else next(
+                (k for k, p in self.pending.items() if p.session_id == target), None
+            )
+            if key is None:
+                waiting = ", ".join(sorted({p.session_id for p in self.pending.values()})) or "nothing"
+                raise KeyError(f"no question is waiting in {target!r}; waiting: {waiting}")
+            check_answer(self.pending[key], value)
+            self.answers[key] = value
+            self._answered.notify_all()
+
+    def wait_for_answer(self, key: str, timeout: float, default: Any) -> Any:
+        with self._lock:
+            self._answered.wait_for(lambda: key in self.answers or self.cancel_event.is_set(), timeout)
+            return self.answers.get(key, default)
+
+    def answered_sessions(self) -> list[str]:
+        return [p.session_id for key, p in self.pending.items() if key in self.answers]
+
+    def is_within(self, session_id: str, ancestor_id: str) -> bool:
+        """True if ``session_id`` is ``ancestor_id`` or one of its descendants."""
+        record = self.sessions.get(session_id)
+        while record is not None:
+            if record.session_id == ancestor_id:
+                return True
+            record = self.sessions.get(record.parent_id) if record.parent_id else None
+        return False
+
+    def resume(self, answers: Any = None, value: Any = None) -> Any:
+        """Answer waiting questions and continue from where the run stopped.
+
+        ``answers`` maps a session id (or an input key) to its answer; ``resume(sid,
+        value)`` answers one.  Sessions without an answer stay paused: the run pauses
+        again, listing only them.  Nothing that already finished runs again.
+        """
+        from .engine import WorkflowEngine
+
+        if self.status != "paused":
+            raise RuntimeError(f"run {self.root_session_id!r} is {self.status}, not paused; nothing to resume")
+        if answers is not None and not isinstance(answers, dict):
+            answers = {answers: value}
+        for target, answer in (answers or {}).items():
+            self.answer(target, answer)
+        return WorkflowEngine().execute(self.root_context)
 
     # -- views -------------------------------------------------------------------------
     def children(self, session_id: str) -> list[SessionRecord]:
@@ -248,7 +387,7 @@ class Run:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        for name in ("_lock", "cancel_event", "pool", "gate"):
+        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots"):
             state.pop(name, None)
         state["bus"] = EventBus()
         return state
@@ -256,9 +395,11 @@ class Run:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._answered = threading.Condition(self._lock)
         self.cancel_event = threading.Event()
         self.pool = None
         self.gate = None
+        self.set_concurrency(self.max_concurrency)
 
     def __repr__(self) -> str:
         return f"<Run {self.root_session_id!r} {self.status} sessions={len(self.sessions)} steps={self.steps}>"

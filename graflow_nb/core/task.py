@@ -35,6 +35,7 @@ class Executable:
     is_group = False
     base_id: str | None = None  # set on iteration tasks: the task whose cycles they count
     handler_type: str | None = None
+    timeout: float | None = None
 
     # -- chaining helpers: a SequentialTask is never a node, its ends are --------------
     def _leftmost(self) -> Executable:
@@ -113,6 +114,8 @@ class TaskWrapper(Executable):
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
         bound_kwargs: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        compensate: Callable[..., Any] | None = None,
     ):
         if not callable(func):
             raise TypeError(f"task {task_id!r}: {func!r} is not callable")
@@ -129,6 +132,12 @@ class TaskWrapper(Executable):
         self._max_retries = max_retries
         self._retry_policy = retry_policy
         self.bound_kwargs = dict(bound_kwargs or {})
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"task {task_id!r}: timeout must be > 0 seconds, got {timeout!r}")
+        self.timeout = timeout
+        self.compensation: TaskWrapper | None = None
+        if compensate is not None:
+            self.compensate(compensate)
         self._params = self._parameter_specs()
         self.__name__ = getattr(func, "__name__", task_id)
         self.__doc__ = getattr(func, "__doc__", None)
@@ -181,11 +190,22 @@ class TaskWrapper(Executable):
             specs = specs[1:]
         return tuple(spec for spec in specs if spec[0] not in _INJECTED_NAMES)
 
+    def compensate(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Declare what undoes this task when its group fails under ``policy="rollback"``
+        (usable as a decorator: ``@charge.compensate``).  It runs once, in the member's
+        branch session, with parameters resolved from that branch's channel, so a
+        parameter named after this task receives its result."""
+        self.compensation = func if isinstance(func, TaskWrapper) else TaskWrapper(
+            f"{self.task_id}.compensate", func, register_to_context=False,
+            inject_context=_wants_context(func),
+        )
+        return func
+
     def resolve_kwargs(self, task_ctx: TaskExecutionContext) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         bound = self.bound_kwargs
         if self.resolve_keyword_args:
-            channel = task_ctx.execution_context.channel
+            channel = task_ctx.get_channel()
             missing = _MISSING
             for name, required in self._params:
                 if name in bound:
@@ -242,6 +262,8 @@ class TaskWrapper(Executable):
                 max_retries=self._max_retries,
                 retry_policy=self._retry_policy,
                 bound_kwargs={**self.bound_kwargs, **kwargs},
+                timeout=self.timeout,
+                compensate=self.compensation,
             )
         if self.inject_context:
             from .context import ExecutionContext, TaskExecutionContext
@@ -265,6 +287,7 @@ class IterationTask(TaskWrapper):
             retry_policy=base.retry_policy,
             max_cycles=base.max_cycles,
             bound_kwargs=base.bound_kwargs,
+            timeout=base.timeout,
         )
         self.base_id = base.task_id
         self.data = data
@@ -319,8 +342,10 @@ class ParallelGroup(Executable):
         self.task_id = name or wf.new_group_name()
         self.backend = "threading"
         self.backend_config: dict[str, Any] = {}
-        self.policy: Any = "strict"
+        self.max_concurrency: int | None = None
+        self.policy: Any = None
         self.merge: Any = None
+        self.timeout: float | None = None
         wf.register(self)
         for member in tasks:
             self.add_member(member)
@@ -349,16 +374,23 @@ class ParallelGroup(Executable):
         self,
         backend: Any = None,
         backend_config: dict[str, Any] | None = None,
-        policy: Any = "strict",
+        policy: Any = None,
         *,
         merge: Any = None,
+        max_concurrency: int | None = None,
+        timeout: float | None = None,
     ) -> ParallelGroup:
         """Choose how members run (checked now, before anything runs).
 
         ``backend``: ``"threading"`` (default) or ``"direct"`` (members one after
         another on the calling thread, still each in its own branch session).
-        ``backend_config={"thread_count": n}`` caps how many members run at once.
+        ``max_concurrency`` (or graflow's ``backend_config={"thread_count": n}``) caps
+        how many members run at once; 1 starts them in declaration order.
+        ``policy``: see ``core.policies``; None uses the run's default
+        (``execute(default_policy=...)``, itself "strict" unless set).
         ``merge``: how branch channel writes combine at fan-in (see ``core.merge``).
+        ``timeout``: seconds for the whole group (default none); on expiry the
+        group fails with ``GroupTimeoutError`` and running members are abandoned.
         """
         from .merge import validate_merge_spec
         from .policies import resolve_policy
@@ -371,15 +403,20 @@ class ParallelGroup(Executable):
                 f"choose one of {', '.join(_BACKENDS)}"
             )
         config = dict(backend_config or {})
-        count = config.get("thread_count")
-        if count is not None and (not isinstance(count, int) or count < 1):
-            raise ValueError(f"group {self.task_id!r}: thread_count must be a positive int, got {count!r}")
-        resolve_policy(policy)
+        limit = max_concurrency if max_concurrency is not None else config.get("thread_count")
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"group {self.task_id!r}: max_concurrency must be a positive int, got {limit!r}")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"group {self.task_id!r}: timeout must be > 0 seconds, got {timeout!r}")
+        if policy is not None:
+            resolve_policy(policy)
         validate_merge_spec(merge, self.task_id)
         self.backend = name
         self.backend_config = config
+        self.max_concurrency = limit
         self.policy = policy
         self.merge = merge
+        self.timeout = timeout
         return self
 
     def invoke(self, task_ctx: TaskExecutionContext) -> Any:
@@ -421,6 +458,15 @@ def parallel(*tasks: Executable) -> ParallelGroup:
     if len(tasks) < 2:
         raise ValueError("parallel() needs at least two tasks")
     return ParallelGroup(list(tasks))
+
+
+def _wants_context(func: Callable[..., Any]) -> bool:
+    """A compensation whose first parameter is called ``ctx``/``context`` gets the context."""
+    try:
+        first = next(iter(inspect.signature(func).parameters), None)
+    except (TypeError, ValueError):
+        return False
+    return first in ("ctx", "context")
 
 
 class _Missing:

@@ -153,6 +153,8 @@ class WorkflowContext:
         default_max_cycles: int = 10,
         gate: Any = None,
         live: Any = False,
+        default_policy: Any = "strict",
+        max_concurrency: int | None = None,
     ) -> Any:
         """Run from ``start_node`` (or the one node nothing leads to).
 
@@ -161,8 +163,11 @@ class WorkflowContext:
         ``session_id`` (deterministic ids for notebooks), ``max_workers`` (the run's
         thread cap, default 256), ``observers`` (event callbacks for this run),
         ``gate`` (a ``core.gate.Gate`` that may hold sessions), ``live`` (True, or
-        options for the live view, which the notebook layer provides).
+        options for the live view, which the notebook layer provides),
+        ``default_policy`` (for groups that set none), ``max_concurrency`` (at most
+        this many tasks of the run execute at once, across all groups).
         The run record stays on ``self.last_run`` even when the run fails.
+        If a task asks for human input, returns a ``PausedRun``; ``resume`` it.
         """
         from .context import ExecutionContext
         from .engine import WorkflowEngine
@@ -189,6 +194,8 @@ class WorkflowContext:
             initial_channel=initial_channel,
             workflow=self,
             gate=gate,
+            default_policy=default_policy,
+            max_concurrency=max_concurrency,
         )
         ctx._llm_agents.update(self._llm_agents)
         self.runs.append(ctx.run)
@@ -200,6 +207,12 @@ class WorkflowContext:
             if view is not None:
                 view.finish(ctx.run)
         return (result, ctx) if ret_context else result
+
+    def resume(self, answers: Any = None, value: Any = None) -> Any:
+        """Answer the last run's waiting questions and continue it (see ``Run.resume``)."""
+        if self.last_run is None:
+            raise RuntimeError(f"workflow {self.name!r} has not run yet")
+        return self.last_run.resume(answers, value)
 
     def debug(self, start_node: str | None = None, **execute_options: Any) -> Any:
         """A step debugger over a new run of this workflow (see ``graflow_nb.debug``)."""
