@@ -55,6 +55,7 @@ class ExecutionContext:
         gate: Any = None,
         default_policy: Any = "strict",
         max_concurrency: int | None = None,
+        ready_parallel: bool = False,
     ):
         if channel_backend != "memory":
             raise ValueError(
@@ -89,6 +90,7 @@ class ExecutionContext:
             resolve_policy(default_policy)
             self.run.default_policy = default_policy
         self.run.set_concurrency(max_concurrency)
+        self.run.ready_parallel = ready_parallel
         self.channel: Channel = MemoryChannel(self.session_id, initial_channel)
         self.depth = 0
         self.task_queue = InMemoryTaskQueue(self.session_id)

@@ -36,6 +36,7 @@ from .errors import (
 from .events import EventKind
 from .merge import merge_branches
 from .pool import WorkerPool
+from .ready import ReadyScheduler
 from .run import PausedRun, TaskRun
 from .workflow import _current_workflow, current_execution
 
@@ -101,7 +102,7 @@ class WorkflowEngine:
         wf_token = _current_workflow.set(ctx.workflow) if ctx.workflow is not None else None
         exec_token = current_execution.set(ctx)
         try:
-            result = self._loop(ctx)
+            result = ReadyScheduler(self, ctx).run() if ctx.run.ready_parallel else self._loop(ctx)
         except SessionPaused:
             ctx.record.state = "paused"
             if ctx.run.bus.active:

@@ -139,17 +139,20 @@ class ParallelGroupError(GraflowRuntimeError):
 class MergeConflictError(GraflowRuntimeError):
     """Two branches wrote different values to one channel key at a fan-in."""
 
-    def __init__(self, key: str, writers: list[tuple[str, Any]], group_id: str):
+    def __init__(self, key: str, writers: list[tuple[str, Any]], group_id: str, hint: str | None = None):
         self.key = key
         self.writers = writers
         self.group_id = group_id
         shown = ", ".join(f"{member!r} wrote {value!r}" for member, value in writers)
-        super().__init__(
-            f"Merge conflict in group {group_id!r} on channel key {key!r}: {shown}. "
-            f"Choose how to combine them, e.g. "
-            f"group.with_execution(merge='overwrite') (last declared wins), "
-            f"merge='keep_first', or merge={{{key!r}: 'append'}}"
-        )
+        if hint is None:
+            where = f"group {group_id!r}"
+            hint = (
+                f"choose how to combine them, e.g. group.with_execution(merge='overwrite') "
+                f"(last declared wins), merge='keep_first', or merge={{{key!r}: 'append'}}"
+            )
+        else:
+            where = f"session {group_id!r}"
+        super().__init__(f"Merge conflict in {where} on channel key {key!r}: {shown}; {hint}")
 
 
 def annotate(error: BaseException, task_id: str, session_id: str) -> BaseException:

@@ -177,6 +177,7 @@ class Run:
         self.pool: Any = None
         self.gate: Any = None  # a core.gate.Gate that may hold sessions (the step debugger)
         self.default_policy: Any = "strict"
+        self.ready_parallel = False  # sessions schedule ready tasks at once (core.ready)
         self.max_concurrency: int | None = None
         self.task_slots: threading.BoundedSemaphore | None = None
         self.groups: list[GroupOutcome] = []

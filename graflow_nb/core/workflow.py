@@ -155,6 +155,7 @@ class WorkflowContext:
         live: Any = False,
         default_policy: Any = "strict",
         max_concurrency: int | None = None,
+        ready_parallel: bool = False,
     ) -> Any:
         """Run from ``start_node`` (or the one node nothing leads to).
 
@@ -165,7 +166,9 @@ class WorkflowContext:
         ``gate`` (a ``core.gate.Gate`` that may hold sessions), ``live`` (True, or
         options for the live view, which the notebook layer provides),
         ``default_policy`` (for groups that set none), ``max_concurrency`` (at most
-        this many tasks of the run execute at once, across all groups).
+        this many tasks of the run execute at once, across all groups),
+        ``ready_parallel`` (run every task whose predecessors are done at once, for
+        graphs wired with separate edges; see ``core.ready``).
         The run record stays on ``self.last_run`` even when the run fails.
         If a task asks for human input, returns a ``PausedRun``; ``resume`` it.
         """
@@ -196,6 +199,7 @@ class WorkflowContext:
             gate=gate,
             default_policy=default_policy,
             max_concurrency=max_concurrency,
+            ready_parallel=ready_parallel,
         )
         ctx._llm_agents.update(self._llm_agents)
         self.runs.append(ctx.run)
