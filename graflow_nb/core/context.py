@@ -206,6 +206,18 @@ class ExecutionContext:
         return child
 
     # -- cancellation ------------------------------------------------------------------
+    _abandoned = False  # set on branches a timed-out group stopped waiting for
+
+    @property
+    def abandoned(self) -> bool:
+        """True if this session or an ancestor was abandoned by a group timeout."""
+        ctx: ExecutionContext | None = self
+        while ctx is not None:
+            if ctx._abandoned:
+                return True
+            ctx = ctx.parent_context
+        return False
+
     @property
     def cancelled(self) -> bool:
         """True once this session should stop at its next task boundary."""

@@ -46,7 +46,7 @@ def execute_group(group: ParallelGroup, parent: ExecutionContext) -> None:
         state = parked
         state.parent.record.state = "open"
         state.run_members(state.resumable())
-    if state.paused():
+    if state.paused() and not state.stop_event.is_set():
         parent._own("parked_groups")[group.task_id] = state
         raise SessionPaused(parent.session_id, [b.session_id for b in state.paused_branches()])
     state.finish()
@@ -136,6 +136,7 @@ class GroupRun:
             if self.outcomes[index] is None:
                 unfinished.append(self.members[index].task_id)
                 if fork.states[position] == RUNNING:
+                    self.branches[index]._abandoned = True
                     self.outcomes[index] = TaskResult(
                         self.members[index].task_id, False, "timed out", None, self.branches[index].session_id, "cancelled"
                     )
@@ -164,6 +165,16 @@ class GroupRun:
     def _close_unstarted(self) -> None:
         run = self.run
         for index, outcome in enumerate(self.outcomes):
+            if outcome is not None and outcome.status == "paused":
+                # The group fails anyway (a sibling failed and the policy stops): the
+                # question will never be asked again, so the branch is cancelled.
+                branch = self.branches[index]
+                run.withdraw_questions(branch.session_id)
+                run.close_session(branch.session_id, "cancelled")
+                self.outcomes[index] = TaskResult(
+                    self.members[index].task_id, False, "cancelled", None, branch.session_id, "cancelled"
+                )
+                continue
             if outcome is None:  # never started: a sibling failed first, or time ran out
                 branch = self.branches[index]
                 run.close_session(branch.session_id, "cancelled")

@@ -127,15 +127,16 @@ class WorkflowEngine:
         record = ctx.record
         last_result = None
         while True:
-            if ctx.cancelled:
-                run.close_session(ctx.session_id, "cancelled")
-                self._skip_queued(ctx, "cancelled")
-                return last_result
             task = queue.dequeue()
             if task is None:
                 task = ctx.fire_partial_join()
                 if task is None:
-                    return last_result
+                    return last_result  # everything ran: done, even if a stop came late
+            if ctx.cancelled:
+                queue.push_front(task)
+                run.close_session(ctx.session_id, "cancelled")
+                self._skip_queued(ctx, "cancelled")
+                return last_result
             if ctx.waiting_key is not None and ctx.waiting_key not in run.answers:
                 queue.push_front(task)  # still unanswered: stay paused, run nothing
                 raise SessionPaused(ctx.session_id, [ctx.session_id])
@@ -247,6 +248,10 @@ class WorkflowEngine:
                 record.status = "cancelled"
                 raise
             record.end = time.time()
+            if ctx.abandoned:
+                # Its group timed out while this task ran: the result arrives too late.
+                record.status = "abandoned"
+                return None
             if ctx.tracer is not None:
                 ctx.tracer.on_task_end(task, ctx, result=result)
             if ctx.cancel_called:

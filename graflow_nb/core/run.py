@@ -276,6 +276,12 @@ class Run:
             self._answered.wait_for(lambda: key in self.answers or self.cancel_event.is_set(), timeout)
             return self.answers.get(key, default)
 
+    def withdraw_questions(self, session_id: str) -> None:
+        """Forget questions asked in ``session_id`` or below (their group failed)."""
+        with self._lock:
+            for key in [k for k, p in self.pending.items() if self.is_within(p.session_id, session_id)]:
+                del self.pending[key]
+
     def answered_sessions(self) -> list[str]:
         return [p.session_id for key, p in self.pending.items() if key in self.answers]
 
