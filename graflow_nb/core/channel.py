@@ -220,6 +220,12 @@ class BranchChannel(Channel):
         self._assigned: set[str] = set()
         self._ops: dict[str, list[tuple[str, Any]]] = {}
         self._deleted: dict[str, None] = {}
+        # What the branch first saw of a key it copied or changed additively: changes
+        # are judged against this, not against the parent's value now, which may have
+        # moved on (a task under a timeout, or ready-node scheduling, commits while
+        # others still run).
+        self._origin: dict[str, Any] = {}
+        self._op_base: dict[str, Any] = {}
 
     def get(self, key: str, default: Any = None) -> Any:
         local = self._local.get(key, MISSING)
@@ -231,6 +237,7 @@ class BranchChannel(Channel):
         if value is MISSING:
             return default
         if not isinstance(value, _ATOMIC_TYPES):
+            self._origin[key] = value
             value = _private_copy(value)
             self._local[key] = value
         return value
@@ -271,6 +278,8 @@ class BranchChannel(Channel):
             self._local[key] = value
             self._deleted.pop(key, None)
             if key not in self._assigned:
+                if key not in self._ops:
+                    self._op_base[key] = current
                 self._ops.setdefault(key, []).append((op, arg))
             return value
 
@@ -292,14 +301,12 @@ class BranchChannel(Channel):
             if key in self._assigned:
                 result[key] = Change("set", value)
                 continue
-            base = self.base.get(key, MISSING)
             ops = self._ops.get(key)
             if ops:
                 ops_t = tuple(ops)
-                result[key] = (
-                    Change("ops", value, ops_t) if _same(value, replay(base, ops_t)) else Change("set", value)
-                )
-            elif not _same(value, base):
+                expected = replay(self._op_base[key], ops_t)
+                result[key] = Change("ops", value, ops_t) if _same(value, expected) else Change("set", value)
+            elif not _same(value, self._origin.get(key, MISSING)):
                 result[key] = Change("set", value)
         return result
 

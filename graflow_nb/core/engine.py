@@ -108,10 +108,11 @@ class WorkflowEngine:
             if ctx.run.bus.active:
                 ctx.run.bus.emit(EventKind.SESSION_PAUSED, ctx.session_id, None, waiting=ctx.waiting_key)
             raise
-        except BaseException:
+        except BaseException as error:
             if ctx.record.state == "open":
-                ctx.run.close_session(ctx.session_id, "failed")
-                self._skip_queued(ctx, "failed")
+                cancelled = isinstance(error, (KeyboardInterrupt, GraflowWorkflowCanceledError))
+                ctx.run.close_session(ctx.session_id, "cancelled" if cancelled else "failed")
+                self._skip_queued(ctx, "cancelled" if cancelled else "failed")
             raise
         finally:
             current_execution.reset(exec_token)

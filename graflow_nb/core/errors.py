@@ -146,9 +146,18 @@ class MergeConflictError(GraflowRuntimeError):
         shown = ", ".join(f"{member!r} wrote {value!r}" for member, value in writers)
         if hint is None:
             where = f"group {group_id!r}"
+            values = [v for _, v in writers]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                fits = f" or merge={{{key!r}: 'sum'}} (adds each branch's change)"
+            elif all(isinstance(v, list) for v in values):
+                fits = f" or merge={{{key!r}: 'append'}}"
+            elif all(isinstance(v, dict) for v in values):
+                fits = f" or merge={{{key!r}: 'deep_merge'}}"
+            else:
+                fits = ""
             hint = (
                 f"choose how to combine them, e.g. group.with_execution(merge='overwrite') "
-                f"(last declared wins), merge='keep_first', or merge={{{key!r}: 'append'}}"
+                f"(last declared wins), merge='keep_first'{fits}"
             )
         else:
             where = f"session {group_id!r}"

@@ -75,9 +75,12 @@ def _deep_merge(base: Any, update: Any) -> Any:
     return merged
 
 
-def _added_items(fork: Any, value: Any) -> list:
+def _added_items(fork: Any, value: Any, key: str, group_id: str) -> list:
     if not isinstance(value, list):
-        raise TypeError(f"append/union merge needs lists, got {type(value).__name__}")
+        raise TypeError(
+            f"group {group_id!r}, channel key {key!r}: the append/union merge needs lists, "
+            f"got {type(value).__name__}; use merge={{{key!r}: 'overwrite'}} or another strategy for it"
+        )
     if isinstance(fork, list) and value[: len(fork)] == fork:
         return value[len(fork):]
     return list(value)
@@ -174,7 +177,7 @@ def _plan_key(
         elif rule == "overwrite":
             chosen = [assigners[-1]]
         elif rule in ("deep_merge", "append", "union", "sum"):
-            plan.append(_combine(parent, key, assigners, rule, channels))
+            plan.append(_combine(parent, key, assigners, rule, channels, group_id))
             chosen = []
         else:
             raise ConfigError(f"unknown merge strategy {rule!r} for key {key!r} in group {group_id!r}")
@@ -187,7 +190,12 @@ def _plan_key(
 
 
 def _combine(
-    parent: Channel, key: str, assigners: list[tuple[str, Change]], rule: str, channels: dict[str, BranchChannel]
+    parent: Channel,
+    key: str,
+    assigners: list[tuple[str, Change]],
+    rule: str,
+    channels: dict[str, BranchChannel],
+    group_id: str,
 ) -> tuple[str, str, Any]:
     fork = parent.get(key, MISSING)
     value = fork
@@ -201,7 +209,7 @@ def _combine(
             base = channels[member].fork_value(key)
             value = (0 if value is MISSING else value) + (new - (0 if base is MISSING else base))
         else:
-            items = _added_items(channels[member].fork_value(key), new)
+            items = _added_items(channels[member].fork_value(key), new, key, group_id)
             current = [] if value is MISSING else list(value)
             if rule == "union":
                 items = [x for i, x in enumerate(items) if x not in current and x not in items[:i]]
