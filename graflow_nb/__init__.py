@@ -33,12 +33,20 @@ from .core.errors import (
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
-    """``draw_graph`` / ``draw_sessions`` load the graphviz layer only when first used."""
-    if name in ("draw_graph", "draw_sessions"):
-        from . import observe
+_LAZY = {
+    "draw_graph": "observe",
+    "draw_sessions": "observe",
+    "load_pipeline": "pipeline",
+    "to_pipeline": "pipeline",
+}
 
-        return getattr(observe, name)
+
+def __getattr__(name: str):
+    """Renders and pipeline files load their libraries (graphviz, yaml) on first use."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'graflow_nb' has no attribute {name!r}")
 
 
@@ -47,5 +55,5 @@ __all__ = [
     "TaskWrapper", "ParallelGroup", "TaskGraph", "ExecutionContext", "WorkflowEngine",
     "GraflowError", "GraflowRuntimeError", "ParallelGroupError", "CycleLimitExceededError",
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
-    "DuplicateTaskError", "MergeConflictError", "draw_graph", "draw_sessions",
+    "DuplicateTaskError", "MergeConflictError", "draw_graph", "draw_sessions", "load_pipeline", "to_pipeline",
 ]

@@ -212,6 +212,13 @@ class WorkflowContext:
                 view.finish(ctx.run)
         return (result, ctx) if ret_context else result
 
+    def to_pipeline(self, path: Any = None) -> Any:
+        """This workflow as a pipeline file's data (written to ``path`` if given) when the
+        format can express it (see ``graflow_nb.pipeline``)."""
+        from ..pipeline import to_pipeline
+
+        return to_pipeline(self, path)
+
     def resume(self, answers: Any = None, value: Any = None) -> Any:
         """Answer the last run's waiting questions and continue it (see ``Run.resume``)."""
         if self.last_run is None:

@@ -1,0 +1,222 @@
+"""``graflow-nb``: run, check and draw pipeline files from a terminal or CI.
+
+    graflow-nb run FILE [--input k=v ...] [--render out.svg] [--json]
+    graflow-nb validate FILE
+    graflow-nb render FILE -o out.svg
+
+``run`` prints one line per finished task on stderr while the run goes on, then a
+summary on stdout (``--json``: one JSON object with status, results, counts and
+errors).  Exit codes: 0 the run succeeded (also when degraded by ``on_error:
+continue``), 1 it failed, 2 the command line or the file is wrong (nothing ran).
+An ``--input`` value is read as JSON when it parses (``n=3``, ``flag=true``,
+``ids=[1,2]``) and as a plain string otherwise (``region=eu``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from .core.events import EventKind
+from .core.task import ParallelGroup
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _input(text: str) -> tuple[str, Any]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--input expects name=value, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return name, value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graflow-nb", description="Run, check and draw graflow_nb pipeline files.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,validate,render}")
+    run = commands.add_parser("run", help="run a pipeline file")
+    run.add_argument("file", help="pipeline file (.json, .yaml or .yml)")
+    run.add_argument(
+        "--input", action="append", type=_input, default=[], metavar="k=v", help="a workflow input (repeatable)"
+    )
+    run.add_argument(
+        "--render", metavar="OUT", help="after the run, draw the graph coloured by it (.svg, .png or .dot)"
+    )
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--session-id", help="root session id (default: random)")
+    run.add_argument("--max-workers", type=int, help="thread cap for the run (default 256)")
+    run.add_argument(
+        "--ready-parallel",
+        action="store_true",
+        help="also run plain edges by readiness (edge-format parts that are not nested fan-out/fan-in)",
+    )
+    check = commands.add_parser("validate", help="check a pipeline file without running it")
+    check.add_argument("file")
+    draw = commands.add_parser("render", help="draw a pipeline file's graph")
+    draw.add_argument("file")
+    draw.add_argument("-o", "--output", required=True, help="output file (.svg, .png or .dot)")
+    return parser
+
+
+class Progress:
+    """An observer printing one line per finished or failed task (groups marked)."""
+
+    def __init__(self, wf: Any, out: TextIO):
+        self.out = out
+        self.nodes = wf.graph.nodes
+        self.total = sum(not isinstance(n, ParallelGroup) for n in self.nodes.values())
+        self.done = 0
+        self.started: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Any) -> None:
+        key = (event.session_id, event.task_id)
+        if event.kind == EventKind.TASK_STARTED:
+            self.started[key] = event.time
+        elif event.kind == EventKind.TASK_FINISHED:
+            self._line(event, "ok", "")
+        elif event.kind == EventKind.TASK_FAILED:
+            error = event.data.get("error")
+            what = f"  {type(error).__name__}: {error}".splitlines()[0] if error is not None else ""
+            self._line(event, "retry" if event.data.get("will_retry") else "FAILED", what)
+
+    def _line(self, event: Any, status: str, detail: str) -> None:
+        seconds = event.time - self.started.get((event.session_id, event.task_id), event.time)
+        group = isinstance(self.nodes.get(event.task_id), ParallelGroup)
+        with self._lock:
+            if not group and status != "retry":
+                self.done += 1
+            count = "" if group else f"[{self.done}/{self.total}]"
+            label = f"{event.task_id} (parallel block)" if group else event.task_id
+            print(
+                f"{count:<9} {status:<6} {label:<32} {seconds:7.3f}s  {event.session_id}{detail}",
+                file=self.out,
+                flush=True,
+            )
+
+
+def _load(path: str, err: TextIO) -> Any:
+    """The workflow, or None after printing why the file cannot be used."""
+    from .pipeline import PipelineValidationError, load_pipeline
+
+    try:
+        return load_pipeline(path)
+    except PipelineValidationError as error:
+        print(error, file=err)
+    except (FileNotFoundError, IsADirectoryError) as error:
+        print(f"graflow-nb: {error}", file=err)
+    return None
+
+
+def _missing_inputs(wf: Any, given: dict[str, Any]) -> list[str]:
+    return [i.name for i in wf.pipeline.inputs.values() if i.required and i.name not in given]
+
+
+def _render(wf: Any, run: Any, path: str, err: TextIO) -> bool:
+    from .observe import draw_graph
+
+    try:
+        draw_graph(wf, run).save(path)
+    except (RuntimeError, ValueError, OSError) as error:
+        print(f"graflow-nb: cannot render to {path}: {error}", file=err)
+        return False
+    return True
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .pipeline import run_summary
+
+    wf = _load(args.file, err)
+    if wf is None:
+        return EXIT_USAGE
+    inputs = dict(args.input)
+    missing = _missing_inputs(wf, inputs)
+    if missing:
+        print(f"{args.file}: missing required input(s): {', '.join(missing)}; pass --input NAME=VALUE", file=err)
+        return EXIT_USAGE
+    progress = Progress(wf, err)
+    started = time.time()
+    failed = False
+    try:
+        wf.execute(
+            session_id=args.session_id,
+            max_workers=args.max_workers,
+            initial_channel=inputs,
+            observers=[progress],
+            ready_parallel=args.ready_parallel,
+        )
+    except Exception:
+        failed = True
+    summary = run_summary(wf)
+    if args.render and not _render(wf, wf.last_run, args.render, err):
+        failed = True
+    if args.json:
+        print(json.dumps(summary, indent=2), file=out)
+    else:
+        counts = summary["task_counts"]
+        print(
+            f"{wf.name}: {summary['status']} in {time.time() - started:.2f}s "
+            f"({counts['succeeded']} succeeded, {counts['failed']} failed, {counts['skipped']} skipped)",
+            file=out,
+        )
+        if summary["error"]:
+            print(f"error: {summary['error']}", file=out)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .pipeline import PipelineValidationError, validate_pipeline
+    from .pipeline.model import Parallel, steps_of
+
+    try:
+        pipeline = validate_pipeline(args.file)
+    except PipelineValidationError as error:
+        print(error, file=err)
+        return EXIT_USAGE
+    except (FileNotFoundError, IsADirectoryError) as error:
+        print(f"graflow-nb: {error}", file=err)
+        return EXIT_USAGE
+
+    def blocks(node: Any) -> int:
+        inner = getattr(node, "branches", None) or getattr(node, "items", None) or []
+        return int(isinstance(node, Parallel)) + sum(blocks(n) for n in inner)
+
+    kind = "pipeline format" if pipeline.format == "pipeline" else "edge format"
+    print(
+        f"{args.file}: ok ({kind}, {len(steps_of(pipeline.root))} steps, {blocks(pipeline.root)} parallel blocks)",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def cmd_render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    wf = _load(args.file, err)
+    if wf is None:
+        return EXIT_USAGE
+    if not _render(wf, None, args.output, err):
+        return EXIT_FAILED
+    print(f"wrote {args.output}", file=out)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Entry point of the ``graflow-nb`` script; returns the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    command = {"run": cmd_run, "validate": cmd_validate, "render": cmd_render}[args.command]
+    return command(args, out, err)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

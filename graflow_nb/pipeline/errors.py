@@ -1,0 +1,110 @@
+"""Errors of the pipeline layer: one for bad files (every problem at once), a few for
+steps that fail while running.
+
+A file is checked completely before anything runs, and every problem found becomes an
+``Issue`` naming the file, the JSON path inside it and what to change; they are raised
+together as one ``PipelineValidationError`` so a user fixes a file in one pass rather
+than one error per attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.errors import GraflowError, GraflowRuntimeError
+
+
+def json_path(parts: Iterable[Any]) -> str:
+    """``("pipeline", 1, "parallel", 0)`` -> ``$.pipeline[1].parallel[0]``."""
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.replace("_", "a").replace("-", "a").isalnum() and not part[:1].isdigit():
+            out += f".{part}"
+        else:
+            out += f"[{part!r}]"
+    return out
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in one file: where it is and what to do about it."""
+
+    origin: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.origin}: {self.path}: {self.message}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"file": self.origin, "path": self.path, "message": self.message}
+
+
+class PipelineError(GraflowError):
+    """Base of the errors raised for pipeline files."""
+
+
+class PipelineValidationError(PipelineError, ValueError):
+    """A pipeline file (or dict) cannot be run as written; ``errors`` lists every problem."""
+
+    def __init__(self, errors: list[Issue]):
+        self.errors = list(errors)
+        count = len(self.errors)
+        head = f"{count} problem{'s' if count != 1 else ''} in pipeline"
+        super().__init__(head + ":\n" + "\n".join(f"  {issue}" for issue in self.errors))
+
+
+class NotExpressibleError(PipelineError):
+    """``to_pipeline`` met a part of a Python-built graph the file format cannot say."""
+
+
+class TemplateError(GraflowRuntimeError):
+    """A ``${...}`` reference had no value when its step ran (the producer failed or
+    was skipped, a key is missing, or a workflow input was not given)."""
+
+
+class StepTimeoutError(TimeoutError):
+    """A shell command or HTTP request ran past its step's ``timeout``."""
+
+
+class ShellCommandError(RuntimeError):
+    """A shell step's command exited non-zero (set ``check: false`` to keep going)."""
+
+    def __init__(self, argv: list[str] | str, exit_code: int, stdout: str, stderr: str):
+        self.argv = argv
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+        tail = (stderr or stdout).strip().splitlines()[-3:]
+        shown = argv if isinstance(argv, str) else " ".join(argv)
+        super().__init__(f"command {shown!r} exited with {exit_code}" + (f": {' | '.join(tail)}" if tail else ""))
+
+
+class HttpStatusError(RuntimeError):
+    """An http step got a 4xx/5xx answer (set ``check: false`` to receive it as data)."""
+
+    def __init__(self, method: str, url: str, status: int, body: str):
+        self.method = method
+        self.url = url
+        self.status = status
+        self.body = body
+        super().__init__(f"{method} {url} answered {status}: {body[:200]}")
+
+
+class BatchError(RuntimeError):
+    """A batch step with ``on_error: fail_fast`` had failing items; ``batch`` holds the
+    recorded results and errors (plain data) of the items that ran."""
+
+    def __init__(self, step_id: str, batch: dict[str, Any]):
+        self.step_id = step_id
+        self.batch = batch
+        errors = batch["errors"]
+        first = errors[0]
+        super().__init__(
+            f"batch step {step_id!r}: {len(errors)} of {batch['batch_metadata']['total']} item(s) failed; "
+            f"first: item {first['index']} ({first['item']!r}): {first['error']}"
+        )
