@@ -243,6 +243,84 @@ def wl_fanout_trivial(repeats: int) -> dict[str, Any]:
     }
 
 
+def wl_fanout_live(repeats: int) -> dict[str, Any]:
+    """fanout-64 with ``live=True`` against the same workload without, in ABBA order (plain,
+    live, live, plain, ...) so that drift and what a run leaves for the next hit both alike.
+
+    The live view only draws inside IPython, so this runs in an ``InteractiveShell`` whose
+    display publisher keeps what it is sent (a kernel would send it to the browser).
+    ``run_s`` is from calling ``execute()`` to the run's end (``Run.ended``): what the live
+    view costs the tasks.  ``wall_s`` is until ``execute()`` returns, which with the live
+    view includes drawing the final picture (``final_picture_s``, a fixed cost: one
+    ``dot`` layout).  ``slowdown_pct`` compares the medians of ``run_s``;
+    ``wall_slowdown_pct`` those of ``wall_s``; ``frames`` counts live updates per run
+    (the first frame is due after 0.25 s, later than this run ends).  What one frame of
+    this run costs is timed apart, off the clock: ``frame_s`` (wall, with the ``dot``
+    subprocess) and ``frame_cpu_ms`` (this process's CPU time, what the run competes with).
+    """
+    import tempfile
+
+    from IPython.core.displaypub import CapturingDisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    from graflow_nb.observe import LiveView  # importing graflow_nb.observe installs the live view
+
+    width = 64
+    body = _sleeper(FANOUT_SLEEP)
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    ipython_dir = tempfile.TemporaryDirectory()  # IPython's profile goes here, not in the home directory
+    shell = InteractiveShell.instance(config=config, ipython_dir=ipython_dir.name)
+    saved, shell.display_pub = shell.display_pub, CapturingDisplayPublisher()
+    samples: dict[str, list[dict[str, Any]]] = {"plain": [], "live": []}
+    try:
+        for i in range(repeats + 1):
+            for mode in ("plain", "live") if i % 2 else ("live", "plain"):
+                wf = build_fanout(f"fanout-{width}", width, body)
+                shell.display_pub.outputs.clear()
+                gc.collect()
+                started, t0 = time.time(), time.perf_counter()
+                wf.execute("source", session_id="S", live=mode == "live")
+                wall = time.perf_counter() - t0
+                run = wf.last_run
+                frames = sum(1 for out in shell.display_pub.outputs if out["update"]) - (mode == "live")
+                if i:
+                    samples[mode].append({"run": run.ended - started, "wall": wall, "frames": frames, "record": run})
+    finally:
+        shell.display_pub = saved
+        InteractiveShell.clear_instance()
+        ipython_dir.cleanup()
+    plain, live = samples["plain"], samples["live"]
+    view = LiveView(wf)
+    view.run = wf.last_run
+    frame_walls, frame_cpus = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        view.frame()
+        frame_walls.append(time.perf_counter() - t0)
+        frame_cpus.append(time.process_time() - c0)
+
+    def slowdown(field: str) -> float:
+        base = statistics.median(s[field] for s in plain)
+        return round((statistics.median(s[field] for s in live) - base) / base * 100, 2)
+
+    return {
+        "width": width,
+        "plain_run_s": stats([s["run"] for s in plain]),
+        "live_run_s": stats([s["run"] for s in live]),
+        "slowdown_pct": slowdown("run"),
+        "plain_wall_s": stats([s["wall"] for s in plain]),
+        "live_wall_s": stats([s["wall"] for s in live]),
+        "wall_slowdown_pct": slowdown("wall"),
+        "final_picture_s": stats([s["wall"] - s["run"] for s in live]),
+        "frames": [s["frames"] for s in live],
+        "frame_s": stats(frame_walls),
+        "frame_cpu_ms": stats(frame_cpus, 1000, 2),
+        "ok": check_once(plain, width + 2) and check_once(live, width + 2),
+    }
+
+
 def wl_nested(repeats: int) -> dict[str, Any]:
     cold, samples = timed_runs(repeats, lambda: build_nested("nested"), "a")
     return overhead_workload(cold, samples, NESTED_CRITICAL_PATH, 7)
@@ -258,6 +336,7 @@ WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "chain-1000-observed": (wl_chain(observed=True), 11, 3),
     "fanout-trivial-1000": (wl_fanout_trivial, 7, 3),
     "nested": (wl_nested, 11, 3),
+    "fanout-64-live": (wl_fanout_live, 15, 3),
 }
 
 

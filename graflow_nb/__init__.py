@@ -5,6 +5,9 @@ with renders, metrics and notebook tooling built on its event stream.
 ``graflow`` runs after renaming the import.
 """
 
+import sys
+from typing import Any
+
 from .core import (
     ExecutionContext,
     ParallelGroup,
@@ -33,9 +36,23 @@ from .core.errors import (
 __version__ = "0.1.0"
 
 
+def _live_view(workflow: Any, options: Any) -> Any:
+    """``execute(live=...)``: the live view and its graphviz/IPython load on first use."""
+    from .observe.live import LiveView
+
+    return LiveView(workflow, options)
+
+
+# The engine only knows a factory slot; the notebook layer fills it.
+sys.modules[__name__ + ".core.workflow"].LIVE_VIEW_FACTORY = _live_view
+
+
 _LAZY = {
     "draw_graph": "observe",
     "draw_sessions": "observe",
+    "draw_run": "observe",
+    "draw_timeline": "observe",
+    "record": "observe",
     "load_pipeline": "pipeline",
     "to_pipeline": "pipeline",
 }
@@ -55,5 +72,6 @@ __all__ = [
     "TaskWrapper", "ParallelGroup", "TaskGraph", "ExecutionContext", "WorkflowEngine",
     "GraflowError", "GraflowRuntimeError", "ParallelGroupError", "CycleLimitExceededError",
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
-    "DuplicateTaskError", "MergeConflictError", "draw_graph", "draw_sessions", "load_pipeline", "to_pipeline",
+    "DuplicateTaskError", "MergeConflictError", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
+    "record", "load_pipeline", "to_pipeline",
 ]

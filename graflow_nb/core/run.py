@@ -316,6 +316,14 @@ class Run:
         """Direct child sessions in declaration order."""
         return sorted(self._children.get(session_id, ()), key=lambda s: s.order_key)
 
+    @property
+    def frames(self) -> Any:
+        """pandas frames of this run: ``.sessions()``, ``.tasks()``, ``.events()``
+        (the notebook layer provides them; pandas loads on first use)."""
+        from ..observe.frames import RunFrames
+
+        return RunFrames(self)
+
     def session_tree(self) -> str:
         """The session hierarchy as text, each line with its state and queue counts."""
         lines: list[str] = []

@@ -1,23 +1,52 @@
-"""What a person sees of a workflow: graphviz renders of its graph and of a run's sessions.
+"""What a person sees of a workflow: renders, a live view, and the run as pandas frames.
 
 ``draw_graph(wf)`` shows the wiring; ``draw_graph(wf, wf.last_run)`` shows where each
-task ran and how it ended; ``draw_sessions(wf.last_run)`` shows the session tree with
-the queue counters.  Each returns a ``Render`` that Jupyter displays as SVG.
+task ran and how it ended; ``draw_sessions(run)`` shows the session tree with the queue
+counters; ``draw_run(wf)`` puts both side by side; ``draw_timeline(run)`` shows when each
+task ran.  Each returns a render that Jupyter displays as SVG, with ``.source`` (DOT)
+and ``.save(path)``.  ``sessions_frame`` / ``tasks_frame`` / ``events_frame`` turn a run
+into pandas frames (``RunFrames(run)`` bundles the three); ``record(wf)`` keeps the
+events of later runs for ``events_frame``.
+
+Importing this package makes ``execute(..., live=True)`` use ``live.LiveView``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..core.graph import TaskGraph
+from . import live
+from .collapse import COLLAPSE_OVER
 from .dot import graph_dot, session_tree_dot
+from .live import LiveView
+from .panel import RunPicture, draw_run, run_dot
+from .record import Recorder, events_of, record
 from .render import MISSING_DOT, Render
+from .timeline import Timeline, draw_timeline
 
-__all__ = ["draw_graph", "draw_sessions", "graph_dot", "session_tree_dot", "Render", "MISSING_DOT"]
+__all__ = [
+    "COLLAPSE_OVER", "MISSING_DOT", "LiveView", "Recorder", "Render", "RunFrames", "RunPicture", "Timeline",
+    "draw_graph", "draw_run", "draw_sessions", "draw_timeline", "events_frame", "events_of",
+    "graph_dot", "record", "run_dot", "session_tree_dot", "sessions_frame", "tasks_frame",
+]
+# These need pandas, which takes longer to import than everything else here together.
+_FRAMES = ("RunFrames", "events_frame", "sessions_frame", "tasks_frame")
+
+live.install()
 
 
-def draw_graph(workflow_or_graph: Any, run: Any = None) -> Render:
-    """The workflow's graph (a ``workflow(...)`` or a ``TaskGraph``), coloured by ``run``."""
+def draw_graph(
+    workflow_or_graph: Any,
+    run: Any = None,
+    *,
+    collapse_over: int | None = COLLAPSE_OVER,
+    expand: Iterable[str] = (),
+    states: Mapping[str, str] | None = None,
+) -> Render:
+    """The workflow's graph (a ``workflow(...)`` or a ``TaskGraph``), coloured by ``run``;
+    groups wider than ``collapse_over`` fold into one node unless listed in ``expand``."""
     graph = getattr(workflow_or_graph, "graph", workflow_or_graph)
     if not isinstance(graph, TaskGraph):
         raise TypeError(
@@ -25,14 +54,23 @@ def draw_graph(workflow_or_graph: Any, run: Any = None) -> Render:
             f"for a run's sessions use draw_sessions(run)"
         )
     name = getattr(workflow_or_graph, "name", None)
-    return Render(graph_dot(graph, run, name=name))
+    return Render(graph_dot(graph, run, name=name, collapse_over=collapse_over, expand=expand, states=states))
 
 
-def draw_sessions(run: Any) -> Render:
+def draw_sessions(run: Any, *, collapse_over: int | None = COLLAPSE_OVER, expand: Iterable[str] = ()) -> Render:
     """The session tree of ``run`` (e.g. ``wf.last_run``)."""
     if run is None or not hasattr(run, "sessions"):
         raise TypeError(
             f"draw_sessions() takes a run record such as wf.last_run, got {type(run).__name__}; "
             f"has the workflow been executed yet?"
         )
-    return Render(session_tree_dot(run))
+    return Render(session_tree_dot(run, collapse_over=collapse_over, expand=expand))
+
+
+def __getattr__(name: str) -> Any:
+    """The frame builders load pandas when first asked for, not when drawing."""
+    if name in _FRAMES:
+        from . import frames
+
+        return getattr(frames, name)
+    raise AttributeError(f"module 'graflow_nb.observe' has no attribute {name!r}")

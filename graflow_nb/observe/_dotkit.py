@@ -1,4 +1,4 @@
-"""The small vocabulary both DOT builders share: safe names, labels, colours.
+"""The small vocabulary every drawing shares: safe names, labels, colours and shapes.
 
 Task and session ids are user text.  They may hold ``:`` (which the graphviz package
 would read as a node port in an edge), ``#`` (loop sessions: ``4821_a#2``), quotes,
@@ -17,18 +17,37 @@ RED = "#ffc7ce"
 GREY = "#e0e0e0"
 YELLOW = "#ffeb9c"
 WHITE = "#ffffff"
+BLUE = "#dde8f7"
+ORANGE = "#f8cbad"
+PALE = "#f4f4f4"
 
-TASK_FILL = {"succeeded": GREEN, "failed": RED, "cancelled": GREY, "running": YELLOW, "pending": WHITE}
+# Colour *and* shape per task state, so a state still reads in a grey-scale print.
+TASK_STYLE = {
+    "pending": {"fillcolor": WHITE, "shape": "box", "style": "rounded,filled"},
+    "queued": {"fillcolor": BLUE, "shape": "box", "style": "rounded,filled,dashed"},
+    "running": {"fillcolor": YELLOW, "shape": "box", "style": "rounded,filled,bold"},
+    "succeeded": {"fillcolor": GREEN, "shape": "box", "style": "rounded,filled"},
+    "failed": {"fillcolor": RED, "shape": "octagon", "style": "filled"},
+    "skipped": {"fillcolor": PALE, "shape": "box", "style": "rounded,filled,dotted"},
+    "cancelled": {"fillcolor": GREY, "shape": "box", "style": "filled,diagonals"},
+    "paused": {"fillcolor": ORANGE, "shape": "hexagon", "style": "filled,bold"},
+}
 SESSION_FILL = {
     "merged": GREEN,
     "failed": RED,
     "cancelled": GREY,
     "discarded": GREY,
     "open": YELLOW,
+    "paused": ORANGE,
     "closed": WHITE,
 }
 
 FONT = {"fontname": "Helvetica", "fontsize": "11"}
+
+
+def task_style(state: str) -> dict[str, str]:
+    """The look of ``state``; a state added to the engine later looks pending until drawn."""
+    return TASK_STYLE.get(state, TASK_STYLE["pending"])
 
 
 class Digraph(graphviz.Digraph):

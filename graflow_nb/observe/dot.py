@@ -3,13 +3,15 @@
 Both are pure functions from engine records to a ``graphviz.Digraph``: nothing here runs
 ``dot`` or writes files (``render.Render`` does that, when asked).  Their source is
 meant to be diffed and checked by nbval, so it is deterministic: nodes follow
-``graph.topological_index()``, sessions follow ``run.children()``, and nothing that
+``graph.topological_index()``, sessions follow their fork order, and nothing that
 changes between two identical runs (times, durations, versions) reaches it.
 
 A parallel group has no graph edges to its members (graflow's shape), so drawing
 ``graph.edges`` alone would leave members floating.  Each group is drawn as two small
 nodes instead: a *fork* with an edge to every member, and a *join* that the end of every
-member's chain leads to and that leads on to the group's successors.
+member's chain leads to and that leads on to the group's successors.  A group wider
+than ``collapse_over`` draws its branches as one node (see ``collapse``), and task
+states come from ``state.RunView``.
 
 >>> from graflow_nb import task, workflow
 >>> with workflow("doc") as wf:
@@ -35,25 +37,36 @@ b -> "ParallelGroup_1/join"
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import graphviz
 
 from ..core.task import ParallelGroup
 from . import _dotkit as kit
+from .collapse import COLLAPSE_OVER, check_limit, folded_groups, hidden_sessions
+from .state import SESSION_STATES, TASK_STATES, RunView, worst, worst_session
 
 if TYPE_CHECKING:
     from ..core.graph import TaskGraph
-    from ..core.run import Run, SessionRecord, TaskRun
+    from ..core.run import Run, SessionRecord
 
 _GRAPH_ATTR = {"rankdir": "TB", "nodesep": "0.3", "ranksep": "0.4", "labelloc": "t", **kit.FONT}
 _NODE_ATTR = {"shape": "box", "style": "rounded,filled", "margin": "0.15,0.06", "height": "0.4", **kit.FONT}
 _EDGE_ATTR = {"color": "#555555", "arrowsize": "0.7"}
 _GROUP_NODE = {"fontsize": "9", "height": "0.25", "margin": "0.08,0.02", "style": "filled", "color": "#555555"}
 _GROUP_FILL = "#dce3ee"  # a group in a plain graph: no state to show
+_FOLDED_NODE = {"shape": "box3d", "style": "filled", "fontsize": "10"}
+_DYNAMIC = {"color": "#7a5fb0", "penwidth": "1.6"}  # added at run time: a purple outline
 _CLUSTER_ATTR = {"style": "rounded,filled", "fillcolor": "#f6f6f6", "labeljust": "l", "fontsize": "10"}
-_CLUSTER_PEN = {"merged": "#4f8f5f", "failed": "#c0392b", "cancelled": "#8c8c8c", "discarded": "#8c8c8c"}
+_CLUSTER_PEN = {
+    "merged": "#4f8f5f",
+    "failed": "#c0392b",
+    "cancelled": "#8c8c8c",
+    "discarded": "#8c8c8c",
+    "paused": "#d08030",
+}
 
 
 def fork_name(group_id: str) -> str:
@@ -62,6 +75,10 @@ def fork_name(group_id: str) -> str:
 
 def join_name(group_id: str) -> str:
     return f"{group_id}/join"
+
+
+def folded_name(group_id: str) -> str:
+    return f"{group_id}/branches"
 
 
 @dataclass
@@ -73,14 +90,27 @@ class _Node:
     session: str | None
 
 
-def graph_dot(graph: TaskGraph, run: Run | None = None, *, name: str | None = None) -> graphviz.Digraph:
-    """The graph as a ``graphviz.Digraph``; with ``run``, each task coloured by its state
-    there, grouped into the branch session it ran in, plus the tasks the run created."""
+def graph_dot(
+    graph: TaskGraph,
+    run: Run | None = None,
+    *,
+    name: str | None = None,
+    collapse_over: int | None = COLLAPSE_OVER,
+    expand: Iterable[str] = (),
+    states: Mapping[str, str] | None = None,
+) -> graphviz.Digraph:
+    """The graph as a ``graphviz.Digraph``; with ``run``, each task coloured and shaped
+    by its state there, grouped into the branch session it ran in, plus the tasks the
+    run created.  Groups wider than ``collapse_over`` members draw as one
+    ``N branches`` node unless named in ``expand``; ``states`` overrides task states
+    (e.g. ``{"transform_a": "paused"}``)."""
     title = name or (run.workflow_name if run is not None else "") or "workflow"
-    view = _RunView(run) if run is not None else None
+    view = RunView(run, graph, states) if run is not None or states else None
     topo = graph.topological_index()
     order = sorted(graph.nodes, key=topo.__getitem__)
     groups = {n for n in order if isinstance(graph.nodes[n], ParallelGroup)}
+    folded, hidden = folded_groups(graph, order, collapse_over, expand)
+    away = hidden_sessions(view, folded) if view is not None else set()
 
     def head(node_id: str) -> str:
         return fork_name(node_id) if node_id in groups else node_id
@@ -92,20 +122,29 @@ def graph_dot(graph: TaskGraph, run: Run | None = None, *, name: str | None = No
     dot = kit.Digraph(name=kit.name(title), graph_attr=graph_attr, node_attr=_NODE_ATTR, edge_attr=_EDGE_ATTR)
     nodes: list[_Node] = []
     for node_id in order:
+        if node_id in hidden:
+            continue
         if node_id in groups:
-            nodes.extend(_group_nodes(node_id, view))
+            nodes.extend(_group_nodes(graph, node_id, view, node_id in folded))
         else:
             nodes.append(_task_node(node_id, view))
     spawns: list[tuple[str, str]] = []
     if view is not None:
-        for task_id, spawned_by in view.dynamic_tasks(exclude=graph.nodes):
+        for task_id, (session_id, spawned_by) in view.dynamic.items():
+            if task_id in graph.nodes or session_id in away:
+                continue
             nodes.append(_task_node(task_id, view, dynamic=True))
             if spawned_by is not None:
                 spawns.append((tail(spawned_by), task_id))
-    _emit_nodes(dot, nodes, run)
+    _emit_nodes(dot, nodes, view, away)
 
     for node_id in order:
-        if node_id in groups:
+        if node_id in hidden:
+            continue
+        if node_id in folded:
+            dot.edge(kit.name(fork_name(node_id)), kit.name(folded_name(node_id)))
+            dot.edge(kit.name(folded_name(node_id)), kit.name(join_name(node_id)))
+        elif node_id in groups:
             members = [m.task_id for m in graph.nodes[node_id].tasks]
             for member in members:
                 dot.edge(kit.name(fork_name(node_id)), kit.name(head(member)))
@@ -121,102 +160,109 @@ def graph_dot(graph: TaskGraph, run: Run | None = None, *, name: str | None = No
     return dot
 
 
-def session_tree_dot(run: Run, *, name: str | None = None) -> graphviz.Digraph:
-    """One box per session, parent above children: state, queue counters, tasks run."""
+def session_tree_dot(
+    run: Run,
+    *,
+    name: str | None = None,
+    collapse_over: int | None = COLLAPSE_OVER,
+    expand: Iterable[str] = (),
+    prefix: str = "",
+) -> graphviz.Digraph:
+    """One box per session, parent above children: state, queue counters, tasks run and
+    what its queue holds now.  A parent with more than ``collapse_over`` branches of one
+    group shows them as one summary box (unless the group is in ``expand``).
+    ``prefix`` goes before every node name (to share one drawing with a graph)."""
     title = name or (f"{run.workflow_name} sessions" if run.workflow_name else "sessions")
+    limit = check_limit(collapse_over)
+    keep = set(expand)
+    view = RunView(run)
     graph_attr = {**_GRAPH_ATTR, "label": kit.label(_title(title, run))}
     dot = kit.Digraph(name=kit.name(title), graph_attr=graph_attr, node_attr=_NODE_ATTR, edge_attr=_EDGE_ATTR)
-    kids = _children(run)
-    tree = _walk(run, kids)
-    for rec in tree:
+    hidden: set[str] = set()
+    edges: list[tuple[str, str]] = []
+    for rec in view.tree:
+        if rec.session_id in hidden or rec.parent_id in hidden:
+            hidden.add(rec.session_id)
+            continue
         fill = kit.SESSION_FILL.get(rec.state, kit.WHITE)
-        dot.node(kit.name(rec.session_id), label=kit.label(*_session_lines(rec)), fillcolor=fill)
-    for rec in tree:
-        for kid in kids.get(rec.session_id, []):
-            dot.edge(kit.name(rec.session_id), kit.name(kid.session_id))
+        dot.node(kit.name(prefix + rec.session_id), label=kit.label(*_session_lines(rec)), fillcolor=fill)
+        by_group: dict[str | None, list[SessionRecord]] = {}
+        for kid in view.kids.get(rec.session_id, []):
+            by_group.setdefault(kid.group_id, []).append(kid)
+        for group_id, kids in by_group.items():
+            if limit is not None and len(kids) > limit and group_id not in keep:
+                summary = f"{prefix}{rec.session_id}/{group_id}/sessions"
+                dot.node(kit.name(summary), **_folded_sessions(group_id, kids))
+                edges.append((prefix + rec.session_id, summary))
+                hidden.update(kid.session_id for kid in kids)
+            else:
+                edges.extend((prefix + rec.session_id, prefix + kid.session_id) for kid in kids)
+    for parent, child in edges:
+        dot.edge(kit.name(parent), kit.name(child))
     return dot
 
 
-# -- what a run says about each task ------------------------------------------------------
-class _RunView:
-    """The run record read once, in canonical order, so two drawings of one run agree
-    however its threads interleaved."""
-
-    def __init__(self, run: Run):
-        self.run = run
-        runs = sorted(list(run.task_runs), key=lambda tr: (tr.order_key, tr.attempt))
-        self.last: dict[str, TaskRun] = {tr.task_id: tr for tr in runs}
-        self.counts = run.task_counts()
-        sessions = sorted(list(run.sessions.values()), key=lambda rec: rec.order_key)
-        # A member's session is seeded with that member alone, so even a member that
-        # never started (its session cancelled first) has a known home and fate.
-        self.member_session = {rec.member_id: rec for rec in sessions if rec.member_id is not None}
-        self.order = {rec.session_id: rec.order_key for rec in sessions}
-
-    def state(self, task_id: str) -> tuple[str, str | None]:
-        """``(state, session_id)`` from the task's last attempt, else from its member session."""
-        tr = self.last.get(task_id)
-        if tr is not None:
-            return tr.status, tr.session_id
-        rec = self.member_session.get(task_id)
-        if rec is not None:
-            return ("cancelled" if rec.state == "cancelled" else "pending"), rec.session_id
-        return "pending", None
-
-    def caption(self, task_id: str) -> str:
-        state, _ = self.state(task_id)
-        tr = self.last.get(task_id)
-        extra = []
-        if self.counts.get(task_id, 0) > 1:
-            extra.append(f"ran {self.counts[task_id]}x")
-        if tr is not None and tr.attempt > 1:
-            extra.append(f"attempt {tr.attempt}")
-        return f"{state} ({', '.join(extra)})" if extra else state
-
-    def dynamic_tasks(self, exclude: Any) -> list[tuple[str, str | None]]:
-        """``(task_id, spawned_by)`` once per task, sessions in fork order; within one
-        session the order tasks were added (one thread adds them)."""
-        entries = list(self.run.dynamic_tasks)
-        entries.sort(key=lambda e: self.order.get(e[1], ()))
-        seen: set[str] = set()
-        out = []
-        for task_id, _session, spawned_by in entries:
-            if task_id in seen or task_id in exclude:
-                continue
-            seen.add(task_id)
-            out.append((task_id, spawned_by))
-        return out
-
-    def home(self, task_id: str) -> str | None:
-        _, session = self.state(task_id)
-        if session is None:
-            for dyn_id, dyn_session, _by in self.run.dynamic_tasks:
-                if dyn_id == task_id:
-                    session = dyn_session
-                    break
-        return None if session == self.run.root_session_id else session
-
-
-def _task_node(task_id: str, view: _RunView | None, dynamic: bool = False) -> _Node:
+# -- nodes ----------------------------------------------------------------------------------
+def _task_node(task_id: str, view: RunView | None, dynamic: bool = False) -> _Node:
     if view is None:
         return _Node(task_id, {"label": kit.label(task_id), "fillcolor": kit.WHITE}, None)
     state, _ = view.state(task_id)
-    attrs = {"label": kit.label(task_id, view.caption(task_id)), "fillcolor": kit.TASK_FILL.get(state, kit.WHITE)}
+    attrs = {"label": kit.label(task_id, view.caption(task_id)), **kit.task_style(state)}
     if dynamic:
-        attrs["style"] = "rounded,filled,dashed"
+        attrs.update(_DYNAMIC)
     return _Node(task_id, attrs, view.home(task_id))
 
 
-def _group_nodes(group_id: str, view: _RunView | None) -> list[_Node]:
+def _group_nodes(graph: TaskGraph, group_id: str, view: RunView | None, folded: bool) -> list[_Node]:
     fill, session = _GROUP_FILL, None
     if view is not None:
         state, _ = view.state(group_id)
-        fill = kit.TASK_FILL.get(state, kit.WHITE)
+        fill = kit.task_style(state)["fillcolor"]
         session = view.home(group_id)
     common = {**_GROUP_NODE, "fillcolor": fill}
     fork = {**common, "label": kit.label(f"fork {group_id}"), "shape": "trapezium"}
     join = {**common, "label": kit.label(f"join {group_id}"), "shape": "invtrapezium"}
-    return [_Node(fork_name(group_id), fork, session), _Node(join_name(group_id), join, session)]
+    out = [_Node(fork_name(group_id), fork, session)]
+    if folded:
+        members = [m.task_id for m in graph.nodes[group_id].tasks]
+        out.append(_Node(folded_name(group_id), _folded_branches(group_id, members, view), session))
+    out.append(_Node(join_name(group_id), join, session))
+    return out
+
+
+def _folded_branches(group_id: str, members: list[str], view: RunView | None) -> dict[str, str]:
+    lines = [f"{len(members)} branches"]
+    fill = kit.WHITE
+    if view is not None:
+        states = [view.state(m)[0] for m in members]
+        lines.append(_tally(states, TASK_STATES))
+        fill = kit.task_style(worst(states))["fillcolor"]
+    hint = f"collapsed: pass expand=[{group_id!r}] (or collapse_over=None) to draw every branch"
+    return {**_FOLDED_NODE, "label": kit.label(*lines), "fillcolor": fill, "tooltip": kit.label(hint)}
+
+
+def _folded_sessions(group_id: str | None, kids: list[SessionRecord]) -> dict[str, str]:
+    states = [kid.state for kid in kids]
+    queued = sum(len(kid.queued) for kid in kids)
+    lines = [
+        f"{len(kids)} branch sessions",
+        f"of {group_id}",
+        _tally(states, SESSION_STATES),
+        f"enqueued {sum(k.enqueued for k in kids)} / dequeued {sum(k.dequeued for k in kids)}",
+    ]
+    if queued:
+        lines.append(f"queued {queued}")
+    fill = kit.SESSION_FILL.get(worst_session(states), kit.WHITE)
+    return {**_FOLDED_NODE, "label": kit.label(*lines), "fillcolor": fill}
+
+
+def _tally(states: list[str], vocabulary: tuple[str, ...]) -> str:
+    """``"60 succeeded, 4 failed"``, states in vocabulary order (then any others, sorted)."""
+    counts: dict[str, int] = {}
+    for state in states:
+        counts[state] = counts.get(state, 0) + 1
+    ordered = [s for s in vocabulary if s in counts] + sorted(s for s in counts if s not in vocabulary)
+    return ", ".join(f"{counts[s]} {s}" for s in ordered)
 
 
 def _chain_ends(graph: TaskGraph, member: str) -> list[str]:
@@ -239,21 +285,20 @@ def _chain_ends(graph: TaskGraph, member: str) -> list[str]:
 
 
 # -- placing nodes in session clusters ----------------------------------------------------
-def _emit_nodes(dot: Any, nodes: list[_Node], run: Run | None) -> None:
+def _emit_nodes(dot: graphviz.Digraph, nodes: list[_Node], view: RunView | None, away: set[str]) -> None:
     """Top-level nodes first, then one ``cluster_<session>`` per branch session that
     holds a node, nested as the sessions are."""
-    kids = _children(run) if run is not None else {}
-    in_tree = {rec.session_id for rec in _walk(run, kids)} if run is not None else set()
+    in_tree = {rec.session_id for rec in view.tree} - away if view is not None else set()
     placed: dict[str | None, list[_Node]] = {}
     for node in nodes:
         placed.setdefault(node.session if node.session in in_tree else None, []).append(node)
     for node in placed.get(None, []):
         dot.node(kit.name(node.name), **node.attrs)
-    if run is not None:
-        _emit_clusters(dot, run.root_session_id, kids, placed)
+    if view is not None and view.root is not None:
+        _emit_clusters(dot, view.root, view.kids, placed)
 
 
-def _emit_clusters(dot: Any, session_id: str, kids: dict, placed: dict[str | None, list[_Node]]) -> bool:
+def _emit_clusters(dot: graphviz.Digraph, session_id: str, kids: dict, placed: dict[str | None, list[_Node]]) -> bool:
     """Clusters for ``session_id``'s children, depth first; True if any node went in."""
     drew = False
     for kid in kids.get(session_id, []):
@@ -267,28 +312,6 @@ def _emit_clusters(dot: Any, session_id: str, kids: dict, placed: dict[str | Non
             dot.subgraph(sub)
             drew = True
     return drew
-
-
-def _children(run: Run) -> dict[str, list[SessionRecord]]:
-    """``{session_id: run.children(session_id)}`` in one pass: the same order (fork
-    order, ``order_key``) without rescanning every session for every parent."""
-    kids: dict[str, list[SessionRecord]] = {}
-    for rec in sorted(list(run.sessions.values()), key=lambda r: r.order_key):
-        if rec.parent_id is not None:
-            kids.setdefault(rec.parent_id, []).append(rec)
-    return kids
-
-
-def _walk(run: Run, kids: dict[str, list[SessionRecord]]) -> list[SessionRecord]:
-    """Sessions depth-first from the root, children in fork order."""
-    out: list[SessionRecord] = []
-    root = run.sessions.get(run.root_session_id)
-    stack = [root] if root is not None else []
-    while stack:
-        current = stack.pop()
-        out.append(current)
-        stack.extend(reversed(kids.get(current.session_id, [])))
-    return out
 
 
 def _session_lines(rec: SessionRecord) -> list[str]:

@@ -7,99 +7,16 @@ merely if our DOT text looks plausible.
 
 from __future__ import annotations
 
-import json
 import shutil
-import xml.etree.ElementTree as ET
 
 import pytest
+from drawings import DIAMOND_EDGES, FORK, JOIN, Layout, diamond, nested, svg_titles_and_text
 
 from graflow_nb import ParallelGroupError, task, workflow
-from graflow_nb.observe import MISSING_DOT, Render, draw_graph, draw_sessions
+from graflow_nb.observe import MISSING_DOT, draw_graph, draw_sessions
 from graflow_nb.observe import _dotkit as kit
 
 pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
-
-FORK, JOIN = "ParallelGroup_1/fork", "ParallelGroup_1/join"
-SVG = "{http://www.w3.org/2000/svg}"
-
-
-# -- workflows --------------------------------------------------------------------------
-def diamond(fail: bool = False):
-    with workflow("diamond") as wf:
-
-        @task
-        def fetch():
-            return 1
-
-        @task
-        def transform_a():
-            if fail:
-                raise ValueError("transform_a broke")
-            return 2
-
-        @task
-        def transform_b():
-            return 3
-
-        @task
-        def store():
-            return 4
-
-        _ = fetch >> (transform_a | transform_b) >> store
-    return wf
-
-
-def nested():
-    with workflow("nested") as wf:
-        a, b, b1, b2, bm, c, d = (task(n)(lambda: None) for n in ("a", "b", "b1", "b2", "bm", "c", "d"))
-        _ = a >> ((b >> (b1 | b2) >> bm) | c) >> d
-    return wf
-
-
-# -- reading a layout back ----------------------------------------------------------------
-class Layout:
-    """``dot -Tjson`` of a render: nodes by name, edges as name pairs, cluster contents."""
-
-    def __init__(self, render: Render):
-        data = json.loads(render.digraph.pipe(format="json"))
-        objects = data.get("objects", [])
-        count = data.get("_subgraph_cnt", 0)
-        by_id = {o["_gvid"]: o for o in objects[count:]}
-        self.nodes = {o["name"]: o for o in by_id.values()}
-        self.edges = [
-            (by_id[e["tail"]]["name"], by_id[e["head"]]["name"], e.get("style")) for e in data.get("edges", [])
-        ]
-        self.clusters = {o["name"]: o for o in objects[:count]}
-
-    def members(self, cluster: str) -> set[str]:
-        """Every node drawn inside ``cluster``, nested clusters included."""
-        return {n["name"] for gvid, n in self._by_gvid().items() if gvid in self.clusters[cluster].get("nodes", [])}
-
-    def _by_gvid(self) -> dict[int, dict]:
-        return {n["_gvid"]: n for n in self.nodes.values()}
-
-    def label(self, node: str) -> list[str]:
-        return self.nodes[node]["label"].split("\\n")
-
-    def edge_pairs(self) -> list[tuple[str, str]]:
-        return [(t, h) for t, h, _ in self.edges]
-
-
-def svg_titles_and_text(svg: str) -> tuple[set[str], str]:
-    """Element titles (node, edge and cluster names) and all visible text of an SVG."""
-    root = ET.fromstring(svg)
-    titles = {el.text for el in root.iter(f"{SVG}title")}
-    return titles, " ".join(el.text or "" for el in root.iter(f"{SVG}text"))
-
-
-DIAMOND_EDGES = [
-    ("fetch", FORK),
-    (FORK, "transform_a"),
-    (FORK, "transform_b"),
-    ("transform_a", JOIN),
-    ("transform_b", JOIN),
-    (JOIN, "store"),
-]
 
 
 # -- the graph ------------------------------------------------------------------------------

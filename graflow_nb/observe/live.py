@@ -1,0 +1,197 @@
+"""``execute(..., live=True)``: one output area that follows a run, then a still picture.
+
+Threads.  Branch tasks run on worker threads, and output written from a worker lands
+in whichever cell happens to be running (or nowhere).  So workers only *record*:
+``observe`` appends the event and marks the view dirty.  The thread that called
+``execute`` is blocked inside it and cannot draw either, so ``start`` spawns one small
+daemon renderer that, at most every ``interval`` seconds, lays out the graph and the
+session tree (one ``dot`` call, see ``panel``) and updates a display handle.  A handle
+update is addressed by its ``display_id``, not by "the current cell", so it lands in
+the cell that started the run; the renderer also runs in a copy of the caller's
+``contextvars`` context, which is where ipykernel keeps the cell's parent header.
+
+Determinism.  nbval compares a cell's ``display_data`` outputs and ignores display
+updates; a saved notebook holds the *last* update.  So the live area ends exactly as it
+began (a one-line note naming the workflow), and when the run ends ``finish`` emits the
+final picture as a *new* output: graph and sessions side by side, drawn from the run
+record in canonical order, with no times and no version stamps.
+
+Outside a notebook (plain Python, terminal IPython) there is nothing to update in
+place: the run is still recorded, and ``finish`` prints one summary line to stderr.
+
+Cost.  An event costs a list append and a flag check.  Frames come at most every
+``interval`` seconds (0.25 by default), the first one too, so a run shorter than that
+draws no frame at all: its final picture says everything.  A frame's layout runs in
+``dot`` (a subprocess); building its DOT takes a couple of milliseconds of this
+process.  The benchmark's ``fanout-64-live`` workload measures both.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from ..core.events import Event, EventLog
+from .collapse import COLLAPSE_OVER, check_limit
+from .panel import draw_run, run_dot
+from .record import keep_events
+from .render import MISSING_DOT, Render, inline_svg
+from .state import RunView
+
+if TYPE_CHECKING:
+    from ..core.run import Run
+
+DEFAULTS: dict[str, Any] = {"interval": 0.25, "collapse_over": COLLAPSE_OVER, "final": True}
+MIN_INTERVAL = 0.1  # "a few frames a second at most"
+
+
+def live_options(options: Any) -> dict[str, Any]:
+    """``True`` or a mapping of ``interval`` (seconds between frames, >= 0.1),
+    ``collapse_over`` (as in ``graph_dot``) and ``final`` (emit the final picture)."""
+    if options is True or options is None:
+        return dict(DEFAULTS)
+    if not isinstance(options, Mapping):
+        raise TypeError(f"live= takes True or a dict of {sorted(DEFAULTS)}, got {options!r}")
+    unknown = set(options) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown live option(s) {sorted(unknown)}: expected {sorted(DEFAULTS)}")
+    out = {**DEFAULTS, **options}
+    if not isinstance(out["interval"], (int, float)) or out["interval"] < MIN_INTERVAL:
+        raise ValueError(f"live interval must be a number >= {MIN_INTERVAL} s, got {out['interval']!r}")
+    check_limit(out["collapse_over"])
+    return out
+
+
+def notebook_shell() -> Any:
+    """The running IPython shell if it can show rich output in place, else None.  A
+    running shell has imported IPython already, so a plain script never imports it."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return None
+    shell = ipython.get_ipython()
+    if shell is None or any(cls.__name__ == "TerminalInteractiveShell" for cls in type(shell).__mro__):
+        return None
+    return shell
+
+
+def placeholder(workflow_name: str) -> dict[str, str]:
+    """What the live area shows before the first frame and after the last one."""
+    note = f"live view of workflow {workflow_name!r}: the final picture follows when the run ends"
+    return {"text/plain": note, "text/html": f'<div class="graflow-live"><em>{escape(note)}</em></div>'}
+
+
+def progress_line(view: RunView, graph: Any, now: float) -> tuple[str, dict[str, int]]:
+    p = view.progress(graph)
+    run = view.run
+    elapsed = (run.ended or now) - run.started
+    paused = f"{p['paused']} paused, " if p["paused"] else ""
+    line = (
+        f"{p['done']}/{p['known']} tasks done, {p['running']} running, {paused}{p['queued']} queued, "
+        f"{len(view.tree)} sessions, {elapsed:.1f} s"
+    )
+    return line, p
+
+
+class LiveView:
+    """The view ``LIVE_VIEW_FACTORY(workflow, options)`` makes for one run."""
+
+    def __init__(self, workflow: Any, options: Any = True):
+        self.workflow = workflow
+        self.options = live_options(options)
+        self.log = EventLog()
+        self.run: Run | None = None
+        self.error: BaseException | None = None
+        self._dirty = threading.Event()
+        self._done = threading.Event()
+        # Held while a frame is published and while finish() restores the placeholder,
+        # so a late frame can never overwrite the live area's final state.
+        self._lock = threading.Lock()
+        self._handle: Any = None
+        self._shell = notebook_shell()
+
+    # -- called by the engine ------------------------------------------------------------
+    def observe(self, event: Event) -> None:
+        """Any thread: record and mark dirty; never draw or print here."""
+        self.log.events.append(event)
+        if not self._dirty.is_set():
+            self._dirty.set()
+
+    def start(self, run: Run) -> None:
+        self.run = run
+        keep_events(run, self.log)
+        if self._shell is None:
+            return
+        from IPython.display import display
+
+        self._handle = display(placeholder(self.workflow.name), raw=True, display_id=True)
+        context = contextvars.copy_context()
+        threading.Thread(
+            target=context.run, args=(self._render_loop,), name=f"graflow-live-{run.root_session_id}", daemon=True
+        ).start()
+
+    def finish(self, run: Run) -> None:
+        """On the thread that called execute: close the live area, show the result."""
+        if self._handle is None:
+            print(f"{RunView(run, self.workflow.graph).summary(self.workflow.graph)} "
+                  f"(live view: no notebook display here)", file=sys.stderr)
+            return
+        from IPython.display import display
+
+        with self._lock:
+            self._done.set()
+            self._dirty.set()  # wake the renderer so it sees _done and exits
+            self._handle.update(placeholder(self.workflow.name), raw=True)
+        if self.options["final"]:
+            try:
+                display(draw_run(self.workflow, run, collapse_over=self.options["collapse_over"]))
+            except Exception as error:  # the run's own result or exception matters more
+                self.error = self.error or error
+        if self.error is not None:
+            print(f"live view stopped early: {type(self.error).__name__}: {self.error}", file=sys.stderr)
+
+    # -- the renderer thread -------------------------------------------------------------
+    def _render_loop(self) -> None:
+        interval = self.options["interval"]
+        last = time.monotonic()  # the first frame waits too: a run shorter than that needs none
+        while True:
+            self._dirty.wait()
+            if self._done.is_set():
+                return
+            wait = last + interval - time.monotonic()
+            if wait > 0 and self._done.wait(wait):
+                return
+            self._dirty.clear()
+            try:
+                frame = self.frame()
+                with self._lock:
+                    if self._done.is_set():
+                        return
+                    self._handle.update(frame, raw=True)
+            except Exception as error:  # a broken frame must not take the run down; finish() reports it
+                self.error = error
+                return
+            last = time.monotonic()
+
+    def frame(self) -> dict[str, str]:
+        """The current picture as a mime bundle: progress line, graph beside sessions."""
+        run, graph = self.run, self.workflow.graph
+        line, p = progress_line(RunView(run, graph), graph, time.time())
+        render = Render(run_dot(graph, run, collapse_over=self.options["collapse_over"]))
+        svg = render.svg
+        body = inline_svg(svg) if svg is not None else f"<pre>{escape(MISSING_DOT)}</pre>"
+        html = (
+            f'<div class="graflow-live"><div><progress value="{p["done"]}" max="{max(p["known"], 1)}"></progress> '
+            f"{escape(line)}</div>{body}</div>"
+        )
+        return {"text/plain": line, "text/html": html}
+
+
+def install() -> None:
+    """Make ``execute(..., live=True)`` use ``LiveView``."""
+    importlib.import_module("graflow_nb.core.workflow").LIVE_VIEW_FACTORY = LiveView

@@ -1,0 +1,121 @@
+"""Keeping a run's events, so ``events_frame`` and the explainers can read them later.
+
+The engine builds no event at all unless an observer listens, and a ``Run`` keeps
+none: a run only has an event stream if something recorded it.  Two things do:
+
+- the live view (``execute(..., live=True)``) records the run it shows;
+- ``record(wf)`` adds a ``Recorder`` to ``wf.observers``, recording every later run.
+
+Either files the events under the run (a weak reference: the events go when the run
+does, e.g. when ``wf.runs`` drops it); ``events_of(run)`` finds them.  When both
+record one run, each keeps its own complete copy and the later one is found.
+
+A ``Recorder`` is one observer shared by all runs of its workflow, so it must tell
+which run an event belongs to.  Inside a session the engine says so
+(``current_execution``).  Outside one, the event names the root session, and the run
+is the newest of ``wf.runs`` with that root (for ``RUN_STARTED``, the newest still
+running).  The start node is queued before the run joins ``wf.runs``; that event waits
+in a per-thread buffer until the same thread's ``RUN_STARTED``.  Two runs of one
+workflow with the same session id at the same time would be told apart only inside
+their sessions.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from ..core.events import Event, EventKind, EventLog
+from ..core.workflow import current_execution
+
+if TYPE_CHECKING:
+    from ..core.run import Run
+
+_LOGS: WeakKeyDictionary[Run, EventLog] = WeakKeyDictionary()
+# Guards _LOGS writes: runs start on different threads (reads need no lock).
+_LOCK = threading.Lock()
+
+NOTHING_RECORDED = (
+    "run {run} kept no events: execute with live=True, or call graflow_nb.observe.record(wf) before executing, "
+    "or pass observers=[EventLog()] and give the log to events_frame()"
+)
+
+
+def keep_events(run: Run, log: EventLog) -> None:
+    """File ``log`` as the event stream of ``run``."""
+    with _LOCK:
+        _LOGS[run] = log
+
+
+def events_of(run: Run) -> list[Event]:
+    """The events recorded for ``run``, in arrival order; LookupError if none were."""
+    log = _LOGS.get(run)
+    if log is None:
+        raise LookupError(NOTHING_RECORDED.format(run=run.root_session_id))
+    return list(log.events)
+
+
+class Recorder:
+    """An observer filing each event of ``workflow``'s runs under its run."""
+
+    def __init__(self, workflow: Any):
+        self.workflow = workflow
+        # Its own logs, not the shared table: a live view may file the same run too,
+        # and each must keep one copy of each event.
+        self._logs: WeakKeyDictionary[Run, EventLog] = WeakKeyDictionary()
+        self._local = threading.local()  # .pending: events queued before their run started
+
+    def __call__(self, event: Event) -> None:
+        ctx = current_execution.get()
+        if ctx is not None and ctx.workflow is self.workflow:
+            run = ctx.run
+        elif event.kind is EventKind.TASK_ENQUEUED:
+            run = None  # the start node, queued before the run is anyone's to find
+        else:
+            run = self._find(event.session_id, running=event.kind is EventKind.RUN_STARTED)
+        pending = getattr(self._local, "pending", None)
+        if run is None:
+            if pending is None:
+                pending = self._local.pending = []
+            pending.append(event)
+            return
+        log = self._logs.get(run)
+        if log is None:
+            log = self._start_log(run)
+        if pending and event.kind is EventKind.RUN_STARTED:
+            log.events.extend(pending)
+            pending.clear()
+        log(event)
+
+    def _start_log(self, run: Run) -> EventLog:
+        with _LOCK:
+            log = self._logs.get(run)
+            if log is None:
+                log = self._logs[run] = EventLog()
+                _LOGS[run] = log
+        return log
+
+    def _find(self, root_session_id: str, running: bool) -> Run | None:
+        """The newest run of the workflow with this root session (a running one for
+        RUN_STARTED: an earlier run may have used the same session id)."""
+        for run in reversed(list(self.workflow.runs)):
+            if run.root_session_id == root_session_id and (run.status == "running" or not running):
+                return run
+        return None
+
+    def stop(self) -> None:
+        """Stop recording later runs (what was recorded stays with its runs)."""
+        observers = self.workflow.observers
+        observers[:] = [o for o in observers if o is not self]
+
+
+def record(workflow: Any) -> Recorder:
+    """Record the events of every later run of ``workflow`` (once: a second call
+    returns the same recorder)."""
+    for observer in workflow.observers:
+        if isinstance(observer, Recorder):
+            return observer
+    recorder = Recorder(workflow)
+    workflow.observers.append(recorder)
+    return recorder
