@@ -7,17 +7,26 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench dot clean
+NBVAL  := --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-current-env
+
+.PHONY: demo test lint bench notebooks dot clean
 
 demo: dot $(VENV)/.installed
 	$(BIN)/python -m graflow_nb.demo --out build
 
+# The notebooks are tests too: nbval runs each top to bottom in the venv's kernel and
+# compares its outputs with the stored ones (notebooks/nbval_sanitize.cfg says what may vary).
 test: dot $(STAMP)
-	$(BIN)/ruff check graflow_nb tests benchmarks
-	$(BIN)/python -m pytest graflow_nb tests
+	$(BIN)/ruff check graflow_nb tests benchmarks notebooks
+	$(BIN)/python -m pytest graflow_nb tests $(NBVAL)
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run.py
+
+# Re-run every notebook and store its outputs (after a change that alters what they show).
+notebooks: dot $(STAMP)
+	cd notebooks && for nb in [0-9]*.ipynb; do \
+	  ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
 
 dot:
 	@command -v dot >/dev/null 2>&1 || { \

@@ -43,6 +43,13 @@ def _live_view(workflow: Any, options: Any) -> Any:
     return LiveView(workflow, options)
 
 
+def load_ipython_extension(ip: Any) -> None:
+    """``%load_ext graflow_nb``: the %%graflow / %graflow magics (see graflow_nb.notebook)."""
+    from .notebook import load_ipython_extension as load
+
+    load(ip)
+
+
 # The engine only knows a factory slot; the notebook layer fills it.
 sys.modules[__name__ + ".core.workflow"].LIVE_VIEW_FACTORY = _live_view
 

@@ -82,13 +82,15 @@ class WorkflowEngine:
             return PausedRun(run)
         except BaseException as error:
             run.error = error
-            run.status = "cancelled" if isinstance(error, (KeyboardInterrupt, GraflowWorkflowCanceledError)) else "failed"
+            stopped = run.cancel_event.is_set() or isinstance(error, (KeyboardInterrupt, GraflowWorkflowCanceledError))
+            run.status = "cancelled" if stopped else "failed"
             run.cancel_event.set()
             if context.record.state in ("open", "paused"):
                 run.close_session(context.session_id, "failed" if run.status == "failed" else "cancelled")
             raise
         else:
-            run.status = "succeeded"
+            # A run stopped from outside (run.cancel_event) ends cancelled, not succeeded.
+            run.status = "cancelled" if run.cancel_event.is_set() else "succeeded"
             run.result = result
             return result
         finally:
@@ -118,6 +120,8 @@ class WorkflowEngine:
             current_execution.reset(exec_token)
             if wf_token is not None:
                 _current_workflow.reset(wf_token)
+            if ctx.run.gate is not None:
+                ctx.run.gate.session_ended(ctx)
         if ctx.parent_context is None and ctx.record.state in ("open", "paused"):
             ctx.run.close_session(ctx.session_id, "closed")
         return result

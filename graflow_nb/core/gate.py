@@ -12,6 +12,8 @@ not returning yet.  With no gate the engine makes no call at all.
                                every member of ``group`` ended; ``branches`` is
                                ``[(member_id, branch_ctx, outcome)]`` in declaration
                                order and nothing has been merged yet
+    session_ended(ctx)         ctx's session stopped running on this thread (done,
+                               failed, cancelled or paused)
 
 After ``before_task`` returns the engine checks ``ctx.cancelled`` again, so a gate
 that cancels the run (a debugger's restart) stops the session before the task runs.
@@ -34,4 +36,7 @@ class Gate:
         return None
 
     def before_merge(self, group: ParallelGroup, parent: ExecutionContext, branches: list[tuple[str, Any, Any]]) -> None:
+        return None
+
+    def session_ended(self, ctx: ExecutionContext) -> None:
         return None

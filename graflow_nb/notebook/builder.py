@@ -1,0 +1,147 @@
+"""``BuilderWidget``: compose a graph from the namespace's functions by clicking.
+
+Pick one or more functions and press ``>> then`` to add them as the next stage (several
+at once make a parallel group), or ``| alongside`` to add them to the last stage.  The
+graph is redrawn after every change, and the equivalent ``%%graflow`` cell is shown
+(and printed on request) so the notebook stays reproducible: run that cell and you
+get the same workflow without the widget.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import reduce
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..core.task import TaskWrapper
+from ..core.workflow import WorkflowContext, workflow
+from .pictures import graph_html
+from .wiring import include, is_plain_function, wire
+
+
+def candidate_names(namespace: dict[str, Any]) -> list[str]:
+    """Public names bound to plain functions or tasks, sorted."""
+    return sorted(
+        name
+        for name, value in namespace.items()
+        if not name.startswith("_") and (is_plain_function(value) or isinstance(value, TaskWrapper))
+    )
+
+
+class BuilderWidget(widgets.VBox):
+    def __init__(self, namespace: dict[str, Any] | None = None, name: str = "built", pictures: bool = True):
+        if namespace is None:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if shell is None:
+                raise RuntimeError("BuilderWidget() outside IPython needs a namespace: BuilderWidget(globals())")
+            namespace = shell.user_ns
+        self.namespace = namespace
+        self.pictures = pictures
+        self.stages: list[list[str]] = []
+        self.picker = widgets.SelectMultiple(options=candidate_names(namespace), description="functions")
+        self.name = widgets.Text(value=name, description="workflow")
+        self.then_button = widgets.Button(description=">> then", tooltip="add the picked functions as the next stage")
+        self.alongside_button = widgets.Button(description="| alongside", tooltip="add them to the last stage")
+        self.undo_button = widgets.Button(description="undo")
+        self.clear_button = widgets.Button(description="clear")
+        self.reload_button = widgets.Button(description="reload names")
+        self.print_button = widgets.Button(description="print code")
+        self.then_button.on_click(lambda _b: self.then(*self.picker.value))
+        self.alongside_button.on_click(lambda _b: self.alongside(*self.picker.value))
+        self.undo_button.on_click(lambda _b: self.undo())
+        self.clear_button.on_click(lambda _b: self.clear())
+        self.reload_button.on_click(lambda _b: self.reload())
+        self.print_button.on_click(lambda _b: self._print())
+        self.name.observe(lambda _c: self.refresh(), names="value")
+        self.code_view = widgets.HTML()
+        self.picture = widgets.HTML()
+        self.status = widgets.HTML()
+        self.output = widgets.Output()
+        buttons = [self.then_button, self.alongside_button, self.undo_button, self.clear_button, self.reload_button]
+        super().__init__(
+            [
+                widgets.HBox([self.picker, widgets.VBox([self.name, *buttons, self.print_button])]),
+                self.code_view,
+                self.status,
+                self.picture,
+                self.output,
+            ]
+        )
+        self.refresh()
+
+    # -- composing ---------------------------------------------------------------------
+    def then(self, *names: str) -> None:
+        if names:
+            self.stages.append(list(names))
+            self.refresh()
+
+    def alongside(self, *names: str) -> None:
+        if not names:
+            return
+        if not self.stages:
+            self.then(*names)
+            return
+        self.stages[-1].extend(n for n in names if n not in self.stages[-1])
+        self.refresh()
+
+    def undo(self) -> None:
+        if self.stages:
+            self.stages.pop()
+            self.refresh()
+
+    def clear(self) -> None:
+        self.stages = []
+        self.refresh()
+
+    def reload(self) -> None:
+        self.picker.options = candidate_names(self.namespace)
+
+    # -- results -----------------------------------------------------------------------
+    @property
+    def expression(self) -> str:
+        """The wiring, e.g. ``fetch >> (clean | enrich) >> store``."""
+        parts = []
+        for stage in self.stages:
+            text = " | ".join(stage)
+            parts.append(f"({text})" if len(stage) > 1 and len(self.stages) > 1 else text)
+        return " >> ".join(parts)
+
+    @property
+    def code(self) -> str:
+        """The ``%%graflow`` cell that builds the same workflow."""
+        return f"%%graflow {self.name.value}\n{self.expression}\n" if self.stages else ""
+
+    def build(self) -> WorkflowContext:
+        """A new workflow wired as composed (plain functions become tasks)."""
+        wf = workflow(self.name.value)
+        with wf:
+            nodes = [reduce(lambda a, b: wire("|", a, b), [self.namespace[n] for n in stage]) for stage in self.stages]
+            if len(nodes) == 1:
+                include(nodes[0])
+            elif nodes:
+                reduce(lambda a, b: wire(">>", a, b), nodes)
+        return wf
+
+    def refresh(self) -> None:
+        self.code_view.value = f"<pre>{html.escape(self.code or '(pick functions, then press >> then)')}</pre>"
+        if not self.stages:
+            self.picture.value = ""
+            self.status.value = ""
+            return
+        try:
+            wf = self.build()
+        except Exception as error:
+            self.status.value = f"<span style='color:#b00'>{html.escape(f'{type(error).__name__}: {error}')}</span>"
+            return
+        self.status.value = ""
+        if self.pictures:
+            self.picture.value = graph_html(wf)
+
+    def _print(self) -> None:
+        with self.output:
+            print(self.code, end="")
+

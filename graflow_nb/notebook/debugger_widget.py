@@ -1,0 +1,157 @@
+"""``DebuggerWidget``: buttons and pictures over a ``Debugger``.
+
+Every button calls the same API a test or a notebook would (``step``, ``continue_``,
+``run_to_end``, ``restart``, ``set_breakpoints``) and then redraws from ``state()``.
+The run itself is on the debugger's background thread, so the kernel is free to take
+the clicks; each click waits (bounded) until the run is at rest before redrawing, so
+the pictures never show a half-made move.  An error from an action (a failing task,
+a timeout) is shown in the status line instead of escaping the click.
+
+Layout: the graph and the session tree side by side; global buttons; one row per
+live session (step this branch / continue this branch); breakpoint pickers; the
+channel inspector (each session's channel, a branch's changes since its fork) and
+the merge explainer for any fan-in that is held.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..debug import Debugger
+from ..debug.merge_preview import describe_change, short
+from ..debug.views import Halt, SessionStates, Step, describe_position
+from .pictures import graph_html, sessions_html
+
+ALL_MERGES = "(every group)"
+BOLD = " style='font-weight:bold'"
+
+
+class SessionRow(widgets.HBox):
+    """One live session: what it is doing, and its two buttons."""
+
+    def __init__(self, entry: dict[str, Any], on_step: Callable[[str], None], on_continue: Callable[[str], None]):
+        self.session_id = entry["session_id"]
+        self.label = widgets.HTML(
+            f"<code>{'&nbsp;' * 2 * entry['depth']}{html.escape(self.session_id)}</code> "
+            f"<b>{html.escape(entry['status'])}</b> {html.escape(describe_position(entry))} "
+            f"<span style='color:#777'>queue: {html.escape(', '.join(entry['queue']) or '-')}</span>",
+            layout=widgets.Layout(width="60%"),
+        )
+        held = entry["status"] == "held"
+        self.step_button = widgets.Button(description="step", disabled=not held, tooltip=f"step {self.session_id} only")
+        self.continue_button = widgets.Button(
+            description="continue", disabled=entry["status"] == "done", tooltip=f"let {self.session_id} run freely"
+        )
+        self.step_button.on_click(lambda _b: on_step(self.session_id))
+        self.continue_button.on_click(lambda _b: on_continue(self.session_id))
+        super().__init__([self.label, self.step_button, self.continue_button])
+
+
+class DebuggerWidget(widgets.VBox):
+    def __init__(self, debugger: Debugger, pictures: bool = True):
+        self.debugger = debugger
+        self.pictures = pictures
+        self.graph = widgets.HTML()
+        self.sessions_picture = widgets.HTML()
+        self.status = widgets.HTML()
+        self.step_button = widgets.Button(description="step", tooltip="the first held session runs one task")
+        self.continue_button = widgets.Button(description="continue", tooltip="run freely until a breakpoint")
+        self.run_button = widgets.Button(description="run to end", tooltip="release everything")
+        self.restart_button = widgets.Button(description="restart", tooltip="cancel this run, start again")
+        self.step_button.on_click(lambda _b: self._act(debugger.step))
+        self.continue_button.on_click(lambda _b: self._act(debugger.continue_))
+        self.run_button.on_click(lambda _b: self._act(debugger.run_to_end))
+        self.restart_button.on_click(lambda _b: self._act(debugger.restart))
+        self.rows_box = widgets.VBox()
+        self.rows: dict[str, SessionRow] = {}
+        nodes = debugger.workflow.graph.nodes
+        tasks = [n for n, node in nodes.items() if not node.is_group]
+        groups = [n for n, node in nodes.items() if node.is_group]
+        self.halt_before = widgets.SelectMultiple(options=tasks, value=sorted(debugger.halt_before), description="halt before")
+        self.halt_after = widgets.SelectMultiple(options=tasks, value=sorted(debugger.halt_after), description="halt after")
+        merge_value = [ALL_MERGES] if "*" in debugger.halt_at_merge else sorted(debugger.halt_at_merge)
+        self.halt_at_merge = widgets.SelectMultiple(options=[ALL_MERGES, *groups], value=merge_value, description="at merge")
+        for picker in (self.halt_before, self.halt_after, self.halt_at_merge):
+            picker.observe(self._breakpoints_changed, names="value")
+        self.channels = widgets.HTML()
+        self.merge = widgets.HTML()
+        super().__init__(
+            [
+                widgets.HBox([self.graph, self.sessions_picture]),
+                widgets.HBox([self.step_button, self.continue_button, self.run_button, self.restart_button]),
+                self.status,
+                self.rows_box,
+                widgets.HBox([self.halt_before, self.halt_after, self.halt_at_merge]),
+                widgets.HBox([self.channels, self.merge]),
+            ]
+        )
+        self.refresh()
+
+    # -- actions -----------------------------------------------------------------------
+    def _act(self, action: Callable[..., Any], *args: Any) -> None:
+        try:
+            outcome = action(*args)
+        except Exception as error:
+            message = f"{type(error).__name__}: {error}"
+            self.status.value = f"<span style='color:#b00'>{html.escape(message)}</span>"
+        else:
+            self.status.value = html.escape(self._say(outcome))
+        self.refresh(keep_status=True)
+
+    def _say(self, outcome: Any) -> str:
+        if isinstance(outcome, (Step, Halt)):
+            return str(outcome)
+        if isinstance(outcome, SessionStates):  # restart: the new run's state
+            return "restarted: " + "; ".join(f"{s['session_id']} {describe_position(s)}" for s in outcome)
+        return f"the run ended ({self.debugger.status}), result {short(outcome)}"  # run_to_end
+
+    def step_session(self, session_id: str) -> None:
+        self._act(self.debugger.step, session_id)
+
+    def continue_session(self, session_id: str) -> None:
+        self._act(self.debugger.continue_, session_id)
+
+    def _breakpoints_changed(self, _change: Any) -> None:
+        merge: Any = list(self.halt_at_merge.value)
+        if ALL_MERGES in merge:
+            merge = True
+        self.debugger.set_breakpoints(before=self.halt_before.value, after=self.halt_after.value, merge=merge)
+
+    # -- drawing -----------------------------------------------------------------------
+    def refresh(self, keep_status: bool = False) -> None:
+        dbg = self.debugger
+        state = dbg.state()
+        if self.pictures:
+            self.graph.value = graph_html(dbg.workflow, dbg.run)
+            self.sessions_picture.value = sessions_html(dbg.run)
+        if not keep_status:
+            self.status.value = html.escape(repr(dbg))
+        self.rows = {s["session_id"]: SessionRow(s, self.step_session, self.continue_session) for s in state}
+        self.rows_box.children = list(self.rows.values())
+        finished = dbg.finished
+        for button in (self.step_button, self.continue_button, self.run_button):
+            button.disabled = finished
+        self.channels.value = self._channels_html(state)
+        previews = dbg.pending_merges()
+        self.merge.value = "".join(p._repr_html_() for p in previews)
+
+    def _channels_html(self, state: list[dict[str, Any]]) -> str:
+        blocks = []
+        for entry in state:
+            if entry["status"] == "running":
+                continue  # its channel is changing under us
+            sid = entry["session_id"]
+            changes = self.debugger.changes(sid)
+            values = self.debugger.channel(sid)
+            rows = "".join(
+                f"<tr{BOLD if key in changes else ''}><td>{html.escape(key)}</td><td>{html.escape(short(value, 40))}</td></tr>"
+                for key, value in values.items()
+            )
+            since = "".join(f"<li>{html.escape(describe_change(k, c))}</li>" for k, c in changes.items())
+            changed = f"<ul>{since}</ul>" if since else ""
+            blocks.append(f"<div><b>{html.escape(sid)}</b><table>{rows}</table>{changed}</div>")
+        return "<div><b>channels</b> (a branch's changes since its fork in bold)</div>" + "".join(blocks)

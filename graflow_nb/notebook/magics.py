@@ -1,0 +1,266 @@
+"""``%%graflow`` builds a workflow from a cell; ``%graflow`` shows, runs, inspects or steps one.
+
+    %load_ext graflow_nb
+
+    %%graflow etl --run fetch --session-id 4821
+    fetch >> (clean | enrich) >> store       # plain functions defined earlier are fine
+
+    %graflow sessions            # the last workflow's session tree
+    %graflow step etl            # the step debugger, as a widget
+
+Errors read like errors in ordinary cells: a bad flag is a one-line ``UsageError``; a
+failing task shows the cell line and the task's own lines, with the engine's frames
+removed (``tracebacks``).  Runs started here can be interrupted (``running``).
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import re
+import sys
+from typing import Any
+
+from IPython.core import magic_arguments
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.display import display
+
+from ..core.workflow import WorkflowContext, workflow
+from ..debug import Debugger
+from .recorder import recorder_for
+from .running import RunOutcome, run_interruptibly
+from .tracebacks import raise_for_cell
+from .wiring import WIRE_NAME, rewrite_operators, wire
+
+AUTO_START = object()  # --run without START: the one task nothing leads to
+COMMANDS = ("show", "run", "sessions", "tasks", "events", "step")
+
+
+def _run_options(args: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if args.session_id is not None:
+        options["session_id"] = args.session_id
+    if args.max_workers is not None:
+        if args.max_workers < 1:
+            raise UsageError(f"--max-workers must be at least 1, got {args.max_workers}")
+        options["max_workers"] = args.max_workers
+    if args.policy is not None:
+        from ..core.policies import resolve_policy
+
+        try:
+            resolve_policy(args.policy)
+        except Exception as error:
+            raise UsageError(f"--policy {args.policy}: {error}")
+        options["default_policy"] = args.policy
+    return options
+
+
+@magics_class
+class GraflowMagics(Magics):
+    def __init__(self, shell: Any):
+        super().__init__(shell)
+        self.last_name: str | None = None
+        self.debuggers: dict[str, Debugger] = {}
+
+    # -- %%graflow ---------------------------------------------------------------------
+    @magic_arguments.magic_arguments(name="%graflow")
+    @magic_arguments.argument("name", help="the workflow's name; the cell leaves it in the namespace under this name")
+    @magic_arguments.argument(
+        "--run", metavar="START", nargs="?", const=AUTO_START, default=None,
+        help="execute after building, from START (default: the one task nothing leads to)",
+    )
+    @magic_arguments.argument("--live", action="store_true", help="redraw the run while it executes")
+    @magic_arguments.argument(
+        "--step", action="store_true", help="open the step debugger instead of running (from --run START if given)"
+    )
+    @magic_arguments.argument("--session-id", metavar="ID", help="the run's root session id (stable ids, stable outputs)")
+    @magic_arguments.argument("--max-workers", metavar="N", type=int, help="the run's thread cap")
+    @magic_arguments.argument("--policy", metavar="P", help="policy for groups that set none (strict, best_effort, ...)")
+    @magic_arguments.argument("--no-render", action="store_true", help="do not draw the graph below the cell")
+    @cell_magic("graflow")
+    def graflow_cell(self, line: str, cell: str) -> None:
+        """Build a workflow from the cell body and keep it in the namespace.
+
+        The body is Python run inside ``with workflow(NAME)``: define tasks with
+        ``@task`` and wire them with ``>>`` and ``|``.  Plain functions (no ``@task``),
+        defined earlier or in the cell, can be wired too: ``fetch >> (clean | enrich)
+        >> store``.  The graph is drawn below the cell unless --no-render.
+        """
+        __tracebackhide__ = True
+        args = magic_arguments.parse_argstring(self.graflow_cell, line)
+        name = args.name
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise UsageError(f"%%graflow NAME: {name!r} is not a valid Python name (the cell binds the workflow to it)")
+        options = _run_options(args)
+        wf = workflow(name)
+        self.shell.user_ns[name] = wf
+        self.last_name = name
+        recorder_for(wf)
+        filename = self._run_body(wf, line, cell)
+        if args.step:
+            start = None if args.run in (None, AUTO_START) else args.run
+            display(self._open_debugger(wf, start, options, filename))
+            return
+        if args.run is not None:
+            start = None if args.run is AUTO_START else args.run
+            self._run_and_show(wf, start, options, filename, live=args.live, render=not args.no_render)
+        elif not args.no_render:
+            display(self._draw(wf, None))
+
+    def _run_body(self, wf: WorkflowContext, line: str, cell: str) -> str:
+        """Execute the body in the user namespace, inside ``with wf``, with plain
+        functions wired as tasks; line numbers are those of the cell.  Returns the
+        cached source's file name (line 1 is the magic's line)."""
+        __tracebackhide__ = True
+        shell = self.shell
+        source = f"# %%graflow {line}\n{shell.transform_cell(cell)}"
+        filename = self._cache(source)
+        try:
+            tree = ast.parse(source, filename)
+        except SyntaxError as error:  # IPython would print every frame above it
+            shown = f"\n    {error.text.rstrip()}" if error.text else ""
+            raise UsageError(f"SyntaxError in the cell, line {error.lineno}: {error.msg}{shown}")
+        code = compile(rewrite_operators(tree), filename, "exec", dont_inherit=True)
+        shell.user_ns[WIRE_NAME] = wire
+        try:
+            with wf:
+                exec(code, shell.user_ns)
+        except Exception as error:
+            raise_for_cell(error, filename)
+        return filename
+
+    def _cache(self, source: str) -> str:
+        return self.shell.compile.cache(source, self._cell_number())
+
+    def _cell_number(self) -> int:
+        """The In[n] of the cell being run, so tracebacks say "Cell In[n], line k"."""
+        frame = sys._getframe()
+        while frame is not None:
+            label = self.shell.compile.format_code_name(frame.f_code.co_filename)
+            if label:
+                found = re.search(r"\d+", label[1])
+                if found:
+                    return int(found.group())
+            frame = frame.f_back
+        return self.shell.execution_count
+
+    # -- %graflow ----------------------------------------------------------------------
+    @magic_arguments.magic_arguments(name="graflow")
+    @magic_arguments.argument("command", choices=COMMANDS, help="what to do: " + ", ".join(COMMANDS))
+    @magic_arguments.argument("name", nargs="?", help="a workflow in the namespace (default: the last one used)")
+    @magic_arguments.argument("--start", metavar="START", help="run / step: the task to start from")
+    @magic_arguments.argument("--session-id", metavar="ID", help="run / step: the root session id")
+    @magic_arguments.argument("--max-workers", metavar="N", type=int, help="run / step: the run's thread cap")
+    @magic_arguments.argument("--policy", metavar="P", help="run / step: policy for groups that set none")
+    @magic_arguments.argument("--live", action="store_true", help="run: redraw the run while it executes")
+    @magic_arguments.argument("--no-render", action="store_true", help="run / sessions: no drawing")
+    @line_magic("graflow")
+    def graflow_line(self, line: str) -> Any:
+        """Show, run, inspect or step a workflow built earlier.
+
+        show      the graph, coloured by the last run
+        run       execute it (Ctrl-C / interrupt cancels the run cleanly)
+        sessions  the last run's session tree
+        tasks     the last run's task attempts, as a DataFrame
+        events    the last run's events, as a DataFrame
+        step      the step debugger for a new run, as a widget
+        """
+        __tracebackhide__ = True
+        args = magic_arguments.parse_argstring(self.graflow_line, line)
+        wf = self._workflow(args.name)
+        command = args.command
+        if command == "show":
+            return self._draw(wf, wf.last_run)
+        if command == "run":
+            filename = self._cache(f"# %graflow {line}\n")
+            self._run_and_show(wf, args.start, _run_options(args), filename, live=args.live, render=not args.no_render)
+            return None
+        if command == "step":
+            return self._open_debugger(wf, args.start, _run_options(args), self._cache(f"# %graflow {line}\n"))
+        run = wf.last_run
+        if run is None:
+            raise UsageError(f"workflow {wf.name!r} has not run yet: %graflow run {self.last_name}")
+        if command == "sessions":
+            if args.no_render:
+                print(run.session_tree())
+                return None
+            return self._draw_sessions(run)
+        if command == "tasks":
+            from .inspector import task_runs_frame
+
+            return task_runs_frame(run)
+        events = recorder_for(wf)
+        if not events.events:
+            raise UsageError(
+                f"no events were recorded for {wf.name!r}'s last run: they are kept from the first "
+                f"%graflow / %%graflow use of a workflow on; run it again with %graflow run {self.last_name}"
+            )
+        return events.frame()
+
+    def _workflow(self, name: str | None) -> WorkflowContext:
+        if name is None:
+            name = self.last_name
+            if name is None:
+                raise UsageError("no workflow yet: build one with %%graflow NAME, or name one: %graflow show NAME")
+        value = self.shell.user_ns.get(name)
+        if not isinstance(value, WorkflowContext):
+            found = "nothing" if value is None else f"a {type(value).__name__}"
+            raise UsageError(f"{name!r} is not a workflow (the namespace holds {found} under that name)")
+        self.last_name = name
+        return value
+
+    # -- running, drawing, stepping ----------------------------------------------------
+    def _run_and_show(
+        self, wf: WorkflowContext, start: str | None, options: dict[str, Any], filename: str, live: bool, render: bool
+    ) -> RunOutcome:
+        __tracebackhide__ = True
+        recorder_for(wf)
+        if live:
+            options = {**options, "live": True}
+        outcome = run_interruptibly(wf, start, **options)
+        print(outcome.summary())
+        if render and not live and outcome.run is not None:
+            display(self._draw(wf, outcome.run))
+        if outcome.paused:
+            from .human_input import HumanInputPanel, RunInputs
+
+            display(HumanInputPanel(RunInputs(outcome.run)))
+        if outcome.error is not None and not outcome.interrupted:
+            raise_for_cell(outcome.error, filename)
+        return outcome
+
+    def _open_debugger(self, wf: WorkflowContext, start: str | None, options: dict[str, Any], filename: str) -> Any:
+        __tracebackhide__ = True
+        from .debugger_widget import DebuggerWidget
+
+        previous = self.debuggers.pop(wf.name, None)
+        if previous is not None:
+            previous.close()
+        try:
+            debugger = Debugger(wf, start, **options)
+        except Exception as error:
+            raise_for_cell(error, filename)
+        self.debuggers[wf.name] = debugger
+        return DebuggerWidget(debugger)
+
+    @staticmethod
+    def _draw(wf: WorkflowContext, run: Any) -> Any:
+        from ..observe import draw_graph
+
+        return draw_graph(wf, run)
+
+    @staticmethod
+    def _draw_sessions(run: Any) -> Any:
+        from ..observe import draw_sessions
+
+        return draw_sessions(run)
+
+
+def load_ipython_extension(ip: Any) -> None:
+    """``%load_ext graflow_nb``: register the magics and the wiring helper; importing
+    the drawing layer also installs the live view ``--live`` uses."""
+    from .. import observe  # noqa: F401
+
+    ip.register_magics(GraflowMagics)
+    ip.push({WIRE_NAME: wire}, interactive=False)

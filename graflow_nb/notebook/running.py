@@ -1,0 +1,139 @@
+"""Running a workflow from a cell so that interrupting the kernel stops it cleanly.
+
+The run executes on a worker thread while the kernel thread waits in short joins, so
+Jupyter's interrupt (a KeyboardInterrupt in the kernel thread) lands in the waiting
+loop, not inside some task.  Then the run's ``cancel_event`` is set: every session
+stops at its next task boundary and branches not started never start; the loop waits
+for the task that is running to end (threads can't be killed), so once the cell
+returns no thread of that run executes user tasks any more.  A second interrupt
+stops the waiting and says which task is still finishing.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..core.gate import Gate
+from ..debug.merge_preview import short
+
+if TYPE_CHECKING:
+    from ..core.run import Run
+    from ..core.workflow import WorkflowContext
+
+POLL_SECONDS = 0.05
+
+
+class CancelGate(Gate):
+    """Learns the run at its first task and cancels it on request."""
+
+    def __init__(self) -> None:
+        self.run: Run | None = None
+        self._cancel = False
+        # Guards run and _cancel: the kernel thread cancels while the run thread starts.
+        self._lock = threading.Lock()
+
+    def before_task(self, ctx: Any, task: Any) -> None:
+        if self.run is None:
+            with self._lock:
+                self.run = ctx.run
+                if self._cancel:
+                    ctx.run.cancel_event.set()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancel = True
+            if self.run is not None:
+                self.run.cancel_event.set()
+
+
+@dataclass
+class RunOutcome:
+    workflow: WorkflowContext
+    run: Run | None
+    result: Any = None
+    error: BaseException | None = None
+    interrupted: bool = False
+    still_running: bool = False  # interrupted twice: a task had not finished yet
+
+    @property
+    def status(self) -> str:
+        return "starting" if self.run is None else self.run.status
+
+    @property
+    def paused(self) -> bool:
+        return self.status == "paused"
+
+    def summary(self) -> str:
+        """One line about how the run ended (the error itself is raised separately)."""
+        name = self.workflow.name
+        run = self.run
+        if run is None:
+            return f"{name}: interrupted before the first task" if self.interrupted else f"{name}: did not start"
+        ran = [t.task_id for t in run.finished_runs() if t.status == "succeeded" and not _is_group(run, t.task_id)]
+        if self.interrupted:
+            graph_tasks = [n for n, node in self.workflow.graph.nodes.items() if not node.is_group]
+            not_run = [t for t in graph_tasks if t not in ran]
+            line = f"{name}: interrupted; run {run.root_session_id} cancelled after {_list(ran)}"
+            if not_run:
+                line += f"; not run: {_list(not_run)}"
+            if self.still_running:
+                line += "; a task was still running and stops at its next task boundary"
+            return line
+        sessions = len(run.sessions)
+        if self.paused:
+            waiting = ", ".join(sorted({p.session_id for p in run.pending_inputs()}))
+            return f"{name}: paused, waiting for input in {waiting}"
+        if self.error is not None:
+            return f"{name}: {run.status} ({type(self.error).__name__}) after {_list(ran)}"
+        return f"{name}: {run.status}, {len(ran)} tasks in {sessions} sessions, result {short(self.result)}"
+
+
+def _is_group(run: Run, task_id: str) -> bool:
+    root = run.sessions.get(run.root_session_id)
+    ctx = root.context if root is not None else None
+    try:
+        return bool(ctx is not None and ctx.lookup(task_id).is_group)
+    except KeyError:
+        return False
+
+
+def _list(items: list[str]) -> str:
+    return ", ".join(items) if items else "no task"
+
+
+def run_interruptibly(workflow: WorkflowContext, start: str | None = None, **options: Any) -> RunOutcome:
+    """``workflow.execute(start, **options)`` on a worker thread; Ctrl-C cancels it."""
+    gate = CancelGate()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = workflow.execute(start, gate=gate, **options)
+        except BaseException as error:
+            box["error"] = error
+
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(target,), name=f"graflow-cell-{workflow.name}", daemon=True)
+    interrupted = still_running = False
+    try:
+        thread.start()  # inside: a fast first task can interrupt before start() returns
+        _wait(thread)
+    except KeyboardInterrupt:
+        interrupted = True
+        gate.cancel()
+        try:
+            _wait(thread)
+        except KeyboardInterrupt:
+            still_running = True
+    run = gate.run
+    if interrupted and run is not None and not still_running:
+        run.status = "cancelled"
+    return RunOutcome(workflow, run, box.get("result"), box.get("error"), interrupted, still_running)
+
+
+def _wait(thread: threading.Thread) -> None:
+    while thread.is_alive():
+        thread.join(POLL_SECONDS)

@@ -1,0 +1,83 @@
+"""The builder: compose by clicks, see the graph, get a %%graflow cell that rebuilds it."""
+
+from __future__ import annotations
+
+import pytest
+
+from graflow_nb.notebook import BuilderWidget
+from graflow_nb.notebook.builder import candidate_names
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def namespace():
+    def fetch():
+        return {"rows": 3}
+
+    def clean(fetch):
+        return fetch["rows"] * 2
+
+    def enrich(fetch):
+        return fetch["rows"] + 1
+
+    def store(clean, enrich):
+        return clean + enrich
+
+    return {"fetch": fetch, "clean": clean, "enrich": enrich, "store": store, "_private": fetch, "n": 3}
+
+
+def test_candidates_are_public_functions_and_tasks():
+    assert candidate_names(namespace()) == ["clean", "enrich", "fetch", "store"]
+
+
+def test_compose_by_clicking_and_build():
+    builder = BuilderWidget(namespace(), name="etl")
+    builder.picker.value = ("fetch",)
+    builder.then_button.click()
+    builder.picker.value = ("clean",)
+    builder.then_button.click()
+    builder.picker.value = ("enrich",)
+    builder.alongside_button.click()
+    builder.picker.value = ("store",)
+    builder.then_button.click()
+    assert builder.expression == "fetch >> (clean | enrich) >> store"
+    assert builder.code == "%%graflow etl\nfetch >> (clean | enrich) >> store\n"
+    assert "<svg" in builder.picture.value and builder.status.value == ""
+    wf = builder.build()
+    assert wf.name == "etl" and wf.execute("fetch") == 10
+    builder.undo_button.click()
+    assert builder.expression == "fetch >> (clean | enrich)"
+    builder.clear_button.click()
+    assert builder.expression == "" and builder.code == "" and builder.picture.value == ""
+
+
+def test_a_single_stage_and_a_parallel_first_stage():
+    builder = BuilderWidget(namespace(), pictures=False)
+    builder.then("fetch")
+    assert builder.build().graph.describe() == "TaskGraph: 1 nodes, 0 edges\n  fetch -> -"
+    builder.clear()
+    builder.alongside("clean", "enrich")
+    assert builder.expression == "clean | enrich"
+    assert sorted(builder.build().graph.nodes) == ["ParallelGroup_1", "clean", "enrich"]
+
+
+def test_a_mistake_shows_in_the_status_line():
+    builder = BuilderWidget(namespace(), pictures=False)
+    builder.then("fetch")
+    builder.then("fetch")
+    assert "color:#b00" in builder.status.value
+
+
+def test_print_code_and_the_code_rebuilds_the_same_graph(ip, cell, capsys):
+    ip.user_ns.update(namespace())
+    builder = BuilderWidget(pictures=False)  # the shell's namespace
+    builder.name.value = "rebuilt"
+    builder.then("fetch")
+    builder.then("clean", "enrich")
+    builder.then("store")
+    capsys.readouterr()
+    builder.print_button.click()  # into the widget's Output area in a kernel; to stdout here
+    assert capsys.readouterr().out == builder.code
+    ran = cell(builder.code.replace("%%graflow rebuilt", "%%graflow rebuilt --no-render"))
+    assert ran.error is None
+    assert ip.user_ns["rebuilt"].graph.describe() == builder.build().graph.describe()

@@ -1,0 +1,339 @@
+"""``%%graflow`` and ``%graflow`` in a real IPython shell: building, running, errors,
+interrupts, and the line-magic commands."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import pytest
+from IPython.core.error import UsageError
+
+import graflow_nb
+from graflow_nb.core.workflow import WorkflowContext
+from graflow_nb.debug import Debugger
+from graflow_nb.notebook import DebuggerWidget, GraflowMagics
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+pytestmark = pytest.mark.timeout(60)
+
+PLAIN = """
+calls = []
+def fetch():
+    calls.append("fetch")
+    return {"rows": 3}
+def clean(fetch):
+    calls.append("clean")
+    return fetch["rows"] * 2
+def enrich(fetch):
+    calls.append("enrich")
+    return fetch["rows"] + 1
+def store(clean, enrich):
+    calls.append("store")
+    return clean + enrich
+"""
+
+
+def test_load_ext_registers_both_magics(ip):
+    assert ip.find_cell_magic("graflow") is not None
+    assert ip.find_line_magic("graflow") is not None
+    assert isinstance(ip.magics_manager.registry["GraflowMagics"], GraflowMagics)
+
+
+@pytest.mark.skipif(not hasattr(graflow_nb, "load_ipython_extension"), reason="graflow_nb/__init__ has no hook yet")
+def test_load_ext_graflow_nb_itself(ip, cell):
+    assert cell("%load_ext graflow_nb").error is None
+    assert ip.find_cell_magic("graflow") is not None
+
+
+def test_help_is_the_docstring_with_the_options(ip, cell):
+    doc = ip.find_cell_magic("graflow").__doc__
+    for option in ("--run", "--live", "--step", "--session-id", "--max-workers", "--policy", "--no-render"):
+        assert option in doc
+    assert "Plain functions" in doc
+    assert cell("%%graflow?").error is None
+    line_doc = ip.find_line_magic("graflow").__doc__
+    assert all(c in line_doc for c in ("show", "run", "sessions", "tasks", "events", "step"))
+
+
+def test_plain_functions_from_earlier_cells_are_wired_and_run(ip, cell):
+    cell(PLAIN)
+    ran = cell("%%graflow etl --run --session-id 4821 --no-render\nfetch >> (clean | enrich) >> store\n")
+    assert ran.error is None
+    assert ran.text.strip() == "etl: succeeded, 4 tasks in 3 sessions, result 10"
+    wf = ip.user_ns["etl"]
+    assert isinstance(wf, WorkflowContext) and wf.name == "etl"
+    assert wf.last_run.root_session_id == "4821"
+    assert sorted(ip.user_ns["calls"][1:3]) == ["clean", "enrich"] and ip.user_ns["calls"][0] == "fetch"
+    assert wf.last_run.task_counts() == {"fetch": 1, "ParallelGroup_1": 1, "clean": 1, "enrich": 1, "store": 1}
+    assert ip.user_ns["fetch"]() == {"rows": 3}  # the name still holds the plain function
+    assert ran.outputs == []
+
+
+def test_functions_defined_in_the_cell_and_ordinary_operators(ip, cell):
+    ran = cell(
+        "%%graflow inline --no-render\n"
+        "def a() -> int | None: return 1\n"
+        "def b(a): return a + 1\n"
+        "bits = (6 | 1, 1 << 3, 64 >> 2, {1} | {2})\n"
+        "a >> b\n"
+        "a >> b\n"
+    )
+    assert ran.error is None, ran.text
+    assert ip.user_ns["bits"] == (7, 8, 16, {1, 2})
+    wf = ip.user_ns["inline"]
+    assert wf.graph.edges == [("a", "b")]
+    assert wf.execute() == 2
+
+
+def test_a_lone_function_is_a_one_task_workflow(ip, cell):
+    cell("def only(): return 'x'")
+    assert cell("%%graflow solo --run --no-render\nonly\n").text.strip().endswith("result 'x'")
+
+
+def test_decorated_tasks_work_as_in_a_with_block(ip, cell):
+    ran = cell(
+        "%%graflow deco --run fetch --no-render\n"
+        "from graflow_nb import task\n"
+        "@task\n"
+        "def fetch(): return 2\n"
+        "@task\n"
+        "def double(fetch): return fetch * 2\n"
+        "fetch >> double\n"
+    )
+    assert ran.error is None and ran.text.strip().endswith("result 4")
+
+
+def test_the_graph_is_drawn_below_the_cell_unless_no_render(cell):
+    cell(PLAIN)
+    ran = cell("%%graflow drawn\nfetch >> clean\n")
+    assert "image/svg+xml" in ran.mimetypes()
+    assert cell("%%graflow quiet --no-render\nfetch >> clean\n").outputs == []
+    ran = cell("%%graflow ran_drawn --run\nfetch >> clean\n")
+    assert "image/svg+xml" in ran.mimetypes()
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("%%graflow", "the following arguments are required: name"),
+        ("%%graflow 9lives", "'9lives' is not a valid Python name"),
+        ("%%graflow w --bogus", "unrecognized arguments: --bogus"),
+        ("%%graflow w --max-workers zero", "invalid int value"),
+        ("%%graflow w --max-workers 0", "--max-workers must be at least 1"),
+        ("%%graflow w --policy sometimes", "--policy sometimes"),
+    ],
+)
+def test_bad_flags_are_one_line_usage_errors(cell, line, message):
+    ran = cell(f"{line}\npass\n")
+    assert isinstance(ran.error, UsageError)
+    assert message in ran.text and len(ran.text.strip().splitlines()) == 1
+
+
+def test_line_magic_usage_errors(cell):
+    assert "invalid choice: 'frobnicate'" in cell("%graflow frobnicate").text
+    assert "no workflow yet" in cell("%graflow show").text
+    cell("x = 3")
+    assert "'x' is not a workflow (the namespace holds a int" in cell("%graflow show x").text
+    cell(PLAIN)
+    cell("%%graflow never --no-render\nfetch >> clean\n")
+    ran = cell("%graflow sessions")
+    assert isinstance(ran.error, UsageError) and "has not run yet: %graflow run never" in ran.text
+
+
+def test_a_failing_task_shows_the_users_frames_only(cell):
+    cell(PLAIN)
+    ran = cell(
+        "%%graflow broken --run --session-id 7 --no-render\n"
+        "def explode(fetch):\n"
+        "    raise ValueError('no rows today')\n"
+        "fetch >> explode\n"
+    )
+    assert isinstance(ran.error, ValueError)
+    text = ran.text
+    assert "broken: failed (ValueError) after fetch" in text
+    assert "----> 3     raise ValueError('no rows today')" in text
+    assert "raised by task 'explode' in session '7'" in text
+    for engine in ("engine.py", "coordinator.py", "magics.py", "threading.py", "running.py"):
+        assert engine not in text
+    assert len(text.splitlines()) < 20
+
+
+def test_a_failing_branch_shows_the_user_frame_then_the_group_error_at_the_cell(cell):
+    cell(PLAIN)
+    ran = cell("%%graflow branchy --run --no-render\ndef boom(fetch):\n    raise KeyError('k')\nfetch >> (clean | boom)\n")
+    text = ran.text
+    assert type(ran.error).__name__ == "ParallelGroupError"
+    assert "----> 3     raise KeyError('k')" in text
+    assert "----> 1 # %%graflow branchy --run --no-render" in text
+    assert "coordinator.py" not in text and "magics.py" not in text
+
+
+def test_an_error_while_wiring_points_at_the_cell_line(cell):
+    cell(PLAIN)
+    ran = cell("%%graflow typo\nfetch >> clean\nfetch >> claen\n")
+    assert isinstance(ran.error, NameError)
+    assert "----> 3 fetch >> claen" in ran.text and "wiring.py" not in ran.text
+
+
+def test_a_syntax_error_in_the_body_names_the_cell_line(cell):
+    ran = cell("%%graflow syn\nx = 1\ny = (\n")
+    assert isinstance(ran.error, UsageError)
+    assert ran.text.strip() == "UsageError: SyntaxError in the cell, line 3: '(' was never closed\n    y = ("
+
+
+def test_options_reach_the_run(ip, cell):
+    cell(PLAIN)
+    cell("def boom(fetch): raise ValueError('x')")
+    ran = cell("%%graflow opts --run --session-id S1 --max-workers 3 --policy best_effort --no-render\nfetch >> (clean | boom)\n")
+    assert ran.error is None, ran.text
+    run = ip.user_ns["opts"].last_run
+    assert (run.root_session_id, run.max_workers, run.status) == ("S1", 3, "succeeded")
+
+
+def test_live_passes_through_to_the_live_view(ip, cell, monkeypatch):
+    core_workflow = sys.modules["graflow_nb.core.workflow"]  # the package's `workflow` name is the function
+
+    seen = []
+
+    class View:
+        def start(self, run):
+            seen.append("start")
+
+        def observe(self, event):
+            seen.append(str(event.kind))
+
+        def finish(self, run):
+            seen.append("finish")
+
+    monkeypatch.setattr(core_workflow, "LIVE_VIEW_FACTORY", lambda wf, options: View())
+    cell(PLAIN)
+    ran = cell("%%graflow lively --run --live\nfetch >> clean\n")
+    assert ran.error is None
+    assert "start" in seen and seen[-1] == "finish" and "task_finished" in seen
+    assert "image/svg+xml" not in ran.mimetypes()  # the live view is the drawing
+
+
+def test_line_magic_commands_on_the_last_or_a_named_workflow(ip, cell):
+    cell(PLAIN)
+    cell("%%graflow etl --no-render\nfetch >> (clean | enrich) >> store\n")
+    ran = cell("%graflow show")
+    assert ran.result.result.__class__.__name__ == "Render"
+    ran = cell("%graflow run --session-id 4821 --no-render")
+    assert ran.text.strip() == "etl: succeeded, 4 tasks in 3 sessions, result 10"
+    ran = cell("%graflow sessions etl --no-render")
+    assert ran.text.splitlines()[0].startswith("4821  closed  enqueued 2 dequeued 2")
+    assert cell("%graflow sessions").result.result.__class__.__name__ == "Render"
+    tasks = cell("%graflow tasks").result.result
+    assert sorted(tasks["task"]) == ["ParallelGroup_1", "clean", "enrich", "fetch", "store"]
+    assert list(tasks.columns)[:4] == ["task", "session", "attempt", "status"]
+    events = cell("%graflow events etl").result.result
+    assert events["kind"].iloc[0] == "run_started" and events["kind"].iloc[-1] == "run_finished"
+    assert (events["kind"] == "branch_merged").sum() == 2
+    ran = cell("widget = %graflow step --session-id 9")
+    widget = ip.user_ns["widget"]
+    assert isinstance(widget, DebuggerWidget)
+    assert [(s["session_id"], s["next_task"]) for s in widget.debugger.state()] == [("9", "fetch")]
+
+
+def test_step_flag_opens_the_debugger_instead_of_running(ip, cell):
+    cell(PLAIN)
+    ran = cell("%%graflow dbg_me --step --session-id 4821\nfetch >> (clean | enrich) >> store\n")
+    assert ran.error is None and WIDGET in ran.mimetypes()
+    assert ip.user_ns["calls"] == []
+    debugger = ip.magics_manager.registry["GraflowMagics"].debuggers["dbg_me"]
+    assert isinstance(debugger, Debugger) and debugger.held() == ["4821"]
+    debugger.step()
+    assert ip.user_ns["calls"] == ["fetch"]
+    cell("%graflow step dbg_me --session-id 4821")  # a new debugger replaces (and cancels) the old one
+    assert debugger.finished and debugger.status == "cancelled"
+
+
+INTERRUPTING = """
+import _thread, time
+from graflow_nb import task
+calls = []
+
+def interrupt_and_wait(ctx):
+    # what Jupyter's interrupt button does, then keep working until the run is cancelled
+    _thread.interrupt_main()
+    deadline = time.monotonic() + 10
+    while not ctx.cancelled and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+@task(inject_context=True)
+def fetch(ctx):
+    calls.append("fetch")
+    interrupt_and_wait(ctx)
+    return 1
+def transform_a(fetch):
+    calls.append("transform_a")
+    return 2
+def transform_b(fetch):
+    calls.append("transform_b")
+    return 3
+def store(transform_a, transform_b):
+    calls.append("store")
+"""
+
+
+def _cell_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("graflow-cell")]
+
+
+def test_interrupting_the_kernel_cancels_the_run_cleanly(ip, cell):
+    cell(INTERRUPTING)
+    ran = cell("%%graflow intr --run --session-id I --no-render\nfetch >> (transform_a | transform_b) >> store\n")
+    assert ran.error is None, ran.text
+    assert ran.text.strip() == "intr: interrupted; run I cancelled after fetch; not run: transform_a, transform_b, store"
+    run = ip.user_ns["intr"].last_run
+    assert run.status == "cancelled"
+    assert not _cell_threads()
+    time.sleep(0.1)
+    assert ip.user_ns["calls"] == ["fetch"]  # nothing ran after the interrupt, nor later
+    assert cell("1 + 1").result.result == 2  # the next cell works
+
+
+def test_interrupting_inside_a_branch_stops_the_other_branches_and_the_sink(ip, cell):
+    cell(INTERRUPTING)
+    cell(
+        "def src(): return 0\n"
+        "@task(inject_context=True)\n"
+        "def a(ctx, src):\n"
+        "    calls.append('a')\n"
+        "    interrupt_and_wait(ctx)\n"
+        "@task(inject_context=True)\n"
+        "def b(ctx, src):\n"
+        "    while not ctx.cancelled:  # still busy when the interrupt comes\n"
+        "        time.sleep(0.005)\n"
+        "    calls.append('b')\n"
+        "def b2(b): calls.append('b2')\n"
+        "def sink(): calls.append('sink')\n"
+    )
+    ran = cell("%%graflow intr2 --run --no-render\nsrc >> (a | (b >> b2)) >> sink\n")
+    assert "intr2: interrupted" in ran.text
+    assert ip.user_ns["intr2"].last_run.status == "cancelled"
+    time.sleep(0.3)
+    calls = ip.user_ns["calls"]
+    assert calls[0] == "a" and "b2" not in calls and "sink" not in calls  # b, if it started, finished its task
+    assert not _cell_threads()
+
+
+def test_a_run_waiting_for_input_shows_a_form(ip, cell):
+    ran = cell(
+        "%%graflow asking --run --session-id Q --no-render\n"
+        "from graflow_nb import task\n"
+        "@task(inject_context=True)\n"
+        "def ask(ctx):\n"
+        "    return ctx.request_approval('Ship it?')\n"
+        "@task\n"
+        "def after(ask):\n"
+        "    return 'shipped' if ask else 'held back'\n"
+        "ask >> after\n"
+    )
+    assert ran.error is None, ran.text
+    assert ran.text.strip() == "asking: paused, waiting for input in Q"
+    assert WIDGET in ran.mimetypes()
+    assert ip.user_ns["asking"].resume("Q", True) == "shipped"
