@@ -137,6 +137,7 @@ class GroupRun:
                 unfinished.append(self.members[index].task_id)
                 if fork.states[position] == RUNNING:
                     self.branches[index]._abandoned = True
+                    self.run.abandoned_any = True
                     self.run.close_session(self.branches[index].session_id, "abandoned")
                     self.outcomes[index] = TaskResult(
                         self.members[index].task_id, False, "timed out", None, self.branches[index].session_id, "cancelled"

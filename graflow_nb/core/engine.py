@@ -40,6 +40,9 @@ from .ready import ReadyScheduler
 from .run import PausedRun, TaskRun
 from .workflow import _current_workflow, current_execution
 
+_now = time.time
+_current_thread = threading.current_thread
+
 # Failures that another attempt of the same task cannot fix.
 _NOT_RETRIED = (
     ParallelGroupError,
@@ -202,9 +205,9 @@ class WorkflowEngine:
         attempt = 0
         while True:
             ctx.reset_control_flags()
-            started = time.time()
+            started = _now()
             task_ctx = TaskExecutionContext(task_id, ctx, attempt, cycle, started)
-            record = TaskRun(task_id, ctx.session_id, attempt + 1, order_key, started, threading.current_thread().name)
+            record = TaskRun(task_id, ctx.session_id, attempt + 1, order_key, started, _current_thread().name)
             run.task_runs.append(record)
             if bus.active:
                 bus.emit(EventKind.TASK_STARTED, ctx.session_id, task_id, attempt=attempt + 1)
@@ -252,14 +255,14 @@ class WorkflowEngine:
                 record.end = time.time()
                 record.status = "cancelled"
                 raise
-            record.end = time.time()
-            if ctx.abandoned:
+            record.end = _now()
+            if run.abandoned_any and ctx.abandoned:
                 # Its group timed out while this task ran: the result arrives too late.
                 record.status = "abandoned"
                 return None
             if ctx.tracer is not None:
                 ctx.tracer.on_task_end(task, ctx, result=result)
-            if ctx.cancel_called:
+            if ctx._cancel_called:
                 record.status = "cancelled"
                 raise GraflowWorkflowCanceledError(ctx.ctrl_message or "workflow cancelled", task_id)
             if handler is None:

@@ -178,6 +178,7 @@ class Run:
         self.gate: Any = None  # a core.gate.Gate that may hold sessions (the step debugger)
         self.default_policy: Any = "strict"
         self.ready_parallel = False  # sessions schedule ready tasks at once (core.ready)
+        self.abandoned_any = False  # a group timed out and left branches running
         self.max_concurrency: int | None = None
         self.task_slots: threading.BoundedSemaphore | None = None
         self.groups: list[GroupOutcome] = []

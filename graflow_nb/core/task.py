@@ -64,17 +64,9 @@ class Executable:
         """Run this node for one attempt; the engine stores what it returns."""
         raise NotImplementedError
 
-    @property
-    def max_retries(self) -> int | None:
-        return None
-
-    @property
-    def retry_policy(self) -> RetryPolicy | None:
-        return None
-
-    @property
-    def max_cycles(self) -> int | None:
-        return None
+    max_retries: int | None = None  # None: the run's default_max_retries
+    retry_policy: RetryPolicy | None = None
+    max_cycles: int | None = None  # None: the run's default_max_cycles
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.task_id!r}>"
@@ -126,11 +118,11 @@ class TaskWrapper(Executable):
         self.inject_llm_agent = inject_llm_agent
         self.handler_type = handler_type
         self.resolve_keyword_args = resolve_keyword_args
-        self._max_cycles = max_cycles
+        self.max_cycles = max_cycles
         if retry_policy is not None and max_retries is None:
             max_retries = retry_policy.max_retries
-        self._max_retries = max_retries
-        self._retry_policy = retry_policy
+        self.max_retries = max_retries
+        self.retry_policy = retry_policy
         self.bound_kwargs = dict(bound_kwargs or {})
         if timeout is not None and timeout <= 0:
             raise ValueError(f"task {task_id!r}: timeout must be > 0 seconds, got {timeout!r}")
@@ -146,18 +138,6 @@ class TaskWrapper(Executable):
             wf = active_workflow()
             if wf is not None:
                 wf.register(self)
-
-    @property
-    def max_retries(self) -> int | None:
-        return self._max_retries
-
-    @property
-    def retry_policy(self) -> RetryPolicy | None:
-        return self._retry_policy
-
-    @property
-    def max_cycles(self) -> int | None:
-        return self._max_cycles
 
     def _parameter_specs(self) -> tuple[tuple[str, bool], ...]:
         """``(name, required)`` for every parameter the channel may fill.
@@ -258,9 +238,9 @@ class TaskWrapper(Executable):
                 inject_llm_agent=self.inject_llm_agent,
                 handler_type=self.handler_type,
                 resolve_keyword_args=self.resolve_keyword_args,
-                max_cycles=self._max_cycles,
-                max_retries=self._max_retries,
-                retry_policy=self._retry_policy,
+                max_cycles=self.max_cycles,
+                max_retries=self.max_retries,
+                retry_policy=self.retry_policy,
                 bound_kwargs={**self.bound_kwargs, **kwargs},
                 timeout=self.timeout,
                 compensate=self.compensation,
