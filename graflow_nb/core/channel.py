@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,39 +65,46 @@ class KeyLocks:
         self.__init__()
 
 
-class Channel:
+class Channel(ABC):
     """graflow's channel API; subclasses implement the storage."""
 
     name: str
     key_locks: KeyLocks
 
+    @abstractmethod
     def get(self, key: str, default: Any = None) -> Any:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def set(self, key: str, value: Any, ttl: int | None = None) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def delete(self, key: str) -> bool:
-        raise NotImplementedError
+        ...
 
     def exists(self, key: str) -> bool:
         return self.get(key, MISSING) is not MISSING
 
+    @abstractmethod
     def keys(self) -> list[str]:
-        raise NotImplementedError
+        ...
 
     def clear(self) -> None:
         for key in self.keys():
             self.delete(key)
 
+    @abstractmethod
     def append(self, key: str, value: Any, ttl: int | None = None) -> int:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def prepend(self, key: str, value: Any, ttl: int | None = None) -> int:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
-        raise NotImplementedError
+        ...
 
     @contextmanager
     def lock(self, key: str, timeout: float = 10.0) -> Iterator[None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from types import FunctionType
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ _RESULT_SUFFIX = ".__result__"
 _wf = current_workflow
 
 
-class Executable:
+class Executable(ABC):
     """Anything that can sit in a graph: a task, a parallel group, a pseudo node."""
 
     task_id: str
@@ -60,9 +61,9 @@ class Executable:
         return _join_parallel(self, other)
 
     # -- execution ---------------------------------------------------------------------
+    @abstractmethod
     def invoke(self, task_ctx: TaskExecutionContext) -> Any:
         """Run this node for one attempt; the engine stores what it returns."""
-        raise NotImplementedError
 
     max_retries: int | None = None  # None: the run's default_max_retries
     retry_policy: RetryPolicy | None = None
