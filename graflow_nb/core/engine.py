@@ -145,10 +145,11 @@ class WorkflowEngine:
                 run.close_session(ctx.session_id, "cancelled")
                 self._skip_queued(ctx, "cancelled")
                 return last_result
-            if ctx.waiting_key is not None and ctx.waiting_key not in run.answers:
-                queue.push_front(task)  # still unanswered: stay paused, run nothing
-                raise SessionPaused(ctx.session_id, [ctx.session_id])
-            ctx.record.state = "open"
+            if ctx.waiting_key is not None:
+                if ctx.waiting_key not in run.answers:
+                    queue.push_front(task)  # still unanswered: stay paused, run nothing
+                    raise SessionPaused(ctx.session_id, [ctx.session_id])
+                record.state = "open"
             if run.gate is not None:
                 run.gate.before_task(ctx, task)
                 if ctx.cancelled:
@@ -175,12 +176,12 @@ class WorkflowEngine:
                 raise
             if run.gate is not None:
                 run.gate.after_task(ctx, task, result, None)
-            ctx.mark_task_completed(task.task_id)
+            ctx.completed_tasks.append(task.task_id)
             last_result = result
-            if ctx.terminate_called:
+            if ctx._terminate_called:
                 self._skip_queued(ctx, "terminated")
                 return last_result
-            if not ctx.goto_called:
+            if not ctx._goto_called:
                 ctx.enqueue_successors(task.task_id)
 
     def _skip_queued(self, ctx: ExecutionContext, why: str) -> None:

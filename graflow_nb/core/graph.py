@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from .task import Executable
 
 
+_NO_IDS: list[str] = []  # shared and never mutated: what a node with no edges has
+
+
 class TaskGraph:
     def __init__(self) -> None:
         self.nodes: dict[str, Executable] = {}
@@ -61,8 +64,6 @@ class TaskGraph:
                 raise DuplicateTaskError(task_id)
             if existing is None:
                 self.nodes[task_id] = task
-                self._succ[task_id] = []
-                self._pred[task_id] = []
                 self._topo_cache = None
 
     def add_edge(self, from_id: str, to_id: str) -> None:
@@ -71,9 +72,10 @@ class TaskGraph:
             for node_id in (from_id, to_id):
                 if node_id not in self.nodes:
                     raise KeyError(f"no node {node_id!r} in the graph; add it first")
-            if to_id not in self._succ[from_id]:
-                self._succ[from_id].append(to_id)
-                self._pred[to_id].append(from_id)
+            succ = self._succ.setdefault(from_id, [])
+            if to_id not in succ:
+                succ.append(to_id)
+                self._pred.setdefault(to_id, []).append(from_id)
                 self._topo_cache = None
 
     def remove_node(self, task_id: str) -> None:
@@ -115,10 +117,10 @@ class TaskGraph:
         return task_id in self.nodes
 
     def successors(self, task_id: str) -> list[str]:
-        return self._succ.get(task_id, [])
+        return self._succ.get(task_id, _NO_IDS)
 
     def predecessors(self, task_id: str) -> list[str]:
-        return self._pred.get(task_id, [])
+        return self._pred.get(task_id, _NO_IDS)
 
     @property
     def edges(self) -> list[tuple[str, str]]:
@@ -139,7 +141,7 @@ class TaskGraph:
     def get_start_nodes(self) -> list[str]:
         """Nodes nothing leads to: no predecessor and not a member of any group."""
         members = self.member_ids()
-        return [n for n in self.nodes if not self._pred[n] and n not in members]
+        return [n for n in self.nodes if not self._pred.get(n) and n not in members]
 
     def detect_cycles(self) -> list[list[str]]:
         """Each cycle of plain edges once, as a list of node ids (group membership excluded)."""
@@ -171,7 +173,7 @@ class TaskGraph:
         from .task import ParallelGroup
 
         order: dict[str, int] = {}
-        indegree = {n: len(self._pred[n]) for n in self.nodes}
+        indegree = {n: len(self._pred.get(n, ())) for n in self.nodes}
         ready = [n for n in self.nodes if indegree[n] == 0]
         members = self.member_ids()
         ready = [n for n in ready if n not in members] + [n for n in ready if n in members]
@@ -185,7 +187,7 @@ class TaskGraph:
             item = self.nodes.get(node)
             if isinstance(item, ParallelGroup):
                 expansion = [m.task_id for m in item.tasks if m.task_id not in order]
-            for nxt in self._succ[node]:
+            for nxt in self._succ.get(node, ()):
                 indegree[nxt] -= 1
                 if indegree[nxt] == 0:
                     expansion.append(nxt)
@@ -211,7 +213,7 @@ class TaskGraph:
 
         lines = [f"TaskGraph: {len(self.nodes)} nodes, {len(self.edges)} edges"]
         for node_id, node in self.nodes.items():
-            succ = ", ".join(self._succ[node_id]) or "-"
+            succ = ", ".join(self._succ.get(node_id, ())) or "-"
             if isinstance(node, ParallelGroup):
                 lines.append(f"  {node_id} = ({' | '.join(node.member_ids)}) -> {succ}")
             else:

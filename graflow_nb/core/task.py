@@ -93,6 +93,12 @@ class TaskWrapper(Executable):
     ``t(task_id=..., **bound)``, then injected ``llm_client`` / ``llm_agent``.
     """
 
+    inject_context = False
+    inject_llm_client = False
+    inject_llm_agent: str | None = None
+    resolve_keyword_args = True
+    compensation: TaskWrapper | None = None
+
     def __init__(
         self,
         task_id: str,
@@ -114,21 +120,31 @@ class TaskWrapper(Executable):
             raise TypeError(f"task {task_id!r}: {func!r} is not callable")
         self.task_id = task_id
         self.func = func
-        self.inject_context = inject_context
-        self.inject_llm_client = inject_llm_client
-        self.inject_llm_agent = inject_llm_agent
-        self.handler_type = handler_type
-        self.resolve_keyword_args = resolve_keyword_args
-        self.max_cycles = max_cycles
-        if retry_policy is not None and max_retries is None:
-            max_retries = retry_policy.max_retries
-        self.max_retries = max_retries
-        self.retry_policy = retry_policy
-        self.bound_kwargs = dict(bound_kwargs or {})
-        if timeout is not None and timeout <= 0:
-            raise ValueError(f"task {task_id!r}: timeout must be > 0 seconds, got {timeout!r}")
-        self.timeout = timeout
-        self.compensation: TaskWrapper | None = None
+        # Settings left at their defaults stay on the class: a wide graph builds
+        # thousands of these, and each store costs more than the check.
+        if inject_context:
+            self.inject_context = True
+        if inject_llm_client:
+            self.inject_llm_client = True
+        if inject_llm_agent is not None:
+            self.inject_llm_agent = inject_llm_agent
+        if handler_type is not None:
+            self.handler_type = handler_type
+        if not resolve_keyword_args:
+            self.resolve_keyword_args = False
+        if max_cycles is not None:
+            self.max_cycles = max_cycles
+        if retry_policy is not None:
+            self.retry_policy = retry_policy
+            if max_retries is None:
+                max_retries = retry_policy.max_retries
+        if max_retries is not None:
+            self.max_retries = max_retries
+        self.bound_kwargs = dict(bound_kwargs) if bound_kwargs else {}
+        if timeout is not None:
+            if timeout <= 0:
+                raise ValueError(f"task {task_id!r}: timeout must be > 0 seconds, got {timeout!r}")
+            self.timeout = timeout
         if compensate is not None:
             self.compensate(compensate)
         self._params = self._parameter_specs()
@@ -150,6 +166,8 @@ class TaskWrapper(Executable):
         if type(func) is FunctionType and "__wrapped__" not in func.__dict__:
             code = func.__code__
             positional = code.co_argcount
+            if not positional and not code.co_kwonlyargcount:
+                return ()
             first_default = positional - len(func.__defaults__ or ())
             kw_defaults = func.__kwdefaults__ or {}
             specs = [(name, i < first_default) for i, name in enumerate(code.co_varnames[:positional])]
