@@ -38,32 +38,43 @@ class _ParkedThreads:
     """
 
     def __init__(self) -> None:
-        self._idle = 0
-        self._handoffs: deque[WorkerPool] = deque()
-        # Guards _idle and _handoffs; parked threads wait on it for a pool to serve.
-        self._cond = threading.Condition(threading.Lock())
+        self._seats: list[_Seat] = []
+        # Guards _seats (the parked threads, most recently parked last).
+        self._lock = threading.Lock()
 
     def adopt(self, pool: WorkerPool) -> bool:
-        with self._cond:
-            if self._idle > len(self._handoffs):
-                self._handoffs.append(pool)
-                self._cond.notify()
-                return True
-            return False
+        with self._lock:
+            if not self._seats:
+                return False
+            seat = self._seats.pop()
+        seat.pool = pool
+        seat.wake.release()
+        return True
 
     def park(self) -> WorkerPool | None:
-        deadline = time.monotonic() + KEEPALIVE_SECONDS
-        with self._cond:
-            self._idle += 1
-            try:
-                while not self._handoffs:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return None
-                    self._cond.wait(remaining)
-                return self._handoffs.popleft()
-            finally:
-                self._idle -= 1
+        seat = _Seat()
+        with self._lock:
+            self._seats.append(seat)
+        if seat.wake.acquire(timeout=KEEPALIVE_SECONDS):
+            return seat.pool
+        with self._lock:
+            if seat in self._seats:
+                self._seats.remove(seat)
+                return None
+        seat.wake.acquire()  # adopted just as the wait timed out: the pool is on its way
+        return seat.pool
+
+
+class _Seat:
+    """One parked thread.  Each waits on a lock of its own, so handing a thread to a
+    pool wakes exactly that thread, with no shared lock for 256 threads to queue on."""
+
+    __slots__ = ("pool", "wake")
+
+    def __init__(self) -> None:
+        self.pool: WorkerPool | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()  # released by adopt()
 
 
 _PARKED = _ParkedThreads()
