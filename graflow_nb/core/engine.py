@@ -81,6 +81,12 @@ class WorkflowEngine:
             with context.graph.reading():
                 result = self._session(context)
         except SessionPaused:
+            if run.cancel_event.is_set():
+                # Stopped from outside while a session waited for input: nothing will
+                # resume it, so the run is cancelled, not paused.
+                run.status = "cancelled"
+                run.pending.clear()
+                return None
             run.status = "paused"
             return PausedRun(run)
         except BaseException as error:

@@ -70,8 +70,7 @@ class _DebugRun:
         self._thread.start()
 
     def join(self, timeout: float) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        return self.gate.wait_finished(timeout)
 
     def abandon(self) -> None:
         """Cancel without waiting: the debugger was dropped, its threads must not linger."""
@@ -296,6 +295,8 @@ class Debugger:
             )
         run = runner.gate.run
         if run is not None:
+            # The engine calls a run cancelled from outside "cancelled", unless a branch
+            # waiting for input makes it stop "paused" (or it ended before the cancel).
             run.status = "cancelled"
 
     # -- breakpoints -------------------------------------------------------------------

@@ -11,9 +11,9 @@ on it for their release, the controller waits on it for quiescence):
 
     stops:    {session_id: Stop}      sessions blocked in the gate now, and where
     running:  {session_id: Activity}  released (or never held) and not back yet: what
-                                      the session is doing and its loop frame
+                                      the session is doing
     seen:     {session_id: context}   every session that ever called the gate
-    ended:    {session_id}            sessions whose loop has returned
+    ended:    {session_id}            sessions that stopped running (``session_ended``)
     free:     {session_id}            sessions (with their descendants) that run
                                       without being held, until a breakpoint hits
     history:  [TaskEnded]             every task that ended, in order
@@ -22,15 +22,19 @@ A session moves   forked -> held -> running -> held -> ... -> ended
 and a session running a parallel group node is "waiting" once every branch it forked
 is held, waiting, throttled or ended (not all ended: then it is about to merge).
 
-Session ends are not announced by the engine, so the controller polls for them
-(``liveness``); everything else wakes it at once.  A run with ``ready_parallel=True``
-dispatches a session's ready tasks to the pool from its own thread: there a step is one
-dispatch, and the task's end shows at the session's next gate call.
+Everything that can bring the run to rest is announced, and wakes the controller at
+once, so it never polls: a gate call; ``session_ended`` when a session stops running
+(a branch that runs out of tasks makes no other call); the end of the run
+(``mark_finished``).  Branches a group closes without running them are followed by a
+gate call or the end of their parent's session.  A paused session that ``resume`` runs
+again is held or running once more, which outranks ``ended``.  A run with
+``ready_parallel=True`` dispatches a session's ready tasks to the pool from its own
+thread: there a step is one dispatch, and the task's end shows at the session's next
+gate call.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -38,14 +42,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.gate import Gate
 from .breakpoints import Breakpoints
-from .liveness import LoopMarker, session_frame
 
 if TYPE_CHECKING:
     from ..core.context import ExecutionContext
     from ..core.run import Run, SessionRecord
-
-# How often the controller looks for sessions that ended without calling the gate.
-POLL_SECONDS = 0.002
 
 HELD, RUNNING, WAITING, PENDING, DONE = "held", "running", "waiting", "pending", "done"
 _STARTING = "starting"  # forked, not at the gate yet: unsettled, shown as running
@@ -62,7 +62,6 @@ class Activity:
 
     kind: str  # task | group | after | merge
     task_id: str
-    marker: LoopMarker
     group: Any = None
     known_children: frozenset[str] = frozenset()  # a group node: children from earlier forks
 
@@ -118,26 +117,26 @@ class DebugGate(Gate):
         self.cancelled = False
         self.finished = False  # the run's thread returned
         self.history: list[TaskEnded] = []
+        # Guards every field above but breakpoints (see the module docstring); held
+        # sessions wait on it for their release, the controller for quiescence.
         self._cond = threading.Condition(threading.Lock())
 
     # -- called by the engine, on the session's own thread -----------------------------
     def before_task(self, ctx: ExecutionContext, task: Any) -> None:
-        marker = LoopMarker(session_frame(ctx, sys._getframe(1)), threading.get_ident())
         with self._cond:
             if task.is_group:
                 closed = {r.session_id for r in ctx.run.children(ctx.session_id) if r.state != "open"}
-                activity = Activity("group", task.task_id, marker, task, frozenset(closed))
+                activity = Activity("group", task.task_id, task, frozenset(closed))
             else:
-                activity = Activity("task", task.task_id, marker)
+                activity = Activity("task", task.task_id)
             hit = self.breakpoints.halts_before(task)
             self._arrive(ctx, Stop("before", ctx.session_id, task.task_id, ctx, activity, hit))
 
     def after_task(self, ctx: ExecutionContext, task: Any, result: Any, error: BaseException | None) -> None:
-        marker = LoopMarker(session_frame(ctx, sys._getframe(1)), threading.get_ident())
         with self._cond:
             self.history.append(TaskEnded(ctx.session_id, task.task_id, error))
             hit = self.breakpoints.halts_after(task)
-            activity = Activity("after", task.task_id, marker)
+            activity = Activity("after", task.task_id)
             if hit:
                 self._arrive(ctx, Stop("after", ctx.session_id, task.task_id, ctx, activity, True))
             else:
@@ -146,15 +145,16 @@ class DebugGate(Gate):
 
     def before_merge(self, group: Any, parent: ExecutionContext, branches: list[tuple[str, Any, Any]]) -> None:
         with self._cond:
-            previous = self.running.get(parent.session_id)
-            if previous is not None:
-                marker = previous.marker
-            else:
-                marker = LoopMarker(session_frame(parent, sys._getframe(1)), threading.get_ident())
-            activity = Activity("merge", group.task_id, marker)
+            activity = Activity("merge", group.task_id)
             hit = self.breakpoints.halts_at_merge(group)
             stop = Stop("merge", parent.session_id, group.task_id, parent, activity, hit, list(branches))
             self._arrive(parent, stop)
+
+    def session_ended(self, ctx: ExecutionContext) -> None:
+        with self._cond:
+            self.running.pop(ctx.session_id, None)
+            self.ended.add(ctx.session_id)
+            self._cond.notify_all()
 
     def _arrive(self, ctx: ExecutionContext, stop: Stop) -> None:
         """Hold the session here unless it runs freely (caller holds _cond)."""
@@ -234,6 +234,15 @@ class DebugGate(Gate):
             self.finished = True
             self._cond.notify_all()
 
+    def wait_finished(self, timeout: float) -> bool:
+        """True once the run's thread has returned, False after ``timeout`` seconds.
+
+        Used instead of ``Thread.join``: on Python 3.11 a join interrupted by Ctrl-C
+        marks a still-running thread as stopped, and every later join returns at once.
+        """
+        with self._cond:
+            return self._cond.wait_for(lambda: self.finished, timeout)
+
     def held(self) -> list[Stop]:
         """Held sessions in a stable order: session order (declaration), then id."""
         with self._cond:
@@ -258,7 +267,7 @@ class DebugGate(Gate):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise DebuggerTimeout(self._explain(unsettled, timeout))
-                self._cond.wait(min(remaining, POLL_SECONDS))
+                self._cond.wait(remaining)
 
     # -- status of the session tree (caller holds _cond) -------------------------------
     def _statuses(self) -> dict[str, str]:
@@ -275,18 +284,11 @@ class DebugGate(Gate):
         sid = rec.session_id
         if sid in self.stops:
             status = HELD
-        elif sid in self.ended or (rec.state != "open" and sid not in self.running):
-            status = DONE
-        elif sid in self.running:
+        elif sid in self.running:  # before ended: a paused session may run again
             activity = self.running[sid]
-            if not activity.marker.alive():
-                del self.running[sid]
-                self.ended.add(sid)
-                status = DONE
-            elif activity.kind == "group":
-                status = self._group_status(rec, activity, out)
-            else:
-                status = RUNNING
+            status = self._group_status(rec, activity, out) if activity.kind == "group" else RUNNING
+        elif sid in self.ended or rec.state != "open":
+            status = DONE
         else:
             status = _STARTING
         out.setdefault(sid, status)

@@ -1,6 +1,6 @@
 """Running a workflow from a cell so that interrupting the kernel stops it cleanly.
 
-The run executes on a worker thread while the kernel thread waits in short joins, so
+The run executes on a worker thread while the kernel thread waits in short slices, so
 Jupyter's interrupt (a KeyboardInterrupt in the kernel thread) lands in the waiting
 loop, not inside some task.  Then the run's ``cancel_event`` is set: every session
 stops at its next task boundary and branches not started never start; the loop waits
@@ -108,32 +108,42 @@ def run_interruptibly(workflow: WorkflowContext, start: str | None = None, **opt
     """``workflow.execute(start, **options)`` on a worker thread; Ctrl-C cancels it."""
     gate = CancelGate()
     box: dict[str, Any] = {}
+    done = threading.Event()
 
     def target() -> None:
         try:
             box["result"] = workflow.execute(start, gate=gate, **options)
         except BaseException as error:
             box["error"] = error
+        finally:
+            done.set()
 
     context = contextvars.copy_context()
     thread = threading.Thread(target=context.run, args=(target,), name=f"graflow-cell-{workflow.name}", daemon=True)
     interrupted = still_running = False
     try:
         thread.start()  # inside: a fast first task can interrupt before start() returns
-        _wait(thread)
+        _wait(thread, done)
     except KeyboardInterrupt:
         interrupted = True
         gate.cancel()
         try:
-            _wait(thread)
+            _wait(thread, done)
         except KeyboardInterrupt:
             still_running = True
     run = gate.run
     if interrupted and run is not None and not still_running:
+        # The engine calls a run cancelled from outside "cancelled", unless a branch
+        # waiting for input makes it stop "paused" (or it ended before the cancel):
+        # an interrupted run must not offer its questions.
         run.status = "cancelled"
     return RunOutcome(workflow, run, box.get("result"), box.get("error"), interrupted, still_running)
 
 
-def _wait(thread: threading.Thread) -> None:
-    while thread.is_alive():
-        thread.join(POLL_SECONDS)
+def _wait(thread: threading.Thread, done: threading.Event) -> None:
+    """Wait in short slices so that Ctrl-C lands here, on ``done`` rather than in
+    ``Thread.join``: on Python 3.11 a join interrupted by Ctrl-C marks the still-running
+    thread as stopped, and the next join returns at once, before the run has stopped."""
+    while not done.wait(POLL_SECONDS):
+        pass
+    thread.join()  # the run has returned: only the thread's own exit is left

@@ -8,6 +8,7 @@ Tasks record their calls, so "the other branch stayed held" is checked by what d
 from __future__ import annotations
 
 import gc
+import signal
 import threading
 import time
 
@@ -444,6 +445,53 @@ def test_a_bad_start_node_raises_at_once():
     wf = diamond(Calls())
     with pytest.raises(KeyError, match="nope"):
         wf.debug("nope")
+
+
+def test_restart_while_a_branch_waits_for_input_leaves_the_old_run_cancelled():
+    with workflow("asking") as wf:
+
+        @task
+        def fetch():
+            return 1
+
+        @task(inject_context=True)
+        def ask(ctx):
+            return ctx.request_text_input("name?")
+
+        @task
+        def other():
+            return 2
+
+        fetch >> (ask | other)
+    with wf.debug("fetch", session_id="Q") as dbg:
+        dbg.step()
+        dbg.step()
+        dbg.step("Q_ask")
+        assert rows(dbg) == [("Q", "waiting", None, []), ("Q_other", "held", "before other", [])]
+        old = dbg.run
+        dbg.restart()
+        assert old.status == "cancelled"  # the engine alone would call it paused
+
+
+def test_close_after_an_interrupted_run_to_end_waits_for_the_run():
+    calls = Calls()
+    with workflow("interrupted") as wf:
+
+        @task(inject_context=True)
+        def slow(ctx):
+            time.sleep(0.1)  # run_to_end is waiting by now
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C in the kernel
+            deadline = time.monotonic() + 10
+            while not ctx.cancelled and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(0.3)  # still finishing after the cancel
+            calls.hit("slow")
+
+    dbg = wf.debug("slow", session_id="K")
+    with pytest.raises(KeyboardInterrupt):
+        dbg.run_to_end()
+    dbg.close()
+    assert dbg.finished and calls.order == ["slow"] and dbg.status == "cancelled"
 
 
 def test_a_dropped_debugger_cancels_its_run():
