@@ -33,7 +33,7 @@ MISSING: Any = object()
 _ATOMIC_TYPES = (int, float, complex, str, bytes, bool, type(None), frozenset, range)
 
 
-def _private_copy(value: Any) -> Any:
+def private_copy(value: Any) -> Any:
     """Copy a value a branch may mutate; fall back to the shared object if it can't."""
     if isinstance(value, _ATOMIC_TYPES):
         return value
@@ -246,7 +246,7 @@ class BranchChannel(Channel):
             return default
         if not isinstance(value, _ATOMIC_TYPES):
             self._origin[key] = value
-            value = _private_copy(value)
+            value = private_copy(value)
             self._local[key] = value
         return value
 
@@ -313,8 +313,8 @@ class BranchChannel(Channel):
             if ops:
                 ops_t = tuple(ops)
                 expected = replay(self._op_base[key], ops_t)
-                result[key] = Change("ops", value, ops_t) if _same(value, expected) else Change("set", value)
-            elif not _same(value, self._origin.get(key, MISSING)):
+                result[key] = Change("ops", value, ops_t) if same_value(value, expected) else Change("set", value)
+            elif not same_value(value, self._origin.get(key, MISSING)):
                 result[key] = Change("set", value)
         return result
 
@@ -323,7 +323,9 @@ class BranchChannel(Channel):
         return self.base.get(key, MISSING)
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
+    """Equality that never raises: values whose ``==`` fails (or is ambiguous, like an
+    array's) count as different, so a merge reports a change rather than crashing."""
     if a is b:
         return True
     try:

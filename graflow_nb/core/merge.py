@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .channel import MISSING, BranchChannel, Change, Channel, _same
+from .channel import MISSING, BranchChannel, Change, Channel, same_value
 from .errors import ConfigError, MergeConflictError
 
 STRATEGIES = ("error", "overwrite", "keep_first", "deep_merge", "append", "union", "sum", "no_merge")
@@ -166,7 +166,7 @@ def _plan_key(
             distinct: list[tuple[str, Any]] = []
             for member, change in assigners:
                 value = MISSING if change.kind == "delete" else change.value
-                if not any(_same(value, seen) for _, seen in distinct):
+                if not any(same_value(value, seen) for _, seen in distinct):
                     distinct.append((member, value))
             if len(distinct) > 1:
                 shown = [(m, "<deleted>" if v is MISSING else v) for m, v in distinct]

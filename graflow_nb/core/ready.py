@@ -32,7 +32,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from .channel import BranchChannel, _same
+from .channel import BranchChannel, same_value
 from .errors import MergeConflictError, PauseRequested, SessionPaused, StepLimitExceededError
 from .merge import merge_branches
 
@@ -234,7 +234,7 @@ class ReadyScheduler:
             if change.kind != "set" or key.endswith(_RESULT_SUFFIX):
                 continue
             last = self.commits.get(key)
-            if last is not None and last[0] >= job.start_seq and last[1] != task_id and not _same(last[2], change.value):
+            if last is not None and last[0] >= job.start_seq and last[1] != task_id and not same_value(last[2], change.value):
                 raise MergeConflictError(
                     key,
                     [(last[1], last[2]), (task_id, change.value)],

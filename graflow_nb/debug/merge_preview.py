@@ -12,12 +12,11 @@ A callable strategy is user code; the preview calls it once more (on the copy).
 
 from __future__ import annotations
 
-import copy
 import html
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.channel import MISSING, Change, MemoryChannel
+from ..core.channel import MISSING, Change, MemoryChannel, private_copy, same_value
 from ..core.merge import DEFAULT_STRATEGY, merge_branches
 
 
@@ -86,7 +85,7 @@ class MergePreview:
         out = {}
         for key in keys:
             old, new = self.before.get(key, MISSING), self.after.get(key, MISSING)
-            if old is not new and not _equal(old, new):
+            if old is not new and not same_value(old, new):
                 out[key] = (old, new)
         return out
 
@@ -148,20 +147,6 @@ class MergePreview:
         return head + table + result
 
 
-def _equal(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:
-        return False
-
-
-def _snapshot(values: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return copy.deepcopy(values)
-    except Exception:
-        return dict(values)
-
-
 def preview_merge(group: Any, parent: Any, branches: list[tuple[str, Any, Any]]) -> MergePreview:
     """Predict the merge ``before_merge(group, parent, branches)`` is about to make."""
     deltas = []
@@ -172,7 +157,7 @@ def preview_merge(group: Any, parent: Any, branches: list[tuple[str, Any, Any]])
         if getattr(outcome, "success", True):
             merging.append((member, ctx.channel))
     before = parent.channel.to_dict()
-    trial = MemoryChannel(f"{parent.session_id}-preview", _snapshot(before))
+    trial = MemoryChannel(f"{parent.session_id}-preview", private_copy(before))
     after: dict[str, Any] | None
     try:
         steps = merge_branches(trial, merging, group.merge, group.task_id, report=True)
