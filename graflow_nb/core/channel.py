@@ -23,12 +23,14 @@ import copy
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 MISSING: Any = object()
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 _ATOMIC_TYPES = (int, float, complex, str, bytes, bool, type(None), frozenset, range)
 
@@ -226,14 +228,23 @@ class BranchChannel(Channel):
         self.key_locks = base.key_locks
         self._local: dict[str, Any] = {}
         self._assigned: set[str] = set()
-        self._ops: dict[str, list[tuple[str, Any]]] = {}
-        self._deleted: dict[str, None] = {}
-        # What the branch first saw of a key it copied or changed additively: changes
-        # are judged against this, not against the parent's value now, which may have
-        # moved on (a task under a timeout, or ready-node scheduling, commits while
-        # others still run).
-        self._origin: dict[str, Any] = {}
-        self._op_base: dict[str, Any] = {}
+
+    # Most branches only ever store their task's result, so the tables below start as
+    # one shared empty mapping and a branch gets its own on its first write (_mut).
+    _ops: Mapping[str, list[tuple[str, Any]]] = _NOTHING
+    _deleted: Mapping[str, None] = _NOTHING
+    # What the branch first saw of a key it copied or changed additively: changes are
+    # judged against this, not against the parent's value now, which may have moved on
+    # (a task under a timeout, or ready-node scheduling, commits while others run).
+    _origin: Mapping[str, Any] = _NOTHING
+    _op_base: Mapping[str, Any] = _NOTHING
+
+    def _mut(self, name: str) -> dict:
+        table = self.__dict__.get(name)
+        if table is None:
+            table = {}
+            setattr(self, name, table)
+        return table
 
     def get(self, key: str, default: Any = None) -> Any:
         local = self._local.get(key, MISSING)
@@ -245,7 +256,7 @@ class BranchChannel(Channel):
         if value is MISSING:
             return default
         if not isinstance(value, _ATOMIC_TYPES):
-            self._origin[key] = value
+            self._mut("_origin")[key] = value
             value = private_copy(value)
             self._local[key] = value
         return value
@@ -253,16 +264,19 @@ class BranchChannel(Channel):
     def set(self, key: str, value: Any, ttl: int | None = None) -> None:
         self._local[key] = value
         self._assigned.add(key)
-        self._ops.pop(key, None)
-        self._deleted.pop(key, None)
+        if key in self._ops:
+            del self._ops[key]
+        if key in self._deleted:
+            del self._deleted[key]
 
     def delete(self, key: str) -> bool:
         existed = self.exists(key)
         self._local.pop(key, None)
         self._assigned.discard(key)
-        self._ops.pop(key, None)
+        if key in self._ops:
+            del self._ops[key]
         if existed:
-            self._deleted[key] = None
+            self._mut("_deleted")[key] = None
         return existed
 
     def exists(self, key: str) -> bool:
@@ -284,11 +298,12 @@ class BranchChannel(Channel):
                 raise TypeError(f"channel key {key!r} holds {type(current).__name__}, not a list")
             value = _apply_op(current, op, arg)
             self._local[key] = value
-            self._deleted.pop(key, None)
+            if key in self._deleted:
+                del self._deleted[key]
             if key not in self._assigned:
                 if key not in self._ops:
-                    self._op_base[key] = current
-                self._ops.setdefault(key, []).append((op, arg))
+                    self._mut("_op_base")[key] = current
+                self._mut("_ops").setdefault(key, []).append((op, arg))
             return value
 
     def append(self, key: str, value: Any, ttl: int | None = None) -> int:

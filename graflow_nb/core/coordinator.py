@@ -25,6 +25,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from .engine import WorkflowEngine
 from .errors import GroupTimeoutError, SessionPaused, StepLimitExceededError
 from .events import EventKind
 from .merge import merge_branches
@@ -91,8 +92,6 @@ class GroupRun:
         fork: ForkJoin | None = None
 
         def make_job(index: int):
-            from .engine import WorkflowEngine
-
             branch = self.branches[index]
             member_id = self.members[index].task_id
             context = contextvars.copy_context()
@@ -242,8 +241,6 @@ class GroupRun:
         run, group = self.run, self.group
         succeeded = self._succeeded()
         if compensate and getattr(self.policy, "compensates", False):
-            from .engine import WorkflowEngine
-
             for i, branch in reversed(succeeded):
                 compensation = getattr(self.members[i], "compensation", None)
                 if compensation is not None:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 UNRELEASED, RELEASED, RUNNING, DONE, SKIPPED = range(5)
 
@@ -144,6 +145,10 @@ class WorkerPool:
         self.max_workers = max_workers
         self.name = name
         self._jobs: deque[tuple[ForkJoin, int]] = deque()
+        # Jobs submitted and not yet claimed by anyone.  Not len(_jobs): the forking
+        # thread claims jobs itself, leaving stale entries that workers later discard,
+        # and those must not look like work waiting for a thread.
+        self._unclaimed = 0
         self._threads = 0
         self._starting = 0
         self._idle = 0
@@ -152,16 +157,24 @@ class WorkerPool:
         self.peak_threads = 0
         self.last_progress = time.perf_counter()  # a job last started or ended; written without the lock
         self._last_check = 0.0
-        # Guards _jobs, _threads, _starting, _idle, _watched, _shutdown; workers wait on it.
+        # Guards _jobs, _unclaimed, _threads, _starting, _idle, _watched, _shutdown;
+        # workers wait on it.  Never held while taking a ForkJoin's lock.
         self._cond = threading.Condition(threading.Lock())
 
-    def submit(self, fork: ForkJoin, index: int) -> None:
+    def submit(self, fork: Any, index: int) -> None:
+        self.submit_many(fork, (index,))
+
+    def submit_many(self, fork: Any, indices: Iterable[int]) -> None:
+        """Queue ``fork.run_released(i)`` for each index, under one lock acquisition."""
         with self._cond:
             if self._shutdown:
                 raise RuntimeError("submit to a pool that was shut down")
-            self._jobs.append((fork, index))
+            before = len(self._jobs)
+            self._jobs.extend((fork, index) for index in indices)
+            added = len(self._jobs) - before
+            self._unclaimed += added
             if self._idle:
-                self._cond.notify()
+                self._cond.notify(added)
             watch = not self._watched
             self._watched = True
         if watch:
@@ -170,7 +183,7 @@ class WorkerPool:
     def check_stall(self) -> bool:
         """Start threads if every one is blocked; False once there is nothing to watch."""
         with self._cond:
-            if not self._jobs or self._shutdown:
+            if not self._unclaimed or self._shutdown:
                 self._watched = False
                 self._last_check = 0.0
                 return False
@@ -180,13 +193,13 @@ class WorkerPool:
             now = time.perf_counter()
             previous, self._last_check = self._last_check, now
             stalled = now - previous < 4 * STALL_SECONDS and self.last_progress < previous
-            start = self._reserve(len(self._jobs)) if stalled and not self._starting else 0
+            start = self._reserve(self._unclaimed) if stalled and not self._starting else 0
         self._start(start)
         return True
 
     def _reserve(self, wanted: int) -> int:
         """Count in up to ``wanted`` new threads for the shortfall (caller holds _cond)."""
-        shortfall = len(self._jobs) - self._idle - self._starting
+        shortfall = self._unclaimed - self._idle - self._starting
         count = max(0, min(wanted, shortfall, self.max_workers - self._threads))
         self._threads += count
         self._starting += count
@@ -214,6 +227,11 @@ class WorkerPool:
                     return
                 fork, index = self._jobs.popleft()
             fork.run_released(index)
+
+    def claimed(self, count: int = 1) -> None:
+        """``count`` submitted jobs were taken (or dropped) by someone: no thread needed."""
+        with self._cond:
+            self._unclaimed -= count
 
     def shutdown(self) -> None:
         """Let idle workers exit; running ones finish their job first."""
@@ -265,10 +283,13 @@ class ForkJoin:
                         if remaining <= 0:
                             return False
                         self._cond.wait(remaining)
+            if self._pool is not None:
+                self._pool.claimed()
             self._execute(index)
 
     def stop(self) -> None:
         """No member that has not started will start (cooperative cancellation)."""
+        dropped = 0
         with self._cond:
             self._stopped = True
             while self._unreleased:
@@ -280,7 +301,10 @@ class ForkJoin:
                     self.states[index] = SKIPPED
                     self._active -= 1
                     self._finished += 1
+                    dropped += 1
             self._cond.notify_all()
+        if dropped and self._pool is not None:
+            self._pool.claimed(dropped)
 
     # -- internals (callers hold no lock unless noted) ---------------------------------
     def _release_ready(self) -> list[int]:
@@ -299,10 +323,8 @@ class ForkJoin:
         return out
 
     def _submit(self, indices: list[int]) -> None:
-        if self._pool is None:
-            return
-        for index in indices:
-            self._pool.submit(self, index)
+        if self._pool is not None and indices:
+            self._pool.submit_many(self, indices)
 
     def _claim_for_caller(self) -> int | None:
         """Take the oldest released member nobody runs yet (caller holds _cond)."""
@@ -321,6 +343,7 @@ class ForkJoin:
                 return
             self.states[index] = RUNNING
             self.start_order.append(index)
+        self._pool.claimed()
         self._execute(index)
 
     def _execute(self, index: int) -> None:

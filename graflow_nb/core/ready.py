@@ -67,6 +67,7 @@ class _ReadyJob:
     def run_released(self, _index: int) -> None:
         """The pool's entry point (same shape as ForkJoin's)."""
         if self.claim():
+            self.scheduler.ctx.run.pool.claimed()
             self.execute()
 
     def execute(self) -> None:
@@ -125,6 +126,8 @@ class ReadyScheduler:
                     job = None
                 finished, self._done = self._done, []
             if job is not None:  # nobody took it yet: run it here rather than wait
+                if ctx.run.pool is not None:
+                    ctx.run.pool.claimed()
                 job.execute()
                 continue
             for done in sorted(finished, key=lambda j: j.order_key):
