@@ -88,7 +88,7 @@ def _worker_main(pool: WorkerPool | None) -> None:
         pool = _PARKED.park()
 
 
-STALL_SECONDS = 0.0005
+STALL_SECONDS = 0.00025
 
 
 class _StallMonitor:
