@@ -86,6 +86,7 @@ class WorkflowEngine:
                 # resume it, so the run is cancelled, not paused.
                 run.status = "cancelled"
                 run.pending.clear()
+                run.close_session(context.session_id, "cancelled")
                 return None
             run.status = "paused"
             return PausedRun(run)

@@ -64,6 +64,11 @@ class _DebugRun:
         except BaseException as error:
             self.error = error
         finally:
+            run = workflow.last_run
+            if run is not None and run.gate is self.gate:
+                # A run that paused for input may be resumed later, with this debugger
+                # long finished: it must then run free, not wait on this gate forever.
+                run.gate = None
             self.gate.mark_finished()
 
     def start(self) -> None:

@@ -531,3 +531,22 @@ def test_the_debugger_imports_no_notebook_or_drawing_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.timeout(30)
+def test_a_run_that_paused_under_the_debugger_resumes_without_it():
+    with workflow("ask_under_debugger") as wf:
+        @task(inject_context=True)
+        def ask(ctx):
+            return ctx.request_approval("go on?")
+
+        @task
+        def after(ask):
+            return f"approved={ask}"
+
+        ask >> after
+        dbg = wf.debug("ask", session_id="Q")
+        paused = dbg.run_to_end()
+        assert paused.status == "paused"
+        assert paused.resume("Q", True) == "approved=True"
+    assert wf.last_run.status == "succeeded"
