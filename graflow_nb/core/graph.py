@@ -47,18 +47,19 @@ class TaskGraph:
     def is_read_only(self) -> bool:
         return self._readers > 0
 
-    def _check_writable(self, what: str) -> None:
-        if self._readers:
-            raise GraphMutationError(
-                f"cannot {what}: the graph is read-only while a run is using it; "
-                f"add tasks at run time with ctx.next_task(...)"
-            )
+    def _refuse(self, what: str) -> None:
+        """Called (under the lock) when a run holds the graph: ``what`` was attempted."""
+        raise GraphMutationError(
+            f"cannot {what}: the graph is read-only while a run is using it; "
+            f"add tasks at run time with ctx.next_task(...)"
+        )
 
     # -- mutation ----------------------------------------------------------------------
     def add_node(self, task: Executable, task_id: str | None = None) -> None:
         task_id = task_id or task.task_id
         with self._lock:
-            self._check_writable(f"add node {task_id!r}")
+            if self._readers:
+                self._refuse(f"add node {task_id!r}")
             existing = self.nodes.get(task_id)
             if existing is not None and existing is not task:
                 raise DuplicateTaskError(task_id)
@@ -68,7 +69,8 @@ class TaskGraph:
 
     def add_edge(self, from_id: str, to_id: str) -> None:
         with self._lock:
-            self._check_writable(f"add edge {from_id!r} -> {to_id!r}")
+            if self._readers:
+                self._refuse(f"add edge {from_id!r} -> {to_id!r}")
             for node_id in (from_id, to_id):
                 if node_id not in self.nodes:
                     raise KeyError(f"no node {node_id!r} in the graph; add it first")
@@ -80,7 +82,8 @@ class TaskGraph:
 
     def remove_node(self, task_id: str) -> None:
         with self._lock:
-            self._check_writable(f"remove node {task_id!r}")
+            if self._readers:
+                self._refuse(f"remove node {task_id!r}")
             self.nodes.pop(task_id, None)
             for other in self._succ.pop(task_id, []):
                 self._pred[other].remove(task_id)
@@ -90,7 +93,8 @@ class TaskGraph:
 
     def rename_node(self, old_id: str, new_id: str) -> None:
         with self._lock:
-            self._check_writable(f"rename node {old_id!r}")
+            if self._readers:
+                self._refuse(f"rename node {old_id!r}")
             if new_id in self.nodes:
                 raise DuplicateTaskError(new_id)
             self.nodes = {(new_id if k == old_id else k): v for k, v in self.nodes.items()}
@@ -100,7 +104,8 @@ class TaskGraph:
 
     def clear(self) -> None:
         with self._lock:
-            self._check_writable("clear the graph")
+            if self._readers:
+                self._refuse("clear the graph")
             self.nodes.clear()
             self._succ.clear()
             self._pred.clear()

@@ -45,17 +45,17 @@ class Executable(ABC):
     def _rightmost(self) -> Executable:
         return self
 
-    def _chain_items(self) -> list[Executable]:
-        return [self]
+    def _chain_items(self) -> tuple[Executable, ...]:
+        return (self,)
 
     # -- operators ---------------------------------------------------------------------
     def __rshift__(self, other: Executable) -> SequentialTask:
         _wf().link(self._rightmost(), other._leftmost())
-        return SequentialTask([*self._chain_items(), *other._chain_items()])
+        return SequentialTask(self._chain_items() + other._chain_items())
 
     def __lshift__(self, other: Executable) -> SequentialTask:
         _wf().link(other._rightmost(), self._leftmost())
-        return SequentialTask([*other._chain_items(), *self._chain_items()])
+        return SequentialTask(other._chain_items() + self._chain_items())
 
     def __or__(self, other: Executable) -> ParallelGroup:
         return _join_parallel(self, other)
@@ -315,8 +315,8 @@ class SequentialTask(Executable):
     def _rightmost(self) -> Executable:
         return self.tasks[-1]._rightmost()
 
-    def _chain_items(self) -> list[Executable]:
-        return list(self.tasks)
+    def _chain_items(self) -> tuple[Executable, ...]:
+        return tuple(self.tasks)
 
     def invoke(self, task_ctx: TaskExecutionContext) -> Any:
         raise TaskError(f"{self.task_id} is not a node; run its first task instead")
