@@ -148,6 +148,10 @@ class TaskWrapper(Executable):
         if compensate is not None:
             self.compensate(compensate)
         self._params = self._parameter_specs()
+        # No parameter to fill and nothing to inject: invoke calls the function bare.
+        self._takes_nothing = not (
+            self._params or self.bound_kwargs or inject_context or inject_llm_client or inject_llm_agent
+        )
         self.__name__ = getattr(func, "__name__", task_id)
         self.__doc__ = getattr(func, "__doc__", None)
         self.__wrapped__ = func
@@ -234,10 +238,13 @@ class TaskWrapper(Executable):
         return kwargs
 
     def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+        if self._takes_nothing:
+            return self.func()
         kwargs = self.resolve_kwargs(task_ctx)
         if self.inject_context:
             return self.func(task_ctx, **kwargs)
         return self.func(**kwargs)
+
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``t()`` runs the function now; ``t(task_id=..., **bound)`` makes an instance."""
