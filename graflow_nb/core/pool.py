@@ -214,10 +214,12 @@ class WorkerPool:
 
     def work(self) -> None:
         """Serve this pool until it is shut down and has no jobs left."""
-        with self._cond:
-            self._starting -= 1
+        starting = True
         while True:
             with self._cond:
+                if starting:
+                    self._starting -= 1
+                    starting = False
                 while not self._jobs and not self._shutdown:
                     self._idle += 1
                     self._cond.wait()
