@@ -318,17 +318,25 @@ class ExecutionContext:
                 del self._join_arrivals[succ_id]
             self.add_to_queue(self.lookup(succ_id))
 
-    def fire_partial_join(self) -> Executable | None:
+    def skip_queued(self, why: str) -> None:
+        """Empty this session's queue, which will not run, recording each task as skipped."""
+        run = self.run
+        for task in self.task_queue.drain():
+            run.skipped.append((task.task_id, self.session_id, why))
+            if run.bus.active:
+                run.bus.emit(EventKind.TASK_SKIPPED, self.session_id, task.task_id, reason=why)
+
+    def fire_partial_join(self) -> bool:
         """When the queue is empty, a join some of whose predecessors will never run in
-        this session (a goto took another path) runs with what arrived."""
+        this session (a goto took another path) is queued with what arrived; False if
+        no join is waiting."""
         if not self._join_arrivals:
-            return None
+            return False
         topo = self.graph.topological_index()
         succ_id = min(self._join_arrivals, key=lambda n: topo.get(n, len(topo)))
         del self._join_arrivals[succ_id]
-        node = self.lookup(succ_id)
-        self.add_to_queue(node)
-        return self.task_queue.dequeue()
+        self.add_to_queue(self.lookup(succ_id))
+        return True
 
     # -- channel and results -----------------------------------------------------------
     def get_channel(self) -> Channel:

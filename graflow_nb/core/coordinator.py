@@ -109,7 +109,7 @@ class GroupRun:
                         fork.stop()
                     return
                 if branch.record.state == "cancelled":
-                    self.outcomes[index] = TaskResult(member_id, False, "cancelled", None, branch.session_id, "cancelled")
+                    self.outcomes[index] = self._cancelled_outcome(index)
                 else:
                     self.outcomes[index] = TaskResult(member_id, True, session_id=branch.session_id)
 
@@ -138,9 +138,7 @@ class GroupRun:
                     self.branches[index]._abandoned = True
                     self.run.abandoned_any = True
                     self.run.close_session(self.branches[index].session_id, "abandoned")
-                    self.outcomes[index] = TaskResult(
-                        self.members[index].task_id, False, "timed out", None, self.branches[index].session_id, "cancelled"
-                    )
+                    self.outcomes[index] = self._cancelled_outcome(index, "timed out")
         self._close_unstarted()
         error = GroupTimeoutError(self.group.task_id, self.group.timeout, unfinished, self._results())
         self._fail(error)
@@ -172,17 +170,16 @@ class GroupRun:
                 branch = self.branches[index]
                 run.withdraw_questions(branch.session_id)
                 run.close_session(branch.session_id, "cancelled")
-                self.outcomes[index] = TaskResult(
-                    self.members[index].task_id, False, "cancelled", None, branch.session_id, "cancelled"
-                )
+                self.outcomes[index] = self._cancelled_outcome(index)
                 continue
             if outcome is None:  # never started: a sibling failed first, or time ran out
                 branch = self.branches[index]
                 run.close_session(branch.session_id, "cancelled")
-                run.skipped.extend((t.task_id, branch.session_id, "cancelled") for t in branch.task_queue.drain())
-                self.outcomes[index] = TaskResult(
-                    self.members[index].task_id, False, "cancelled", None, branch.session_id, "cancelled"
-                )
+                branch.skip_queued("cancelled")
+                self.outcomes[index] = self._cancelled_outcome(index)
+
+    def _cancelled_outcome(self, index: int, message: str = "cancelled") -> TaskResult:
+        return TaskResult(self.members[index].task_id, False, message, None, self.branches[index].session_id, "cancelled")
 
     def _results(self) -> dict[str, TaskResult]:
         return {m.task_id: o for m, o in zip(self.members, self.outcomes, strict=True) if o is not None}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
+from contextlib import nullcontext
 from typing import Any
 
 from .channel import BranchChannel
@@ -124,7 +125,7 @@ class WorkflowEngine:
             if ctx.record.state == "open":
                 cancelled = isinstance(error, (KeyboardInterrupt, GraflowWorkflowCanceledError))
                 ctx.run.close_session(ctx.session_id, "cancelled" if cancelled else "failed")
-                self._skip_queued(ctx, "cancelled" if cancelled else "failed")
+                ctx.skip_queued("cancelled" if cancelled else "failed")
             raise
         finally:
             current_execution.reset(exec_token)
@@ -144,13 +145,13 @@ class WorkflowEngine:
         while True:
             task = queue.dequeue()
             if task is None:
-                task = ctx.fire_partial_join()
-                if task is None:
-                    return last_result  # everything ran: done, even if a stop came late
+                if ctx.fire_partial_join():
+                    continue
+                return last_result  # everything ran: done, even if a stop came late
             if ctx.cancelled:
                 queue.push_front(task)
                 run.close_session(ctx.session_id, "cancelled")
-                self._skip_queued(ctx, "cancelled")
+                ctx.skip_queued("cancelled")
                 return last_result
             if ctx.waiting_key is not None:
                 if ctx.waiting_key not in run.answers:
@@ -186,17 +187,10 @@ class WorkflowEngine:
             ctx.completed_tasks.append(task.task_id)
             last_result = result
             if ctx._terminate_called:
-                self._skip_queued(ctx, "terminated")
+                ctx.skip_queued("terminated")
                 return last_result
             if not ctx._goto_called:
                 ctx.enqueue_successors(task.task_id)
-
-    def _skip_queued(self, ctx: ExecutionContext, why: str) -> None:
-        run = ctx.run
-        for task in ctx.task_queue.drain():
-            run.skipped.append((task.task_id, ctx.session_id, why))
-            if run.bus.active:
-                run.bus.emit(EventKind.TASK_SKIPPED, ctx.session_id, task.task_id, reason=why)
 
     def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple) -> Any:
         run = ctx.run
@@ -297,10 +291,7 @@ class WorkflowEngine:
 
         def attempt() -> None:
             try:
-                if slots is not None:
-                    with slots:
-                        outcome["result"] = context.run(task.invoke, task_ctx)
-                else:
+                with slots if slots is not None else nullcontext():
                     outcome["result"] = context.run(task.invoke, task_ctx)
             except BaseException as error:
                 outcome["error"] = error

@@ -134,28 +134,21 @@ class ReadyScheduler:
                 self.in_flight.discard(done)
                 self._commit(done)
             if not self.in_flight and not finished:
-                if self._stopping() or (ctx.task_queue.is_empty() and not self._fire_partial_join()):
+                if self._stopping() or (ctx.task_queue.is_empty() and not ctx.fire_partial_join()):
                     break
         if ctx.cancelled and self.failure is None and self.paused is None:
             ctx.run.close_session(ctx.session_id, "cancelled")
-            self.engine._skip_queued(ctx, "cancelled")
+            ctx.skip_queued("cancelled")
         if self.failure is not None:
             raise self.failure
         if self.paused is not None:
             raise self.paused
         if self.terminated:
-            self.engine._skip_queued(ctx, "terminated")
+            ctx.skip_queued("terminated")
         return self.last_result
 
     def _stopping(self) -> bool:
         return self.failure is not None or self.paused is not None or self.terminated or self.ctx.cancelled
-
-    def _fire_partial_join(self) -> bool:
-        task = self.ctx.fire_partial_join()
-        if task is None:
-            return False
-        self.ctx.task_queue.push_front(task)
-        return True
 
     def _start_ready(self) -> None:
         ctx, run = self.ctx, self.ctx.run

@@ -592,3 +592,29 @@ def test_engine_imports_no_notebook_or_drawing_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_members_that_never_start_are_skipped_in_the_record_and_the_event_stream():
+    from graflow_nb.core.events import EventKind, EventLog
+
+    log = EventLog()
+    with workflow("never_started") as wf:
+        @task
+        def first():
+            raise ValueError("first fails")
+
+        @task
+        def second():
+            pass
+
+        @task
+        def third():
+            pass
+
+        group = (first | second | third).with_execution(max_concurrency=1)
+        with pytest.raises(ParallelGroupError):
+            wf.execute(group.task_id, session_id="N", observers=[log])
+    expected = [("second", "N_second", "cancelled"), ("third", "N_third", "cancelled")]
+    assert wf.last_run.skipped == expected
+    skipped_events = [(e.task_id, e.session_id, e.data["reason"]) for e in log.of_kind(EventKind.TASK_SKIPPED)]
+    assert skipped_events == expected
