@@ -150,7 +150,8 @@ class WorkflowEngine:
                 return last_result  # everything ran: done, even if a stop came late
             if ctx.cancelled:
                 queue.push_front(task)
-                run.close_session(ctx.session_id, "cancelled")
+                if record.state in ("open", "paused"):  # an abandoned session stays abandoned
+                    run.close_session(ctx.session_id, "cancelled")
                 ctx.skip_queued("cancelled")
                 return last_result
             if ctx.waiting_key is not None:

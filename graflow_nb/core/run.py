@@ -21,6 +21,8 @@ A session moves   open -> merged     (its group succeeded; its changes reached t
                   open -> closed     (the root session, when the run ends)
                   open -> paused -> open      (waiting for human input, then resumed)
                   open -> discarded  (its group failed, so its changes were dropped)
+                  open -> abandoned  (its group timed out while it ran; it stops at its
+                                      next task boundary and keeps this state)
 
 >>> from graflow_nb import task, workflow
 >>> with workflow("doc") as wf:
