@@ -7,13 +7,16 @@ import threading
 import time
 from typing import Any
 
+from instruments import WAIT
+
 from graflow_nb import task
 from graflow_nb.core.task import ParallelGroup
 
 
 class Log:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Guards every field; notified on each entry, for ``wait_entered``.
+        self._lock = threading.Condition()
         self.reset()
 
     def reset(self) -> None:
@@ -23,13 +26,25 @@ class Log:
             self.attempts: dict[str, int] = {}
             self.running = 0
             self.peak = 0
+            self.release = threading.Event()  # what ``held`` steps wait for
 
     def enter(self, name: str, value: Any) -> float:
         with self._lock:
             self.calls.append((name, value))
             self.running += 1
             self.peak = max(self.peak, self.running)
+            self._lock.notify_all()
         return time.perf_counter()
+
+    def wait_entered(self, names: list[str]) -> None:
+        """Return once every one of ``names`` has been called; fail naming the missing."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: set(names) <= {n for n, _ in self.calls}, WAIT):
+                raise AssertionError(f"never called: {sorted(set(names) - {n for n, _ in self.calls})}")
+
+    def finished(self, name: str) -> bool:
+        with self._lock:
+            return name in self.times
 
     def leave(self, name: str, started: float) -> None:
         with self._lock:
@@ -51,14 +66,27 @@ class Log:
 LOG = Log()
 
 
-def record(name: str, value: Any = None, delay: float = 0.0) -> dict[str, Any]:
-    """Log the call, sleep ``delay``, return ``{"name", "value"}``."""
+def record(name: str, value: Any = None, delay: float = 0.0, meet: list[str] = ()) -> dict[str, Any]:
+    """Log the call, wait until the steps ``meet`` have been called too (so they ran
+    while this one did), sleep ``delay``, return ``{"name", "value"}``."""
     started = LOG.enter(name, value)
     try:
+        LOG.wait_entered(list(meet))
         time.sleep(delay)
     finally:
         LOG.leave(name, started)
     return {"name": name, "value": value}
+
+
+def held(name: str) -> dict[str, Any]:
+    """Log the call and stay inside until the test sets ``LOG.release`` (after the run
+    gave up on this step, say), so the step is certainly still running then."""
+    started = LOG.enter(name, None)
+    try:
+        LOG.release.wait(WAIT)
+    finally:
+        LOG.leave(name, started)
+    return {"name": name, "value": None}
 
 
 def fail(name: str, message: str = "boom", delay: float = 0.0) -> None:
@@ -145,9 +173,7 @@ def scale(fetch: dict[str, int], factor: int) -> int:
 
 
 def py(step_id: str, function: str = "record", **params: Any) -> dict[str, Any]:
-    """A python step calling ``steps_under_test:function``; ``record`` gets ``name=step_id``."""
-    if function == "record" and "name" not in params:
-        params = {"name": step_id, **params}
-    if function in ("fail", "flaky") and "name" not in params:
+    """A python step calling ``steps_under_test:function``; the logging ones get ``name=step_id``."""
+    if function in ("record", "held", "fail", "flaky") and "name" not in params:
         params = {"name": step_id, **params}
     return {"id": step_id, "type": "python", "function": f"steps_under_test:{function}", "params": params}
