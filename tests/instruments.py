@@ -72,6 +72,11 @@ class EventWaiter:
                 raise AssertionError(f"no {kind} event (session {session_id}, task {task_id}) within {timeout} s")
             return self.matching(kind, session_id, task_id)[0]
 
+    def clear(self) -> None:
+        """Forget what was seen (before running the same workflow again)."""
+        with self._changed:
+            self.events.clear()
+
     def kinds(self, session_id: str | None = None) -> list[tuple[str, str | None]]:
         """``(kind, task_id)`` of every event (of one session), in emission order."""
         with self._changed:
