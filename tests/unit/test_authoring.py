@@ -210,11 +210,26 @@ def test_rerunning_a_wiring_cell_builds_and_runs_the_new_graph():
     def load():
         calls.append("load")
 
-    for _ in range(2):
+    runs = []
+    for _ in range(2):  # the same cell run twice
         with workflow("cell") as wf:
             extract >> (f1 | f2) >> load
-            wf.execute("extract")
-    assert sorted(calls) == sorted(["extract", "f1", "f2", "load"] * 2)
+            wf.execute("extract", session_id="S")
+        runs.append((wf, wf.last_run.execution_sequence(), list(calls)))
+        calls.clear()
+    for wf, sequence, called in runs:
+        assert sequence == ["extract", "f1", "f2", "load"]
+        assert called[0] == "extract" and sorted(called[1:3]) == ["f1", "f2"] and called[3:] == ["load"]
+        assert sorted(wf.last_run.sessions) == ["S", "S_f1", "S_f2"]
+    assert runs[0][0] is not runs[1][0]
+
+    with workflow("cell") as wf:  # the cell edited: f2 goes, f1 feeds load directly
+        extract >> f1 >> load
+        wf.execute("extract", session_id="S")
+    assert calls == ["extract", "f1", "load"]
+    assert wf.last_run.execution_sequence() == ["extract", "f1", "load"]
+    assert sorted(wf.graph.nodes) == ["extract", "f1", "load"]
+    assert sorted(wf.last_run.sessions) == ["S"]
 
 
 def test_same_id_for_a_different_task_in_one_workflow_is_refused():
