@@ -8,6 +8,7 @@ the test fails saying what it was waiting for.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,26 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = WAIT) -
         if time.monotonic() >= deadline:
             raise AssertionError(f"gave up after {timeout} s waiting for {what}")
         time.sleep(_POLL)
+
+
+def wait_for_main_thread_in(function: str) -> None:
+    """Return once the main thread is executing ``function`` (anywhere in its stack).
+
+    For a worker that must interrupt the main thread while it waits in a known place
+    (a Ctrl-C that has to land in the waiting loop, not before it): the interpreter's
+    own view of the main thread's frames, not a guess of how long it takes to get there.
+    """
+    main = threading.main_thread().ident
+
+    def inside() -> bool:
+        frame = sys._current_frames().get(main)
+        while frame is not None:
+            if frame.f_code.co_name == function:
+                return True
+            frame = frame.f_back
+        return False
+
+    wait_until(inside, f"the main thread to be inside {function}()")
 
 
 class EventWaiter:

@@ -123,7 +123,10 @@ class WorkflowEngine:
             raise
         except BaseException as error:
             if ctx.record.state == "open":
-                cancelled = isinstance(error, (KeyboardInterrupt, GraflowWorkflowCanceledError))
+                # A run stopped from outside ends "cancelled" (see _root); its sessions too.
+                cancelled = ctx.run.cancel_event.is_set() or isinstance(
+                    error, (KeyboardInterrupt, GraflowWorkflowCanceledError)
+                )
                 ctx.run.close_session(ctx.session_id, "cancelled" if cancelled else "failed")
                 ctx.skip_queued("cancelled" if cancelled else "failed")
             raise

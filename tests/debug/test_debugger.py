@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+from instruments import wait_for_main_thread_in, wait_until
 
 from graflow_nb import MergeConflictError, ParallelGroupError, TaskWrapper, task, workflow
 from graflow_nb.core.channel import MISSING
@@ -274,7 +275,9 @@ def test_restart_cancels_the_run_and_starts_it_again():
         assert [(s["session_id"], s["status"], s["next_task"]) for s in state] == [("4821", "held", "fetch")]
         assert old.status == "cancelled" and old is not dbg.run
         assert {old.sessions[A].state, old.sessions[B].state} == {"cancelled"}
-        time.sleep(0.05)
+        # restart waited for the old run's threads: its record is final
+        assert [(tr.task_id, tr.session_id) for tr in old.task_runs] == [("fetch", "4821"), ("ParallelGroup_1", "4821")]
+        assert sorted(old.skipped) == [("transform_a", A, "cancelled"), ("transform_b", B, "cancelled")]
         assert calls.order == ["fetch"]  # the old run's branches never ran their tasks
         assert dbg.run_to_end() == 10
         assert calls.order == ["fetch", "fetch", "transform_a", "transform_b", "store"]
@@ -479,12 +482,10 @@ def test_close_after_an_interrupted_run_to_end_waits_for_the_run():
 
         @task(inject_context=True)
         def slow(ctx):
-            time.sleep(0.1)  # run_to_end is waiting by now
+            wait_for_main_thread_in("wait_finished")  # run_to_end is waiting for the run
             signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C in the kernel
-            deadline = time.monotonic() + 10
-            while not ctx.cancelled and time.monotonic() < deadline:
-                time.sleep(0.005)
-            time.sleep(0.3)  # still finishing after the cancel
+            wait_until(lambda: ctx.cancelled, "close() to cancel the run")
+            time.sleep(0.3)  # simulated work still finishing after the cancel
             calls.hit("slow")
 
     dbg = wf.debug("slow", session_id="K")
@@ -503,10 +504,9 @@ def test_a_dropped_debugger_cancels_its_run():
     run = dbg.run
     del dbg
     gc.collect()
-    deadline = time.monotonic() + 5
-    while run.status == "running" and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert run.cancel_event.is_set() and run.status != "running"
+    wait_until(lambda: run.status != "running", "the dropped debugger's run to end")
+    assert run.cancel_event.is_set() and run.status == "cancelled"
+    assert {s: r.state for s, r in run.sessions.items()} == {"4821": "cancelled", A: "cancelled", B: "cancelled"}
     assert calls.order == ["fetch"]
 
 

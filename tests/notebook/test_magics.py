@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 
 import pytest
 from IPython.core.error import UsageError
@@ -290,35 +289,41 @@ def test_interrupting_the_kernel_cancels_the_run_cleanly(ip, cell):
     assert ran.text.strip() == "intr: interrupted; run I cancelled after fetch; not run: transform_a, transform_b, store"
     run = ip.user_ns["intr"].last_run
     assert run.status == "cancelled"
-    assert not _cell_threads()
-    time.sleep(0.1)
-    assert ip.user_ns["calls"] == ["fetch"]  # nothing ran after the interrupt, nor later
+    assert not _cell_threads()  # the run's thread has ended: nothing of it can run later
+    assert ip.user_ns["calls"] == ["fetch"]  # nothing ran after the interrupt
+    assert [(tr.task_id, tr.status) for tr in run.task_runs] == [("fetch", "succeeded")]
+    assert run.skipped == [("ParallelGroup_1", "I", "cancelled")]
     assert cell("1 + 1").result.result == 2  # the next cell works
 
 
 def test_interrupting_inside_a_branch_stops_the_other_branches_and_the_sink(ip, cell):
     cell(INTERRUPTING)
     cell(
+        "import threading\n"
+        "b_busy = threading.Event()\n"
         "def src(): return 0\n"
         "@task(inject_context=True)\n"
         "def a(ctx, src):\n"
         "    calls.append('a')\n"
+        "    b_busy.wait(10)  # interrupt while b is mid-task\n"
         "    interrupt_and_wait(ctx)\n"
         "@task(inject_context=True)\n"
         "def b(ctx, src):\n"
+        "    b_busy.set()\n"
         "    while not ctx.cancelled:  # still busy when the interrupt comes\n"
         "        time.sleep(0.005)\n"
         "    calls.append('b')\n"
         "def b2(b): calls.append('b2')\n"
         "def sink(): calls.append('sink')\n"
     )
-    ran = cell("%%graflow intr2 --run --no-render\nsrc >> (a | (b >> b2)) >> sink\n")
+    ran = cell("%%graflow intr2 --run --session-id J --no-render\nsrc >> (a | (b >> b2)) >> sink\n")
     assert "intr2: interrupted" in ran.text
-    assert ip.user_ns["intr2"].last_run.status == "cancelled"
-    time.sleep(0.3)
-    calls = ip.user_ns["calls"]
-    assert calls[0] == "a" and "b2" not in calls and "sink" not in calls  # b, if it started, finished its task
-    assert not _cell_threads()
+    run = ip.user_ns["intr2"].last_run
+    assert run.status == "cancelled"
+    assert not _cell_threads()  # the cell returned after the run's threads ended ...
+    assert ip.user_ns["calls"] == ["a", "b"]  # ... b finished its task; b2 and sink never ran
+    assert run.skipped == [("b2", "J_b", "cancelled")]  # the sink was never even queued
+    assert [tr.task_id for tr in run.finished_runs()] == ["src", "ParallelGroup_1", "a", "b"]
 
 
 def test_a_run_waiting_for_input_shows_a_form(ip, cell):
