@@ -141,7 +141,7 @@ def test_awkward_ids_survive_quoting():
         _ = first >> (second | third)
     wf.execute("load:csv", session_id="r#1")
     layout = Layout(draw_graph(wf, wf.last_run))
-    assert {"load:csv", 'say "hi"', "back\\slash"} <= set(layout.nodes)
+    assert {"load:csv", 'say "hi"', "back\\slash", FORK, "ParallelGroup_1/join"} == set(layout.nodes)
     assert ("load:csv", FORK) in layout.edge_pairs()
     assert layout.members('cluster_r#1_say "hi"') == {'say "hi"'}
     _, text = svg_titles_and_text(draw_graph(wf, wf.last_run).svg)
