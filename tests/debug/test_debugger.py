@@ -301,7 +301,7 @@ def test_a_failing_task_is_reported_by_step_and_raised_by_run_to_end():
         assert rows(dbg) == [("4821", "waiting", None, []), (B, "held", "before transform_b", [])]
         with pytest.raises(ParallelGroupError) as info:
             dbg.run_to_end()
-        assert isinstance(info.value.errors["transform_a"], ValueError)
+        assert type(info.value.errors["transform_a"]) is ValueError
         assert dbg.status == "failed"
 
 

@@ -25,7 +25,7 @@ def test_fail_fast_stops_unstarted_branches_and_keeps_the_error_type():
         wf.execute(session_id="S")
     error = caught.value
     assert list(error.errors) == ["b1"]
-    assert isinstance(error.errors["b1"], ValueError)
+    assert type(error.errors["b1"]) is ValueError
     assert error.cancelled_tasks == ["b2", "b3", "b4"]
     assert LOG.names() == ["b1"]
     assert run_summary(wf)["status"] == "failed"

@@ -183,7 +183,7 @@ def test_branch_exception_surfaces_with_original_object():
 
     error = info.value
     assert error.errors["a"] is raised[0]
-    assert isinstance(error.errors["a"], BranchBoom)
+    assert type(error.errors["a"]) is BranchBoom
     assert error.__cause__ is raised[0]
     message = str(error)
     assert "a" in error.errors and "'a'" in message

@@ -234,7 +234,7 @@ def test_wrong_selection_answer_names_the_options_and_keeps_the_run_paused():
     paused = wf.execute("fetch", session_id="S")
     with pytest.raises(ValueError) as info:
         paused.resume("S_pick", "blue")
-    assert "'blue'" in str(info.value) and "red" in str(info.value) and "green" in str(info.value)
+    assert str(info.value) == "S_pick/pick/1: 'blue' is not one of the options ['red', 'green']"
     assert wf.last_run.status == "paused"
     assert [p.session_id for p in wf.last_run.pending_inputs()] == ["S_pick"]
 

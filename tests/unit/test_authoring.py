@@ -381,7 +381,7 @@ def test_retry_policy_exhausted_raises_retry_limit_with_original_error():
 
         with pytest.raises(RetryLimitExceededError) as info:
             wf.execute("always")
-    assert isinstance(info.value.last_error, OSError)
+    assert type(info.value.last_error) is OSError
     assert info.value.retry_count == 1 and info.value.max_retries == 1
     assert always.max_retries == 1
 
