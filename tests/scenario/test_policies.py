@@ -44,16 +44,14 @@ class Calls:
             return self.order.count(name)
 
 
-def member(calls: Calls, name: str, fail: bool = False, sleep: float = 0.0, write: dict | None = None, raised=None):
-    """A task ``name`` that records its call, optionally writes, sleeps, then raises."""
+def member(calls: Calls, name: str, fail: bool = False, write: dict | None = None, raised=None):
+    """A task ``name`` that records its call, optionally writes, then raises."""
 
     @task(name, inject_context=True)
     def body(ctx):
         calls.hit(name, ctx.session_id)
         for key, value in (write or {}).items():
             ctx.get_channel().set(key, value)
-        if sleep:
-            time.sleep(sleep)
         if fail:
             error = Boom(f"{name} broke")
             if raised is not None:
