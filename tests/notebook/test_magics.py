@@ -253,14 +253,15 @@ def test_step_flag_opens_the_debugger_instead_of_running(ip, cell):
 INTERRUPTING = """
 import _thread, time
 from graflow_nb import task
+from instruments import wait_for_main_thread_in, wait_until
 calls = []
 
 def interrupt_and_wait(ctx):
-    # what Jupyter's interrupt button does, then keep working until the run is cancelled
+    # what Jupyter's interrupt button does, once the cell waits for the run; then keep
+    # working until the run is cancelled
+    wait_for_main_thread_in("_wait")
     _thread.interrupt_main()
-    deadline = time.monotonic() + 10
-    while not ctx.cancelled and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_until(lambda: ctx.cancelled, "the interrupt to cancel the run")
 
 @task(inject_context=True)
 def fetch(ctx):

@@ -15,7 +15,7 @@ from graflow_nb.core.task import ParallelGroup
 
 class Log:
     def __init__(self) -> None:
-        # Guards every field; notified on each entry, for ``wait_entered``.
+        # Guards every field; notified on each entry, for ``hold``.
         self._lock = threading.Condition()
         self.reset()
 
@@ -36,11 +36,18 @@ class Log:
             self._lock.notify_all()
         return time.perf_counter()
 
-    def wait_entered(self, names: list[str]) -> None:
-        """Return once every one of ``names`` has been called; fail naming the missing."""
+    def hold(self, meet: list[str], at_once: int) -> None:
+        """Return once every step in ``meet`` has been called and ``at_once`` steps have
+        been seen running together, so a step that holds here certainly overlapped
+        them; fail saying what never happened."""
+
+        def reached() -> bool:
+            return set(meet) <= {n for n, _ in self.calls} and self.peak >= at_once
+
         with self._lock:
-            if not self._lock.wait_for(lambda: set(names) <= {n for n, _ in self.calls}, WAIT):
-                raise AssertionError(f"never called: {sorted(set(names) - {n for n, _ in self.calls})}")
+            if not self._lock.wait_for(reached, WAIT):
+                missing = sorted(set(meet) - {n for n, _ in self.calls})
+                raise AssertionError(f"never called: {missing}; peak {self.peak} of {at_once} wanted")
 
     def finished(self, name: str) -> bool:
         with self._lock:
@@ -66,12 +73,14 @@ class Log:
 LOG = Log()
 
 
-def record(name: str, value: Any = None, delay: float = 0.0, meet: list[str] = ()) -> dict[str, Any]:
-    """Log the call, wait until the steps ``meet`` have been called too (so they ran
-    while this one did), sleep ``delay``, return ``{"name", "value"}``."""
+def record(
+    name: str, value: Any = None, delay: float = 0.0, meet: list[str] = (), at_once: int = 1
+) -> dict[str, Any]:
+    """Log the call, hold until the steps ``meet`` have been called and ``at_once`` steps
+    ran together (``Log.hold``), sleep ``delay``, return ``{"name", "value"}``."""
     started = LOG.enter(name, value)
     try:
-        LOG.wait_entered(list(meet))
+        LOG.hold(list(meet), at_once)
         time.sleep(delay)
     finally:
         LOG.leave(name, started)
@@ -107,9 +116,10 @@ def flaky(name: str, failures: int) -> dict[str, int]:
     return {"attempt": attempt}
 
 
-def square(x: int, delay: float = 0.0) -> int:
+def square(x: int, delay: float = 0.0, at_once: int = 1) -> int:
     started = LOG.enter("square", x)
     try:
+        LOG.hold([], at_once)
         time.sleep(delay)
     finally:
         LOG.leave(f"square-{x}", started)
