@@ -45,6 +45,8 @@ except ImportError:  # a checkout that is not installed: use the package next to
 DIAMOND_SLEEP = 0.050
 FANOUT_SLEEP = 0.020
 NESTED_SLEEP = 0.010
+CAPPED_WIDTH, CAPPED_LIMIT, CAPPED_SLEEP = 6, 2, 0.020
+TASK_TIMEOUT, GROUP_TIMEOUT = 0.1, 0.2
 CHAIN_LENGTH = 1000
 TRIVIAL_WIDTH = 1000
 MEMORY_PROBES = 3  # fresh subprocesses measuring ru_maxrss (the median is judged)
@@ -326,6 +328,85 @@ def wl_nested(repeats: int) -> dict[str, Any]:
     return overhead_workload(cold, samples, NESTED_CRITICAL_PATH, 7)
 
 
+def wl_capped(repeats: int) -> dict[str, Any]:
+    """Six 20 ms branches under ``max_concurrency=2``: three rounds of two, so the ideal is
+    3 x 20 ms; ``ratio`` = wall / ideal.  The tests prove the cap (exactly two at once);
+    this says what it costs."""
+    body = _sleeper(CAPPED_SLEEP)
+
+    def build() -> Any:
+        wf = build_fanout("capped", CAPPED_WIDTH, body)
+        group = next(iter(wf.graph.groups()))
+        group.with_execution(max_concurrency=CAPPED_LIMIT)
+        return wf
+
+    cold, samples = timed_runs(repeats, build, "source")
+    ideal = CAPPED_WIDTH / CAPPED_LIMIT * CAPPED_SLEEP
+    walls = [s["total"] for s in samples]
+    return {
+        "width": CAPPED_WIDTH,
+        "max_concurrency": CAPPED_LIMIT,
+        "wall_s": stats(walls),
+        "ideal_s": round(ideal, 6),
+        "ratio": stats([w / ideal for w in walls], digits=2),
+        "cold_ratio": round(cold["total"] / ideal, 2),
+        "ok": check_once(samples, CAPPED_WIDTH + 2),
+    }
+
+
+def wl_timeouts(repeats: int) -> dict[str, Any]:
+    """How soon a timeout gives control back: from ``execute()`` to the raised error, for
+    a task with ``timeout=0.1`` and a group with ``timeout=0.2`` whose member would block
+    for a minute (it waits on an event, set after each repeat so no thread lingers).
+    ``*_late_s`` = wall - timeout (ideal 0).  The tests prove which error, naming what;
+    this says how late it comes."""
+    import threading
+
+    from graflow_nb.core.errors import GroupTimeoutError, TaskTimeoutError
+
+    release = threading.Event()
+
+    def blocked() -> None:
+        release.wait(60)
+
+    def task_timeout() -> Any:
+        with workflow("task-timeout") as wf:
+            task(id="slow", timeout=TASK_TIMEOUT)(blocked)
+        return wf
+
+    def group_timeout() -> Any:
+        with workflow("group-timeout") as wf:
+            source, quick, slow = (task(id=t)(f) for t, f in (("source", _noop), ("quick", _noop), ("slow", blocked)))
+            source >> (quick | slow).with_execution(timeout=GROUP_TIMEOUT)
+        return wf
+
+    def late(build: Callable[[], Any], start: str, error: type, limit: float) -> tuple[list[float], bool]:
+        lateness, ok = [], True
+        for _ in range(repeats + 1):
+            wf = build()
+            release.clear()
+            gc.collect()
+            t0 = time.perf_counter()
+            try:
+                wf.execute(start, session_id="S")
+                ok = False
+            except error:
+                lateness.append(time.perf_counter() - t0 - limit)
+            finally:
+                release.set()
+        return lateness[1:], ok
+
+    task_late, task_ok = late(task_timeout, "slow", TaskTimeoutError, TASK_TIMEOUT)
+    group_late, group_ok = late(group_timeout, "source", GroupTimeoutError, GROUP_TIMEOUT)
+    return {
+        "task_timeout_s": TASK_TIMEOUT,
+        "task_late_s": stats(task_late),
+        "group_timeout_s": GROUP_TIMEOUT,
+        "group_late_s": stats(group_late),
+        "ok": task_ok and group_ok,
+    }
+
+
 # name: (function, repeats, quick repeats)
 WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "diamond": (wl_diamond, 9, 3),
@@ -336,6 +417,8 @@ WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "chain-1000-observed": (wl_chain(observed=True), 11, 3),
     "fanout-trivial-1000": (wl_fanout_trivial, 7, 3),
     "nested": (wl_nested, 11, 3),
+    "capped-6x2": (wl_capped, 9, 3),
+    "timeouts": (wl_timeouts, 5, 2),
     "fanout-64-live": (wl_fanout_live, 15, 3),
 }
 
