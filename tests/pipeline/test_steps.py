@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from instruments import wait_until
 from steps_under_test import LOG, py
 
 from graflow_nb import RetryLimitExceededError
@@ -306,6 +307,7 @@ def test_a_python_step_timeout_is_the_engines_task_timeout():
     slow_inside = not LOG.finished("slow")
     LOG.release.set()
     assert slow_inside
+    wait_until(lambda: LOG.finished("slow"), "the abandoned step to leave")  # before the next test resets LOG
     assert (caught.value.task_id, caught.value.timeout, caught.value.session_id) == ("slow", 0.2, "S")
 
 
