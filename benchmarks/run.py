@@ -326,6 +326,48 @@ def wl_nested(repeats: int) -> dict[str, Any]:
     return overhead_workload(cold, samples, NESTED_CRITICAL_PATH, 7)
 
 
+def _cpu_with_children() -> float:
+    """CPU seconds of this process plus its finished children (the ``dot`` layouts)."""
+    import resource  # POSIX only, like the memory probes
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def wl_render(repeats: int) -> dict[str, Any]:
+    """The drawings of a 1000-branch fan-out and its run, each timed from building the
+    DOT to the laid-out SVG (one ``dot`` subprocess).  Folded is the default (wider than
+    50 branches: one ``N branches`` node); unfolded draws every branch in its session's
+    cluster, or every session box.  One untimed warm-up of each, then the repeats."""
+    from graflow_nb.observe import draw_graph, draw_sessions
+
+    wf = build_fanout("render", TRIVIAL_WIDTH, _noop)
+    wf.execute("source", session_id="K")
+    run = wf.last_run
+    drawings = {
+        "graph_folded_s": lambda: draw_graph(wf, run),
+        "graph_unfolded_s": lambda: draw_graph(wf, run, collapse_over=None),
+        "sessions_folded_s": lambda: draw_sessions(run),
+        "sessions_unfolded_s": lambda: draw_sessions(run, collapse_over=None),
+    }
+    out: dict[str, Any] = {"branches": TRIVIAL_WIDTH}
+    laid_out = True
+    for field, draw in drawings.items():
+        seconds, cpu = [], []
+        for _ in range(repeats + 1):
+            gc.collect()
+            c0, t0 = _cpu_with_children(), time.perf_counter()
+            svg = draw().svg
+            seconds.append(time.perf_counter() - t0)
+            cpu.append(_cpu_with_children() - c0)
+            laid_out = laid_out and svg is not None and svg.count("<g id=\"node") > 0
+        out[field] = stats(seconds[1:], digits=3)
+        # CPU seconds of this process plus the dot subprocess: what a busy machine moves least
+        out[field.removesuffix("_s") + "_cpu_s"] = stats(cpu[1:], digits=3)
+    out["ok"] = laid_out and run.status == "succeeded"
+    return out
+
+
 # name: (function, repeats, quick repeats)
 WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "diamond": (wl_diamond, 9, 3),
@@ -337,6 +379,7 @@ WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "fanout-trivial-1000": (wl_fanout_trivial, 7, 3),
     "nested": (wl_nested, 11, 3),
     "fanout-64-live": (wl_fanout_live, 15, 3),
+    "render-1000": (wl_render, 3, 1),
 }
 
 
