@@ -1,9 +1,11 @@
-"""The live view in a real Jupyter kernel (the venv's ``python3`` kernel that ``make
-test`` installs), read off the wire: what a front end and nbval actually receive.
+"""The README's notebook promises in a real Jupyter kernel (the venv's ``python3``
+kernel that ``make test`` installs), read off the wire: what a front end and nbval
+actually receive.
 
-A branch task waits for a file that this test creates only after it has seen the live
-area redrawn, so the run is certainly still going when the frame is drawn: no timing
-assumption decides which path ran.
+Live view: a branch task waits for a file that this test creates only after it has
+seen the live area redrawn, so the run is certainly still going when the frame is
+drawn.  Interrupt: the running task waits until it sees the run cancelled, so the
+interrupt certainly arrives while it runs.  No timing assumption decides which path ran.
 """
 
 from __future__ import annotations
@@ -60,14 +62,25 @@ with workflow("diamond") as wf:
 
 
 @pytest.fixture(scope="module")
-def kernel(tmp_path_factory):
+def started_kernel(tmp_path_factory):
+    """One kernel for this module: (its manager, a client on it)."""
     cwd = tmp_path_factory.mktemp("kernel")
     manager, client = start_new_kernel(kernel_name="python3", cwd=str(cwd))
     try:
-        yield client
+        yield manager, client
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture
+def kernel(started_kernel):
+    return started_kernel[1]
+
+
+@pytest.fixture
+def kernel_manager(started_kernel):
+    return started_kernel[0]
 
 
 def _drain(client) -> None:
@@ -78,19 +91,23 @@ def _drain(client) -> None:
             return
 
 
-def run_cell(client, code: str, release: Path | None = None) -> tuple[list[dict], dict]:
+def run_cell(client, code: str, release: Path | None = None, when_exists: tuple[Path, object] | None = None):
     """Execute ``code``; return its iopub messages (in order) and the execute reply.
 
     With ``release``: create that file as soon as an ``update_display_data`` carrying a
     drawn frame (not the placeholder) has arrived, which lets the waiting task finish.
+    With ``when_exists=(path, action)``: call ``action()`` once, as soon as ``path`` exists.
     """
     _drain(client)
     msg_id = client.execute(code)
     messages: list[dict] = []
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline:
+        if when_exists is not None and when_exists[0].exists():
+            when_exists[1]()
+            when_exists = None
         try:
-            msg = client.get_iopub_msg(timeout=1)
+            msg = client.get_iopub_msg(timeout=0.05 if when_exists is not None else 1)
         except queue.Empty:
             continue
         if msg["parent_header"].get("msg_id") != msg_id:
@@ -111,6 +128,10 @@ def run_cell(client, code: str, release: Path | None = None) -> tuple[list[dict]
 def check_ok(messages: list[dict], reply: dict) -> None:
     errors = [m["content"] for m in messages if m["msg_type"] == "error"]
     assert reply["status"] == "ok", (reply, errors)
+
+
+def stdout_of(messages: list[dict]) -> str:
+    return "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
 
 
 def live_outputs(messages: list[dict]) -> tuple[dict, list[dict], list[dict]]:
@@ -162,8 +183,7 @@ def test_graflow_magic_live_redraws_then_leaves_the_final_picture(kernel, tmp_pa
     check_ok(messages, reply)
     assert release.exists()
     check_live_run(messages, "etl", ["fetch", "clean", "enrich", "store"], ["4821_clean", "4821_enrich"])
-    printed = "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
-    assert printed.strip() == "etl: succeeded, 4 tasks in 3 sessions, result 10"
+    assert stdout_of(messages).strip() == "etl: succeeded, 4 tasks in 3 sessions, result 10"
 
 
 def test_execute_live_in_a_plain_cell_redraws_then_leaves_the_final_picture(kernel, tmp_path):
@@ -176,5 +196,49 @@ def test_execute_live_in_a_plain_cell_redraws_then_leaves_the_final_picture(kern
     check_live_run(
         messages, "diamond", ["fetch", "transform_a", "transform_b", "store"], ["4822_transform_a", "4822_transform_b"]
     )
-    printed = "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
-    assert printed == "10\n"
+    assert stdout_of(messages) == "10\n"
+
+
+INTERRUPTED = """
+import os, time
+from graflow_nb import task
+calls = []
+STARTED = {started!r}
+
+@task(inject_context=True)
+def fetch(ctx):
+    calls.append("fetch")
+    open(STARTED, "w").close()
+    deadline = time.monotonic() + 120
+    while not ctx.cancelled:          # busy until the interrupt reaches the run
+        if time.monotonic() > deadline:
+            raise TimeoutError("the test never interrupted the kernel")
+        time.sleep(0.005)
+    calls.append("fetch saw the interrupt")
+    return {{"rows": 3}}
+
+def transform_a(fetch): calls.append("transform_a")
+def transform_b(fetch): calls.append("transform_b")
+def store(transform_a, transform_b): calls.append("store")
+"""
+
+
+def test_interrupting_the_kernel_cancels_the_run_and_the_next_cell_works(kernel, kernel_manager, tmp_path):
+    started = tmp_path / "started"
+    messages, reply = run_cell(kernel, "%load_ext graflow_nb\n" + INTERRUPTED.format(started=str(started)))
+    check_ok(messages, reply)
+    messages, reply = run_cell(
+        kernel,
+        "%%graflow intr --run --session-id I --no-render\nfetch >> (transform_a | transform_b) >> store\n",
+        when_exists=(started, kernel_manager.interrupt_kernel),
+    )
+    assert started.exists()
+    assert reply["status"] == "ok"  # the cell reports the interruption; it does not fail
+    assert stdout_of(messages).startswith("intr: interrupted")
+    # the running task finished its step; nothing started after the interrupt
+    messages, reply = run_cell(kernel, "print(calls, intr.last_run.status, intr.last_run.task_counts())")
+    check_ok(messages, reply)
+    assert stdout_of(messages) == "['fetch', 'fetch saw the interrupt'] cancelled {'fetch': 1}\n"
+    messages, reply = run_cell(kernel, "print(1 + 1)")
+    check_ok(messages, reply)
+    assert stdout_of(messages) == "2\n"
