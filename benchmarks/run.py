@@ -191,10 +191,18 @@ def wl_fanout(width: int) -> Callable[[int], dict[str, Any]]:
             "run_only_ratio": stats([s["run"] / FANOUT_SLEEP for s in samples], digits=2),
             "ideal_ratio": 1.0,
             "peak_threads": max(s["record"].pool.peak_threads for s in samples),
+            "all_started_ms": stats([_all_started(s["record"]) for s in samples], 1000, 2),
             "ok": check_once(samples, width + 2),
         }
 
     return run
+
+
+def _all_started(run: Any) -> float:
+    """Seconds from the first branch task's start to the last one's: how long the pool
+    took to give every sleeping branch a thread."""
+    starts = [t.start for t in run.task_runs if t.session_id != run.root_session_id]
+    return max(starts) - min(starts)
 
 
 def wl_chain(observed: bool) -> Callable[[int], dict[str, Any]]:
