@@ -97,3 +97,22 @@ def test_parked_workers_are_reused_by_the_next_run(monkeypatch):
     # the pool counted the adopted threads plus any it had to start beyond them
     assert wf2.last_run.pool.peak_threads == len(workers) + len(started)
     assert {t for t in second if t is not threading.main_thread()} <= workers | started
+
+
+def test_parked_workers_leave_after_the_keepalive(monkeypatch):
+    """README: finished workers stay parked for 5 s. The wait is shortened here so the
+    test can watch a parked worker give up its seat and end."""
+    assert pool_module.KEEPALIVE_SECONDS == 5.0
+    parked = pool_module._ParkedThreads()
+    monkeypatch.setattr(pool_module, "_PARKED", parked)
+    monkeypatch.setattr(pool_module, "KEEPALIVE_SECONDS", 0.05)
+    width = 3
+    threads: list[threading.Thread] = []
+    wf = barrier_fanout("leave", width, threading.Barrier(width, timeout=30), threads)
+    wf.execute("seed", session_id="L")
+    workers = {t for t in threads if t is not threading.main_thread()}
+    assert workers
+    for worker in workers:
+        worker.join(timeout=30)
+    assert [w.is_alive() for w in workers] == [False] * len(workers)
+    assert parked._seats == []
