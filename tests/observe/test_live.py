@@ -26,9 +26,16 @@ CELL = contextvars.ContextVar("cell")
 
 
 class Recorder(CapturingDisplayPublisher):
-    """Keeps each publish with its thread and the caller's context as the publisher saw it."""
+    """Keeps each publish with its thread and the caller's context as the publisher saw it;
+    ``frame_drawn`` is set once the renderer thread has updated the live area."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.frame_drawn = threading.Event()
 
     def publish(self, data, metadata=None, source=None, *, transient=None, update=False):
+        if update and threading.current_thread().name.startswith("graflow-live-"):
+            self.frame_drawn.set()
         self.outputs.append(
             {
                 "data": data,
@@ -57,13 +64,15 @@ def shell(monkeypatch, tmp_path):
     return sh
 
 
-def slow_fanout(width: int = 4, seconds: float = 0.15):
+def slow_fanout(width: int = 4, seconds: float = 0.15, wait=None):
+    """source >> (t0 | ... ) >> sink; each branch sleeps ``seconds`` or calls ``wait``."""
+    body = wait or (lambda: time.sleep(seconds))
     with workflow("slow") as wf:
         source = task("source")(lambda: None)
         sink = task("sink")(lambda: None)
-        group = task("t0")(lambda: time.sleep(seconds))
+        group = task("t0")(body)
         for i in range(1, width):
-            group = group | task(f"t{i}")(lambda: time.sleep(seconds))
+            group = group | task(f"t{i}")(body)
         _ = source >> group >> sink
     return wf
 
@@ -73,7 +82,8 @@ def test_importing_observe_installs_the_live_view():
 
 
 def test_live_area_updates_from_the_renderer_then_a_new_static_picture(shell):
-    wf = slow_fanout()
+    # the branches wait for the first frame, so one is drawn however busy the machine is
+    wf = slow_fanout(wait=lambda: shell.display_pub.frame_drawn.wait(60))
     assert wf.execute("source", session_id="S", live={"interval": 0.1}) is None
     outputs = shell.display_pub.outputs
     first, *updates, final = outputs
