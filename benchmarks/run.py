@@ -193,10 +193,18 @@ def wl_fanout(width: int) -> Callable[[int], dict[str, Any]]:
             "run_only_ratio": stats([s["run"] / FANOUT_SLEEP for s in samples], digits=2),
             "ideal_ratio": 1.0,
             "peak_threads": max(s["record"].pool.peak_threads for s in samples),
+            "all_started_ms": stats([_all_started(s["record"]) for s in samples], 1000, 2),
             "ok": check_once(samples, width + 2),
         }
 
     return run
+
+
+def _all_started(run: Any) -> float:
+    """Seconds from the first branch task's start to the last one's: how long the pool
+    took to give every sleeping branch a thread."""
+    starts = [t.start for t in run.task_runs if t.session_id != run.root_session_id]
+    return max(starts) - min(starts)
 
 
 def wl_chain(observed: bool) -> Callable[[int], dict[str, Any]]:
@@ -405,6 +413,46 @@ def wl_timeouts(repeats: int) -> dict[str, Any]:
         "group_late_s": stats(group_late),
         "ok": task_ok and group_ok,
     }
+def _cpu_with_children() -> float:
+    """CPU seconds of this process plus its finished children (the ``dot`` layouts)."""
+    import resource  # POSIX only, like the memory probes
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def wl_render(repeats: int) -> dict[str, Any]:
+    """The drawings of a 1000-branch fan-out and its run, each timed from building the
+    DOT to the laid-out SVG (one ``dot`` subprocess).  Folded is the default (wider than
+    50 branches: one ``N branches`` node); unfolded draws every branch in its session's
+    cluster, or every session box.  One untimed warm-up of each, then the repeats."""
+    from graflow_nb.observe import draw_graph, draw_sessions
+
+    wf = build_fanout("render", TRIVIAL_WIDTH, _noop)
+    wf.execute("source", session_id="K")
+    run = wf.last_run
+    drawings = {
+        "graph_folded_s": lambda: draw_graph(wf, run),
+        "graph_unfolded_s": lambda: draw_graph(wf, run, collapse_over=None),
+        "sessions_folded_s": lambda: draw_sessions(run),
+        "sessions_unfolded_s": lambda: draw_sessions(run, collapse_over=None),
+    }
+    out: dict[str, Any] = {"branches": TRIVIAL_WIDTH}
+    laid_out = True
+    for field, draw in drawings.items():
+        seconds, cpu = [], []
+        for _ in range(repeats + 1):
+            gc.collect()
+            c0, t0 = _cpu_with_children(), time.perf_counter()
+            svg = draw().svg
+            seconds.append(time.perf_counter() - t0)
+            cpu.append(_cpu_with_children() - c0)
+            laid_out = laid_out and svg is not None and svg.count("<g id=\"node") > 0
+        out[field] = stats(seconds[1:], digits=3)
+        # CPU seconds of this process plus the dot subprocess: what a busy machine moves least
+        out[field.removesuffix("_s") + "_cpu_s"] = stats(cpu[1:], digits=3)
+    out["ok"] = laid_out and run.status == "succeeded"
+    return out
 
 
 # name: (function, repeats, quick repeats)
@@ -420,6 +468,7 @@ WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "capped-6x2": (wl_capped, 9, 3),
     "timeouts": (wl_timeouts, 5, 2),
     "fanout-64-live": (wl_fanout_live, 15, 3),
+    "render-1000": (wl_render, 3, 1),
 }
 
 

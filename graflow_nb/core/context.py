@@ -120,6 +120,7 @@ class ExecutionContext:
     _added_this_task: frozenset[str] | set[str] = frozenset()
     _has_dynamic = False
     _goto_called = False
+    goto_joins: tuple[str, ...] = ()  # joins the running task jumped into (next_task)
     _terminate_called = False
     _cancel_called = False
     ctrl_message: str | None = None
@@ -305,10 +306,11 @@ class ExecutionContext:
         if self.run.bus.active:
             self.run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, task.task_id)
 
-    def enqueue_successors(self, task_id: str) -> None:
-        """Enqueue what follows ``task_id``; a node with several predecessors waits for
-        all of them (AND-join) and so runs once."""
-        for succ_id in self.successors(task_id):
+    def enqueue_successors(self, task_id: str, targets: tuple[str, ...] | None = None) -> None:
+        """Enqueue what follows ``task_id`` (its successors, or ``targets``: the joins it
+        jumped into); a node with several predecessors waits for all of them (AND-join)
+        and so runs once."""
+        for succ_id in self.successors(task_id) if targets is None else targets:
             preds = self.predecessors(succ_id)
             if len(preds) > 1:
                 arrived = self._own("_join_arrivals").setdefault(succ_id, set())
@@ -359,6 +361,12 @@ class ExecutionContext:
         is_new = task_id in self._added_this_task or not self.knows(task_id)
         if is_new:
             self.add_dynamic_node(executable)
+        elif len(self.predecessors(task_id)) > 1:
+            # A jump into a join is this task arriving there: the join still waits for
+            # the predecessors that can run and runs once (README "Joins").
+            self._goto_called = True
+            self.goto_joins = (*self.goto_joins, task_id)
+            return task_id
         self.add_to_queue(executable if is_new else self.lookup(task_id))
         if goto or not is_new:
             self._goto_called = True
@@ -402,6 +410,7 @@ class ExecutionContext:
         if self._goto_called or self._terminate_called or self._cancel_called:
             self._goto_called = self._terminate_called = self._cancel_called = False
             self.ctrl_message = None
+            self.goto_joins = ()
         if self._added_this_task:
             self._added_this_task = frozenset()
 

@@ -195,6 +195,8 @@ class WorkflowEngine:
                 return last_result
             if not ctx._goto_called:
                 ctx.enqueue_successors(task.task_id)
+            elif ctx.goto_joins:
+                ctx.enqueue_successors(task.task_id, ctx.goto_joins)
 
     def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple) -> Any:
         run = ctx.run

@@ -180,6 +180,7 @@ class ReadyScheduler:
         scope = copy.copy(self.ctx)
         scope.channel = BranchChannel(self.ctx.channel, f"{self.ctx.session_id}/{task.task_id}")
         scope._goto_called = scope._terminate_called = scope._cancel_called = False
+        scope.goto_joins = ()
         scope.cancel_event = self.stop
         scope.parent_context = self.ctx  # so cancellation of the session reaches the task
         return scope
@@ -222,6 +223,8 @@ class ReadyScheduler:
             self.terminated = True
         elif not job.scope.goto_called:
             ctx.enqueue_successors(task_id)
+        elif job.scope.goto_joins:
+            ctx.enqueue_successors(task_id, job.scope.goto_joins)
 
     def _check_conflicts(self, job: _ReadyJob) -> None:
         task_id = job.task.task_id

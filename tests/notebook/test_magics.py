@@ -41,10 +41,20 @@ def test_load_ext_registers_both_magics(ip):
     assert isinstance(ip.magics_manager.registry["GraflowMagics"], GraflowMagics)
 
 
-@pytest.mark.skipif(not hasattr(graflow_nb, "load_ipython_extension"), reason="graflow_nb/__init__ has no hook yet")
-def test_load_ext_graflow_nb_itself(ip, cell):
-    assert cell("%load_ext graflow_nb").error is None
-    assert ip.find_cell_magic("graflow") is not None
+def test_load_ext_graflow_nb_itself_registers_the_magics(ip, cell):
+    """``%load_ext graflow_nb`` (what the README and binder's postBuild say) must work on
+    its own: the fixture's magics are removed first so only the package hook can bring
+    them back."""
+    assert callable(graflow_nb.load_ipython_extension)
+    ip.magics_manager.magics["cell"].pop("graflow")
+    ip.magics_manager.magics["line"].pop("graflow")
+    ip.magics_manager.registry.pop("GraflowMagics")
+    ip.extension_manager.loaded.discard("graflow_nb")
+    assert ip.find_cell_magic("graflow") is None
+    loaded = cell("%load_ext graflow_nb")
+    assert loaded.error is None and loaded.text == ""
+    assert ip.find_cell_magic("graflow") is not None and ip.find_line_magic("graflow") is not None
+    assert isinstance(ip.magics_manager.registry["GraflowMagics"], GraflowMagics)
 
 
 def test_help_is_the_docstring_with_the_options(ip, cell):

@@ -3,8 +3,6 @@ expanded, and a thousand-node graph is drawn whole."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from drawings import Layout, fanout, svg_titles_and_text
 
@@ -12,7 +10,7 @@ from graflow_nb import ParallelGroupError, task, workflow
 from graflow_nb.observe import COLLAPSE_OVER, draw_graph, draw_sessions
 from graflow_nb.observe import _dotkit as kit
 
-pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
+pytestmark = pytest.mark.usefixtures("dot")
 
 FORK, BRANCHES, JOIN = "ParallelGroup_1/fork", "ParallelGroup_1/branches", "ParallelGroup_1/join"
 FOLDED = {"source", FORK, BRANCHES, JOIN, "sink"}

@@ -7,8 +7,6 @@ merely if our DOT text looks plausible.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from drawings import DIAMOND_EDGES, FORK, JOIN, Layout, diamond, nested, svg_titles_and_text
 
@@ -16,7 +14,7 @@ from graflow_nb import ParallelGroupError, task, workflow
 from graflow_nb.observe import MISSING_DOT, draw_graph, draw_sessions
 from graflow_nb.observe import _dotkit as kit
 
-pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
+pytestmark = pytest.mark.usefixtures("dot")
 
 
 # -- the graph ------------------------------------------------------------------------------

@@ -3,8 +3,6 @@ picture the live view leaves in a cell."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from drawings import DIAMOND_EDGES, Layout, diamond, nested, svg_titles_and_text
 
@@ -12,7 +10,7 @@ from graflow_nb import ParallelGroupError
 from graflow_nb.observe import _dotkit as kit
 from graflow_nb.observe import draw_run
 
-pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
+pytestmark = pytest.mark.usefixtures("dot")
 
 
 def test_graph_and_sessions_sit_in_two_clusters_of_one_drawing():
