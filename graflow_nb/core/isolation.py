@@ -77,7 +77,10 @@ def is_atomic(value: Any) -> bool:
     if kind in _ATOMIC:
         return True
     if kind is tuple or kind is frozenset:
-        return all(is_atomic(item) for item in value)
+        try:
+            return all(is_atomic(item) for item in value)
+        except RecursionError:
+            return False  # nested too deep to tell: isolate() will say so
     if isinstance(value, _IMMUTABLE):
         return True
     np = sys.modules.get("numpy")

@@ -689,11 +689,14 @@ def test_same_value_on_cycles_depths_and_copies_of_identity_hashed_sets():
     assert same_value(deep, deep_list(5000)) is False  # too deep to compare: counted as different
 
 
-def test_reading_an_absurdly_deep_value_shares_it_and_says_why():
-    deep = deep_list(5000)
+@pytest.mark.parametrize("kind", [list, tuple])
+def test_reading_an_absurdly_deep_value_shares_it_and_says_why(kind):
+    deep = kind()
+    for _ in range(5000):
+        deep = kind([deep, 1])
     root = MemoryChannel("R", {"deep": deep})
     branch = BranchChannel(root, "R_a")
-    with pytest.warns(IsolationWarning, match="channel key 'deep' .*maximum recursion depth"):
+    with pytest.warns(IsolationWarning, match="channel key 'deep' .*nested too deep to copy .*maximum recursion depth"):
         assert branch.get("deep") is deep
     assert branch.changes() == {}
 
