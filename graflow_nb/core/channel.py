@@ -233,14 +233,13 @@ class BranchChannel(Channel):
         self.name = name
         self.base = base
         self.key_locks = base.key_locks
-        self.shared_keys = base.shared_keys
         self._local: dict[str, Any] = {}
         self._assigned: set[str] = set()
-        self._isolation: Isolation | None = None
 
     # Most branches only ever store their task's result, so the tables below start as
     # one shared empty mapping and a branch gets its own on its first write (_mut).
     _ops: Mapping[str, list[tuple[str, Any]]] = _NOTHING
+    _isolation: Isolation | None = None  # made on the first read of a mutable value
     _deleted: Mapping[str, None] = _NOTHING
     # What the branch first saw of a key it isolated or changed additively: changes are
     # judged against this, not against the parent's value now, which may have moved on
@@ -268,6 +267,11 @@ class BranchChannel(Channel):
                 self._warn_shared(key, shared)
             self._local[key] = value
         return value
+
+    @property
+    def shared_keys(self) -> set[str]:
+        """The run's keys already warned about (kept by the root channel)."""
+        return self.base.shared_keys
 
     def _warn_shared(self, key: str, why: str) -> None:
         if key in self.shared_keys:

@@ -712,3 +712,78 @@ def test_a_huge_frame_read_by_a_branch_is_not_copied():
     gc.collect()
     big.iloc[0, 0] = 1.0  # and the parent's frame is still an ordinary writable frame
     assert big.iloc[0, 0] == 1.0
+
+
+# -- odd values: read by two branches, nothing may change or conflict ----------------------
+class CopyRefuses:
+    def __deepcopy__(self, memo):
+        raise RuntimeError("this handle refuses to be copied")
+
+
+class ReduceRefuses:
+    """Copyable through ``__deepcopy__`` but opaque to ``__reduce_ex__``: compared by ``==``."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __deepcopy__(self, memo):
+        return ReduceRefuses(copy.deepcopy(self.value, memo))
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("no reducing")
+
+    def __eq__(self, other):
+        return isinstance(other, ReduceRefuses) and self.value == other.value
+
+    __hash__ = None
+
+
+def odd_values(tmp_path) -> dict[str, tuple[object, str | None]]:
+    """{key: (value, what the warning must say, or None when it can be isolated)}."""
+    columns = pd.MultiIndex.from_tuples([("x", "a"), ("x", "b")])
+    return {
+        "generator": ((i for i in range(3)), "cannot pickle 'generator' object"),
+        "file": (open(tmp_path / "f.txt", "w"), "cannot pickle '_io.TextIOWrapper' object"),  # noqa: SIM115
+        "refuses": (CopyRefuses(), "CopyRefuses can't be copied (this handle refuses to be copied)"),
+        "memoryview": (memoryview(b"abc"), "builtins.memoryview can't be copied (cannot pickle"),
+        "opaque": (ReduceRefuses([1, 2]), None),
+        "multiindex": (pd.DataFrame(np.eye(2), columns=columns), None),
+        "categorical": (pd.Series(pd.Categorical(list("abca"))), None),
+        "empty": (pd.DataFrame(), None),
+        "object-column": (pd.DataFrame({"o": [[1], {"k": 2}]}), None),
+        "bytearray": (bytearray(b"xyz"), None),
+        "deque": (__import__("collections").deque([np.arange(2), np.arange(3)]), None),
+        "tuple-with-list": ((1, [2, 3], np.arange(2)), None),
+        "frozen-boxes": (frozenset({Box(), Box()}), None),
+        "index": (pd.Index(["a", "b"], name="letters"), None),
+        "datetime-array": (np.array(["2020-01-01", "NaT"], dtype="datetime64[ns]"), None),
+    }
+
+
+ODD_KEYS = ["generator", "file", "refuses", "memoryview", "opaque", "multiindex", "categorical", "empty",
+            "object-column", "bytearray", "deque", "tuple-with-list", "frozen-boxes", "index", "datetime-array"]
+
+
+@pytest.mark.parametrize("key", ODD_KEYS)
+def test_odd_values_are_read_without_writes_conflicts_or_repeated_warnings(key, tmp_path):
+    value, warning = odd_values(tmp_path)[key]
+    assert sorted(odd_values(tmp_path)) == sorted(ODD_KEYS)
+
+    def body(ctx, index):
+        seen = ctx.get_channel().get(key)
+        return type(seen).__name__, len(repr(seen)) > 0
+
+    wf = fan_out(2, body, threaded=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, ctx = wf.execute("source", ret_context=True, initial_channel={key: value}, session_id="S")
+    told = [str(w.message) for w in caught if issubclass(w.category, IsolationWarning)]
+    if warning is None:
+        assert told == []
+    else:
+        assert len(told) == 1 and warning in told[0] and told[0].startswith(f"channel key {key!r}")
+    assert ctx.channel.get(key) is value
+    results = wf.last_run.results()
+    assert results["m0"] == results["m1"] == (type(value).__name__, True)
+    if key == "file":
+        value.close()
