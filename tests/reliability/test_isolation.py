@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import gc
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -429,6 +430,46 @@ def test_a_timed_out_attempt_keeps_editing_after_it_was_abandoned_and_nothing_re
     assert ctx.channel.get("late_key", "absent") == "absent"
 
 
+def test_a_cancelled_branchs_in_place_edits_never_reach_the_parent():
+    """Strict: m0 fails while m1 is between its two tasks; m1's second task is cancelled,
+    and what its first task changed in place stays in the dropped branch."""
+    originals = values()
+    edited = threading.Event()
+    ran: list[str] = []
+    with workflow("cancelled") as wf:
+        source, sink = noop("source"), noop("sink")
+
+        @task(inject_context=True)
+        def m0(ctx):
+            assert edited.wait(WAIT)
+            raise RuntimeError("m0 broke")
+
+        @task(inject_context=True)
+        def m1a(ctx):
+            ch = ctx.get_channel()
+            ch.get("nested")["meta"]["k"].append("from a cancelled branch")
+            ch.get("df").loc[0, "a"] = -5
+            ch.get("box").items.clear()
+            edited.set()
+            deadline = time.monotonic() + WAIT
+            while not ctx.cancelled and time.monotonic() < deadline:  # observable state, not a guess
+                time.sleep(0.001)
+            ran.append(f"m1a saw cancelled={ctx.cancelled}")
+
+        @task(inject_context=True)
+        def m1b(ctx):
+            ran.append("m1b")
+
+        source >> (m0 | (m1a >> m1b)) >> sink
+    with pytest.raises(ParallelGroupError):
+        wf.execute("source", initial_channel=originals, session_id="S")
+    assert ran == ["m1a saw cancelled=True"]
+    [branch] = [s for s in wf.last_run.sessions.values() if "m1a" in s.tasks_run]
+    assert (branch.parent_id, branch.state) == ("S", "cancelled")
+    for key in ("nested", "df", "box"):
+        assert checksum(originals[key]) == EXPECTED[key]
+
+
 # -- values that can't be isolated ---------------------------------------------------------
 def test_an_uncopyable_value_is_shared_and_the_user_is_told_once_per_run_and_key():
     client = Client()
@@ -569,6 +610,30 @@ def test_ready_parallel_readers_of_a_frame_neither_conflict_nor_replace_it():
                              ready_parallel=True)
     assert result == [EXPECTED["df"], EXPECTED["df"]]
     assert ctx.channel.get("df") is original
+
+
+def test_ready_parallel_writers_of_different_frames_conflict_by_content():
+    for second, conflict in ((frame(), False), (frame().assign(a=1), True)):
+        with workflow("ready-writers") as wf:
+            start = noop("start")
+
+            @task(inject_context=True)
+            def left(ctx):
+                ctx.get_channel().set("df", frame())
+
+            def set_second(ctx, value):
+                ctx.get_channel().set("df", value)
+
+            right = task(id="right", inject_context=True)(functools.partial(set_second, value=second))
+            start >> left
+            start >> right
+        if conflict:
+            with pytest.raises(MergeConflictError) as caught:
+                wf.execute("start", session_id="S", ready_parallel=True)
+            assert caught.value.key == "df"
+        else:
+            _, ctx = wf.execute("start", ret_context=True, session_id="S", ready_parallel=True)
+            assert same_value(ctx.channel.get("df"), frame())
 
 
 def test_channel_ops_still_add_up_next_to_frames():
