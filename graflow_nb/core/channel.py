@@ -22,6 +22,7 @@ fork, in the order the branch first touched each key.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import warnings
@@ -274,15 +275,22 @@ class BranchChannel(Channel):
         return self.base.shared_keys
 
     def _warn_shared(self, key: str, why: str) -> None:
+        """Once per run and key, pointing at the code that read it.  A fresh registry, so
+        Python's "default" filter (once per code location) can't hide the next run's."""
         if key in self.shared_keys:
             return
         self.shared_keys.add(key)
-        warnings.warn(
+        reader = sys._getframe(2)
+        warnings.warn_explicit(
             f"channel key {key!r} (read in session {self.name}): {why}, so parallel branches share it "
             f"by reference and an in-place change in one branch reaches its parent and siblings, even if "
             f"that branch fails. Keep such objects out of the channel, or set a fresh one in each branch.",
             IsolationWarning,
-            stacklevel=3,
+            reader.f_code.co_filename,
+            reader.f_lineno,
+            module=reader.f_globals.get("__name__"),
+            registry={},
+            module_globals=reader.f_globals,
         )
 
     def peek(self, key: str, default: Any = None) -> Any:
