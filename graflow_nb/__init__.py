@@ -32,6 +32,7 @@ from .core.errors import (
     ParallelGroupError,
     RetryLimitExceededError,
 )
+from .core.isolation import IsolationWarning
 
 __version__ = "0.1.0"
 
@@ -79,6 +80,6 @@ __all__ = [
     "TaskWrapper", "ParallelGroup", "TaskGraph", "ExecutionContext", "WorkflowEngine",
     "GraflowError", "GraflowRuntimeError", "ParallelGroupError", "CycleLimitExceededError",
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
-    "DuplicateTaskError", "MergeConflictError", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
+    "DuplicateTaskError", "MergeConflictError", "IsolationWarning", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
     "record", "load_pipeline", "to_pipeline",
 ]

@@ -21,6 +21,7 @@ from .errors import (
 )
 from .events import Event, EventBus, EventKind, EventLog
 from .graph import TaskGraph
+from .isolation import IsolationWarning
 from .policies import (
     AtLeastNGroupPolicy,
     BestEffortGroupPolicy,
@@ -39,7 +40,7 @@ __all__ = [
     "CriticalGroupPolicy", "CycleLimitExceededError", "DuplicateTaskError", "Event", "EventBus",
     "EventKind", "EventLog", "Executable", "ExecutionContext", "GraflowError", "GraflowRuntimeError",
     "GraflowWorkflowCanceledError", "GraphCompilationError", "GraphMutationError",
-    "GroupExecutionPolicy", "InMemoryTaskQueue", "MemoryChannel", "MergeConflictError",
+    "GroupExecutionPolicy", "InMemoryTaskQueue", "IsolationWarning", "MemoryChannel", "MergeConflictError",
     "ParallelGroup", "ParallelGroupError", "RetryLimitExceededError", "RetryPolicy", "Run",
     "SequentialTask", "SessionRecord", "StepLimitExceededError", "StrictGroupPolicy", "Task",
     "TaskError", "TaskExecutionContext", "TaskGraph", "TaskRun", "TaskWrapper", "WorkflowContext",

@@ -81,9 +81,14 @@ def _added_items(fork: Any, value: Any, key: str, group_id: str) -> list:
             f"group {group_id!r}, channel key {key!r}: the append/union merge needs lists, "
             f"got {type(value).__name__}; use merge={{{key!r}: 'overwrite'}} or another strategy for it"
         )
-    if isinstance(fork, list) and value[: len(fork)] == fork:
+    if isinstance(fork, list) and same_value(value[: len(fork)], fork):
         return value[len(fork):]
     return list(value)
+
+
+def _holds(items: list, item: Any) -> bool:
+    """``item in items`` by content: ``in`` uses ``==``, ambiguous for arrays and frames."""
+    return any(same_value(item, other) for other in items)
 
 
 def _apply_ops(parent: Channel, key: str, ops: tuple[tuple[str, Any], ...]) -> None:
@@ -108,10 +113,22 @@ def merge_branches(
     Every write is planned before the first one is made, so a conflict raises with
     the parent channel untouched.  With ``report`` the return value maps member ->
     {key: value the parent holds after that member's changes}, for BRANCH_MERGED
-    events and the merge explainer; otherwise it is empty.
+    events and the merge explainer; otherwise it is empty.  Once merged, what each
+    branch froze to isolate its reads is the parent's (``Channel.adopt``).
     """
     if callable(spec) and not isinstance(spec, dict):
-        return _merge_with_callable(parent, branches, spec)
+        applied = _merge_with_callable(parent, branches, spec)
+    else:
+        applied = _merge_by_key(parent, branches, spec, group_id, report)
+    for _member, channel in branches:
+        if channel.isolation is not None:
+            parent.adopt(channel.isolation)
+    return applied
+
+
+def _merge_by_key(
+    parent: Channel, branches: list[tuple[str, BranchChannel]], spec: Any, group_id: str, report: bool
+) -> dict[str, dict[str, Any]]:
 
     results: list[tuple[str, str, Any]] = []  # task results: each task's own key
     writers_by_key: dict[str, list[tuple[str, Change]]] = {}
@@ -212,7 +229,7 @@ def _combine(
             items = _added_items(channels[member].fork_value(key), new, key, group_id)
             current = [] if value is MISSING else list(value)
             if rule == "union":
-                items = [x for i, x in enumerate(items) if x not in current and x not in items[:i]]
+                items = [x for i, x in enumerate(items) if not _holds(current, x) and not _holds(items[:i], x)]
             value = current + items
     return (assigners[-1][0], key, ("set", value))
 
