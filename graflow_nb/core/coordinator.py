@@ -66,7 +66,7 @@ class GroupRun:
         self.branches: list[ExecutionContext] = []
         self.outcomes: list[TaskResult | None] = [None] * len(self.members)
         self.deadline = None if group.timeout is None else time.monotonic() + group.timeout
-        self.policy_error: Exception | None = None  # the policy's should_stop raised
+        self.policy_error: BaseException | None = None  # the policy's should_stop raised
 
     def fork(self) -> None:
         parent, group = self.parent, self.group
@@ -79,7 +79,7 @@ class GroupRun:
         if self.run.bus.active:
             self.run.bus.emit(EventKind.GROUP_STARTED, parent.session_id, group.task_id, members=self.member_ids)
         if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_start"):
-            parent.tracer.on_parallel_group_start(group.task_id, self.member_ids, parent)
+            self.run.call_hook(parent.tracer, "on_parallel_group_start", group.task_id, self.member_ids, parent)
 
     @property
     def member_ids(self) -> list[str]:
@@ -136,9 +136,11 @@ class GroupRun:
             return True
         try:
             return self.policy.should_stop(member_id, error)
-        except Exception as policy_error:
+        except BaseException as policy_error:
             # The policy itself is broken: stop, and fail the group with its error.
             self.policy_error = self.policy_error or policy_error
+            if ends_run(policy_error):
+                self.run.stop_with(policy_error)
             return True
 
     def _time_out(self, indices: list[int], fork: ForkJoin) -> None:
@@ -253,7 +255,7 @@ class GroupRun:
         if run.bus.active:
             run.bus.emit(EventKind.GROUP_FINISHED, parent.session_id, group.task_id, state=state)
         if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_end"):
-            parent.tracer.on_parallel_group_end(group.task_id, self.member_ids, parent, results=results)
+            run.call_hook(parent.tracer, "on_parallel_group_end", group.task_id, self.member_ids, parent, results=results)
 
     def _fail(self, error: BaseException, compensate: bool = True) -> None:
         """The group failed: compensate if the policy asks, discard every branch, raise.

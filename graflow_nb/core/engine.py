@@ -187,6 +187,7 @@ class WorkflowEngine:
                     queue.push_front(task)
                     continue
             if not run.take_step():
+                queue.push_front(task)  # recorded as skipped, as the ready scheduler does
                 raise StepLimitExceededError(run.max_steps, ctx.session_id, task.task_id)
             order_key = (*record.order_key, len(record.tasks_run))
             record.tasks_run.append(task.task_id)
@@ -237,7 +238,7 @@ class WorkflowEngine:
             if bus.active:
                 bus.emit(EventKind.TASK_STARTED, ctx.session_id, task_id, attempt=attempt + 1)
             if ctx.tracer is not None:
-                ctx.tracer.on_task_start(task, ctx)
+                run.call_hook(ctx.tracer, "on_task_start", task, ctx)
             try:
                 if handler is not None:
                     handler.execute_task(task, ctx)
@@ -258,7 +259,7 @@ class WorkflowEngine:
                 record.status = "failed"
                 record.error = error
                 if ctx.tracer is not None:
-                    ctx.tracer.on_task_end(task, ctx, error=error)
+                    run.call_hook(ctx.tracer, "on_task_end", task, ctx, error=error)
                 retry = attempt < max_retries and not isinstance(error, _NOT_RETRIED) and not ctx.cancelled
                 delay = self._retry_delay(task, attempt + 1, error) if retry else 0.0
                 policy_broke = delay is None
@@ -295,10 +296,10 @@ class WorkflowEngine:
                 record.status = "abandoned"
                 return None
             if ctx.tracer is not None:
-                ctx.tracer.on_task_end(task, ctx, result=result)
+                run.call_hook(ctx.tracer, "on_task_end", task, ctx, result=result)
             if ctx._cancel_called:
                 record.status = "cancelled"
-                cancel = GraflowWorkflowCanceledError(ctx.ctrl_message or "workflow cancelled", task_id)
+                cancel = annotate(GraflowWorkflowCanceledError(ctx.ctrl_message or "workflow cancelled", task_id), task_id, ctx.session_id)
                 run.stop_with(cancel)  # from a branch too: the run ends cancelled, every session stops
                 raise cancel
             if handler is None:

@@ -83,12 +83,15 @@ class RetryLimitExceededError(GraflowRuntimeError):
 
 
 class StepLimitExceededError(GraflowRuntimeError):
-    """The run's shared ``max_steps`` budget ran out (graflow stops silently here)."""
+    """The run's shared ``max_steps`` budget ran out (graflow stops silently here).
+
+    ``results`` holds each finished task's result, filled in when the run ends."""
 
     def __init__(self, max_steps: int, session_id: str, task_id: str | None):
         self.max_steps = max_steps
         self.session_id = session_id
         self.task_id = task_id
+        self.results: dict[str, Any] = {}
         super().__init__(
             f"max_steps={max_steps} reached in session {session_id!r} before task "
             f"{task_id!r} could run; the budget is shared by every session of the run, "

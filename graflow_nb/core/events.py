@@ -10,7 +10,8 @@ Observers never change a run.  An observer that raises is reported once (an
 ``ObserverWarning`` naming it and the event kind, and an ``ObserverError`` in
 ``run.observer_errors``) and muted for the rest of the run; the event still reaches
 every other observer, and ``emit`` never raises into the engine.  The same goes for
-the run's other hooks (a gate, the live view), reported through ``EventBus.call``.
+the run's other hooks (a gate, a tracer, the live view), reported through
+``EventBus.call``.
 A ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``,
 ``SystemExit``) is a request to stop, not a bug to report: it is recorded too, and
 handed to ``on_stop`` so the run ends the way it would if a task had raised it.
@@ -138,11 +139,11 @@ class EventBus:
             except BaseException as error:
                 self.report(observer, event, error)
 
-    def call(self, hook_owner: Any, hook: str, *args: Any) -> bool:
-        """Call ``hook_owner.<hook>(*args)``; on an error report it (once per owner) and
-        return False, so a broken hook never changes the run that called it."""
+    def call(self, hook_owner: Any, hook: str, *args: Any, **kwargs: Any) -> bool:
+        """Call ``hook_owner.<hook>(*args, **kwargs)``; on an error report it (once per
+        owner) and return False, so a broken hook never changes the run that called it."""
         try:
-            getattr(hook_owner, hook)(*args)
+            getattr(hook_owner, hook)(*args, **kwargs)
             return True
         except BaseException as error:
             self.report(hook_owner, hook, error)

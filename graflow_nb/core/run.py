@@ -216,11 +216,14 @@ class Run:
             self._answered.notify_all()  # tasks waiting for an answer stop waiting
 
     def call_gate(self, hook: str, *args: Any) -> None:
-        """Call the gate's ``hook``; a gate that raised once is reported and skipped
-        from then on, so a broken debugger hook never blames a task or stops a run."""
-        gate = self.gate
-        if gate is not None and not self.bus.reported(gate):
-            self.bus.call(gate, hook, *args)
+        """Call the gate's ``hook`` (see ``call_hook``)."""
+        self.call_hook(self.gate, hook, *args)
+
+    def call_hook(self, owner: Any, hook: str, *args: Any, **kwargs: Any) -> None:
+        """Call ``owner.<hook>`` (a gate, a tracer); one that raised once is reported and
+        skipped from then on, so a broken hook never blames a task or stops a run."""
+        if owner is not None and not self.bus.reported(owner):
+            self.bus.call(owner, hook, *args, **kwargs)
 
     # -- sessions ----------------------------------------------------------------------
     def branch_session_id(self, parent_id: str, member_id: str) -> str:

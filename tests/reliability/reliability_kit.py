@@ -19,9 +19,20 @@ from collections.abc import Callable
 from typing import Any
 
 from graflow_nb import task, workflow
+from graflow_nb.core import AtLeastNGroupPolicy, CriticalGroupPolicy
 from graflow_nb.core.events import EventKind
 
 WAIT = 30  # seconds: only ever reached when the behaviour under test is broken
+
+# Every kind of group policy, fresh per use (member ``done`` is the critical one).
+POLICIES = {
+    "strict": lambda: "strict",
+    "best_effort": lambda: "best_effort",
+    "continue": lambda: "continue",
+    "rollback": lambda: "rollback",
+    "at_least_1": lambda: AtLeastNGroupPolicy(1),
+    "critical_done": lambda: CriticalGroupPolicy(["done"]),
+}
 
 
 class Calls:

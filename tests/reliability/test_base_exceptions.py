@@ -11,10 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from reliability_kit import WAIT, Calls, must_wait, raiser, states, worker_fault_group
+from reliability_kit import POLICIES, WAIT, Calls, must_wait, raiser, states, worker_fault_group
 
 from graflow_nb import ParallelGroupError, task, workflow
-from graflow_nb.core import AtLeastNGroupPolicy
 from graflow_nb.core.pool import WorkerPool
 
 
@@ -28,14 +27,6 @@ ERRORS = {
     "GeneratorExit": lambda: GeneratorExit("closed"),
     "Custom": lambda: Custom("mine"),
 }
-POLICIES = {
-    "strict": lambda: "strict",
-    "best_effort": lambda: "best_effort",
-    "continue": lambda: "continue",
-    "rollback": lambda: "rollback",
-    "at_least_1": lambda: AtLeastNGroupPolicy(1),
-}
-
 
 def end_state(error: BaseException) -> str:
     return "cancelled" if isinstance(error, KeyboardInterrupt) else "failed"
