@@ -257,3 +257,28 @@ def test_a_base_exception_is_never_retried_and_keeps_its_identity_through_a_time
     assert calls["bad"] == 1
     assert wf.last_run.status == "failed"
     assert states(wf.last_run)["S_bad"] == "failed"
+
+
+def test_a_system_exit_thirty_groups_deep_reaches_execute_as_itself():
+    calls = Calls()
+    error = SystemExit("deep")
+    with workflow("deep") as wf:
+        inner = calls.task("bottom", raiser(error)) | calls.task("sibling_0")
+        for level in range(1, 30):
+            inner = (calls.task(f"head_{level}") >> inner) | calls.task(f"sibling_{level}")
+        _ = calls.task("top") >> inner >> calls.task("after")
+    with pytest.raises(SystemExit) as raised:
+        wf.execute("top", session_id="D", max_workers=2)
+    assert raised.value is error
+    run = wf.last_run
+    assert run.status == "failed" and calls["after"] == 0
+    chain = ["D"]
+    for level in range(29, 0, -1):
+        chain.append(f"{chain[-1]}_head_{level}")
+    chain.append(f"{chain[-1]}_bottom")
+    ended = states(run)
+    assert [sid for sid, state in ended.items() if state == "failed"] == chain  # the path the exit took
+    siblings = {sid: state for sid, state in ended.items() if sid not in chain}
+    assert sorted(sid.rsplit("_", 2)[-2:][1] for sid in siblings) == sorted(str(i) for i in range(30))
+    # a sibling either finished before the exit (its changes discarded) or was stopped
+    assert set(siblings.values()) - {"discarded", "cancelled"} == set()
