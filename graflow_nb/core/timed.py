@@ -95,13 +95,22 @@ class TimedAttempts:
                 if queued:
                     raise
                 # a thread that just finished took it: it runs after all
-        if attempt.done.wait(timeout):
-            return True, attempt
+        try:
+            finished = attempt.done.wait(timeout)
+        except BaseException:  # the waiting thread was interrupted: nobody waits any more
+            self._abandon(attempt)
+            raise
+        if finished or not self._abandon(attempt):
+            return True, attempt  # (it may have finished just as the wait ended)
+        return False, attempt
+
+    def _abandon(self, attempt: Attempt) -> bool:
+        """Count ``attempt`` as abandoned unless it is done; True if it was."""
         with self._cond:
-            if not attempt.done.is_set():
-                self._abandoned[attempt] = None
-                return False, attempt
-        return True, attempt  # it finished just as the wait ended: not abandoned
+            if attempt.done.is_set():
+                return False
+            self._abandoned[attempt] = None
+            return True
 
     @property
     def abandoned(self) -> int:
