@@ -513,8 +513,9 @@ class TaskExecutionContext:
 
     @property
     def cancelled(self) -> bool:
-        """Poll this in long loops: True once the group or run asked this branch to stop."""
-        return self.execution_context.cancelled
+        """Poll this in long loops: True once the group or run asked this branch to stop,
+        or once this attempt timed out and was abandoned."""
+        return self.abandoned or self.execution_context.cancelled
 
     @property
     def llm_client(self) -> Any:

@@ -33,7 +33,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .channel import BranchChannel, same_value
-from .errors import MergeConflictError, PauseRequested, SessionPaused, StepLimitExceededError
+from .errors import MergeConflictError, PauseRequested, SessionPaused, StepLimitExceededError, ends_run
 from .merge import merge_branches
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class ReadyScheduler:
                 self.paused = SessionPaused(ctx.session_id, [ctx.session_id])
                 return
             if run.gate is not None:
-                run.gate.before_task(ctx, task)
+                run.call_gate("before_task", ctx, task)
             if not run.take_step():
                 self.failure = StepLimitExceededError(run.max_steps, ctx.session_id, task.task_id)
                 queue.push_front(task)
@@ -201,11 +201,11 @@ class ReadyScheduler:
                 if self.paused is None:
                     self.paused = SessionPaused(ctx.session_id, [ctx.session_id])
                 return
-            if self.failure is None:
-                self.failure = job.error
+            if self.failure is None or (ends_run(job.error) and not ends_run(self.failure)):
+                self.failure = job.error  # a SystemExit or a cancel outranks an ordinary failure
                 self.stop.set()
             if ctx.run.gate is not None:
-                ctx.run.gate.after_task(ctx, job.task, None, job.error)
+                ctx.run.call_gate("after_task", ctx, job.task, None, job.error)
             return
         try:
             self._check_conflicts(job)
@@ -216,7 +216,7 @@ class ReadyScheduler:
             return
         merge_branches(ctx.channel, [(task_id, job.scope.channel)], "overwrite", ctx.session_id)
         if ctx.run.gate is not None:
-            ctx.run.gate.after_task(ctx, job.task, job.result, None)
+            ctx.run.call_gate("after_task", ctx, job.task, job.result, None)
         ctx.mark_task_completed(task_id)
         self.last_result = job.result
         if job.scope.terminate_called:

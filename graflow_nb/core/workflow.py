@@ -203,13 +203,13 @@ class WorkflowContext:
         )
         ctx._llm_agents.update(self._llm_agents)
         self.runs.append(ctx.run)
-        if view is not None:
-            view.start(ctx.run)
+        if view is not None:  # a view that fails is reported on the run and never changes it
+            ctx.run.bus.call(view, "start", ctx.run)
         try:
             result = WorkflowEngine().execute(ctx)
         finally:
             if view is not None:
-                view.finish(ctx.run)
+                ctx.run.bus.call(view, "finish", ctx.run)
         return (result, ctx) if ret_context else result
 
     def to_pipeline(self, path: Any = None) -> Any:

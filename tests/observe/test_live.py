@@ -19,6 +19,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 from graflow_nb import ParallelGroupError, task, workflow
+from graflow_nb.core.events import ObserverWarning
 from graflow_nb.observe import MISSING_DOT, LiveView, events_of
 from graflow_nb.observe.live import placeholder
 
@@ -193,18 +194,21 @@ def test_plain_python_runs_live_without_ipython(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_broken_frame_stops_the_live_area_not_the_run(shell, monkeypatch, capsys):
+def test_a_broken_frame_stops_the_live_area_not_the_run(shell, monkeypatch):
     tried = threading.Event()
+    broke = RuntimeError("frame broke")
 
     def broken(self):
         tried.set()
-        raise RuntimeError("frame broke")
+        raise broke
 
     monkeypatch.setattr(LiveView, "frame", broken)
     wf = slow_fanout(2, lambda: tried.wait(WAIT))
-    wf.execute("source", session_id="S", live={"interval": 0.1})
+    with pytest.warns(ObserverWarning, match=r"raised RuntimeError: frame broke on frame in run 'S'"):
+        wf.execute("source", session_id="S", live={"interval": 0.1})
     assert wf.last_run.status == "succeeded"
+    [(view, what, error)] = wf.last_run.observer_errors
+    assert isinstance(view, LiveView) and what == "frame" and error is broke
     first, closing, final = shell.display_pub.outputs
     assert closing["data"] == first["data"]
     assert final["data"]["text/plain"].startswith("slow: run S succeeded")
-    assert capsys.readouterr().err.strip() == "live view stopped early: RuntimeError: frame broke"
