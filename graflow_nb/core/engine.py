@@ -146,8 +146,13 @@ class WorkflowEngine:
             raise
         except BaseException as error:
             if ctx.record.state == "open":
-                # A run stopped from outside ends "cancelled" (see _root); its sessions too.
-                state = "cancelled" if ctx.run.cancel_event.is_set() else stop_status(error)
+                # What stopped the run decides (see _root); a run stopped from outside
+                # with nothing raised (run.cancel_event alone) ends "cancelled".
+                stop = ctx.run.stop_error
+                if stop is not None:
+                    state = stop_status(stop)
+                else:
+                    state = "cancelled" if ctx.run.cancel_event.is_set() else stop_status(error)
                 ctx.run.close_session(ctx.session_id, state)
                 ctx.skip_queued(state)
             raise

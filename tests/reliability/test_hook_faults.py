@@ -196,27 +196,32 @@ def test_a_keyboard_interrupt_while_a_branch_copies_a_channel_value_cancels_the_
 
 
 def test_values_whose_eq_raises_are_a_merge_conflict_not_a_crash():
+    # Change detection compares objects by their state, never by ``==``: values whose
+    # ``==`` raises conflict when their states differ, and the merge never calls ``==``.
     class NoEq:
+        def __init__(self, v):
+            self.v = v
+
         def __eq__(self, other):
             raise RuntimeError("eq broke")
 
         __hash__ = object.__hash__
 
         def __repr__(self):
-            return "NoEq()"
+            return f"NoEq({self.v})"
 
     with workflow("eq") as wf:
 
         @task(inject_context=True)
         def a(ctx):
-            ctx.get_channel().set("k", NoEq())
+            ctx.get_channel().set("k", NoEq(1))
 
         @task(inject_context=True)
         def b(ctx):
-            ctx.get_channel().set("k", NoEq())
+            ctx.get_channel().set("k", NoEq(2))
 
         _ = task("src")(lambda: None) >> (a | b)
     with pytest.raises(MergeConflictError) as raised:
         wf.execute("src", session_id="S")
-    assert str(raised.value).startswith("Merge conflict in group 'ParallelGroup_1' on channel key 'k': 'a' wrote NoEq(), 'b' wrote NoEq()")
+    assert str(raised.value).startswith("Merge conflict in group 'ParallelGroup_1' on channel key 'k': 'a' wrote NoEq(1), 'b' wrote NoEq(2)")
     assert (wf.last_run.status, states(wf.last_run)) == ("failed", {"S": "failed", "S_a": "discarded", "S_b": "discarded"})
