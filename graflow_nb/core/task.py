@@ -375,20 +375,23 @@ class ParallelGroup(Executable):
         self.policy: Any = None
         self.merge: Any = None
         self.timeout: float | None = None
+        taken: set[str] = set()
+        for member in members:  # all checked first: a refused group never joins the graph
+            taken.add(self._check_member(member, taken)[0].task_id)
         wf.register(self)
         for member in members:
             self.add_member(member)
 
-    def add_member(self, member: Executable, index: int | None = None) -> None:
-        """Add ``member`` (a chain's first task); refused if it would run twice or nest
-        groups deeper than ``MAX_GROUP_DEPTH``, before the group changes."""
+    def _check_member(self, member: Any, taken: set[str]) -> tuple[Executable, int]:
+        """``(node, depth it gives this group)``; refused if it is not a task, would run
+        twice (here or in another group), contains this group, or nests groups deeper
+        than ``MAX_GROUP_DEPTH``."""
         member = as_node(member, self, "|")._leftmost()
-        if member.task_id in self._member_ids:
+        if member.task_id in taken:
             raise ConfigError(f"task {shown(member.task_id)} is already a member of {shown(self.task_id)}")
         if member is self or (member.is_group and self.task_id in _nested_ids(member)):
             raise ConfigError(f"group {shown(self.task_id)} cannot contain itself")
-        wf = _wf()
-        holder = wf.graph.group_holding(member.task_id, besides=self)
+        holder = _wf().graph.group_holding(member.task_id, besides=self)
         if holder is not None:
             raise ConfigError(
                 f"task {shown(member.task_id)} is already a member of group {shown(holder)}; a task "
@@ -402,7 +405,12 @@ class ParallelGroup(Executable):
                 f"{shown(member.task_id)} is {depth - 1} deep); at most {MAX_GROUP_DEPTH} levels are "
                 f"allowed: flatten the inner groups or chain them with >>"
             )
-        wf.register(member)
+        return member, depth
+
+    def add_member(self, member: Executable, index: int | None = None) -> None:
+        """Add ``member`` (a chain's first task) after ``_check_member`` accepts it."""
+        member, depth = self._check_member(member, self._member_ids)
+        _wf().register(member)
         self._member_ids.add(member.task_id)
         self.depth = max(self.depth, depth)
         if index is None:

@@ -295,12 +295,12 @@ class Checker:
         )
 
     def _finite(self, item: dict[str, Any], parts: tuple, keys: tuple[str, ...]) -> bool:
-        """NaN and infinity pass the schema's bounds (every comparison with NaN is
-        false), so they are refused here, before a timeout that never fires is set."""
+        """NaN and infinity pass the schema's lower bounds (every comparison with NaN
+        is false), so they are refused here, before a timeout that never fires is set."""
         ok = True
         for key in keys:
             value = item.get(key)
-            if isinstance(value, float) and not math.isfinite(value):
+            if isinstance(value, float) and (math.isnan(value) or value == math.inf):
                 self.add((*parts, key), f"{key} must be a finite number of seconds, got {value!r}")
                 ok = False
         return ok
