@@ -489,7 +489,16 @@ class Checker:
             if step is not None:
                 steps[step.id] = step
         succ = dag.reduce(ids, edges)
-        expr = dag.decompose(ids, succ)
+        try:
+            expr = dag.decompose(ids, succ, limit=MAX_GROUP_DEPTH)
+        except dag.TooDeep as deep:
+            self.add(
+                ("edges",),
+                f"fan-outs nest {deep.depth} deep or more (each becomes a parallel group inside the one "
+                f"before); at most {MAX_GROUP_DEPTH} levels are allowed: join some branches before "
+                f"fanning out again",
+            )
+            return None
         if dag.entries(expr, succ) > 1:
             starts = dag.region_sources(ids, succ)
             self.add(

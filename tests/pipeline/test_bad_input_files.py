@@ -175,3 +175,45 @@ def test_a_huge_template_is_reported_cut_short():
     assert path == "$.pipeline[0].params.note"
     assert message.startswith("unknown template reference ${nnnn")
     assert len(message) > 100_000  # the issue keeps it all; only the message is cut
+
+
+def nested_fan_outs(depth: int) -> dict:
+    """An edge file whose fan-outs nest ``depth`` deep: s -> (a0 | b0), a0 -> (a1 | b1),
+    ..., each pair joined again on the way back."""
+    nodes, edges, previous = [py("s")], [], "s"
+    for level in range(depth):
+        nodes += [py(f"a{level}"), py(f"b{level}")]
+        edges += [{"from": previous, "to": f"a{level}"}, {"from": previous, "to": f"b{level}"}]
+        previous = f"a{level}"
+    for level in reversed(range(depth)):
+        nodes.append(py(f"j{level}"))
+        inner = f"j{level + 1}" if level + 1 < depth else f"a{depth - 1}"
+        edges += [{"from": inner, "to": f"j{level}"}, {"from": f"b{level}", "to": f"j{level}"}]
+    return {"nodes": nodes, "edges": edges}
+
+
+def test_edge_files_at_the_fan_out_limit_run_and_past_it_are_refused():
+    wf = load_pipeline(nested_fan_outs(MAX_GROUP_DEPTH))
+    wf.execute(session_id="E", max_workers=2)
+    assert len(LOG.names()) == 1 + 3 * MAX_GROUP_DEPTH == len(set(LOG.names()))
+    assert max(rec.depth for rec in wf.last_run.sessions.values()) == MAX_GROUP_DEPTH
+    LOG.reset()
+    for depth in (MAX_GROUP_DEPTH + 1, 200):
+        assert only_issue(refused(lambda depth=depth: load_pipeline(nested_fan_outs(depth))))[1:] == (
+            "$.edges",
+            f"fan-outs nest {MAX_GROUP_DEPTH + 1} deep or more (each becomes a parallel group inside the "
+            f"one before); at most {MAX_GROUP_DEPTH} levels are allowed: join some branches before "
+            f"fanning out again",
+        )
+
+
+@pytest.mark.slow
+def test_an_edge_file_chain_longer_than_the_recursion_limit_runs_in_order():
+    count = 1100
+    document = {
+        "nodes": [py(f"n{i}") for i in range(count)],
+        "edges": [{"from": f"n{i}", "to": f"n{i + 1}"} for i in range(count - 1)],
+    }
+    wf = load_pipeline(document)
+    wf.execute(max_steps=count)
+    assert LOG.names() == [f"n{i}" for i in range(count)]
