@@ -375,12 +375,15 @@ class ParallelGroup(Executable):
         self.policy: Any = None
         self.merge: Any = None
         self.timeout: float | None = None
-        taken: set[str] = set()
+        checked = []
         for member in members:  # all checked first: a refused group never joins the graph
-            taken.add(self._check_member(member, taken)[0].task_id)
+            node, depth = self._check_member(member, self._member_ids)
+            self._member_ids.add(node.task_id)
+            checked.append((node, depth))
+        self._member_ids.clear()
         wf.register(self)
-        for member in members:
-            self.add_member(member)
+        for node, depth in checked:
+            self._admit(node, depth)
 
     def _check_member(self, member: Any, taken: set[str]) -> tuple[Executable, int]:
         """``(node, depth it gives this group)``; refused if it is not a task, would run
@@ -409,7 +412,9 @@ class ParallelGroup(Executable):
 
     def add_member(self, member: Executable, index: int | None = None) -> None:
         """Add ``member`` (a chain's first task) after ``_check_member`` accepts it."""
-        member, depth = self._check_member(member, self._member_ids)
+        self._admit(*self._check_member(member, self._member_ids), index)
+
+    def _admit(self, member: Executable, depth: int, index: int | None = None) -> None:
         _wf().register(member)
         self._member_ids.add(member.task_id)
         self.depth = max(self.depth, depth)
