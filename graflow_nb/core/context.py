@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .channel import MISSING, BranchChannel, Channel, MemoryChannel
-from .checks import MAX_GROUP_DEPTH, check_count, check_id, describe, shown
+from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
 from .errors import CycleLimitExceededError, DuplicateTaskError, GraphCompilationError, TaskTimeoutError
 from .events import EventBus, EventKind, Observer
 from .graph import known_ids
@@ -613,6 +613,7 @@ class TaskExecutionContext:
         from .feedback import request_feedback
 
         self._check_live()
+        check_timeout(timeout, f"task {shown(self.task_id)}: request_feedback()")
         self._requests += 1
         return request_feedback(
             self, str(getattr(feedback_type, "value", feedback_type)), prompt, options, metadata,

@@ -217,3 +217,13 @@ def test_an_edge_file_chain_longer_than_the_recursion_limit_runs_in_order():
     wf = load_pipeline(document)
     wf.execute(max_steps=count)
     assert LOG.names() == [f"n{i}" for i in range(count)]
+
+
+def test_a_missing_input_with_a_huge_name_fails_with_a_short_message():
+    from graflow_nb.pipeline import TemplateError
+
+    wf = load_pipeline({"pipeline": [py("a", "echo", x="${workflow." + "k" * 50_000 + "}")]})
+    with pytest.raises(TemplateError) as caught:
+        wf.execute()
+    assert str(caught.value).startswith("step 'a' ($.pipeline[0]): workflow input 'kkk")
+    assert len(str(caught.value)) <= 600 and LOG.calls == []

@@ -558,3 +558,14 @@ def test_next_task_with_an_unknown_id_or_a_non_task():
             ctx.next_task(print)
 
         refused(TypeError, lambda: wf.execute("bad"), "next_task() takes a task", "decorate it with @task")
+
+
+@pytest.mark.parametrize(("value", "kind"), [("30", TypeError), (math.nan, ValueError), (0, ValueError)])
+def test_a_question_with_a_timeout_no_wait_could_honour(value, kind):
+    with workflow("asking") as wf:
+        @task(inject_context=True)
+        def ask(ctx):
+            return ctx.request_approval("ok?", timeout=value, default=False)
+
+        refused(kind, lambda: wf.execute("ask", session_id="Q"), "task 'ask': request_feedback()", "timeout")
+    assert wf.last_run.status == "failed" and wf.last_run.pending_inputs() == []
