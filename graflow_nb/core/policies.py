@@ -60,7 +60,7 @@ def describe_failures(results: dict[str, TaskResult]) -> str:
     cancelled = [r.task_id for r in results.values() if r.status == "cancelled"]
     text = "; ".join(parts)
     if cancelled:
-        names = ", ".join(shown(c, 40) for c in cancelled[:_LISTED])
+        names = ", ".join(clip(c, 40) for c in cancelled[:_LISTED])
         more = f" (+{len(cancelled) - _LISTED} more)" if len(cancelled) > _LISTED else ""
         text += f"; not run (cancelled): {names}{more}"
     return text
