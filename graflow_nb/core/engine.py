@@ -229,9 +229,7 @@ class WorkflowEngine:
         run = ctx.run
         bus = run.bus
         task_id = task.task_id
-        base_id = task.base_id or task_id
-        cycle = ctx.cycle_counts.get(base_id, 0) + 1
-        ctx.cycle_counts[base_id] = cycle
+        cycle = ctx.start_cycle(task)  # refuses a run past the task's max_cycles
         configured = task.max_retries
         max_retries = configured if configured is not None else ctx.default_max_retries
         handler = self._handlers.get(task.handler_type) if self._handlers else None
@@ -262,6 +260,7 @@ class WorkflowEngine:
             except (PauseRequested, SessionPaused):
                 record.end = time.time()
                 record.status = "paused"
+                ctx.cycle_counts[task.base_id or task_id] -= 1  # it runs this cycle again on resume
                 raise
             except Exception as error:
                 record.end = time.time()

@@ -111,7 +111,8 @@ class ParallelGroupError(GraflowRuntimeError):
     ``errors`` maps each failed member to its original exception object, in declaration
     order; ``failed_tasks`` keeps graflow's ``[(member_id, message)]`` shape.  The first
     failure in declaration order is the primary one (also ``__cause__``), so the
-    reported error does not depend on which thread lost the race.
+    reported error does not depend on which thread lost the race; when that member is
+    a nested group, the primary is that group's own primary (the task that failed).
     """
 
     def __init__(
@@ -132,7 +133,12 @@ class ParallelGroupError(GraflowRuntimeError):
         self.sessions = sessions or {}
         self.cancelled_tasks = cancelled_tasks or []
         if self.errors:
-            self.__cause__ = next(iter(self.errors.values()))
+            cause = next(iter(self.errors.values()))
+            # A member that is itself a group hands on its own first cause, so the
+            # chain stays two long (this group, the task that failed) at any depth.
+            while isinstance(cause, ParallelGroupError) and cause.__cause__ is not None:
+                cause = cause.__cause__
+            self.__cause__ = cause
 
     @property
     def primary_error(self) -> BaseException | None:

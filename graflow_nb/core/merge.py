@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .channel import MISSING, BranchChannel, Change, Channel, same_value
+from .checks import describe, shown
 from .errors import ConfigError, MergeConflictError
 
 STRATEGIES = ("error", "overwrite", "keep_first", "deep_merge", "append", "union", "sum", "no_merge")
@@ -47,11 +48,18 @@ _RESULT_SUFFIX = ".__result__"
 def validate_merge_spec(spec: Any, group_id: str) -> None:
     if spec is None or callable(spec):
         return
+    if isinstance(spec, dict):
+        bad_key = next((k for k in spec if not isinstance(k, str)), None)
+        if bad_key is not None:
+            raise ConfigError(
+                f"merge rules for group {shown(group_id)} are keyed by channel key (a string) or "
+                f"'*', got the key {describe(bad_key)}"
+            )
     rules = spec.values() if isinstance(spec, dict) else [spec]
     for rule in rules:
-        if not (callable(rule) or rule in STRATEGIES):
+        if not (callable(rule) or (isinstance(rule, str) and rule in STRATEGIES)):
             raise ConfigError(
-                f"unknown merge strategy {rule!r} for group {group_id!r}; "
+                f"unknown merge strategy {shown(rule)} for group {shown(group_id)}; "
                 f"choose one of {', '.join(STRATEGIES)} or a callable"
             )
 
