@@ -28,22 +28,31 @@ def wait_for_cancel(ctx) -> None:
         time.sleep(0.005)
 
 
-def test_an_interrupted_run_has_stopped_when_the_call_returns():
+def test_an_interrupted_run_has_stopped_when_the_call_returns(capsys):
     calls = []
     with workflow("linger") as wf:
 
-        @task(inject_context=True)
-        def slow(ctx):
-            time.sleep(0.1)  # the call is in its waiting loop by now
-            interrupt_kernel()
-            wait_for_cancel(ctx)
-            time.sleep(0.3)  # still finishing its task after the cancel
+        @task
+        def slow():
             calls.append("slow")
+            interrupt_kernel()
+            while True:  # pure Python that never polls ctx.cancelled: the interrupt stops it
+                pass
+
+        @task
+        def after():
+            calls.append("after")
+
+        slow >> after
 
     outcome = run_interruptibly(wf, "slow", session_id="L")
     assert outcome.interrupted and not outcome.still_running
-    assert calls == ["slow"] and outcome.run.ended is not None
-    assert outcome.status == "cancelled"
+    assert outcome.status == "cancelled" and outcome.run.ended is not None
+    assert [(t.task_id, t.status) for t in outcome.run.task_runs] == [("slow", "cancelled")]
+    assert {s.session_id: s.state for s in outcome.run.sessions.values()} == {"L": "cancelled"}
+    assert calls == ["slow"]
+    assert capsys.readouterr().out == "linger: stopping run L; waiting for slow (L)\n"
+    assert outcome.summary() == "linger: interrupted; run L cancelled after no task; stopped: slow; not run: after"
 
 
 def test_an_interrupted_run_whose_branch_waits_for_input_ends_cancelled_not_paused():
