@@ -44,7 +44,7 @@ _REFUSED = {
 
 
 def shell_script(command: str) -> tuple[str, list[Ref]]:
-    """``command`` with each template replaced by a quoted variable reference, and the
+    r"""``command`` with each template replaced by a quoted variable reference, and the
     templates in order (the n-th is ``GRAFLOW_NB_VALUE_n``).
 
     >>> script, refs = shell_script("grep -c '${fetch.word}' \"${workflow.dir}/log\" | tee ${workflow.out}")
