@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
+from functools import partial
 from typing import Any
 
 from .channel import BranchChannel
@@ -234,7 +235,7 @@ class WorkflowEngine:
                 ctx.tracer.on_task_start(task, ctx)
             try:
                 if handler is not None:
-                    self._invoke(ctx, task_ctx, record, None, handler.execute_task, task, ctx)
+                    self._invoke(ctx, task_ctx, record, None, partial(handler.execute_task, task), ctx)
                     result = ctx.get_result(task_id)
                 elif task.is_group:
                     result = task.invoke(task_ctx)  # its members' tasks run (and stop) on their own
@@ -299,16 +300,16 @@ class WorkflowEngine:
             return result
 
     @staticmethod
-    def _invoke(ctx: ExecutionContext, task_ctx: TaskExecutionContext, record: TaskRun, slots: Any, call: Any, *args: Any) -> Any:
-        """``call(*args)``: the task's own code, on this thread, where an interrupt of
+    def _invoke(ctx: ExecutionContext, task_ctx: TaskExecutionContext, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
+        """``call(arg)``: the task's own code, on this thread, where an interrupt of
         the run can reach it (``core.interrupt``), holding one of the run's task slots
         if it has them."""
         entry = ctx.run.task_threads.enter(ctx, task_ctx, record)
         try:
             if slots is None:
-                return call(*args)
+                return call(arg)
             with slots:
-                return call(*args)
+                return call(arg)
         finally:
             entry.ended.acquire()  # inline, one C call: see TaskThreads.withdraw
             if entry.delivered:

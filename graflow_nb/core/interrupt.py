@@ -35,7 +35,6 @@ import ctypes
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .channel import BranchChannel
@@ -50,22 +49,28 @@ POLL_SECONDS = 0.01
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.c_void_p)  # the exception type, or NULL to withdraw
 _set_async_exc.restype = ctypes.c_int
+_new_lock = threading.Lock
+_get_ident = threading.get_ident
 _FINAL_SESSION_STATES = frozenset({"merged", "failed", "cancelled", "closed", "discarded", "abandoned"})
 
 
-@dataclass(eq=False)
 class RunningTask:
-    """One task attempt executing on one thread.
+    """The task attempt one thread executes for a run, if any (one per thread, reused).
 
-    ``ended`` is a lock the thread takes when the attempt ends; ``interrupt`` delivers
-    only while it can take that lock itself, so delivering and ending never overlap."""
+    ``ended`` is held while no attempt runs: the thread releases it when an attempt
+    starts and takes it back when it ends; ``interrupt`` delivers only while it can take
+    that lock itself, so delivering and ending never overlap."""
 
-    ident: int
-    context: Any  # the session's ExecutionContext
-    task_context: Any  # the TaskExecutionContext the task was given
-    record: TaskRun
-    ended: threading.Lock = field(default_factory=threading.Lock)
-    delivered: bool = False
+    __slots__ = ("ident", "context", "task_context", "record", "ended", "delivered")
+
+    def __init__(self, ident: int):
+        self.ident = ident
+        self.context: Any = None  # the session's ExecutionContext
+        self.task_context: Any = None  # the TaskExecutionContext the task was given
+        self.record: Any = None  # its TaskRun
+        self.ended = _new_lock()
+        self.ended.acquire()
+        self.delivered = False
 
     @property
     def running(self) -> bool:
@@ -86,8 +91,14 @@ class TaskThreads:
 
     def enter(self, context: Any, task_context: Any, record: TaskRun) -> RunningTask:
         """The calling thread starts an attempt of ``record``'s task."""
-        entry = RunningTask(threading.get_ident(), context, task_context, record)
-        self._running[entry.ident] = entry
+        ident = _get_ident()
+        entry = self._running.get(ident)
+        if entry is None:
+            entry = self._running[ident] = RunningTask(ident)
+        elif not entry.ended.locked():  # an attempt inside an attempt: the outer one is reachable
+            entry = RunningTask(ident)
+        entry.context, entry.task_context, entry.record, entry.delivered = context, task_context, record, False
+        entry.ended.release()
         return entry
 
     @staticmethod

@@ -86,7 +86,15 @@ def after():
 """
 
 
-def _drain_until(kc, msg_id: str, seen: list[dict], stop) -> None:
+def _reply_to(kc, msg_id: str) -> dict:
+    """The shell reply to ``msg_id`` (replies to earlier requests are passed over)."""
+    while True:
+        reply = kc.get_shell_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply
+
+
+def _drain_until(kc, seen: list[dict], stop) -> None:
     while True:
         msg = kc.get_iopub_msg(timeout=60)
         seen.append(msg)
@@ -107,15 +115,14 @@ def test_interrupting_a_real_kernel_stops_the_task_and_the_next_cell_runs():
     km, kc = start_new_kernel(kernel_name="python3", extra_arguments=[], cwd=None)
     try:
         setup = kc.execute(KERNEL_SETUP)
-        assert kc.get_shell_msg(timeout=60)["content"]["status"] == "ok", setup
+        assert _reply_to(kc, setup)["content"]["status"] == "ok"
         msg_id = kc.execute("%%graflow job --run crunch --session-id K --no-render\ncrunch >> after\n")
         seen: list[dict] = []
-        _drain_until(kc, msg_id, seen, lambda m: m["msg_type"] == "stream" and "TASK STARTED" in m["content"]["text"])
+        _drain_until(kc, seen, lambda m: m["msg_type"] == "stream" and "TASK STARTED" in m["content"]["text"])
         km.interrupt_kernel()
-        reply = kc.get_shell_msg(timeout=60)
-        assert reply["parent_header"]["msg_id"] == msg_id
+        reply = _reply_to(kc, msg_id)
         assert reply["content"]["status"] == "ok"  # the magic reports the interrupt, it doesn't raise
-        _drain_until(kc, msg_id, seen, lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+        _drain_until(kc, seen, lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
                      and m["parent_header"].get("msg_id") == msg_id)
         lines = [line for line in _stream_text(seen, msg_id).splitlines() if line]
         assert lines[-2:] == [
@@ -126,9 +133,9 @@ def test_interrupting_a_real_kernel_stops_the_task_and_the_next_cell_runs():
             "print(job.last_run.status, sorted((s.session_id, s.state) for s in job.last_run.sessions.values()),"
             " [(t.task_id, t.status) for t in job.last_run.task_runs], calls)"
         )
-        assert kc.get_shell_msg(timeout=60)["content"]["status"] == "ok"
+        assert _reply_to(kc, check)["content"]["status"] == "ok"
         after: list[dict] = []
-        _drain_until(kc, check, after, lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+        _drain_until(kc, after, lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
                      and m["parent_header"].get("msg_id") == check)
         assert _stream_text(after, check) == "cancelled [('K', 'cancelled')] [('crunch', 'cancelled')] []\n"
     finally:

@@ -6,7 +6,7 @@ session (its own process group, no controlling terminal); ``stop_group`` sends t
 whole group SIGTERM, then SIGKILL to whatever is left after ``KILL_GRACE_SECONDS``, and
 returns once none of its processes is alive.
 
-``communicate`` waits for the command in short slices, so the thread waiting stays in
+``run`` waits for the command in short slices, so the thread waiting stays in
 Python: a timeout, a cancelled run (``should_stop``) or an interrupt delivered into the
 thread (``core.interrupt``) stops the group at once, whatever the command is doing.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 KILL_GRACE_SECONDS = 1.0  # after SIGTERM, how long the group gets before SIGKILL
 KILLED_WAIT_SECONDS = 10.0  # after SIGKILL, how long to wait for the kernel to end them
 WAIT_SLICE_SECONDS = 0.05
+SPAWN_WAIT_SECONDS = 5.0  # interrupted while starting the helper thread: how long it may take to report
 
 
 class GroupStopped(Exception):
@@ -33,31 +35,60 @@ class GroupStopped(Exception):
         self.reason = reason
 
 
-def start(argv: list[str], **options: Any) -> subprocess.Popen:
-    return subprocess.Popen(argv, start_new_session=True, **options)
+def run(
+    argv: list[str], stdin: str | None, timeout: float | None, should_stop: Callable[[], bool], **options: Any
+) -> tuple[int, str, str]:
+    """Run ``argv`` in a new session and return ``(exit code, stdout, stderr)``.
+
+    The group is stopped on timeout, on ``should_stop()`` and on any exception (an
+    interrupt) raised from the moment the child exists.  ``Popen`` runs on a helper
+    thread: an interrupt landing inside it, between the fork and ``Popen`` storing the
+    child's pid, would leave a child nobody knows; there neither Ctrl-C (main thread
+    only) nor an interrupt delivered into the step's thread can reach it."""
+    options.update(start_new_session=True, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE)
+    spawned = threading.Event()
+    box: dict[str, Any] = {}
+    helper = threading.Thread(target=_spawn, args=(argv, options, box, spawned), name="graflow-spawn", daemon=True)
+    started = False
+    try:
+        helper.start()
+        started = True
+        spawned.wait()
+        if "error" in box:
+            raise box["error"]
+        stdout, stderr = _communicate(box["process"], stdin, timeout, should_stop)
+    except BaseException:
+        spawned.wait(None if started else SPAWN_WAIT_SECONDS)  # then the child, if any, is known
+        if "process" in box:
+            stop_group(box["process"])
+        raise
+    return box["process"].returncode, stdout, stderr
 
 
-def communicate(
+def _spawn(argv: list[str], options: dict[str, Any], box: dict[str, Any], spawned: threading.Event) -> None:
+    try:
+        box["process"] = subprocess.Popen(argv, **options)
+    except BaseException as error:
+        box["error"] = error
+    finally:
+        spawned.set()
+
+
+def _communicate(
     process: subprocess.Popen, stdin: str | None, timeout: float | None, should_stop: Callable[[], bool]
 ) -> tuple[str, str]:
-    """``process.communicate(stdin)``, stopping the group on timeout, on ``should_stop()``
-    and on any exception (an interrupt) raised while waiting."""
     deadline = None if timeout is None else time.monotonic() + timeout
     pending = stdin
-    try:
-        while True:
-            wait = WAIT_SLICE_SECONDS if deadline is None else max(0.0, min(WAIT_SLICE_SECONDS, deadline - time.monotonic()))
-            try:
-                return process.communicate(pending, timeout=wait)
-            except subprocess.TimeoutExpired:
-                pending = None  # sent with the first call; the next ones only read
-            if deadline is not None and time.monotonic() >= deadline:
-                raise GroupStopped("timeout")
-            if should_stop():
-                raise GroupStopped("cancelled")
-    except BaseException:
-        stop_group(process)
-        raise
+    while True:
+        wait = WAIT_SLICE_SECONDS if deadline is None else max(0.0, min(WAIT_SLICE_SECONDS, deadline - time.monotonic()))
+        try:
+            return process.communicate(pending, timeout=wait)
+        except subprocess.TimeoutExpired:
+            pending = None  # sent with the first call; the next ones only read
+        if deadline is not None and time.monotonic() >= deadline:
+            raise GroupStopped("timeout")
+        if should_stop():
+            raise GroupStopped("cancelled")
 
 
 def stop_group(process: subprocess.Popen) -> None:

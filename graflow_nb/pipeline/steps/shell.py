@@ -25,14 +25,15 @@ import errno
 import os
 import shlex
 from collections.abc import Callable
-from subprocess import DEVNULL, PIPE
+from subprocess import PIPE
 from typing import Any
 
 from ...core.errors import GraflowWorkflowCanceledError
 from ..errors import ShellCommandError, StepTimeoutError, TemplateError
 from ..templates import parse, resolve, substitute
 from . import StepContext, StepType
-from .process_group import GroupStopped, communicate, start
+from .process_group import GroupStopped
+from .process_group import run as run_in_group
 from .shell_script import checked_text, script_values, shell_script
 
 SCHEMA = {
@@ -107,26 +108,14 @@ def run(params: dict[str, Any], step: StepContext) -> dict[str, Any]:
     cmd = params["cmd"]
     argv = ["/bin/sh", "-c", cmd] if params.get("shell") else cmd
     env = {**os.environ, **params["env"]} if params.get("env") else None
-    stdin = params.get("stdin")
+    task = step.task_context
     try:
-        process = start(
-            argv, cwd=params.get("cwd"), env=env, stdin=DEVNULL if stdin is None else PIPE,
-            stdout=PIPE, stderr=PIPE, text=True,
+        exit_code, stdout, stderr = run_in_group(
+            argv, params.get("stdin"), step.timeout, lambda: task is not None and task.cancelled,
+            cwd=params.get("cwd"), env=env, stdout=PIPE, stderr=PIPE, text=True,
         )
     except FileNotFoundError as error:
         raise FileNotFoundError(f"step {step.step_id!r}: command not found: {argv[0]!r}") from error
-    except OSError as error:
-        if error.errno != errno.E2BIG:
-            raise
-        size = sum(len(a) for a in argv) + sum(len(v) for v in (params.get("env") or {}).values())
-        raise OSError(
-            error.errno,
-            f"step {step.step_id!r}: the command's arguments and environment ({size} characters) are more than the "
-            f"system lets one command have; pass large values with stdin or a file",
-        ) from error
-    task = step.task_context
-    try:
-        stdout, stderr = communicate(process, stdin, step.timeout, lambda: task is not None and task.cancelled)
     except GroupStopped as stopped:
         if stopped.reason == "timeout":
             raise StepTimeoutError(
@@ -137,9 +126,18 @@ def run(params: dict[str, Any], step: StepContext) -> dict[str, Any]:
             f"step {step.step_id!r}: the run was cancelled; command {cmd!r} and every process it started were stopped",
             step.step_id,
         ) from None
-    result = {"stdout": stdout, "stderr": stderr, "exit_code": process.returncode}
-    if process.returncode != 0 and params.get("check", True):
-        raise ShellCommandError(cmd, process.returncode, stdout, stderr)
+    except OSError as error:
+        if error.errno != errno.E2BIG:
+            raise
+        size = sum(len(a) for a in argv) + sum(len(v) for v in (params.get("env") or {}).values())
+        raise OSError(
+            error.errno,
+            f"step {step.step_id!r}: the command's arguments and environment ({size} characters) are more than the "
+            f"system lets one command have; pass large values with stdin or a file",
+        ) from error
+    result = {"stdout": stdout, "stderr": stderr, "exit_code": exit_code}
+    if exit_code != 0 and params.get("check", True):
+        raise ShellCommandError(cmd, exit_code, stdout, stderr)
     return result
 
 
