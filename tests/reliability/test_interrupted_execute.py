@@ -209,9 +209,12 @@ def test_a_second_interrupt_stops_waiting_for_a_stuck_task_at_once(monkeypatch):
     main = threading.main_thread()
 
     def second_interrupt() -> None:
-        # Once the first interrupt has the main thread waiting for the stuck task.
-        while not any(f.f_code is interrupt.stop_tasks.__code__ for f in _stack(sys._current_frames()[main.ident])):
-            threading.Event().wait(0.005)
+        # Once the first interrupt has the main thread waiting, and only for the stuck task.
+        def waiting_for_stuck_only() -> bool:
+            in_stop = any(f.f_code is interrupt.stop_tasks.__code__ for f in _stack(sys._current_frames()[main.ident]))
+            return in_stop and [e.describe() for e in wf.last_run.task_threads.running()] == ["stuck (W_stuck)"]
+
+        wait_until(waiting_for_stuck_only)
         signal.pthread_kill(main.ident, signal.SIGINT)
 
     helper = threading.Thread(target=second_interrupt, daemon=True)
@@ -318,3 +321,38 @@ def test_threads_outside_the_run_are_never_interrupted_and_the_pool_serves_the_n
 
     assert nxt.execute(session_id="N") == 50
     assert states(nxt.last_run) == {"N": "closed", "N_double": "merged", "N_triple": "merged"}
+
+
+def test_ready_parallel_tasks_on_workers_are_stopped_and_the_join_never_runs():
+    started = threading.Event()
+    calls = []
+    with workflow("ready") as wf:
+
+        @task
+        def src():
+            return 1
+
+        @task
+        def a(src):
+            started.set()
+            spin_forever()
+
+        @task
+        def b(src):
+            interrupt_main_once(started)
+            spin_forever()
+
+        @task
+        def c(a, b):
+            calls.append("c")
+
+        for edge in (("src", "a"), ("src", "b"), ("a", "c"), ("b", "c")):
+            wf.add_edge(*edge)
+
+    with pytest.raises(KeyboardInterrupt) as caught:
+        wf.execute("src", session_id="R", ready_parallel=True)
+    run = wf.last_run
+    assert caught.value.__notes__ == ["[graflow_nb] run 'R' interrupted: cancelled"]
+    assert run.status == "cancelled" and states(run) == {"R": "cancelled"}
+    assert attempts(run) == [("a", "R", "cancelled"), ("b", "R", "cancelled"), ("src", "R", "succeeded")]
+    assert calls == [] and run.task_threads.running() == []
