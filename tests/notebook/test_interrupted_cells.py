@@ -67,6 +67,34 @@ def test_interrupting_a_plain_execute_shows_the_users_frames_and_one_engine_line
     assert cell("1 + 1").result.result == 2
 
 
+STOPPED_IN_A_LOOP = """
+import signal, threading
+from graflow_nb import task
+
+@task
+def fetch():
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Jupyter's interrupt button
+    while True:
+        pass
+
+def store(fetch):
+    return fetch
+"""
+
+
+def test_after_an_interrupt_the_summary_the_picture_and_the_status_agree(ip, cell):
+    assert cell(STOPPED_IN_A_LOOP).error is None
+    ran = cell("%%graflow agree --run --session-id A\nfetch >> store\n")
+    assert ran.error is None
+    assert ran.text.splitlines() == [
+        "agree: stopping run A; waiting for fetch (A)",
+        "agree: interrupted; run A cancelled after no task; stopped: fetch; not run: store",
+    ]
+    assert ip.user_ns["agree"].last_run.status == "cancelled"
+    [picture] = [data["image/svg+xml"] for data in ran.outputs if "image/svg+xml" in data]
+    assert re.findall(r"<text[^>]*>([^<]*)<", picture) == ["agree: run A cancelled", "fetch", "cancelled", "store", "pending"]
+
+
 KERNEL_SETUP = """
 %load_ext graflow_nb
 import time
