@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 from . import timed
@@ -31,6 +31,7 @@ from .errors import (
     ParallelGroupError,
     PauseRequested,
     RetryLimitExceededError,
+    RunInterrupted,
     SessionPaused,
     StepLimitExceededError,
     TaskTimeoutError,
@@ -38,6 +39,7 @@ from .errors import (
     stop_status,
 )
 from .events import EventKind
+from .interrupt import TaskThreads, stop_tasks
 from .merge import merge_branches
 from .pool import WorkerPool
 from .ready import ReadyScheduler
@@ -127,11 +129,27 @@ class WorkflowEngine:
             run.status = "cancelled" if run.cancel_event.is_set() else stop_status(error)
         if isinstance(error, StepLimitExceededError):
             error.results = run.results()
+        if isinstance(error, KeyboardInterrupt):
+            self._stop_after_interrupt(run, error)
         run.error = error
         run.cancel_event.set()
         if context.record.state in ("open", "paused"):
             run.close_session(context.session_id, "failed" if run.status == "failed" else "cancelled")
         raise error
+
+    @staticmethod
+    def _stop_after_interrupt(run: Any, error: KeyboardInterrupt) -> None:
+        """Ctrl-C reached the thread that called ``execute``: stop every task still
+        running elsewhere in the run before the call returns, and say on ``error``
+        which ones could not be stopped (``core.interrupt``)."""
+        root = run.root_session_id
+        stuck = stop_tasks(
+            run, lambda: all(r.state != "open" and r.state != "paused" for r in run.sessions.values() if r.session_id != root)
+        )
+        line = f"[graflow_nb] run {root!r} interrupted: cancelled"
+        if stuck:
+            line += "; abandoned, still running: " + ", ".join(e.describe() for e in stuck)
+        error.add_note(line)
 
     # -- one session -------------------------------------------------------------------
     def _session(self, ctx: ExecutionContext) -> Any:
@@ -248,15 +266,14 @@ class WorkflowEngine:
                 run.call_hook(ctx.tracer, "on_task_start", task, ctx)
             try:
                 if handler is not None:
-                    handler.execute_task(task, ctx)
+                    self._invoke(ctx, task_ctx, record, None, partial(handler.execute_task, task), ctx)
                     result = ctx.get_result(task_id)
-                elif task.timeout is not None and not task.is_group:
-                    result = self._invoke_with_timeout(ctx, task, task_ctx)
-                elif run.task_slots is not None and not task.is_group:
-                    with run.task_slots:
-                        result = task.invoke(task_ctx)
+                elif task.is_group:
+                    result = task.invoke(task_ctx)  # its members' tasks run (and stop) on their own
+                elif task.timeout is not None:
+                    result = self._invoke_with_timeout(ctx, task, task_ctx, record)
                 else:
-                    result = task.invoke(task_ctx)
+                    result = self._invoke(ctx, task_ctx, record, run.task_slots, task.invoke, task_ctx)
             except (PauseRequested, SessionPaused):
                 record.end = time.time()
                 record.status = "paused"
@@ -264,6 +281,9 @@ class WorkflowEngine:
                 raise
             except Exception as error:
                 record.end = time.time()
+                if run.abandoned_any and ctx.abandoned:
+                    record.status = "abandoned"  # given up on while it ran: its failure is too late
+                    raise
                 record.status = "failed"
                 record.error = error
                 if ctx.tracer is not None:
@@ -288,12 +308,21 @@ class WorkflowEngine:
                     raise RetryLimitExceededError(task_id, attempt, max_retries, error) from error
                 raise
             except BaseException as error:
+                record.end = time.time()
+                if isinstance(error, RunInterrupted):
+                    # Delivered into this thread by an interrupt of the run, which is
+                    # already stopping: the session is cancelled, and a pool thread lives
+                    # on to serve other runs.
+                    record.status = "abandoned" if run.abandoned_any and ctx.abandoned else "cancelled"
+                    raise GraflowWorkflowCanceledError(f"interrupted while {task_id!r} ran", task_id) from error
                 # SystemExit, KeyboardInterrupt and friends: no retry, no policy; the
                 # whole run stops and ends with this very object.
-                record.end = time.time()
-                record.status = stop_status(error)
+                record.status = "abandoned" if run.abandoned_any and ctx.abandoned else stop_status(error)
                 record.error = error
-                annotate(error, task_id, ctx.session_id)
+                if not task.is_group:
+                    # A group's own stop came from a member (annotated there) or from
+                    # an interrupt of the thread waiting at its barrier: no task raised it.
+                    annotate(error, task_id, ctx.session_id)
                 run.stop_with(error)
                 if bus.active:
                     bus.emit(EventKind.TASK_FAILED, ctx.session_id, task_id, attempt=attempt + 1, error=error, will_retry=False)
@@ -334,7 +363,23 @@ class WorkflowEngine:
             )
             return None
 
-    def _invoke_with_timeout(self, ctx: ExecutionContext, task: Any, task_ctx: TaskExecutionContext) -> Any:
+    @staticmethod
+    def _invoke(ctx: ExecutionContext, task_ctx: TaskExecutionContext, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
+        """``call(arg)``: the task's own code, on this thread, where an interrupt of
+        the run can reach it (``core.interrupt``), holding one of the run's task slots
+        if it has them."""
+        entry = ctx.run.task_threads.enter(ctx, task_ctx, record)
+        try:
+            if slots is None:
+                return call(arg)
+            with slots:
+                return call(arg)
+        finally:
+            entry.ended.acquire()  # inline, one C call: see TaskThreads.withdraw
+            if entry.delivered:
+                TaskThreads.withdraw(entry)
+
+    def _invoke_with_timeout(self, ctx: ExecutionContext, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
         """Run one attempt on a timed-attempt thread and stop waiting after ``task.timeout``.
 
         Python threads can't be killed, so a late attempt is abandoned instead: it
@@ -348,8 +393,7 @@ class WorkflowEngine:
         slots = ctx.run.task_slots
 
         def call() -> Any:
-            with slots if slots is not None else nullcontext():
-                return context.run(task.invoke, task_ctx)
+            return context.run(self._invoke, ctx, task_ctx, record, slots, task.invoke, task_ctx)
 
         finished, attempt = timed.ATTEMPTS.run(call, task.timeout, task.task_id, ctx.session_id)
         if not finished:

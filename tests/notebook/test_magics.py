@@ -297,13 +297,16 @@ def test_interrupting_the_kernel_cancels_the_run_cleanly(ip, cell):
     cell(INTERRUPTING)
     ran = cell("%%graflow intr --run --session-id I --no-render\nfetch >> (transform_a | transform_b) >> store\n")
     assert ran.error is None, ran.text
-    assert ran.text.strip() == "intr: interrupted; run I cancelled after fetch; not run: transform_a, transform_b, store"
+    assert ran.text.strip().splitlines() == [
+        "intr: stopping run I; waiting for fetch (I)",  # printed at once, before it stops
+        "intr: interrupted; run I cancelled after no task; stopped: fetch; not run: transform_a, transform_b, store",
+    ]
     run = ip.user_ns["intr"].last_run
     assert run.status == "cancelled"
-    assert not _cell_threads()  # the run's thread has ended: nothing of it can run later
-    assert ip.user_ns["calls"] == ["fetch"]  # nothing ran after the interrupt
-    assert [(tr.task_id, tr.status) for tr in run.task_runs] == [("fetch", "succeeded")]
-    assert run.skipped == [("ParallelGroup_1", "I", "cancelled")]
+    assert [(t.task_id, t.status) for t in run.task_runs] == [("fetch", "cancelled")]  # stopped inside its loop
+    assert {s.session_id: s.state for s in run.sessions.values()} == {"I": "cancelled"}
+    assert not _cell_threads()
+    assert ip.user_ns["calls"] == ["fetch"]  # nothing ran after the interrupt, nor later
     assert cell("1 + 1").result.result == 2  # the next cell works
 
 
@@ -332,8 +335,12 @@ def test_interrupting_inside_a_branch_stops_the_other_branches_and_the_sink(ip, 
     run = ip.user_ns["intr2"].last_run
     assert run.status == "cancelled"
     assert not _cell_threads()  # the cell returned after the run's threads ended ...
-    assert ip.user_ns["calls"] == ["a", "b"]  # ... b finished its task; b2 and sink never ran
-    assert run.skipped == [("b2", "J_b", "cancelled")]  # the sink was never even queued
+    # ... b, a Python loop, was stopped inside its task by the interrupt; b2 and sink never ran
+    assert ip.user_ns["calls"] == ["a"]
+    assert {(tr.task_id, tr.status) for tr in run.task_runs if tr.task_id in ("a", "b")} == {
+        ("a", "cancelled"), ("b", "cancelled"),
+    }
+    assert run.skipped == []  # b never finished, so b2 was never queued, nor the sink
     assert [tr.task_id for tr in run.finished_runs()] == ["src", "ParallelGroup_1", "a", "b"]
 
 

@@ -49,7 +49,10 @@ def test_a_base_exception_on_a_worker_thread_ends_the_run_as_itself(kind, policy
     assert dict(calls.counts) == {"src": 1, "hold": 1, "done": 1, "bad": 1}  # no hold_next, compensation or sink
     assert run.skipped == [("hold_next", "S_hold", "cancelled")]
     assert (error.task_id, error.session_id) == ("bad", "S_bad")
-    assert error.__notes__ == ["[graflow_nb] raised by task 'bad' in session 'S_bad'"]
+    # A KeyboardInterrupt ends the run as an interrupt does: the caller stops the run's
+    # other tasks before it returns, and says so in one note.
+    interrupted = ["[graflow_nb] run 'S' interrupted: cancelled"] if isinstance(error, KeyboardInterrupt) else []
+    assert error.__notes__ == ["[graflow_nb] raised by task 'bad' in session 'S_bad'", *interrupted]
     [bad_run] = [t for t in run.task_runs if t.task_id == "bad"]
     assert (bad_run.status, bad_run.error) == (end, error)
     assert [(g.group_id, g.state) for g in run.groups] == [("ParallelGroup_1", "failed")]
