@@ -8,6 +8,7 @@ with renders, metrics and notebook tooling built on its event stream.
 import sys
 from typing import Any
 
+from ._version import __version__
 from .core import (
     ExecutionContext,
     ParallelGroup,
@@ -32,8 +33,6 @@ from .core.errors import (
     ParallelGroupError,
     RetryLimitExceededError,
 )
-
-__version__ = "0.1.0"
 
 
 def _live_view(workflow: Any, options: Any) -> Any:
@@ -75,7 +74,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "task", "workflow", "TaskExecutionContext", "RetryPolicy", "chain", "parallel",
+    "__version__", "task", "workflow", "TaskExecutionContext", "RetryPolicy", "chain", "parallel",
     "TaskWrapper", "ParallelGroup", "TaskGraph", "ExecutionContext", "WorkflowEngine",
     "GraflowError", "GraflowRuntimeError", "ParallelGroupError", "CycleLimitExceededError",
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
