@@ -53,7 +53,7 @@ WHEEL_VENV := build/wheel-venv
 test-wheel: dot dist
 	rm -rf $(WHEEL_VENV)
 	$(PYTHON) -m venv $(WHEEL_VENV)
-	$(WHEEL_VENV)/bin/python -m pip install -q $(DIST)/*.whl pytest
+	$(WHEEL_VENV)/bin/python -m pip install -q $(DIST)/*.whl pytest mypy
 	here=$$(mktemp -d) && cp smoke/test_installed_wheel.py "$$here" && cd "$$here" && \
 	  GRAFLOW_NB_CHECKOUT="$(CURDIR)" GRAFLOW_NB_WHEEL="$$(ls "$(CURDIR)"/$(DIST)/*.whl)" \
 	  "$(CURDIR)/$(WHEEL_VENV)/bin/python" -m pytest -q -p no:cacheprovider test_installed_wheel.py; \

@@ -6,7 +6,7 @@ with renders, metrics and notebook tooling built on its event stream.
 """
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .core import (
@@ -34,6 +34,10 @@ from .core.errors import (
     RetryLimitExceededError,
 )
 
+if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
+    from .observe import draw_graph, draw_run, draw_sessions, draw_timeline, record
+    from .pipeline import load_pipeline, to_pipeline
+
 
 def _live_view(workflow: Any, options: Any) -> Any:
     """``execute(live=...)``: the live view and its graphviz/IPython load on first use."""
@@ -50,7 +54,7 @@ def load_ipython_extension(ip: Any) -> None:
 
 
 # The engine only knows a factory slot; the notebook layer fills it.
-sys.modules[__name__ + ".core.workflow"].LIVE_VIEW_FACTORY = _live_view
+vars(sys.modules[__name__ + ".core.workflow"])["LIVE_VIEW_FACTORY"] = _live_view
 
 
 _LAZY = {
@@ -64,7 +68,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     """Renders and pipeline files load their libraries (graphviz, yaml) on first use."""
     if name in _LAZY:
         import importlib

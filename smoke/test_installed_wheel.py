@@ -27,8 +27,8 @@ SCRIPTS = Path(sysconfig.get_path("scripts"))
 DATA_FILES = {"py.typed", "pipeline/schema.json"}
 
 
-def run(*argv: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=120, check=False)
+def run(*argv: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=120, check=False, cwd=cwd)
 
 
 def test_graflow_nb_is_imported_from_the_installed_wheel():
@@ -183,3 +183,42 @@ def test_the_json_schema_and_py_typed_are_inside_the_installed_package():
     with zipfile.ZipFile(WHEEL) as archive:
         packaged = {n.removeprefix("graflow_nb/") for n in archive.namelist() if n.startswith("graflow_nb/")}
     assert {f for f in packaged if not f.endswith(".py")} == DATA_FILES
+
+
+USER_CODE = """\
+from graflow_nb import draw_graph, task, workflow
+
+with workflow("typed") as wf:
+
+    @task
+    def fetch() -> int:
+        return 3
+
+    @task("double", max_retries=1)
+    def double(fetch: int) -> int:
+        return fetch * 2
+
+    reveal_type(fetch)
+    reveal_type(double)
+    reveal_type(fetch >> double)
+    reveal_type(fetch | double)
+    reveal_type(draw_graph(wf).save("x.svg"))
+    wf.execute("fetch", max_steps="ten")
+"""
+
+
+def test_a_type_checker_reads_the_installed_hints(tmp_path):
+    """py.typed: mypy, run on user code, sees the package's own types (not Any) and
+    flags a wrong argument; nothing inside the installed package is reported."""
+    (tmp_path / "user.py").write_text(USER_CODE, encoding="utf-8")
+    done = run(sys.executable, "-m", "mypy", "user.py", cwd=tmp_path)
+    assert done.stdout.splitlines() == [
+        'user.py:13: note: Revealed type is "graflow_nb.core.task.TaskWrapper"',
+        'user.py:14: note: Revealed type is "graflow_nb.core.task.TaskWrapper"',
+        'user.py:15: note: Revealed type is "graflow_nb.core.task.SequentialTask"',
+        'user.py:16: note: Revealed type is "graflow_nb.core.task.ParallelGroup"',
+        'user.py:17: note: Revealed type is "pathlib.Path"',
+        'user.py:18: error: Argument "max_steps" to "execute" of "WorkflowContext" has incompatible type "str"; '
+        'expected "int"  [arg-type]',
+        "Found 1 error in 1 file (checked 1 source file)",
+    ], done.stderr

@@ -60,11 +60,11 @@ class KeyLocks:
                 lock = self._locks[key] = threading.Lock()
             return lock
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {}
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__()
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        type(self).__init__(self)
 
 
 class Channel(ABC):
@@ -185,15 +185,15 @@ class MemoryChannel(Channel):
 
     def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
         with self._rmw_lock:
-            value = self.get(key, 0) + amount
+            value: int | float = self.get(key, 0) + amount
             self._data[key] = value
             return value
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {"name": self.name, "data": self._data}
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["name"], state["data"])
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        type(self).__init__(self, state["name"], state["data"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +239,7 @@ class BranchChannel(Channel):
     _origin: Mapping[str, Any] = _NOTHING
     _op_base: Mapping[str, Any] = _NOTHING
 
-    def _mut(self, name: str) -> dict:
+    def _mut(self, name: str) -> dict[str, Any]:
         table = self.__dict__.get(name)
         if table is None:
             table = {}
@@ -265,16 +265,16 @@ class BranchChannel(Channel):
         self._local[key] = value
         self._assigned.add(key)
         if key in self._ops:
-            del self._ops[key]
+            del self._mut("_ops")[key]
         if key in self._deleted:
-            del self._deleted[key]
+            del self._mut("_deleted")[key]
 
     def delete(self, key: str) -> bool:
         existed = self.exists(key)
         self._local.pop(key, None)
         self._assigned.discard(key)
         if key in self._ops:
-            del self._ops[key]
+            del self._mut("_ops")[key]
         if existed:
             self._mut("_deleted")[key] = None
         return existed
@@ -299,7 +299,7 @@ class BranchChannel(Channel):
             value = _apply_op(current, op, arg)
             self._local[key] = value
             if key in self._deleted:
-                del self._deleted[key]
+                del self._mut("_deleted")[key]
             if key not in self._assigned:
                 if key not in self._ops:
                     self._mut("_op_base")[key] = current
@@ -313,7 +313,8 @@ class BranchChannel(Channel):
         return len(self._record(key, "prepend", value))
 
     def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
-        return self._record(key, "add", amount)
+        total: int | float = self._record(key, "add", amount)
+        return total
 
     def changes(self) -> dict[str, Change]:
         """What this branch changed since the fork, keyed in first-touch order."""

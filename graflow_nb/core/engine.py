@@ -192,7 +192,7 @@ class WorkflowEngine:
             if not ctx._goto_called:
                 ctx.enqueue_successors(task.task_id)
 
-    def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple) -> Any:
+    def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...]) -> Any:
         run = ctx.run
         bus = run.bus
         task_id = task.task_id

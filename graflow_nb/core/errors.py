@@ -85,6 +85,8 @@ class RetryLimitExceededError(GraflowRuntimeError):
 class StepLimitExceededError(GraflowRuntimeError):
     """The run's shared ``max_steps`` budget ran out (graflow stops silently here)."""
 
+    results: dict[str, Any]  # every result so far, set when the error reaches the run's root
+
     def __init__(self, max_steps: int, session_id: str, task_id: str | None):
         self.max_steps = max_steps
         self.session_id = session_id
@@ -168,14 +170,14 @@ def annotate(error: BaseException, task_id: str, session_id: str) -> BaseExcepti
     """Tag a user exception with where it happened, once, without changing its type."""
     if getattr(error, "task_id", None) is None or not hasattr(error, "session_id"):
         try:
-            error.task_id = task_id
-            error.session_id = session_id
+            error.task_id = task_id  # type: ignore[attr-defined]  # tagging the user's exception, any type
+            error.session_id = session_id  # type: ignore[attr-defined]
         except AttributeError:
             pass
     if not getattr(error, "_graflow_nb_noted", False):
         error.add_note(f"[graflow_nb] raised by task {task_id!r} in session {session_id!r}")
         try:
-            error._graflow_nb_noted = True
+            error._graflow_nb_noted = True  # type: ignore[attr-defined]
         except AttributeError:
             pass
     return error

@@ -75,7 +75,7 @@ def _deep_merge(base: Any, update: Any) -> Any:
     return merged
 
 
-def _added_items(fork: Any, value: Any, key: str, group_id: str) -> list:
+def _added_items(fork: Any, value: Any, key: str, group_id: str) -> list[Any]:
     if not isinstance(value, list):
         raise TypeError(
             f"group {group_id!r}, channel key {key!r}: the append/union merge needs lists, "

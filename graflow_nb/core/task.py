@@ -295,7 +295,7 @@ class IterationTask(TaskWrapper):
             bound_kwargs=base.bound_kwargs,
             timeout=base.timeout,
         )
-        self.base_id = base.task_id
+        self.base_id: str = base.task_id
         self.data = data
 
     def invoke(self, task_ctx: TaskExecutionContext) -> Any:
@@ -313,7 +313,7 @@ class SequentialTask(Executable):
             raise ValueError("a sequence needs at least one task")
 
     @property
-    def task_id(self) -> str:  # built on demand: a long a >> b >> ... chain makes many of these
+    def task_id(self) -> str:  # type: ignore[override]  # built on demand: a long a >> b >> ... chain makes many of these
         return "SequentialTask(" + " >> ".join(t.task_id for t in self.tasks) + ")"
 
     def _leftmost(self) -> Executable:
