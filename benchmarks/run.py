@@ -7,7 +7,7 @@ graph inside the timed region unless a field says "run_only", does one untimed w
 run, then a few timed repeats (``gc.collect()`` between repeats, outside the timing),
 and reports the median and the minimum.  Targets are judged on the median.
 
-Memory for fanout-trivial-1000 is measured in fresh subprocesses (this file with the
+Memory for fanout-trivial-1000 and frame-read-64 is measured in fresh subprocesses (this file with the
 hidden ``--probe`` option) so that earlier workloads can't hide it behind their own
 high-water mark: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` before and after one
 build + run (that is what the target uses), and separately the ``tracemalloc`` peak of
@@ -19,6 +19,7 @@ Stdout carries only the JSON; progress goes to stderr.  See benchmarks/README.md
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import functools
 import gc
 import hashlib
@@ -45,9 +46,13 @@ except ImportError:  # a checkout that is not installed: use the package next to
 DIAMOND_SLEEP = 0.050
 FANOUT_SLEEP = 0.020
 NESTED_SLEEP = 0.010
+CAPPED_WIDTH, CAPPED_LIMIT, CAPPED_SLEEP = 6, 2, 0.020
+TASK_TIMEOUT, GROUP_TIMEOUT = 0.1, 0.2
 CHAIN_LENGTH = 1000
 TRIVIAL_WIDTH = 1000
 MEMORY_PROBES = 3  # fresh subprocesses measuring ru_maxrss (the median is judged)
+FRAME_ROWS = 3_276_800  # x 4 float64 columns = 100 MiB
+FRAME_READERS = 64
 
 # Critical paths: the longest chain of sleeps through the graph.
 DIAMOND_CRITICAL_PATH = round(3 * DIAMOND_SLEEP, 6)  # fetch, a | b, store
@@ -115,6 +120,65 @@ def build_nested(name: str) -> Any:
     return wf
 
 
+def big_frame() -> Any:
+    """The 100 MiB DataFrame frame-read-64 puts in the channel (pandas only loads here).
+
+    One allocation, wrapped without a copy, so building it leaves no higher peak than the
+    frame itself for the memory probe to hide behind."""
+    import numpy as np
+    import pandas as pd
+
+    data = np.arange(FRAME_ROWS * 4, dtype="float64").reshape(FRAME_ROWS, 4)
+    return pd.DataFrame(data, columns=[f"c{i}" for i in range(4)], copy=False)
+
+
+def read_frame(frame: Any) -> float:
+    """What each reader does with the frame: look at it, not through all of it."""
+    return frame.shape[0] + float(frame.iat[-1, 3])
+
+
+def build_frame_readers(name: str, frame: Any) -> Any:
+    """source >> (t1 | ... | t64) >> sink; every branch reads the frame, t1 also sets a small
+    key; the sink returns whether the parent still holds the very frame it was given."""
+    with workflow(name) as wf:
+        source = task(id="source")(_noop)
+
+        def reader(ctx: Any, writes: bool) -> float:
+            channel = ctx.get_channel()
+            seen = read_frame(channel.get("frame"))
+            if writes:
+                channel.set("small", seen)
+            return seen
+
+        branches = [
+            task(id=f"t{i}", inject_context=True)(functools.partial(reader, writes=i == 1))
+            for i in range(1, FRAME_READERS + 1)
+        ]
+
+        @task(id="sink", inject_context=True)
+        def sink(ctx: Any) -> bool:
+            channel = ctx.get_channel()
+            return channel.get("frame") is frame and channel.get("small") == read_frame(frame)
+
+        source >> functools.reduce(operator.or_, branches) >> sink
+    return wf
+
+
+def frame_floor(frame: Any) -> dict[str, Any]:
+    """The same 64 reads and one small write by hand: a thread pool, no engine."""
+    channel: dict[str, Any] = {"frame": frame}
+
+    def reader(writes: bool) -> float:
+        seen = read_frame(channel["frame"])
+        if writes:
+            channel["small"] = seen
+        return seen
+
+    with concurrent.futures.ThreadPoolExecutor(FRAME_READERS) as pool:
+        results = list(pool.map(reader, [i == 1 for i in range(1, FRAME_READERS + 1)]))
+    return {"results": results, "channel": channel}
+
+
 # -- measuring --------------------------------------------------------------------------
 def timed_runs(
     repeats: int, build: Callable[[], Any], start: str, **execute: Any
@@ -124,16 +188,19 @@ def timed_runs(
     Returns ``(warm_up, samples)``: the warm-up is reported as the "cold" number, since it
     is the only run that can't reuse anything (threads, caches) a previous run left.
     """
-    samples = []
-    for _ in range(repeats + 1):
-        gc.collect()
-        t0 = time.perf_counter()
-        wf = build()
-        t1 = time.perf_counter()
-        wf.execute(start, session_id="S", **execute)
-        t2 = time.perf_counter()
-        samples.append({"total": t2 - t0, "build": t1 - t0, "run": t2 - t1, "record": wf.last_run})
+    samples = [timed_run(build, start, **execute) for _ in range(repeats + 1)]
     return samples[0], samples[1:]
+
+
+def timed_run(build: Callable[[], Any], start: str, **execute: Any) -> dict[str, Any]:
+    """One build + execute after ``gc.collect()``: its times and its run record."""
+    gc.collect()
+    t0 = time.perf_counter()
+    wf = build()
+    t1 = time.perf_counter()
+    wf.execute(start, session_id="S", **execute)
+    t2 = time.perf_counter()
+    return {"total": t2 - t0, "build": t1 - t0, "run": t2 - t1, "record": wf.last_run}
 
 
 def stats(values: list[float], scale: float = 1.0, digits: int = 4) -> dict[str, Any]:
@@ -191,10 +258,18 @@ def wl_fanout(width: int) -> Callable[[int], dict[str, Any]]:
             "run_only_ratio": stats([s["run"] / FANOUT_SLEEP for s in samples], digits=2),
             "ideal_ratio": 1.0,
             "peak_threads": max(s["record"].pool.peak_threads for s in samples),
+            "all_started_ms": stats([_all_started(s["record"]) for s in samples], 1000, 2),
             "ok": check_once(samples, width + 2),
         }
 
     return run
+
+
+def _all_started(run: Any) -> float:
+    """Seconds from the first branch task's start to the last one's: how long the pool
+    took to give every sleeping branch a thread."""
+    starts = [t.start for t in run.task_runs if t.session_id != run.root_session_id]
+    return max(starts) - min(starts)
 
 
 def wl_chain(observed: bool) -> Callable[[int], dict[str, Any]]:
@@ -240,6 +315,38 @@ def wl_fanout_trivial(repeats: int) -> dict[str, Any]:
         "tracemalloc_peak_mib": traced["peak_mib"],
         "tracemalloc_method": "tracemalloc peak during one build + run, separate fresh subprocess after a warm-up",
         "ok": check_once(samples, TRIVIAL_WIDTH + 2),
+    }
+
+
+def wl_frame_readers(repeats: int) -> dict[str, Any]:
+    """frame-read-64 against its hand-written floor, alternating engine and floor runs."""
+    rss = _PROBES.pop("frame", None) or [probe("frame-engine") for _ in range(MEMORY_PROBES)]
+    floor_rss = _PROBES.pop("frame-floor", None) or [probe("frame-floor") for _ in range(MEMORY_PROBES)]
+    frame = big_frame()
+    runs, floors = [], []
+    for _ in range(repeats + 1):  # engine and floor alternate, so drift hits both alike
+        runs.append(timed_run(lambda: build_frame_readers("frame-read-64", frame), "source",
+                              initial_channel={"frame": frame}))
+        gc.collect()
+        t0 = time.perf_counter()
+        frame_floor(frame)
+        floors.append(time.perf_counter() - t0)
+    (cold, *samples), floors = runs, floors[1:]
+    run_only = [s["run"] for s in samples]
+    return {
+        "branches": FRAME_READERS,
+        "frame_mib": round(frame.memory_usage(index=False).sum() / 2**20, 1),
+        "wall_s": stats([s["total"] for s in samples]),
+        "cold_wall_s": round(cold["total"], 4),
+        "run_only_s": stats(run_only),
+        "floor_s": stats(floors),
+        "run_only_over_floor": round(statistics.median(run_only) / statistics.median(floors), 2),
+        "rss_delta_mib": stats([r["delta_mib"] for r in rss], digits=2),
+        "floor_rss_delta_mib": stats([r["delta_mib"] for r in floor_rss], digits=2),
+        "rss_method": "getrusage ru_maxrss after minus before one run, the frame already built, fresh subprocesses",
+        "vmhwm_delta_mib": [r["vmhwm_delta_mib"] for r in rss],
+        "parent_kept_its_frame": all(s["record"].results()["sink"] is True for s in samples),
+        "ok": check_once(samples, FRAME_READERS + 2),
     }
 
 
@@ -326,6 +433,125 @@ def wl_nested(repeats: int) -> dict[str, Any]:
     return overhead_workload(cold, samples, NESTED_CRITICAL_PATH, 7)
 
 
+def wl_capped(repeats: int) -> dict[str, Any]:
+    """Six 20 ms branches under ``max_concurrency=2``: three rounds of two, so the ideal is
+    3 x 20 ms; ``ratio`` = wall / ideal.  The tests prove the cap (exactly two at once);
+    this says what it costs."""
+    body = _sleeper(CAPPED_SLEEP)
+
+    def build() -> Any:
+        wf = build_fanout("capped", CAPPED_WIDTH, body)
+        group = next(iter(wf.graph.groups()))
+        group.with_execution(max_concurrency=CAPPED_LIMIT)
+        return wf
+
+    cold, samples = timed_runs(repeats, build, "source")
+    ideal = CAPPED_WIDTH / CAPPED_LIMIT * CAPPED_SLEEP
+    walls = [s["total"] for s in samples]
+    return {
+        "width": CAPPED_WIDTH,
+        "max_concurrency": CAPPED_LIMIT,
+        "wall_s": stats(walls),
+        "ideal_s": round(ideal, 6),
+        "ratio": stats([w / ideal for w in walls], digits=2),
+        "cold_ratio": round(cold["total"] / ideal, 2),
+        "ok": check_once(samples, CAPPED_WIDTH + 2),
+    }
+
+
+def wl_timeouts(repeats: int) -> dict[str, Any]:
+    """How soon a timeout gives control back: from ``execute()`` to the raised error, for
+    a task with ``timeout=0.1`` and a group with ``timeout=0.2`` whose member would block
+    for a minute (it waits on an event, set after each repeat so no thread lingers).
+    ``*_late_s`` = wall - timeout (ideal 0).  The tests prove which error, naming what;
+    this says how late it comes."""
+    import threading
+
+    from graflow_nb.core.errors import GroupTimeoutError, TaskTimeoutError
+
+    release = threading.Event()
+
+    def blocked() -> None:
+        release.wait(60)
+
+    def task_timeout() -> Any:
+        with workflow("task-timeout") as wf:
+            task(id="slow", timeout=TASK_TIMEOUT)(blocked)
+        return wf
+
+    def group_timeout() -> Any:
+        with workflow("group-timeout") as wf:
+            source, quick, slow = (task(id=t)(f) for t, f in (("source", _noop), ("quick", _noop), ("slow", blocked)))
+            source >> (quick | slow).with_execution(timeout=GROUP_TIMEOUT)
+        return wf
+
+    def late(build: Callable[[], Any], start: str, error: type, limit: float) -> tuple[list[float], bool]:
+        lateness, ok = [], True
+        for _ in range(repeats + 1):
+            wf = build()
+            release.clear()
+            gc.collect()
+            t0 = time.perf_counter()
+            try:
+                wf.execute(start, session_id="S")
+                ok = False
+            except error:
+                lateness.append(time.perf_counter() - t0 - limit)
+            finally:
+                release.set()
+        return lateness[1:], ok
+
+    task_late, task_ok = late(task_timeout, "slow", TaskTimeoutError, TASK_TIMEOUT)
+    group_late, group_ok = late(group_timeout, "source", GroupTimeoutError, GROUP_TIMEOUT)
+    return {
+        "task_timeout_s": TASK_TIMEOUT,
+        "task_late_s": stats(task_late),
+        "group_timeout_s": GROUP_TIMEOUT,
+        "group_late_s": stats(group_late),
+        "ok": task_ok and group_ok,
+    }
+def _cpu_with_children() -> float:
+    """CPU seconds of this process plus its finished children (the ``dot`` layouts)."""
+    import resource  # POSIX only, like the memory probes
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def wl_render(repeats: int) -> dict[str, Any]:
+    """The drawings of a 1000-branch fan-out and its run, each timed from building the
+    DOT to the laid-out SVG (one ``dot`` subprocess).  Folded is the default (wider than
+    50 branches: one ``N branches`` node); unfolded draws every branch in its session's
+    cluster, or every session box.  One untimed warm-up of each, then the repeats."""
+    from graflow_nb.observe import draw_graph, draw_sessions
+
+    wf = build_fanout("render", TRIVIAL_WIDTH, _noop)
+    wf.execute("source", session_id="K")
+    run = wf.last_run
+    drawings = {
+        "graph_folded_s": lambda: draw_graph(wf, run),
+        "graph_unfolded_s": lambda: draw_graph(wf, run, collapse_over=None),
+        "sessions_folded_s": lambda: draw_sessions(run),
+        "sessions_unfolded_s": lambda: draw_sessions(run, collapse_over=None),
+    }
+    out: dict[str, Any] = {"branches": TRIVIAL_WIDTH}
+    laid_out = True
+    for field, draw in drawings.items():
+        seconds, cpu = [], []
+        for _ in range(repeats + 1):
+            gc.collect()
+            c0, t0 = _cpu_with_children(), time.perf_counter()
+            svg = draw().svg
+            seconds.append(time.perf_counter() - t0)
+            cpu.append(_cpu_with_children() - c0)
+            laid_out = laid_out and svg is not None and svg.count("<g id=\"node") > 0
+        out[field] = stats(seconds[1:], digits=3)
+        # CPU seconds of this process plus the dot subprocess: what a busy machine moves least
+        out[field.removesuffix("_s") + "_cpu_s"] = stats(cpu[1:], digits=3)
+    out["ok"] = laid_out and run.status == "succeeded"
+    return out
+
+
 # name: (function, repeats, quick repeats)
 WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "diamond": (wl_diamond, 9, 3),
@@ -336,7 +562,11 @@ WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "chain-1000-observed": (wl_chain(observed=True), 11, 3),
     "fanout-trivial-1000": (wl_fanout_trivial, 7, 3),
     "nested": (wl_nested, 11, 3),
+    "capped-6x2": (wl_capped, 9, 3),
+    "timeouts": (wl_timeouts, 5, 2),
     "fanout-64-live": (wl_fanout_live, 15, 3),
+    "render-1000": (wl_render, 3, 1),
+    "frame-read-64": (wl_frame_readers, 5, 2),
 }
 
 
@@ -360,22 +590,41 @@ def _maxrss_mib() -> float:
     return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024  # bytes on macOS, KiB on Linux
 
 
+def rss_delta(action: Callable[[], Any]) -> dict[str, Any]:
+    """ru_maxrss (and VmHWM) added by ``action`` in this process."""
+    before, hwm_before = _maxrss_mib(), _vmhwm_mib()
+    action()
+    after, hwm_after = _maxrss_mib(), _vmhwm_mib()
+    hwm_delta = None if hwm_before is None or hwm_after is None else round(hwm_after - hwm_before, 2)
+    return {
+        "before_mib": round(before, 2),
+        "after_mib": round(after, 2),
+        "delta_mib": round(after - before, 2),
+        "vmhwm_delta_mib": hwm_delta,
+    }
+
+
+def run_frame_probe(kind: str) -> dict[str, Any]:
+    """One frame-read-64 run (engine, or the thread-pool floor) with the frame already built."""
+    frame = big_frame()
+    small = frame.iloc[:1000].copy()
+    build_frame_readers("warm-up", small).execute("source", session_id="W", initial_channel={"frame": small})
+    frame_floor(small)
+    gc.collect()
+    if kind == "frame-engine":
+        wf = build_frame_readers("probe", frame)
+        return rss_delta(lambda: wf.execute("source", session_id="S", initial_channel={"frame": frame}))
+    return rss_delta(lambda: frame_floor(frame))
+
+
 def run_probe(kind: str) -> dict[str, Any]:
     """One fanout-trivial-1000 build + run in this (fresh) process, after a small warm-up."""
+    if kind.startswith("frame-"):
+        return run_frame_probe(kind)
     build_fanout("warm-up", 4, _noop).execute("source", session_id="W")
     gc.collect()
     if kind == "rss":
-        before, hwm_before = _maxrss_mib(), _vmhwm_mib()
-        wf = build_fanout("probe", TRIVIAL_WIDTH, _noop)
-        wf.execute("source", session_id="S")
-        after, hwm_after = _maxrss_mib(), _vmhwm_mib()
-        hwm_delta = None if hwm_before is None or hwm_after is None else round(hwm_after - hwm_before, 2)
-        return {
-            "before_mib": round(before, 2),
-            "after_mib": round(after, 2),
-            "delta_mib": round(after - before, 2),
-            "vmhwm_delta_mib": hwm_delta,
-        }
+        return rss_delta(lambda: build_fanout("probe", TRIVIAL_WIDTH, _noop).execute("source", session_id="S"))
     import tracemalloc
 
     tracemalloc.start()
@@ -447,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats (finishes in well under 20 s)")
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(WORKLOADS), help="run only these workloads")
     parser.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")
-    parser.add_argument("--probe", choices=("rss", "tracemalloc"), help=argparse.SUPPRESS)
+    parser.add_argument("--probe", choices=("rss", "tracemalloc", "frame-engine", "frame-floor"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.probe:
@@ -459,6 +708,11 @@ def main(argv: list[str] | None = None) -> int:
         # ru_maxrss survives exec: start the memory probes while this process is still small.
         log("fanout-trivial-1000: memory probes")
         _PROBES.update(rss=[probe("rss") for _ in range(MEMORY_PROBES)], tracemalloc=probe("tracemalloc"))
+    if "frame-read-64" in names:
+        log("frame-read-64: memory probes")
+        count = 1 if args.quick else MEMORY_PROBES  # each probe builds its own 100 MiB frame
+        _PROBES["frame"] = [probe("frame-engine") for _ in range(count)]
+        _PROBES["frame-floor"] = [probe("frame-floor") for _ in range(count)]
     load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     started = time.perf_counter()
     workloads: dict[str, dict[str, Any]] = {}

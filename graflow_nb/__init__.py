@@ -33,6 +33,7 @@ from .core.errors import (
     ParallelGroupError,
     RetryLimitExceededError,
 )
+from .core.isolation import IsolationWarning
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
     from .observe import draw_graph, draw_run, draw_sessions, draw_timeline, record
@@ -82,6 +83,6 @@ __all__ = [
     "TaskWrapper", "ParallelGroup", "TaskGraph", "ExecutionContext", "WorkflowEngine",
     "GraflowError", "GraflowRuntimeError", "ParallelGroupError", "CycleLimitExceededError",
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
-    "DuplicateTaskError", "MergeConflictError", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
+    "DuplicateTaskError", "MergeConflictError", "IsolationWarning", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
     "record", "load_pipeline", "to_pipeline",
 ]

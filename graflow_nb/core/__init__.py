@@ -5,6 +5,7 @@ from .context import ExecutionContext, TaskExecutionContext
 from .decorators import task
 from .engine import WorkflowEngine
 from .errors import (
+    AbandonedAttemptsLimitError,
     ConfigError,
     CycleLimitExceededError,
     DuplicateTaskError,
@@ -19,8 +20,9 @@ from .errors import (
     StepLimitExceededError,
     TaskError,
 )
-from .events import Event, EventBus, EventKind, EventLog
+from .events import Event, EventBus, EventKind, EventLog, ObserverError, ObserverWarning
 from .graph import TaskGraph
+from .isolation import IsolationWarning
 from .policies import (
     AtLeastNGroupPolicy,
     BestEffortGroupPolicy,
@@ -35,11 +37,12 @@ from .task import Executable, ParallelGroup, SequentialTask, Task, TaskWrapper, 
 from .workflow import WorkflowContext, workflow
 
 __all__ = [
-    "AtLeastNGroupPolicy", "BestEffortGroupPolicy", "BranchChannel", "Channel", "ConfigError",
+    "AbandonedAttemptsLimitError", "AtLeastNGroupPolicy", "BestEffortGroupPolicy", "BranchChannel", "Channel", "ConfigError",
     "CriticalGroupPolicy", "CycleLimitExceededError", "DuplicateTaskError", "Event", "EventBus",
     "EventKind", "EventLog", "Executable", "ExecutionContext", "GraflowError", "GraflowRuntimeError",
     "GraflowWorkflowCanceledError", "GraphCompilationError", "GraphMutationError",
-    "GroupExecutionPolicy", "InMemoryTaskQueue", "MemoryChannel", "MergeConflictError",
+    "GroupExecutionPolicy", "InMemoryTaskQueue", "IsolationWarning", "MemoryChannel", "MergeConflictError",
+    "ObserverError", "ObserverWarning",
     "ParallelGroup", "ParallelGroupError", "RetryLimitExceededError", "RetryPolicy", "Run",
     "SequentialTask", "SessionRecord", "StepLimitExceededError", "StrictGroupPolicy", "Task",
     "TaskError", "TaskExecutionContext", "TaskGraph", "TaskRun", "TaskWrapper", "WorkflowContext",

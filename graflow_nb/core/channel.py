@@ -9,40 +9,34 @@ and records only what the branch itself does:
     _ops:     {key: [(op, arg)]} additive changes (append/prepend/atomic_add) on a key
                                 the branch never replaced, so siblings' changes add up
     _deleted: {key}             keys the branch removed
+    _origin:  {key: value}      the parent's object behind each key the branch read
 
-Mutable values read from the parent are deep-copied on first read, so an in-place
-``lst.append`` inside a branch can neither leak into a sibling nor be lost: at fan-in
-the copy is compared with the parent's value and counts as a write if it changed.
-``changes()`` is what a merge strategy sees: the branch's changes since the fork, in
-the order the branch first touched each key.
+Reading is never a write.  A value read from the parent is isolated by its kind
+(``isolation.py``: shared if immutable, a copy-on-write pandas copy, a read-only numpy
+view, containers copied item by item, other objects deep-copied), so an in-place edit
+stays in the branch; at fan-in a read key counts as changed only if that view no longer
+is the origin, judged without ``==``.  A key nobody changed keeps the parent's very
+object.  ``changes()`` is what a merge strategy sees: the branch's changes since the
+fork, in the order the branch first touched each key.
 """
 
 from __future__ import annotations
 
-import copy
+import sys
 import threading
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
+
+from .isolation import Isolation, IsolationWarning, is_atomic, same_value
 
 MISSING: Any = object()
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
-
-_ATOMIC_TYPES = (int, float, complex, str, bytes, bool, type(None), frozenset, range)
-
-
-def private_copy(value: Any) -> Any:
-    """Copy a value a branch may mutate; fall back to the shared object if it can't."""
-    if isinstance(value, _ATOMIC_TYPES):
-        return value
-    try:
-        return copy.deepcopy(value)
-    except Exception:
-        return value
 
 
 class KeyLocks:
@@ -87,6 +81,14 @@ class Channel(ABC):
 
     def exists(self, key: str) -> bool:
         return self.get(key, MISSING) is not MISSING
+
+    def peek(self, key: str, default: Any = None) -> Any:
+        """The stored object itself, not isolated: for channels layered over this one."""
+        return self.get(key, default)
+
+    @abstractmethod
+    def adopt(self, isolation: Isolation) -> None:
+        """A merged branch's values now live here: take over what it froze."""
 
     @abstractmethod
     def keys(self) -> list[str]:
@@ -138,6 +140,8 @@ class MemoryChannel(Channel):
         # Serialises read-modify-write operations (append, prepend, atomic_add).
         self._rmw_lock = threading.Lock()
         self.key_locks = KeyLocks()
+        # Keys whose values branches had to share by reference, warned about once per run.
+        self.shared_keys: set[str] = set()
 
     def _expired(self, key: str) -> bool:
         deadline = self._expiry.get(key)
@@ -163,6 +167,10 @@ class MemoryChannel(Channel):
         self._expiry.pop(key, None)
         return self._data.pop(key, MISSING) is not MISSING
 
+    def adopt(self, isolation: Isolation) -> None:
+        # The root: nothing above can see these objects any more, so they become ordinary.
+        isolation.thaw()
+
     def keys(self) -> list[str]:
         return [k for k in list(self._data) if not (self._expiry and self._expired(k))]
 
@@ -185,7 +193,7 @@ class MemoryChannel(Channel):
 
     def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
         with self._rmw_lock:
-            value: int | float = self.get(key, 0) + amount
+            value = self.get(key, 0) + amount
             self._data[key] = value
             return value
 
@@ -232,8 +240,9 @@ class BranchChannel(Channel):
     # Most branches only ever store their task's result, so the tables below start as
     # one shared empty mapping and a branch gets its own on its first write (_mut).
     _ops: Mapping[str, list[tuple[str, Any]]] = _NOTHING
+    _isolation: Isolation | None = None  # made on the first read of a mutable value
     _deleted: Mapping[str, None] = _NOTHING
-    # What the branch first saw of a key it copied or changed additively: changes are
+    # What the branch first saw of a key it isolated or changed additively: changes are
     # judged against this, not against the parent's value now, which may have moved on
     # (a task under a timeout, or ready-node scheduling, commits while others run).
     _origin: Mapping[str, Any] = _NOTHING
@@ -247,19 +256,61 @@ class BranchChannel(Channel):
         return table
 
     def get(self, key: str, default: Any = None) -> Any:
+        value = self.peek(key, MISSING)
+        if value is MISSING:
+            return default
+        if key not in self._local and not is_atomic(value):
+            self._mut("_origin")[key] = value
+            if self._isolation is None:
+                self._isolation = Isolation()
+            value, shared = self._isolation.isolate(value)
+            if shared is not None:
+                self._warn_shared(key, shared)
+            self._local[key] = value
+        return value
+
+    @property
+    def shared_keys(self) -> set[str]:
+        """The run's keys already warned about (kept by the root channel)."""
+        return cast("MemoryChannel | BranchChannel", self.base).shared_keys
+
+    def _warn_shared(self, key: str, why: str) -> None:
+        """Once per run and key, pointing at the code that read it.  A fresh registry, so
+        Python's "default" filter (once per code location) can't hide the next run's."""
+        if key in self.shared_keys:
+            return
+        self.shared_keys.add(key)
+        reader = sys._getframe(2)
+        warnings.warn_explicit(
+            f"channel key {key!r} (read in session {self.name}): {why}, so parallel branches share it "
+            f"by reference and an in-place change in one branch reaches its parent and siblings, even if "
+            f"that branch fails. Keep such objects out of the channel, or set a fresh one in each branch.",
+            IsolationWarning,
+            reader.f_code.co_filename,
+            reader.f_lineno,
+            module=reader.f_globals.get("__name__"),
+            registry={},
+            module_globals=reader.f_globals,
+        )
+
+    def peek(self, key: str, default: Any = None) -> Any:
         local = self._local.get(key, MISSING)
         if local is not MISSING:
             return local
         if key in self._deleted:
             return default
-        value = self.base.get(key, MISSING)
-        if value is MISSING:
-            return default
-        if not isinstance(value, _ATOMIC_TYPES):
-            self._mut("_origin")[key] = value
-            value = private_copy(value)
-            self._local[key] = value
-        return value
+        return self.base.peek(key, default)
+
+    def adopt(self, isolation: Isolation) -> None:
+        # Still inside a branch: what a child froze stays frozen until this branch merges.
+        if self._isolation is None:
+            self._isolation = Isolation()
+        self._isolation.absorb(isolation)
+
+    @property
+    def isolation(self) -> Isolation | None:
+        """What this branch was handed and froze (None if it read nothing mutable)."""
+        return self._isolation
 
     def set(self, key: str, value: Any, ttl: int | None = None) -> None:
         self._local[key] = value
@@ -313,8 +364,7 @@ class BranchChannel(Channel):
         return len(self._record(key, "prepend", value))
 
     def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
-        total: int | float = self._record(key, "add", amount)
-        return total
+        return self._record(key, "add", amount)
 
     def changes(self) -> dict[str, Change]:
         """What this branch changed since the fork, keyed in first-touch order."""
@@ -330,21 +380,14 @@ class BranchChannel(Channel):
                 ops_t = tuple(ops)
                 expected = replay(self._op_base[key], ops_t)
                 result[key] = Change("ops", value, ops_t) if same_value(value, expected) else Change("set", value)
-            elif not same_value(value, self._origin.get(key, MISSING)):
-                result[key] = Change("set", value)
+            elif key in self._origin:
+                assert self._isolation is not None  # only an isolating read records an origin
+                if not self._isolation.unchanged(self._origin[key], value):
+                    result[key] = Change("set", value)
+            elif value is not self.base.peek(key, MISSING):
+                result[key] = Change("set", value)  # left by a delete then an op, say
         return result
 
     def fork_value(self, key: str) -> Any:
         """The parent's value of ``key`` as the branch saw it at the fork (or MISSING)."""
-        return self.base.get(key, MISSING)
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """Equality that never raises: values whose ``==`` fails (or is ambiguous, like an
-    array's) count as different, so a merge reports a change rather than crashing."""
-    if a is b:
-        return True
-    try:
-        return bool(a == b)
-    except Exception:
-        return False
+        return self.base.peek(key, MISSING)

@@ -19,17 +19,20 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .channel import MISSING, BranchChannel, Channel, MemoryChannel
-from .errors import CycleLimitExceededError, DuplicateTaskError, TaskTimeoutError
+from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
+from .errors import CycleLimitExceededError, DuplicateTaskError, GraphCompilationError, TaskTimeoutError
 from .events import EventBus, EventKind, Observer
+from .graph import known_ids
 from .queue import InMemoryTaskQueue
 from .run import Run, SessionRecord
+from .task import Executable
 
 if TYPE_CHECKING:
     from .graph import TaskGraph
-    from .task import Executable
     from .workflow import WorkflowContext
 
 DEFAULT_MAX_WORKERS = 256
+GRAFLOW_MAX_CYCLES = 10  # next_iteration's limit when neither the task nor the run sets one
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -39,7 +42,7 @@ class ExecutionContext:
         graph: TaskGraph,
         start_node: str | None = None,
         max_steps: int = 10000,
-        default_max_cycles: int = 10,
+        default_max_cycles: int | None = None,
         default_max_retries: int = 0,
         channel_backend: str = "memory",
         config: dict[str, Any] | None = None,
@@ -62,6 +65,8 @@ class ExecutionContext:
                 f"channel_backend {channel_backend!r} is not supported: graflow_nb keeps "
                 f"every session's channel in memory"
             )
+        _check_run_arguments(max_steps, default_max_cycles, default_max_retries, max_workers, max_concurrency,
+                             initial_channel, session_id, observers)
         self.graph = graph
         self.default_max_cycles = default_max_cycles
         self.default_max_retries = default_max_retries
@@ -73,8 +78,6 @@ class ExecutionContext:
         self.start_node = start_node
         self.session_id = session_id or uuid.uuid4().hex[:12]
         workers = max_workers if max_workers is not None else DEFAULT_MAX_WORKERS
-        if workers < 1:
-            raise ValueError(f"max_workers must be >= 1, got {workers}")
         self.run = Run(
             self.session_id,
             max_steps,
@@ -101,7 +104,7 @@ class ExecutionContext:
         self.completed_tasks: list[str] = []
         self.cycle_counts: dict[str, int] = {}
         if start_node is not None:
-            self.add_to_queue(self.lookup(start_node))
+            self.add_to_queue(self.start_task(start_node))
 
     # Per-session state that most sessions never change lives on the class; the first
     # write gives the session its own container (see _own).  A branch then costs a
@@ -120,6 +123,7 @@ class ExecutionContext:
     _added_this_task: frozenset[str] | set[str] = frozenset()
     _has_dynamic = False
     _goto_called = False
+    goto_joins: tuple[str, ...] = ()  # joins the running task jumped into (next_task)
     _terminate_called = False
     _cancel_called = False
     ctrl_message: str | None = None
@@ -167,7 +171,7 @@ class ExecutionContext:
         graph: TaskGraph,
         start_node: str | None = None,
         max_steps: int = 10000,
-        default_max_cycles: int = 10,
+        default_max_cycles: int | None = None,
         default_max_retries: int = 0,
         channel_backend: str = "memory",
         config: dict[str, Any] | None = None,
@@ -193,7 +197,16 @@ class ExecutionContext:
     def create_branch_context(
         self, branch_id: str, *, group_id: str | None = None, order_key: tuple[Any, ...] | None = None
     ) -> ExecutionContext:
-        """A child session for one group member: own queue (empty), overlay channel."""
+        """A child session for one group member: own queue (empty), overlay channel.
+
+        Refused past ``MAX_GROUP_DEPTH`` levels (groups built at run time or reached
+        through chains are only known here), before the branch exists."""
+        if self.depth >= MAX_GROUP_DEPTH:
+            raise GraphCompilationError(
+                f"group {shown(group_id)} in session {shown(self.session_id)} would open a branch "
+                f"session {self.depth + 1} levels deep; parallel groups may nest at most "
+                f"{MAX_GROUP_DEPTH} deep: flatten the inner groups or chain them with >>"
+            )
         session_id = self.run.branch_session_id(self.session_id, branch_id)
         queue = InMemoryTaskQueue(session_id)
         key = order_key if order_key is not None else (*self.record.order_key, len(self.run.sessions))
@@ -239,7 +252,17 @@ class ExecutionContext:
             if node is not None:
                 return node
             ctx = ctx.parent_context
-        raise KeyError(f"no task {task_id!r} in the graph or in session {self.session_id!r}")
+        raise KeyError(f"no task {shown(task_id)} in the graph or in session {shown(self.session_id)}")
+
+    def start_task(self, task_id: Any) -> Executable:
+        """The task ``execute(start_node)`` names, or a KeyError listing what could start."""
+        check_id(task_id, "execute(start_node)")
+        if not self.knows(task_id):
+            raise KeyError(
+                f"execute({shown(task_id)}): no such task in the graph; start at one of "
+                f"{known_ids(self.graph.get_start_nodes() or self.graph.nodes)}"
+            )
+        return self.lookup(task_id)
 
     def knows(self, task_id: str) -> bool:
         try:
@@ -305,10 +328,11 @@ class ExecutionContext:
         if self.run.bus.active:
             self.run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, task.task_id)
 
-    def enqueue_successors(self, task_id: str) -> None:
-        """Enqueue what follows ``task_id``; a node with several predecessors waits for
-        all of them (AND-join) and so runs once."""
-        for succ_id in self.successors(task_id):
+    def enqueue_successors(self, task_id: str, targets: tuple[str, ...] | None = None) -> None:
+        """Enqueue what follows ``task_id`` (its successors, or ``targets``: the joins it
+        jumped into); a node with several predecessors waits for all of them (AND-join)
+        and so runs once."""
+        for succ_id in self.successors(task_id) if targets is None else targets:
             preds = self.predecessors(succ_id)
             if len(preds) > 1:
                 arrived = self._own("_join_arrivals").setdefault(succ_id, set())
@@ -352,13 +376,33 @@ class ExecutionContext:
         self.completed_tasks.append(task_id)
 
     # -- control flow requested by tasks -----------------------------------------------
-    def next_task(self, executable: Executable, goto: bool = False) -> str:
+    def next_task(self, executable: Executable | str, goto: bool = False) -> str:
+        """Queue ``executable`` (a task, a group, or the id of a task this session
+        knows) in this session.  A task new to the run is added and the current
+        task's successors still run; a known one (or ``goto=True``) is a jump."""
+        if isinstance(executable, str):
+            if not self.knows(executable):
+                raise ValueError(
+                    f"next_task({shown(executable)}) in session {shown(self.session_id)}: no task with "
+                    f"that id in the graph or this session (known: {known_ids(self.graph.nodes)}); pass "
+                    f"a task object to add a new one"
+                )
+            executable = self.lookup(executable)
+        elif not isinstance(executable, Executable):
+            hint = ": decorate it with @task" if callable(executable) else ""
+            raise TypeError(f"next_task() takes a task, a group or a task id, got {describe(executable)}{hint}")
         task_id = executable.task_id
         # A task built while this task runs (say a group from parallel()) registered
         # itself already; it is still new here, not a jump to an existing node.
         is_new = task_id in self._added_this_task or not self.knows(task_id)
         if is_new:
             self.add_dynamic_node(executable)
+        elif len(self.predecessors(task_id)) > 1:
+            # A jump into a join is this task arriving there: the join still waits for
+            # the predecessors that can run and runs once (README "Joins").
+            self._goto_called = True
+            self.goto_joins = (*self.goto_joins, task_id)
+            return task_id
         self.add_to_queue(executable if is_new else self.lookup(task_id))
         if goto or not is_new:
             self._goto_called = True
@@ -388,7 +432,25 @@ class ExecutionContext:
         return iteration_id
 
     def max_cycles_for(self, task: Executable) -> int:
-        return task.max_cycles if task.max_cycles is not None else self.default_max_cycles
+        """How many runs ``next_iteration`` allows: the task's ``max_cycles``, else the
+        run's ``default_max_cycles``, else graflow's 10."""
+        if task.max_cycles is not None:
+            return task.max_cycles
+        return self.default_max_cycles if self.default_max_cycles is not None else GRAFLOW_MAX_CYCLES
+
+    def start_cycle(self, task: Executable) -> int:
+        """Count one more run of ``task`` (iterations count for their base task) in
+        this session and return its 1-based cycle number; refuse it with
+        ``CycleLimitExceededError`` if that would exceed the task's ``max_cycles``
+        (or an explicit ``default_max_cycles``), however the task was queued again:
+        ``next_iteration``, ``next_task(..., goto=True)`` or a cycle of edges."""
+        base_id = task.base_id or task.task_id
+        count = self.cycle_counts.get(base_id, 0)
+        limit = task.max_cycles if task.max_cycles is not None else self.default_max_cycles
+        if limit is not None and count >= limit:
+            raise CycleLimitExceededError(task_id=base_id, cycle_count=count, max_cycles=limit)
+        self.cycle_counts[base_id] = count + 1
+        return count + 1
 
     def terminate_workflow(self, message: str) -> None:
         self._terminate_called = True
@@ -402,6 +464,7 @@ class ExecutionContext:
         if self._goto_called or self._terminate_called or self._cancel_called:
             self._goto_called = self._terminate_called = self._cancel_called = False
             self.ctrl_message = None
+            self.goto_joins = ()
         if self._added_this_task:
             self._added_this_task = frozenset()
 
@@ -504,8 +567,9 @@ class TaskExecutionContext:
 
     @property
     def cancelled(self) -> bool:
-        """Poll this in long loops: True once the group or run asked this branch to stop."""
-        return self.execution_context.cancelled
+        """Poll this in long loops: True once the group or run asked this branch to stop,
+        or once this attempt timed out and was abandoned."""
+        return self.abandoned or self.execution_context.cancelled
 
     @property
     def llm_client(self) -> Any:
@@ -559,6 +623,7 @@ class TaskExecutionContext:
         from .feedback import request_feedback
 
         self._check_live()
+        check_timeout(timeout, f"task {shown(self.task_id)}: request_feedback()")
         self._requests += 1
         return request_feedback(
             self, str(getattr(feedback_type, "value", feedback_type)), prompt, options, metadata,
@@ -610,3 +675,37 @@ class TaskExecutionContext:
 
     def __repr__(self) -> str:
         return f"<TaskExecutionContext {self.task_id!r} session={self.session_id!r}>"
+
+
+def _check_run_arguments(
+    max_steps: Any,
+    default_max_cycles: Any,
+    default_max_retries: Any,
+    max_workers: Any,
+    max_concurrency: Any,
+    initial_channel: Any,
+    session_id: Any,
+    observers: Any,
+) -> None:
+    """Refuse a run's bad settings before its first session exists."""
+    owner = "execute()"
+    check_count(max_steps, "max_steps", owner, minimum=1)
+    check_count(default_max_cycles, "default_max_cycles", owner, minimum=1, optional=True)
+    check_count(default_max_retries, "default_max_retries", owner, minimum=0)
+    check_count(max_workers, "max_workers", owner, minimum=1, optional=True)
+    check_count(max_concurrency, "max_concurrency", owner, minimum=1, optional=True)
+    if session_id is not None:
+        check_id(session_id, "execute(session_id=...)")
+    if initial_channel is not None:
+        if not isinstance(initial_channel, Mapping):
+            raise TypeError(
+                f"{owner}: initial_channel must be a mapping of channel keys to values, "
+                f"got {describe(initial_channel)}"
+            )
+        bad = next((k for k in initial_channel if not isinstance(k, str)), None)
+        if bad is not None:
+            raise TypeError(f"{owner}: initial_channel keys must be strings, got {describe(bad)}")
+    if observers is not None:
+        bad = next((o for o in observers if not callable(o)), None)
+        if bad is not None:
+            raise TypeError(f"{owner}: observers must be callables taking an event, got {describe(bad)}")

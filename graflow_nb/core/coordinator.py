@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 from .engine import WorkflowEngine
-from .errors import GroupTimeoutError, SessionPaused, StepLimitExceededError
+from .errors import GroupTimeoutError, SessionPaused, StepLimitExceededError, ends_run, stop_status
 from .events import EventKind
 from .merge import merge_branches
 from .policies import TaskResult, resolve_policy
@@ -69,6 +69,7 @@ class GroupRun:
         self.branches: list[ExecutionContext] = []
         self.outcomes: list[TaskResult | None] = [None] * len(self.members)
         self.deadline = None if group.timeout is None else time.monotonic() + group.timeout
+        self.policy_error: BaseException | None = None  # the policy's should_stop raised
 
     def fork(self) -> None:
         parent, group = self.parent, self.group
@@ -81,7 +82,7 @@ class GroupRun:
         if self.run.bus.active:
             self.run.bus.emit(EventKind.GROUP_STARTED, parent.session_id, group.task_id, members=self.member_ids)
         if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_start"):
-            parent.tracer.on_parallel_group_start(group.task_id, self.member_ids, parent)
+            self.run.call_hook(parent.tracer, "on_parallel_group_start", group.task_id, self.member_ids, parent)
 
     @property
     def member_ids(self) -> list[str]:
@@ -105,9 +106,14 @@ class GroupRun:
                 except SessionPaused:
                     self.outcomes[index] = TaskResult(member_id, False, "paused", None, branch.session_id, "paused")
                     return
-                except Exception as error:
-                    self.outcomes[index] = TaskResult(member_id, False, str(error), error, branch.session_id, "failed")
-                    if isinstance(error, StepLimitExceededError) or self.policy.should_stop(member_id, error):
+                except BaseException as error:
+                    # Every error ends here, on whichever thread ran the member, so a
+                    # worker never dies of one; a SystemExit or a cancel also stops the run.
+                    status = stop_status(error) if ends_run(error) else "failed"
+                    self.outcomes[index] = TaskResult(member_id, False, str(error), error, branch.session_id, status)
+                    if ends_run(error):
+                        self.run.stop_with(error)
+                    if self._stops_siblings(member_id, error):
                         self.stop_event.set()
                         assert fork is not None  # jobs start only once the fork exists
                         fork.stop()
@@ -128,6 +134,18 @@ class GroupRun:
             self.stop_event.set()
             fork.stop()
             self._time_out(indices, fork)
+
+    def _stops_siblings(self, member_id: str, error: BaseException) -> bool:
+        if ends_run(error) or isinstance(error, StepLimitExceededError):
+            return True
+        try:
+            return self.policy.should_stop(member_id, error)
+        except BaseException as policy_error:
+            # The policy itself is broken: stop, and fail the group with its error.
+            self.policy_error = self.policy_error or policy_error
+            if ends_run(policy_error):
+                self.run.stop_with(policy_error)
+            return True
 
     def _time_out(self, indices: list[int], fork: ForkJoin) -> None:
         """The group ran out of time: running branches are abandoned (they stop at their
@@ -196,13 +214,19 @@ class GroupRun:
         run, group, parent = self.run, self.group, self.parent
         self._close_unstarted()
         results = self._results()
+        stop = next((r.error for r in results.values() if ends_run(r.error)), None)
+        if stop is not None:
+            # SystemExit, KeyboardInterrupt or a workflow cancel: no policy tolerates it.
+            self._fail(stop)
         budget = next((r.error for r in results.values() if isinstance(r.error, StepLimitExceededError)), None)
         if budget is not None:
             # The budget is the run's, not the group's: no policy can continue past it.
             budget.results = run.results()
             self._fail(budget)
+        if self.policy_error is not None:
+            self._fail(self.policy_error)
         if run.gate is not None:
-            run.gate.before_merge(group, parent, [(m.task_id, b, results[m.task_id]) for m, b in zip(self.members, self.branches, strict=True)])
+            run.call_gate("before_merge", group, parent, [(m.task_id, b, results[m.task_id]) for m, b in zip(self.members, self.branches, strict=True)])
         succeeded = self._succeeded()
         try:
             self.policy.on_group_finished(group.task_id, self.member_ids, results, parent)
@@ -236,17 +260,27 @@ class GroupRun:
         if run.bus.active:
             run.bus.emit(EventKind.GROUP_FINISHED, parent.session_id, group.task_id, state=state)
         if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_end"):
-            parent.tracer.on_parallel_group_end(group.task_id, self.member_ids, parent, results=results)
+            run.call_hook(parent.tracer, "on_parallel_group_end", group.task_id, self.member_ids, parent, results=results)
 
     def _fail(self, error: BaseException, compensate: bool = True) -> None:
-        """The group failed: compensate if the policy asks, discard every branch, raise."""
+        """The group failed: compensate if the policy asks, discard every branch, raise.
+
+        An error that ends the run (``errors.ends_run``) runs no compensation: nothing
+        new starts once the run stops.  A compensation that raises one stops the
+        remaining compensations, and that error is raised instead."""
         run, group = self.run, self.group
+        if ends_run(error):
+            run.stop_with(error)
+            compensate = False
         succeeded = self._succeeded()
         if compensate and getattr(self.policy, "compensates", False):
             for i, branch in reversed(succeeded):
                 compensation = getattr(self.members[i], "compensation", None)
                 if compensation is not None:
                     failure = WorkflowEngine().compensate(branch, self.members[i], compensation)
+                    if ends_run(failure):
+                        error = failure
+                        break
                     if failure is not None:
                         error.add_note(f"[graflow_nb] compensation of {self.members[i].task_id!r} failed: {failure!r}")
         for _i, branch in succeeded:

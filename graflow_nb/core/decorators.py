@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypedDict, Unpack, overload
 
+from .checks import check_id, describe, shown
 from .retry import RetryPolicy
 from .task import TaskWrapper
 
@@ -56,13 +57,19 @@ def task(
     ``timeout`` (seconds per attempt; the task fails with ``TaskTimeoutError``) and
     ``compensate`` (what undoes it under a group's ``policy="rollback"``).
     """
-    if isinstance(id_or_func, str) and id is not None and id_or_func != id:
-        raise ValueError(f"task id given twice: {id_or_func!r} and id={id!r}")
+    if id is not None:
+        check_id(id, "task(id=...)")
+    if id_or_func is not None and not isinstance(id_or_func, str) and not callable(id_or_func):
+        raise TypeError(f"task() takes a function or an id string, got {describe(id_or_func)}")
+    if isinstance(id_or_func, str):
+        check_id(id_or_func, "task(id)")
+        if id is not None and id_or_func != id:
+            raise ValueError(f"task id given twice: {shown(id_or_func)} and id={shown(id)}")
 
     def wrap(func: Callable[..., Any]) -> TaskWrapper:
         if isinstance(func, TaskWrapper):
-            raise TypeError(f"{func.task_id!r} is already a task")
-        task_id = id or (id_or_func if isinstance(id_or_func, str) else None) or func.__name__
+            raise TypeError(f"{shown(func.task_id)} is already a task")
+        task_id = id or (id_or_func if isinstance(id_or_func, str) else None) or _default_id(func)
         return TaskWrapper(
             task_id,
             func,
@@ -81,3 +88,15 @@ def task(
     if callable(id_or_func) and not isinstance(id_or_func, str):
         return wrap(id_or_func)
     return wrap
+
+
+def _default_id(func: Callable[..., Any]) -> str:
+    """The function's name; a lambda, partial or callable object has none worth using
+    (every lambda is ``<lambda>``), so it must be given an id."""
+    name = getattr(func, "__name__", None)
+    if not isinstance(name, str) or not name or name == "<lambda>":
+        raise TypeError(
+            f"task(): {describe(func)} has no name to use as the task id; give one: "
+            f"task('my_id')(...)"
+        )
+    return name

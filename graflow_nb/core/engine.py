@@ -19,9 +19,11 @@ import time
 from contextlib import nullcontext
 from typing import Any
 
+from . import timed
 from .channel import BranchChannel
 from .context import ExecutionContext, TaskExecutionContext
 from .errors import (
+    AbandonedAttemptsLimitError,
     CycleLimitExceededError,
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
@@ -33,6 +35,7 @@ from .errors import (
     StepLimitExceededError,
     TaskTimeoutError,
     annotate,
+    stop_status,
 )
 from .events import EventKind
 from .merge import merge_branches
@@ -46,6 +49,7 @@ _current_thread = threading.current_thread
 
 # Failures that another attempt of the same task cannot fix.
 _NOT_RETRIED = (
+    AbandonedAttemptsLimitError,
     ParallelGroupError,
     CycleLimitExceededError,
     StepLimitExceededError,
@@ -79,36 +83,55 @@ class WorkflowEngine:
         if run.bus.active and not resuming:
             run.bus.emit(EventKind.RUN_STARTED, context.session_id, workflow=run.workflow_name)
         try:
-            with context.graph.reading():
-                result = self._session(context)
-        except SessionPaused:
-            if run.cancel_event.is_set():
-                # Stopped from outside while a session waited for input: nothing will
-                # resume it, so the run is cancelled, not paused.
-                run.status = "cancelled"
-                run.pending.clear()
-                run.close_session(context.session_id, "cancelled")
-                return None
-            run.status = "paused"
-            return PausedRun(run)
-        except BaseException as error:
-            run.error = error
-            stopped = run.cancel_event.is_set() or isinstance(error, (KeyboardInterrupt, GraflowWorkflowCanceledError))
-            run.status = "cancelled" if stopped else "failed"
-            run.cancel_event.set()
-            if context.record.state in ("open", "paused"):
-                run.close_session(context.session_id, "failed" if run.status == "failed" else "cancelled")
-            raise
-        else:
-            # A run stopped from outside (run.cancel_event) ends cancelled, not succeeded.
-            run.status = "cancelled" if run.cancel_event.is_set() else "succeeded"
-            run.result = result
-            return result
+            return self._run_root(context)
         finally:
             run.pool.shutdown()
             run.ended = time.time()
             if run.bus.active and run.status != "paused":
                 run.bus.emit(EventKind.RUN_FINISHED, context.session_id, status=run.status)
+
+    def _run_root(self, context: ExecutionContext) -> Any:
+        """Drive the root session and settle the run's one outcome: its status, result
+        or error, and the root session's final state."""
+        run = context.run
+        try:
+            with context.graph.reading():
+                result = self._session(context)
+        except SessionPaused:
+            if not run.cancel_event.is_set():
+                run.status = "paused"
+                return PausedRun(run)
+            # Stopped while a session waited for input: nothing will resume it.
+            run.pending.clear()
+            error = run.stop_error
+            if error is None:
+                run.status = "cancelled"
+                run.close_session(context.session_id, "cancelled")
+                return None
+        except BaseException as raised:
+            error = raised
+        else:
+            # An observer or hook may have stopped the run without anything raising here.
+            error = run.stop_error
+            if error is None:
+                # A run stopped from outside (run.cancel_event) ends cancelled, not succeeded.
+                run.status = "cancelled" if run.cancel_event.is_set() else "succeeded"
+                run.result = result
+                return result
+        if run.stop_error is not None:
+            # What ended the run wins over what it caused on the way up (a sibling's
+            # cancellation, a group's error about it), whichever thread got here first.
+            error = run.stop_error
+            run.status = stop_status(error)
+        else:
+            run.status = "cancelled" if run.cancel_event.is_set() else stop_status(error)
+        if isinstance(error, StepLimitExceededError):
+            error.results = run.results()
+        run.error = error
+        run.cancel_event.set()
+        if context.record.state in ("open", "paused"):
+            run.close_session(context.session_id, "failed" if run.status == "failed" else "cancelled")
+        raise error
 
     # -- one session -------------------------------------------------------------------
     def _session(self, ctx: ExecutionContext) -> Any:
@@ -123,16 +146,22 @@ class WorkflowEngine:
             raise
         except BaseException as error:
             if ctx.record.state == "open":
-                cancelled = isinstance(error, (KeyboardInterrupt, GraflowWorkflowCanceledError))
-                ctx.run.close_session(ctx.session_id, "cancelled" if cancelled else "failed")
-                ctx.skip_queued("cancelled" if cancelled else "failed")
+                # What stopped the run decides (see _root); a run stopped from outside
+                # with nothing raised (run.cancel_event alone) ends "cancelled".
+                stop = ctx.run.stop_error
+                if stop is not None:
+                    state = stop_status(stop)
+                else:
+                    state = "cancelled" if ctx.run.cancel_event.is_set() else stop_status(error)
+                ctx.run.close_session(ctx.session_id, state)
+                ctx.skip_queued(state)
             raise
         finally:
             current_execution.reset(exec_token)
             if wf_token is not None:
                 _current_workflow.reset(wf_token)
             if ctx.run.gate is not None:
-                ctx.run.gate.session_ended(ctx)
+                ctx.run.call_gate("session_ended", ctx)
         if ctx.parent_context is None and ctx.record.state in ("open", "paused"):
             ctx.run.close_session(ctx.session_id, "closed")
         return result
@@ -150,7 +179,8 @@ class WorkflowEngine:
                 return last_result  # everything ran: done, even if a stop came late
             if ctx.cancelled:
                 queue.push_front(task)
-                run.close_session(ctx.session_id, "cancelled")
+                if record.state in ("open", "paused"):  # an abandoned session stays abandoned
+                    run.close_session(ctx.session_id, "cancelled")
                 ctx.skip_queued("cancelled")
                 return last_result
             if ctx.waiting_key is not None:
@@ -159,11 +189,12 @@ class WorkflowEngine:
                     raise SessionPaused(ctx.session_id, [ctx.session_id])
                 record.state = "open"
             if run.gate is not None:
-                run.gate.before_task(ctx, task)
+                run.call_gate("before_task", ctx, task)
                 if ctx.cancelled:
                     queue.push_front(task)
                     continue
             if not run.take_step():
+                queue.push_front(task)  # recorded as skipped, as the ready scheduler does
                 raise StepLimitExceededError(run.max_steps, ctx.session_id, task.task_id)
             order_key = (*record.order_key, len(record.tasks_run))
             record.tasks_run.append(task.task_id)
@@ -180,10 +211,10 @@ class WorkflowEngine:
                 raise
             except BaseException as error:
                 if run.gate is not None:
-                    run.gate.after_task(ctx, task, None, error)
+                    run.call_gate("after_task", ctx, task, None, error)
                 raise
             if run.gate is not None:
-                run.gate.after_task(ctx, task, result, None)
+                run.call_gate("after_task", ctx, task, result, None)
             ctx.completed_tasks.append(task.task_id)
             last_result = result
             if ctx._terminate_called:
@@ -191,14 +222,14 @@ class WorkflowEngine:
                 return last_result
             if not ctx._goto_called:
                 ctx.enqueue_successors(task.task_id)
+            elif ctx.goto_joins:
+                ctx.enqueue_successors(task.task_id, ctx.goto_joins)
 
     def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...]) -> Any:
         run = ctx.run
         bus = run.bus
         task_id = task.task_id
-        base_id = task.base_id or task_id
-        cycle = ctx.cycle_counts.get(base_id, 0) + 1
-        ctx.cycle_counts[base_id] = cycle
+        cycle = ctx.start_cycle(task)  # refuses a run past the task's max_cycles
         configured = task.max_retries
         max_retries = configured if configured is not None else ctx.default_max_retries
         handler = self._handlers.get(task.handler_type) if self._handlers else None
@@ -214,7 +245,7 @@ class WorkflowEngine:
             if bus.active:
                 bus.emit(EventKind.TASK_STARTED, ctx.session_id, task_id, attempt=attempt + 1)
             if ctx.tracer is not None:
-                ctx.tracer.on_task_start(task, ctx)
+                run.call_hook(ctx.tracer, "on_task_start", task, ctx)
             try:
                 if handler is not None:
                     handler.execute_task(task, ctx)
@@ -229,33 +260,43 @@ class WorkflowEngine:
             except (PauseRequested, SessionPaused):
                 record.end = time.time()
                 record.status = "paused"
+                ctx.cycle_counts[task.base_id or task_id] -= 1  # it runs this cycle again on resume
                 raise
             except Exception as error:
                 record.end = time.time()
                 record.status = "failed"
                 record.error = error
                 if ctx.tracer is not None:
-                    ctx.tracer.on_task_end(task, ctx, error=error)
+                    run.call_hook(ctx.tracer, "on_task_end", task, ctx, error=error)
                 retry = attempt < max_retries and not isinstance(error, _NOT_RETRIED) and not ctx.cancelled
+                delay = self._retry_delay(task, attempt + 1, error) if retry else 0.0
+                policy_broke = delay is None
+                retry = retry and not policy_broke
                 if bus.active:
                     bus.emit(EventKind.TASK_FAILED, ctx.session_id, task_id, attempt=attempt + 1, error=error, will_retry=retry)
                 if retry:
                     attempt += 1
                     ctx.task_queue.retries += 1
-                    policy = task.retry_policy
-                    if policy is not None:
-                        time.sleep(policy.get_delay(attempt))
+                    if delay:
+                        time.sleep(delay)
                     if bus.active:
                         bus.emit(EventKind.TASK_RETRIED, ctx.session_id, task_id, attempt=attempt + 1)
                     continue
                 ctx.task_queue.failures += 1
                 annotate(error, task_id, ctx.session_id)
-                if max_retries > 0 and not isinstance(error, _NOT_RETRIED):
+                if max_retries > 0 and not isinstance(error, _NOT_RETRIED) and not policy_broke:
                     raise RetryLimitExceededError(task_id, attempt, max_retries, error) from error
                 raise
-            except BaseException:
+            except BaseException as error:
+                # SystemExit, KeyboardInterrupt and friends: no retry, no policy; the
+                # whole run stops and ends with this very object.
                 record.end = time.time()
-                record.status = "cancelled"
+                record.status = stop_status(error)
+                record.error = error
+                annotate(error, task_id, ctx.session_id)
+                run.stop_with(error)
+                if bus.active:
+                    bus.emit(EventKind.TASK_FAILED, ctx.session_id, task_id, attempt=attempt + 1, error=error, will_retry=False)
                 raise
             record.end = _now()
             if run.abandoned_any and ctx.abandoned:
@@ -263,10 +304,12 @@ class WorkflowEngine:
                 record.status = "abandoned"
                 return None
             if ctx.tracer is not None:
-                ctx.tracer.on_task_end(task, ctx, result=result)
+                run.call_hook(ctx.tracer, "on_task_end", task, ctx, result=result)
             if ctx._cancel_called:
                 record.status = "cancelled"
-                raise GraflowWorkflowCanceledError(ctx.ctrl_message or "workflow cancelled", task_id)
+                cancel = annotate(GraflowWorkflowCanceledError(ctx.ctrl_message or "workflow cancelled", task_id), task_id, ctx.session_id)
+                run.stop_with(cancel)  # from a branch too: the run ends cancelled, every session stops
+                raise cancel
             if handler is None:
                 ctx.set_result(task_id, result)
             record.status = "succeeded"
@@ -275,37 +318,47 @@ class WorkflowEngine:
                 bus.emit(EventKind.TASK_FINISHED, ctx.session_id, task_id, attempt=attempt + 1)
             return result
 
+    @staticmethod
+    def _retry_delay(task: Any, retry: int, error: BaseException) -> float | None:
+        """Seconds before retry number ``retry``; None if the task's retry policy raised
+        (the task then fails with its own error, which names the policy's)."""
+        policy = task.retry_policy
+        if policy is None:
+            return 0.0
+        try:
+            return policy.get_delay(retry)
+        except Exception as broken:
+            error.add_note(
+                f"[graflow_nb] not retried: the retry policy of {task.task_id!r} raised "
+                f"{type(broken).__name__}: {broken}"
+            )
+            return None
+
     def _invoke_with_timeout(self, ctx: ExecutionContext, task: Any, task_ctx: TaskExecutionContext) -> Any:
-        """Run one attempt on its own thread and stop waiting after ``task.timeout``.
+        """Run one attempt on a timed-attempt thread and stop waiting after ``task.timeout``.
 
         Python threads can't be killed, so a late attempt is abandoned instead: it
         writes to a private overlay channel that is merged only if it finishes in
-        time, and its context refuses control calls once abandoned.
+        time, and its context refuses control calls once abandoned.  How many
+        abandoned attempts may be alive at once is bounded (``core.timed``).
         """
         overlay = BranchChannel(ctx.channel, f"{ctx.session_id}/{task.task_id}")
         task_ctx.channel_override = overlay
-        outcome: dict[str, Any] = {}
-        done = threading.Event()
         context = contextvars.copy_context()
         slots = ctx.run.task_slots
 
-        def attempt() -> None:
-            try:
-                with slots if slots is not None else nullcontext():
-                    outcome["result"] = context.run(task.invoke, task_ctx)
-            except BaseException as error:
-                outcome["error"] = error
-            finally:
-                done.set()
+        def call() -> Any:
+            with slots if slots is not None else nullcontext():
+                return context.run(task.invoke, task_ctx)
 
-        threading.Thread(target=attempt, name=f"graflow-timeout-{task.task_id}", daemon=True).start()
-        if not done.wait(task.timeout):
+        finished, attempt = timed.ATTEMPTS.run(call, task.timeout, task.task_id, ctx.session_id)
+        if not finished:
             task_ctx.abandoned = True
             raise TaskTimeoutError(task.task_id, task.timeout, ctx.session_id)
-        if "error" in outcome:
-            raise outcome["error"]
+        if attempt.error is not None:
+            raise attempt.error
         merge_branches(ctx.channel, [(task.task_id, overlay)], "overwrite", task.task_id)
-        return outcome["result"]
+        return attempt.result
 
     def compensate(self, branch: ExecutionContext, member: Any, compensation: Any) -> BaseException | None:
         """Run a member's compensation once in its branch session; report, don't raise,
@@ -317,7 +370,7 @@ class WorkflowEngine:
             branch.record.tasks_run.append(compensation.task_id)
             self._run_task(branch, compensation, key)
             return None
-        except Exception as error:
+        except BaseException as error:  # the group decides; one that ends the run stops the rest
             return error
         finally:
             current_execution.reset(exec_token)

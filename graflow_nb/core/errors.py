@@ -8,7 +8,7 @@ so ``except ValueError`` in a notebook still catches a ``ValueError`` raised in 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 
 class GraflowError(Exception):
@@ -83,7 +83,9 @@ class RetryLimitExceededError(GraflowRuntimeError):
 
 
 class StepLimitExceededError(GraflowRuntimeError):
-    """The run's shared ``max_steps`` budget ran out (graflow stops silently here)."""
+    """The run's shared ``max_steps`` budget ran out (graflow stops silently here).
+
+    ``results`` holds each finished task's result, filled in when the run ends."""
 
     results: dict[str, Any]  # every result so far, set when the error reaches the run's root
 
@@ -91,6 +93,7 @@ class StepLimitExceededError(GraflowRuntimeError):
         self.max_steps = max_steps
         self.session_id = session_id
         self.task_id = task_id
+        self.results: dict[str, Any] = {}
         super().__init__(
             f"max_steps={max_steps} reached in session {session_id!r} before task "
             f"{task_id!r} could run; the budget is shared by every session of the run, "
@@ -110,7 +113,8 @@ class ParallelGroupError(GraflowRuntimeError):
     ``errors`` maps each failed member to its original exception object, in declaration
     order; ``failed_tasks`` keeps graflow's ``[(member_id, message)]`` shape.  The first
     failure in declaration order is the primary one (also ``__cause__``), so the
-    reported error does not depend on which thread lost the race.
+    reported error does not depend on which thread lost the race; when that member is
+    a nested group, the primary is that group's own primary (the task that failed).
     """
 
     def __init__(
@@ -131,7 +135,12 @@ class ParallelGroupError(GraflowRuntimeError):
         self.sessions = sessions or {}
         self.cancelled_tasks = cancelled_tasks or []
         if self.errors:
-            self.__cause__ = next(iter(self.errors.values()))
+            cause = next(iter(self.errors.values()))
+            # A member that is itself a group hands on its own first cause, so the
+            # chain stays two long (this group, the task that failed) at any depth.
+            while isinstance(cause, ParallelGroupError) and cause.__cause__ is not None:
+                cause = cause.__cause__
+            self.__cause__ = cause
 
     @property
     def primary_error(self) -> BaseException | None:
@@ -166,6 +175,19 @@ class MergeConflictError(GraflowRuntimeError):
         super().__init__(f"Merge conflict in {where} on channel key {key!r}: {shown}; {hint}")
 
 
+def ends_run(error: BaseException | None) -> TypeGuard[BaseException]:
+    """True for what no group policy tolerates and what stops the whole run: a
+    ``BaseException`` that is not an ``Exception`` (``SystemExit``,
+    ``KeyboardInterrupt``, ``GeneratorExit``...) and a workflow cancel."""
+    return error is not None and (not isinstance(error, Exception) or isinstance(error, GraflowWorkflowCanceledError))
+
+
+def stop_status(error: BaseException) -> str:
+    """The status of a run that ``error`` ended: an interrupt or a workflow cancel is
+    ``cancelled``, anything else (``SystemExit`` included) ``failed``."""
+    return "cancelled" if isinstance(error, (KeyboardInterrupt, GraflowWorkflowCanceledError)) else "failed"
+
+
 def annotate(error: BaseException, task_id: str, session_id: str) -> BaseException:
     """Tag a user exception with where it happened, once, without changing its type."""
     if getattr(error, "task_id", None) is None or not hasattr(error, "session_id"):
@@ -194,6 +216,23 @@ class TaskTimeoutError(GraflowRuntimeError, TimeoutError):
         super().__init__(
             f"task {task_id!r} in session {session_id!r} timed out after {timeout:g} s "
             f"(timeout={timeout:g}); its thread was abandoned and anything it returns later is discarded"
+        )
+
+
+class AbandonedAttemptsLimitError(GraflowRuntimeError):
+    """Too many timed-out attempts are still running on abandoned threads, so a new
+    timed attempt is refused rather than piling up another thread."""
+
+    def __init__(self, task_id: str, session_id: str, limit: int, hung: list[str]):
+        self.task_id = task_id
+        self.session_id = session_id
+        self.limit = limit
+        self.hung = hung
+        shown = ", ".join(hung[:5]) + (f" and {len(hung) - 5} more" if len(hung) > 5 else "")
+        super().__init__(
+            f"task {task_id!r} in session {session_id!r} was not started: {len(hung)} timed-out attempts "
+            f"are still running on abandoned threads (the limit is {limit}): {shown}; "
+            f"make those tasks return (they can poll ctx.cancelled) or restart the kernel"
         )
 
 

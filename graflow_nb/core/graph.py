@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
+from .checks import shown
 from .errors import DuplicateTaskError, GraphCompilationError, GraphMutationError
 
 if TYPE_CHECKING:
@@ -31,6 +32,9 @@ class TaskGraph:
         # Guards _readers and every mutation, so a mutation can't slip in as a run starts.
         self._lock = threading.Lock()
         self._topo_cache: dict[str, int] | None = None
+        # The group nodes among ``nodes`` (same ids), kept so membership checks and
+        # ``groups()`` don't scan every task of a wide graph.
+        self._groups: dict[str, Any] = {}
 
     # -- read-only while running -------------------------------------------------------
     @contextmanager
@@ -65,6 +69,8 @@ class TaskGraph:
                 raise DuplicateTaskError(task_id)
             if existing is None:
                 self.nodes[task_id] = task
+                if task.is_group:
+                    self._groups[task_id] = task
                 self._topo_cache = None
 
     def add_edge(self, from_id: str, to_id: str) -> None:
@@ -85,6 +91,7 @@ class TaskGraph:
             if self._readers:
                 self._refuse(f"remove node {task_id!r}")
             self.nodes.pop(task_id, None)
+            self._groups.pop(task_id, None)
             for other in self._succ.pop(task_id, []):
                 self._pred[other].remove(task_id)
             for other in self._pred.pop(task_id, []):
@@ -98,6 +105,7 @@ class TaskGraph:
             if new_id in self.nodes:
                 raise DuplicateTaskError(new_id)
             self.nodes = {(new_id if k == old_id else k): v for k, v in self.nodes.items()}
+            self._groups = {(new_id if k == old_id else k): v for k, v in self._groups.items()}
             self._succ = {(new_id if k == old_id else k): [new_id if x == old_id else x for x in v] for k, v in self._succ.items()}
             self._pred = {(new_id if k == old_id else k): [new_id if x == old_id else x for x in v] for k, v in self._pred.items()}
             self._topo_cache = None
@@ -107,6 +115,7 @@ class TaskGraph:
             if self._readers:
                 self._refuse("clear the graph")
             self.nodes.clear()
+            self._groups.clear()
             self._succ.clear()
             self._pred.clear()
             self._topo_cache = None
@@ -115,7 +124,7 @@ class TaskGraph:
     def get_node(self, task_id: str) -> Executable:
         node = self.nodes.get(task_id)
         if node is None:
-            raise KeyError(f"no task {task_id!r} in the graph (known: {sorted(self.nodes)})")
+            raise KeyError(f"no task {shown(task_id)} in the graph (known: {known_ids(self.nodes)})")
         return node
 
     def has_node(self, task_id: str) -> bool:
@@ -132,9 +141,15 @@ class TaskGraph:
         return [(a, b) for a, succ in self._succ.items() for b in succ]
 
     def groups(self) -> list[Any]:
-        from .task import ParallelGroup
+        """Every parallel group node, in the order they were added."""
+        return list(self._groups.values())
 
-        return [n for n in self.nodes.values() if isinstance(n, ParallelGroup)]
+    def group_holding(self, task_id: str, besides: Any = None) -> str | None:
+        """The id of a group (other than ``besides``) that has ``task_id`` as a member."""
+        for group_id, group in self._groups.items():
+            if group is not besides and task_id in group._member_ids:
+                return group_id
+        return None
 
     def member_ids(self) -> set[str]:
         """Every task that is a member of some parallel group."""
@@ -243,6 +258,14 @@ class TaskGraph:
     def __setstate__(self, state: dict[str, Any]) -> None:
         type(self).__init__(self)
         self.nodes, self._succ, self._pred = state["nodes"], state["succ"], state["pred"]
+        self._groups = {k: v for k, v in self.nodes.items() if v.is_group}
+
+
+def known_ids(ids: Any, keep: int = 10) -> str:
+    """``'a', 'b', ... (+N more)``: enough of a long id list to spot a typo."""
+    names = sorted(ids)
+    text = ", ".join(shown(n, 40) for n in names[:keep])
+    return text + (f", ... (+{len(names) - keep} more)" if len(names) > keep else "") if names else "none"
 
 
 def require_single_start(graph: TaskGraph) -> str:

@@ -36,8 +36,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .channel import MISSING, BranchChannel, Change, Channel, same_value
+from .channel import MISSING, BranchChannel, Change, Channel
+from .checks import describe, shown
 from .errors import ConfigError, MergeConflictError
+from .isolation import same_value
 
 STRATEGIES = ("error", "overwrite", "keep_first", "deep_merge", "append", "union", "sum", "no_merge")
 DEFAULT_STRATEGY = "error"
@@ -47,11 +49,18 @@ _RESULT_SUFFIX = ".__result__"
 def validate_merge_spec(spec: Any, group_id: str) -> None:
     if spec is None or callable(spec):
         return
+    if isinstance(spec, dict):
+        bad_key = next((k for k in spec if not isinstance(k, str)), None)
+        if bad_key is not None:
+            raise ConfigError(
+                f"merge rules for group {shown(group_id)} are keyed by channel key (a string) or "
+                f"'*', got the key {describe(bad_key)}"
+            )
     rules = spec.values() if isinstance(spec, dict) else [spec]
     for rule in rules:
-        if not (callable(rule) or rule in STRATEGIES):
+        if not (callable(rule) or (isinstance(rule, str) and rule in STRATEGIES)):
             raise ConfigError(
-                f"unknown merge strategy {rule!r} for group {group_id!r}; "
+                f"unknown merge strategy {shown(rule)} for group {shown(group_id)}; "
                 f"choose one of {', '.join(STRATEGIES)} or a callable"
             )
 
@@ -81,9 +90,14 @@ def _added_items(fork: Any, value: Any, key: str, group_id: str) -> list[Any]:
             f"group {group_id!r}, channel key {key!r}: the append/union merge needs lists, "
             f"got {type(value).__name__}; use merge={{{key!r}: 'overwrite'}} or another strategy for it"
         )
-    if isinstance(fork, list) and value[: len(fork)] == fork:
+    if isinstance(fork, list) and same_value(value[: len(fork)], fork):
         return value[len(fork):]
     return list(value)
+
+
+def _holds(items: list[Any], item: Any) -> bool:
+    """``item in items`` by content: ``in`` uses ``==``, ambiguous for arrays and frames."""
+    return any(same_value(item, other) for other in items)
 
 
 def _apply_ops(parent: Channel, key: str, ops: tuple[tuple[str, Any], ...]) -> None:
@@ -108,10 +122,22 @@ def merge_branches(
     Every write is planned before the first one is made, so a conflict raises with
     the parent channel untouched.  With ``report`` the return value maps member ->
     {key: value the parent holds after that member's changes}, for BRANCH_MERGED
-    events and the merge explainer; otherwise it is empty.
+    events and the merge explainer; otherwise it is empty.  Once merged, what each
+    branch froze to isolate its reads is the parent's (``Channel.adopt``).
     """
     if callable(spec) and not isinstance(spec, dict):
-        return _merge_with_callable(parent, branches, spec)
+        applied = _merge_with_callable(parent, branches, spec)
+    else:
+        applied = _merge_by_key(parent, branches, spec, group_id, report)
+    for _member, channel in branches:
+        if channel.isolation is not None:
+            parent.adopt(channel.isolation)
+    return applied
+
+
+def _merge_by_key(
+    parent: Channel, branches: list[tuple[str, BranchChannel]], spec: Any, group_id: str, report: bool
+) -> dict[str, dict[str, Any]]:
 
     results: list[tuple[str, str, Any]] = []  # task results: each task's own key
     writers_by_key: dict[str, list[tuple[str, Change]]] = {}
@@ -212,7 +238,7 @@ def _combine(
             items = _added_items(channels[member].fork_value(key), new, key, group_id)
             current = [] if value is MISSING else list(value)
             if rule == "union":
-                items = [x for i, x in enumerate(items) if x not in current and x not in items[:i]]
+                items = [x for i, x in enumerate(items) if not _holds(current, x) and not _holds(items[:i], x)]
             value = current + items
     return (assigners[-1][0], key, ("set", value))
 

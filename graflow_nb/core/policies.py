@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .checks import clip, shown
 from .errors import ConfigError, ParallelGroupError
 
 
@@ -43,17 +44,40 @@ def _failure_error(group_id: str, message: str, results: dict[str, TaskResult]) 
     )
 
 
+_LISTED = 5  # failures spelled out in a group's message; the rest are counted
+
+
 def describe_failures(results: dict[str, TaskResult]) -> str:
-    parts = []
-    for r in results.values():
-        if r.status == "failed":
-            kind = type(r.error).__name__ if r.error is not None else "Error"
-            parts.append(f"{r.task_id!r} (session {r.session_id}): {kind}: {r.error_message}")
+    """The first few failures in declaration order, each cut short, then counts: a
+    1000-member group or groups nested 32 deep still give a message of a few lines
+    (every failure stays on ``ParallelGroupError.errors``)."""
+    failed = [r for r in results.values() if r.status == "failed"]
+    parts = [
+        f"{shown(r.task_id, 40)} (session {clip(str(r.session_id), 120)}): {_brief(r)}" for r in failed[:_LISTED]
+    ]
+    if len(failed) > _LISTED:
+        parts.append(f"and {len(failed) - _LISTED} more (see .errors)")
     cancelled = [r.task_id for r in results.values() if r.status == "cancelled"]
     text = "; ".join(parts)
     if cancelled:
-        text += f"; not run (cancelled): {', '.join(cancelled)}"
+        names = ", ".join(clip(c, 40) for c in cancelled[:_LISTED])
+        more = f" (+{len(cancelled) - _LISTED} more)" if len(cancelled) > _LISTED else ""
+        text += f"; not run (cancelled): {names}{more}"
     return text
+
+
+def _brief(result: TaskResult) -> str:
+    """One failure in a line: a nested group's failure is named by its first cause
+    rather than by its whole message (which already holds every level below it)."""
+    error = result.error
+    if isinstance(error, ParallelGroupError):
+        leaf = error.primary_error
+        where = getattr(leaf, "task_id", None)
+        cause = f"{type(leaf).__name__}: {clip(str(leaf))}" if leaf is not None else "no cause recorded"
+        return f"group {shown(error.group_id, 40)} failed; first cause" + (
+            f" in task {shown(where, 40)}: " if where else ": ") + cause
+    kind = type(error).__name__ if error is not None else "Error"
+    return f"{kind}: {clip(result.error_message or '')}"
 
 
 class GroupExecutionPolicy:

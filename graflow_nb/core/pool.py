@@ -228,7 +228,14 @@ class WorkerPool:
                     self._threads -= 1
                     return
                 fork, index = self._jobs.popleft()
-            fork.run_released(index)
+            try:
+                fork.run_released(index)
+            except BaseException:
+                # Jobs report their own errors; one escaping anyway ends this thread,
+                # which must not go on counting against max_workers.
+                with self._cond:
+                    self._threads -= 1
+                raise
 
     def claimed(self, count: int = 1) -> None:
         """``count`` submitted jobs were taken (or dropped) by someone: no thread needed."""

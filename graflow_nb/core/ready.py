@@ -32,8 +32,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-from .channel import BranchChannel, same_value
-from .errors import MergeConflictError, PauseRequested, SessionPaused, StepLimitExceededError
+from .channel import BranchChannel
+from .errors import MergeConflictError, PauseRequested, SessionPaused, StepLimitExceededError, ends_run
+from .isolation import same_value
 from .merge import merge_branches
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ class ReadyScheduler:
                 self.paused = SessionPaused(ctx.session_id, [ctx.session_id])
                 return
             if run.gate is not None:
-                run.gate.before_task(ctx, task)
+                run.call_gate("before_task", ctx, task)
             if not run.take_step():
                 self.failure = StepLimitExceededError(run.max_steps, ctx.session_id, task.task_id)
                 queue.push_front(task)
@@ -180,6 +181,7 @@ class ReadyScheduler:
         scope = copy.copy(self.ctx)
         scope.channel = BranchChannel(self.ctx.channel, f"{self.ctx.session_id}/{task.task_id}")
         scope._goto_called = scope._terminate_called = scope._cancel_called = False
+        scope.goto_joins = ()
         scope.cancel_event = self.stop
         scope.parent_context = self.ctx  # so cancellation of the session reaches the task
         return scope
@@ -200,11 +202,11 @@ class ReadyScheduler:
                 if self.paused is None:
                     self.paused = SessionPaused(ctx.session_id, [ctx.session_id])
                 return
-            if self.failure is None:
-                self.failure = job.error
+            if self.failure is None or (ends_run(job.error) and not ends_run(self.failure)):
+                self.failure = job.error  # a SystemExit or a cancel outranks an ordinary failure
                 self.stop.set()
             if ctx.run.gate is not None:
-                ctx.run.gate.after_task(ctx, job.task, None, job.error)
+                ctx.run.call_gate("after_task", ctx, job.task, None, job.error)
             return
         try:
             self._check_conflicts(job)
@@ -215,13 +217,15 @@ class ReadyScheduler:
             return
         merge_branches(ctx.channel, [(task_id, cast(BranchChannel, job.scope.channel))], "overwrite", ctx.session_id)
         if ctx.run.gate is not None:
-            ctx.run.gate.after_task(ctx, job.task, job.result, None)
+            ctx.run.call_gate("after_task", ctx, job.task, job.result, None)
         ctx.mark_task_completed(task_id)
         self.last_result = job.result
         if job.scope.terminate_called:
             self.terminated = True
         elif not job.scope.goto_called:
             ctx.enqueue_successors(task_id)
+        elif job.scope.goto_joins:
+            ctx.enqueue_successors(task_id, job.scope.goto_joins)
 
     def _check_conflicts(self, job: _ReadyJob) -> None:
         task_id = job.task.task_id

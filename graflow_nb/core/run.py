@@ -11,6 +11,11 @@ State, as dask/local.py would list it:
     steps:     int                          tasks dequeued so far, across all sessions
                                             (the shared max_steps budget)
     status:    running | paused | succeeded | failed | cancelled
+    stop_error: the first error that ends the whole run (a BaseException such as
+                SystemExit or KeyboardInterrupt, or a workflow cancel), from any
+                session; every session stops at its next task boundary
+    observer_errors: [ObserverError]        observers and hooks that raised (each once;
+                                            they were muted and the run went on)
     groups:    [GroupOutcome]               how each group run ended (degraded: some
                                             members failed and the policy allowed it)
     pending:   {key: PendingInput}          questions a paused run waits on
@@ -21,6 +26,8 @@ A session moves   open -> merged     (its group succeeded; its changes reached t
                   open -> closed     (the root session, when the run ends)
                   open -> paused -> open      (waiting for human input, then resumed)
                   open -> discarded  (its group failed, so its changes were dropped)
+                  open -> abandoned  (its group timed out while it ran; it stops at its
+                                      next task boundary and keeps this state)
 
 >>> from graflow_nb import task, workflow
 >>> with workflow("doc") as wf:
@@ -159,6 +166,10 @@ class Run:
         self.max_steps = max_steps
         self.max_workers = max_workers
         self.bus = bus
+        self.observer_errors = bus.errors
+        bus.on_stop = self.stop_with
+        bus.label = root_session_id
+        self.stop_error: BaseException | None = None
         self.sessions: dict[str, SessionRecord] = {}
         self._children: dict[str, list[SessionRecord]] = {}
         self.task_runs: list[TaskRun] = []
@@ -195,6 +206,26 @@ class Run:
                 return False
             self.steps += 1
             return True
+
+    # -- stopping ----------------------------------------------------------------------
+    def stop_with(self, error: BaseException) -> None:
+        """``error`` ends the whole run (see ``errors.ends_run``): keep the first one,
+        and stop every session at its next task boundary (nothing new starts)."""
+        with self._lock:
+            if self.stop_error is None:
+                self.stop_error = error
+            self.cancel_event.set()
+            self._answered.notify_all()  # tasks waiting for an answer stop waiting
+
+    def call_gate(self, hook: str, *args: Any) -> None:
+        """Call the gate's ``hook`` (see ``call_hook``)."""
+        self.call_hook(self.gate, hook, *args)
+
+    def call_hook(self, owner: Any, hook: str, *args: Any, **kwargs: Any) -> None:
+        """Call ``owner.<hook>`` (a gate, a tracer); one that raised once is reported and
+        skipped from then on, so a broken hook never blames a task or stops a run."""
+        if owner is not None and not self.bus.reported(owner):
+            self.bus.call(owner, hook, *args, **kwargs)
 
     # -- sessions ----------------------------------------------------------------------
     def branch_session_id(self, parent_id: str, member_id: str) -> str:
@@ -407,10 +438,13 @@ class Run:
         for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots"):
             state.pop(name, None)
         state["bus"] = EventBus()
+        state["observer_errors"] = []  # they hold live callbacks of this process, as the bus does
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.bus.errors = self.observer_errors
+        self.bus.on_stop = self.stop_with
         self._lock = threading.Lock()
         self._answered = threading.Condition(self._lock)
         self.cancel_event = threading.Event()

@@ -11,16 +11,17 @@ from __future__ import annotations
 import inspect
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import FunctionType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from .errors import ConfigError, TaskError
+from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
+from .errors import ConfigError, GraphCompilationError, TaskError
+from .retry import RetryPolicy
 from .workflow import active_workflow, current_workflow
 
 if TYPE_CHECKING:
     from .context import TaskExecutionContext
-    from .retry import RetryPolicy
 
 _INJECTED_NAMES = frozenset({"llm_client", "llm_agent"})
 _RESULT_SUFFIX = ".__result__"
@@ -50,15 +51,17 @@ class Executable(ABC):
 
     # -- operators ---------------------------------------------------------------------
     def __rshift__(self, other: Executable) -> SequentialTask:
+        other = as_node(other, self, ">>")
         _wf().link(self._rightmost(), other._leftmost())
         return SequentialTask(self._chain_items() + other._chain_items())
 
     def __lshift__(self, other: Executable) -> SequentialTask:
+        other = as_node(other, self, "<<")
         _wf().link(other._rightmost(), self._leftmost())
         return SequentialTask(other._chain_items() + self._chain_items())
 
     def __or__(self, other: Executable) -> ParallelGroup:
-        return _join_parallel(self, other)
+        return _join_parallel(self, as_node(other, self, "|"))
 
     # -- execution ---------------------------------------------------------------------
     @abstractmethod
@@ -77,7 +80,7 @@ class Task(Executable):
     """A pseudo node that does nothing (graflow's ``Task(task_id)``)."""
 
     def __init__(self, task_id: str, register_to_context: bool = True):
-        self.task_id = task_id
+        self.task_id = check_id(task_id, "Task(task_id)")
         if register_to_context:
             _wf().register(self)
 
@@ -116,8 +119,14 @@ class TaskWrapper(Executable):
         timeout: float | None = None,
         compensate: Callable[..., Any] | None = None,
     ):
+        check_id(task_id, "a task id")
+        owner = f"task {shown(task_id)}"
         if not callable(func):
-            raise TypeError(f"task {task_id!r}: {func!r} is not callable")
+            raise TypeError(f"{owner}: {describe(func)} is not callable")
+        check_count(max_cycles, "max_cycles", owner, minimum=1, optional=True)
+        check_count(max_retries, "max_retries", owner, minimum=0, optional=True)
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise TypeError(f"{owner}: retry_policy must be a RetryPolicy, got {describe(retry_policy)}")
         self.task_id = task_id
         self.func = func
         # Settings left at their defaults stay on the class: a wide graph builds
@@ -142,12 +151,12 @@ class TaskWrapper(Executable):
             self.max_retries = max_retries
         self.bound_kwargs = dict(bound_kwargs) if bound_kwargs else {}
         if timeout is not None:
-            if timeout <= 0:
-                raise ValueError(f"task {task_id!r}: timeout must be > 0 seconds, got {timeout!r}")
-            self.timeout = timeout
+            self.timeout = check_timeout(timeout, owner)
         if compensate is not None:
             self.compensate(compensate)
         self._params = self._parameter_specs()
+        if self.bound_kwargs:
+            _check_bindable(func, self.bound_kwargs, owner)
         # No parameter to fill and nothing to inject: invoke calls the function bare.
         self._takes_nothing = not (
             self._params or self.bound_kwargs or inject_context or inject_llm_client or inject_llm_agent
@@ -255,7 +264,10 @@ class TaskWrapper(Executable):
                 f"call {self.__name__}.func(...) to run the plain function"
             )
         if kwargs:
-            task_id = kwargs.pop("task_id", None) or f"{self.task_id}_{uuid.uuid4().hex[:8]}"
+            task_id = kwargs.pop("task_id", None)
+            if task_id is None:
+                task_id = f"{self.task_id}_{uuid.uuid4().hex[:8]}"
+            check_id(task_id, f"{self.__name__}(task_id=...)")
             return TaskWrapper(
                 task_id,
                 self.func,
@@ -342,9 +354,20 @@ class ParallelGroup(Executable):
     is_group = True
 
     def __init__(self, tasks: Iterable[Executable], name: str | None = None):
+        if isinstance(tasks, (Executable, str)) or not isinstance(tasks, Iterable):
+            raise TypeError(f"ParallelGroup(tasks) takes a list of tasks, got {describe(tasks)}")
+        members = [as_node(member, None, "ParallelGroup") for member in tasks]
+        if not members:
+            raise ValueError(
+                f"ParallelGroup({'name=' + shown(name) if name is not None else ''}) needs at least one "
+                f"task: an empty group would run nothing and still merge and count as done"
+            )
+        if name is not None:
+            check_id(name, "a group name")
         wf = _wf()
         self.tasks: list[Executable] = []
         self._member_ids: set[str] = set()
+        self.depth = 1  # 1 + the depth of the deepest member that is a group
         self.task_id = name or wf.new_group_name()
         self.backend = "threading"
         self.backend_config: dict[str, Any] = {}
@@ -352,16 +375,49 @@ class ParallelGroup(Executable):
         self.policy: Any = None
         self.merge: Any = None
         self.timeout: float | None = None
+        checked = []
+        for member in members:  # all checked first: a refused group never joins the graph
+            node, depth = self._check_member(member, self._member_ids)
+            self._member_ids.add(node.task_id)
+            checked.append((node, depth))
+        self._member_ids.clear()
         wf.register(self)
-        for member in tasks:
-            self.add_member(member)
+        for node, depth in checked:
+            self._admit(node, depth)
+
+    def _check_member(self, member: Any, taken: set[str]) -> tuple[Executable, int]:
+        """``(node, depth it gives this group)``; refused if it is not a task, would run
+        twice (here or in another group), contains this group, or nests groups deeper
+        than ``MAX_GROUP_DEPTH``."""
+        member = as_node(member, self, "|")._leftmost()
+        if member.task_id in taken:
+            raise ConfigError(f"task {shown(member.task_id)} is already a member of {shown(self.task_id)}")
+        if member is self or (member.is_group and self.task_id in _nested_ids(member)):
+            raise ConfigError(f"group {shown(self.task_id)} cannot contain itself")
+        holder = _wf().graph.group_holding(member.task_id, besides=self)
+        if holder is not None:
+            raise ConfigError(
+                f"task {shown(member.task_id)} is already a member of group {shown(holder)}; a task "
+                f"in two groups would run once in each: use a second task in the other group "
+                f"(t(task_id='new_id') makes one from a task t)"
+            )
+        depth = member.depth + 1 if member.is_group else 1
+        if depth > MAX_GROUP_DEPTH:
+            raise GraphCompilationError(
+                f"group {shown(self.task_id)} would nest parallel groups {depth} deep (its member "
+                f"{shown(member.task_id)} is {depth - 1} deep); at most {MAX_GROUP_DEPTH} levels are "
+                f"allowed: flatten the inner groups or chain them with >>"
+            )
+        return member, depth
 
     def add_member(self, member: Executable, index: int | None = None) -> None:
-        member = member._leftmost()
-        if member.task_id in self._member_ids:
-            raise ConfigError(f"task {member.task_id!r} is already a member of {self.task_id!r}")
+        """Add ``member`` (a chain's first task) after ``_check_member`` accepts it."""
+        self._admit(*self._check_member(member, self._member_ids), index)
+
+    def _admit(self, member: Executable, depth: int, index: int | None = None) -> None:
         _wf().register(member)
         self._member_ids.add(member.task_id)
+        self.depth = max(self.depth, depth)
         if index is None:
             self.tasks.append(member)
         else:
@@ -401,19 +457,27 @@ class ParallelGroup(Executable):
         from .merge import validate_merge_spec
         from .policies import resolve_policy
 
+        owner = f"group {shown(self.task_id)}"
         name = getattr(backend, "value", backend)
         name = "threading" if name is None else str(name).lower()
         if name not in _BACKENDS:
             raise ValueError(
-                f"unknown backend {backend!r} for group {self.task_id!r}; "
-                f"choose one of {', '.join(_BACKENDS)}"
+                f"unknown backend {shown(backend)} for {owner}; choose one of {', '.join(_BACKENDS)}"
             )
+        if backend_config is not None and not isinstance(backend_config, Mapping):
+            raise TypeError(f"{owner}: backend_config must be a dict like {{'thread_count': 4}}, got {describe(backend_config)}")
         config = dict(backend_config or {})
-        limit = max_concurrency if max_concurrency is not None else config.get("thread_count")
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
-            raise ValueError(f"group {self.task_id!r}: max_concurrency must be a positive int, got {limit!r}")
-        if timeout is not None and timeout <= 0:
-            raise ValueError(f"group {self.task_id!r}: timeout must be > 0 seconds, got {timeout!r}")
+        unknown = [k for k in config if k != "thread_count"]
+        if unknown:
+            raise ValueError(
+                f"{owner}: backend_config key {shown(unknown[0])} is not known; the {name} backend "
+                f"takes only 'thread_count'"
+            )
+        if max_concurrency is not None:
+            limit = check_count(max_concurrency, "max_concurrency", owner, minimum=1)
+        else:
+            limit = check_count(config.get("thread_count"), "backend_config['thread_count']", owner, 1, optional=True)
+        timeout = check_timeout(timeout, owner)
         if policy is not None:
             resolve_policy(policy)
         validate_merge_spec(merge, self.task_id)
@@ -436,9 +500,9 @@ def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:
     wf = _wf()
     if isinstance(left, ParallelGroup) and isinstance(right, ParallelGroup):
         if not wf.successors_of(left.task_id) and not wf.successors_of(right.task_id):
+            wf.remove_node(right.task_id)  # first, so its members are free to move
             for member in right.tasks:
                 left.add_member(member)
-            wf.remove_node(right.task_id)
             return left
         return ParallelGroup([left, right])
     if isinstance(left, ParallelGroup):
@@ -454,7 +518,7 @@ def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:
 def chain(*tasks: Executable) -> Executable:
     if not tasks:
         raise ValueError("chain() needs at least one task")
-    result: Executable = tasks[0]
+    result: Executable = as_node(tasks[0], None, "chain")
     for nxt in tasks[1:]:
         result = result >> nxt
     return result
@@ -463,7 +527,52 @@ def chain(*tasks: Executable) -> Executable:
 def parallel(*tasks: Executable) -> ParallelGroup:
     if len(tasks) < 2:
         raise ValueError("parallel() needs at least two tasks")
-    return ParallelGroup(list(tasks))
+    return ParallelGroup([as_node(t, None, "parallel") for t in tasks])
+
+
+def as_node(value: Any, left: Executable | None, where: str) -> Executable:
+    """``value`` if it can sit in a graph; else a TypeError saying what it is and,
+    for a plain function, that ``@task`` is missing."""
+    if isinstance(value, Executable):
+        return value
+    if left is None:
+        place = f"{where}()"
+    elif where == "ParallelGroup":
+        place = f"group {shown(left.task_id)}"
+    else:
+        place = f"{shown(left._rightmost().task_id)} {where}"
+    hint = ": decorate it with @task" if callable(value) else ""
+    raise TypeError(f"{place}: {describe(value)} is not a task or group{hint}")
+
+
+def _nested_ids(group: ParallelGroup) -> set[str]:
+    """Ids of every group inside ``group``, at any depth (walked without recursion)."""
+    found: set[str] = set()
+    stack = [group]
+    while stack:
+        for member in stack.pop().tasks:
+            if member.is_group and member.task_id not in found:
+                found.add(member.task_id)
+                stack.append(cast(ParallelGroup, member))
+    return found
+
+
+def _check_bindable(func: Callable[..., Any], bound: dict[str, Any], owner: str) -> None:
+    """Bound keywords must be parameters ``func`` takes by keyword (or it takes **kwargs)."""
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return  # no signature to check against (some builtins)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    takes = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = [k for k in bound if k not in takes]
+    if unknown:
+        raise TypeError(
+            f"{owner}: {getattr(func, '__name__', 'the function')}() takes no parameter "
+            f"{', '.join(shown(k) for k in unknown[:5])}{' ...' if len(unknown) > 5 else ''}; "
+            f"it takes {', '.join(takes[:10]) or 'none'}"
+        )
 
 
 def _wants_context(func: Callable[..., Any]) -> bool:

@@ -14,6 +14,7 @@ from collections import deque
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from .checks import describe
 from .errors import ConfigError
 from .graph import TaskGraph, require_single_start
 
@@ -150,7 +151,7 @@ class WorkflowContext:
         max_workers: int | None = None,
         observers: list[Observer] | None = None,
         default_max_retries: int = 0,
-        default_max_cycles: int = 10,
+        default_max_cycles: int | None = None,
         gate: Any = None,
         live: Any = False,
         default_policy: Any = "strict",
@@ -169,6 +170,10 @@ class WorkflowContext:
         this many tasks of the run execute at once, across all groups),
         ``ready_parallel`` (run every task whose predecessors are done at once, for
         graphs wired with separate edges; see ``core.ready``).
+        ``default_max_cycles`` (graflow's name): how often a task without its own
+        ``max_cycles`` may run in one session, however it is queued again; left at
+        None, ``next_iteration`` stops at graflow's 10 and other loops only at
+        ``max_steps``.  Every setting is checked before anything runs.
         The run record stays on ``self.last_run`` even when the run fails.
         If a task asks for human input, returns a ``PausedRun``; ``resume`` it.
         """
@@ -176,6 +181,8 @@ class WorkflowContext:
         from .engine import WorkflowEngine
 
         start = start_node if start_node is not None else require_single_start(self.graph)
+        if observers is not None and (callable(observers) or isinstance(observers, (str, bytes))):
+            raise TypeError(f"execute(observers=...) takes a list of callables, got {describe(observers)}")
         observers = [*self.observers, *(observers or [])]
         view = None
         if live:
@@ -203,13 +210,13 @@ class WorkflowContext:
         )
         ctx._llm_agents.update(self._llm_agents)
         self.runs.append(ctx.run)
-        if view is not None:
-            view.start(ctx.run)
+        if view is not None:  # a view that fails is reported on the run and never changes it
+            ctx.run.bus.call(view, "start", ctx.run)
         try:
             result = WorkflowEngine().execute(ctx)
         finally:
             if view is not None:
-                view.finish(ctx.run)
+                ctx.run.bus.call(view, "finish", ctx.run)
         return (result, ctx) if ret_context else result
 
     def to_pipeline(self, path: Any = None) -> Any:

@@ -3,9 +3,10 @@
 At a held merge every branch has ended and nothing has been merged.  The preview shows
 each branch's changes since the fork (``BranchChannel.changes()``), the group's
 strategy, and the parent channel the merge will leave, by running the engine's own
-``merge_branches`` on a *copy* of the parent channel: the prediction is the real merge
-code, not a re-implementation that could drift from it.  A conflict is part of the
-prediction, not an error of the preview.
+``merge_branches`` on an overlay over the parent channel (a ``BranchChannel``, so the
+parent is untouched and nothing is copied): the prediction is the real merge code, not
+a re-implementation that could drift from it.  A conflict is part of the prediction,
+not an error of the preview.
 
 A callable strategy is user code; the preview calls it once more (on the copy).
 """
@@ -16,7 +17,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.channel import MISSING, Change, MemoryChannel, private_copy, same_value
+from ..core.channel import MISSING, BranchChannel, Change, MemoryChannel, same_value
 from ..core.merge import DEFAULT_STRATEGY, merge_branches
 
 
@@ -156,12 +157,19 @@ def preview_merge(group: Any, parent: Any, branches: list[tuple[str, Any, Any]])
         deltas.append(BranchDelta(member, ctx.session_id, status, dict(ctx.channel.changes())))
         if getattr(outcome, "success", True):
             merging.append((member, ctx.channel))
-    before = parent.channel.to_dict()
-    trial = MemoryChannel(f"{parent.session_id}-preview", private_copy(before))
+    before = {key: parent.channel.peek(key) for key in parent.channel.keys()}
+    snapshot = MemoryChannel(f"{parent.session_id}-preview", before)
+    snapshot.shared_keys = parent.channel.shared_keys
+    trial = BranchChannel(snapshot, snapshot.name)
     after: dict[str, Any] | None
     try:
         steps = merge_branches(trial, merging, group.merge, group.task_id, report=True)
-        after, conflict = trial.to_dict(), None
+        after, conflict = dict(before), None
+        for key, change in trial.changes().items():
+            if change.kind == "delete":
+                after.pop(key, None)
+            else:
+                after[key] = change.value
     except Exception as error:
         steps, after, conflict = {}, None, error
     return MergePreview(

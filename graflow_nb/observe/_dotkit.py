@@ -4,6 +4,21 @@ Task and session ids are user text.  They may hold ``:`` (which the graphviz pac
 would read as a node port in an edge), ``#`` (loop sessions: ``4821_a#2``), quotes,
 backslashes, or look like ``<html>``; everything that reaches the DOT source goes
 through ``name()`` or ``label()`` so none of that changes what is drawn.
+
+Node names live in two namespaces that can never meet: a user id is drawn under
+``user(id)`` (every ``/`` doubled), a node we add (a group's fork and join, a folded
+summary) under ``internal(id, ..., kind)`` (the parts' ``user()`` forms joined by
+single ``/``).  A user name has only even runs of ``/``, an internal one always has an
+odd run, so a task called ``ParallelGroup_1/fork`` is its own node, not the fork.
+``user()`` also writes a backslash as ``&#92;`` (and ``&`` as ``&amp;``, so the
+mapping stays one to one): DOT has no way to quote a backslash before a quote, a
+newline or the end of a name, and SVG shows the entity as the backslash again.
+Labels show the ids as they are.
+
+>>> user("ParallelGroup_1/fork"), internal("ParallelGroup_1", "fork")
+('ParallelGroup_1//fork', 'ParallelGroup_1/fork')
+>>> print(user("C:\\\\temp & co"))
+C:&#92;temp &amp; co
 """
 
 from __future__ import annotations
@@ -56,14 +71,33 @@ class Digraph(graphviz.Digraph):
     _quote_edge = staticmethod(quote)
 
 
+def user(node_id: str) -> str:
+    """The node name of a user's task or session id (see the module docstring)."""
+    if "&" in node_id:
+        node_id = node_id.replace("&", "&amp;")
+    if "\\" in node_id:
+        node_id = node_id.replace("\\", "&#92;")
+    if "/" in node_id:
+        node_id = node_id.replace("/", "//")
+    return node_id
+
+
+def internal(*parts: str) -> str:
+    """The name of a node we draw: ``internal(group_id, "fork")`` and the like; the
+    last part is our own word, the others are user ids."""
+    *ids, kind = parts
+    return "/".join([*(user(p) for p in ids), kind])
+
+
 def name(text: str) -> str:
     """A node or subgraph name that DOT takes literally (quoted when it must be)."""
     return nohtml(text)
 
 
 def label(*lines: str) -> str:
-    """A multi-line label; backslashes in ids stay backslashes, lines break with ``\\n``."""
-    return nohtml("\\n".join(escape(line) for line in lines))
+    """A multi-line label; backslashes and ``&`` in ids show as themselves (Graphviz
+    would read ``&amp;`` as an entity), lines break with ``\\n``."""
+    return nohtml("\\n".join(escape(line).replace("&", "&amp;") for line in lines))
 
 
 def shorten(items: list[str], keep: int = 6) -> str:

@@ -70,15 +70,15 @@ _CLUSTER_PEN = {
 
 
 def fork_name(group_id: str) -> str:
-    return f"{group_id}/fork"
+    return kit.internal(group_id, "fork")
 
 
 def join_name(group_id: str) -> str:
-    return f"{group_id}/join"
+    return kit.internal(group_id, "join")
 
 
 def folded_name(group_id: str) -> str:
-    return f"{group_id}/branches"
+    return kit.internal(group_id, "branches")
 
 
 @dataclass
@@ -113,10 +113,10 @@ def graph_dot(
     away = hidden_sessions(view, folded) if view is not None else set()
 
     def head(node_id: str) -> str:
-        return fork_name(node_id) if node_id in groups else node_id
+        return fork_name(node_id) if node_id in groups else kit.user(node_id)
 
     def tail(node_id: str) -> str:
-        return join_name(node_id) if node_id in groups else node_id
+        return join_name(node_id) if node_id in groups else kit.user(node_id)
 
     graph_attr = {**_GRAPH_ATTR, "label": kit.label(_title(title, run))}
     dot = kit.Digraph(name=kit.name(title), graph_attr=graph_attr, node_attr=_NODE_ATTR, edge_attr=_EDGE_ATTR)
@@ -156,7 +156,7 @@ def graph_dot(
     known = {n.name for n in nodes}
     for spawner, task_id in spawns:
         if spawner in known:
-            dot.edge(kit.name(spawner), kit.name(task_id), style="dashed")
+            dot.edge(kit.name(spawner), kit.name(kit.user(task_id)), style="dashed")
     return dot
 
 
@@ -185,18 +185,18 @@ def session_tree_dot(
             hidden.add(rec.session_id)
             continue
         fill = kit.SESSION_FILL.get(rec.state, kit.WHITE)
-        dot.node(kit.name(prefix + rec.session_id), label=kit.label(*_session_lines(rec)), fillcolor=fill)
+        dot.node(kit.name(prefix + kit.user(rec.session_id)), label=kit.label(*_session_lines(rec)), fillcolor=fill)
         by_group: dict[str | None, list[SessionRecord]] = {}
         for kid in view.kids.get(rec.session_id, []):
             by_group.setdefault(kid.group_id, []).append(kid)
         for group_id, kids in by_group.items():
             if limit is not None and len(kids) > limit and group_id not in keep:
-                summary = f"{prefix}{rec.session_id}/{group_id}/sessions"
+                summary = prefix + kit.internal(rec.session_id, group_id or "", "sessions")
                 dot.node(kit.name(summary), **_folded_sessions(group_id, kids))
-                edges.append((prefix + rec.session_id, summary))
+                edges.append((prefix + kit.user(rec.session_id), summary))
                 hidden.update(kid.session_id for kid in kids)
             else:
-                edges.extend((prefix + rec.session_id, prefix + kid.session_id) for kid in kids)
+                edges.extend((prefix + kit.user(rec.session_id), prefix + kit.user(kid.session_id)) for kid in kids)
     for parent, child in edges:
         dot.edge(kit.name(parent), kit.name(child))
     return dot
@@ -205,12 +205,12 @@ def session_tree_dot(
 # -- nodes ----------------------------------------------------------------------------------
 def _task_node(task_id: str, view: RunView | None, dynamic: bool = False) -> _Node:
     if view is None:
-        return _Node(task_id, {"label": kit.label(task_id), "fillcolor": kit.WHITE}, None)
+        return _Node(kit.user(task_id), {"label": kit.label(task_id), "fillcolor": kit.WHITE}, None)
     state, _ = view.state(task_id)
     attrs = {"label": kit.label(task_id, view.caption(task_id)), **kit.task_style(state)}
     if dynamic:
         attrs.update(_DYNAMIC)
-    return _Node(task_id, attrs, view.home(task_id))
+    return _Node(kit.user(task_id), attrs, view.home(task_id))
 
 
 def _group_nodes(graph: TaskGraph, group_id: str, view: RunView | None, folded: bool) -> list[_Node]:
@@ -304,7 +304,7 @@ def _emit_clusters(dot: graphviz.Digraph, session_id: str, kids: dict, placed: d
     for kid in kids.get(session_id, []):
         pen = _CLUSTER_PEN.get(kid.state, "#b0a060" if kid.state == "open" else "#888888")
         attrs = {**_CLUSTER_ATTR, "color": pen, "label": kit.label(f"{kid.session_id} ({kid.state})")}
-        sub = kit.Digraph(name=kit.name(f"cluster_{kid.session_id}"), graph_attr=attrs)
+        sub = kit.Digraph(name=kit.name("cluster_" + kit.user(kid.session_id)), graph_attr=attrs)
         for node in placed.get(kid.session_id, []):
             sub.node(kit.name(node.name), **node.attrs)
         nested = _emit_clusters(sub, kid.session_id, kids, placed)

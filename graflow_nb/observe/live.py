@@ -150,10 +150,8 @@ class LiveView:
         if self.options["final"]:
             try:
                 display(draw_run(self.workflow, run, collapse_over=self.options["collapse_over"]))
-            except Exception as error:  # the run's own result or exception matters more
-                self.error = self.error or error
-        if self.error is not None:
-            print(f"live view stopped early: {type(self.error).__name__}: {self.error}", file=sys.stderr)
+            except BaseException as error:  # the run's own result or exception matters more
+                self._failed("final picture", error)
 
     # -- the renderer thread -------------------------------------------------------------
     def _render_loop(self) -> None:
@@ -173,10 +171,17 @@ class LiveView:
                     if self._done.is_set():
                         return
                     self._handle.update(frame, raw=True)
-            except Exception as error:  # a broken frame must not take the run down; finish() reports it
-                self.error = error
+            except BaseException as error:  # a broken frame must not take the run down
+                self._failed("frame", error)
                 return
             last = time.monotonic()
+
+    def _failed(self, what: str, error: BaseException) -> None:
+        """Report a drawing error once, as the run's observer errors are (the live area
+        stops updating; the run goes on unchanged)."""
+        if self.error is None:
+            self.error = error
+            self.run.bus.report(self, what, error)
 
     def frame(self) -> dict[str, str]:
         """The current picture as a mime bundle: progress line, graph beside sessions."""

@@ -32,28 +32,31 @@ Expr = Any  # a node id | ("seq", [Expr]) | ("par", [Expr]) | ("region", [ids])
 
 
 def find_cycles(nodes: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
-    """Each cycle found by a depth-first search, as ``[a, b, ..., a]``."""
+    """Each cycle found by a depth-first search, as ``[a, b, ..., a]``.  The search
+    keeps its own stack, so a chain of any length is fine."""
     succ: dict[str, list[str]] = {n: [] for n in nodes}
     for a, b in edges:
         succ[a].append(b)
     state: dict[str, int] = {}
-    stack: list[str] = []
+    path: list[str] = []
     cycles: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in succ[node]:
-            if state.get(nxt) == 1:
-                cycles.append(stack[stack.index(nxt) :] + [nxt])
+    for root in nodes:
+        if root in state:
+            continue
+        state[root] = 1
+        path.append(root)
+        pending = [iter(succ[root])]
+        while pending:
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                pending.pop()
+                state[path.pop()] = 2
+            elif state.get(nxt) == 1:
+                cycles.append(path[path.index(nxt) :] + [nxt])
             elif nxt not in state:
-                visit(nxt)
-        stack.pop()
-        state[node] = 2
-
-    for node in nodes:
-        if node not in state:
-            visit(node)
+                state[nxt] = 1
+                path.append(nxt)
+                pending.append(iter(succ[nxt]))
     return cycles
 
 
@@ -149,38 +152,91 @@ def _components(nodes: list[str], succ: dict[str, list[str]]) -> list[list[str]]
 
 def _series_split(nodes: list[str], succ: dict[str, list[str]]) -> int | None:
     """The smallest k such that the first k nodes (topologically) precede all the rest
-    with exactly sinks x sources between them, or None."""
-    inside = set(nodes)
+    with exactly sinks x sources between them, or None.
+
+    One sweep over k with running counts, in O(nodes + edges): with ``pos`` the
+    topological position, an edge (a, b) crosses split k when pos[a] < k <= pos[b]; a
+    is a sink of the head while k <= min_succ[a] (its nearest successor); b is a
+    source of the tail while k > max_pred[b].  The split holds when every crossing
+    edge is sink -> source and there are sinks x sources of them."""
     order = topological(nodes, succ)
-    for k in range(1, len(order)):
-        head = set(order[:k])
-        crossing = {(a, b) for a in order[:k] for b in succ[a] if b in inside and b not in head}
-        sinks = [a for a in order[:k] if not any(b in head for b in succ[a])]
-        tail = set(order[k:])
-        has_pred_in_tail = {b for a in order[k:] for b in succ[a] if b in tail}
-        sources = [b for b in order[k:] if b not in has_pred_in_tail]
-        if crossing == {(a, b) for a in sinks for b in sources}:
+    size = len(order)
+    pos = {n: i for i, n in enumerate(order)}
+    inner = {a: [pos[b] for b in succ[a] if b in pos] for a in order}
+    min_succ = {a: min(targets, default=size) for a, targets in inner.items()}
+    max_pred = dict.fromkeys(order, -1)
+    for a in order:
+        for b in succ[a]:
+            if b in pos:
+                max_pred[b] = max(max_pred[b], pos[a])
+    # Differences at k, accumulated as k grows: crossing, good (sink -> source) crossing
+    # edges, sinks of the head, sources of the tail.
+    crossing, good, sinks, sources = ([0] * (size + 2) for _ in range(4))
+    for a in order:
+        sinks[pos[a] + 1] += 1
+        sinks[min_succ[a] + 1] -= 1
+        for b in succ[a]:
+            if b in pos:
+                crossing[pos[a] + 1] += 1
+                crossing[pos[b] + 1] -= 1
+                low, high = max_pred[b], min_succ[a]
+                if low < high:
+                    good[low + 1] += 1
+                    good[high + 1] -= 1
+    for b in order:
+        sources[max_pred[b] + 1] += 1
+        sources[pos[b] + 1] -= 1
+    c = g = h = t = 0
+    for k in range(size):
+        c, g, h, t = c + crossing[k], g + good[k], h + sinks[k], t + sources[k]
+        if k and c == g == h * t:
             return k
     return None
 
 
-def decompose(nodes: list[str], succ: dict[str, list[str]]) -> Expr:
-    """``nodes`` (declaration order) as nested sequences, parallel blocks and regions."""
+class TooDeep(Exception):
+    """``decompose`` met more nested fan-outs than its ``limit``: stop early (the rest
+    of the work would be spent on a graph that will be refused anyway)."""
+
+    def __init__(self, depth: int):
+        super().__init__(f"fan-outs nest {depth} deep")
+        self.depth = depth
+
+
+def decompose(nodes: list[str], succ: dict[str, list[str]], limit: int | None = None, _depth: int = 0) -> Expr:
+    """``nodes`` (declaration order) as nested sequences, parallel blocks and regions;
+    ``TooDeep`` as soon as parallel blocks nest deeper than ``limit``.
+
+    A sequence is peeled one series split at a time in a loop, so a long chain costs
+    no recursion; only parallel nesting recurses (and ``limit`` bounds it)."""
+    items: list[Expr] = []
+    rest = list(nodes)
+    while True:
+        expr = _unsplit(rest, succ, limit, _depth)
+        if expr is not None:
+            items.append(expr)
+            break
+        k = _series_split(rest, succ)
+        if k is None:
+            items.append(("region", list(rest)))
+            break
+        head = set(topological(rest, succ)[:k])
+        first = decompose([n for n in rest if n in head], succ, limit, _depth)
+        items.extend(first[1] if isinstance(first, tuple) and first[0] == "seq" else [first])
+        rest = [n for n in rest if n not in head]
+    return items[0] if len(items) == 1 else ("seq", items)
+
+
+def _unsplit(nodes: list[str], succ: dict[str, list[str]], limit: int | None, depth: int) -> Expr | None:
+    """One node, or independent parts side by side; None if ``nodes`` is connected."""
     if len(nodes) == 1:
         return nodes[0]
     parts = _components(nodes, succ)
-    if len(parts) > 1:
-        branches = [decompose(part, succ) for part in parts]
-        if any(entries(b, succ) > 1 for b in branches):
-            return ("region", list(nodes))
-        return ("par", branches)
-    k = _series_split(nodes, succ)
-    if k is None:
+    if len(parts) == 1:
+        return None
+    if limit is not None and depth + 1 > limit:
+        raise TooDeep(depth + 1)
+    branches = [decompose(part, succ, limit, depth + 1) for part in parts]
+    if any(entries(b, succ) > 1 for b in branches):
         return ("region", list(nodes))
-    order = topological(nodes, succ)
-    head, tail = set(order[:k]), set(order[k:])
-    items: list[Expr] = []
-    for side in ([n for n in nodes if n in head], [n for n in nodes if n in tail]):
-        expr = decompose(side, succ)
-        items.extend(expr[1] if isinstance(expr, tuple) and expr[0] == "seq" else [expr])
-    return ("seq", items)
+    return ("par", branches)

@@ -13,19 +13,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.checks import clip, shown
 from ..core.errors import GraflowError, GraflowRuntimeError
+
+_PATH_ENDS = 10  # path parts kept at each end of a very deep path
 
 
 def json_path(parts: Iterable[Any]) -> str:
-    """``("pipeline", 1, "parallel", 0)`` -> ``$.pipeline[1].parallel[0]``."""
+    """``("pipeline", 1, "parallel", 0)`` -> ``$.pipeline[1].parallel[0]``; a path more
+    than twenty parts deep keeps its ten outermost and ten innermost
+    (``$.a.b.<180 more>.c[0]``)."""
+    parts = list(parts)
+    if len(parts) > 2 * _PATH_ENDS:
+        hidden = len(parts) - 2 * _PATH_ENDS
+        return f"{json_path(parts[:_PATH_ENDS])}.<{hidden} more>{json_path(parts[-_PATH_ENDS:])[1:]}"
     out = "$"
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
         elif isinstance(part, str) and part.replace("_", "a").replace("-", "a").isalnum() and not part[:1].isdigit():
-            out += f".{part}"
+            out += f".{part}" if len(part) <= 60 else f"[{shown(part)}]"
         else:
-            out += f"[{part!r}]"
+            out += f"[{shown(part)}]"
     return out
 
 
@@ -55,7 +64,14 @@ class PipelineValidationError(PipelineError, ValueError):
         self.errors = list(errors)
         count = len(self.errors)
         head = f"{count} problem{'s' if count != 1 else ''} in pipeline"
-        super().__init__(head + ":\n" + "\n".join(f"  {issue}" for issue in self.errors))
+        lines = [f"  {clip(str(issue), 400)}" for issue in self.errors[:_LISTED]]
+        if count > _LISTED:
+            lines.append(f"  ... and {count - _LISTED} more (all of them are in .errors)")
+        super().__init__(head + ":\n" + "\n".join(lines))
+
+
+_LISTED = 15  # issues spelled out in the message: it should fit on a screen
+
 
 
 class NotExpressibleError(PipelineError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from ..core.checks import clip
 from .batch import run_items
 from .errors import TemplateError
 from .model import Input, Step
@@ -81,7 +82,7 @@ def substitute(step: Step, lookup: Callable[[str], Any]) -> dict[str, Any]:
     try:
         return stype.substitute(step.params, lookup)
     except TemplateError as error:
-        raise TemplateError(f"step {step.id!r} ({step.path}): {error}") from None
+        raise TemplateError(clip(f"step {step.id!r} ({step.path}): {error}", 600)) from None
 
 
 class StepTask:
@@ -108,7 +109,7 @@ class StepTask:
         try:
             items = resolve(batch.items, lookup)
         except TemplateError as error:
-            raise TemplateError(f"step {step.id!r} ({step.path}.batch.items): {error}") from None
+            raise TemplateError(clip(f"step {step.id!r} ({step.path}.batch.items): {error}", 600)) from None
         if not isinstance(items, (list, tuple)):
             raise TypeError(f"step {step.id!r}: batch items {batch.items!r} gave a {type(items).__name__}, not a list")
 

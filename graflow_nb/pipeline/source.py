@@ -1,8 +1,8 @@
 """Reading a pipeline document from a file, a string or a dict.
 
 JSON and YAML are both accepted (the suffix decides for files; text starting with
-``{`` is JSON).  Syntax errors and repeated keys become validation issues naming the
-line and column, so a broken file reports like any other problem.
+``{`` is JSON).  Syntax errors, repeated keys and nesting too deep to parse become validation
+issues naming the line and column, so a broken file reports like any other problem.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .depth import depth_message, too_deep_in_text
 from .errors import Issue, PipelineValidationError
 
 
@@ -54,6 +55,10 @@ def parse_text(text: str, origin: str, syntax: str | None = None) -> Any:
     """``syntax``: "json", "yaml" or None (JSON if the text starts with ``{``)."""
     if syntax is None:
         syntax = "json" if text.lstrip().startswith("{") else "yaml"
+    deep = too_deep_in_text(text, syntax)
+    if deep is not None:
+        line, column, depth = deep
+        raise _fail(origin, f"line {line}, column {column}", depth_message(depth))
     if syntax == "json":
         try:
             return json.loads(text, object_pairs_hook=_json_pairs(origin))

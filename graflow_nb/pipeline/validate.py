@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from typing import Any
 
+from ..core.checks import MAX_GROUP_DEPTH
 from . import dag
+from .depth import depth_message, too_deep_in_object
 from .errors import Issue, PipelineValidationError, json_path
 from .model import Batch, Input, Parallel, Pipeline, Region, Sequence, Step, steps_of
 from .schema import pipeline_schema, schema_problems
@@ -32,13 +35,17 @@ RESERVED = "workflow"
 class _Scope:
     """What a step may reference: steps certainly finished before it, and why others are not."""
 
-    def __init__(self, done: frozenset[str], siblings: dict[str, str] | None = None, edges_format: bool = False):
+    def __init__(
+        self, done: frozenset[str], siblings: dict[str, str] | None = None, edges_format: bool = False,
+        depth: int = 0,
+    ):
         self.done = done
         self.siblings = siblings or {}  # id -> JSON path of the parallel block it shares with us
         self.edges_format = edges_format
+        self.depth = depth  # parallel blocks around this point
 
     def enter_branch(self, done: frozenset[str], siblings: dict[str, str]) -> _Scope:
-        return _Scope(done, {**self.siblings, **siblings}, self.edges_format)
+        return _Scope(done, {**self.siblings, **siblings}, self.edges_format, self.depth + 1)
 
 
 class Checker:
@@ -183,7 +190,7 @@ class Checker:
         done = set(scope.done)
         nodes: list[Any] = []
         for index, item in enumerate(items):
-            inner = _Scope(frozenset(done), scope.siblings, scope.edges_format)
+            inner = _Scope(frozenset(done), scope.siblings, scope.edges_format, scope.depth)
             node, ids = self._item(item, (*parts, index), inner, rollback_branch=False)
             if node is not None:
                 nodes.append(node)
@@ -210,6 +217,13 @@ class Checker:
         branches = item.get("parallel")
         if not isinstance(branches, list) or not branches:
             return None, set()
+        if scope.depth >= MAX_GROUP_DEPTH:
+            self.add(
+                parts,
+                f"parallel blocks nest {scope.depth + 1} deep here; at most {MAX_GROUP_DEPTH} levels "
+                f"are allowed: flatten the inner blocks or run them one after another",
+            )
+            return None, set(self._collect_item_quiet(item))
         on_error = item.get("on_error")
         rollback = on_error == "rollback"
         block_path = json_path(parts)
@@ -224,14 +238,14 @@ class Checker:
             if node is not None:
                 nodes.append(node)
             done |= ids
-        concurrency = item.get("max_concurrency")
+        self._finite(item, parts, ("timeout",))
         timeout = item.get("timeout")
         block = Parallel(
             nodes,
             block_path,
             id=item.get("id") if isinstance(item.get("id"), str) else None,
             on_error=on_error if isinstance(on_error, str) else None,
-            max_concurrency=concurrency if isinstance(concurrency, int) else None,
+            max_concurrency=_whole(item.get("max_concurrency")),
             timeout=timeout if _is_number(timeout) else None,
         )
         return (block if len(nodes) == len(branches) else None), done
@@ -260,6 +274,7 @@ class Checker:
             ok &= self._type_checks(item, parts, stype)
         visible = set(scope.done) | ({batch.name} if batch is not None else set())
         ok &= self._refs(item.get("params"), (*parts, "params"), scope, visible, step_id, batch)
+        ok &= self._finite(item, parts, ("timeout", "retry_delay"))
         if "retry_delay" in item and not item.get("max_retries"):
             self.add((*parts, "retry_delay"), "retry_delay needs max_retries (extra attempts) > 0 to mean anything")
         compensate = self._compensate(item, parts, scope, rollback, step_id)
@@ -272,12 +287,23 @@ class Checker:
             raw=item,
             params=item.get("params", {}),
             function=item.get("function"),
-            max_retries=item.get("max_retries", 0) if isinstance(item.get("max_retries", 0), int) else 0,
+            max_retries=_whole(item.get("max_retries", 0)) or 0,
             retry_delay=float(item["retry_delay"]) if _is_number(item.get("retry_delay")) else 0.0,
             timeout=item.get("timeout"),
             batch=batch,
             compensate=compensate,
         )
+
+    def _finite(self, item: dict[str, Any], parts: tuple, keys: tuple[str, ...]) -> bool:
+        """NaN and infinity pass the schema's lower bounds (every comparison with NaN
+        is false), so they are refused here, before a timeout that never fires is set."""
+        ok = True
+        for key in keys:
+            value = item.get(key)
+            if isinstance(value, float) and (math.isnan(value) or value == math.inf):
+                self.add((*parts, key), f"{key} must be a finite number of seconds, got {value!r}")
+                ok = False
+        return ok
 
     def _type(self, name: str, parts: tuple) -> Any:
         found = get_step_type(name)
@@ -341,7 +367,7 @@ class Checker:
             items=items,
             name=name,
             parallel=bool(spec.get("parallel", False)),
-            max_concurrency=spec.get("max_concurrency"),
+            max_concurrency=_whole(spec.get("max_concurrency")),
             on_error=on_error if isinstance(on_error, str) else "fail_fast",
         )
 
@@ -463,7 +489,16 @@ class Checker:
             if step is not None:
                 steps[step.id] = step
         succ = dag.reduce(ids, edges)
-        expr = dag.decompose(ids, succ)
+        try:
+            expr = dag.decompose(ids, succ, limit=MAX_GROUP_DEPTH)
+        except dag.TooDeep as deep:
+            self.add(
+                ("edges",),
+                f"fan-outs nest {deep.depth} deep or more (each becomes a parallel group inside the one "
+                f"before); at most {MAX_GROUP_DEPTH} levels are allowed: join some branches before "
+                f"fanning out again",
+            )
+            return None
         if dag.entries(expr, succ) > 1:
             starts = dag.region_sources(ids, succ)
             self.add(
@@ -482,6 +517,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _whole(value: Any) -> int | None:
+    """An integer setting as an int: JSON Schema's "integer" also admits ``2.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _to_model(expr: Any, steps: dict[str, Step], succ: dict[str, list[str]]) -> Any:
     if isinstance(expr, str):
         return steps[expr]
@@ -498,5 +540,10 @@ def _to_model(expr: Any, steps: dict[str, Step], succ: dict[str, list[str]]) -> 
 def check_document(document: Any, origin: str, name: str | None = None) -> Pipeline:
     """The checked pipeline, or PipelineValidationError listing every problem.
 
-    The document is copied first, so changing the caller's dict later changes nothing."""
+    The document is copied first, so changing the caller's dict later changes nothing;
+    one nested past ``MAX_DOCUMENT_DEPTH`` is refused before (copying recurses)."""
+    deep = too_deep_in_object(document)
+    if deep is not None:
+        parts, depth = deep
+        raise PipelineValidationError([Issue(origin, json_path(parts), depth_message(depth))])
     return Checker(copy.deepcopy(document), origin, name).check()

@@ -11,8 +11,10 @@ import threading
 import time
 
 import pytest
+from instruments import EventWaiter, wait_for_main_thread_in, wait_until
 
 from graflow_nb import task, workflow
+from graflow_nb.core.events import EventKind
 from graflow_nb.notebook import run_interruptibly
 
 pytestmark = pytest.mark.timeout(30)
@@ -22,10 +24,11 @@ def interrupt_kernel() -> None:
     signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
 
-def wait_for_cancel(ctx) -> None:
-    deadline = time.monotonic() + 10
-    while not ctx.cancelled and time.monotonic() < deadline:
-        time.sleep(0.005)
+def interrupt_the_waiting_call(ctx) -> None:
+    """Ctrl-C once the call waits in its loop, then wait for the cancel to arrive."""
+    wait_for_main_thread_in("_wait")
+    interrupt_kernel()
+    wait_until(lambda: ctx.cancelled, "the interrupt to cancel the run")
 
 
 def test_an_interrupted_run_has_stopped_when_the_call_returns():
@@ -34,16 +37,15 @@ def test_an_interrupted_run_has_stopped_when_the_call_returns():
 
         @task(inject_context=True)
         def slow(ctx):
-            time.sleep(0.1)  # the call is in its waiting loop by now
-            interrupt_kernel()
-            wait_for_cancel(ctx)
-            time.sleep(0.3)  # still finishing its task after the cancel
+            interrupt_the_waiting_call(ctx)
+            time.sleep(0.3)  # simulated work still finishing after the cancel
             calls.append("slow")
 
     outcome = run_interruptibly(wf, "slow", session_id="L")
     assert outcome.interrupted and not outcome.still_running
     assert calls == ["slow"] and outcome.run.ended is not None
     assert outcome.status == "cancelled"
+    assert [(tr.task_id, tr.status) for tr in outcome.run.task_runs] == [("slow", "succeeded")]
 
 
 def test_an_interrupted_run_whose_branch_waits_for_input_ends_cancelled_not_paused():
@@ -59,13 +61,13 @@ def test_an_interrupted_run_whose_branch_waits_for_input_ends_cancelled_not_paus
 
         @task(inject_context=True)
         def busy(ctx):
-            time.sleep(0.1)  # ask has paused its branch, the call is waiting
-            interrupt_kernel()
-            wait_for_cancel(ctx)
+            events.wait_for(EventKind.SESSION_PAUSED, "Q_ask")  # ask has parked its branch
+            interrupt_the_waiting_call(ctx)
 
         fetch >> (ask | busy)
 
-    outcome = run_interruptibly(wf, "fetch", session_id="Q")
+    events = EventWaiter()
+    outcome = run_interruptibly(wf, "fetch", session_id="Q", observers=[events])
     assert outcome.interrupted and outcome.run.ended is not None
-    time.sleep(0.1)
-    assert outcome.status == "cancelled" and not outcome.paused
+    assert outcome.status == "cancelled" and not outcome.paused  # the call joined the run's thread
+    assert outcome.run.pending_inputs() == []

@@ -1,19 +1,16 @@
 """Wide groups fold into one ``N branches`` node (and one summary session box) unless
-expanded, and a thousand-node graph still lays out quickly."""
+expanded, and a thousand-node graph is drawn whole."""
 
 from __future__ import annotations
 
-import shutil
-import time
-
 import pytest
-from drawings import Layout, fanout
+from drawings import Layout, fanout, svg_titles_and_text
 
 from graflow_nb import ParallelGroupError, task, workflow
 from graflow_nb.observe import COLLAPSE_OVER, draw_graph, draw_sessions
 from graflow_nb.observe import _dotkit as kit
 
-pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
+pytestmark = pytest.mark.usefixtures("dot")
 
 FORK, BRANCHES, JOIN = "ParallelGroup_1/fork", "ParallelGroup_1/branches", "ParallelGroup_1/join"
 FOLDED = {"source", FORK, BRANCHES, JOIN, "sink"}
@@ -87,7 +84,10 @@ def test_groups_inside_a_folded_group_fold_with_it():
     assert set(layout.nodes) == {"source", "sink", f"{outer}/fork", f"{outer}/branches", f"{outer}/join"}
     assert layout.label(f"{outer}/branches") == ["61 branches", "61 succeeded"]
     full = Layout(draw_graph(wf, wf.last_run, expand=[outer]))
-    assert {"head", "x", "y", "tail", "ParallelGroup_1/fork"} <= set(full.nodes)
+    assert set(full.nodes) == {
+        "source", "sink", f"{outer}/fork", f"{outer}/join", "head", "x", "y", "tail",
+        "ParallelGroup_1/fork", "ParallelGroup_1/join", *(f"t{i}" for i in range(60)),
+    }
     assert full.members("cluster_N_head_x") == {"x"}
 
 
@@ -105,22 +105,46 @@ def test_session_tree_folds_wide_forks_into_one_box():
     assert full.label("W_t59")[:3] == ["W_t59", "merged", "enqueued 1 / dequeued 1"]
 
 
-def test_thousand_node_graph_lays_out_fast():
-    """The issue asks for under 2 s; the assertion leaves room for a loaded machine
-    (run with ``-s`` to see the times)."""
+def test_thousand_node_graph_renders_every_node_edge_and_session():
+    """Each of the five drawings of a 1000-member fan-out, read back from its SVG: every
+    member, every edge and every session is there, and the folded ones are exactly the
+    summary.  How long they take is benchmarks' job (``render-1000``)."""
     wf = fanout(1000)
     wf.execute("source", session_id="K")
     run = wf.last_run
-    timings = {}
-    for label, draw in (
-        ("graph, every branch", lambda: draw_graph(wf, collapse_over=None)),
-        ("graph + run, every branch and cluster", lambda: draw_graph(wf, run, collapse_over=None)),
-        ("graph + run, folded (default)", lambda: draw_graph(wf, run)),
-        ("sessions, every session", lambda: draw_sessions(run, collapse_over=None)),
-        ("sessions, folded (default)", lambda: draw_sessions(run)),
-    ):
-        started = time.perf_counter()
-        assert draw().svg is not None
-        timings[label] = time.perf_counter() - started
-    print("\n" + "\n".join(f"  {label}: {seconds:.3f} s" for label, seconds in timings.items()))
-    assert max(timings.values()) < 10
+    members = [f"t{i}" for i in range(1000)]
+    graph_nodes = {"source", FORK, JOIN, "sink", *members}
+    graph_edges = {f"source->{FORK}", f"{JOIN}->sink"} | {f"{FORK}->{t}" for t in members} | {
+        f"{t}->{JOIN}" for t in members
+    }
+
+    titles, text = svg_titles_and_text(draw_graph(wf, collapse_over=None).svg)
+    assert titles == {"fanout"} | graph_nodes | graph_edges
+    assert text.split()[:5] == ["fanout", "source", "fork", "ParallelGroup_1", "t0"]
+
+    titles, text = svg_titles_and_text(draw_graph(wf, run, collapse_over=None).svg)
+    assert titles == {"fanout"} | graph_nodes | graph_edges | {f"cluster_K_{t}" for t in members}
+    assert text.count("(merged)") == 1000 and "K_t999 (merged)" in text
+    assert text.startswith("fanout: run K succeeded")
+
+    titles, text = svg_titles_and_text(draw_graph(wf, run).svg)
+    assert titles == {"fanout", "source", FORK, BRANCHES, JOIN, "sink"} | {
+        f"source->{FORK}", f"{FORK}->{BRANCHES}", f"{BRANCHES}->{JOIN}", f"{JOIN}->sink"
+    }
+    assert text == (
+        "fanout: run K succeeded source succeeded fork ParallelGroup_1 1000 branches 1000 succeeded "
+        "join ParallelGroup_1 sink succeeded"
+    )
+
+    sessions = [f"K_{t}" for t in members]
+    titles, text = svg_titles_and_text(draw_sessions(run, collapse_over=None).svg)
+    assert titles == {"fanout sessions", "K", *sessions} | {f"K->{s}" for s in sessions}
+    assert text.count("merged enqueued 1 / dequeued 1") == 1000
+    assert "K_t999 merged enqueued 1 / dequeued 1 ran t999" in text
+
+    titles, text = svg_titles_and_text(draw_sessions(run).svg)
+    assert titles == {"fanout sessions", "K", "K/ParallelGroup_1/sessions", "K->K/ParallelGroup_1/sessions"}
+    assert text == (
+        "fanout sessions: run K succeeded K closed enqueued 2 / dequeued 2 ran source, ParallelGroup_1, sink "
+        "1000 branch sessions of ParallelGroup_1 1000 merged enqueued 1000 / dequeued 1000"
+    )

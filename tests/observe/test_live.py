@@ -9,16 +9,17 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from html import escape
 
 import pytest
 from drawings import diamond
+from instruments import WAIT, wait_until
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 from graflow_nb import ParallelGroupError, task, workflow
+from graflow_nb.core.events import ObserverWarning
 from graflow_nb.observe import MISSING_DOT, LiveView, events_of
 from graflow_nb.observe.live import placeholder
 
@@ -57,15 +58,26 @@ def shell(monkeypatch, tmp_path):
     return sh
 
 
-def slow_fanout(width: int = 4, seconds: float = 0.15):
+def slow_fanout(width: int, until):
+    """source >> (t0 | ... ) >> sink whose members return only once ``until()`` does: a
+    run that lasts until the live view has drawn (or tried to draw) a frame."""
     with workflow("slow") as wf:
         source = task("source")(lambda: None)
         sink = task("sink")(lambda: None)
-        group = task("t0")(lambda: time.sleep(seconds))
+        group = task("t0")(lambda: until())
         for i in range(1, width):
-            group = group | task(f"t{i}")(lambda: time.sleep(seconds))
+            group = group | task(f"t{i}")(lambda: until())
         _ = source >> group >> sink
     return wf
+
+
+def until_a_live_frame(shell):
+    """Wait (in a task) until the live thread has published a frame of run S."""
+
+    def drawn():
+        return any(o["update"] and o["thread"] == "graflow-live-S" for o in shell.display_pub.outputs)
+
+    return lambda: wait_until(drawn, "the live view's first frame")
 
 
 def test_importing_observe_installs_the_live_view():
@@ -73,7 +85,7 @@ def test_importing_observe_installs_the_live_view():
 
 
 def test_live_area_updates_from_the_renderer_then_a_new_static_picture(shell):
-    wf = slow_fanout()
+    wf = slow_fanout(4, until_a_live_frame(shell))
     assert wf.execute("source", session_id="S", live={"interval": 0.1}) is None
     outputs = shell.display_pub.outputs
     first, *updates, final = outputs
@@ -137,7 +149,7 @@ def test_without_dot_frames_and_picture_say_what_to_install(shell, monkeypatch, 
     work.mkdir()
     monkeypatch.setenv("PATH", str(empty_bin))
     monkeypatch.chdir(work)
-    wf = slow_fanout(width=2, seconds=0.15)
+    wf = slow_fanout(2, until_a_live_frame(shell))
     wf.execute("source", session_id="S", live={"interval": 0.1})
     first, *frames, closing, final = shell.display_pub.outputs
     assert frames and all(escape(MISSING_DOT) in o["data"]["text/html"] for o in frames)
@@ -182,15 +194,21 @@ def test_plain_python_runs_live_without_ipython(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_broken_frame_stops_the_live_area_not_the_run(shell, monkeypatch, capsys):
+def test_a_broken_frame_stops_the_live_area_not_the_run(shell, monkeypatch):
+    tried = threading.Event()
+    broke = RuntimeError("frame broke")
+
     def broken(self):
-        raise RuntimeError("frame broke")
+        tried.set()
+        raise broke
 
     monkeypatch.setattr(LiveView, "frame", broken)
-    wf = slow_fanout(width=2, seconds=0.15)
-    wf.execute("source", session_id="S", live={"interval": 0.1})
+    wf = slow_fanout(2, lambda: tried.wait(WAIT))
+    with pytest.warns(ObserverWarning, match=r"raised RuntimeError: frame broke on frame in run 'S'"):
+        wf.execute("source", session_id="S", live={"interval": 0.1})
     assert wf.last_run.status == "succeeded"
+    [(view, what, error)] = wf.last_run.observer_errors
+    assert isinstance(view, LiveView) and what == "frame" and error is broke
     first, closing, final = shell.display_pub.outputs
     assert closing["data"] == first["data"]
     assert final["data"]["text/plain"].startswith("slow: run S succeeded")
-    assert capsys.readouterr().err.strip() == "live view stopped early: RuntimeError: frame broke"

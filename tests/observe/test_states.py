@@ -3,7 +3,6 @@ passed in), and read back from Graphviz's layout."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 
 import pytest
@@ -14,7 +13,7 @@ from graflow_nb.observe import _dotkit as kit
 from graflow_nb.observe import draw_graph, draw_sessions
 from graflow_nb.observe.state import TASK_STATES
 
-pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
+pytestmark = pytest.mark.usefixtures("dot")
 
 
 def style_of(layout: Layout, node: str) -> tuple[str, str, str]:

@@ -3,13 +3,16 @@ from its SVG (times vary between runs; the structure must not)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
 from drawings import SVG, diamond, fanout, nested
+from instruments import EventWaiter
 
 from graflow_nb import ParallelGroupError, RetryPolicy, task, workflow
+from graflow_nb.core.events import EventKind
 from graflow_nb.observe import draw_timeline
 
 
@@ -66,6 +69,7 @@ def test_same_run_structure_twice():
 
 def test_failures_and_retries_are_bars_of_their_own():
     attempts = []
+    events = EventWaiter()
     with workflow("flaky") as wf:
 
         @task(max_retries=2, retry_policy=RetryPolicy(max_retries=2, initial_interval=0.0, backoff_factor=1.0))
@@ -77,6 +81,7 @@ def test_failures_and_retries_are_bars_of_their_own():
 
         @task
         def broken():
+            events.wait_for(EventKind.TASK_FINISHED, "R_flaky", "flaky")  # flaky retried and succeeded first
             raise ValueError("no")
 
         @task
@@ -85,24 +90,41 @@ def test_failures_and_retries_are_bars_of_their_own():
 
         _ = start >> (flaky | broken)
     with pytest.raises(ParallelGroupError):
-        wf.execute("start", session_id="R", max_workers=1)
+        wf.execute("start", session_id="R", max_workers=2, observers=[events])
     root = parse(draw_timeline(wf.last_run).svg)
-    assert ("flaky", "R_flaky", "failed", "1") in bars(root)
-    assert ("flaky", "R_flaky", "succeeded", "2") in bars(root)
-    assert ("broken", "R_broken", "failed", "1") in bars(root)
-    titles = [el.text for el in root.iter(f"{SVG}title")]
-    assert any(t.startswith("flaky (attempt 1) failed in ") for t in titles)
+    assert lanes(root) == ["R", "R_flaky", "R_broken"]
+    assert bars(root) == [
+        ("start", "R", "succeeded", "1"),
+        ("flaky", "R_flaky", "failed", "1"),
+        ("flaky", "R_flaky", "succeeded", "2"),
+        ("broken", "R_broken", "failed", "1"),
+    ]
+    assert bars(root, "group") == [("ParallelGroup_1", "R", "failed", "1")]
+    titles = [re.sub(r" in [0-9.]+ m?s on \S+$", " in T on THREAD", el.text) for el in root.iter(f"{SVG}title")]
+    assert titles == [
+        "start (attempt 1) succeeded in T on THREAD",
+        "ParallelGroup_1 (attempt 1) failed in T on THREAD",
+        "flaky (attempt 1) failed in T on THREAD",
+        "flaky (attempt 2) succeeded in T on THREAD",
+        "broken (attempt 1) failed in T on THREAD",
+    ]
 
 
 def test_many_sessions_are_cut_with_a_note():
     wf = fanout(80)
     wf.execute("source", session_id="M")
     root = parse(draw_timeline(wf.last_run, max_lanes=10).svg)
-    assert len(lanes(root)) == 10
+    assert lanes(root) == ["M", *(f"M_t{i}" for i in range(9))]
+    assert [b[0] for b in bars(root)] == ["source", *(f"t{i}" for i in range(9)), "sink"]
     assert [el.text for el in root.iter(f"{SVG}text") if el.get("class") == "more"] == [
         "... 71 more sessions (draw_timeline(run, max_lanes=None) draws every lane)"
     ]
-    assert len(lanes(parse(draw_timeline(wf.last_run, max_lanes=None).svg))) == 81
+    every = parse(draw_timeline(wf.last_run, max_lanes=None).svg)
+    assert lanes(every) == ["M", *(f"M_t{i}" for i in range(80))]
+    assert bars(every) == [("source", "M", "succeeded", "1")] + [
+        (f"t{i}", f"M_t{i}", "succeeded", "1") for i in range(80)
+    ] + [("sink", "M", "succeeded", "1")]
+    assert [el.text for el in every.iter(f"{SVG}text") if el.get("class") == "more"] == []
 
 
 def test_source_is_pinned_neato_and_png_needs_only_graphviz(tmp_path):
@@ -121,7 +143,9 @@ def test_timeline_shows_without_dot(monkeypatch, tmp_path):
     wf.execute("fetch", session_id="4821")
     monkeypatch.setenv("PATH", str(tmp_path))
     timeline = draw_timeline(wf.last_run)
-    assert parse(timeline._repr_svg_()) is not None
+    root = parse(timeline._repr_svg_())  # drawn without dot: the SVG is written directly
+    assert lanes(root) == ["4821", "4821_transform_a", "4821_transform_b"]
+    assert [b[0] for b in bars(root)] == ["fetch", "transform_a", "transform_b", "store"]
     with pytest.raises(RuntimeError, match="apt install graphviz"):
         timeline.save(tmp_path / "t.png")
 

@@ -7,13 +7,16 @@ import threading
 import time
 from typing import Any
 
+from instruments import WAIT
+
 from graflow_nb import task
 from graflow_nb.core.task import ParallelGroup
 
 
 class Log:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Guards every field; notified on each entry, for ``hold``.
+        self._lock = threading.Condition()
         self.reset()
 
     def reset(self) -> None:
@@ -23,13 +26,32 @@ class Log:
             self.attempts: dict[str, int] = {}
             self.running = 0
             self.peak = 0
+            self.release = threading.Event()  # what ``held`` steps wait for
 
     def enter(self, name: str, value: Any) -> float:
         with self._lock:
             self.calls.append((name, value))
             self.running += 1
             self.peak = max(self.peak, self.running)
+            self._lock.notify_all()
         return time.perf_counter()
+
+    def hold(self, meet: list[str], at_once: int) -> None:
+        """Return once every step in ``meet`` has been called and ``at_once`` steps have
+        been seen running together, so a step that holds here certainly overlapped
+        them; fail saying what never happened."""
+
+        def reached() -> bool:
+            return set(meet) <= {n for n, _ in self.calls} and self.peak >= at_once
+
+        with self._lock:
+            if not self._lock.wait_for(reached, WAIT):
+                missing = sorted(set(meet) - {n for n, _ in self.calls})
+                raise AssertionError(f"never called: {missing}; peak {self.peak} of {at_once} wanted")
+
+    def finished(self, name: str) -> bool:
+        with self._lock:
+            return name in self.times
 
     def leave(self, name: str, started: float) -> None:
         with self._lock:
@@ -51,14 +73,29 @@ class Log:
 LOG = Log()
 
 
-def record(name: str, value: Any = None, delay: float = 0.0) -> dict[str, Any]:
-    """Log the call, sleep ``delay``, return ``{"name", "value"}``."""
+def record(
+    name: str, value: Any = None, delay: float = 0.0, meet: list[str] = (), at_once: int = 1
+) -> dict[str, Any]:
+    """Log the call, hold until the steps ``meet`` have been called and ``at_once`` steps
+    ran together (``Log.hold``), sleep ``delay``, return ``{"name", "value"}``."""
     started = LOG.enter(name, value)
     try:
+        LOG.hold(list(meet), at_once)
         time.sleep(delay)
     finally:
         LOG.leave(name, started)
     return {"name": name, "value": value}
+
+
+def held(name: str) -> dict[str, Any]:
+    """Log the call and stay inside until the test sets ``LOG.release`` (after the run
+    gave up on this step, say), so the step is certainly still running then."""
+    started = LOG.enter(name, None)
+    try:
+        LOG.release.wait(WAIT)
+    finally:
+        LOG.leave(name, started)
+    return {"name": name, "value": None}
 
 
 def fail(name: str, message: str = "boom", delay: float = 0.0) -> None:
@@ -79,9 +116,10 @@ def flaky(name: str, failures: int) -> dict[str, int]:
     return {"attempt": attempt}
 
 
-def square(x: int, delay: float = 0.0) -> int:
+def square(x: int, delay: float = 0.0, at_once: int = 1) -> int:
     started = LOG.enter("square", x)
     try:
+        LOG.hold([], at_once)
         time.sleep(delay)
     finally:
         LOG.leave(f"square-{x}", started)
@@ -145,9 +183,7 @@ def scale(fetch: dict[str, int], factor: int) -> int:
 
 
 def py(step_id: str, function: str = "record", **params: Any) -> dict[str, Any]:
-    """A python step calling ``steps_under_test:function``; ``record`` gets ``name=step_id``."""
-    if function == "record" and "name" not in params:
-        params = {"name": step_id, **params}
-    if function in ("fail", "flaky") and "name" not in params:
+    """A python step calling ``steps_under_test:function``; the logging ones get ``name=step_id``."""
+    if function in ("record", "held", "fail", "flaky") and "name" not in params:
         params = {"name": step_id, **params}
     return {"id": step_id, "type": "python", "function": f"steps_under_test:{function}", "params": params}

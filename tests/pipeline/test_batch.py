@@ -17,7 +17,7 @@ def batched(step_id: str, function: str, batch: dict, **params) -> dict:
 def test_parallel_batch_keeps_input_order_and_resolves_the_item_name():
     """54: items [3, 1, 2], as x, parallel, max_concurrency 2."""
     step = batched(
-        "sq", "square", {"items": [3, 1, 2], "as": "x", "parallel": True, "max_concurrency": 2}, x="${x}", delay=0.05
+        "sq", "square", {"items": [3, 1, 2], "as": "x", "parallel": True, "max_concurrency": 2}, x="${x}", at_once=2
     )
     wf = load_pipeline({"pipeline": [step]})
     out = wf.execute()

@@ -64,7 +64,7 @@ def test_edge_format_branch_chain_runs_by_readiness_not_by_level():
     """28: A->B (slow), A->C->E: E starts before B finishes, and never before C."""
     wf = load_pipeline(
         {
-            "nodes": [py("A"), py("B", delay=0.3), py("C"), py("E")],
+            "nodes": [py("A"), py("B", meet=["E"]), py("C"), py("E")],  # B ends only once E ran
             "edges": [{"from": "A", "to": "B"}, {"from": "A", "to": "C"}, {"from": "C", "to": "E"}],
         }
     )
@@ -91,7 +91,10 @@ def test_a_tangled_part_runs_concurrently_with_ready_parallel():
     """The engine's ready-node scheduler runs the plain edges by readiness: a and b overlap."""
     edges = [("s", "a"), ("s", "b"), ("a", "c"), ("a", "d"), ("b", "d"), ("c", "t"), ("d", "t")]
     wf = load_pipeline(
-        {"nodes": [py(n, delay=0.05) for n in "sabcdt"], "edges": [{"from": a, "to": b} for a, b in edges]}
+        {
+            "nodes": [py(n, meet={"a": ["b"], "b": ["a"]}.get(n, [])) for n in "sabcdt"],  # a and b meet
+            "edges": [{"from": a, "to": b} for a, b in edges],
+        }
     )
     wf.execute(ready_parallel=True)
     assert sorted(LOG.names()) == sorted("sabcdt")
@@ -135,7 +138,7 @@ def test_nested_parallel_blocks_run_once_in_nested_sessions():
     assert shape(wf) == shape(expected)
     wf.execute(session_id="S")
     assert sorted(LOG.names()) == ["a", "b1", "b2", "d", "x"]
-    assert {"S_x", "S_b", "S_b_b1", "S_b_b2"} <= set(wf.last_run.sessions)
+    assert {"S", "S_x", "S_b", "S_b_b1", "S_b_b2"} == set(wf.last_run.sessions)
     assert wf.last_run.sessions["S_b_b1"].parent_id == "S_b"
 
 
@@ -156,14 +159,16 @@ def test_branch_can_be_a_sub_pipeline():
     names = LOG.names()
     assert sorted(names) == ["a", "b", "b1", "b2", "bm", "c", "d"]
     assert names.index("bm") > max(names.index("b1"), names.index("b2"))
-    assert "S_b_b1" in wf.last_run.sessions
+    assert sorted(wf.last_run.sessions) == ["S", "S_b", "S_b_b1", "S_b_b2", "S_c"]
 
 
 def test_max_concurrency_caps_branches_in_flight():
-    """23 through a file: six 100 ms branches, max_concurrency 2 -> never more than 2 at once."""
-    wf = load_pipeline({"pipeline": [{"parallel": [py(f"p{i}", delay=0.1) for i in range(6)], "max_concurrency": 2}]})
+    """23 through a file: six branches, max_concurrency 2 -> two at once (each holds until
+    two were seen together), never more."""
+    members = [py(f"p{i}", at_once=2, delay=0.01) for i in range(6)]
+    wf = load_pipeline({"pipeline": [{"parallel": members, "max_concurrency": 2}]})
     group = next(iter(wf.graph.groups()))
-    assert isinstance(group, ParallelGroup)
+    assert type(group) is ParallelGroup and group.max_concurrency == 2
     wf.execute()
     assert LOG.peak == 2
     assert sorted(LOG.names()) == [f"p{i}" for i in range(6)]

@@ -6,12 +6,15 @@ import json
 import sys
 import textwrap
 import threading
-import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
-from steps_under_test import py
+from instruments import wait_until
+from steps_under_test import LOG, py
 
+from graflow_nb import RetryLimitExceededError
 from graflow_nb.core.errors import TaskTimeoutError
 from graflow_nb.pipeline import (
     HttpStatusError,
@@ -117,14 +120,28 @@ def test_shell_env_cwd_and_stdin(tmp_path):
     assert wf.execute()["stdout"].split() == [str(tmp_path), "hi", "there"]
 
 
+@pytest.mark.timeout(60)
 def test_shell_timeout_kills_the_command():
-    wf = load_pipeline(
-        {"pipeline": [{**shell("run", cmd=[sys.executable, "-c", "import time; time.sleep(5)"]), "timeout": 0.2}]}
-    )
-    started = time.perf_counter()
+    """The command would sleep 10 minutes: the run ends only because it was killed, and
+    afterwards no process with the command's marker argument is left."""
+    marker = f"graflow-nb-kill-me-{uuid.uuid4().hex}"
+    cmd = [sys.executable, "-c", "import time; time.sleep(600)", marker]
+    wf = load_pipeline({"pipeline": [{**shell("run", cmd=cmd), "timeout": 0.2}]})
     with pytest.raises(StepTimeoutError, match=r"ran longer than 0\.2s and was killed"):
         wf.execute()
-    assert time.perf_counter() - started < 3
+    assert processes_with_argument(marker) == []
+
+
+def processes_with_argument(argument: str) -> list[int]:
+    """Pids of live processes one of whose arguments is ``argument`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and argument.encode() in (entry / "cmdline").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:  # the process ended while we looked
+            continue
+    return found
 
 
 def test_shell_missing_program_says_so():
@@ -148,9 +165,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.startswith("/slow"):
-            time.sleep(1.0)
+            self.server.release.wait(30)  # answers only once the test is over
         if self.path.startswith("/broken"):
             self._send(500, {"error": "broken"})
+            return
+        if self.path.startswith("/flaky"):
+            with self.server.lock:
+                self.server.flaky_calls += 1
+                call = self.server.flaky_calls
+            if call <= FLAKY_FAILURES:
+                self._send(503, {"error": f"call {call}"})
+            else:
+                self._send(200, {"call": call})
             return
         self._send(200, {"path": self.path, "token": self.headers.get("X-Token")})
 
@@ -160,12 +186,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(201, {"received": received, "type": self.headers.get("Content-Type")})
 
 
+FLAKY_FAILURES = 2  # /flaky answers 503 this many times, then 200
+
+
 @pytest.fixture
 def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    httpd.release = threading.Event()
+    httpd.lock = threading.Lock()
+    httpd.flaky_calls = 0
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.release.set()
     httpd.shutdown()
     httpd.server_close()
 
@@ -224,12 +257,24 @@ def test_http_timeout(server):
 
 
 def test_http_retries_then_succeeds(server):
-    """max_retries on an http step: the failed attempts and the good one are all recorded."""
+    """max_retries on an http step: the server fails twice, the third attempt gets its
+    answer, and the failed attempts and the good one are all recorded."""
+    wf = load_pipeline({"pipeline": [{**http("get", url=f"{server}/flaky"), "max_retries": 2}]})
+    answer = wf.execute(session_id="S")
+    assert (answer["status"], answer["json"]) == (200, {"call": 3})
+    runs = [(tr.attempt, tr.session_id, tr.status) for tr in wf.last_run.task_runs if tr.task_id == "get"]
+    assert runs == [(1, "S", "failed"), (2, "S", "failed"), (3, "S", "succeeded")]
+    errors = [tr.error for tr in wf.last_run.task_runs if tr.error is not None]
+    assert [(type(e), e.status) for e in errors] == [(HttpStatusError, 503), (HttpStatusError, 503)]
+
+
+def test_http_retries_exhausted_raise_the_last_status(server):
     wf = load_pipeline({"pipeline": [{**http("get", url=f"{server}/broken"), "max_retries": 1}]})
-    with pytest.raises(Exception, match="answered 500"):
+    with pytest.raises(RetryLimitExceededError, match="answered 500") as caught:
         wf.execute()
-    attempts = [tr.attempt for tr in wf.last_run.task_runs if tr.task_id == "get"]
-    assert attempts == [1, 2]
+    assert type(caught.value.__cause__) is HttpStatusError and caught.value.__cause__.status == 500
+    attempts = [(tr.attempt, tr.status) for tr in wf.last_run.task_runs if tr.task_id == "get"]
+    assert attempts == [(1, "failed"), (2, "failed")]
 
 
 # -- user-registered types ---------------------------------------------------------------
@@ -255,21 +300,27 @@ def test_registering_a_name_twice_needs_replace():
 
 
 def test_a_python_step_timeout_is_the_engines_task_timeout():
-    wf = load_pipeline({"pipeline": [{**py("slow", delay=2.0), "timeout": 0.2}]})
-    started = time.perf_counter()
+    """The step is held until the run has raised, so only the timeout can have ended it."""
+    wf = load_pipeline({"pipeline": [{**py("slow", "held"), "timeout": 0.2}]})
     with pytest.raises(TaskTimeoutError) as caught:
-        wf.execute()
-    assert caught.value.task_id == "slow" and caught.value.timeout == 0.2
-    assert time.perf_counter() - started < 1.5
+        wf.execute(session_id="S")
+    slow_inside = not LOG.finished("slow")
+    LOG.release.set()
+    assert slow_inside
+    wait_until(lambda: LOG.finished("slow"), "the abandoned step to leave")  # before the next test resets LOG
+    assert (caught.value.task_id, caught.value.timeout, caught.value.session_id) == ("slow", 0.2, "S")
 
 
 def test_a_type_that_does_not_time_itself_is_timed_by_the_engine():
-    register_step_type("nap", lambda params, step: time.sleep(params["seconds"]), replace=True)
+    release = threading.Event()
+    register_step_type("nap", lambda params, step: release.wait(params["seconds"]), replace=True)
     try:
-        wf = load_pipeline({"pipeline": [{"id": "n", "type": "nap", "params": {"seconds": 2}, "timeout": 0.2}]})
-        with pytest.raises(TaskTimeoutError):
+        wf = load_pipeline({"pipeline": [{"id": "n", "type": "nap", "params": {"seconds": 30}, "timeout": 0.2}]})
+        with pytest.raises(TaskTimeoutError) as caught:
             wf.execute()
+        assert (caught.value.task_id, caught.value.timeout) == ("n", 0.2)
     finally:
+        release.set()
         unregister_step_type("nap")
 
 

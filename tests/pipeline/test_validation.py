@@ -190,7 +190,7 @@ def test_python_function_missing_from_its_module(write):
 
 def test_python_params_the_function_does_not_take(write):
     found = problems(write, {"pipeline": [py("a", "square", x=1, y=2)]})
-    assert found == ["$.pipeline[0].params.y: square() has no parameter 'y' (it takes: delay, x)"]
+    assert found == ["$.pipeline[0].params.y: square() has no parameter 'y' (it takes: at_once, delay, x)"]
 
 
 def test_python_params_missing_a_required_argument(write):

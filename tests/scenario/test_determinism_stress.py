@@ -112,8 +112,7 @@ def test_thousand_wide_group_runs_each_member_once_and_merges_in_declared_order(
 
     assert seen == list(range(1000))
     assert total == sum(range(1000))
-    assert set(runs.counter.values()) == {1}
-    assert len(runs.counter) == 1002
+    assert runs.counter == Counter({t: 1 for t in ["source", *(f"w{i}" for i in range(1000)), "sink"]})
     run = wf.last_run
     assert run.groups[-1].state == "succeeded"
     assert sum(1 for s in run.sessions.values() if s.state == "merged") == 1000
@@ -139,12 +138,15 @@ def test_depth_five_nesting_on_two_workers_with_random_failures_under_best_effor
             raise error
 
     expected: list[str] = []
+    failing: set[str] = set()
 
     def node(path: str, depth: int):
         tid = f"t{path}"
         expected.append(tid)
         if depth == 0:
-            return step(task_id=tid, fail=rng.random() < 0.3)
+            if rng.random() < 0.3:
+                failing.add(tid)
+            return step(task_id=tid, fail=tid in failing)
         head = step(task_id=tid)
         return head >> (node(path + "0", depth - 1) | node(path + "1", depth - 1))
 
@@ -153,17 +155,19 @@ def test_depth_five_nesting_on_two_workers_with_random_failures_under_best_effor
         sink = step(task_id="sink")
         root >> (node("0", 4) | node("1", 4)) >> sink
 
-    t0 = time.perf_counter()
-    wf.execute("root", session_id="S", max_workers=2, default_policy="best_effort")
-    elapsed = time.perf_counter() - t0
+    wf.execute("root", session_id="S", max_workers=2, default_policy="best_effort")  # a deadlock trips the timeout
 
-    assert elapsed < 10
     assert runs.counter == Counter({t: 1 for t in [*expected, "root", "sink"]})
     run = wf.last_run
     assert max(s.depth for s in run.sessions.values()) == 5
     recorded = {f["task_id"]: f["error"] for g in run.groups for f in g.failures}
-    assert recorded == raised and raised  # every failure raised is recorded, once
+    assert recorded == raised  # every failure raised is recorded, once, as the very object
+    assert all(recorded[t] is raised[t] for t in raised)
+    assert sorted(raised) == sorted(t for t in expected if t in failing)
     assert sum(len(g.failures) for g in run.groups) == len(raised)
+    assert run.status == "succeeded"
+    assert [g.state for g in run.groups] == ["degraded" if g.failures else "succeeded" for g in run.groups]
+    assert len(run.groups) == 2**5 - 1
 
 
 # -- items 29, 31, 34 with 64 members ---------------------------------------------------------

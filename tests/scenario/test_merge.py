@@ -11,35 +11,40 @@ import threading
 import time
 
 import pytest
+from instruments import WAIT, EventWaiter
 
 from graflow_nb import MergeConflictError, task, workflow
+from graflow_nb.core.events import EventKind
 
 
 def jitter(limit: float = 0.02) -> None:
     time.sleep(random.uniform(0, limit))
 
 
-def writer_group(writes: dict[str, dict[str, object]], order: tuple[str, ...], merge=None, sleeps=None):
+def writer_group(writes: dict[str, dict[str, object]], order: tuple[str, ...], merge=None, finishes_first=None):
     """``fork >> (members in order) >> sink``; member ``m`` sets ``writes[m]`` on the channel.
 
-    Returns ``(wf, group, seen)`` where ``seen`` is the channel as the sink saw it.
+    With ``finishes_first`` the other members start writing only once the engine has
+    announced that member finished, so the completion order is known; without it,
+    random jitter varies it.  Returns ``(wf, group, seen)`` where ``seen`` is the
+    channel as the sink saw it.
     """
     seen: dict[str, object] = {}
-    sleeps = sleeps or {}
+    finished = EventWaiter()
     with workflow("merge") as wf:
 
         @task
         def fork():
+            finished.clear()  # each run waits for its own first member
             return None
 
         def make(name):
             @task(name, inject_context=True)
             def body(ctx):
-                delay = sleeps.get(name)
-                if delay is None:
+                if finishes_first is None:
                     jitter()
-                else:
-                    time.sleep(delay)
+                elif name != finishes_first:
+                    finished.wait_for(EventKind.TASK_FINISHED, task_id=finishes_first)
                 ch = ctx.get_channel()
                 for key, value in writes.get(name, {}).items():
                     ch.set(key, value)
@@ -58,7 +63,15 @@ def writer_group(writes: dict[str, dict[str, object]], order: tuple[str, ...], m
         if merge is not None:
             group.with_execution(merge=merge)
         fork >> group >> sink
+    if finishes_first is not None:
+        wf.observers.append(finished)
     return wf, group, seen
+
+
+def finish_order(wf) -> list[str]:
+    """The members of the last run in the order their records say they finished."""
+    ends = {tr.task_id: tr.end for tr in wf.last_run.finished_runs() if tr.task_id not in ("fork", "sink")}
+    return sorted((t for t in ends if not t.startswith("ParallelGroup_")), key=ends.__getitem__)
 
 
 def final_channel(wf, session_id: str = "S") -> dict[str, object]:
@@ -79,26 +92,29 @@ def test_overwrite_last_declared_wins_whatever_finishes_first(order, expected):
     assert outcomes == [expected] * 20
 
 
-def test_declared_order_wins_with_fixed_sleeps_swapped():
+def test_declared_order_wins_whichever_member_finishes_first():
     writes = {"a": {"v": "a"}, "b": {"v": "b"}}
-    for sleeps in ({"a": 0.05, "b": 0.0}, {"a": 0.0, "b": 0.05}):
-        wf, _group, seen = writer_group(writes, ("a", "b"), merge="overwrite", sleeps=sleeps)
+    for first, order in (("b", ["b", "a"]), ("a", ["a", "b"])):
+        wf, _group, seen = writer_group(writes, ("a", "b"), merge="overwrite", finishes_first=first)
         for _ in range(5):
             seen.clear()
             wf.execute("fork", session_id="S")
-            assert seen["v"] == "b", sleeps
+            assert finish_order(wf) == order
+            assert seen == {"v": "b"}, first
 
 
 # -- item 13 ---------------------------------------------------------------------------
 def test_only_changed_keys_are_merged():
     writes = {"a": {"x": 2}, "b": {"y": 3}}
-    wf, _group, seen = writer_group(writes, ("a", "b"), sleeps={"a": 0.0, "b": 0.03})
+    wf, _group, seen = writer_group(writes, ("a", "b"), finishes_first="a")
     wf.execute("fork", session_id="S", initial_channel={"x": 1, "y": 1})
-    assert (seen["x"], seen["y"]) == (2, 3)
-    # and the other way round: the branch that finishes last never touched x
-    wf, _group, seen = writer_group(writes, ("a", "b"), sleeps={"a": 0.03, "b": 0.0})
+    assert finish_order(wf) == ["a", "b"]
+    assert seen == {"x": 2, "y": 3}
+    # and the other way round: the branch that finishes last never touched y
+    wf, _group, seen = writer_group(writes, ("a", "b"), finishes_first="b")
     wf.execute("fork", session_id="S", initial_channel={"x": 1, "y": 1})
-    assert (seen["x"], seen["y"]) == (2, 3)
+    assert finish_order(wf) == ["b", "a"]
+    assert seen == {"x": 2, "y": 3}
 
 
 # -- item 14 ---------------------------------------------------------------------------
@@ -128,9 +144,10 @@ def test_equal_values_are_not_a_conflict():
 # -- item 16 ---------------------------------------------------------------------------
 def test_keep_first_declared_wins():
     writes = {"a": {"k": 1}, "b": {"k": 2}}
-    wf, _group, seen = writer_group(writes, ("a", "b"), merge="keep_first", sleeps={"a": 0.03, "b": 0.0})
+    wf, _group, seen = writer_group(writes, ("a", "b"), merge="keep_first", finishes_first="b")
     wf.execute("fork", session_id="S")
-    assert seen["k"] == 1
+    assert finish_order(wf) == ["b", "a"]
+    assert seen == {"k": 1}
 
 
 def test_no_merge_keeps_parent_clean_but_results_readable():
@@ -164,7 +181,25 @@ def test_deep_merge():
     writes = {"a": {"cfg": {"a": {"b": 3, "d": 4}}}}
     wf, _group, seen = writer_group(writes, ("a", "b"), merge="deep_merge")
     wf.execute("fork", session_id="S", initial_channel={"cfg": {"a": {"b": 1, "c": 2}}})
-    assert seen["cfg"] == {"a": {"b": 3, "c": 2, "d": 4}}
+    assert seen == {"cfg": {"a": {"b": 3, "c": 2, "d": 4}}}
+
+
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_deep_merge_of_two_writing_branches_folds_both_in_declared_order(first):
+    """Both branches write nested keys; where they write the same leaf the later-declared
+    one wins, whichever finished first; everything else of both, and of the parent, stays."""
+    parent = {"cfg": {"db": {"host": "h0", "port": 1}, "keep": True}}
+    writes = {
+        "a": {"cfg": {"db": {"host": "ha", "user": "ua"}, "a_only": 1, "keep": True}},
+        "b": {"cfg": {"db": {"host": "hb", "pool": 5}, "b_only": [2], "keep": True}},
+    }
+    wf, _group, seen = writer_group(writes, ("a", "b"), merge="deep_merge", finishes_first=first)
+    wf.execute("fork", session_id="S", initial_channel=parent)
+    assert finish_order(wf) == [first, "b" if first == "a" else "a"]
+    assert seen == {
+        "cfg": {"db": {"host": "hb", "port": 1, "user": "ua", "pool": 5}, "keep": True, "a_only": 1, "b_only": [2]}
+    }
+    assert parent == {"cfg": {"db": {"host": "h0", "port": 1}, "keep": True}}  # the caller's dict is untouched
 
 
 # -- item 18 ---------------------------------------------------------------------------
@@ -251,7 +286,7 @@ def test_in_place_mutation_of_a_read_list_does_not_leak_to_siblings():
 
         @task(inject_context=True)
         def b(ctx):
-            assert a_done.wait(5)
+            assert a_done.wait(WAIT)
             seen["b"] = list(ctx.get_channel().get("items"))
 
         @task(inject_context=True)
@@ -266,6 +301,9 @@ def test_in_place_mutation_of_a_read_list_does_not_leak_to_siblings():
     assert seen["a"] == [1, "from-a"]
     assert seen["b"] == [1]
     assert seen["sink"] == [1, "from-a"]  # the in-place change is a's write, not lost
+    assert original == [1]  # the parent's own list was never edited in place
+    merged = wf.last_run.sessions["S"].context.channel.get("items")
+    assert merged is not original
 
 
 # -- item 21 ---------------------------------------------------------------------------

@@ -8,38 +8,40 @@ import time
 from collections import Counter
 
 import pytest
+from instruments import WAIT, EventWaiter
 
 from graflow_nb import ParallelGroupError, parallel, task, workflow
 from graflow_nb.core.events import EventKind, EventLog
 
 
 def diamond(b_first: bool = False):
-    """``fetch >> (a | b) >> store``; with ``b_first`` a finishes only after b has."""
-    b_done = threading.Event()
+    """``fetch >> (a | b) >> store``; with ``b_first`` a finishes only after the engine
+    has announced b finished (b's record is complete by then)."""
+    events = EventWaiter()
     with workflow("diamond") as wf:
 
         @task
         def fetch():
+            events.clear()  # each run waits for its own b
             return 1
 
         @task
         def a(fetch):
             if b_first:
-                assert b_done.wait(5), "b never finished while a was running"
-                time.sleep(0.01)
+                events.wait_for(EventKind.TASK_FINISHED, "S_b", "b")
             return fetch + 1
 
         @task
         def b(fetch):
-            b_done.set()
             return fetch + 2
 
         @task
         def store(a, b):
-            b_done.clear()
             return a + b
 
         fetch >> (a | b) >> store
+    if b_first:
+        wf.observers.append(events)
     return wf
 
 
@@ -141,8 +143,9 @@ def test_observer_can_be_attached_to_the_workflow():
     wf = diamond()
     wf.observers.append(log)
     wf.execute("fetch", session_id="S")
-    assert len(log.of_kind(EventKind.SESSION_FORKED)) == 2
-    assert log.events[-1].kind == EventKind.RUN_FINISHED
+    assert sorted(e.session_id for e in log.of_kind(EventKind.SESSION_FORKED)) == ["S_a", "S_b"]
+    assert [(e.session_id, e.data) for e in log.of_kind(EventKind.RUN_STARTED)] == [("S", {"workflow": "diamond"})]
+    assert (log.events[-1].kind, log.events[-1].data) == (EventKind.RUN_FINISHED, {"status": "succeeded"})
 
 
 # -- errors from branches ----------------------------------------------------------------
@@ -180,7 +183,7 @@ def test_branch_exception_surfaces_with_original_object():
 
     error = info.value
     assert error.errors["a"] is raised[0]
-    assert isinstance(error.errors["a"], BranchBoom)
+    assert type(error.errors["a"]) is BranchBoom
     assert error.__cause__ is raised[0]
     message = str(error)
     assert "a" in error.errors and "'a'" in message
@@ -190,7 +193,8 @@ def test_branch_exception_surfaces_with_original_object():
 
 
 def test_first_failure_in_declared_order_is_the_cause():
-    both_running = threading.Barrier(2, timeout=5)
+    both_running = threading.Barrier(2, timeout=WAIT)
+    events = EventWaiter()
     with workflow("two-fail") as wf:
 
         @task
@@ -200,7 +204,7 @@ def test_first_failure_in_declared_order_is_the_cause():
         @task
         def a():
             both_running.wait()
-            time.sleep(0.05)  # fails last
+            events.wait_for(EventKind.TASK_FAILED, "S_b", "b")  # a fails last
             raise ValueError("a failed")
 
         @task
@@ -211,16 +215,20 @@ def test_first_failure_in_declared_order_is_the_cause():
         fetch >> (a | b)
 
     for _ in range(3):
+        events.clear()
         with pytest.raises(ParallelGroupError) as info:
-            wf.execute("fetch", session_id="S")
+            wf.execute("fetch", session_id="S", observers=[events])
         error = info.value
-        assert list(error.errors) == ["a", "b"]
-        assert isinstance(error.errors["a"], ValueError)
-        assert isinstance(error.errors["b"], KeyError)
+        failed = [e.task_id for e in events.matching(EventKind.TASK_FAILED) if e.task_id in ("a", "b")]
+        assert failed == ["b", "a"]  # completion order ...
+        assert list(error.errors) == ["a", "b"]  # ... is not the reported order
+        assert type(error.errors["a"]) is ValueError and str(error.errors["a"]) == "a failed"
+        assert type(error.errors["b"]) is KeyError
         assert error.__cause__ is error.errors["a"]
 
 
 def test_failed_run_stays_inspectable():
+    events = EventWaiter()
     with workflow("failed-run") as wf:
 
         @task
@@ -229,6 +237,7 @@ def test_failed_run_stays_inspectable():
 
         @task
         def a():
+            events.wait_for(EventKind.TASK_FINISHED, "S_b", "b")  # b succeeded before a fails
             raise RuntimeError("nope")
 
         @task
@@ -241,19 +250,22 @@ def test_failed_run_stays_inspectable():
 
         fetch >> (a | b) >> store
 
-    with pytest.raises(ParallelGroupError):
-        wf.execute("fetch", session_id="S")
+    with pytest.raises(ParallelGroupError) as info:
+        wf.execute("fetch", session_id="S", observers=[events])
 
     run = wf.last_run
-    assert run is not None
     assert run.status == "failed"
-    assert isinstance(run.error, ParallelGroupError)
-    assert set(run.sessions) == {"S", "S_a", "S_b"}
-    assert run.sessions["S"].state == "failed"
-    assert run.sessions["S_a"].state == "failed"
-    assert run.sessions["S_b"].state not in ("open", "merged")
-    assert "store" not in run.task_counts()
-    failed = [tr for tr in run.task_runs if tr.task_id == "a"]
-    assert len(failed) == 1 and failed[0].status == "failed"
-    assert isinstance(failed[0].error, RuntimeError)
-    assert "S_a" in run.session_tree()
+    assert run.error is info.value
+    assert {s: r.state for s, r in run.sessions.items()} == {"S": "failed", "S_a": "failed", "S_b": "discarded"}
+    assert [(tr.task_id, tr.session_id, tr.status) for tr in run.finished_runs()] == [
+        ("fetch", "S", "succeeded"), ("ParallelGroup_1", "S", "failed"), ("a", "S_a", "failed"),
+        ("b", "S_b", "succeeded"),
+    ]
+    failed = next(tr for tr in run.task_runs if tr.task_id == "a")
+    assert type(failed.error) is RuntimeError and str(failed.error) == "nope"
+    assert run.results() == {"fetch": None, "b": "ok"}  # b's result is kept, though not merged
+    assert run.session_tree().splitlines() == [
+        "S  failed  enqueued 1 dequeued 1  ran fetch, ParallelGroup_1",
+        "├── S_a  failed  enqueued 1 dequeued 1  ran a",
+        "└── S_b  discarded  enqueued 1 dequeued 1  ran b",
+    ]

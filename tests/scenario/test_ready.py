@@ -4,14 +4,18 @@ import threading
 import time
 
 import pytest
+from instruments import WAIT, EventWaiter
 
 from graflow_nb import task, workflow
 from graflow_nb.core.errors import MergeConflictError
+from graflow_nb.core.events import EventKind
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def test_independent_path_does_not_wait_for_a_slow_sibling():
+    """B ends only after E ran: with a level barrier E would wait for B for ever."""
+    e_ran = threading.Event()
     with workflow("dag") as wf:
         @task
         def A():
@@ -19,14 +23,15 @@ def test_independent_path_does_not_wait_for_a_slow_sibling():
 
         @task
         def B():
-            time.sleep(0.3)
+            assert e_ran.wait(WAIT), "E did not run while B was still running"
 
         @task
         def C():
-            time.sleep(0.02)
+            return "c"
 
         @task
         def E():
+            e_ran.set()
             return "e"
 
         A >> B
@@ -41,6 +46,7 @@ def test_independent_path_does_not_wait_for_a_slow_sibling():
 
 def test_fan_in_runs_once_with_every_input_and_canonical_order_is_stable():
     sink_calls = []
+    v_done = threading.Event()
     with workflow("fanin") as wf:
         @task
         def f():
@@ -48,11 +54,12 @@ def test_fan_in_runs_once_with_every_input_and_canonical_order_is_stable():
 
         @task
         def a(f):
-            time.sleep(0.02)
+            assert v_done.wait(WAIT)  # v's input arrives first, a's last
             return f + 1
 
         @task
         def v(f):
+            v_done.set()
             return f + 2
 
         @task
@@ -64,6 +71,7 @@ def test_fan_in_runs_once_with_every_input_and_canonical_order_is_stable():
         f >> v >> c
         sequences = set()
         for _ in range(10):
+            v_done.clear()
             assert wf.execute("f", ready_parallel=True) == 5
             sequences.add(tuple(wf.last_run.execution_sequence()))
     assert sink_calls == [(2, 3)] * 10
@@ -98,6 +106,7 @@ def test_sink_of_sixteen_concurrent_predecessors_sees_all_inputs_once():
 
 
 def test_two_tasks_running_together_writing_one_key_differently_is_a_conflict():
+    together = threading.Barrier(2, timeout=WAIT)
     with workflow("conflict") as wf:
         @task
         def s():
@@ -105,12 +114,12 @@ def test_two_tasks_running_together_writing_one_key_differently_is_a_conflict():
 
         @task(inject_context=True)
         def w1(ctx):
-            time.sleep(0.02)
+            together.wait()
             ctx.get_channel().set("k", 1)
 
         @task(inject_context=True)
         def w2(ctx):
-            time.sleep(0.02)
+            together.wait()
             ctx.get_channel().set("k", 2)
 
         s >> w1
@@ -142,6 +151,7 @@ def test_counters_and_lists_add_up_across_concurrent_tasks():
 
 def test_first_failure_stops_new_starts_and_is_raised():
     ran = []
+    events = EventWaiter()
     with workflow("failfast") as wf:
         @task
         def s():
@@ -149,12 +159,11 @@ def test_first_failure_stops_new_starts_and_is_raised():
 
         @task
         def bad():
-            time.sleep(0.01)
             raise ValueError("bad input")
 
         @task
         def slow():
-            time.sleep(0.1)
+            events.wait_for(EventKind.TASK_FAILED, task_id="bad")  # still running when bad fails
             ran.append("slow")
 
         @task
@@ -164,9 +173,12 @@ def test_first_failure_stops_new_starts_and_is_raised():
         s >> bad
         s >> slow >> after_slow
         with pytest.raises(ValueError, match="bad input"):
-            wf.execute("s", ready_parallel=True)
+            wf.execute("s", ready_parallel=True, observers=[events])
     assert ran == ["slow"]
     assert wf.last_run.status == "failed"
+    assert [(tr.task_id, tr.status) for tr in wf.last_run.finished_runs()] == [
+        ("s", "succeeded"), ("bad", "failed"), ("slow", "succeeded"),
+    ]
 
 
 def test_groups_and_dynamic_tasks_work_in_ready_mode():
@@ -195,4 +207,4 @@ def test_groups_and_dynamic_tasks_work_in_ready_mode():
         start >> (a | b) >> end
         wf.execute("start", ready_parallel=True, session_id="M")
     assert sorted(calls) == ["a", "b", "end", "extra"]
-    assert {"M_a", "M_b"} <= set(wf.last_run.sessions)
+    assert {"M", "M_a", "M_b"} == set(wf.last_run.sessions)

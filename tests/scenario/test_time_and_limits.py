@@ -7,38 +7,24 @@ import threading
 import time
 
 import pytest
+from instruments import WAIT, EventWaiter, Gauge, wait_until
 
 from graflow_nb import ParallelGroupError, parallel, task, workflow
 from graflow_nb.core.errors import GroupTimeoutError, StepLimitExceededError, TaskTimeoutError
+from graflow_nb.core.events import EventKind
 
 
-class Gauge:
-    """How many instrumented tasks are inside their body at once, and the peak."""
+def gauged(gauge: Gauge, name: str, seconds: float = 0.0, hold: int | list[int] = 1):
+    """A task that counts itself in ``gauge``, stays inside until ``hold`` bodies have
+    been seen at once (see ``Gauge.hold_until``; a one-item list is read when the task
+    runs, so one graph can be run twice with different holds), simulates ``seconds`` of
+    work and writes which session ran it."""
 
-    def __init__(self) -> None:
-        self.now = 0
-        self.peak = 0
-        self.starts: list[str] = []
-        self.runs: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def enter(self, name: str) -> None:
-        with self._lock:
-            self.now += 1
-            self.peak = max(self.peak, self.now)
-            self.starts.append(name)
-            self.runs[name] = self.runs.get(name, 0) + 1
-
-    def leave(self) -> None:
-        with self._lock:
-            self.now -= 1
-
-
-def gauged(gauge: Gauge, name: str, seconds: float):
     @task(name, inject_context=True)
     def body(ctx):
         gauge.enter(name)
         try:
+            gauge.hold_until(hold[0] if isinstance(hold, list) else hold)
             time.sleep(seconds)
             ctx.get_channel().set(f"by_{name}", ctx.session_id)
             return f"r{name}"
@@ -68,15 +54,15 @@ def test_max_concurrency_two_keeps_exactly_two_in_flight():
         def store():
             return "done"
 
-        fetch >> parallel(*[gauged(gauge, n, 0.1) for n in names]).with_execution(max_concurrency=2) >> store
+        members = [gauged(gauge, n, 0.01, hold=2) for n in names]
+        fetch >> parallel(*members).with_execution(max_concurrency=2) >> store
 
-    t0 = time.perf_counter()
     assert wf.execute("fetch", session_id="S") == "done"
-    elapsed = time.perf_counter() - t0
 
-    assert gauge.peak == 2
+    assert gauge.peak == 2  # two were seen at once (hold), never a third
     assert gauge.runs == {n: 1 for n in names}
-    assert 0.28 <= elapsed < 0.6, elapsed
+    assert sorted(gauge.starts) == names
+    assert [tr.session_id for tr in wf.last_run.finished_runs() if tr.task_id in names] == [f"S_{n}" for n in names]
 
 
 def test_thread_count_backend_config_is_the_same_limit():
@@ -87,12 +73,13 @@ def test_thread_count_backend_config_is_the_same_limit():
         def fetch():
             return None
 
-        fetch >> parallel(*[gauged(gauge, f"m{i}", 0.03) for i in range(5)]).with_execution(
+        fetch >> parallel(*[gauged(gauge, f"m{i}", 0.01, hold=2) for i in range(5)]).with_execution(
             backend="threading", backend_config={"thread_count": 2}
         )
 
     wf.execute("fetch", session_id="S")
     assert gauge.peak == 2
+    assert gauge.runs == {f"m{i}": 1 for i in range(5)}
 
 
 # -- item 24 ---------------------------------------------------------------------------
@@ -113,8 +100,9 @@ def test_max_concurrency_one_starts_in_declared_order_and_matches_parallel_resul
                 ch = ctx.get_channel()
                 return [ctx.get_result(n) for n in names], sorted(k for k in ch.keys() if k.startswith("by_"))
 
-            # later-declared members are quicker, so a parallel run finishes in reverse
-            members = [gauged(gauge, n, 0.002 * (len(names) - i)) for i, n in enumerate(names)]
+            # unlimited, all five are inside at once, and later-declared ones finish first
+            hold = 1 if limit == 1 else len(names)
+            members = [gauged(gauge, n, 0.002 * (len(names) - i), hold=hold) for i, n in enumerate(names)]
             fetch >> parallel(*members).with_execution(max_concurrency=limit) >> store
         return wf, gauge
 
@@ -125,7 +113,9 @@ def test_max_concurrency_one_starts_in_declared_order_and_matches_parallel_resul
 
     assert serial.starts == names
     assert serial.peak == 1
-    assert par.peak > 1
+    assert par.peak == len(names)
+    serial_runs = [(tr.task_id, tr.session_id) for tr in serial_wf.last_run.task_runs if tr.task_id in names]
+    assert serial_runs == [(n, f"S_{n}") for n in names]  # started one by one, in declared order
     assert serial_result == parallel_result
     assert root_channel(serial_wf) == root_channel(parallel_wf)
     assert serial_wf.last_run.execution_sequence() == parallel_wf.last_run.execution_sequence()
@@ -144,54 +134,72 @@ def test_run_level_max_concurrency_caps_tasks_across_nested_groups():
         def store():
             return "done"
 
+        # The three heads are held until all three are inside; the nine leaves (which
+        # start only after their heads ended) until ``leaves_at_once`` are.
+        leaves_at_once = [3]
         outer = []
         for i in range(3):
-            head = gauged(gauge, f"h{i}", 0.03)
-            inner = parallel(*[gauged(gauge, f"l{i}{j}", 0.03) for j in range(3)])
+            head = gauged(gauge, f"h{i}", hold=3)
+            inner = parallel(*[gauged(gauge, f"l{i}{j}", hold=leaves_at_once) for j in range(3)])
             outer.append(head >> inner)
         fetch >> parallel(*outer) >> store
 
-    t0 = time.perf_counter()
+    names = [f"h{i}" for i in range(3)] + [f"l{i}{j}" for i in range(3) for j in range(3)]
     assert wf.execute("fetch", session_id="S", max_concurrency=3) == "done"
-    elapsed = time.perf_counter() - t0
 
     assert gauge.peak == 3
-    assert sorted(gauge.runs) == sorted([f"h{i}" for i in range(3)] + [f"l{i}{j}" for i in range(3) for j in range(3)])
-    assert set(gauge.runs.values()) == {1}
-    assert elapsed >= 0.11  # 12 tasks of 30 ms, 3 at a time: at least 4 rounds
+    assert gauge.runs == {n: 1 for n in names}
+    assert sorted(gauge.starts[:3]) == ["h0", "h1", "h2"]
 
-    # without the cap the same graph runs more than 3 at once
-    gauge.peak = 0
-    wf.execute("fetch", session_id="S")
-    assert gauge.peak > 3
+    # without the cap all nine leaves are inside at once
+    gauge.reset()
+    leaves_at_once[0] = 9
+    assert wf.execute("fetch", session_id="S") == "done"
+    assert gauge.peak == 9
+    assert gauge.runs == {n: 1 for n in names}
+
 
 
 # -- item 38 ---------------------------------------------------------------------------
 @pytest.mark.timeout(60)
 def test_task_timeout_raises_timeout_error_naming_task_and_limit():
+    """The body waits for an event set only after execute returned: the run cannot
+    have waited for it, so the error came from the timeout."""
+    release = threading.Event()
+    ended = threading.Event()
     with workflow("task-timeout") as wf:
 
         @task(timeout=0.1)
         def slow():
-            time.sleep(0.5)
-            return "late"
+            try:
+                release.wait(WAIT)
+                return "late"
+            finally:
+                ended.set()
 
-    t0 = time.perf_counter()
     with pytest.raises(TimeoutError) as info:
         wf.execute("slow", session_id="S")
-    elapsed = time.perf_counter() - t0
+    still_inside = not ended.is_set()
+    release.set()
 
     error = info.value
-    assert isinstance(error, TaskTimeoutError)
+    assert still_inside
+    assert type(error) is TaskTimeoutError
     assert error.task_id == "slow" and error.timeout == 0.1
-    assert "'slow'" in str(error) and "0.1" in str(error)
-    assert elapsed < 0.4
+    assert str(error) == (
+        "task 'slow' in session 'S' timed out after 0.1 s (timeout=0.1); "
+        "its thread was abandoned and anything it returns later is discarded"
+    )
     assert wf.last_run.status == "failed"
+    assert [(tr.task_id, tr.session_id, tr.status) for tr in wf.last_run.task_runs] == [("slow", "S", "failed")]
+    assert ended.wait(WAIT)
+    assert wf.last_run.results() == {}
 
 
 @pytest.mark.timeout(60)
 def test_task_timeout_in_a_branch_applies_the_group_policy():
     calls: list[str] = []
+    release = threading.Event()
     with workflow("branch-timeout") as wf:
 
         @task
@@ -200,7 +208,7 @@ def test_task_timeout_in_a_branch_applies_the_group_policy():
 
         @task(timeout=0.1)
         def slow():
-            time.sleep(0.5)
+            release.wait(WAIT)  # set only after each run: slow always times out
 
         @task
         def quick():
@@ -215,35 +223,40 @@ def test_task_timeout_in_a_branch_applies_the_group_policy():
 
     with pytest.raises(ParallelGroupError) as info:
         wf.execute("fetch", session_id="S")
-    assert isinstance(info.value.errors["slow"], TaskTimeoutError)
-    assert isinstance(info.value.__cause__, TimeoutError)
+    assert list(info.value.errors) == ["slow"]
+    assert type(info.value.errors["slow"]) is TaskTimeoutError
+    assert info.value.__cause__ is info.value.errors["slow"]
     assert calls == ["quick"]
+    assert wf.last_run.sessions["S_slow"].state == "failed"
 
     # under best_effort the timed-out member is a recorded failure and store runs
     wf.graph.nodes[wf.last_run.groups[-1].group_id].with_execution(policy="best_effort")
     calls.clear()
     wf.execute("fetch", session_id="S")
+    release.set()
     assert calls == ["quick", "store"]
     failures = wf.last_run.groups[-1].failures
     assert [f["task_id"] for f in failures] == ["slow"]
-    assert isinstance(failures[0]["error"], TaskTimeoutError)
+    assert type(failures[0]["error"]) is TaskTimeoutError
 
 
 @pytest.mark.timeout(60)
 def test_task_timeout_retry_succeeds_and_abandoned_write_is_discarded():
     late_written = threading.Event()
+    second_done = threading.Event()
     with workflow("timeout-retry") as wf:
 
         @task(inject_context=True, timeout=0.1, max_retries=1)
         def flaky(ctx):
             ch = ctx.get_channel()
             if ctx.retry_count == 0:
-                time.sleep(0.4)
+                second_done.wait(WAIT)  # so the first attempt is late, whatever the load
                 ch.set("late", "attempt-1")  # after it was abandoned
                 ch.set("winner", "attempt-1")
                 late_written.set()
                 return "attempt-1"
             ch.set("winner", "attempt-2")
+            second_done.set()
             return "attempt-2"
 
         @task(inject_context=True)
@@ -256,10 +269,11 @@ def test_task_timeout_retry_succeeds_and_abandoned_write_is_discarded():
     run = wf.last_run
     attempts = [(tr.attempt, tr.status) for tr in run.task_runs if tr.task_id == "flaky"]
     assert attempts == [(1, "failed"), (2, "succeeded")]
-    assert isinstance(next(tr.error for tr in run.task_runs if tr.task_id == "flaky"), TaskTimeoutError)
+    assert type(next(tr.error for tr in run.task_runs if tr.task_id == "flaky")) is TaskTimeoutError
 
-    assert late_written.wait(3)
-    time.sleep(0.02)
+    # The late attempt wrote (to its private overlay) before setting the event, so the
+    # root channel below has seen all it ever will of attempt 1.
+    assert late_written.wait(WAIT)
     channel = root_channel(wf)
     assert "late" not in channel
     assert channel["winner"] == "attempt-2"
@@ -271,6 +285,7 @@ def test_task_timeout_retry_succeeds_and_abandoned_write_is_discarded():
 def test_abandoned_attempt_cannot_enqueue_work():
     spawned: list[str] = []
     done = threading.Event()
+    timed_out = threading.Event()
     with workflow("abandoned-control") as wf:
 
         @task
@@ -279,7 +294,7 @@ def test_abandoned_attempt_cannot_enqueue_work():
 
         @task(inject_context=True, timeout=0.05)
         def slow(ctx):
-            time.sleep(0.2)
+            timed_out.wait(WAIT)  # set once execute has raised: this attempt is abandoned
             try:
                 ctx.next_task(extra)
             except TimeoutError:
@@ -289,14 +304,18 @@ def test_abandoned_attempt_cannot_enqueue_work():
 
     with pytest.raises(TaskTimeoutError):
         wf.execute("slow", session_id="S")
-    assert done.wait(3)
+    timed_out.set()
+    assert done.wait(WAIT)
     assert spawned == ["refused"]
+    assert wf.last_run.task_counts() == {"slow": 1}
 
 
 # -- item 37 ---------------------------------------------------------------------------
 @pytest.mark.timeout(60)
 def test_group_timeout_fails_fast_keeps_finished_results_and_skips_successors():
     slow_ended = threading.Event()
+    release = threading.Event()
+    events = EventWaiter()
     calls: list[str] = []
     with workflow("group-timeout") as wf:
 
@@ -311,7 +330,7 @@ def test_group_timeout_fails_fast_keeps_finished_results_and_skips_successors():
         @task(inject_context=True)
         def slow(ctx):
             try:
-                time.sleep(1.0)
+                release.wait(WAIT)  # set once execute has raised: slow outlives the group
                 ctx.get_channel().set("slow_wrote", True)
                 return "s"
             finally:
@@ -327,26 +346,30 @@ def test_group_timeout_fails_fast_keeps_finished_results_and_skips_successors():
 
         fetch >> (quick | (slow >> slow_next)).with_execution(timeout=0.2) >> store
 
-    t0 = time.perf_counter()
     with pytest.raises(GroupTimeoutError) as info:
-        wf.execute("fetch", session_id="S")
-    elapsed = time.perf_counter() - t0
+        wf.execute("fetch", session_id="S", observers=[events])
+    slow_inside = not slow_ended.is_set()
+    release.set()
 
     error = info.value
+    assert slow_inside  # the group stopped waiting; it did not wait for slow
     assert isinstance(error, TimeoutError)
-    assert 0.18 <= elapsed < 0.8, elapsed
     assert error.timeout == 0.2 and error.unfinished == ["slow"]
-    assert "quick" in str(error) and "slow" in str(error)
+    assert str(error) == (
+        "group 'ParallelGroup_1' timed out after 0.2 s: slow had not finished (finished: quick); successors do not run"
+    )
     run = wf.last_run
     assert run.results()["quick"] == "q"
     assert run.groups[-1].state == "failed"
     assert run.status == "failed"
 
-    assert slow_ended.wait(3)  # the abandoned branch ends on its own ...
-    time.sleep(0.05)
-    assert calls == []  # ... but neither its next task nor the successor runs
+    assert run.sessions["S_slow"].state == "abandoned"
+    # the abandoned branch ends on its own: it queues slow_next, then drops it unrun
+    assert events.wait_for(EventKind.TASK_SKIPPED, "S_slow", "slow_next").data["reason"] == "cancelled"
+    assert calls == []  # neither its next task nor the successor ran
     assert "slow_wrote" not in root_channel(wf)
-    assert run.sessions["S_slow"].state != "merged"
+    assert [(tr.task_id, tr.status) for tr in run.task_runs if tr.session_id == "S_slow"] == [("slow", "abandoned")]
+    assert run.sessions["S_slow"].state == "abandoned", events.kinds("S_slow")
 
 
 @pytest.mark.timeout(60)
@@ -354,6 +377,7 @@ def test_group_timeout_discards_the_abandoned_branch_late_result():
     """Reconciliation 9 / item 38: an abandoned thread's late result is discarded and the
     task is marked failed or timed out, not succeeded after the run has failed."""
     slow_ended = threading.Event()
+    release = threading.Event()
     with workflow("group-timeout-late") as wf:
 
         @task
@@ -367,7 +391,7 @@ def test_group_timeout_discards_the_abandoned_branch_late_result():
         @task
         def slow():
             try:
-                time.sleep(0.4)
+                release.wait(WAIT)  # set once execute has raised: the result is late
                 return "late"
             finally:
                 slow_ended.set()
@@ -377,13 +401,15 @@ def test_group_timeout_discards_the_abandoned_branch_late_result():
     with pytest.raises(GroupTimeoutError):
         wf.execute("fetch", session_id="S")
     run = wf.last_run
-    assert slow_ended.wait(3)
-    time.sleep(0.05)
+    release.set()
+    assert slow_ended.wait(WAIT)
+    # the engine marks the record once slow's body has returned on the abandoned thread
+    slow_run = next(tr for tr in run.task_runs if tr.task_id == "slow")
+    wait_until(lambda: slow_run.status != "running", "slow's late return to be recorded")
 
-    assert run.results().get("quick") == "q"
-    assert "slow" not in run.results()
+    assert run.results() == {"fetch": None, "quick": "q"}
     assert "slow" not in run.execution_sequence()
-    assert [tr.status for tr in run.task_runs if tr.task_id == "slow"] != ["succeeded"]
+    assert [tr.status for tr in run.task_runs if tr.task_id == "slow"] == ["abandoned"]
 
 
 @pytest.mark.timeout(60)

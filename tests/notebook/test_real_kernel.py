@@ -1,0 +1,245 @@
+"""The README's notebook promises in a real Jupyter kernel (the venv's ``python3``
+kernel that ``make test`` installs), read off the wire: what a front end and nbval
+actually receive.
+
+Live view: a branch task waits for a file that this test creates only after it has
+seen the live area redrawn, so the run is certainly still going when the frame is
+drawn.  Interrupt: the running task waits until it sees the run cancelled, so the
+interrupt certainly arrives while it runs.  No timing assumption decides which path ran.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+WAIT_FOR_RELEASE = """
+import os, time
+RELEASE = {release!r}
+def wait_for_release():
+    deadline = time.monotonic() + 120      # a test that never releases fails, never hangs
+    while not os.path.exists(RELEASE):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the test never released the task")
+        time.sleep(0.01)
+"""
+
+PLAIN_FUNCTIONS = """
+def fetch():
+    return {"rows": 3}
+def clean(fetch):
+    wait_for_release()
+    return fetch["rows"] * 2
+def enrich(fetch):
+    return fetch["rows"] + 1
+def store(clean, enrich):
+    return clean + enrich
+"""
+
+DECORATED = """
+from graflow_nb import task, workflow
+with workflow("diamond") as wf:
+    @task
+    def fetch(): return {"rows": 3}
+    @task
+    def transform_a(fetch):
+        wait_for_release()
+        return fetch["rows"] * 2
+    @task
+    def transform_b(fetch): return fetch["rows"] + 1
+    @task
+    def store(transform_a, transform_b): return transform_a + transform_b
+    fetch >> (transform_a | transform_b) >> store
+"""
+
+
+@pytest.fixture(scope="module")
+def started_kernel(tmp_path_factory):
+    """One kernel for this module: (its manager, a client on it)."""
+    cwd = tmp_path_factory.mktemp("kernel")
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(cwd))
+    try:
+        yield manager, client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture
+def kernel(started_kernel):
+    return started_kernel[1]
+
+
+@pytest.fixture
+def kernel_manager(started_kernel):
+    return started_kernel[0]
+
+
+def _drain(client) -> None:
+    while True:
+        try:
+            client.get_iopub_msg(timeout=0.2)
+        except queue.Empty:
+            return
+
+
+def run_cell(client, code: str, release: Path | None = None, when_exists: tuple[Path, object] | None = None):
+    """Execute ``code``; return its iopub messages (in order) and the execute reply.
+
+    With ``release``: create that file as soon as an ``update_display_data`` carrying a
+    drawn frame (not the placeholder) has arrived, which lets the waiting task finish.
+    With ``when_exists=(path, action)``: call ``action()`` once, as soon as ``path`` exists.
+    """
+    _drain(client)
+    msg_id = client.execute(code)
+    messages: list[dict] = []
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        if when_exists is not None and when_exists[0].exists():
+            when_exists[1]()
+            when_exists = None
+        try:
+            msg = client.get_iopub_msg(timeout=0.05 if when_exists is not None else 1)
+        except queue.Empty:
+            continue
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        messages.append(msg)
+        kind = msg["msg_type"]
+        if release is not None and kind == "update_display_data" and "tasks done" in msg["content"]["data"]["text/plain"]:
+            release.touch()
+        if kind == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    else:
+        pytest.fail(f"the cell did not finish; messages so far: {[m['msg_type'] for m in messages]}")
+    reply = client.get_shell_msg(timeout=30)
+    while reply["parent_header"].get("msg_id") != msg_id:  # a late kernel_info reply from start-up
+        reply = client.get_shell_msg(timeout=30)
+    return messages, reply["content"]
+
+
+def check_ok(messages: list[dict], reply: dict) -> None:
+    errors = [m["content"] for m in messages if m["msg_type"] == "error"]
+    assert reply["status"] == "ok", (reply, errors)
+
+
+def stdout_of(messages: list[dict]) -> str:
+    return "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
+
+
+def live_outputs(messages: list[dict]) -> tuple[dict, list[dict], list[dict]]:
+    """(the live area's first display_data, its updates, the display_data outputs after it)."""
+    displays = [m for m in messages if m["msg_type"] == "display_data"]
+    live = next(m for m in displays if m["content"]["transient"].get("display_id"))
+    display_id = live["content"]["transient"]["display_id"]
+    updates = [m for m in messages if m["msg_type"] == "update_display_data"]
+    assert {u["content"]["transient"]["display_id"] for u in updates} == {display_id}
+    after = displays[displays.index(live) + 1:]
+    return live, updates, after
+
+
+def check_live_run(messages: list[dict], workflow_name: str, task_ids: list[str], sessions: list[str]) -> None:
+    live, updates, after = live_outputs(messages)
+    placeholder_text = (
+        f"live view of workflow {workflow_name!r}: the final picture follows when the run ends"
+    )
+    assert live["content"]["data"]["text/plain"] == placeholder_text
+
+    frames = [u for u in updates if u["content"]["data"]["text/plain"] != placeholder_text]
+    assert frames, "no frame was drawn while the run went"
+    first = frames[0]["content"]["data"]
+    # drawn while a branch task still waited for the release file
+    assert re.fullmatch(r"\d+/\d+ tasks done, [1-9]\d* running, \d+ queued, \d+ sessions, \d+\.\d s", first["text/plain"])
+    assert "<svg" in first["text/html"] and first["text/html"] != live["content"]["data"]["text/html"]
+    assert all(session in first["text/html"] for session in sessions)
+    # the live area ends as it began, so a saved notebook holds no timing
+    assert updates[-1]["content"]["data"]["text/plain"] == placeholder_text
+    assert messages.index(updates[-1]) < messages.index(after[0])
+
+    final = [m for m in after if "image/svg+xml" in m["content"]["data"]]
+    assert len(final) == 1, [m["content"]["data"].keys() for m in after]
+    assert "display_id" not in final[0]["content"].get("transient", {})
+    svg = final[0]["content"]["data"]["image/svg+xml"]
+    titles = set(re.findall(r"<title>([^<]*)</title>", svg))
+    assert set(task_ids) <= titles, titles
+    for session in sessions:
+        assert session in svg
+
+
+def test_graflow_magic_live_redraws_then_leaves_the_final_picture(kernel, tmp_path):
+    release = tmp_path / "release-magic"
+    messages, reply = run_cell(kernel, "%load_ext graflow_nb\n" + WAIT_FOR_RELEASE.format(release=str(release)) + PLAIN_FUNCTIONS)
+    check_ok(messages, reply)
+    messages, reply = run_cell(
+        kernel, "%%graflow etl --run --live --session-id 4821\nfetch >> (clean | enrich) >> store\n", release
+    )
+    check_ok(messages, reply)
+    assert release.exists()
+    check_live_run(messages, "etl", ["fetch", "clean", "enrich", "store"], ["4821_clean", "4821_enrich"])
+    assert stdout_of(messages).strip() == "etl: succeeded, 4 tasks in 3 sessions, result 10"
+
+
+def test_execute_live_in_a_plain_cell_redraws_then_leaves_the_final_picture(kernel, tmp_path):
+    release = tmp_path / "release-execute"
+    messages, reply = run_cell(kernel, "import graflow_nb\n" + WAIT_FOR_RELEASE.format(release=str(release)) + textwrap.dedent(DECORATED))
+    check_ok(messages, reply)
+    messages, reply = run_cell(kernel, 'result = wf.execute("fetch", session_id="4822", live=True)\nprint(result)', release)
+    check_ok(messages, reply)
+    assert release.exists()
+    check_live_run(
+        messages, "diamond", ["fetch", "transform_a", "transform_b", "store"], ["4822_transform_a", "4822_transform_b"]
+    )
+    assert stdout_of(messages) == "10\n"
+
+
+INTERRUPTED = """
+import os, time
+from graflow_nb import task
+calls = []
+STARTED = {started!r}
+
+@task(inject_context=True)
+def fetch(ctx):
+    calls.append("fetch")
+    open(STARTED, "w").close()
+    deadline = time.monotonic() + 120
+    while not ctx.cancelled:          # busy until the interrupt reaches the run
+        if time.monotonic() > deadline:
+            raise TimeoutError("the test never interrupted the kernel")
+        time.sleep(0.005)
+    calls.append("fetch saw the interrupt")
+    return {{"rows": 3}}
+
+def transform_a(fetch): calls.append("transform_a")
+def transform_b(fetch): calls.append("transform_b")
+def store(transform_a, transform_b): calls.append("store")
+"""
+
+
+def test_interrupting_the_kernel_cancels_the_run_and_the_next_cell_works(kernel, kernel_manager, tmp_path):
+    started = tmp_path / "started"
+    messages, reply = run_cell(kernel, "%load_ext graflow_nb\n" + INTERRUPTED.format(started=str(started)))
+    check_ok(messages, reply)
+    messages, reply = run_cell(
+        kernel,
+        "%%graflow intr --run --session-id I --no-render\nfetch >> (transform_a | transform_b) >> store\n",
+        when_exists=(started, kernel_manager.interrupt_kernel),
+    )
+    assert started.exists()
+    assert reply["status"] == "ok"  # the cell reports the interruption; it does not fail
+    assert stdout_of(messages).startswith("intr: interrupted")
+    # the running task finished its step; nothing started after the interrupt
+    messages, reply = run_cell(kernel, "print(calls, intr.last_run.status, intr.last_run.task_counts())")
+    check_ok(messages, reply)
+    assert stdout_of(messages) == "['fetch', 'fetch saw the interrupt'] cancelled {'fetch': 1}\n"
+    messages, reply = run_cell(kernel, "print(1 + 1)")
+    check_ok(messages, reply)
+    assert stdout_of(messages) == "2\n"
