@@ -2,26 +2,81 @@
 # Everything they need is installed here: a virtualenv with the package and its
 # Python dependencies, and Graphviz's `dot` (Debian's graphviz, when we are root).
 
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-dev
+PYTHON  ?= python3
+# The Pythons the fast part of the suite runs on (pyproject's classifiers list the same).
+PYTHONS ?= 3.11 3.12 3.13
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-dev
+DIST    := dist
+# The X.Y of the Python that .venv is made with.
+VENV_PYTHON = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# What decides an installed environment: the metadata and the version it reports.
+INSTALL_INPUTS := pyproject.toml graflow_nb/_version.py
 
 NBVAL  := --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-current-env
 
-.PHONY: demo test lint bench notebooks dot clean
+.PHONY: demo test lint typecheck dist test-wheel test-pythons bench notebooks dot clean
 
 demo: dot $(VENV)/.installed
 	$(BIN)/python -m graflow_nb.demo --out build
 
 # The notebooks are tests too: nbval runs each top to bottom in the venv's kernel and
 # compares its outputs with the stored ones (notebooks/nbval_sanitize.cfg says what may vary).
-test: dot $(STAMP)
-	$(BIN)/ruff check graflow_nb tests benchmarks notebooks
+# Then the built wheel is installed and tried the way a user gets it, and the fast part
+# of the suite runs on every other Python in PYTHONS (the whole suite just ran on .venv's).
+test: lint typecheck dot $(STAMP)
 	$(BIN)/python -m pytest graflow_nb tests $(NBVAL)
+	$(MAKE) --no-print-directory test-wheel test-pythons PYTHONS="$(filter-out $(VENV_PYTHON),$(PYTHONS))"
+
+lint: $(STAMP)
+	$(BIN)/ruff check graflow_nb tests benchmarks notebooks smoke
+
+# mypy's scope (the engine and the public names) is set in pyproject.toml.
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run.py
+
+# An sdist, then a wheel built from that sdist (what pip does with an sdist); a second
+# wheel straight from the tree must hold the same files, so nothing is missing from the sdist.
+dist: $(STAMP)
+	rm -rf $(DIST) build/wheel-from-tree build/lib build/bdist.*
+	mkdir -p build
+	$(BIN)/python -m build --outdir $(DIST) . >build/dist.log 2>&1 || { cat build/dist.log; exit 1; }
+	$(BIN)/python -m build --wheel --outdir build/wheel-from-tree . >>build/dist.log 2>&1 || { cat build/dist.log; exit 1; }
+	$(BIN)/python smoke/same_wheel.py $(DIST)/*.whl build/wheel-from-tree/*.whl
+	$(BIN)/twine check --strict $(DIST)/*
+
+# The wheel in a new virtualenv, tried from a directory outside the checkout so only the
+# installed package can be imported (smoke/test_installed_wheel.py says what it checks).
+WHEEL_VENV := build/wheel-venv
+test-wheel: dot dist
+	rm -rf $(WHEEL_VENV)
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install -q $(DIST)/*.whl pytest mypy
+	here=$$(mktemp -d) && cp smoke/test_installed_wheel.py "$$here" && cd "$$here" && \
+	  GRAFLOW_NB_CHECKOUT="$(CURDIR)" GRAFLOW_NB_WHEEL="$$(ls "$(CURDIR)"/$(DIST)/*.whl)" \
+	  "$(CURDIR)/$(WHEEL_VENV)/bin/python" -m pytest -q -p no:cacheprovider test_installed_wheel.py; \
+	  status=$$?; rm -rf "$$here"; exit $$status
+
+# The fast part of the suite (no notebooks, no tests marked slow) on each Python, each
+# in its own virtualenv under .venvs/.
+test-pythons: $(addprefix test-python-,$(PYTHONS))
+
+test-python-%: dot .venvs/%/.installed-dev
+	.venvs/$*/bin/python -m pytest graflow_nb tests -q -p no:cacheprovider -m "not slow"
+
+# Kept between runs (make would otherwise delete a stamp only a pattern rule names).
+.PRECIOUS: .venvs/%/.installed-dev
+.venvs/%/.installed-dev: $(INSTALL_INPUTS)
+	rm -rf .venvs/$*
+	python=$$(tools/find-python $*) && "$$python" -m venv .venvs/$*
+	.venvs/$*/bin/python -m pip install -q --upgrade pip
+	.venvs/$*/bin/python -m pip install -q -e '.[dev]'
+	.venvs/$*/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
 
 # Re-run every notebook and store its outputs (after a change that alters what they show).
 notebooks: dot $(STAMP)
@@ -42,14 +97,14 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.installed: $(INSTALL_INPUTS) | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-$(STAMP): pyproject.toml | $(VENV)/bin/python
+$(STAMP): $(INSTALL_INPUTS) | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(VENV)/.installed $@
 
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) .venvs $(DIST) build .pytest_cache .mypy_cache

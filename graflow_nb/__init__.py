@@ -6,8 +6,9 @@ with renders, metrics and notebook tooling built on its event stream.
 """
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .core import (
     ExecutionContext,
     ParallelGroup,
@@ -34,7 +35,9 @@ from .core.errors import (
 )
 from .core.isolation import IsolationWarning
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
+    from .observe import draw_graph, draw_run, draw_sessions, draw_timeline, record
+    from .pipeline import load_pipeline, to_pipeline
 
 
 def _live_view(workflow: Any, options: Any) -> Any:
@@ -52,7 +55,7 @@ def load_ipython_extension(ip: Any) -> None:
 
 
 # The engine only knows a factory slot; the notebook layer fills it.
-sys.modules[__name__ + ".core.workflow"].LIVE_VIEW_FACTORY = _live_view
+vars(sys.modules[__name__ + ".core.workflow"])["LIVE_VIEW_FACTORY"] = _live_view
 
 
 _LAZY = {
@@ -66,7 +69,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     """Renders and pipeline files load their libraries (graphviz, yaml) on first use."""
     if name in _LAZY:
         import importlib
@@ -76,7 +79,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "task", "workflow", "TaskExecutionContext", "RetryPolicy", "chain", "parallel",
+    "__version__", "task", "workflow", "TaskExecutionContext", "RetryPolicy", "chain", "parallel",
     "TaskWrapper", "ParallelGroup", "TaskGraph", "ExecutionContext", "WorkflowEngine",
     "GraflowError", "GraflowRuntimeError", "ParallelGroupError", "CycleLimitExceededError",
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",

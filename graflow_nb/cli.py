@@ -3,6 +3,7 @@
     graflow-nb run FILE [--input k=v ...] [--render out.svg] [--json]
     graflow-nb validate FILE
     graflow-nb render FILE -o out.svg
+    graflow-nb --version
 
 ``run`` prints one line per finished task on stderr while the run goes on, then a
 summary on stdout (``--json``: one JSON object with status, results, counts and
@@ -21,6 +22,7 @@ import threading
 import time
 from typing import Any, TextIO
 
+from ._version import __version__
 from .core.events import EventKind
 from .core.task import ParallelGroup
 
@@ -40,6 +42,7 @@ def _input(text: str) -> tuple[str, Any]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graflow-nb", description="Run, check and draw graflow_nb pipeline files.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{run,validate,render}")
     run = commands.add_parser("run", help="run a pipeline file")
     run.add_argument("file", help="pipeline file (.json, .yaml or .yml)")

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from .isolation import Isolation, IsolationWarning, is_atomic, same_value
 
@@ -54,11 +54,11 @@ class KeyLocks:
                 lock = self._locks[key] = threading.Lock()
             return lock
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {}
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__()
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        type(self).__init__(self)
 
 
 class Channel(ABC):
@@ -197,11 +197,11 @@ class MemoryChannel(Channel):
             self._data[key] = value
             return value
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {"name": self.name, "data": self._data}
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["name"], state["data"])
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        type(self).__init__(self, state["name"], state["data"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +248,7 @@ class BranchChannel(Channel):
     _origin: Mapping[str, Any] = _NOTHING
     _op_base: Mapping[str, Any] = _NOTHING
 
-    def _mut(self, name: str) -> dict:
+    def _mut(self, name: str) -> dict[str, Any]:
         table = self.__dict__.get(name)
         if table is None:
             table = {}
@@ -272,7 +272,7 @@ class BranchChannel(Channel):
     @property
     def shared_keys(self) -> set[str]:
         """The run's keys already warned about (kept by the root channel)."""
-        return self.base.shared_keys
+        return cast("MemoryChannel | BranchChannel", self.base).shared_keys
 
     def _warn_shared(self, key: str, why: str) -> None:
         """Once per run and key, pointing at the code that read it.  A fresh registry, so
@@ -316,16 +316,16 @@ class BranchChannel(Channel):
         self._local[key] = value
         self._assigned.add(key)
         if key in self._ops:
-            del self._ops[key]
+            del self._mut("_ops")[key]
         if key in self._deleted:
-            del self._deleted[key]
+            del self._mut("_deleted")[key]
 
     def delete(self, key: str) -> bool:
         existed = self.exists(key)
         self._local.pop(key, None)
         self._assigned.discard(key)
         if key in self._ops:
-            del self._ops[key]
+            del self._mut("_ops")[key]
         if existed:
             self._mut("_deleted")[key] = None
         return existed
@@ -350,7 +350,7 @@ class BranchChannel(Channel):
             value = _apply_op(current, op, arg)
             self._local[key] = value
             if key in self._deleted:
-                del self._deleted[key]
+                del self._mut("_deleted")[key]
             if key not in self._assigned:
                 if key not in self._ops:
                     self._mut("_op_base")[key] = current
@@ -381,6 +381,7 @@ class BranchChannel(Channel):
                 expected = replay(self._op_base[key], ops_t)
                 result[key] = Change("ops", value, ops_t) if same_value(value, expected) else Change("set", value)
             elif key in self._origin:
+                assert self._isolation is not None  # only an isolating read records an origin
                 if not self._isolation.unchanged(self._origin[key], value):
                     result[key] = Change("set", value)
             elif value is not self.base.peek(key, MISSING):

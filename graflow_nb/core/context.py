@@ -113,7 +113,7 @@ class ExecutionContext:
     cancel_event: Any = None  # the group's stop flag, set by the coordinator on branches
     steps = 0
     current_task_id: str | None = None
-    current_order_key: tuple = ()
+    current_order_key: tuple[Any, ...] = ()
     dynamic_nodes: Mapping[str, Executable] = _EMPTY
     dynamic_succ: Mapping[str, list[str]] = _EMPTY
     dynamic_pred: Mapping[str, list[str]] = _EMPTY
@@ -128,7 +128,7 @@ class ExecutionContext:
     _cancel_called = False
     ctrl_message: str | None = None
 
-    def _own(self, name: str) -> dict:
+    def _own(self, name: str) -> dict[str, Any]:
         """This session's own dict for ``name``, made on first write."""
         table = self.__dict__.get(name)
         if table is None:
@@ -195,7 +195,7 @@ class ExecutionContext:
         )
 
     def create_branch_context(
-        self, branch_id: str, *, group_id: str | None = None, order_key: tuple | None = None
+        self, branch_id: str, *, group_id: str | None = None, order_key: tuple[Any, ...] | None = None
     ) -> ExecutionContext:
         """A child session for one group member: own queue (empty), overlay channel.
 
@@ -298,7 +298,7 @@ class ExecutionContext:
         if existing is not None:
             raise DuplicateTaskError(task.task_id)
         self._own("dynamic_nodes")[task.task_id] = task
-        if not self._added_this_task:
+        if not isinstance(self._added_this_task, set):
             self._added_this_task = set()
         self._added_this_task.add(task.task_id)
         self._has_dynamic = True
@@ -339,7 +339,7 @@ class ExecutionContext:
                 arrived.add(task_id)
                 if not arrived.issuperset(preds):
                     continue
-                del self._join_arrivals[succ_id]
+                del self._own("_join_arrivals")[succ_id]
             self.add_to_queue(self.lookup(succ_id))
 
     def skip_queued(self, why: str) -> None:
@@ -358,7 +358,7 @@ class ExecutionContext:
             return False
         topo = self.graph.topological_index()
         succ_id = min(self._join_arrivals, key=lambda n: topo.get(n, len(topo)))
-        del self._join_arrivals[succ_id]
+        del self._own("_join_arrivals")[succ_id]
         self.add_to_queue(self.lookup(succ_id))
         return True
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .engine import WorkflowEngine
 from .errors import GroupTimeoutError, SessionPaused, StepLimitExceededError, ends_run, stop_status
@@ -33,12 +33,15 @@ from .policies import TaskResult, resolve_policy
 from .pool import SKIPPED, ForkJoin
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .channel import BranchChannel
     from .context import ExecutionContext
     from .task import ParallelGroup
 
 
 def execute_group(group: ParallelGroup, parent: ExecutionContext) -> None:
-    parked = parent.parked_groups.pop(group.task_id, None) if parent.parked_groups else None
+    parked = parent._own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
     if parked is None:
         state = GroupRun(group, parent)
         state.fork()
@@ -92,7 +95,7 @@ class GroupRun:
             return
         fork: ForkJoin | None = None
 
-        def make_job(index: int):
+        def make_job(index: int) -> Callable[[], None]:
             branch = self.branches[index]
             member_id = self.members[index].task_id
             context = contextvars.copy_context()
@@ -112,6 +115,7 @@ class GroupRun:
                         self.run.stop_with(error)
                     if self._stops_siblings(member_id, error):
                         self.stop_event.set()
+                        assert fork is not None  # jobs start only once the fork exists
                         fork.stop()
                     return
                 if branch.record.state in ("cancelled", "abandoned"):  # never merged
@@ -174,6 +178,7 @@ class GroupRun:
                     self.run.close_session(self.branches[index].session_id, "abandoned")
                     self.outcomes[index] = self._cancelled_outcome(index, "timed out")
         self._close_unstarted()
+        assert self.group.timeout is not None  # only a group with a timeout runs out of time
         error = GroupTimeoutError(self.group.task_id, self.group.timeout, unfinished, self._results())
         self._fail(error)
 
@@ -219,7 +224,7 @@ class GroupRun:
         return {m.task_id: o for m, o in zip(self.members, self.outcomes, strict=True) if o is not None}
 
     def _succeeded(self) -> list[tuple[int, ExecutionContext]]:
-        return [(i, b) for i, b in enumerate(self.branches) if self.outcomes[i] is not None and self.outcomes[i].success]
+        return [(i, b) for i, b in enumerate(self.branches) if (o := self.outcomes[i]) is not None and o.success]
 
     def finish(self) -> None:
         run, group, parent = self.run, self.group, self.parent
@@ -246,7 +251,7 @@ class GroupRun:
         try:
             applied = merge_branches(
                 parent.channel,
-                [(self.members[i].task_id, b.channel) for i, b in succeeded],
+                [(self.members[i].task_id, cast("BranchChannel", b.channel)) for i, b in succeeded],
                 group.merge,
                 group.task_id,
                 report=run.bus.active,

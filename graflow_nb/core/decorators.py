@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict, Unpack, overload
 
 from .checks import check_id, describe, shown
 from .retry import RetryPolicy
 from .task import TaskWrapper
 
 
+class TaskOptions(TypedDict, total=False):
+    """The keyword options of ``@task``, spelled once for the two typed forms below."""
+
+    id: str | None
+    inject_context: bool
+    inject_llm_client: bool
+    inject_llm_agent: str | None
+    handler: str | None
+    resolve_keyword_args: bool
+    max_cycles: int | None
+    max_retries: int | None
+    retry_policy: RetryPolicy | None
+    timeout: float | None
+    compensate: Callable[..., Any] | None
+
+
+# ``@task`` on a function gives the task; ``@task(...)`` / ``@task("id")`` gives a
+# decorator. Telling them apart lets a type checker see a TaskWrapper in both cases.
+@overload
+def task(id_or_func: Callable[..., Any], /, **options: Unpack[TaskOptions]) -> TaskWrapper: ...
+@overload
+def task(
+    id_or_func: str | None = None, /, **options: Unpack[TaskOptions]
+) -> Callable[[Callable[..., Any]], TaskWrapper]: ...
 def task(
     id_or_func: str | Callable[..., Any] | None = None,
     *,
@@ -24,7 +48,7 @@ def task(
     retry_policy: RetryPolicy | None = None,
     timeout: float | None = None,
     compensate: Callable[..., Any] | None = None,
-) -> Any:
+) -> TaskWrapper | Callable[[Callable[..., Any]], TaskWrapper]:
     """Turn a function into a task: ``@task``, ``@task()``, ``@task("id")``,
     ``@task("id", inject_context=True)`` or ``@task(id="id")``.
 

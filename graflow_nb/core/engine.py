@@ -243,7 +243,7 @@ class WorkflowEngine:
             elif ctx.goto_joins:
                 ctx.enqueue_successors(task.task_id, ctx.goto_joins)
 
-    def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple) -> Any:
+    def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...]) -> Any:
         run = ctx.run
         bus = run.bus
         task_id = task.task_id

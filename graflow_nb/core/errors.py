@@ -8,7 +8,7 @@ so ``except ValueError`` in a notebook still catches a ``ValueError`` raised in 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 
 class GraflowError(Exception):
@@ -86,6 +86,8 @@ class StepLimitExceededError(GraflowRuntimeError):
     """The run's shared ``max_steps`` budget ran out (graflow stops silently here).
 
     ``results`` holds each finished task's result, filled in when the run ends."""
+
+    results: dict[str, Any]  # every result so far, set when the error reaches the run's root
 
     def __init__(self, max_steps: int, session_id: str, task_id: str | None):
         self.max_steps = max_steps
@@ -180,7 +182,7 @@ class MergeConflictError(GraflowRuntimeError):
         super().__init__(f"Merge conflict in {where} on channel key {key!r}: {shown}; {hint}")
 
 
-def ends_run(error: BaseException | None) -> bool:
+def ends_run(error: BaseException | None) -> TypeGuard[BaseException]:
     """True for what no group policy tolerates and what stops the whole run: a
     ``BaseException`` that is not an ``Exception`` (``SystemExit``,
     ``KeyboardInterrupt``, ``GeneratorExit``...) and a workflow cancel."""
@@ -197,14 +199,14 @@ def annotate(error: BaseException, task_id: str, session_id: str) -> BaseExcepti
     """Tag a user exception with where it happened, once, without changing its type."""
     if getattr(error, "task_id", None) is None or not hasattr(error, "session_id"):
         try:
-            error.task_id = task_id
-            error.session_id = session_id
+            error.task_id = task_id  # type: ignore[attr-defined]  # tagging the user's exception, any type
+            error.session_id = session_id  # type: ignore[attr-defined]
         except AttributeError:
             pass
     if not getattr(error, "_graflow_nb_noted", False):
         error.add_note(f"[graflow_nb] raised by task {task_id!r} in session {session_id!r}")
         try:
-            error._graflow_nb_noted = True
+            error._graflow_nb_noted = True  # type: ignore[attr-defined]
         except AttributeError:
             pass
     return error

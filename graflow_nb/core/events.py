@@ -125,11 +125,11 @@ class EventBus:
         self._observers = tuple(o for o in self._observers if o is not observer)
         self.active = bool(self._observers)
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {}  # observers are live callbacks of this process; a restored run has none
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__()
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        type(self).__init__(self)
 
     def emit(self, kind: EventKind, session_id: str, task_id: str | None = None, **data: Any) -> None:
         event = Event(kind, session_id, task_id, data)

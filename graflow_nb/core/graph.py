@@ -11,13 +11,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .checks import shown
 from .errors import DuplicateTaskError, GraphCompilationError, GraphMutationError
 
 if TYPE_CHECKING:
-    from .task import Executable
+    from .task import Executable, ParallelGroup
 
 
 _NO_IDS: list[str] = []  # shared and never mutated: what a node with no edges has
@@ -156,7 +156,10 @@ class TaskGraph:
         return {m.task_id for g in self.groups() for m in g.tasks}
 
     def get_parallel_group_members(self, group_id: str) -> list[str]:
-        return list(self.get_node(group_id).tasks)
+        """The member task ids of group ``group_id`` in declaration order ([] for any
+        other id), as graflow's ``TaskGraph`` gives them."""
+        node = self.nodes.get(group_id)
+        return list(cast("ParallelGroup", node).member_ids) if node is not None and node.is_group else []
 
     def get_start_nodes(self) -> list[str]:
         """Nodes nothing leads to: no predecessor and not a member of any group."""
@@ -249,11 +252,11 @@ class TaskGraph:
     def __contains__(self, task_id: str) -> bool:
         return task_id in self.nodes
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {"nodes": self.nodes, "succ": self._succ, "pred": self._pred}
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__()
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        type(self).__init__(self)
         self.nodes, self._succ, self._pred = state["nodes"], state["succ"], state["pred"]
         self._groups = {k: v for k, v in self.nodes.items() if v.is_group}
 

@@ -106,11 +106,11 @@ class _View:
 
     __slots__ = ("origin", "copy", "parts")
 
-    def __init__(self, origin: Any, copy_: Any, parts: tuple | None):
+    def __init__(self, origin: Any, copy_: Any, parts: tuple[Any, ...] | None):
         self.origin, self.copy, self.parts = origin, copy_, parts
 
 
-def _frame_parts(frame: Any) -> tuple:
+def _frame_parts(frame: Any) -> tuple[Any, ...]:
     """What a shallow copy holds: manager, axes, blocks and their arrays (compared by
     identity), plus the labels' names, attrs and flags (compared by content)."""
     mgr = frame._mgr
@@ -285,7 +285,7 @@ def _same(a: Any, b: Any, views: dict[int, _View], seen: set[tuple[int, int]]) -
     return _same_state(a, b, views, seen)
 
 
-def _same_parts(before: tuple, now: tuple) -> bool:
+def _same_parts(before: tuple[Any, ...], now: tuple[Any, ...]) -> bool:
     held_before, labels_before = before
     held_now, labels_now = now
     return (
@@ -331,7 +331,7 @@ def _same_state(a: Any, b: Any, views: dict[int, _View], seen: set[tuple[int, in
     try:
         ra, rb = a.__reduce_ex__(4), b.__reduce_ex__(4)
     except Exception:
-        if type(a).__eq__ is object.__eq__:
+        if type(a).__eq__ is object.__eq__:  # type: ignore[comparison-overlap]  # typeshed's signatures differ
             return False
         result = a == b
         return isinstance(result, bool) and result
@@ -343,7 +343,7 @@ def _same_state(a: Any, b: Any, views: dict[int, _View], seen: set[tuple[int, in
     return all(_same(x, y, views, seen) for x, y in zip(ra[1:], rb[1:], strict=True))
 
 
-def _expand(reduced: tuple) -> tuple:
+def _expand(reduced: tuple[Any, ...]) -> tuple[Any, ...]:
     parts = list(reduced) + [None] * (6 - len(reduced))
     for i in (3, 4):  # list and dict items come as iterators
         if parts[i] is not None:

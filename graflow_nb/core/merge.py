@@ -36,9 +36,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .channel import MISSING, BranchChannel, Change, Channel, same_value
+from .channel import MISSING, BranchChannel, Change, Channel
 from .checks import describe, shown
 from .errors import ConfigError, MergeConflictError
+from .isolation import same_value
 
 STRATEGIES = ("error", "overwrite", "keep_first", "deep_merge", "append", "union", "sum", "no_merge")
 DEFAULT_STRATEGY = "error"
@@ -83,7 +84,7 @@ def _deep_merge(base: Any, update: Any) -> Any:
     return merged
 
 
-def _added_items(fork: Any, value: Any, key: str, group_id: str) -> list:
+def _added_items(fork: Any, value: Any, key: str, group_id: str) -> list[Any]:
     if not isinstance(value, list):
         raise TypeError(
             f"group {group_id!r}, channel key {key!r}: the append/union merge needs lists, "
@@ -94,7 +95,7 @@ def _added_items(fork: Any, value: Any, key: str, group_id: str) -> list:
     return list(value)
 
 
-def _holds(items: list, item: Any) -> bool:
+def _holds(items: list[Any], item: Any) -> bool:
     """``item in items`` by content: ``in`` uses ``==``, ambiguous for arrays and frames."""
     return any(same_value(item, other) for other in items)
 

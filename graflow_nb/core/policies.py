@@ -98,7 +98,7 @@ class StrictGroupPolicy(GroupExecutionPolicy):
     name = "strict"
     stop_on_failure = True
 
-    def on_group_finished(self, group_id, tasks, results, context) -> None:
+    def on_group_finished(self, group_id: str, tasks: list[str], results: dict[str, TaskResult], context: Any) -> None:
         if any(not r.success for r in results.values()):
             failed = sum(r.status == "failed" for r in results.values())
             raise _failure_error(
@@ -113,7 +113,7 @@ class BestEffortGroupPolicy(GroupExecutionPolicy):
 
     name = "best_effort"
 
-    def on_group_finished(self, group_id, tasks, results, context) -> None:
+    def on_group_finished(self, group_id: str, tasks: list[str], results: dict[str, TaskResult], context: Any) -> None:
         return None
 
 
@@ -125,7 +125,7 @@ class AtLeastNGroupPolicy(GroupExecutionPolicy):
             raise ConfigError(f"AtLeastNGroupPolicy needs min_success >= 1, got {min_success}")
         self.min_success = min_success
 
-    def on_group_finished(self, group_id, tasks, results, context) -> None:
+    def on_group_finished(self, group_id: str, tasks: list[str], results: dict[str, TaskResult], context: Any) -> None:
         ok = sum(r.success for r in results.values())
         if ok < self.min_success:
             raise _failure_error(
@@ -144,7 +144,7 @@ class CriticalGroupPolicy(GroupExecutionPolicy):
     def should_stop(self, member_id: str, error: BaseException) -> bool:
         return member_id in self.critical_task_ids
 
-    def on_group_finished(self, group_id, tasks, results, context) -> None:
+    def on_group_finished(self, group_id: str, tasks: list[str], results: dict[str, TaskResult], context: Any) -> None:
         missing = [t for t in self.critical_task_ids if t not in results]
         if missing:
             raise ConfigError(f"critical task(s) {missing} are not members of group {group_id!r}")
@@ -163,7 +163,7 @@ class ContinueGroupPolicy(GroupExecutionPolicy):
 
     name = "continue"
 
-    def on_group_finished(self, group_id, tasks, results, context) -> None:
+    def on_group_finished(self, group_id: str, tasks: list[str], results: dict[str, TaskResult], context: Any) -> None:
         if results and not any(r.success for r in results.values()):
             raise _failure_error(
                 group_id,

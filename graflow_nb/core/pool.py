@@ -352,6 +352,7 @@ class ForkJoin:
                 return
             self.states[index] = RUNNING
             self.start_order.append(index)
+        assert self._pool is not None  # only a pool's worker calls this
         self._pool.claimed()
         self._execute(index)
 

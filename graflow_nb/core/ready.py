@@ -30,10 +30,11 @@ import contextvars
 import copy
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from .channel import BranchChannel, same_value
+from .channel import BranchChannel
 from .errors import MergeConflictError, PauseRequested, SessionPaused, StepLimitExceededError, ends_run
+from .isolation import same_value
 from .merge import merge_branches
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ _RESULT_SUFFIX = ".__result__"
 class _ReadyJob:
     """One task of the session, on a worker thread or run inline by the session thread."""
 
-    def __init__(self, scheduler: ReadyScheduler, task: Any, scope: ExecutionContext, order_key: tuple, seq: int):
+    def __init__(self, scheduler: ReadyScheduler, task: Any, scope: ExecutionContext, order_key: tuple[Any, ...], seq: int):
         self.scheduler = scheduler
         self.task = task
         self.scope = scope
@@ -185,7 +186,7 @@ class ReadyScheduler:
         scope.parent_context = self.ctx  # so cancellation of the session reaches the task
         return scope
 
-    def _order_key(self, task: Any) -> tuple:
+    def _order_key(self, task: Any) -> tuple[Any, ...]:
         topo = self.ctx.graph.topological_index()
         nth = self.occurrences.get(task.task_id, 0)
         self.occurrences[task.task_id] = nth + 1
@@ -214,7 +215,7 @@ class ReadyScheduler:
                 self.failure = conflict
                 self.stop.set()
             return
-        merge_branches(ctx.channel, [(task_id, job.scope.channel)], "overwrite", ctx.session_id)
+        merge_branches(ctx.channel, [(task_id, cast(BranchChannel, job.scope.channel))], "overwrite", ctx.session_id)
         if ctx.run.gate is not None:
             ctx.run.call_gate("after_task", ctx, job.task, job.result, None)
         ctx.mark_task_completed(task_id)
@@ -228,7 +229,7 @@ class ReadyScheduler:
 
     def _check_conflicts(self, job: _ReadyJob) -> None:
         task_id = job.task.task_id
-        changes = job.scope.channel.changes()
+        changes = cast(BranchChannel, job.scope.channel).changes()
         for key, change in changes.items():
             if change.kind != "set" or key.endswith(_RESULT_SUFFIX):
                 continue

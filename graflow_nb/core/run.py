@@ -73,7 +73,7 @@ class SessionRecord:
     depth: int
     group_id: str | None
     member_id: str | None
-    order_key: tuple
+    order_key: tuple[Any, ...]
     queue: InMemoryTaskQueue
     context: ExecutionContext | None = None
     state: str = "open"
@@ -101,7 +101,7 @@ class TaskRun:
     task_id: str
     session_id: str
     attempt: int
-    order_key: tuple
+    order_key: tuple[Any, ...]
     start: float
     thread: str
     status: str = "running"
@@ -349,6 +349,7 @@ class Run:
             answers = {answers: value}
         for target, answer in (answers or {}).items():
             self.answer(target, answer)
+        assert self.root_context is not None  # set when the run started; a paused run has one
         return WorkflowEngine().execute(self.root_context)
 
     # -- views -------------------------------------------------------------------------
@@ -395,7 +396,7 @@ class Run:
 
     def finished_runs(self) -> list[TaskRun]:
         """The last attempt of each task execution, in canonical order."""
-        last: dict[tuple, TaskRun] = {}
+        last: dict[tuple[Any, ...], TaskRun] = {}
         for tr in self.task_runs:
             last[tr.order_key] = tr
         return [last[k] for k in sorted(last)]
@@ -440,7 +441,7 @@ class Run:
             "error": None if self.error is None else f"{type(self.error).__name__}: {self.error}",
         }
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads"):
             state.pop(name, None)
@@ -448,7 +449,7 @@ class Run:
         state["observer_errors"] = []  # they hold live callbacks of this process, as the bus does
         return state
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.bus.errors = self.observer_errors
         self.bus.on_stop = self.stop_with

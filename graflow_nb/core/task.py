@@ -13,7 +13,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from types import FunctionType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
 from .errors import ConfigError, GraphCompilationError, TaskError
@@ -307,7 +307,7 @@ class IterationTask(TaskWrapper):
             bound_kwargs=base.bound_kwargs,
             timeout=base.timeout,
         )
-        self.base_id = base.task_id
+        self.base_id: str = base.task_id
         self.data = data
 
     def invoke(self, task_ctx: TaskExecutionContext) -> Any:
@@ -325,7 +325,7 @@ class SequentialTask(Executable):
             raise ValueError("a sequence needs at least one task")
 
     @property
-    def task_id(self) -> str:  # built on demand: a long a >> b >> ... chain makes many of these
+    def task_id(self) -> str:  # type: ignore[override]  # built on demand: a long a >> b >> ... chain makes many of these
         return "SequentialTask(" + " >> ".join(t.task_id for t in self.tasks) + ")"
 
     def _leftmost(self) -> Executable:
@@ -553,7 +553,7 @@ def _nested_ids(group: ParallelGroup) -> set[str]:
         for member in stack.pop().tasks:
             if member.is_group and member.task_id not in found:
                 found.add(member.task_id)
-                stack.append(member)
+                stack.append(cast(ParallelGroup, member))
     return found
 
 

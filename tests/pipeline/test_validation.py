@@ -3,6 +3,8 @@ JSON path and what to change (BEHAVIOURS 51, 52; issue #7 "Validation before any
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from steps_under_test import LOG, py
 
@@ -324,7 +326,10 @@ def test_yaml_syntax_error_names_line_and_column(write):
 
 def test_json_syntax_error_names_line_and_column(write):
     found = problems(write, '{"pipeline": [\n  {"id": "a",}\n]}', "bad.json")
-    assert found == ["line 2, column 14: JSON syntax error: Expecting property name enclosed in double quotes"]
+    if sys.version_info >= (3, 13):  # Python 3.13's json names the trailing comma itself
+        assert found == ["line 2, column 13: JSON syntax error: Illegal trailing comma before end of object"]
+    else:
+        assert found == ["line 2, column 14: JSON syntax error: Expecting property name enclosed in double quotes"]
 
 
 def test_repeated_yaml_key(write):
