@@ -168,8 +168,9 @@ def test_missing_dot_falls_back_to_source_once(monkeypatch, tmp_path):
     assert render._repr_svg_() is None
     bundle = render._repr_mimebundle_()
     assert set(bundle) == {"text/plain"}
-    first_line, _, rest = bundle["text/plain"].partition("\n")
-    assert first_line.startswith(MISSING_DOT)
+    what, hint, rest = bundle["text/plain"].split("\n", 2)
+    assert what == "graph of workflow 'diamond': 4 tasks (fetch, transform_a, transform_b, store), 1 parallel group"
+    assert hint == MISSING_DOT + "; DOT source follows"
     assert rest == render.source
     with pytest.raises(RuntimeError, match="apt install graphviz"):
         render.save(tmp_path / "g.png")
