@@ -30,7 +30,7 @@ from .errors import GroupTimeoutError, SessionPaused, StepLimitExceededError
 from .events import EventKind
 from .merge import merge_branches
 from .policies import TaskResult, resolve_policy
-from .pool import ForkJoin
+from .pool import SKIPPED, ForkJoin
 
 if TYPE_CHECKING:
     from .context import ExecutionContext
@@ -108,7 +108,7 @@ class GroupRun:
                         self.stop_event.set()
                         fork.stop()
                     return
-                if branch.record.state == "cancelled":
+                if branch.record.state in ("cancelled", "abandoned"):  # never merged
                     self.outcomes[index] = self._cancelled_outcome(index)
                 else:
                     self.outcomes[index] = TaskResult(member_id, True, session_id=branch.session_id)
@@ -120,10 +120,27 @@ class GroupRun:
         pool = self.run.pool if group.backend == "threading" else None
         fork = ForkJoin(pool, [make_job(i) for i in indices], limit)
         timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
-        if not fork.run(timeout=timeout):
+        try:
+            finished = fork.run(timeout=timeout)
+        except BaseException:
+            # Interrupted at the barrier (Ctrl-C): members that have not started never
+            # will; the interrupted run stops the running ones (core.interrupt).
+            self.stop_event.set()
+            fork.stop()
+            self._close_skipped(indices, fork)
+            raise
+        if not finished:
             self.stop_event.set()
             fork.stop()
             self._time_out(indices, fork)
+
+    def _close_skipped(self, indices: list[int], fork: ForkJoin) -> None:
+        for position, index in enumerate(indices):
+            if fork.states[position] == SKIPPED and self.outcomes[index] is None:
+                branch = self.branches[index]
+                self.run.close_session(branch.session_id, "cancelled")
+                branch.skip_queued("cancelled")
+                self.outcomes[index] = self._cancelled_outcome(index)
 
     def _time_out(self, indices: list[int], fork: ForkJoin) -> None:
         """The group ran out of time: running branches are abandoned (they stop at their

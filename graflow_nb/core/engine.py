@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from contextlib import nullcontext
 from typing import Any
 
 from .channel import BranchChannel
@@ -29,12 +28,14 @@ from .errors import (
     ParallelGroupError,
     PauseRequested,
     RetryLimitExceededError,
+    RunInterrupted,
     SessionPaused,
     StepLimitExceededError,
     TaskTimeoutError,
     annotate,
 )
 from .events import EventKind
+from .interrupt import TaskThreads, stop_tasks
 from .merge import merge_branches
 from .pool import WorkerPool
 from .ready import ReadyScheduler
@@ -95,6 +96,8 @@ class WorkflowEngine:
             run.error = error
             stopped = run.cancel_event.is_set() or isinstance(error, (KeyboardInterrupt, GraflowWorkflowCanceledError))
             run.status = "cancelled" if stopped else "failed"
+            if isinstance(error, KeyboardInterrupt):
+                self._stop_after_interrupt(run, error)
             run.cancel_event.set()
             if context.record.state in ("open", "paused"):
                 run.close_session(context.session_id, "failed" if run.status == "failed" else "cancelled")
@@ -109,6 +112,20 @@ class WorkflowEngine:
             run.ended = time.time()
             if run.bus.active and run.status != "paused":
                 run.bus.emit(EventKind.RUN_FINISHED, context.session_id, status=run.status)
+
+    @staticmethod
+    def _stop_after_interrupt(run: Any, error: KeyboardInterrupt) -> None:
+        """Ctrl-C reached the thread that called ``execute``: stop every task still
+        running elsewhere in the run before the call returns, and say on ``error``
+        which ones could not be stopped (``core.interrupt``)."""
+        root = run.root_session_id
+        stuck = stop_tasks(
+            run, lambda: all(r.state != "open" and r.state != "paused" for r in run.sessions.values() if r.session_id != root)
+        )
+        line = f"[graflow_nb] run {root!r} interrupted: cancelled"
+        if stuck:
+            line += "; abandoned, still running: " + ", ".join(e.describe() for e in stuck)
+        error.add_note(line)
 
     # -- one session -------------------------------------------------------------------
     def _session(self, ctx: ExecutionContext) -> Any:
@@ -217,21 +234,23 @@ class WorkflowEngine:
                 ctx.tracer.on_task_start(task, ctx)
             try:
                 if handler is not None:
-                    handler.execute_task(task, ctx)
+                    self._invoke(ctx, task_ctx, record, None, handler.execute_task, task, ctx)
                     result = ctx.get_result(task_id)
-                elif task.timeout is not None and not task.is_group:
-                    result = self._invoke_with_timeout(ctx, task, task_ctx)
-                elif run.task_slots is not None and not task.is_group:
-                    with run.task_slots:
-                        result = task.invoke(task_ctx)
+                elif task.is_group:
+                    result = task.invoke(task_ctx)  # its members' tasks run (and stop) on their own
+                elif task.timeout is not None:
+                    result = self._invoke_with_timeout(ctx, task, task_ctx, record)
                 else:
-                    result = task.invoke(task_ctx)
+                    result = self._invoke(ctx, task_ctx, record, run.task_slots, task.invoke, task_ctx)
             except (PauseRequested, SessionPaused):
                 record.end = time.time()
                 record.status = "paused"
                 raise
             except Exception as error:
                 record.end = time.time()
+                if run.abandoned_any and ctx.abandoned:
+                    record.status = "abandoned"  # given up on while it ran: its failure is too late
+                    raise
                 record.status = "failed"
                 record.error = error
                 if ctx.tracer is not None:
@@ -253,9 +272,13 @@ class WorkflowEngine:
                 if max_retries > 0 and not isinstance(error, _NOT_RETRIED):
                     raise RetryLimitExceededError(task_id, attempt, max_retries, error) from error
                 raise
-            except BaseException:
+            except BaseException as error:
                 record.end = time.time()
-                record.status = "cancelled"
+                record.status = "abandoned" if run.abandoned_any and ctx.abandoned else "cancelled"
+                if isinstance(error, RunInterrupted):
+                    # Delivered into this thread by an interrupt: the session is cancelled,
+                    # and a pool thread lives on to serve other runs.
+                    raise GraflowWorkflowCanceledError(f"interrupted while {task_id!r} ran", task_id) from error
                 raise
             record.end = _now()
             if run.abandoned_any and ctx.abandoned:
@@ -275,7 +298,23 @@ class WorkflowEngine:
                 bus.emit(EventKind.TASK_FINISHED, ctx.session_id, task_id, attempt=attempt + 1)
             return result
 
-    def _invoke_with_timeout(self, ctx: ExecutionContext, task: Any, task_ctx: TaskExecutionContext) -> Any:
+    @staticmethod
+    def _invoke(ctx: ExecutionContext, task_ctx: TaskExecutionContext, record: TaskRun, slots: Any, call: Any, *args: Any) -> Any:
+        """``call(*args)``: the task's own code, on this thread, where an interrupt of
+        the run can reach it (``core.interrupt``), holding one of the run's task slots
+        if it has them."""
+        entry = ctx.run.task_threads.enter(ctx, task_ctx, record)
+        try:
+            if slots is None:
+                return call(*args)
+            with slots:
+                return call(*args)
+        finally:
+            entry.ended.acquire()  # inline, one C call: see TaskThreads.withdraw
+            if entry.delivered:
+                TaskThreads.withdraw(entry)
+
+    def _invoke_with_timeout(self, ctx: ExecutionContext, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
         """Run one attempt on its own thread and stop waiting after ``task.timeout``.
 
         Python threads can't be killed, so a late attempt is abandoned instead: it
@@ -291,8 +330,7 @@ class WorkflowEngine:
 
         def attempt() -> None:
             try:
-                with slots if slots is not None else nullcontext():
-                    outcome["result"] = context.run(task.invoke, task_ctx)
+                outcome["result"] = context.run(self._invoke, ctx, task_ctx, record, slots, task.invoke, task_ctx)
             except BaseException as error:
                 outcome["error"] = error
             finally:

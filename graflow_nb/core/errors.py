@@ -102,6 +102,13 @@ class GraflowWorkflowCanceledError(GraflowRuntimeError):
         self.task_id = task_id
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Raised inside a task's thread when its run is interrupted (``core.interrupt``).
+
+    A ``KeyboardInterrupt``, so ``except Exception`` in a task does not swallow it; the
+    engine turns it into a ``GraflowWorkflowCanceledError`` for the task's session."""
+
+
 class ParallelGroupError(GraflowRuntimeError):
     """One or more members of a parallel group failed.
 

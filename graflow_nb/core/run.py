@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .events import EventBus, EventKind
+from .interrupt import TaskThreads
 
 if TYPE_CHECKING:
     from .context import ExecutionContext
@@ -178,7 +179,9 @@ class Run:
         self.gate: Any = None  # a core.gate.Gate that may hold sessions (the step debugger)
         self.default_policy: Any = "strict"
         self.ready_parallel = False  # sessions schedule ready tasks at once (core.ready)
-        self.abandoned_any = False  # a group timed out and left branches running
+        self.abandoned_any = False  # a group timed out, or an interrupt, left tasks running
+        self.task_threads = TaskThreads()  # which threads execute this run's tasks now
+        self.settled = False  # an interrupt gave up on stuck tasks: session states are final
         self.max_concurrency: int | None = None
         self.task_slots: threading.BoundedSemaphore | None = None
         self.groups: list[GroupOutcome] = []
@@ -213,7 +216,12 @@ class Run:
                 self._children.setdefault(record.parent_id, []).append(record)
 
     def close_session(self, session_id: str, state: str) -> None:
+        """End ``session_id`` in ``state``.  A session given up on (``abandoned``), and
+        any closed session of a run that gave up on stuck tasks (``settled``), keeps
+        its state: the threads that reach their end later change nothing."""
         record = self.sessions[session_id]
+        if record.state == "abandoned" or (self.settled and record.state not in ("open", "paused")):
+            return
         record.state = state
         record.ended = time.time()
         if self.bus.active:
@@ -403,7 +411,7 @@ class Run:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots"):
+        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads"):
             state.pop(name, None)
         state["bus"] = EventBus()
         return state
@@ -413,6 +421,7 @@ class Run:
         self._lock = threading.Lock()
         self._answered = threading.Condition(self._lock)
         self.cancel_event = threading.Event()
+        self.task_threads = TaskThreads()
         self.pool = None
         self.gate = None
         self.set_concurrency(self.max_concurrency)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .graph import TaskGraph, require_single_start
+from .user_frames import strip_engine_frames
 
 if TYPE_CHECKING:
     from .context import ExecutionContext
@@ -207,6 +208,10 @@ class WorkflowContext:
             view.start(ctx.run)
         try:
             result = WorkflowEngine().execute(ctx)
+        except KeyboardInterrupt as interrupt:
+            # Ctrl-C: the caller's frames and the task's, and one note from the engine.
+            __tracebackhide__ = True
+            raise strip_engine_frames(interrupt)
         finally:
             if view is not None:
                 view.finish(ctx.run)

@@ -2,21 +2,26 @@
 
 The run executes on a worker thread while the kernel thread waits in short slices, so
 Jupyter's interrupt (a KeyboardInterrupt in the kernel thread) lands in the waiting
-loop, not inside some task.  Then the run's ``cancel_event`` is set: every session
-stops at its next task boundary and branches not started never start; the loop waits
-for the task that is running to end (threads can't be killed), so once the cell
-returns no thread of that run executes user tasks any more.  A second interrupt
-stops the waiting and says which task is still finishing.
+loop, not inside some task.  Then, at once, the cell prints one line saying the run
+is stopping and which tasks it waits for, and ``core.interrupt.stop_tasks`` cancels
+the run (every session stops at its next task boundary, branches not started never
+start) and raises ``RunInterrupted`` inside the threads running its tasks, so a
+Python loop stops within moments.  A task blocked in C that has not stopped after
+``STOP_GRACE_SECONDS`` (or at a second interrupt) is abandoned: recorded
+``abandoned``, its late result and its branch's writes discarded.  When the cell
+returns, the summary line, the picture and ``run.status`` all say ``cancelled``.
 """
 
 from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.gate import Gate
+from ..core.interrupt import stop_tasks
 from ..debug.merge_preview import short
 
 if TYPE_CHECKING:
@@ -56,7 +61,7 @@ class RunOutcome:
     result: Any = None
     error: BaseException | None = None
     interrupted: bool = False
-    still_running: bool = False  # interrupted twice: a task had not finished yet
+    still_running: bool = False  # a task had not stopped when the cell gave up on it
 
     @property
     def status(self) -> str:
@@ -72,15 +77,21 @@ class RunOutcome:
         run = self.run
         if run is None:
             return f"{name}: interrupted before the first task" if self.interrupted else f"{name}: did not start"
-        ran = [t.task_id for t in run.finished_runs() if t.status == "succeeded" and not _is_group(run, t.task_id)]
+        tasks = [t for t in run.finished_runs() if not _is_group(run, t.task_id)]
+        ran = [t.task_id for t in tasks if t.status == "succeeded"]
         if self.interrupted:
+            stopped = [t.task_id for t in tasks if t.status in ("cancelled", "failed")]
+            abandoned = [f"{t.task_id} ({t.session_id})" for t in tasks if t.status == "abandoned"]
+            touched = {t.task_id for t in tasks}
             graph_tasks = [n for n, node in self.workflow.graph.nodes.items() if not node.is_group]
-            not_run = [t for t in graph_tasks if t not in ran]
-            line = f"{name}: interrupted; run {run.root_session_id} cancelled after {_list(ran)}"
+            not_run = [t for t in graph_tasks if t not in touched]
+            line = f"{name}: interrupted; run {run.root_session_id} {run.status} after {_list(ran)}"
+            if stopped:
+                line += f"; stopped: {_list(stopped)}"
+            if abandoned:
+                line += f"; abandoned, still running: {_list(abandoned)}"
             if not_run:
                 line += f"; not run: {_list(not_run)}"
-            if self.still_running:
-                line += "; a task was still running and stops at its next task boundary"
             return line
         sessions = len(run.sessions)
         if self.paused:
@@ -120,24 +131,43 @@ def run_interruptibly(workflow: WorkflowContext, start: str | None = None, **opt
 
     context = contextvars.copy_context()
     thread = threading.Thread(target=context.run, args=(target,), name=f"graflow-cell-{workflow.name}", daemon=True)
-    interrupted = still_running = False
+    interrupted = False
     try:
         thread.start()  # inside: a fast first task can interrupt before start() returns
         _wait(thread, done)
     except KeyboardInterrupt:
         interrupted = True
         gate.cancel()
-        try:
-            _wait(thread, done)
-        except KeyboardInterrupt:
-            still_running = True
+        _stop(workflow, gate, thread, done)
     run = gate.run
-    if interrupted and run is not None and not still_running:
+    still_running = not done.is_set()
+    if interrupted and run is not None:
         # The engine calls a run cancelled from outside "cancelled", unless a branch
         # waiting for input makes it stop "paused" (or it ended before the cancel):
         # an interrupted run must not offer its questions.
         run.status = "cancelled"
+        run.pending.clear()
+        if run.ended is None:  # its thread is still stuck in a task: the run ended for us now
+            run.ended = time.time()
     return RunOutcome(workflow, run, box.get("result"), box.get("error"), interrupted, still_running)
+
+
+def _stop(workflow: WorkflowContext, gate: CancelGate, thread: threading.Thread, done: threading.Event) -> None:
+    """The first interrupt: say at once what the run waits for, then stop its tasks."""
+    run = gate.run
+    if run is None:
+        print(f"{workflow.name}: stopping before the first task", flush=True)
+        try:
+            _wait(thread, done)
+        except KeyboardInterrupt:
+            pass
+        return
+    running = run.task_threads.running()
+    waiting = ", ".join(e.describe() for e in running) if running else "the run to end"
+    print(f"{workflow.name}: stopping run {run.root_session_id}; waiting for {waiting}", flush=True)
+    stop_tasks(run, done.is_set)
+    if done.is_set():
+        thread.join()
 
 
 def _wait(thread: threading.Thread, done: threading.Event) -> None:

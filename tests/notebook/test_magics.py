@@ -287,11 +287,15 @@ def test_interrupting_the_kernel_cancels_the_run_cleanly(ip, cell):
     cell(INTERRUPTING)
     ran = cell("%%graflow intr --run --session-id I --no-render\nfetch >> (transform_a | transform_b) >> store\n")
     assert ran.error is None, ran.text
-    assert ran.text.strip() == "intr: interrupted; run I cancelled after fetch; not run: transform_a, transform_b, store"
+    assert ran.text.strip().splitlines() == [
+        "intr: stopping run I; waiting for fetch (I)",  # printed at once, before it stops
+        "intr: interrupted; run I cancelled after no task; stopped: fetch; not run: transform_a, transform_b, store",
+    ]
     run = ip.user_ns["intr"].last_run
     assert run.status == "cancelled"
+    assert [(t.task_id, t.status) for t in run.task_runs] == [("fetch", "cancelled")]  # stopped inside its loop
+    assert {s.session_id: s.state for s in run.sessions.values()} == {"I": "cancelled"}
     assert not _cell_threads()
-    time.sleep(0.1)
     assert ip.user_ns["calls"] == ["fetch"]  # nothing ran after the interrupt, nor later
     assert cell("1 + 1").result.result == 2  # the next cell works
 

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from graflow_nb import task, workflow
+from graflow_nb.core import interrupt
 from graflow_nb.notebook import run_interruptibly
 
 pytestmark = pytest.mark.timeout(30)
@@ -28,22 +29,31 @@ def wait_for_cancel(ctx) -> None:
         time.sleep(0.005)
 
 
-def test_an_interrupted_run_has_stopped_when_the_call_returns():
+def test_an_interrupted_run_has_stopped_when_the_call_returns(capsys):
     calls = []
     with workflow("linger") as wf:
 
-        @task(inject_context=True)
-        def slow(ctx):
-            time.sleep(0.1)  # the call is in its waiting loop by now
-            interrupt_kernel()
-            wait_for_cancel(ctx)
-            time.sleep(0.3)  # still finishing its task after the cancel
+        @task
+        def slow():
             calls.append("slow")
+            interrupt_kernel()
+            while True:  # pure Python that never polls ctx.cancelled: the interrupt stops it
+                pass
+
+        @task
+        def after():
+            calls.append("after")
+
+        slow >> after
 
     outcome = run_interruptibly(wf, "slow", session_id="L")
     assert outcome.interrupted and not outcome.still_running
-    assert calls == ["slow"] and outcome.run.ended is not None
-    assert outcome.status == "cancelled"
+    assert outcome.status == "cancelled" and outcome.run.ended is not None
+    assert [(t.task_id, t.status) for t in outcome.run.task_runs] == [("slow", "cancelled")]
+    assert {s.session_id: s.state for s in outcome.run.sessions.values()} == {"L": "cancelled"}
+    assert calls == ["slow"]
+    assert capsys.readouterr().out == "linger: stopping run L; waiting for slow (L)\n"
+    assert outcome.summary() == "linger: interrupted; run L cancelled after no task; stopped: slow; not run: after"
 
 
 def test_an_interrupted_run_whose_branch_waits_for_input_ends_cancelled_not_paused():
@@ -69,3 +79,49 @@ def test_an_interrupted_run_whose_branch_waits_for_input_ends_cancelled_not_paus
     assert outcome.interrupted and outcome.run.ended is not None
     time.sleep(0.1)
     assert outcome.status == "cancelled" and not outcome.paused
+
+
+def test_a_root_task_stuck_in_c_is_abandoned_and_the_cell_says_so(monkeypatch, capsys):
+    monkeypatch.setattr(interrupt, "STOP_GRACE_SECONDS", 0.2)
+    release, woke = threading.Event(), threading.Event()
+    calls, threads = [], []
+    with workflow("blocked") as wf:
+
+        @task(inject_context=True)
+        def wait_in_c(ctx):
+            threads.append(threading.current_thread())
+            interrupt_kernel()
+            try:
+                release.wait()  # C: the interrupt delivered into this thread waits too
+            except KeyboardInterrupt:
+                calls.append("ignored the interrupt")
+            ctx.get_channel().set("late", 1)  # given up on: this goes nowhere
+            woke.set()
+            return "late"
+
+        @task
+        def after():
+            calls.append("after")
+
+        wait_in_c >> after
+
+    outcome = run_interruptibly(wf, "wait_in_c", session_id="C")
+    run = outcome.run
+    try:
+        assert outcome.interrupted and outcome.still_running
+        assert capsys.readouterr().out == "blocked: stopping run C; waiting for wait_in_c (C)\n"
+        assert outcome.summary() == (
+            "blocked: interrupted; run C cancelled after no task; abandoned, still running: wait_in_c (C); not run: after"
+        )
+        assert outcome.status == "cancelled" and run.ended is not None
+        assert {s.session_id: s.state for s in run.sessions.values()} == {"C": "abandoned"}
+        assert [(t.task_id, t.status) for t in run.task_runs] == [("wait_in_c", "abandoned")]
+    finally:
+        release.set()
+    assert woke.wait(10)
+    threads[0].join(10)  # the cell's run thread, which ran the root session
+    assert not threads[0].is_alive()
+    assert calls == ["ignored the interrupt"]  # after never started
+    assert run.status == "cancelled" and {s.session_id: s.state for s in run.sessions.values()} == {"C": "abandoned"}
+    assert [(t.task_id, t.status) for t in run.task_runs] == [("wait_in_c", "abandoned")]
+    assert run.root_context.channel.get("late") is None and "wait_in_c" not in run.results()

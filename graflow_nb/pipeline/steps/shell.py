@@ -6,26 +6,34 @@ templates are substituted, and run without a shell: a value with spaces, quotes 
 ``;`` stays one argument and cannot start another command.
 
 ``shell: true`` runs a ``cmd`` string through ``/bin/sh`` (pipes, globs, redirection).
-That trusts the file's author with the shell; substituted values are still quoted with
-``shlex.quote`` so they cannot, but prefer argv lists whenever data comes from outside.
+Substituted values are never pasted into the script: each template becomes a quoted
+reference to an environment variable holding the value (``shell_script``), so the
+shell cannot read a value as code, whether the template is bare or inside quotes.
+
+The command runs in a process group of its own; a timeout, a cancelled run or an
+interrupt stops the whole group (SIGTERM, then SIGKILL), see ``process_group``.
 
 Params: ``cmd``, ``shell`` (false), ``cwd``, ``env`` (added to the environment),
 ``stdin`` (text fed to the command), ``check`` (true: a non-zero exit fails the step).
-The step's ``timeout`` kills the command after that many seconds.
+The step's ``timeout`` stops the command after that many seconds.
 Result: ``{"stdout", "stderr", "exit_code"}``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
-import subprocess
 from collections.abc import Callable
+from subprocess import DEVNULL, PIPE
 from typing import Any
 
-from ..errors import ShellCommandError, StepTimeoutError
-from ..templates import format_embedded, resolve, substitute
+from ...core.errors import GraflowWorkflowCanceledError
+from ..errors import ShellCommandError, StepTimeoutError, TemplateError
+from ..templates import parse, resolve, substitute
 from . import StepContext, StepType
+from .process_group import GroupStopped, communicate, start
+from .shell_script import checked_text, script_values, shell_script
 
 SCHEMA = {
     "type": "object",
@@ -54,7 +62,12 @@ def check(step: dict[str, Any]) -> list[tuple[tuple, str]]:
     cmd = params.get("cmd")
     if params.get("shell") is True and not isinstance(cmd, str):
         return [(("params", "cmd"), "shell: true runs a command string: give cmd as one string, or drop shell: true")]
-    if isinstance(cmd, str) and params.get("shell") is not True:
+    if params.get("shell") is True:
+        try:
+            shell_script(cmd)
+        except (TemplateError, ValueError) as error:
+            return [(("params", "cmd"), str(error))]
+    elif isinstance(cmd, str):
         try:
             shlex.split(cmd)
         except ValueError as error:
@@ -65,43 +78,68 @@ def check(step: dict[str, Any]) -> list[tuple[tuple, str]]:
 
 
 def resolve_params(params: dict[str, Any], lookup: Callable[[str], Any]) -> dict[str, Any]:
-    """Substitute templates per argument (argv) or shell-quoted (``shell: true``)."""
+    """Substitute templates per argument (argv), or as environment variables the
+    script reads (``shell: true``)."""
     out = resolve({k: v for k, v in params.items() if k != "cmd"}, lookup)
+    env = {str(k): checked_text(f"env {k!r}", v) for k, v in out.get("env", {}).items()}
     cmd = params["cmd"]
     if params.get("shell"):
-        out["cmd"] = substitute(cmd, lookup, lambda value: shlex.quote(format_embedded(value)))
+        script, refs = shell_script(cmd)
+        out["cmd"] = script
+        env.update(script_values(refs, lookup))
     else:
         argv = shlex.split(cmd) if isinstance(cmd, str) else cmd
-        out["cmd"] = [substitute(arg, lookup) for arg in argv]
-    if "env" in out:
-        out["env"] = {str(k): format_embedded(v) for k, v in out["env"].items()}
+        out["cmd"] = [_argument(arg, lookup) for arg in argv]
+    if env:
+        out["env"] = env
     return out
+
+
+def _argument(arg: str, lookup: Callable[[str], Any]) -> str:
+    text = substitute(arg, lookup)
+    if "\0" in text:
+        ref = next((part for part in parse(arg) if not isinstance(part, str)), arg)
+        checked_text(ref, text)
+    return text
 
 
 def run(params: dict[str, Any], step: StepContext) -> dict[str, Any]:
     cmd = params["cmd"]
+    argv = ["/bin/sh", "-c", cmd] if params.get("shell") else cmd
     env = {**os.environ, **params["env"]} if params.get("env") else None
+    stdin = params.get("stdin")
     try:
-        done = subprocess.run(
-            cmd,
-            shell=bool(params.get("shell")),
-            cwd=params.get("cwd"),
-            env=env,
-            input=params.get("stdin"),
-            capture_output=True,
-            text=True,
-            timeout=step.timeout,
+        process = start(
+            argv, cwd=params.get("cwd"), env=env, stdin=DEVNULL if stdin is None else PIPE,
+            stdout=PIPE, stderr=PIPE, text=True,
         )
-    except subprocess.TimeoutExpired as error:
-        raise StepTimeoutError(
-            f"step {step.step_id!r}: command {cmd!r} ran longer than {step.timeout}s and was killed"
-        ) from error
     except FileNotFoundError as error:
-        program = cmd[0] if isinstance(cmd, list) else cmd
-        raise FileNotFoundError(f"step {step.step_id!r}: command not found: {program!r}") from error
-    result = {"stdout": done.stdout, "stderr": done.stderr, "exit_code": done.returncode}
-    if done.returncode != 0 and params.get("check", True):
-        raise ShellCommandError(cmd, done.returncode, done.stdout, done.stderr)
+        raise FileNotFoundError(f"step {step.step_id!r}: command not found: {argv[0]!r}") from error
+    except OSError as error:
+        if error.errno != errno.E2BIG:
+            raise
+        size = sum(len(a) for a in argv) + sum(len(v) for v in (params.get("env") or {}).values())
+        raise OSError(
+            error.errno,
+            f"step {step.step_id!r}: the command's arguments and environment ({size} characters) are more than the "
+            f"system lets one command have; pass large values with stdin or a file",
+        ) from error
+    task = step.task_context
+    try:
+        stdout, stderr = communicate(process, stdin, step.timeout, lambda: task is not None and task.cancelled)
+    except GroupStopped as stopped:
+        if stopped.reason == "timeout":
+            raise StepTimeoutError(
+                f"step {step.step_id!r}: command {cmd!r} ran longer than {step.timeout}s and was killed, "
+                f"with every process it started"
+            ) from None
+        raise GraflowWorkflowCanceledError(
+            f"step {step.step_id!r}: the run was cancelled; command {cmd!r} and every process it started were stopped",
+            step.step_id,
+        ) from None
+    result = {"stdout": stdout, "stderr": stderr, "exit_code": process.returncode}
+    if process.returncode != 0 and params.get("check", True):
+        raise ShellCommandError(cmd, process.returncode, stdout, stderr)
     return result
 
 

@@ -1,0 +1,162 @@
+"""Stopping the threads that execute a run's tasks when the run is interrupted.
+
+Python cannot kill a thread.  CPython can make one raise an exception at its next
+bytecode boundary (``PyThreadState_SetAsyncExc``); that is how an interrupted run stops
+a pure-Python loop running in a task on a worker thread.  ``TaskThreads`` knows which
+threads execute one of this run's tasks right now, and delivers ``RunInterrupted``
+only to those.
+
+Guarantees:
+- delivered only to a thread between the start and the end of one of this run's task
+  attempts; never to the thread asking, to a pool thread between jobs, or to a thread
+  of another run;
+- at most once per attempt; a delivery that lands just as the attempt ends is withdrawn
+  before the thread leaves it, so it never fires in engine code or in a later job;
+- a task that starts after ``interrupt`` (it passed its session's cancel check just
+  before) is delivered to by the next ``interrupt`` call: ``stop_tasks`` calls it while
+  it waits.
+
+Limits:
+- a thread blocked in C (``time.sleep``, a socket read, ``Event.wait`` without a
+  timeout, a long numpy call) only sees the exception when it returns to Python.  After
+  ``STOP_GRACE_SECONDS`` ``stop_tasks`` gives up on it: the attempt is recorded as
+  ``abandoned``, its session is closed ``abandoned``, and what it returns or raises
+  later is discarded: its branch is never merged, and what it writes through
+  ``ctx.get_channel()`` after that goes to a throwaway overlay.  A channel object it
+  fetched *before* it was given up on still writes where it did: for a root-session
+  task (only possible when the run executes off the interrupted thread, as in the
+  notebook) that is the root channel;
+- a task that catches ``BaseException`` (or ``KeyboardInterrupt``) can swallow it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .channel import BranchChannel
+from .errors import RunInterrupted
+
+if TYPE_CHECKING:
+    from .run import Run, TaskRun
+
+STOP_GRACE_SECONDS = 1.0  # how long stop_tasks waits for interrupted tasks to end
+POLL_SECONDS = 0.01
+
+_set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+_set_async_exc.argtypes = (ctypes.c_ulong, ctypes.c_void_p)  # the exception type, or NULL to withdraw
+_set_async_exc.restype = ctypes.c_int
+_FINAL_SESSION_STATES = frozenset({"merged", "failed", "cancelled", "closed", "discarded", "abandoned"})
+
+
+@dataclass(eq=False)
+class RunningTask:
+    """One task attempt executing on one thread.
+
+    ``ended`` is a lock the thread takes when the attempt ends; ``interrupt`` delivers
+    only while it can take that lock itself, so delivering and ending never overlap."""
+
+    ident: int
+    context: Any  # the session's ExecutionContext
+    task_context: Any  # the TaskExecutionContext the task was given
+    record: TaskRun
+    ended: threading.Lock = field(default_factory=threading.Lock)
+    delivered: bool = False
+
+    @property
+    def running(self) -> bool:
+        return not self.ended.locked()
+
+    def describe(self) -> str:
+        return f"{self.record.task_id} ({self.record.session_id})"
+
+
+class TaskThreads:
+    """The threads executing a run's tasks right now, keyed by thread id.
+
+    ``enter`` starts an attempt on the calling thread; the attempt ends when the
+    thread takes ``entry.ended`` (see ``withdraw``)."""
+
+    def __init__(self) -> None:
+        self._running: dict[int, RunningTask] = {}
+
+    def enter(self, context: Any, task_context: Any, record: TaskRun) -> RunningTask:
+        """The calling thread starts an attempt of ``record``'s task."""
+        entry = RunningTask(threading.get_ident(), context, task_context, record)
+        self._running[entry.ident] = entry
+        return entry
+
+    @staticmethod
+    def withdraw(entry: RunningTask) -> None:
+        """The attempt ended: drop a delivery that has not fired yet.
+
+        The thread ends an attempt with ``entry.ended.acquire()`` written inline in a
+        ``finally`` (one C call: a pending delivery can fire right after it, never
+        before it is done), then calls this if ``entry.delivered``."""
+        _set_async_exc(entry.ident, None)
+
+    def running(self) -> list[RunningTask]:
+        """Attempts still executing, oldest first."""
+        return sorted((e for e in list(self._running.values()) if e.running), key=lambda e: e.record.start)
+
+    def interrupt(self) -> list[RunningTask]:
+        """Deliver ``RunInterrupted`` into every running attempt's thread, except the
+        caller's; returns the attempts still running."""
+        me = threading.get_ident()
+        for entry in self.running():
+            if entry.delivered or entry.ident == me or not entry.ended.acquire(blocking=False):
+                continue
+            try:
+                entry.delivered = _set_async_exc(entry.ident, id(RunInterrupted)) == 1
+            finally:
+                entry.ended.release()
+        return self.running()
+
+
+def stop_tasks(run: Run, finished: Callable[[], bool] | None = None, grace: float | None = None) -> list[RunningTask]:
+    """Cancel ``run``, stop its running tasks and wait (at most ``grace`` seconds,
+    default ``STOP_GRACE_SECONDS``) until none of them runs and ``finished()`` (if
+    given) is true.
+
+    A ``KeyboardInterrupt`` while waiting (a second Ctrl-C) stops the wait at once.
+    Attempts still running then are abandoned (``abandon``) and returned."""
+    run.cancel_event.set()
+    threads = run.task_threads
+    me = threading.get_ident()
+    deadline = time.monotonic() + (STOP_GRACE_SECONDS if grace is None else grace)
+    try:
+        while [e for e in threads.interrupt() if e.ident != me] or (finished is not None and not finished()):
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        pass
+    stuck = [e for e in threads.running() if e.ident != me]
+    if stuck or (finished is not None and not finished()):
+        abandon(run, stuck)
+    return stuck
+
+
+def abandon(run: Run, stuck: list[RunningTask]) -> None:
+    """Give up on attempts that did not stop: record them ``abandoned``, close their
+    sessions ``abandoned`` and every other open session ``cancelled``, so the run's
+    record is final now; the late threads can change none of it (``Run.settled``)."""
+    run.abandoned_any = True
+    now = time.time()
+    for entry in stuck:
+        entry.record.status = "abandoned"
+        entry.record.end = now  # when it was given up on: it is not drawn as running
+        entry.context._abandoned = True
+        # What it writes through ctx.get_channel() from now on goes nowhere.
+        task_context = entry.task_context
+        task_context.channel_override = BranchChannel(task_context.get_channel(), f"{entry.record.session_id}/abandoned")
+        if entry.context.record.state not in _FINAL_SESSION_STATES:
+            run.close_session(entry.context.session_id, "abandoned")
+    for record in list(run.sessions.values()):
+        if record.state not in _FINAL_SESSION_STATES:
+            run.close_session(record.session_id, "cancelled")
+    run.settled = True

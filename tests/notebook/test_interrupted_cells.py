@@ -1,0 +1,137 @@
+"""Interrupts as a notebook user meets them: in a real IPython shell and a real kernel.
+
+The shell tests send a real SIGINT to the main thread (where IPython runs the cell),
+from a task once the task it means to interrupt has started.  The kernel test does what
+Jupyter's interrupt button does: ``km.interrupt_kernel()`` once the cell has printed a
+marker from inside the running task.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+PLAIN_EXECUTE = """
+import signal, threading
+from graflow_nb import task, workflow
+started = threading.Event()
+calls = []
+
+def spin_forever():
+    while True:
+        pass
+
+with workflow("plain") as wf:
+    @task
+    def fetch():
+        return 1
+    @task
+    def spin():
+        started.set()
+        spin_forever()
+    @task
+    def trigger():
+        started.wait(20)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        spin_forever()
+    @task
+    def sink():
+        calls.append("sink")
+    fetch >> (spin | trigger) >> sink
+"""
+
+
+def test_interrupting_a_plain_execute_shows_the_users_frames_and_one_engine_line(ip, cell):
+    assert cell(PLAIN_EXECUTE).error is None
+    ran = cell('wf.execute(session_id="P")')
+    assert isinstance(ran.error, KeyboardInterrupt)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", ran.text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # Where the cell called execute, then the task's own lines; the engine's are gone.
+    assert [re.sub(r"In\[\d+\]", "In[n]", line) for line in lines if line.startswith(("Cell In", "[..."))] == [
+        "Cell In[n], line 1",
+        "[... skipping hidden 1 frame]",  # execute itself (IPython hides it)
+        "Cell In[n], line 17, in spin()",
+        "Cell In[n], line 7, in spin_forever()",
+    ]
+    assert lines[-2:] == ["KeyboardInterrupt:", "[graflow_nb] run 'P' interrupted: cancelled"]
+    run = ip.user_ns["wf"].last_run
+    assert run.status == "cancelled"
+    assert {s.session_id: s.state for s in run.sessions.values()} == {
+        "P": "cancelled", "P_spin": "cancelled", "P_trigger": "cancelled",
+    }
+    assert ip.user_ns["calls"] == [] and run.task_threads.running() == []
+    assert cell("1 + 1").result.result == 2
+
+
+KERNEL_SETUP = """
+%load_ext graflow_nb
+import time
+from graflow_nb import task
+calls = []
+
+@task
+def crunch():
+    print("TASK STARTED", flush=True)
+    n = 0
+    while True:  # pure Python, never polls ctx.cancelled
+        n += 1
+
+@task
+def after():
+    calls.append("after")
+"""
+
+
+def _drain_until(kc, msg_id: str, seen: list[dict], stop) -> None:
+    while True:
+        msg = kc.get_iopub_msg(timeout=60)
+        seen.append(msg)
+        if stop(msg):
+            return
+
+
+def _stream_text(msgs: list[dict], msg_id: str) -> str:
+    return "".join(
+        m["content"]["text"] for m in msgs if m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == msg_id
+    )
+
+
+@pytest.mark.slow
+def test_interrupting_a_real_kernel_stops_the_task_and_the_next_cell_runs():
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", extra_arguments=[], cwd=None)
+    try:
+        setup = kc.execute(KERNEL_SETUP)
+        assert kc.get_shell_msg(timeout=60)["content"]["status"] == "ok", setup
+        msg_id = kc.execute("%%graflow job --run crunch --session-id K --no-render\ncrunch >> after\n")
+        seen: list[dict] = []
+        _drain_until(kc, msg_id, seen, lambda m: m["msg_type"] == "stream" and "TASK STARTED" in m["content"]["text"])
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=60)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["status"] == "ok"  # the magic reports the interrupt, it doesn't raise
+        _drain_until(kc, msg_id, seen, lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+                     and m["parent_header"].get("msg_id") == msg_id)
+        lines = [line for line in _stream_text(seen, msg_id).splitlines() if line]
+        assert lines[-2:] == [
+            "job: stopping run K; waiting for crunch (K)",
+            "job: interrupted; run K cancelled after no task; stopped: crunch; not run: after",
+        ]
+        check = kc.execute(
+            "print(job.last_run.status, sorted((s.session_id, s.state) for s in job.last_run.sessions.values()),"
+            " [(t.task_id, t.status) for t in job.last_run.task_runs], calls)"
+        )
+        assert kc.get_shell_msg(timeout=60)["content"]["status"] == "ok"
+        after: list[dict] = []
+        _drain_until(kc, check, after, lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+                     and m["parent_header"].get("msg_id") == check)
+        assert _stream_text(after, check) == "cancelled [('K', 'cancelled')] [('crunch', 'cancelled')] []\n"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
