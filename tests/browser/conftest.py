@@ -94,6 +94,19 @@ SCENARIOS = {
         "    return 'shipped' if ask else 'held back'\n"
         "ask >> after\n",
     ),
+    "interrupt.ipynb": (
+        LOAD,
+        "%%graflow forever --run spin --session-id I\n"
+        "import time\n"
+        "@task\n"
+        "def spin():\n"
+        "    print('spinning', flush=True)\n"
+        "    until = time.monotonic() + 60\n"
+        "    while time.monotonic() < until:  # a Python loop: the interrupt must stop it\n"
+        "        pass\n"
+        "    print('the long task ended by itself', flush=True)\n",
+        "print('the next cell ran')",
+    ),
 }
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
-from conftest import run_all, shot
+from conftest import SHOTS, run_all, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -104,6 +105,27 @@ def test_answering_the_form_redraws_what_said_paused(open_notebook):
     expect()(picture).to_have_attribute("src", re.compile(r"run%20Q%20succeeded"))
     assert page.locator(f"{OUTPUT} img").count() == 1
     shot(page, "07-human-input-answered-redrawn")
+
+
+def test_interrupting_a_long_task_answers_at_once_and_the_next_cell_runs(open_notebook):
+    """The task would spin for 60 s; after the interrupt the cell says what it stops,
+    ends (the next cell's output appears) and the task never reaches its own end."""
+    page = open_notebook("interrupt.ipynb")
+    run_all(page, "interrupt.ipynb")
+    expect()(page.locator(OUTPUT, has_text="spinning")).to_be_visible()
+    asked = time.monotonic()
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:interrupt-kernel'); }")
+    expect()(page.locator(OUTPUT, has_text="forever: stopping run I; waiting for")).to_be_visible()
+    answered = time.monotonic() - asked
+    expect()(page.locator(OUTPUT, has_text="the next cell ran")).to_be_visible()
+    finished = time.monotonic() - asked
+    expect()(page.locator(OUTPUT, has_text="forever: interrupted")).to_be_visible()
+    assert page.locator(OUTPUT, has_text="the long task ended by itself").count() == 0
+    shot(page, "09-interrupted-long-task-next-cell-ran")
+    # For a person to read (never asserted: a loaded machine is slow, not wrong).
+    (SHOTS / "interrupt-timings.json").write_text(
+        json.dumps({"message_shown_after_s": round(answered, 2), "next_cell_done_after_s": round(finished, 2)})
+    )
 
 
 def test_dark_theme_pictures_keep_a_light_background(open_notebook):
