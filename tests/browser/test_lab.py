@@ -9,7 +9,7 @@ import re
 import time
 
 import pytest
-from conftest import SHOTS, run_all, shot
+from labkit import SHOTS, run_all, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
