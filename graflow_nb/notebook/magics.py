@@ -30,6 +30,7 @@ from ..core.decorators import task
 from ..core.task import chain, parallel
 from ..core.workflow import WorkflowContext, workflow
 from ..debug import Debugger
+from ..observe.live import redraw_final
 from .recorder import recorder_for
 from .running import RunOutcome, run_interruptibly
 from .tracebacks import raise_for_cell
@@ -229,7 +230,7 @@ class GraflowMagics(Magics):
             options = {**options, "live": True}
         outcome = run_interruptibly(wf, start, **options)
         if outcome.paused:
-            self._show_paused(wf, outcome, render and not live)
+            self._show_paused(wf, outcome, render=render and not live)
         else:
             print(outcome.summary())
             if render and not live and outcome.run is not None:
@@ -240,7 +241,7 @@ class GraflowMagics(Magics):
 
     def _show_paused(self, wf: WorkflowContext, outcome: RunOutcome, render: bool) -> None:
         """Summary, picture and the input form of a run waiting for input; the summary
-        and the picture are display handles, redrawn after each answer."""
+        and the picture (or the live view's final picture) are redrawn after each answer."""
         from .human_input import HumanInputPanel, RunInputs
 
         run = outcome.run
@@ -252,6 +253,8 @@ class GraflowMagics(Magics):
             summary.update({"text/plain": after.summary()}, raw=True)
             if picture is not None:
                 picture.update(self._draw(wf, run))
+            else:
+                redraw_final(run)
 
         display(HumanInputPanel(RunInputs(run), on_answer=redraw))
 

@@ -25,6 +25,10 @@ Time.  The elapsed time in the progress line advances with no event too: when no
 happened for ``TICK`` seconds, the renderer redraws the line over the last picture
 (no ``dot`` call), so a long quiet task still shows the clock running.
 
+Resuming.  A run that stopped paused (waiting for input) is resumed later, from a form
+in the same cell: ``redraw_final(run)`` redraws the note and the final picture that the
+run's live view left (both are display handles), so they stop saying "paused".
+
 Outside a notebook (plain Python, terminal IPython) there is nothing to update in
 place: the run is still recorded, and ``finish`` prints one summary line to stderr.
 
@@ -42,6 +46,7 @@ import importlib
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -59,6 +64,20 @@ if TYPE_CHECKING:
 DEFAULTS: dict[str, Any] = {"interval": 0.25, "collapse_over": COLLAPSE_OVER, "final": True}
 MIN_INTERVAL = 0.1  # "a few frames a second at most"
 TICK = 1.0  # seconds: how often the elapsed time moves while no event arrives
+
+
+# The live view that drew each run's final picture, while the run is alive.
+_FINAL_VIEWS: weakref.WeakKeyDictionary[Run, LiveView] = weakref.WeakKeyDictionary()
+
+
+def redraw_final(run: Run) -> bool:
+    """Redraw the closing note and final picture a live view left for ``run`` (after a
+    resume); False when no live view drew this run in a notebook."""
+    view = _FINAL_VIEWS.get(run)
+    if view is None:
+        return False
+    view.redraw(run)
+    return True
 
 
 def live_options(options: Any) -> dict[str, Any]:
@@ -130,6 +149,7 @@ class LiveView:
         self._handle: Any = None
         self._shell = notebook_shell()
         self._picture = ""  # the last frame's drawing (HTML), reused when only the clock moved
+        self._final: Any = None  # the final picture's display handle
 
     # -- called by the engine ------------------------------------------------------------
     def observe(self, event: Event) -> None:
@@ -165,11 +185,21 @@ class LiveView:
             self._handle.update(placeholder(self.workflow.name, run, self.options["final"]), raw=True)
         if self.options["final"]:
             try:
-                display(draw_run(self.workflow, run, collapse_over=self.options["collapse_over"], reserve=True))
+                self._final = display(self._final_picture(run), display_id=True)
             except Exception as error:  # the run's own result or exception matters more
                 self.error = self.error or error
+        _FINAL_VIEWS[run] = self
         if self.error is not None:
             print(f"live view stopped early: {type(self.error).__name__}: {self.error}", file=sys.stderr)
+
+    def redraw(self, run: Run) -> None:
+        """The closing note and the final picture again, for ``run`` as it is now."""
+        self._handle.update(placeholder(self.workflow.name, run, self.options["final"]), raw=True)
+        if self._final is not None:
+            self._final.update(self._final_picture(run))
+
+    def _final_picture(self, run: Run) -> Any:
+        return draw_run(self.workflow, run, collapse_over=self.options["collapse_over"], reserve=True)
 
     # -- the renderer thread -------------------------------------------------------------
     def _render_loop(self) -> None:

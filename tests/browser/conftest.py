@@ -117,7 +117,9 @@ def page(browser, request):
 
 @pytest.fixture
 def open_notebook(lab, page):
-    """Open ``name`` in JupyterLab and wait until its first cell is on screen."""
+    """Open ``name`` in JupyterLab and wait until its first cell is on screen.  After
+    the test every kernel it started is shut down (through the server's REST API), so
+    no test's kernel goes on using the machine's two cores."""
     base, token, _ = lab
 
     def open_(name: str) -> object:
@@ -127,4 +129,13 @@ def open_notebook(lab, page):
         page.evaluate("() => window.jupyterapp.shell.collapseLeft()")  # the notebook, not the file list
         return page
 
-    return open_
+    yield open_
+    for kernel in _api(base, token, "GET", "/api/kernels"):
+        _api(base, token, "DELETE", f"/api/kernels/{kernel['id']}")
+
+
+def _api(base: str, token: str, method: str, path: str) -> list:
+    request = urllib.request.Request(f"{base}{path}", method=method, headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        body = answer.read()
+    return json.loads(body) if body else []
