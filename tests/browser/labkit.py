@@ -61,7 +61,7 @@ SCENARIOS = {
         "%%graflow slowrun --run head --live --session-id L\n"
         "import time\n"
         "@task\n"
-        "def head(): time.sleep(1.0)\n"
+        "def head(): time.sleep(2.0)  # the first frames come while head runs\n"
         "@task\n"
         "def left(): time.sleep(1.0)\n"
         "@task\n"
