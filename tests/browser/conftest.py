@@ -1,4 +1,5 @@
-"""The browser tests' fixtures: one JupyterLab server per session, one Chromium, a
+"""The browser tests' fixtures: one JupyterLab server and one Chromium per module (stopped
+before the rest of the suite runs, so they add no load to it), a
 fresh tab per test (see ``labkit`` for what they share)."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from labkit import ROOT, SCENARIOS, START_TIMEOUT, chromium_path, free_port, scenario, shot
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """``(base_url, token, notebook_dir)`` of a running JupyterLab; stopped at the end."""
     home = tmp_path_factory.mktemp("lab")
@@ -83,7 +84,7 @@ def _wait_until_up(server: subprocess.Popen, url: str, log: Path) -> None:
     pytest.fail(f"JupyterLab did not answer within {START_TIMEOUT} s: {log.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import expect, sync_playwright
 

@@ -3,7 +3,7 @@ and running a notebook's cells in JupyterLab (the fixtures are in ``conftest``).
 
 JupyterLab in a real (headless) Chromium, driven by Playwright.
 
-One JupyterLab server for the whole session: on 127.0.0.1, a free port, a random
+One JupyterLab server for the browser tests: on 127.0.0.1, a free port, a random
 token, serving a temporary copy of the teaching notebooks plus the small scenario
 notebooks the tests write, with this venv's kernel.  Its config, data and settings
 directories are temporary too, so no notebook is trusted (the trust database is
