@@ -1,6 +1,7 @@
 # The two commands the README promises: `make demo` and `make test`.
 # Everything they need is installed here: a virtualenv with the package and its
-# Python dependencies, and Graphviz's `dot` (Debian's graphviz, when we are root).
+# Python dependencies, Graphviz's `dot` (Debian's graphviz, when we are root), and for
+# the browser tests Chromium (Debian's chromium, when we are root).
 
 PYTHON  ?= python3
 # The Pythons the fast part of the suite runs on (pyproject's classifiers list the same).
@@ -16,16 +17,17 @@ INSTALL_INPUTS := pyproject.toml graflow_nb/_version.py
 
 NBVAL  := --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-current-env
 
-.PHONY: demo test lint typecheck dist test-wheel test-pythons bench notebooks dot clean
+.PHONY: demo test lint typecheck dist test-wheel test-pythons bench notebooks dot chromium clean
 
 demo: dot $(VENV)/.installed
 	$(BIN)/python -m graflow_nb.demo --out build
 
 # The notebooks are tests too: nbval runs each top to bottom in the venv's kernel and
 # compares its outputs with the stored ones (notebooks/nbval_sanitize.cfg says what may vary).
+# tests/browser drive JupyterLab in Chromium (screenshots in build/screenshots/).
 # Then the built wheel is installed and tried the way a user gets it, and the fast part
 # of the suite runs on every other Python in PYTHONS (the whole suite just ran on .venv's).
-test: lint typecheck dot $(STAMP)
+test: lint typecheck dot chromium $(STAMP)
 	$(BIN)/python -m pytest graflow_nb tests $(NBVAL)
 	$(MAKE) --no-print-directory test-wheel test-pythons PYTHONS="$(filter-out $(VENV_PYTHON),$(PYTHONS))"
 
@@ -83,15 +85,25 @@ notebooks: dot $(STAMP)
 	cd notebooks && for nb in [0-9]*.ipynb; do \
 	  ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
 
+# $(call system_program,COMMANDS,PACKAGE,WHAT,HINT): when none of COMMANDS is on PATH,
+# install Debian's PACKAGE with apt-get as root, else stop with one line saying what to install.
+define system_program
+@for c in $(1); do command -v $$c >/dev/null 2>&1 && exit 0; done; \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+    echo "installing $(3) with apt-get"; \
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null) || \
+      { echo "could not install $(3): install the '$(2)' system package$(4)"; exit 1; }; \
+  else \
+    echo "$(3) is missing: install the '$(2)' system package$(4)"; exit 1; \
+  fi
+endef
+
 dot:
-	@command -v dot >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Graphviz (dot) with apt-get"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null) || \
-	      { echo "could not install Graphviz: install the 'graphviz' system package (it provides 'dot')"; exit 1; }; \
-	  else \
-	    echo "Graphviz's 'dot' is missing: install the 'graphviz' system package (apt install graphviz / brew install graphviz)"; exit 1; \
-	  fi; }
+	$(call system_program,dot,graphviz,Graphviz's 'dot', (apt install graphviz / brew install graphviz))
+
+# Playwright drives the system Chromium (its own browser download is not used).
+chromium:
+	$(call system_program,chromium chromium-browser,chromium,Chromium,: the browser tests need it)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

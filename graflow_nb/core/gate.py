@@ -15,6 +15,9 @@ not returning yet.  With no gate the engine makes no call at all.
     session_ended(ctx)         ctx's session stopped running on this thread (done,
                                failed, cancelled or paused)
 
+A drawing asks ``held_tasks()`` (any thread) which tasks a session is held before right
+now, so a held task is drawn as held rather than as merely queued.
+
 After ``before_task`` returns the engine checks ``ctx.cancelled`` again, so a gate
 that cancels the run (a debugger's restart) stops the session before the task runs.
 """
@@ -40,3 +43,7 @@ class Gate:
 
     def session_ended(self, ctx: ExecutionContext) -> None:
         return None
+
+    def held_tasks(self) -> dict[str, str]:
+        """``{task_id: session_id}`` for each task a session is held before now (none here)."""
+        return {}

@@ -249,6 +249,9 @@ class DebugGate(Gate):
             stops = list(self.stops.values())
         return sorted(stops, key=lambda s: (s.context.record.order_key, s.session_id))
 
+    def held_tasks(self) -> dict[str, str]:
+        return {s.task_id: s.session_id for s in self.held() if s.kind == "before"}
+
     def statuses(self) -> dict[str, str]:
         """Every session's status now: held, running, waiting, pending or done."""
         with self._cond:

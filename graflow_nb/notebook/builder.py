@@ -5,6 +5,14 @@ at once make a parallel group), or ``| alongside`` to add them to the last stage
 graph is redrawn after every change, and the equivalent ``%%graflow`` cell is shown
 (and printed on request) so the notebook stays reproducible: run that cell and you
 get the same workflow without the widget.
+
+What it offers: the notebook's own functions and tasks, the ones defined in it.  A
+notebook namespace also holds IPython's ``open``, graflow's ``task`` and ``workflow``
+and whatever was imported, none of which is a step of the user's workflow; a function
+counts as the notebook's own when its ``__module__`` is the namespace's ``__name__``
+(``__main__`` in a kernel).  A namespace without ``__name__`` (a plain dict) offers
+every public function in it.  The list can be filtered by typing, and is as tall as
+it is long (up to ``MAX_ROWS``).
 """
 
 from __future__ import annotations
@@ -20,14 +28,30 @@ from ..core.workflow import WorkflowContext, workflow
 from .pictures import graph_html
 from .wiring import include, is_plain_function, wire
 
+MAX_ROWS = 15
+
 
 def candidate_names(namespace: dict[str, Any]) -> list[str]:
-    """Public names bound to plain functions or tasks, sorted."""
+    """Public names bound to the namespace's own plain functions or tasks, sorted."""
+    home = namespace.get("__name__")
     return sorted(
         name
         for name, value in namespace.items()
-        if not name.startswith("_") and (is_plain_function(value) or isinstance(value, TaskWrapper))
+        if not name.startswith("_") and _defined_here(value, home)
     )
+
+
+def _defined_here(value: Any, home: str | None) -> bool:
+    func = value.func if isinstance(value, TaskWrapper) else value
+    if not is_plain_function(func):
+        return False
+    return home is None or getattr(func, "__module__", None) == home
+
+
+def matching(names: list[str], text: str) -> list[str]:
+    """The names containing ``text`` (case-insensitive); all of them for no text."""
+    needle = text.strip().lower()
+    return [n for n in names if needle in n.lower()]
 
 
 class BuilderWidget(widgets.VBox):
@@ -42,7 +66,11 @@ class BuilderWidget(widgets.VBox):
         self.namespace = namespace
         self.pictures = pictures
         self.stages: list[list[str]] = []
-        self.picker = widgets.SelectMultiple(options=candidate_names(namespace), description="functions")
+        self.names = candidate_names(namespace)
+        self.picker = widgets.SelectMultiple(description="functions")
+        self.filter = widgets.Text(placeholder="filter functions", description="find")
+        self.filter.observe(lambda _c: self._show_names(), names="value")
+        self._show_names()
         self.name = widgets.Text(value=name, description="workflow")
         self.then_button = widgets.Button(description=">> then", tooltip="add the picked functions as the next stage")
         self.alongside_button = widgets.Button(description="| alongside", tooltip="add them to the last stage")
@@ -64,7 +92,7 @@ class BuilderWidget(widgets.VBox):
         buttons = [self.then_button, self.alongside_button, self.undo_button, self.clear_button, self.reload_button]
         super().__init__(
             [
-                widgets.HBox([self.picker, widgets.VBox([self.name, *buttons, self.print_button])]),
+                widgets.HBox([widgets.VBox([self.filter, self.picker]), widgets.VBox([self.name, *buttons, self.print_button])]),
                 self.code_view,
                 self.status,
                 self.picture,
@@ -98,7 +126,16 @@ class BuilderWidget(widgets.VBox):
         self.refresh()
 
     def reload(self) -> None:
-        self.picker.options = candidate_names(self.namespace)
+        self.names = candidate_names(self.namespace)
+        self._show_names()
+
+    def _show_names(self) -> None:
+        """The names the filter lets through (picked ones stay picked), one row each."""
+        shown = matching(self.names, self.filter.value)
+        picked = tuple(n for n in self.picker.value if n in shown)
+        self.picker.options = shown
+        self.picker.value = picked
+        self.picker.rows = max(1, min(len(shown), MAX_ROWS))
 
     # -- results -----------------------------------------------------------------------
     @property

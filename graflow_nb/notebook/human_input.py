@@ -10,11 +10,17 @@ with a fake and bound to any source of questions:
 (a dropdown over ``options``) or ``multi_choice``; the engine's names (``approval``,
 ``selection``, ``multi_selection``) are understood too.  ``RunInputs`` adapts a paused
 engine run (``wf.last_run`` or the ``PausedRun`` that ``execute`` returned).
+
+What a cell showed about the paused run (its summary line, its picture) would go on
+saying "paused" after an answer resumes it; ``on_answer(outcome, error)`` is called
+after every answer so whoever drew those can redraw them (the ``%%graflow`` magic
+passes one that updates its display handles).
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import ipywidgets as widgets
@@ -94,10 +100,12 @@ class InputForm(widgets.VBox):
 
 
 class HumanInputPanel(widgets.VBox):
-    """Every waiting session's form; refreshed after each answer."""
+    """Every waiting session's form; refreshed after each answer, and ``on_answer``
+    called with what the resume returned (or the error it raised)."""
 
-    def __init__(self, source: InputSource):
+    def __init__(self, source: InputSource, on_answer: Callable[[Any, BaseException | None], None] | None = None):
         self.source = source
+        self.on_answer = on_answer
         self.status = widgets.HTML()
         self.forms: dict[str, InputForm] = {}
         self.forms_box = widgets.VBox()
@@ -113,14 +121,22 @@ class HumanInputPanel(widgets.VBox):
 
     def answer(self, session_id: str, value: Any) -> None:
         """Resume ``session_id`` with ``value``; the status line says what came back."""
+        outcome: Any = None
+        failure: BaseException | None = None
         try:
             outcome = self.source.resume(session_id, value)
         except Exception as error:
+            failure = error
             text = f"<span style='color:#b00'>{html.escape(f'{type(error).__name__}: {error}')}</span>"
         else:
             text = f"resumed {html.escape(session_id)} with {html.escape(short(value))}: {html.escape(_said(outcome))}"
         self.status.value = text
         self.refresh()
+        if self.on_answer is not None:
+            try:
+                self.on_answer(outcome, failure)
+            except Exception as error:  # a redraw that fails must not hide the answer's own outcome
+                self.status.value += html.escape(f" (redrawing failed: {type(error).__name__}: {error})")
 
 
 def _said(outcome: Any) -> str:

@@ -26,8 +26,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
+from ..core.decorators import task
+from ..core.task import chain, parallel
 from ..core.workflow import WorkflowContext, workflow
 from ..debug import Debugger
+from ..observe.live import redraw_final
 from .recorder import recorder_for
 from .running import RunOutcome, run_interruptibly
 from .tracebacks import raise_for_cell
@@ -35,6 +38,8 @@ from .wiring import WIRE_NAME, rewrite_operators, wire
 
 AUTO_START = object()  # --run without START: the one task nothing leads to
 COMMANDS = ("show", "run", "sessions", "tasks", "events", "step")
+# What a workflow's body is written with; a %%graflow cell needs no import for them.
+BODY_NAMES = {"task": task, "parallel": parallel, "chain": chain}
 
 
 def _run_options(args: Any) -> dict[str, Any]:
@@ -82,10 +87,13 @@ class GraflowMagics(Magics):
     def graflow_cell(self, line: str, cell: str) -> None:
         """Build a workflow from the cell body and keep it in the namespace.
 
-        The body is Python run inside ``with workflow(NAME)``: define tasks with
-        ``@task`` and wire them with ``>>`` and ``|``.  Plain functions (no ``@task``),
-        defined earlier or in the cell, can be wired too: ``fetch >> (clean | enrich)
-        >> store``.  The graph is drawn below the cell unless --no-render.
+        The cell is the workflow's body: Python run inside ``with workflow(NAME)``.
+        Define tasks with ``@task`` and wire them with ``>>`` and ``|`` (or
+        ``parallel(a, b)`` and ``chain(a, b)``); ``task``, ``parallel`` and ``chain``
+        need no import (the cell binds them in the namespace unless a name is taken).
+        Plain functions (no ``@task``), defined earlier or in the cell, can be wired
+        too: ``fetch >> (clean | enrich) >> store``.  The graph is drawn below the
+        cell unless --no-render.
         """
         __tracebackhide__ = True
         args = magic_arguments.parse_argstring(self.graflow_cell, line)
@@ -123,6 +131,8 @@ class GraflowMagics(Magics):
             raise UsageError(f"SyntaxError in the cell, line {error.lineno}: {error.msg}{shown}")
         code = compile(rewrite_operators(tree), filename, "exec", dont_inherit=True)
         shell.user_ns[WIRE_NAME] = wire
+        for body_name, value in BODY_NAMES.items():
+            shell.user_ns.setdefault(body_name, value)
         try:
             with wf:
                 exec(code, shell.user_ns)
@@ -219,16 +229,34 @@ class GraflowMagics(Magics):
         if live:
             options = {**options, "live": True}
         outcome = run_interruptibly(wf, start, **options)
-        print(outcome.summary())
-        if render and not live and outcome.run is not None:
-            display(self._draw(wf, outcome.run))
         if outcome.paused:
-            from .human_input import HumanInputPanel, RunInputs
-
-            display(HumanInputPanel(RunInputs(outcome.run)))
+            self._show_paused(wf, outcome, render=render and not live)
+        else:
+            print(outcome.summary())
+            if render and not live and outcome.run is not None:
+                display(self._draw(wf, outcome.run))
         if outcome.error is not None and not outcome.interrupted:
             raise_for_cell(outcome.error, filename)
         return outcome
+
+    def _show_paused(self, wf: WorkflowContext, outcome: RunOutcome, render: bool) -> None:
+        """Summary, picture and the input form of a run waiting for input; the summary
+        and the picture (or the live view's final picture) are redrawn after each answer."""
+        from .human_input import HumanInputPanel, RunInputs
+
+        run = outcome.run
+        summary = display({"text/plain": outcome.summary()}, raw=True, display_id=True)
+        picture = display(self._draw(wf, run), display_id=True) if render else None
+
+        def redraw(result: Any, error: BaseException | None) -> None:
+            after = RunOutcome(wf, run, result, error)
+            summary.update({"text/plain": after.summary()}, raw=True)
+            if picture is not None:
+                picture.update(self._draw(wf, run))
+            else:
+                redraw_final(run)
+
+        display(HumanInputPanel(RunInputs(run), on_answer=redraw))
 
     def _open_debugger(self, wf: WorkflowContext, start: str | None, options: dict[str, Any], filename: str) -> Any:
         __tracebackhide__ = True

@@ -3,7 +3,8 @@
 ``draw_graph(wf)`` shows the wiring; ``draw_graph(wf, wf.last_run)`` shows where each
 task ran and how it ended; ``draw_sessions(run)`` shows the session tree with the queue
 counters; ``draw_run(wf)`` puts both side by side; ``draw_timeline(run)`` shows when each
-task ran.  Each returns a render that Jupyter displays as SVG, with ``.source`` (DOT)
+task ran.  Each returns a render that Jupyter displays as SVG (PNG where SVG is not
+trusted, a line of text where no image shows), with ``.source`` (DOT)
 and ``.save(path)``.  ``sessions_frame`` / ``tasks_frame`` / ``events_frame`` turn a run
 into pandas frames (``RunFrames(run)`` bundles the three); ``record(wf)`` keeps the
 events of later runs for ``events_frame``.
@@ -18,6 +19,7 @@ from typing import Any
 
 from ..core.graph import TaskGraph
 from . import live
+from .captions import graph_text, sessions_text
 from .collapse import COLLAPSE_OVER
 from .dot import graph_dot, session_tree_dot
 from .live import LiveView
@@ -54,7 +56,8 @@ def draw_graph(
             f"for a run's sessions use draw_sessions(run)"
         )
     name = getattr(workflow_or_graph, "name", None)
-    return Render(graph_dot(graph, run, name=name, collapse_over=collapse_over, expand=expand, states=states))
+    digraph = graph_dot(graph, run, name=name, collapse_over=collapse_over, expand=expand, states=states)
+    return Render(digraph, graph_text(graph, run, name))
 
 
 def draw_sessions(run: Any, *, collapse_over: int | None = COLLAPSE_OVER, expand: Iterable[str] = ()) -> Render:
@@ -64,7 +67,7 @@ def draw_sessions(run: Any, *, collapse_over: int | None = COLLAPSE_OVER, expand
             f"draw_sessions() takes a run record such as wf.last_run, got {type(run).__name__}; "
             f"has the workflow been executed yet?"
         )
-    return Render(session_tree_dot(run, collapse_over=collapse_over, expand=expand))
+    return Render(session_tree_dot(run, collapse_over=collapse_over, expand=expand), sessions_text(run))
 
 
 def __getattr__(name: str) -> Any:

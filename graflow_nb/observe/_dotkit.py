@@ -35,11 +35,13 @@ WHITE = "#ffffff"
 BLUE = "#dde8f7"
 ORANGE = "#f8cbad"
 PALE = "#f4f4f4"
+LILAC = "#e4d7f5"
 
 # Colour *and* shape per task state, so a state still reads in a grey-scale print.
 TASK_STYLE = {
     "pending": {"fillcolor": WHITE, "shape": "box", "style": "rounded,filled"},
     "queued": {"fillcolor": BLUE, "shape": "box", "style": "rounded,filled,dashed"},
+    "held": {"fillcolor": LILAC, "shape": "cds", "style": "filled,bold"},
     "running": {"fillcolor": YELLOW, "shape": "box", "style": "rounded,filled,bold"},
     "succeeded": {"fillcolor": GREEN, "shape": "box", "style": "rounded,filled"},
     "failed": {"fillcolor": RED, "shape": "octagon", "style": "filled"},

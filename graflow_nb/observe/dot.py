@@ -13,6 +13,11 @@ member's chain leads to and that leads on to the group's successors.  A group wi
 than ``collapse_over`` draws its branches as one node (see ``collapse``), and task
 states come from ``state.RunView``.
 
+A branch's tasks are drawn inside its session's cluster, and a session exists only
+once its group forks.  ``reserve=True`` (the live view) draws the cluster of every
+branch that has not forked yet too, as ``pending``, so the layout does not jump when
+the branches start.
+
 >>> from graflow_nb import task, workflow
 >>> with workflow("doc") as wf:
 ...     @task
@@ -67,6 +72,7 @@ _CLUSTER_PEN = {
     "discarded": "#8c8c8c",
     "paused": "#d08030",
 }
+_PENDING_CLUSTER = {"style": "rounded,dashed", "fillcolor": "#ffffff"}  # reserved: the branch has not forked yet
 
 
 def fork_name(group_id: str) -> str:
@@ -98,12 +104,14 @@ def graph_dot(
     collapse_over: int | None = COLLAPSE_OVER,
     expand: Iterable[str] = (),
     states: Mapping[str, str] | None = None,
+    reserve: bool = False,
 ) -> graphviz.Digraph:
     """The graph as a ``graphviz.Digraph``; with ``run``, each task coloured and shaped
     by its state there, grouped into the branch session it ran in, plus the tasks the
     run created.  Groups wider than ``collapse_over`` members draw as one
     ``N branches`` node unless named in ``expand``; ``states`` overrides task states
-    (e.g. ``{"transform_a": "paused"}``)."""
+    (e.g. ``{"transform_a": "paused"}``); ``reserve`` draws branches not forked yet in
+    pending clusters (see above)."""
     title = name or (run.workflow_name if run is not None else "") or "workflow"
     view = RunView(run, graph, states) if run is not None or states else None
     topo = graph.topological_index()
@@ -136,7 +144,8 @@ def graph_dot(
             nodes.append(_task_node(task_id, view, dynamic=True))
             if spawned_by is not None:
                 spawns.append((tail(spawned_by), task_id))
-    _emit_nodes(dot, nodes, view, away)
+    pending = _reserved_sessions(graph, order, view, nodes, {*folded, *hidden}) if reserve and view is not None else {}
+    _emit_nodes(dot, nodes, view, away, pending)
 
     for node_id in order:
         if node_id in hidden:
@@ -285,17 +294,80 @@ def _chain_ends(graph: TaskGraph, member: str) -> list[str]:
 
 
 # -- placing nodes in session clusters ----------------------------------------------------
-def _emit_nodes(dot: graphviz.Digraph, nodes: list[_Node], view: RunView | None, away: set[str]) -> None:
+@dataclass
+class _PendingSession:
+    """A branch session that will exist once its group forks: a cluster to reserve."""
+
+    session_id: str
+    state: str = "pending"
+
+
+def _reserved_sessions(
+    graph: TaskGraph, order: list[str], view: RunView, nodes: list[_Node], skip: set[str]
+) -> dict[str, list[_PendingSession]]:
+    """``{parent session: [pending child sessions]}`` for every member of an unfolded
+    group whose session does not exist yet, named as the engine will name it
+    (``f"{parent}_{member}"``); the nodes of its chain are moved into it."""
+    existing = {rec.session_id for rec in view.tree}
+    by_name = {node.name: node for node in nodes}
+    home: dict[str, str] = {}  # node id -> the session it will run in
+    out: dict[str, list[_PendingSession]] = {}
+    for group_id in order:
+        group = graph.nodes[group_id]
+        if not isinstance(group, ParallelGroup) or group_id in skip:
+            continue
+        parent = view.home(group_id) or home.get(group_id) or view.root
+        for member in (m.task_id for m in group.tasks):
+            rec = view.member_session.get(member)
+            if rec is not None:
+                continue
+            session_id = f"{parent}_{member}"
+            if session_id in existing:
+                continue
+            out.setdefault(parent, []).append(_PendingSession(session_id))
+            for node_id in _chain(graph, member):
+                home.setdefault(node_id, session_id)
+    for node_id, session_id in home.items():
+        for drawn in (node_id, fork_name(node_id), join_name(node_id)):
+            node = by_name.get(drawn)
+            if node is not None and node.session is None:
+                node.session = session_id
+    return out
+
+
+def _chain(graph: TaskGraph, member: str) -> list[str]:
+    """A member and everything after it in its chain (what its branch session runs)."""
+    seen: list[str] = []
+    stack = [member]
+    while stack:
+        node_id = stack.pop()
+        if node_id not in seen:
+            seen.append(node_id)
+            stack.extend(graph.successors(node_id))
+    return seen
+
+
+def _emit_nodes(
+    dot: graphviz.Digraph,
+    nodes: list[_Node],
+    view: RunView | None,
+    away: set[str],
+    pending: Mapping[str, list[_PendingSession]] | None = None,
+) -> None:
     """Top-level nodes first, then one ``cluster_<session>`` per branch session that
-    holds a node, nested as the sessions are."""
+    holds a node, nested as the sessions are; ``pending`` adds sessions to come."""
+    kids: dict[str, list] = {sid: list(recs) for sid, recs in view.kids.items()} if view is not None else {}
+    for parent, sessions in (pending or {}).items():
+        kids.setdefault(parent, []).extend(sessions)
     in_tree = {rec.session_id for rec in view.tree} - away if view is not None else set()
+    in_tree.update(s.session_id for sessions in (pending or {}).values() for s in sessions)
     placed: dict[str | None, list[_Node]] = {}
     for node in nodes:
         placed.setdefault(node.session if node.session in in_tree else None, []).append(node)
     for node in placed.get(None, []):
         dot.node(kit.name(node.name), **node.attrs)
     if view is not None and view.root is not None:
-        _emit_clusters(dot, view.root, view.kids, placed)
+        _emit_clusters(dot, view.root, kids, placed)
 
 
 def _emit_clusters(dot: graphviz.Digraph, session_id: str, kids: dict, placed: dict[str | None, list[_Node]]) -> bool:
@@ -304,6 +376,8 @@ def _emit_clusters(dot: graphviz.Digraph, session_id: str, kids: dict, placed: d
     for kid in kids.get(session_id, []):
         pen = _CLUSTER_PEN.get(kid.state, "#b0a060" if kid.state == "open" else "#888888")
         attrs = {**_CLUSTER_ATTR, "color": pen, "label": kit.label(f"{kid.session_id} ({kid.state})")}
+        if kid.state == "pending":
+            attrs.update(_PENDING_CLUSTER)
         sub = kit.Digraph(name=kit.name("cluster_" + kit.user(kid.session_id)), graph_attr=attrs)
         for node in placed.get(kid.session_id, []):
             sub.node(kit.name(node.name), **node.attrs)

@@ -11,10 +11,23 @@ the cell that started the run; the renderer also runs in a copy of the caller's
 ``contextvars`` context, which is where ipykernel keeps the cell's parent header.
 
 Determinism.  nbval compares a cell's ``display_data`` outputs and ignores display
-updates; a saved notebook holds the *last* update.  So the live area ends exactly as it
-began (a one-line note naming the workflow), and when the run ends ``finish`` emits the
-final picture as a *new* output: graph and sessions side by side, drawn from the run
-record in canonical order, with no times and no version stamps.
+updates; a saved notebook holds the *last* update.  So the live area begins and ends
+with a one-line note naming the workflow (what follows the name, "the final picture
+follows" and then "the run ended", is the one part ``notebooks/nbval_sanitize.cfg``
+lets differ), and when the run ends ``finish`` emits the final picture as a *new*
+output: graph and sessions side by side, drawn from the run record in canonical order,
+with no times and no version stamps.
+
+Layout.  Every branch cluster is drawn from the first frame on (as ``pending`` until
+its group forks: ``graph_dot(reserve=True)``), so boxes do not jump when branches start.
+
+Time.  The elapsed time in the progress line advances with no event too: when nothing
+happened for ``TICK`` seconds, the renderer redraws the line over the last picture
+(no ``dot`` call), so a long quiet task still shows the clock running.
+
+Resuming.  A run that stopped paused (waiting for input) is resumed later, from a form
+in the same cell: ``redraw_final(run)`` redraws the note and the final picture that the
+run's live view left (both are display handles), so they stop saying "paused".
 
 Outside a notebook (plain Python, terminal IPython) there is nothing to update in
 place: the run is still recorded, and ``finish`` prints one summary line to stderr.
@@ -33,6 +46,7 @@ import importlib
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -49,6 +63,21 @@ if TYPE_CHECKING:
 
 DEFAULTS: dict[str, Any] = {"interval": 0.25, "collapse_over": COLLAPSE_OVER, "final": True}
 MIN_INTERVAL = 0.1  # "a few frames a second at most"
+TICK = 1.0  # seconds: how often the elapsed time moves while no event arrives
+
+
+# The live view that drew each run's final picture, while the run is alive.
+_FINAL_VIEWS: weakref.WeakKeyDictionary[Run, LiveView] = weakref.WeakKeyDictionary()
+
+
+def redraw_final(run: Run) -> bool:
+    """Redraw the closing note and final picture a live view left for ``run`` (after a
+    resume); False when no live view drew this run in a notebook."""
+    view = _FINAL_VIEWS.get(run)
+    if view is None:
+        return False
+    view.redraw(run)
+    return True
 
 
 def live_options(options: Any) -> dict[str, Any]:
@@ -80,9 +109,14 @@ def notebook_shell() -> Any:
     return shell
 
 
-def placeholder(workflow_name: str) -> dict[str, str]:
-    """What the live area shows before the first frame and after the last one."""
-    note = f"live view of workflow {workflow_name!r}: the final picture follows when the run ends"
+def placeholder(workflow_name: str, run: Run | None = None, final: bool = True) -> dict[str, str]:
+    """What the live area shows before the first frame and, given the ended ``run``,
+    after the last (``final``: whether the final picture follows)."""
+    if run is None:
+        state = "the final picture follows when the run ends"
+    else:
+        state = f"the run ended ({run.status})" + ("; its final picture is below" if final else "")
+    note = f"live view of workflow {workflow_name!r}: {state}"
     return {"text/plain": note, "text/html": f'<div class="graflow-live"><em>{escape(note)}</em></div>'}
 
 
@@ -114,6 +148,8 @@ class LiveView:
         self._lock = threading.Lock()
         self._handle: Any = None
         self._shell = notebook_shell()
+        self._picture = ""  # the last frame's drawing (HTML), reused when only the clock moved
+        self._final: Any = None  # the final picture's display handle
 
     # -- called by the engine ------------------------------------------------------------
     def observe(self, event: Event) -> None:
@@ -146,19 +182,29 @@ class LiveView:
         with self._lock:
             self._done.set()
             self._dirty.set()  # wake the renderer so it sees _done and exits
-            self._handle.update(placeholder(self.workflow.name), raw=True)
+            self._handle.update(placeholder(self.workflow.name, run, self.options["final"]), raw=True)
         if self.options["final"]:
             try:
-                display(draw_run(self.workflow, run, collapse_over=self.options["collapse_over"]))
+                self._final = display(self._final_picture(run), display_id=True)
             except BaseException as error:  # the run's own result or exception matters more
                 self._failed("final picture", error)
+        _FINAL_VIEWS[run] = self
+
+    def redraw(self, run: Run) -> None:
+        """The closing note and the final picture again, for ``run`` as it is now."""
+        self._handle.update(placeholder(self.workflow.name, run, self.options["final"]), raw=True)
+        if self._final is not None:
+            self._final.update(self._final_picture(run))
+
+    def _final_picture(self, run: Run) -> Any:
+        return draw_run(self.workflow, run, collapse_over=self.options["collapse_over"], reserve=True)
 
     # -- the renderer thread -------------------------------------------------------------
     def _render_loop(self) -> None:
         interval = self.options["interval"]
         last = time.monotonic()  # the first frame waits too: a run shorter than that needs none
         while True:
-            self._dirty.wait()
+            changed = self._dirty.wait(max(TICK, interval))
             if self._done.is_set():
                 return
             wait = last + interval - time.monotonic()
@@ -166,7 +212,7 @@ class LiveView:
                 return
             self._dirty.clear()
             try:
-                frame = self.frame()
+                frame = self.frame(redraw=changed or not self._picture)
                 with self._lock:
                     if self._done.is_set():
                         return
@@ -183,16 +229,18 @@ class LiveView:
             self.error = error
             self.run.bus.report(self, what, error)
 
-    def frame(self) -> dict[str, str]:
-        """The current picture as a mime bundle: progress line, graph beside sessions."""
+    def frame(self, redraw: bool = True) -> dict[str, str]:
+        """The current picture as a mime bundle: progress line, graph beside sessions;
+        ``redraw=False`` keeps the last drawing and only updates the line."""
         run, graph = self.run, self.workflow.graph
         line, p = progress_line(RunView(run, graph), graph, time.time())
-        render = Render(run_dot(graph, run, collapse_over=self.options["collapse_over"]))
-        svg = render.svg
-        body = inline_svg(svg) if svg is not None else f"<pre>{escape(MISSING_DOT)}</pre>"
+        if redraw:
+            render = Render(run_dot(graph, run, collapse_over=self.options["collapse_over"], reserve=True))
+            svg = render.svg
+            self._picture = inline_svg(svg) if svg is not None else f"<pre>{escape(MISSING_DOT)}</pre>"
         html = (
             f'<div class="graflow-live"><div><progress value="{p["done"]}" max="{max(p["known"], 1)}"></progress> '
-            f"{escape(line)}</div>{body}</div>"
+            f"{escape(line)}</div>{self._picture}</div>"
         )
         return {"text/plain": line, "text/html": html}
 

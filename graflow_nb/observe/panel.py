@@ -15,17 +15,16 @@ from typing import TYPE_CHECKING, Any
 import graphviz
 
 from . import _dotkit as kit
+from .captions import run_text
 from .collapse import COLLAPSE_OVER
 from .dot import graph_dot, session_tree_dot
-from .render import MISSING_DOT, Render
-from .state import RunView
+from .render import Render
 
 if TYPE_CHECKING:
     from ..core.graph import TaskGraph
     from ..core.run import Run
 
 SESSION_PREFIX = "sessions/"
-TEXT_LINES = 40  # the text/plain session tree stops here: a thousand branches are a picture, not a listing
 _HALF = {"style": "rounded", "color": "#d0d0d0", "margin": "12"}
 
 
@@ -37,9 +36,11 @@ def run_dot(
     collapse_over: int | None = COLLAPSE_OVER,
     expand: Iterable[str] = (),
     states: Mapping[str, str] | None = None,
+    reserve: bool = False,
 ) -> graphviz.Digraph:
-    """``cluster_graph`` (the graph coloured by ``run``) beside ``cluster_sessions``."""
-    left = graph_dot(graph, run, name=name, collapse_over=collapse_over, expand=expand, states=states)
+    """``cluster_graph`` (the graph coloured by ``run``) beside ``cluster_sessions``;
+    ``reserve`` as in ``graph_dot``."""
+    left = graph_dot(graph, run, name=name, collapse_over=collapse_over, expand=expand, states=states, reserve=reserve)
     right = session_tree_dot(run, collapse_over=collapse_over, expand=expand, prefix=SESSION_PREFIX)
     title = name or run.workflow_name or "workflow"
     outer = kit.Digraph(name=kit.name(title), graph_attr={"rankdir": "TB", **kit.FONT})
@@ -58,18 +59,11 @@ def run_dot(
 
 
 class RunPicture(Render):
-    """A run's graph and session tree; Jupyter shows the SVG, nbval also reads the text
-    (a one-line summary and the session tree), and neither holds a time or a version."""
+    """A run's graph and session tree; its text (which nbval reads too) is the one-line
+    summary and the session tree, and neither holds a time or a version."""
 
     def __init__(self, digraph: graphviz.Digraph, text: str):
-        super().__init__(digraph)
-        self.text = text
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        svg = self.svg
-        if svg is None:
-            return {"text/plain": f"{self.text}\n{MISSING_DOT}; DOT source follows\n{self.source}"}
-        return {"image/svg+xml": svg, "text/plain": self.text}
+        super().__init__(digraph, text)
 
 
 def draw_run(
@@ -79,6 +73,7 @@ def draw_run(
     collapse_over: int | None = COLLAPSE_OVER,
     expand: Iterable[str] = (),
     states: Mapping[str, str] | None = None,
+    reserve: bool = False,
 ) -> RunPicture:
     """Graph and session tree of ``run`` (default: the workflow's last run) side by side."""
     graph = getattr(workflow_or_graph, "graph", workflow_or_graph)
@@ -86,13 +81,6 @@ def draw_run(
     if run is None:
         raise TypeError("draw_run() needs a run: execute the workflow first, or pass run=wf.last_run")
     name = getattr(workflow_or_graph, "name", None)
-    digraph = run_dot(graph, run, name=name, collapse_over=collapse_over, expand=expand, states=states)
+    digraph = run_dot(graph, run, name=name, collapse_over=collapse_over, expand=expand, states=states, reserve=reserve)
     return RunPicture(digraph, run_text(graph, run))
 
-
-def run_text(graph: TaskGraph | None, run: Run) -> str:
-    """The summary line, then the session tree (cut at ``TEXT_LINES`` lines)."""
-    lines = run.session_tree().splitlines()
-    if len(lines) > TEXT_LINES:
-        lines = [*lines[:TEXT_LINES], f"... {len(lines) - TEXT_LINES} more sessions"]
-    return "\n".join([RunView(run, graph).summary(graph), *lines])

@@ -5,10 +5,17 @@ without it should still show something useful rather than a traceback in every c
 so a missing ``dot`` is detected once and the render falls back to a one-line hint plus
 the DOT source (paste-able into any Graphviz viewer).  Nothing is written to disk
 unless ``save()`` is called: piping to ``dot`` keeps the output in memory.
+
+Untrusted notebooks.  A saved notebook opened before it is trusted (JupyterLab on first
+open, VS Code, GitHub, nbviewer) does not display stored SVG: front ends treat
+``image/svg+xml`` as able to run script.  ``image/png`` is always shown, so the display
+bundle carries a PNG beside the SVG (a trusted front end still prefers the SVG), and
+``text/plain`` says what the picture is, for a front end that shows neither.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 from typing import Any
@@ -33,11 +40,14 @@ def inline_svg(svg: str) -> str:
 
 class Render:
     """One drawing: ``.source`` is the DOT text; Jupyter shows the SVG (without
-    Graphviz's version stamp, so it only changes when the picture does)."""
+    Graphviz's version stamp, so it only changes when the picture does), or the PNG
+    where SVG is not trusted; ``.text`` names what is drawn (the text/plain output)."""
 
-    def __init__(self, digraph: graphviz.Digraph):
+    def __init__(self, digraph: graphviz.Digraph, text: str | None = None):
         self.digraph = digraph
+        self.text = text if text is not None else f"drawing {digraph.name or 'graph'!r}"
         self._svg: str | None = None
+        self._png: bytes | None = None
         self._missing: graphviz.ExecutableNotFound | None = None
 
     @property
@@ -67,14 +77,25 @@ class Render:
                 self._svg = _VERSION_STAMP.sub("", data.decode("utf-8"))
         return self._svg
 
+    @property
+    def png(self) -> bytes | None:
+        """The same picture as PNG (one more ``dot`` call, made once); None without ``dot``."""
+        if self._png is None:
+            self._png = self._pipe("png")
+        return self._png
+
     def _repr_svg_(self) -> str | None:
         return self.svg
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         svg = self.svg
         if svg is None:
-            return {"text/plain": f"{_FALLBACK_HEAD}\n{self.source}"}
-        return {"image/svg+xml": svg}
+            return {"text/plain": f"{self.text}\n{_FALLBACK_HEAD}\n{self.source}"}
+        bundle = {"image/svg+xml": svg, "text/plain": self.text}
+        png = self.png
+        if png is not None:
+            bundle["image/png"] = base64.b64encode(png).decode("ascii")
+        return bundle
 
     def save(self, path: str | Path) -> Path:
         """Write ``.svg``, ``.png`` or ``.dot``/``.gv`` (chosen by suffix); returns the path."""
@@ -89,11 +110,11 @@ class Render:
             svg = self.svg
             data = None if svg is None else svg.encode("utf-8")
         else:
-            data = self._pipe("png")
+            data = self.png
         if data is None:
             raise RuntimeError(MISSING_DOT) from self._missing
         path.write_bytes(data)
         return path
 
     def __repr__(self) -> str:
-        return f"<Render {self.digraph.name or 'graph'!r}>"
+        return f"<{type(self).__name__}: {self.text.partition(chr(10))[0]}>"

@@ -8,6 +8,8 @@ drawings of the same run agree however its threads interleaved.
 Task states, most current first:
 
     running    its last attempt has started and not ended
+    held       a step debugger holds its session just before it (the run's gate
+               says so: ``Gate.held_tasks``)
     paused     its last attempt stopped to wait for input (it waits at the head of
                its queue until resumed)
     queued     it waits in some session's queue right now
@@ -32,11 +34,11 @@ if TYPE_CHECKING:
     from ..core.graph import TaskGraph
     from ..core.run import Run, SessionRecord, TaskRun
 
-TASK_STATES = ("pending", "queued", "running", "succeeded", "failed", "skipped", "cancelled", "paused")
+TASK_STATES = ("pending", "queued", "held", "running", "succeeded", "failed", "skipped", "cancelled", "paused")
 SESSION_STATES = ("open", "paused", "merged", "discarded", "failed", "cancelled", "closed")
 ENDED = ("succeeded", "failed", "cancelled")  # attempt statuses that count as done
 # How bad a state is, for one colour standing for many (a collapsed group of branches).
-_SEVERITY = {s: i for i, s in enumerate(("pending", "skipped", "succeeded", "queued", "cancelled", "running",
+_SEVERITY = {s: i for i, s in enumerate(("pending", "skipped", "succeeded", "queued", "held", "cancelled", "running",
                                          "paused", "failed"))}
 _SESSION_SEVERITY = {s: i for i, s in enumerate(("closed", "merged", "discarded", "open", "paused", "cancelled",
                                                    "failed"))}
@@ -100,6 +102,8 @@ class RunView:
         self.dynamic: dict[str, tuple[str, str | None]] = {}
         for task_id, session_id, spawned_by in dynamic:
             self.dynamic.setdefault(task_id, (session_id, spawned_by))
+        gate = run.gate if run is not None else None
+        self.held: dict[str, str] = gate.held_tasks() if gate is not None else {}
         self.group_ids = {rec.group_id for rec in sessions if rec.group_id is not None}
         if graph is not None:
             self.group_ids.update(n for n, node in graph.nodes.items() if isinstance(node, ParallelGroup))
@@ -127,6 +131,8 @@ class RunView:
             return "running", session
         if tr is not None and tr.status == "paused":
             return "paused", session
+        if task_id in self.held:
+            return "held", self.held[task_id]
         if task_id in self.queued:
             return "queued", session
         if tr is not None:

@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 import graphviz
 
 from . import _dotkit as kit
+from .captions import timeline_text
 from .render import Render
 from .state import RunView
 
@@ -265,8 +266,8 @@ class Timeline(Render):
     """A run's timeline: shows as SVG built in Python (no Graphviz needed); ``.source``
     is the pinned-neato DOT of the same chart, which ``.save("x.png")`` lays out."""
 
-    def __init__(self, chart: Chart):
-        super().__init__(chart.to_dot())
+    def __init__(self, chart: Chart, text: str | None = None):
+        super().__init__(chart.to_dot(), text)
         self.chart = chart
         self._svg = chart.to_svg()
 
@@ -275,4 +276,4 @@ def draw_timeline(run: Run, *, max_lanes: int | None = MAX_LANES) -> Timeline:
     """Tasks as bars per session over time; works during a run (running bars end now)."""
     if run is None or not hasattr(run, "task_runs"):
         raise TypeError(f"draw_timeline() takes a run record such as wf.last_run, got {type(run).__name__}")
-    return Timeline(timeline_chart(run, max_lanes=max_lanes))
+    return Timeline(timeline_chart(run, max_lanes=max_lanes), timeline_text(run))

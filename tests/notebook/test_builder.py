@@ -81,3 +81,58 @@ def test_print_code_and_the_code_rebuilds_the_same_graph(ip, cell, capsys):
     ran = cell(builder.code.replace("%%graflow rebuilt", "%%graflow rebuilt --no-render"))
     assert ran.error is None
     assert ip.user_ns["rebuilt"].graph.describe() == builder.build().graph.describe()
+
+
+def notebook_namespace():
+    """What a kernel's namespace holds: the user's own functions (``__module__`` is
+    ``__main__``), IPython's ``open``, graflow's helpers and imported functions."""
+    import posixpath
+
+    import graflow_nb
+    from graflow_nb import task
+
+    namespace = {"__name__": "__main__", "open": open, "task": task, "workflow": graflow_nb.workflow,
+                 "join": posixpath.join, "n": 3}
+    exec(
+        "def fetch(): return 1\n"
+        "def fetch_more(fetch): return fetch + 1\n"
+        "def store(fetch_more): return fetch_more\n"
+        "@task\n"
+        "def report(store): return store\n",
+        namespace,
+    )
+    return namespace
+
+
+def test_only_the_notebooks_own_functions_and_tasks_are_offered():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    namespace = notebook_namespace()
+    namespace["ipython_open"] = InteractiveShell._showtraceback  # a function IPython defines
+    assert candidate_names(namespace) == ["fetch", "fetch_more", "report", "store"]
+
+
+def test_the_filter_narrows_the_list_and_the_box_fits_it():
+    builder = BuilderWidget(notebook_namespace(), pictures=False)
+    assert builder.picker.options == ("fetch", "fetch_more", "report", "store")
+    assert builder.picker.rows == 4
+    builder.picker.value = ("fetch",)
+    builder.filter.value = "FETCH"
+    assert builder.picker.options == ("fetch", "fetch_more")
+    assert builder.picker.rows == 2
+    assert builder.picker.value == ("fetch",)
+    builder.filter.value = "st"
+    assert builder.picker.options == ("store",) and builder.picker.value == ()
+    builder.filter.value = "nothing like it"
+    assert builder.picker.options == () and builder.picker.rows == 1
+    builder.filter.value = ""
+    assert len(builder.picker.options) == 4
+
+
+def test_a_long_list_stops_growing_at_max_rows():
+    from graflow_nb.notebook.builder import MAX_ROWS
+
+    namespace = {"__name__": "__main__"}
+    exec("".join(f"def step_{i:02}(): return {i}\n" for i in range(40)), namespace)
+    builder = BuilderWidget(namespace, pictures=False)
+    assert len(builder.picker.options) == 40 and builder.picker.rows == MAX_ROWS

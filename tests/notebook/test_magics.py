@@ -357,6 +357,78 @@ def test_a_run_waiting_for_input_shows_a_form(ip, cell):
         "ask >> after\n"
     )
     assert ran.error is None, ran.text
-    assert ran.text.strip() == "asking: paused, waiting for input in Q"
+    assert ran.outputs[0] == {"text/plain": "asking: paused, waiting for input in Q"}
     assert WIDGET in ran.mimetypes()
     assert ip.user_ns["asking"].resume("Q", True) == "shipped"
+
+
+def test_answering_redraws_the_summary_and_the_picture_above_the_form(ip):
+    """The cell's summary line and picture are display handles: answering the form
+    updates both, in place, to the resumed run's end."""
+    from IPython.utils.capture import capture_output
+    from ipywidgets.widgets.widget import _instances as widget_instances
+
+    from graflow_nb.notebook import HumanInputPanel
+
+    source = (
+        "%%graflow asking2 --run --session-id Q\n"
+        "@task(inject_context=True)\n"
+        "def ask(ctx):\n"
+        "    return ctx.request_approval('Ship it?')\n"
+        "@task\n"
+        "def after(ask):\n"
+        "    return 'shipped' if ask else 'held back'\n"
+        "ask >> after\n"
+    )
+    with capture_output() as shown:
+        ip.run_cell(source, store_history=True)
+    summary, picture, form = shown.outputs
+    assert summary.data == {"text/plain": "asking2: paused, waiting for input in Q"}
+    assert picture.data["text/plain"].splitlines()[1] == "asking2: run Q paused, 0/2 tasks done, 1 sessions"
+    panel = widget_instances[form.data[WIDGET]["model_id"]]
+    assert isinstance(panel, HumanInputPanel)
+    with capture_output() as redrawn:
+        panel.forms["Q"].approve_button.click()
+    new_summary, new_picture = redrawn.outputs
+    assert new_summary.update and new_picture.update
+    ids = [o.transient["display_id"] for o in (summary, picture)]
+    assert [o.transient["display_id"] for o in (new_summary, new_picture)] == ids
+    assert new_summary.data == {"text/plain": "asking2: succeeded, 2 tasks in 1 sessions, result 'shipped'"}
+    assert new_picture.data["text/plain"].splitlines()[1] == "asking2: run Q succeeded, 2/2 tasks done, 1 sessions"
+    assert ip.user_ns["asking2"].last_run.status == "succeeded"
+
+
+def test_task_parallel_and_chain_need_no_import_in_a_cell(ip, cell):
+    assert "task" not in ip.user_ns
+    ran = cell(
+        "%%graflow bare --run --session-id B --no-render\n"
+        "@task\n"
+        "def first(): return 1\n"
+        "@task\n"
+        "def left(first): return first + 1\n"
+        "@task\n"
+        "def right(first): return first + 2\n"
+        "@task\n"
+        "def last(left, right): return left * right\n"
+        "chain(first, parallel(left, right), last)\n"
+    )
+    assert ran.error is None, ran.text
+    assert ran.text.strip() == "bare: succeeded, 4 tasks in 3 sessions, result 6"
+    assert ip.user_ns["bare"].last_run.task_counts() == {"first": 1, "ParallelGroup_1": 1, "left": 1, "right": 1, "last": 1}
+    from graflow_nb import chain, parallel, task
+
+    assert (ip.user_ns["task"], ip.user_ns["parallel"], ip.user_ns["chain"]) == (task, parallel, chain)
+
+
+def test_a_name_the_user_bound_is_not_replaced(ip, cell):
+    ip.user_ns["chain"] = "my own chain"
+    ran = cell("%%graflow keep --no-render\n@task\ndef only(): return 1\n")
+    assert ran.error is None, ran.text
+    assert ip.user_ns["chain"] == "my own chain"
+    assert list(ip.user_ns["keep"].graph.nodes) == ["only"]
+
+
+def test_the_help_says_the_cell_is_the_body_and_needs_no_import(ip):
+    doc = " ".join(ip.magics_manager.magics["cell"]["graflow"].__doc__.split())
+    assert "The cell is the workflow's body: Python run inside ``with workflow(NAME)``." in doc
+    assert "``task``, ``parallel`` and ``chain`` need no import" in doc

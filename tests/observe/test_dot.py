@@ -7,6 +7,10 @@ merely if our DOT text looks plausible.
 
 from __future__ import annotations
 
+import base64
+import re
+import struct
+
 import pytest
 from drawings import DIAMOND_EDGES, FORK, JOIN, Layout, diamond, nested, svg_titles_and_text
 
@@ -168,8 +172,9 @@ def test_missing_dot_falls_back_to_source_once(monkeypatch, tmp_path):
     assert render._repr_svg_() is None
     bundle = render._repr_mimebundle_()
     assert set(bundle) == {"text/plain"}
-    first_line, _, rest = bundle["text/plain"].partition("\n")
-    assert first_line.startswith(MISSING_DOT)
+    what, hint, rest = bundle["text/plain"].split("\n", 2)
+    assert what == "graph of workflow 'diamond': 4 tasks (fetch, transform_a, transform_b, store), 1 parallel group"
+    assert hint == MISSING_DOT + "; DOT source follows"
     assert rest == render.source
     with pytest.raises(RuntimeError, match="apt install graphviz"):
         render.save(tmp_path / "g.png")
@@ -179,3 +184,53 @@ def test_missing_dot_falls_back_to_source_once(monkeypatch, tmp_path):
     assert not render.dot_available
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty-bin"]
     assert render.save(tmp_path / "g.dot").read_text() == render.source
+
+
+def png_size(bundle) -> tuple[int, int]:
+    data = base64.b64decode(bundle["image/png"])
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def svg_size_px(bundle) -> tuple[float, float]:
+    found = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', bundle["image/svg+xml"])
+    return float(found.group(1)) * 96 / 72, float(found.group(2)) * 96 / 72
+
+
+def test_every_picture_carries_a_png_of_itself_and_says_what_it_is():
+    """An untrusted front end shows the PNG: the same picture at 96 dpi; a front end
+    that shows no image shows the text, which names what is drawn and the run's state."""
+    from graflow_nb.observe import draw_run, draw_sessions, draw_timeline
+
+    wf = diamond()
+    wf.execute("fetch", session_id="4821")
+    run = wf.last_run
+    texts = {
+        "plain graph": (draw_graph(wf), "graph of workflow 'diamond': 4 tasks (fetch, transform_a, transform_b, store), "
+                        "1 parallel group"),
+        "graph of a run": (draw_graph(wf, run), "graph of workflow 'diamond': 4 tasks (fetch, transform_a, transform_b, "
+                           "store), 1 parallel group\ndiamond: run 4821 succeeded, 4/4 tasks done, 3 sessions"),
+        "sessions": (draw_sessions(run), "sessions of run 4821 (succeeded)\n" + run.session_tree().rstrip("\n")),
+        "side by side": (draw_run(wf), "diamond: run 4821 succeeded, 4/4 tasks done, 3 sessions\n"
+                         + run.session_tree().rstrip("\n")),
+    }
+    for what, (render, text) in texts.items():
+        bundle = render._repr_mimebundle_()
+        assert set(bundle) == {"image/svg+xml", "image/png", "text/plain"}, what
+        assert bundle["text/plain"] == text, what
+        width, height = png_size(bundle)
+        svg_width, svg_height = svg_size_px(bundle)
+        assert abs(width - svg_width) <= 2 and abs(height - svg_height) <= 2, what
+        assert repr(render) == f"<{type(render).__name__}: {text.splitlines()[0]}>"
+        assert "<Render" not in bundle["text/plain"]
+    timeline = draw_timeline(run)._repr_mimebundle_()
+    assert set(timeline) == {"image/svg+xml", "image/png", "text/plain"}
+    assert png_size(timeline)[0] > 100
+
+
+def test_a_picture_with_hostile_names_still_says_what_it_is():
+    with workflow('say "hi" <b>') as wf:
+        task("a\\b")(lambda: 1)
+    bundle = draw_graph(wf)._repr_mimebundle_()
+    assert bundle["text/plain"] == "graph of workflow 'say \"hi\" <b>': 1 task (a\\b)"
+    png_size(bundle)

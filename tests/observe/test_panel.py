@@ -38,7 +38,7 @@ def test_bundle_is_svg_plus_a_deterministic_summary():
     wf = diamond()
     wf.execute("fetch", session_id="4821")
     bundle = draw_run(wf)._repr_mimebundle_()
-    assert set(bundle) == {"image/svg+xml", "text/plain"}
+    assert set(bundle) == {"image/svg+xml", "image/png", "text/plain"}
     assert bundle["text/plain"].splitlines()[:2] == [
         "diamond: run 4821 succeeded, 4/4 tasks done, 3 sessions",
         "4821  closed  enqueued 2 dequeued 2  ran fetch, ParallelGroup_1, store",

@@ -153,3 +153,17 @@ def test_a_task_waiting_for_input_is_paused_and_so_is_its_session():
     assert sessions.label("H_ask")[:2] == ["H_ask", "paused"]
     assert sessions.nodes["H_ask"]["fillcolor"] == kit.ORANGE
     assert sessions.label("H_ask")[-1] == "queued ask"
+
+
+def test_a_task_the_debugger_holds_is_drawn_held_in_its_session():
+    wf = diamond()
+    with wf.debug("fetch", session_id="4821") as dbg:
+        dbg.step()  # fetch ran; the root session is held before the group
+        dbg.step()  # forked: each branch is held before its member
+        layout = Layout(draw_graph(wf, dbg.run))
+        assert style_of(layout, "transform_a") == expected("held")
+        assert layout.label("transform_a") == ["transform_a", "held"]
+        assert layout.members("cluster_4821_transform_a") == {"transform_a"}
+        assert style_of(layout, "fetch") == expected("succeeded")
+        dbg.run_to_end()
+    assert style_of(Layout(draw_graph(wf, wf.last_run)), "transform_a") == expected("succeeded")

@@ -52,7 +52,9 @@ def test_diamond_lanes_and_bars():
     assert float(by_task["fetch"].get("x")) < float(by_task["transform_a"].get("x")) < float(by_task["store"].get("x"))
     ticks = [el.text for el in root.iter(f"{SVG}text") if el.get("class") == "tick-label"]
     assert ticks[0].endswith(" ms") and float(ticks[0].removesuffix(" ms")) == 0
-    assert set(timeline._repr_mimebundle_()) == {"image/svg+xml"}
+    bundle = timeline._repr_mimebundle_()
+    assert set(bundle) == {"image/svg+xml", "image/png", "text/plain"}
+    assert bundle["text/plain"] == "timeline of run 4821 (succeeded): 5 task attempts in 3 sessions"
 
 
 def test_same_run_structure_twice():
