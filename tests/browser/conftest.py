@@ -15,7 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from labkit import ROOT, SCENARIOS, START_TIMEOUT, chromium_path, free_port, scenario, shot
+
+from .labkit import ROOT, SCENARIOS, START_TIMEOUT, chromium_path, free_port, scenario, shot
 
 
 @pytest.fixture(scope="module")

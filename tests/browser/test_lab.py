@@ -9,7 +9,8 @@ import re
 import time
 
 import pytest
-from labkit import SHOTS, run_all, shot
+
+from .labkit import SHOTS, run_all, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
