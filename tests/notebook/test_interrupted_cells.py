@@ -24,6 +24,12 @@ def spin_forever():
     while True:
         pass
 
+def interrupt_once_spinning():
+    # Jupyter's interrupt button, once the run computes: from a thread of its own, as a
+    # member that waits behind a computing sibling may never get a thread
+    started.wait(60)
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
 with workflow("plain") as wf:
     @task
     def fetch():
@@ -34,8 +40,7 @@ with workflow("plain") as wf:
         spin_forever()
     @task
     def trigger():
-        started.wait(20)
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        started.wait(60)
         spin_forever()
     @task
     def sink():
@@ -46,15 +51,15 @@ with workflow("plain") as wf:
 
 def test_interrupting_a_plain_execute_shows_the_users_frames_and_one_engine_line(ip, cell):
     assert cell(PLAIN_EXECUTE).error is None
-    ran = cell('wf.execute(session_id="P")')
+    ran = cell('threading.Thread(target=interrupt_once_spinning, daemon=True).start()\nwf.execute(session_id="P")')
     assert isinstance(ran.error, KeyboardInterrupt)
     text = re.sub(r"\x1b\[[0-9;]*m", "", ran.text)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     # Where the cell called execute, then the task's own lines; the engine's are gone.
     assert [re.sub(r"In\[\d+\]", "In[n]", line) for line in lines if line.startswith(("Cell In", "[..."))] == [
-        "Cell In[n], line 1",
+        "Cell In[n], line 2",
         "[... skipping hidden 1 frame]",  # execute itself (IPython hides it)
-        "Cell In[n], line 17, in spin()",
+        "Cell In[n], line 23, in spin()",
         "Cell In[n], line 7, in spin_forever()",
     ]
     assert lines[-3:] == [
