@@ -32,6 +32,7 @@ from .errors import (
     PipelineError,
     PipelineValidationError,
     ShellCommandError,
+    StepStoppedError,
     StepTimeoutError,
     TemplateError,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "PipelineValidationError",
     "ShellCommandError",
     "StepContext",
+    "StepStoppedError",
     "StepTimeoutError",
     "StepType",
     "TemplateError",

@@ -87,6 +87,12 @@ class StepTimeoutError(TimeoutError):
     """A shell command or HTTP request ran past its step's ``timeout``."""
 
 
+class StepStoppedError(RuntimeError):
+    """A step's command was stopped because its run was cancelled (a sibling failed,
+    an interrupt): an ordinary failure of the step, not a cancel of the workflow, so the
+    group's own error stays the one the run ends with."""
+
+
 class ShellCommandError(RuntimeError):
     """A shell step's command exited non-zero (set ``check: false`` to keep going)."""
 

@@ -28,8 +28,7 @@ from collections.abc import Callable
 from subprocess import PIPE
 from typing import Any
 
-from ...core.errors import GraflowWorkflowCanceledError
-from ..errors import ShellCommandError, StepTimeoutError, TemplateError
+from ..errors import ShellCommandError, StepStoppedError, StepTimeoutError, TemplateError
 from ..templates import parse, resolve, substitute
 from . import StepContext, StepType
 from .process_group import GroupStopped
@@ -122,9 +121,8 @@ def run(params: dict[str, Any], step: StepContext) -> dict[str, Any]:
                 f"step {step.step_id!r}: command {cmd!r} ran longer than {step.timeout}s and was killed, "
                 f"with every process it started"
             ) from None
-        raise GraflowWorkflowCanceledError(
-            f"step {step.step_id!r}: the run was cancelled; command {cmd!r} and every process it started were stopped",
-            step.step_id,
+        raise StepStoppedError(
+            f"step {step.step_id!r}: the run was cancelled; command {cmd!r} and every process it started were stopped"
         ) from None
     except OSError as error:
         if error.errno != errno.E2BIG:
