@@ -59,6 +59,7 @@ class ExecutionContext:
         default_policy: Any = "strict",
         max_concurrency: int | None = None,
         ready_parallel: bool = False,
+        executor: Any = None,
     ):
         if channel_backend != "memory":
             raise ValueError(
@@ -94,6 +95,9 @@ class ExecutionContext:
             self.run.default_policy = default_policy
         self.run.set_concurrency(max_concurrency)
         self.run.ready_parallel = ready_parallel
+        if executor is not None and not (callable(getattr(executor, "submit", None)) and callable(getattr(executor, "scatter", None))):
+            raise TypeError(f"execute(executor=...) takes a Dask distributed.Client, got {describe(executor)}")
+        self.run.executor = executor
         self.channel: Channel = MemoryChannel(self.session_id, initial_channel)
         self.depth = 0
         self.task_queue = InMemoryTaskQueue(self.session_id)
@@ -127,6 +131,9 @@ class ExecutionContext:
     _terminate_called = False
     _cancel_called = False
     ctrl_message: str | None = None
+    # Where this branch went on elsewhere (a Dask worker): the executor keeps what it
+    # needs to go on from a pause there (see graflow_nb.distributed).
+    remote: Any = None
 
     def _own(self, name: str) -> dict[str, Any]:
         """This session's own dict for ``name``, made on first write."""
@@ -195,19 +202,27 @@ class ExecutionContext:
         )
 
     def create_branch_context(
-        self, branch_id: str, *, group_id: str | None = None, order_key: tuple[Any, ...] | None = None
+        self,
+        branch_id: str,
+        *,
+        group_id: str | None = None,
+        order_key: tuple[Any, ...] | None = None,
+        session_id: str | None = None,
     ) -> ExecutionContext:
         """A child session for one group member: own queue (empty), overlay channel.
 
-        Refused past ``MAX_GROUP_DEPTH`` levels (groups built at run time or reached
-        through chains are only known here), before the branch exists."""
+        ``session_id`` is given only when a branch forked elsewhere is re-created (on
+        a Dask worker); otherwise the run derives it.  Refused past ``MAX_GROUP_DEPTH``
+        levels (groups built at run time or reached through chains are only known
+        here), before the branch exists."""
         if self.depth >= MAX_GROUP_DEPTH:
             raise GraphCompilationError(
                 f"group {shown(group_id)} in session {shown(self.session_id)} would open a branch "
                 f"session {self.depth + 1} levels deep; parallel groups may nest at most "
                 f"{MAX_GROUP_DEPTH} deep: flatten the inner groups or chain them with >>"
             )
-        session_id = self.run.branch_session_id(self.session_id, branch_id)
+        if session_id is None:
+            session_id = self.run.branch_session_id(self.session_id, branch_id)
         queue = InMemoryTaskQueue(session_id)
         key = order_key if order_key is not None else (*self.record.order_key, len(self.run.sessions))
         record = SessionRecord(session_id, self.session_id, self.depth + 1, group_id, branch_id, key, queue)

@@ -22,6 +22,7 @@ from typing import Any
 from . import timed
 from .channel import BranchChannel
 from .context import ExecutionContext, TaskExecutionContext
+from .coordinator import execute_group
 from .errors import (
     AbandonedAttemptsLimitError,
     CycleLimitExceededError,
@@ -269,7 +270,8 @@ class WorkflowEngine:
                     self._invoke(ctx, task_ctx, record, None, partial(handler.execute_task, task), ctx)
                     result = ctx.get_result(task_id)
                 elif task.is_group:
-                    result = task.invoke(task_ctx)  # its members' tasks run (and stop) on their own
+                    # Its members' tasks run (and stop) on their own, wherever its executor puts them.
+                    result = execute_group(task, ctx, self)
                 elif task.timeout is not None:
                     result = self._invoke_with_timeout(ctx, task, task_ctx, record)
                 else:

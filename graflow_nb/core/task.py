@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import uuid
 from abc import ABC, abstractmethod
+from importlib.util import find_spec
 from collections.abc import Callable, Iterable, Mapping
 from types import FunctionType
 from typing import TYPE_CHECKING, Any, cast
@@ -337,11 +338,35 @@ class SequentialTask(Executable):
     def _chain_items(self) -> tuple[Executable, ...]:
         return tuple(self.tasks)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Shipped to Dask workers with the graph: a client is a live connection of
+        this process, so it stays here (a nested group on a worker runs on threads)."""
+        state = self.__dict__.copy()
+        state["backend_config"] = {k: v for k, v in self.backend_config.items() if k != "client"}
+        return state
+
     def invoke(self, task_ctx: TaskExecutionContext) -> Any:
         raise TaskError(f"{self.task_id} is not a node; run its first task instead")
 
 
-_BACKENDS = ("threading", "direct")
+_BACKENDS = ("threading", "direct", "dask")
+_DASK_CONFIG = ("client", "address", "thread_count")
+DASK_EXTRA = 'backend="dask" needs Dask\'s distributed, which is not installed: pip install "graflow_nb[dask]"'
+
+
+def _check_dask_config(config: dict[str, Any], owner: str) -> None:
+    """A dask group names its cluster (a client, or a scheduler address), and the
+    optional ``distributed`` package must be installed."""
+    if find_spec("distributed") is None:
+        raise ImportError(f"{owner}: {DASK_EXTRA}")
+    if ("client" in config) == ("address" in config):
+        raise ValueError(
+            f"{owner}: backend='dask' takes backend_config={{'client': client}} or "
+            f"{{'address': 'tcp://host:port'}} (one of them), got keys {sorted(config)}"
+        )
+    address = config.get("address")
+    if address is not None and not isinstance(address, str):
+        raise TypeError(f"{owner}: backend_config['address'] must be a scheduler address string, got {describe(address)}")
 
 
 class ParallelGroup(Executable):
@@ -370,6 +395,7 @@ class ParallelGroup(Executable):
         self.depth = 1  # 1 + the depth of the deepest member that is a group
         self.task_id = name or wf.new_group_name()
         self.backend = "threading"
+        self.backend_chosen = False  # False: the run's executor decides (execute(executor=...))
         self.backend_config: dict[str, Any] = {}
         self.max_concurrency: int | None = None
         self.policy: Any = None
@@ -444,8 +470,11 @@ class ParallelGroup(Executable):
     ) -> ParallelGroup:
         """Choose how members run (checked now, before anything runs).
 
-        ``backend``: ``"threading"`` (default) or ``"direct"`` (members one after
-        another on the calling thread, still each in its own branch session).
+        ``backend``: ``"threading"`` (default), ``"direct"`` (members one after
+        another on the calling thread, still each in its own branch session) or
+        ``"dask"`` (each member's branch session a future on a Dask cluster:
+        ``backend_config={"client": client}`` or ``{"address": "tcp://..."}``; see
+        ``graflow_nb.distributed``).
         ``max_concurrency`` (or graflow's ``backend_config={"thread_count": n}``) caps
         how many members run at once; 1 starts them in declaration order.
         ``policy``: see ``core.policies``; None uses the run's default
@@ -467,12 +496,15 @@ class ParallelGroup(Executable):
         if backend_config is not None and not isinstance(backend_config, Mapping):
             raise TypeError(f"{owner}: backend_config must be a dict like {{'thread_count': 4}}, got {describe(backend_config)}")
         config = dict(backend_config or {})
-        unknown = [k for k in config if k != "thread_count"]
+        allowed = _DASK_CONFIG if name == "dask" else ("thread_count",)
+        unknown = [k for k in config if k not in allowed]
         if unknown:
             raise ValueError(
                 f"{owner}: backend_config key {shown(unknown[0])} is not known; the {name} backend "
-                f"takes only 'thread_count'"
+                f"takes only {' or '.join(repr(k) for k in allowed)}"
             )
+        if name == "dask":
+            _check_dask_config(config, owner)
         if max_concurrency is not None:
             limit = check_count(max_concurrency, "max_concurrency", owner, minimum=1)
         else:
@@ -482,6 +514,7 @@ class ParallelGroup(Executable):
             resolve_policy(policy)
         validate_merge_spec(merge, self.task_id)
         self.backend = name
+        self.backend_chosen = backend is not None
         self.backend_config = config
         self.max_concurrency = limit
         self.policy = policy
@@ -489,11 +522,18 @@ class ParallelGroup(Executable):
         self.timeout = timeout
         return self
 
-    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
-        from .coordinator import execute_group
+    def __getstate__(self) -> dict[str, Any]:
+        """Shipped to Dask workers with the graph: a client is a live connection of
+        this process, so it stays here (a nested group on a worker runs on threads)."""
+        state = self.__dict__.copy()
+        state["backend_config"] = {k: v for k, v in self.backend_config.items() if k != "client"}
+        return state
 
-        execute_group(self, task_ctx.execution_context)
-        return None
+    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+        raise TaskError(
+            f"group {shown(self.task_id)} is not called: the engine runs a group node through "
+            f"the coordinator (core.coordinator.execute_group)"
+        )
 
 
 def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:

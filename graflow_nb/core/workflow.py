@@ -158,6 +158,7 @@ class WorkflowContext:
         default_policy: Any = "strict",
         max_concurrency: int | None = None,
         ready_parallel: bool = False,
+        executor: Any = None,
     ) -> Any:
         """Run from ``start_node`` (or the one node nothing leads to).
 
@@ -170,7 +171,9 @@ class WorkflowContext:
         ``default_policy`` (for groups that set none), ``max_concurrency`` (at most
         this many tasks of the run execute at once, across all groups),
         ``ready_parallel`` (run every task whose predecessors are done at once, for
-        graphs wired with separate edges; see ``core.ready``).
+        graphs wired with separate edges; see ``core.ready``), ``executor`` (a Dask
+        ``distributed.Client``: every group that chose no backend runs its branch
+        sessions on that cluster; see ``graflow_nb.distributed``).
         ``default_max_cycles`` (graflow's name): how often a task without its own
         ``max_cycles`` may run in one session, however it is queued again; left at
         None, ``next_iteration`` stops at graflow's 10 and other loops only at
@@ -208,6 +211,7 @@ class WorkflowContext:
             default_policy=default_policy,
             max_concurrency=max_concurrency,
             ready_parallel=ready_parallel,
+            executor=executor,
         )
         ctx._llm_agents.update(self._llm_agents)
         self.runs.append(ctx.run)

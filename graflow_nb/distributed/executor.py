@@ -1,0 +1,401 @@
+"""The Dask executor: each branch session of a group is one future on a cluster.
+
+Per run the graph is pickled and scattered once per client; per group the parent's
+channel view is pickled to bytes and scattered once, shared by every member; each
+member's future carries only its ``BranchSpec``.  The forking thread waits on the
+futures; as each ends, its outcome is folded into the run here (``absorb``: session
+records, task runs, skips, groups, questions, steps, dynamic tasks, and the channel
+changes loaded into the branch's local overlay) and the branch is settled exactly as
+a thread-run branch is, so the coordinator decides and merges with the same code in
+declaration order.
+
+Events stream back live on a per-group Dask topic (``Client.subscribe_topic``),
+numbered per branch; the outcome's own list fills any gap, so each event reaches the
+run's observers once and in order.  Cancellation is cooperative: ``stop`` sets a
+``distributed.Event`` that remote sessions check at task boundaries, and members not
+yet submitted never are.  A worker that dies fails its member with ``WorkerLost``
+naming the worker.  Dask may re-run a task whose worker was lost, so a remote branch
+runs at least once; the outcome that comes back is the record.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from typing import Any
+
+import distributed
+from distributed import Client, KilledWorker
+from distributed import Event as DaskEvent
+
+from ..core.channel import BranchChannel
+from ..core.errors import GraflowRuntimeError
+from ..core.executors import Batch, BranchExecutor, Branches
+from ..core.queue import InMemoryTaskQueue
+from ..core.run import Run, SessionRecord
+from .shipping import BranchOutcome, BranchSpec, GroupView, ShippingError, dumps, loads, pickled_view
+from .worker import run_branch
+
+# How often the waiting thread looks at the run's own stop flags between futures.
+_POLL_SECONDS = 0.05
+
+
+class WorkerLost(GraflowRuntimeError):
+    """A branch's Dask worker died (or the future was lost) before its outcome came back."""
+
+
+_CLIENTS: dict[str, Client] = {}
+# Guards _CLIENTS: clients this process opened for ``backend_config={"address": ...}``.
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _client_for(address: str) -> Client:
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(address)
+        if client is None or client.status not in ("running", "connecting"):
+            client = _CLIENTS[address] = Client(address, set_as_default=False)
+        return client
+
+
+class _ShippedGraph:
+    """A run's graph on one client's cluster: pickled and scattered once."""
+
+    def __init__(self, token: str, future: Any):
+        self.token = token
+        self.future = future
+
+
+# run -> {client id: _ShippedGraph}; a run's graph is shipped once per cluster.
+_GRAPHS: weakref.WeakKeyDictionary[Run, dict[str, _ShippedGraph]] = weakref.WeakKeyDictionary()
+_GRAPHS_LOCK = threading.Lock()
+
+
+def _shipped_graph(run: Run, graph: Any, client: Client) -> _ShippedGraph:
+    with _GRAPHS_LOCK:
+        per_client = _GRAPHS.setdefault(run, {})
+        shipped = per_client.get(client.id)
+        if shipped is None:
+            try:
+                blob = dumps(graph)
+            except Exception as error:
+                raise ShippingError(
+                    f"run {run.root_session_id!r}: the workflow's graph can't be pickled for a Dask "
+                    f"worker ({type(error).__name__}: {error}); a task refers to something that can't travel"
+                ) from error
+            token = f"{run.root_session_id}-{uuid.uuid4().hex[:8]}"
+            shipped = per_client[client.id] = _ShippedGraph(token, client.scatter(blob, hash=False))
+        return shipped
+
+
+class DaskExecutor(BranchExecutor):
+    def __init__(self, client: Client):
+        self.client = client
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DaskExecutor:
+        client = config.get("client")
+        if client is None:
+            client = _client_for(config["address"])
+        return cls(client)
+
+    def start(self, branches: Branches, indices: list[int], limit: int) -> Batch:
+        return DaskBatch(self.client, branches, indices, limit)
+
+
+def _view(branches: Any) -> GroupView:
+    """The parent session as a worker needs it: channel at the fork, dynamic tasks."""
+    parent = branches.parent
+    run = parent.run
+    nodes: dict[str, Any] = {}
+    succ: dict[str, list[str]] = {}
+    pred: dict[str, list[str]] = {}
+    ctx = parent
+    while ctx is not None:  # nearer sessions win, as lookups do
+        for table, into in ((ctx.dynamic_nodes, nodes), (ctx.dynamic_succ, succ), (ctx.dynamic_pred, pred)):
+            for key, value in table.items():
+                into.setdefault(key, value)
+        ctx = ctx.parent_context
+    channel = parent.channel
+    return GroupView(
+        parent.session_id, parent.depth, branches.group.task_id, {k: channel.peek(k) for k in channel.keys()},
+        nodes, succ, pred, parent.default_max_cycles, parent.default_max_retries, run.default_policy,
+        run.ready_parallel, run.max_workers, parent.config,
+    )
+
+
+class _Feed:
+    """One branch's events: live ones from the topic and the outcome's, each once, in order."""
+
+    def __init__(self, first: int):
+        self.next = first
+        self.first = first
+        self.attempt: str | None = None
+        self.waiting: dict[int, bytes] = {}
+        self.closed = False
+        # Guards every field: the client's event loop thread delivers live events,
+        # the waiting thread delivers the outcome's.
+        self.lock = threading.Lock()
+
+
+class DaskBatch(Batch):
+    def __init__(self, client: Client, branches: Any, indices: list[int], limit: int):
+        self.client = client
+        self.branches = branches
+        self.run: Run = branches.run
+        self.indices = indices
+        self.limit = max(1, limit)
+        parent = branches.parent
+        where = f"group {branches.group.task_id!r} in session {parent.session_id!r}"
+        view = _view(branches)
+        try:
+            view_blob = dumps(view)
+        except Exception as error:
+            pickled_view(view.channel, where)  # raises, naming the key, if the channel is why
+            raise ShippingError(f"{where}: the parent session can't be pickled for a Dask worker: {error}") from error
+        self.graph = _shipped_graph(self.run, parent.graph, client)
+        self.view = client.scatter(view_blob, hash=False)
+        self.view_bytes = len(view_blob)
+        name = uuid.uuid4().hex[:12]
+        self.topic = f"graflow-{name}"
+        self.stop_flag = f"graflow-stop-{name}"
+        self._flag = DaskEvent(self.stop_flag, client=client)
+        self._flag_set = False
+        self.feeds = {i: _Feed(_events_seen(branches.branches[i])) for i in indices}
+        self.workers: dict[int, str] = {}
+        self.futures: dict[Any, int] = {}  # future -> position, while awaited
+        self.done: queue.Queue[Any] = queue.Queue()  # futures that ended, in the order they did
+        self.unsubmitted = deque(range(len(indices)))
+        self.skipped: list[int] = []
+        self.running: set[int] = set()
+        self.stopped = False
+        self.started = time.perf_counter()
+        client.subscribe_topic(self.topic, self._on_message)
+
+    # -- the seam ----------------------------------------------------------------------
+    def wait(self, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            self._submit_more()
+            while self.futures:
+                self._sync_stop()
+                poll = _POLL_SECONDS
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    poll = min(poll, remaining)
+                try:
+                    future = self.done.get(timeout=poll)
+                except queue.Empty:
+                    continue
+                if future in self.futures:
+                    self._finish(future)
+                self._submit_more()
+            return True
+        finally:
+            if not self.futures:
+                self._close()
+
+    def stop(self) -> None:
+        self.stopped = True
+        while self.unsubmitted:
+            self.skipped.append(self.unsubmitted.popleft())
+        self._sync_stop()
+        if self.futures:  # abandoned (a timeout or an interrupt): nothing more is awaited
+            for future in self.futures:
+                future.release()
+            self.futures.clear()
+            self._close()
+
+    def never_started(self) -> list[int]:
+        return list(self.skipped)
+
+    def still_running(self) -> list[int]:
+        return sorted(self.running)
+
+    # -- submitting --------------------------------------------------------------------
+    def _submit_more(self) -> None:
+        while self.unsubmitted and len(self.futures) < self.limit and not self.stopped:
+            position = self.unsubmitted.popleft()
+            index = self.indices[position]
+            spec = self._spec(position, index)
+            future = self.client.submit(
+                run_branch, self.graph.token, self.graph.future, self.view, spec,
+                key=f"graflow-branch-{uuid.uuid4().hex[:12]}", pure=False,
+            )
+            self.futures[future] = position
+            self.running.add(position)
+            future.add_done_callback(self.done.put)
+
+    def _spec(self, position: int, index: int) -> BranchSpec:
+        branch = self.branches.branches[index]
+        run = self.run
+        remote = branch.remote
+        spec = BranchSpec(
+            session_id=branch.session_id,
+            member_id=self.branches.members[index].task_id,
+            order_key=branch.record.order_key,
+            steps_left=run.max_steps - run.steps,
+            stop_flag=self.stop_flag,
+            topic=self.topic,
+            index=index,
+        )
+        if remote is not None and remote.paused_state is not None:
+            spec.paused_state = remote.paused_state
+            spec.seen = remote.seen
+            spec.events_seen = remote.events_seen
+            spec.answers = {
+                key: run.answers[key]
+                for key, question in run.pending.items()
+                if key in run.answers and run.is_within(question.session_id, branch.session_id)
+            }
+        return spec
+
+    def _sync_stop(self) -> None:
+        """The group's or the run's stop reaches remote sessions through the flag."""
+        if self._flag_set:
+            return
+        if self.stopped or self.branches.stop_event.is_set() or self.run.cancel_event.is_set():
+            self._flag_set = True
+            self._flag.set()
+
+    # -- outcomes ----------------------------------------------------------------------
+    def _finish(self, future: Any) -> None:
+        position = self.futures.pop(future)
+        self.running.discard(position)
+        index = self.indices[position]
+        branch = self.branches.branches[index]
+        try:
+            outcome: BranchOutcome = loads(future.result())
+        except (KilledWorker, distributed.client.FutureCancelledError, OSError) as lost:
+            worker = self.workers.get(index, "an unknown worker")
+            error: BaseException = WorkerLost(
+                f"branch session {branch.session_id!r} was lost with Dask worker {worker} "
+                f"({type(lost).__name__}: {lost})"
+            )
+            self._close_feed(index)
+            self.run.close_session(branch.session_id, "failed")
+            self.branches.settle(index, error)
+            return
+        self.absorb(index, outcome)
+        self.branches.settle(index, outcome.error)
+
+    def absorb(self, index: int, outcome: BranchOutcome) -> None:
+        """Fold one remote branch's outcome into this run, as if it had run here."""
+        run = self.run
+        branch = self.branches.branches[index]
+        if outcome.dynamic_nodes:
+            branch._own("dynamic_nodes").update(outcome.dynamic_nodes)
+            branch._has_dynamic = True
+        for copy in outcome.sessions:
+            record = run.sessions.get(copy.session_id)
+            if record is None:
+                queue = InMemoryTaskQueue(copy.session_id)
+                record = SessionRecord(
+                    copy.session_id, copy.parent_id, copy.depth, copy.group_id, copy.member_id, copy.order_key,
+                    queue, branch,
+                )
+                run.add_session(record)
+            record.state, record.started, record.ended = copy.state, copy.started, copy.ended
+            record.tasks_run = copy.tasks_run
+            record.worker = outcome.worker
+            queue = record.queue
+            queue.drain()
+            for task_id in copy.queued:
+                if branch.knows(task_id):
+                    queue._items.append(branch.lookup(task_id))
+            queue.enqueued, queue.dequeued = copy.counts["enqueued"], copy.counts["dequeued"]
+            queue.retries, queue.failures = copy.counts["retries"], copy.counts["failures"]
+        with run._lock:
+            run.steps += outcome.steps
+            for base, count in outcome.fork_counts.items():
+                run._fork_counts[base] = max(count, run._fork_counts.get(base, 0))
+        run.task_runs.extend(outcome.task_runs)
+        run.skipped.extend(outcome.skipped)
+        run.dynamic_tasks.extend(outcome.dynamic_tasks)
+        run.groups.extend(outcome.groups)
+        asked = {question.key for question in outcome.pending}
+        for key in [k for k, q in run.pending.items() if run.is_within(q.session_id, branch.session_id)]:
+            if key not in asked:
+                del run.pending[key]
+        for question in outcome.pending:
+            run.ask(question)
+        channel = branch.channel
+        if isinstance(channel, BranchChannel):
+            channel.load_changes(outcome.changes)
+        feed = self.feeds[index]
+        branch.remote = _Remote(outcome.paused_state, outcome.seen, feed.first + len(outcome.events))
+        self._deliver_rest(index, outcome)
+
+    # -- events ------------------------------------------------------------------------
+    def _on_message(self, message: Any) -> None:
+        """The client's event loop thread: one live event from a worker."""
+        _, body = message
+        index = body["index"]
+        feed = self.feeds.get(index)
+        if feed is None:
+            return
+        with feed.lock:
+            if feed.closed:
+                return
+            if body["seq"] == -1:
+                self.workers[index] = body["worker"]
+                self.branches.branches[index].record.worker = body["worker"]
+                return
+            if feed.attempt is None:
+                feed.attempt = body["attempt"]
+            elif feed.attempt != body["attempt"]:
+                return  # Dask re-ran the branch elsewhere: the outcome will tell
+            feed.waiting[body["seq"]] = body["event"]
+            self._flush(feed)
+
+    def _flush(self, feed: _Feed) -> None:
+        """Deliver the waiting events that come next (caller holds feed.lock)."""
+        bus = self.run.bus
+        while feed.next in feed.waiting:
+            blob = feed.waiting.pop(feed.next)
+            feed.next += 1
+            if bus.active:
+                bus.deliver(loads(blob))
+
+    def _deliver_rest(self, index: int, outcome: BranchOutcome) -> None:
+        feed = self.feeds[index]
+        with feed.lock:
+            if feed.attempt is not None and feed.attempt != outcome.attempt:
+                feed.next = feed.first  # the live events came from an attempt Dask gave up on
+            feed.waiting = {feed.first + i: blob for i, blob in enumerate(outcome.events) if feed.first + i >= feed.next}
+            self._flush(feed)
+            feed.closed = True
+
+    def _close_feed(self, index: int) -> None:
+        feed = self.feeds[index]
+        with feed.lock:
+            feed.closed = True
+
+    def _close(self) -> None:
+        for index in self.feeds:
+            self._close_feed(index)
+        try:
+            self.client.unsubscribe_topic(self.topic)
+        except Exception:  # the client closed meanwhile: nothing left to unsubscribe
+            pass
+
+
+class _Remote:
+    """What a branch that ran on a worker leaves here to go on from a pause."""
+
+    __slots__ = ("events_seen", "paused_state", "seen")
+
+    def __init__(self, paused_state: bytes | None, seen: tuple[int, int, int, int], events_seen: int):
+        self.paused_state = paused_state
+        self.seen = seen
+        self.events_seen = events_seen
+
+
+def _events_seen(branch: Any) -> int:
+    remote = branch.remote
+    return 0 if remote is None else remote.events_seen
