@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from .errors import GroupTimeoutError, SessionPaused, StepLimitExceededError, ends_run, stop_status
 from .events import EventKind
@@ -102,7 +102,13 @@ class GroupRun:
         limit = group.max_concurrency or len(indices)
         for index in indices:
             self._contexts[index] = contextvars.copy_context()
-        self._batch = batch = executor_for(group, self.run).start(self, indices, limit)
+        try:
+            self._batch = batch = executor_for(group, self.run).start(self, indices, limit)
+        except Exception as error:
+            # The executor refused the batch (a value that can't be shipped, say):
+            # nothing started, so every member is cancelled and the group fails with it.
+            self._close_unstarted()
+            self._fail(error, compensate=False)
         timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
         try:
             finished = batch.wait(timeout)
@@ -282,7 +288,7 @@ class GroupRun:
         if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_end"):
             run.call_hook(parent.tracer, "on_parallel_group_end", group.task_id, self.member_ids, parent, results=results)
 
-    def _fail(self, error: BaseException, compensate: bool = True) -> None:
+    def _fail(self, error: BaseException, compensate: bool = True) -> NoReturn:
         """The group failed: compensate if the policy asks, discard every branch, raise.
 
         An error that ends the run (``errors.ends_run``) runs no compensation: nothing

@@ -172,12 +172,13 @@ class DaskBatch(Batch):
         self.skipped: list[int] = []
         self.running: set[int] = set()
         self.stopped = False
-        self.started = time.perf_counter()
+        self.waiting = False  # inside wait(): a stop then leaves running members awaited
         client.subscribe_topic(self.topic, self._on_message)
 
     # -- the seam ----------------------------------------------------------------------
     def wait(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
+        self.waiting = True
         try:
             self._submit_more()
             while self.futures:
@@ -197,6 +198,7 @@ class DaskBatch(Batch):
                 self._submit_more()
             return True
         finally:
+            self.waiting = False
             if not self.futures:
                 self._close()
 
@@ -205,7 +207,10 @@ class DaskBatch(Batch):
         while self.unsubmitted:
             self.skipped.append(self.unsubmitted.popleft())
         self._sync_stop()
-        if self.futures:  # abandoned (a timeout or an interrupt): nothing more is awaited
+        if self.futures and not self.waiting:
+            # After the wait gave up (a timeout, an interrupt): the running branches are
+            # abandoned; they stop at their next task boundary and nothing more is awaited.
+            # During the wait (a sibling failed) they are still awaited, as on threads.
             for future in self.futures:
                 future.release()
             self.futures.clear()
