@@ -35,7 +35,20 @@ from typing import Any, cast
 
 from .isolation import Isolation, IsolationWarning, is_atomic, same_value
 
-MISSING: Any = object()
+class _Missing:
+    """The "no value" marker; it pickles as itself, so a branch state shipped to a
+    Dask worker and back still tells a missing key from a stored one."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from .errors import GroupTimeoutError, SessionPaused, StepLimitExceededError, ends_run, stop_status
 from .events import EventKind
+from .executors import Batch, executor_for
 from .merge import merge_branches
 from .policies import TaskResult, resolve_policy
-from .executors import Batch, executor_for
 
 if TYPE_CHECKING:
     from .channel import BranchChannel

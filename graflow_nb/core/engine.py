@@ -271,7 +271,8 @@ class WorkflowEngine:
                     result = ctx.get_result(task_id)
                 elif task.is_group:
                     # Its members' tasks run (and stop) on their own, wherever its executor puts them.
-                    result = execute_group(task, ctx, self)
+                    execute_group(task, ctx, self)
+                    result = None
                 elif task.timeout is not None:
                     result = self._invoke_with_timeout(ctx, task, task_ctx, record)
                 else:

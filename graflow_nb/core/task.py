@@ -11,8 +11,8 @@ from __future__ import annotations
 import inspect
 import uuid
 from abc import ABC, abstractmethod
-from importlib.util import find_spec
 from collections.abc import Callable, Iterable, Mapping
+from importlib.util import find_spec
 from types import FunctionType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -337,13 +337,6 @@ class SequentialTask(Executable):
 
     def _chain_items(self) -> tuple[Executable, ...]:
         return tuple(self.tasks)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Shipped to Dask workers with the graph: a client is a live connection of
-        this process, so it stays here (a nested group on a worker runs on threads)."""
-        state = self.__dict__.copy()
-        state["backend_config"] = {k: v for k, v in self.backend_config.items() if k != "client"}
-        return state
 
     def invoke(self, task_ctx: TaskExecutionContext) -> Any:
         raise TaskError(f"{self.task_id} is not a node; run its first task instead")

@@ -34,7 +34,7 @@ from distributed import Event as DaskEvent
 
 from ..core.channel import BranchChannel
 from ..core.errors import GraflowRuntimeError
-from ..core.executors import Batch, BranchExecutor, Branches
+from ..core.executors import Batch, Branches, BranchExecutor
 from ..core.queue import InMemoryTaskQueue
 from ..core.run import Run, SessionRecord
 from .shipping import BranchOutcome, BranchSpec, GroupView, ShippingError, dumps, loads, pickled_view

@@ -18,12 +18,12 @@ import uuid
 import pytest
 from distributed import Client
 from distributed import Event as DaskEvent
+from instruments import WAIT
 
 from graflow_nb import ParallelGroupError, parallel, task, workflow
 from graflow_nb.core.errors import GraflowWorkflowCanceledError, GroupTimeoutError, MergeConflictError
 from graflow_nb.core.events import EventKind, EventLog
 from graflow_nb.distributed import ShippingError, WorkerLost
-from instruments import WAIT
 
 from .conftest import worker_addresses
 
@@ -525,3 +525,41 @@ def test_bad_dask_backend_config_is_refused_when_the_group_is_built(config, erro
             (a | b).with_execution(backend="dask", backend_config=config)
     for word in words:
         assert word in str(caught.value)
+
+
+def test_a_question_in_a_remote_branch_pauses_it_and_resume_goes_on_from_there(client):
+    with workflow("hil") as wf:
+        @task
+        def fetch():
+            return "fetched"
+
+        @task(inject_context=True)
+        def a(ctx):
+            ctx.get_channel().atomic_add("a_attempts", 1)
+            return ctx.request_approval("Ship it?")
+
+        @task(inject_context=True)
+        def a_after(ctx, a):
+            return f"after {a}"
+
+        @task
+        def b():
+            return "rb"
+
+        @task
+        def store(a_after, b):
+            return a_after, b
+
+        _ = a >> a_after
+        _ = fetch >> (a | b).with_execution(**dask_on(client)) >> store
+        paused = wf.execute("fetch", session_id="S")
+        run = wf.last_run
+        assert paused.status == "paused" and run.sessions["S_a"].state == "paused"
+        assert [(p.session_id, p.task_id, p.prompt) for p in paused.pending] == [("S_a", "a", "Ship it?")]
+        assert run.results()["b"] == "rb" and "store" not in run.task_counts()
+        assert paused.resume("S_a", True) == ("after True", "rb")
+    assert run.status == "succeeded" and run.pending_inputs() == []
+    counts = run.task_counts()
+    assert (counts["a"], counts["a_after"], counts["b"], counts["store"]) == (1, 1, 1, 1)
+    assert run.root_context.channel.get("a_attempts") == 2  # asked, then answered: the task body ran twice, as on threads
+    assert run.sessions["S_a"].tasks_run == ["a", "a_after"] and run.sessions["S_a"].state == "merged"
