@@ -35,6 +35,7 @@ from typing import Any, cast
 
 from .isolation import Isolation, IsolationWarning, is_atomic, same_value
 
+
 class _Missing:
     """The "no value" marker; it pickles as itself, so a branch state shipped to a
     Dask worker and back still tells a missing key from a stored one."""

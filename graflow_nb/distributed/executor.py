@@ -20,15 +20,14 @@ runs at least once; the outcome that comes back is the record.
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import threading
 import time
 import uuid
-import weakref
 from collections import deque
 from typing import Any
 
-import distributed
 from distributed import Client, KilledWorker
 from distributed import Event as DaskEvent
 
@@ -42,6 +41,16 @@ from .worker import run_branch
 
 # How often the waiting thread looks at the run's own stop flags between futures.
 _POLL_SECONDS = 0.05
+
+
+class Shipped:
+    """What this process scattered to clusters, counted for ``benchmarks/`` and
+    curious users: one graph per run and cluster, one parent view per group."""
+
+    graphs = 0
+    graph_bytes = 0
+    views = 0
+    view_bytes = 0
 
 
 class WorkerLost(GraflowRuntimeError):
@@ -62,32 +71,38 @@ def _client_for(address: str) -> Client:
 
 
 class _ShippedGraph:
-    """A run's graph on one client's cluster: pickled and scattered once."""
+    """A graph on one client's cluster, named by the digest of its pickle."""
 
     def __init__(self, token: str, future: Any):
         self.token = token
         self.future = future
 
 
-# run -> {client id: _ShippedGraph}; a run's graph is shipped once per cluster.
-_GRAPHS: weakref.WeakKeyDictionary[Run, dict[str, _ShippedGraph]] = weakref.WeakKeyDictionary()
+# (client id, digest) -> _ShippedGraph, most recent last: a graph is shipped once per
+# cluster until it changes, however many runs (or groups) use it.
+_GRAPHS: dict[tuple[str, str], _ShippedGraph] = {}
 _GRAPHS_LOCK = threading.Lock()
+_GRAPHS_KEPT = 16
 
 
 def _shipped_graph(run: Run, graph: Any, client: Client) -> _ShippedGraph:
+    try:
+        blob = dumps(graph)
+    except Exception as error:
+        raise ShippingError(
+            f"run {run.root_session_id!r}: the workflow's graph can't be pickled for a Dask "
+            f"worker ({type(error).__name__}: {error}); a task refers to something that can't travel"
+        ) from error
+    token = hashlib.blake2b(blob, digest_size=12).hexdigest()
     with _GRAPHS_LOCK:
-        per_client = _GRAPHS.setdefault(run, {})
-        shipped = per_client.get(client.id)
+        shipped = _GRAPHS.pop((client.id, token), None)
         if shipped is None:
-            try:
-                blob = dumps(graph)
-            except Exception as error:
-                raise ShippingError(
-                    f"run {run.root_session_id!r}: the workflow's graph can't be pickled for a Dask "
-                    f"worker ({type(error).__name__}: {error}); a task refers to something that can't travel"
-                ) from error
-            token = f"{run.root_session_id}-{uuid.uuid4().hex[:8]}"
-            shipped = per_client[client.id] = _ShippedGraph(token, client.scatter(blob, hash=False))
+            shipped = _ShippedGraph(token, client.scatter(blob, hash=False, broadcast=True))
+            Shipped.graphs += 1
+            Shipped.graph_bytes += len(blob)
+        _GRAPHS[(client.id, token)] = shipped
+        while len(_GRAPHS) > _GRAPHS_KEPT:
+            del _GRAPHS[next(iter(_GRAPHS))]
         return shipped
 
 
@@ -157,8 +172,10 @@ class DaskBatch(Batch):
             pickled_view(view.channel, where)  # raises, naming the key, if the channel is why
             raise ShippingError(f"{where}: the parent session can't be pickled for a Dask worker: {error}") from error
         self.graph = _shipped_graph(self.run, parent.graph, client)
-        self.view = client.scatter(view_blob, hash=False)
-        self.view_bytes = len(view_blob)
+        self.view = client.scatter(view_blob, hash=False, broadcast=True)
+        self.view_token = uuid.uuid4().hex
+        Shipped.views += 1
+        Shipped.view_bytes += len(view_blob)
         name = uuid.uuid4().hex[:12]
         self.topic = f"graflow-{name}"
         self.stop_flag = f"graflow-stop-{name}"
@@ -190,11 +207,12 @@ class DaskBatch(Batch):
                         return False
                     poll = min(poll, remaining)
                 try:
-                    future = self.done.get(timeout=poll)
+                    ended = [self.done.get(timeout=poll)]
                 except queue.Empty:
                     continue
-                if future in self.futures:
-                    self._finish(future)
+                while not self.done.empty():
+                    ended.append(self.done.get_nowait())
+                self._finish([f for f in ended if f in self.futures])
                 self._submit_more()
             return True
         finally:
@@ -229,7 +247,7 @@ class DaskBatch(Batch):
             index = self.indices[position]
             spec = self._spec(position, index)
             future = self.client.submit(
-                run_branch, self.graph.token, self.graph.future, self.view, spec,
+                run_branch, self.graph.token, self.graph.future, self.view_token, self.view, spec,
                 key=f"graflow-branch-{uuid.uuid4().hex[:12]}", pure=False,
             )
             self.futures[future] = position
@@ -244,10 +262,12 @@ class DaskBatch(Batch):
             session_id=branch.session_id,
             member_id=self.branches.members[index].task_id,
             order_key=branch.record.order_key,
+            max_steps=run.max_steps,
             steps_left=run.max_steps - run.steps,
             stop_flag=self.stop_flag,
             topic=self.topic,
             index=index,
+            live=run.bus.active,
         )
         if remote is not None and remote.paused_state is not None:
             spec.paused_state = remote.paused_state
@@ -269,25 +289,40 @@ class DaskBatch(Batch):
             self._flag.set()
 
     # -- outcomes ----------------------------------------------------------------------
-    def _finish(self, future: Any) -> None:
-        position = self.futures.pop(future)
-        self.running.discard(position)
-        index = self.indices[position]
+    def _finish(self, futures: list[Any]) -> None:
+        """Settle the members whose futures ended, in declaration order; the outcomes
+        of those that finished come back in one gather."""
+        futures.sort(key=lambda f: self.futures[f])
+        finished = [f for f in futures if f.status == "finished"]
+        blobs = dict(zip(finished, self.client.gather(finished, errors="skip"), strict=False)) if finished else {}
+        for future in futures:
+            position = self.futures.pop(future)
+            self.running.discard(position)
+            index = self.indices[position]
+            blob = blobs.get(future)
+            if blob is None:
+                self._lost(index, future)
+                continue
+            outcome: BranchOutcome = loads(blob)
+            self.absorb(index, outcome)
+            self.branches.settle(index, outcome.error)
+
+    def _lost(self, index: int, future: Any) -> None:
+        """The future ended without an outcome: its worker died, or Dask gave up on it."""
         branch = self.branches.branches[index]
         try:
-            outcome: BranchOutcome = loads(future.result())
-        except (KilledWorker, distributed.client.FutureCancelledError, OSError) as lost:
-            worker = self.workers.get(index, "an unknown worker")
-            error: BaseException = WorkerLost(
-                f"branch session {branch.session_id!r} was lost with Dask worker {worker} "
-                f"({type(lost).__name__}: {lost})"
-            )
-            self._close_feed(index)
-            self.run.close_session(branch.session_id, "failed")
-            self.branches.settle(index, error)
-            return
-        self.absorb(index, outcome)
-        self.branches.settle(index, outcome.error)
+            cause: BaseException | None = future.exception()
+        except BaseException as raised:  # cancelled futures raise instead of returning it
+            cause = raised
+        worker = self.workers.get(index, "an unknown worker")
+        kind = "was lost with" if isinstance(cause, (KilledWorker, OSError)) else "failed on"
+        error = WorkerLost(
+            f"branch session {branch.session_id!r} {kind} Dask worker {worker} "
+            f"({type(cause).__name__}: {cause})"
+        )
+        self._close_feed(index)
+        self.run.close_session(branch.session_id, "failed")
+        self.branches.settle(index, error)
 
     def absorb(self, index: int, outcome: BranchOutcome) -> None:
         """Fold one remote branch's outcome into this run, as if it had run here."""

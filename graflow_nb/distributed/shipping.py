@@ -107,10 +107,12 @@ class BranchSpec:
     session_id: str
     member_id: str
     order_key: tuple[Any, ...]
+    max_steps: int  # the run's budget; steps_left of it remain when the branch starts
     steps_left: int
     stop_flag: str
     topic: str
     index: int
+    live: bool = True  # someone watches the run: log each event to the topic as it happens
     answers: dict[str, Any] = field(default_factory=dict)
     paused_state: bytes | None = None  # the branch as it paused, to go on from there
     seen: tuple[int, int, int, int] = (0, 0, 0, 0)  # task runs, skips, dynamic tasks, groups already reported

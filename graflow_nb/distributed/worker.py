@@ -13,6 +13,7 @@ record.  The stop flag is a ``distributed.Event`` checked at task boundaries.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -26,27 +27,56 @@ from ..core.events import Event
 from ..core.pool import WorkerPool
 from .shipping import BranchOutcome, BranchSpec, GroupView, SessionCopy, ShippingError, dumps, loads
 
-# Graphs this worker already unpickled, by the run's token: one load per run, not per branch.
-_GRAPHS: dict[str, Any] = {}
-# Guards _GRAPHS (a worker runs several branches at once).
-_GRAPHS_LOCK = threading.Lock()
-_GRAPHS_KEPT = 8
+# How long a worker trusts its last look at the stop flag (each look asks the scheduler).
+STOP_CHECK_SECONDS = 0.01
+
+
+class _Loaded:
+    """Pickles this worker already loaded, by token: a graph once per cluster and
+    change, a parent view once per group, however many branches use them."""
+
+    def __init__(self, kept: int):
+        self.kept = kept
+        self.items: dict[str, Any] = {}
+        # Guards items (a worker runs several branches at once).
+        self.lock = threading.Lock()
+
+    def get(self, token: str, blob: bytes) -> Any:
+        with self.lock:
+            value = self.items.pop(token, None)
+            if value is None:
+                value = loads(blob)
+            self.items[token] = value
+            while len(self.items) > self.kept:
+                del self.items[next(iter(self.items))]
+            return value
+
+
+_GRAPHS = _Loaded(8)
+_VIEWS = _Loaded(32)
 
 
 class RemoteStopFlag:
-    """The group's stop flag as seen from a worker: ``is_set`` asks the scheduler."""
+    """The group's stop flag as seen from a worker: ``is_set`` asks the scheduler, at
+    most once per ``STOP_CHECK_SECONDS`` (the flag was clear when the branch was
+    submitted, so the first look can wait that long too)."""
 
     def __init__(self, name: str):
         self.name = name
         self._event: DaskEvent | None = None
         self._set = False
+        self._looked = time.monotonic()
 
     def is_set(self) -> bool:
         if self._set:
             return True
+        now = time.monotonic()
+        if now - self._looked < STOP_CHECK_SECONDS:
+            return False
         if self._event is None:
             self._event = DaskEvent(self.name)
         self._set = self._event.is_set()
+        self._looked = time.monotonic()
         return self._set
 
     def __getstate__(self) -> dict[str, Any]:
@@ -59,8 +89,9 @@ class RemoteStopFlag:
 class _Forwarder:
     """An observer on the worker's run: numbers each event, logs it live, keeps it."""
 
-    def __init__(self, worker: Any, topic: str, index: int, attempt: str, skip: int):
+    def __init__(self, worker: Any, topic: str, index: int, attempt: str, skip: int, live: bool):
         self.worker = worker
+        self.live = live
         self.topic = topic
         self.index = index
         self.attempt = attempt
@@ -70,7 +101,10 @@ class _Forwarder:
     def __call__(self, event: Event) -> None:
         blob = _portable_event(event, self.worker.address)
         self.events.append(blob)
-        self.worker.log_event(self.topic, {"index": self.index, "attempt": self.attempt, "seq": self.seq, "event": blob})
+        if self.live:
+            self.worker.log_event(
+                self.topic, {"index": self.index, "attempt": self.attempt, "seq": self.seq, "event": blob}
+            )
         self.seq += 1
 
     def started(self) -> None:
@@ -94,21 +128,11 @@ def _pickles(value: Any) -> bool:
         return False
 
 
-def _graph(token: str, blob: bytes) -> Any:
-    with _GRAPHS_LOCK:
-        graph = _GRAPHS.get(token)
-        if graph is None:
-            graph = _GRAPHS[token] = loads(blob)
-            while len(_GRAPHS) > _GRAPHS_KEPT:
-                del _GRAPHS[next(iter(_GRAPHS))]
-        return graph
-
-
 def _fresh_branch(graph: Any, view: GroupView, spec: BranchSpec) -> ExecutionContext:
     parent = ExecutionContext(
         graph,
         session_id=view.parent_session_id,
-        max_steps=max(1, spec.steps_left),
+        max_steps=spec.max_steps,
         default_max_cycles=view.default_max_cycles,
         default_max_retries=view.default_max_retries,
         default_policy=view.default_policy,
@@ -130,21 +154,23 @@ def _fresh_branch(graph: Any, view: GroupView, spec: BranchSpec) -> ExecutionCon
     return branch
 
 
-def run_branch(token: str, graph_blob: bytes, view_blob: bytes, spec: BranchSpec) -> bytes:
+def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes, spec: BranchSpec) -> bytes:
     """The Dask task: run one branch session here and return its pickled outcome."""
     worker = get_worker()
     attempt = uuid.uuid4().hex[:8]
     if spec.paused_state is not None:
         branch = loads(spec.paused_state)
     else:
-        branch = _fresh_branch(_graph(token, graph_blob), loads(view_blob), spec)
+        branch = _fresh_branch(_GRAPHS.get(token, graph_blob), _VIEWS.get(view_token, view_blob), spec)
     run = branch.run
     run.remote_worker = worker.address
     run.answers.update(spec.answers)
-    run.max_steps = run.steps + max(0, spec.steps_left)
+    # The run's one budget: what the rest of the run already took is taken here too.
+    run.max_steps = spec.max_steps
+    run.steps = spec.max_steps - spec.steps_left
     branch.cancel_event = RemoteStopFlag(spec.stop_flag)
     run.pool = WorkerPool(run.max_workers, name=f"graflow-{spec.session_id}")
-    forwarder = _Forwarder(worker, spec.topic, spec.index, attempt, skip=spec.events_seen)
+    forwarder = _Forwarder(worker, spec.topic, spec.index, attempt, skip=spec.events_seen, live=spec.live)
     forwarder.started()
     run.bus.subscribe(forwarder)
     steps_before = run.steps

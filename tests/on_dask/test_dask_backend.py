@@ -563,3 +563,50 @@ def test_a_question_in_a_remote_branch_pauses_it_and_resume_goes_on_from_there(c
     assert (counts["a"], counts["a_after"], counts["b"], counts["store"]) == (1, 1, 1, 1)
     assert run.root_context.channel.get("a_attempts") == 2  # asked, then answered: the task body ran twice, as on threads
     assert run.sessions["S_a"].tasks_run == ["a", "a_after"] and run.sessions["S_a"].state == "merged"
+
+
+def test_the_step_budget_and_task_timeouts_and_retries_hold_in_remote_branches(client):
+    from graflow_nb.core.errors import StepLimitExceededError, TaskTimeoutError
+
+    release = f"release-{uuid.uuid4().hex}"
+    with workflow("limits") as wf:
+        tries = []
+
+        @task(inject_context=True)
+        def looping(ctx):
+            ctx.next_iteration()  # forever, until the run's budget says no
+
+        @task
+        def other():
+            return "other"
+
+        (looping | other).with_execution(**dask_on(client), policy="continue")
+        with pytest.raises(StepLimitExceededError) as caught:
+            wf.execute("ParallelGroup_1", session_id="S", max_steps=6, default_max_cycles=100)
+    assert caught.value.max_steps == 6 and caught.value.session_id == "S_looping"
+    # Each remote branch starts with the budget left at its submission (README: Dask).
+    assert wf.last_run.results()["other"] == "other"
+
+    with workflow("timed") as wf:
+        @task(timeout=0.3)
+        def slow():
+            return DaskEvent(release).wait(timeout=WAIT)
+
+        @task(max_retries=2, inject_context=True)
+        def flaky(ctx):
+            tries.append(ctx.retry_count)  # on the worker: this list stays empty here
+            if ctx.retry_count < 2:
+                raise ConnectionError(f"try {ctx.retry_count}")
+            return "third time"
+
+        (slow | flaky).with_execution(**dask_on(client), policy="continue")
+        try:
+            wf.execute("ParallelGroup_1", session_id="T")
+        finally:
+            DaskEvent(release, client=client).set()
+    run = wf.last_run
+    failure = run.groups[-1].failures
+    assert [f["task_id"] for f in failure] == ["slow"] and type(failure[0]["error"]) is TaskTimeoutError
+    assert [tr.attempt for tr in run.task_runs if tr.task_id == "flaky"] == [1, 2, 3]
+    assert run.results()["flaky"] == "third time"
+    assert tries == []  # the closure's list was pickled to the worker, not shared
