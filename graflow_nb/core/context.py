@@ -18,17 +18,17 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from . import task as _model
 from .channel import MISSING, BranchChannel, Channel, MemoryChannel
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
 from .errors import CycleLimitExceededError, DuplicateTaskError, GraphCompilationError, TaskTimeoutError
 from .events import EventBus, EventKind, Observer
-from .graph import known_ids
+from .graph import TaskGraph, known_ids
 from .queue import InMemoryTaskQueue
 from .run import Run, SessionRecord
 from .task import Executable
 
 if TYPE_CHECKING:
-    from .graph import TaskGraph
     from .workflow import WorkflowContext
 
 DEFAULT_MAX_WORKERS = 256
@@ -724,3 +724,13 @@ def _check_run_arguments(
         bad = next((o for o in observers if not callable(o)), None)
         if bad is not None:
             raise TypeError(f"{owner}: observers must be callables taking an event, got {describe(bad)}")
+
+
+def _direct_call_context(task_id: str) -> TaskExecutionContext:
+    """What a task called directly (outside a run) with ``inject_context=True`` gets:
+    a context over a throwaway one-session run."""
+    throwaway = ExecutionContext.create(TaskGraph(), session_id="direct_call")
+    return TaskExecutionContext(task_id, throwaway)
+
+
+_model.DIRECT_CALL_CONTEXT = _direct_call_context

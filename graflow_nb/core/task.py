@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
 from .errors import ConfigError, GraphCompilationError, TaskError
+from .merge import validate_merge_spec
+from .policies import resolve_policy
 from .retry import RetryPolicy
 from .workflow import active_workflow, current_workflow
 
@@ -285,11 +287,8 @@ class TaskWrapper(Executable):
                 compensate=self.compensation,
             )
         if self.inject_context:
-            from .context import ExecutionContext, TaskExecutionContext
-            from .graph import TaskGraph
-
-            throwaway = ExecutionContext.create(TaskGraph(), session_id="direct_call")
-            return self.func(TaskExecutionContext(self.task_id, throwaway), **self.bound_kwargs)
+            assert DIRECT_CALL_CONTEXT is not None  # core.context registers it on import
+            return self.func(DIRECT_CALL_CONTEXT(self.task_id), **self.bound_kwargs)
         return self.func(**self.bound_kwargs)
 
 
@@ -341,6 +340,10 @@ class SequentialTask(Executable):
     def invoke(self, task_ctx: TaskExecutionContext) -> Any:
         raise TaskError(f"{self.task_id} is not a node; run its first task instead")
 
+
+# A task called directly with inject_context=True (outside any run) gets a context of
+# its own from this: the runtime registers it (core.context), so the model imports none.
+DIRECT_CALL_CONTEXT: Callable[[str], Any] | None = None
 
 _BACKENDS = ("threading", "direct", "dask")
 _DASK_CONFIG = ("client", "address", "thread_count")
@@ -476,9 +479,6 @@ class ParallelGroup(Executable):
         ``timeout``: seconds for the whole group (default none); on expiry the
         group fails with ``GroupTimeoutError`` and running members are abandoned.
         """
-        from .merge import validate_merge_spec
-        from .policies import resolve_policy
-
         owner = f"group {shown(self.task_id)}"
         name = getattr(backend, "value", backend)
         name = "threading" if name is None else str(name).lower()

@@ -294,7 +294,16 @@ class DaskBatch(Batch):
         of those that finished come back in one gather."""
         futures.sort(key=lambda f: self.futures[f])
         finished = [f for f in futures if f.status == "finished"]
-        blobs = dict(zip(finished, self.client.gather(finished, errors="skip"), strict=False)) if finished else {}
+        blobs: dict[Any, bytes] = {}
+        if finished:
+            try:
+                blobs = dict(zip(finished, self.client.gather(finished), strict=True))
+            except Exception:  # one was lost on the way (its worker died just now): one by one
+                for future in finished:
+                    try:
+                        blobs[future] = future.result()
+                    except Exception:
+                        continue  # settled as lost below
         for future in futures:
             position = self.futures.pop(future)
             self.running.discard(position)
