@@ -9,8 +9,8 @@ from distributed import Client, LocalCluster
 
 def local_cluster(n_workers: int = 2, threads_per_worker: int = 4, **options: Any) -> Client:
     """A client on a new ``LocalCluster`` of ``n_workers`` worker processes that
-    listens on this machine only, with no dashboard (so it needs no network and no
-    free port of its own choosing).  Close it with ``client.close(); client.cluster.close()``,
+    listens on this machine only, with no dashboard (so it needs no network, and every
+    port is one the OS picks).  Close it with ``client.close(); client.cluster.close()``,
     or use it as a context manager: ``with local_cluster() as client: ...``.
 
     Any other ``LocalCluster`` option (``memory_limit``, ``processes``...) passes through.
@@ -21,6 +21,9 @@ def local_cluster(n_workers: int = 2, threads_per_worker: int = 4, **options: An
         "processes": True,
         "host": "127.0.0.1",
         "dashboard_address": None,
+        # The scheduler serves its health routes over HTTP even with no dashboard: on a
+        # port of the OS's choosing, so a second cluster (another notebook) never collides.
+        "scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"},
     }
     settings.update(options)
     cluster = LocalCluster(**settings)

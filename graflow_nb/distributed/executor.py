@@ -70,6 +70,22 @@ def _client_for(address: str) -> Client:
         return client
 
 
+# Pickles up to this size ride to the cluster with a task of their own, without a wait;
+# larger ones are scattered (a round trip to the scheduler, but no large task message).
+INLINE_BYTES = 256 * 1024
+
+
+def _payload(blob: bytes) -> bytes:
+    return blob
+
+
+def _put(client: Client, blob: bytes) -> Any:
+    """One future holding ``blob`` on the cluster, shared by every task that needs it."""
+    if len(blob) <= INLINE_BYTES:
+        return client.submit(_payload, blob, pure=False, key=f"graflow-data-{uuid.uuid4().hex}")
+    return client.scatter(blob, hash=False, broadcast=True)
+
+
 class _ShippedGraph:
     """A graph on one client's cluster, named by the digest of its pickle."""
 
@@ -97,7 +113,7 @@ def _shipped_graph(run: Run, graph: Any, client: Client) -> _ShippedGraph:
     with _GRAPHS_LOCK:
         shipped = _GRAPHS.pop((client.id, token), None)
         if shipped is None:
-            shipped = _ShippedGraph(token, client.scatter(blob, hash=False, broadcast=True))
+            shipped = _ShippedGraph(token, _put(client, blob))
             Shipped.graphs += 1
             Shipped.graph_bytes += len(blob)
         _GRAPHS[(client.id, token)] = shipped
@@ -172,7 +188,7 @@ class DaskBatch(Batch):
             pickled_view(view.channel, where)  # raises, naming the key, if the channel is why
             raise ShippingError(f"{where}: the parent session can't be pickled for a Dask worker: {error}") from error
         self.graph = _shipped_graph(self.run, parent.graph, client)
-        self.view = client.scatter(view_blob, hash=False, broadcast=True)
+        self.view = _put(client, view_blob)
         self.view_token = uuid.uuid4().hex
         Shipped.views += 1
         Shipped.view_bytes += len(view_blob)

@@ -394,6 +394,8 @@ def _session_lines(rec: SessionRecord) -> list[str]:
     queued = rec.queued
     if queued:
         lines.append(f"queued {kit.shorten(queued)}")
+    if rec.worker:
+        lines.append(f"on {rec.worker}")
     return lines
 
 

@@ -610,3 +610,15 @@ def test_the_step_budget_and_task_timeouts_and_retries_hold_in_remote_branches(c
     assert [tr.attempt for tr in run.task_runs if tr.task_id == "flaky"] == [1, 2, 3]
     assert run.results()["flaky"] == "third time"
     assert tries == []  # the closure's list was pickled to the worker, not shared
+
+
+def test_the_session_drawing_names_each_remote_session_s_worker(client, dot):
+    from graflow_nb import draw_sessions
+
+    wf = diamond("drawn", dask_on(client))
+    wf.execute("fetch", session_id="W")
+    run = wf.last_run
+    source = draw_sessions(run).source
+    for session in ("W_transform_a", "W_transform_b"):
+        assert f"on {run.sessions[session].worker}" in source
+    assert source.count("on tcp://") == 2  # the root ran here: no worker line
