@@ -339,7 +339,10 @@ class DaskBatch(Batch):
             cause: BaseException | None = future.exception()
         except BaseException as raised:  # cancelled futures raise instead of returning it
             cause = raised
-        worker = self.workers.get(index, "an unknown worker")
+        worker = self.workers.get(index)
+        if worker is None and isinstance(cause, KilledWorker):
+            worker = getattr(cause.last_worker, "address", None)
+        worker = worker or "an unknown worker"
         kind = "was lost with" if isinstance(cause, (KilledWorker, OSError)) else "failed on"
         error = WorkerLost(
             f"branch session {branch.session_id!r} {kind} Dask worker {worker} "

@@ -171,7 +171,8 @@ def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes,
     branch.cancel_event = RemoteStopFlag(spec.stop_flag)
     run.pool = WorkerPool(run.max_workers, name=f"graflow-{spec.session_id}")
     forwarder = _Forwarder(worker, spec.topic, spec.index, attempt, skip=spec.events_seen, live=spec.live)
-    forwarder.started()
+    if spec.live:  # someone watches: the session's worker shows at once
+        forwarder.started()
     run.bus.subscribe(forwarder)
     steps_before = run.steps
     error: BaseException | None = None

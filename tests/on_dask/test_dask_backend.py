@@ -16,7 +16,7 @@ import threading
 import uuid
 
 import pytest
-from distributed import Client
+from distributed import Client, Variable
 from distributed import Event as DaskEvent
 from instruments import WAIT
 
@@ -439,7 +439,8 @@ def test_the_step_debugger_runs_dask_groups_here(client):
     assert run.sessions["D_transform_a"].worker is None
 
 
-def test_a_killed_worker_fails_its_member_naming_the_worker(client):
+@pytest.mark.parametrize("watched", [True, False], ids=["observed", "unobserved"])
+def test_a_killed_worker_fails_its_member_naming_the_worker(client, watched):
     victim_started = threading.Event()
     where: dict[str, str] = {}
 
@@ -447,10 +448,15 @@ def test_a_killed_worker_fails_its_member_naming_the_worker(client):
         if event.kind == EventKind.TASK_STARTED and event.task_id == "victim":
             victim_started.set()
 
+    started_flag = f"started-{uuid.uuid4().hex}"
     block = f"block-{uuid.uuid4().hex}"
     with workflow("killed") as wf:
         @task
         def victim():
+            from distributed import get_worker
+
+            DaskEvent(started_flag).set()
+            Variable(started_flag).set(get_worker().address)
             return DaskEvent(block).wait(timeout=WAIT * 3)
 
         @task
@@ -462,14 +468,17 @@ def test_a_killed_worker_fails_its_member_naming_the_worker(client):
 
         def go():
             try:
-                outcome["result"] = wf.execute("ParallelGroup_1", session_id="S", observers=[observer])
+                observers = [observer] if watched else []
+                outcome["result"] = wf.execute("ParallelGroup_1", session_id="S", observers=observers)
             except BaseException as error:
                 outcome["error"] = error
 
         runner = threading.Thread(target=go)
         runner.start()
-        assert victim_started.wait(WAIT)
-        where["worker"] = wf.last_run.sessions["S_victim"].worker  # reported live, before the task started
+        assert DaskEvent(started_flag, client=client).wait(timeout=WAIT)
+        where["worker"] = Variable(started_flag, client=client).get(timeout=WAIT)
+        if watched:  # reported live, before the task started
+            assert victim_started.wait(WAIT) and wf.last_run.sessions["S_victim"].worker == where["worker"]
         pid = client.run(os.getpid, workers=[where["worker"]])[where["worker"]]
         os.kill(pid, signal.SIGKILL)
         runner.join(WAIT * 3)
