@@ -72,6 +72,18 @@ from .task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
 FORMAT = 1  # bumped when a saved RunState can no longer be read by this code
 
 
+class _NoBase:
+    """Saved in place of the channel's MISSING (a bare object, which a pickle round
+    trip would turn into another object): an additive change to a key that did not
+    exist at the fork."""
+
+    def __reduce__(self) -> str:
+        return "NO_BASE"
+
+
+NO_BASE = _NoBase()
+
+
 class SnapshotError(GraflowError):
     """A run's state cannot be saved, or a saved state cannot be restored here."""
 
@@ -381,7 +393,8 @@ def take_channel(channel: Channel) -> ChannelState:
         if change.kind == "delete":
             deleted.append(key)
         elif change.kind == "ops":
-            state.ops[key] = (channel._op_base.get(key, MISSING), list(change.ops))
+            base = channel._op_base.get(key, MISSING)
+            state.ops[key] = (NO_BASE if base is MISSING else base, list(change.ops))
             state.values[key] = change.value
         else:
             state.values[key] = change.value
@@ -598,7 +611,7 @@ def _branch_channel(base: Channel, session: SessionState) -> BranchChannel:
             op_base, ops = state.ops[key]
             channel._local[key] = value
             channel._mut("_ops")[key] = list(ops)
-            channel._mut("_op_base")[key] = op_base
+            channel._mut("_op_base")[key] = MISSING if op_base is NO_BASE else op_base
         else:
             channel.set(key, value)
     for key in state.deleted:
