@@ -430,10 +430,12 @@ def dumps(state: Any) -> bytes:
     try:
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as error:
-        culprit = _find_unpicklable(state) if isinstance(state, (RunState, BranchOutcome)) else None
+        inner = getattr(state, "state", state)  # a checkpoint wraps the run's state
+        culprit = _find_unpicklable(inner) if isinstance(inner, (RunState, BranchOutcome)) else None
         where = culprit or "a part of the run's state"
+        name = getattr(inner, "root_session_id", getattr(inner, "session_id", "?"))
         raise SnapshotError(
-            f"cannot save run {shown(getattr(state, 'root_session_id', getattr(state, 'session_id', '?')))}: {where} "
+            f"cannot save run {shown(name)}: {where} "
             f"cannot be pickled ({type(error).__name__}: {str(error)[:200]}); keep locks, clients, open files "
             f"and generators out of the channel and task results (the run itself is unchanged)"
         ) from error
