@@ -253,3 +253,43 @@ FLOWS = {
     "nested": nested_flow,
     **{f"policy_{p}": functools.partial(policy_flow, p) for p in ("strict", "rollback", "continue", "at_least_n", "critical")},
 }
+
+
+def shipped(fixed: bool = False):
+    """fetch >> (a >> (a1 | a2) | b) >> store: member ``a`` is run in another process
+    from its ``BranchSpec``; it reads the parent's channel, writes, adds and forks."""
+    with workflow("shipped") as wf:
+        @task
+        def fetch():
+            return 1
+
+        @task(inject_context=True)
+        def a(ctx, fetch):
+            channel = ctx.get_channel()
+            channel.set("seen", channel.get("base") + "!")
+            channel.atomic_add("total", 5)
+            channel.delete("gone")
+            return fetch + 1
+
+        @task
+        def a1(a):
+            return a * 10
+
+        @task(inject_context=True)
+        def a2(ctx, a):
+            ctx.get_channel().append("log", "a2")
+            return a * 100
+
+        @task
+        def b():
+            return "b"
+
+        @task
+        def store(a1, a2, b):
+            return (a1, a2, b)
+
+        fetch >> ((a >> (a1 | a2)) | b) >> store
+    return wf
+
+
+FLOWS["shipped"] = shipped

@@ -1,0 +1,21 @@
+"""Run one shipped branch session: read a pickled ``BranchSpec`` on stdin, write the
+pickled ``BranchOutcome`` to stdout (what a Dask worker does with the same values)."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+
+import ckpt_flows
+
+from graflow_nb.core.engine import WorkflowEngine
+from graflow_nb.core.snapshot import branch_outcome, open_branch
+
+spec = pickle.loads(sys.stdin.buffer.read())
+branch = open_branch(spec, ckpt_flows.FLOWS[sys.argv[1]]())
+error = None
+try:
+    WorkflowEngine().execute(branch)
+except Exception as raised:
+    error = raised
+sys.stdout.buffer.write(pickle.dumps(branch_outcome(branch, error)))
