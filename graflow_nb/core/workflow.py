@@ -264,6 +264,7 @@ class WorkflowContext:
         checkpoint_dir: Any = None,
         observers: list[Observer] | None = None,
         live: Any = False,
+        gate: Any = None,
     ) -> Any:
         """Continue a run.
 
@@ -274,7 +275,8 @@ class WorkflowContext:
         code this workflow now has under its id (so a fixed task takes effect).
         ``tasks``: ``{task id: task or function}`` for tasks created at run time
         whose function has no importable name (``core.snapshot``).
-        ``checkpoint_dir``: where to save again if it pauses, fails or is cancelled.
+        ``checkpoint_dir``: where to save again if it pauses, fails or is cancelled;
+        ``observers``, ``live`` and ``gate`` as for ``execute``.
 
         ``wf.resume({"S_a": True})`` or ``wf.resume("S_a", True)``: answer the last
         run's waiting questions and continue it, in this process (``Run.resume``).
@@ -289,6 +291,7 @@ class WorkflowContext:
                 view = LIVE_VIEW_FACTORY(self, live)
                 extra.append(view.observe)
             root, _meta = checkpoints.restore(source, self, tasks=tasks, observers=extra, checkpoint_dir=checkpoint_dir)
+            root.run.gate = gate
             self.runs.append(root.run)
             return self._drive(root, view, lambda: checkpoints.continue_run(root, answers))
         if self.last_run is None:

@@ -11,11 +11,17 @@ import ckpt_flows
 from graflow_nb.core.engine import WorkflowEngine
 from graflow_nb.core.snapshot import branch_outcome, open_branch
 
-spec = pickle.loads(sys.stdin.buffer.read())
-branch = open_branch(spec, ckpt_flows.FLOWS[sys.argv[1]]())
-error = None
-try:
-    WorkflowEngine().execute(branch)
-except Exception as raised:
-    error = raised
-sys.stdout.buffer.write(pickle.dumps(branch_outcome(branch, error)))
+
+def main(flow: str) -> None:
+    spec = pickle.loads(sys.stdin.buffer.read())
+    branch = open_branch(spec, ckpt_flows.FLOWS[flow]())
+    error = None
+    try:
+        WorkflowEngine().execute(branch)
+    except Exception as raised:
+        error = raised
+    sys.stdout.buffer.write(pickle.dumps(branch_outcome(branch, error)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
