@@ -373,12 +373,17 @@ class Run:
         """The last resume from a checkpoint (``core.snapshot.ResumeMark``), or None."""
         return self.resumes[-1] if self.resumes else None
 
-    def after_checkpoint(self, record: TaskRun) -> bool:
-        """True if ``record`` ran after this run was last restored from a checkpoint."""
+    def runs_after_checkpoint(self) -> list[TaskRun]:
+        """Task attempts since this run was last restored from a checkpoint ([] if never)."""
+        mark = self.resumed_at()
+        return [] if mark is None else self.task_runs[mark.task_runs:]
+
+    def session_after_checkpoint(self, record: SessionRecord) -> bool:
+        """True if ``record``'s session ran tasks (or opened) after the last resume."""
         mark = self.resumed_at()
         if mark is None:
             return False
-        return any(tr is record for tr in self.task_runs[mark.task_runs:])
+        return len(record.tasks_run) > mark.tasks_run.get(record.session_id, 0)
 
     # -- views -------------------------------------------------------------------------
     def children(self, session_id: str) -> list[SessionRecord]:

@@ -93,3 +93,23 @@ def test_create_checkpoint_of_a_finished_run_and_load_metadata(tmp_path):
     assert CheckpointManager.load_metadata(pkl).checkpoint_id == meta.checkpoint_id
     assert wf.resume(pkl) == 20  # a finished run resumes to its result, running nothing
     assert wf.last_run.task_counts() == {"a": 1, "b": 1, "c": 1}
+
+
+def test_the_pictures_frames_and_tree_of_a_resumed_run_show_both_halves(tmp_path):
+    from graflow_nb.observe import draw_graph, draw_sessions
+
+    wf = chain_flow("deferred", tmp_path)
+    wf.execute("a", session_id="H")
+    again = chain_flow("deferred", tmp_path)
+    again.resume(tmp_path / "b.pkl")
+    run = again.last_run
+    tree = run.session_tree()
+    assert tree.splitlines()[1] == "H  closed  enqueued 3 dequeued 3  ran a, b | after resume: c"
+    assert tree.startswith("resumed from checkpoint ")
+    tasks = run.frames.tasks()
+    assert dict(zip(tasks["task_id"], tasks["resumed"], strict=True)) == {"a": False, "b": False, "c": True}
+    assert run.frames.sessions()["resumed"].tolist() == [True]
+    sessions_dot = draw_sessions(run).source
+    assert "ran a, b" in sessions_dot and "after resume c" in sessions_dot
+    graph_dot = draw_graph(again, run).source
+    assert "succeeded (after resume)" in graph_dot and graph_dot.count("after resume") == 1
