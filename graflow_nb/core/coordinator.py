@@ -47,6 +47,7 @@ def execute_group(group: ParallelGroup, parent: ExecutionContext, engine: Workfl
         state.run_members(range(len(state.members)))
     else:
         state = parked
+        state.engine = engine  # a group restored from a checkpoint was parked by another engine
         state.parent.record.state = "open"
         state.run_members(state.resumable())
     if state.paused() and not state.stop_event.is_set():
@@ -59,13 +60,13 @@ class GroupRun:
     """One execution of one group node in one parent session."""
 
     _batch: Batch  # the members running now (set by run_members before any can settle)
+    # Branch threads see the context variables of the thread that forked them (a copy
+    # per member: one context can't be entered by two threads at once); per run_members.
+    _contexts: dict[int, contextvars.Context]
 
     def __init__(self, group: ParallelGroup, parent: ExecutionContext, engine: WorkflowEngine):
         self.group = group
         self.engine = engine
-        # Branch threads see the context variables of the thread that forked them (a
-        # copy per member: one context can't be entered by two threads at once).
-        self._contexts: dict[int, contextvars.Context] = {}
         self.parent = parent
         self.run = parent.run
         self.policy = resolve_policy(group.policy if group.policy is not None else self.run.default_policy)
@@ -100,8 +101,7 @@ class GroupRun:
             return
         group = self.group
         limit = group.max_concurrency or len(indices)
-        for index in indices:
-            self._contexts[index] = contextvars.copy_context()
+        self._contexts = {index: contextvars.copy_context() for index in indices}
         try:
             self._batch = batch = executor_for(group, self.run).start(self, indices, limit)
         except Exception as error:
@@ -193,13 +193,14 @@ class GroupRun:
         self._fail(error)
 
     def resumable(self) -> list[int]:
-        """Paused branches that now have an answer somewhere below them."""
+        """Paused branches that now have an answer somewhere below them, and members
+        without an outcome (a failed group restored from a checkpoint runs those again)."""
         answered = self.run.answered_sessions()
         return [
             i
             for i, outcome in enumerate(self.outcomes)
-            if outcome is not None
-            and outcome.status == "paused"
+            if outcome is None  # a restored failed group: this member runs again
+            or outcome.status == "paused"
             and any(self.run.is_within(s, self.branches[i].session_id) for s in answered)
         ]
 
@@ -311,6 +312,9 @@ class GroupRun:
                         error.add_note(f"[graflow_nb] compensation of {self.members[i].task_id!r} failed: {failure!r}")
         for _i, branch in succeeded:
             run.close_session(branch.session_id, "discarded")
+        # Kept for a checkpoint of the failed run: resuming re-enters this group and
+        # runs again only the members that did not succeed (core.snapshot).
+        self.parent._own("failed_groups")[group.task_id] = self
         run.record_group(group.task_id, self.parent.session_id, "failed", self._results())
         if run.bus.active:
             run.bus.emit(EventKind.GROUP_FINISHED, self.parent.session_id, group.task_id, state="failed")

@@ -373,6 +373,7 @@ class ParallelGroup(Executable):
     """
 
     is_group = True
+    backend_chosen = False  # False: the run's executor decides (execute(executor=...))
 
     def __init__(self, tasks: Iterable[Executable], name: str | None = None):
         if isinstance(tasks, (Executable, str)) or not isinstance(tasks, Iterable):
@@ -391,7 +392,6 @@ class ParallelGroup(Executable):
         self.depth = 1  # 1 + the depth of the deepest member that is a group
         self.task_id = name or wf.new_group_name()
         self.backend = "threading"
-        self.backend_chosen = False  # False: the run's executor decides (execute(executor=...))
         self.backend_config: dict[str, Any] = {}
         self.max_concurrency: int | None = None
         self.policy: Any = None

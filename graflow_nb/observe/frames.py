@@ -17,6 +17,7 @@ fork (declaration) order.
     worker      string: the Dask worker's address for a session that ran on one, else missing
     start, end  datetime64[ns, UTC] (end NaT while open)
     duration    timedelta64[ns] (NaT while open; ``.dt.total_seconds()`` for floats)
+    resumed     bool: it ran tasks after the run was last resumed from a checkpoint
 
 ``tasks_frame(run)``: one row per task attempt (a retried task has one row per
 attempt), in canonical order: topological and declaration order, then attempt, so two
@@ -32,6 +33,8 @@ Queued-but-never-run tasks have no row (they are in ``run.skipped``).
     duration    timedelta64[ns] (NaT while running)
     thread      string: the thread that ran it
     error       string: ``"ValueError: message"`` or <NA>
+    resumed     bool: it ran after the run was last resumed from a checkpoint (False:
+                before, in the process that saved it)
 
 ``events_frame(events)``: the raw stream, one row per event in arrival order (a run,
 an ``EventLog`` or a list of events).
@@ -76,6 +79,7 @@ SESSION_COLUMNS = {
     "start": TIME,
     "end": TIME,
     "duration": SPAN,
+    "resumed": "bool",
 }
 TASK_COLUMNS = {
     "task_id": "string",
@@ -89,6 +93,7 @@ TASK_COLUMNS = {
     "duration": SPAN,
     "thread": "string",
     "error": "string",
+    "resumed": "bool",
 }
 EVENT_COLUMNS = {
     "time": TIME,
@@ -140,6 +145,7 @@ def sessions_frame(run: Run) -> pd.DataFrame:
             ("worker", rec.worker),
             ("start", rec.started),
             ("end", rec.ended),
+            ("resumed", run.session_after_checkpoint(rec)),
         ):
             rows[name].append(value)
     return _frame(SESSION_COLUMNS, rows)
@@ -149,6 +155,7 @@ def tasks_frame(run: Run) -> pd.DataFrame:
     """One row per task attempt of ``run``; columns in the module docstring."""
     view = RunView(run)
     rows: dict[str, list[Any]] = {name: [] for name in TASK_COLUMNS}
+    resumed = {id(tr) for tr in run.runs_after_checkpoint()}
     for tr in view.attempts:
         for name, value in (
             ("task_id", tr.task_id),
@@ -161,6 +168,7 @@ def tasks_frame(run: Run) -> pd.DataFrame:
             ("end", tr.end),
             ("thread", tr.thread),
             ("error", None if tr.error is None else f"{type(tr.error).__name__}: {tr.error}"),
+            ("resumed", id(tr) in resumed),
         ):
             rows[name].append(value)
     return _frame(TASK_COLUMNS, rows)

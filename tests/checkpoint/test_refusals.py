@@ -1,0 +1,170 @@
+"""What a checkpoint refuses, with one clear error, leaving the run as it was."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+
+import ckpt_flows
+import pytest
+
+from graflow_nb import task, workflow
+from graflow_nb.core.snapshot import GraphChangedError, SnapshotError
+
+
+@pytest.fixture(autouse=True)
+def fresh_runs():
+    ckpt_flows.RUNS.clear()
+    yield
+    ckpt_flows.RUNS.clear()
+
+
+def _paused_hitl(tmp_path):
+    wf = ckpt_flows.hitl()
+    wf.execute("fetch", session_id="S", checkpoint_dir=tmp_path)
+    return str(tmp_path / "S.pkl")
+
+
+def test_a_graph_that_changed_shape_is_refused_naming_what_was_added_and_removed(tmp_path):
+    path = _paused_hitl(tmp_path)
+    wf = ckpt_flows.hitl(fixed=True)
+    with wf:
+        @task
+        def audit():
+            return "audit"
+
+        wf.graph.nodes["store"] >> audit
+    wf.graph.remove_node("c1")
+    with pytest.raises(GraphChangedError) as refused:
+        wf.resume(path, answers={"S_a": True})
+    message = str(refused.value)
+    assert "added tasks: 'task:audit'" in message and "'store' >> 'audit'" in message
+    assert "removed tasks: 'task:c1'" in message
+    assert refused.value.added["edges"] == [("store", "audit")]
+    assert refused.value.removed["tasks"] == ["task:c1"]
+    assert len(message) < 2000
+    assert wf.last_run is None  # nothing ran
+
+
+def test_a_lock_in_the_channel_is_refused_at_save_time_naming_the_key_and_the_run_is_untouched(tmp_path):
+    with workflow("locked") as wf:
+        @task(inject_context=True)
+        def setup(ctx):
+            ctx.get_channel().set("guard", threading.Lock())
+            return 1
+
+        @task(inject_context=True)
+        def ask(ctx):
+            return ctx.request_approval("go?")
+
+        setup >> ask
+    paused = wf.execute("setup", session_id="L")
+    run = wf.last_run
+    before = (run.status, [p.key for p in run.pending_inputs()], run.session_tree())
+    with pytest.raises(SnapshotError) as refused:
+        run.save(tmp_path / "L.pkl")
+    assert "channel key 'guard' (session 'L', a lock)" in str(refused.value)
+    assert os.listdir(tmp_path) == []  # no file, not even half of one
+    assert (run.status, [p.key for p in run.pending_inputs()], run.session_tree()) == before
+    assert paused.resume("L", True) is True  # the run goes on as if nothing was tried
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path):
+    with workflow("again") as wf:
+        @task(inject_context=True)
+        def ask(ctx):
+            return ctx.request_approval("go?")
+
+    wf.execute("ask", session_id="A")
+    path = wf.last_run.save(tmp_path)
+    good = {name: (tmp_path / name).read_bytes() for name in sorted(os.listdir(tmp_path))}
+    wf.last_run.root_context.channel.set("stream", (i for i in range(3)))
+    with pytest.raises(SnapshotError, match="channel key 'stream'"):
+        wf.last_run.save(tmp_path)
+    assert {name: (tmp_path / name).read_bytes() for name in sorted(os.listdir(tmp_path))} == good
+    assert pickle.loads(good["A.pkl"]).metadata.session_id == "A" and path.endswith("A.pkl")
+
+
+def test_an_unsaveable_run_with_a_checkpoint_dir_says_so_on_its_error(tmp_path):
+    with workflow("gen") as wf:
+        @task
+        def produce():
+            return (i for i in range(3))
+
+        @task
+        def fail(produce):
+            raise KeyError("no")
+
+        produce >> fail
+    with pytest.raises(KeyError) as failed:
+        wf.execute("produce", session_id="G", checkpoint_dir=tmp_path)
+    assert any("no checkpoint written" in n and "'produce.__result__'" in n for n in failed.value.__notes__)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_task_made_at_run_time_from_a_local_function_needs_to_be_handed_in(tmp_path):
+    def local_helper(ctx):
+        return ctx.request_approval("local?")
+
+    with workflow("local") as wf:
+        @task(inject_context=True)
+        def spawn(ctx):
+            ctx.next_task(task("helper", inject_context=True)(local_helper))
+
+    wf.execute("spawn", session_id="Z", checkpoint_dir=tmp_path)
+    with pytest.raises(SnapshotError) as refused:
+        wf.resume(tmp_path / "Z.pkl", answers={"Z": True})
+    assert "task 'helper' was created at run time in session 'Z'" in str(refused.value)
+    assert "tasks={'helper': " in str(refused.value)
+    assert wf.resume(tmp_path / "Z.pkl", answers={"Z": True}, tasks={"helper": local_helper}) is True
+
+
+def test_nothing_is_written_unless_a_path_or_directory_is_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with workflow("quiet") as wf:
+        @task(inject_context=True)
+        def ask(ctx):
+            return ctx.request_approval("go?")
+
+        @task(inject_context=True)
+        def save_here(ctx):
+            ctx.checkpoint()
+
+    wf.execute("ask", session_id="Q")
+    with pytest.raises(ValueError, match="say where to write the checkpoint"):
+        wf.last_run.save()
+    with pytest.raises(ValueError, match="say where to write the checkpoint"):
+        wf.execute("save_here", session_id="Q2")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_checkpoint_asked_for_in_a_branch_is_refused(tmp_path):
+    with workflow("branchy") as wf:
+        @task(inject_context=True)
+        def a(ctx):
+            ctx.checkpoint(path=tmp_path)
+
+        @task
+        def b():
+            return 2
+
+        @task
+        def src():
+            return 0
+
+        src >> (a | b)
+    with pytest.raises(Exception) as refused:
+        wf.execute("src", session_id="B")
+    assert isinstance(refused.value.__cause__, SnapshotError)
+    assert "in branch session 'B_a' is refused" in str(refused.value.__cause__)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused_naming_it(tmp_path):
+    bogus = tmp_path / "x.pkl"
+    bogus.write_bytes(b"not a pickle")
+    with pytest.raises(SnapshotError, match="x.pkl' cannot be loaded"):
+        ckpt_flows.hitl().resume(bogus)
+    with pytest.raises(SnapshotError, match="cannot read checkpoint"):
+        ckpt_flows.hitl().resume(tmp_path / "missing.pkl")
