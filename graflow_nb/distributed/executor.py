@@ -36,7 +36,8 @@ from ..core.errors import GraflowRuntimeError
 from ..core.executors import Batch, Branches, BranchExecutor
 from ..core.queue import InMemoryTaskQueue
 from ..core.run import Run, SessionRecord
-from .shipping import BranchOutcome, BranchSpec, GroupView, ShippingError, dumps, loads, pickled_view
+from ..core.snapshot import BranchSpec
+from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads, pickled_view
 from .worker import run_branch
 
 # How often the waiting thread looks at the run's own stop flags between futures.
@@ -140,7 +141,6 @@ class DaskExecutor(BranchExecutor):
 def _view(branches: Any) -> GroupView:
     """The parent session as a worker needs it: channel at the fork, dynamic tasks."""
     parent = branches.parent
-    run = parent.run
     nodes: dict[str, Any] = {}
     succ: dict[str, list[str]] = {}
     pred: dict[str, list[str]] = {}
@@ -151,11 +151,24 @@ def _view(branches: Any) -> GroupView:
                 into.setdefault(key, value)
         ctx = ctx.parent_context
     channel = parent.channel
+    run = parent.run
     return GroupView(
-        parent.session_id, parent.depth, branches.group.task_id, {k: channel.peek(k) for k in channel.keys()},
-        nodes, succ, pred, parent.default_max_cycles, parent.default_max_retries, run.default_policy,
-        run.ready_parallel, run.max_workers, parent.config,
+        parent.session_id, run.workflow_name, {k: channel.peek(k) for k in channel.keys()}, nodes, succ, pred,
+        run.max_workers,
     )
+
+
+def _settings(branches: Any) -> dict[str, Any]:
+    """The run's settings a branch needs, as ``core.snapshot.BranchSpec`` carries them."""
+    parent, run = branches.parent, branches.run
+    return {
+        "default_max_cycles": parent.default_max_cycles,
+        "default_max_retries": parent.default_max_retries,
+        "config": dict(parent.config),
+        "default_policy": run.default_policy,
+        "max_concurrency": run.max_concurrency,
+        "ready_parallel": run.ready_parallel,
+    }
 
 
 class _Feed:
@@ -190,6 +203,7 @@ class DaskBatch(Batch):
         self.graph = _shipped_graph(self.run, parent.graph, client)
         self.view = _put(client, view_blob)
         self.view_token = uuid.uuid4().hex
+        self.settings = _settings(branches)
         Shipped.views += 1
         Shipped.view_bytes += len(view_blob)
         name = uuid.uuid4().hex[:12]
@@ -261,40 +275,41 @@ class DaskBatch(Batch):
         while self.unsubmitted and len(self.futures) < self.limit and not self.stopped:
             position = self.unsubmitted.popleft()
             index = self.indices[position]
-            spec = self._spec(position, index)
             future = self.client.submit(
-                run_branch, self.graph.token, self.graph.future, self.view_token, self.view, spec,
+                run_branch, self.graph.token, self.graph.future, self.view_token, self.view, self._ticket(index),
                 key=f"graflow-branch-{uuid.uuid4().hex[:12]}", pure=False,
             )
             self.futures[future] = position
             self.running.add(position)
             future.add_done_callback(self.done.put)
 
-    def _spec(self, position: int, index: int) -> BranchSpec:
+    def _ticket(self, index: int) -> Ticket:
         branch = self.branches.branches[index]
         run = self.run
-        remote = branch.remote
+        record = branch.record
         spec = BranchSpec(
             session_id=branch.session_id,
             member_id=self.branches.members[index].task_id,
-            order_key=branch.record.order_key,
-            max_steps=run.max_steps,
-            steps_left=run.max_steps - run.steps,
-            stop_flag=self.stop_flag,
-            topic=self.topic,
-            index=index,
-            live=run.bus.active,
+            group_id=record.group_id,
+            order_key=record.order_key,
+            depth=branch.depth,
+            steps_left=max(0, run.max_steps - run.steps),
+            parent_view={},  # in the group's view, shipped once for every member
+            settings=self.settings,
+            dynamic=[],  # by value, in the group's view
         )
+        ticket = Ticket(spec, run.max_steps, self.stop_flag, self.topic, index, live=run.bus.active)
+        remote = branch.remote
         if remote is not None and remote.paused_state is not None:
-            spec.paused_state = remote.paused_state
-            spec.seen = remote.seen
-            spec.events_seen = remote.events_seen
-            spec.answers = {
+            ticket.paused_state = remote.paused_state
+            ticket.seen = remote.seen
+            ticket.events_seen = remote.events_seen
+            ticket.answers = {
                 key: run.answers[key]
                 for key, question in run.pending.items()
                 if key in run.answers and run.is_within(question.session_id, branch.session_id)
             }
-        return spec
+        return ticket
 
     def _sync_stop(self) -> None:
         """The group's or the run's stop reaches remote sessions through the flag."""
@@ -328,9 +343,9 @@ class DaskBatch(Batch):
             if blob is None:
                 self._lost(index, future)
                 continue
-            outcome: BranchOutcome = loads(blob)
-            self.absorb(index, outcome)
-            self.branches.settle(index, outcome.error)
+            remote: RemoteOutcome = loads(blob)
+            self.absorb(index, remote)
+            self.branches.settle(index, remote.outcome.error)
 
     def _lost(self, index: int, future: Any) -> None:
         """The future ended without an outcome: its worker died, or Dask gave up on it."""
@@ -352,52 +367,57 @@ class DaskBatch(Batch):
         self.run.close_session(branch.session_id, "failed")
         self.branches.settle(index, error)
 
-    def absorb(self, index: int, outcome: BranchOutcome) -> None:
-        """Fold one remote branch's outcome into this run, as if it had run here."""
+    def absorb(self, index: int, remote: RemoteOutcome) -> None:
+        """Fold one remote branch's outcome into this run, as if it had run here.
+
+        Not ``snapshot.apply_outcome``: events here arrive live and in order already
+        (it re-emits them all at the end), a resumed branch's outcome holds all its
+        changes since the fork (it would add the ops again), and sessions it reported
+        before a pause exist here already (it would open them a second time)."""
         run = self.run
         branch = self.branches.branches[index]
-        if outcome.dynamic_nodes:
-            branch._own("dynamic_nodes").update(outcome.dynamic_nodes)
+        outcome = remote.outcome
+        if remote.dynamic_nodes:
+            branch._own("dynamic_nodes").update(remote.dynamic_nodes)
             branch._has_dynamic = True
         for copy in outcome.sessions:
             record = run.sessions.get(copy.session_id)
             if record is None:
-                queue = InMemoryTaskQueue(copy.session_id)
                 record = SessionRecord(
                     copy.session_id, copy.parent_id, copy.depth, copy.group_id, copy.member_id, copy.order_key,
-                    queue, branch,
+                    InMemoryTaskQueue(copy.session_id), branch,
                 )
                 run.add_session(record)
             record.state, record.started, record.ended = copy.state, copy.started, copy.ended
-            record.tasks_run = copy.tasks_run
-            record.worker = outcome.worker
+            record.tasks_run = list(copy.tasks_run)
+            record.worker = remote.worker
             queue = record.queue
             queue.drain()
-            for task_id in copy.queued:
+            for task_id in copy.queue:
                 if branch.knows(task_id):
-                    queue._items.append(branch.lookup(task_id))
-            queue.enqueued, queue.dequeued = copy.counts["enqueued"], copy.counts["dequeued"]
-            queue.retries, queue.failures = copy.counts["retries"], copy.counts["failures"]
+                    queue.enqueue(branch.lookup(task_id))
+            for name, value in copy.counters.items():
+                setattr(queue, name, value)
         with run._lock:
             run.steps += outcome.steps
-            for base, count in outcome.fork_counts.items():
+            for base, count in remote.fork_counts.items():
                 run._fork_counts[base] = max(count, run._fork_counts.get(base, 0))
         run.task_runs.extend(outcome.task_runs)
         run.skipped.extend(outcome.skipped)
         run.dynamic_tasks.extend(outcome.dynamic_tasks)
-        run.groups.extend(outcome.groups)
-        asked = {question.key for question in outcome.pending}
+        run.groups.extend(remote.groups)
+        asked = {question.key for question in remote.pending}
         for key in [k for k, q in run.pending.items() if run.is_within(q.session_id, branch.session_id)]:
             if key not in asked:
                 del run.pending[key]
-        for question in outcome.pending:
+        for question in remote.pending:
             run.ask(question)
         channel = branch.channel
         if isinstance(channel, BranchChannel):
             channel.load_changes(outcome.changes)
         feed = self.feeds[index]
-        branch.remote = _Remote(outcome.paused_state, outcome.seen, feed.first + len(outcome.events))
-        self._deliver_rest(index, outcome)
+        branch.remote = _Remote(remote.paused_state, remote.seen, feed.first + len(remote.events))
+        self._deliver_rest(index, remote)
 
     # -- events ------------------------------------------------------------------------
     def _on_message(self, message: Any) -> None:
@@ -430,7 +450,7 @@ class DaskBatch(Batch):
             if bus.active:
                 bus.deliver(loads(blob))
 
-    def _deliver_rest(self, index: int, outcome: BranchOutcome) -> None:
+    def _deliver_rest(self, index: int, outcome: RemoteOutcome) -> None:
         feed = self.feeds[index]
         with feed.lock:
             if feed.attempt is not None and feed.attempt != outcome.attempt:

@@ -2,16 +2,16 @@
 
     graph     the run's TaskGraph, pickled once per run and scattered once per
               client (``ShippedRun``)
-    GroupView the parent session's channel as it stood at the fork, its dynamic
-              tasks, its id and depth: pickled to bytes and scattered once per
-              group, shared by every member (bytes, so Dask never splits it into
-              one key per channel entry)
-    BranchSpec the small per-member part: session id, order key, remaining step
-              budget, the stop flag's name, the event topic, answers to questions
-              and, when a paused branch resumes, its pickled state
-    BranchOutcome what comes back: the branch's channel changes, the records of its
-              session and every session below it, task runs, skips, groups,
-              questions it waits on, events, the steps it took, its error
+    GroupView the parent session's channel as it stood at the fork and its dynamic
+              tasks: pickled to bytes and shipped once per group, shared by every
+              member (bytes, so Dask never splits it into one key per channel entry)
+    Ticket    the small per-member part: the engine's ``core.snapshot.BranchSpec``
+              (session id, member, order key, remaining step budget, settings) with
+              an empty ``parent_view``, plus the stop flag's name, the event topic,
+              answers to questions and, when a paused branch resumes, its state
+    RemoteOutcome what comes back: the engine's ``core.snapshot.BranchOutcome`` (the
+              branch's channel changes, results, task-run and session records, nested
+              ones included, skips, steps, error) plus events, questions, groups
 
 Values are pickled with cloudpickle, so functions and classes defined in notebook
 cells (``__main__``) travel by value.  A channel value that does not pickle is named
@@ -28,6 +28,7 @@ from typing import Any
 import cloudpickle
 
 from ..core.errors import GraflowRuntimeError
+from ..core.snapshot import BranchOutcome, BranchSpec
 
 
 class ShippingError(GraflowRuntimeError, TypeError):
@@ -87,28 +88,25 @@ def pickled_view(values: dict[str, Any], where: str) -> bytes:
 
 @dataclass(slots=True)
 class GroupView:
+    """The part of every member's ``BranchSpec`` that is the same for the whole group:
+    shipped once per group instead of once per member."""
+
     parent_session_id: str
-    parent_depth: int
-    group_id: str
+    workflow_name: str
     channel: dict[str, Any]
     dynamic_nodes: dict[str, Any]
     dynamic_succ: dict[str, list[str]]
     dynamic_pred: dict[str, list[str]]
-    default_max_cycles: int | None
-    default_max_retries: int
-    default_policy: Any
-    ready_parallel: bool
     max_workers: int
-    config: dict[str, Any]
 
 
 @dataclass(slots=True)
-class BranchSpec:
-    session_id: str
-    member_id: str
-    order_key: tuple[Any, ...]
-    max_steps: int  # the run's budget; steps_left of it remain when the branch starts
-    steps_left: int
+class Ticket:
+    """One member's own part: the engine's ``BranchSpec`` (its ``parent_view`` travels
+    in the ``GroupView``) and what the Dask executor adds to it."""
+
+    spec: BranchSpec
+    max_steps: int  # the run's budget; spec.steps_left of it remain when the branch starts
     stop_flag: str
     topic: str
     index: int
@@ -120,38 +118,20 @@ class BranchSpec:
 
 
 @dataclass(slots=True)
-class SessionCopy:
-    """One session record as the worker left it (queues stay on the worker)."""
+class RemoteOutcome:
+    """The engine's ``BranchOutcome`` as it comes back from a worker, with what the
+    run here needs besides: where it ran, its events as pickles (in order, numbered
+    like the live ones), questions it waits on, group records, fork counts, the
+    dynamic tasks themselves (by value: a notebook's functions have no import path on
+    a worker) and, when it paused, the branch itself to go on from."""
 
-    session_id: str
-    parent_id: str | None
-    depth: int
-    group_id: str | None
-    member_id: str | None
-    order_key: tuple[Any, ...]
-    state: str
-    started: float
-    ended: float | None
-    tasks_run: list[str]
-    counts: dict[str, int]
-    queued: list[Any]
-
-
-@dataclass(slots=True)
-class BranchOutcome:
+    outcome: BranchOutcome
     worker: str
     attempt: str
-    sessions: list[SessionCopy]
-    changes: dict[str, Any]
-    task_runs: list[Any]
-    skipped: list[tuple[str, str, str]]
-    dynamic_tasks: list[tuple[str, str, str | None]]
-    dynamic_nodes: dict[str, Any]
-    groups: list[Any]
-    pending: list[Any]
     events: list[bytes]
-    steps: int
+    pending: list[Any]
+    groups: list[Any]
     fork_counts: dict[str, int]
-    error: BaseException | None = None
+    dynamic_nodes: dict[str, Any]
     paused_state: bytes | None = None
     seen: tuple[int, int, int, int] = (0, 0, 0, 0)

@@ -23,9 +23,11 @@ from distributed import get_worker
 from ..core.context import ExecutionContext
 from ..core.engine import WorkflowEngine
 from ..core.errors import SessionPaused
-from ..core.events import Event
+from ..core.events import Event, EventLog
 from ..core.pool import WorkerPool
-from .shipping import BranchOutcome, BranchSpec, GroupView, SessionCopy, ShippingError, dumps, loads
+from ..core.snapshot import branch_outcome, open_branch
+from ..core.workflow import WorkflowContext
+from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads
 
 # How long a worker trusts its last look at the stop flag (each look asks the scheduler).
 STOP_CHECK_SECONDS = 0.01
@@ -52,7 +54,6 @@ class _Loaded:
             return value
 
 
-_GRAPHS = _Loaded(8)
 _VIEWS = _Loaded(32)
 
 
@@ -128,53 +129,67 @@ def _pickles(value: Any) -> bool:
         return False
 
 
-def _fresh_branch(graph: Any, view: GroupView, spec: BranchSpec) -> ExecutionContext:
-    parent = ExecutionContext(
-        graph,
-        session_id=view.parent_session_id,
-        max_steps=spec.max_steps,
-        default_max_cycles=view.default_max_cycles,
-        default_max_retries=view.default_max_retries,
-        default_policy=view.default_policy,
-        max_workers=view.max_workers,
-        initial_channel=view.channel,
-        ready_parallel=view.ready_parallel,
-        config=view.config,
-    )
-    parent.depth = view.parent_depth
+class _Workflows(_Loaded):
+    """Shipped graphs, each as a workflow of this worker's own (branches built at run
+    time register in it, as they would in the notebook's)."""
+
+    def get(self, token: str, blob: bytes, name: str = "") -> Any:
+        with self.lock:
+            workflow = self.items.pop(token, None)
+            if workflow is None:
+                workflow = WorkflowContext(name)
+                workflow.graph = loads(blob)
+            self.items[token] = workflow
+            while len(self.items) > self.kept:
+                del self.items[next(iter(self.items))]
+            return workflow
+
+
+_WORKFLOWS = _Workflows(8)
+
+
+def _fresh_branch(workflow: Any, view: GroupView, ticket: Ticket) -> ExecutionContext:
+    """The engine's detached branch (``snapshot.open_branch``) under a stand-in parent
+    holding the group's view; dynamic tasks of its ancestors come by value."""
+    spec = ticket.spec
+    spec.parent_view = view.channel
+    branch = open_branch(spec, workflow)
+    parent = branch.parent_context
+    assert parent is not None  # open_branch hangs the branch under its stand-in parent
     if view.dynamic_nodes or view.dynamic_succ:
         parent.dynamic_nodes = dict(view.dynamic_nodes)
         parent.dynamic_succ = {k: list(v) for k, v in view.dynamic_succ.items()}
         parent.dynamic_pred = {k: list(v) for k, v in view.dynamic_pred.items()}
-        parent._has_dynamic = True
-    branch = parent.create_branch_context(
-        spec.member_id, group_id=view.group_id, order_key=spec.order_key, session_id=spec.session_id
-    )
-    branch.add_to_queue(branch.lookup(spec.member_id))
+        parent._has_dynamic = branch._has_dynamic = True
+    run = branch.run
+    run.max_workers = view.max_workers
+    run.ready_parallel = spec.settings.get("ready_parallel", False)
+    parent.config = branch.config = dict(spec.settings.get("config") or {})
     return branch
 
 
-def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes, spec: BranchSpec) -> bytes:
+def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes, ticket: Ticket) -> bytes:
     """The Dask task: run one branch session here and return its pickled outcome."""
     worker = get_worker()
     attempt = uuid.uuid4().hex[:8]
-    if spec.paused_state is not None:
-        branch = loads(spec.paused_state)
+    if ticket.paused_state is not None:
+        branch = loads(ticket.paused_state)
+        _attach(branch, _WORKFLOWS.get(token, graph_blob, branch.run.workflow_name))
     else:
-        branch = _fresh_branch(_GRAPHS.get(token, graph_blob), _VIEWS.get(view_token, view_blob), spec)
+        view = _VIEWS.get(view_token, view_blob)
+        branch = _fresh_branch(_WORKFLOWS.get(token, graph_blob, view.workflow_name), view, ticket)
     run = branch.run
     run.remote_worker = worker.address
-    run.answers.update(spec.answers)
+    run.answers.update(ticket.answers)
     # The run's one budget: what the rest of the run already took is taken here too.
-    run.max_steps = spec.max_steps
-    run.steps = spec.max_steps - spec.steps_left
-    branch.cancel_event = RemoteStopFlag(spec.stop_flag)
-    run.pool = WorkerPool(run.max_workers, name=f"graflow-{spec.session_id}")
-    forwarder = _Forwarder(worker, spec.topic, spec.index, attempt, skip=spec.events_seen, live=spec.live)
-    if spec.live:  # someone watches: the session's worker shows at once
+    run.max_steps = ticket.max_steps
+    run.steps = ticket.max_steps - ticket.spec.steps_left
+    branch.cancel_event = RemoteStopFlag(ticket.stop_flag)
+    run.pool = WorkerPool(run.max_workers, name=f"graflow-{branch.session_id}")
+    forwarder = _Forwarder(worker, ticket.topic, ticket.index, attempt, skip=ticket.events_seen, live=ticket.live)
+    if ticket.live:  # someone watches: the session's worker shows at once
         forwarder.started()
     run.bus.subscribe(forwarder)
-    steps_before = run.steps
     error: BaseException | None = None
     try:
         WorkflowEngine().execute(branch)
@@ -182,75 +197,86 @@ def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes,
         error = raised
     finally:
         run.pool.shutdown()
-    paused = dumps(branch) if isinstance(error, SessionPaused) else None
-    outcome = _outcome(branch, spec, worker.address, attempt, forwarder.events, run.steps - steps_before, error, paused)
+    paused = None
+    if isinstance(error, SessionPaused):
+        branch.event_log = EventLog()  # its events came home already
+        _attach(branch, None)  # this worker's workflow (and its locks) stays here
+        try:
+            paused = dumps(branch)
+        except Exception as unpicklable:
+            error = ShippingError(
+                f"session {branch.session_id!r} paused for input on Dask worker {worker.address}, but its "
+                f"state can't be shipped back to resume it ({unpicklable}); a question asked inside a "
+                f"nested group of a Dask branch is not supported: run that group on threads"
+            )
+    remote = _outcome(branch, ticket, worker.address, attempt, forwarder.events, error, paused)
     try:
-        return dumps(outcome)
+        return dumps(remote)
     except Exception as unpicklable:
         # A task returned (or wrote) something that can't travel back: the branch fails
         # with an error naming it, and the rest of the record still comes home.
-        outcome.error = _name_unpicklable(outcome, unpicklable)
+        outcome = remote.outcome
+        outcome.error = _name_unpicklable(remote, unpicklable)
         outcome.changes = {k: v for k, v in outcome.changes.items() if _pickles(v)}
+        outcome.results = {k: v for k, v in outcome.results.items() if _pickles(v)}
         for task_run in outcome.task_runs:
             if not _pickles(task_run.result):
                 task_run.result = None
-        outcome.paused_state = None
-        return dumps(outcome)
+        remote.paused_state = None
+        return dumps(remote)
 
 
-def _name_unpicklable(outcome: BranchOutcome, error: Exception) -> ShippingError:
+def _attach(branch: ExecutionContext, workflow: Any) -> None:
+    """Point every session of the branch's run at ``workflow``."""
+    for record in branch.run.sessions.values():
+        if record.context is not None:
+            record.context.workflow = workflow
+
+
+def _name_unpicklable(remote: RemoteOutcome, error: Exception) -> ShippingError:
+    outcome = remote.outcome
     for key, change in outcome.changes.items():
         if not _pickles(change):
             return ShippingError(
-                f"session {outcome.sessions[0].session_id!r}: channel key {key!r} holds "
-                f"{type(change.value).__name__}, which can't be pickled back from Dask worker "
-                f"{outcome.worker} ({error})"
+                f"session {outcome.session_id!r}: channel key {key!r} holds {type(change.value).__name__}, "
+                f"which can't be pickled back from Dask worker {remote.worker} ({error})"
             )
-    return ShippingError(f"the outcome of a branch on Dask worker {outcome.worker} can't be pickled: {error}")
+    return ShippingError(f"the outcome of session {outcome.session_id!r} on Dask worker {remote.worker} can't be pickled: {error}")
 
 
 def _outcome(
     branch: ExecutionContext,
-    spec: BranchSpec,
+    ticket: Ticket,
     address: str,
     attempt: str,
     events: list[bytes],
-    steps: int,
     error: BaseException | None,
     paused: bytes | None,
-) -> BranchOutcome:
+) -> RemoteOutcome:
+    """The engine's ``branch_outcome``, less what an earlier part (before a pause)
+    already reported, with what the run at home needs besides."""
     run = branch.run
-    root = branch.parent_context
-    assert root is not None  # a re-created branch always hangs under its stand-in parent
-    sessions = [
-        SessionCopy(
-            r.session_id, r.parent_id, r.depth, r.group_id, r.member_id, r.order_key, r.state, r.started,
-            r.ended, list(r.tasks_run), r.queue.metrics, r.queue.snapshot(),
-        )
-        for r in run.sessions.values()
-        if r.session_id != root.session_id
-    ]
+    outcome = branch_outcome(branch, error)
+    runs_seen, skipped_seen, dynamic_seen, groups_seen = ticket.seen
+    outcome.task_runs = outcome.task_runs[runs_seen:]
+    outcome.skipped = outcome.skipped[skipped_seen:]
+    outcome.dynamic_tasks = outcome.dynamic_tasks[dynamic_seen:]
+    outcome.steps = run.steps - (ticket.max_steps - ticket.spec.steps_left)
+    outcome.events = []  # they travel as pickles, numbered like the live ones
     dynamic: dict[str, Any] = {}
     for record in run.sessions.values():
-        if record.context is not None and record.context is not root:
+        if record.context is not None and run.is_within(record.session_id, branch.session_id):
             dynamic.update(record.context.dynamic_nodes)
-    runs_seen, skipped_seen, dynamic_seen, groups_seen = spec.seen
-    from_channel = branch.channel.changes() if hasattr(branch.channel, "changes") else {}
-    return BranchOutcome(
+    return RemoteOutcome(
+        outcome=outcome,
         worker=address,
         attempt=attempt,
-        sessions=sessions,
-        changes=from_channel,
-        task_runs=run.task_runs[runs_seen:],
-        skipped=run.skipped[skipped_seen:],
-        dynamic_tasks=run.dynamic_tasks[dynamic_seen:],
-        dynamic_nodes=dynamic,
-        groups=run.groups[groups_seen:],
-        pending=list(run.pending.values()),
         events=events,
-        steps=steps,
+        pending=list(run.pending.values()),
+        groups=run.groups[groups_seen:],
         fork_counts=dict(run._fork_counts),
-        error=error,
+        dynamic_nodes=dynamic,
         paused_state=paused,
-        seen=(len(run.task_runs), len(run.skipped), len(run.dynamic_tasks), len(run.groups)),
+        seen=(runs_seen + len(outcome.task_runs), skipped_seen + len(outcome.skipped),
+              dynamic_seen + len(outcome.dynamic_tasks), len(run.groups)),
     )
