@@ -64,9 +64,11 @@ class GroupRun:
     # per member: one context can't be entered by two threads at once); per run_members.
     _contexts: dict[int, contextvars.Context]
 
-    def __init__(self, group: ParallelGroup, parent: ExecutionContext, engine: WorkflowEngine):
+    def __init__(self, group: ParallelGroup, parent: ExecutionContext, engine: WorkflowEngine | None = None):
         self.group = group
-        self.engine = engine
+        # Drains the branches run here; a group restored from a checkpoint gets the
+        # resuming engine when execute_group re-enters it.
+        self.engine: WorkflowEngine | None = engine
         self.parent = parent
         self.run = parent.run
         self.policy = resolve_policy(group.policy if group.policy is not None else self.run.default_policy)
@@ -127,6 +129,7 @@ class GroupRun:
     def run_here(self, index: int) -> None:
         """Drain branch ``index`` on this thread (the thread executor's job)."""
         try:
+            assert self.engine is not None  # execute_group hands every group run its engine
             self._contexts[index].run(self.engine.execute, self.branches[index])
         except BaseException as error:
             # Every error ends here, on whichever thread ran the member, so a worker
@@ -304,6 +307,7 @@ class GroupRun:
             for i, branch in reversed(succeeded):
                 compensation = getattr(self.members[i], "compensation", None)
                 if compensation is not None:
+                    assert self.engine is not None  # execute_group hands every group run its engine
                     failure = self.engine.compensate(branch, self.members[i], compensation)
                     if ends_run(failure):
                         error = failure
