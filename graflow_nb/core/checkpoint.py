@@ -279,8 +279,10 @@ def restore(
 ) -> tuple[ExecutionContext, CheckpointMetadata]:
     """A live root context to continue, and the checkpoint's metadata."""
     checkpoint = load(source)
+    meta = checkpoint.metadata
     root = restore_run(
-        checkpoint.state, workflow, tasks=tasks, observers=observers, checkpoint_id=checkpoint.metadata.checkpoint_id
+        checkpoint.state, workflow, tasks=tasks, observers=observers, checkpoint_id=meta.checkpoint_id,
+        source=pathlib.Path(meta.path).name if isinstance(source, Checkpoint) else pathlib.Path(os.fspath(source)).name,
     )
     root.run.checkpoint_dir = checkpoint_dir
     return root, checkpoint.metadata

@@ -70,6 +70,7 @@ from .run import GroupOutcome, PendingInput, Run, SessionRecord, TaskRun
 from .task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
 
 FORMAT = 1  # bumped when a saved RunState can no longer be read by this code
+_STOPPED = ("failed", "cancelled", "closed", "discarded", "abandoned")  # states _reopen opens again
 
 
 class _NoBase:
@@ -176,6 +177,7 @@ class ResumeMark:
     """Where a resume split a run's history: what existed when it was restored."""
 
     checkpoint_id: str
+    source: str  # what it was resumed from, as a person would name it (the file's name)
     at: float
     task_runs: int  # task_runs[:n] ran before
     sessions: int  # the first n sessions were opened before
@@ -209,8 +211,30 @@ class RunState:
 
     @property
     def frontier(self) -> dict[str, list[str]]:
-        """Each session that has work left, with the tasks it will run first."""
-        return {s.session_id: s.queue for s in self.sessions if s.queue}
+        """Each session that has work left, with the tasks it runs first on resume (for
+        a failed or cancelled run: the task that stopped and what was dropped from its
+        queue, in the sessions a resume opens again; see ``_reopen``)."""
+        if self.status not in ("failed", "cancelled"):
+            return {s.session_id: s.queue for s in self.sessions if s.queue}
+        by_id = {s.session_id: s for s in self.sessions}
+        out: dict[str, list[str]] = {}
+        stack = [self.root_session_id]
+        while stack:
+            session = by_id[stack.pop()]
+            again = list(session.queue)
+            if session.state in _STOPPED:
+                last = session.tasks_run[-1] if session.tasks_run else None
+                status = next((tr.status for tr in reversed(self.task_runs)
+                               if tr.session_id == session.session_id and tr.task_id == last), None)
+                if last is not None and status not in ("succeeded", None):
+                    again.insert(0, last)
+                again += [t for t, sid, _ in self.skipped if sid == session.session_id]
+            if again:
+                out[session.session_id] = again
+            for group in reversed(session.groups):
+                if group.why == "failed":
+                    stack += [sid for sid, o in zip(group.branch_ids, group.outcomes, strict=True) if o is None or not o.success][::-1]
+        return dict(sorted(out.items(), key=lambda kv: [s.session_id for s in self.sessions].index(kv[0])))
 
 
 @dataclass
@@ -494,6 +518,7 @@ def restore_run(
     tasks: Resolver | None = None,
     observers: list[Observer] | None = None,
     checkpoint_id: str = "",
+    source: str = "",
 ) -> ExecutionContext:
     """A live root context for ``state``, against ``workflow`` (its graph must be wired as
     the saved one was: ``GraphChangedError`` otherwise).  Sessions that stopped because
@@ -543,6 +568,7 @@ def restore_run(
     run.resumes.append(
         ResumeMark(
             checkpoint_id or state.root_session_id,
+            source or checkpoint_id or state.root_session_id,
             time.time(),
             len(run.task_runs),
             len(run.sessions),
@@ -711,7 +737,7 @@ def _reopen(ctx: ExecutionContext, run: Run) -> None:
     running (it runs again, as the same step of the session) and the tasks that were
     dropped from its queue; then do the same below, for each group that failed here."""
     record = ctx.record
-    if record.state not in ("failed", "cancelled", "closed", "discarded", "abandoned"):
+    if record.state not in _STOPPED:
         return
     dropped = [i for i, (_, sid, _) in enumerate(run.skipped) if sid == ctx.session_id]
     again: list[Executable] = []
