@@ -47,6 +47,7 @@ folds it into the live branch session it stands for.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import pickle
@@ -325,7 +326,15 @@ def take_run(run: Run) -> RunState:
     root = run.root_context
     if root is None:
         raise SnapshotError(f"run {shown(run.root_session_id)} has no root session to save")
+    if run.ready_parallel and run.status != "succeeded":
+        raise SnapshotError(
+            f"run {shown(run.root_session_id)} ran with ready_parallel=True, whose tasks in flight a checkpoint "
+            f"cannot describe yet; only its finished run can be saved"
+        )
     sessions = [take_session(record.context) for record in run.sessions.values() if record.context is not None]
+    for session in sessions:
+        for group in session.groups:
+            group.outcomes = [None if o is None else dataclasses.replace(o, error=portable_error(o.error)) for o in group.outcomes]
     return RunState(
         format=FORMAT,
         root_session_id=run.root_session_id,
@@ -337,13 +346,13 @@ def take_run(run: Run) -> RunState:
         steps=run.steps,
         fork_counts=dict(run._fork_counts),
         sessions=sessions,
-        task_runs=list(run.task_runs),
+        task_runs=[tr if tr.error is None else dataclasses.replace(tr, error=portable_error(tr.error)) for tr in run.task_runs],
         dynamic_tasks=list(run.dynamic_tasks),
         skipped=list(run.skipped),
         groups=list(run.groups),
         pending=dict(run.pending),
         answers=dict(run.answers),
-        error=run.error,
+        error=portable_error(run.error),
         result=run.result,
         started=run.started,
         ended=run.ended,
@@ -447,6 +456,23 @@ def task_spec(node: Executable) -> TaskSpec:
     raise SnapshotError(f"task {shown(node.task_id)} is a {type(node).__name__}, which a checkpoint cannot describe")
 
 
+class UnpicklableError(GraflowError):
+    """Stands in, in a checkpoint, for an error of the run that cannot be pickled (its
+    class lives where no other process can import it, it holds a lock...): the history
+    keeps its type's name and message."""
+
+    def __init__(self, type_name: str, message: str):
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+
+
+def portable_error(error: BaseException | None) -> BaseException | None:
+    """``error`` itself if it pickles, else an ``UnpicklableError`` saying what it was."""
+    if error is None or _round_trips(error):
+        return error
+    return UnpicklableError(type(error).__name__, str(error)[:2000])
+
+
 # -- checking that a state can be saved -------------------------------------------------
 def dumps(state: Any) -> bytes:
     """``state`` pickled; if part of it can't be, one ``SnapshotError`` naming the
@@ -468,6 +494,16 @@ def dumps(state: Any) -> bytes:
 def _pickles(value: Any) -> bool:
     try:
         pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return True
+    except Exception:
+        return False
+
+
+def _round_trips(value: Any) -> bool:
+    """``value`` pickles and unpickles (an exception whose ``__init__`` needs other
+    arguments than its message pickles, then fails to load)."""
+    try:
+        pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         return True
     except Exception:
         return False
