@@ -789,6 +789,8 @@ def _reopen(ctx: ExecutionContext, run: Run) -> None:
         ctx.task_queue.restore(again)
     record.state = "open"
     record.ended = None
+    if ctx._abandoned:  # a timed-out group gave up on it; running again, it is not
+        del ctx._abandoned
     failed = ctx.failed_groups
     if failed:
         for group_run in failed.values():
@@ -807,7 +809,9 @@ def _last_attempt(run: Run, session_id: str, task_id: str) -> str | None:
 def _retry_group(group_run: GroupRun, run: Run) -> None:
     """Members that succeeded keep their outcome and changes; the others (failed,
     cancelled, never started, or undone by a compensation) run again in their own
-    sessions, from where they stopped."""
+    sessions, from where they stopped, with the group's whole timeout again."""
+    timeout = group_run.group.timeout
+    group_run.deadline = None if timeout is None else time.monotonic() + timeout
     for index, branch in enumerate(group_run.branches):
         outcome = group_run.outcomes[index]
         member = group_run.members[index]

@@ -229,3 +229,41 @@ def test_a_ready_parallel_run_that_stopped_is_not_saved_half_described(tmp_path)
     with pytest.raises(SnapshotError, match="ready_parallel=True"):
         wf.last_run.save(tmp_path)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_group_that_timed_out_resumes_with_its_whole_timeout_and_its_abandoned_member_runs_again(tmp_path):
+    release = threading.Event()
+    stuck = {"on": True}
+    runs = []
+    with workflow("timed") as wf:
+        @task
+        def src():
+            return 0
+
+        @task
+        def quick():
+            runs.append("quick")
+            return "q"
+
+        @task
+        def slow():
+            runs.append("slow")
+            if stuck["on"]:
+                release.wait(60)  # blocks until the test ends: the group gives up on it first
+            return "s"
+
+        @task
+        def sink(quick, slow):
+            return quick + slow
+
+        src >> (quick | slow).with_execution(timeout=0.2) >> sink
+    try:
+        with pytest.raises(Exception, match="timed out after 0.2 s"):
+            wf.execute("src", session_id="T", checkpoint_dir=tmp_path)
+        assert wf.last_run.sessions["T_slow"].state == "abandoned"
+        stuck["on"] = False
+        runs.clear()
+        assert wf.resume(tmp_path / "T.pkl") == "qs"
+        assert runs == ["slow"] and wf.last_run.sessions["T_slow"].state == "merged"
+    finally:
+        release.set()
