@@ -293,3 +293,46 @@ def shipped(fixed: bool = False):
 
 
 FLOWS["shipped"] = shipped
+
+
+def frames(fixed: bool = False):
+    """Branches edit values that don't compare with ``==`` (a DataFrame in place, a numpy
+    array replaced) before a sibling waits: their changes must survive the checkpoint."""
+    import numpy as np
+    import pandas as pd
+
+    with workflow("frames") as wf:
+        @task(inject_context=True)
+        def load(ctx):
+            ctx.get_channel().set("table", pd.DataFrame({"x": [1, 2, 3]}))
+            ctx.get_channel().set("vector", np.zeros(3))
+            return "loaded"
+
+        @task(inject_context=True)
+        def edit(ctx):
+            ran("edit")
+            ctx.get_channel().get("table").loc[0, "x"] = 99  # in place, on the branch's own copy
+            return "edited"
+
+        @task(inject_context=True)
+        def scale(ctx):
+            ran("scale")
+            ctx.get_channel().set("vector", ctx.get_channel().get("vector") + 7)
+            return "scaled"
+
+        @task(inject_context=True)
+        def wait(ctx):
+            ran("wait")
+            return ctx.request_approval("merge?")
+
+        @task(inject_context=True)
+        def report(ctx):
+            ran("report")
+            channel = ctx.get_channel()
+            return channel.get("table")["x"].tolist(), channel.get("vector").tolist()
+
+        load >> (edit | scale | wait) >> report
+    return wf
+
+
+FLOWS["frames"] = frames

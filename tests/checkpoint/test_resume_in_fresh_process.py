@@ -141,3 +141,14 @@ def test_nested_groups_resume_inside_the_inner_group(tmp_path):
     assert report["runs"] == ["b2", "bm", "c", "d"]  # a, b and b1 ran once, before
     assert tasks_after(report) == [("b2", "N_b_b2"), ("bm", "N_b"), ("c", "N_c"), ("d", "N")]
     assert report["outcome"] == repr("b1b2c")
+
+
+def test_in_place_changes_to_frames_and_arrays_in_branches_survive_the_checkpoint(tmp_path):
+    wf = ckpt_flows.frames()
+    wf.execute("load", session_id="F", checkpoint_dir=tmp_path)
+    assert sorted(ckpt_flows.RUNS) == ["edit", "scale", "wait"]
+    assert wf.last_run.root_context.channel.get("table")["x"].tolist() == [1, 2, 3]  # not merged yet
+
+    report = resume_elsewhere("frames", str(tmp_path / "F.pkl"), {"F_wait": True})
+    assert report["runs"] == ["wait", "report"]
+    assert report["outcome"] == repr(([99, 2, 3], [7.0, 7.0, 7.0]))
