@@ -336,3 +336,36 @@ def frames(fixed: bool = False):
 
 
 FLOWS["frames"] = frames
+
+
+def cancel_while_waiting(fixed: bool = False):
+    """``asker`` waits for an answer, then ``stopper`` cancels the run: the question is
+    withdrawn, and a resume asks it again."""
+    with workflow("cancel_waiting") as wf:
+        @task
+        def start():
+            ran("start")
+            return 0
+
+        @task(inject_context=True)
+        def asker(ctx):
+            ran("asker")
+            return ctx.request_text_input("why?")
+
+        @task(inject_context=True)
+        def stopper(ctx):
+            ran("stopper")
+            if not fixed:
+                ctx.cancel_workflow("closing time")
+            return "stopped"
+
+        @task
+        def end(asker, stopper):
+            ran("end")
+            return asker + "/" + stopper
+
+        start >> (asker | stopper).with_execution(max_concurrency=1) >> end
+    return wf
+
+
+FLOWS["cancel_waiting"] = cancel_while_waiting

@@ -122,3 +122,30 @@ def test_the_pictures_frames_and_tree_of_a_resumed_run_show_both_halves(tmp_path
     }
     line_x = float(re.search(r'<line class="resume" x1="([\d.]+)"', svg).group(1))
     assert bars["a"] < bars["b"] < line_x <= bars["c"]  # before the resume line, and after it
+
+
+def test_create_checkpoint_from_a_branch_of_a_running_run_is_refused(tmp_path):
+    from graflow_nb.core.snapshot import SnapshotError
+
+    seen = []
+    with workflow("branch_ckpt") as wf:
+        @task(inject_context=True)
+        def a(ctx):
+            try:
+                CheckpointManager.create_checkpoint(ctx.execution_context, path=tmp_path / "x.pkl")
+            except SnapshotError as error:
+                seen.append(str(error))
+            return 1
+
+        @task
+        def b():
+            return 2
+
+        @task
+        def src():
+            return 0
+
+        src >> (a | b)
+    wf.execute("src", session_id="C")
+    assert len(seen) == 1 and "create_checkpoint('C_a'): a branch session of a running run" in seen[0]
+    assert list(tmp_path.iterdir()) == []

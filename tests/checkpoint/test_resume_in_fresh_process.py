@@ -152,3 +152,16 @@ def test_in_place_changes_to_frames_and_arrays_in_branches_survive_the_checkpoin
     report = resume_elsewhere("frames", str(tmp_path / "F.pkl"), {"F_wait": True})
     assert report["runs"] == ["wait", "report"]
     assert report["outcome"] == repr(([99, 2, 3], [7.0, 7.0, 7.0]))
+
+
+def test_a_question_withdrawn_by_a_cancel_is_asked_again_after_the_resume(tmp_path):
+    wf = ckpt_flows.cancel_while_waiting()
+    with pytest.raises(GraflowWorkflowCanceledError):
+        wf.execute("start", session_id="W", checkpoint_dir=tmp_path)
+    assert wf.last_run.pending_inputs() == []
+
+    first = resume_elsewhere("cancel_waiting", str(tmp_path / "W.pkl"), {}, tmp_path / "again")
+    assert first["status"] == "paused" and first["pending"] == ["W_asker"]
+    assert first["runs"] == ["asker", "stopper"]
+    last = resume_elsewhere("cancel_waiting", str(tmp_path / "again" / "W.pkl"), {"W_asker": "because"})
+    assert last["runs"] == ["asker", "end"] and last["outcome"] == repr("because/stopped")

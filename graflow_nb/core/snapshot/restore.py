@@ -147,7 +147,8 @@ def restore_session(
         ctx.dynamic_pred = {k: list(v) for k, v in session.dynamic_pred.items()}
     if session.join_arrivals:
         ctx._join_arrivals = {k: set(v) for k, v in session.join_arrivals.items()}
-    if session.waiting_key is not None:
+    if session.waiting_key is not None and session.waiting_key in run.pending:
+        # (a question withdrawn when its run stopped is asked again: its task runs anew)
         ctx.waiting_key = session.waiting_key
     if session.abandoned:
         ctx._abandoned = True

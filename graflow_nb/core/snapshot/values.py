@@ -188,7 +188,8 @@ class RunState:
             for group in reversed(session.groups):
                 if group.why == "failed":
                     stack += [sid for sid, o in zip(group.branch_ids, group.outcomes, strict=True) if o is None or not o.success][::-1]
-        return dict(sorted(out.items(), key=lambda kv: [s.session_id for s in self.sessions].index(kv[0])))
+        order = {s.session_id: i for i, s in enumerate(self.sessions)}
+        return dict(sorted(out.items(), key=lambda kv: order[kv[0]]))
 
 
 @dataclass
