@@ -429,7 +429,7 @@ class Run:
 
         root = self.sessions.get(self.root_session_id)
         if mark is not None:
-            lines.append(f"resumed from checkpoint {mark.checkpoint_id} after {mark.task_runs} task attempts")
+            lines.append(f"resumed from checkpoint {mark.source} after {mark.task_runs} task attempts")
         if root is not None:
             lines.append(line(root))
             walk(root, "")

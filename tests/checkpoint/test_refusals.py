@@ -168,3 +168,102 @@ def test_a_file_that_is_not_a_checkpoint_is_refused_naming_it(tmp_path):
         ckpt_flows.hitl().resume(bogus)
     with pytest.raises(SnapshotError, match="cannot read checkpoint"):
         ckpt_flows.hitl().resume(tmp_path / "missing.pkl")
+
+
+def test_errors_that_cannot_travel_are_kept_by_name_and_the_failed_run_still_resumes(tmp_path):
+    class NeedsTwo(Exception):  # pickles, then cannot be rebuilt from its args
+        def __init__(self, a, b):
+            super().__init__(f"{a}/{b}")
+
+    broken = {"on": True}
+    with workflow("odd_errors") as wf:
+        @task
+        def first():
+            return 1
+
+        @task
+        def second(first):
+            if broken["on"]:
+                raise NeedsTwo("x", "y")
+            return first + 1
+
+        first >> second
+    with pytest.raises(NeedsTwo):
+        wf.execute("first", session_id="E", checkpoint_dir=tmp_path)
+    saved = pickle.loads((tmp_path / "E.pkl").read_bytes()).state
+    assert [(type(tr.error).__name__, str(tr.error)) for tr in saved.task_runs if tr.error is not None] == [
+        ("UnpicklableError", "NeedsTwo: x/y")
+    ]
+    broken["on"] = False
+    assert wf.resume(tmp_path / "E.pkl") == 2
+
+
+def test_hostile_session_ids_make_safe_file_names_inside_the_directory(tmp_path):
+    hostile = "../../etc/passwd\n'\"<b>&" + "é" * 2000
+    with workflow("hostile") as wf:
+        @task(inject_context=True)
+        def ask(ctx):
+            return ctx.request_approval("go?")
+
+    wf.execute("ask", session_id=hostile, checkpoint_dir=tmp_path)
+    (path,) = wf.last_run.checkpoints
+    assert os.path.dirname(path) == str(tmp_path) and len(os.path.basename(path)) < 100
+    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(path)[: -len(".pkl")] + s for s in (".pkl", ".state.json", ".meta.json"))
+    assert wf.resume(path, answers={hostile: True}) is True
+    assert wf.last_run.root_session_id == hostile
+
+
+def test_a_ready_parallel_run_that_stopped_is_not_saved_half_described(tmp_path):
+    with workflow("ready") as wf:
+        @task
+        def a():
+            return 1
+
+        @task
+        def b(a):
+            raise ValueError("b")
+
+        a >> b
+    with pytest.raises(ValueError):
+        wf.execute("a", session_id="R", ready_parallel=True)
+    with pytest.raises(SnapshotError, match="ready_parallel=True"):
+        wf.last_run.save(tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_group_that_timed_out_resumes_with_its_whole_timeout_and_its_abandoned_member_runs_again(tmp_path):
+    release = threading.Event()
+    stuck = {"on": True}
+    runs = []
+    with workflow("timed") as wf:
+        @task
+        def src():
+            return 0
+
+        @task
+        def quick():
+            runs.append("quick")
+            return "q"
+
+        @task
+        def slow():
+            runs.append("slow")
+            if stuck["on"]:
+                release.wait(60)  # blocks until the test ends: the group gives up on it first
+            return "s"
+
+        @task
+        def sink(quick, slow):
+            return quick + slow
+
+        src >> (quick | slow).with_execution(timeout=0.2) >> sink
+    try:
+        with pytest.raises(Exception, match="timed out after 0.2 s"):
+            wf.execute("src", session_id="T", checkpoint_dir=tmp_path)
+        assert wf.last_run.sessions["T_slow"].state == "abandoned"
+        stuck["on"] = False
+        runs.clear()
+        assert wf.resume(tmp_path / "T.pkl") == "qs"
+        assert runs == ["slow"] and wf.last_run.sessions["T_slow"].state == "merged"
+    finally:
+        release.set()

@@ -89,6 +89,9 @@ def test_a_failed_group_resumes_running_only_what_did_not_succeed(tmp_path, poli
     assert f"checkpoint written to {path}" in failed.value.__notes__[-1]
     before = list(ckpt_flows.RUNS)
     assert before[0] == "fetch" and "store" not in before
+    if policy == "strict":  # the readable frontier says what a resume starts with
+        frontier = json.loads((tmp_path / "P.state.json").read_text())["frontier"]
+        assert frontier == {"P": ["ParallelGroup_1"], "P_m2": ["m2"], "P_m3": ["m3"]}
 
     report = resume_elsewhere(f"policy_{policy}", path)
     assert report["status"] == "succeeded", report["outcome"]
@@ -138,3 +141,27 @@ def test_nested_groups_resume_inside_the_inner_group(tmp_path):
     assert report["runs"] == ["b2", "bm", "c", "d"]  # a, b and b1 ran once, before
     assert tasks_after(report) == [("b2", "N_b_b2"), ("bm", "N_b"), ("c", "N_c"), ("d", "N")]
     assert report["outcome"] == repr("b1b2c")
+
+
+def test_in_place_changes_to_frames_and_arrays_in_branches_survive_the_checkpoint(tmp_path):
+    wf = ckpt_flows.frames()
+    wf.execute("load", session_id="F", checkpoint_dir=tmp_path)
+    assert sorted(ckpt_flows.RUNS) == ["edit", "scale", "wait"]
+    assert wf.last_run.root_context.channel.get("table")["x"].tolist() == [1, 2, 3]  # not merged yet
+
+    report = resume_elsewhere("frames", str(tmp_path / "F.pkl"), {"F_wait": True})
+    assert report["runs"] == ["wait", "report"]
+    assert report["outcome"] == repr(([99, 2, 3], [7.0, 7.0, 7.0]))
+
+
+def test_a_question_withdrawn_by_a_cancel_is_asked_again_after_the_resume(tmp_path):
+    wf = ckpt_flows.cancel_while_waiting()
+    with pytest.raises(GraflowWorkflowCanceledError):
+        wf.execute("start", session_id="W", checkpoint_dir=tmp_path)
+    assert wf.last_run.pending_inputs() == []
+
+    first = resume_elsewhere("cancel_waiting", str(tmp_path / "W.pkl"), {}, tmp_path / "again")
+    assert first["status"] == "paused" and first["pending"] == ["W_asker"]
+    assert first["runs"] == ["asker", "stopper"]
+    last = resume_elsewhere("cancel_waiting", str(tmp_path / "again" / "W.pkl"), {"W_asker": "because"})
+    assert last["runs"] == ["asker", "end"] and last["outcome"] == repr("because/stopped")
