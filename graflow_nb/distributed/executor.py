@@ -33,9 +33,10 @@ from distributed import Event as DaskEvent
 
 from ..core.channel import BranchChannel
 from ..core.errors import GraflowRuntimeError
+from ..core.events import EventKind
 from ..core.executors import Batch, Branches, BranchExecutor
 from ..core.queue import InMemoryTaskQueue
-from ..core.run import Run, SessionRecord
+from ..core.run import Run, SessionRecord, TaskRun
 from ..core.snapshot import BranchSpec
 from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads, pickled_view
 from .worker import run_branch
@@ -174,11 +175,16 @@ def _settings(branches: Any) -> dict[str, Any]:
 class _Feed:
     """One branch's events: live ones from the topic and the outcome's, each once, in order."""
 
-    def __init__(self, first: int):
+    def __init__(self, index: int, first: int):
+        self.index = index
+        self.positions: dict[str, int] = {}  # session -> tasks started there so far (live)
         self.next = first
         self.first = first
         self.attempt: str | None = None
         self.waiting: dict[int, bytes] = {}
+        # (session, task, attempt) -> the TaskRun standing for a remote attempt until
+        # the outcome brings the real one.
+        self.provisional: dict[tuple[str, str | None, Any], TaskRun] = {}
         self.closed = False
         # Guards every field: the client's event loop thread delivers live events,
         # the waiting thread delivers the outcome's.
@@ -211,7 +217,7 @@ class DaskBatch(Batch):
         self.stop_flag = f"graflow-stop-{name}"
         self._flag = DaskEvent(self.stop_flag, client=client)
         self._flag_set = False
-        self.feeds = {i: _Feed(_events_seen(branches.branches[i])) for i in indices}
+        self.feeds = {i: _Feed(i, _events_seen(branches.branches[i])) for i in indices}
         self.workers: dict[int, str] = {}
         self.futures: dict[Any, int] = {}  # future -> position, while awaited
         self.done: queue.Queue[Any] = queue.Queue()  # futures that ended, in the order they did
@@ -275,6 +281,7 @@ class DaskBatch(Batch):
         while self.unsubmitted and len(self.futures) < self.limit and not self.stopped:
             position = self.unsubmitted.popleft()
             index = self.indices[position]
+            self.branches.branches[index].task_queue.drain()  # the member is the worker's to run now
             future = self.client.submit(
                 run_branch, self.graph.token, self.graph.future, self.view_token, self.view, self._ticket(index),
                 key=f"graflow-branch-{uuid.uuid4().hex[:12]}", pure=False,
@@ -364,6 +371,7 @@ class DaskBatch(Batch):
             f"({type(cause).__name__}: {cause})"
         )
         self._close_feed(index)
+        self._drop_provisional(self.feeds[index])
         self.run.close_session(branch.session_id, "failed")
         self.branches.settle(index, error)
 
@@ -402,6 +410,7 @@ class DaskBatch(Batch):
             run.steps += outcome.steps
             for base, count in remote.fork_counts.items():
                 run._fork_counts[base] = max(count, run._fork_counts.get(base, 0))
+        self._drop_provisional(self.feeds[index])
         run.task_runs.extend(outcome.task_runs)
         run.skipped.extend(outcome.skipped)
         run.dynamic_tasks.extend(outcome.dynamic_tasks)
@@ -441,14 +450,49 @@ class DaskBatch(Batch):
             feed.waiting[body["seq"]] = body["event"]
             self._flush(feed)
 
-    def _flush(self, feed: _Feed) -> None:
-        """Deliver the waiting events that come next (caller holds feed.lock)."""
+    def _flush(self, feed: _Feed, live: bool = True) -> None:
+        """Deliver the waiting events that come next (caller holds feed.lock); live ones
+        also move the branch's provisional task records, so the live view and the
+        run's record show remote tasks running while they run."""
         bus = self.run.bus
         while feed.next in feed.waiting:
             blob = feed.waiting.pop(feed.next)
             feed.next += 1
             if bus.active:
-                bus.deliver(loads(blob))
+                event = loads(blob)
+                if live:
+                    self._mirror(feed, event)
+                bus.deliver(event)
+
+    def _mirror(self, feed: _Feed, event: Any) -> None:
+        """A live task event as a provisional ``TaskRun``, replaced by the real record
+        when the outcome comes back (``absorb``)."""
+        if event.kind == EventKind.TASK_STARTED:
+            key = (event.session_id, event.task_id, event.data.get("attempt"))
+            session = self.run.sessions.get(event.session_id)
+            if session is None:  # a session the branch forked on the worker: placed under it
+                session = self.branches.branches[feed.index].record
+            position = feed.positions.get(event.session_id, 0)
+            if key[2] in (None, 1):
+                feed.positions[event.session_id] = position + 1
+            order_key = (*session.order_key, position if session.session_id == event.session_id else 10**6 + position)
+            record = TaskRun(event.task_id, event.session_id, key[2] or 1, order_key, event.time, event.thread)
+            feed.provisional[key] = record
+            self.run.task_runs.append(record)
+        elif event.kind in (EventKind.TASK_FINISHED, EventKind.TASK_FAILED):
+            record = feed.provisional.get((event.session_id, event.task_id, event.data.get("attempt")))
+            if record is not None:
+                record.end = event.time
+                record.status = "succeeded" if event.kind == EventKind.TASK_FINISHED else "failed"
+
+    def _drop_provisional(self, feed: _Feed) -> None:
+        with feed.lock:
+            records, feed.provisional = list(feed.provisional.values()), {}
+        for record in records:
+            try:
+                self.run.task_runs.remove(record)
+            except ValueError:  # already gone
+                continue
 
     def _deliver_rest(self, index: int, outcome: RemoteOutcome) -> None:
         feed = self.feeds[index]
@@ -456,7 +500,7 @@ class DaskBatch(Batch):
             if feed.attempt is not None and feed.attempt != outcome.attempt:
                 feed.next = feed.first  # the live events came from an attempt Dask gave up on
             feed.waiting = {feed.first + i: blob for i, blob in enumerate(outcome.events) if feed.first + i >= feed.next}
-            self._flush(feed)
+            self._flush(feed, live=False)
             feed.closed = True
 
     def _close_feed(self, index: int) -> None:
