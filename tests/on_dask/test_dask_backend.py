@@ -631,3 +631,32 @@ def test_the_session_drawing_names_each_remote_session_s_worker(client, dot):
     for session in ("W_transform_a", "W_transform_b"):
         assert f"on {run.sessions[session].worker}" in source
     assert source.count("on tcp://") == 2  # the root ran here: no worker line
+
+
+def test_max_concurrency_one_starts_remote_members_in_declared_order_one_at_a_time(client):
+    from instruments import overlap, spans
+
+    ids = ["m3", "m1", "m4", "m2"]
+    with workflow("one-at-a-time") as wf:
+        members = [task(i)(lambda: None) for i in ids]
+        parallel(*members).with_execution(**dask_on(client), max_concurrency=1)
+        wf.execute("ParallelGroup_1", session_id="S")
+    run = wf.last_run
+    started = sorted((tr for tr in run.task_runs if tr.task_id in ids), key=lambda tr: tr.start)
+    assert [tr.task_id for tr in started] == ids
+    windows = spans(run, ids)
+    assert not any(overlap(windows[a], windows[b]) for a, b in zip(ids, ids[1:], strict=False))
+
+
+def test_hostile_member_ids_and_a_wide_fanout_keep_their_session_ids_on_dask(client):
+    hostile = ["quote'\"", "new\nline", "<b>&amp;</b>", "ünï_cödé", "slash/ and \\back", "x" * 300]
+    with workflow("hostile-threads") as threaded:
+        parallel(*(task(i)(lambda: 1) for i in hostile + [f"w{n}" for n in range(120)]))
+        threaded.execute("ParallelGroup_1", session_id="H")
+    with workflow("hostile-dask") as remote:
+        group = parallel(*(task(i)(lambda: 1) for i in hostile + [f"w{n}" for n in range(120)]))
+        group.with_execution(**dask_on(client))
+        remote.execute("ParallelGroup_1", session_id="H")
+    assert without_workers(remote.last_run.session_tree()) == threaded.last_run.session_tree()
+    assert remote.last_run.task_counts() == threaded.last_run.task_counts()
+    assert all(remote.last_run.sessions[f"H_{i}"].worker for i in hostile)
