@@ -25,6 +25,7 @@ import queue
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from typing import Any
 
@@ -103,7 +104,23 @@ _GRAPHS_LOCK = threading.Lock()
 _GRAPHS_KEPT = 16
 
 
+# run -> {client id: _ShippedGraph}: the graph is read-only while a run uses it, so a
+# run's later groups reuse the first one's pickle without pickling the graph again.
+_RUN_GRAPHS: weakref.WeakKeyDictionary[Run, dict[str, _ShippedGraph]] = weakref.WeakKeyDictionary()
+
+
 def _shipped_graph(run: Run, graph: Any, client: Client) -> _ShippedGraph:
+    with _GRAPHS_LOCK:
+        known = _RUN_GRAPHS.get(run, {}).get(client.id)
+    if known is not None:
+        return known
+    shipped = _ship_graph(run, graph, client)
+    with _GRAPHS_LOCK:
+        _RUN_GRAPHS.setdefault(run, {})[client.id] = shipped
+    return shipped
+
+
+def _ship_graph(run: Run, graph: Any, client: Client) -> _ShippedGraph:
     try:
         blob = dumps(graph)
     except Exception as error:
