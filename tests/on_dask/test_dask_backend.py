@@ -660,3 +660,57 @@ def test_hostile_member_ids_and_a_wide_fanout_keep_their_session_ids_on_dask(cli
     assert without_workers(remote.last_run.session_tree()) == threaded.last_run.session_tree()
     assert remote.last_run.task_counts() == threaded.last_run.task_counts()
     assert all(remote.last_run.sessions[f"H_{i}"].worker for i in hostile)
+
+
+def test_a_cell_defined_exception_with_its_own_init_comes_back_as_itself(client):
+    cell = '''
+from graflow_nb import ParallelGroupError, task, workflow
+class Odd(Exception):
+    def __init__(self, code):
+        super().__init__(f"code {code}")
+        self.code = code
+with workflow("odd") as wf:
+    @task
+    def a():
+        raise Odd(7)
+    @task
+    def b():
+        return 1
+    (a | b).with_execution(backend="dask", backend_config={"client": client})
+    try:
+        wf.execute("ParallelGroup_1", session_id="S")
+    except ParallelGroupError as error:
+        caught = error.errors["a"]
+'''
+    namespace = {"__name__": "__main__", "client": client}
+    exec(compile(cell, "<notebook cell>", "exec"), namespace)
+    error = namespace["caught"]
+    assert type(error) is namespace["Odd"]  # so `except Odd` in the notebook catches it
+    assert (str(error), error.code, error.task_id, error.session_id) == ("code 7", 7, "a", "S_a")
+
+
+def test_frames_written_on_workers_merge_by_content(client):
+    import numpy as np
+    import pandas as pd
+
+    with workflow("frames") as wf:
+        @task(inject_context=True)
+        def a(ctx):
+            frame = ctx.get_channel().get("frame")
+            ctx.get_channel().set("total", frame.assign(c=frame["a"] * 2))
+
+        @task(inject_context=True)
+        def b(ctx):
+            frame = ctx.get_channel().get("frame")
+            ctx.get_channel().set("total", frame.assign(c=frame["a"] * 2))  # equal content: no conflict
+
+        @task(inject_context=True)
+        def c(ctx):
+            ctx.get_channel().get("frame")  # a read is never a write
+
+        parallel(a, b, c).with_execution(**dask_on(client))
+        frame = pd.DataFrame({"a": [1.0, np.nan, 3.0]})
+        wf.execute("ParallelGroup_1", session_id="S", initial_channel={"frame": frame})
+    channel = wf.last_run.root_context.channel
+    assert channel.get("frame") is frame  # untouched by every branch: the parent's very object
+    assert channel.get("total").equals(frame.assign(c=frame["a"] * 2))
