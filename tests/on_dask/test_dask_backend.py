@@ -714,3 +714,44 @@ def test_frames_written_on_workers_merge_by_content(client):
     channel = wf.last_run.root_context.channel
     assert channel.get("frame") is frame  # untouched by every branch: the parent's very object
     assert channel.get("total").equals(frame.assign(c=frame["a"] * 2))
+
+
+def test_two_dask_groups_inside_a_thread_group_and_a_dask_group_in_a_loop(client):
+    def tree(backend):
+        with workflow("mixed") as wf:
+            t = {i: task(i)(lambda: 1) for i in ("x", "p", "q", "y", "r", "s")}
+            inner_1 = t["p"] | t["q"]
+            inner_2 = t["r"] | t["s"]
+            if backend is not None:
+                inner_1.with_execution(**backend)
+                inner_2.with_execution(**backend)
+            _ = (t["x"] >> inner_1) | (t["y"] >> inner_2)
+            wf.execute("ParallelGroup_3", session_id="M")
+        with workflow("loop") as loop:
+            @task
+            def a():
+                return 1
+
+            @task
+            def b():
+                return 2
+
+            group = a | b
+            if backend is not None:
+                group.with_execution(**backend)
+
+            @task(inject_context=True)
+            def again(ctx):
+                if ctx.cycle_count < 3:
+                    ctx.next_task(group, goto=True)
+
+            _ = group >> again
+            loop.execute("ParallelGroup_1", session_id="L", default_max_cycles=5)
+        return wf.last_run, loop.last_run
+
+    threaded, remote = tree(None), tree(dask_on(client))
+    for t_run, d_run in zip(threaded, remote, strict=True):
+        assert without_workers(d_run.session_tree()) == t_run.session_tree()
+        assert d_run.task_counts() == t_run.task_counts()
+    assert {"L_a", "L_a#2", "L_a#3"} <= set(remote[1].sessions)
+    assert remote[0].sessions["M_x"].worker is None and remote[0].sessions["M_x_p"].worker is not None
