@@ -146,6 +146,7 @@ def wl_dask_channel(repeats: int) -> dict[str, Any]:
         "wall_s": _median(walls),
         "views_shipped_per_run": views / (repeats + 1),
         "bytes_shipped_per_run": view_bytes,
+        "copies_sent": len(c.scheduler_info()["workers"]),  # the one pickle, broadcast: one copy per worker
         "bytes_if_one_copy_per_branch": view_bytes * CHANNEL_READERS,
         "ok": _runs_once(wf) and {v for k, v in wf.last_run.results().items() if k.startswith("r")} == {CHANNEL_BYTES},
     }
