@@ -21,6 +21,7 @@ from typing import Any
 
 from . import run as run_module
 from . import timed
+from . import workflow as workflow_module
 from .channel import BranchChannel
 from .context import ExecutionContext, TaskExecutionContext
 from .coordinator import execute_group
@@ -426,3 +427,16 @@ class WorkflowEngine:
             current_execution.reset(exec_token)
             if wf_token is not None:
                 _current_workflow.reset(wf_token)
+
+
+class _Runtime:
+    """What ``WorkflowContext.execute`` starts a run with (registered below)."""
+
+    make_context = staticmethod(ExecutionContext.create)
+
+    @staticmethod
+    def run(context: ExecutionContext) -> Any:
+        return WorkflowEngine().execute(context)
+
+
+workflow_module.RUNTIME = _Runtime()

@@ -33,6 +33,10 @@ _default_workflow: WorkflowContext | None = None
 # Set by the notebook layer: ``factory(workflow, options) -> view`` where the view has
 # ``start(run)``, ``observe(event)`` and ``finish(run)``.  The engine never imports it.
 LIVE_VIEW_FACTORY: Any = None
+# The runtime, registered by core.engine when it loads, so this module (what a workflow
+# is and how to start one) imports none of it: ``make_context(graph, start, **settings)``
+# gives a run's root ExecutionContext, ``run(ctx)`` drives it to its end.
+RUNTIME: Any = None
 KEPT_RUNS = 20
 
 
@@ -186,9 +190,8 @@ class WorkflowContext:
         is written there (``<session id>.pkl``; the error's notes say where) for
         ``wf.resume(path)`` in this or any later process; nothing is written otherwise.
         """
-        from .context import ExecutionContext
-        from .engine import WorkflowEngine
-
+        if RUNTIME is None:
+            raise ConfigError("the engine is not loaded: import graflow_nb (or graflow_nb.core)")
         start = start_node if start_node is not None else require_single_start(self.graph)
         if observers is not None and (callable(observers) or isinstance(observers, (str, bytes))):
             raise TypeError(f"execute(observers=...) takes a list of callables, got {describe(observers)}")
@@ -199,7 +202,7 @@ class WorkflowContext:
                 raise ConfigError("live=True needs the notebook layer: import graflow_nb (not only graflow_nb.core)")
             view = LIVE_VIEW_FACTORY(self, live)
             observers.append(view.observe)
-        ctx = ExecutionContext.create(
+        ctx = RUNTIME.make_context(
             self.graph,
             start,
             max_steps=max_steps,
@@ -222,7 +225,7 @@ class WorkflowContext:
         ctx.run.checkpoint_dir = checkpoint_dir
         self.runs.append(ctx.run)
         try:
-            result = self._drive(ctx, view, lambda: WorkflowEngine().execute(ctx))
+            result = self._drive(ctx, view, lambda: RUNTIME.run(ctx))
         except KeyboardInterrupt as interrupt:
             # Ctrl-C: the caller's frames and the task's, and one note from the engine.
             __tracebackhide__ = True
