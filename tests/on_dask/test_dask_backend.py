@@ -755,3 +755,22 @@ def test_two_dask_groups_inside_a_thread_group_and_a_dask_group_in_a_loop(client
         assert d_run.task_counts() == t_run.task_counts()
     assert {"L_a", "L_a#2", "L_a#3"} <= set(remote[1].sessions)
     assert remote[0].sessions["M_x"].worker is None and remote[0].sessions["M_x_p"].worker is not None
+
+
+def test_a_scheduler_address_connects_a_client_of_its_own_once(client):
+    from graflow_nb.distributed import executor
+
+    address = client.scheduler.address
+    try:
+        with workflow("by-address") as wf:
+            group = parallel(task("a")(lambda: 1), task("b")(lambda: 2))
+            group.with_execution(backend="dask", backend_config={"address": address})
+            wf.execute("ParallelGroup_1", session_id="S")
+            wf.execute("ParallelGroup_1", session_id="T")
+        assert wf.last_run.results() == {"ParallelGroup_1": None, "a": 1, "b": 2}
+        assert wf.last_run.sessions["T_a"].worker in worker_addresses(client)
+        assert list(executor._CLIENTS) == [address]  # the second run reused the first's client
+    finally:
+        for own in executor._CLIENTS.values():
+            own.close()
+        executor._CLIENTS.clear()
