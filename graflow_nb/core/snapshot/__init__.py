@@ -40,12 +40,13 @@ One branch session on its own (what the Dask executor ships):
     BranchOutcome  out: its own channel changes, task results, task-run and session
                         records (nested ones included), events, skipped tasks, error
 
-``open_branch(spec, graph)`` gives a detached context that runs the member;
-``branch_outcome(ctx)`` reads what came of it; ``apply_outcome(outcome, branch)``
-folds it into the live branch session it stands for.
+``run_branch(spec, workflow)`` runs it to its end anywhere and returns its outcome
+(``open_branch`` gives the detached context it runs, ``branch_outcome(ctx)`` reads
+what came of it); ``apply_outcome(outcome, branch)`` folds it into the live branch
+session it stands for.
 """
 
-from .branch import apply_outcome, branch_outcome, branch_spec, open_branch
+from .branch import apply_outcome, branch_outcome, branch_spec, open_branch, run_branch
 from .restore import Resolver, build_task, restore_run
 from .shape import check_shape, graph_shape
 from .take import dumps, loads, portable_error, take_channel, take_run, take_session, task_spec
@@ -70,6 +71,6 @@ __all__ = [
     "FORMAT", "NO_BASE", "BranchOutcome", "BranchSpec", "ChannelState", "GraphChangedError", "GraphShape",
     "GroupState", "Resolver", "ResumeMark", "RunState", "SessionState", "SnapshotError", "TaskSpec",
     "UnpicklableError", "apply_outcome", "branch_outcome", "branch_spec", "build_task", "check_shape", "dumps",
-    "graph_shape", "loads", "open_branch", "portable_error", "restore_run", "take_channel", "take_run",
+    "graph_shape", "loads", "open_branch", "portable_error", "restore_run", "run_branch", "take_channel", "take_run",
     "take_session", "task_spec",
 ]

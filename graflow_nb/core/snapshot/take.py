@@ -79,6 +79,7 @@ def run_settings(ctx: ExecutionContext, run: Run) -> dict[str, Any]:
         "default_policy": run.default_policy,
         "max_concurrency": run.max_concurrency,
         "ready_parallel": run.ready_parallel,
+        "max_workers": run.max_workers,
     }
 
 
