@@ -369,3 +369,43 @@ def cancel_while_waiting(fixed: bool = False):
 
 
 FLOWS["cancel_waiting"] = cancel_while_waiting
+
+
+def interrupted(fixed: bool = False, started=None):
+    """fetch >> (done | spin >> after) >> end: ``spin`` loops in pure Python until a
+    Ctrl-C reaches its thread (``started`` is set once it loops); fixed, it returns."""
+    with workflow("interrupted") as wf:
+        @task
+        def fetch():
+            ran("fetch")
+            return 1
+
+        @task
+        def done():
+            ran("done")
+            return "done"
+
+        @task
+        def spin():
+            ran("spin")
+            if not fixed:
+                started.set()
+                while True:
+                    pass
+            return "spun"
+
+        @task
+        def after(spin):
+            ran("after")
+            return spin + "!"
+
+        @task
+        def end(done, after):
+            ran("end")
+            return done + "+" + after
+
+        fetch >> (done | (spin >> after)).with_execution(max_concurrency=1) >> end
+    return wf
+
+
+FLOWS["interrupted"] = interrupted

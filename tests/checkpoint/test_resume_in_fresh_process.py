@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import ckpt_flows
@@ -165,3 +167,22 @@ def test_a_question_withdrawn_by_a_cancel_is_asked_again_after_the_resume(tmp_pa
     assert first["runs"] == ["asker", "stopper"]
     last = resume_elsewhere("cancel_waiting", str(tmp_path / "again" / "W.pkl"), {"W_asker": "because"})
     assert last["runs"] == ["asker", "end"] and last["outcome"] == repr("because/stopped")
+
+
+def test_a_run_stopped_by_ctrl_c_resumes_with_the_task_it_interrupted(tmp_path):
+    started = threading.Event()
+    wf = ckpt_flows.interrupted(started=started)
+
+    def interrupt_once() -> None:
+        assert started.wait(20)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    threading.Thread(target=interrupt_once, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        wf.execute("fetch", session_id="I", checkpoint_dir=tmp_path)
+    assert wf.last_run.status == "cancelled" and ckpt_flows.RUNS == ["fetch", "done", "spin"]
+
+    report = resume_elsewhere("interrupted", str(tmp_path / "I.pkl"))
+    assert report["runs"] == ["spin", "after", "end"]
+    assert tasks_after(report) == [("spin", "I_spin"), ("after", "I_spin"), ("end", "I")]
+    assert report["outcome"] == repr("done+spun!")
