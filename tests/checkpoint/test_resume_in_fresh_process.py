@@ -186,3 +186,15 @@ def test_a_run_stopped_by_ctrl_c_resumes_with_the_task_it_interrupted(tmp_path):
     assert report["runs"] == ["spin", "after", "end"]
     assert tasks_after(report) == [("spin", "I_spin"), ("after", "I_spin"), ("end", "I")]
     assert report["outcome"] == repr("done+spun!")
+
+
+def test_a_group_in_a_loop_keeps_counting_its_forks_after_the_resume(tmp_path):
+    wf = ckpt_flows.group_loop()
+    paused = wf.execute("start", session_id="L", checkpoint_dir=tmp_path)
+    assert [p.session_id for p in paused.pending] == ["L_y#2"]
+
+    report = resume_elsewhere("group_loop", str(tmp_path / "L.pkl"), {"L_y#2": True})
+    runs = report["runs"]  # x and y of one round run side by side, in either order
+    assert runs[:2] == ["y@L_y#2", "check2"] and sorted(runs[2:4]) == ["x@L_x#3", "y@L_y#3"] and runs[4:] == ["check3"]
+    assert sorted(report["sessions"]) == ["L", "L_x", "L_x#2", "L_x#3", "L_y", "L_y#2", "L_y#3"]
+    assert report["outcome"] == repr(3)
