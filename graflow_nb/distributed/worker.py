@@ -192,7 +192,8 @@ def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes,
     run.bus.subscribe(forwarder)
     error: BaseException | None = None
     try:
-        WorkflowEngine().execute(branch)
+        with branch.graph.reading():  # read-only while it runs, as at home (snapshot.run_branch)
+            WorkflowEngine().execute(branch)
     except BaseException as raised:  # the run's side decides what it means
         error = raised
     finally:

@@ -40,12 +40,33 @@ One branch session on its own (what the Dask executor ships):
     BranchOutcome  out: its own channel changes, task results, task-run and session
                         records (nested ones included), events, skipped tasks, error
 
-``open_branch(spec, graph)`` gives a detached context that runs the member;
-``branch_outcome(ctx)`` reads what came of it; ``apply_outcome(outcome, branch)``
-folds it into the live branch session it stands for.
+>>> from graflow_nb import task, workflow
+>>> with workflow("snapshot_doc") as wf:
+...     @task(inject_context=True)
+...     def ask(ctx): return ctx.request_approval("go?")
+...     @task
+...     def other(): return 2
+...     @task
+...     def start(): return 1
+...     _ = start >> (ask | other)
+>>> paused = wf.execute("start", session_id="D")
+>>> state = take_run(wf.last_run)
+>>> state.status, state.frontier
+('paused', {'D': ['ParallelGroup_1'], 'D_ask': ['ask']})
+>>> [(s.session_id, s.state, s.tasks_run, s.queue) for s in state.sessions]
+[('D', 'paused', ['start'], ['ParallelGroup_1']), ('D_ask', 'paused', [], ['ask']), ('D_other', 'open', ['other'], [])]
+>>> [(g.group_id, g.why, [o.status for o in g.outcomes]) for g in state.sessions[0].groups]
+[('ParallelGroup_1', 'paused', ['paused', 'succeeded'])]
+>>> state.sessions[2].channel
+ChannelState(values={'other.__result__': 2}, deleted=(), ops={})
+
+``run_branch(spec, workflow)`` runs it to its end anywhere and returns its outcome
+(``open_branch`` gives the detached context it runs, ``branch_outcome(ctx)`` reads
+what came of it); ``apply_outcome(outcome, branch)`` folds it into the live branch
+session it stands for.
 """
 
-from .branch import apply_outcome, branch_outcome, branch_spec, open_branch
+from .branch import apply_outcome, branch_outcome, branch_spec, open_branch, run_branch
 from .restore import Resolver, build_task, restore_run
 from .shape import check_shape, graph_shape
 from .take import dumps, loads, portable_error, take_channel, take_run, take_session, task_spec
@@ -70,6 +91,6 @@ __all__ = [
     "FORMAT", "NO_BASE", "BranchOutcome", "BranchSpec", "ChannelState", "GraphChangedError", "GraphShape",
     "GroupState", "Resolver", "ResumeMark", "RunState", "SessionState", "SnapshotError", "TaskSpec",
     "UnpicklableError", "apply_outcome", "branch_outcome", "branch_spec", "build_task", "check_shape", "dumps",
-    "graph_shape", "loads", "open_branch", "portable_error", "restore_run", "take_channel", "take_run",
+    "graph_shape", "loads", "open_branch", "portable_error", "restore_run", "run_branch", "take_channel", "take_run",
     "take_session", "task_spec",
 ]

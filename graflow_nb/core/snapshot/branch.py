@@ -8,7 +8,9 @@ from typing import Any
 from ..channel import BranchChannel
 from ..checks import shown
 from ..context import ExecutionContext
+from ..engine import WorkflowEngine
 from ..events import EventKind, EventLog
+from ..pool import WorkerPool
 from ..queue import InMemoryTaskQueue
 from ..run import SessionRecord
 from .restore import Resolver, build_task, restore_dynamic, restore_session
@@ -79,6 +81,26 @@ def open_branch(spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = Non
     branch.event_log = log  # type: ignore[attr-defined]  # read back by branch_outcome
     branch.add_to_queue(branch.lookup(spec.member_id))
     return branch
+
+
+def run_branch(spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = None, max_workers: int | None = None) -> BranchOutcome:
+    """Run ``spec`` here, start to end, and return its outcome (what a worker process
+    does): ``open_branch``, a worker pool of its own for groups nested in it (default:
+    the run's ``max_workers``), the graph held read-only, ``branch_outcome``.  Its
+    error, if any, is in ``outcome.error`` (a paused branch's is ``SessionPaused``)."""
+    branch = open_branch(spec, workflow, tasks=tasks)
+    run = branch.run
+    workers = max_workers or spec.settings.get("max_workers") or run.max_workers  # a spec built by hand may lack it
+    run.pool = WorkerPool(workers, name=f"graflow-{spec.session_id}")
+    error: BaseException | None = None
+    try:
+        with branch.graph.reading():
+            WorkflowEngine().execute(branch)
+    except BaseException as raised:  # the outcome carries it home, whatever it is
+        error = raised
+    finally:
+        run.pool.shutdown()
+    return branch_outcome(branch, error)
 
 
 def branch_outcome(branch: ExecutionContext, error: BaseException | None = None) -> BranchOutcome:
