@@ -25,6 +25,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, cast
 
+from .direct import execute_direct
 from .engine import WorkflowEngine
 from .errors import GroupTimeoutError, SessionPaused, StepLimitExceededError, ends_run, stop_status
 from .events import EventKind
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 
 
 def execute_group(group: ParallelGroup, parent: ExecutionContext) -> None:
+    if group.backend == "direct":
+        execute_direct(group, parent)  # graflow's DIRECT: members in the parent session
+        return
     parked = parent._own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
     if parked is None:
         state = GroupRun(group, parent)

@@ -199,7 +199,10 @@ def annotate(error: BaseException, task_id: str, session_id: str) -> BaseExcepti
     """Tag a user exception with where it happened, once, without changing its type."""
     if getattr(error, "task_id", None) is None or not hasattr(error, "session_id"):
         try:
-            error.task_id = task_id  # type: ignore[attr-defined]  # tagging the user's exception, any type
+            # An error that names its task already (graflow's CycleLimitExceededError names
+            # the looping task, not the iteration that raised it) keeps that name.
+            if getattr(error, "task_id", None) is None:
+                error.task_id = task_id  # type: ignore[attr-defined]  # tagging the user's exception, any type
             error.session_id = session_id  # type: ignore[attr-defined]
         except AttributeError:
             pass

@@ -56,6 +56,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigError
 from .events import EventBus, EventKind
 from .interrupt import TaskThreads
 
@@ -198,6 +199,8 @@ class Run:
         self.groups: list[GroupOutcome] = []
         self.pending: dict[str, PendingInput] = {}  # key -> question, while paused
         self.answers: dict[str, Any] = {}  # key -> answer given with resume()
+        self.responses: dict[str, Any] = {}  # key -> the whole FeedbackResponse an answer came in
+        self.handlers: dict[str, Any] = {}  # name -> TaskHandler (WorkflowEngine.register_handler)
         self.root_context: ExecutionContext | None = None
         # Wakes tasks waiting (with a default) for run.answer(); shares the run's lock.
         self._answered = threading.Condition(self._lock)
@@ -283,6 +286,20 @@ class Run:
         cancelled = [r.task_id for r in results.values() if r.status == "cancelled"]
         with self._lock:
             self.groups.append(GroupOutcome(group_id, session_id, state, failures, cancelled))
+
+    def handler_for(self, task: Any) -> Any:
+        """The registered handler ``task`` asks for (None for graflow's default "direct"),
+        or a ``ConfigError`` naming the task and what is registered."""
+        name = task.handler_type
+        handler = self.handlers.get(name)
+        if handler is None and name != "direct":
+            known = ", ".join(repr(n) for n in sorted(self.handlers)) or "none"
+            raise ConfigError(
+                f"task {task.task_id!r} asks for handler {name!r}, which is not registered "
+                f"(registered: {known}); call WorkflowEngine().register_handler({name!r}, handler) "
+                f"and run with that engine (graflow_nb offers no Docker handler)"
+            )
+        return handler
 
     # -- human input -------------------------------------------------------------------
     def pending_inputs(self) -> list[PendingInput]:

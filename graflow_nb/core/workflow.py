@@ -51,6 +51,11 @@ def current_workflow() -> WorkflowContext:
     return _default_workflow
 
 
+def current_workflow_context() -> WorkflowContext:
+    """graflow's name for ``current_workflow()``: the active workflow, or the default one."""
+    return current_workflow()
+
+
 class WorkflowContext:
     """A named graph plus how to run it; ``with workflow("x") as wf`` makes it current."""
 
@@ -248,10 +253,22 @@ class WorkflowContext:
         return self.runs[-1] if self.runs else None
 
     def show_info(self) -> None:
-        print(self.graph.describe())
+        """graflow's summary: nodes, edges, cycles, then the graph drawn in ASCII."""
+        graph = self.graph
+        print(f"=== Workflow '{self.name}' Information ===")
+        print(f"Nodes: {list(graph.nodes)}")
+        print(f"Edges: {graph.edges}")
+        cycles = graph.detect_cycles()
+        print(f"Cycles detected: {cycles}" if cycles else "No cycles detected")
+        print(graph)
 
     def visualize_dependencies(self) -> None:
-        self.show_info()
+        """graflow's list of each task's successors: ``a >> b`` or ``a (no dependencies)``."""
+        graph = self.graph
+        print(f"=== Workflow '{self.name}' Dependencies ===")
+        for node in graph.nodes:
+            after = graph.successors(node)
+            print(f"{node} >> {' >> '.join(after)}" if after else f"{node} (no dependencies)")
 
     def __repr__(self) -> str:
         return f"<WorkflowContext {self.name!r} {len(self.graph)} nodes>"

@@ -7,6 +7,7 @@
 
     %graflow sessions            # the last workflow's session tree
     %graflow step etl            # the step debugger, as a widget
+    %graflow alias               # from now on `import graflow` gives graflow_nb (this kernel)
 
 Errors read like errors in ordinary cells: a bad flag is a one-line ``UsageError``; a
 failing task shows the cell line and the task's own lines, with the engine's frames
@@ -23,6 +24,8 @@ from typing import Any
 
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
+
+from ..alias import alias_graflow
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
@@ -37,7 +40,7 @@ from .tracebacks import raise_for_cell
 from .wiring import WIRE_NAME, rewrite_operators, wire
 
 AUTO_START = object()  # --run without START: the one task nothing leads to
-COMMANDS = ("show", "run", "sessions", "tasks", "events", "step")
+COMMANDS = ("show", "run", "sessions", "tasks", "events", "step", "alias")
 # What a workflow's body is written with; a %%graflow cell needs no import for them.
 BODY_NAMES = {"task": task, "parallel": parallel, "chain": chain}
 
@@ -175,9 +178,18 @@ class GraflowMagics(Magics):
         tasks     the last run's task attempts, as a DataFrame
         events    the last run's events, as a DataFrame
         step      the step debugger for a new run, as a widget
+        alias     `import graflow` gives graflow_nb in this kernel (graflow_nb.alias)
         """
         __tracebackhide__ = True
         args = magic_arguments.parse_argstring(self.graflow_line, line)
+        if args.command == "alias":
+            if args.name is not None:
+                raise UsageError("%graflow alias takes no workflow name")
+            try:
+                print(alias_graflow(announce=False))
+            except RuntimeError as refused:
+                raise UsageError(str(refused)) from None
+            return None
         wf = self._workflow(args.name)
         command = args.command
         if command == "show":
