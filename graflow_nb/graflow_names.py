@@ -61,13 +61,10 @@ NOT_OFFERED: dict[str, str] = {
         "execution_context.feedback_manager.provide_feedback(feedback_id, response), "
         "PausedRun.resume(...), or the notebook's HumanInputPanel"
     ),
-    "trace.langfuse": (
-        "graflow_nb has no LangFuse tracer: give workflow(name, tracer=...) an object with graflow's "
-        "tracer hooks, or watch every event with execute(observers=[...])"
-    ),
     "trace": (
-        "graflow_nb has no tracer classes: give workflow(name, tracer=...) any object with graflow's "
-        "hook methods (on_task_start, on_task_end, ...), or watch every event with execute(observers=[...])"
+        "graflow_nb has no tracer classes (graflow's Tracer, ConsoleTracer, LangFuseTracer): give "
+        "workflow(name, tracer=...) any object with graflow's hook methods (on_task_start, on_task_end, "
+        "...), or watch every event with execute(observers=[...])"
     ),
 }
 

@@ -159,6 +159,8 @@ def request_feedback(
         value = run.answers[key]
     else:
         run.ask(question)
+        if run.bus.active:
+            run.bus.emit(EventKind.INPUT_REQUESTED, ctx.session_id, task_ctx.task_id, key=key, feedback_type=kind)
         if timeout is None and default is not MISSING:
             timeout = GRAFLOW_FEEDBACK_TIMEOUT
         value = MISSING if timeout is None else run.wait_for_answer(key, timeout, default)

@@ -225,8 +225,16 @@ class TaskGraph:
         return order
 
     def nx_graph(self) -> Any:
-        """The graph as a ``networkx.DiGraph`` (needs networkx, which is optional)."""
-        import networkx as nx
+        """The graph as a ``networkx.DiGraph`` (needs networkx, which is optional:
+        ``pip install "graflow_nb[graflow]"``)."""
+        try:
+            import networkx as nx
+        except ModuleNotFoundError as missing:
+            raise ModuleNotFoundError(
+                'TaskGraph.nx_graph() needs networkx: pip install "graflow_nb[graflow]" (or networkx); '
+                "graflow_nb.utils.graph draws a TaskGraph without it",
+                name="networkx",
+            ) from missing
 
         g = nx.DiGraph()
         for node_id, node in self.nodes.items():

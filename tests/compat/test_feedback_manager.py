@@ -1,0 +1,173 @@
+"""Human input as graflow programs use it: a task blocks in ``request_feedback(...,
+timeout=N)`` until another thread answers through ``execution_context.feedback_manager``;
+unanswered, its session pauses (our pause model) instead of graflow's timeout error."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+
+import pytest
+from instruments import WAIT, EventWaiter
+
+from graflow_nb import TaskExecutionContext, task, workflow
+from graflow_nb.core.events import EventKind
+from graflow_nb.core.feedback import FeedbackRequest, FeedbackResponse, FeedbackTimeoutError, FeedbackType
+from graflow_nb.hitl import types
+from graflow_nb.hitl.manager import FeedbackManager
+
+
+def answering(waiter, answers, task_id):
+    """A thread that waits until ``task_id`` asks, then answers through the manager."""
+    done = {}
+
+    def answer():
+        event = waiter.wait_for(EventKind.INPUT_REQUESTED, task_id=task_id)
+        manager = done["manager"]
+        done["pending"] = manager.list_pending_requests()
+        done["accepted"] = [manager.provide_feedback(event.data["key"], a) for a in answers]
+
+    thread = threading.Thread(target=answer)
+    return thread, done
+
+
+def test_a_task_blocks_until_another_thread_answers_and_gets_that_very_response(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    waiter = EventWaiter()
+    response = FeedbackResponse("?", FeedbackType.APPROVAL, approved=True, reason="looks fine", responded_by="ana")
+    thread, done = answering(waiter, [response, FeedbackResponse("?", FeedbackType.APPROVAL, approved=False)], "ask")
+    got = {}
+    with workflow("blocking") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext):
+            done["manager"] = ctx.execution_context.feedback_manager
+            thread.start()
+            got["response"] = ctx.request_feedback(FeedbackType.APPROVAL, "Ship it?", metadata={"v": 2}, timeout=WAIT)
+            return got["response"].approved
+
+        @task
+        def after(ask):
+            return ("after", ask)
+
+        ask >> after
+        assert wf.execute("ask", session_id="B", observers=[waiter]) == ("after", True)
+    thread.join()
+    assert got["response"] is response  # reason, responded_by and all
+    assert done["accepted"] == [True, False]  # a second answer to the same question is refused
+    [request] = done["pending"]
+    assert (request.feedback_id, request.task_id, request.session_id, request.feedback_type, request.prompt,
+            request.metadata, request.status) == ("B/ask/1", "ask", "B", FeedbackType.APPROVAL, "Ship it?", {"v": 2},
+                                                  "pending")
+    assert wf.last_run.task_counts() == {"ask": 1, "after": 1}  # answered while waiting: never re-run
+    assert list(tmp_path.iterdir()) == []  # no ./feedback_data/
+
+
+def test_unanswered_within_the_timeout_the_session_pauses_and_a_late_answer_resumes_it():
+    runs = []
+    with workflow("late") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext):
+            runs.append("ask")
+            return ctx.request_text_input("Name?", timeout=0.05)
+
+        paused = wf.execute("ask", session_id="L")
+    assert paused.status == "paused"
+    manager = wf.last_run.root_context.feedback_manager
+    [request] = manager.list_pending_requests()
+    assert request.feedback_type == FeedbackType.TEXT and request.feedback_id == "L/ask/1"
+    assert manager.provide_feedback("L/nope/1", "x") is False
+    assert manager.provide_feedback("L/ask/1", FeedbackResponse("L/ask/1", FeedbackType.TEXT, text="Ada")) is True
+    assert manager.list_pending_requests() == []
+    assert paused.resume() == "Ada"
+    assert runs == ["ask", "ask"]
+
+
+def test_a_wrong_answer_is_refused_and_the_task_keeps_waiting():
+    waiter = EventWaiter()
+    outcome = {}
+    with workflow("choice") as wf:
+
+        @task(inject_context=True)
+        def pick(ctx: TaskExecutionContext):
+            outcome["manager"] = ctx.execution_context.feedback_manager
+            return ctx.request_selection("Region?", ["eu", "us"], timeout=WAIT)
+
+        def answer():
+            event = waiter.wait_for(EventKind.INPUT_REQUESTED, task_id="pick")
+            manager = outcome["manager"]
+            with pytest.raises(ValueError, match=r"'mars' is not one of the options \['eu', 'us'\]"):
+                manager.provide_feedback(event.data["key"], "mars")
+            outcome["still"] = [r.feedback_id for r in manager.list_pending_requests()]
+            outcome["ok"] = manager.provide_feedback(event.data["key"], "us")
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        assert wf.execute("pick", session_id="C", observers=[waiter]) == "us"
+        thread.join()
+    assert outcome["still"] == ["C/pick/1"] and outcome["ok"] is True
+
+
+def test_branches_wait_on_their_own_questions_and_a_session_filter_lists_one():
+    waiter = EventWaiter()
+    seen = {}
+    with workflow("two") as wf:
+
+        @task(inject_context=True)
+        def a(ctx: TaskExecutionContext):
+            seen["manager"] = ctx.execution_context.feedback_manager
+            return ctx.request_text_input("a?", timeout=WAIT)
+
+        @task(inject_context=True)
+        def b(ctx: TaskExecutionContext):
+            return ctx.request_text_input("b?", timeout=WAIT)
+
+        @task
+        def join(a, b):
+            return a + b
+
+        (a | b) >> join
+
+        def answer():
+            waiter.wait_for(EventKind.INPUT_REQUESTED, task_id="a")
+            waiter.wait_for(EventKind.INPUT_REQUESTED, task_id="b")
+            manager = seen["manager"]
+            seen["all"] = [r.feedback_id for r in manager.list_pending_requests()]
+            seen["only_b"] = [r.prompt for r in manager.list_pending_requests(session_id="T_b")]
+            manager.provide_feedback("T_b/b/1", "B")
+            manager.provide_feedback("T_a/a/1", "A")
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        assert wf.execute("ParallelGroup_1", session_id="T", observers=[waiter]) == "AB"
+        thread.join()
+    assert seen["all"] == ["T_a/a/1", "T_b/b/1"] and seen["only_b"] == ["b?"]
+
+
+def test_with_a_default_the_wait_ends_in_the_default_not_a_pause():
+    with workflow("default") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext):
+            return ctx.request_approval("ok?", timeout=0.05, default=False)
+
+        assert wf.execute("ask") is False
+    assert wf.last_run.status == "succeeded"
+
+
+def test_graflows_hitl_types_are_ours_and_behave_like_graflows():
+    assert (types.FeedbackType, types.FeedbackResponse, types.FeedbackRequest) == (
+        FeedbackType, FeedbackResponse, FeedbackRequest,
+    )
+    assert types.FeedbackTimeoutError is FeedbackTimeoutError
+    assert [k.value for k in FeedbackType] == ["approval", "text", "selection", "multi_selection", "custom"]
+    assert FeedbackType.APPROVAL == "approval" and FeedbackType("text") is FeedbackType.TEXT
+    error = pickle.loads(pickle.dumps(FeedbackTimeoutError("f1", 5.0)))
+    assert (str(error), error.feedback_id, error.timeout) == ("Feedback request f1 timed out after 5.0 seconds", "f1", 5.0)
+    assert FeedbackResponse("x", FeedbackType.MULTI_SELECTION, selected_multiple=["a"]).value == ["a"]
+    # when it was answered is not part of what was answered
+    assert FeedbackResponse("x", "text", text="t", responded_at="now") == FeedbackResponse("x", "text", text="t")
+    from graflow_nb.core.feedback_manager import FeedbackManager as defined
+
+    assert FeedbackManager is defined  # graflow's hitl.manager path, one definition
