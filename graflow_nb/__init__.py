@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .alias import alias_graflow
 from .core import (
     ExecutionContext,
     ParallelGroup,
@@ -34,7 +35,6 @@ from .core.errors import (
     RetryLimitExceededError,
 )
 from .core.isolation import IsolationWarning
-from .alias import alias_graflow
 from .graflow_names import install_refusals
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers

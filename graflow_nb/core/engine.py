@@ -21,6 +21,7 @@ from typing import Any
 
 from . import timed
 from .channel import BranchChannel
+from .checks import check_id, describe, shown
 from .context import ExecutionContext, TaskExecutionContext
 from .errors import (
     AbandonedAttemptsLimitError,
@@ -38,7 +39,6 @@ from .errors import (
     annotate,
     stop_status,
 )
-from .checks import check_id, describe, shown
 from .events import EventKind
 from .interrupt import TaskThreads, stop_tasks
 from .merge import merge_branches

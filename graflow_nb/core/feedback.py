@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 GRAFLOW_FEEDBACK_TIMEOUT = 180.0  # graflow's wait, used when only a default is given
 
 
-class FeedbackType(str, Enum):
+class FeedbackType(str, Enum):  # noqa: UP042  (not StrEnum: str() prints FeedbackType.APPROVAL, as graflow's does)
     """graflow's ``graflow.hitl.types.FeedbackType`` (a ``str`` too: ``"approval"`` works)."""
 
     APPROVAL = "approval"

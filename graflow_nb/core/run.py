@@ -56,7 +56,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
 from .events import EventBus, EventKind
 from .interrupt import TaskThreads
 
@@ -289,15 +288,15 @@ class Run:
 
     def handler_for(self, task: Any) -> Any:
         """The registered handler ``task`` asks for (None for graflow's default "direct"),
-        or a ``ConfigError`` naming the task and what is registered."""
+        or graflow's ``ValueError`` naming the handler, then the task and how to fix it."""
         name = task.handler_type
         handler = self.handlers.get(name)
         if handler is None and name != "direct":
-            known = ", ".join(repr(n) for n in sorted(self.handlers)) or "none"
-            raise ConfigError(
-                f"task {task.task_id!r} asks for handler {name!r}, which is not registered "
-                f"(registered: {known}); call WorkflowEngine().register_handler({name!r}, handler) "
-                f"and run with that engine (graflow_nb offers no Docker handler)"
+            known = ", ".join(["direct", *sorted(n for n in self.handlers if n != "direct")])
+            raise ValueError(
+                f"Unknown handler type: {name}. Supported: {known}. (task {task.task_id!r} asks for it; call "
+                f"WorkflowEngine().register_handler({name!r}, handler) and run with that engine; graflow_nb "
+                f"offers no Docker handler)"
             )
         return handler
 

@@ -24,11 +24,10 @@ from typing import Any
 
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
-
-from ..alias import alias_graflow
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
+from ..alias import alias_graflow
 from ..core.decorators import task
 from ..core.task import chain, parallel
 from ..core.workflow import WorkflowContext, workflow

@@ -58,7 +58,7 @@ class GraphParts:
             graph = inner  # a workflow: its TaskGraph (a DiGraph's .graph is its attribute dict)
         if hasattr(graph, "get_parallel_group_members") and isinstance(getattr(graph, "nodes", None), dict):
             tasks = dict(graph.nodes)
-            edges = list(graph.edges)
+            edges = [(u, v) for u in tasks for v in graph.successors(u)]  # node order, as networkx lists them
         elif callable(getattr(graph, "nodes", None)) and callable(getattr(graph, "edges", None)):
             tasks = {str(n): data.get("task") for n, data in graph.nodes(data=True)}
             edges = [(str(u), str(v)) for u, v in graph.edges()]

@@ -14,7 +14,6 @@ from graflow_nb import ParallelGroupError, TaskExecutionContext, parallel, task,
 from graflow_nb.coordination.coordinator import CoordinationBackend
 from graflow_nb.core.context import ExecutionContext
 from graflow_nb.core.engine import WorkflowEngine
-from graflow_nb.core.errors import ConfigError
 from graflow_nb.core.handler import TaskHandler
 from graflow_nb.core.handlers.direct import DirectTaskHandler
 from graflow_nb.core.handlers.group_policy import BestEffortGroupPolicy, StrictGroupPolicy
@@ -295,13 +294,15 @@ def test_an_unregistered_handler_fails_its_task_naming_both():
 
     engine = WorkflowEngine()
     engine.register_handler("recording", Recording())
-    with pytest.raises(ConfigError) as refused:
-        engine.execute(ExecutionContext.create(wf.graph, "boxed", session_id="U"))
+    context = ExecutionContext.create(wf.graph, "boxed", session_id="U")
+    with pytest.raises(ValueError) as refused:
+        engine.execute(context)
     assert str(refused.value) == (
-        "task 'boxed' asks for handler 'docker', which is not registered (registered: 'recording'); call "
-        "WorkflowEngine().register_handler('docker', handler) and run with that engine (graflow_nb offers no "
+        "Unknown handler type: docker. Supported: direct, recording. (task 'boxed' asks for it; call "
+        "WorkflowEngine().register_handler('docker', handler) and run with that engine; graflow_nb offers no "
         "Docker handler)"
     )
+    assert (context.run.status, context.run.sessions["U"].state) == ("failed", "failed")
     # graflow's default handler name needs no registration
     with workflow("default-handler") as wf2:
 
