@@ -26,7 +26,7 @@ MODULES: frozenset[str] = frozenset({
     "core.graph", "core.handler", "core.handlers", "core.handlers.direct",
     "core.handlers.group_policy", "core.retry", "core.task", "core.workflow",
     "exceptions",
-    "hitl", "hitl.manager", "hitl.types",
+    "hitl", "hitl.handler", "hitl.manager", "hitl.types",
     "utils", "utils.graph",
 })
 

@@ -644,7 +644,7 @@ class TaskExecutionContext:
         self._requests += 1
         return request_feedback(
             self, str(getattr(feedback_type, "value", feedback_type)), prompt, options, metadata,
-            timeout, channel_key, write_to_channel, default, self._requests,
+            timeout, channel_key, write_to_channel, default, self._requests, handler,
         )
 
     def request_approval(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float | None = None,

@@ -97,6 +97,35 @@ class FeedbackResponse:
         }.get(str(getattr(self.response_type, "value", self.response_type)), self.custom_data)
 
 
+class FeedbackHandler:
+    """graflow's callbacks around one question (``request_feedback(..., handler=h)``).
+
+    Override what you need; each hook that raises is reported like an observer's error
+    (one ``ObserverWarning``, ``run.observer_errors``) and never changes the run."""
+
+    def on_request_created(self, request: FeedbackRequest) -> None:
+        """The question was asked and nobody has answered it yet."""
+
+    def on_response_received(self, request: FeedbackRequest, response: FeedbackResponse) -> None:
+        """The asking task is about to receive ``response``."""
+
+    def on_request_timeout(self, request: FeedbackRequest) -> None:
+        """``timeout`` seconds passed without an answer (the session pauses next)."""
+
+
+def request_of(question: PendingInput) -> FeedbackRequest:
+    """graflow's view of one question."""
+    return FeedbackRequest(
+        question.key,
+        question.task_id,
+        question.session_id,
+        FeedbackType(question.kind),
+        question.prompt,
+        question.options,
+        dict(question.metadata or {}),
+    )
+
+
 class FeedbackTimeoutError(Exception):
     """graflow's ``FeedbackTimeoutError``, importable for programs that catch it.
 
@@ -148,6 +177,7 @@ def request_feedback(
     write_to_channel: bool,
     default: Any,
     number: int,
+    handler: FeedbackHandler | None = None,
 ) -> FeedbackResponse:
     if kind not in KINDS:
         raise ValueError(f"unknown feedback type {kind!r}; use one of {', '.join(KINDS)}")
@@ -158,12 +188,19 @@ def request_feedback(
     if key in run.answers:
         value = run.answers[key]
     else:
+        asked_before = key in run.pending  # asked again after a pause: not a new question
         run.ask(question)
         if run.bus.active:
             run.bus.emit(EventKind.INPUT_REQUESTED, ctx.session_id, task_ctx.task_id, key=key, feedback_type=kind)
+        if handler is not None and not asked_before:
+            run.call_hook(handler, "on_request_created", request_of(question))
         if timeout is None and default is not MISSING:
             timeout = GRAFLOW_FEEDBACK_TIMEOUT
-        value = MISSING if timeout is None else run.wait_for_answer(key, timeout, default)
+        value = MISSING if timeout is None else run.wait_for_answer(key, timeout, MISSING)
+        if value is MISSING and timeout is not None and handler is not None:
+            run.call_hook(handler, "on_request_timeout", request_of(question))
+        if value is MISSING and default is not MISSING:
+            value = default
         if value is MISSING:
             ctx.waiting_key = key
             raise PauseRequested(key)
@@ -174,4 +211,7 @@ def request_feedback(
     if write_to_channel and channel_key:
         task_ctx.get_channel().set(channel_key, value)
     given = run.responses.get(key)
-    return given if given is not None else _response(question, value)
+    response = given if given is not None else _response(question, value)
+    if handler is not None:
+        run.call_hook(handler, "on_response_received", request_of(question), response)
+    return response

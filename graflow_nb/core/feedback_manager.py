@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .feedback import FeedbackRequest, FeedbackResponse, FeedbackType
+from .feedback import FeedbackRequest, FeedbackResponse, request_of
 
 if TYPE_CHECKING:
-    from .run import PendingInput, Run
+    from .run import Run
 
 
 class FeedbackManager:
@@ -27,14 +27,14 @@ class FeedbackManager:
         """Unanswered questions in session order (only ``session_id``'s when given)."""
         run = self._run
         return [
-            _request(question)
+            request_of(question)
             for question in run.pending_inputs()
             if question.key not in run.answers and (session_id is None or question.session_id == session_id)
         ]
 
     def get_request(self, feedback_id: str) -> FeedbackRequest | None:
         question = self._run.pending.get(feedback_id)
-        return None if question is None else _request(question)
+        return None if question is None else request_of(question)
 
     def provide_feedback(self, feedback_id: str, response: Any) -> bool:
         """Answer ``feedback_id`` with a ``FeedbackResponse`` (or the bare value).
@@ -59,15 +59,3 @@ class FeedbackManager:
 
     def __repr__(self) -> str:
         return f"<FeedbackManager run={self._run.root_session_id!r} pending={len(self.list_pending_requests())}>"
-
-
-def _request(question: PendingInput) -> FeedbackRequest:
-    return FeedbackRequest(
-        question.key,
-        question.task_id,
-        question.session_id,
-        FeedbackType(question.kind),
-        question.prompt,
-        question.options,
-        dict(question.metadata or {}),
-    )

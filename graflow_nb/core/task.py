@@ -343,7 +343,7 @@ class SequentialTask(Executable):
     def __init__(self, tasks: Iterable[Executable]):
         self.tasks = list(tasks)
         if not self.tasks:
-            raise ValueError("a sequence needs at least one task")
+            raise ValueError("SequentialTask requires at least one task")
 
     @property
     def task_id(self) -> str:  # type: ignore[override]  # built on demand: a long a >> b >> ... chain makes many of these
@@ -536,7 +536,7 @@ def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:
 
 def chain(*tasks: Executable) -> Executable:
     if not tasks:
-        raise ValueError("chain() needs at least one task")
+        raise ValueError("chain requires at least one task: chain(a, b, ...) wires a >> b >> ...")
     result: Executable = as_node(tasks[0], None, "chain")
     for nxt in tasks[1:]:
         result = result >> nxt
@@ -545,7 +545,10 @@ def chain(*tasks: Executable) -> Executable:
 
 def parallel(*tasks: Executable) -> ParallelGroup:
     if len(tasks) < 2:
-        raise ValueError("parallel() needs at least two tasks")
+        raise ValueError(
+            f"parallel requires at least two tasks, got {len(tasks)}: one task needs no group; "
+            f"ParallelGroup([t]) makes a group of one"
+        )
     return ParallelGroup([as_node(t, None, "parallel") for t in tasks])
 
 
@@ -561,7 +564,11 @@ def as_node(value: Any, left: Executable | None, where: str) -> Executable:
     else:
         place = f"{shown(left._rightmost().task_id)} {where}"
     hint = ": decorate it with @task" if callable(value) else ""
-    raise TypeError(f"{place}: {describe(value)} is not a task or group{hint}")
+    # graflow's words first (its tests match on them), then which operand and why.
+    raise TypeError(
+        f"Can only combine with Task, TaskWrapper, SequentialTask, or ParallelGroup: {type(value)}; "
+        f"{place}: {describe(value)} is not a task or group{hint}"
+    )
 
 
 def _nested_ids(group: ParallelGroup) -> set[str]:

@@ -171,3 +171,52 @@ def test_graflows_hitl_types_are_ours_and_behave_like_graflows():
     from graflow_nb.core.feedback_manager import FeedbackManager as defined
 
     assert FeedbackManager is defined  # graflow's hitl.manager path, one definition
+
+
+def test_a_feedback_handler_hears_each_step_of_a_question_once():
+    from graflow_nb.hitl.handler import FeedbackHandler
+
+    heard = []
+
+    class Notes(FeedbackHandler):
+        def on_request_created(self, request):
+            heard.append(("created", request.feedback_id, request.prompt))
+
+        def on_request_timeout(self, request):
+            heard.append(("timeout", request.feedback_id))
+
+        def on_response_received(self, request, response):
+            heard.append(("received", request.feedback_id, response.text))
+
+    notes = Notes()
+    with workflow("handled") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext):
+            return ctx.request_feedback("text", "Why?", timeout=0.05, handler=notes).text
+
+        paused = wf.execute("ask", session_id="N")
+        assert heard == [("created", "N/ask/1", "Why?"), ("timeout", "N/ask/1")]
+        assert paused.resume("N", "because") == "because"
+    assert heard[2:] == [("received", "N/ask/1", "because")]  # asked again on resume: not a new question
+
+
+def test_a_broken_feedback_handler_is_reported_and_never_changes_the_run():
+    from graflow_nb.core.events import ObserverWarning
+    from graflow_nb.hitl.handler import FeedbackHandler
+
+    class Broken(FeedbackHandler):
+        def on_request_created(self, request):
+            raise RuntimeError("webhook down")
+
+    with workflow("broken-handler") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext):
+            return ctx.request_approval("ok?", timeout=0.05, default=True) and ctx.request_feedback(
+                "approval", "sure?", timeout=0.05, default=False, handler=Broken()
+            ).approved
+
+        with pytest.warns(ObserverWarning, match="webhook down"):
+            assert wf.execute("ask") is False
+    assert wf.last_run.status == "succeeded" and len(wf.last_run.observer_errors) == 1

@@ -394,3 +394,54 @@ def test_group_policy_module_is_graflows_path_to_the_same_classes():
     from graflow_nb.core import policies
 
     assert StrictGroupPolicy is policies.StrictGroupPolicy and BestEffortGroupPolicy is policies.BestEffortGroupPolicy
+
+
+# -- graflow's words, then ours ------------------------------------------------------------
+def test_wiring_errors_start_with_graflows_words():
+    from graflow_nb import chain
+    from graflow_nb.core.task import SequentialTask
+
+    with workflow("words"):
+
+        @task
+        def a():
+            return 1
+
+        with pytest.raises(TypeError) as operand:
+            _ = a >> 5
+        assert str(operand.value) == (
+            "Can only combine with Task, TaskWrapper, SequentialTask, or ParallelGroup: <class 'int'>; "
+            "'a' >>: 5 (int) is not a task or group"
+        )
+        with pytest.raises(ValueError, match="^chain requires at least one task"):
+            chain()
+        with pytest.raises(ValueError, match="^parallel requires at least two tasks, got 1"):
+            parallel(a)
+        with pytest.raises(ValueError, match="^SequentialTask requires at least one task$"):
+            SequentialTask([])
+
+
+def test_policy_failures_start_with_graflows_words():
+    from graflow_nb.core.handlers.group_policy import AtLeastNGroupPolicy, CriticalGroupPolicy
+
+    def failing(policy):
+        with workflow("policy-words") as wf:
+
+            @task
+            def ok():
+                return 1
+
+            @task
+            def bad():
+                raise OSError("disk")
+
+            (ok | bad).with_execution(policy=policy)
+        with pytest.raises(ParallelGroupError) as failed:
+            wf.execute("ParallelGroup_1", session_id="W")
+        return str(failed.value)
+
+    assert failing("strict").startswith("Parallel group ParallelGroup_1 failed: 1 task(s) failed")
+    assert failing(AtLeastNGroupPolicy(min_success=2)).startswith("Only 1/2 tasks succeeded in group ParallelGroup_1")
+    assert failing(CriticalGroupPolicy(critical_task_ids=["bad"])).startswith(
+        "Critical tasks failed: ['bad'] in group ParallelGroup_1: 'bad' (session W_bad): OSError: disk"
+    )
