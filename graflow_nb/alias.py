@@ -59,15 +59,7 @@ class GraflowAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.machinery.ModuleSpec(fullname, self, is_package=is_package)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        real = TARGET + spec.name[len(PREFIX):]
-        try:
-            module = importlib.import_module(real)
-        except ModuleNotFoundError as missing:
-            if missing.name != real:
-                raise
-            raise ImportError(
-                f"{spec.name}: graflow_nb {__version__} has no {real} yet", name=spec.name
-            ) from None
+        module = importlib.import_module(TARGET + spec.name[len(PREFIX):])
         # importlib writes the alias spec onto the module it gets; keep the real one.
         self._specs[spec.name] = module.__spec__
         return module

@@ -19,6 +19,7 @@ import time
 from functools import partial
 from typing import Any
 
+from . import run as run_module
 from . import timed
 from .channel import BranchChannel
 from .checks import check_id, describe, shown
@@ -258,6 +259,8 @@ class WorkflowEngine:
                 ctx.enqueue_successors(task.task_id)
             elif ctx.goto_joins:
                 ctx.enqueue_successors(task.task_id, ctx.goto_joins)
+            if ctx.checkpoint_request is not None:  # ctx.checkpoint(): after successors, as graflow
+                run_module.CHECKPOINTS.write_requested(ctx)
 
     def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...]) -> Any:
         run = ctx.run

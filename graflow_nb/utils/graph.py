@@ -44,12 +44,21 @@ class GraphParts:
         self.source = source
 
     def cycles(self) -> list[list[str]]:
-        """The cycles of plain edges, each as graflow prints them (``['a', 'b']``)."""
+        """The cycles of plain edges as graflow prints them (``['a', 'b']``), each
+        starting at its node declared first, in declaration order (networkx's own
+        order varies from run to run)."""
         if hasattr(self.source, "detect_cycles"):
-            return [cycle[:-1] for cycle in self.source.detect_cycles()]
-        import networkx  # the source is a networkx graph, so networkx is there
+            found = [cycle[:-1] for cycle in self.source.detect_cycles()]
+        else:
+            import networkx  # the source is a networkx graph, so networkx is there
 
-        return [list(map(str, cycle)) for cycle in networkx.simple_cycles(self.source)]
+            found = [list(map(str, cycle)) for cycle in networkx.simple_cycles(self.source)]
+        order = {node: i for i, node in enumerate(self.nodes)}
+        rotated = []
+        for cycle in found:
+            start = min(range(len(cycle)), key=lambda i: order.get(cycle[i], len(order)))
+            rotated.append(cycle[start:] + cycle[:start])
+        return sorted(rotated, key=lambda c: [order.get(n, len(order)) for n in c])
 
     @classmethod
     def of(cls, graph: Any) -> GraphParts:

@@ -1,0 +1,27 @@
+"""Run one shipped branch session: read a pickled ``BranchSpec`` on stdin, write the
+pickled ``BranchOutcome`` to stdout (what a Dask worker does with the same values)."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+
+import ckpt_flows
+
+from graflow_nb.core.engine import WorkflowEngine
+from graflow_nb.core.snapshot import branch_outcome, open_branch
+
+
+def main(flow: str) -> None:
+    spec = pickle.loads(sys.stdin.buffer.read())
+    branch = open_branch(spec, ckpt_flows.FLOWS[flow]())
+    error = None
+    try:
+        WorkflowEngine().execute(branch)
+    except Exception as raised:
+        error = raised
+    sys.stdout.buffer.write(pickle.dumps(branch_outcome(branch, error)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

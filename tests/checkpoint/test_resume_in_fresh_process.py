@@ -1,0 +1,143 @@
+"""Save a run in this process, resume it in a fresh Python process: finished work
+never runs again, and what runs again runs under the session ids it had.
+
+The oracle is what the fresh process reports: the tasks that started there
+(``RUNS``), the task attempts recorded after the resume (task, session, status),
+and the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import ckpt_flows
+import pytest
+
+from graflow_nb.core.errors import GraflowWorkflowCanceledError, ParallelGroupError
+
+HERE = Path(__file__).parent
+
+
+def resume_elsewhere(flow: str, path: str, answers: dict | None = None, checkpoint_dir: Path | None = None) -> dict:
+    """Resume ``path`` with ``ckpt_flows.FLOWS[flow](fixed=True)`` in a new interpreter."""
+    args = [sys.executable, str(HERE / "resume_main.py"), flow, path, json.dumps(answers or {})]
+    if checkpoint_dir is not None:
+        args.append(str(checkpoint_dir))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60, cwd=HERE)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def tasks_after(report: dict, status: str | None = None) -> list[tuple[str, str]]:
+    """(task, session) of each attempt after the resume, group nodes left out."""
+    return [(t, s) for t, s, st in report["after"] if not t.startswith("ParallelGroup_") and status in (None, st)]
+
+
+@pytest.fixture(autouse=True)
+def fresh_runs():
+    ckpt_flows.RUNS.clear()
+    yield
+    ckpt_flows.RUNS.clear()
+
+
+def test_a_paused_run_with_three_waiting_sessions_resumes_in_another_process_twice(tmp_path):
+    wf = ckpt_flows.hitl()
+    paused = wf.execute("fetch", session_id="S", checkpoint_dir=tmp_path)
+    assert [p.session_id for p in paused.pending] == ["S_a", "S_b", "S_c_c2"]
+    assert sorted(ckpt_flows.RUNS) == ["a", "b", "c", "c1", "c2", "fetch"]
+    path = str(tmp_path / "S.pkl")
+    assert wf.last_run.checkpoints == [path]
+
+    # Two answers: the third session still waits, and its checkpoint is written again.
+    again = tmp_path / "again"
+    first = resume_elsewhere("hitl", path, {"S_a": True, "S_c_c2": "blue"}, again)
+    assert sorted(first["runs"]) == ["a", "c2", "cm"]  # only the answered tasks, and what follows c2
+    assert first["status"] == "paused" and first["pending"] == ["S_b"]
+    assert sorted(tasks_after(first, "succeeded")) == [("a", "S_a"), ("c2", "S_c_c2"), ("cm", "S_c")]
+    assert first["checkpoints"] == [str(again / "S.pkl")]
+
+    last = resume_elsewhere("hitl", str(again / "S.pkl"), {"S_b": "bob"})
+    assert last["runs"] == ["b", "store"]
+    assert last["status"] == "succeeded"
+    assert last["outcome"] == repr([("a", True, 10), ("b", "bob"), "c1+blue"])
+    assert set(last["sessions"].values()) == {"closed", "merged"}
+    assert "after resume: b" in last["tree"]
+
+
+# policy -> (members that succeeded and are kept, members that run again)
+POLICIES = {
+    "strict": (["m1"], ["m2", "m2b", "m3"]),  # m3 never started (one member at a time)
+    "rollback": ([], ["m1", "m2", "m2b", "m3"]),  # m1 was undone by its compensation
+    "continue": ([], ["m1", "m2", "m2b", "m3"]),  # every member failed
+    "at_least_n": (["m1"], ["m2", "m2b", "m3"]),
+    "critical": (["m1"], ["m2", "m2b", "m3"]),  # m2 is critical: m3 never started
+}
+
+
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_a_failed_group_resumes_running_only_what_did_not_succeed(tmp_path, policy):
+    kept, again = POLICIES[policy]
+    wf = ckpt_flows.policy_flow(policy)
+    with pytest.raises(ParallelGroupError) as failed:
+        wf.execute("fetch", session_id="P", checkpoint_dir=tmp_path)
+    path = str(tmp_path / "P.pkl")
+    assert f"checkpoint written to {path}" in failed.value.__notes__[-1]
+    before = list(ckpt_flows.RUNS)
+    assert before[0] == "fetch" and "store" not in before
+    if policy == "strict":  # the readable frontier says what a resume starts with
+        frontier = json.loads((tmp_path / "P.state.json").read_text())["frontier"]
+        assert frontier == {"P": ["ParallelGroup_1"], "P_m2": ["m2"], "P_m3": ["m3"]}
+
+    report = resume_elsewhere(f"policy_{policy}", path)
+    assert report["status"] == "succeeded", report["outcome"]
+    assert report["runs"] == [*again, "store"]
+    assert not set(kept) & set(report["runs"])  # succeeded members are not run again
+    sessions = dict(tasks_after(report, "succeeded"))
+    expected = {"m1": "P_m1", "m2": "P_m2", "m2b": "P_m2", "m3": "P_m3", "store": "P"}
+    assert sessions == {t: expected[t] for t in [*again, "store"]}  # the same session ids
+    assert report["outcome"] == repr(["m1", "m2", "m3"])  # every member's change reached the root
+    assert not any("#" in sid for sid in report["sessions"])  # no re-fork
+
+
+def test_a_cancelled_run_resumes_where_each_session_stopped(tmp_path):
+    wf = ckpt_flows.cancel_flow()
+    with pytest.raises(GraflowWorkflowCanceledError):
+        wf.execute("fetch", session_id="C", checkpoint_dir=tmp_path)
+    assert wf.last_run.status == "cancelled"
+    assert ckpt_flows.RUNS == ["fetch", "x", "y1", "y2"]
+
+    report = resume_elsewhere("cancel", str(tmp_path / "C.pkl"))
+    assert report["runs"] == ["y2", "y3", "store"]
+    assert tasks_after(report) == [("y2", "C_y1"), ("y3", "C_y1"), ("store", "C")]
+    assert report["outcome"] == repr("xy3")
+
+
+def test_dynamic_tasks_and_loops_in_branches_continue_without_starting_over(tmp_path):
+    wf = ckpt_flows.dynamic_flow()
+    paused = wf.execute("fetch", session_id="D", checkpoint_dir=tmp_path)
+    assert sorted(p.session_id for p in paused.pending) == ["D_looper", "D_spawner"]
+    assert ckpt_flows.RUNS == ["fetch", "spawner", "helper", "looper#1", "looper#2"]
+
+    report = resume_elsewhere("dynamic", str(tmp_path / "D.pkl"), {"D_spawner": True, "D_looper": True})
+    # helper was made at run time: found again by its function's name; the loop goes
+    # on from its second lap, not from its first.
+    assert report["runs"] == ["helper", "looper#2", "looper#3", "store"]
+    assert report["outcome"] == repr(3)
+    assert [s for t, s, _ in report["after"] if t == "helper"] == ["D_spawner"]
+
+
+def test_nested_groups_resume_inside_the_inner_group(tmp_path):
+    wf = ckpt_flows.nested_flow()
+    with pytest.raises(ParallelGroupError):
+        wf.execute("a", session_id="N", checkpoint_dir=tmp_path)
+    assert ckpt_flows.RUNS == ["a", "b", "b1", "b2"]  # c never started: b failed first
+
+    report = resume_elsewhere("nested", str(tmp_path / "N.pkl"))
+    assert report["runs"] == ["b2", "bm", "c", "d"]  # a, b and b1 ran once, before
+    assert tasks_after(report) == [("b2", "N_b_b2"), ("bm", "N_b"), ("c", "N_c"), ("d", "N")]
+    assert report["outcome"] == repr("b1b2c")
