@@ -220,3 +220,34 @@ def test_a_broken_feedback_handler_is_reported_and_never_changes_the_run():
         with pytest.warns(ObserverWarning, match="webhook down"):
             assert wf.execute("ask") is False
     assert wf.last_run.status == "succeeded" and len(wf.last_run.observer_errors) == 1
+
+
+def test_with_a_checkpoint_dir_an_unanswered_question_saves_the_paused_run(tmp_path):
+    """graflow checkpoints when a question times out; here the paused run is saved where
+    ``execute(checkpoint_dir=...)`` says, and resumes from that file."""
+    import json
+
+    calls = []
+    with workflow("ckpt-ask") as wf:
+
+        @task
+        def prepare():
+            calls.append("prepare")
+            return "draft"
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext, prepare):
+            calls.append("ask")
+            return ctx.request_text_input(f"ok {prepare}?", timeout=0.05)
+
+        prepare >> ask
+        paused = wf.execute("prepare", session_id="K", checkpoint_dir=tmp_path)
+        assert paused.status == "paused"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["K.meta.json", "K.pkl", "K.state.json"]
+        frontier = json.loads((tmp_path / "K.state.json").read_text())
+        assert (frontier["status"], frontier["frontier"], frontier["pending"]) == (
+            "paused", {"K": ["ask"]},
+            [{"key": "K/ask/1", "session_id": "K", "task_id": "ask", "kind": "text", "prompt": "ok draft?"}],
+        )
+        assert wf.resume(tmp_path / "K.pkl", answers={"K": "yes"}) == "yes"
+    assert calls == ["prepare", "ask", "ask"]  # prepare never ran again

@@ -31,6 +31,11 @@ CORRECTIONS = {
         "RetryLimitExceededError.retry_count is the number of retries made",
         ["task: broken retries: 3 of 2"],
     ),
+    "13_checkpoints": (
+        "a user exception keeps its type; a resumed run runs the workflow's code as it is now "
+        "(graflow runs the copies pickled into the checkpoint, so their appends go to a copy)",
+        ["first run failed: GraflowRuntimeError", "calls: ['extract', 'transform']"],
+    ),
     "10_visualisation": (
         "Mermaid node ids are the task ids (graflow appends _1 to each)",
         ["    extract_1([extract]):::first;", "    transform_1[transform];", "    load_1([load]):::last;",
@@ -52,7 +57,7 @@ def test_there_are_enough_programs_covering_what_the_issue_names():
     names = programs()
     assert len(names) >= 10
     for topic in ("hello", "channels", "dynamic", "loops", "retries", "policies", "handlers", "human_input",
-                  "visualisation"):
+                  "checkpoints", "visualisation"):
         assert any(topic in n for n in names), topic
 
 
