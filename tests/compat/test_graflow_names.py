@@ -445,3 +445,44 @@ def test_policy_failures_start_with_graflows_words():
     assert failing(CriticalGroupPolicy(critical_task_ids=["bad"])).startswith(
         "Critical tasks failed: ['bad'] in group ParallelGroup_1: 'bad' (session W_bad): OSError: disk"
     )
+
+
+# -- typed channels --------------------------------------------------------------------------
+def test_typed_channels_check_writes_and_filter_reads_as_graflows_do():
+    from typing import TypedDict
+
+    from graflow_nb.channels.typed import ChannelTypeRegistry, TypedChannel
+    from graflow_nb.core.errors import ConfigError
+
+    class Order(TypedDict):
+        id: int
+        item: str
+
+    seen = {}
+    with workflow("typed") as wf:
+
+        @task(inject_context=True)
+        def write(ctx: TaskExecutionContext):
+            orders = ctx.get_typed_channel(Order)
+            orders.send("o1", {"id": 1, "item": "tea"})
+            with pytest.raises(TypeError, match="Message does not conform to Order"):
+                orders.set("o2", {"id": "one", "item": "tea"})
+            ctx.get_channel().set("junk", {"id": 2})
+            seen["reads"] = (orders.receive("o1"), orders.get("junk"), orders.get("absent"), orders.exists("o2"))
+            seen["counter"] = (orders.atomic_add("n", 2), orders.append("log", "a"), orders.prepend("log", "b"))
+            with orders.lock("o1"):
+                seen["locked"] = True
+
+        wf.execute("write")
+    assert seen == {
+        "reads": ({"id": 1, "item": "tea"}, None, None, False),
+        "counter": (2, 1, 2),
+        "locked": True,
+    }
+    ChannelTypeRegistry.register("order", Order)
+    channel = wf.last_run.root_context.channel
+    assert ChannelTypeRegistry.create_channel(channel, "order").receive("o1") == {"id": 1, "item": "tea"}
+    with pytest.raises(ConfigError, match="Message type 'nope' not registered"):
+        ChannelTypeRegistry.create_channel(channel, "nope")
+    with pytest.raises(ValueError, match="must be a TypedDict"):
+        TypedChannel(channel, dict)
