@@ -486,3 +486,33 @@ def test_typed_channels_check_writes_and_filter_reads_as_graflows_do():
         ChannelTypeRegistry.create_channel(channel, "nope")
     with pytest.raises(ValueError, match="must be a TypedDict"):
         TypedChannel(channel, dict)
+
+
+def test_the_step_debugger_steps_through_a_direct_group_inside_its_session():
+    with workflow("dbg-direct") as wf:
+
+        @task
+        def src():
+            return 1
+
+        @task
+        def a(src):
+            return src + 1
+
+        @task
+        def b(src):
+            return src + 2
+
+        @task
+        def end(a, b):
+            return a + b
+
+        src >> (a | b).with_execution(backend="direct") >> end
+    with wf.debug("src", session_id="T", timeout=5) as dbg:
+        nexts = []
+        for _ in range(3):
+            dbg.step()
+            nexts.append(str(dbg.state()).split()[3])
+        assert nexts == ["ParallelGroup_1", "a", "b"]
+        assert dbg.run_to_end() == 5
+    assert list(wf.last_run.sessions) == ["T"]
