@@ -333,7 +333,13 @@ class CheckpointManager:
     ) -> tuple[str, CheckpointMetadata]:
         run = context.run
         if run.status == "running":
-            return save_running_root(run.root_context or context, path, metadata, resuming_task_id)
+            if context.parent_context is not None:
+                raise SnapshotError(
+                    f"create_checkpoint({shown(context.session_id)}): a branch session of a running run has "
+                    f"siblings still running, so no consistent state exists; checkpoint from a root-session "
+                    f"task, or use execute(checkpoint_dir=...)"
+                )
+            return save_running_root(context, path, metadata, resuming_task_id)
         return save_state(take_run(run), target_path(run, path), metadata, resuming_task_id)
 
     @staticmethod

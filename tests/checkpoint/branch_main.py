@@ -8,19 +8,12 @@ import sys
 
 import ckpt_flows
 
-from graflow_nb.core.engine import WorkflowEngine
-from graflow_nb.core.snapshot import branch_outcome, open_branch
+from graflow_nb.core.snapshot import run_branch
 
 
 def main(flow: str) -> None:
     spec = pickle.loads(sys.stdin.buffer.read())
-    branch = open_branch(spec, ckpt_flows.FLOWS[flow]())
-    error = None
-    try:
-        WorkflowEngine().execute(branch)
-    except Exception as raised:
-        error = raised
-    sys.stdout.buffer.write(pickle.dumps(branch_outcome(branch, error)))
+    sys.stdout.buffer.write(pickle.dumps(run_branch(spec, ckpt_flows.FLOWS[flow]())))
 
 
 if __name__ == "__main__":

@@ -293,3 +293,119 @@ def shipped(fixed: bool = False):
 
 
 FLOWS["shipped"] = shipped
+
+
+def frames(fixed: bool = False):
+    """Branches edit values that don't compare with ``==`` (a DataFrame in place, a numpy
+    array replaced) before a sibling waits: their changes must survive the checkpoint."""
+    import numpy as np
+    import pandas as pd
+
+    with workflow("frames") as wf:
+        @task(inject_context=True)
+        def load(ctx):
+            ctx.get_channel().set("table", pd.DataFrame({"x": [1, 2, 3]}))
+            ctx.get_channel().set("vector", np.zeros(3))
+            return "loaded"
+
+        @task(inject_context=True)
+        def edit(ctx):
+            ran("edit")
+            ctx.get_channel().get("table").loc[0, "x"] = 99  # in place, on the branch's own copy
+            return "edited"
+
+        @task(inject_context=True)
+        def scale(ctx):
+            ran("scale")
+            ctx.get_channel().set("vector", ctx.get_channel().get("vector") + 7)
+            return "scaled"
+
+        @task(inject_context=True)
+        def wait(ctx):
+            ran("wait")
+            return ctx.request_approval("merge?")
+
+        @task(inject_context=True)
+        def report(ctx):
+            ran("report")
+            channel = ctx.get_channel()
+            return channel.get("table")["x"].tolist(), channel.get("vector").tolist()
+
+        load >> (edit | scale | wait) >> report
+    return wf
+
+
+FLOWS["frames"] = frames
+
+
+def cancel_while_waiting(fixed: bool = False):
+    """``asker`` waits for an answer, then ``stopper`` cancels the run: the question is
+    withdrawn, and a resume asks it again."""
+    with workflow("cancel_waiting") as wf:
+        @task
+        def start():
+            ran("start")
+            return 0
+
+        @task(inject_context=True)
+        def asker(ctx):
+            ran("asker")
+            return ctx.request_text_input("why?")
+
+        @task(inject_context=True)
+        def stopper(ctx):
+            ran("stopper")
+            if not fixed:
+                ctx.cancel_workflow("closing time")
+            return "stopped"
+
+        @task
+        def end(asker, stopper):
+            ran("end")
+            return asker + "/" + stopper
+
+        start >> (asker | stopper).with_execution(max_concurrency=1) >> end
+    return wf
+
+
+FLOWS["cancel_waiting"] = cancel_while_waiting
+
+
+def interrupted(fixed: bool = False, started=None):
+    """fetch >> (done | spin >> after) >> end: ``spin`` loops in pure Python until a
+    Ctrl-C reaches its thread (``started`` is set once it loops); fixed, it returns."""
+    with workflow("interrupted") as wf:
+        @task
+        def fetch():
+            ran("fetch")
+            return 1
+
+        @task
+        def done():
+            ran("done")
+            return "done"
+
+        @task
+        def spin():
+            ran("spin")
+            if not fixed:
+                started.set()
+                while True:
+                    pass
+            return "spun"
+
+        @task
+        def after(spin):
+            ran("after")
+            return spin + "!"
+
+        @task
+        def end(done, after):
+            ran("end")
+            return done + "+" + after
+
+        fetch >> (done | (spin >> after)).with_execution(max_concurrency=1) >> end
+    return wf
+
+
+FLOWS["interrupted"] = interrupted

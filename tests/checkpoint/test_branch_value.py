@@ -14,6 +14,7 @@ import ckpt_flows
 
 from graflow_nb.core.channel import Change
 from graflow_nb.core.context import ExecutionContext
+from graflow_nb.core.events import EventKind, EventLog
 from graflow_nb.core.snapshot import apply_outcome, branch_spec
 
 HERE = Path(__file__).parent
@@ -30,8 +31,9 @@ def run_elsewhere(flow: str, spec) -> object:
 
 def test_a_branch_runs_in_another_process_and_its_outcome_folds_back():
     wf = ckpt_flows.shipped()
+    log = EventLog()
     root = ExecutionContext.create(
-        wf.graph, session_id="R", workflow=wf,
+        wf.graph, session_id="R", workflow=wf, observers=[log],
         initial_channel={"base": "x", "total": 1, "gone": 0, "log": ["root"], "fetch.__result__": 1},
     )
     branch = root.create_branch_context("a", group_id="ParallelGroup_2", order_key=(1, 0))
@@ -50,6 +52,10 @@ def test_a_branch_runs_in_another_process_and_its_outcome_folds_back():
         ("a", "R_a"), ("a1", "R_a_a1"), ("a2", "R_a_a2")
     ]
 
+    finished = {(e.task_id, e.session_id) for e in outcome.events if e.kind == EventKind.TASK_FINISHED}
+    assert {("a", "R_a"), ("a1", "R_a_a1"), ("a2", "R_a_a2")} <= finished
+    log.events.clear()
+
     apply_outcome(outcome, branch)
 
     run = root.run
@@ -60,6 +66,7 @@ def test_a_branch_runs_in_another_process_and_its_outcome_folds_back():
     assert root.channel.get("total") == 1  # nothing reaches the parent before its group merges
     changes = branch.channel.changes()
     assert changes["total"].ops == (("add", 5),) and changes["gone"].kind == "delete"
+    assert {(e.task_id, e.session_id) for e in log.of_kind(EventKind.TASK_FINISHED)} == finished  # re-emitted here
     assert run.steps == 4 and run.task_counts()["a2"] == 1  # a, its group node, a1, a2
 
 

@@ -59,9 +59,9 @@ SAMPLES: dict[str, tuple[tuple, dict]] = {
     ),
     "graflow_nb.core.errors.SessionPaused": (("S", ["S_a"]), {}),
     "graflow_nb.core.errors.PauseRequested": (("S_a/a/1",), {}),
-    "graflow_nb.core.snapshot.SnapshotError": (("cannot save",), {}),
-    "graflow_nb.core.snapshot.UnpicklableError": (("LocalError", "lost\nits class"), {}),
-    "graflow_nb.core.snapshot.GraphChangedError": (("changed", {"tasks": ["task:x"]}, {"edges": [("a", "b")]}), {}),
+    "graflow_nb.core.snapshot.values.SnapshotError": (("cannot save",), {}),
+    "graflow_nb.core.snapshot.values.UnpicklableError": (("LocalError", "lost\nits class"), {}),
+    "graflow_nb.core.snapshot.values.GraphChangedError": (("changed", {"tasks": ["task:x"]}, {"edges": [("a", "b")]}), {}),
     "graflow_nb.pipeline.errors.PipelineError": (("pipeline",), {}),
     "graflow_nb.pipeline.errors.PipelineValidationError": (
         ([Issue("f.yaml", "pipeline[0]", "duplicate id 'a'"), Issue("f.yaml", "pipeline[2]", "empty parallel")],), {}

@@ -4,6 +4,7 @@ and its three files, resumed with ``WorkflowEngine().execute(ctx)``."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -96,7 +97,7 @@ def test_create_checkpoint_of_a_finished_run_and_load_metadata(tmp_path):
 
 
 def test_the_pictures_frames_and_tree_of_a_resumed_run_show_both_halves(tmp_path):
-    from graflow_nb.observe import draw_graph, draw_sessions
+    from graflow_nb.observe import draw_graph, draw_sessions, draw_timeline
 
     wf = chain_flow("deferred", tmp_path)
     wf.execute("a", session_id="H")
@@ -113,3 +114,38 @@ def test_the_pictures_frames_and_tree_of_a_resumed_run_show_both_halves(tmp_path
     assert "ran a, b" in sessions_dot and "after resume c" in sessions_dot
     graph_dot = draw_graph(again, run).source
     assert "succeeded (after resume)" in graph_dot and graph_dot.count("after resume") == 1
+    svg = draw_timeline(run).svg
+    assert 'class="resume"' in svg and "resumed from b.pkl" in svg
+    bars = {
+        re.search(r'data-task="(\w+)"', rect).group(1): float(re.search(r' x="([\d.]+)"', rect).group(1))
+        for rect in re.findall(r'<rect class="bar"[^>]*>', svg)
+    }
+    line_x = float(re.search(r'<line class="resume" x1="([\d.]+)"', svg).group(1))
+    assert bars["a"] < bars["b"] < line_x <= bars["c"]  # before the resume line, and after it
+
+
+def test_create_checkpoint_from_a_branch_of_a_running_run_is_refused(tmp_path):
+    from graflow_nb.core.snapshot import SnapshotError
+
+    seen = []
+    with workflow("branch_ckpt") as wf:
+        @task(inject_context=True)
+        def a(ctx):
+            try:
+                CheckpointManager.create_checkpoint(ctx.execution_context, path=tmp_path / "x.pkl")
+            except SnapshotError as error:
+                seen.append(str(error))
+            return 1
+
+        @task
+        def b():
+            return 2
+
+        @task
+        def src():
+            return 0
+
+        src >> (a | b)
+    wf.execute("src", session_id="C")
+    assert len(seen) == 1 and "create_checkpoint('C_a'): a branch session of a running run" in seen[0]
+    assert list(tmp_path.iterdir()) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import queue
 import time
+from pathlib import Path
 
 import pytest
 from jupyter_client.manager import start_new_kernel
@@ -91,6 +92,60 @@ print(json.dumps({{"result": result, "runs": RUNS, "pid": os.getpid(), "status":
         assert after["counts"] == {"fetch": 1, "ParallelGroup_1": 1, "approve": 1, "count": 1, "store": 1}
         assert "K_approve  merged  enqueued 1 dequeued 1  ran - | after resume: approve" in after["tree"]
         assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # nothing else written to the cwd
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+SAVE = """
+import json, os, sys
+sys.path.insert(0, {here!r})
+import ckpt_flows
+wf = ckpt_flows.FLOWS[{flow!r}]()
+try:
+    outcome = wf.execute({start!r}, session_id="K", checkpoint_dir={folder!r})
+except Exception as error:
+    outcome = error
+print(json.dumps({{"runs": ckpt_flows.RUNS, "status": wf.last_run.status, "pid": os.getpid()}}))
+"""
+
+RESUME = """
+import json, os, sys
+sys.path.insert(0, {here!r})
+import ckpt_flows
+wf = ckpt_flows.FLOWS[{flow!r}](fixed=True)
+result = wf.resume({path!r}, answers={answers!r})
+run = wf.last_run
+print(json.dumps({{"runs": ckpt_flows.RUNS, "status": run.status, "result": repr(result), "pid": os.getpid()}}))
+"""
+
+# flow -> (start, answers, what runs after the restart, the result)
+SCENARIOS = {
+    "hitl": ("fetch", {"K_a": True, "K_b": "bob", "K_c_c2": "red"}, ["a", "b", "c2", "cm", "store"],
+             repr([("a", True, 10), ("b", "bob"), "c1+red"])),
+    "policy_strict": ("fetch", {}, ["m2", "m2b", "m3", "store"], repr(["m1", "m2", "m3"])),
+    "policy_rollback": ("fetch", {}, ["m1", "m2", "m2b", "m3", "store"], repr(["m1", "m2", "m3"])),
+    "cancel": ("fetch", {}, ["y2", "y3", "store"], repr("xy3")),
+    "dynamic": ("fetch", {"K_spawner": True, "K_looper": True}, ["helper", "looper#2", "looper#3", "store"], repr(3)),
+    "nested": ("a", {}, ["b2", "bm", "c", "d"], repr("b1b2c")),
+}
+
+
+def test_each_kind_of_stopped_run_resumes_after_a_kernel_restart(tmp_path):
+    here = str(Path(__file__).parent)
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        for flow, (start, answers, again, result) in SCENARIOS.items():
+            folder = str(tmp_path / flow)
+            out, _ = run_cell(client, SAVE.format(here=here, flow=flow, start=start, folder=folder))
+            before = json.loads(out)
+            assert before["status"] in ("paused", "failed", "cancelled"), flow
+            manager.restart_kernel(now=True)
+            client.wait_for_ready(timeout=60)
+            out, _ = run_cell(client, RESUME.format(here=here, flow=flow, path=folder + "/K.pkl", answers=answers))
+            after = json.loads(out)
+            assert after["pid"] != before["pid"], flow
+            assert (sorted(after["runs"]), after["status"], after["result"]) == (sorted(again), "succeeded", result), flow
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import ckpt_flows
@@ -141,3 +143,46 @@ def test_nested_groups_resume_inside_the_inner_group(tmp_path):
     assert report["runs"] == ["b2", "bm", "c", "d"]  # a, b and b1 ran once, before
     assert tasks_after(report) == [("b2", "N_b_b2"), ("bm", "N_b"), ("c", "N_c"), ("d", "N")]
     assert report["outcome"] == repr("b1b2c")
+
+
+def test_in_place_changes_to_frames_and_arrays_in_branches_survive_the_checkpoint(tmp_path):
+    wf = ckpt_flows.frames()
+    wf.execute("load", session_id="F", checkpoint_dir=tmp_path)
+    assert sorted(ckpt_flows.RUNS) == ["edit", "scale", "wait"]
+    assert wf.last_run.root_context.channel.get("table")["x"].tolist() == [1, 2, 3]  # not merged yet
+
+    report = resume_elsewhere("frames", str(tmp_path / "F.pkl"), {"F_wait": True})
+    assert report["runs"] == ["wait", "report"]
+    assert report["outcome"] == repr(([99, 2, 3], [7.0, 7.0, 7.0]))
+
+
+def test_a_question_withdrawn_by_a_cancel_is_asked_again_after_the_resume(tmp_path):
+    wf = ckpt_flows.cancel_while_waiting()
+    with pytest.raises(GraflowWorkflowCanceledError):
+        wf.execute("start", session_id="W", checkpoint_dir=tmp_path)
+    assert wf.last_run.pending_inputs() == []
+
+    first = resume_elsewhere("cancel_waiting", str(tmp_path / "W.pkl"), {}, tmp_path / "again")
+    assert first["status"] == "paused" and first["pending"] == ["W_asker"]
+    assert first["runs"] == ["asker", "stopper"]
+    last = resume_elsewhere("cancel_waiting", str(tmp_path / "again" / "W.pkl"), {"W_asker": "because"})
+    assert last["runs"] == ["asker", "end"] and last["outcome"] == repr("because/stopped")
+
+
+def test_a_run_stopped_by_ctrl_c_resumes_with_the_task_it_interrupted(tmp_path):
+    started = threading.Event()
+    wf = ckpt_flows.interrupted(started=started)
+
+    def interrupt_once() -> None:
+        assert started.wait(20)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    threading.Thread(target=interrupt_once, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        wf.execute("fetch", session_id="I", checkpoint_dir=tmp_path)
+    assert wf.last_run.status == "cancelled" and ckpt_flows.RUNS == ["fetch", "done", "spin"]
+
+    report = resume_elsewhere("interrupted", str(tmp_path / "I.pkl"))
+    assert report["runs"] == ["spin", "after", "end"]
+    assert tasks_after(report) == [("spin", "I_spin"), ("after", "I_spin"), ("end", "I")]
+    assert report["outcome"] == repr("done+spun!")
