@@ -26,7 +26,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from .channel import MISSING
-from .errors import PauseRequested
+from .errors import PauseRequested, PicklableError
 from .events import EventKind
 from .run import PendingInput
 
@@ -126,7 +126,7 @@ def request_of(question: PendingInput) -> FeedbackRequest:
     )
 
 
-class FeedbackTimeoutError(Exception):
+class FeedbackTimeoutError(PicklableError, Exception):
     """graflow's ``FeedbackTimeoutError``, importable for programs that catch it.
 
     graflow_nb never raises it: an unanswered question pauses its session instead
@@ -136,9 +136,6 @@ class FeedbackTimeoutError(Exception):
         self.feedback_id = feedback_id
         self.timeout = timeout
         super().__init__(f"Feedback request {feedback_id} timed out after {timeout} seconds")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.feedback_id, self.timeout))
 
 
 def check_answer(question: PendingInput, value: Any) -> None:
