@@ -15,9 +15,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
+from .policies import TaskResult
+
 if TYPE_CHECKING:
     from .context import ExecutionContext
     from .task import Executable
+
+
+__all__ = ["TaskHandler", "TaskResult"]  # graflow keeps TaskResult here; it is defined in core.policies
 
 
 class TaskHandler(ABC):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import run as run_module
 from .checks import describe
-from .errors import ConfigError
+from .errors import ConfigError, GraflowRuntimeError
 from .graph import TaskGraph, require_single_start
 from .user_frames import strip_engine_frames
 
@@ -55,6 +55,29 @@ def current_workflow() -> WorkflowContext:
 def current_workflow_context() -> WorkflowContext:
     """graflow's name for ``current_workflow()``: the active workflow, or the default one."""
     return current_workflow()
+
+
+def get_current_workflow_context(create_if_not_exist: bool = False) -> WorkflowContext | None:
+    """graflow's: the active workflow; else the default one if asked to create it, else None."""
+    return current_workflow() if create_if_not_exist else active_workflow()
+
+
+def require_workflow_context() -> WorkflowContext:
+    """graflow's: the active workflow, or ``GraflowRuntimeError`` if there is none."""
+    wf = active_workflow()
+    if wf is None:
+        raise GraflowRuntimeError("No current workflow context: use `with workflow(name):` around this code")
+    return wf
+
+
+def set_current_workflow_context(context: WorkflowContext) -> None:
+    """graflow's: make ``context`` the active workflow in this thread's context."""
+    _current_workflow.set(context)
+
+
+def clear_workflow_context() -> None:
+    """graflow's: no active workflow from here on in this thread's context."""
+    _current_workflow.set(None)
 
 
 class WorkflowContext:

@@ -26,6 +26,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..core.graph import TaskGraph
+from ..core.workflow import current_workflow
+
 JOIN_MARK = "↣ "
 _LABEL_LIMIT = 60
 # dot lays boxes out in inches; one character cell is this many inches each way.
@@ -348,6 +351,46 @@ def draw_mermaid_png(graph: Any, output_path: str | None = None, **_options: Any
     )
 
 
+def draw_task_graph(graph: Any, title: str = "Task Graph") -> None:
+    """Not offered: graflow's draws with matplotlib (a dependency graflow_nb does without)."""
+    raise NotImplementedError(
+        f"draw_task_graph ({title!r}) is not offered: graflow's draws with matplotlib. Use "
+        f"draw_png(graph, path) (Graphviz's dot), or graflow_nb.draw_graph(wf) in a notebook"
+    )
+
+
+def create_agraph(graph: Any, *_args: Any, **_kwargs: Any) -> Any:
+    """Not offered: graflow's builds a pygraphviz ``AGraph``."""
+    raise NotImplementedError(
+        "create_agraph is not offered: graflow's needs pygraphviz. draw_dot(graph) gives the same "
+        "picture as DOT text, draw_png(graph, path) renders it"
+    )
+
+
+def build_graph(start_node: Any, context: Any = None) -> Any:
+    """graflow's: the part of the workflow's graph connected to ``start_node`` (a task),
+    as a new ``TaskGraph`` (graflow replaces the workflow's own graph; this leaves it)."""
+    source = (context if context is not None else current_workflow()).graph
+    start = getattr(start_node, "task_id", start_node)
+    if start not in source.nodes:
+        raise KeyError(f"build_graph: no task {start!r} in the workflow's graph")
+    seen, stack = {start}, [start]
+    while stack:
+        node = stack.pop()
+        for near in (*source.successors(node), *source.predecessors(node)):
+            if near not in seen:
+                seen.add(near)
+                stack.append(near)
+    built = TaskGraph()
+    for node_id, task in source.nodes.items():
+        if node_id in seen:
+            built.add_node(task, node_id)
+    for u in built.nodes:
+        for v in source.successors(u):
+            built.add_edge(u, v)
+    return built
+
+
 # -- DOT and PNG ---------------------------------------------------------------------
 def draw_dot(graph: Any, node_labels: dict[Any, str] | None = None, node_colors: dict[Any, str] | None = None) -> str:
     """DOT source: groups as fork and join nodes, as in ``draw_ascii``."""
@@ -399,6 +442,6 @@ def run_dot(fmt: str, source: bytes) -> bytes:
 
 
 __all__ = [
-    "draw_ascii", "draw_dot", "draw_mermaid", "draw_mermaid_png", "draw_png", "show_graph_info",
-    "visualize_dependencies",
+    "build_graph", "create_agraph", "draw_ascii", "draw_dot", "draw_mermaid", "draw_mermaid_png", "draw_png",
+    "draw_task_graph", "show_graph_info", "visualize_dependencies",
 ]

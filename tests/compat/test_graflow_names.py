@@ -516,3 +516,90 @@ def test_the_step_debugger_steps_through_a_direct_group_inside_its_session():
         assert nexts == ["ParallelGroup_1", "a", "b"]
         assert dbg.run_to_end() == 5
     assert list(wf.last_run.sessions) == ["T"]
+
+
+# -- every public name of graflow 0.2.0's modules ---------------------------------------------
+# Read off the real graflow 0.2.0 (each module's __all__, else the classes and functions it
+# defines): graflow_0_2_0_names.json.  What graflow_nb leaves out, and why:
+LEFT_OUT = {
+    ("coordination.coordinator", "TaskCoordinator"): "graflow's coordinator base (Redis/threads internals)",
+    ("core.context", "create_execution_context"): "an internal helper with a NoopTracer",
+    ("core.context", "execute_with_cycles"): "an internal helper of graflow's engine",
+    ("core.handlers.group_policy", "canonicalize_group_policy"): "serialises policies for Redis workers",
+    ("core.retry", "RetryController"): "graflow's engine internals",
+    ("hitl.handler", "SlackFeedbackHandler"): "posts to the network",
+    ("hitl.handler", "WebhookFeedbackHandler"): "posts to the network",
+    ("utils.graph", "AsciiCanvas"): "grandalf drawing internals",
+    ("utils.graph", "VertexViewer"): "grandalf drawing internals",
+}
+
+
+def graflows_names():
+    import json
+    from pathlib import Path
+
+    listed = json.loads((Path(__file__).with_name("graflow_0_2_0_names.json")).read_text())
+    return [(module, name) for module, names in listed.items() for name in names]
+
+
+def test_every_public_name_of_graflows_modules_is_here_or_listed_as_left_out():
+    import importlib
+
+    missing = []
+    for module, name in graflows_names():
+        ours = importlib.import_module("graflow_nb" + ("." + module if module else ""))
+        if not hasattr(ours, name) and (module, name) not in LEFT_OUT:
+            missing.append(f"{module}.{name}")
+    assert missing == []
+    assert set(LEFT_OUT) <= set(graflows_names())  # nothing listed that graflow does not have
+
+
+def test_graflows_small_helpers_do_what_graflows_do():
+    from graflow_nb.core.errors import GraflowRuntimeError
+    from graflow_nb.core.handler import TaskResult
+    from graflow_nb.core.handlers.group_policy import resolve_group_policy
+    from graflow_nb.core.policies import TaskResult as defined
+    from graflow_nb.core.workflow import (
+        clear_workflow_context,
+        get_current_workflow_context,
+        require_workflow_context,
+        set_current_workflow_context,
+    )
+    from graflow_nb.exceptions import as_runtime_error
+    from graflow_nb.utils.graph import build_graph, create_agraph, draw_task_graph
+
+    assert TaskResult is defined
+    from graflow_nb.core.policies import AtLeastNGroupPolicy, BestEffortGroupPolicy
+
+    at_least = resolve_group_policy({"type": "at_least_n", "min_success": 2})
+    assert isinstance(at_least, AtLeastNGroupPolicy) and at_least.min_success == 2
+    assert isinstance(resolve_group_policy("best_effort"), BestEffortGroupPolicy)
+    wrapped = as_runtime_error(KeyError("k"))
+    assert (type(wrapped), str(wrapped), type(wrapped.__cause__)) == (GraflowRuntimeError, "An error occurred: 'k'", KeyError)
+    assert as_runtime_error(wrapped) is wrapped
+
+    def isolated():
+        assert get_current_workflow_context() is None
+        with pytest.raises(GraflowRuntimeError, match="No current workflow context"):
+            require_workflow_context()
+        mine = workflow("set-by-hand")
+        set_current_workflow_context(mine)
+        assert require_workflow_context() is mine is get_current_workflow_context()
+        clear_workflow_context()
+        assert get_current_workflow_context() is None
+        assert get_current_workflow_context(create_if_not_exist=True) is not None
+
+    import contextvars
+
+    contextvars.copy_context().run(isolated)  # the set/clear stay inside that context
+
+    with workflow("build") as wf:
+        a, b, c, lone = (task(n)(lambda: None) for n in ("a", "b", "c", "lone"))
+        _ = a >> b >> c
+    part = build_graph(b, wf)
+    assert (list(part.nodes), part.edges) == (["a", "b", "c"], [("a", "b"), ("b", "c")])
+    assert list(wf.graph.nodes) == ["a", "b", "c", "lone"]  # the workflow's own graph is left alone
+    with pytest.raises(NotImplementedError, match="matplotlib"):
+        draw_task_graph(wf.graph)
+    with pytest.raises(NotImplementedError, match="pygraphviz"):
+        create_agraph(wf.graph)

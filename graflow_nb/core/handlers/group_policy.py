@@ -7,9 +7,12 @@ from ..policies import (
     GroupExecutionPolicy,
     StrictGroupPolicy,
     TaskResult,
+    resolve_policy,
 )
+
+resolve_group_policy = resolve_policy  # graflow's name: a name, graflow's dict form or an instance
 
 __all__ = [
     "AtLeastNGroupPolicy", "BestEffortGroupPolicy", "CriticalGroupPolicy", "GroupExecutionPolicy",
-    "StrictGroupPolicy", "TaskResult",
+    "StrictGroupPolicy", "TaskResult", "resolve_group_policy",
 ]
