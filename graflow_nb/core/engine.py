@@ -353,6 +353,11 @@ class WorkflowEngine:
                     bus.emit(EventKind.TASK_FAILED, ctx.session_id, task_id, attempt=attempt + 1, error=error, will_retry=False)
                 raise
             record.end = _now()
+            if ctx.waiting_key is not None:
+                # The task caught its own pause (graflow programs catch FeedbackTimeoutError
+                # and fall back) and finished: its question is no longer asked.
+                run.withdraw_question(ctx.waiting_key)
+                ctx.waiting_key = None
             if run.abandoned_any and ctx.abandoned:
                 # Its group timed out while this task ran: the result arrives too late.
                 record.status = "abandoned"

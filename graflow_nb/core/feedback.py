@@ -14,7 +14,9 @@ decides, by what the task passes:
   or ``run.answer``), woken by the answer itself, not by polling.  Unanswered after N
   seconds, graflow raises ``FeedbackTimeoutError`` and its engine checkpoints and
   returns ``None``; here the session pauses exactly as above, and the question stays
-  answerable.  With ``default=...`` as well it takes the default instead of pausing
+  answerable.  What is raised in the task is a ``FeedbackTimeoutError`` too, so a task
+  that catches it (graflow's way to fall back) goes on, and the question is withdrawn.
+  The same holds for any pause a task catches and swallows.  With ``default=...`` as well it takes the default instead of pausing
   (``default`` without ``timeout`` waits graflow's 180 s).
 """
 
@@ -138,6 +140,16 @@ class FeedbackTimeoutError(PicklableError, Exception):
         super().__init__(f"Feedback request {feedback_id} timed out after {timeout} seconds")
 
 
+class FeedbackWaitTimedOut(PauseRequested, FeedbackTimeoutError):
+    """No answer within ``timeout``: to the engine a pause, like any unanswered question;
+    to a task that catches graflow's ``FeedbackTimeoutError``, graflow's timeout.  A task
+    that catches it and goes on withdraws the question (the engine sees it finish)."""
+
+    def __init__(self, feedback_id: str, timeout: float):
+        FeedbackTimeoutError.__init__(self, feedback_id, timeout)
+        self.key = feedback_id
+
+
 def check_answer(question: PendingInput, value: Any) -> None:
     """Refuse an answer that can't be right for the question, naming what would be."""
     if question.kind == "selection" and question.options and value not in question.options:
@@ -200,7 +212,7 @@ def request_feedback(
             value = default
         if value is MISSING:
             ctx.waiting_key = key
-            raise PauseRequested(key)
+            raise PauseRequested(key) if timeout is None else FeedbackWaitTimedOut(key, timeout)
     run.pending.pop(key, None)
     ctx.waiting_key = None
     if run.bus.active:

@@ -340,6 +340,11 @@ class Run:
             self._answered.wait_for(lambda: key in self.answers or self.cancel_event.is_set(), timeout)
             return self.answers.get(key, default)
 
+    def withdraw_question(self, key: str) -> None:
+        """Forget one question (the task that asked it went on without an answer)."""
+        with self._lock:
+            self.pending.pop(key, None)
+
     def withdraw_questions(self, session_id: str) -> None:
         """Forget questions asked in ``session_id`` or below (their group failed)."""
         with self._lock:

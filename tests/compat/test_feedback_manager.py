@@ -251,3 +251,28 @@ def test_with_a_checkpoint_dir_an_unanswered_question_saves_the_paused_run(tmp_p
         )
         assert wf.resume(tmp_path / "K.pkl", answers={"K": "yes"}) == "yes"
     assert calls == ["prepare", "ask", "ask"]  # prepare never ran again
+
+
+def test_a_task_that_catches_graflows_timeout_falls_back_and_the_question_is_withdrawn():
+    from graflow_nb.hitl.types import FeedbackTimeoutError as GraflowsTimeout
+
+    caught = []
+    with workflow("fallback") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext):
+            try:
+                return ctx.request_feedback(FeedbackType.TEXT, "Name?", timeout=0.05).text
+            except GraflowsTimeout as timeout:
+                caught.append((timeout.feedback_id, timeout.timeout, str(timeout)))
+                return "anonymous"
+
+        @task
+        def greet(ask):
+            return f"hello {ask}"
+
+        ask >> greet
+        assert wf.execute("ask", session_id="F") == "hello anonymous"
+    assert caught == [("F/ask/1", 0.05, "Feedback request F/ask/1 timed out after 0.05 seconds")]
+    assert wf.last_run.status == "succeeded" and wf.last_run.pending_inputs() == []
+    assert wf.last_run.root_context.feedback_manager.list_pending_requests() == []
