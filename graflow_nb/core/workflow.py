@@ -218,12 +218,7 @@ class WorkflowContext:
         if observers is not None and (callable(observers) or isinstance(observers, (str, bytes))):
             raise TypeError(f"execute(observers=...) takes a list of callables, got {describe(observers)}")
         observers = [*self.observers, *(observers or [])]
-        view = None
-        if live:
-            if LIVE_VIEW_FACTORY is None:
-                raise ConfigError("live=True needs the notebook layer: import graflow_nb (not only graflow_nb.core)")
-            view = LIVE_VIEW_FACTORY(self, live)
-            observers.append(view.observe)
+        view = self._live_view(live, observers)
         ctx = ExecutionContext.create(
             self.graph,
             start,
@@ -253,6 +248,17 @@ class WorkflowContext:
             raise strip_engine_frames(interrupt)
         return (result, ctx) if ret_context else result
 
+    def _live_view(self, live: Any, observers: list[Observer]) -> Any:
+        """The notebook layer's live view for ``live`` (None if not asked for), already
+        appended to ``observers``."""
+        if not live:
+            return None
+        if LIVE_VIEW_FACTORY is None:
+            raise ConfigError("live=True needs the notebook layer: import graflow_nb (not only graflow_nb.core)")
+        view = LIVE_VIEW_FACTORY(self, live)
+        observers.append(view.observe)
+        return view
+
     def _drive(self, ctx: ExecutionContext, view: Any, go: Any) -> Any:
         """Run ``go()`` for ``ctx``'s run with the live view around it, and write its
         checkpoint if it has a ``checkpoint_dir`` and pauses, fails or is cancelled."""
@@ -272,7 +278,7 @@ class WorkflowContext:
 
     @staticmethod
     def _autosave(run: Any) -> None:
-        if run.checkpoint_dir is not None and run_module.CHECKPOINTS is not None:
+        if run.checkpoint_dir is not None:
             run_module.CHECKPOINTS.autosave(run)
 
     def to_pipeline(self, path: Any = None) -> Any:
@@ -309,19 +315,18 @@ class WorkflowContext:
         ``wf.resume({"S_a": True})`` or ``wf.resume("S_a", True)``: answer the last
         run's waiting questions and continue it, in this process (``Run.resume``).
         """
-        checkpoints = run_module.CHECKPOINTS
-        if checkpoints is not None and checkpoints.is_checkpoint(source):
+        checkpoints = run_module.CHECKPOINTS  # set once core.checkpoint is imported (core/__init__ does)
+        if checkpoints.is_checkpoint(source):
             extra = [*self.observers, *(observers or [])]
-            view = None
-            if live:
-                if LIVE_VIEW_FACTORY is None:
-                    raise ConfigError("live=True needs the notebook layer: import graflow_nb (not only graflow_nb.core)")
-                view = LIVE_VIEW_FACTORY(self, live)
-                extra.append(view.observe)
+            view = self._live_view(live, extra)
             root, _meta = checkpoints.restore(source, self, tasks=tasks, observers=extra, checkpoint_dir=checkpoint_dir)
             root.run.gate = gate
             self.runs.append(root.run)
-            return self._drive(root, view, lambda: checkpoints.continue_run(root, answers))
+            try:
+                return self._drive(root, view, lambda: checkpoints.continue_run(root, answers))
+            except KeyboardInterrupt as interrupt:
+                __tracebackhide__ = True
+                raise strip_engine_frames(interrupt)
         if self.last_run is None:
             raise RuntimeError(f"workflow {self.name!r} has not run yet")
         run = self.last_run

@@ -409,3 +409,42 @@ def interrupted(fixed: bool = False, started=None):
 
 
 FLOWS["interrupted"] = interrupted
+
+
+def group_loop(fixed: bool = False):
+    """start >> (x | y) >> check, where check loops back to the group three times and y
+    asks for an answer in the second round: the third fork after the resume must be
+    ``#3``, never a second ``#2``."""
+    with workflow("group_loop") as wf:
+        @task
+        def start():
+            ran("start")
+            return 0
+
+        @task(inject_context=True)
+        def x(ctx):
+            ran(f"x@{ctx.session_id}")
+            return "x"
+
+        @task(inject_context=True)
+        def y(ctx):
+            ran(f"y@{ctx.session_id}")
+            if ctx.session_id.endswith("#2"):
+                ctx.request_approval("second round?")
+            return "y"
+
+        group = x | y
+
+        @task(inject_context=True)
+        def check(ctx):
+            rounds = ctx.get_channel().atomic_add("rounds", 1)
+            ran(f"check{rounds}")
+            if rounds < 3:
+                ctx.next_task(group, goto=True)
+            return rounds
+
+        start >> group >> check
+    return wf
+
+
+FLOWS["group_loop"] = group_loop

@@ -90,7 +90,8 @@ def run_branch(spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = None
     error, if any, is in ``outcome.error`` (a paused branch's is ``SessionPaused``)."""
     branch = open_branch(spec, workflow, tasks=tasks)
     run = branch.run
-    run.pool = WorkerPool(max_workers or spec.settings["max_workers"], name=f"graflow-{spec.session_id}")
+    workers = max_workers or spec.settings.get("max_workers") or run.max_workers  # a spec built by hand may lack it
+    run.pool = WorkerPool(workers, name=f"graflow-{spec.session_id}")
     error: BaseException | None = None
     try:
         with branch.graph.reading():

@@ -19,6 +19,7 @@ from ..queue import InMemoryTaskQueue
 from ..run import Run, SessionRecord
 from ..task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
 from .shape import check_shape
+from .take import undone_members
 from .values import (
     FORMAT,
     NO_BASE,
@@ -294,11 +295,9 @@ def _retry_group(group_run: GroupRun, run: Run) -> None:
     sessions, from where they stopped, with the group's whole timeout again."""
     timeout = group_run.group.timeout
     group_run.deadline = None if timeout is None else time.monotonic() + timeout
-    for index, branch in enumerate(group_run.branches):
+    for index, (branch, undone) in enumerate(zip(group_run.branches, undone_members(group_run), strict=True)):
         outcome = group_run.outcomes[index]
         member = group_run.members[index]
-        compensation = getattr(member, "compensation", None)
-        undone = compensation is not None and compensation.task_id in branch.record.tasks_run
         if outcome is not None and outcome.success and not undone:
             branch.record.state = "open"
             branch.record.ended = None

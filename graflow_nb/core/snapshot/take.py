@@ -120,8 +120,17 @@ def take_session(ctx: ExecutionContext) -> SessionState:
 def _take_group(group_run: GroupRun, why: str) -> GroupState:
     remaining = None if group_run.deadline is None else max(0.0, group_run.deadline - time.monotonic())
     return GroupState(
-        group_run.group.task_id, why, [b.session_id for b in group_run.branches], list(group_run.outcomes), remaining
+        group_run.group.task_id, why, [b.session_id for b in group_run.branches], list(group_run.outcomes), remaining,
+        undone_members(group_run),
     )
+
+
+def undone_members(group_run: GroupRun) -> list[bool]:
+    """Per member: its compensation ran (a ``rollback`` group undid what it did)."""
+    return [
+        (c := getattr(member, "compensation", None)) is not None and c.task_id in branch.record.tasks_run
+        for member, branch in zip(group_run.members, group_run.branches, strict=True)
+    ]
 
 
 def take_channel(channel: Channel) -> ChannelState:

@@ -96,6 +96,7 @@ class GroupState:
     branch_ids: list[str]
     outcomes: list[TaskResult | None]
     remaining: float | None  # seconds of the group's timeout still left
+    undone: list[bool] = field(default_factory=list)  # per member: its compensation ran (rollback)
 
 
 @dataclass
@@ -173,9 +174,13 @@ class RunState:
         by_id = {s.session_id: s for s in self.sessions}
         out: dict[str, list[str]] = {}
         stack = [self.root_session_id]
+        restart: set[str] = set()  # members undone by their compensation: they start over
         while stack:
             session = by_id[stack.pop()]
             again = list(session.queue)
+            if session.session_id in restart:
+                out[session.session_id] = [session.member_id or ""]
+                continue
             if session.state in STOPPED:
                 last = session.tasks_run[-1] if session.tasks_run else None
                 status = next((tr.status for tr in reversed(self.task_runs)
@@ -187,7 +192,11 @@ class RunState:
                 out[session.session_id] = again
             for group in reversed(session.groups):
                 if group.why == "failed":
-                    stack += [sid for sid, o in zip(group.branch_ids, group.outcomes, strict=True) if o is None or not o.success][::-1]
+                    undone = group.undone or [False] * len(group.branch_ids)
+                    rerun = [sid for sid, o, u in zip(group.branch_ids, group.outcomes, undone, strict=True)
+                             if o is None or not o.success or u]
+                    restart.update(sid for sid, u in zip(group.branch_ids, undone, strict=True) if u)
+                    stack += rerun[::-1]
         order = {s.session_id: i for i, s in enumerate(self.sessions)}
         return dict(sorted(out.items(), key=lambda kv: order[kv[0]]))
 
