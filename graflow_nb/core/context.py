@@ -22,12 +22,14 @@ from . import run as _run_module
 from . import task as _model
 from .channel import MISSING, BranchChannel, Channel, MemoryChannel
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
+from .cycle import CycleController
 from .errors import CycleLimitExceededError, DuplicateTaskError, GraphCompilationError, TaskTimeoutError
 from .events import EventBus, EventKind, Observer
+from .feedback_manager import FeedbackManager
 from .graph import TaskGraph, known_ids
 from .queue import InMemoryTaskQueue
 from .run import Run, SessionRecord
-from .task import Executable
+from .task import Executable, SequentialTask
 
 if TYPE_CHECKING:
     from .workflow import WorkflowContext
@@ -134,6 +136,7 @@ class ExecutionContext:
     _terminate_called = False
     _cancel_called = False
     ctrl_message: str | None = None
+    current_task_context: Any = None  # the running task's context, while a handler runs it
     # Where this branch went on elsewhere (a Dask worker): the executor keeps what it
     # needs to go on from a pause there (see graflow_nb.distributed).
     remote: Any = None
@@ -406,6 +409,9 @@ class ExecutionContext:
                     f"a task object to add a new one"
                 )
             executable = self.lookup(executable)
+        elif isinstance(executable, SequentialTask):
+            # ``ctx.next_task(group >> task)``: the chain's head runs, the rest follows it.
+            executable = executable._leftmost()
         elif not isinstance(executable, Executable):
             hint = ": decorate it with @task" if callable(executable) else ""
             raise TypeError(f"next_task() takes a task, a group or a task id, got {describe(executable)}{hint}")
@@ -469,6 +475,17 @@ class ExecutionContext:
             raise CycleLimitExceededError(task_id=base_id, cycle_count=count, max_cycles=limit)
         self.cycle_counts[base_id] = count + 1
         return count + 1
+
+    @property
+    def cycle_controller(self) -> CycleController:
+        """graflow's view of this session's cycle counts (``get_cycle_count(task_id)``)."""
+        return CycleController(self)
+
+    @property
+    def feedback_manager(self) -> FeedbackManager:
+        """Where another thread lists and answers this run's questions (graflow's
+        ``list_pending_requests()`` / ``provide_feedback(feedback_id, response)``)."""
+        return FeedbackManager(self.run)
 
     def terminate_workflow(self, message: str) -> None:
         self._terminate_called = True
@@ -631,7 +648,7 @@ class TaskExecutionContext:
         prompt: str,
         options: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
-        timeout: float = 180.0,
+        timeout: float | None = None,
         channel_key: str | None = None,
         write_to_channel: bool = False,
         handler: Any = None,
@@ -645,16 +662,16 @@ class TaskExecutionContext:
         self._requests += 1
         return request_feedback(
             self, str(getattr(feedback_type, "value", feedback_type)), prompt, options, metadata,
-            timeout, channel_key, write_to_channel, default, self._requests,
+            timeout, channel_key, write_to_channel, default, self._requests, handler,
         )
 
-    def request_approval(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float = 180.0,
+    def request_approval(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float | None = None,
                          channel_key: str | None = None, write_to_channel: bool = False, *, default: Any = MISSING) -> bool:
         response = self.request_feedback("approval", prompt, None, metadata, timeout, channel_key, write_to_channel,
                                          default=default)
         return bool(response.approved)
 
-    def request_text_input(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float = 180.0,
+    def request_text_input(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float | None = None,
                            channel_key: str | None = None, write_to_channel: bool = False, *,
                            default: Any = MISSING) -> str:
         response = self.request_feedback("text", prompt, None, metadata, timeout, channel_key, write_to_channel,
@@ -662,7 +679,7 @@ class TaskExecutionContext:
         return response.text or ""
 
     def request_selection(self, prompt: str, options: list[str], metadata: dict[str, Any] | None = None,
-                          timeout: float = 180.0, channel_key: str | None = None, write_to_channel: bool = False, *,
+                          timeout: float | None = None, channel_key: str | None = None, write_to_channel: bool = False, *,
                           default: Any = MISSING) -> str:
         response = self.request_feedback("selection", prompt, options, metadata, timeout, channel_key,
                                          write_to_channel, default=default)

@@ -25,6 +25,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
+from .direct import execute_direct
 from .errors import GroupTimeoutError, SessionPaused, StepLimitExceededError, ends_run, stop_status
 from .events import EventKind
 from .executors import Batch, executor_for
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 
 def execute_group(group: ParallelGroup, parent: ExecutionContext, engine: WorkflowEngine) -> None:
     """Run one group node of ``parent`` to its end; ``engine`` drains each branch."""
+    if group.backend == "direct":
+        execute_direct(group, parent, engine)  # graflow's DIRECT: members in the parent session
+        return
     parked = parent._own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
     if parked is None:
         state = GroupRun(group, parent, engine)

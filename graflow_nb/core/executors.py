@@ -13,8 +13,7 @@ learns which executor ran a branch.
                    (members not started never will), ``never_started()`` and
                    ``still_running()`` (positions into ``indices``)
 
-Two executors: ``ThreadExecutor`` (the run's worker pool, or the calling thread for
-``backend="direct"``) here, and the Dask executor in ``graflow_nb.distributed``, loaded
+Two executors: ``ThreadExecutor`` (the run's worker pool) here, and the Dask executor in ``graflow_nb.distributed``, loaded
 only when a group asks for it.
 """
 
@@ -92,8 +91,8 @@ class _ThreadBatch(Batch):
 
 
 class ThreadExecutor(BranchExecutor):
-    """Branches on the run's worker pool; with no pool, one after another on the
-    forking thread (``backend="direct"``)."""
+    """Branches on the run's worker pool; with no pool (a branch re-created on its
+    own), one after another on the forking thread."""
 
     def __init__(self, pool: Any):
         self.pool = pool
@@ -114,8 +113,6 @@ def executor_for(group: ParallelGroup, run: Run) -> BranchExecutor:
     inside a branch that already runs on a Dask worker, and under the step debugger
     (which holds sessions of this process), every group runs on threads here."""
     backend = group.backend if group.backend_chosen or run.executor is None else "dask"
-    if backend == "direct":
-        return ThreadExecutor(None)
     if backend == "dask" and run.remote_worker is None and run.gate is None:
         return dask_executor(group.backend_config if group.backend_chosen else {"client": run.executor})
     return ThreadExecutor(run.pool)

@@ -207,6 +207,8 @@ class Run:
         self.groups: list[GroupOutcome] = []
         self.pending: dict[str, PendingInput] = {}  # key -> question, while paused
         self.answers: dict[str, Any] = {}  # key -> answer given with resume()
+        self.responses: dict[str, Any] = {}  # key -> the whole FeedbackResponse an answer came in
+        self.handlers: dict[str, Any] = {}  # name -> TaskHandler (WorkflowEngine.register_handler)
         self.root_context: ExecutionContext | None = None
         # core.snapshot.ResumeMark per resume from a checkpoint: where history splits.
         self.resumes: list[Any] = []
@@ -297,6 +299,20 @@ class Run:
         with self._lock:
             self.groups.append(GroupOutcome(group_id, session_id, state, failures, cancelled))
 
+    def handler_for(self, task: Any) -> Any:
+        """The registered handler ``task`` asks for (None for graflow's default "direct"),
+        or graflow's ``ValueError`` naming the handler, then the task and how to fix it."""
+        name = task.handler_type
+        handler = self.handlers.get(name)
+        if handler is None and name != "direct":
+            known = ", ".join(["direct", *sorted(n for n in self.handlers if n != "direct")])
+            raise ValueError(
+                f"Unknown handler type: {name}. Supported: {known}. (task {task.task_id!r} asks for it; call "
+                f"WorkflowEngine().register_handler({name!r}, handler) and run with that engine; graflow_nb "
+                f"offers no Docker handler)"
+            )
+        return handler
+
     # -- human input -------------------------------------------------------------------
     def pending_inputs(self) -> list[PendingInput]:
         """Every question the paused run waits on, in session order."""
@@ -328,6 +344,11 @@ class Run:
         with self._lock:
             self._answered.wait_for(lambda: key in self.answers or self.cancel_event.is_set(), timeout)
             return self.answers.get(key, default)
+
+    def withdraw_question(self, key: str) -> None:
+        """Forget one question (the task that asked it went on without an answer)."""
+        with self._lock:
+            self.pending.pop(key, None)
 
     def withdraw_questions(self, session_id: str) -> None:
         """Forget questions asked in ``session_id`` or below (their group failed)."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import run as run_module
 from .checks import describe
-from .errors import ConfigError
+from .errors import ConfigError, GraflowRuntimeError
 from .graph import TaskGraph, require_single_start
 from .user_frames import strip_engine_frames
 
@@ -54,6 +54,34 @@ def current_workflow() -> WorkflowContext:
     if _default_workflow is None:
         _default_workflow = WorkflowContext("default")
     return _default_workflow
+
+
+def current_workflow_context() -> WorkflowContext:
+    """graflow's name for ``current_workflow()``: the active workflow, or the default one."""
+    return current_workflow()
+
+
+def get_current_workflow_context(create_if_not_exist: bool = False) -> WorkflowContext | None:
+    """graflow's: the active workflow; else the default one if asked to create it, else None."""
+    return current_workflow() if create_if_not_exist else active_workflow()
+
+
+def require_workflow_context() -> WorkflowContext:
+    """graflow's: the active workflow, or ``GraflowRuntimeError`` if there is none."""
+    wf = active_workflow()
+    if wf is None:
+        raise GraflowRuntimeError("No current workflow context: use `with workflow(name):` around this code")
+    return wf
+
+
+def set_current_workflow_context(context: WorkflowContext) -> None:
+    """graflow's: make ``context`` the active workflow in this thread's context."""
+    _current_workflow.set(context)
+
+
+def clear_workflow_context() -> None:
+    """graflow's: no active workflow from here on in this thread's context."""
+    _current_workflow.set(None)
 
 
 class WorkflowContext:
@@ -322,10 +350,22 @@ class WorkflowContext:
         return self.runs[-1] if self.runs else None
 
     def show_info(self) -> None:
-        print(self.graph.describe())
+        """graflow's summary: nodes, edges, cycles, then the graph drawn in ASCII."""
+        graph = self.graph
+        print(f"=== Workflow '{self.name}' Information ===")
+        print(f"Nodes: {list(graph.nodes)}")
+        print(f"Edges: {graph.edges}")
+        cycles = [cycle[:-1] for cycle in graph.detect_cycles()]  # graflow's form: ['a', 'b']
+        print(f"Cycles detected: {cycles}" if cycles else "No cycles detected")
+        print(graph)
 
     def visualize_dependencies(self) -> None:
-        self.show_info()
+        """graflow's list of each task's successors: ``a >> b`` or ``a (no dependencies)``."""
+        graph = self.graph
+        print(f"=== Workflow '{self.name}' Dependencies ===")
+        for node in graph.nodes:
+            after = graph.successors(node)
+            print(f"{node} >> {' >> '.join(after)}" if after else f"{node} (no dependencies)")
 
     def __repr__(self) -> str:
         return f"<WorkflowContext {self.name!r} {len(self.graph)} nodes>"
