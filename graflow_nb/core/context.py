@@ -20,16 +20,20 @@ from typing import TYPE_CHECKING, Any
 
 from . import run as _run_module
 from . import task as _model
+from . import workflow as workflow_module
 from .channel import MISSING, BranchChannel, Channel, MemoryChannel
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
 from .cycle import CycleController
 from .errors import CycleLimitExceededError, DuplicateTaskError, GraphCompilationError, TaskTimeoutError
 from .events import EventBus, EventKind, Observer
+from .feedback import request_feedback
 from .feedback_manager import FeedbackManager
 from .graph import TaskGraph, known_ids
+from .policies import resolve_policy
 from .queue import InMemoryTaskQueue
 from .run import Run, SessionRecord
-from .task import Executable, SequentialTask
+from .task import Executable, IterationTask, SequentialTask, TaskWrapper
+from .typed_channel import TypedChannel
 
 if TYPE_CHECKING:
     from .workflow import WorkflowContext
@@ -92,8 +96,6 @@ class ExecutionContext:
         self.run.gate = gate
         self.run.root_context = self
         if default_policy is not None:
-            from .policies import resolve_policy
-
             resolve_policy(default_policy)
             self.run.default_policy = default_policy
         self.run.set_concurrency(max_concurrency)
@@ -433,8 +435,6 @@ class ExecutionContext:
         return task_id
 
     def next_iteration(self, data: Any = None, task_id: str | None = None) -> str:
-        from .task import IterationTask, TaskWrapper
-
         task_id = task_id or self.current_task_id
         if task_id is None:
             raise ValueError("next_iteration() needs a running task")
@@ -531,9 +531,7 @@ class ExecutionContext:
         self._llm_agents[name] = agent
 
     def execute(self) -> Any:
-        from .engine import WorkflowEngine
-
-        return WorkflowEngine().execute(self)
+        return workflow_module.RUNTIME.run(self)
 
     def __repr__(self) -> str:
         return f"<ExecutionContext {self.session_id!r} queue={self.task_queue.snapshot()}>"
@@ -655,8 +653,6 @@ class TaskExecutionContext:
         *,
         default: Any = MISSING,
     ) -> Any:
-        from .feedback import request_feedback
-
         self._check_live()
         check_timeout(timeout, f"task {shown(self.task_id)}: request_feedback()")
         self._requests += 1
@@ -696,8 +692,6 @@ class TaskExecutionContext:
         return _run_module.CHECKPOINTS.checkpoint_from_task(self.execution_context, self.task_id, metadata, path, deferred)
 
     def get_typed_channel(self, message_type: type) -> Any:
-        from .typed_channel import TypedChannel
-
         return TypedChannel(self.execution_context.channel, message_type)
 
     def get_result(self, task_id: str, default: Any = None) -> Any:

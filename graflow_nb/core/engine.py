@@ -465,5 +465,10 @@ class _Runtime:
     def run(context: ExecutionContext) -> Any:
         return WorkflowEngine().execute(context)
 
+    @property
+    def checkpoints(self) -> Any:
+        """``core.checkpoint``'s saver (set once it is imported; core/__init__ does)."""
+        return run_module.CHECKPOINTS
+
 
 workflow_module.RUNTIME = _Runtime()

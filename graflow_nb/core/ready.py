@@ -36,6 +36,7 @@ from .channel import BranchChannel
 from .errors import MergeConflictError, PauseRequested, SessionPaused, StepLimitExceededError, ends_run
 from .isolation import same_value
 from .merge import merge_branches
+from .workflow import current_execution
 
 if TYPE_CHECKING:
     from .context import ExecutionContext
@@ -72,8 +73,6 @@ class _ReadyJob:
             self.execute()
 
     def execute(self) -> None:
-        from .workflow import current_execution
-
         scheduler = self.scheduler
         pool = scheduler.ctx.run.pool
         if pool is not None:

@@ -66,6 +66,8 @@ if TYPE_CHECKING:
 # Set by core.checkpoint when it is imported (it imports this module): saves runs and
 # restores them (run.save, execute(checkpoint_dir=...), wf.resume(path)).
 CHECKPOINTS: Any = None
+# Set by graflow_nb/__init__: ``frames(run)`` gives ``run.frames`` (graflow_nb.observe.frames).
+RUN_FRAMES: Any = None
 
 
 @dataclass(slots=True, eq=False)
@@ -143,6 +145,16 @@ class PendingInput:
     prompt: str
     options: list[str] | None = None
     metadata: dict[str, Any] | None = None
+
+
+def check_answer(question: PendingInput, value: Any) -> None:
+    """Refuse an answer that can't be right for the question, naming what would be."""
+    if question.kind == "selection" and question.options and value not in question.options:
+        raise ValueError(f"{question.key}: {value!r} is not one of the options {question.options}")
+    if question.kind == "multi_selection" and question.options:
+        wrong = [v for v in value if v not in question.options]
+        if wrong:
+            raise ValueError(f"{question.key}: {wrong} are not among the options {question.options}")
 
 
 class PausedRun:
@@ -327,8 +339,6 @@ class Run:
 
         A task waiting with a default picks it up at once; a paused run needs
         ``resume()`` (or pass the answers to ``resume`` directly)."""
-        from .feedback import check_answer
-
         with self._lock:
             key = target if target in self.pending else next(
                 (k for k, p in self.pending.items() if p.session_id == target), None
@@ -375,8 +385,6 @@ class Run:
         value)`` answers one.  Sessions without an answer stay paused: the run pauses
         again, listing only them.  Nothing that already finished runs again.
         """
-        from .engine import WorkflowEngine
-
         if self.status != "paused":
             raise RuntimeError(f"run {self.root_session_id!r} is {self.status}, not paused; nothing to resume")
         if answers is not None and not isinstance(answers, dict):
@@ -384,7 +392,7 @@ class Run:
         for target, answer in (answers or {}).items():
             self.answer(target, answer)
         assert self.root_context is not None  # set when the run started; a paused run has one
-        return WorkflowEngine().execute(self.root_context)
+        return self.root_context.execute()
 
     # -- checkpoints -------------------------------------------------------------------
     def save(self, path: Any = None, metadata: dict[str, Any] | None = None) -> str:
@@ -420,9 +428,7 @@ class Run:
     def frames(self) -> Any:
         """pandas frames of this run: ``.sessions()``, ``.tasks()``, ``.events()``
         (the notebook layer provides them; pandas loads on first use)."""
-        from ..observe.frames import RunFrames
-
-        return RunFrames(self)
+        return RUN_FRAMES(self)
 
     def session_tree(self) -> str:
         """The session hierarchy as text, each line with its state and queue counts."""
@@ -476,13 +482,11 @@ class Run:
         The same graph gives the same sequence however the threads interleave; real
         start times stay in ``task_runs``.
         """
-        from .task import ParallelGroup
-
         seq = []
         for tr in self.finished_runs():
             if tr.status != "succeeded":
                 continue
-            if not include_groups and isinstance(self._node_of(tr), ParallelGroup):
+            if not include_groups and getattr(self._node_of(tr), "is_group", False):
                 continue
             seq.append(tr.task_id)
         return seq
