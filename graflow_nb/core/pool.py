@@ -92,7 +92,7 @@ STALL_SECONDS = 0.00025
 
 
 class _StallMonitor:
-    """One process-wide thread that adds workers to pools whose threads are all blocked.
+    """One process-wide thread that adds workers to pools whose queued jobs are stuck.
 
     It sleeps until some pool has queued jobs, then looks every ``STALL_SECONDS``.
     """
@@ -135,29 +135,37 @@ class WorkerPool:
     GIL) and extra threads only add switching.  So no thread starts when a job is
     submitted (the forking thread runs its own members meanwhile, see ForkJoin); a
     monitor, as Go's runtime does for blocked goroutines, looks every
-    ``STALL_SECONDS`` while jobs are queued, and if no job started or ended between
-    two looks (every thread is blocked) it starts threads for the shortfall.  A fan-out of
-    256 sleeping members gets 256 threads within about a millisecond; a fan-out of
-    trivial members is drained by the forking thread alone.
+    ``STALL_SECONDS`` while jobs are queued.  A fork (a group's ``ForkJoin``, or a
+    ready-scheduler job) whose waiting jobs saw none of its members start or end
+    between two looks is stuck: whatever its running members do (block on I/O, wait
+    for a sibling, or compute in pure Python holding the GIL), nobody is coming for
+    the rest.  The monitor then starts a thread for each of that fork's waiting jobs
+    at once, up to ``max_workers``: members of one group tend to be alike, so the
+    first member that blocked says the others will too.  A fan-out of 256 sleeping
+    members gets 256 threads within milliseconds; a fan-out of trivial members is
+    drained by the forking thread alone, since it starts or ends one every few
+    microseconds.  Progress is judged per fork, not per pool: members of a nested
+    group finishing on the forking thread say nothing about the outer group's
+    members still waiting behind it.
     """
 
     def __init__(self, max_workers: int, name: str = "graflow"):
         self.max_workers = max_workers
         self.name = name
-        self._jobs: deque[tuple[ForkJoin, int]] = deque()
-        # Jobs submitted and not yet claimed by anyone.  Not len(_jobs): the forking
-        # thread claims jobs itself, leaving stale entries that workers later discard,
-        # and those must not look like work waiting for a thread.
+        self._jobs: deque[tuple[Any, int]] = deque()
+        # Jobs submitted and not yet claimed by anyone, in total and per fork.  Not
+        # len(_jobs): the forking thread claims jobs itself, leaving stale entries that
+        # workers later discard, and those must not look like work waiting for a thread.
         self._unclaimed = 0
+        self._waiting: dict[Any, int] = {}
         self._threads = 0
         self._starting = 0
         self._idle = 0
         self._watched = False
         self._shutdown = False
         self.peak_threads = 0
-        self.last_progress = time.perf_counter()  # a job last started or ended; written without the lock
         self._last_check = 0.0
-        # Guards _jobs, _unclaimed, _threads, _starting, _idle, _watched, _shutdown;
+        # Guards _jobs, _unclaimed, _waiting, _threads, _starting, _idle, _watched, _shutdown;
         # workers wait on it.  Never held while taking a ForkJoin's lock.
         self._cond = threading.Condition(threading.Lock())
 
@@ -165,7 +173,11 @@ class WorkerPool:
         self.submit_many(fork, (index,))
 
     def submit_many(self, fork: Any, indices: Iterable[int]) -> None:
-        """Queue ``fork.run_released(i)`` for each index, under one lock acquisition."""
+        """Queue ``fork.run_released(i)`` for each index, under one lock acquisition.
+
+        ``fork`` has a ``last_progress`` (``time.perf_counter()`` of its last member
+        start or end, written without a lock) and calls ``claimed(fork)`` for each job
+        it takes or drops."""
         with self._cond:
             if self._shutdown:
                 raise RuntimeError("submit to a pool that was shut down")
@@ -173,6 +185,7 @@ class WorkerPool:
             self._jobs.extend((fork, index) for index in indices)
             added = len(self._jobs) - before
             self._unclaimed += added
+            self._count_waiting(fork, added)
             if self._idle:
                 self._cond.notify(added)
             watch = not self._watched
@@ -181,19 +194,21 @@ class WorkerPool:
             _MONITOR.watch(self)
 
     def check_stall(self) -> bool:
-        """Start threads if every one is blocked; False once there is nothing to watch."""
+        """Start threads for stuck forks' waiting jobs; False once there is nothing to watch.
+
+        However long ago the previous look was: a member holding the GIL in pure Python
+        keeps this thread from looking for a whole switch interval, and that is exactly
+        when its queued siblings need a thread of their own.
+        """
         with self._cond:
             if not self._unclaimed or self._shutdown:
                 self._watched = False
                 self._last_check = 0.0
                 return False
-            # Stalled: no job started or ended since the previous look, and that look was
-            # recent.  After a long gap (the monitor itself waited: a GC pause, a thread
-            # holding the GIL) no progress proves nothing, so only the time is noted.
             now = time.perf_counter()
             previous, self._last_check = self._last_check, now
-            stalled = now - previous < 4 * STALL_SECONDS and self.last_progress < previous
-            start = self._reserve(self._unclaimed) if stalled and not self._starting else 0
+            stuck = sum(count for fork, count in self._waiting.items() if count > 0 and fork.last_progress < previous)
+            start = self._reserve(stuck) if stuck and not self._starting else 0
         self._start(start)
         return True
 
@@ -237,10 +252,22 @@ class WorkerPool:
                     self._threads -= 1
                 raise
 
-    def claimed(self, count: int = 1) -> None:
-        """``count`` submitted jobs were taken (or dropped) by someone: no thread needed."""
+    def claimed(self, fork: Any, count: int = 1) -> None:
+        """``count`` of ``fork``'s submitted jobs were taken (or dropped) by someone: no
+        thread needed for them."""
         with self._cond:
             self._unclaimed -= count
+            self._count_waiting(fork, -count)
+
+    def _count_waiting(self, fork: Any, delta: int) -> None:
+        """Add ``delta`` to ``fork``'s waiting jobs (caller holds _cond).  A count may dip
+        below zero for a moment: a member released as another ends can be claimed by
+        the forking thread before the releasing thread submits it."""
+        left = self._waiting.get(fork, 0) + delta
+        if left:
+            self._waiting[fork] = left
+        else:
+            del self._waiting[fork]
 
     def shutdown(self) -> None:
         """Let idle workers exit; running ones finish their job first."""
@@ -263,6 +290,8 @@ class ForkJoin:
         self._finished = 0
         self._stopped = False
         self.start_order: list[int] = []
+        # A member last started or ended here (the stall monitor reads it); written without the lock.
+        self.last_progress = time.perf_counter()
         # Guards every field above; the forking thread waits on it for members to end.
         self._cond = threading.Condition(threading.Lock())
 
@@ -293,7 +322,7 @@ class ForkJoin:
                             return False
                         self._cond.wait(remaining)
             if self._pool is not None:
-                self._pool.claimed()
+                self._pool.claimed(self)
             self._execute(index)
 
     def stop(self) -> None:
@@ -313,7 +342,7 @@ class ForkJoin:
                     dropped += 1
             self._cond.notify_all()
         if dropped and self._pool is not None:
-            self._pool.claimed(dropped)
+            self._pool.claimed(self, dropped)
 
     # -- internals (callers hold no lock unless noted) ---------------------------------
     def _release_ready(self) -> list[int]:
@@ -353,18 +382,15 @@ class ForkJoin:
             self.states[index] = RUNNING
             self.start_order.append(index)
         assert self._pool is not None  # only a pool's worker calls this
-        self._pool.claimed()
+        self._pool.claimed(self)
         self._execute(index)
 
     def _execute(self, index: int) -> None:
-        pool = self._pool
-        if pool is not None:
-            pool.last_progress = time.perf_counter()
+        self.last_progress = time.perf_counter()
         try:
             self._jobs[index]()
         finally:
-            if pool is not None:
-                pool.last_progress = time.perf_counter()
+            self.last_progress = time.perf_counter()
             with self._cond:
                 self.states[index] = DONE
                 self._active -= 1
