@@ -226,6 +226,7 @@ class WorkerPool:
             self._count_waiting(fork, added)
             idle = self._idle_seats
             woken = [idle.pop() for _ in range(min(added, len(idle)))]
+            self._starting += len(woken)  # on their way to a job, so the monitor adds none for it
             watch = not self._watched
             self._watched = True
         for seat in woken:
@@ -291,6 +292,7 @@ class WorkerPool:
                 pool = seat.wait()
                 if pool is not self:
                     return pool  # parked as this pool shut down, then adopted (or expired)
+                starting = True  # submit counted this thread as starting when it woke it
                 continue
             try:
                 fork.run_released(index)

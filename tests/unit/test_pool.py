@@ -3,7 +3,7 @@
 import threading
 
 import pytest
-from instruments import WAIT, Gauge
+from instruments import WAIT, Gauge, wait_until
 
 from graflow_nb import parallel, task, workflow
 from graflow_nb.core.pool import SKIPPED, ForkJoin, WorkerPool
@@ -168,3 +168,39 @@ def test_pure_python_members_waiting_for_each_other_each_get_a_thread():
     assert sorted(started) == list(range(everyone))
     assert run.task_counts() == {group.task_id: 1} | {f"s{i}": 1 for i in range(everyone)}
     assert run.pool.peak_threads in (everyone - 1, everyone)  # everyone if the monitor looked before the forking thread claimed one
+
+
+def test_a_pool_that_shuts_down_parks_its_idle_workers_without_waking_them(monkeypatch):
+    """Their seats move to the parked threads as shutdown() returns (no thread has to run
+    for that), and the next pool's blocking members run on those very threads."""
+    import graflow_nb.core.pool as pool_module
+
+    parked = pool_module._ParkedThreads()  # only this test's workers park here
+    monkeypatch.setattr(pool_module, "_PARKED", parked)
+    width = 4
+
+    def blocking_fork(pool, ran):
+        meet = threading.Barrier(width, timeout=WAIT)
+
+        def member():
+            ran.append(threading.current_thread())
+            meet.wait()
+
+        return ForkJoin(pool, [member] * width, limit=width)
+
+    first_ran: list[threading.Thread] = []
+    first = WorkerPool(width, name="first")
+    blocking_fork(first, first_ran).run()
+    workers = {t for t in first_ran if t is not threading.current_thread()}
+    assert len(workers) in (width - 1, width)
+    wait_until(lambda: len(first._idle_seats) == len(workers), "every worker of the first pool to go idle")
+    first.shutdown()
+    assert len(parked._seats) == len(workers)  # at once: none of them had to wake up
+
+    second_ran: list[threading.Thread] = []
+    second = WorkerPool(width, name="second")
+    blocking_fork(second, second_ran).run()
+    second.shutdown()
+    adopted = {t for t in workers if t.name == "second-worker"}
+    assert len(adopted) == min(second.peak_threads, len(workers))
+    assert {t.name for t in second_ran if t is not threading.current_thread()} == {"second-worker"}
