@@ -801,7 +801,7 @@ def source_digest() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the graflow_nb benchmark workloads and print JSON.")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (finishes in well under 20 s)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (finishes in under a minute)")
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(WORKLOADS), help="run only these workloads")
     parser.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")
     parser.add_argument("--table", action="store_true", help="print the table of rows with verdicts instead of the JSON")
