@@ -47,16 +47,14 @@ class _ParkedThreads:
         # pool's lock when both are held (WorkerPool.shutdown, _Seat.wait).
         self._lock = threading.Lock()
 
-    def adopt(self, pool: WorkerPool, wanted: int) -> int:
-        """Hand up to ``wanted`` parked threads to ``pool`` (under one lock acquisition:
-        a fan-out of 1000 sleeping members adopts 1000 at once); how many it got."""
+    def adopt(self, pool: WorkerPool) -> bool:
         with self._lock:
-            seats = self._seats[-wanted:] if wanted > 0 else []
-            del self._seats[len(self._seats) - len(seats) :]
-        for seat in seats:
-            seat.pool = pool
-            seat.wake.release()
-        return len(seats)
+            if not self._seats:
+                return False
+            seat = self._seats.pop()
+        seat.pool = pool
+        seat.wake.release()
+        return True
 
     def take(self, seats: list[_Seat]) -> None:
         """Seats of a pool that shut down: their threads wait on, parked (caller holds
@@ -266,8 +264,9 @@ class WorkerPool:
         return count
 
     def _start(self, count: int) -> None:
-        for _ in range(count - _PARKED.adopt(self, count)):
-            threading.Thread(target=_worker_main, args=(self,), name=f"{self.name}-worker", daemon=True).start()
+        for _ in range(count):
+            if not _PARKED.adopt(self):
+                threading.Thread(target=_worker_main, args=(self,), name=f"{self.name}-worker", daemon=True).start()
 
     def work(self) -> WorkerPool | None:
         """Serve this pool until it is shut down and has no jobs left; then the pool this
