@@ -18,14 +18,17 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from . import run as _run_module
 from .channel import MISSING, BranchChannel, Channel, MemoryChannel
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
+from .cycle import CycleController
 from .errors import CycleLimitExceededError, DuplicateTaskError, GraphCompilationError, TaskTimeoutError
 from .events import EventBus, EventKind, Observer
+from .feedback_manager import FeedbackManager
 from .graph import known_ids
 from .queue import InMemoryTaskQueue
 from .run import Run, SessionRecord
-from .task import Executable
+from .task import Executable, SequentialTask
 
 if TYPE_CHECKING:
     from .graph import TaskGraph
@@ -119,7 +122,9 @@ class ExecutionContext:
     dynamic_pred: Mapping[str, list[str]] = _EMPTY
     _join_arrivals: Mapping[str, set[str]] = _EMPTY
     parked_groups: Mapping[str, Any] = _EMPTY  # group id -> GroupRun waiting on human input
+    failed_groups: Mapping[str, Any] = _EMPTY  # group id -> GroupRun that failed (for a checkpoint)
     waiting_key: str | None = None  # the input key the session's next task waits on
+    checkpoint_request: tuple[Any, Any] | None = None  # (path, metadata) of ctx.checkpoint(deferred=True)
     _added_this_task: frozenset[str] | set[str] = frozenset()
     _has_dynamic = False
     _goto_called = False
@@ -127,6 +132,7 @@ class ExecutionContext:
     _terminate_called = False
     _cancel_called = False
     ctrl_message: str | None = None
+    current_task_context: Any = None  # the running task's context, while a handler runs it
 
     def _own(self, name: str) -> dict[str, Any]:
         """This session's own dict for ``name``, made on first write."""
@@ -388,6 +394,9 @@ class ExecutionContext:
                     f"a task object to add a new one"
                 )
             executable = self.lookup(executable)
+        elif isinstance(executable, SequentialTask):
+            # ``ctx.next_task(group >> task)``: the chain's head runs, the rest follows it.
+            executable = executable._leftmost()
         elif not isinstance(executable, Executable):
             hint = ": decorate it with @task" if callable(executable) else ""
             raise TypeError(f"next_task() takes a task, a group or a task id, got {describe(executable)}{hint}")
@@ -451,6 +460,17 @@ class ExecutionContext:
             raise CycleLimitExceededError(task_id=base_id, cycle_count=count, max_cycles=limit)
         self.cycle_counts[base_id] = count + 1
         return count + 1
+
+    @property
+    def cycle_controller(self) -> CycleController:
+        """graflow's view of this session's cycle counts (``get_cycle_count(task_id)``)."""
+        return CycleController(self)
+
+    @property
+    def feedback_manager(self) -> FeedbackManager:
+        """Where another thread lists and answers this run's questions (graflow's
+        ``list_pending_requests()`` / ``provide_feedback(feedback_id, response)``)."""
+        return FeedbackManager(self.run)
 
     def terminate_workflow(self, message: str) -> None:
         self._terminate_called = True
@@ -613,7 +633,7 @@ class TaskExecutionContext:
         prompt: str,
         options: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
-        timeout: float = 180.0,
+        timeout: float | None = None,
         channel_key: str | None = None,
         write_to_channel: bool = False,
         handler: Any = None,
@@ -627,16 +647,16 @@ class TaskExecutionContext:
         self._requests += 1
         return request_feedback(
             self, str(getattr(feedback_type, "value", feedback_type)), prompt, options, metadata,
-            timeout, channel_key, write_to_channel, default, self._requests,
+            timeout, channel_key, write_to_channel, default, self._requests, handler,
         )
 
-    def request_approval(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float = 180.0,
+    def request_approval(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float | None = None,
                          channel_key: str | None = None, write_to_channel: bool = False, *, default: Any = MISSING) -> bool:
         response = self.request_feedback("approval", prompt, None, metadata, timeout, channel_key, write_to_channel,
                                          default=default)
         return bool(response.approved)
 
-    def request_text_input(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float = 180.0,
+    def request_text_input(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float | None = None,
                            channel_key: str | None = None, write_to_channel: bool = False, *,
                            default: Any = MISSING) -> str:
         response = self.request_feedback("text", prompt, None, metadata, timeout, channel_key, write_to_channel,
@@ -644,11 +664,21 @@ class TaskExecutionContext:
         return response.text or ""
 
     def request_selection(self, prompt: str, options: list[str], metadata: dict[str, Any] | None = None,
-                          timeout: float = 180.0, channel_key: str | None = None, write_to_channel: bool = False, *,
+                          timeout: float | None = None, channel_key: str | None = None, write_to_channel: bool = False, *,
                           default: Any = MISSING) -> str:
         response = self.request_feedback("selection", prompt, options, metadata, timeout, channel_key,
                                          write_to_channel, default=default)
         return response.selected or ""
+
+    # -- checkpoints (graflow's name); see core.checkpoint --------------------------------
+    def checkpoint(self, metadata: dict[str, Any] | None = None, *, path: Any = None, deferred: bool = True) -> Any:
+        """Save the run from this root-session task.  ``deferred`` (graflow's default):
+        written once this task has finished and its successors are queued, so resuming
+        starts after it; returns None.  ``deferred=False``: written now, resuming runs
+        this task again from its start; returns ``(path, CheckpointMetadata)``.
+        ``path``: a ``.pkl`` file or a directory (default: ``execute(checkpoint_dir=)``)."""
+        self._check_live()
+        return _run_module.CHECKPOINTS.checkpoint_from_task(self.execution_context, self.task_id, metadata, path, deferred)
 
     def get_typed_channel(self, message_type: type) -> Any:
         from .typed_channel import TypedChannel

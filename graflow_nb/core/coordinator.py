@@ -25,6 +25,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, cast
 
+from .direct import execute_direct
 from .engine import WorkflowEngine
 from .errors import GroupTimeoutError, SessionPaused, StepLimitExceededError, ends_run, stop_status
 from .events import EventKind
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 
 
 def execute_group(group: ParallelGroup, parent: ExecutionContext) -> None:
+    if group.backend == "direct":
+        execute_direct(group, parent)  # graflow's DIRECT: members in the parent session
+        return
     parked = parent._own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
     if parked is None:
         state = GroupRun(group, parent)
@@ -183,13 +187,14 @@ class GroupRun:
         self._fail(error)
 
     def resumable(self) -> list[int]:
-        """Paused branches that now have an answer somewhere below them."""
+        """Paused branches that now have an answer somewhere below them, and members
+        without an outcome (a failed group restored from a checkpoint runs those again)."""
         answered = self.run.answered_sessions()
         return [
             i
             for i, outcome in enumerate(self.outcomes)
-            if outcome is not None
-            and outcome.status == "paused"
+            if outcome is None  # a restored failed group: this member runs again
+            or outcome.status == "paused"
             and any(self.run.is_within(s, self.branches[i].session_id) for s in answered)
         ]
 
@@ -301,6 +306,9 @@ class GroupRun:
                         error.add_note(f"[graflow_nb] compensation of {self.members[i].task_id!r} failed: {failure!r}")
         for _i, branch in succeeded:
             run.close_session(branch.session_id, "discarded")
+        # Kept for a checkpoint of the failed run: resuming re-enters this group and
+        # runs again only the members that did not succeed (core.snapshot).
+        self.parent._own("failed_groups")[group.task_id] = self
         run.record_group(group.task_id, self.parent.session_id, "failed", self._results())
         if run.bus.active:
             run.bus.emit(EventKind.GROUP_FINISHED, self.parent.session_id, group.task_id, state="failed")

@@ -8,10 +8,32 @@ so ``except ValueError`` in a notebook still catches a ``ValueError`` raised in 
 
 from __future__ import annotations
 
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 
-class GraflowError(Exception):
+class PicklableError:
+    """Mixin: the error survives a pickle round trip (a checkpoint, another process)
+    with its attributes, its notes and its ``__cause__``.
+
+    Python re-creates an exception as ``cls(*self.args)``, which breaks every class
+    whose ``__init__`` takes other arguments than its message (``ParallelGroupError``,
+    ``TaskTimeoutError``...): this one is rebuilt without calling ``__init__``."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        error = cast(BaseException, self)
+        state = dict(error.__dict__)
+        if error.__cause__ is not None:
+            state["__cause__"] = error.__cause__
+        return (_rebuild_error, (type(self), error.args), state)
+
+
+def _rebuild_error(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    error = cls.__new__(cls)
+    error.args = args
+    return error
+
+
+class GraflowError(PicklableError, Exception):
     """Base of every error the library raises on its own account."""
 
 
@@ -107,7 +129,7 @@ class GraflowWorkflowCanceledError(GraflowRuntimeError):
         self.task_id = task_id
 
 
-class RunInterrupted(KeyboardInterrupt):
+class RunInterrupted(PicklableError, KeyboardInterrupt):
     """Raised inside a task's thread when its run is interrupted (``core.interrupt``).
 
     A ``KeyboardInterrupt``, so ``except Exception`` in a task does not swallow it; the
@@ -195,11 +217,22 @@ def stop_status(error: BaseException) -> str:
     return "cancelled" if isinstance(error, (KeyboardInterrupt, GraflowWorkflowCanceledError)) else "failed"
 
 
+def as_runtime_error(ex: Exception) -> GraflowRuntimeError:
+    """graflow's helper: ``ex`` if it is a ``GraflowRuntimeError``, else one wrapping it
+    (graflow's engine does this to every task error; graflow_nb's never does)."""
+    if isinstance(ex, GraflowRuntimeError):
+        return ex
+    return GraflowRuntimeError(f"An error occurred: {ex}", cause=ex)
+
+
 def annotate(error: BaseException, task_id: str, session_id: str) -> BaseException:
     """Tag a user exception with where it happened, once, without changing its type."""
     if getattr(error, "task_id", None) is None or not hasattr(error, "session_id"):
         try:
-            error.task_id = task_id  # type: ignore[attr-defined]  # tagging the user's exception, any type
+            # An error that names its task already (graflow's CycleLimitExceededError names
+            # the looping task, not the iteration that raised it) keeps that name.
+            if getattr(error, "task_id", None) is None:
+                error.task_id = task_id  # type: ignore[attr-defined]  # tagging the user's exception, any type
             error.session_id = session_id  # type: ignore[attr-defined]
         except AttributeError:
             pass

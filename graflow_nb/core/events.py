@@ -43,6 +43,7 @@ class EventKind(StrEnum):
     GROUP_STARTED = "group_started"
     GROUP_FINISHED = "group_finished"
     BRANCH_MERGED = "branch_merged"
+    INPUT_REQUESTED = "input_requested"
     SESSION_PAUSED = "session_paused"
     TASK_RESUMED = "task_resumed"
 

@@ -63,6 +63,10 @@ if TYPE_CHECKING:
     from .context import ExecutionContext
     from .queue import InMemoryTaskQueue
 
+# Set by core.checkpoint when it is imported (it imports this module): saves runs and
+# restores them (run.save, execute(checkpoint_dir=...), wf.resume(path)).
+CHECKPOINTS: Any = None
+
 
 @dataclass(slots=True, eq=False)
 class SessionRecord:
@@ -198,7 +202,13 @@ class Run:
         self.groups: list[GroupOutcome] = []
         self.pending: dict[str, PendingInput] = {}  # key -> question, while paused
         self.answers: dict[str, Any] = {}  # key -> answer given with resume()
+        self.responses: dict[str, Any] = {}  # key -> the whole FeedbackResponse an answer came in
+        self.handlers: dict[str, Any] = {}  # name -> TaskHandler (WorkflowEngine.register_handler)
         self.root_context: ExecutionContext | None = None
+        # core.snapshot.ResumeMark per resume from a checkpoint: where history splits.
+        self.resumes: list[Any] = []
+        self.checkpoint_dir: Any = None  # execute(checkpoint_dir=...): saved here on pause/failure/cancel
+        self.checkpoints: list[str] = []  # paths of the checkpoints written of this run
         # Wakes tasks waiting (with a default) for run.answer(); shares the run's lock.
         self._answered = threading.Condition(self._lock)
 
@@ -284,6 +294,20 @@ class Run:
         with self._lock:
             self.groups.append(GroupOutcome(group_id, session_id, state, failures, cancelled))
 
+    def handler_for(self, task: Any) -> Any:
+        """The registered handler ``task`` asks for (None for graflow's default "direct"),
+        or graflow's ``ValueError`` naming the handler, then the task and how to fix it."""
+        name = task.handler_type
+        handler = self.handlers.get(name)
+        if handler is None and name != "direct":
+            known = ", ".join(["direct", *sorted(n for n in self.handlers if n != "direct")])
+            raise ValueError(
+                f"Unknown handler type: {name}. Supported: {known}. (task {task.task_id!r} asks for it; call "
+                f"WorkflowEngine().register_handler({name!r}, handler) and run with that engine; graflow_nb "
+                f"offers no Docker handler)"
+            )
+        return handler
+
     # -- human input -------------------------------------------------------------------
     def pending_inputs(self) -> list[PendingInput]:
         """Every question the paused run waits on, in session order."""
@@ -315,6 +339,11 @@ class Run:
         with self._lock:
             self._answered.wait_for(lambda: key in self.answers or self.cancel_event.is_set(), timeout)
             return self.answers.get(key, default)
+
+    def withdraw_question(self, key: str) -> None:
+        """Forget one question (the task that asked it went on without an answer)."""
+        with self._lock:
+            self.pending.pop(key, None)
 
     def withdraw_questions(self, session_id: str) -> None:
         """Forget questions asked in ``session_id`` or below (their group failed)."""
@@ -352,6 +381,31 @@ class Run:
         assert self.root_context is not None  # set when the run started; a paused run has one
         return WorkflowEngine().execute(self.root_context)
 
+    # -- checkpoints -------------------------------------------------------------------
+    def save(self, path: Any = None, metadata: dict[str, Any] | None = None) -> str:
+        """Write this run's checkpoint (``x.pkl``, ``x.state.json``, ``x.meta.json``) to
+        ``path`` (a ``.pkl`` file or a directory; default: its ``checkpoint_dir``) and
+        return the ``.pkl`` path.  Resume it in any process with ``wf.resume(path)``."""
+        path, _meta = CHECKPOINTS.save_run(self, path, metadata)
+        self.checkpoints.append(path)
+        return str(path)
+
+    def resumed_at(self) -> Any:
+        """The last resume from a checkpoint (``core.snapshot.ResumeMark``), or None."""
+        return self.resumes[-1] if self.resumes else None
+
+    def runs_after_checkpoint(self) -> list[TaskRun]:
+        """Task attempts since this run was last restored from a checkpoint ([] if never)."""
+        mark = self.resumed_at()
+        return [] if mark is None else self.task_runs[mark.task_runs:]
+
+    def session_after_checkpoint(self, record: SessionRecord) -> bool:
+        """True if ``record``'s session ran tasks (or opened) after the last resume."""
+        mark = self.resumed_at()
+        if mark is None:
+            return False
+        return len(record.tasks_run) > mark.tasks_run.get(record.session_id, 0)
+
     # -- views -------------------------------------------------------------------------
     def children(self, session_id: str) -> list[SessionRecord]:
         """Direct child sessions in declaration order."""
@@ -369,8 +423,15 @@ class Run:
         """The session hierarchy as text, each line with its state and queue counts."""
         lines: list[str] = []
 
+        mark = self.resumed_at()
+
         def line(rec: SessionRecord) -> str:
             ran = ", ".join(rec.tasks_run) or "-"
+            if mark is not None:
+                before = mark.tasks_run.get(rec.session_id, 0)
+                if before < len(rec.tasks_run):
+                    done = ", ".join(rec.tasks_run[:before]) or "-"
+                    ran = f"{done} | after resume: {', '.join(rec.tasks_run[before:])}"
             queued = f"  queued {', '.join(rec.queued)}" if rec.queued else ""
             return f"{rec.session_id}  {rec.state}  enqueued {rec.enqueued} dequeued {rec.dequeued}  ran {ran}{queued}"
 
@@ -382,6 +443,8 @@ class Run:
                 walk(kid, prefix + ("    " if last else "│   "))
 
         root = self.sessions.get(self.root_session_id)
+        if mark is not None:
+            lines.append(f"resumed from checkpoint {mark.source} after {mark.task_runs} task attempts")
         if root is not None:
             lines.append(line(root))
             walk(root, "")

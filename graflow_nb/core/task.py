@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterable, Mapping
 from types import FunctionType
 from typing import TYPE_CHECKING, Any, cast
 
+from .backends import backend_name
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
 from .errors import ConfigError, GraphCompilationError, TaskError
 from .retry import RetryPolicy
-from .workflow import active_workflow, current_workflow
+from .workflow import active_workflow, current_execution, current_workflow
 
 if TYPE_CHECKING:
     from .context import TaskExecutionContext
@@ -255,41 +256,59 @@ class TaskWrapper(Executable):
         return self.func(**kwargs)
 
 
+    SETTINGS = (
+        "inject_context", "inject_llm_client", "inject_llm_agent", "handler_type", "resolve_keyword_args",
+        "max_cycles", "max_retries", "retry_policy", "bound_kwargs", "timeout",
+    )
+
+    def settings(self) -> dict[str, Any]:
+        """This task's constructor settings but its id, function and compensation: what
+        an instance (``t(task_id=...)``) or a checkpoint's task spec copies."""
+        return {name: getattr(self, name) for name in self.SETTINGS}
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``t()`` runs the function now; ``t(task_id=..., **bound)`` makes an instance."""
         if args:
+            # graflow's words first (its tests match on them), then how to do it.
             raise TypeError(
-                f"task {self.task_id!r} takes keyword arguments only when called: "
-                f"{self.__name__}(task_id='name', param=value) creates a task instance; "
-                f"call {self.__name__}.func(...) to run the plain function"
+                f"TaskWrapper instance creation does not support positional arguments. Please use "
+                f"keyword arguments only. Got {len(args)} positional args. "
+                f"{self.__name__}(task_id='name', param=value) creates a task instance from task "
+                f"{shown(self.task_id)}; call {self.__name__}.func(...) to run the plain function"
             )
         if kwargs:
             task_id = kwargs.pop("task_id", None)
             if task_id is None:
                 task_id = f"{self.task_id}_{uuid.uuid4().hex[:8]}"
             check_id(task_id, f"{self.__name__}(task_id=...)")
-            return TaskWrapper(
-                task_id,
-                self.func,
-                inject_context=self.inject_context,
-                inject_llm_client=self.inject_llm_client,
-                inject_llm_agent=self.inject_llm_agent,
-                handler_type=self.handler_type,
-                resolve_keyword_args=self.resolve_keyword_args,
-                max_cycles=self.max_cycles,
-                max_retries=self.max_retries,
-                retry_policy=self.retry_policy,
-                bound_kwargs={**self.bound_kwargs, **kwargs},
-                timeout=self.timeout,
-                compensate=self.compensation,
-            )
-        if self.inject_context:
-            from .context import ExecutionContext, TaskExecutionContext
-            from .graph import TaskGraph
+            settings = self.settings()
+            settings["bound_kwargs"] = {**self.bound_kwargs, **kwargs}
+            return TaskWrapper(task_id, self.func, **settings, compensate=self.compensation)
+        return self.run()
 
-            throwaway = ExecutionContext.create(TaskGraph(), session_id="direct_call")
-            return self.func(TaskExecutionContext(self.task_id, throwaway), **self.bound_kwargs)
-        return self.func(**self.bound_kwargs)
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """graflow's ``task.run()``: call the function now.  Inside a custom handler's
+        ``execute_task`` it runs this task's current attempt (parameters resolved from
+        the channel, the run's context injected); anywhere else only bound values are
+        passed, and a task that wants a context gets a throwaway one.  ``args`` and
+        ``kwargs`` go to the function too, kwargs over everything else (graflow's order)."""
+        ctx = current_execution.get()
+        task_ctx = None if ctx is None else ctx.current_task_context
+        if task_ctx is not None and task_ctx.task_id == self.task_id:
+            resolved = {**self.resolve_kwargs(task_ctx), **kwargs}
+        else:
+            task_ctx = self._direct_call_context() if self.inject_context else None
+            resolved = {**self.bound_kwargs, **kwargs}
+        if self.inject_context:
+            return self.func(task_ctx, *args, **resolved)
+        return self.func(*args, **resolved)
+
+    def _direct_call_context(self) -> TaskExecutionContext:
+        """A context of its own for a task called outside any run (graflow's throwaway)."""
+        from .context import ExecutionContext, TaskExecutionContext
+        from .graph import TaskGraph
+
+        return TaskExecutionContext(self.task_id, ExecutionContext.create(TaskGraph(), session_id="direct_call"))
 
 
 class IterationTask(TaskWrapper):
@@ -322,7 +341,7 @@ class SequentialTask(Executable):
     def __init__(self, tasks: Iterable[Executable]):
         self.tasks = list(tasks)
         if not self.tasks:
-            raise ValueError("a sequence needs at least one task")
+            raise ValueError("SequentialTask requires at least one task")
 
     @property
     def task_id(self) -> str:  # type: ignore[override]  # built on demand: a long a >> b >> ... chain makes many of these
@@ -339,9 +358,6 @@ class SequentialTask(Executable):
 
     def invoke(self, task_ctx: TaskExecutionContext) -> Any:
         raise TaskError(f"{self.task_id} is not a node; run its first task instead")
-
-
-_BACKENDS = ("threading", "direct")
 
 
 class ParallelGroup(Executable):
@@ -444,8 +460,9 @@ class ParallelGroup(Executable):
     ) -> ParallelGroup:
         """Choose how members run (checked now, before anything runs).
 
-        ``backend``: ``"threading"`` (default) or ``"direct"`` (members one after
-        another on the calling thread, still each in its own branch session).
+        ``backend``: a ``CoordinationBackend`` or its name (``core.backends``):
+        ``"threading"`` (default) or ``"direct"`` (graflow's meaning: members one
+        after another in this group's own session, no branch sessions).
         ``max_concurrency`` (or graflow's ``backend_config={"thread_count": n}``) caps
         how many members run at once; 1 starts them in declaration order.
         ``policy``: see ``core.policies``; None uses the run's default
@@ -458,12 +475,7 @@ class ParallelGroup(Executable):
         from .policies import resolve_policy
 
         owner = f"group {shown(self.task_id)}"
-        name = getattr(backend, "value", backend)
-        name = "threading" if name is None else str(name).lower()
-        if name not in _BACKENDS:
-            raise ValueError(
-                f"unknown backend {shown(backend)} for {owner}; choose one of {', '.join(_BACKENDS)}"
-            )
+        name = backend_name(backend, owner)
         if backend_config is not None and not isinstance(backend_config, Mapping):
             raise TypeError(f"{owner}: backend_config must be a dict like {{'thread_count': 4}}, got {describe(backend_config)}")
         config = dict(backend_config or {})
@@ -478,6 +490,11 @@ class ParallelGroup(Executable):
         else:
             limit = check_count(config.get("thread_count"), "backend_config['thread_count']", owner, 1, optional=True)
         timeout = check_timeout(timeout, owner)
+        if timeout is not None and name == "direct":
+            raise ValueError(
+                f"{owner}: a timeout needs members on threads of their own; backend 'direct' runs "
+                f"them one after another in the group's session: use backend='threading'"
+            )
         if policy is not None:
             resolve_policy(policy)
         validate_merge_spec(merge, self.task_id)
@@ -517,7 +534,7 @@ def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:
 
 def chain(*tasks: Executable) -> Executable:
     if not tasks:
-        raise ValueError("chain() needs at least one task")
+        raise ValueError("chain requires at least one task: chain(a, b, ...) wires a >> b >> ...")
     result: Executable = as_node(tasks[0], None, "chain")
     for nxt in tasks[1:]:
         result = result >> nxt
@@ -526,7 +543,10 @@ def chain(*tasks: Executable) -> Executable:
 
 def parallel(*tasks: Executable) -> ParallelGroup:
     if len(tasks) < 2:
-        raise ValueError("parallel() needs at least two tasks")
+        raise ValueError(
+            f"parallel requires at least two tasks, got {len(tasks)}: one task needs no group; "
+            f"ParallelGroup([t]) makes a group of one"
+        )
     return ParallelGroup([as_node(t, None, "parallel") for t in tasks])
 
 
@@ -542,7 +562,11 @@ def as_node(value: Any, left: Executable | None, where: str) -> Executable:
     else:
         place = f"{shown(left._rightmost().task_id)} {where}"
     hint = ": decorate it with @task" if callable(value) else ""
-    raise TypeError(f"{place}: {describe(value)} is not a task or group{hint}")
+    # graflow's words first (its tests match on them), then which operand and why.
+    raise TypeError(
+        f"Can only combine with Task, TaskWrapper, SequentialTask, or ParallelGroup: {type(value)}; "
+        f"{place}: {describe(value)} is not a task or group{hint}"
+    )
 
 
 def _nested_ids(group: ParallelGroup) -> set[str]:

@@ -14,8 +14,9 @@ from collections import deque
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from . import run as run_module
 from .checks import describe
-from .errors import ConfigError
+from .errors import ConfigError, GraflowRuntimeError
 from .graph import TaskGraph, require_single_start
 from .user_frames import strip_engine_frames
 
@@ -49,6 +50,34 @@ def current_workflow() -> WorkflowContext:
     if _default_workflow is None:
         _default_workflow = WorkflowContext("default")
     return _default_workflow
+
+
+def current_workflow_context() -> WorkflowContext:
+    """graflow's name for ``current_workflow()``: the active workflow, or the default one."""
+    return current_workflow()
+
+
+def get_current_workflow_context(create_if_not_exist: bool = False) -> WorkflowContext | None:
+    """graflow's: the active workflow; else the default one if asked to create it, else None."""
+    return current_workflow() if create_if_not_exist else active_workflow()
+
+
+def require_workflow_context() -> WorkflowContext:
+    """graflow's: the active workflow, or ``GraflowRuntimeError`` if there is none."""
+    wf = active_workflow()
+    if wf is None:
+        raise GraflowRuntimeError("No current workflow context: use `with workflow(name):` around this code")
+    return wf
+
+
+def set_current_workflow_context(context: WorkflowContext) -> None:
+    """graflow's: make ``context`` the active workflow in this thread's context."""
+    _current_workflow.set(context)
+
+
+def clear_workflow_context() -> None:
+    """graflow's: no active workflow from here on in this thread's context."""
+    _current_workflow.set(None)
 
 
 class WorkflowContext:
@@ -158,6 +187,7 @@ class WorkflowContext:
         default_policy: Any = "strict",
         max_concurrency: int | None = None,
         ready_parallel: bool = False,
+        checkpoint_dir: Any = None,
     ) -> Any:
         """Run from ``start_node`` (or the one node nothing leads to).
 
@@ -177,6 +207,9 @@ class WorkflowContext:
         ``max_steps``.  Every setting is checked before anything runs.
         The run record stays on ``self.last_run`` even when the run fails.
         If a task asks for human input, returns a ``PausedRun``; ``resume`` it.
+        ``checkpoint_dir``: when the run pauses, fails or is cancelled, its checkpoint
+        is written there (``<session id>.pkl``; the error's notes say where) for
+        ``wf.resume(path)`` in this or any later process; nothing is written otherwise.
         """
         from .context import ExecutionContext
         from .engine import WorkflowEngine
@@ -185,12 +218,7 @@ class WorkflowContext:
         if observers is not None and (callable(observers) or isinstance(observers, (str, bytes))):
             raise TypeError(f"execute(observers=...) takes a list of callables, got {describe(observers)}")
         observers = [*self.observers, *(observers or [])]
-        view = None
-        if live:
-            if LIVE_VIEW_FACTORY is None:
-                raise ConfigError("live=True needs the notebook layer: import graflow_nb (not only graflow_nb.core)")
-            view = LIVE_VIEW_FACTORY(self, live)
-            observers.append(view.observe)
+        view = self._live_view(live, observers)
         ctx = ExecutionContext.create(
             self.graph,
             start,
@@ -210,19 +238,48 @@ class WorkflowContext:
             ready_parallel=ready_parallel,
         )
         ctx._llm_agents.update(self._llm_agents)
+        ctx.run.checkpoint_dir = checkpoint_dir
         self.runs.append(ctx.run)
-        if view is not None:  # a view that fails is reported on the run and never changes it
-            ctx.run.bus.call(view, "start", ctx.run)
         try:
-            result = WorkflowEngine().execute(ctx)
+            result = self._drive(ctx, view, lambda: WorkflowEngine().execute(ctx))
         except KeyboardInterrupt as interrupt:
             # Ctrl-C: the caller's frames and the task's, and one note from the engine.
             __tracebackhide__ = True
             raise strip_engine_frames(interrupt)
+        return (result, ctx) if ret_context else result
+
+    def _live_view(self, live: Any, observers: list[Observer]) -> Any:
+        """The notebook layer's live view for ``live`` (None if not asked for), already
+        appended to ``observers``."""
+        if not live:
+            return None
+        if LIVE_VIEW_FACTORY is None:
+            raise ConfigError("live=True needs the notebook layer: import graflow_nb (not only graflow_nb.core)")
+        view = LIVE_VIEW_FACTORY(self, live)
+        observers.append(view.observe)
+        return view
+
+    def _drive(self, ctx: ExecutionContext, view: Any, go: Any) -> Any:
+        """Run ``go()`` for ``ctx``'s run with the live view around it, and write its
+        checkpoint if it has a ``checkpoint_dir`` and pauses, fails or is cancelled."""
+        run = ctx.run
+        if view is not None:  # a view that fails is reported on the run and never changes it
+            run.bus.call(view, "start", run)
+        try:
+            result = go()
+        except BaseException:
+            self._autosave(run)
+            raise
         finally:
             if view is not None:
-                ctx.run.bus.call(view, "finish", ctx.run)
-        return (result, ctx) if ret_context else result
+                run.bus.call(view, "finish", run)
+        self._autosave(run)
+        return result
+
+    @staticmethod
+    def _autosave(run: Any) -> None:
+        if run.checkpoint_dir is not None:
+            run_module.CHECKPOINTS.autosave(run)
 
     def to_pipeline(self, path: Any = None) -> Any:
         """This workflow as a pipeline file's data (written to ``path`` if given) when the
@@ -231,11 +288,49 @@ class WorkflowContext:
 
         return to_pipeline(self, path)
 
-    def resume(self, answers: Any = None, value: Any = None) -> Any:
-        """Answer the last run's waiting questions and continue it (see ``Run.resume``)."""
+    def resume(
+        self,
+        source: Any = None,
+        value: Any = None,
+        *,
+        answers: dict[str, Any] | None = None,
+        tasks: dict[str, Any] | None = None,
+        checkpoint_dir: Any = None,
+        observers: list[Observer] | None = None,
+        live: Any = False,
+        gate: Any = None,
+    ) -> Any:
+        """Continue a run.
+
+        ``wf.resume(path_or_checkpoint, answers={...})``: load a checkpoint (a ``.pkl``
+        path, a ``pathlib.Path`` or a loaded ``Checkpoint``) written in this or another
+        process, check that this workflow is wired as the one that ran, give the
+        answers and run on: finished tasks never run again, and each task runs the
+        code this workflow now has under its id (so a fixed task takes effect).
+        ``tasks``: ``{task id: task or function}`` for tasks created at run time
+        whose function has no importable name (``core.snapshot``).
+        ``checkpoint_dir``: where to save again if it pauses, fails or is cancelled;
+        ``observers``, ``live`` and ``gate`` as for ``execute``.
+
+        ``wf.resume({"S_a": True})`` or ``wf.resume("S_a", True)``: answer the last
+        run's waiting questions and continue it, in this process (``Run.resume``).
+        """
+        checkpoints = run_module.CHECKPOINTS  # set once core.checkpoint is imported (core/__init__ does)
+        if checkpoints.is_checkpoint(source):
+            extra = [*self.observers, *(observers or [])]
+            view = self._live_view(live, extra)
+            root, _meta = checkpoints.restore(source, self, tasks=tasks, observers=extra, checkpoint_dir=checkpoint_dir)
+            root.run.gate = gate
+            self.runs.append(root.run)
+            try:
+                return self._drive(root, view, lambda: checkpoints.continue_run(root, answers))
+            except KeyboardInterrupt as interrupt:
+                __tracebackhide__ = True
+                raise strip_engine_frames(interrupt)
         if self.last_run is None:
             raise RuntimeError(f"workflow {self.name!r} has not run yet")
-        return self.last_run.resume(answers, value)
+        run = self.last_run
+        return self._drive(run.root_context, None, lambda: run.resume(answers if source is None else source, value))
 
     def debug(self, start_node: str | None = None, **execute_options: Any) -> Any:
         """A step debugger over a new run of this workflow (see ``graflow_nb.debug``)."""
@@ -248,10 +343,22 @@ class WorkflowContext:
         return self.runs[-1] if self.runs else None
 
     def show_info(self) -> None:
-        print(self.graph.describe())
+        """graflow's summary: nodes, edges, cycles, then the graph drawn in ASCII."""
+        graph = self.graph
+        print(f"=== Workflow '{self.name}' Information ===")
+        print(f"Nodes: {list(graph.nodes)}")
+        print(f"Edges: {graph.edges}")
+        cycles = [cycle[:-1] for cycle in graph.detect_cycles()]  # graflow's form: ['a', 'b']
+        print(f"Cycles detected: {cycles}" if cycles else "No cycles detected")
+        print(graph)
 
     def visualize_dependencies(self) -> None:
-        self.show_info()
+        """graflow's list of each task's successors: ``a >> b`` or ``a (no dependencies)``."""
+        graph = self.graph
+        print(f"=== Workflow '{self.name}' Dependencies ===")
+        for node in graph.nodes:
+            after = graph.successors(node)
+            print(f"{node} >> {' >> '.join(after)}" if after else f"{node} (no dependencies)")
 
     def __repr__(self) -> str:
         return f"<WorkflowContext {self.name!r} {len(self.graph)} nodes>"

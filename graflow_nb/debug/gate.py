@@ -40,6 +40,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import PicklableError
 from ..core.gate import Gate
 from .breakpoints import Breakpoints
 
@@ -52,7 +53,7 @@ _STARTING = "starting"  # forked, not at the gate yet: unsettled, shown as runni
 _UNSETTLED = (RUNNING, _STARTING)
 
 
-class DebuggerTimeout(TimeoutError):
+class DebuggerTimeout(PicklableError, TimeoutError):
     """A debugged run did not come to rest in time (a task still running, or stuck)."""
 
 
@@ -67,14 +68,15 @@ class Activity:
 
     @property
     def expected(self) -> int:
-        return len(self.group.tasks) if self.group is not None else 0
+        """Branch sessions the group forks (a direct group runs in its own session)."""
+        if self.group is None or self.group.backend == "direct":
+            return 0
+        return len(self.group.tasks)
 
     @property
     def limit(self) -> int:
-        """How many of the group's branches can run at once (direct: one after another)."""
+        """How many of the group's branches can run at once."""
         group = self.group
-        if group.backend == "direct":
-            return 1
         return getattr(group, "max_concurrency", None) or group.backend_config.get("thread_count") or len(group.tasks)
 
 
