@@ -40,13 +40,6 @@ def tasks_after(report: dict, status: str | None = None) -> list[tuple[str, str]
     return [(t, s) for t, s, st in report["after"] if not t.startswith("ParallelGroup_") and status in (None, st)]
 
 
-@pytest.fixture(autouse=True)
-def fresh_runs():
-    ckpt_flows.RUNS.clear()
-    yield
-    ckpt_flows.RUNS.clear()
-
-
 def test_a_paused_run_with_three_waiting_sessions_resumes_in_another_process_twice(tmp_path):
     wf = ckpt_flows.hitl()
     paused = wf.execute("fetch", session_id="S", checkpoint_dir=tmp_path)
