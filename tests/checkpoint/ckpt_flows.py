@@ -57,6 +57,17 @@ def chain_flow(name: str, ask: Callable[[Any], Any]) -> Any:
     return wf
 
 
+def branch_flow(name: str, a_body: Callable[[Any], Any]) -> Any:
+    """src >> (a | b): branch ``a`` runs ``a_body(ctx)`` while its sibling ``b`` may
+    still be running (what a checkpoint from a branch must refuse)."""
+    with workflow(name) as wf:
+        a = task("a", inject_context=True)(a_body)
+        b = leaf("b", 2)
+        src = leaf("src", 0)
+        src >> (a | b)
+    return wf
+
+
 def hitl(fixed: bool = False):
     """Three sessions wait at once: S_a (approval), S_b (text), S_c_c2 (selection)."""
     with workflow("hitl") as wf:

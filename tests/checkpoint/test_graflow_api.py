@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import re
 
-from ckpt_flows import RUNS, chain_flow
+from ckpt_flows import RUNS, branch_flow, chain_flow
 
-from graflow_nb import task, workflow
 from graflow_nb.core.checkpoint import CheckpointManager, CheckpointMetadata
 from graflow_nb.core.engine import WorkflowEngine
+from graflow_nb.core.snapshot import SnapshotError
 
 
 def saving_flow(mode: str, folder):
@@ -100,27 +100,16 @@ def test_the_pictures_frames_and_tree_of_a_resumed_run_show_both_halves(tmp_path
 
 
 def test_create_checkpoint_from_a_branch_of_a_running_run_is_refused(tmp_path):
-    from graflow_nb.core.snapshot import SnapshotError
-
     seen = []
-    with workflow("branch_ckpt") as wf:
-        @task(inject_context=True)
-        def a(ctx):
-            try:
-                CheckpointManager.create_checkpoint(ctx.execution_context, path=tmp_path / "x.pkl")
-            except SnapshotError as error:
-                seen.append(str(error))
-            return 1
 
-        @task
-        def b():
-            return 2
+    def a(ctx):
+        try:
+            CheckpointManager.create_checkpoint(ctx.execution_context, path=tmp_path / "x.pkl")
+        except SnapshotError as error:
+            seen.append(str(error))
+        return 1
 
-        @task
-        def src():
-            return 0
-
-        src >> (a | b)
+    wf = branch_flow("branch_ckpt", a)
     wf.execute("src", session_id="C")
     assert len(seen) == 1 and "create_checkpoint('C_a'): a branch session of a running run" in seen[0]
     assert list(tmp_path.iterdir()) == []
