@@ -82,3 +82,21 @@ def test_a_later_good_checkpoint_is_still_written(tmp_path):
     wf.resume(run.checkpoints[0])
     assert runs == ["bad", "good"]  # resuming after the last task runs nothing again
     assert wf.last_run.task_counts() == {"bad": 1, "good": 1}
+
+
+def test_an_immediate_checkpoint_that_cannot_be_saved_raises_in_the_task_that_asked(tmp_path):
+    caught: list[str] = []
+
+    def ask(ctx):
+        ctx.get_channel().set("guard", threading.Lock())
+        try:
+            ctx.checkpoint(path=tmp_path / "now", deferred=False)
+        except SnapshotError as error:
+            caught.append(str(error))
+        ctx.get_channel().delete("guard")
+
+    wf = chain_flow("immediate", ask)
+    assert wf.execute("a", session_id="I") == 20  # the task caught it: the run is its own
+    (message,) = caught
+    assert "channel key 'guard' (session 'I', a lock)" in message
+    assert wf.last_run.checkpoint_errors == [] and os.listdir(tmp_path) == []
