@@ -14,6 +14,14 @@ from graflow_nb.core.checkpoint import CheckpointManager
 from graflow_nb.core.engine import WorkflowEngine
 
 
+@pytest.fixture(autouse=True)
+def fresh_runs():
+    """``ckpt_flows.RUNS`` empty around each test: what a resume ran again is read off it."""
+    RUNS.clear()
+    yield
+    RUNS.clear()
+
+
 def saving_flow(name: str, path):
     """a >> b >> c; b asks for a deferred checkpoint at ``path`` the first time it runs."""
     return chain_flow(name, lambda ctx: ctx.checkpoint(path=path))

@@ -14,6 +14,14 @@ from graflow_nb import task, workflow
 from graflow_nb.core.snapshot import SnapshotError
 
 
+@pytest.fixture(autouse=True)
+def fresh_runs():
+    """``ckpt_flows.RUNS`` empty around each test: what a resume ran again is read off it."""
+    RUNS.clear()
+    yield
+    RUNS.clear()
+
+
 def locking_flow(name: str, path):
     """a >> b >> c; b asks for a checkpoint at ``path``, then puts a lock in the channel
     (after asking: only the save can see it)."""

@@ -6,11 +6,20 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from ckpt_flows import RUNS, branch_flow, chain_flow
 
 from graflow_nb.core.checkpoint import CheckpointManager, CheckpointMetadata
 from graflow_nb.core.engine import WorkflowEngine
 from graflow_nb.core.snapshot import SnapshotError
+
+
+@pytest.fixture(autouse=True)
+def fresh_runs():
+    """``ckpt_flows.RUNS`` empty around each test: what a resume ran again is read off it."""
+    RUNS.clear()
+    yield
+    RUNS.clear()
 
 
 def saving_flow(mode: str, folder):

@@ -21,6 +21,14 @@ import pytest
 
 from graflow_nb.core.errors import GraflowWorkflowCanceledError, ParallelGroupError
 
+
+@pytest.fixture(autouse=True)
+def fresh_runs():
+    """``ckpt_flows.RUNS`` empty around each test: what a resume ran again is read off it."""
+    ckpt_flows.RUNS.clear()
+    yield
+    ckpt_flows.RUNS.clear()
+
 HERE = Path(__file__).parent
 
 
