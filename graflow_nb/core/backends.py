@@ -7,6 +7,8 @@ new backend (a Dask one, say) is one more entry in ``BACKENDS``:
     threading   each member in its own branch session, on the run's worker pool
     direct      members one after another in the *parent* session (graflow's DIRECT):
                 no branch sessions, writes go straight to the parent's channel
+    dask        each member's branch session a future on a Dask cluster
+                (``graflow_nb.distributed``, the ``dask`` extra)
     redis       graflow's distributed workers: not offered here (a clear error)
 """
 
@@ -27,7 +29,7 @@ class CoordinationBackend(Enum):
 
 
 # Names a group can run with; each maps to what the coordinator does with it.
-BACKENDS: tuple[str, ...] = ("threading", "direct")
+BACKENDS: tuple[str, ...] = ("threading", "direct", "dask")
 
 # Names graflow knows that graflow_nb refuses, each with what to use instead.
 REFUSED: dict[str, str] = {

@@ -19,19 +19,19 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from . import run as _run_module
+from . import task as _model
 from .channel import MISSING, BranchChannel, Channel, MemoryChannel
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
 from .cycle import CycleController
 from .errors import CycleLimitExceededError, DuplicateTaskError, GraphCompilationError, TaskTimeoutError
 from .events import EventBus, EventKind, Observer
 from .feedback_manager import FeedbackManager
-from .graph import known_ids
+from .graph import TaskGraph, known_ids
 from .queue import InMemoryTaskQueue
 from .run import Run, SessionRecord
 from .task import Executable, SequentialTask
 
 if TYPE_CHECKING:
-    from .graph import TaskGraph
     from .workflow import WorkflowContext
 
 DEFAULT_MAX_WORKERS = 256
@@ -62,6 +62,7 @@ class ExecutionContext:
         default_policy: Any = "strict",
         max_concurrency: int | None = None,
         ready_parallel: bool = False,
+        executor: Any = None,
     ):
         if channel_backend != "memory":
             raise ValueError(
@@ -97,6 +98,9 @@ class ExecutionContext:
             self.run.default_policy = default_policy
         self.run.set_concurrency(max_concurrency)
         self.run.ready_parallel = ready_parallel
+        if executor is not None and not (callable(getattr(executor, "submit", None)) and callable(getattr(executor, "scatter", None))):
+            raise TypeError(f"execute(executor=...) takes a Dask distributed.Client, got {describe(executor)}")
+        self.run.executor = executor
         self.channel: Channel = MemoryChannel(self.session_id, initial_channel)
         self.depth = 0
         self.task_queue = InMemoryTaskQueue(self.session_id)
@@ -133,6 +137,9 @@ class ExecutionContext:
     _cancel_called = False
     ctrl_message: str | None = None
     current_task_context: Any = None  # the running task's context, while a handler runs it
+    # Where this branch went on elsewhere (a Dask worker): the executor keeps what it
+    # needs to go on from a pause there (see graflow_nb.distributed).
+    remote: Any = None
 
     def _own(self, name: str) -> dict[str, Any]:
         """This session's own dict for ``name``, made on first write."""
@@ -201,19 +208,27 @@ class ExecutionContext:
         )
 
     def create_branch_context(
-        self, branch_id: str, *, group_id: str | None = None, order_key: tuple[Any, ...] | None = None
+        self,
+        branch_id: str,
+        *,
+        group_id: str | None = None,
+        order_key: tuple[Any, ...] | None = None,
+        session_id: str | None = None,
     ) -> ExecutionContext:
         """A child session for one group member: own queue (empty), overlay channel.
 
-        Refused past ``MAX_GROUP_DEPTH`` levels (groups built at run time or reached
-        through chains are only known here), before the branch exists."""
+        ``session_id`` is given only when a branch forked elsewhere is re-created (on
+        a Dask worker); otherwise the run derives it.  Refused past ``MAX_GROUP_DEPTH``
+        levels (groups built at run time or reached through chains are only known
+        here), before the branch exists."""
         if self.depth >= MAX_GROUP_DEPTH:
             raise GraphCompilationError(
                 f"group {shown(group_id)} in session {shown(self.session_id)} would open a branch "
                 f"session {self.depth + 1} levels deep; parallel groups may nest at most "
                 f"{MAX_GROUP_DEPTH} deep: flatten the inner groups or chain them with >>"
             )
-        session_id = self.run.branch_session_id(self.session_id, branch_id)
+        if session_id is None:
+            session_id = self.run.branch_session_id(self.session_id, branch_id)
         queue = InMemoryTaskQueue(session_id)
         key = order_key if order_key is not None else (*self.record.order_key, len(self.run.sessions))
         record = SessionRecord(session_id, self.session_id, self.depth + 1, group_id, branch_id, key, queue)
@@ -741,3 +756,13 @@ def _check_run_arguments(
         bad = next((o for o in observers if not callable(o)), None)
         if bad is not None:
             raise TypeError(f"{owner}: observers must be callables taking an event, got {describe(bad)}")
+
+
+def _direct_call_context(task_id: str) -> TaskExecutionContext:
+    """What a task called directly (outside a run) with ``inject_context=True`` gets:
+    a context over a throwaway one-session run."""
+    throwaway = ExecutionContext.create(TaskGraph(), session_id="direct_call")
+    return TaskExecutionContext(task_id, throwaway)
+
+
+_model.DIRECT_CALL_CONTEXT = _direct_call_context

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .engine import WorkflowEngine
 from .errors import SessionPaused, StepLimitExceededError, ends_run
 from .events import EventKind
 from .policies import TaskResult, resolve_policy
@@ -25,6 +24,7 @@ from .queue import InMemoryTaskQueue
 
 if TYPE_CHECKING:
     from .context import ExecutionContext
+    from .engine import WorkflowEngine
     from .task import ParallelGroup
 
 
@@ -108,15 +108,16 @@ class DirectGroupRun:
             run.bus.emit(EventKind.GROUP_FINISHED, parent.session_id, group.task_id, state=state)
 
 
-def execute_direct(group: ParallelGroup, parent: ExecutionContext) -> None:
-    """Run ``group``'s members in ``parent``'s own session (see the module docstring)."""
+def execute_direct(group: ParallelGroup, parent: ExecutionContext, engine: WorkflowEngine) -> None:
+    """Run ``group``'s members in ``parent``'s own session (see the module docstring);
+    ``engine`` drains each member's queue."""
     state: Any = parent._own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
     if state is None:
         state = DirectGroupRun(group, parent)
         if parent.run.bus.active:
             parent.run.bus.emit(EventKind.GROUP_STARTED, parent.session_id, group.task_id, members=state.member_ids)
     try:
-        state.run_members(WorkflowEngine())
+        state.run_members(engine)
     except SessionPaused:
         parent._own("parked_groups")[group.task_id] = state
         raise

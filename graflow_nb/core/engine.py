@@ -21,9 +21,11 @@ from typing import Any
 
 from . import run as run_module
 from . import timed
+from . import workflow as workflow_module
 from .channel import BranchChannel
 from .checks import check_id, describe, shown
 from .context import ExecutionContext, TaskExecutionContext
+from .coordinator import execute_group
 from .errors import (
     AbandonedAttemptsLimitError,
     CycleLimitExceededError,
@@ -294,7 +296,9 @@ class WorkflowEngine:
                     if isinstance(result, BaseException):
                         raise result  # graflow's handlers store a task's error as its result
                 elif task.is_group:
-                    result = task.invoke(task_ctx)  # its members' tasks run (and stop) on their own
+                    # Its members' tasks run (and stop) on their own, wherever its executor puts them.
+                    execute_group(task, ctx, self)
+                    result = None
                 elif task.timeout is not None:
                     result = self._invoke_with_timeout(ctx, task, task_ctx, record)
                 else:
@@ -450,3 +454,16 @@ class WorkflowEngine:
             current_execution.reset(exec_token)
             if wf_token is not None:
                 _current_workflow.reset(wf_token)
+
+
+class _Runtime:
+    """What ``WorkflowContext.execute`` starts a run with (registered below)."""
+
+    make_context = staticmethod(ExecutionContext.create)
+
+    @staticmethod
+    def run(context: ExecutionContext) -> Any:
+        return WorkflowEngine().execute(context)
+
+
+workflow_module.RUNTIME = _Runtime()

@@ -133,7 +133,11 @@ class EventBus:
         type(self).__init__(self)
 
     def emit(self, kind: EventKind, session_id: str, task_id: str | None = None, **data: Any) -> None:
-        event = Event(kind, session_id, task_id, data)
+        self.deliver(Event(kind, session_id, task_id, data))
+
+    def deliver(self, event: Event) -> None:
+        """Hand a built event to every observer (one that happened elsewhere, say on a
+        Dask worker, keeps its own time and thread)."""
         for observer in self._observers:
             try:
                 observer(event)

@@ -84,6 +84,7 @@ class SessionRecord:
     started: float = field(default_factory=time.time)
     ended: float | None = None
     tasks_run: list[str] = field(default_factory=list)
+    worker: str | None = None  # the Dask worker's address, for a session that ran on one
 
     @property
     def enqueued(self) -> int:
@@ -198,6 +199,10 @@ class Run:
         self.task_threads = TaskThreads()  # which threads execute this run's tasks now
         self.settled = False  # an interrupt gave up on stuck tasks: session states are final
         self.max_concurrency: int | None = None
+        # A Dask client for groups that chose no backend (execute(executor=...)).
+        self.executor: Any = None
+        # Set when this run is a branch re-created on a Dask worker: that worker's address.
+        self.remote_worker: str | None = None
         self.task_slots: threading.BoundedSemaphore | None = None
         self.groups: list[GroupOutcome] = []
         self.pending: dict[str, PendingInput] = {}  # key -> question, while paused
@@ -435,7 +440,8 @@ class Run:
                     done = ", ".join(rec.tasks_run[:before]) or "-"
                     ran = f"{done} | after resume: {', '.join(rec.tasks_run[before:])}"
             queued = f"  queued {', '.join(rec.queued)}" if rec.queued else ""
-            return f"{rec.session_id}  {rec.state}  enqueued {rec.enqueued} dequeued {rec.dequeued}  ran {ran}{queued}"
+            worker = f"  on {rec.worker}" if rec.worker else ""
+            return f"{rec.session_id}  {rec.state}  enqueued {rec.enqueued} dequeued {rec.dequeued}  ran {ran}{queued}{worker}"
 
         def walk(rec: SessionRecord, prefix: str) -> None:
             kids = self.children(rec.session_id)
@@ -508,7 +514,7 @@ class Run:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads"):
+        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads", "executor"):
             state.pop(name, None)
         state["bus"] = EventBus()
         state["observer_errors"] = []  # they hold live callbacks of this process, as the bus does
@@ -524,6 +530,7 @@ class Run:
         self.task_threads = TaskThreads()
         self.pool = None
         self.gate = None
+        self.executor = None
         self.set_concurrency(self.max_concurrency)
 
     def __repr__(self) -> str:

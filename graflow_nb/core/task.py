@@ -12,12 +12,15 @@ import inspect
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
+from importlib.util import find_spec
 from types import FunctionType
 from typing import TYPE_CHECKING, Any, cast
 
 from .backends import backend_name
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
 from .errors import ConfigError, GraphCompilationError, TaskError
+from .merge import validate_merge_spec
+from .policies import resolve_policy
 from .retry import RetryPolicy
 from .workflow import active_workflow, current_execution, current_workflow
 
@@ -305,10 +308,8 @@ class TaskWrapper(Executable):
 
     def _direct_call_context(self) -> TaskExecutionContext:
         """A context of its own for a task called outside any run (graflow's throwaway)."""
-        from .context import ExecutionContext, TaskExecutionContext
-        from .graph import TaskGraph
-
-        return TaskExecutionContext(self.task_id, ExecutionContext.create(TaskGraph(), session_id="direct_call"))
+        assert DIRECT_CALL_CONTEXT is not None  # core.context registers it on import
+        return DIRECT_CALL_CONTEXT(self.task_id)
 
 
 class IterationTask(TaskWrapper):
@@ -360,6 +361,29 @@ class SequentialTask(Executable):
         raise TaskError(f"{self.task_id} is not a node; run its first task instead")
 
 
+# A task called directly with inject_context=True (outside any run) gets a context of
+# its own from this: the runtime registers it (core.context), so the model imports none.
+DIRECT_CALL_CONTEXT: Callable[[str], Any] | None = None
+
+_DASK_CONFIG = ("client", "address", "thread_count")
+DASK_EXTRA = 'backend="dask" needs Dask\'s distributed, which is not installed: pip install "graflow_nb[dask]"'
+
+
+def _check_dask_config(config: dict[str, Any], owner: str) -> None:
+    """A dask group names its cluster (a client, or a scheduler address), and the
+    optional ``distributed`` package must be installed."""
+    if find_spec("distributed") is None:
+        raise ImportError(f"{owner}: {DASK_EXTRA}")
+    if ("client" in config) == ("address" in config):
+        raise ValueError(
+            f"{owner}: backend='dask' takes backend_config={{'client': client}} or "
+            f"{{'address': 'tcp://host:port'}} (one of them), got keys {sorted(config)}"
+        )
+    address = config.get("address")
+    if address is not None and not isinstance(address, str):
+        raise TypeError(f"{owner}: backend_config['address'] must be a scheduler address string, got {describe(address)}")
+
+
 class ParallelGroup(Executable):
     """Members run concurrently, each in its own branch session; successors run once.
 
@@ -368,6 +392,7 @@ class ParallelGroup(Executable):
     """
 
     is_group = True
+    backend_chosen = False  # False: the run's executor decides (execute(executor=...))
 
     def __init__(self, tasks: Iterable[Executable], name: str | None = None):
         if isinstance(tasks, (Executable, str)) or not isinstance(tasks, Iterable):
@@ -461,8 +486,11 @@ class ParallelGroup(Executable):
         """Choose how members run (checked now, before anything runs).
 
         ``backend``: a ``CoordinationBackend`` or its name (``core.backends``):
-        ``"threading"`` (default) or ``"direct"`` (graflow's meaning: members one
-        after another in this group's own session, no branch sessions).
+        ``"threading"`` (default), ``"direct"`` (graflow's meaning: members one
+        after another in this group's own session, no branch sessions) or ``"dask"``
+        (each member's branch session a future on a Dask cluster:
+        ``backend_config={"client": client}`` or ``{"address": "tcp://..."}``; see
+        ``graflow_nb.distributed``).
         ``max_concurrency`` (or graflow's ``backend_config={"thread_count": n}``) caps
         how many members run at once; 1 starts them in declaration order.
         ``policy``: see ``core.policies``; None uses the run's default
@@ -471,20 +499,20 @@ class ParallelGroup(Executable):
         ``timeout``: seconds for the whole group (default none); on expiry the
         group fails with ``GroupTimeoutError`` and running members are abandoned.
         """
-        from .merge import validate_merge_spec
-        from .policies import resolve_policy
-
         owner = f"group {shown(self.task_id)}"
         name = backend_name(backend, owner)
         if backend_config is not None and not isinstance(backend_config, Mapping):
             raise TypeError(f"{owner}: backend_config must be a dict like {{'thread_count': 4}}, got {describe(backend_config)}")
         config = dict(backend_config or {})
-        unknown = [k for k in config if k != "thread_count"]
+        allowed = _DASK_CONFIG if name == "dask" else ("thread_count",)
+        unknown = [k for k in config if k not in allowed]
         if unknown:
             raise ValueError(
                 f"{owner}: backend_config key {shown(unknown[0])} is not known; the {name} backend "
-                f"takes only 'thread_count'"
+                f"takes only {' or '.join(repr(k) for k in allowed)}"
             )
+        if name == "dask":
+            _check_dask_config(config, owner)
         if max_concurrency is not None:
             limit = check_count(max_concurrency, "max_concurrency", owner, minimum=1)
         else:
@@ -499,6 +527,7 @@ class ParallelGroup(Executable):
             resolve_policy(policy)
         validate_merge_spec(merge, self.task_id)
         self.backend = name
+        self.backend_chosen = backend is not None
         self.backend_config = config
         self.max_concurrency = limit
         self.policy = policy
@@ -506,11 +535,18 @@ class ParallelGroup(Executable):
         self.timeout = timeout
         return self
 
-    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
-        from .coordinator import execute_group
+    def __getstate__(self) -> dict[str, Any]:
+        """Shipped to Dask workers with the graph: a client is a live connection of
+        this process, so it stays here (a nested group on a worker runs on threads)."""
+        state = self.__dict__.copy()
+        state["backend_config"] = {k: v for k, v in self.backend_config.items() if k != "client"}
+        return state
 
-        execute_group(self, task_ctx.execution_context)
-        return None
+    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+        raise TaskError(
+            f"group {shown(self.task_id)} is not called: the engine runs a group node through "
+            f"the coordinator (core.coordinator.execute_group)"
+        )
 
 
 def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:

@@ -33,6 +33,10 @@ _default_workflow: WorkflowContext | None = None
 # Set by the notebook layer: ``factory(workflow, options) -> view`` where the view has
 # ``start(run)``, ``observe(event)`` and ``finish(run)``.  The engine never imports it.
 LIVE_VIEW_FACTORY: Any = None
+# The runtime, registered by core.engine when it loads, so this module (what a workflow
+# is and how to start one) imports none of it: ``make_context(graph, start, **settings)``
+# gives a run's root ExecutionContext, ``run(ctx)`` drives it to its end.
+RUNTIME: Any = None
 KEPT_RUNS = 20
 
 
@@ -187,6 +191,7 @@ class WorkflowContext:
         default_policy: Any = "strict",
         max_concurrency: int | None = None,
         ready_parallel: bool = False,
+        executor: Any = None,
         checkpoint_dir: Any = None,
     ) -> Any:
         """Run from ``start_node`` (or the one node nothing leads to).
@@ -200,7 +205,9 @@ class WorkflowContext:
         ``default_policy`` (for groups that set none), ``max_concurrency`` (at most
         this many tasks of the run execute at once, across all groups),
         ``ready_parallel`` (run every task whose predecessors are done at once, for
-        graphs wired with separate edges; see ``core.ready``).
+        graphs wired with separate edges; see ``core.ready``), ``executor`` (a Dask
+        ``distributed.Client``: every group that chose no backend runs its branch
+        sessions on that cluster; see ``graflow_nb.distributed``).
         ``default_max_cycles`` (graflow's name): how often a task without its own
         ``max_cycles`` may run in one session, however it is queued again; left at
         None, ``next_iteration`` stops at graflow's 10 and other loops only at
@@ -211,15 +218,14 @@ class WorkflowContext:
         is written there (``<session id>.pkl``; the error's notes say where) for
         ``wf.resume(path)`` in this or any later process; nothing is written otherwise.
         """
-        from .context import ExecutionContext
-        from .engine import WorkflowEngine
-
+        if RUNTIME is None:
+            raise ConfigError("the engine is not loaded: import graflow_nb (or graflow_nb.core)")
         start = start_node if start_node is not None else require_single_start(self.graph)
         if observers is not None and (callable(observers) or isinstance(observers, (str, bytes))):
             raise TypeError(f"execute(observers=...) takes a list of callables, got {describe(observers)}")
         observers = [*self.observers, *(observers or [])]
         view = self._live_view(live, observers)
-        ctx = ExecutionContext.create(
+        ctx = RUNTIME.make_context(
             self.graph,
             start,
             max_steps=max_steps,
@@ -236,12 +242,13 @@ class WorkflowContext:
             default_policy=default_policy,
             max_concurrency=max_concurrency,
             ready_parallel=ready_parallel,
+            executor=executor,
         )
         ctx._llm_agents.update(self._llm_agents)
         ctx.run.checkpoint_dir = checkpoint_dir
         self.runs.append(ctx.run)
         try:
-            result = self._drive(ctx, view, lambda: WorkflowEngine().execute(ctx))
+            result = self._drive(ctx, view, lambda: RUNTIME.run(ctx))
         except KeyboardInterrupt as interrupt:
             # Ctrl-C: the caller's frames and the task's, and one note from the engine.
             __tracebackhide__ = True

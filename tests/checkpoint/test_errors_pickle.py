@@ -84,6 +84,8 @@ SAMPLES: dict[str, tuple[tuple, dict]] = {
     "graflow_nb.pipeline.templates.TemplateSyntaxError": (("${",), {}),
     "graflow_nb.debug.debugger.DebuggerFinished": (("finished",), {}),
     "graflow_nb.debug.gate.DebuggerTimeout": (("too long",), {}),
+    "graflow_nb.distributed.shipping.ShippingError": (("channel key 'lock' can't be pickled",), {}),
+    "graflow_nb.distributed.executor.WorkerLost": (("lost with tcp://127.0.0.1:1",), {"cause": CAUSE}),
 }
 
 
