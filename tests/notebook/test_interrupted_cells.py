@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from kernels import kernel_in
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -147,10 +148,7 @@ def _stream_text(msgs: list[dict], msg_id: str) -> str:
 
 @pytest.mark.slow
 def test_interrupting_a_real_kernel_stops_the_task_and_the_next_cell_runs():
-    from jupyter_client.manager import start_new_kernel
-
-    km, kc = start_new_kernel(kernel_name="python3", extra_arguments=[], cwd=None)
-    try:
+    with kernel_in(None) as (km, kc):
         setup = kc.execute(KERNEL_SETUP)
         assert _reply_to(kc, setup)["content"]["status"] == "ok"
         msg_id = kc.execute("%%graflow job --run crunch --session-id K --no-render\ncrunch >> after\n")
@@ -175,7 +173,4 @@ def test_interrupting_a_real_kernel_stops_the_task_and_the_next_cell_runs():
         _drain_until(kc, after, lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
                      and m["parent_header"].get("msg_id") == check)
         assert _stream_text(after, check) == "cancelled [('K', 'cancelled')] [('crunch', 'cancelled')] []\n"
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
