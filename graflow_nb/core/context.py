@@ -398,6 +398,19 @@ class ExecutionContext:
     def mark_task_completed(self, task_id: str) -> None:
         self.completed_tasks.append(task_id)
 
+    def last_completed_result(self) -> Any:
+        """What the session's last finished task returned, or None when none has.
+
+        A session continued from a checkpoint taken in its last task has nothing left
+        to run, yet its run's result is that task's result, not None."""
+        if not self.completed_tasks:
+            return None
+        last = self.completed_tasks[-1]
+        for attempt in reversed(self.run.task_runs):
+            if attempt.session_id == self.session_id and attempt.task_id == last and attempt.status == "succeeded":
+                return attempt.result
+        return None
+
     # -- control flow requested by tasks -----------------------------------------------
     def next_task(self, executable: Executable | str, goto: bool = False) -> str:
         """Queue ``executable`` (a task, a group, or the id of a task this session

@@ -207,7 +207,7 @@ class WorkflowEngine:
         run = ctx.run
         queue = ctx.task_queue
         record = ctx.record
-        last_result = None
+        last_result = ctx.last_completed_result()
         while True:
             task = queue.dequeue()
             if task is None:

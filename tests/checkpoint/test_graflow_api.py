@@ -7,8 +7,9 @@ import json
 import re
 
 import pytest
-from ckpt_flows import RUNS, branch_flow, chain_flow
+from ckpt_flows import RUNS, branch_flow, chain_flow, leaf, ran
 
+from graflow_nb import task, workflow
 from graflow_nb.core.checkpoint import CheckpointManager, CheckpointMetadata
 from graflow_nb.core.engine import WorkflowEngine
 from graflow_nb.core.snapshot import SnapshotError
@@ -122,3 +123,29 @@ def test_create_checkpoint_from_a_branch_of_a_running_run_is_refused(tmp_path):
     wf.execute("src", session_id="C")
     assert len(seen) == 1 and "create_checkpoint('C_a'): a branch session of a running run" in seen[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_resumed_from_a_checkpoint_taken_in_its_last_task_returns_that_tasks_result(tmp_path):
+    """Nothing is left to run after the checkpoint, yet the run's result is the last task's."""
+
+    def last_flow():
+        with workflow("last_flow") as wf:
+            first = leaf("a", 1)
+
+            @task(inject_context=True)
+            def b(ctx, a):
+                ran("b")
+                ctx.checkpoint(path=tmp_path / "b.pkl")
+                return a + 41
+
+            first >> b
+        return wf
+
+    assert last_flow().execute("a", session_id="L") == 42
+    RUNS.clear()
+    again = last_flow()
+    with again:
+        ctx, _meta = CheckpointManager.resume_from_checkpoint(tmp_path / "b.pkl")
+    assert WorkflowEngine().execute(ctx) == 42
+    assert last_flow().resume(tmp_path / "b.pkl") == 42
+    assert RUNS == []  # neither a nor b ran again
