@@ -319,9 +319,11 @@ class WorkflowEngine:
                 # whole run stops and ends with this very object.
                 record.status = "abandoned" if run.abandoned_any and ctx.abandoned else stop_status(error)
                 record.error = error
-                if not task.is_group:
+                if not task.is_group and not task_ctx.abandoned:
                     # A group's own stop came from a member (annotated there) or from
-                    # an interrupt of the thread waiting at its barrier: no task raised it.
+                    # an interrupt of the thread waiting at its barrier, and an
+                    # abandoned timed attempt's from the thread waiting for it: no task
+                    # raised it.
                     annotate(error, task_id, ctx.session_id)
                 run.stop_with(error)
                 if bus.active:
@@ -395,7 +397,13 @@ class WorkflowEngine:
         def call() -> Any:
             return context.run(self._invoke, ctx, task_ctx, record, slots, task.invoke, task_ctx)
 
-        finished, attempt = timed.ATTEMPTS.run(call, task.timeout, task.task_id, ctx.session_id)
+        try:
+            finished, attempt = timed.ATTEMPTS.run(call, task.timeout, task.task_id, ctx.session_id)
+        except BaseException:
+            # Ctrl-C reached this thread while it waited: the attempt, abandoned, is
+            # stopped by the run's interrupt on its own thread; the task raised nothing.
+            task_ctx.abandoned = True
+            raise
         if not finished:
             task_ctx.abandoned = True
             raise TaskTimeoutError(task.task_id, task.timeout, ctx.session_id)
