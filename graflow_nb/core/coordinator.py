@@ -26,7 +26,15 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 from .engine import WorkflowEngine
-from .errors import GroupTimeoutError, SessionPaused, StepLimitExceededError, ends_run, stop_status
+from .errors import (
+    GraflowWorkflowCanceledError,
+    GroupTimeoutError,
+    SessionPaused,
+    StepLimitExceededError,
+    ends_run,
+    stop_status,
+    stopped_by_cancel,
+)
 from .events import EventKind
 from .merge import merge_branches
 from .policies import TaskResult, resolve_policy
@@ -107,6 +115,11 @@ class GroupRun:
                     self.outcomes[index] = TaskResult(member_id, False, "paused", None, branch.session_id, "paused")
                     return
                 except BaseException as error:
+                    if stopped_by_cancel(error, branch.cancelled):
+                        # Its task stopped part-way for the stop of this group or run:
+                        # not run, like a sibling the stop reached between tasks.
+                        self.outcomes[index] = self._cancelled_outcome(index)
+                        return
                     # Every error ends here, on whichever thread ran the member, so a
                     # worker never dies of one; a SystemExit or a cancel also stops the run.
                     status = stop_status(error) if ends_run(error) else "failed"
@@ -234,6 +247,14 @@ class GroupRun:
         if stop is not None:
             # SystemExit, KeyboardInterrupt or a workflow cancel: no policy tolerates it.
             self._fail(stop)
+        if run.cancel_event.is_set() and any(r.status == "cancelled" for r in results.values()):
+            # The run was stopped from outside (the debugger's cancel, a stopped cell)
+            # and so were members: a cancel of the run, not a failure of the group.
+            not_run = ", ".join(m for m, r in results.items() if r.status == "cancelled")
+            cancel = GraflowWorkflowCanceledError(
+                f"run {run.root_session_id!r} was cancelled while group {group.task_id!r} ran; not run: {not_run}", group.task_id
+            )
+            self._fail(cancel)
         budget = next((r.error for r in results.values() if isinstance(r.error, StepLimitExceededError)), None)
         if budget is not None:
             # The budget is the run's, not the group's: no policy can continue past it.
@@ -301,7 +322,8 @@ class GroupRun:
                         error.add_note(f"[graflow_nb] compensation of {self.members[i].task_id!r} failed: {failure!r}")
         for _i, branch in succeeded:
             run.close_session(branch.session_id, "discarded")
-        run.record_group(group.task_id, self.parent.session_id, "failed", self._results())
+        state = stop_status(error) if ends_run(error) else "failed"  # a cancel cancels the group
+        run.record_group(group.task_id, self.parent.session_id, state, self._results())
         if run.bus.active:
-            run.bus.emit(EventKind.GROUP_FINISHED, self.parent.session_id, group.task_id, state="failed")
+            run.bus.emit(EventKind.GROUP_FINISHED, self.parent.session_id, group.task_id, state=state)
         raise error
