@@ -80,23 +80,28 @@ def test_a_group_stopped_by_a_branch_cancel_is_recorded_cancelled_and_says_so_in
     assert run.status == "cancelled" and states(run) == {"C": "cancelled", "C_stop": "cancelled", "C_other": "cancelled"}
 
 
+def polite_and_bad(running: threading.Event):
+    """Two task bodies: ``polite`` polls for the stop and, once stopped, raises
+    TaskStoppedError (as a shell step whose command was killed does); ``bad`` fails once
+    ``polite`` runs.  They take (and ignore) any inputs."""
+
+    def polite(ctx, **_inputs):
+        running.set()
+        while not ctx.cancelled:
+            running.wait(0.001)  # a long task polling for the stop
+        raise TaskStoppedError("polite: stopped half-way")
+
+    def bad(**_inputs):
+        must_wait(running, "polite to start")
+        raise ValueError("bad")
+
+    return task("polite", inject_context=True)(polite), task("bad")(bad)
+
+
 def test_a_task_stopped_part_way_by_its_groups_stop_is_cancelled_not_a_second_failure():
-    running = threading.Event()
     with workflow("polite") as wf:
-
-        @task(inject_context=True)
-        def polite(ctx):
-            running.set()
-            while not ctx.cancelled:
-                running.wait(0.001)  # a long task polling for the stop
-            raise TaskStoppedError("polite: stopped half-way")
-
-        @task
-        def bad():
-            must_wait(running, "polite to start")
-            raise ValueError("bad")
-
-        polite | bad
+        polite, bad = polite_and_bad(threading.Event())
+        _ = polite | bad
     with pytest.raises(ParallelGroupError) as caught:
         wf.execute(session_id="P")
     run = wf.last_run
@@ -108,25 +113,9 @@ def test_a_task_stopped_part_way_by_its_groups_stop_is_cancelled_not_a_second_fa
 
 
 def test_a_task_stopped_part_way_in_ready_mode_leaves_the_first_failure_the_runs():
-    running = threading.Event()
     with workflow("ready") as wf:
-
-        @task
-        def src():
-            return 1
-
-        @task(inject_context=True)
-        def polite(ctx, src):
-            running.set()
-            while not ctx.cancelled:
-                running.wait(0.001)
-            raise TaskStoppedError("polite: stopped half-way")
-
-        @task
-        def bad(src):
-            must_wait(running, "polite to start")
-            raise ValueError("bad")
-
+        task("src")(lambda: 1)
+        polite_and_bad(threading.Event())
         wf.add_edge("src", "polite")
         wf.add_edge("src", "bad")
     with pytest.raises(ValueError) as failed:
