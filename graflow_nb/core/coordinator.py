@@ -36,6 +36,7 @@ from .errors import (
     stopped_by_cancel,
 )
 from .events import EventKind
+from .interrupt import ctrl_c_here
 from .merge import merge_branches
 from .policies import TaskResult, resolve_policy
 from .pool import SKIPPED, ForkJoin
@@ -130,6 +131,11 @@ class GroupRun:
                         self.stop_event.set()
                         assert fork is not None  # jobs start only once the fork exists
                         fork.stop()
+                    if ctrl_c_here(error):
+                        # Ctrl-C landed in a member the forking thread ran itself: it
+                        # goes up at once, as at the barrier, so the run stops the
+                        # members still running instead of waiting for them.
+                        raise
                     return
                 if branch.record.state in ("cancelled", "abandoned"):  # never merged
                     self.outcomes[index] = self._cancelled_outcome(index)

@@ -14,6 +14,7 @@ import threading
 import traceback
 
 import pytest
+from instruments import wait_for_main_thread_in
 
 from graflow_nb import task, workflow
 from graflow_nb.core import interrupt
@@ -372,3 +373,52 @@ def test_ready_parallel_tasks_on_workers_are_stopped_and_the_join_never_runs():
     assert run.status == "cancelled" and states(run) == {"R": "cancelled"}
     assert attempts(run) == [("a", "R", "cancelled"), ("b", "R", "cancelled"), ("src", "R", "succeeded")]
     assert calls == [] and run.task_threads.running() == []
+
+
+def test_an_interrupt_in_a_member_the_forking_thread_runs_stops_its_running_sibling():
+    """The forking thread runs the first member itself; Ctrl-C lands in that member's
+    loop while a sibling loops on a worker.  The interrupt must go up at once and stop
+    the sibling, not leave the forking thread waiting for it at the barrier."""
+    sibling_running = threading.Event()
+    threads = {}
+    with workflow("forker") as wf:
+
+        @task
+        def here():
+            threads["here"] = threading.current_thread().name
+            assert sibling_running.wait(WAIT)  # waiting in C: the pool gives `there` a thread
+            threading.Thread(target=interrupt_main_when_in, args=("spin_here",), daemon=True).start()
+            spin_here()
+
+        @task
+        def there():
+            threads["there"] = threading.current_thread().name
+            sibling_running.set()
+            spin_forever()
+
+        @task
+        def after():
+            threads["after"] = threading.current_thread().name
+
+        (here | there) >> after
+
+    with pytest.raises(KeyboardInterrupt) as caught:
+        wf.execute(session_id="K")
+    run = wf.last_run
+    assert threads == {"here": "MainThread", "there": "graflow-K-worker"}
+    assert caught.value.__notes__ == [
+        "[graflow_nb] raised by task 'here' in session 'K_here'",
+        "[graflow_nb] run 'K' interrupted: cancelled",
+    ]
+    assert run.status == "cancelled" and states(run) == {"K": "cancelled", "K_here": "cancelled", "K_there": "cancelled"}
+    assert attempts(run) == [("ParallelGroup_1", "K", "cancelled"), ("here", "K_here", "cancelled"), ("there", "K_there", "cancelled")]
+    assert run.task_threads.running() == []
+
+
+def spin_here() -> None:
+    spin_forever()
+
+
+def interrupt_main_when_in(function: str) -> None:
+    wait_for_main_thread_in(function)
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
