@@ -26,6 +26,7 @@ import hashlib
 import json
 import operator
 import os
+import pickle
 import platform
 import re
 import statistics
@@ -552,6 +553,99 @@ def wl_render(repeats: int) -> dict[str, Any]:
     return out
 
 
+CHECKPOINT_CHANNEL_BYTES = 1 << 20  # checkpoint-64-1mb: one 1 MiB value in the root channel
+
+
+def _ask(ctx: Any) -> Any:
+    return ctx.request_approval("go on?")
+
+
+def build_paused_fanout(name: str, width: int) -> Any:
+    """source >> (t1 | ... | tW) >> sink where t1 waits for an answer: run, it pauses
+    with W - 1 finished branches parked at the barrier (what a checkpoint must keep)."""
+    with workflow(name) as wf:
+        source = task(id="source")(_noop)
+        sink = task(id="sink")(_noop)
+        branches = [task(id="t1", inject_context=True)(_ask)]
+        branches += [task(id=f"t{i}")(functools.partial(int, i)) for i in range(2, width + 1)]
+        source >> functools.reduce(operator.or_, branches) >> sink
+    return wf
+
+
+def _paused_run(width: int, channel: dict[str, Any]) -> Any:
+    wf = build_paused_fanout(f"checkpoint-{width}", width)
+    paused = wf.execute("source", session_id="S", initial_channel=channel)
+    assert paused.status == "paused"
+    return wf
+
+
+def _checkpoint_channel(width: int) -> dict[str, Any]:
+    return {"blob": os.urandom(CHECKPOINT_CHANNEL_BYTES)} if width == 64 else {}
+
+
+def wl_checkpoint(width: int) -> Callable[[int], dict[str, Any]]:
+    """Save a paused ``width``-branch run (``run.save``: snapshot, pickle, three files
+    written atomically) and load it (read, unpickle, rebuild the session tree against
+    the workflow), here and in a fresh process; beside the floor: ``pickle.dumps`` and
+    ``loads`` of the same raw data (the channel and every branch's result) by hand."""
+
+    def workload(repeats: int) -> dict[str, Any]:
+        import tempfile
+
+        from graflow_nb.core.checkpoint import load, restore
+
+        channel = _checkpoint_channel(width)
+        wf = _paused_run(width, channel)
+        run = wf.last_run
+        folder = tempfile.mkdtemp(prefix="graflow-ckpt-")
+        saves, loads_, floors_save, floors_load = [], [], [], []
+        raw = {"channel": channel, "results": {tr.task_id: tr.result for tr in run.task_runs}}
+        for _ in range(repeats + 1):
+            gc.collect()
+            t0 = time.perf_counter()
+            path = run.save(folder)
+            t1 = time.perf_counter()
+            root, _meta = restore(path, wf)
+            t2 = time.perf_counter()
+            data = pickle.dumps(raw, protocol=pickle.HIGHEST_PROTOCOL)
+            t3 = time.perf_counter()
+            pickle.loads(data)
+            t4 = time.perf_counter()
+            saves.append(t1 - t0)
+            loads_.append(t2 - t1)
+            floors_save.append(t3 - t2)
+            floors_load.append(t4 - t3)
+        fresh = probe(f"checkpoint-load-{width}", path)
+        size = os.path.getsize(path)
+        ok = len(root.run.sessions) == width + 1 and [p.session_id for p in root.run.pending_inputs()] == ["S_t1"]
+        ok = ok and load(path).state.root_session_id == "S" and fresh["sessions"] == width + 1
+        return {
+            "branches": width,
+            "channel_bytes": sum(len(v) for v in channel.values()),
+            "checkpoint_bytes": size,
+            "floor_pickle_bytes": len(data),
+            "save_ms": stats(saves[1:], 1000, 2),
+            "load_ms": stats(loads_[1:], 1000, 2),
+            "fresh_process_load_ms": fresh["load_ms"],
+            "floor_dumps_ms": stats(floors_save[1:], 1000, 2),
+            "floor_loads_ms": stats(floors_load[1:], 1000, 2),
+            "ok": ok,
+        }
+
+    return workload
+
+
+def run_checkpoint_probe(kind: str, path: str) -> dict[str, Any]:
+    """Load and rebuild a checkpoint in this fresh process (the workflow built first)."""
+    from graflow_nb.core.checkpoint import restore
+
+    width = int(kind.rsplit("-", 1)[1])
+    wf = build_paused_fanout(f"checkpoint-{width}", width)
+    t0 = time.perf_counter()
+    root, _meta = restore(path, wf)
+    return {"load_ms": round((time.perf_counter() - t0) * 1000, 2), "sessions": len(root.run.sessions)}
+
+
 # name: (function, repeats, quick repeats)
 WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "diamond": (wl_diamond, 9, 3),
@@ -567,6 +661,8 @@ WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "fanout-64-live": (wl_fanout_live, 15, 3),
     "render-1000": (wl_render, 3, 1),
     "frame-read-64": (wl_frame_readers, 5, 2),
+    "checkpoint-1000": (wl_checkpoint(1000), 5, 2),
+    "checkpoint-64-1mb": (wl_checkpoint(64), 9, 3),
 }
 
 
@@ -638,9 +734,9 @@ def run_probe(kind: str) -> dict[str, Any]:
 _PROBES: dict[str, Any] = {}
 
 
-def probe(kind: str) -> dict[str, Any]:
+def probe(kind: str, path: str | None = None) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--probe", kind],
+        [sys.executable, os.path.abspath(__file__), "--probe", kind, *(["--probe-path", path] if path else [])],
         capture_output=True,
         text=True,
         check=True,
@@ -696,11 +792,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats (finishes in well under 20 s)")
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(WORKLOADS), help="run only these workloads")
     parser.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")
-    parser.add_argument("--probe", choices=("rss", "tracemalloc", "frame-engine", "frame-floor"), help=argparse.SUPPRESS)
+    probes = ("rss", "tracemalloc", "frame-engine", "frame-floor", "checkpoint-load-1000", "checkpoint-load-64")
+    parser.add_argument("--probe", choices=probes, help=argparse.SUPPRESS)
+    parser.add_argument("--probe-path", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.probe:
-        print(json.dumps(run_probe(args.probe)))
+        if args.probe.startswith("checkpoint-"):
+            print(json.dumps(run_checkpoint_probe(args.probe, args.probe_path)))
+        else:
+            print(json.dumps(run_probe(args.probe)))
         return 0
 
     names = args.only or list(WORKLOADS)

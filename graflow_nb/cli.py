@@ -1,6 +1,7 @@
 """``graflow-nb``: run, check and draw pipeline files from a terminal or CI.
 
-    graflow-nb run FILE [--input k=v ...] [--render out.svg] [--json]
+    graflow-nb run FILE [--input k=v ...] [--render out.svg] [--json] [--checkpoint-dir DIR]
+    graflow-nb resume FILE CHECKPOINT [--answer SESSION=VALUE ...] [--render out.svg] [--json]
     graflow-nb validate FILE
     graflow-nb render FILE -o out.svg
     graflow-nb --version
@@ -8,7 +9,11 @@
 ``run`` prints one line per finished task on stderr while the run goes on, then a
 summary on stdout (``--json``: one JSON object with status, results, counts and
 errors).  Exit codes: 0 the run succeeded (also when degraded by ``on_error:
-continue``), 1 it failed, 2 the command line or the file is wrong (nothing ran).
+continue``) or waits for input (status ``paused``), 1 it failed, 2 the command
+line, the file or the checkpoint is wrong (nothing ran).  With ``--checkpoint-dir``
+a run that pauses, fails or is cancelled leaves ``DIR/<session id>.pkl``;
+``resume`` continues it from there without running finished steps again, with the
+pipeline file as it is now (fixed steps take effect; a changed graph is refused).
 An ``--input`` value is read as JSON when it parses (``n=3``, ``flag=true``,
 ``ids=[1,2]``) and as a plain string otherwise (``region=eu``).
 """
@@ -40,10 +45,17 @@ def _input(text: str) -> tuple[str, Any]:
     return name, value
 
 
+def _answer(text: str) -> tuple[str, Any]:
+    try:
+        return _input(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"--answer expects SESSION=VALUE, got {text!r}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graflow-nb", description="Run, check and draw graflow_nb pipeline files.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,validate,render}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,resume,validate,render}")
     run = commands.add_parser("run", help="run a pipeline file")
     run.add_argument("file", help="pipeline file (.json, .yaml or .yml)")
     run.add_argument(
@@ -60,6 +72,17 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run plain edges by readiness (edge-format parts that are not nested fan-out/fan-in)",
     )
+    run.add_argument("--checkpoint-dir", metavar="DIR", help="save a checkpoint there if the run pauses, fails or is cancelled")
+    resume = commands.add_parser("resume", help="continue a run from its checkpoint")
+    resume.add_argument("file", help="the pipeline file the run was started from")
+    resume.add_argument("checkpoint", help="the checkpoint (.pkl) to continue")
+    resume.add_argument(
+        "--answer", action="append", type=_answer, default=[], metavar="SESSION=VALUE",
+        help="the answer to a waiting question (repeatable; VALUE read as JSON when it parses)",
+    )
+    resume.add_argument("--render", metavar="OUT", help="after the run, draw the graph coloured by it")
+    resume.add_argument("--json", action="store_true", help="print the summary as JSON")
+    resume.add_argument("--checkpoint-dir", metavar="DIR", help="save again there if it pauses, fails or is cancelled")
     check = commands.add_parser("validate", help="check a pipeline file without running it")
     check.add_argument("file")
     draw = commands.add_parser("render", help="draw a pipeline file's graph")
@@ -134,8 +157,6 @@ def _render(wf: Any, run: Any, path: str, err: TextIO) -> bool:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .pipeline import run_summary
-
     wf = _load(args.file, err)
     if wf is None:
         return EXIT_USAGE
@@ -154,9 +175,37 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             initial_channel=inputs,
             observers=[progress],
             ready_parallel=args.ready_parallel,
+            checkpoint_dir=args.checkpoint_dir,
         )
     except Exception:
         failed = True
+    return _report(wf, args, started, failed, out, err)
+
+
+def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .core.snapshot import SnapshotError
+
+    wf = _load(args.file, err)
+    if wf is None:
+        return EXIT_USAGE
+    started = time.time()
+    failed = False
+    try:
+        wf.resume(args.checkpoint, answers=dict(args.answer), observers=[Progress(wf, err)], checkpoint_dir=args.checkpoint_dir)
+    except (SnapshotError, KeyError, ValueError) as error:
+        if wf.last_run is None or not wf.last_run.resumes:
+            print(f"graflow-nb: {str(error).strip(chr(34) + chr(39))}", file=err)
+            return EXIT_USAGE
+        failed = True
+    except Exception:
+        failed = True
+    return _report(wf, args, started, failed, out, err)
+
+
+def _report(wf: Any, args: argparse.Namespace, started: float, failed: bool, out: TextIO, err: TextIO) -> int:
+    """Print the run's summary (and render it); the exit code."""
+    from .pipeline import run_summary
+
     summary = run_summary(wf)
     if args.render and not _render(wf, wf.last_run, args.render, err):
         failed = True
@@ -171,6 +220,10 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         if summary["error"]:
             print(f"error: {summary['error']}", file=out)
+        for question in wf.last_run.pending_inputs():
+            print(f"waiting: {question.session_id} asks {question.prompt!r} ({question.kind})", file=out)
+        for path in wf.last_run.checkpoints:
+            print(f"checkpoint: {path}", file=out)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -217,7 +270,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         args = _parser().parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    command = {"run": cmd_run, "validate": cmd_validate, "render": cmd_render}[args.command]
+    command = {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "render": cmd_render}[args.command]
     return command(args, out, err)
 
 

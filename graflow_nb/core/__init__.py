@@ -1,6 +1,7 @@
 """The engine: pure Python, no notebook or drawing imports (observers live elsewhere)."""
 
 from .channel import BranchChannel, Channel, MemoryChannel
+from .checkpoint import CheckpointManager, CheckpointMetadata
 from .context import ExecutionContext, TaskExecutionContext
 from .decorators import task
 from .engine import WorkflowEngine
@@ -38,7 +39,7 @@ from .task import Executable, ParallelGroup, SequentialTask, Task, TaskWrapper, 
 from .workflow import WorkflowContext, workflow
 
 __all__ = [
-    "AbandonedAttemptsLimitError", "AtLeastNGroupPolicy", "BestEffortGroupPolicy", "BranchChannel", "Channel", "ConfigError",
+    "AbandonedAttemptsLimitError", "AtLeastNGroupPolicy", "CheckpointManager", "CheckpointMetadata", "BestEffortGroupPolicy", "BranchChannel", "Channel", "ConfigError",
     "CriticalGroupPolicy", "CycleLimitExceededError", "DuplicateTaskError", "Event", "EventBus",
     "EventKind", "EventLog", "Executable", "ExecutionContext", "GraflowError", "GraflowRuntimeError",
     "GraflowWorkflowCanceledError", "GraphCompilationError", "GraphMutationError",

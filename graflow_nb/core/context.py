@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from . import run as _run_module
 from .channel import MISSING, BranchChannel, Channel, MemoryChannel
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
 from .errors import CycleLimitExceededError, DuplicateTaskError, GraphCompilationError, TaskTimeoutError
@@ -119,7 +120,9 @@ class ExecutionContext:
     dynamic_pred: Mapping[str, list[str]] = _EMPTY
     _join_arrivals: Mapping[str, set[str]] = _EMPTY
     parked_groups: Mapping[str, Any] = _EMPTY  # group id -> GroupRun waiting on human input
+    failed_groups: Mapping[str, Any] = _EMPTY  # group id -> GroupRun that failed (for a checkpoint)
     waiting_key: str | None = None  # the input key the session's next task waits on
+    checkpoint_request: tuple[Any, Any] | None = None  # (path, metadata) of ctx.checkpoint(deferred=True)
     _added_this_task: frozenset[str] | set[str] = frozenset()
     _has_dynamic = False
     _goto_called = False
@@ -651,6 +654,16 @@ class TaskExecutionContext:
         response = self.request_feedback("selection", prompt, options, metadata, timeout, channel_key,
                                          write_to_channel, default=default)
         return response.selected or ""
+
+    # -- checkpoints (graflow's name); see core.checkpoint --------------------------------
+    def checkpoint(self, metadata: dict[str, Any] | None = None, *, path: Any = None, deferred: bool = True) -> Any:
+        """Save the run from this root-session task.  ``deferred`` (graflow's default):
+        written once this task has finished and its successors are queued, so resuming
+        starts after it; returns None.  ``deferred=False``: written now, resuming runs
+        this task again from its start; returns ``(path, CheckpointMetadata)``.
+        ``path``: a ``.pkl`` file or a directory (default: ``execute(checkpoint_dir=)``)."""
+        self._check_live()
+        return _run_module.CHECKPOINTS.checkpoint_from_task(self.execution_context, self.task_id, metadata, path, deferred)
 
     def get_typed_channel(self, message_type: type) -> Any:
         from .typed_channel import TypedChannel

@@ -202,13 +202,14 @@ class GroupRun:
         self._fail(error)
 
     def resumable(self) -> list[int]:
-        """Paused branches that now have an answer somewhere below them."""
+        """Paused branches that now have an answer somewhere below them, and members
+        without an outcome (a failed group restored from a checkpoint runs those again)."""
         answered = self.run.answered_sessions()
         return [
             i
             for i, outcome in enumerate(self.outcomes)
-            if outcome is not None
-            and outcome.status == "paused"
+            if outcome is None  # a restored failed group: this member runs again
+            or outcome.status == "paused"
             and any(self.run.is_within(s, self.branches[i].session_id) for s in answered)
         ]
 
@@ -328,6 +329,9 @@ class GroupRun:
                         error.add_note(f"[graflow_nb] compensation of {self.members[i].task_id!r} failed: {failure!r}")
         for _i, branch in succeeded:
             run.close_session(branch.session_id, "discarded")
+        # Kept for a checkpoint of the failed run: resuming re-enters this group and
+        # runs again only the members that did not succeed (core.snapshot).
+        self.parent._own("failed_groups")[group.task_id] = self
         state = stop_status(error) if ends_run(error) else "failed"  # a cancel cancels the group
         run.record_group(group.task_id, self.parent.session_id, state, self._results())
         if run.bus.active:

@@ -19,6 +19,7 @@ import time
 from functools import partial
 from typing import Any
 
+from . import run as run_module
 from . import timed
 from .channel import BranchChannel
 from .context import ExecutionContext, TaskExecutionContext
@@ -95,7 +96,9 @@ class WorkflowEngine:
         run.pool = WorkerPool(run.max_workers, name=f"graflow-{context.session_id}")
         resuming = run.status == "paused"
         run.status = "running"
-        if not resuming:
+        if resuming:
+            run.announced = True  # it started before (in this process, or before its checkpoint)
+        else:
             self._announce(context)
         try:
             return self._run_root(context)
@@ -243,6 +246,8 @@ class WorkflowEngine:
                 ctx.enqueue_successors(task.task_id)
             elif ctx.goto_joins:
                 ctx.enqueue_successors(task.task_id, ctx.goto_joins)
+            if ctx.checkpoint_request is not None:  # ctx.checkpoint(): after successors, as graflow
+                run_module.CHECKPOINTS.write_requested(ctx)
 
     def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...]) -> Any:
         run = ctx.run

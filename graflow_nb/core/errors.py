@@ -8,10 +8,32 @@ so ``except ValueError`` in a notebook still catches a ``ValueError`` raised in 
 
 from __future__ import annotations
 
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 
-class GraflowError(Exception):
+class PicklableError:
+    """Mixin: the error survives a pickle round trip (a checkpoint, another process)
+    with its attributes, its notes and its ``__cause__``.
+
+    Python re-creates an exception as ``cls(*self.args)``, which breaks every class
+    whose ``__init__`` takes other arguments than its message (``ParallelGroupError``,
+    ``TaskTimeoutError``...): this one is rebuilt without calling ``__init__``."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        error = cast(BaseException, self)
+        state = dict(error.__dict__)
+        if error.__cause__ is not None:
+            state["__cause__"] = error.__cause__
+        return (_rebuild_error, (type(self), error.args), state)
+
+
+def _rebuild_error(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    error = cls.__new__(cls)
+    error.args = args
+    return error
+
+
+class GraflowError(PicklableError, Exception):
     """Base of every error the library raises on its own account."""
 
 
@@ -123,7 +145,7 @@ def stopped_by_cancel(error: BaseException, cancelled: bool) -> bool:
     return cancelled and isinstance(error, TaskStoppedError)
 
 
-class RunInterrupted(KeyboardInterrupt):
+class RunInterrupted(PicklableError, KeyboardInterrupt):
     """Raised inside a task's thread when its run is interrupted (``core.interrupt``).
 
     A ``KeyboardInterrupt``, so ``except Exception`` in a task does not swallow it; the

@@ -52,6 +52,12 @@ class InMemoryTaskQueue:
             if not task.is_group:
                 self.dequeued -= 1
 
+    def restore(self, tasks: list[Executable]) -> None:
+        """Put back, at the head and in order, tasks this queue held before (a restored
+        checkpoint): they were counted when first enqueued, so nothing is counted."""
+        with self._lock:
+            self._items.extendleft(reversed(tasks))
+
     def drain(self) -> list[Executable]:
         """Remove everything still queued (a cancelled session) without counting it run."""
         with self._lock:

@@ -64,6 +64,10 @@ if TYPE_CHECKING:
     from .context import ExecutionContext
     from .queue import InMemoryTaskQueue
 
+# Set by core.checkpoint when it is imported (it imports this module): saves runs and
+# restores them (run.save, execute(checkpoint_dir=...), wf.resume(path)).
+CHECKPOINTS: Any = None
+
 
 @dataclass(slots=True, eq=False)
 class SessionRecord:
@@ -202,6 +206,10 @@ class Run:
         self.pending: dict[str, PendingInput] = {}  # key -> question, while paused
         self.answers: dict[str, Any] = {}  # key -> answer given with resume()
         self.root_context: ExecutionContext | None = None
+        # core.snapshot.ResumeMark per resume from a checkpoint: where history splits.
+        self.resumes: list[Any] = []
+        self.checkpoint_dir: Any = None  # execute(checkpoint_dir=...): saved here on pause/failure/cancel
+        self.checkpoints: list[str] = []  # paths of the checkpoints written of this run
         # Wakes tasks waiting (with a default) for run.answer(); shares the run's lock.
         self._answered = threading.Condition(self._lock)
 
@@ -366,6 +374,31 @@ class Run:
         assert self.root_context is not None  # set when the run started; a paused run has one
         return WorkflowEngine().execute(self.root_context)
 
+    # -- checkpoints -------------------------------------------------------------------
+    def save(self, path: Any = None, metadata: dict[str, Any] | None = None) -> str:
+        """Write this run's checkpoint (``x.pkl``, ``x.state.json``, ``x.meta.json``) to
+        ``path`` (a ``.pkl`` file or a directory; default: its ``checkpoint_dir``) and
+        return the ``.pkl`` path.  Resume it in any process with ``wf.resume(path)``."""
+        path, _meta = CHECKPOINTS.save_run(self, path, metadata)
+        self.checkpoints.append(path)
+        return str(path)
+
+    def resumed_at(self) -> Any:
+        """The last resume from a checkpoint (``core.snapshot.ResumeMark``), or None."""
+        return self.resumes[-1] if self.resumes else None
+
+    def runs_after_checkpoint(self) -> list[TaskRun]:
+        """Task attempts since this run was last restored from a checkpoint ([] if never)."""
+        mark = self.resumed_at()
+        return [] if mark is None else self.task_runs[mark.task_runs:]
+
+    def session_after_checkpoint(self, record: SessionRecord) -> bool:
+        """True if ``record``'s session ran tasks (or opened) after the last resume."""
+        mark = self.resumed_at()
+        if mark is None:
+            return False
+        return len(record.tasks_run) > mark.tasks_run.get(record.session_id, 0)
+
     # -- views -------------------------------------------------------------------------
     def children(self, session_id: str) -> list[SessionRecord]:
         """Direct child sessions in declaration order."""
@@ -383,8 +416,15 @@ class Run:
         """The session hierarchy as text, each line with its state and queue counts."""
         lines: list[str] = []
 
+        mark = self.resumed_at()
+
         def line(rec: SessionRecord) -> str:
             ran = ", ".join(rec.tasks_run) or "-"
+            if mark is not None:
+                before = mark.tasks_run.get(rec.session_id, 0)
+                if before < len(rec.tasks_run):
+                    done = ", ".join(rec.tasks_run[:before]) or "-"
+                    ran = f"{done} | after resume: {', '.join(rec.tasks_run[before:])}"
             queued = f"  queued {', '.join(rec.queued)}" if rec.queued else ""
             return f"{rec.session_id}  {rec.state}  enqueued {rec.enqueued} dequeued {rec.dequeued}  ran {ran}{queued}"
 
@@ -396,6 +436,8 @@ class Run:
                 walk(kid, prefix + ("    " if last else "│   "))
 
         root = self.sessions.get(self.root_session_id)
+        if mark is not None:
+            lines.append(f"resumed from checkpoint {mark.source} after {mark.task_runs} task attempts")
         if root is not None:
             lines.append(line(root))
             walk(root, "")

@@ -255,6 +255,16 @@ class TaskWrapper(Executable):
         return self.func(**kwargs)
 
 
+    SETTINGS = (
+        "inject_context", "inject_llm_client", "inject_llm_agent", "handler_type", "resolve_keyword_args",
+        "max_cycles", "max_retries", "retry_policy", "bound_kwargs", "timeout",
+    )
+
+    def settings(self) -> dict[str, Any]:
+        """This task's constructor settings but its id, function and compensation: what
+        an instance (``t(task_id=...)``) or a checkpoint's task spec copies."""
+        return {name: getattr(self, name) for name in self.SETTINGS}
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``t()`` runs the function now; ``t(task_id=..., **bound)`` makes an instance."""
         if args:
@@ -268,21 +278,9 @@ class TaskWrapper(Executable):
             if task_id is None:
                 task_id = f"{self.task_id}_{uuid.uuid4().hex[:8]}"
             check_id(task_id, f"{self.__name__}(task_id=...)")
-            return TaskWrapper(
-                task_id,
-                self.func,
-                inject_context=self.inject_context,
-                inject_llm_client=self.inject_llm_client,
-                inject_llm_agent=self.inject_llm_agent,
-                handler_type=self.handler_type,
-                resolve_keyword_args=self.resolve_keyword_args,
-                max_cycles=self.max_cycles,
-                max_retries=self.max_retries,
-                retry_policy=self.retry_policy,
-                bound_kwargs={**self.bound_kwargs, **kwargs},
-                timeout=self.timeout,
-                compensate=self.compensation,
-            )
+            settings = self.settings()
+            settings["bound_kwargs"] = {**self.bound_kwargs, **kwargs}
+            return TaskWrapper(task_id, self.func, **settings, compensate=self.compensation)
         if self.inject_context:
             from .context import ExecutionContext, TaskExecutionContext
             from .graph import TaskGraph

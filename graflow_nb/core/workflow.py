@@ -14,6 +14,7 @@ from collections import deque
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from . import run as run_module
 from .checks import describe
 from .errors import ConfigError
 from .graph import TaskGraph, require_single_start
@@ -158,6 +159,7 @@ class WorkflowContext:
         default_policy: Any = "strict",
         max_concurrency: int | None = None,
         ready_parallel: bool = False,
+        checkpoint_dir: Any = None,
     ) -> Any:
         """Run from ``start_node`` (or the one node nothing leads to).
 
@@ -177,6 +179,9 @@ class WorkflowContext:
         ``max_steps``.  Every setting is checked before anything runs.
         The run record stays on ``self.last_run`` even when the run fails.
         If a task asks for human input, returns a ``PausedRun``; ``resume`` it.
+        ``checkpoint_dir``: when the run pauses, fails or is cancelled, its checkpoint
+        is written there (``<session id>.pkl``; the error's notes say where) for
+        ``wf.resume(path)`` in this or any later process; nothing is written otherwise.
         """
         from .context import ExecutionContext
         from .engine import WorkflowEngine
@@ -185,12 +190,7 @@ class WorkflowContext:
         if observers is not None and (callable(observers) or isinstance(observers, (str, bytes))):
             raise TypeError(f"execute(observers=...) takes a list of callables, got {describe(observers)}")
         observers = [*self.observers, *(observers or [])]
-        view = None
-        if live:
-            if LIVE_VIEW_FACTORY is None:
-                raise ConfigError("live=True needs the notebook layer: import graflow_nb (not only graflow_nb.core)")
-            view = LIVE_VIEW_FACTORY(self, live)
-            observers.append(view.observe)
+        view = self._live_view(live, observers)
         ctx = ExecutionContext.create(
             self.graph,
             start,
@@ -210,19 +210,48 @@ class WorkflowContext:
             ready_parallel=ready_parallel,
         )
         ctx._llm_agents.update(self._llm_agents)
+        ctx.run.checkpoint_dir = checkpoint_dir
         self.runs.append(ctx.run)
-        if view is not None:  # a view that fails is reported on the run and never changes it
-            ctx.run.bus.call(view, "start", ctx.run)
         try:
-            result = WorkflowEngine().execute(ctx)
+            result = self._drive(ctx, view, lambda: WorkflowEngine().execute(ctx))
         except KeyboardInterrupt as interrupt:
             # Ctrl-C: the caller's frames and the task's, and one note from the engine.
             __tracebackhide__ = True
             raise strip_engine_frames(interrupt)
+        return (result, ctx) if ret_context else result
+
+    def _live_view(self, live: Any, observers: list[Observer]) -> Any:
+        """The notebook layer's live view for ``live`` (None if not asked for), already
+        appended to ``observers``."""
+        if not live:
+            return None
+        if LIVE_VIEW_FACTORY is None:
+            raise ConfigError("live=True needs the notebook layer: import graflow_nb (not only graflow_nb.core)")
+        view = LIVE_VIEW_FACTORY(self, live)
+        observers.append(view.observe)
+        return view
+
+    def _drive(self, ctx: ExecutionContext, view: Any, go: Any) -> Any:
+        """Run ``go()`` for ``ctx``'s run with the live view around it, and write its
+        checkpoint if it has a ``checkpoint_dir`` and pauses, fails or is cancelled."""
+        run = ctx.run
+        if view is not None:  # a view that fails is reported on the run and never changes it
+            run.bus.call(view, "start", run)
+        try:
+            result = go()
+        except BaseException:
+            self._autosave(run)
+            raise
         finally:
             if view is not None:
-                ctx.run.bus.call(view, "finish", ctx.run)
-        return (result, ctx) if ret_context else result
+                run.bus.call(view, "finish", run)
+        self._autosave(run)
+        return result
+
+    @staticmethod
+    def _autosave(run: Any) -> None:
+        if run.checkpoint_dir is not None:
+            run_module.CHECKPOINTS.autosave(run)
 
     def to_pipeline(self, path: Any = None) -> Any:
         """This workflow as a pipeline file's data (written to ``path`` if given) when the
@@ -231,11 +260,49 @@ class WorkflowContext:
 
         return to_pipeline(self, path)
 
-    def resume(self, answers: Any = None, value: Any = None) -> Any:
-        """Answer the last run's waiting questions and continue it (see ``Run.resume``)."""
+    def resume(
+        self,
+        source: Any = None,
+        value: Any = None,
+        *,
+        answers: dict[str, Any] | None = None,
+        tasks: dict[str, Any] | None = None,
+        checkpoint_dir: Any = None,
+        observers: list[Observer] | None = None,
+        live: Any = False,
+        gate: Any = None,
+    ) -> Any:
+        """Continue a run.
+
+        ``wf.resume(path_or_checkpoint, answers={...})``: load a checkpoint (a ``.pkl``
+        path, a ``pathlib.Path`` or a loaded ``Checkpoint``) written in this or another
+        process, check that this workflow is wired as the one that ran, give the
+        answers and run on: finished tasks never run again, and each task runs the
+        code this workflow now has under its id (so a fixed task takes effect).
+        ``tasks``: ``{task id: task or function}`` for tasks created at run time
+        whose function has no importable name (``core.snapshot``).
+        ``checkpoint_dir``: where to save again if it pauses, fails or is cancelled;
+        ``observers``, ``live`` and ``gate`` as for ``execute``.
+
+        ``wf.resume({"S_a": True})`` or ``wf.resume("S_a", True)``: answer the last
+        run's waiting questions and continue it, in this process (``Run.resume``).
+        """
+        checkpoints = run_module.CHECKPOINTS  # set once core.checkpoint is imported (core/__init__ does)
+        if checkpoints.is_checkpoint(source):
+            extra = [*self.observers, *(observers or [])]
+            view = self._live_view(live, extra)
+            root, _meta = checkpoints.restore(source, self, tasks=tasks, observers=extra, checkpoint_dir=checkpoint_dir)
+            root.run.gate = gate
+            self.runs.append(root.run)
+            try:
+                return self._drive(root, view, lambda: checkpoints.continue_run(root, answers))
+            except KeyboardInterrupt as interrupt:
+                __tracebackhide__ = True
+                raise strip_engine_frames(interrupt)
         if self.last_run is None:
             raise RuntimeError(f"workflow {self.name!r} has not run yet")
-        return self.last_run.resume(answers, value)
+        run = self.last_run
+        return self._drive(run.root_context, None, lambda: run.resume(answers if source is None else source, value))
 
     def debug(self, start_node: str | None = None, **execute_options: Any) -> Any:
         """A step debugger over a new run of this workflow (see ``graflow_nb.debug``)."""

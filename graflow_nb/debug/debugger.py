@@ -27,6 +27,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import PicklableError
 from .breakpoints import Breakpoints
 from .gate import DONE, HELD, WAITING, DebugGate, DebuggerTimeout, Stop
 from .merge_preview import MergePreview, preview_merge
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 10.0
 
 
-class DebuggerFinished(RuntimeError):
+class DebuggerFinished(PicklableError, RuntimeError):
     """The debugged run has ended; nothing is left to step."""
 
 

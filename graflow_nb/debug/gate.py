@@ -40,6 +40,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import PicklableError
 from ..core.gate import Gate
 from .breakpoints import Breakpoints
 
@@ -52,7 +53,7 @@ _STARTING = "starting"  # forked, not at the gate yet: unsettled, shown as runni
 _UNSETTLED = (RUNNING, _STARTING)
 
 
-class DebuggerTimeout(TimeoutError):
+class DebuggerTimeout(PicklableError, TimeoutError):
     """A debugged run did not come to rest in time (a task still running, or stuck)."""
 
 

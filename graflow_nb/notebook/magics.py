@@ -26,7 +26,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
+from ..core.checkpoint import load as load_checkpoint
 from ..core.decorators import task
+from ..core.snapshot import SnapshotError
 from ..core.task import chain, parallel
 from ..core.workflow import WorkflowContext, workflow
 from ..debug import Debugger
@@ -37,7 +39,7 @@ from .tracebacks import raise_for_cell
 from .wiring import WIRE_NAME, rewrite_operators, wire
 
 AUTO_START = object()  # --run without START: the one task nothing leads to
-COMMANDS = ("show", "run", "sessions", "tasks", "events", "step")
+COMMANDS = ("show", "run", "sessions", "tasks", "events", "step", "resume")
 # What a workflow's body is written with; a %%graflow cell needs no import for them.
 BODY_NAMES = {"task": task, "parallel": parallel, "chain": chain}
 
@@ -158,7 +160,13 @@ class GraflowMagics(Magics):
     # -- %graflow ----------------------------------------------------------------------
     @magic_arguments.magic_arguments(name="graflow")
     @magic_arguments.argument("command", choices=COMMANDS, help="what to do: " + ", ".join(COMMANDS))
-    @magic_arguments.argument("name", nargs="?", help="a workflow in the namespace (default: the last one used)")
+    @magic_arguments.argument(
+        "name", nargs="?", help="a workflow in the namespace (default: the last one used); resume: the checkpoint's path"
+    )
+    @magic_arguments.argument("--workflow", metavar="NAME", help="resume: the workflow to continue it with (default: "
+                              "the one named as in the checkpoint, else the last one used)")
+    @magic_arguments.argument("--checkpoint-dir", metavar="DIR", help="run / resume: save a checkpoint there when the "
+                              "run pauses, fails or is cancelled")
     @magic_arguments.argument("--start", metavar="START", help="run / step: the task to start from")
     @magic_arguments.argument("--session-id", metavar="ID", help="run / step: the root session id")
     @magic_arguments.argument("--max-workers", metavar="N", type=int, help="run / step: the run's thread cap")
@@ -175,16 +183,24 @@ class GraflowMagics(Magics):
         tasks     the last run's task attempts, as a DataFrame
         events    the last run's events, as a DataFrame
         step      the step debugger for a new run, as a widget
+        resume    continue a saved run: %graflow resume PATH (also after a kernel restart,
+                  once the cells defining the workflow ran again); finished tasks never
+                  run again, waiting questions get a form
         """
         __tracebackhide__ = True
         args = magic_arguments.parse_argstring(self.graflow_line, line)
-        wf = self._workflow(args.name)
         command = args.command
+        if command == "resume":
+            return self._resume(args, self._cache(f"# %graflow {line}\n"))
+        wf = self._workflow(args.name)
         if command == "show":
             return self._draw(wf, wf.last_run)
         if command == "run":
             filename = self._cache(f"# %graflow {line}\n")
-            self._run_and_show(wf, args.start, _run_options(args), filename, live=args.live, render=not args.no_render)
+            options = _run_options(args)
+            if args.checkpoint_dir is not None:
+                options["checkpoint_dir"] = args.checkpoint_dir
+            self._run_and_show(wf, args.start, options, filename, live=args.live, render=not args.no_render)
             return None
         if command == "step":
             return self._open_debugger(wf, args.start, _run_options(args), self._cache(f"# %graflow {line}\n"))
@@ -208,6 +224,26 @@ class GraflowMagics(Magics):
             )
         return events.frame()
 
+    def _resume(self, args: Any, filename: str) -> None:
+        __tracebackhide__ = True
+        if args.name is None:
+            raise UsageError("%graflow resume PATH: name the checkpoint (.pkl) to continue")
+        try:
+            checkpoint = load_checkpoint(args.name)
+        except SnapshotError as error:
+            raise UsageError(str(error))
+        name = args.workflow or self._named_like(checkpoint.metadata.workflow_name)
+        wf = self._workflow(name)
+        options: dict[str, Any] = {"checkpoint_dir": args.checkpoint_dir}
+        self._run_and_show(wf, None, options, filename, live=args.live, render=not args.no_render, resume=checkpoint)
+
+    def _named_like(self, workflow_name: str) -> str | None:
+        """The namespace name of the workflow called ``workflow_name`` (else None: the last one used)."""
+        for key, value in self.shell.user_ns.items():
+            if isinstance(value, WorkflowContext) and value.name == workflow_name and not key.startswith("_"):
+                return str(key)
+        return None
+
     def _workflow(self, name: str | None) -> WorkflowContext:
         if name is None:
             name = self.last_name
@@ -222,13 +258,14 @@ class GraflowMagics(Magics):
 
     # -- running, drawing, stepping ----------------------------------------------------
     def _run_and_show(
-        self, wf: WorkflowContext, start: str | None, options: dict[str, Any], filename: str, live: bool, render: bool
+        self, wf: WorkflowContext, start: str | None, options: dict[str, Any], filename: str, live: bool, render: bool,
+        resume: Any = None,
     ) -> RunOutcome:
         __tracebackhide__ = True
         recorder_for(wf)
         if live:
             options = {**options, "live": True}
-        outcome = run_interruptibly(wf, start, **options)
+        outcome = run_interruptibly(wf, start, resume=resume, **options)
         if outcome.paused:
             self._show_paused(wf, outcome, render=render and not live)
         else:

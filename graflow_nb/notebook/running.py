@@ -115,15 +115,19 @@ def _list(items: list[str]) -> str:
     return ", ".join(items) if items else "no task"
 
 
-def run_interruptibly(workflow: WorkflowContext, start: str | None = None, **options: Any) -> RunOutcome:
-    """``workflow.execute(start, **options)`` on a worker thread; Ctrl-C cancels it."""
+def run_interruptibly(workflow: WorkflowContext, start: str | None = None, *, resume: Any = None, **options: Any) -> RunOutcome:
+    """``workflow.execute(start, **options)`` on a worker thread, or with ``resume`` (a
+    checkpoint) ``workflow.resume(resume, **options)``; Ctrl-C cancels it."""
     gate = CancelGate()
     box: dict[str, Any] = {}
     done = threading.Event()
 
     def target() -> None:
         try:
-            box["result"] = workflow.execute(start, gate=gate, **options)
+            if resume is not None:
+                box["result"] = workflow.resume(resume, gate=gate, **options)
+            else:
+                box["result"] = workflow.execute(start, gate=gate, **options)
         except BaseException as error:
             box["error"] = error
         finally:
@@ -139,7 +143,7 @@ def run_interruptibly(workflow: WorkflowContext, start: str | None = None, **opt
         interrupted = True
         gate.cancel()
         _stop(workflow, gate, thread, done)
-    run = gate.run
+    run = gate.run if gate.run is not None or resume is None else workflow.last_run
     still_running = not done.is_set()
     if interrupted and run is not None:
         # The engine calls a run cancelled from outside "cancelled", unless a branch

@@ -56,6 +56,7 @@ from .state import SESSION_STATES, TASK_STATES, RunView, worst, worst_session
 if TYPE_CHECKING:
     from ..core.graph import TaskGraph
     from ..core.run import Run, SessionRecord
+    from ..core.snapshot import ResumeMark
 
 _GRAPH_ATTR = {"rankdir": "TB", "nodesep": "0.3", "ranksep": "0.4", "labelloc": "t", **kit.FONT}
 _NODE_ATTR = {"shape": "box", "style": "rounded,filled", "margin": "0.15,0.06", "height": "0.4", **kit.FONT}
@@ -194,7 +195,8 @@ def session_tree_dot(
             hidden.add(rec.session_id)
             continue
         fill = kit.SESSION_FILL.get(rec.state, kit.WHITE)
-        dot.node(kit.name(prefix + kit.user(rec.session_id)), label=kit.label(*_session_lines(rec)), fillcolor=fill)
+        lines = _session_lines(rec, run.resumed_at())
+        dot.node(kit.name(prefix + kit.user(rec.session_id)), label=kit.label(*lines), fillcolor=fill)
         by_group: dict[str | None, list[SessionRecord]] = {}
         for kid in view.kids.get(rec.session_id, []):
             by_group.setdefault(kid.group_id, []).append(kid)
@@ -388,9 +390,14 @@ def _emit_clusters(dot: graphviz.Digraph, session_id: str, kids: dict, placed: d
     return drew
 
 
-def _session_lines(rec: SessionRecord) -> list[str]:
+def _session_lines(rec: SessionRecord, resumed: ResumeMark | None = None) -> list[str]:
+    """State, counters, tasks run (split at the last resume from a checkpoint: what ran
+    before it and after it) and what is queued."""
     lines = [rec.session_id, rec.state, f"enqueued {rec.enqueued} / dequeued {rec.dequeued}"]
-    lines.append(f"ran {kit.shorten(rec.tasks_run)}" if rec.tasks_run else "ran -")
+    before = len(rec.tasks_run) if resumed is None else resumed.tasks_run.get(rec.session_id, 0)
+    lines.append(f"ran {kit.shorten(rec.tasks_run[:before])}" if before else "ran -")
+    if before < len(rec.tasks_run):
+        lines.append(f"after resume {kit.shorten(rec.tasks_run[before:])}")
     queued = rec.queued
     if queued:
         lines.append(f"queued {kit.shorten(queued)}")

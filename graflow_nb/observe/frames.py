@@ -16,6 +16,7 @@ fork (declaration) order.
     tasks_run   int64: task executions it ran, group nodes included (``SessionRecord.tasks_run``)
     start, end  datetime64[ns, UTC] (end NaT while open)
     duration    timedelta64[ns] (NaT while open; ``.dt.total_seconds()`` for floats)
+    resumed     bool: it ran tasks after the run was last resumed from a checkpoint
 
 ``tasks_frame(run)``: one row per task attempt (a retried task has one row per
 attempt), in canonical order: topological and declaration order, then attempt, so two
@@ -31,6 +32,8 @@ Queued-but-never-run tasks have no row (they are in ``run.skipped``).
     duration    timedelta64[ns] (NaT while running)
     thread      string: the thread that ran it
     error       string: ``"ValueError: message"`` or <NA>
+    resumed     bool: it ran after the run was last resumed from a checkpoint (False:
+                before, in the process that saved it)
 
 ``events_frame(events)``: the raw stream, one row per event in arrival order (a run,
 an ``EventLog`` or a list of events).
@@ -74,6 +77,7 @@ SESSION_COLUMNS = {
     "start": TIME,
     "end": TIME,
     "duration": SPAN,
+    "resumed": "bool",
 }
 TASK_COLUMNS = {
     "task_id": "string",
@@ -87,6 +91,7 @@ TASK_COLUMNS = {
     "duration": SPAN,
     "thread": "string",
     "error": "string",
+    "resumed": "bool",
 }
 EVENT_COLUMNS = {
     "time": TIME,
@@ -137,6 +142,7 @@ def sessions_frame(run: Run) -> pd.DataFrame:
             ("tasks_run", len(rec.tasks_run)),
             ("start", rec.started),
             ("end", rec.ended),
+            ("resumed", run.session_after_checkpoint(rec)),
         ):
             rows[name].append(value)
     return _frame(SESSION_COLUMNS, rows)
@@ -146,6 +152,7 @@ def tasks_frame(run: Run) -> pd.DataFrame:
     """One row per task attempt of ``run``; columns in the module docstring."""
     view = RunView(run)
     rows: dict[str, list[Any]] = {name: [] for name in TASK_COLUMNS}
+    resumed = {id(tr) for tr in run.runs_after_checkpoint()}
     for tr in view.attempts:
         for name, value in (
             ("task_id", tr.task_id),
@@ -158,6 +165,7 @@ def tasks_frame(run: Run) -> pd.DataFrame:
             ("end", tr.end),
             ("thread", tr.thread),
             ("error", None if tr.error is None else f"{type(tr.error).__name__}: {tr.error}"),
+            ("resumed", id(tr) in resumed),
         ):
             rows[name].append(value)
     return _frame(TASK_COLUMNS, rows)

@@ -77,6 +77,8 @@ class RunView:
         for tr in attempts:
             last_of_execution[tr.order_key] = tr
         self.executions: list[TaskRun] = list(last_of_execution.values())
+        # Attempts since the run was last resumed from a checkpoint (their captions say so).
+        self.resumed = {id(tr) for tr in run.runs_after_checkpoint()} if run is not None else set()
         self.counts: dict[str, int] = {}
         for tr in self.executions:
             self.counts[tr.task_id] = self.counts.get(tr.task_id, 0) + 1
@@ -173,6 +175,8 @@ class RunView:
             extra.append(f"ran {self.counts[task_id]}x")
         if tr is not None and tr.attempt > 1:
             extra.append(f"attempt {tr.attempt}")
+        if tr is not None and id(tr) in self.resumed:
+            extra.append("after resume")
         return f"{state} ({', '.join(extra)})" if extra else state
 
     # -- progress ----------------------------------------------------------------------

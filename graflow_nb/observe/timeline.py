@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
@@ -206,14 +207,15 @@ def timeline_chart(run: Run, max_lanes: int | None = MAX_LANES, now: float | Non
     left_out = len(view.tree) - len(lanes)
     t0 = run.started
     end_times = [tr.end for tr in view.attempts if tr.end is not None]
-    t1 = run.ended if run.ended is not None else max([now or time.time(), *end_times])
+    shift = _resume_gap(run)
+    t1 = shift(run.ended if run.ended is not None else max([now or time.time(), *end_times]))
     span = max(t1 - t0, 1e-3)
     label_w = max([len(rec.session_id) * CHAR_W + rec.depth * 10 for rec in lanes] + [60.0]) + 2 * PAD
     x0 = label_w
     scale = PLOT_W / span
 
     def x_of(t: float) -> float:
-        return x0 + (t - t0) * scale
+        return x0 + (shift(t) - t0) * scale
 
     title = f"{run.workflow_name or 'workflow'}: run {run.root_session_id} {run.status}"
     shapes: list[Shape] = [Text(PAD, TITLE_H - 8, title, "title", size=FONT_SIZE + 1)]
@@ -249,6 +251,11 @@ def timeline_chart(run: Run, max_lanes: int | None = MAX_LANES, now: float | Non
             )
         )
     bottom = TITLE_H + len(lanes) * LANE_H
+    mark = run.resumed_at()
+    if mark is not None:  # where the saved history ends and the resumed run begins
+        x = x_of(mark.at)
+        shapes.append(Line(x, TITLE_H, x, bottom, "resume", stroke="#d9822b"))
+        shapes.append(Text(x + 3, TITLE_H - 8, f"resumed from {mark.source}", "resume-label"))
     if left_out:
         more = f"... {left_out} more sessions (draw_timeline(run, max_lanes=None) draws every lane)"
         shapes.append(Text(PAD, bottom + LANE_H / 2 + FONT_SIZE * 0.35, more, "more"))
@@ -260,6 +267,18 @@ def timeline_chart(run: Run, max_lanes: int | None = MAX_LANES, now: float | Non
         shapes.append(Line(x, bottom + 2, x, bottom + 6, "tick", stroke=STROKE))
         shapes.append(Text(x, bottom + 6 + FONT_SIZE, _tick_label(value, step), "tick-label", anchor="middle"))
     return Chart(f"{title} timeline", x0 + PLOT_W + 2 * PAD, bottom + AXIS_H, shapes)
+
+
+def _resume_gap(run: Run) -> Callable[[float], float]:
+    """Times as drawn: after a resume from a checkpoint, the wait between the saved
+    history's last moment and the resume (minutes, days) is cut out, so both halves
+    keep their width; the resume line marks the cut."""
+    mark = run.resumed_at()
+    if mark is None:
+        return lambda t: t
+    before = [tr.end if tr.end is not None else tr.start for tr in run.task_runs[: mark.task_runs]]
+    cut = max(0.0, mark.at - max([run.started, *before]))
+    return lambda t: t - cut if t >= mark.at else t
 
 
 class Timeline(Render):

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.errors import PicklableError
+
 Expr = Any  # a node id | ("seq", [Expr]) | ("par", [Expr]) | ("region", [ids])
 
 
@@ -194,7 +196,7 @@ def _series_split(nodes: list[str], succ: dict[str, list[str]]) -> int | None:
     return None
 
 
-class TooDeep(Exception):
+class TooDeep(PicklableError, Exception):
     """``decompose`` met more nested fan-outs than its ``limit``: stop early (the rest
     of the work would be spent on a graph that will be refused anyway)."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.checks import clip, shown
-from ..core.errors import GraflowError, GraflowRuntimeError, TaskStoppedError
+from ..core.errors import GraflowError, GraflowRuntimeError, PicklableError, TaskStoppedError
 
 _PATH_ENDS = 10  # path parts kept at each end of a very deep path
 
@@ -83,7 +83,7 @@ class TemplateError(GraflowRuntimeError):
     was skipped, a key is missing, or a workflow input was not given)."""
 
 
-class StepTimeoutError(TimeoutError):
+class StepTimeoutError(PicklableError, TimeoutError):
     """A shell command or HTTP request ran past its step's ``timeout``."""
 
 
@@ -93,7 +93,7 @@ class StepStoppedError(TaskStoppedError, RuntimeError):
     what cancelled it (the group's own error, the interrupt), never with this."""
 
 
-class ShellCommandError(RuntimeError):
+class ShellCommandError(PicklableError, RuntimeError):
     """A shell step's command exited non-zero (set ``check: false`` to keep going)."""
 
     def __init__(self, argv: list[str] | str, exit_code: int, stdout: str, stderr: str):
@@ -106,7 +106,7 @@ class ShellCommandError(RuntimeError):
         super().__init__(f"command {shown!r} exited with {exit_code}" + (f": {' | '.join(tail)}" if tail else ""))
 
 
-class HttpStatusError(RuntimeError):
+class HttpStatusError(PicklableError, RuntimeError):
     """An http step got a 4xx/5xx answer (set ``check: false`` to receive it as data)."""
 
     def __init__(self, method: str, url: str, status: int, body: str):
@@ -117,7 +117,7 @@ class HttpStatusError(RuntimeError):
         super().__init__(f"{method} {url} answered {status}: {body[:200]}")
 
 
-class BatchError(RuntimeError):
+class BatchError(PicklableError, RuntimeError):
     """A batch step with ``on_error: fail_fast`` had failing items; ``batch`` holds the
     recorded results and errors (plain data) of the items that ran."""
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from ..core.errors import GraphCompilationError
+from ..core.errors import GraphCompilationError, PicklableError
 from ..core.graph import require_single_start
 from ..core.task import ParallelGroup, TaskWrapper
 from .errors import NotExpressibleError, PipelineValidationError
@@ -35,7 +35,7 @@ from .steps.python import ImportPathError, import_callable
 _AUTO_GROUP = re.compile(r"ParallelGroup_\d+")
 
 
-class _Branching(Exception):
+class _Branching(PicklableError, Exception):
     """The graph has plain fan-out or fan-in: not a chain of steps and blocks."""
 
 

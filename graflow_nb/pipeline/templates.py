@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.errors import PicklableError
 from .errors import TemplateError
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}|\$\{")
@@ -42,7 +43,7 @@ class Ref:
         return "${" + ".".join((self.root, *self.path)) + "}"
 
 
-class TemplateSyntaxError(ValueError):
+class TemplateSyntaxError(PicklableError, ValueError):
     """A ``${`` that does not open a well-formed reference."""
 
 

@@ -432,3 +432,52 @@ def test_the_help_says_the_cell_is_the_body_and_needs_no_import(ip):
     doc = " ".join(ip.magics_manager.magics["cell"]["graflow"].__doc__.split())
     assert "The cell is the workflow's body: Python run inside ``with workflow(NAME)``." in doc
     assert "``task``, ``parallel`` and ``chain`` need no import" in doc
+
+
+RESUMABLE = """
+from graflow_nb import task, workflow
+ran = []
+with workflow("orders") as orders:
+    @task
+    def load():
+        ran.append("load")
+        return 2
+    @task(inject_context=True)
+    def approve(ctx, load):
+        ran.append("approve")
+        return ctx.request_approval(f"ship {load} orders?")
+    @task
+    def ship(approve):
+        ran.append("ship")
+        return "shipped" if approve else "held"
+    load >> approve >> ship
+"""
+
+
+def summary_of(ran) -> str:
+    return " ".join(o.get("text/plain", "") for o in ran.outputs)
+
+
+def test_resume_continues_a_saved_run_in_a_fresh_namespace(ip, cell, tmp_path):
+    assert cell(RESUMABLE).error is None
+    ran = cell(f"%graflow run orders --session-id O --checkpoint-dir {tmp_path} --no-render")
+    assert ran.error is None and "orders: paused, waiting for input in O" in summary_of(ran)
+    ip.run_line_magic("reset", "-f")  # as good as a new kernel: nothing of the run is left
+    assert cell(RESUMABLE).error is None
+
+    ran = cell(f"%graflow resume {tmp_path / 'O.pkl'} --no-render")
+    assert ran.error is None and "orders: paused, waiting for input in O" in summary_of(ran)  # and the form again
+    assert WIDGET in ran.mimetypes()
+    assert ip.user_ns["ran"] == []  # nothing runs again: load finished, approve has no answer yet
+    run = ip.user_ns["orders"].last_run
+    assert run.resumed_at() is not None and [p.session_id for p in run.pending_inputs()] == ["O"]
+    assert run.resume("O", True) == "shipped"
+    assert ip.user_ns["ran"] == ["approve", "ship"]
+    assert run.task_counts() == {"load": 1, "approve": 1, "ship": 1}
+
+
+def test_resume_without_a_readable_checkpoint_is_a_usage_error(cell, tmp_path):
+    ran = cell(f"%graflow resume {tmp_path / 'none.pkl'}")
+    assert isinstance(ran.error, UsageError) and "cannot read checkpoint" in ran.text
+    ran = cell("%graflow resume")
+    assert isinstance(ran.error, UsageError) and "name the checkpoint" in ran.text

@@ -170,3 +170,29 @@ def test_ready_parallel_runs_a_tangled_edge_file(write):
     code, out, err = cli("run", str(path), "--ready-parallel", "--json")
     assert code == 0, err
     assert json.loads(out)["task_counts"]["succeeded"] == 5
+
+
+def test_a_failed_run_leaves_a_checkpoint_that_resume_continues_after_the_file_is_fixed(write, tmp_path):
+    from steps_under_test import LOG
+
+    document = {"pipeline": [py("a"), {"parallel": [py("b"), py("c", "fail")], "max_concurrency": 1}, py("d")]}
+    path = write("fix.yaml", document)
+    code, out, _ = cli("run", str(path), "--session-id", "F", "--checkpoint-dir", str(tmp_path / "ck"))
+    assert code == 1
+    checkpoint = tmp_path / "ck" / "F.pkl"
+    assert f"checkpoint: {checkpoint}" in out
+    assert [name for name, _ in LOG.calls] == ["a", "b", "c"]
+
+    LOG.reset()
+    document["pipeline"][1]["parallel"][1] = py("c")  # the fix: same step id, working code
+    write("fix.yaml", document)
+    code, out, _ = cli("resume", str(path), str(checkpoint), "--json")
+    assert code == 0, out
+    summary = json.loads(out)
+    assert summary["status"] == "succeeded" and summary["errors"] == []
+    assert [name for name, _ in LOG.calls] == ["c", "d"]  # a and b did not run again
+
+    document["pipeline"].append(py("e"))
+    write("fix.yaml", document)
+    code, _, err = cli("resume", str(path), str(checkpoint))
+    assert code == 2 and "added tasks: 'task:e'" in err and "'d' >> 'e'" in err

@@ -21,13 +21,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ...core.errors import PicklableError
+
 KILL_GRACE_SECONDS = 1.0  # after SIGTERM, how long the group gets before SIGKILL
 KILLED_WAIT_SECONDS = 10.0  # after SIGKILL, how long to wait for the kernel to end them
 WAIT_SLICE_SECONDS = 0.05
 SPAWN_WAIT_SECONDS = 5.0  # interrupted while starting the helper thread: how long it may take to report
 
 
-class GroupStopped(Exception):
+class GroupStopped(PicklableError, Exception):
     """The command's group was stopped before it finished (``reason``: timeout or cancelled)."""
 
     def __init__(self, reason: str):

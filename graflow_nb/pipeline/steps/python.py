@@ -14,12 +14,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ...core.errors import PicklableError
 from . import StepContext, StepType
 
 _PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
-class ImportPathError(ValueError):
+class ImportPathError(PicklableError, ValueError):
     """``module:name`` does not lead to a callable."""
 
 

@@ -1,0 +1,390 @@
+"""Checkpoints: a run's state (``core.snapshot.RunState``) in files, and back.
+
+graflow's names and meaning: ``CheckpointManager.create_checkpoint(context, *,
+path=None, metadata=None)`` writes ``<name>.pkl`` (the state), ``<name>.state.json``
+(the frontier, readable: each session's state, queue and what it ran; the questions
+waiting) and ``<name>.meta.json``; ``resume_from_checkpoint(path) -> (ExecutionContext,
+CheckpointMetadata)``, then ``WorkflowEngine().execute(ctx)``.  Each file is written
+to a temporary file beside it and renamed into place, so a crash mid-write leaves
+the previous checkpoint whole, never half a new one.
+
+Unlike graflow nothing goes to ``./checkpoints/``: a checkpoint is written only to a
+path you give, or into ``execute(checkpoint_dir=...)``.
+
+>>> import tempfile, pathlib
+>>> from graflow_nb import task, workflow
+>>> with workflow("ckpt_doc") as wf:
+...     @task
+...     def a(): return 1
+...     @task
+...     def b(a): return a + 1
+...     _ = a >> b
+...     _ = wf.execute("a", session_id="D")
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> pkl, meta = CheckpointManager.create_checkpoint(wf.last_run.root_context, path=folder / "d.pkl")
+>>> sorted(p.name for p in folder.iterdir())
+['d.meta.json', 'd.pkl', 'd.state.json']
+>>> meta.session_id, meta.status
+('D', 'succeeded')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import re
+import time
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import run as run_module
+from .checks import shown
+from .context import ExecutionContext
+from .engine import WorkflowEngine
+from .errors import GraflowError
+from .run import PausedRun, Run
+from .snapshot import RunState, SnapshotError, dumps, loads, restore_run, take_run
+from .workflow import active_workflow
+
+SUFFIX = ".pkl"
+
+
+@dataclass
+class CheckpointMetadata:
+    """graflow's metadata of one checkpoint, plus what graflow_nb knows of the run."""
+
+    checkpoint_id: str
+    session_id: str
+    workflow_name: str
+    created_at: float
+    status: str
+    steps: int
+    path: str
+    fingerprint: str
+    resuming_task_id: str | None = None
+    user_metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Checkpoint:
+    """What a ``.pkl`` holds: the run's state and its metadata."""
+
+    metadata: CheckpointMetadata
+    state: RunState
+
+
+# -- paths and atomic files ---------------------------------------------------------------
+def _safe_name(session_id: str) -> str:
+    """A file name for any session id (quotes, slashes, newlines, 2000 characters)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", session_id)[:80].lstrip(".") or "run"
+    if name != session_id:
+        name += "-" + uuid.uuid5(uuid.NAMESPACE_URL, session_id).hex[:8]
+    return name
+
+
+def paths_for(pkl: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
+    """``(x.pkl, x.state.json, x.meta.json)`` for a checkpoint path."""
+    stem = pkl.name[: -len(SUFFIX)] if pkl.name.endswith(SUFFIX) else pkl.name
+    return pkl.with_name(stem + SUFFIX), pkl.with_name(stem + ".state.json"), pkl.with_name(stem + ".meta.json")
+
+
+def target_path(run: Run, path: Any) -> pathlib.Path:
+    """Where a checkpoint of ``run`` goes: ``path`` (a ``.pkl`` file, or a directory to
+    put ``<session id>.pkl`` in), else the run's ``checkpoint_dir``; never the cwd."""
+    if path is None:
+        folder = run.checkpoint_dir
+        if folder is None:
+            raise ValueError(
+                f"run {shown(run.root_session_id)}: say where to write the checkpoint: path=... or "
+                f"execute(checkpoint_dir=...) (graflow_nb writes nothing to the working directory on its own)"
+            )
+        return pathlib.Path(folder) / (_safe_name(run.root_session_id) + SUFFIX)
+    target = pathlib.Path(os.fspath(path))
+    if target.is_dir() or not target.suffix:
+        return target / (_safe_name(run.root_session_id) + SUFFIX)
+    return target
+
+
+def write_atomically(path: pathlib.Path, data: bytes) -> None:
+    """``data`` in ``path``, or the old file untouched: a temp file beside it, fsynced,
+    then renamed over it (a rename within a directory is atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
+# -- saving -------------------------------------------------------------------------------
+def save_state(
+    state: RunState, path: pathlib.Path, metadata: dict[str, Any] | None = None, resuming_task_id: str | None = None
+) -> tuple[str, CheckpointMetadata]:
+    """Write ``state`` as the three checkpoint files; ``(pkl path, metadata)``."""
+    pkl, state_json, meta_json = paths_for(path)
+    meta = CheckpointMetadata(
+        checkpoint_id=uuid.uuid4().hex[:12],
+        session_id=state.root_session_id,
+        workflow_name=state.workflow_name,
+        created_at=time.time(),
+        status=state.status,
+        steps=state.steps,
+        path=str(pkl),
+        fingerprint=state.shape.fingerprint,
+        resuming_task_id=resuming_task_id,
+        user_metadata=dict(metadata or {}),
+    )
+    data = dumps(Checkpoint(meta, state))  # refuses what can't be pickled, naming it, before any file
+    write_atomically(pkl, data)
+    write_atomically(state_json, _json(frontier_view(state)))
+    write_atomically(meta_json, _json(dataclasses.asdict(meta)))
+    return str(pkl), meta
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, indent=1, default=repr, ensure_ascii=False).encode()
+
+
+def frontier_view(state: RunState) -> dict[str, Any]:
+    """The ``.state.json`` content: what a person reads to see where the run stands."""
+    return {
+        "session_id": state.root_session_id,
+        "workflow": state.workflow_name,
+        "status": state.status,
+        "steps": state.steps,
+        "max_steps": state.max_steps,
+        "graph_fingerprint": state.shape.fingerprint,
+        "frontier": state.frontier,
+        "pending": [
+            {"key": p.key, "session_id": p.session_id, "task_id": p.task_id, "kind": p.kind, "prompt": p.prompt}
+            for p in state.pending.values()
+        ],
+        "sessions": [
+            {
+                "session_id": s.session_id,
+                "parent": s.parent_id,
+                "state": s.state,
+                "ran": s.tasks_run,
+                "queued": s.queue,
+                "parked_groups": [{"group": g.group_id, "why": g.why} for g in s.groups],
+            }
+            for s in state.sessions
+        ],
+        "error": None if state.error is None else f"{type(state.error).__name__}: {state.error}",
+    }
+
+
+def save_run(run: Run, path: Any = None, metadata: dict[str, Any] | None = None) -> tuple[str, CheckpointMetadata]:
+    """A checkpoint of ``run`` (not executing: paused, failed, cancelled or finished)."""
+    if run.status == "running":
+        raise SnapshotError(
+            f"run {shown(run.root_session_id)} is running; save it once it pauses, fails or ends, or call "
+            f"ctx.checkpoint() in one of its root-session tasks"
+        )
+    return save_state(take_run(run), target_path(run, path), metadata)
+
+
+def save_running_root(ctx: ExecutionContext, path: Any, metadata: dict[str, Any] | None, rerun: str | None) -> tuple[str, CheckpointMetadata]:
+    """A checkpoint from inside a root-session task.  ``rerun``: the task id that runs
+    first on resume (``deferred=False``: the asking task itself, from its start)."""
+    run = ctx.run
+    state = take_run(run)
+    state.status = "paused"
+    if rerun is not None:
+        root = next(s for s in state.sessions if s.session_id == ctx.session_id)
+        root.queue.insert(0, rerun)
+        if root.tasks_run and root.tasks_run[-1] == rerun:
+            root.tasks_run.pop()
+        root.counters["dequeued"] -= 1
+        task = ctx.lookup(rerun)
+        base = task.base_id or rerun
+        if root.cycle_counts.get(base):
+            root.cycle_counts[base] -= 1
+        running = [tr for tr in state.task_runs if tr.session_id == ctx.session_id and tr.task_id == rerun and tr.status == "running"]
+        state.task_runs = [tr for tr in state.task_runs if not any(tr is r for r in running)]
+        state.steps -= 1
+    return save_state(state, target_path(run, path), metadata, rerun)
+
+
+def write_requested(ctx: ExecutionContext) -> None:
+    """The engine's call after a root task that asked for a deferred checkpoint finished
+    and its successors were queued (graflow's order)."""
+    request = ctx.checkpoint_request
+    ctx.checkpoint_request = None
+    if request is not None:
+        path, metadata = request
+        ctx.run.checkpoints.append(save_running_root(ctx, path, metadata, None)[0])
+
+
+def checkpoint_from_task(ctx: ExecutionContext, task_id: str, metadata: Any, path: Any, deferred: bool) -> Any:
+    """``ctx.checkpoint(...)`` inside a task (see ``TaskExecutionContext.checkpoint``)."""
+    if ctx.parent_context is not None:
+        raise SnapshotError(
+            f"task {shown(task_id)}: ctx.checkpoint() in branch session {shown(ctx.session_id)} is refused: its "
+            f"siblings are still running, so no consistent state exists there; call it in a root-session task, "
+            f"or use execute(checkpoint_dir=...), which saves when the run pauses, fails or is cancelled"
+        )
+    if ctx.run.ready_parallel:
+        raise SnapshotError(
+            f"task {shown(task_id)}: ctx.checkpoint() is not available with execute(ready_parallel=True), "
+            f"where several tasks of the session run at once"
+        )
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"task {shown(task_id)}: ctx.checkpoint(metadata=...) takes a dict, got {type(metadata).__name__}")
+    target_path(ctx.run, path)  # refuse a missing destination now, in the task that asked
+    if deferred:
+        ctx.checkpoint_request = (path, metadata)
+        return None
+    return save_running_root(ctx, path, metadata, task_id)
+
+
+# -- loading and resuming ------------------------------------------------------------------
+def load(source: Any) -> Checkpoint:
+    """A checkpoint from a ``.pkl`` path (or the ``Checkpoint`` itself)."""
+    if isinstance(source, Checkpoint):
+        return source
+    pkl = paths_for(pathlib.Path(os.fspath(source)))[0]
+    try:
+        data = pkl.read_bytes()
+    except OSError as error:
+        raise SnapshotError(f"cannot read checkpoint {str(pkl)!r}: {error.strerror or error}") from None
+    try:
+        loaded = loads(data)
+    except Exception as error:
+        raise SnapshotError(
+            f"checkpoint {str(pkl)!r} cannot be loaded ({type(error).__name__}: {str(error)[:200]}); "
+            f"was it written by graflow_nb, with the modules it refers to importable here?"
+        ) from None
+    if not isinstance(loaded, Checkpoint):
+        raise SnapshotError(f"{str(pkl)!r} holds a {type(loaded).__name__}, not a graflow_nb checkpoint")
+    return loaded
+
+
+def restore(
+    source: Any,
+    workflow: Any,
+    *,
+    tasks: dict[str, Any] | None = None,
+    observers: list[Any] | None = None,
+    checkpoint_dir: Any = None,
+) -> tuple[ExecutionContext, CheckpointMetadata]:
+    """A live root context to continue, and the checkpoint's metadata."""
+    checkpoint = load(source)
+    meta = checkpoint.metadata
+    root = restore_run(
+        checkpoint.state, workflow, tasks=tasks, observers=observers, checkpoint_id=meta.checkpoint_id,
+        source=pathlib.Path(meta.path).name if isinstance(source, Checkpoint) else pathlib.Path(os.fspath(source)).name,
+    )
+    root.run.checkpoint_dir = checkpoint_dir
+    return root, checkpoint.metadata
+
+
+def continue_run(root: ExecutionContext, answers: dict[str, Any] | None = None) -> Any:
+    """Give the answers and run a restored root to its next end (result, a
+    ``PausedRun`` or the error); a run that had finished just returns its result."""
+    run = root.run
+    for target, value in (answers or {}).items():
+        run.answer(target, value)
+    if run.status == "succeeded":
+        return run.result
+    run.error = None
+    run.stop_error = None
+    run.status = "paused"  # so the engine resumes (no second RUN_STARTED)
+    return WorkflowEngine().execute(root)
+
+
+def autosave(run: Run) -> str | None:
+    """Write ``run``'s checkpoint into its ``checkpoint_dir`` if it paused, failed or
+    was cancelled; the path, or None.  A checkpoint that can't be written leaves a
+    note on the run's error (or a warning) instead of hiding what happened."""
+    if run.checkpoint_dir is None or run.status not in ("paused", "failed", "cancelled"):
+        return None
+    try:
+        path, _meta = save_run(run)
+    except (GraflowError, OSError) as error:
+        note = f"[graflow_nb] no checkpoint written: {error}"
+        if run.error is not None:
+            run.error.add_note(note)
+        else:
+            warnings.warn(note, RuntimeWarning, stacklevel=3)
+        return None
+    run.checkpoints.append(path)
+    if run.error is not None:
+        run.error.add_note(f"[graflow_nb] checkpoint written to {path}: fix the cause, then wf.resume({path!r})")
+    return path
+
+
+class CheckpointManager:
+    """graflow's checkpoint API (``graflow.core.checkpoint.CheckpointManager``)."""
+
+    @staticmethod
+    def create_checkpoint(
+        context: ExecutionContext, *, path: Any = None, metadata: dict[str, Any] | None = None,
+        resuming_task_id: str | None = None,
+    ) -> tuple[str, CheckpointMetadata]:
+        run = context.run
+        if run.status == "running":
+            if context.parent_context is not None:
+                raise SnapshotError(
+                    f"create_checkpoint({shown(context.session_id)}): a branch session of a running run has "
+                    f"siblings still running, so no consistent state exists; checkpoint from a root-session "
+                    f"task, or use execute(checkpoint_dir=...)"
+                )
+            return save_running_root(context, path, metadata, resuming_task_id)
+        return save_state(take_run(run), target_path(run, path), metadata, resuming_task_id)
+
+    @staticmethod
+    def resume_from_checkpoint(path: Any, workflow: Any = None, *, tasks: dict[str, Any] | None = None) -> tuple[ExecutionContext, CheckpointMetadata]:
+        """``(ExecutionContext, CheckpointMetadata)``; run it with ``WorkflowEngine().execute``.
+        ``workflow``: the workflow to resume with (its tasks hold the code); by default
+        the current one (``with workflow(...)``), as graflow finds it."""
+        from_workflow = workflow if workflow is not None else _current_or_named(load(path))
+        root, meta = restore(path, from_workflow, tasks=tasks)
+        root.run.status = "paused"  # WorkflowEngine().execute(ctx) continues it
+        root.run.error = None
+        return root, meta
+
+    @staticmethod
+    def load_metadata(path: Any) -> CheckpointMetadata:
+        return load(path).metadata
+
+
+def _current_or_named(checkpoint: Checkpoint) -> Any:
+    found = active_workflow()
+    if found is None:
+        raise SnapshotError(
+            f"resume_from_checkpoint: no workflow to resume {shown(checkpoint.metadata.workflow_name)} with; "
+            f"call it inside `with workflow(...)` holding the tasks, or pass workflow=..."
+        )
+    return found
+
+
+class _Checkpoints:
+    """What ``core.run`` and ``core.workflow`` call (they cannot import this module)."""
+
+    save_run = staticmethod(save_run)
+    autosave = staticmethod(autosave)
+    restore = staticmethod(restore)
+    continue_run = staticmethod(continue_run)
+    load = staticmethod(load)
+    checkpoint_from_task = staticmethod(checkpoint_from_task)
+    write_requested = staticmethod(write_requested)
+
+    @staticmethod
+    def is_checkpoint(source: Any) -> bool:
+        if isinstance(source, (Checkpoint, pathlib.PurePath)):
+            return True
+        return isinstance(source, str) and source.endswith(SUFFIX)
+
+
+run_module.CHECKPOINTS = _Checkpoints()
+__all__ = ["Checkpoint", "CheckpointManager", "CheckpointMetadata", "PausedRun", "SnapshotError"]

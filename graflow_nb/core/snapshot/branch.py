@@ -1,0 +1,173 @@
+"""One branch session as a value: its spec shipped to run elsewhere, its outcome
+brought back and folded into the live branch it stands for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..channel import BranchChannel
+from ..checks import shown
+from ..context import ExecutionContext
+from ..engine import WorkflowEngine
+from ..events import EventKind, EventLog
+from ..pool import WorkerPool
+from ..queue import InMemoryTaskQueue
+from ..run import SessionRecord
+from .restore import Resolver, build_task, restore_dynamic, restore_session
+from .take import run_settings, take_session, task_spec
+from .values import (
+    BranchOutcome,
+    BranchSpec,
+    SessionState,
+    SnapshotError,
+    TaskSpec,
+)
+
+
+# -- one branch session on its own ----------------------------------------------------
+def branch_spec(branch: ExecutionContext) -> BranchSpec:
+    """What ``branch`` (forked, not yet run) needs to run elsewhere."""
+    run = branch.run
+    parent = branch.parent_context
+    if parent is None:
+        raise SnapshotError(f"session {shown(branch.session_id)} is a root session, not a branch")
+    dynamic: list[TaskSpec] = []
+    ctx: ExecutionContext | None = parent
+    while ctx is not None:
+        dynamic[:0] = [task_spec(node) for node in ctx.dynamic_nodes.values()]
+        ctx = ctx.parent_context
+    return BranchSpec(
+        session_id=branch.session_id,
+        member_id=branch.record.member_id or "",
+        group_id=branch.record.group_id,
+        order_key=branch.record.order_key,
+        depth=branch.depth,
+        steps_left=max(0, run.max_steps - run.steps),
+        parent_view={key: parent.channel.peek(key) for key in parent.channel.keys()},
+        settings=run_settings(parent, run),
+        dynamic=dynamic,
+    )
+
+
+def open_branch(spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = None) -> ExecutionContext:
+    """A detached branch context for ``spec``: its own run (budget: what was left), a
+    parent channel holding the parent's view, its member queued; run it with
+    ``WorkflowEngine().execute(ctx)`` and read ``branch_outcome(ctx)``."""
+    log = EventLog()
+    parent = ExecutionContext(
+        workflow.graph,
+        session_id=spec.session_id.rsplit("_", 1)[0] or spec.session_id,
+        max_steps=max(1, spec.steps_left),
+        default_max_cycles=spec.settings["default_max_cycles"],
+        default_max_retries=spec.settings["default_max_retries"],
+        observers=[log],
+        initial_channel=spec.parent_view,
+        workflow=workflow,
+        default_policy=spec.settings["default_policy"],
+    )
+    parent.run.max_steps = spec.steps_left  # a budget of 0 refuses the first task, as it would at home
+    parent.depth = spec.depth - 1
+    if spec.dynamic:
+        parent._has_dynamic = True
+        table = parent._own("dynamic_nodes")
+        for task_spec_ in spec.dynamic:
+            table[task_spec_.task_id] = build_task(task_spec_, parent, tasks or {})
+    queue = InMemoryTaskQueue(spec.session_id)
+    record = SessionRecord(spec.session_id, parent.session_id, spec.depth, spec.group_id, spec.member_id, spec.order_key, queue)
+    branch = ExecutionContext._branch(parent, spec.session_id, BranchChannel(parent.channel, spec.session_id), record)
+    record.context = branch
+    parent.run.add_session(record)
+    parent.run.pool = None
+    branch.event_log = log  # type: ignore[attr-defined]  # read back by branch_outcome
+    branch.add_to_queue(branch.lookup(spec.member_id))
+    return branch
+
+
+def run_branch(spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = None, max_workers: int | None = None) -> BranchOutcome:
+    """Run ``spec`` here, start to end, and return its outcome (what a worker process
+    does): ``open_branch``, a worker pool of its own for groups nested in it (default:
+    the run's ``max_workers``), the graph held read-only, ``branch_outcome``.  Its
+    error, if any, is in ``outcome.error`` (a paused branch's is ``SessionPaused``)."""
+    branch = open_branch(spec, workflow, tasks=tasks)
+    run = branch.run
+    workers = max_workers or spec.settings.get("max_workers") or run.max_workers  # a spec built by hand may lack it
+    run.pool = WorkerPool(workers, name=f"graflow-{spec.session_id}")
+    error: BaseException | None = None
+    try:
+        with branch.graph.reading():
+            WorkflowEngine().execute(branch)
+    except BaseException as raised:  # the outcome carries it home, whatever it is
+        error = raised
+    finally:
+        run.pool.shutdown()
+    return branch_outcome(branch, error)
+
+
+def branch_outcome(branch: ExecutionContext, error: BaseException | None = None) -> BranchOutcome:
+    """What came of ``branch`` once it ran: its changes, results, records and events."""
+    run = branch.run
+    below = [rec.context for rec in run.sessions.values() if rec.context is not None and run.is_within(rec.session_id, branch.session_id)]
+    channel = branch.channel
+    changes = channel.changes() if isinstance(channel, BranchChannel) else {}
+    results = {k[: -len(".__result__")]: c.value for k, c in changes.items() if k.endswith(".__result__") and c.kind == "set"}
+    log = getattr(branch, "event_log", None)
+    return BranchOutcome(
+        session_id=branch.session_id,
+        changes=changes,
+        results=results,
+        task_runs=[tr for tr in run.task_runs if run.is_within(tr.session_id, branch.session_id)],
+        sessions=[take_session(ctx) for ctx in below],
+        events=list(log.events) if log is not None else [],
+        skipped=[s for s in run.skipped if run.is_within(s[1], branch.session_id)],
+        steps=sum(ctx.steps for ctx in below),
+        error=error,
+        dynamic_tasks=[d for d in run.dynamic_tasks if run.is_within(d[1], branch.session_id)],
+    )
+
+
+def apply_outcome(outcome: BranchOutcome, branch: ExecutionContext, *, tasks: Resolver | None = None) -> None:
+    """Fold ``outcome`` into the live ``branch`` it was run for: its channel changes,
+    records, nested sessions, counters and events (re-emitted on the run's bus)."""
+    run = branch.run
+    if outcome.session_id != branch.session_id:
+        raise SnapshotError(f"outcome of {shown(outcome.session_id)} cannot be applied to {shown(branch.session_id)}")
+    channel = branch.channel
+    for key, change in outcome.changes.items():
+        if change.kind == "delete":
+            channel.delete(key)
+        elif change.kind == "ops":
+            for op, arg in change.ops:
+                {"append": channel.append, "prepend": channel.prepend}.get(op, channel.atomic_add)(key, arg)
+        else:
+            channel.set(key, change.value)
+    with run._lock:
+        run.steps += outcome.steps
+    run.task_runs.extend(outcome.task_runs)
+    run.skipped.extend(outcome.skipped)
+    run.dynamic_tasks.extend(outcome.dynamic_tasks)
+    contexts = {branch.session_id: branch}
+    for session in outcome.sessions:
+        if session.session_id == branch.session_id:
+            _copy_record(session, branch)
+            restore_dynamic(branch, session, tasks or {})
+            continue
+        parent = contexts[session.parent_id or ""]
+        ctx = restore_session(session, parent, run, branch.workflow, run_settings(branch, run))
+        restore_dynamic(ctx, session, tasks or {})
+        contexts[session.session_id] = ctx
+    if run.bus.active:
+        for event in outcome.events:
+            if event.kind not in (EventKind.RUN_STARTED, EventKind.RUN_FINISHED) and run.is_within(event.session_id, branch.session_id):
+                run.bus.emit(event.kind, event.session_id, event.task_id, **event.data)
+
+
+def _copy_record(session: SessionState, ctx: ExecutionContext) -> None:
+    record = ctx.record
+    record.state = session.state
+    record.ended = session.ended
+    record.tasks_run[:] = session.tasks_run
+    for name, value in session.counters.items():
+        setattr(ctx.task_queue, name, value)
+    ctx.steps = session.steps
+    ctx.cycle_counts = dict(session.cycle_counts)
+    ctx.completed_tasks = list(session.completed_tasks)

@@ -1,0 +1,312 @@
+"""Restoring a snapshot: live engine objects rebuilt from the values against a
+workflow, and a failed or cancelled run's stopped sessions opened again."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..channel import MISSING, BranchChannel, Channel, MemoryChannel
+from ..checks import shown
+from ..context import ExecutionContext
+from ..coordinator import GroupRun
+from ..events import EventBus, Observer
+from ..graph import TaskGraph
+from ..queue import InMemoryTaskQueue
+from ..run import Run, SessionRecord
+from ..task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
+from .shape import check_shape
+from .take import undone_members
+from .values import (
+    FORMAT,
+    NO_BASE,
+    STOPPED,
+    GroupState,
+    ResumeMark,
+    RunState,
+    SessionState,
+    SnapshotError,
+    TaskSpec,
+)
+
+# -- restoring live objects ---------------------------------------------------------------
+Resolver = Mapping[str, Any]
+
+
+def restore_run(
+    state: RunState,
+    workflow: Any,
+    *,
+    tasks: Resolver | None = None,
+    observers: list[Observer] | None = None,
+    checkpoint_id: str = "",
+    source: str = "",
+) -> ExecutionContext:
+    """A live root context for ``state``, against ``workflow`` (its graph must be wired as
+    the saved one was: ``GraphChangedError`` otherwise).  Sessions that stopped because
+    the run failed or was cancelled are opened again with the work they had left, so
+    ``WorkflowEngine().execute(root)`` continues the run without re-running anything
+    that finished."""
+    if state.format != FORMAT:
+        raise SnapshotError(f"checkpoint format {state.format} is not {FORMAT}, the one this graflow_nb reads")
+    graph: TaskGraph = workflow.graph
+    check_shape(state.shape, graph, getattr(workflow, "name", state.workflow_name))
+    settings = state.settings
+    run = Run(state.root_session_id, state.max_steps, state.max_workers, EventBus(observers), state.workflow_name)
+    run.default_policy = settings["default_policy"]
+    run.set_concurrency(settings["max_concurrency"])
+    run.ready_parallel = settings["ready_parallel"]
+    run.steps = state.steps
+    run._fork_counts = dict(state.fork_counts)
+    run.task_runs = list(state.task_runs)
+    run.dynamic_tasks = list(state.dynamic_tasks)
+    run.skipped = list(state.skipped)
+    run.groups = list(state.groups)
+    run.pending = dict(state.pending)
+    run.answers = dict(state.answers)
+    run.status = state.status
+    run.error = state.error
+    run.result = state.result
+    run.started = state.started
+    run.ended = state.ended
+    run.resumes = list(state.resumes)
+    contexts: dict[str, ExecutionContext] = {}
+    for session in state.sessions:
+        parent = contexts.get(session.parent_id) if session.parent_id is not None else None
+        if session.parent_id is not None and parent is None:
+            raise SnapshotError(f"session {shown(session.session_id)} comes before its parent {shown(session.parent_id)}")
+        ctx = restore_session(session, parent, run, workflow, settings)
+        contexts[session.session_id] = ctx
+        restore_dynamic(ctx, session, tasks or {})
+    for session in state.sessions:
+        ctx = contexts[session.session_id]
+        ctx.task_queue.restore([ctx.lookup(task_id) for task_id in session.queue])
+        for group in session.groups:
+            _restore_group(group, ctx, contexts)
+    root = contexts[state.root_session_id]
+    run.root_context = root
+    if state.status in ("failed", "cancelled"):
+        _reopen(root, run)
+    run.resumes.append(
+        ResumeMark(
+            checkpoint_id or state.root_session_id,
+            source or checkpoint_id or state.root_session_id,
+            time.time(),
+            len(run.task_runs),
+            len(run.sessions),
+            {sid: len(rec.tasks_run) for sid, rec in run.sessions.items()},
+        )
+    )
+    return root
+
+
+def restore_session(
+    session: SessionState, parent: ExecutionContext | None, run: Run, workflow: Any, settings: dict[str, Any]
+) -> ExecutionContext:
+    queue = InMemoryTaskQueue(session.session_id)
+    for name, value in session.counters.items():
+        setattr(queue, name, value)
+    record = SessionRecord(
+        session.session_id, session.parent_id, session.depth, session.group_id, session.member_id,
+        tuple(session.order_key), queue, None, session.state, session.started, session.ended, list(session.tasks_run),
+    )
+    if parent is None:
+        ctx = ExecutionContext.__new__(ExecutionContext)
+        ctx.graph = workflow.graph
+        ctx.default_max_cycles = settings["default_max_cycles"]
+        ctx.default_max_retries = settings["default_max_retries"]
+        ctx.config = dict(settings["config"])
+        ctx.tracer = getattr(workflow, "tracer", None)
+        ctx.llm_client_instance = None
+        ctx.prompt_manager = getattr(workflow, "prompt_manager", None)
+        ctx.workflow = workflow
+        ctx.start_node = None
+        ctx.session_id = session.session_id
+        ctx.run = run
+        ctx.channel = MemoryChannel(session.session_id, session.channel.values)
+        ctx.depth = 0
+        ctx.task_queue = queue
+        ctx.record = record
+        ctx._llm_agents = dict(getattr(workflow, "_llm_agents", {}))
+        ctx.trace_id = session.session_id
+        ctx.completed_tasks = []
+        ctx.cycle_counts = {}
+    else:
+        ctx = ExecutionContext._branch(parent, session.session_id, _branch_channel(parent.channel, session), record)
+    record.context = ctx
+    run.add_session(record)
+    ctx.steps = session.steps
+    ctx.cycle_counts = dict(session.cycle_counts)
+    ctx.completed_tasks = list(session.completed_tasks)
+    if session.dynamic_succ:
+        ctx.dynamic_succ = {k: list(v) for k, v in session.dynamic_succ.items()}
+        ctx._has_dynamic = True
+    if session.dynamic_pred:
+        ctx.dynamic_pred = {k: list(v) for k, v in session.dynamic_pred.items()}
+    if session.join_arrivals:
+        ctx._join_arrivals = {k: set(v) for k, v in session.join_arrivals.items()}
+    if session.waiting_key is not None and session.waiting_key in run.pending:
+        # (a question withdrawn when its run stopped is asked again: its task runs anew)
+        ctx.waiting_key = session.waiting_key
+    if session.abandoned:
+        ctx._abandoned = True
+    ctx.current_order_key = tuple(session.current_order_key)
+    return ctx
+
+
+def _branch_channel(base: Channel, session: SessionState) -> BranchChannel:
+    channel = BranchChannel(base, session.session_id)
+    state = session.channel
+    for key, value in state.values.items():
+        if key in state.ops:
+            op_base, ops = state.ops[key]
+            channel._local[key] = value
+            channel._mut("_ops")[key] = list(ops)
+            channel._mut("_op_base")[key] = MISSING if op_base is NO_BASE else op_base
+        else:
+            channel.set(key, value)
+    for key in state.deleted:
+        channel._mut("_deleted")[key] = None
+    return channel
+
+
+def restore_dynamic(ctx: ExecutionContext, session: SessionState, tasks: Resolver) -> None:
+    if not session.dynamic:
+        return
+    ctx._has_dynamic = True
+    table = ctx._own("dynamic_nodes")
+    for spec in session.dynamic:  # in creation order: a group's members come before it
+        table[spec.task_id] = build_task(spec, ctx, tasks)
+
+
+def build_task(spec: TaskSpec, ctx: ExecutionContext, tasks: Resolver) -> Executable:
+    """The live task ``spec`` describes, its code found by id in ``tasks`` or by name."""
+    given = tasks.get(spec.task_id)
+    if isinstance(given, Executable):
+        return given
+    if spec.kind == "iteration":
+        base = ctx.lookup(spec.base_id or "")
+        if not isinstance(base, TaskWrapper):
+            raise SnapshotError(f"iteration {shown(spec.task_id)}: its task {shown(spec.base_id)} is not a function task")
+        return IterationTask(spec.task_id, base, spec.data)
+    if spec.kind == "pseudo":
+        return Task(spec.task_id, register_to_context=False)
+    if spec.kind == "group":
+        group = ParallelGroup.__new__(ParallelGroup)
+        group.task_id = spec.task_id
+        group.tasks = [ctx.lookup(m) for m in spec.members]
+        group._member_ids = set(spec.members)
+        group.depth = 1 + max((getattr(m, "depth", 0) for m in group.tasks if m.is_group), default=0)
+        for name, value in spec.options.items():
+            setattr(group, name, value)
+        return group
+    func = given if callable(given) else _find_function(spec, ctx.session_id)
+    options = dict(spec.options)
+    options["bound_kwargs"] = dict(options.get("bound_kwargs") or {})
+    return TaskWrapper(spec.task_id, func, register_to_context=False, **options)
+
+
+def _find_function(spec: TaskSpec, session_id: str) -> Callable[..., Any]:
+    module_name, _, qualname = (spec.function or ":").partition(":")
+    hint = (
+        f"pass it when resuming: tasks={{{spec.task_id!r}: <the task or its function>}}, "
+        f"or define it at the top level of a module or notebook cell"
+    )
+    if "<locals>" in qualname or "<lambda>" in qualname:
+        raise SnapshotError(
+            f"task {shown(spec.task_id)} was created at run time in session {shown(session_id)} from "
+            f"{shown(qualname)}, a function defined inside another one, which has no name to find it by; {hint}"
+        )
+    try:
+        found: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise SnapshotError(
+            f"task {shown(spec.task_id)} (created at run time in session {shown(session_id)}) runs "
+            f"{shown(spec.function)}, which is not defined here ({type(error).__name__}: {error}); {hint}"
+        ) from None
+    if isinstance(found, TaskWrapper):
+        found = found.func
+    if not callable(found):
+        raise SnapshotError(f"task {shown(spec.task_id)}: {shown(spec.function)} is not a function here; {hint}")
+    return found
+
+
+def _restore_group(group: GroupState, parent: ExecutionContext, contexts: dict[str, ExecutionContext]) -> None:
+    node = parent.lookup(group.group_id)
+    if not isinstance(node, ParallelGroup):
+        raise SnapshotError(f"{shown(group.group_id)} in session {shown(parent.session_id)} is no longer a group")
+    state = GroupRun(node, parent)  # its own stop flag; the branches are the saved ones
+    state.branches = [contexts[sid] for sid in group.branch_ids]
+    state.outcomes = list(group.outcomes)
+    state.deadline = None if group.remaining is None else time.monotonic() + group.remaining
+    for branch in state.branches:
+        branch.cancel_event = state.stop_event
+    table = "parked_groups" if group.why == "paused" else "failed_groups"
+    parent._own(table)[group.group_id] = state
+
+
+# -- opening a failed or cancelled run again ------------------------------------------
+def _reopen(ctx: ExecutionContext, run: Run) -> None:
+    """Give ``ctx`` back the work it had left when the run stopped: the task that was
+    running (it runs again, as the same step of the session) and the tasks that were
+    dropped from its queue; then do the same below, for each group that failed here."""
+    record = ctx.record
+    if record.state not in STOPPED:
+        return
+    dropped = [i for i, (_, sid, _) in enumerate(run.skipped) if sid == ctx.session_id]
+    again: list[Executable] = []
+    last = record.tasks_run[-1] if record.tasks_run else None
+    if last is not None and _last_attempt(run, ctx.session_id, last) not in ("succeeded", None):
+        record.tasks_run.pop()
+        again.append(ctx.lookup(last))
+        if not again[0].is_group:
+            ctx.task_queue.dequeued -= 1  # as push_front does: it did not run to an end
+    again += [ctx.lookup(run.skipped[i][0]) for i in dropped]
+    run.skipped = [s for i, s in enumerate(run.skipped) if i not in set(dropped)]
+    if again:
+        ctx.task_queue.restore(again)
+    record.state = "open"
+    record.ended = None
+    if ctx._abandoned:  # a timed-out group gave up on it; running again, it is not
+        del ctx._abandoned
+    failed = ctx.failed_groups
+    if failed:
+        for group_run in failed.values():
+            _retry_group(group_run, run)
+        ctx._own("parked_groups").update(failed)
+        ctx.failed_groups = {}
+
+
+def _last_attempt(run: Run, session_id: str, task_id: str) -> str | None:
+    for tr in reversed(run.task_runs):
+        if tr.session_id == session_id and tr.task_id == task_id:
+            return tr.status
+    return None
+
+
+def _retry_group(group_run: GroupRun, run: Run) -> None:
+    """Members that succeeded keep their outcome and changes; the others (failed,
+    cancelled, never started, or undone by a compensation) run again in their own
+    sessions, from where they stopped, with the group's whole timeout again."""
+    timeout = group_run.group.timeout
+    group_run.deadline = None if timeout is None else time.monotonic() + timeout
+    for index, (branch, undone) in enumerate(zip(group_run.branches, undone_members(group_run), strict=True)):
+        outcome = group_run.outcomes[index]
+        member = group_run.members[index]
+        if outcome is not None and outcome.success and not undone:
+            branch.record.state = "open"
+            branch.record.ended = None
+            continue
+        group_run.outcomes[index] = None
+        if undone:
+            branch.channel = BranchChannel(group_run.parent.channel, branch.session_id)
+            branch.task_queue.restore([member])
+            branch.record.state = "open"
+            branch.record.ended = None
+            continue
+        _reopen(branch, run)
