@@ -152,11 +152,14 @@ class GroupRun:
         try:
             finished = fork.run(timeout=timeout)
         except BaseException:
-            # Interrupted at the barrier (Ctrl-C): members that have not started never
-            # will; the interrupted run stops the running ones (core.interrupt).
+            # Interrupted at the barrier, or in a member this thread ran (Ctrl-C):
+            # members that have not started never will; the interrupted run stops the
+            # running ones (core.interrupt).  Kept, as a failed group is, for a
+            # checkpoint: a resume runs again only the members that did not succeed.
             self.stop_event.set()
             fork.stop()
             self._close_skipped(indices, fork)
+            self.parent._own("failed_groups")[self.group.task_id] = self
             raise
         if not finished:
             self.stop_event.set()
