@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("quiet_gc")]  # real SIGINTs: see conftest
 
 PLAIN_EXECUTE = """
 import signal, threading
