@@ -44,6 +44,8 @@ except ImportError:  # a checkout that is not installed: use the package next to
     import graflow_nb
     from graflow_nb import task, workflow
 
+import dask_rows  # noqa: E402  (beside this file: the Dask backend's rows)
+
 DIAMOND_SLEEP = 0.050
 FANOUT_SLEEP = 0.020
 NESTED_SLEEP = 0.010
@@ -661,6 +663,9 @@ WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "fanout-64-live": (wl_fanout_live, 15, 3),
     "render-1000": (wl_render, 3, 1),
     "frame-read-64": (wl_frame_readers, 5, 2),
+    "dask-overhead": (dask_rows.wl_dask_overhead, 9, 3),
+    "dask-fanout-64": (dask_rows.wl_dask_fanout, 5, 2),
+    "dask-channel-1mb-64": (dask_rows.wl_dask_channel, 5, 2),
     "checkpoint-1000": (wl_checkpoint(1000), 5, 2),
     "checkpoint-64-1mb": (wl_checkpoint(64), 9, 3),
 }

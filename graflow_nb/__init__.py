@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .alias import alias_graflow
 from .core import (
     ExecutionContext,
     ParallelGroup,
@@ -34,6 +35,7 @@ from .core.errors import (
     RetryLimitExceededError,
 )
 from .core.isolation import IsolationWarning
+from .graflow_names import install_refusals
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
     from .observe import draw_graph, draw_run, draw_sessions, draw_timeline, record
@@ -54,8 +56,17 @@ def load_ipython_extension(ip: Any) -> None:
     load(ip)
 
 
-# The engine only knows a factory slot; the notebook layer fills it.
+def _ascii_drawing(graph: Any) -> str:
+    """``str(graph)``: graflow's ASCII drawing, laid out by dot, loaded on first use."""
+    from .utils.graph import draw_ascii
+
+    return draw_ascii(graph)
+
+
+# The engine only knows slots; the layers above fill them.
 vars(sys.modules[__name__ + ".core.workflow"])["LIVE_VIEW_FACTORY"] = _live_view
+vars(sys.modules[__name__ + ".core.graph"])["ASCII_DRAWING"] = _ascii_drawing
+install_refusals()  # graflow_nb.llm, .worker, ...: an ImportError saying what to use instead
 
 
 _LAZY = {
@@ -84,5 +95,5 @@ __all__ = [
     "GraflowError", "GraflowRuntimeError", "ParallelGroupError", "CycleLimitExceededError",
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
     "DuplicateTaskError", "MergeConflictError", "IsolationWarning", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
-    "record", "load_pipeline", "to_pipeline",
+    "record", "load_pipeline", "to_pipeline", "alias_graflow",
 ]

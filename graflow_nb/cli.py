@@ -4,7 +4,13 @@
     graflow-nb resume FILE CHECKPOINT [--answer SESSION=VALUE ...] [--render out.svg] [--json]
     graflow-nb validate FILE
     graflow-nb render FILE -o out.svg
+    graflow-nb run-script PROG.py [ARGS ...]
     graflow-nb --version
+
+``run-script`` runs a Python program written for graflow, unchanged: ``import
+graflow`` gives graflow_nb (``graflow_nb.alias``; one line on stderr says so), the
+program sees ``sys.argv == [PROG.py, ARGS...]`` and runs as ``__main__``; the exit code
+is the program's (1 if it raised).
 
 ``run`` prints one line per finished task on stderr while the run goes on, then a
 summary on stdout (``--json``: one JSON object with status, results, counts and
@@ -22,12 +28,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import runpy
 import sys
 import threading
 import time
+import traceback
+from pathlib import Path
 from typing import Any, TextIO
 
 from ._version import __version__
+from .alias import alias_graflow
 from .core.events import EventKind
 from .core.task import ParallelGroup
 
@@ -55,7 +65,7 @@ def _answer(text: str) -> tuple[str, Any]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graflow-nb", description="Run, check and draw graflow_nb pipeline files.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,resume,validate,render}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,resume,validate,render,run-script}")
     run = commands.add_parser("run", help="run a pipeline file")
     run.add_argument("file", help="pipeline file (.json, .yaml or .yml)")
     run.add_argument(
@@ -85,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--checkpoint-dir", metavar="DIR", help="save again there if it pauses, fails or is cancelled")
     check = commands.add_parser("validate", help="check a pipeline file without running it")
     check.add_argument("file")
+    script = commands.add_parser("run-script", help="run a graflow program unchanged (import graflow gives graflow_nb)")
+    script.add_argument("program", help="the Python file to run")
+    script.add_argument("arguments", nargs=argparse.REMAINDER, help="its command-line arguments")
     draw = commands.add_parser("render", help="draw a pipeline file's graph")
     draw.add_argument("file")
     draw.add_argument("-o", "--output", required=True, help="output file (.svg, .png or .dot)")
@@ -262,6 +275,36 @@ def cmd_render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_run_script(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run ``args.program`` as ``__main__`` with the graflow alias on."""
+    path = Path(args.program)
+    if not path.is_file():
+        print(f"graflow-nb run-script: no such file: {args.program}", file=err)
+        return EXIT_USAGE
+    try:
+        alias_graflow(announce=err)
+    except RuntimeError as refused:
+        print(f"graflow-nb run-script: {refused}", file=err)
+        return EXIT_USAGE
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    sys.argv = [str(path), *args.arguments]
+    sys.path.insert(0, str(path.resolve().parent))  # as `python prog.py` does
+    try:
+        runpy.run_path(str(path), run_name="__main__")
+    except SystemExit as exit_:
+        code = exit_.code
+        if code is None or isinstance(code, int):
+            return code or 0
+        print(code, file=err)
+        return EXIT_FAILED
+    except BaseException:
+        traceback.print_exc(file=err)
+        return EXIT_FAILED
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Entry point of the ``graflow-nb`` script; returns the exit code."""
     out = out or sys.stdout
@@ -270,7 +313,10 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         args = _parser().parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    command = {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "render": cmd_render}[args.command]
+    command = {
+        "run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "render": cmd_render,
+        "run-script": cmd_run_script,
+    }[args.command]
     return command(args, out, err)
 
 

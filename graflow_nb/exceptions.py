@@ -14,11 +14,12 @@ from .core.errors import (
     RetryLimitExceededError,
     StepLimitExceededError,
     TaskError,
+    as_runtime_error,
 )
 
 __all__ = [
     "ConfigError", "CycleLimitExceededError", "DuplicateTaskError", "GraflowError",
     "GraflowRuntimeError", "GraflowWorkflowCanceledError", "GraphCompilationError",
     "GraphMutationError", "MergeConflictError", "ParallelGroupError", "RetryLimitExceededError",
-    "StepLimitExceededError", "TaskError",
+    "StepLimitExceededError", "TaskError", "as_runtime_error",
 ]

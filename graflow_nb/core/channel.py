@@ -35,7 +35,21 @@ from typing import Any, cast
 
 from .isolation import Isolation, IsolationWarning, is_atomic, same_value
 
-MISSING: Any = object()
+
+class _Missing:
+    """The "no value" marker; it pickles as itself, so a branch state shipped to a
+    Dask worker and back still tells a missing key from a stored one."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -387,6 +401,22 @@ class BranchChannel(Channel):
             elif value is not self.base.peek(key, MISSING):
                 result[key] = Change("set", value)  # left by a delete then an op, say
         return result
+
+    def load_changes(self, changes: Mapping[str, Change]) -> None:
+        """Take on changes this branch made elsewhere (its session ran on a Dask
+        worker, over a copy of the same fork), so ``changes()`` reports them as if made
+        here and the usual merge folds them in."""
+        for key, change in changes.items():
+            if change.kind == "delete":
+                self._local.pop(key, None)
+                self._assigned.discard(key)
+                self._mut("_deleted")[key] = None
+            elif change.kind == "set":
+                self.set(key, change.value)
+            else:
+                self._local[key] = change.value
+                self._mut("_op_base")[key] = self.base.peek(key, MISSING)
+                self._mut("_ops")[key] = list(change.ops)
 
     def fork_value(self, key: str) -> Any:
         """The parent's value of ``key`` as the branch saw it at the fork (or MISSING)."""

@@ -19,17 +19,19 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from . import run as _run_module
+from . import task as _model
 from .channel import MISSING, BranchChannel, Channel, MemoryChannel
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
+from .cycle import CycleController
 from .errors import CycleLimitExceededError, DuplicateTaskError, GraphCompilationError, TaskTimeoutError
 from .events import EventBus, EventKind, Observer
-from .graph import known_ids
+from .feedback_manager import FeedbackManager
+from .graph import TaskGraph, known_ids
 from .queue import InMemoryTaskQueue
 from .run import Run, SessionRecord
-from .task import Executable
+from .task import Executable, SequentialTask
 
 if TYPE_CHECKING:
-    from .graph import TaskGraph
     from .workflow import WorkflowContext
 
 DEFAULT_MAX_WORKERS = 256
@@ -60,6 +62,7 @@ class ExecutionContext:
         default_policy: Any = "strict",
         max_concurrency: int | None = None,
         ready_parallel: bool = False,
+        executor: Any = None,
     ):
         if channel_backend != "memory":
             raise ValueError(
@@ -95,6 +98,9 @@ class ExecutionContext:
             self.run.default_policy = default_policy
         self.run.set_concurrency(max_concurrency)
         self.run.ready_parallel = ready_parallel
+        if executor is not None and not (callable(getattr(executor, "submit", None)) and callable(getattr(executor, "scatter", None))):
+            raise TypeError(f"execute(executor=...) takes a Dask distributed.Client, got {describe(executor)}")
+        self.run.executor = executor
         self.channel: Channel = MemoryChannel(self.session_id, initial_channel)
         self.depth = 0
         self.task_queue = InMemoryTaskQueue(self.session_id)
@@ -130,6 +136,10 @@ class ExecutionContext:
     _terminate_called = False
     _cancel_called = False
     ctrl_message: str | None = None
+    current_task_context: Any = None  # the running task's context, while a handler runs it
+    # Where this branch went on elsewhere (a Dask worker): the executor keeps what it
+    # needs to go on from a pause there (see graflow_nb.distributed).
+    remote: Any = None
 
     def _own(self, name: str) -> dict[str, Any]:
         """This session's own dict for ``name``, made on first write."""
@@ -198,19 +208,27 @@ class ExecutionContext:
         )
 
     def create_branch_context(
-        self, branch_id: str, *, group_id: str | None = None, order_key: tuple[Any, ...] | None = None
+        self,
+        branch_id: str,
+        *,
+        group_id: str | None = None,
+        order_key: tuple[Any, ...] | None = None,
+        session_id: str | None = None,
     ) -> ExecutionContext:
         """A child session for one group member: own queue (empty), overlay channel.
 
-        Refused past ``MAX_GROUP_DEPTH`` levels (groups built at run time or reached
-        through chains are only known here), before the branch exists."""
+        ``session_id`` is given only when a branch forked elsewhere is re-created (on
+        a Dask worker); otherwise the run derives it.  Refused past ``MAX_GROUP_DEPTH``
+        levels (groups built at run time or reached through chains are only known
+        here), before the branch exists."""
         if self.depth >= MAX_GROUP_DEPTH:
             raise GraphCompilationError(
                 f"group {shown(group_id)} in session {shown(self.session_id)} would open a branch "
                 f"session {self.depth + 1} levels deep; parallel groups may nest at most "
                 f"{MAX_GROUP_DEPTH} deep: flatten the inner groups or chain them with >>"
             )
-        session_id = self.run.branch_session_id(self.session_id, branch_id)
+        if session_id is None:
+            session_id = self.run.branch_session_id(self.session_id, branch_id)
         queue = InMemoryTaskQueue(session_id)
         key = order_key if order_key is not None else (*self.record.order_key, len(self.run.sessions))
         record = SessionRecord(session_id, self.session_id, self.depth + 1, group_id, branch_id, key, queue)
@@ -393,6 +411,9 @@ class ExecutionContext:
                     f"a task object to add a new one"
                 )
             executable = self.lookup(executable)
+        elif isinstance(executable, SequentialTask):
+            # ``ctx.next_task(group >> task)``: the chain's head runs, the rest follows it.
+            executable = executable._leftmost()
         elif not isinstance(executable, Executable):
             hint = ": decorate it with @task" if callable(executable) else ""
             raise TypeError(f"next_task() takes a task, a group or a task id, got {describe(executable)}{hint}")
@@ -456,6 +477,17 @@ class ExecutionContext:
             raise CycleLimitExceededError(task_id=base_id, cycle_count=count, max_cycles=limit)
         self.cycle_counts[base_id] = count + 1
         return count + 1
+
+    @property
+    def cycle_controller(self) -> CycleController:
+        """graflow's view of this session's cycle counts (``get_cycle_count(task_id)``)."""
+        return CycleController(self)
+
+    @property
+    def feedback_manager(self) -> FeedbackManager:
+        """Where another thread lists and answers this run's questions (graflow's
+        ``list_pending_requests()`` / ``provide_feedback(feedback_id, response)``)."""
+        return FeedbackManager(self.run)
 
     def terminate_workflow(self, message: str) -> None:
         self._terminate_called = True
@@ -618,7 +650,7 @@ class TaskExecutionContext:
         prompt: str,
         options: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
-        timeout: float = 180.0,
+        timeout: float | None = None,
         channel_key: str | None = None,
         write_to_channel: bool = False,
         handler: Any = None,
@@ -632,16 +664,16 @@ class TaskExecutionContext:
         self._requests += 1
         return request_feedback(
             self, str(getattr(feedback_type, "value", feedback_type)), prompt, options, metadata,
-            timeout, channel_key, write_to_channel, default, self._requests,
+            timeout, channel_key, write_to_channel, default, self._requests, handler,
         )
 
-    def request_approval(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float = 180.0,
+    def request_approval(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float | None = None,
                          channel_key: str | None = None, write_to_channel: bool = False, *, default: Any = MISSING) -> bool:
         response = self.request_feedback("approval", prompt, None, metadata, timeout, channel_key, write_to_channel,
                                          default=default)
         return bool(response.approved)
 
-    def request_text_input(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float = 180.0,
+    def request_text_input(self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float | None = None,
                            channel_key: str | None = None, write_to_channel: bool = False, *,
                            default: Any = MISSING) -> str:
         response = self.request_feedback("text", prompt, None, metadata, timeout, channel_key, write_to_channel,
@@ -649,7 +681,7 @@ class TaskExecutionContext:
         return response.text or ""
 
     def request_selection(self, prompt: str, options: list[str], metadata: dict[str, Any] | None = None,
-                          timeout: float = 180.0, channel_key: str | None = None, write_to_channel: bool = False, *,
+                          timeout: float | None = None, channel_key: str | None = None, write_to_channel: bool = False, *,
                           default: Any = MISSING) -> str:
         response = self.request_feedback("selection", prompt, options, metadata, timeout, channel_key,
                                          write_to_channel, default=default)
@@ -724,3 +756,13 @@ def _check_run_arguments(
         bad = next((o for o in observers if not callable(o)), None)
         if bad is not None:
             raise TypeError(f"{owner}: observers must be callables taking an event, got {describe(bad)}")
+
+
+def _direct_call_context(task_id: str) -> TaskExecutionContext:
+    """What a task called directly (outside a run) with ``inject_context=True`` gets:
+    a context over a throwaway one-session run."""
+    throwaway = ExecutionContext.create(TaskGraph(), session_id="direct_call")
+    return TaskExecutionContext(task_id, throwaway)
+
+
+_model.DIRECT_CALL_CONTEXT = _direct_call_context

@@ -2,8 +2,8 @@
 
     fork     one branch session per member, in declaration order; each queue is
              seeded with its member exactly once
-    run      members go to the run's worker pool (``pool.ForkJoin``); the forking
-             thread helps rather than blocks, so nesting can't deadlock
+    run      members go to the group's executor (``executors``: the run's worker
+             pool, or a Dask cluster), which settles each one as it ends
     decide   the policy looks at every member's outcome (declared order)
     merge    successful branches' changes fold into the parent in declared order
     close    each branch session ends merged, failed, cancelled or discarded
@@ -23,9 +23,9 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-from .engine import WorkflowEngine
+from .direct import execute_direct
 from .errors import (
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
@@ -36,27 +36,31 @@ from .errors import (
     stopped_by_cancel,
 )
 from .events import EventKind
+from .executors import Batch, executor_for
 from .interrupt import ctrl_c_here
 from .merge import merge_branches
 from .policies import TaskResult, resolve_policy
-from .pool import SKIPPED, ForkJoin
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from .channel import BranchChannel
     from .context import ExecutionContext
+    from .engine import WorkflowEngine
     from .task import ParallelGroup
 
 
-def execute_group(group: ParallelGroup, parent: ExecutionContext) -> None:
+def execute_group(group: ParallelGroup, parent: ExecutionContext, engine: WorkflowEngine) -> None:
+    """Run one group node of ``parent`` to its end; ``engine`` drains each branch."""
+    if group.backend == "direct":
+        execute_direct(group, parent, engine)  # graflow's DIRECT: members in the parent session
+        return
     parked = parent._own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
     if parked is None:
-        state = GroupRun(group, parent)
+        state = GroupRun(group, parent, engine)
         state.fork()
         state.run_members(range(len(state.members)))
     else:
         state = parked
+        state.engine = engine  # a group restored from a checkpoint was parked by another engine
         state.parent.record.state = "open"
         state.run_members(state.resumable())
     if state.paused() and not state.stop_event.is_set():
@@ -68,8 +72,16 @@ def execute_group(group: ParallelGroup, parent: ExecutionContext) -> None:
 class GroupRun:
     """One execution of one group node in one parent session."""
 
-    def __init__(self, group: ParallelGroup, parent: ExecutionContext):
+    _batch: Batch  # the members running now (set by run_members before any can settle)
+    # Branch threads see the context variables of the thread that forked them (a copy
+    # per member: one context can't be entered by two threads at once); per run_members.
+    _contexts: dict[int, contextvars.Context]
+
+    def __init__(self, group: ParallelGroup, parent: ExecutionContext, engine: WorkflowEngine | None = None):
         self.group = group
+        # Drains the branches run here; a group restored from a checkpoint gets the
+        # resuming engine when execute_group re-enters it.
+        self.engine: WorkflowEngine | None = engine
         self.parent = parent
         self.run = parent.run
         self.policy = resolve_policy(group.policy if group.policy is not None else self.run.default_policy)
@@ -102,69 +114,74 @@ class GroupRun:
         indices = list(indices)
         if not indices:
             return
-        fork: ForkJoin | None = None
-
-        def make_job(index: int) -> Callable[[], None]:
-            branch = self.branches[index]
-            member_id = self.members[index].task_id
-            context = contextvars.copy_context()
-
-            def job() -> None:
-                try:
-                    context.run(WorkflowEngine().execute, branch)
-                except SessionPaused:
-                    self.outcomes[index] = TaskResult(member_id, False, "paused", None, branch.session_id, "paused")
-                    return
-                except BaseException as error:
-                    if stopped_by_cancel(error, branch.cancelled):
-                        # Its task stopped part-way for the stop of this group or run:
-                        # not run, like a sibling the stop reached between tasks.
-                        self.outcomes[index] = self._cancelled_outcome(index)
-                        return
-                    # Every error ends here, on whichever thread ran the member, so a
-                    # worker never dies of one; a SystemExit or a cancel also stops the run.
-                    status = stop_status(error) if ends_run(error) else "failed"
-                    self.outcomes[index] = TaskResult(member_id, False, str(error), error, branch.session_id, status)
-                    if ends_run(error):
-                        self.run.stop_with(error)
-                    if self._stops_siblings(member_id, error):
-                        self.stop_event.set()
-                        assert fork is not None  # jobs start only once the fork exists
-                        fork.stop()
-                    if ctrl_c_here(error):
-                        # Ctrl-C landed in a member the forking thread ran itself: it
-                        # goes up at once, as at the barrier, so the run stops the
-                        # members still running instead of waiting for them.
-                        raise
-                    return
-                if branch.record.state in ("cancelled", "abandoned"):  # never merged
-                    self.outcomes[index] = self._cancelled_outcome(index)
-                else:
-                    self.outcomes[index] = TaskResult(member_id, True, session_id=branch.session_id)
-
-            return job
-
         group = self.group
         limit = group.max_concurrency or len(indices)
-        pool = self.run.pool if group.backend == "threading" else None
-        fork = ForkJoin(pool, [make_job(i) for i in indices], limit)
+        self._contexts = {index: contextvars.copy_context() for index in indices}
+        try:
+            self._batch = batch = executor_for(group, self.run).start(self, indices, limit)
+        except Exception as error:
+            # The executor refused the batch (a value that can't be shipped, say):
+            # nothing started, so every member is cancelled and the group fails with it.
+            self._close_unstarted()
+            self._fail(error, compensate=False)
         timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
         try:
-            finished = fork.run(timeout=timeout)
+            finished = batch.wait(timeout)
         except BaseException:
             # Interrupted at the barrier, or in a member this thread ran (Ctrl-C):
             # members that have not started never will; the interrupted run stops the
             # running ones (core.interrupt).  Kept, as a failed group is, for a
             # checkpoint: a resume runs again only the members that did not succeed.
             self.stop_event.set()
-            fork.stop()
-            self._close_skipped(indices, fork)
+            batch.stop()
+            self._close_skipped([indices[p] for p in batch.never_started()])
             self.parent._own("failed_groups")[self.group.task_id] = self
             raise
         if not finished:
             self.stop_event.set()
-            fork.stop()
-            self._time_out(indices, fork)
+            batch.stop()
+            self._time_out(indices, [indices[p] for p in batch.still_running()])
+
+    def run_here(self, index: int) -> None:
+        """Drain branch ``index`` on this thread (the thread executor's job)."""
+        try:
+            assert self.engine is not None  # execute_group hands every group run its engine
+            self._contexts[index].run(self.engine.execute, self.branches[index])
+        except BaseException as error:
+            # Every error ends here, on whichever thread ran the member, so a worker
+            # never dies of one.
+            self.settle(index, error)
+            if ctrl_c_here(error):
+                # Ctrl-C landed in a member the forking thread ran itself: it goes up
+                # at once, as at the barrier, so the run stops the members still
+                # running instead of waiting for them.
+                raise
+            return
+        self.settle(index, None)
+
+    def settle(self, index: int, error: BaseException | None) -> None:
+        """Record how branch ``index`` ended, wherever it ran; a SystemExit or a cancel
+        also stops the run, and a failure the policy stops on stops the siblings."""
+        branch = self.branches[index]
+        member_id = self.members[index].task_id
+        if isinstance(error, SessionPaused):
+            self.outcomes[index] = TaskResult(member_id, False, "paused", None, branch.session_id, "paused")
+        elif error is not None and stopped_by_cancel(error, branch.cancelled):
+            # Its task stopped part-way for the stop of this group or run: not run,
+            # like a sibling the stop reached between tasks.
+            self.outcomes[index] = self._cancelled_outcome(index)
+        elif error is not None:
+            status = stop_status(error) if ends_run(error) else "failed"
+            self.outcomes[index] = TaskResult(member_id, False, str(error), error, branch.session_id, status)
+            if ends_run(error):
+                self.run.stop_with(error)
+            if self._stops_siblings(member_id, error):
+                self.stop_event.set()
+                self._batch.stop()
+        elif branch.record.state in ("cancelled", "abandoned"):  # never merged
+            self.outcomes[index] = self._cancelled_outcome(index)
+        else:
+            self.outcomes[index] = TaskResult(member_id, True, session_id=branch.session_id)
 
     def _stops_siblings(self, member_id: str, error: BaseException) -> bool:
         if ends_run(error) or isinstance(error, StepLimitExceededError):
@@ -177,24 +194,23 @@ class GroupRun:
             if ends_run(policy_error):
                 self.run.stop_with(policy_error)
             return True
-    def _close_skipped(self, indices: list[int], fork: ForkJoin) -> None:
-        for position, index in enumerate(indices):
-            if fork.states[position] == SKIPPED and self.outcomes[index] is None:
+
+    def _close_skipped(self, skipped: list[int]) -> None:
+        for index in skipped:
+            if self.outcomes[index] is None:
                 branch = self.branches[index]
                 self.run.close_session(branch.session_id, "cancelled")
                 branch.skip_queued("cancelled")
                 self.outcomes[index] = self._cancelled_outcome(index)
 
-    def _time_out(self, indices: list[int], fork: ForkJoin) -> None:
+    def _time_out(self, indices: list[int], running: list[int]) -> None:
         """The group ran out of time: running branches are abandoned (they stop at their
         next task boundary and nothing they do later is merged)."""
-        from .pool import RUNNING
-
         unfinished = []
-        for position, index in enumerate(indices):
+        for index in indices:
             if self.outcomes[index] is None:
                 unfinished.append(self.members[index].task_id)
-                if fork.states[position] == RUNNING:
+                if index in running:
                     self.branches[index]._abandoned = True
                     self.run.abandoned_any = True
                     self.run.close_session(self.branches[index].session_id, "abandoned")
@@ -309,7 +325,7 @@ class GroupRun:
         if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_end"):
             run.call_hook(parent.tracer, "on_parallel_group_end", group.task_id, self.member_ids, parent, results=results)
 
-    def _fail(self, error: BaseException, compensate: bool = True) -> None:
+    def _fail(self, error: BaseException, compensate: bool = True) -> NoReturn:
         """The group failed: compensate if the policy asks, discard every branch, raise.
 
         An error that ends the run (``errors.ends_run``) runs no compensation: nothing
@@ -324,7 +340,8 @@ class GroupRun:
             for i, branch in reversed(succeeded):
                 compensation = getattr(self.members[i], "compensation", None)
                 if compensation is not None:
-                    failure = WorkflowEngine().compensate(branch, self.members[i], compensation)
+                    assert self.engine is not None  # execute_group hands every group run its engine
+                    failure = self.engine.compensate(branch, self.members[i], compensation)
                     if ends_run(failure):
                         error = failure
                         break

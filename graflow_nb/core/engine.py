@@ -21,8 +21,11 @@ from typing import Any
 
 from . import run as run_module
 from . import timed
+from . import workflow as workflow_module
 from .channel import BranchChannel
+from .checks import check_id, describe, shown
 from .context import ExecutionContext, TaskExecutionContext
+from .coordinator import execute_group
 from .errors import (
     AbandonedAttemptsLimitError,
     CycleLimitExceededError,
@@ -68,11 +71,21 @@ class WorkflowEngine:
         self._handlers: dict[str, Any] = {}
 
     def register_handler(self, name: str, handler: Any) -> None:
-        """graflow's hook for custom task handlers: ``handler.execute_task(task, ctx)``."""
+        """graflow's hook for custom task handlers (``core.handler.TaskHandler``): a task
+        declared with ``@task(handler=name)`` runs as ``handler.execute_task(task, ctx)``
+        in every session of the runs this engine executes."""
+        check_id(name, "register_handler(name)")
+        if not callable(getattr(handler, "execute_task", None)):
+            raise TypeError(
+                f"register_handler({shown(name)}): {describe(handler)} has no execute_task(task, context) "
+                f"method; subclass graflow_nb.core.handler.TaskHandler"
+            )
         self._handlers[name] = handler
 
     def execute(self, context: ExecutionContext, start_task_id: str | None = None) -> Any:
         """Run ``context``'s session to the end; the root session also owns the run."""
+        if self._handlers:
+            context.run.handlers.update(self._handlers)
         if start_task_id is not None:
             context.add_to_queue(context.lookup(start_task_id))
         if context.parent_context is not None:
@@ -188,6 +201,11 @@ class WorkflowEngine:
             ctx.run.close_session(ctx.session_id, "closed")
         return result
 
+    def run_queue(self, ctx: ExecutionContext) -> Any:
+        """Drain ``ctx``'s queue on this thread, task by task (a direct group's members
+        run this way, in their parent's session); returns the last task's result."""
+        return self._loop(ctx)
+
     def _loop(self, ctx: ExecutionContext) -> Any:
         run = ctx.run
         queue = ctx.task_queue
@@ -256,7 +274,7 @@ class WorkflowEngine:
         cycle = ctx.start_cycle(task)  # refuses a run past the task's max_cycles
         configured = task.max_retries
         max_retries = configured if configured is not None else ctx.default_max_retries
-        handler = self._handlers.get(task.handler_type) if self._handlers else None
+        handler = None if task.handler_type is None else run.handler_for(task)
         ctx.current_task_id = task_id
         ctx.current_order_key = order_key
         attempt = 0
@@ -272,10 +290,18 @@ class WorkflowEngine:
                 run.call_hook(ctx.tracer, "on_task_start", task, ctx)
             try:
                 if handler is not None:
-                    self._invoke(ctx, task_ctx, record, None, partial(handler.execute_task, task), ctx)
+                    ctx.current_task_context = task_ctx  # what task.run() inside the handler uses
+                    try:
+                        self._invoke(ctx, task_ctx, record, None, partial(handler.execute_task, task), ctx)
+                    finally:
+                        ctx.current_task_context = None
                     result = ctx.get_result(task_id)
+                    if isinstance(result, BaseException):
+                        raise result  # graflow's handlers store a task's error as its result
                 elif task.is_group:
-                    result = task.invoke(task_ctx)  # its members' tasks run (and stop) on their own
+                    # Its members' tasks run (and stop) on their own, wherever its executor puts them.
+                    execute_group(task, ctx, self)
+                    result = None
                 elif task.timeout is not None:
                     result = self._invoke_with_timeout(ctx, task, task_ctx, record)
                 else:
@@ -342,6 +368,11 @@ class WorkflowEngine:
                     bus.emit(EventKind.TASK_FAILED, ctx.session_id, task_id, attempt=attempt + 1, error=error, will_retry=False)
                 raise
             record.end = _now()
+            if ctx.waiting_key is not None:
+                # The task caught its own pause (graflow programs catch FeedbackTimeoutError
+                # and fall back) and finished: its question is no longer asked.
+                run.withdraw_question(ctx.waiting_key)
+                ctx.waiting_key = None
             if run.abandoned_any and ctx.abandoned:
                 # Its group timed out while this task ran: the result arrives too late.
                 record.status = "abandoned"
@@ -440,3 +471,16 @@ class WorkflowEngine:
             current_execution.reset(exec_token)
             if wf_token is not None:
                 _current_workflow.reset(wf_token)
+
+
+class _Runtime:
+    """What ``WorkflowContext.execute`` starts a run with (registered below)."""
+
+    make_context = staticmethod(ExecutionContext.create)
+
+    @staticmethod
+    def run(context: ExecutionContext) -> Any:
+        return WorkflowEngine().execute(context)
+
+
+workflow_module.RUNTIME = _Runtime()

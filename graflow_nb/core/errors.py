@@ -233,11 +233,22 @@ def stop_status(error: BaseException) -> str:
     return "cancelled" if isinstance(error, (KeyboardInterrupt, GraflowWorkflowCanceledError)) else "failed"
 
 
+def as_runtime_error(ex: Exception) -> GraflowRuntimeError:
+    """graflow's helper: ``ex`` if it is a ``GraflowRuntimeError``, else one wrapping it
+    (graflow's engine does this to every task error; graflow_nb's never does)."""
+    if isinstance(ex, GraflowRuntimeError):
+        return ex
+    return GraflowRuntimeError(f"An error occurred: {ex}", cause=ex)
+
+
 def annotate(error: BaseException, task_id: str, session_id: str) -> BaseException:
     """Tag a user exception with where it happened, once, without changing its type."""
     if getattr(error, "task_id", None) is None or not hasattr(error, "session_id"):
         try:
-            error.task_id = task_id  # type: ignore[attr-defined]  # tagging the user's exception, any type
+            # An error that names its task already (graflow's CycleLimitExceededError names
+            # the looping task, not the iteration that raised it) keeps that name.
+            if getattr(error, "task_id", None) is None:
+                error.task_id = task_id  # type: ignore[attr-defined]  # tagging the user's exception, any type
             error.session_id = session_id  # type: ignore[attr-defined]
         except AttributeError:
             pass

@@ -43,6 +43,7 @@ class EventKind(StrEnum):
     GROUP_STARTED = "group_started"
     GROUP_FINISHED = "group_finished"
     BRANCH_MERGED = "branch_merged"
+    INPUT_REQUESTED = "input_requested"
     SESSION_PAUSED = "session_paused"
     TASK_RESUMED = "task_resumed"
 
@@ -132,7 +133,11 @@ class EventBus:
         type(self).__init__(self)
 
     def emit(self, kind: EventKind, session_id: str, task_id: str | None = None, **data: Any) -> None:
-        event = Event(kind, session_id, task_id, data)
+        self.deliver(Event(kind, session_id, task_id, data))
+
+    def deliver(self, event: Event) -> None:
+        """Hand a built event to every observer (one that happened elsewhere, say on a
+        Dask worker, keeps its own time and thread)."""
         for observer in self._observers:
             try:
                 observer(event)

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 _NO_IDS: list[str] = []  # shared and never mutated: what a node with no edges has
 
 
+# Set by graflow_nb/__init__: ``drawing(graph) -> str``.  The engine never imports drawings.
+ASCII_DRAWING: Any = None
+
+
 class TaskGraph:
     def __init__(self) -> None:
         self.nodes: dict[str, Executable] = {}
@@ -221,8 +225,16 @@ class TaskGraph:
         return order
 
     def nx_graph(self) -> Any:
-        """The graph as a ``networkx.DiGraph`` (needs networkx, which is optional)."""
-        import networkx as nx
+        """The graph as a ``networkx.DiGraph`` (needs networkx, which is optional:
+        ``pip install "graflow_nb[graflow]"``)."""
+        try:
+            import networkx as nx
+        except ModuleNotFoundError as missing:
+            raise ModuleNotFoundError(
+                'TaskGraph.nx_graph() needs networkx: pip install "graflow_nb[graflow]" (or networkx); '
+                "graflow_nb.utils.graph draws a TaskGraph without it",
+                name="networkx",
+            ) from missing
 
         g = nx.DiGraph()
         for node_id, node in self.nodes.items():
@@ -244,7 +256,9 @@ class TaskGraph:
         return "\n".join(lines)
 
     def __str__(self) -> str:
-        return self.describe()
+        """graflow's ``print(wf.graph)``: an ASCII drawing (``utils.graph.draw_ascii``,
+        plugged in by the package above the engine), else the plain summary."""
+        return ASCII_DRAWING(self) if ASCII_DRAWING is not None else self.describe()
 
     def __len__(self) -> int:
         return len(self.nodes)

@@ -152,7 +152,7 @@ class CriticalGroupPolicy(GroupExecutionPolicy):
         if failed:
             raise _failure_error(
                 group_id,
-                f"Critical task(s) {', '.join(failed)} failed in group {group_id}: {describe_failures(results)}",
+                f"Critical tasks failed: {failed} in group {group_id}: {describe_failures(results)}",
                 results,
             )
 

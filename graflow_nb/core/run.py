@@ -85,6 +85,7 @@ class SessionRecord:
     started: float = field(default_factory=time.time)
     ended: float | None = None
     tasks_run: list[str] = field(default_factory=list)
+    worker: str | None = None  # the Dask worker's address, for a session that ran on one
 
     @property
     def enqueued(self) -> int:
@@ -201,10 +202,16 @@ class Run:
         self.task_threads = TaskThreads()  # which threads execute this run's tasks now
         self.settled = False  # an interrupt gave up on stuck tasks: session states are final
         self.max_concurrency: int | None = None
+        # A Dask client for groups that chose no backend (execute(executor=...)).
+        self.executor: Any = None
+        # Set when this run is a branch re-created on a Dask worker: that worker's address.
+        self.remote_worker: str | None = None
         self.task_slots: threading.BoundedSemaphore | None = None
         self.groups: list[GroupOutcome] = []
         self.pending: dict[str, PendingInput] = {}  # key -> question, while paused
         self.answers: dict[str, Any] = {}  # key -> answer given with resume()
+        self.responses: dict[str, Any] = {}  # key -> the whole FeedbackResponse an answer came in
+        self.handlers: dict[str, Any] = {}  # name -> TaskHandler (WorkflowEngine.register_handler)
         self.root_context: ExecutionContext | None = None
         # core.snapshot.ResumeMark per resume from a checkpoint: where history splits.
         self.resumes: list[Any] = []
@@ -306,6 +313,20 @@ class Run:
         with self._lock:
             self.groups.append(GroupOutcome(group_id, session_id, state, failures, cancelled))
 
+    def handler_for(self, task: Any) -> Any:
+        """The registered handler ``task`` asks for (None for graflow's default "direct"),
+        or graflow's ``ValueError`` naming the handler, then the task and how to fix it."""
+        name = task.handler_type
+        handler = self.handlers.get(name)
+        if handler is None and name != "direct":
+            known = ", ".join(["direct", *sorted(n for n in self.handlers if n != "direct")])
+            raise ValueError(
+                f"Unknown handler type: {name}. Supported: {known}. (task {task.task_id!r} asks for it; call "
+                f"WorkflowEngine().register_handler({name!r}, handler) and run with that engine; graflow_nb "
+                f"offers no Docker handler)"
+            )
+        return handler
+
     # -- human input -------------------------------------------------------------------
     def pending_inputs(self) -> list[PendingInput]:
         """Every question the paused run waits on, in session order."""
@@ -337,6 +358,11 @@ class Run:
         with self._lock:
             self._answered.wait_for(lambda: key in self.answers or self.cancel_event.is_set(), timeout)
             return self.answers.get(key, default)
+
+    def withdraw_question(self, key: str) -> None:
+        """Forget one question (the task that asked it went on without an answer)."""
+        with self._lock:
+            self.pending.pop(key, None)
 
     def withdraw_questions(self, session_id: str) -> None:
         """Forget questions asked in ``session_id`` or below (their group failed)."""
@@ -426,7 +452,8 @@ class Run:
                     done = ", ".join(rec.tasks_run[:before]) or "-"
                     ran = f"{done} | after resume: {', '.join(rec.tasks_run[before:])}"
             queued = f"  queued {', '.join(rec.queued)}" if rec.queued else ""
-            return f"{rec.session_id}  {rec.state}  enqueued {rec.enqueued} dequeued {rec.dequeued}  ran {ran}{queued}"
+            worker = f"  on {rec.worker}" if rec.worker else ""
+            return f"{rec.session_id}  {rec.state}  enqueued {rec.enqueued} dequeued {rec.dequeued}  ran {ran}{queued}{worker}"
 
         def walk(rec: SessionRecord, prefix: str) -> None:
             kids = self.children(rec.session_id)
@@ -499,7 +526,7 @@ class Run:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads"):
+        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads", "executor"):
             state.pop(name, None)
         state["bus"] = EventBus()
         state["observer_errors"] = []  # they hold live callbacks of this process, as the bus does
@@ -515,6 +542,7 @@ class Run:
         self.task_threads = TaskThreads()
         self.pool = None
         self.gate = None
+        self.executor = None
         self.set_concurrency(self.max_concurrency)
 
     def __repr__(self) -> str:

@@ -12,13 +12,17 @@ import inspect
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
+from importlib.util import find_spec
 from types import FunctionType
 from typing import TYPE_CHECKING, Any, cast
 
+from .backends import backend_name
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
 from .errors import ConfigError, GraphCompilationError, TaskError
+from .merge import validate_merge_spec
+from .policies import resolve_policy
 from .retry import RetryPolicy
-from .workflow import active_workflow, current_workflow
+from .workflow import active_workflow, current_execution, current_workflow
 
 if TYPE_CHECKING:
     from .context import TaskExecutionContext
@@ -268,10 +272,12 @@ class TaskWrapper(Executable):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``t()`` runs the function now; ``t(task_id=..., **bound)`` makes an instance."""
         if args:
+            # graflow's words first (its tests match on them), then how to do it.
             raise TypeError(
-                f"task {self.task_id!r} takes keyword arguments only when called: "
-                f"{self.__name__}(task_id='name', param=value) creates a task instance; "
-                f"call {self.__name__}.func(...) to run the plain function"
+                f"TaskWrapper instance creation does not support positional arguments. Please use "
+                f"keyword arguments only. Got {len(args)} positional args. "
+                f"{self.__name__}(task_id='name', param=value) creates a task instance from task "
+                f"{shown(self.task_id)}; call {self.__name__}.func(...) to run the plain function"
             )
         if kwargs:
             task_id = kwargs.pop("task_id", None)
@@ -281,13 +287,29 @@ class TaskWrapper(Executable):
             settings = self.settings()
             settings["bound_kwargs"] = {**self.bound_kwargs, **kwargs}
             return TaskWrapper(task_id, self.func, **settings, compensate=self.compensation)
-        if self.inject_context:
-            from .context import ExecutionContext, TaskExecutionContext
-            from .graph import TaskGraph
+        return self.run()
 
-            throwaway = ExecutionContext.create(TaskGraph(), session_id="direct_call")
-            return self.func(TaskExecutionContext(self.task_id, throwaway), **self.bound_kwargs)
-        return self.func(**self.bound_kwargs)
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """graflow's ``task.run()``: call the function now.  Inside a custom handler's
+        ``execute_task`` it runs this task's current attempt (parameters resolved from
+        the channel, the run's context injected); anywhere else only bound values are
+        passed, and a task that wants a context gets a throwaway one.  ``args`` and
+        ``kwargs`` go to the function too, kwargs over everything else (graflow's order)."""
+        ctx = current_execution.get()
+        task_ctx = None if ctx is None else ctx.current_task_context
+        if task_ctx is not None and task_ctx.task_id == self.task_id:
+            resolved = {**self.resolve_kwargs(task_ctx), **kwargs}
+        else:
+            task_ctx = self._direct_call_context() if self.inject_context else None
+            resolved = {**self.bound_kwargs, **kwargs}
+        if self.inject_context:
+            return self.func(task_ctx, *args, **resolved)
+        return self.func(*args, **resolved)
+
+    def _direct_call_context(self) -> TaskExecutionContext:
+        """A context of its own for a task called outside any run (graflow's throwaway)."""
+        assert DIRECT_CALL_CONTEXT is not None  # core.context registers it on import
+        return DIRECT_CALL_CONTEXT(self.task_id)
 
 
 class IterationTask(TaskWrapper):
@@ -320,7 +342,7 @@ class SequentialTask(Executable):
     def __init__(self, tasks: Iterable[Executable]):
         self.tasks = list(tasks)
         if not self.tasks:
-            raise ValueError("a sequence needs at least one task")
+            raise ValueError("SequentialTask requires at least one task")
 
     @property
     def task_id(self) -> str:  # type: ignore[override]  # built on demand: a long a >> b >> ... chain makes many of these
@@ -339,7 +361,27 @@ class SequentialTask(Executable):
         raise TaskError(f"{self.task_id} is not a node; run its first task instead")
 
 
-_BACKENDS = ("threading", "direct")
+# A task called directly with inject_context=True (outside any run) gets a context of
+# its own from this: the runtime registers it (core.context), so the model imports none.
+DIRECT_CALL_CONTEXT: Callable[[str], Any] | None = None
+
+_DASK_CONFIG = ("client", "address", "thread_count")
+DASK_EXTRA = 'backend="dask" needs Dask\'s distributed, which is not installed: pip install "graflow_nb[dask]"'
+
+
+def _check_dask_config(config: dict[str, Any], owner: str) -> None:
+    """A dask group names its cluster (a client, or a scheduler address), and the
+    optional ``distributed`` package must be installed."""
+    if find_spec("distributed") is None:
+        raise ImportError(f"{owner}: {DASK_EXTRA}")
+    if ("client" in config) == ("address" in config):
+        raise ValueError(
+            f"{owner}: backend='dask' takes backend_config={{'client': client}} or "
+            f"{{'address': 'tcp://host:port'}} (one of them), got keys {sorted(config)}"
+        )
+    address = config.get("address")
+    if address is not None and not isinstance(address, str):
+        raise TypeError(f"{owner}: backend_config['address'] must be a scheduler address string, got {describe(address)}")
 
 
 class ParallelGroup(Executable):
@@ -350,6 +392,7 @@ class ParallelGroup(Executable):
     """
 
     is_group = True
+    backend_chosen = False  # False: the run's executor decides (execute(executor=...))
 
     def __init__(self, tasks: Iterable[Executable], name: str | None = None):
         if isinstance(tasks, (Executable, str)) or not isinstance(tasks, Iterable):
@@ -442,8 +485,12 @@ class ParallelGroup(Executable):
     ) -> ParallelGroup:
         """Choose how members run (checked now, before anything runs).
 
-        ``backend``: ``"threading"`` (default) or ``"direct"`` (members one after
-        another on the calling thread, still each in its own branch session).
+        ``backend``: a ``CoordinationBackend`` or its name (``core.backends``):
+        ``"threading"`` (default), ``"direct"`` (graflow's meaning: members one
+        after another in this group's own session, no branch sessions) or ``"dask"``
+        (each member's branch session a future on a Dask cluster:
+        ``backend_config={"client": client}`` or ``{"address": "tcp://..."}``; see
+        ``graflow_nb.distributed``).
         ``max_concurrency`` (or graflow's ``backend_config={"thread_count": n}``) caps
         how many members run at once; 1 starts them in declaration order.
         ``policy``: see ``core.policies``; None uses the run's default
@@ -452,34 +499,35 @@ class ParallelGroup(Executable):
         ``timeout``: seconds for the whole group (default none); on expiry the
         group fails with ``GroupTimeoutError`` and running members are abandoned.
         """
-        from .merge import validate_merge_spec
-        from .policies import resolve_policy
-
         owner = f"group {shown(self.task_id)}"
-        name = getattr(backend, "value", backend)
-        name = "threading" if name is None else str(name).lower()
-        if name not in _BACKENDS:
-            raise ValueError(
-                f"unknown backend {shown(backend)} for {owner}; choose one of {', '.join(_BACKENDS)}"
-            )
+        name = backend_name(backend, owner)
         if backend_config is not None and not isinstance(backend_config, Mapping):
             raise TypeError(f"{owner}: backend_config must be a dict like {{'thread_count': 4}}, got {describe(backend_config)}")
         config = dict(backend_config or {})
-        unknown = [k for k in config if k != "thread_count"]
+        allowed = _DASK_CONFIG if name == "dask" else ("thread_count",)
+        unknown = [k for k in config if k not in allowed]
         if unknown:
             raise ValueError(
                 f"{owner}: backend_config key {shown(unknown[0])} is not known; the {name} backend "
-                f"takes only 'thread_count'"
+                f"takes only {' or '.join(repr(k) for k in allowed)}"
             )
+        if name == "dask":
+            _check_dask_config(config, owner)
         if max_concurrency is not None:
             limit = check_count(max_concurrency, "max_concurrency", owner, minimum=1)
         else:
             limit = check_count(config.get("thread_count"), "backend_config['thread_count']", owner, 1, optional=True)
         timeout = check_timeout(timeout, owner)
+        if timeout is not None and name == "direct":
+            raise ValueError(
+                f"{owner}: a timeout needs members on threads of their own; backend 'direct' runs "
+                f"them one after another in the group's session: use backend='threading'"
+            )
         if policy is not None:
             resolve_policy(policy)
         validate_merge_spec(merge, self.task_id)
         self.backend = name
+        self.backend_chosen = backend is not None
         self.backend_config = config
         self.max_concurrency = limit
         self.policy = policy
@@ -487,11 +535,18 @@ class ParallelGroup(Executable):
         self.timeout = timeout
         return self
 
-    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
-        from .coordinator import execute_group
+    def __getstate__(self) -> dict[str, Any]:
+        """Shipped to Dask workers with the graph: a client is a live connection of
+        this process, so it stays here (a nested group on a worker runs on threads)."""
+        state = self.__dict__.copy()
+        state["backend_config"] = {k: v for k, v in self.backend_config.items() if k != "client"}
+        return state
 
-        execute_group(self, task_ctx.execution_context)
-        return None
+    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+        raise TaskError(
+            f"group {shown(self.task_id)} is not called: the engine runs a group node through "
+            f"the coordinator (core.coordinator.execute_group)"
+        )
 
 
 def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:
@@ -515,7 +570,7 @@ def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:
 
 def chain(*tasks: Executable) -> Executable:
     if not tasks:
-        raise ValueError("chain() needs at least one task")
+        raise ValueError("chain requires at least one task: chain(a, b, ...) wires a >> b >> ...")
     result: Executable = as_node(tasks[0], None, "chain")
     for nxt in tasks[1:]:
         result = result >> nxt
@@ -524,7 +579,10 @@ def chain(*tasks: Executable) -> Executable:
 
 def parallel(*tasks: Executable) -> ParallelGroup:
     if len(tasks) < 2:
-        raise ValueError("parallel() needs at least two tasks")
+        raise ValueError(
+            f"parallel requires at least two tasks, got {len(tasks)}: one task needs no group; "
+            f"ParallelGroup([t]) makes a group of one"
+        )
     return ParallelGroup([as_node(t, None, "parallel") for t in tasks])
 
 
@@ -540,7 +598,11 @@ def as_node(value: Any, left: Executable | None, where: str) -> Executable:
     else:
         place = f"{shown(left._rightmost().task_id)} {where}"
     hint = ": decorate it with @task" if callable(value) else ""
-    raise TypeError(f"{place}: {describe(value)} is not a task or group{hint}")
+    # graflow's words first (its tests match on them), then which operand and why.
+    raise TypeError(
+        f"Can only combine with Task, TaskWrapper, SequentialTask, or ParallelGroup: {type(value)}; "
+        f"{place}: {describe(value)} is not a task or group{hint}"
+    )
 
 
 def _nested_ids(group: ParallelGroup) -> set[str]:

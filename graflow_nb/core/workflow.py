@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import run as run_module
 from .checks import describe
-from .errors import ConfigError
+from .errors import ConfigError, GraflowRuntimeError
 from .graph import TaskGraph, require_single_start
 from .user_frames import strip_engine_frames
 
@@ -33,6 +33,10 @@ _default_workflow: WorkflowContext | None = None
 # Set by the notebook layer: ``factory(workflow, options) -> view`` where the view has
 # ``start(run)``, ``observe(event)`` and ``finish(run)``.  The engine never imports it.
 LIVE_VIEW_FACTORY: Any = None
+# The runtime, registered by core.engine when it loads, so this module (what a workflow
+# is and how to start one) imports none of it: ``make_context(graph, start, **settings)``
+# gives a run's root ExecutionContext, ``run(ctx)`` drives it to its end.
+RUNTIME: Any = None
 KEPT_RUNS = 20
 
 
@@ -50,6 +54,34 @@ def current_workflow() -> WorkflowContext:
     if _default_workflow is None:
         _default_workflow = WorkflowContext("default")
     return _default_workflow
+
+
+def current_workflow_context() -> WorkflowContext:
+    """graflow's name for ``current_workflow()``: the active workflow, or the default one."""
+    return current_workflow()
+
+
+def get_current_workflow_context(create_if_not_exist: bool = False) -> WorkflowContext | None:
+    """graflow's: the active workflow; else the default one if asked to create it, else None."""
+    return current_workflow() if create_if_not_exist else active_workflow()
+
+
+def require_workflow_context() -> WorkflowContext:
+    """graflow's: the active workflow, or ``GraflowRuntimeError`` if there is none."""
+    wf = active_workflow()
+    if wf is None:
+        raise GraflowRuntimeError("No current workflow context: use `with workflow(name):` around this code")
+    return wf
+
+
+def set_current_workflow_context(context: WorkflowContext) -> None:
+    """graflow's: make ``context`` the active workflow in this thread's context."""
+    _current_workflow.set(context)
+
+
+def clear_workflow_context() -> None:
+    """graflow's: no active workflow from here on in this thread's context."""
+    _current_workflow.set(None)
 
 
 class WorkflowContext:
@@ -159,6 +191,7 @@ class WorkflowContext:
         default_policy: Any = "strict",
         max_concurrency: int | None = None,
         ready_parallel: bool = False,
+        executor: Any = None,
         checkpoint_dir: Any = None,
     ) -> Any:
         """Run from ``start_node`` (or the one node nothing leads to).
@@ -172,7 +205,9 @@ class WorkflowContext:
         ``default_policy`` (for groups that set none), ``max_concurrency`` (at most
         this many tasks of the run execute at once, across all groups),
         ``ready_parallel`` (run every task whose predecessors are done at once, for
-        graphs wired with separate edges; see ``core.ready``).
+        graphs wired with separate edges; see ``core.ready``), ``executor`` (a Dask
+        ``distributed.Client``: every group that chose no backend runs its branch
+        sessions on that cluster; see ``graflow_nb.distributed``).
         ``default_max_cycles`` (graflow's name): how often a task without its own
         ``max_cycles`` may run in one session, however it is queued again; left at
         None, ``next_iteration`` stops at graflow's 10 and other loops only at
@@ -183,15 +218,14 @@ class WorkflowContext:
         is written there (``<session id>.pkl``; the error's notes say where) for
         ``wf.resume(path)`` in this or any later process; nothing is written otherwise.
         """
-        from .context import ExecutionContext
-        from .engine import WorkflowEngine
-
+        if RUNTIME is None:
+            raise ConfigError("the engine is not loaded: import graflow_nb (or graflow_nb.core)")
         start = start_node if start_node is not None else require_single_start(self.graph)
         if observers is not None and (callable(observers) or isinstance(observers, (str, bytes))):
             raise TypeError(f"execute(observers=...) takes a list of callables, got {describe(observers)}")
         observers = [*self.observers, *(observers or [])]
         view = self._live_view(live, observers)
-        ctx = ExecutionContext.create(
+        ctx = RUNTIME.make_context(
             self.graph,
             start,
             max_steps=max_steps,
@@ -208,12 +242,13 @@ class WorkflowContext:
             default_policy=default_policy,
             max_concurrency=max_concurrency,
             ready_parallel=ready_parallel,
+            executor=executor,
         )
         ctx._llm_agents.update(self._llm_agents)
         ctx.run.checkpoint_dir = checkpoint_dir
         self.runs.append(ctx.run)
         try:
-            result = self._drive(ctx, view, lambda: WorkflowEngine().execute(ctx))
+            result = self._drive(ctx, view, lambda: RUNTIME.run(ctx))
         except KeyboardInterrupt as interrupt:
             # Ctrl-C: the caller's frames and the task's, and one note from the engine.
             __tracebackhide__ = True
@@ -315,10 +350,22 @@ class WorkflowContext:
         return self.runs[-1] if self.runs else None
 
     def show_info(self) -> None:
-        print(self.graph.describe())
+        """graflow's summary: nodes, edges, cycles, then the graph drawn in ASCII."""
+        graph = self.graph
+        print(f"=== Workflow '{self.name}' Information ===")
+        print(f"Nodes: {list(graph.nodes)}")
+        print(f"Edges: {graph.edges}")
+        cycles = [cycle[:-1] for cycle in graph.detect_cycles()]  # graflow's form: ['a', 'b']
+        print(f"Cycles detected: {cycles}" if cycles else "No cycles detected")
+        print(graph)
 
     def visualize_dependencies(self) -> None:
-        self.show_info()
+        """graflow's list of each task's successors: ``a >> b`` or ``a (no dependencies)``."""
+        graph = self.graph
+        print(f"=== Workflow '{self.name}' Dependencies ===")
+        for node in graph.nodes:
+            after = graph.successors(node)
+            print(f"{node} >> {' >> '.join(after)}" if after else f"{node} (no dependencies)")
 
     def __repr__(self) -> str:
         return f"<WorkflowContext {self.name!r} {len(self.graph)} nodes>"

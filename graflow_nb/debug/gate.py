@@ -68,14 +68,15 @@ class Activity:
 
     @property
     def expected(self) -> int:
-        return len(self.group.tasks) if self.group is not None else 0
+        """Branch sessions the group forks (a direct group runs in its own session)."""
+        if self.group is None or self.group.backend == "direct":
+            return 0
+        return len(self.group.tasks)
 
     @property
     def limit(self) -> int:
-        """How many of the group's branches can run at once (direct: one after another)."""
+        """How many of the group's branches can run at once."""
         group = self.group
-        if group.backend == "direct":
-            return 1
         return getattr(group, "max_concurrency", None) or group.backend_config.get("thread_count") or len(group.tasks)
 
 

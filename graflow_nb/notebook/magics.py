@@ -7,6 +7,7 @@
 
     %graflow sessions            # the last workflow's session tree
     %graflow step etl            # the step debugger, as a widget
+    %graflow alias               # from now on `import graflow` gives graflow_nb (this kernel)
 
 Errors read like errors in ordinary cells: a bad flag is a one-line ``UsageError``; a
 failing task shows the cell line and the task's own lines, with the engine's frames
@@ -26,6 +27,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
+from ..alias import alias_graflow
 from ..core.checkpoint import load as load_checkpoint
 from ..core.decorators import task
 from ..core.snapshot import SnapshotError
@@ -39,7 +41,7 @@ from .tracebacks import raise_for_cell
 from .wiring import WIRE_NAME, rewrite_operators, wire
 
 AUTO_START = object()  # --run without START: the one task nothing leads to
-COMMANDS = ("show", "run", "sessions", "tasks", "events", "step", "resume")
+COMMANDS = ("show", "run", "sessions", "tasks", "events", "step", "resume", "alias")
 # What a workflow's body is written with; a %%graflow cell needs no import for them.
 BODY_NAMES = {"task": task, "parallel": parallel, "chain": chain}
 
@@ -186,10 +188,19 @@ class GraflowMagics(Magics):
         resume    continue a saved run: %graflow resume PATH (also after a kernel restart,
                   once the cells defining the workflow ran again); finished tasks never
                   run again, waiting questions get a form
+        alias     `import graflow` gives graflow_nb in this kernel (graflow_nb.alias)
         """
         __tracebackhide__ = True
         args = magic_arguments.parse_argstring(self.graflow_line, line)
         command = args.command
+        if command == "alias":
+            if args.name is not None:
+                raise UsageError("%graflow alias takes no workflow name")
+            try:
+                print(alias_graflow(announce=False))
+            except RuntimeError as refused:
+                raise UsageError(str(refused)) from None
+            return None
         if command == "resume":
             return self._resume(args, self._cache(f"# %graflow {line}\n"))
         wf = self._workflow(args.name)

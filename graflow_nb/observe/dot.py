@@ -401,6 +401,8 @@ def _session_lines(rec: SessionRecord, resumed: ResumeMark | None = None) -> lis
     queued = rec.queued
     if queued:
         lines.append(f"queued {kit.shorten(queued)}")
+    if rec.worker:
+        lines.append(f"on {rec.worker}")
     return lines
 
 

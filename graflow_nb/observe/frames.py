@@ -14,6 +14,7 @@ fork (declaration) order.
     enqueued    int64           dequeued   int64: tasks through its queue (group nodes not counted)
     queued      int64: tasks waiting in its queue now
     tasks_run   int64: task executions it ran, group nodes included (``SessionRecord.tasks_run``)
+    worker      string: the Dask worker's address for a session that ran on one, else missing
     start, end  datetime64[ns, UTC] (end NaT while open)
     duration    timedelta64[ns] (NaT while open; ``.dt.total_seconds()`` for floats)
     resumed     bool: it ran tasks after the run was last resumed from a checkpoint
@@ -74,6 +75,7 @@ SESSION_COLUMNS = {
     "dequeued": "int64",
     "queued": "int64",
     "tasks_run": "int64",
+    "worker": "string",
     "start": TIME,
     "end": TIME,
     "duration": SPAN,
@@ -140,6 +142,7 @@ def sessions_frame(run: Run) -> pd.DataFrame:
             ("dequeued", rec.dequeued),
             ("queued", len(rec.queued)),
             ("tasks_run", len(rec.tasks_run)),
+            ("worker", rec.worker),
             ("start", rec.started),
             ("end", rec.ended),
             ("resumed", run.session_after_checkpoint(rec)),

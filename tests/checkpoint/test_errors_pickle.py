@@ -60,6 +60,8 @@ SAMPLES: dict[str, tuple[tuple, dict]] = {
     ),
     "graflow_nb.core.errors.SessionPaused": (("S", ["S_a"]), {}),
     "graflow_nb.core.errors.PauseRequested": (("S_a/a/1",), {}),
+    "graflow_nb.core.feedback.FeedbackTimeoutError": (("S_a/a/1", 5.0), {}),
+    "graflow_nb.core.feedback.FeedbackWaitTimedOut": (("S_a/a/1", 5.0), {}),
     "graflow_nb.core.snapshot.values.SnapshotError": (("cannot save",), {}),
     "graflow_nb.core.snapshot.values.UnpicklableError": (("LocalError", "lost\nits class"), {}),
     "graflow_nb.core.snapshot.values.GraphChangedError": (("changed", {"tasks": ["task:x"]}, {"edges": [("a", "b")]}), {}),
@@ -83,6 +85,8 @@ SAMPLES: dict[str, tuple[tuple, dict]] = {
     "graflow_nb.pipeline.templates.TemplateSyntaxError": (("${",), {}),
     "graflow_nb.debug.debugger.DebuggerFinished": (("finished",), {}),
     "graflow_nb.debug.gate.DebuggerTimeout": (("too long",), {}),
+    "graflow_nb.distributed.shipping.ShippingError": (("channel key 'lock' can't be pickled",), {}),
+    "graflow_nb.distributed.executor.WorkerLost": (("lost with tcp://127.0.0.1:1",), {"cause": CAUSE}),
 }
 
 

@@ -332,7 +332,7 @@ def test_throttled_branches_show_as_pending():
         def b():
             return 2
 
-        _ = src >> (a | b).with_execution(backend="direct")
+        _ = src >> (a | b).with_execution(max_concurrency=1)
     with wf.debug("src", session_id="T") as dbg:
         dbg.step()
         dbg.step()

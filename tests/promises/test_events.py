@@ -167,7 +167,7 @@ def asking_workflow():
     return wf
 
 
-def test_a_pause_and_its_resume_emit_session_paused_and_task_resumed():
+def test_a_pause_and_its_resume_emit_input_requested_session_paused_and_task_resumed():
     log = EventLog()
     wf = asking_workflow()
     paused = wf.execute(session_id="P", observers=[log])
@@ -175,6 +175,7 @@ def test_a_pause_and_its_resume_emit_session_paused_and_task_resumed():
         ("run_started", "P", None, {"workflow": "asks"}),
         ("task_enqueued", "P", "ask", {}),
         ("task_started", "P", "ask", {"attempt": 1}),
+        ("input_requested", "P", "ask", {"key": "P/ask/1", "feedback_type": "approval"}),
         ("session_paused", "P", None, {"waiting": "P/ask/1"}),
     ]
     log.events.clear()

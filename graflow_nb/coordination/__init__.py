@@ -1,0 +1,1 @@
+"""graflow's ``graflow.coordination`` package: only the backend names are public here."""

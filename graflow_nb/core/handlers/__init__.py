@@ -1,0 +1,1 @@
+"""graflow's ``graflow.core.handlers`` package: the direct handler and group policies."""

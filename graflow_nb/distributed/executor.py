@@ -1,0 +1,550 @@
+"""The Dask executor: each branch session of a group is one future on a cluster.
+
+Per run the graph is pickled and scattered once per client; per group the parent's
+channel view is pickled to bytes and scattered once, shared by every member; each
+member's future carries only its ``BranchSpec``.  The forking thread waits on the
+futures; as each ends, its outcome is folded into the run here (``absorb``: session
+records, task runs, skips, groups, questions, steps, dynamic tasks, and the channel
+changes loaded into the branch's local overlay) and the branch is settled exactly as
+a thread-run branch is, so the coordinator decides and merges with the same code in
+declaration order.
+
+Events stream back live on a per-group Dask topic (``Client.subscribe_topic``),
+numbered per branch; the outcome's own list fills any gap, so each event reaches the
+run's observers once and in order.  Cancellation is cooperative: ``stop`` sets a
+``distributed.Event`` that remote sessions check at task boundaries, and members not
+yet submitted never are.  A worker that dies fails its member with ``WorkerLost``
+naming the worker.  Dask may re-run a task whose worker was lost, so a remote branch
+runs at least once; the outcome that comes back is the record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from typing import Any
+
+from distributed import Client, KilledWorker
+from distributed import Event as DaskEvent
+
+from ..core.channel import BranchChannel
+from ..core.errors import GraflowRuntimeError
+from ..core.events import EventKind
+from ..core.executors import Batch, Branches, BranchExecutor
+from ..core.queue import InMemoryTaskQueue
+from ..core.run import Run, SessionRecord, TaskRun
+from ..core.snapshot import BranchSpec
+from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads, pickled_view
+from .worker import run_branch
+
+# How often the waiting thread looks at the run's own stop flags between futures.
+_POLL_SECONDS = 0.05
+
+
+class Shipped:
+    """What this process scattered to clusters, counted for ``benchmarks/`` and
+    curious users: one graph per run and cluster, one parent view per group."""
+
+    graphs = 0
+    graph_bytes = 0
+    views = 0
+    view_bytes = 0
+
+
+class WorkerLost(GraflowRuntimeError):
+    """A branch's Dask worker died (or the future was lost) before its outcome came back."""
+
+
+_CLIENTS: dict[str, Client] = {}
+# Guards _CLIENTS: clients this process opened for ``backend_config={"address": ...}``.
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _client_for(address: str) -> Client:
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(address)
+        if client is None or client.status not in ("running", "connecting"):
+            client = _CLIENTS[address] = Client(address, set_as_default=False)
+        return client
+
+
+# Pickles up to this size ride to the cluster with a task of their own, without a wait;
+# larger ones are scattered (a round trip to the scheduler, but no large task message).
+INLINE_BYTES = 256 * 1024
+
+
+def _payload(blob: bytes) -> bytes:
+    return blob
+
+
+def _put(client: Client, blob: bytes) -> Any:
+    """One future holding ``blob`` on the cluster, shared by every task that needs it."""
+    if len(blob) <= INLINE_BYTES:
+        return client.submit(_payload, blob, pure=False, key=f"graflow-data-{uuid.uuid4().hex}")
+    return client.scatter(blob, hash=False, broadcast=True)
+
+
+class _ShippedGraph:
+    """A graph on one client's cluster, named by the digest of its pickle."""
+
+    def __init__(self, token: str, future: Any):
+        self.token = token
+        self.future = future
+
+
+# (client id, digest) -> _ShippedGraph, most recent last: a graph is shipped once per
+# cluster until it changes, however many runs (or groups) use it.
+_GRAPHS: dict[tuple[str, str], _ShippedGraph] = {}
+_GRAPHS_LOCK = threading.Lock()
+_GRAPHS_KEPT = 16
+
+
+# run -> {client id: _ShippedGraph}: the graph is read-only while a run uses it, so a
+# run's later groups reuse the first one's pickle without pickling the graph again.
+_RUN_GRAPHS: weakref.WeakKeyDictionary[Run, dict[str, _ShippedGraph]] = weakref.WeakKeyDictionary()
+
+
+def _shipped_graph(run: Run, graph: Any, client: Client) -> _ShippedGraph:
+    with _GRAPHS_LOCK:
+        known = _RUN_GRAPHS.get(run, {}).get(client.id)
+    if known is not None:
+        return known
+    shipped = _ship_graph(run, graph, client)
+    with _GRAPHS_LOCK:
+        _RUN_GRAPHS.setdefault(run, {})[client.id] = shipped
+    return shipped
+
+
+def _ship_graph(run: Run, graph: Any, client: Client) -> _ShippedGraph:
+    try:
+        blob = dumps(graph)
+    except Exception as error:
+        raise ShippingError(
+            f"run {run.root_session_id!r}: the workflow's graph can't be pickled for a Dask "
+            f"worker ({type(error).__name__}: {error}); a task refers to something that can't travel"
+        ) from error
+    token = hashlib.blake2b(blob, digest_size=12).hexdigest()
+    with _GRAPHS_LOCK:
+        shipped = _GRAPHS.pop((client.id, token), None)
+        if shipped is None:
+            shipped = _ShippedGraph(token, _put(client, blob))
+            Shipped.graphs += 1
+            Shipped.graph_bytes += len(blob)
+        _GRAPHS[(client.id, token)] = shipped
+        while len(_GRAPHS) > _GRAPHS_KEPT:
+            del _GRAPHS[next(iter(_GRAPHS))]
+        return shipped
+
+
+class DaskExecutor(BranchExecutor):
+    def __init__(self, client: Client):
+        self.client = client
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DaskExecutor:
+        client = config.get("client")
+        if client is None:
+            client = _client_for(config["address"])
+        return cls(client)
+
+    def start(self, branches: Branches, indices: list[int], limit: int) -> Batch:
+        return DaskBatch(self.client, branches, indices, limit)
+
+
+def _view(branches: Any) -> GroupView:
+    """The parent session as a worker needs it: channel at the fork, dynamic tasks."""
+    parent = branches.parent
+    nodes: dict[str, Any] = {}
+    succ: dict[str, list[str]] = {}
+    pred: dict[str, list[str]] = {}
+    ctx = parent
+    while ctx is not None:  # nearer sessions win, as lookups do
+        for table, into in ((ctx.dynamic_nodes, nodes), (ctx.dynamic_succ, succ), (ctx.dynamic_pred, pred)):
+            for key, value in table.items():
+                into.setdefault(key, value)
+        ctx = ctx.parent_context
+    channel = parent.channel
+    run = parent.run
+    return GroupView(
+        parent.session_id, run.workflow_name, {k: channel.peek(k) for k in channel.keys()}, nodes, succ, pred,
+        run.max_workers,
+    )
+
+
+def _settings(branches: Any) -> dict[str, Any]:
+    """The run's settings a branch needs, as ``core.snapshot.BranchSpec`` carries them."""
+    parent, run = branches.parent, branches.run
+    return {
+        "default_max_cycles": parent.default_max_cycles,
+        "default_max_retries": parent.default_max_retries,
+        "config": dict(parent.config),
+        "default_policy": run.default_policy,
+        "max_concurrency": run.max_concurrency,
+        "ready_parallel": run.ready_parallel,
+    }
+
+
+class _Feed:
+    """One branch's events: live ones from the topic and the outcome's, each once, in order."""
+
+    def __init__(self, index: int, first: int):
+        self.index = index
+        self.positions: dict[str, int] = {}  # session -> tasks started there so far (live)
+        self.next = first
+        self.first = first
+        self.attempt: str | None = None
+        self.waiting: dict[int, bytes] = {}
+        # (session, task, attempt) -> the TaskRun standing for a remote attempt until
+        # the outcome brings the real one.
+        self.provisional: dict[tuple[str, str | None, Any], TaskRun] = {}
+        self.closed = False
+        # Guards every field: the client's event loop thread delivers live events,
+        # the waiting thread delivers the outcome's.
+        self.lock = threading.Lock()
+
+
+class DaskBatch(Batch):
+    def __init__(self, client: Client, branches: Any, indices: list[int], limit: int):
+        self.client = client
+        self.branches = branches
+        self.run: Run = branches.run
+        self.indices = indices
+        self.limit = max(1, limit)
+        parent = branches.parent
+        where = f"group {branches.group.task_id!r} in session {parent.session_id!r}"
+        view = _view(branches)
+        try:
+            view_blob = dumps(view)
+        except Exception as error:
+            pickled_view(view.channel, where)  # raises, naming the key, if the channel is why
+            raise ShippingError(f"{where}: the parent session can't be pickled for a Dask worker: {error}") from error
+        self.graph = _shipped_graph(self.run, parent.graph, client)
+        self.view = _put(client, view_blob)
+        self.view_token = uuid.uuid4().hex
+        self.settings = _settings(branches)
+        Shipped.views += 1
+        Shipped.view_bytes += len(view_blob)
+        name = uuid.uuid4().hex[:12]
+        self.topic = f"graflow-{name}"
+        self.stop_flag = f"graflow-stop-{name}"
+        self._flag = DaskEvent(self.stop_flag, client=client)
+        self._flag_set = False
+        self.feeds = {i: _Feed(i, _events_seen(branches.branches[i])) for i in indices}
+        self.workers: dict[int, str] = {}
+        self.futures: dict[Any, int] = {}  # future -> position, while awaited
+        self.done: queue.Queue[Any] = queue.Queue()  # futures that ended, in the order they did
+        self.unsubmitted = deque(range(len(indices)))
+        self.skipped: list[int] = []
+        self.running: set[int] = set()
+        self.stopped = False
+        self.waiting = False  # inside wait(): a stop then leaves running members awaited
+        client.subscribe_topic(self.topic, self._on_message)
+
+    # -- the seam ----------------------------------------------------------------------
+    def wait(self, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.waiting = True
+        try:
+            self._submit_more()
+            while self.futures:
+                self._sync_stop()
+                poll = _POLL_SECONDS
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    poll = min(poll, remaining)
+                try:
+                    ended = [self.done.get(timeout=poll)]
+                except queue.Empty:
+                    continue
+                while not self.done.empty():
+                    ended.append(self.done.get_nowait())
+                self._finish([f for f in ended if f in self.futures])
+                self._submit_more()
+            return True
+        finally:
+            self.waiting = False
+            if not self.futures:
+                self._close()
+
+    def stop(self) -> None:
+        self.stopped = True
+        while self.unsubmitted:
+            self.skipped.append(self.unsubmitted.popleft())
+        self._sync_stop()
+        if self.futures and not self.waiting:
+            # After the wait gave up (a timeout, an interrupt): the running branches are
+            # abandoned; they stop at their next task boundary and nothing more is awaited.
+            # During the wait (a sibling failed) they are still awaited, as on threads.
+            for future in self.futures:
+                future.release()
+            self.futures.clear()
+            self._close()
+
+    def never_started(self) -> list[int]:
+        return list(self.skipped)
+
+    def still_running(self) -> list[int]:
+        return sorted(self.running)
+
+    # -- submitting --------------------------------------------------------------------
+    def _submit_more(self) -> None:
+        while self.unsubmitted and len(self.futures) < self.limit and not self.stopped:
+            position = self.unsubmitted.popleft()
+            index = self.indices[position]
+            self.branches.branches[index].task_queue.drain()  # the member is the worker's to run now
+            future = self.client.submit(
+                run_branch, self.graph.token, self.graph.future, self.view_token, self.view, self._ticket(index),
+                key=f"graflow-branch-{uuid.uuid4().hex[:12]}", pure=False,
+            )
+            self.futures[future] = position
+            self.running.add(position)
+            future.add_done_callback(self.done.put)
+
+    def _ticket(self, index: int) -> Ticket:
+        branch = self.branches.branches[index]
+        run = self.run
+        record = branch.record
+        spec = BranchSpec(
+            session_id=branch.session_id,
+            member_id=self.branches.members[index].task_id,
+            group_id=record.group_id,
+            order_key=record.order_key,
+            depth=branch.depth,
+            steps_left=max(0, run.max_steps - run.steps),
+            parent_view={},  # in the group's view, shipped once for every member
+            settings=self.settings,
+            dynamic=[],  # by value, in the group's view
+        )
+        ticket = Ticket(spec, run.max_steps, self.stop_flag, self.topic, index, live=run.bus.active)
+        remote = branch.remote
+        if remote is not None and remote.paused_state is not None:
+            ticket.paused_state = remote.paused_state
+            ticket.seen = remote.seen
+            ticket.events_seen = remote.events_seen
+            ticket.answers = {
+                key: run.answers[key]
+                for key, question in run.pending.items()
+                if key in run.answers and run.is_within(question.session_id, branch.session_id)
+            }
+        return ticket
+
+    def _sync_stop(self) -> None:
+        """The group's or the run's stop reaches remote sessions through the flag."""
+        if self._flag_set:
+            return
+        if self.stopped or self.branches.stop_event.is_set() or self.run.cancel_event.is_set():
+            self._flag_set = True
+            self._flag.set()
+
+    # -- outcomes ----------------------------------------------------------------------
+    def _finish(self, futures: list[Any]) -> None:
+        """Settle the members whose futures ended, in declaration order; the outcomes
+        of those that finished come back in one gather."""
+        futures.sort(key=lambda f: self.futures[f])
+        finished = [f for f in futures if f.status == "finished"]
+        blobs: dict[Any, bytes] = {}
+        if finished:
+            try:
+                blobs = dict(zip(finished, self.client.gather(finished), strict=True))
+            except Exception:  # one was lost on the way (its worker died just now): one by one
+                for future in finished:
+                    try:
+                        blobs[future] = future.result()
+                    except Exception:
+                        continue  # settled as lost below
+        for future in futures:
+            position = self.futures.pop(future)
+            self.running.discard(position)
+            index = self.indices[position]
+            blob = blobs.get(future)
+            if blob is None:
+                self._lost(index, future)
+                continue
+            remote: RemoteOutcome = loads(blob)
+            self.absorb(index, remote)
+            self.branches.settle(index, remote.outcome.error)
+
+    def _lost(self, index: int, future: Any) -> None:
+        """The future ended without an outcome: its worker died, or Dask gave up on it."""
+        branch = self.branches.branches[index]
+        try:
+            cause: BaseException | None = future.exception()
+        except BaseException as raised:  # cancelled futures raise instead of returning it
+            cause = raised
+        worker = self.workers.get(index)
+        if worker is None and isinstance(cause, KilledWorker):
+            worker = getattr(cause.last_worker, "address", None)
+        worker = worker or "an unknown worker"
+        kind = "was lost with" if isinstance(cause, (KilledWorker, OSError)) else "failed on"
+        error = WorkerLost(
+            f"branch session {branch.session_id!r} {kind} Dask worker {worker} "
+            f"({type(cause).__name__}: {cause})"
+        )
+        self._close_feed(index)
+        self._drop_provisional(self.feeds[index])
+        self.run.close_session(branch.session_id, "failed")
+        self.branches.settle(index, error)
+
+    def absorb(self, index: int, remote: RemoteOutcome) -> None:
+        """Fold one remote branch's outcome into this run, as if it had run here.
+
+        Not ``snapshot.apply_outcome``: events here arrive live and in order already
+        (it re-emits them all at the end), a resumed branch's outcome holds all its
+        changes since the fork (it would add the ops again), and sessions it reported
+        before a pause exist here already (it would open them a second time)."""
+        run = self.run
+        branch = self.branches.branches[index]
+        outcome = remote.outcome
+        if remote.dynamic_nodes:
+            branch._own("dynamic_nodes").update(remote.dynamic_nodes)
+            branch._has_dynamic = True
+        for copy in outcome.sessions:
+            record = run.sessions.get(copy.session_id)
+            if record is None:
+                record = SessionRecord(
+                    copy.session_id, copy.parent_id, copy.depth, copy.group_id, copy.member_id, copy.order_key,
+                    InMemoryTaskQueue(copy.session_id), branch,
+                )
+                run.add_session(record)
+            record.state, record.started, record.ended = copy.state, copy.started, copy.ended
+            record.tasks_run = list(copy.tasks_run)
+            record.worker = remote.worker
+            queue = record.queue
+            queue.drain()
+            for task_id in copy.queue:
+                if branch.knows(task_id):
+                    queue.enqueue(branch.lookup(task_id))
+            for name, value in copy.counters.items():
+                setattr(queue, name, value)
+        with run._lock:
+            run.steps += outcome.steps
+            for base, count in remote.fork_counts.items():
+                run._fork_counts[base] = max(count, run._fork_counts.get(base, 0))
+        self._drop_provisional(self.feeds[index])
+        run.task_runs.extend(outcome.task_runs)
+        run.skipped.extend(outcome.skipped)
+        run.dynamic_tasks.extend(outcome.dynamic_tasks)
+        run.groups.extend(remote.groups)
+        asked = {question.key for question in remote.pending}
+        for key in [k for k, q in run.pending.items() if run.is_within(q.session_id, branch.session_id)]:
+            if key not in asked:
+                del run.pending[key]
+        for question in remote.pending:
+            run.ask(question)
+        channel = branch.channel
+        if isinstance(channel, BranchChannel):
+            channel.load_changes(outcome.changes)
+        feed = self.feeds[index]
+        branch.remote = _Remote(remote.paused_state, remote.seen, feed.first + len(remote.events))
+        self._deliver_rest(index, remote)
+
+    # -- events ------------------------------------------------------------------------
+    def _on_message(self, message: Any) -> None:
+        """The client's event loop thread: one live event from a worker."""
+        _, body = message
+        index = body["index"]
+        feed = self.feeds.get(index)
+        if feed is None:
+            return
+        with feed.lock:
+            if feed.closed:
+                return
+            if body["seq"] == -1:
+                self.workers[index] = body["worker"]
+                self.branches.branches[index].record.worker = body["worker"]
+                return
+            if feed.attempt is None:
+                feed.attempt = body["attempt"]
+            elif feed.attempt != body["attempt"]:
+                return  # Dask re-ran the branch elsewhere: the outcome will tell
+            feed.waiting[body["seq"]] = body["event"]
+            self._flush(feed)
+
+    def _flush(self, feed: _Feed, live: bool = True) -> None:
+        """Deliver the waiting events that come next (caller holds feed.lock); live ones
+        also move the branch's provisional task records, so the live view and the
+        run's record show remote tasks running while they run."""
+        bus = self.run.bus
+        while feed.next in feed.waiting:
+            blob = feed.waiting.pop(feed.next)
+            feed.next += 1
+            if bus.active:
+                event = loads(blob)
+                if live:
+                    self._mirror(feed, event)
+                bus.deliver(event)
+
+    def _mirror(self, feed: _Feed, event: Any) -> None:
+        """A live task event as a provisional ``TaskRun``, replaced by the real record
+        when the outcome comes back (``absorb``)."""
+        if event.kind == EventKind.TASK_STARTED:
+            key = (event.session_id, event.task_id, event.data.get("attempt"))
+            session = self.run.sessions.get(event.session_id)
+            if session is None:  # a session the branch forked on the worker: placed under it
+                session = self.branches.branches[feed.index].record
+            position = feed.positions.get(event.session_id, 0)
+            if key[2] in (None, 1):
+                feed.positions[event.session_id] = position + 1
+            order_key = (*session.order_key, position if session.session_id == event.session_id else 10**6 + position)
+            record = TaskRun(event.task_id, event.session_id, key[2] or 1, order_key, event.time, event.thread)
+            feed.provisional[key] = record
+            self.run.task_runs.append(record)
+        elif event.kind in (EventKind.TASK_FINISHED, EventKind.TASK_FAILED):
+            record = feed.provisional.get((event.session_id, event.task_id, event.data.get("attempt")))
+            if record is not None:
+                record.end = event.time
+                record.status = "succeeded" if event.kind == EventKind.TASK_FINISHED else "failed"
+
+    def _drop_provisional(self, feed: _Feed) -> None:
+        with feed.lock:
+            records, feed.provisional = list(feed.provisional.values()), {}
+        for record in records:
+            try:
+                self.run.task_runs.remove(record)
+            except ValueError:  # already gone
+                continue
+
+    def _deliver_rest(self, index: int, outcome: RemoteOutcome) -> None:
+        feed = self.feeds[index]
+        with feed.lock:
+            if feed.attempt is not None and feed.attempt != outcome.attempt:
+                feed.next = feed.first  # the live events came from an attempt Dask gave up on
+            feed.waiting = {feed.first + i: blob for i, blob in enumerate(outcome.events) if feed.first + i >= feed.next}
+            self._flush(feed, live=False)
+            feed.closed = True
+
+    def _close_feed(self, index: int) -> None:
+        feed = self.feeds[index]
+        with feed.lock:
+            feed.closed = True
+
+    def _close(self) -> None:
+        for index in self.feeds:
+            self._close_feed(index)
+        try:
+            self.client.unsubscribe_topic(self.topic)
+        except Exception:  # the client closed meanwhile: nothing left to unsubscribe
+            pass
+
+
+class _Remote:
+    """What a branch that ran on a worker leaves here to go on from a pause."""
+
+    __slots__ = ("events_seen", "paused_state", "seen")
+
+    def __init__(self, paused_state: bytes | None, seen: tuple[int, int, int, int], events_seen: int):
+        self.paused_state = paused_state
+        self.seen = seen
+        self.events_seen = events_seen
+
+
+def _events_seen(branch: Any) -> int:
+    remote = branch.remote
+    return 0 if remote is None else remote.events_seen

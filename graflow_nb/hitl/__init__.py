@@ -1,0 +1,1 @@
+"""graflow's ``graflow.hitl`` package: human input types and the feedback manager."""

@@ -1,0 +1,1 @@
+"""graflow's ``graflow.utils`` package: graph drawings (``utils.graph``)."""
