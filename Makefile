@@ -54,8 +54,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The table of rows (each beside its hand-written floor, with a verdict); the whole JSON
+# report goes to build/bench.json.
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/run.py
+	mkdir -p build
+	$(BIN)/python benchmarks/run.py --out build/bench.json --table
 
 # An sdist, then a wheel built from that sdist (what pip does with an sdist); a second
 # wheel straight from the tree must hold the same files, so nothing is missing from the sdist.

@@ -128,7 +128,7 @@ class ExecutionContext:
     parked_groups: Mapping[str, Any] = _EMPTY  # group id -> GroupRun waiting on human input
     failed_groups: Mapping[str, Any] = _EMPTY  # group id -> GroupRun that failed (for a checkpoint)
     waiting_key: str | None = None  # the input key the session's next task waits on
-    checkpoint_request: tuple[Any, Any] | None = None  # (path, metadata) of ctx.checkpoint(deferred=True)
+    checkpoint_request: tuple[str, Any, Any] | None = None  # (task id, path, metadata) of ctx.checkpoint(deferred=True)
     _added_this_task: frozenset[str] | set[str] = frozenset()
     _has_dynamic = False
     _goto_called = False
@@ -693,7 +693,9 @@ class TaskExecutionContext:
         written once this task has finished and its successors are queued, so resuming
         starts after it; returns None.  ``deferred=False``: written now, resuming runs
         this task again from its start; returns ``(path, CheckpointMetadata)``.
-        ``path``: a ``.pkl`` file or a directory (default: ``execute(checkpoint_dir=)``)."""
+        ``path``: a ``.pkl`` file, a base name (``dir/x``: ``dir/x.pkl``, as graflow) or
+        a directory (default: ``execute(checkpoint_dir=)``).  A deferred checkpoint that
+        can't be written goes to ``run.checkpoint_errors`` and leaves the run going."""
         self._check_live()
         return _run_module.CHECKPOINTS.checkpoint_from_task(self.execution_context, self.task_id, metadata, path, deferred)
 

@@ -217,6 +217,7 @@ class Run:
         self.resumes: list[Any] = []
         self.checkpoint_dir: Any = None  # execute(checkpoint_dir=...): saved here on pause/failure/cancel
         self.checkpoints: list[str] = []  # paths of the checkpoints written of this run
+        self.checkpoint_errors: list[Exception] = []  # deferred ctx.checkpoint() saves that failed, the run untouched
         # Wakes tasks waiting (with a default) for run.answer(); shares the run's lock.
         self._answered = threading.Condition(self._lock)
 
@@ -403,7 +404,8 @@ class Run:
     # -- checkpoints -------------------------------------------------------------------
     def save(self, path: Any = None, metadata: dict[str, Any] | None = None) -> str:
         """Write this run's checkpoint (``x.pkl``, ``x.state.json``, ``x.meta.json``) to
-        ``path`` (a ``.pkl`` file or a directory; default: its ``checkpoint_dir``) and
+        ``path`` (a ``.pkl`` file, a base name ``dir/x`` for ``dir/x.pkl``, or a
+        directory; default: its ``checkpoint_dir``) and
         return the ``.pkl`` path.  Resume it in any process with ``wf.resume(path)``."""
         path, _meta = CHECKPOINTS.save_run(self, path, metadata)
         self.checkpoints.append(path)

@@ -21,6 +21,14 @@ import pytest
 
 from graflow_nb.core.errors import GraflowWorkflowCanceledError, ParallelGroupError
 
+
+@pytest.fixture(autouse=True)
+def fresh_runs():
+    """``ckpt_flows.RUNS`` empty around each test: what a resume ran again is read off it."""
+    ckpt_flows.RUNS.clear()
+    yield
+    ckpt_flows.RUNS.clear()
+
 HERE = Path(__file__).parent
 
 
@@ -38,13 +46,6 @@ def resume_elsewhere(flow: str, path: str, answers: dict | None = None, checkpoi
 def tasks_after(report: dict, status: str | None = None) -> list[tuple[str, str]]:
     """(task, session) of each attempt after the resume, group nodes left out."""
     return [(t, s) for t, s, st in report["after"] if not t.startswith("ParallelGroup_") and status in (None, st)]
-
-
-@pytest.fixture(autouse=True)
-def fresh_runs():
-    ckpt_flows.RUNS.clear()
-    yield
-    ckpt_flows.RUNS.clear()
 
 
 def test_a_paused_run_with_three_waiting_sessions_resumes_in_another_process_twice(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from kernels import kernel_in
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("quiet_gc")]  # real SIGINTs: see conftest
 
@@ -183,10 +184,7 @@ RUN_RECORD = (
 @pytest.mark.slow
 def test_interrupting_a_real_kernel_stops_the_task_and_the_next_cell_runs():
     """A plain task on the runner thread, then a timed one on its own thread: both stop."""
-    from jupyter_client.manager import start_new_kernel
-
-    km, kc = start_new_kernel(kernel_name="python3", extra_arguments=[], cwd=None)
-    try:
+    with kernel_in(None) as (km, kc):
         setup = kc.execute(KERNEL_SETUP)
         assert _reply_to(kc, setup)["content"]["status"] == "ok"
         lines = _interrupt_cell(km, kc, "%%graflow job --run crunch --session-id K --no-render\ncrunch >> after\n", "TASK STARTED")
@@ -207,6 +205,3 @@ def test_interrupting_a_real_kernel_stops_the_task_and_the_next_cell_runs():
             "cancelled [('T', 'cancelled')] [('crunch_timed', 'cancelled')] []\n"
         )
         assert _printed(kc, "print(crunch_timed.__name__)") == "crunch_timed\n"  # the next cell runs
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
