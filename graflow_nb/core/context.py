@@ -347,8 +347,10 @@ class ExecutionContext:
 
     # -- queue -------------------------------------------------------------------------
     def add_to_queue(self, task: Executable) -> None:
+        """Queue ``task``; ``task_enqueued`` follows ``run_started``: what is queued
+        before the run starts (the start node) is announced when it starts."""
         self.task_queue.enqueue(task)
-        if self.run.bus.active:
+        if self.run.bus.active and self.run.announced:
             self.run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, task.task_id)
 
     def enqueue_successors(self, task_id: str, targets: tuple[str, ...] | None = None) -> None:

@@ -33,7 +33,14 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 from .channel import BranchChannel
-from .errors import MergeConflictError, PauseRequested, SessionPaused, StepLimitExceededError, ends_run
+from .errors import (
+    MergeConflictError,
+    PauseRequested,
+    SessionPaused,
+    StepLimitExceededError,
+    ends_run,
+    stopped_by_cancel,
+)
 from .isolation import same_value
 from .merge import merge_branches
 from .workflow import current_execution
@@ -198,7 +205,9 @@ class ReadyScheduler:
                 if self.paused is None:
                     self.paused = SessionPaused(ctx.session_id, [ctx.session_id])
                 return
-            if self.failure is None or (ends_run(job.error) and not ends_run(self.failure)):
+            if stopped_by_cancel(job.error, job.scope.cancelled):
+                pass  # it stopped part-way for the cancel: not run, and not a failure
+            elif self.failure is None or (ends_run(job.error) and not ends_run(self.failure)):
                 self.failure = job.error  # a SystemExit or a cancel outranks an ordinary failure
                 self.stop.set()
             if ctx.run.gate is not None:

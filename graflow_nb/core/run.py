@@ -56,6 +56,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .errors import stop_status
 from .events import EventBus, EventKind
 from .interrupt import TaskThreads
 
@@ -124,8 +125,9 @@ class TaskRun:
 @dataclass(slots=True)
 class GroupOutcome:
     """How one run of one group ended: succeeded, degraded (some members failed but the
-    policy let the group succeed) or failed; ``failures`` is ``[{task_id, session_id,
-    error}]`` in declaration order."""
+    policy let the group succeed), failed, or cancelled (an interrupt or a workflow
+    cancel stopped it); ``failures`` is ``[{task_id, session_id, error}]`` in
+    declaration order."""
 
     group_id: str
     session_id: str
@@ -198,6 +200,7 @@ class Run:
         self.error: BaseException | None = None
         self.result: Any = None
         self.started = time.time()
+        self.announced = False  # run_started was emitted (core.engine)
         self.ended: float | None = None
         self.cancel_event = threading.Event()
         self._fork_counts: dict[str, int] = {}
@@ -239,6 +242,17 @@ class Run:
             return True
 
     # -- stopping ----------------------------------------------------------------------
+    def outcome_of(self, error: BaseException) -> tuple[BaseException, str]:
+        """The error and status that a run (or one of its sessions) stopped by ``error``
+        ends with.  What ended the run wins over what it caused on the way up (a
+        sibling's cancellation, a group's error about it), whichever thread got there
+        first; else a run stopped from outside (``cancel_event`` alone) is cancelled;
+        else ``error`` decides (``errors.stop_status``)."""
+        stop = self.stop_error
+        if stop is not None:
+            return stop, stop_status(stop)
+        return error, "cancelled" if self.cancel_event.is_set() else stop_status(error)
+
     def stop_with(self, error: BaseException) -> None:
         """``error`` ends the whole run (see ``errors.ends_run``): keep the first one,
         and stop every session at its next task boundary (nothing new starts)."""
