@@ -9,6 +9,10 @@ installs (or stops, naming the package).  A missing ``dot`` fails those tests wi
 that one line instead of skipping them, so a green run always means the renders ran.
 
 ``quiet_gc``: for tests that send a real SIGINT to the main thread (see its docstring).
+Their timeout is enforced from a thread of pytest-timeout's own: its default, a SIGALRM
+handled on the main thread, would raise inside the very task the test stops, where the
+engine takes it as that task's failure, so a Ctrl-C that never arrives would hang the
+suite instead of failing this test with every thread's stack.
 """
 
 from __future__ import annotations
@@ -43,3 +47,11 @@ def quiet_gc():
         yield
     finally:
         gc.enable()
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "quiet_gc" in getattr(item, "fixturenames", ()):
+            limit = item.get_closest_marker("timeout")
+            seconds = limit.args[0] if limit is not None and limit.args else item.config.getini("timeout")
+            item.add_marker(pytest.mark.timeout(seconds, method="thread"), append=False)
