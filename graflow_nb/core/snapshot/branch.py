@@ -38,6 +38,7 @@ def branch_spec(branch: ExecutionContext) -> BranchSpec:
         ctx = ctx.parent_context
     return BranchSpec(
         session_id=branch.session_id,
+        parent_id=parent.session_id,
         member_id=branch.record.member_id or "",
         group_id=branch.record.group_id,
         order_key=branch.record.order_key,
@@ -56,7 +57,7 @@ def open_branch(spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = Non
     log = EventLog()
     parent = ExecutionContext(
         workflow.graph,
-        session_id=spec.session_id.rsplit("_", 1)[0] or spec.session_id,
+        session_id=spec.parent_id,
         max_steps=max(1, spec.steps_left),
         default_max_cycles=spec.settings["default_max_cycles"],
         default_max_retries=spec.settings["default_max_retries"],
@@ -125,49 +126,71 @@ def branch_outcome(branch: ExecutionContext, error: BaseException | None = None)
     )
 
 
-def apply_outcome(outcome: BranchOutcome, branch: ExecutionContext, *, tasks: Resolver | None = None) -> None:
-    """Fold ``outcome`` into the live ``branch`` it was run for: its channel changes,
-    records, nested sessions, counters and events (re-emitted on the run's bus)."""
+def apply_outcome(
+    outcome: BranchOutcome, branch: ExecutionContext, *, tasks: Resolver | None = None, delivered: int = 0
+) -> None:
+    """Fold ``outcome`` into the live ``branch`` it was run for, as if it had run here.
+
+    The one fold of a branch's outcome, for every caller (a subprocess, a Dask worker,
+    a branch that paused there and went on later), so it reads the outcome as a state,
+    never as a diff to replay:
+
+    - ``changes`` are the branch's own since the fork (for a branch that paused and
+      went on, all of them, not just the last part's): they replace its overlay, so
+      an op already folded in from an earlier part is never added twice;
+    - ``sessions`` are records: one that exists here already (the branch, or a
+      session it opened before a pause) is brought up to date in place, keeping its
+      context; only sessions new to this run are opened;
+    - ``task_runs``, ``skipped``, ``dynamic_tasks`` and ``steps`` are what this part
+      added, appended and counted once;
+    - ``events[delivered:]`` reach the run's observers with their own time and
+      thread; the first ``delivered`` already did, live, while the branch ran.
+    """
     run = branch.run
     if outcome.session_id != branch.session_id:
         raise SnapshotError(f"outcome of {shown(outcome.session_id)} cannot be applied to {shown(branch.session_id)}")
     channel = branch.channel
-    for key, change in outcome.changes.items():
-        if change.kind == "delete":
-            channel.delete(key)
-        elif change.kind == "ops":
-            for op, arg in change.ops:
-                {"append": channel.append, "prepend": channel.prepend}.get(op, channel.atomic_add)(key, arg)
-        else:
-            channel.set(key, change.value)
+    if not isinstance(channel, BranchChannel):
+        raise SnapshotError(f"session {shown(branch.session_id)} is a root session, not a branch")
+    channel.load_changes(outcome.changes)
     with run._lock:
         run.steps += outcome.steps
     run.task_runs.extend(outcome.task_runs)
     run.skipped.extend(outcome.skipped)
     run.dynamic_tasks.extend(outcome.dynamic_tasks)
+    resolver = tasks or {}
     contexts = {branch.session_id: branch}
     for session in outcome.sessions:
-        if session.session_id == branch.session_id:
-            _copy_record(session, branch)
-            restore_dynamic(branch, session, tasks or {})
-            continue
-        parent = contexts[session.parent_id or ""]
-        ctx = restore_session(session, parent, run, branch.workflow, run_settings(branch, run))
-        restore_dynamic(ctx, session, tasks or {})
+        record = run.sessions.get(session.session_id)
+        ctx = record.context if record is not None else None
+        if ctx is None:
+            parent = contexts.get(session.parent_id or "")
+            if parent is None:
+                raise SnapshotError(
+                    f"outcome of {shown(branch.session_id)}: session {shown(session.session_id)} comes before "
+                    f"its parent {shown(session.parent_id)}"
+                )
+            ctx = restore_session(session, parent, run, branch.workflow, run_settings(branch, run))
+        else:
+            _copy_record(session, ctx)
+        restore_dynamic(ctx, session, resolver)
+        ctx.task_queue.drain()
+        ctx.task_queue.restore([ctx.lookup(task_id) for task_id in session.queue if ctx.knows(task_id)])
+        for name, value in session.counters.items():
+            setattr(ctx.task_queue, name, value)
         contexts[session.session_id] = ctx
     if run.bus.active:
-        for event in outcome.events:
+        for event in outcome.events[delivered:]:
             if event.kind not in (EventKind.RUN_STARTED, EventKind.RUN_FINISHED) and run.is_within(event.session_id, branch.session_id):
-                run.bus.emit(event.kind, event.session_id, event.task_id, **event.data)
+                run.bus.deliver(event)
 
 
 def _copy_record(session: SessionState, ctx: ExecutionContext) -> None:
     record = ctx.record
     record.state = session.state
     record.ended = session.ended
+    record.started = session.started
     record.tasks_run[:] = session.tasks_run
-    for name, value in session.counters.items():
-        setattr(ctx.task_queue, name, value)
     ctx.steps = session.steps
     ctx.cycle_counts = dict(session.cycle_counts)
     ctx.completed_tasks = list(session.completed_tasks)

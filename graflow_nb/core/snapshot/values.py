@@ -206,6 +206,7 @@ class BranchSpec:
     """What a branch session needs to run anywhere (see the module docstring)."""
 
     session_id: str
+    parent_id: str  # the session it forked from: never derived from session_id, whose ids may hold "_"
     member_id: str
     group_id: str | None
     order_key: tuple[Any, ...]
