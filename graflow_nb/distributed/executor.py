@@ -37,7 +37,7 @@ from ..core.errors import GraflowRuntimeError
 from ..core.events import EventKind
 from ..core.executors import Batch, Branches, BranchExecutor
 from ..core.run import Run, TaskRun
-from ..core.snapshot import BranchSpec, apply_outcome
+from ..core.snapshot import BranchSpec, apply_outcome, branch_state
 from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads, pickled_view
 from .worker import run_branch
 
@@ -297,9 +297,10 @@ class DaskBatch(Batch):
         while self.unsubmitted and len(self.futures) < self.limit and not self.stopped:
             position = self.unsubmitted.popleft()
             index = self.indices[position]
-            self.branches.branches[index].task_queue.drain()  # the member is the worker's to run now
+            ticket = self._ticket(index)
+            self.branches.branches[index].task_queue.drain()  # its queue is the worker's to run now
             future = self.client.submit(
-                run_branch, self.graph.token, self.graph.future, self.view_token, self.view, self._ticket(index),
+                run_branch, self.graph.token, self.graph.future, self.view_token, self.view, ticket,
                 key=f"graflow-branch-{uuid.uuid4().hex[:12]}", pure=False,
             )
             self.futures[future] = position
@@ -323,16 +324,20 @@ class DaskBatch(Batch):
             dynamic=[],  # by value, in the group's view
         )
         ticket = Ticket(spec, run.max_steps, self.stop_flag, self.topic, index, live=run.bus.active)
+        ticket.answers = {
+            key: run.answers[key]
+            for key, question in run.pending.items()
+            if key in run.answers and run.is_within(question.session_id, branch.session_id)
+        }
         remote = branch.remote
         if remote is not None and remote.paused_state is not None:
-            ticket.paused_state = remote.paused_state
+            ticket.paused_state = remote.paused_state  # paused on a worker in this process's run
             ticket.seen = remote.seen
             ticket.events_seen = remote.events_seen
-            ticket.answers = {
-                key: run.answers[key]
-                for key, question in run.pending.items()
-                if key in run.answers and run.is_within(question.session_id, branch.session_id)
-            }
+        else:  # fresh, or stopped in a run restored from a checkpoint: it goes on from its state
+            spec.state = branch_state(branch)
+            if spec.state is not None and branch.dynamic_nodes:
+                ticket.dynamic_nodes = dict(branch.dynamic_nodes)
         return ticket
 
     def _sync_stop(self) -> None:

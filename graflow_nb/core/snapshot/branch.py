@@ -3,6 +3,7 @@ brought back and folded into the live branch it stands for."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..channel import BranchChannel
@@ -13,6 +14,7 @@ from ..events import EventKind, EventLog
 from ..pool import WorkerPool
 from ..queue import InMemoryTaskQueue
 from ..run import SessionRecord
+from ..task import Executable
 from .restore import Resolver, build_task, restore_dynamic, restore_session
 from .take import run_settings, take_session, task_spec
 from .values import (
@@ -47,13 +49,31 @@ def branch_spec(branch: ExecutionContext) -> BranchSpec:
         parent_view={key: parent.channel.peek(key) for key in parent.channel.keys()},
         settings=run_settings(parent, run),
         dynamic=dynamic,
+        state=branch_state(branch),
     )
 
 
-def open_branch(spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = None) -> ExecutionContext:
+def branch_state(branch: ExecutionContext) -> SessionState | None:
+    """What a ``BranchSpec`` carries of ``branch`` itself: nothing while none of it has
+    run (its member starts it), else the session as it stopped (paused, failed or
+    cancelled, say in a resumed checkpoint), so it goes on from there, not from the start."""
+    record = branch.record
+    channel = branch.channel
+    changed = isinstance(channel, BranchChannel) and bool(channel.changes())
+    if not (record.tasks_run or branch.waiting_key is not None or branch.steps or changed):
+        return None
+    return take_session(branch)
+
+
+def open_branch(
+    spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = None, dynamic: Mapping[str, Executable] | None = None
+) -> ExecutionContext:
     """A detached branch context for ``spec``: its own run (budget: what was left), a
-    parent channel holding the parent's view, its member queued; run it with
-    ``WorkflowEngine().execute(ctx)`` and read ``branch_outcome(ctx)``."""
+    parent channel holding the parent's view, its member queued (or, for a spec that
+    carries the branch's ``state``, the branch as it stood: its queue, channel changes,
+    record and counters, so it goes on from there); run it with
+    ``WorkflowEngine().execute(ctx)`` and read ``branch_outcome(ctx)``.  ``dynamic``:
+    the ancestors' run-time tasks by value, for a process that has them that way."""
     log = EventLog()
     parent = ExecutionContext(
         workflow.graph,
@@ -68,19 +88,32 @@ def open_branch(spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = Non
     )
     parent.run.max_steps = spec.steps_left  # a budget of 0 refuses the first task, as it would at home
     parent.depth = spec.depth - 1
-    if spec.dynamic:
+    if spec.dynamic or dynamic:
         parent._has_dynamic = True
         table = parent._own("dynamic_nodes")
+        table.update(dynamic or {})
         for task_spec_ in spec.dynamic:
             table[task_spec_.task_id] = build_task(task_spec_, parent, tasks or {})
-    queue = InMemoryTaskQueue(spec.session_id)
-    record = SessionRecord(spec.session_id, parent.session_id, spec.depth, spec.group_id, spec.member_id, spec.order_key, queue)
-    branch = ExecutionContext._branch(parent, spec.session_id, BranchChannel(parent.channel, spec.session_id), record)
-    record.context = branch
-    parent.run.add_session(record)
+    state = spec.state
+    if state is None:
+        queue = InMemoryTaskQueue(spec.session_id)
+        record = SessionRecord(spec.session_id, parent.session_id, spec.depth, spec.group_id, spec.member_id, spec.order_key, queue)
+        branch = ExecutionContext._branch(parent, spec.session_id, BranchChannel(parent.channel, spec.session_id), record)
+        record.context = branch
+        parent.run.add_session(record)
+    else:
+        if state.session_id != spec.session_id:
+            raise SnapshotError(f"spec of {shown(spec.session_id)} carries the state of {shown(state.session_id)}")
+        branch = restore_session(state, parent, parent.run, workflow, run_settings(parent, parent.run))
+        restore_dynamic(branch, state, tasks or {})
+        branch.record.state = "open"
+        branch.record.ended = None
     parent.run.pool = None
     branch.event_log = log  # type: ignore[attr-defined]  # read back by branch_outcome
-    branch.add_to_queue(branch.lookup(spec.member_id))
+    if state is None:
+        branch.add_to_queue(branch.lookup(spec.member_id))
+    else:
+        branch.task_queue.restore([branch.lookup(task_id) for task_id in state.queue])
     return branch
 
 

@@ -215,6 +215,9 @@ class BranchSpec:
     parent_view: dict[str, Any]
     settings: dict[str, Any]
     dynamic: list[TaskSpec]  # tasks the branch's ancestors created that it may run
+    # The branch as it stopped (paused, failed, cancelled: a resumed checkpoint's), to go
+    # on from there; None for a branch that has not run yet: its member starts it.
+    state: SessionState | None = None
 
 
 @dataclass
