@@ -169,3 +169,24 @@ def test_a_shipped_branch_hangs_under_the_session_it_forked_from(root_id, member
     apply_outcome(outcome, branch)
     assert root.run.sessions[spec.session_id].parent_id == root_id
     assert root.run.children(root_id)[0].tasks_run == [member_id]
+
+
+def test_a_branch_that_ran_part_of_the_way_ships_its_state_and_goes_on_from_there():
+    wf = pausing()
+    branch = live_branch(wf, EventLog())
+    assert branch_spec(branch).state is None  # not run yet: its member starts it
+    first, _ = run_in_two_parts(wf, branch)
+    apply_outcome(first, branch)  # paused at ask, as a checkpoint saves it
+
+    spec = branch_spec(branch)
+    assert spec.state is not None and spec.state.queue == ["ask"] and spec.state.tasks_run == ["a", "ParallelGroup_1"]
+    detached = open_branch(spec, wf)
+    (key,) = [e.data["key"] for e in first.events if e.kind == EventKind.INPUT_REQUESTED]
+    detached.run.answers[key] = True
+    WorkflowEngine().execute(detached)
+    outcome = branch_outcome(detached)
+
+    assert [tr.task_id for tr in outcome.task_runs] == ["ask"]  # a, a1, a2 finished before: not run again
+    assert outcome.results["ask"] is True and outcome.changes["total"].ops == (("add", 5), ("add", 1))
+    apply_outcome(outcome, branch)
+    assert branch.channel.get("total") == 106 and branch.record.tasks_run == ["a", "ParallelGroup_1", "ask"]
