@@ -330,10 +330,11 @@ class DaskBatch(Batch):
             if key in run.answers and run.is_within(question.session_id, branch.session_id)
         }
         remote = branch.remote
+        if remote is not None:
+            ticket.events_seen = remote.events_seen  # numbered on from its earlier parts, as the feed expects
         if remote is not None and remote.paused_state is not None:
             ticket.paused_state = remote.paused_state  # paused on a worker in this process's run
             ticket.seen = remote.seen
-            ticket.events_seen = remote.events_seen
         else:  # fresh, or stopped in a run restored from a checkpoint: it goes on from its state
             spec.state = branch_state(branch)
             if spec.state is not None and branch.dynamic_nodes:
