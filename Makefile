@@ -10,6 +10,8 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-dev
 DIST    := dist
+WHEEL_VENV  := build/wheel-venv
+WHEEL_STAMP := $(WHEEL_VENV)/.installed
 # The X.Y of the Python that .venv is made with.
 VENV_PYTHON = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 # What decides an installed environment: the metadata and the version it reports.
@@ -17,7 +19,7 @@ INSTALL_INPUTS := pyproject.toml graflow_nb/_version.py
 
 NBVAL  := --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-current-env
 
-.PHONY: demo test lint typecheck dist test-wheel test-pythons bench notebooks dot chromium clean
+.PHONY: demo test test-suite test-prepare lint typecheck dist test-wheel test-wheel-smoke test-pythons bench notebooks dot chromium clean
 
 demo: dot $(VENV)/.installed
 	$(BIN)/python -m graflow_nb.demo --out build
@@ -26,10 +28,24 @@ demo: dot $(VENV)/.installed
 # compares its outputs with the stored ones (notebooks/nbval_sanitize.cfg says what may vary).
 # tests/browser drive JupyterLab in Chromium (screenshots in build/screenshots/).
 # Then the built wheel is installed and tried the way a user gets it, and the fast part
-# of the suite runs on every other Python in PYTHONS (the whole suite just ran on .venv's).
-test: lint typecheck dot chromium $(STAMP)
+# of the suite runs on every other Python in PYTHONS (the whole suite runs on .venv's).
+#
+# In two rounds of jobs side by side (each job's output is printed whole when it ends):
+#   1. ruff, mypy and the whole suite, while the other Pythons' virtualenvs, the wheel
+#      and its virtualenv are built (installing mostly waits on files, not on the CPU);
+#   2. the wheel's smoke test and the fast suite on each other Python.
+# Every job still runs and must pass; only the waiting overlaps.
+OTHER_PYTHONS = $(filter-out $(VENV_PYTHON),$(PYTHONS))
+ROUND   := $(MAKE) --no-print-directory -j --output-sync=target
+test: dot chromium $(STAMP)
+	$(ROUND) lint typecheck test-suite test-prepare PYTHONS="$(OTHER_PYTHONS)"
+	$(ROUND) test-wheel-smoke test-pythons PYTHONS="$(OTHER_PYTHONS)"
+
+test-suite: $(STAMP)
 	$(BIN)/python -m pytest graflow_nb tests $(NBVAL)
-	$(MAKE) --no-print-directory test-wheel test-pythons PYTHONS="$(filter-out $(VENV_PYTHON),$(PYTHONS))"
+
+# What round 2 needs, built in round 1.
+test-prepare: $(WHEEL_STAMP) $(addsuffix /.installed-dev,$(addprefix .venvs/,$(PYTHONS)))
 
 lint: $(STAMP)
 	$(BIN)/ruff check graflow_nb tests benchmarks notebooks smoke
@@ -38,8 +54,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The table of rows (each beside its hand-written floor, with a verdict); the whole JSON
+# report goes to build/bench.json.
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/run.py
+	mkdir -p build
+	$(BIN)/python benchmarks/run.py --out build/bench.json --table
 
 # An sdist, then a wheel built from that sdist (what pip does with an sdist); a second
 # wheel straight from the tree must hold the same files, so nothing is missing from the sdist.
@@ -53,11 +72,18 @@ dist: $(STAMP)
 
 # The wheel in a new virtualenv, tried from a directory outside the checkout so only the
 # installed package can be imported (smoke/test_installed_wheel.py says what it checks).
-WHEEL_VENV := build/wheel-venv
-test-wheel: dot dist
+test-wheel: dot $(WHEEL_STAMP)
+	$(MAKE) --no-print-directory test-wheel-smoke
+
+# A new wheel and its virtualenv, every time (dist always builds).
+$(WHEEL_STAMP): dist
 	rm -rf $(WHEEL_VENV)
 	$(PYTHON) -m venv $(WHEEL_VENV)
 	$(WHEEL_VENV)/bin/python -m pip install -q $(DIST)/*.whl pytest mypy
+	touch $@
+
+# The smoke test alone, in the virtualenv that test-wheel (or make test's first round) built.
+test-wheel-smoke:
 	here=$$(mktemp -d) && cp smoke/test_installed_wheel.py "$$here" && cd "$$here" && \
 	  GRAFLOW_NB_CHECKOUT="$(CURDIR)" GRAFLOW_NB_WHEEL="$$(ls "$(CURDIR)"/$(DIST)/*.whl)" \
 	  "$(CURDIR)/$(WHEEL_VENV)/bin/python" -m pytest -q -p no:cacheprovider test_installed_wheel.py; \

@@ -45,6 +45,8 @@ except ImportError:  # a checkout that is not installed: use the package next to
     from graflow_nb import task, workflow
 
 import dask_rows  # noqa: E402  (beside this file: the Dask backend's rows)
+import floors  # noqa: E402
+import table  # noqa: E402
 
 DIAMOND_SLEEP = 0.050
 FANOUT_SLEEP = 0.020
@@ -53,6 +55,7 @@ CAPPED_WIDTH, CAPPED_LIMIT, CAPPED_SLEEP = 6, 2, 0.020
 TASK_TIMEOUT, GROUP_TIMEOUT = 0.1, 0.2
 CHAIN_LENGTH = 1000
 TRIVIAL_WIDTH = 1000
+LIVE_SLEEP = 0.100  # fanout-1000-live: long enough that the live view draws while it runs
 MEMORY_PROBES = 3  # fresh subprocesses measuring ru_maxrss (the median is judged)
 FRAME_ROWS = 3_276_800  # x 4 float64 columns = 100 MiB
 FRAME_READERS = 64
@@ -195,6 +198,32 @@ def timed_runs(
     return samples[0], samples[1:]
 
 
+def timed_runs_with_floor(
+    repeats: int, build: Callable[[], Any], start: str, floor: Callable[[], Any], **execute: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[float]]:
+    """``timed_runs`` with the hand-written floor timed after each engine run (and once
+    untimed first), so drift on a busy machine hits both alike: ``(cold, samples, floor_s)``."""
+    floor()
+    samples, floor_s = [], []
+    for _ in range(repeats + 1):
+        samples.append(timed_run(build, start, **execute))
+        gc.collect()
+        t0 = time.perf_counter()
+        floor()
+        floor_s.append(time.perf_counter() - t0)
+    return samples[0], samples[1:], floor_s[1:]
+
+
+def step_budget(tasks: int) -> dict[str, Any]:
+    """``max_steps`` for a scale row with more tasks than the default budget (10,000)."""
+    return {"max_steps": 2 * tasks} if tasks > 10_000 else {}  # 2x: group nodes take steps too
+
+
+def over_floor(engine: list[float], floor: list[float]) -> float:
+    """graflow_nb's median over the floor's median, from the same run."""
+    return round(statistics.median(engine) / statistics.median(floor), 3)
+
+
 def timed_run(build: Callable[[], Any], start: str, **execute: Any) -> dict[str, Any]:
     """One build + execute after ``gc.collect()``: its times and its run record."""
     gc.collect()
@@ -226,7 +255,7 @@ def check_once(samples: list[dict[str, Any]], expected_tasks: int) -> bool:
 
 
 def overhead_workload(
-    cold: dict[str, Any], samples: list[dict[str, Any]], critical_path: float, expected_tasks: int
+    cold: dict[str, Any], samples: list[dict[str, Any]], critical_path: float, expected_tasks: int, floor_s: list[float]
 ) -> dict[str, Any]:
     walls = [s["total"] for s in samples]
     return {
@@ -235,6 +264,9 @@ def overhead_workload(
         "run_only_s": stats([s["run"] for s in samples]),
         "critical_path_s": critical_path,
         "overhead_pct": stats([(w - critical_path) / critical_path for w in walls], 100, 2),
+        "floor_wall_s": stats(floor_s),
+        "floor_overhead_pct": stats([(f - critical_path) / critical_path for f in floor_s], 100, 2),
+        "over_floor": over_floor(walls, floor_s),
         "run_counts": samples[-1]["record"].task_counts(),
         "ok": check_once(samples, expected_tasks),
     }
@@ -242,24 +274,39 @@ def overhead_workload(
 
 # -- workloads --------------------------------------------------------------------------
 def wl_diamond(repeats: int) -> dict[str, Any]:
-    cold, samples = timed_runs(repeats, lambda: build_diamond("diamond"), "fetch")
-    return overhead_workload(cold, samples, DIAMOND_CRITICAL_PATH, 4)
+    body = _sleeper(DIAMOND_SLEEP)
+    floor = floors.FanoutFloor(2, body, source=body)
+    try:
+        cold, samples, floor_s = timed_runs_with_floor(repeats, lambda: build_diamond("diamond"), "fetch", floor.run)
+    finally:
+        floor.close()
+    return overhead_workload(cold, samples, DIAMOND_CRITICAL_PATH, 4, floor_s)
 
 
-def wl_fanout(width: int) -> Callable[[int], dict[str, Any]]:
+def wl_fanout(width: int, **execute: Any) -> Callable[[int], dict[str, Any]]:
     def run(repeats: int) -> dict[str, Any]:
         body = _sleeper(FANOUT_SLEEP)
-        cold, samples = timed_runs(repeats, lambda: build_fanout(f"fanout-{width}", width, body), "source")
+        floor = floors.FanoutFloor(width, body, source=_noop)
+        try:
+            cold, samples, floor_s = timed_runs_with_floor(
+                repeats, lambda: build_fanout(f"fanout-{width}", width, body), "source", floor.run, **execute
+            )
+        finally:
+            floor.close()
         walls = [s["total"] for s in samples]
         return {
             "width": width,
+            "execute": execute,
             "wall_s": stats(walls),
             "run_only_s": stats([s["run"] for s in samples]),
             "one_sleep_s": FANOUT_SLEEP,
-            "ratio": stats([w / FANOUT_SLEEP for w in walls], digits=2),
+            "ratio": stats([w / FANOUT_SLEEP for w in walls], digits=3),
             "cold_ratio": round(cold["total"] / FANOUT_SLEEP, 2),
             "run_only_ratio": stats([s["run"] / FANOUT_SLEEP for s in samples], digits=2),
             "ideal_ratio": 1.0,
+            "floor_wall_s": stats(floor_s),
+            "floor_ratio": stats([f / FANOUT_SLEEP for f in floor_s], digits=3),
+            "over_floor": over_floor(walls, floor_s),
             "peak_threads": max(s["record"].pool.peak_threads for s in samples),
             "all_started_ms": stats([_all_started(s["record"]) for s in samples], 1000, 2),
             "ok": check_once(samples, width + 2),
@@ -275,23 +322,31 @@ def _all_started(run: Any) -> float:
     return max(starts) - min(starts)
 
 
-def wl_chain(observed: bool) -> Callable[[int], dict[str, Any]]:
+def wl_chain(observed: bool, length: int = CHAIN_LENGTH) -> Callable[[int], dict[str, Any]]:
     def run(repeats: int) -> dict[str, Any]:
         extra: dict[str, Any] = {"observers": [lambda event: None]} if observed else {}
-        cold, samples = timed_runs(repeats, lambda: build_chain("chain", CHAIN_LENGTH), "t0", **extra)
-        per_task = 1e6 / CHAIN_LENGTH
+        extra |= step_budget(length)
+
+        def floor() -> None:  # the hand-written chain: name each task, call them in order
+            floors.chain_floor([(f"t{i}", _noop) for i in range(length)])
+
+        cold, samples, floor_s = timed_runs_with_floor(repeats, lambda: build_chain("chain", length), "t0", floor, **extra)
+        per_task = 1e6 / length
+        totals = [s["total"] for s in samples]
         out = {
-            "tasks": CHAIN_LENGTH,
+            "tasks": length,
             "observers": 1 if observed else 0,
-            "us_per_task": stats([s["total"] for s in samples], per_task, 2),
+            "us_per_task": stats(totals, per_task, 3),
             "cold_us_per_task": round(cold["total"] * per_task, 2),
             "us_per_task_run_only": stats([s["run"] for s in samples], per_task, 2),
             "us_per_task_build_only": stats([s["build"] for s in samples], per_task, 2),
-            "ok": check_once(samples, CHAIN_LENGTH),
+            "floor_us_per_task": stats(floor_s, per_task, 3),
+            "over_floor": over_floor(totals, floor_s),
+            "ok": check_once(samples, length),
         }
         if observed:
             events: list[Any] = []
-            build_chain("chain", CHAIN_LENGTH).execute("t0", session_id="S", observers=[events.append])
+            build_chain("chain", length).execute("t0", session_id="S", observers=[events.append])
             out["events_per_run"] = len(events)
         return out
 
@@ -301,23 +356,49 @@ def wl_chain(observed: bool) -> Callable[[int], dict[str, Any]]:
 def wl_fanout_trivial(repeats: int) -> dict[str, Any]:
     # Probes first: a child started later would inherit this process's grown ru_maxrss.
     rss = _PROBES.pop("rss", None) or [probe("rss") for _ in range(MEMORY_PROBES)]
+    floor_rss = _PROBES.pop("floor-rss", None) or [probe("floor-rss") for _ in range(MEMORY_PROBES)]
     traced = _PROBES.pop("tracemalloc", None) or probe("tracemalloc")
-    cold, samples = timed_runs(repeats, lambda: build_fanout("fanout-trivial", TRIVIAL_WIDTH, _noop), "source")
-    per_branch = 1e6 / TRIVIAL_WIDTH
     return {
-        "branches": TRIVIAL_WIDTH,
-        "us_per_branch": stats([s["total"] for s in samples], per_branch, 2),
-        "cold_us_per_branch": round(cold["total"] * per_branch, 2),
-        "us_per_branch_run_only": stats([s["run"] for s in samples], per_branch, 2),
-        "us_per_branch_build_only": stats([s["build"] for s in samples], per_branch, 2),
-        "peak_threads": max(s["record"].pool.peak_threads for s in samples),
+        **trivial_fanout_times(TRIVIAL_WIDTH, repeats),
         "rss_delta_mib": stats([r["delta_mib"] for r in rss], digits=2),
         "rss_before_mib": rss[0]["before_mib"],
         "rss_method": "getrusage ru_maxrss after minus before one build + run, fresh subprocess after a warm-up, x3",
         "vmhwm_delta_mib": [r["vmhwm_delta_mib"] for r in rss],
+        "floor_rss_delta_mib": stats([r["delta_mib"] for r in floor_rss], digits=2),
+        "floor_rss_method": "the same, for a ThreadPoolExecutor(1000) started and run over 1000 no-op calls",
         "tracemalloc_peak_mib": traced["peak_mib"],
         "tracemalloc_method": "tracemalloc peak during one build + run, separate fresh subprocess after a warm-up",
-        "ok": check_once(samples, TRIVIAL_WIDTH + 2),
+    }
+
+
+def trivial_fanout_times(width: int, repeats: int, with_floor: bool = True) -> dict[str, Any]:
+    """Build + run per branch; the floor (a warmed pool of ``width`` threads) only when
+    asked: the 10,000-branch scale row is judged against the 1,000-branch row instead."""
+    def build() -> Any:
+        return build_fanout("fanout-trivial", width, _noop)
+
+    out: dict[str, Any] = {"branches": width}
+    per_branch = 1e6 / width
+    if with_floor:
+        floor = floors.FanoutFloor(width, _noop, source=_noop)
+        try:
+            cold, samples, floor_s = timed_runs_with_floor(repeats, build, "source", floor.run)
+        finally:
+            floor.close()
+        out |= {
+            "floor_us_per_branch": stats(floor_s, per_branch, 3),
+            "over_floor": over_floor([s["total"] for s in samples], floor_s),
+        }
+    else:
+        cold, samples = timed_runs(repeats, build, "source", **step_budget(width + 2))
+    return {
+        **out,
+        "us_per_branch": stats([s["total"] for s in samples], per_branch, 3),
+        "cold_us_per_branch": round(cold["total"] * per_branch, 2),
+        "us_per_branch_run_only": stats([s["run"] for s in samples], per_branch, 2),
+        "us_per_branch_build_only": stats([s["build"] for s in samples], per_branch, 2),
+        "peak_threads": max(s["record"].pool.peak_threads for s in samples),
+        "ok": check_once(samples, width + 2),
     }
 
 
@@ -353,8 +434,12 @@ def wl_frame_readers(repeats: int) -> dict[str, Any]:
     }
 
 
-def wl_fanout_live(repeats: int) -> dict[str, Any]:
-    """fanout-64 with ``live=True`` against the same workload without, in ABBA order (plain,
+def wl_fanout_live(width: int, sleep: float) -> Callable[[int], dict[str, Any]]:
+    return functools.partial(fanout_live, width, sleep)
+
+
+def fanout_live(width: int, sleep: float, repeats: int) -> dict[str, Any]:
+    """fanout-W with ``live=True`` against the same workload without, in ABBA order (plain,
     live, live, plain, ...) so that drift and what a run leaves for the next hit both alike.
 
     The live view only draws inside IPython, so this runs in an ``InteractiveShell`` whose
@@ -364,9 +449,12 @@ def wl_fanout_live(repeats: int) -> dict[str, Any]:
     view includes drawing the final picture (``final_picture_s``, a fixed cost: one
     ``dot`` layout).  ``slowdown_pct`` compares the medians of ``run_s``;
     ``wall_slowdown_pct`` those of ``wall_s``; ``frames`` counts live updates per run
-    (the first frame is due after 0.25 s, later than this run ends).  What one frame of
-    this run costs is timed apart, off the clock: ``frame_s`` (wall, with the ``dot``
-    subprocess) and ``frame_cpu_ms`` (this process's CPU time, what the run competes with).
+    (the first frame is due after 0.25 s: fanout-64 ends sooner, fanout-1000's 100 ms
+    sleeps on 256 threads do not).  What one frame of this run costs is timed apart, off
+    the clock: ``frame_s`` (wall, with the ``dot`` subprocess) and ``frame_cpu_ms`` (this
+    process's CPU time, what the run competes with).  ``picture_folded``: that frame
+    draws the group as one ``W branches`` node, not W boxes (``frame_nodes`` counts the
+    drawing's nodes).
     """
     import tempfile
 
@@ -376,8 +464,7 @@ def wl_fanout_live(repeats: int) -> dict[str, Any]:
 
     from graflow_nb.observe import LiveView  # importing graflow_nb.observe installs the live view
 
-    width = 64
-    body = _sleeper(FANOUT_SLEEP)
+    body = _sleeper(sleep)
     config = Config()
     config.HistoryManager.hist_file = ":memory:"
     ipython_dir = tempfile.TemporaryDirectory()  # IPython's profile goes here, not in the home directory
@@ -407,9 +494,10 @@ def wl_fanout_live(repeats: int) -> dict[str, Any]:
     frame_walls, frame_cpus = [], []
     for _ in range(repeats):
         t0, c0 = time.perf_counter(), time.process_time()
-        view.frame()
+        html = view.frame()["text/html"]
         frame_walls.append(time.perf_counter() - t0)
         frame_cpus.append(time.process_time() - c0)
+    nodes = html.count('class="node"')
 
     def slowdown(field: str) -> float:
         base = statistics.median(s[field] for s in plain)
@@ -427,13 +515,19 @@ def wl_fanout_live(repeats: int) -> dict[str, Any]:
         "frames": [s["frames"] for s in live],
         "frame_s": stats(frame_walls),
         "frame_cpu_ms": stats(frame_cpus, 1000, 2),
+        "frame_nodes": nodes,
+        "picture_folded": f"{width} branches" in html and nodes < 20,
         "ok": check_once(plain, width + 2) and check_once(live, width + 2),
     }
 
 
 def wl_nested(repeats: int) -> dict[str, Any]:
-    cold, samples = timed_runs(repeats, lambda: build_nested("nested"), "a")
-    return overhead_workload(cold, samples, NESTED_CRITICAL_PATH, 7)
+    floor = floors.NestedFloor(_sleeper(NESTED_SLEEP))
+    try:
+        cold, samples, floor_s = timed_runs_with_floor(repeats, lambda: build_nested("nested"), "a", floor.run)
+    finally:
+        floor.close()
+    return overhead_workload(cold, samples, NESTED_CRITICAL_PATH, 7, floor_s)
 
 
 def wl_capped(repeats: int) -> dict[str, Any]:
@@ -448,7 +542,11 @@ def wl_capped(repeats: int) -> dict[str, Any]:
         group.with_execution(max_concurrency=CAPPED_LIMIT)
         return wf
 
-    cold, samples = timed_runs(repeats, build, "source")
+    floor = floors.FanoutFloor(CAPPED_WIDTH, body, source=_noop, threads=CAPPED_LIMIT)
+    try:
+        cold, samples, floor_s = timed_runs_with_floor(repeats, build, "source", floor.run)
+    finally:
+        floor.close()
     ideal = CAPPED_WIDTH / CAPPED_LIMIT * CAPPED_SLEEP
     walls = [s["total"] for s in samples]
     return {
@@ -458,6 +556,8 @@ def wl_capped(repeats: int) -> dict[str, Any]:
         "ideal_s": round(ideal, 6),
         "ratio": stats([w / ideal for w in walls], digits=2),
         "cold_ratio": round(cold["total"] / ideal, 2),
+        "floor_wall_s": stats(floor_s),
+        "over_floor": over_floor(walls, floor_s),
         "ok": check_once(samples, CAPPED_WIDTH + 2),
     }
 
@@ -652,15 +752,20 @@ def run_checkpoint_probe(kind: str, path: str) -> dict[str, Any]:
 WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "diamond": (wl_diamond, 9, 3),
     "fanout-16": (wl_fanout(16), 9, 3),
-    "fanout-64": (wl_fanout(64), 7, 3),
-    "fanout-256": (wl_fanout(256), 7, 3),
+    "fanout-64": (wl_fanout(64), 9, 3),
+    "fanout-256": (wl_fanout(256), 9, 3),
     "chain-1000": (wl_chain(observed=False), 11, 3),
     "chain-1000-observed": (wl_chain(observed=True), 11, 3),
-    "fanout-trivial-1000": (wl_fanout_trivial, 7, 3),
+    "fanout-trivial-1000": (wl_fanout_trivial, 9, 3),
     "nested": (wl_nested, 11, 3),
     "capped-6x2": (wl_capped, 9, 3),
     "timeouts": (wl_timeouts, 5, 2),
-    "fanout-64-live": (wl_fanout_live, 15, 3),
+    "fanout-64-live": (wl_fanout_live(64, FANOUT_SLEEP), 15, 3),
+    # scale rows
+    "chain-100000": (wl_chain(observed=False, length=100_000), 3, 1),
+    "fanout-trivial-10000": (lambda repeats: trivial_fanout_times(10_000, repeats, with_floor=False), 3, 1),
+    "fanout-1000": (wl_fanout(1000, max_workers=1000), 5, 2),  # the floor's pool is 1000 wide too
+    "fanout-1000-live": (wl_fanout_live(1000, LIVE_SLEEP), 3, 1),
     "render-1000": (wl_render, 3, 1),
     "frame-read-64": (wl_frame_readers, 5, 2),
     "dask-overhead": (dask_rows.wl_dask_overhead, 9, 3),
@@ -726,6 +831,8 @@ def run_probe(kind: str) -> dict[str, Any]:
     gc.collect()
     if kind == "rss":
         return rss_delta(lambda: build_fanout("probe", TRIVIAL_WIDTH, _noop).execute("source", session_id="S"))
+    if kind == "floor-rss":
+        return rss_delta(lambda: floors.fanout_memory_floor(TRIVIAL_WIDTH, _noop))
     import tracemalloc
 
     tracemalloc.start()
@@ -794,10 +901,11 @@ def source_digest() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the graflow_nb benchmark workloads and print JSON.")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (finishes in well under 20 s)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (finishes in under a minute)")
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(WORKLOADS), help="run only these workloads")
     parser.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")
-    probes = ("rss", "tracemalloc", "frame-engine", "frame-floor", "checkpoint-load-1000", "checkpoint-load-64")
+    parser.add_argument("--table", action="store_true", help="print the table of rows with verdicts instead of the JSON")
+    probes = ("rss", "floor-rss", "tracemalloc", "frame-engine", "frame-floor", "checkpoint-load-1000", "checkpoint-load-64")
     parser.add_argument("--probe", choices=probes, help=argparse.SUPPRESS)
     parser.add_argument("--probe-path", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -813,7 +921,11 @@ def main(argv: list[str] | None = None) -> int:
     if "fanout-trivial-1000" in names:
         # ru_maxrss survives exec: start the memory probes while this process is still small.
         log("fanout-trivial-1000: memory probes")
-        _PROBES.update(rss=[probe("rss") for _ in range(MEMORY_PROBES)], tracemalloc=probe("tracemalloc"))
+        _PROBES.update(
+            rss=[probe("rss") for _ in range(MEMORY_PROBES)],
+            tracemalloc=probe("tracemalloc"),
+            **{"floor-rss": [probe("floor-rss") for _ in range(MEMORY_PROBES)]},
+        )
     if "frame-read-64" in names:
         log("frame-read-64: memory probes")
         count = 1 if args.quick else MEMORY_PROBES  # each probe builds its own 100 MiB frame
@@ -845,10 +957,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         "workloads": workloads,
         "targets": judge(workloads),
+        "rows": table.judge_all(workloads),
     }
     text = compact(json.dumps(report, indent=2))
     assert json.loads(text) == report
-    print(text)
+    print(table.render(report["rows"]) if args.table else text)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")

@@ -63,8 +63,32 @@ def _ascii_drawing(graph: Any) -> str:
     return draw_ascii(graph)
 
 
+def _run_frames(run: Any) -> Any:
+    """``run.frames``: the pandas frames, with pandas loaded on first use."""
+    from .observe.frames import RunFrames
+
+    return RunFrames(run)
+
+
+def _to_pipeline(workflow: Any, path: Any) -> Any:
+    """``wf.to_pipeline()``: the pipeline format and its yaml load on first use."""
+    from .pipeline import to_pipeline
+
+    return to_pipeline(workflow, path)
+
+
+def _debugger(workflow: Any, start_node: Any, **execute_options: Any) -> Any:
+    """``wf.debug()``: the step debugger and its views load on first use."""
+    from .debug import Debugger
+
+    return Debugger(workflow, start_node, **execute_options)
+
+
 # The engine only knows slots; the layers above fill them.
 vars(sys.modules[__name__ + ".core.workflow"])["LIVE_VIEW_FACTORY"] = _live_view
+vars(sys.modules[__name__ + ".core.workflow"])["PIPELINE_EXPORT"] = _to_pipeline
+vars(sys.modules[__name__ + ".core.workflow"])["DEBUGGER"] = _debugger
+vars(sys.modules[__name__ + ".core.run"])["RUN_FRAMES"] = _run_frames
 vars(sys.modules[__name__ + ".core.graph"])["ASCII_DRAWING"] = _ascii_drawing
 install_refusals()  # graflow_nb.llm, .worker, ...: an ImportError saying what to use instead
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from graflow_nb import task
 from graflow_nb.core.events import Event, EventKind
 
 WAIT = 10.0  # seconds; far beyond any healthy wait, so a busy machine never trips it
@@ -54,6 +56,50 @@ def wait_for_main_thread_in(function: str) -> None:
         return False
 
     wait_until(inside, f"the main thread to be inside {function}()")
+
+
+class Calls:
+    """What the tasks under test were called: thread-safe, called from inside tasks.
+
+    ``order`` is every call in call order, ``counts`` the calls per name, and for each
+    name the session ids it was given (``sessions``) and the thread of its last call
+    (``threads``).  ``task(name)`` makes a task that records its call."""
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+        self.counts: Counter[str] = Counter()
+        self.sessions: dict[str, list[str]] = {}
+        self.threads: dict[str, str] = {}
+        # Guards every field above: each branch thread records its calls.
+        self._lock = threading.Lock()
+
+    def hit(self, name: str, session: str | None = None) -> None:
+        with self._lock:
+            self.order.append(name)
+            self.counts[name] += 1
+            self.sessions.setdefault(name, []).append(session or "")
+            self.threads[name] = threading.current_thread().name
+
+    def count(self, name: str) -> int:
+        with self._lock:
+            return self.counts[name]
+
+    __getitem__ = count
+
+    def index(self, name: str) -> int:
+        """Position of ``name``'s first call."""
+        with self._lock:
+            return self.order.index(name)
+
+    def task(self, name: str, then: Callable[[], Any] | None = None, **options: Any) -> Any:
+        """A task ``name`` that records its call, then returns ``then()`` (or raises
+        what ``then`` raises)."""
+
+        def body() -> Any:
+            self.hit(name)
+            return then() if then is not None else None
+
+        return task(name, **options)(body)
 
 
 class EventWaiter:

@@ -20,6 +20,7 @@ from .errors import (
     RetryLimitExceededError,
     StepLimitExceededError,
     TaskError,
+    TaskStoppedError,
 )
 from .events import Event, EventBus, EventKind, EventLog, ObserverError, ObserverWarning
 from .graph import TaskGraph
@@ -46,6 +47,6 @@ __all__ = [
     "ObserverError", "ObserverWarning",
     "ParallelGroup", "ParallelGroupError", "RetryLimitExceededError", "RetryPolicy", "Run",
     "SequentialTask", "SessionRecord", "StepLimitExceededError", "StrictGroupPolicy", "Task",
-    "TaskError", "TaskExecutionContext", "TaskGraph", "TaskRun", "TaskWrapper", "WorkflowContext",
+    "TaskError", "TaskExecutionContext", "TaskStoppedError", "TaskGraph", "TaskRun", "TaskWrapper", "WorkflowContext",
     "WorkflowEngine", "chain", "parallel", "task", "workflow",
 ]

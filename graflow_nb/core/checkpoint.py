@@ -93,8 +93,12 @@ def paths_for(pkl: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path, pathlib.Pa
 
 
 def target_path(run: Run, path: Any) -> pathlib.Path:
-    """Where a checkpoint of ``run`` goes: ``path`` (a ``.pkl`` file, or a directory to
-    put ``<session id>.pkl`` in), else the run's ``checkpoint_dir``; never the cwd."""
+    """Where a checkpoint of ``run`` goes, by graflow's rule for ``path``: a name ending
+    ``.pkl`` is the checkpoint; any other is its base name (``dir/x`` writes ``dir/x.pkl``,
+    ``dir/x.state.json``, ``dir/x.meta.json``; ``x.v2`` writes ``x.v2.pkl``).  A path
+    ending in a separator or naming an existing directory gets ``<session id>.pkl``
+    inside it (graflow would write nameless ``dir/.pkl`` files, or files beside the
+    directory).  No path: the run's ``checkpoint_dir``; never the cwd."""
     if path is None:
         folder = run.checkpoint_dir
         if folder is None:
@@ -103,10 +107,13 @@ def target_path(run: Run, path: Any) -> pathlib.Path:
                 f"execute(checkpoint_dir=...) (graflow_nb writes nothing to the working directory on its own)"
             )
         return pathlib.Path(folder) / (_safe_name(run.root_session_id) + SUFFIX)
-    target = pathlib.Path(os.fspath(path))
-    if target.is_dir() or not target.suffix:
+    given = os.fspath(path)
+    if not isinstance(given, str) or not given:
+        raise ValueError(f"run {shown(run.root_session_id)}: checkpoint path {given!r} is not a file or directory name")
+    target = pathlib.Path(given)
+    if given.endswith(("/", os.sep)) or target.is_dir():
         return target / (_safe_name(run.root_session_id) + SUFFIX)
-    return target
+    return target if target.name.endswith(SUFFIX) else target.with_name(target.name + SUFFIX)
 
 
 def write_atomically(path: pathlib.Path, data: bytes) -> None:
@@ -217,12 +224,26 @@ def save_running_root(ctx: ExecutionContext, path: Any, metadata: dict[str, Any]
 
 def write_requested(ctx: ExecutionContext) -> None:
     """The engine's call after a root task that asked for a deferred checkpoint finished
-    and its successors were queued (graflow's order)."""
+    and its successors were queued (graflow's order).  A checkpoint that can't be written
+    (a value that won't pickle, a full disk) leaves the run as it was: the run goes on,
+    the error, naming the task and the key, goes to ``run.checkpoint_errors`` and to a
+    ``RuntimeWarning``; the task has finished, so raising now would fail work that
+    succeeded."""
     request = ctx.checkpoint_request
     ctx.checkpoint_request = None
-    if request is not None:
-        path, metadata = request
-        ctx.run.checkpoints.append(save_running_root(ctx, path, metadata, None)[0])
+    if request is None:
+        return
+    task_id, path, metadata = request
+    try:
+        written = save_running_root(ctx, path, metadata, None)[0]
+    except (GraflowError, OSError) as error:
+        reason = error if isinstance(error, GraflowError) else f"{type(error).__name__}: {error}"
+        failure = SnapshotError(f"task {shown(task_id)}: its deferred ctx.checkpoint() was not written: {reason}")
+        failure.__cause__ = error
+        ctx.run.checkpoint_errors.append(failure)
+        warnings.warn(str(failure), RuntimeWarning, stacklevel=2)
+        return
+    ctx.run.checkpoints.append(written)
 
 
 def checkpoint_from_task(ctx: ExecutionContext, task_id: str, metadata: Any, path: Any, deferred: bool) -> Any:
@@ -242,7 +263,7 @@ def checkpoint_from_task(ctx: ExecutionContext, task_id: str, metadata: Any, pat
         raise TypeError(f"task {shown(task_id)}: ctx.checkpoint(metadata=...) takes a dict, got {type(metadata).__name__}")
     target_path(ctx.run, path)  # refuse a missing destination now, in the task that asked
     if deferred:
-        ctx.checkpoint_request = (path, metadata)
+        ctx.checkpoint_request = (task_id, path, metadata)
         return None
     return save_running_root(ctx, path, metadata, task_id)
 

@@ -20,16 +20,20 @@ from typing import TYPE_CHECKING, Any
 
 from . import run as _run_module
 from . import task as _model
+from . import workflow as workflow_module
 from .channel import MISSING, BranchChannel, Channel, MemoryChannel
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
 from .cycle import CycleController
 from .errors import CycleLimitExceededError, DuplicateTaskError, GraphCompilationError, TaskTimeoutError
 from .events import EventBus, EventKind, Observer
+from .feedback import request_feedback
 from .feedback_manager import FeedbackManager
 from .graph import TaskGraph, known_ids
+from .policies import resolve_policy
 from .queue import InMemoryTaskQueue
 from .run import Run, SessionRecord
-from .task import Executable, SequentialTask
+from .task import Executable, IterationTask, SequentialTask, TaskWrapper
+from .typed_channel import TypedChannel
 
 if TYPE_CHECKING:
     from .workflow import WorkflowContext
@@ -92,8 +96,6 @@ class ExecutionContext:
         self.run.gate = gate
         self.run.root_context = self
         if default_policy is not None:
-            from .policies import resolve_policy
-
             resolve_policy(default_policy)
             self.run.default_policy = default_policy
         self.run.set_concurrency(max_concurrency)
@@ -128,7 +130,7 @@ class ExecutionContext:
     parked_groups: Mapping[str, Any] = _EMPTY  # group id -> GroupRun waiting on human input
     failed_groups: Mapping[str, Any] = _EMPTY  # group id -> GroupRun that failed (for a checkpoint)
     waiting_key: str | None = None  # the input key the session's next task waits on
-    checkpoint_request: tuple[Any, Any] | None = None  # (path, metadata) of ctx.checkpoint(deferred=True)
+    checkpoint_request: tuple[str, Any, Any] | None = None  # (task id, path, metadata) of ctx.checkpoint(deferred=True)
     _added_this_task: frozenset[str] | set[str] = frozenset()
     _has_dynamic = False
     _goto_called = False
@@ -345,8 +347,10 @@ class ExecutionContext:
 
     # -- queue -------------------------------------------------------------------------
     def add_to_queue(self, task: Executable) -> None:
+        """Queue ``task``; ``task_enqueued`` follows ``run_started``: what is queued
+        before the run starts (the start node) is announced when it starts."""
         self.task_queue.enqueue(task)
-        if self.run.bus.active:
+        if self.run.bus.active and self.run.announced:
             self.run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, task.task_id)
 
     def enqueue_successors(self, task_id: str, targets: tuple[str, ...] | None = None) -> None:
@@ -396,6 +400,19 @@ class ExecutionContext:
     def mark_task_completed(self, task_id: str) -> None:
         self.completed_tasks.append(task_id)
 
+    def last_completed_result(self) -> Any:
+        """What the session's last finished task returned, or None when none has.
+
+        A session continued from a checkpoint taken in its last task has nothing left
+        to run, yet its run's result is that task's result, not None."""
+        if not self.completed_tasks:
+            return None
+        last = self.completed_tasks[-1]
+        for attempt in reversed(self.run.task_runs):
+            if attempt.session_id == self.session_id and attempt.task_id == last and attempt.status == "succeeded":
+                return attempt.result
+        return None
+
     # -- control flow requested by tasks -----------------------------------------------
     def next_task(self, executable: Executable | str, goto: bool = False) -> str:
         """Queue ``executable`` (a task, a group, or the id of a task this session
@@ -433,8 +450,6 @@ class ExecutionContext:
         return task_id
 
     def next_iteration(self, data: Any = None, task_id: str | None = None) -> str:
-        from .task import IterationTask, TaskWrapper
-
         task_id = task_id or self.current_task_id
         if task_id is None:
             raise ValueError("next_iteration() needs a running task")
@@ -531,9 +546,7 @@ class ExecutionContext:
         self._llm_agents[name] = agent
 
     def execute(self) -> Any:
-        from .engine import WorkflowEngine
-
-        return WorkflowEngine().execute(self)
+        return workflow_module.RUNTIME.run(self)
 
     def __repr__(self) -> str:
         return f"<ExecutionContext {self.session_id!r} queue={self.task_queue.snapshot()}>"
@@ -655,8 +668,6 @@ class TaskExecutionContext:
         *,
         default: Any = MISSING,
     ) -> Any:
-        from .feedback import request_feedback
-
         self._check_live()
         check_timeout(timeout, f"task {shown(self.task_id)}: request_feedback()")
         self._requests += 1
@@ -691,13 +702,13 @@ class TaskExecutionContext:
         written once this task has finished and its successors are queued, so resuming
         starts after it; returns None.  ``deferred=False``: written now, resuming runs
         this task again from its start; returns ``(path, CheckpointMetadata)``.
-        ``path``: a ``.pkl`` file or a directory (default: ``execute(checkpoint_dir=)``)."""
+        ``path``: a ``.pkl`` file, a base name (``dir/x``: ``dir/x.pkl``, as graflow) or
+        a directory (default: ``execute(checkpoint_dir=)``).  A deferred checkpoint that
+        can't be written goes to ``run.checkpoint_errors`` and leaves the run going."""
         self._check_live()
         return _run_module.CHECKPOINTS.checkpoint_from_task(self.execution_context, self.task_id, metadata, path, deferred)
 
     def get_typed_channel(self, message_type: type) -> Any:
-        from .typed_channel import TypedChannel
-
         return TypedChannel(self.execution_context.channel, message_type)
 
     def get_result(self, task_id: str, default: Any = None) -> Any:

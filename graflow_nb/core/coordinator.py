@@ -26,9 +26,18 @@ import time
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from .direct import execute_direct
-from .errors import GroupTimeoutError, SessionPaused, StepLimitExceededError, ends_run, stop_status
+from .errors import (
+    GraflowWorkflowCanceledError,
+    GroupTimeoutError,
+    SessionPaused,
+    StepLimitExceededError,
+    ends_run,
+    stop_status,
+    stopped_by_cancel,
+)
 from .events import EventKind
 from .executors import Batch, executor_for
+from .interrupt import ctrl_c_here
 from .merge import merge_branches
 from .policies import TaskResult, resolve_policy
 
@@ -119,11 +128,14 @@ class GroupRun:
         try:
             finished = batch.wait(timeout)
         except BaseException:
-            # Interrupted at the barrier (Ctrl-C): members that have not started never
-            # will; the interrupted run stops the running ones (core.interrupt).
+            # Interrupted at the barrier, or in a member this thread ran (Ctrl-C):
+            # members that have not started never will; the interrupted run stops the
+            # running ones (core.interrupt).  Kept, as a failed group is, for a
+            # checkpoint: a resume runs again only the members that did not succeed.
             self.stop_event.set()
             batch.stop()
             self._close_skipped([indices[p] for p in batch.never_started()])
+            self.parent._own("failed_groups")[self.group.task_id] = self
             raise
         if not finished:
             self.stop_event.set()
@@ -139,6 +151,11 @@ class GroupRun:
             # Every error ends here, on whichever thread ran the member, so a worker
             # never dies of one.
             self.settle(index, error)
+            if ctrl_c_here(error):
+                # Ctrl-C landed in a member the forking thread ran itself: it goes up
+                # at once, as at the barrier, so the run stops the members still
+                # running instead of waiting for them.
+                raise
             return
         self.settle(index, None)
 
@@ -149,6 +166,10 @@ class GroupRun:
         member_id = self.members[index].task_id
         if isinstance(error, SessionPaused):
             self.outcomes[index] = TaskResult(member_id, False, "paused", None, branch.session_id, "paused")
+        elif error is not None and stopped_by_cancel(error, branch.cancelled):
+            # Its task stopped part-way for the stop of this group or run: not run,
+            # like a sibling the stop reached between tasks.
+            self.outcomes[index] = self._cancelled_outcome(index)
         elif error is not None:
             status = stop_status(error) if ends_run(error) else "failed"
             self.outcomes[index] = TaskResult(member_id, False, str(error), error, branch.session_id, status)
@@ -252,6 +273,14 @@ class GroupRun:
         if stop is not None:
             # SystemExit, KeyboardInterrupt or a workflow cancel: no policy tolerates it.
             self._fail(stop)
+        if run.cancel_event.is_set() and any(r.status == "cancelled" for r in results.values()):
+            # The run was stopped from outside (the debugger's cancel, a stopped cell)
+            # and so were members: a cancel of the run, not a failure of the group.
+            not_run = ", ".join(m for m, r in results.items() if r.status == "cancelled")
+            cancel = GraflowWorkflowCanceledError(
+                f"run {run.root_session_id!r} was cancelled while group {group.task_id!r} ran; not run: {not_run}", group.task_id
+            )
+            self._fail(cancel)
         budget = next((r.error for r in results.values() if isinstance(r.error, StepLimitExceededError)), None)
         if budget is not None:
             # The budget is the run's, not the group's: no policy can continue past it.
@@ -323,7 +352,8 @@ class GroupRun:
         # Kept for a checkpoint of the failed run: resuming re-enters this group and
         # runs again only the members that did not succeed (core.snapshot).
         self.parent._own("failed_groups")[group.task_id] = self
-        run.record_group(group.task_id, self.parent.session_id, "failed", self._results())
+        state = stop_status(error) if ends_run(error) else "failed"  # a cancel cancels the group
+        run.record_group(group.task_id, self.parent.session_id, state, self._results())
         if run.bus.active:
-            run.bus.emit(EventKind.GROUP_FINISHED, self.parent.session_id, group.task_id, state="failed")
+            run.bus.emit(EventKind.GROUP_FINISHED, self.parent.session_id, group.task_id, state=state)
         raise error

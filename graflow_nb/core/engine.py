@@ -40,7 +40,9 @@ from .errors import (
     StepLimitExceededError,
     TaskTimeoutError,
     annotate,
+    ends_run,
     stop_status,
+    stopped_by_cancel,
 )
 from .events import EventKind
 from .interrupt import TaskThreads, stop_tasks
@@ -90,14 +92,27 @@ class WorkflowEngine:
             return self._session(context)
         return self._root(context)
 
+    @staticmethod
+    def _announce(context: ExecutionContext) -> None:
+        """``run_started``, then the tasks queued while the run was set up: every event
+        of a run comes after its ``run_started``."""
+        run = context.run
+        run.announced = True
+        if run.bus.active:
+            run.bus.emit(EventKind.RUN_STARTED, context.session_id, workflow=run.workflow_name)
+            for task_id in context.task_queue.snapshot():
+                run.bus.emit(EventKind.TASK_ENQUEUED, context.session_id, task_id)
+
     # -- the root session owns the run: pool, status, read-only graph ------------------
     def _root(self, context: ExecutionContext) -> Any:
         run = context.run
         run.pool = WorkerPool(run.max_workers, name=f"graflow-{context.session_id}")
         resuming = run.status == "paused"
         run.status = "running"
-        if run.bus.active and not resuming:
-            run.bus.emit(EventKind.RUN_STARTED, context.session_id, workflow=run.workflow_name)
+        if resuming:
+            run.announced = True  # it started before (in this process, or before its checkpoint)
+        else:
+            self._announce(context)
         try:
             return self._run_root(context)
         finally:
@@ -134,13 +149,7 @@ class WorkflowEngine:
                 run.status = "cancelled" if run.cancel_event.is_set() else "succeeded"
                 run.result = result
                 return result
-        if run.stop_error is not None:
-            # What ended the run wins over what it caused on the way up (a sibling's
-            # cancellation, a group's error about it), whichever thread got here first.
-            error = run.stop_error
-            run.status = stop_status(error)
-        else:
-            run.status = "cancelled" if run.cancel_event.is_set() else stop_status(error)
+        error, run.status = run.outcome_of(error)
         if isinstance(error, StepLimitExceededError):
             error.results = run.results()
         if isinstance(error, KeyboardInterrupt):
@@ -178,13 +187,7 @@ class WorkflowEngine:
             raise
         except BaseException as error:
             if ctx.record.state == "open":
-                # What stopped the run decides (see _root); a run stopped from outside
-                # with nothing raised (run.cancel_event alone) ends "cancelled".
-                stop = ctx.run.stop_error
-                if stop is not None:
-                    state = stop_status(stop)
-                else:
-                    state = "cancelled" if ctx.run.cancel_event.is_set() else stop_status(error)
+                state = "cancelled" if stopped_by_cancel(error, ctx.cancelled) else ctx.run.outcome_of(error)[1]
                 ctx.run.close_session(ctx.session_id, state)
                 ctx.skip_queued(state)
             raise
@@ -207,7 +210,7 @@ class WorkflowEngine:
         run = ctx.run
         queue = ctx.task_queue
         record = ctx.record
-        last_result = None
+        last_result = ctx.last_completed_result()
         while True:
             task = queue.dequeue()
             if task is None:
@@ -313,7 +316,13 @@ class WorkflowEngine:
                 if run.abandoned_any and ctx.abandoned:
                     record.status = "abandoned"  # given up on while it ran: its failure is too late
                     raise
-                record.status = "failed"
+                if stopped_by_cancel(error, ctx.cancelled):
+                    record.status = "cancelled"  # it stopped part-way for the cancel, as asked
+                    record.error = error  # what it stopped, in its words
+                    raise
+                # A workflow cancel (cancel_workflow() below, or a group stopped by it)
+                # cancels; anything else fails.
+                record.status = stop_status(error) if ends_run(error) else "failed"
                 record.error = error
                 if ctx.tracer is not None:
                     run.call_hook(ctx.tracer, "on_task_end", task, ctx, error=error)
@@ -348,9 +357,11 @@ class WorkflowEngine:
                 # whole run stops and ends with this very object.
                 record.status = "abandoned" if run.abandoned_any and ctx.abandoned else stop_status(error)
                 record.error = error
-                if not task.is_group:
+                if not task.is_group and not task_ctx.abandoned:
                     # A group's own stop came from a member (annotated there) or from
-                    # an interrupt of the thread waiting at its barrier: no task raised it.
+                    # an interrupt of the thread waiting at its barrier, and an
+                    # abandoned timed attempt's from the thread waiting for it: no task
+                    # raised it.
                     annotate(error, task_id, ctx.session_id)
                 run.stop_with(error)
                 if bus.active:
@@ -429,7 +440,13 @@ class WorkflowEngine:
         def call() -> Any:
             return context.run(self._invoke, ctx, task_ctx, record, slots, task.invoke, task_ctx)
 
-        finished, attempt = timed.ATTEMPTS.run(call, task.timeout, task.task_id, ctx.session_id)
+        try:
+            finished, attempt = timed.ATTEMPTS.run(call, task.timeout, task.task_id, ctx.session_id)
+        except BaseException:
+            # Ctrl-C reached this thread while it waited: the attempt, abandoned, is
+            # stopped by the run's interrupt on its own thread; the task raised nothing.
+            task_ctx.abandoned = True
+            raise
         if not finished:
             task_ctx.abandoned = True
             raise TaskTimeoutError(task.task_id, task.timeout, ctx.session_id)
@@ -464,6 +481,11 @@ class _Runtime:
     @staticmethod
     def run(context: ExecutionContext) -> Any:
         return WorkflowEngine().execute(context)
+
+    @property
+    def checkpoints(self) -> Any:
+        """``core.checkpoint``'s saver (set once it is imported; core/__init__ does)."""
+        return run_module.CHECKPOINTS
 
 
 workflow_module.RUNTIME = _Runtime()

@@ -129,6 +129,22 @@ class GraflowWorkflowCanceledError(GraflowRuntimeError):
         self.task_id = task_id
 
 
+class TaskStoppedError(GraflowRuntimeError):
+    """Raised by a task that stopped part-way because its session was cancelled (it saw
+    ``ctx.cancelled``, e.g. a shell step whose command was killed).
+
+    When the session really was cancelled, the task is recorded ``cancelled``, its
+    session ends ``cancelled`` and its group counts it as not run, as for a task the
+    stop reached at a task boundary; the run ends with what stopped it.  Unlike
+    ``GraflowWorkflowCanceledError`` it does not stop the run.  Raised when nothing was
+    cancelled, it is an ordinary failure."""
+
+
+def stopped_by_cancel(error: BaseException, cancelled: bool) -> bool:
+    """``error`` is a task's report that the cancel of its session stopped it."""
+    return cancelled and isinstance(error, TaskStoppedError)
+
+
 class RunInterrupted(PicklableError, KeyboardInterrupt):
     """Raised inside a task's thread when its run is interrupted (``core.interrupt``).
 

@@ -150,16 +150,6 @@ class FeedbackWaitTimedOut(PauseRequested, FeedbackTimeoutError):
         self.key = feedback_id
 
 
-def check_answer(question: PendingInput, value: Any) -> None:
-    """Refuse an answer that can't be right for the question, naming what would be."""
-    if question.kind == "selection" and question.options and value not in question.options:
-        raise ValueError(f"{question.key}: {value!r} is not one of the options {question.options}")
-    if question.kind == "multi_selection" and question.options:
-        wrong = [v for v in value if v not in question.options]
-        if wrong:
-            raise ValueError(f"{question.key}: {wrong} are not among the options {question.options}")
-
-
 def _response(question: PendingInput, value: Any) -> FeedbackResponse:
     response = FeedbackResponse(question.key, FeedbackType(question.kind), responded_at=_now())
     if question.kind == "approval":

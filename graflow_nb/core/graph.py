@@ -197,8 +197,6 @@ class TaskGraph:
         cache = self._topo_cache
         if cache is not None:
             return cache
-        from .task import ParallelGroup
-
         order: dict[str, int] = {}
         indegree = {n: len(self._pred.get(n, ())) for n in self.nodes}
         ready = [n for n in self.nodes if indegree[n] == 0]
@@ -212,8 +210,8 @@ class TaskGraph:
             order[node] = len(order)
             expansion: list[str] = []
             item = self.nodes.get(node)
-            if isinstance(item, ParallelGroup):
-                expansion = [m.task_id for m in item.tasks if m.task_id not in order]
+            if item is not None and item.is_group:
+                expansion = [m.task_id for m in cast("ParallelGroup", item).tasks if m.task_id not in order]
             for nxt in self._succ.get(node, ()):
                 indegree[nxt] -= 1
                 if indegree[nxt] == 0:
@@ -244,13 +242,11 @@ class TaskGraph:
 
     def describe(self) -> str:
         """A plain-text summary (graflow's needs matplotlib; this needs nothing)."""
-        from .task import ParallelGroup
-
         lines = [f"TaskGraph: {len(self.nodes)} nodes, {len(self.edges)} edges"]
         for node_id, node in self.nodes.items():
             succ = ", ".join(self._succ.get(node_id, ())) or "-"
-            if isinstance(node, ParallelGroup):
-                lines.append(f"  {node_id} = ({' | '.join(node.member_ids)}) -> {succ}")
+            if node.is_group:
+                lines.append(f"  {node_id} = ({' | '.join(cast('ParallelGroup', node).member_ids)}) -> {succ}")
             else:
                 lines.append(f"  {node_id} -> {succ}")
         return "\n".join(lines)

@@ -54,6 +54,17 @@ _get_ident = threading.get_ident
 _FINAL_SESSION_STATES = frozenset({"merged", "failed", "cancelled", "closed", "discarded", "abandoned"})
 
 
+def ctrl_c_here(error: BaseException) -> bool:
+    """``error`` is a Ctrl-C that reached this thread: a ``KeyboardInterrupt`` other than
+    our own ``RunInterrupted``, on the main thread (the only one Python delivers signals
+    to).  The thread must hand it up, never sit waiting for other tasks with it."""
+    return (
+        isinstance(error, KeyboardInterrupt)
+        and not isinstance(error, RunInterrupted)
+        and threading.current_thread() is threading.main_thread()
+    )
+
+
 class RunningTask:
     """The task attempt one thread executes for a run, if any (one per thread, reused).
 

@@ -35,12 +35,16 @@ class _ParkedThreads:
     run ends its workers park for ``KEEPALIVE_SECONDS`` and the next run's pool adopts
     them instead of starting new ones (dask's threaded scheduler keeps a process-wide
     pool for the same reason).  A parked thread serves one pool at a time, so a run's
-    thread cap still holds.
+    thread cap still holds.  A pool's idle workers wait on seats too, and a pool that
+    shuts down hands its idle seats over here without waking a single thread: with 256
+    idle workers, waking each just so it could park again cost the end of every run
+    about a millisecond and a half.
     """
 
     def __init__(self) -> None:
         self._seats: list[_Seat] = []
-        # Guards _seats (the parked threads, most recently parked last).
+        # Guards _seats (the parked threads, most recently parked last).  Taken after a
+        # pool's lock when both are held (WorkerPool.shutdown, _Seat.wait).
         self._lock = threading.Lock()
 
     def adopt(self, pool: WorkerPool) -> bool:
@@ -52,30 +56,58 @@ class _ParkedThreads:
         seat.wake.release()
         return True
 
+    def take(self, seats: list[_Seat]) -> None:
+        """Seats of a pool that shut down: their threads wait on, parked (caller holds
+        that pool's lock)."""
+        with self._lock:
+            for seat in seats:
+                seat.pool = None
+            self._seats.extend(seats)
+
     def park(self) -> WorkerPool | None:
-        seat = _Seat()
+        seat = _Seat(None)
         with self._lock:
             self._seats.append(seat)
-        if seat.wake.acquire(timeout=KEEPALIVE_SECONDS):
-            return seat.pool
+        return seat.wait()
+
+    def withdraw(self, seat: _Seat) -> bool:
+        """Remove a parked ``seat`` whose wait timed out; False if someone took it."""
         with self._lock:
             if seat in self._seats:
                 self._seats.remove(seat)
-                return None
-        seat.wake.acquire()  # adopted just as the wait timed out: the pool is on its way
-        return seat.pool
+                return True
+            return False
 
 
 class _Seat:
-    """One parked thread.  Each waits on a lock of its own, so handing a thread to a
-    pool wakes exactly that thread, with no shared lock for 256 threads to queue on."""
+    """One waiting thread.  Each waits on a lock of its own, so handing a thread to a
+    pool wakes exactly that thread, with no shared lock for 256 threads to queue on.
+
+    ``pool`` is the pool the thread serves once woken: while it idles in a pool, that
+    pool; while parked, None until a pool adopts it."""
 
     __slots__ = ("pool", "wake")
 
-    def __init__(self) -> None:
-        self.pool: WorkerPool | None = None
+    def __init__(self, pool: WorkerPool | None) -> None:
+        self.pool = pool
         self.wake = threading.Lock()
-        self.wake.acquire()  # released by adopt()
+        self.wake.acquire()  # released by whoever hands the thread work
+
+    def wait(self) -> WorkerPool | None:
+        """The pool to serve next, or None: parked for ``KEEPALIVE_SECONDS`` unwanted."""
+        while not self.wake.acquire(timeout=KEEPALIVE_SECONDS):
+            home = self.pool
+            if home is not None:
+                with home._lock:  # the pool's lock first, as shutdown takes them
+                    if self in home._idle_seats:
+                        continue  # idle in a pool that still runs: it may want this thread yet
+                    if _PARKED.withdraw(self):
+                        return None  # moved to the parked seats as the pool shut down
+            elif _PARKED.withdraw(self):
+                return None
+            self.wake.acquire()  # taken just as the wait timed out: the pool is on its way
+            break
+        return self.pool
 
 
 _PARKED = _ParkedThreads()
@@ -84,15 +116,14 @@ _PARKED = _ParkedThreads()
 def _worker_main(pool: WorkerPool | None) -> None:
     while pool is not None:
         threading.current_thread().name = f"{pool.name}-worker"
-        pool.work()
-        pool = _PARKED.park()
+        pool = pool.work()
 
 
 STALL_SECONDS = 0.00025
 
 
 class _StallMonitor:
-    """One process-wide thread that adds workers to pools whose threads are all blocked.
+    """One process-wide thread that adds workers to pools whose queued jobs are stuck.
 
     It sleeps until some pool has queued jobs, then looks every ``STALL_SECONDS``.
     """
@@ -127,6 +158,13 @@ class _StallMonitor:
 _MONITOR = _StallMonitor()
 
 
+def _progress(fork: Any) -> float:
+    """When ``fork`` last started or ended a member; a job that keeps no such time (any
+    object with ``run_released``) counts as stuck from the second look on."""
+    progress: float = getattr(fork, "last_progress", 0.0)
+    return progress
+
+
 class WorkerPool:
     """Worker threads for one run, up to ``max_workers`` at once.
 
@@ -135,71 +173,89 @@ class WorkerPool:
     GIL) and extra threads only add switching.  So no thread starts when a job is
     submitted (the forking thread runs its own members meanwhile, see ForkJoin); a
     monitor, as Go's runtime does for blocked goroutines, looks every
-    ``STALL_SECONDS`` while jobs are queued, and if no job started or ended between
-    two looks (every thread is blocked) it starts threads for the shortfall.  A fan-out of
-    256 sleeping members gets 256 threads within about a millisecond; a fan-out of
-    trivial members is drained by the forking thread alone.
+    ``STALL_SECONDS`` while jobs are queued.  A fork (a group's ``ForkJoin``, or a
+    ready-scheduler job) whose waiting jobs saw none of its members start or end
+    between two looks is stuck: whatever its running members do (block on I/O, wait
+    for a sibling, or compute in pure Python holding the GIL), nobody is coming for
+    the rest.  The monitor then starts a thread for each of that fork's waiting jobs
+    at once, up to ``max_workers``: members of one group tend to be alike, so the
+    first member that blocked says the others will too.  A fan-out of 256 sleeping
+    members gets 256 threads within milliseconds; a fan-out of trivial members is
+    drained by the forking thread alone, since it starts or ends one every few
+    microseconds.  Progress is judged per fork, not per pool: members of a nested
+    group finishing on the forking thread say nothing about the outer group's
+    members still waiting behind it.
     """
 
     def __init__(self, max_workers: int, name: str = "graflow"):
         self.max_workers = max_workers
         self.name = name
-        self._jobs: deque[tuple[ForkJoin, int]] = deque()
-        # Jobs submitted and not yet claimed by anyone.  Not len(_jobs): the forking
-        # thread claims jobs itself, leaving stale entries that workers later discard,
-        # and those must not look like work waiting for a thread.
+        self._jobs: deque[tuple[Any, int]] = deque()
+        # Jobs submitted and not yet claimed by anyone, in total and per fork.  Not
+        # len(_jobs): the forking thread claims jobs itself, leaving stale entries that
+        # workers later discard, and those must not look like work waiting for a thread.
         self._unclaimed = 0
+        self._waiting: dict[Any, int] = {}
         self._threads = 0
         self._starting = 0
-        self._idle = 0
+        self._idle_seats: list[_Seat] = []  # workers waiting for a job, most recent last
         self._watched = False
         self._shutdown = False
         self.peak_threads = 0
-        self.last_progress = time.perf_counter()  # a job last started or ended; written without the lock
         self._last_check = 0.0
-        # Guards _jobs, _unclaimed, _threads, _starting, _idle, _watched, _shutdown;
-        # workers wait on it.  Never held while taking a ForkJoin's lock.
-        self._cond = threading.Condition(threading.Lock())
+        # Guards _jobs, _unclaimed, _waiting, _threads, _starting, _idle_seats, _watched,
+        # _shutdown.  Never held while taking a ForkJoin's lock.
+        self._lock = threading.Lock()
 
     def submit(self, fork: Any, index: int) -> None:
         self.submit_many(fork, (index,))
 
     def submit_many(self, fork: Any, indices: Iterable[int]) -> None:
-        """Queue ``fork.run_released(i)`` for each index, under one lock acquisition."""
-        with self._cond:
+        """Queue ``fork.run_released(i)`` for each index, under one lock acquisition.
+
+        ``fork`` calls ``claimed(fork)`` for each job it takes or drops, and may keep a
+        ``last_progress`` (``time.perf_counter()`` of its last member start or end,
+        written without a lock) for the stall monitor (see ``_progress``)."""
+        with self._lock:
             if self._shutdown:
                 raise RuntimeError("submit to a pool that was shut down")
             before = len(self._jobs)
             self._jobs.extend((fork, index) for index in indices)
             added = len(self._jobs) - before
             self._unclaimed += added
-            if self._idle:
-                self._cond.notify(added)
+            self._count_waiting(fork, added)
+            idle = self._idle_seats
+            woken = [idle.pop() for _ in range(min(added, len(idle)))]
+            self._starting += len(woken)  # on their way to a job, so the monitor adds none for it
             watch = not self._watched
             self._watched = True
+        for seat in woken:
+            seat.wake.release()
         if watch:
             _MONITOR.watch(self)
 
     def check_stall(self) -> bool:
-        """Start threads if every one is blocked; False once there is nothing to watch."""
-        with self._cond:
+        """Start threads for stuck forks' waiting jobs; False once there is nothing to watch.
+
+        However long ago the previous look was: a member holding the GIL in pure Python
+        keeps this thread from looking for a whole switch interval, and that is exactly
+        when its queued siblings need a thread of their own.
+        """
+        with self._lock:
             if not self._unclaimed or self._shutdown:
                 self._watched = False
                 self._last_check = 0.0
                 return False
-            # Stalled: no job started or ended since the previous look, and that look was
-            # recent.  After a long gap (the monitor itself waited: a GC pause, a thread
-            # holding the GIL) no progress proves nothing, so only the time is noted.
             now = time.perf_counter()
             previous, self._last_check = self._last_check, now
-            stalled = now - previous < 4 * STALL_SECONDS and self.last_progress < previous
-            start = self._reserve(self._unclaimed) if stalled and not self._starting else 0
+            stuck = sum(count for fork, count in self._waiting.items() if count > 0 and _progress(fork) < previous)
+            start = self._reserve(stuck) if stuck and not self._starting else 0
         self._start(start)
         return True
 
     def _reserve(self, wanted: int) -> int:
-        """Count in up to ``wanted`` new threads for the shortfall (caller holds _cond)."""
-        shortfall = self._unclaimed - self._idle - self._starting
+        """Count in up to ``wanted`` new threads for the shortfall (caller holds _lock)."""
+        shortfall = self._unclaimed - len(self._idle_seats) - self._starting
         count = max(0, min(wanted, shortfall, self.max_workers - self._threads))
         self._threads += count
         self._starting += count
@@ -212,41 +268,65 @@ class WorkerPool:
             if not _PARKED.adopt(self):
                 threading.Thread(target=_worker_main, args=(self,), name=f"{self.name}-worker", daemon=True).start()
 
-    def work(self) -> None:
-        """Serve this pool until it is shut down and has no jobs left."""
+    def work(self) -> WorkerPool | None:
+        """Serve this pool until it is shut down and has no jobs left; then the pool this
+        thread serves next (one that adopted it once parked), or None: time to end."""
         starting = True
         while True:
-            with self._cond:
+            seat = None
+            with self._lock:
                 if starting:
                     self._starting -= 1
                     starting = False
-                while not self._jobs and not self._shutdown:
-                    self._idle += 1
-                    self._cond.wait()
-                    self._idle -= 1
-                if not self._jobs:
+                done = not self._jobs and self._shutdown
+                if done:
                     self._threads -= 1
-                    return
-                fork, index = self._jobs.popleft()
+                elif self._jobs:
+                    fork, index = self._jobs.popleft()
+                else:
+                    seat = _Seat(self)
+                    self._idle_seats.append(seat)
+            if done:
+                return _PARKED.park()
+            if seat is not None:
+                pool = seat.wait()
+                if pool is not self:
+                    return pool  # parked as this pool shut down, then adopted (or expired)
+                starting = True  # submit counted this thread as starting when it woke it
+                continue
             try:
                 fork.run_released(index)
             except BaseException:
                 # Jobs report their own errors; one escaping anyway ends this thread,
                 # which must not go on counting against max_workers.
-                with self._cond:
+                with self._lock:
                     self._threads -= 1
                 raise
 
-    def claimed(self, count: int = 1) -> None:
-        """``count`` submitted jobs were taken (or dropped) by someone: no thread needed."""
-        with self._cond:
+    def claimed(self, fork: Any, count: int = 1) -> None:
+        """``count`` of ``fork``'s submitted jobs were taken (or dropped) by someone: no
+        thread needed for them."""
+        with self._lock:
             self._unclaimed -= count
+            self._count_waiting(fork, -count)
+
+    def _count_waiting(self, fork: Any, delta: int) -> None:
+        """Add ``delta`` to ``fork``'s waiting jobs (caller holds _lock).  A count may dip
+        below zero for a moment: a member released as another ends can be claimed by
+        the forking thread before the releasing thread submits it."""
+        left = self._waiting.get(fork, 0) + delta
+        if left:
+            self._waiting[fork] = left
+        else:
+            del self._waiting[fork]
 
     def shutdown(self) -> None:
-        """Let idle workers exit; running ones finish their job first."""
-        with self._cond:
+        """Idle workers park (without waking up); running ones finish their job first."""
+        with self._lock:
             self._shutdown = True
-            self._cond.notify_all()
+            seats, self._idle_seats = self._idle_seats, []
+            self._threads -= len(seats)
+            _PARKED.take(seats)
 
 
 class ForkJoin:
@@ -263,6 +343,8 @@ class ForkJoin:
         self._finished = 0
         self._stopped = False
         self.start_order: list[int] = []
+        # A member last started or ended here (the stall monitor reads it); written without the lock.
+        self.last_progress = time.perf_counter()
         # Guards every field above; the forking thread waits on it for members to end.
         self._cond = threading.Condition(threading.Lock())
 
@@ -293,7 +375,7 @@ class ForkJoin:
                             return False
                         self._cond.wait(remaining)
             if self._pool is not None:
-                self._pool.claimed()
+                self._pool.claimed(self)
             self._execute(index)
 
     def stop(self) -> None:
@@ -313,7 +395,7 @@ class ForkJoin:
                     dropped += 1
             self._cond.notify_all()
         if dropped and self._pool is not None:
-            self._pool.claimed(dropped)
+            self._pool.claimed(self, dropped)
 
     # -- internals (callers hold no lock unless noted) ---------------------------------
     def _release_ready(self) -> list[int]:
@@ -353,18 +435,15 @@ class ForkJoin:
             self.states[index] = RUNNING
             self.start_order.append(index)
         assert self._pool is not None  # only a pool's worker calls this
-        self._pool.claimed()
+        self._pool.claimed(self)
         self._execute(index)
 
     def _execute(self, index: int) -> None:
-        pool = self._pool
-        if pool is not None:
-            pool.last_progress = time.perf_counter()
+        self.last_progress = time.perf_counter()
         try:
             self._jobs[index]()
         finally:
-            if pool is not None:
-                pool.last_progress = time.perf_counter()
+            self.last_progress = time.perf_counter()
             with self._cond:
                 self.states[index] = DONE
                 self._active -= 1

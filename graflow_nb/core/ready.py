@@ -33,9 +33,17 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 from .channel import BranchChannel
-from .errors import MergeConflictError, PauseRequested, SessionPaused, StepLimitExceededError, ends_run
+from .errors import (
+    MergeConflictError,
+    PauseRequested,
+    SessionPaused,
+    StepLimitExceededError,
+    ends_run,
+    stopped_by_cancel,
+)
 from .isolation import same_value
 from .merge import merge_branches
+from .workflow import current_execution
 
 if TYPE_CHECKING:
     from .context import ExecutionContext
@@ -54,6 +62,8 @@ class _ReadyJob:
         self.order_key = order_key
         self.start_seq = seq
         self.claimed = False
+        # For the pool's stall monitor: a lone job makes no progress until someone runs it.
+        self.last_progress = time.perf_counter()
         self.result: Any = None
         self.error: BaseException | None = None
         self.context = contextvars.copy_context()
@@ -68,24 +78,17 @@ class _ReadyJob:
     def run_released(self, _index: int) -> None:
         """The pool's entry point (same shape as ForkJoin's)."""
         if self.claim():
-            self.scheduler.ctx.run.pool.claimed()
+            self.scheduler.ctx.run.pool.claimed(self)
             self.execute()
 
     def execute(self) -> None:
-        from .workflow import current_execution
-
         scheduler = self.scheduler
-        pool = scheduler.ctx.run.pool
-        if pool is not None:
-            pool.last_progress = time.perf_counter()
         try:
             self.context.run(current_execution.set, self.scope)
             self.result = self.context.run(scheduler.engine._run_task, self.scope, self.task, self.order_key)
         except BaseException as error:
             self.error = error
         finally:
-            if pool is not None:
-                pool.last_progress = time.perf_counter()
             with scheduler._cond:
                 scheduler._done.append(self)
                 scheduler._cond.notify_all()
@@ -128,7 +131,7 @@ class ReadyScheduler:
                 finished, self._done = self._done, []
             if job is not None:  # nobody took it yet: run it here rather than wait
                 if ctx.run.pool is not None:
-                    ctx.run.pool.claimed()
+                    ctx.run.pool.claimed(job)
                 job.execute()
                 continue
             for done in sorted(finished, key=lambda j: j.order_key):
@@ -202,7 +205,9 @@ class ReadyScheduler:
                 if self.paused is None:
                     self.paused = SessionPaused(ctx.session_id, [ctx.session_id])
                 return
-            if self.failure is None or (ends_run(job.error) and not ends_run(self.failure)):
+            if stopped_by_cancel(job.error, job.scope.cancelled):
+                pass  # it stopped part-way for the cancel: not run, and not a failure
+            elif self.failure is None or (ends_run(job.error) and not ends_run(self.failure)):
                 self.failure = job.error  # a SystemExit or a cancel outranks an ordinary failure
                 self.stop.set()
             if ctx.run.gate is not None:

@@ -56,6 +56,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .errors import stop_status
 from .events import EventBus, EventKind
 from .interrupt import TaskThreads
 
@@ -66,6 +67,8 @@ if TYPE_CHECKING:
 # Set by core.checkpoint when it is imported (it imports this module): saves runs and
 # restores them (run.save, execute(checkpoint_dir=...), wf.resume(path)).
 CHECKPOINTS: Any = None
+# Set by graflow_nb/__init__: ``frames(run)`` gives ``run.frames`` (graflow_nb.observe.frames).
+RUN_FRAMES: Any = None
 
 
 @dataclass(slots=True, eq=False)
@@ -122,8 +125,9 @@ class TaskRun:
 @dataclass(slots=True)
 class GroupOutcome:
     """How one run of one group ended: succeeded, degraded (some members failed but the
-    policy let the group succeed) or failed; ``failures`` is ``[{task_id, session_id,
-    error}]`` in declaration order."""
+    policy let the group succeed), failed, or cancelled (an interrupt or a workflow
+    cancel stopped it); ``failures`` is ``[{task_id, session_id, error}]`` in
+    declaration order."""
 
     group_id: str
     session_id: str
@@ -143,6 +147,16 @@ class PendingInput:
     prompt: str
     options: list[str] | None = None
     metadata: dict[str, Any] | None = None
+
+
+def check_answer(question: PendingInput, value: Any) -> None:
+    """Refuse an answer that can't be right for the question, naming what would be."""
+    if question.kind == "selection" and question.options and value not in question.options:
+        raise ValueError(f"{question.key}: {value!r} is not one of the options {question.options}")
+    if question.kind == "multi_selection" and question.options:
+        wrong = [v for v in value if v not in question.options]
+        if wrong:
+            raise ValueError(f"{question.key}: {wrong} are not among the options {question.options}")
 
 
 class PausedRun:
@@ -186,6 +200,7 @@ class Run:
         self.error: BaseException | None = None
         self.result: Any = None
         self.started = time.time()
+        self.announced = False  # run_started was emitted (core.engine)
         self.ended: float | None = None
         self.cancel_event = threading.Event()
         self._fork_counts: dict[str, int] = {}
@@ -214,6 +229,7 @@ class Run:
         self.resumes: list[Any] = []
         self.checkpoint_dir: Any = None  # execute(checkpoint_dir=...): saved here on pause/failure/cancel
         self.checkpoints: list[str] = []  # paths of the checkpoints written of this run
+        self.checkpoint_errors: list[Exception] = []  # deferred ctx.checkpoint() saves that failed, the run untouched
         # Wakes tasks waiting (with a default) for run.answer(); shares the run's lock.
         self._answered = threading.Condition(self._lock)
 
@@ -226,6 +242,17 @@ class Run:
             return True
 
     # -- stopping ----------------------------------------------------------------------
+    def outcome_of(self, error: BaseException) -> tuple[BaseException, str]:
+        """The error and status that a run (or one of its sessions) stopped by ``error``
+        ends with.  What ended the run wins over what it caused on the way up (a
+        sibling's cancellation, a group's error about it), whichever thread got there
+        first; else a run stopped from outside (``cancel_event`` alone) is cancelled;
+        else ``error`` decides (``errors.stop_status``)."""
+        stop = self.stop_error
+        if stop is not None:
+            return stop, stop_status(stop)
+        return error, "cancelled" if self.cancel_event.is_set() else stop_status(error)
+
     def stop_with(self, error: BaseException) -> None:
         """``error`` ends the whole run (see ``errors.ends_run``): keep the first one,
         and stop every session at its next task boundary (nothing new starts)."""
@@ -327,8 +354,6 @@ class Run:
 
         A task waiting with a default picks it up at once; a paused run needs
         ``resume()`` (or pass the answers to ``resume`` directly)."""
-        from .feedback import check_answer
-
         with self._lock:
             key = target if target in self.pending else next(
                 (k for k, p in self.pending.items() if p.session_id == target), None
@@ -375,8 +400,6 @@ class Run:
         value)`` answers one.  Sessions without an answer stay paused: the run pauses
         again, listing only them.  Nothing that already finished runs again.
         """
-        from .engine import WorkflowEngine
-
         if self.status != "paused":
             raise RuntimeError(f"run {self.root_session_id!r} is {self.status}, not paused; nothing to resume")
         if answers is not None and not isinstance(answers, dict):
@@ -384,12 +407,13 @@ class Run:
         for target, answer in (answers or {}).items():
             self.answer(target, answer)
         assert self.root_context is not None  # set when the run started; a paused run has one
-        return WorkflowEngine().execute(self.root_context)
+        return self.root_context.execute()
 
     # -- checkpoints -------------------------------------------------------------------
     def save(self, path: Any = None, metadata: dict[str, Any] | None = None) -> str:
         """Write this run's checkpoint (``x.pkl``, ``x.state.json``, ``x.meta.json``) to
-        ``path`` (a ``.pkl`` file or a directory; default: its ``checkpoint_dir``) and
+        ``path`` (a ``.pkl`` file, a base name ``dir/x`` for ``dir/x.pkl``, or a
+        directory; default: its ``checkpoint_dir``) and
         return the ``.pkl`` path.  Resume it in any process with ``wf.resume(path)``."""
         path, _meta = CHECKPOINTS.save_run(self, path, metadata)
         self.checkpoints.append(path)
@@ -420,9 +444,7 @@ class Run:
     def frames(self) -> Any:
         """pandas frames of this run: ``.sessions()``, ``.tasks()``, ``.events()``
         (the notebook layer provides them; pandas loads on first use)."""
-        from ..observe.frames import RunFrames
-
-        return RunFrames(self)
+        return RUN_FRAMES(self)
 
     def session_tree(self) -> str:
         """The session hierarchy as text, each line with its state and queue counts."""
@@ -476,13 +498,11 @@ class Run:
         The same graph gives the same sequence however the threads interleave; real
         start times stay in ``task_runs``.
         """
-        from .task import ParallelGroup
-
         seq = []
         for tr in self.finished_runs():
             if tr.status != "succeeded":
                 continue
-            if not include_groups and isinstance(self._node_of(tr), ParallelGroup):
+            if not include_groups and getattr(self._node_of(tr), "is_group", False):
                 continue
             seq.append(tr.task_id)
         return seq

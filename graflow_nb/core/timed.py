@@ -85,18 +85,7 @@ class TimedAttempts:
             else:
                 self._cond.notify()
         if start:
-            try:
-                threading.Thread(target=self._serve, name="graflow-timed-attempt", daemon=True).start()
-            except BaseException:  # no thread to be had (the process's limit): undo, say so
-                with self._cond:
-                    self._starting -= 1
-                    self.threads_started -= 1
-                    queued = attempt in self._queue
-                    if queued:
-                        self._queue.remove(attempt)
-                if queued:
-                    raise
-                # a thread that just finished took it: it runs after all
+            self._start_thread(attempt)
         try:
             finished = _wait_in_slices(attempt.done, timeout)
         except BaseException:  # the waiting thread was interrupted: nobody waits any more
@@ -105,6 +94,33 @@ class TimedAttempts:
         if finished or not self._abandon(attempt):
             return True, attempt  # (it may have finished just as the wait ended)
         return False, attempt
+
+    def _start_thread(self, attempt: Attempt) -> None:
+        """Start the thread counted in ``_starting`` for ``attempt``.
+
+        ``Thread.start()`` waits for the new thread to begin, and a Ctrl-C can land in
+        that wait: the new thread may already be running the attempt (a task that
+        interrupts at once does exactly that).  So whatever ``start()`` raises, the
+        count is settled exactly (``_ThreadStart``), the attempt is withdrawn if no
+        thread took it, and an interrupt always propagates: nobody waits for an
+        attempt a thread took, it is abandoned like an interrupted wait's."""
+        begun = _ThreadStart()
+        try:
+            threading.Thread(target=self._serve, args=(begun,), name="graflow-timed-attempt", daemon=True).start()
+        except BaseException as error:
+            with self._cond:
+                if not begun.begun:  # it never began, or begins later without counting
+                    begun.counted = False
+                    self._starting -= 1
+                    self.threads_started -= 1
+                queued = attempt in self._queue
+                if queued:
+                    self._queue.remove(attempt)
+                elif not isinstance(error, Exception) and not attempt.done.is_set():
+                    self._abandoned[attempt] = None  # a thread runs it and nobody waits
+            if queued or not isinstance(error, Exception):
+                raise
+            # no thread to be had, but a thread that just finished took it: it runs after all
 
     def _abandon(self, attempt: Attempt) -> bool:
         """Count ``attempt`` as abandoned unless it is done; True if it was."""
@@ -120,9 +136,11 @@ class TimedAttempts:
         with self._cond:
             return len(self._abandoned)
 
-    def _serve(self) -> None:
+    def _serve(self, begun: _ThreadStart) -> None:
         with self._cond:
-            self._starting -= 1
+            begun.begun = True
+            if begun.counted:
+                self._starting -= 1
             self._idle += 1
             while True:
                 while not self._queue:
@@ -141,6 +159,17 @@ class TimedAttempts:
                 # next timed attempt finds this thread instead of starting another.
                 self._idle += 1
                 attempt.done.set()
+
+
+class _ThreadStart:
+    """Whether a started thread has begun serving and still counts in ``_starting``:
+    read and written under ``TimedAttempts._cond`` by the starter and the thread."""
+
+    __slots__ = ("begun", "counted")
+
+    def __init__(self) -> None:
+        self.begun = False
+        self.counted = True
 
 
 # The process's timed-attempt threads: abandoned threads outlive runs, so the bound is

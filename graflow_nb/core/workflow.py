@@ -14,7 +14,6 @@ from collections import deque
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from . import run as run_module
 from .checks import describe
 from .errors import ConfigError, GraflowRuntimeError
 from .graph import TaskGraph, require_single_start
@@ -33,6 +32,10 @@ _default_workflow: WorkflowContext | None = None
 # Set by the notebook layer: ``factory(workflow, options) -> view`` where the view has
 # ``start(run)``, ``observe(event)`` and ``finish(run)``.  The engine never imports it.
 LIVE_VIEW_FACTORY: Any = None
+# Set by graflow_nb/__init__: ``export(workflow, path) -> data`` (graflow_nb.pipeline) and
+# ``debugger(workflow, start_node, **options)`` (graflow_nb.debug), layers above this one.
+PIPELINE_EXPORT: Any = None
+DEBUGGER: Any = None
 # The runtime, registered by core.engine when it loads, so this module (what a workflow
 # is and how to start one) imports none of it: ``make_context(graph, start, **settings)``
 # gives a run's root ExecutionContext, ``run(ctx)`` drives it to its end.
@@ -286,14 +289,12 @@ class WorkflowContext:
     @staticmethod
     def _autosave(run: Any) -> None:
         if run.checkpoint_dir is not None:
-            run_module.CHECKPOINTS.autosave(run)
+            RUNTIME.checkpoints.autosave(run)
 
     def to_pipeline(self, path: Any = None) -> Any:
         """This workflow as a pipeline file's data (written to ``path`` if given) when the
         format can express it (see ``graflow_nb.pipeline``)."""
-        from ..pipeline import to_pipeline
-
-        return to_pipeline(self, path)
+        return PIPELINE_EXPORT(self, path)
 
     def resume(
         self,
@@ -322,7 +323,7 @@ class WorkflowContext:
         ``wf.resume({"S_a": True})`` or ``wf.resume("S_a", True)``: answer the last
         run's waiting questions and continue it, in this process (``Run.resume``).
         """
-        checkpoints = run_module.CHECKPOINTS  # set once core.checkpoint is imported (core/__init__ does)
+        checkpoints = RUNTIME.checkpoints
         if checkpoints.is_checkpoint(source):
             extra = [*self.observers, *(observers or [])]
             view = self._live_view(live, extra)
@@ -341,9 +342,7 @@ class WorkflowContext:
 
     def debug(self, start_node: str | None = None, **execute_options: Any) -> Any:
         """A step debugger over a new run of this workflow (see ``graflow_nb.debug``)."""
-        from ..debug import Debugger
-
-        return Debugger(self, start_node, **execute_options)
+        return DEBUGGER(self, start_node, **execute_options)
 
     @property
     def last_run(self) -> Any:

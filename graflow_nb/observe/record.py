@@ -13,9 +13,8 @@ record one run, each keeps its own complete copy and the later one is found.
 A ``Recorder`` is one observer shared by all runs of its workflow, so it must tell
 which run an event belongs to.  Inside a session the engine says so
 (``current_execution``).  Outside one, the event names the root session, and the run
-is the newest of ``wf.runs`` with that root (for ``RUN_STARTED``, the newest still
-running).  The start node is queued before the run joins ``wf.runs``; that event waits
-in a per-thread buffer until the same thread's ``RUN_STARTED``.  Two runs of one
+is the newest of ``wf.runs`` with that root (for ``RUN_STARTED`` and the start node's
+``TASK_ENQUEUED`` that follows it, the newest still running).  Two runs of one
 workflow with the same session id at the same time would be told apart only inside
 their sessions.
 """
@@ -64,28 +63,19 @@ class Recorder:
         # Its own logs, not the shared table: a live view may file the same run too,
         # and each must keep one copy of each event.
         self._logs: WeakKeyDictionary[Run, EventLog] = WeakKeyDictionary()
-        self._local = threading.local()  # .pending: events queued before their run started
 
     def __call__(self, event: Event) -> None:
         ctx = current_execution.get()
         if ctx is not None and ctx.workflow is self.workflow:
             run = ctx.run
-        elif event.kind is EventKind.TASK_ENQUEUED:
-            run = None  # the start node, queued before the run is anyone's to find
         else:
-            run = self._find(event.session_id, running=event.kind is EventKind.RUN_STARTED)
-        pending = getattr(self._local, "pending", None)
-        if run is None:
-            if pending is None:
-                pending = self._local.pending = []
-            pending.append(event)
-            return
+            starting = event.kind is EventKind.RUN_STARTED or event.kind is EventKind.TASK_ENQUEUED
+            run = self._find(event.session_id, running=starting)
+            if run is None:
+                return  # not a run of this workflow
         log = self._logs.get(run)
         if log is None:
             log = self._start_log(run)
-        if pending and event.kind is EventKind.RUN_STARTED:
-            log.events.extend(pending)
-            pending.clear()
         log(event)
 
     def _start_log(self, run: Run) -> EventLog:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.checks import clip, shown
-from ..core.errors import GraflowError, GraflowRuntimeError, PicklableError
+from ..core.errors import GraflowError, GraflowRuntimeError, PicklableError, TaskStoppedError
 
 _PATH_ENDS = 10  # path parts kept at each end of a very deep path
 
@@ -87,10 +87,10 @@ class StepTimeoutError(PicklableError, TimeoutError):
     """A shell command or HTTP request ran past its step's ``timeout``."""
 
 
-class StepStoppedError(PicklableError, RuntimeError):
+class StepStoppedError(TaskStoppedError, RuntimeError):
     """A step's command was stopped because its run was cancelled (a sibling failed,
-    an interrupt): an ordinary failure of the step, not a cancel of the workflow, so the
-    group's own error stays the one the run ends with."""
+    an interrupt): the step and its session end ``cancelled``, and the run ends with
+    what cancelled it (the group's own error, the interrupt), never with this."""
 
 
 class ShellCommandError(PicklableError, RuntimeError):

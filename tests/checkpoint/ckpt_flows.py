@@ -9,6 +9,8 @@ oracle for "finished work never runs again".
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 from graflow_nb import task, workflow
 from graflow_nb.core import AtLeastNGroupPolicy, CriticalGroupPolicy
@@ -21,13 +23,55 @@ def ran(name: str) -> None:
     RUNS.append(name)
 
 
+def leaf(name: str, value: Any = None) -> Any:
+    """Task ``name`` of the workflow being built: records its run, returns ``value``
+    (by default its own name)."""
+
+    def body() -> Any:
+        ran(name)
+        return name if value is None else value
+
+    return task(name)(body)
+
+
+def chain_flow(name: str, ask: Callable[[Any], Any]) -> Any:
+    """a >> b >> c (result 20): ``b`` calls ``ask(ctx)`` the first time it runs, so a
+    run resumed from a checkpoint taken there does not ask again."""
+    with workflow(name) as wf:
+        first = leaf("a", 1)
+
+        @task(inject_context=True)
+        def b(ctx, a):
+            ran("b")
+            if ctx.get_channel().get("asked") is None:
+                ctx.get_channel().set("asked", True)
+                ask(ctx)
+            return a + 1
+
+        @task
+        def c(b):
+            ran("c")
+            return b * 10
+
+        first >> b >> c
+    return wf
+
+
+def branch_flow(name: str, a_body: Callable[[Any], Any]) -> Any:
+    """src >> (a | b): branch ``a`` runs ``a_body(ctx)`` while its sibling ``b`` may
+    still be running (what a checkpoint from a branch must refuse)."""
+    with workflow(name) as wf:
+        a = task("a", inject_context=True)(a_body)
+        b = leaf("b", 2)
+        src = leaf("src", 0)
+        src >> (a | b)
+    return wf
+
+
 def hitl(fixed: bool = False):
     """Three sessions wait at once: S_a (approval), S_b (text), S_c_c2 (selection)."""
     with workflow("hitl") as wf:
-        @task
-        def fetch():
-            ran("fetch")
-            return 10
+        fetch = leaf("fetch", 10)
 
         @task(inject_context=True)
         def a(ctx, fetch):
@@ -39,15 +83,8 @@ def hitl(fixed: bool = False):
             ran("b")
             return ("b", ctx.request_text_input("name for b?"))
 
-        @task
-        def c():
-            ran("c")
-            return "c"
-
-        @task
-        def c1():
-            ran("c1")
-            return "c1"
+        c = leaf("c")
+        c1 = leaf("c1")
 
         @task(inject_context=True)
         def c2(ctx):
@@ -94,10 +131,7 @@ def policy_flow(policy: str, fixed: bool = False):
         return task(name, inject_context=True)(body)
 
     with workflow(f"policy_{policy}") as wf:
-        @task
-        def fetch():
-            ran("fetch")
-            return 1
+        fetch = leaf("fetch", 1)
 
         m1, m2, m3 = member("m1"), member("m2"), member("m3")
 
@@ -124,20 +158,9 @@ def policy_flow(policy: str, fixed: bool = False):
 def cancel_flow(fixed: bool = False):
     """y2 cancels the whole run while x has finished and y3 has not started."""
     with workflow("cancel") as wf:
-        @task
-        def fetch():
-            ran("fetch")
-            return 1
-
-        @task
-        def x():
-            ran("x")
-            return "x"
-
-        @task
-        def y1():
-            ran("y1")
-            return "y1"
+        fetch = leaf("fetch", 1)
+        x = leaf("x")
+        y1 = leaf("y1")
 
         @task(inject_context=True)
         def y2(ctx):
@@ -146,10 +169,7 @@ def cancel_flow(fixed: bool = False):
                 ctx.cancel_workflow("stop for the night")
             return "y2"
 
-        @task
-        def y3():
-            ran("y3")
-            return "y3"
+        y3 = leaf("y3")
 
         @task
         def store(x, y3):
@@ -170,10 +190,7 @@ def dynamic_flow(fixed: bool = False):
     """A branch queues a task it creates, which waits; a sibling loops with
     next_iteration and waits in its second cycle."""
     with workflow("dynamic") as wf:
-        @task
-        def fetch():
-            ran("fetch")
-            return 1
+        fetch = leaf("fetch", 1)
 
         @task(inject_context=True)
         def spawner(ctx):
@@ -204,20 +221,9 @@ def nested_flow(fixed: bool = False):
     """a >> ((b >> (b1 | b2) >> bm) | c) >> d, one member at a time, with b2 failing
     until fixed."""
     with workflow("nested") as wf:
-        @task
-        def a():
-            ran("a")
-            return "a"
-
-        @task
-        def b():
-            ran("b")
-            return "b"
-
-        @task
-        def b1():
-            ran("b1")
-            return "b1"
+        a = leaf("a")
+        b = leaf("b")
+        b1 = leaf("b1")
 
         @task
         def b2():
@@ -231,10 +237,7 @@ def nested_flow(fixed: bool = False):
             ran("bm")
             return b1 + b2
 
-        @task
-        def c():
-            ran("c")
-            return "c"
+        c = leaf("c")
 
         @task
         def d(bm, c):
@@ -342,10 +345,7 @@ def cancel_while_waiting(fixed: bool = False):
     """``asker`` waits for an answer, then ``stopper`` cancels the run: the question is
     withdrawn, and a resume asks it again."""
     with workflow("cancel_waiting") as wf:
-        @task
-        def start():
-            ran("start")
-            return 0
+        start = leaf("start", 0)
 
         @task(inject_context=True)
         def asker(ctx):
@@ -375,15 +375,8 @@ def interrupted(fixed: bool = False, started=None):
     """fetch >> (done | spin >> after) >> end: ``spin`` loops in pure Python until a
     Ctrl-C reaches its thread (``started`` is set once it loops); fixed, it returns."""
     with workflow("interrupted") as wf:
-        @task
-        def fetch():
-            ran("fetch")
-            return 1
-
-        @task
-        def done():
-            ran("done")
-            return "done"
+        fetch = leaf("fetch", 1)
+        done = leaf("done")
 
         @task
         def spin():
@@ -416,10 +409,7 @@ def group_loop(fixed: bool = False):
     asks for an answer in the second round: the third fork after the resume must be
     ``#3``, never a second ``#2``."""
     with workflow("group_loop") as wf:
-        @task
-        def start():
-            ran("start")
-            return 0
+        start = leaf("start", 0)
 
         @task(inject_context=True)
         def x(ctx):

@@ -52,6 +52,7 @@ SAMPLES: dict[str, tuple[tuple, dict]] = {
         {"errors": {"b": CAUSE}, "sessions": {"a": "S_a", "b": "S_b"}, "cancelled_tasks": ["c"]},
     ),
     "graflow_nb.core.errors.MergeConflictError": (("k", [("a", 1), ("b", 2)], "G"), {}),
+    "graflow_nb.core.errors.TaskStoppedError": (("stopped half-way",), {}),
     "graflow_nb.core.errors.TaskTimeoutError": (("t", 0.5, "S"), {}),
     "graflow_nb.core.errors.AbandonedAttemptsLimitError": (("t", "S", 32, ["x (S_x)"]), {}),
     "graflow_nb.core.errors.GroupTimeoutError": (

@@ -7,52 +7,37 @@ import json
 import re
 
 import pytest
+from ckpt_flows import RUNS, branch_flow, chain_flow, leaf, ran
 
 from graflow_nb import task, workflow
 from graflow_nb.core.checkpoint import CheckpointManager, CheckpointMetadata
 from graflow_nb.core.engine import WorkflowEngine
-
-RUNS: list[str] = []
-
-
-def chain_flow(mode: str, folder):
-    """a >> b >> c; b asks for a checkpoint (``deferred`` or ``now``) the first time."""
-    with workflow(f"chain_{mode}") as wf:
-        @task
-        def a():
-            RUNS.append("a")
-            return 1
-
-        @task(inject_context=True)
-        def b(ctx, a):
-            RUNS.append("b")
-            if ctx.get_channel().get("saved") is None:
-                ctx.get_channel().set("saved", True)
-                if mode == "deferred":
-                    assert ctx.checkpoint({"why": "after b"}, path=folder / "b.pkl") is None
-                else:
-                    path, meta = ctx.checkpoint({"why": "at b"}, path=folder / "b.pkl", deferred=False)
-                    RUNS.append(("saved", path, meta.resuming_task_id))
-            return a + 1
-
-        @task
-        def c(b):
-            RUNS.append("c")
-            return b * 10
-
-        a >> b >> c
-    return wf
+from graflow_nb.core.snapshot import SnapshotError
 
 
 @pytest.fixture(autouse=True)
 def fresh_runs():
+    """``ckpt_flows.RUNS`` empty around each test: what a resume ran again is read off it."""
     RUNS.clear()
     yield
     RUNS.clear()
 
 
+def saving_flow(mode: str, folder):
+    """a >> b >> c; b asks for a checkpoint (``deferred`` or ``now``) the first time."""
+
+    def ask(ctx):
+        if mode == "deferred":
+            assert ctx.checkpoint({"why": "after b"}, path=folder / "b.pkl") is None
+        else:
+            path, meta = ctx.checkpoint({"why": "at b"}, path=folder / "b.pkl", deferred=False)
+            RUNS.append(("saved", path, meta.resuming_task_id))
+
+    return chain_flow(f"chain_{mode}", ask)
+
+
 def test_a_deferred_checkpoint_is_written_after_the_task_and_its_successors_are_queued(tmp_path):
-    wf = chain_flow("deferred", tmp_path)
+    wf = saving_flow("deferred", tmp_path)
     assert wf.execute("a", session_id="G") == 20
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.meta.json", "b.pkl", "b.state.json"]
     frontier = json.loads((tmp_path / "b.state.json").read_text())
@@ -61,7 +46,7 @@ def test_a_deferred_checkpoint_is_written_after_the_task_and_its_successors_are_
     assert meta["user_metadata"] == {"why": "after b"} and meta["session_id"] == "G"
 
     RUNS.clear()
-    again = chain_flow("deferred", tmp_path)
+    again = saving_flow("deferred", tmp_path)
     with again:
         ctx, metadata = CheckpointManager.resume_from_checkpoint(tmp_path / "b.pkl")
     assert isinstance(metadata, CheckpointMetadata) and metadata.user_metadata == {"why": "after b"}
@@ -71,13 +56,13 @@ def test_a_deferred_checkpoint_is_written_after_the_task_and_its_successors_are_
 
 
 def test_an_immediate_checkpoint_resumes_at_the_task_that_asked(tmp_path):
-    wf = chain_flow("now", tmp_path)
+    wf = saving_flow("now", tmp_path)
     assert wf.execute("a", session_id="G") == 20
     assert RUNS[:3] == ["a", "b", ("saved", str(tmp_path / "b.pkl"), "b")]
     assert json.loads((tmp_path / "b.state.json").read_text())["frontier"] == {"G": ["b"]}
 
     RUNS.clear()
-    again = chain_flow("now", tmp_path)
+    again = saving_flow("now", tmp_path)
     with again:
         ctx, metadata = CheckpointManager.resume_from_checkpoint(tmp_path / "b.pkl")
     assert WorkflowEngine().execute(ctx) == 20
@@ -87,7 +72,7 @@ def test_an_immediate_checkpoint_resumes_at_the_task_that_asked(tmp_path):
 
 
 def test_create_checkpoint_of_a_finished_run_and_load_metadata(tmp_path):
-    wf = chain_flow("deferred", tmp_path / "inner")
+    wf = saving_flow("deferred", tmp_path / "inner")
     wf.execute("a", session_id="F")
     pkl, meta = CheckpointManager.create_checkpoint(wf.last_run.root_context, path=tmp_path / "done.pkl", metadata={"n": 1})
     assert pkl == str(tmp_path / "done.pkl") and meta.status == "succeeded"
@@ -99,9 +84,9 @@ def test_create_checkpoint_of_a_finished_run_and_load_metadata(tmp_path):
 def test_the_pictures_frames_and_tree_of_a_resumed_run_show_both_halves(tmp_path):
     from graflow_nb.observe import draw_graph, draw_sessions, draw_timeline
 
-    wf = chain_flow("deferred", tmp_path)
+    wf = saving_flow("deferred", tmp_path)
     wf.execute("a", session_id="H")
-    again = chain_flow("deferred", tmp_path)
+    again = saving_flow("deferred", tmp_path)
     again.resume(tmp_path / "b.pkl")
     run = again.last_run
     tree = run.session_tree()
@@ -125,27 +110,42 @@ def test_the_pictures_frames_and_tree_of_a_resumed_run_show_both_halves(tmp_path
 
 
 def test_create_checkpoint_from_a_branch_of_a_running_run_is_refused(tmp_path):
-    from graflow_nb.core.snapshot import SnapshotError
-
     seen = []
-    with workflow("branch_ckpt") as wf:
-        @task(inject_context=True)
-        def a(ctx):
-            try:
-                CheckpointManager.create_checkpoint(ctx.execution_context, path=tmp_path / "x.pkl")
-            except SnapshotError as error:
-                seen.append(str(error))
-            return 1
 
-        @task
-        def b():
-            return 2
+    def a(ctx):
+        try:
+            CheckpointManager.create_checkpoint(ctx.execution_context, path=tmp_path / "x.pkl")
+        except SnapshotError as error:
+            seen.append(str(error))
+        return 1
 
-        @task
-        def src():
-            return 0
-
-        src >> (a | b)
+    wf = branch_flow("branch_ckpt", a)
     wf.execute("src", session_id="C")
     assert len(seen) == 1 and "create_checkpoint('C_a'): a branch session of a running run" in seen[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_resumed_from_a_checkpoint_taken_in_its_last_task_returns_that_tasks_result(tmp_path):
+    """Nothing is left to run after the checkpoint, yet the run's result is the last task's."""
+
+    def last_flow():
+        with workflow("last_flow") as wf:
+            first = leaf("a", 1)
+
+            @task(inject_context=True)
+            def b(ctx, a):
+                ran("b")
+                ctx.checkpoint(path=tmp_path / "b.pkl")
+                return a + 41
+
+            first >> b
+        return wf
+
+    assert last_flow().execute("a", session_id="L") == 42
+    RUNS.clear()
+    again = last_flow()
+    with again:
+        ctx, _meta = CheckpointManager.resume_from_checkpoint(tmp_path / "b.pkl")
+    assert WorkflowEngine().execute(ctx) == 42
+    assert last_flow().resume(tmp_path / "b.pkl") == 42
+    assert RUNS == []  # neither a nor b ran again

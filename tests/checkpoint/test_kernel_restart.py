@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from jupyter_client.manager import start_new_kernel
+from kernels import kernel_in, restart
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -65,8 +65,7 @@ def run_cell(client, code: str) -> tuple[str, dict]:
 
 
 def test_a_paused_run_is_answered_and_resumed_after_the_kernel_restarts(tmp_path):
-    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
-    try:
+    with kernel_in(tmp_path) as (manager, client):
         run_cell(client, DEFINE)
         out, _ = run_cell(client, f"""
 paused = wf.execute("fetch", session_id="K", checkpoint_dir={str(tmp_path / "ck")!r})
@@ -75,8 +74,7 @@ print(json.dumps({{"pending": [p.session_id for p in paused.pending], "runs": so
         before = json.loads(out)
         assert before["pending"] == ["K_approve"] and before["runs"] == ["approve", "count", "fetch"]
 
-        manager.restart_kernel(now=True)
-        client.wait_for_ready(timeout=60)
+        restart(manager, client)
 
         run_cell(client, DEFINE)
         out, _ = run_cell(client, f"""
@@ -92,9 +90,6 @@ print(json.dumps({{"result": result, "runs": RUNS, "pid": os.getpid(), "status":
         assert after["counts"] == {"fetch": 1, "ParallelGroup_1": 1, "approve": 1, "count": 1, "store": 1}
         assert "K_approve  merged  enqueued 1 dequeued 1  ran - | after resume: approve" in after["tree"]
         assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # nothing else written to the cwd
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
 
 
 SAVE = """
@@ -133,19 +128,14 @@ SCENARIOS = {
 
 def test_each_kind_of_stopped_run_resumes_after_a_kernel_restart(tmp_path):
     here = str(Path(__file__).parent)
-    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
-    try:
+    with kernel_in(tmp_path) as (manager, client):
         for flow, (start, answers, again, result) in SCENARIOS.items():
             folder = str(tmp_path / flow)
             out, _ = run_cell(client, SAVE.format(here=here, flow=flow, start=start, folder=folder))
             before = json.loads(out)
             assert before["status"] in ("paused", "failed", "cancelled"), flow
-            manager.restart_kernel(now=True)
-            client.wait_for_ready(timeout=60)
+            restart(manager, client)
             out, _ = run_cell(client, RESUME.format(here=here, flow=flow, path=folder + "/K.pkl", answers=answers))
             after = json.loads(out)
             assert after["pid"] != before["pid"], flow
             assert (sorted(after["runs"]), after["status"], after["result"]) == (sorted(again), "succeeded", result), flow
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)

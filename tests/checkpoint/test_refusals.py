@@ -140,20 +140,7 @@ def test_nothing_is_written_unless_a_path_or_directory_is_given(tmp_path, monkey
 
 
 def test_a_checkpoint_asked_for_in_a_branch_is_refused(tmp_path):
-    with workflow("branchy") as wf:
-        @task(inject_context=True)
-        def a(ctx):
-            ctx.checkpoint(path=tmp_path)
-
-        @task
-        def b():
-            return 2
-
-        @task
-        def src():
-            return 0
-
-        src >> (a | b)
+    wf = ckpt_flows.branch_flow("branchy", lambda ctx: ctx.checkpoint(path=tmp_path))
     with pytest.raises(Exception) as refused:
         wf.execute("src", session_id="B")
     assert isinstance(refused.value.__cause__, SnapshotError)

@@ -21,6 +21,14 @@ import pytest
 
 from graflow_nb.core.errors import GraflowWorkflowCanceledError, ParallelGroupError
 
+
+@pytest.fixture(autouse=True)
+def fresh_runs():
+    """``ckpt_flows.RUNS`` empty around each test: what a resume ran again is read off it."""
+    ckpt_flows.RUNS.clear()
+    yield
+    ckpt_flows.RUNS.clear()
+
 HERE = Path(__file__).parent
 
 
@@ -38,13 +46,6 @@ def resume_elsewhere(flow: str, path: str, answers: dict | None = None, checkpoi
 def tasks_after(report: dict, status: str | None = None) -> list[tuple[str, str]]:
     """(task, session) of each attempt after the resume, group nodes left out."""
     return [(t, s) for t, s, st in report["after"] if not t.startswith("ParallelGroup_") and status in (None, st)]
-
-
-@pytest.fixture(autouse=True)
-def fresh_runs():
-    ckpt_flows.RUNS.clear()
-    yield
-    ckpt_flows.RUNS.clear()
 
 
 def test_a_paused_run_with_three_waiting_sessions_resumes_in_another_process_twice(tmp_path):
@@ -168,6 +169,7 @@ def test_a_question_withdrawn_by_a_cancel_is_asked_again_after_the_resume(tmp_pa
     assert last["runs"] == ["asker", "end"] and last["outcome"] == repr("because/stopped")
 
 
+@pytest.mark.usefixtures("quiet_gc")  # a real SIGINT: see conftest
 def test_a_run_stopped_by_ctrl_c_resumes_with_the_task_it_interrupted(tmp_path):
     started = threading.Event()
     wf = ckpt_flows.interrupted(started=started)

@@ -13,23 +13,13 @@ import threading
 import time
 
 import pytest
-from instruments import wait_for_main_thread_in, wait_until
+from instruments import Calls, wait_for_main_thread_in, wait_until
 
 from graflow_nb import MergeConflictError, ParallelGroupError, TaskWrapper, task, workflow
 from graflow_nb.core.channel import MISSING
 from graflow_nb.debug import Debugger, DebuggerFinished, DebuggerTimeout
 
 pytestmark = pytest.mark.timeout(30)
-
-
-class Calls:
-    def __init__(self) -> None:
-        self.order: list[str] = []
-        self._lock = threading.Lock()
-
-    def hit(self, name: str) -> None:
-        with self._lock:
-            self.order.append(name)
 
 
 def diamond(calls: Calls, *, conflict: bool = False, merge=None, fail: str | None = None):
@@ -482,6 +472,7 @@ def test_restart_while_a_branch_waits_for_input_leaves_the_old_run_cancelled():
         assert old.status == "cancelled"  # the engine alone would call it paused
 
 
+@pytest.mark.usefixtures("quiet_gc")  # a real SIGINT: see conftest
 def test_close_after_an_interrupted_run_to_end_waits_for_the_run():
     calls = Calls()
     with workflow("interrupted") as wf:

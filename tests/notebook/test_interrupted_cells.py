@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from kernels import kernel_in
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("quiet_gc")]  # real SIGINTs: see conftest
 
 PLAIN_EXECUTE = """
 import signal, threading
@@ -120,6 +121,13 @@ def crunch():
 @task
 def after():
     calls.append("after")
+
+@task(timeout=600)
+def crunch_timed():  # the same loop on a timed-attempt thread, the runner waiting for it
+    print("TIMED TASK STARTED", flush=True)
+    n = 0
+    while True:
+        n += 1
 """
 
 
@@ -145,37 +153,55 @@ def _stream_text(msgs: list[dict], msg_id: str) -> str:
     )
 
 
+def _interrupt_cell(km, kc, cell: str, marker: str) -> list[str]:
+    """Run ``cell``, interrupt the kernel once it printed ``marker``; the cell's lines."""
+    msg_id = kc.execute(cell)
+    seen: list[dict] = []
+    _drain_until(kc, seen, lambda m: m["msg_type"] == "stream" and marker in m["content"]["text"])
+    km.interrupt_kernel()
+    reply = _reply_to(kc, msg_id)
+    assert reply["content"]["status"] == "ok"  # the magic reports the interrupt, it doesn't raise
+    _drain_until(kc, seen, lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+                 and m["parent_header"].get("msg_id") == msg_id)
+    return [line for line in _stream_text(seen, msg_id).splitlines() if line]
+
+
+def _printed(kc, code: str) -> str:
+    check = kc.execute(code)
+    assert _reply_to(kc, check)["content"]["status"] == "ok"
+    after: list[dict] = []
+    _drain_until(kc, after, lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+                 and m["parent_header"].get("msg_id") == check)
+    return _stream_text(after, check)
+
+
+RUN_RECORD = (
+    "print({job}.last_run.status, sorted((s.session_id, s.state) for s in {job}.last_run.sessions.values()),"
+    " [(t.task_id, t.status) for t in {job}.last_run.task_runs], calls)"
+)
+
+
 @pytest.mark.slow
 def test_interrupting_a_real_kernel_stops_the_task_and_the_next_cell_runs():
-    from jupyter_client.manager import start_new_kernel
-
-    km, kc = start_new_kernel(kernel_name="python3", extra_arguments=[], cwd=None)
-    try:
+    """A plain task on the runner thread, then a timed one on its own thread: both stop."""
+    with kernel_in(None) as (km, kc):
         setup = kc.execute(KERNEL_SETUP)
         assert _reply_to(kc, setup)["content"]["status"] == "ok"
-        msg_id = kc.execute("%%graflow job --run crunch --session-id K --no-render\ncrunch >> after\n")
-        seen: list[dict] = []
-        _drain_until(kc, seen, lambda m: m["msg_type"] == "stream" and "TASK STARTED" in m["content"]["text"])
-        km.interrupt_kernel()
-        reply = _reply_to(kc, msg_id)
-        assert reply["content"]["status"] == "ok"  # the magic reports the interrupt, it doesn't raise
-        _drain_until(kc, seen, lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
-                     and m["parent_header"].get("msg_id") == msg_id)
-        lines = [line for line in _stream_text(seen, msg_id).splitlines() if line]
+        lines = _interrupt_cell(km, kc, "%%graflow job --run crunch --session-id K --no-render\ncrunch >> after\n", "TASK STARTED")
         assert lines[-2:] == [
             "job: stopping run K; waiting for crunch (K)",
             "job: interrupted; run K cancelled after no task; stopped: crunch; not run: after",
         ]
-        check = kc.execute(
-            "print(job.last_run.status, sorted((s.session_id, s.state) for s in job.last_run.sessions.values()),"
-            " [(t.task_id, t.status) for t in job.last_run.task_runs], calls)"
-        )
-        assert _reply_to(kc, check)["content"]["status"] == "ok"
-        after: list[dict] = []
-        _drain_until(kc, after, lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
-                     and m["parent_header"].get("msg_id") == check)
-        assert _stream_text(after, check) == "cancelled [('K', 'cancelled')] [('crunch', 'cancelled')] []\n"
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+        assert _printed(kc, RUN_RECORD.format(job="job")) == "cancelled [('K', 'cancelled')] [('crunch', 'cancelled')] []\n"
 
+        lines = _interrupt_cell(
+            km, kc, "%%graflow timed --run crunch_timed --session-id T --no-render\ncrunch_timed >> after\n", "TIMED TASK STARTED"
+        )
+        assert lines[-2:] == [
+            "timed: stopping run T; waiting for crunch_timed (T)",
+            "timed: interrupted; run T cancelled after no task; stopped: crunch_timed; not run: after",
+        ]
+        assert _printed(kc, RUN_RECORD.format(job="timed")) == (
+            "cancelled [('T', 'cancelled')] [('crunch_timed', 'cancelled')] []\n"
+        )
+        assert _printed(kc, "print(crunch_timed.__name__)") == "crunch_timed\n"  # the next cell runs

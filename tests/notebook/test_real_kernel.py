@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from jupyter_client.manager import start_new_kernel
+from kernels import kernel_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -65,12 +65,8 @@ with workflow("diamond") as wf:
 def started_kernel(tmp_path_factory):
     """One kernel for this module: (its manager, a client on it)."""
     cwd = tmp_path_factory.mktemp("kernel")
-    manager, client = start_new_kernel(kernel_name="python3", cwd=str(cwd))
-    try:
-        yield manager, client
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
+    with kernel_in(cwd) as started:
+        yield started
 
 
 @pytest.fixture

@@ -58,9 +58,9 @@ def test_a_run_with_a_retry_a_dynamic_task_and_merges_emits_exactly_these_events
     assert wf.execute("fetch", session_id="E", observers=[log]) == "done"
     group = "ParallelGroup_1"
     assert flat(log) == [
-        # the start task is queued while the run is set up, just before run_started
-        ("task_enqueued", "E", "fetch", {}),
+        # every event of a run follows run_started, the start task's queueing too
         ("run_started", "E", None, {"workflow": "events"}),
+        ("task_enqueued", "E", "fetch", {}),
         ("task_started", "E", "fetch", {"attempt": 1}),
         ("task_finished", "E", "fetch", {"attempt": 1}),
         ("task_enqueued", "E", group, {}),
@@ -172,8 +172,8 @@ def test_a_pause_and_its_resume_emit_input_requested_session_paused_and_task_res
     wf = asking_workflow()
     paused = wf.execute(session_id="P", observers=[log])
     assert flat(log) == [
-        ("task_enqueued", "P", "ask", {}),
         ("run_started", "P", None, {"workflow": "asks"}),
+        ("task_enqueued", "P", "ask", {}),
         ("task_started", "P", "ask", {"attempt": 1}),
         ("input_requested", "P", "ask", {"key": "P/ask/1", "feedback_type": "approval"}),
         ("session_paused", "P", None, {"waiting": "P/ask/1"}),

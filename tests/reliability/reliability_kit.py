@@ -14,11 +14,12 @@ not start once the run is stopping.
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from graflow_nb import task, workflow
+from instruments import Calls
+
+from graflow_nb import workflow
 from graflow_nb.core import AtLeastNGroupPolicy, CriticalGroupPolicy
 from graflow_nb.core.events import EventKind
 
@@ -33,34 +34,6 @@ POLICIES = {
     "at_least_1": lambda: AtLeastNGroupPolicy(1),
     "critical_done": lambda: CriticalGroupPolicy(["done"]),
 }
-
-
-class Calls:
-    """Thread-safe count of task calls by name."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self.threads: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, name: str) -> None:
-        with self._lock:
-            self.counts[name] += 1
-            self.threads[name] = threading.current_thread().name
-
-    def __getitem__(self, name: str) -> int:
-        with self._lock:
-            return self.counts[name]
-
-    def task(self, name: str, then: Callable[[], Any] | None = None, **options: Any) -> Any:
-        """A task ``name`` that records its call, then returns ``then()`` (or raises
-        what ``then`` raises)."""
-
-        def body() -> Any:
-            self.hit(name)
-            return then() if then is not None else None
-
-        return task(name, **options)(body)
 
 
 def raiser(error: BaseException) -> Callable[[], Any]:

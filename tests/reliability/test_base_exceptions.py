@@ -55,7 +55,7 @@ def test_a_base_exception_on_a_worker_thread_ends_the_run_as_itself(kind, policy
     assert error.__notes__ == ["[graflow_nb] raised by task 'bad' in session 'S_bad'", *interrupted]
     [bad_run] = [t for t in run.task_runs if t.task_id == "bad"]
     assert (bad_run.status, bad_run.error) == (end, error)
-    assert [(g.group_id, g.state) for g in run.groups] == [("ParallelGroup_1", "failed")]
+    assert [(g.group_id, g.state) for g in run.groups] == [("ParallelGroup_1", end)]  # as the run ends
 
 
 def test_the_pool_is_whole_after_runs_whose_workers_raised_system_exit():

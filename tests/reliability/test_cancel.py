@@ -68,7 +68,7 @@ def test_cancel_workflow_in_a_branch_cancels_the_run_under_every_policy(policy):
     assert run.skipped == [("hold_next", "S_hold", "cancelled")]
     [record] = [t for t in run.task_runs if t.task_id == "canceller"]
     assert record.status == "cancelled"
-    assert [(g.group_id, g.state) for g in run.groups] == [("ParallelGroup_1", "failed")]
+    assert [(g.group_id, g.state) for g in run.groups] == [("ParallelGroup_1", "cancelled")]
 
 
 def test_cancel_in_a_nested_branch_cancels_every_level():

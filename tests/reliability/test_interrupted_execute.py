@@ -14,12 +14,13 @@ import threading
 import traceback
 
 import pytest
+from instruments import wait_for_main_thread_in
 
 from graflow_nb import task, workflow
 from graflow_nb.core import interrupt
 from graflow_nb.core.events import EventKind
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("quiet_gc")]  # real SIGINTs: see conftest
 
 WAIT = 20  # seconds an Event wait may take before the test fails (never reached when it works)
 
@@ -237,12 +238,6 @@ def _stack(frame):
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: since timed attempts run on the bounded timed-attempt threads, a Ctrl-C sent "
-    "while the caller waits for a timed task that computes in pure Python is not acted on until the "
-    "task's timeout",
-)
 def test_a_timed_task_is_stopped_on_its_own_thread_and_its_successor_never_starts():
     calls = []
     give_up = threading.Event()  # ends the loop should the interrupt never reach it
@@ -271,6 +266,16 @@ def test_a_timed_task_is_stopped_on_its_own_thread_and_its_successor_never_start
     assert run.status == "cancelled" and states(run) == {"D": "cancelled"}
     assert attempts(run) == [("slow", "D", "cancelled")]
     assert run.task_threads.running() == [] and calls == ["slow"]
+    # The interrupt landed while the caller started the attempt's thread or waited for
+    # it: the thread is counted back, and the next timed task gets one and finishes.
+    with workflow("timed-next") as nxt:
+
+        @task(timeout=600)
+        def quick():
+            return "quick"
+
+    assert nxt.execute(session_id="Q") == "quick"
+    assert states(nxt.last_run) == {"Q": "closed"}
 
 
 def test_threads_outside_the_run_are_never_interrupted_and_the_pool_serves_the_next_run():
@@ -368,3 +373,52 @@ def test_ready_parallel_tasks_on_workers_are_stopped_and_the_join_never_runs():
     assert run.status == "cancelled" and states(run) == {"R": "cancelled"}
     assert attempts(run) == [("a", "R", "cancelled"), ("b", "R", "cancelled"), ("src", "R", "succeeded")]
     assert calls == [] and run.task_threads.running() == []
+
+
+def test_an_interrupt_in_a_member_the_forking_thread_runs_stops_its_running_sibling():
+    """The forking thread runs the first member itself; Ctrl-C lands in that member's
+    loop while a sibling loops on a worker.  The interrupt must go up at once and stop
+    the sibling, not leave the forking thread waiting for it at the barrier."""
+    sibling_running = threading.Event()
+    threads = {}
+    with workflow("forker") as wf:
+
+        @task
+        def here():
+            threads["here"] = threading.current_thread().name
+            assert sibling_running.wait(WAIT)  # waiting in C: the pool gives `there` a thread
+            threading.Thread(target=interrupt_main_when_in, args=("spin_here",), daemon=True).start()
+            spin_here()
+
+        @task
+        def there():
+            threads["there"] = threading.current_thread().name
+            sibling_running.set()
+            spin_forever()
+
+        @task
+        def after():
+            threads["after"] = threading.current_thread().name
+
+        (here | there) >> after
+
+    with pytest.raises(KeyboardInterrupt) as caught:
+        wf.execute(session_id="K")
+    run = wf.last_run
+    assert threads == {"here": "MainThread", "there": "graflow-K-worker"}
+    assert caught.value.__notes__ == [
+        "[graflow_nb] raised by task 'here' in session 'K_here'",
+        "[graflow_nb] run 'K' interrupted: cancelled",
+    ]
+    assert run.status == "cancelled" and states(run) == {"K": "cancelled", "K_here": "cancelled", "K_there": "cancelled"}
+    assert attempts(run) == [("ParallelGroup_1", "K", "cancelled"), ("here", "K_here", "cancelled"), ("there", "K_there", "cancelled")]
+    assert run.task_threads.running() == []
+
+
+def spin_here() -> None:
+    spin_forever()
+
+
+def interrupt_main_when_in(function: str) -> None:
+    wait_for_main_thread_in(function)
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)

@@ -128,8 +128,8 @@ def test_a_failing_observer_is_called_once_then_muted():
         _ = calls.task("first") >> calls.task("second") >> calls.task("third", lambda: "end")
     with pytest.warns(ObserverWarning):
         assert wf.execute("first", session_id="S", observers=[failing]) == "end"
-    assert [e.kind for e in failing.seen] == [EventKind.TASK_ENQUEUED]  # the first event of a run
-    assert [(o, e.kind) for o, e, _ in wf.last_run.observer_errors] == [(failing, EventKind.TASK_ENQUEUED)]
+    assert [e.kind for e in failing.seen] == [EventKind.RUN_STARTED]  # the first event of a run
+    assert [(o, e.kind) for o, e, _ in wf.last_run.observer_errors] == [(failing, EventKind.RUN_STARTED)]
     assert (wf.last_run.status, states(wf.last_run), dict(calls.counts)) == (
         "succeeded",
         {"S": "closed"},
@@ -196,10 +196,10 @@ def test_hostile_observer_repr_and_error_text_still_give_a_short_warning():
         diamond().execute("fetch", session_id="S", observers=[Hostile(), Loud()])
     first, second = (str(w.message) for w in warned)
     assert first == (
-        "observer <Hostile (its repr raised)> raised Unprintable: <Unprintable (its str raised)> on task_enqueued "
+        "observer <Hostile (its repr raised)> raised Unprintable: <Unprintable (its str raised)> on run_started "
         "in run 'S'; it is muted for the rest of the run, which goes on unchanged (see run.observer_errors)"
     )
-    assert second.startswith("observer " + "L" * 197 + "... raised ValueError: " + "x" * 197 + "... on task_enqueued")
+    assert second.startswith("observer " + "L" * 197 + "... raised ValueError: " + "x" * 197 + "... on run_started")
     assert len(second) < 600
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from graflow_nb.core.errors import ParallelGroupError
-from graflow_nb.pipeline import PipelineValidationError, StepTimeoutError, load_pipeline
+from graflow_nb.pipeline import PipelineValidationError, StepStoppedError, StepTimeoutError, load_pipeline
 from graflow_nb.pipeline.errors import TemplateError
 from graflow_nb.pipeline.steps import process_group
 
@@ -224,13 +224,17 @@ def long_command_beside(scratch: Path, step_id: str, function: str):
 
 def test_a_cancelled_run_stops_a_running_command_and_its_children(scratch):
     wf = long_command_beside(scratch, "bad", "fail_once_started")
-    with pytest.raises(ParallelGroupError):
+    with pytest.raises(ParallelGroupError) as caught:
         wf.execute(session_id="X")
     assert process_group.group_members(pid_of_shell(scratch)) == []
     run = wf.last_run
+    # The stopped command is the sibling's doing: cancelled, not a second failure.
     long_run = [t for t in run.task_runs if t.task_id == "long"][0]
-    assert long_run.status == "failed" and "the run was cancelled; command" in str(long_run.error)
-    assert {s.session_id: s.state for s in run.sessions.values()} == {"X": "failed", "X_long": "failed", "X_bad": "failed"}
+    assert long_run.status == "cancelled" and isinstance(long_run.error, StepStoppedError)
+    assert str(long_run.error).startswith("step 'long': the run was cancelled; command ")
+    assert {s.session_id: s.state for s in run.sessions.values()} == {"X": "failed", "X_long": "cancelled", "X_bad": "failed"}
+    assert [m for m, _ in caught.value.failed_tasks] == ["bad"] and caught.value.cancelled_tasks == ["long"]
+    assert run.status == "failed" and run.error is caught.value
 
 
 def fail_once_started(pidfile: str) -> None:
@@ -248,6 +252,7 @@ def wait_for_file(path: Path) -> None:
     raise AssertionError(f"{path} never appeared")
 
 
+@pytest.mark.usefixtures("quiet_gc")  # a real SIGINT: see conftest
 def test_an_interrupt_stops_the_command_and_its_children(scratch):
     wf = load_pipeline(
         {"pipeline": [{"id": "long", "type": "shell", "params": {"cmd": "echo $$ > pid; sleep 40 | cat", "shell": True, "cwd": str(scratch)}}]}
@@ -267,6 +272,7 @@ def test_an_interrupt_stops_the_command_and_its_children(scratch):
     assert {s.session_id: s.state for s in wf.last_run.sessions.values()} == {"I": "cancelled"}
 
 
+@pytest.mark.usefixtures("quiet_gc")  # a real SIGINT: see conftest
 def test_an_interrupt_stops_a_command_running_in_a_branch(scratch):
     wf = long_command_beside(scratch, "trigger", "interrupt_main_once_started")
     with pytest.raises(KeyboardInterrupt):

@@ -10,29 +10,10 @@ import pickle
 import threading
 
 import pytest
+from instruments import Calls
 
 from graflow_nb import ExecutionContext, parallel, task, workflow
 from graflow_nb.core import InMemoryTaskQueue, Task
-
-
-class Calls:
-    """Thread-safe record of task calls: ``hit(name, session)`` from inside tasks."""
-
-    def __init__(self) -> None:
-        self.order: list[str] = []
-        self.sessions: dict[str, list[str]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, name: str, session: str | None = None) -> None:
-        with self._lock:
-            self.order.append(name)
-            self.sessions.setdefault(name, []).append(session or "")
-
-    def count(self, name: str) -> int:
-        return self.order.count(name)
-
-    def index(self, name: str) -> int:
-        return self.order.index(name)
 
 
 def build_diamond(calls: Calls):

@@ -11,24 +11,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from instruments import WAIT, EventWaiter, overlap, spans, wait_until
+from instruments import WAIT, Calls, EventWaiter, overlap, spans, wait_until
 
 from graflow_nb import ParallelGroupError, task, workflow
 from graflow_nb.core.events import EventKind
-
-
-class Calls:
-    def __init__(self) -> None:
-        self.order: list[str] = []
-        self._lock = threading.Lock()
-
-    def hit(self, name: str) -> None:
-        with self._lock:
-            self.order.append(name)
-
-    def count(self, name: str) -> int:
-        with self._lock:
-            return self.order.count(name)
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 
 import pytest
-from instruments import WAIT, EventWaiter, wait_until
+from instruments import WAIT, Calls, EventWaiter, wait_until
 
 from graflow_nb import ParallelGroupError, parallel, task, workflow
 from graflow_nb.core import AtLeastNGroupPolicy, ConfigError, CriticalGroupPolicy, GroupExecutionPolicy
@@ -24,24 +24,6 @@ from graflow_nb.core.events import EventKind
 
 class Boom(Exception):
     pass
-
-
-class Calls:
-    """Thread-safe record of task calls."""
-
-    def __init__(self) -> None:
-        self.order: list[str] = []
-        self.sessions: dict[str, list[str]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, name: str, session: str = "") -> None:
-        with self._lock:
-            self.order.append(name)
-            self.sessions.setdefault(name, []).append(session)
-
-    def count(self, name: str) -> int:
-        with self._lock:
-            return self.order.count(name)
 
 
 def member(calls: Calls, name: str, fail: bool = False, write: dict | None = None, raised=None):

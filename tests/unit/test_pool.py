@@ -2,7 +2,8 @@
 
 import threading
 
-from instruments import WAIT, Gauge
+import pytest
+from instruments import WAIT, Gauge, wait_until
 
 from graflow_nb import parallel, task, workflow
 from graflow_nb.core.pool import SKIPPED, ForkJoin, WorkerPool
@@ -85,3 +86,121 @@ def test_stop_skips_members_that_have_not_started():
     fork.run()
     assert ran == [0]
     assert fork.states.count(SKIPPED) == 2
+
+
+# -- the stall monitor: a member holding the GIL on the forking thread ------------------
+# Each of these fails (hangs until the pytest timeout, or runs out of steps) if the
+# monitor only starts threads when its two looks came close together, or judges
+# progress for the whole pool rather than for the group whose members are waiting.
+
+
+@pytest.mark.timeout(60)
+def test_a_member_spinning_in_pure_python_for_its_sibling_gets_it_a_thread():
+    """``busy`` holds the GIL on the forking thread until ``waiter`` is at the barrier:
+    ``waiter`` can only get there on a thread the monitor starts."""
+    both = threading.Barrier(2, timeout=WAIT)
+
+    def busy():
+        while both.n_waiting == 0:
+            pass
+        both.wait()
+
+    with workflow("spin") as wf:
+        group = parallel(task("busy")(busy), task("waiter")(both.wait))
+        wf.execute(group.task_id)
+    run = wf.last_run
+    assert run.task_counts() == {group.task_id: 1, "busy": 1, "waiter": 1}
+    threads = {tr.task_id: tr.thread for tr in run.task_runs}
+    assert threads["busy"] == threading.current_thread().name
+    assert threads["waiter"] == f"{run.pool.name}-worker"
+
+
+@pytest.mark.timeout(60)
+def test_a_nested_group_finishing_members_does_not_hide_a_starving_outer_sibling():
+    """Branch ``loop`` forks a small nested group again and again on the forking thread
+    (members start and end every few microseconds, all in pure Python) until its outer
+    sibling ``flag`` has run.  ``flag`` waits in the pool: only a monitor that sees the
+    *outer* group make no progress gives it a thread.  Without one the loop spends the
+    whole step budget and the run fails with StepLimitExceededError."""
+    flagged = threading.Event()
+
+    with workflow("masked") as wf:
+        x1, x2 = task("x1")(lambda: None), task("x2")(lambda: None)
+        inner = x1 | x2
+
+        @task("again", inject_context=True)
+        def again(ctx):
+            if not flagged.is_set():
+                ctx.next_task(inner, goto=True)
+
+        head = task("head")(lambda: None)
+        outer = (head >> inner >> again) | task("flag")(flagged.set)
+        wf.execute(outer.task_id, max_steps=1_000_000)
+    run = wf.last_run
+    assert run.status == "succeeded" and flagged.is_set()
+    counts = run.task_counts()
+    assert counts["flag"] == 1 and counts["head"] == 1
+    assert counts["x1"] == counts["x2"] == counts["again"] >= 1
+    threads = {tr.task_id: tr.thread for tr in run.task_runs}
+    assert threads["head"] == threading.current_thread().name
+    assert threads["flag"] == f"{run.pool.name}-worker"
+
+
+@pytest.mark.timeout(60)
+def test_pure_python_members_waiting_for_each_other_each_get_a_thread():
+    """Four members each spin in pure Python until all four have started: they finish
+    only if the three the forking thread is not running get threads while it spins."""
+    started: list[int] = []
+    everyone = 4
+
+    def member(i):
+        def spin():
+            started.append(i)
+            while len(started) < everyone:
+                pass
+
+        return spin
+
+    with workflow("spinners") as wf:
+        group = parallel(*[task(f"s{i}")(member(i)) for i in range(everyone)])
+        wf.execute(group.task_id)
+    run = wf.last_run
+    assert sorted(started) == list(range(everyone))
+    assert run.task_counts() == {group.task_id: 1} | {f"s{i}": 1 for i in range(everyone)}
+    assert run.pool.peak_threads in (everyone - 1, everyone)  # everyone if the monitor looked before the forking thread claimed one
+
+
+def test_a_pool_that_shuts_down_parks_its_idle_workers_without_waking_them(monkeypatch):
+    """Their seats move to the parked threads as shutdown() returns (no thread has to run
+    for that), and the next pool's blocking members run on those very threads."""
+    import graflow_nb.core.pool as pool_module
+
+    parked = pool_module._ParkedThreads()  # only this test's workers park here
+    monkeypatch.setattr(pool_module, "_PARKED", parked)
+    width = 4
+
+    def blocking_fork(pool, ran):
+        meet = threading.Barrier(width, timeout=WAIT)
+
+        def member():
+            ran.append(threading.current_thread())
+            meet.wait()
+
+        return ForkJoin(pool, [member] * width, limit=width)
+
+    first_ran: list[threading.Thread] = []
+    first = WorkerPool(width, name="first")
+    blocking_fork(first, first_ran).run()
+    workers = {t for t in first_ran if t is not threading.current_thread()}
+    assert len(workers) in (width - 1, width)
+    wait_until(lambda: len(first._idle_seats) == len(workers), "every worker of the first pool to go idle")
+    first.shutdown()
+    assert len(parked._seats) == len(workers)  # at once: none of them had to wake up
+
+    second_ran: list[threading.Thread] = []
+    second = WorkerPool(width, name="second")
+    blocking_fork(second, second_ran).run()
+    second.shutdown()
+    adopted = {t for t in workers if t.name == "second-worker"}
+    assert len(adopted) == min(second.peak_threads, len(workers))
+    assert {t.name for t in second_ran if t is not threading.current_thread()} == {"second-worker"}
