@@ -3,10 +3,11 @@
 Per run the graph is pickled and scattered once per client; per group the parent's
 channel view is pickled to bytes and scattered once, shared by every member; each
 member's future carries only its ``BranchSpec``.  The forking thread waits on the
-futures; as each ends, its outcome is folded into the run here (``absorb``: session
-records, task runs, skips, groups, questions, steps, dynamic tasks, and the channel
-changes loaded into the branch's local overlay) and the branch is settled exactly as
-a thread-run branch is, so the coordinator decides and merges with the same code in
+futures; as each ends, its outcome is folded into the run by ``snapshot.apply_outcome``
+(the engine's one fold: channel changes into the branch's overlay, session records,
+task runs, skips, steps, the events that did not arrive live) plus what only a Dask
+outcome carries (``absorb``: worker, questions, groups, fork counts), and the branch is
+settled exactly as a thread-run branch is, so the coordinator decides and merges with the same code in
 declaration order.
 
 Events stream back live on a per-group Dask topic (``Client.subscribe_topic``),
@@ -32,13 +33,11 @@ from typing import Any
 from distributed import Client, KilledWorker
 from distributed import Event as DaskEvent
 
-from ..core.channel import BranchChannel
 from ..core.errors import GraflowRuntimeError
 from ..core.events import EventKind
 from ..core.executors import Batch, Branches, BranchExecutor
-from ..core.queue import InMemoryTaskQueue
-from ..core.run import Run, SessionRecord, TaskRun
-from ..core.snapshot import BranchSpec
+from ..core.run import Run, TaskRun
+from ..core.snapshot import BranchSpec, apply_outcome, branch_state
 from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads, pickled_view
 from .worker import run_branch
 
@@ -298,9 +297,10 @@ class DaskBatch(Batch):
         while self.unsubmitted and len(self.futures) < self.limit and not self.stopped:
             position = self.unsubmitted.popleft()
             index = self.indices[position]
-            self.branches.branches[index].task_queue.drain()  # the member is the worker's to run now
+            ticket = self._ticket(index)
+            self.branches.branches[index].task_queue.drain()  # its queue is the worker's to run now
             future = self.client.submit(
-                run_branch, self.graph.token, self.graph.future, self.view_token, self.view, self._ticket(index),
+                run_branch, self.graph.token, self.graph.future, self.view_token, self.view, ticket,
                 key=f"graflow-branch-{uuid.uuid4().hex[:12]}", pure=False,
             )
             self.futures[future] = position
@@ -313,6 +313,7 @@ class DaskBatch(Batch):
         record = branch.record
         spec = BranchSpec(
             session_id=branch.session_id,
+            parent_id=self.branches.parent.session_id,
             member_id=self.branches.members[index].task_id,
             group_id=record.group_id,
             order_key=record.order_key,
@@ -323,16 +324,21 @@ class DaskBatch(Batch):
             dynamic=[],  # by value, in the group's view
         )
         ticket = Ticket(spec, run.max_steps, self.stop_flag, self.topic, index, live=run.bus.active)
+        ticket.answers = {
+            key: run.answers[key]
+            for key, question in run.pending.items()
+            if key in run.answers and run.is_within(question.session_id, branch.session_id)
+        }
         remote = branch.remote
+        if remote is not None:
+            ticket.events_seen = remote.events_seen  # numbered on from its earlier parts, as the feed expects
         if remote is not None and remote.paused_state is not None:
-            ticket.paused_state = remote.paused_state
+            ticket.paused_state = remote.paused_state  # paused on a worker in this process's run
             ticket.seen = remote.seen
-            ticket.events_seen = remote.events_seen
-            ticket.answers = {
-                key: run.answers[key]
-                for key, question in run.pending.items()
-                if key in run.answers and run.is_within(question.session_id, branch.session_id)
-            }
+        else:  # fresh, or stopped in a run restored from a checkpoint: it goes on from its state
+            spec.state = branch_state(branch)
+            if spec.state is not None and branch.dynamic_nodes:
+                ticket.dynamic_nodes = dict(branch.dynamic_nodes)
         return ticket
 
     def _sync_stop(self) -> None:
@@ -393,44 +399,28 @@ class DaskBatch(Batch):
         self.branches.settle(index, error)
 
     def absorb(self, index: int, remote: RemoteOutcome) -> None:
-        """Fold one remote branch's outcome into this run, as if it had run here.
-
-        Not ``snapshot.apply_outcome``: events here arrive live and in order already
-        (it re-emits them all at the end), a resumed branch's outcome holds all its
-        changes since the fork (it would add the ops again), and sessions it reported
-        before a pause exist here already (it would open them a second time)."""
+        """Fold one remote branch's outcome into this run with ``snapshot.apply_outcome``,
+        the engine's one fold, told how many of its events arrived live already; then
+        what only a Dask outcome carries: the worker, questions, group records, fork
+        counts, and the state to go on from if it paused."""
         run = self.run
         branch = self.branches.branches[index]
         outcome = remote.outcome
-        if remote.dynamic_nodes:
+        if remote.dynamic_nodes:  # by value: a notebook's functions have no name to find them by here
             branch._own("dynamic_nodes").update(remote.dynamic_nodes)
             branch._has_dynamic = True
-        for copy in outcome.sessions:
-            record = run.sessions.get(copy.session_id)
-            if record is None:
-                record = SessionRecord(
-                    copy.session_id, copy.parent_id, copy.depth, copy.group_id, copy.member_id, copy.order_key,
-                    InMemoryTaskQueue(copy.session_id), branch,
-                )
-                run.add_session(record)
-            record.state, record.started, record.ended = copy.state, copy.started, copy.ended
-            record.tasks_run = list(copy.tasks_run)
-            record.worker = remote.worker
-            queue = record.queue
-            queue.drain()
-            for task_id in copy.queue:
-                if branch.knows(task_id):
-                    queue.enqueue(branch.lookup(task_id))
-            for name, value in copy.counters.items():
-                setattr(queue, name, value)
+        self._drop_provisional(self.feeds[index])
+        feed = self.feeds[index]
+        with feed.lock:
+            same_attempt = feed.attempt is None or feed.attempt == remote.attempt
+            delivered = feed.next - feed.first if same_attempt else 0  # a given-up attempt's live events don't count
+            feed.waiting = {}
+            feed.closed = True
+        if run.bus.active:
+            outcome.events = [loads(blob) for blob in remote.events]
         with run._lock:
-            run.steps += outcome.steps
             for base, count in remote.fork_counts.items():
                 run._fork_counts[base] = max(count, run._fork_counts.get(base, 0))
-        self._drop_provisional(self.feeds[index])
-        run.task_runs.extend(outcome.task_runs)
-        run.skipped.extend(outcome.skipped)
-        run.dynamic_tasks.extend(outcome.dynamic_tasks)
         run.groups.extend(remote.groups)
         asked = {question.key for question in remote.pending}
         for key in [k for k, q in run.pending.items() if run.is_within(q.session_id, branch.session_id)]:
@@ -438,12 +428,10 @@ class DaskBatch(Batch):
                 del run.pending[key]
         for question in remote.pending:
             run.ask(question)
-        channel = branch.channel
-        if isinstance(channel, BranchChannel):
-            channel.load_changes(outcome.changes)
-        feed = self.feeds[index]
         branch.remote = _Remote(remote.paused_state, remote.seen, feed.first + len(remote.events))
-        self._deliver_rest(index, remote)
+        apply_outcome(outcome, branch, tasks=remote.dynamic_nodes, delivered=delivered)
+        for copy in outcome.sessions:
+            run.sessions[copy.session_id].worker = remote.worker
 
     # -- events ------------------------------------------------------------------------
     def _on_message(self, message: Any) -> None:
@@ -510,15 +498,6 @@ class DaskBatch(Batch):
                 self.run.task_runs.remove(record)
             except ValueError:  # already gone
                 continue
-
-    def _deliver_rest(self, index: int, outcome: RemoteOutcome) -> None:
-        feed = self.feeds[index]
-        with feed.lock:
-            if feed.attempt is not None and feed.attempt != outcome.attempt:
-                feed.next = feed.first  # the live events came from an attempt Dask gave up on
-            feed.waiting = {feed.first + i: blob for i, blob in enumerate(outcome.events) if feed.first + i >= feed.next}
-            self._flush(feed, live=False)
-            feed.closed = True
 
     def _close_feed(self, index: int) -> None:
         feed = self.feeds[index]

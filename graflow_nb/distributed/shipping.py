@@ -115,6 +115,7 @@ class Ticket:
     paused_state: bytes | None = None  # the branch as it paused, to go on from there
     seen: tuple[int, int, int, int] = (0, 0, 0, 0)  # task runs, skips, dynamic tasks, groups already reported
     events_seen: int = 0
+    dynamic_nodes: dict[str, Any] = field(default_factory=dict)  # a resumed branch's own run-time tasks, by value
 
 
 @dataclass(slots=True)

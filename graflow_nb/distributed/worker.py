@@ -153,11 +153,10 @@ def _fresh_branch(workflow: Any, view: GroupView, ticket: Ticket) -> ExecutionCo
     holding the group's view; dynamic tasks of its ancestors come by value."""
     spec = ticket.spec
     spec.parent_view = view.channel
-    branch = open_branch(spec, workflow)
+    branch = open_branch(spec, workflow, tasks=ticket.dynamic_nodes, dynamic=view.dynamic_nodes)
     parent = branch.parent_context
     assert parent is not None  # open_branch hangs the branch under its stand-in parent
     if view.dynamic_nodes or view.dynamic_succ:
-        parent.dynamic_nodes = dict(view.dynamic_nodes)
         parent.dynamic_succ = {k: list(v) for k, v in view.dynamic_succ.items()}
         parent.dynamic_pred = {k: list(v) for k, v in view.dynamic_pred.items()}
         parent._has_dynamic = branch._has_dynamic = True

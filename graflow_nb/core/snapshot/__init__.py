@@ -66,7 +66,7 @@ what came of it); ``apply_outcome(outcome, branch)`` folds it into the live bran
 session it stands for.
 """
 
-from .branch import apply_outcome, branch_outcome, branch_spec, open_branch, run_branch
+from .branch import apply_outcome, branch_outcome, branch_spec, branch_state, open_branch, run_branch
 from .restore import Resolver, build_task, restore_run
 from .shape import check_shape, graph_shape
 from .take import dumps, loads, portable_error, take_channel, take_run, take_session, task_spec
@@ -90,7 +90,7 @@ from .values import (
 __all__ = [
     "FORMAT", "NO_BASE", "BranchOutcome", "BranchSpec", "ChannelState", "GraphChangedError", "GraphShape",
     "GroupState", "Resolver", "ResumeMark", "RunState", "SessionState", "SnapshotError", "TaskSpec",
-    "UnpicklableError", "apply_outcome", "branch_outcome", "branch_spec", "build_task", "check_shape", "dumps",
+    "UnpicklableError", "apply_outcome", "branch_outcome", "branch_spec", "branch_state", "build_task", "check_shape", "dumps",
     "graph_shape", "loads", "open_branch", "portable_error", "restore_run", "run_branch", "take_channel", "take_run",
     "take_session", "task_spec",
 ]

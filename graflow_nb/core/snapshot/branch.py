@@ -3,6 +3,7 @@ brought back and folded into the live branch it stands for."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..channel import BranchChannel
@@ -13,6 +14,7 @@ from ..events import EventKind, EventLog
 from ..pool import WorkerPool
 from ..queue import InMemoryTaskQueue
 from ..run import SessionRecord
+from ..task import Executable
 from .restore import Resolver, build_task, restore_dynamic, restore_session
 from .take import run_settings, take_session, task_spec
 from .values import (
@@ -38,6 +40,7 @@ def branch_spec(branch: ExecutionContext) -> BranchSpec:
         ctx = ctx.parent_context
     return BranchSpec(
         session_id=branch.session_id,
+        parent_id=parent.session_id,
         member_id=branch.record.member_id or "",
         group_id=branch.record.group_id,
         order_key=branch.record.order_key,
@@ -46,17 +49,35 @@ def branch_spec(branch: ExecutionContext) -> BranchSpec:
         parent_view={key: parent.channel.peek(key) for key in parent.channel.keys()},
         settings=run_settings(parent, run),
         dynamic=dynamic,
+        state=branch_state(branch),
     )
 
 
-def open_branch(spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = None) -> ExecutionContext:
+def branch_state(branch: ExecutionContext) -> SessionState | None:
+    """What a ``BranchSpec`` carries of ``branch`` itself: nothing while none of it has
+    run (its member starts it), else the session as it stopped (paused, failed or
+    cancelled, say in a resumed checkpoint), so it goes on from there, not from the start."""
+    record = branch.record
+    channel = branch.channel
+    changed = isinstance(channel, BranchChannel) and bool(channel.changes())
+    if not (record.tasks_run or branch.waiting_key is not None or branch.steps or changed):
+        return None
+    return take_session(branch)
+
+
+def open_branch(
+    spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = None, dynamic: Mapping[str, Executable] | None = None
+) -> ExecutionContext:
     """A detached branch context for ``spec``: its own run (budget: what was left), a
-    parent channel holding the parent's view, its member queued; run it with
-    ``WorkflowEngine().execute(ctx)`` and read ``branch_outcome(ctx)``."""
+    parent channel holding the parent's view, its member queued (or, for a spec that
+    carries the branch's ``state``, the branch as it stood: its queue, channel changes,
+    record and counters, so it goes on from there); run it with
+    ``WorkflowEngine().execute(ctx)`` and read ``branch_outcome(ctx)``.  ``dynamic``:
+    the ancestors' run-time tasks by value, for a process that has them that way."""
     log = EventLog()
     parent = ExecutionContext(
         workflow.graph,
-        session_id=spec.session_id.rsplit("_", 1)[0] or spec.session_id,
+        session_id=spec.parent_id,
         max_steps=max(1, spec.steps_left),
         default_max_cycles=spec.settings["default_max_cycles"],
         default_max_retries=spec.settings["default_max_retries"],
@@ -67,19 +88,32 @@ def open_branch(spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = Non
     )
     parent.run.max_steps = spec.steps_left  # a budget of 0 refuses the first task, as it would at home
     parent.depth = spec.depth - 1
-    if spec.dynamic:
+    if spec.dynamic or dynamic:
         parent._has_dynamic = True
         table = parent._own("dynamic_nodes")
+        table.update(dynamic or {})
         for task_spec_ in spec.dynamic:
             table[task_spec_.task_id] = build_task(task_spec_, parent, tasks or {})
-    queue = InMemoryTaskQueue(spec.session_id)
-    record = SessionRecord(spec.session_id, parent.session_id, spec.depth, spec.group_id, spec.member_id, spec.order_key, queue)
-    branch = ExecutionContext._branch(parent, spec.session_id, BranchChannel(parent.channel, spec.session_id), record)
-    record.context = branch
-    parent.run.add_session(record)
+    state = spec.state
+    if state is None:
+        queue = InMemoryTaskQueue(spec.session_id)
+        record = SessionRecord(spec.session_id, parent.session_id, spec.depth, spec.group_id, spec.member_id, spec.order_key, queue)
+        branch = ExecutionContext._branch(parent, spec.session_id, BranchChannel(parent.channel, spec.session_id), record)
+        record.context = branch
+        parent.run.add_session(record)
+    else:
+        if state.session_id != spec.session_id:
+            raise SnapshotError(f"spec of {shown(spec.session_id)} carries the state of {shown(state.session_id)}")
+        branch = restore_session(state, parent, parent.run, workflow, run_settings(parent, parent.run))
+        restore_dynamic(branch, state, tasks or {})
+        branch.record.state = "open"
+        branch.record.ended = None
     parent.run.pool = None
     branch.event_log = log  # type: ignore[attr-defined]  # read back by branch_outcome
-    branch.add_to_queue(branch.lookup(spec.member_id))
+    if state is None:
+        branch.add_to_queue(branch.lookup(spec.member_id))
+    else:
+        branch.task_queue.restore([branch.lookup(task_id) for task_id in state.queue])
     return branch
 
 
@@ -125,49 +159,71 @@ def branch_outcome(branch: ExecutionContext, error: BaseException | None = None)
     )
 
 
-def apply_outcome(outcome: BranchOutcome, branch: ExecutionContext, *, tasks: Resolver | None = None) -> None:
-    """Fold ``outcome`` into the live ``branch`` it was run for: its channel changes,
-    records, nested sessions, counters and events (re-emitted on the run's bus)."""
+def apply_outcome(
+    outcome: BranchOutcome, branch: ExecutionContext, *, tasks: Resolver | None = None, delivered: int = 0
+) -> None:
+    """Fold ``outcome`` into the live ``branch`` it was run for, as if it had run here.
+
+    The one fold of a branch's outcome, for every caller (a subprocess, a Dask worker,
+    a branch that paused there and went on later), so it reads the outcome as a state,
+    never as a diff to replay:
+
+    - ``changes`` are the branch's own since the fork (for a branch that paused and
+      went on, all of them, not just the last part's): they replace its overlay, so
+      an op already folded in from an earlier part is never added twice;
+    - ``sessions`` are records: one that exists here already (the branch, or a
+      session it opened before a pause) is brought up to date in place, keeping its
+      context; only sessions new to this run are opened;
+    - ``task_runs``, ``skipped``, ``dynamic_tasks`` and ``steps`` are what this part
+      added, appended and counted once;
+    - ``events[delivered:]`` reach the run's observers with their own time and
+      thread; the first ``delivered`` already did, live, while the branch ran.
+    """
     run = branch.run
     if outcome.session_id != branch.session_id:
         raise SnapshotError(f"outcome of {shown(outcome.session_id)} cannot be applied to {shown(branch.session_id)}")
     channel = branch.channel
-    for key, change in outcome.changes.items():
-        if change.kind == "delete":
-            channel.delete(key)
-        elif change.kind == "ops":
-            for op, arg in change.ops:
-                {"append": channel.append, "prepend": channel.prepend}.get(op, channel.atomic_add)(key, arg)
-        else:
-            channel.set(key, change.value)
+    if not isinstance(channel, BranchChannel):
+        raise SnapshotError(f"session {shown(branch.session_id)} is a root session, not a branch")
+    channel.load_changes(outcome.changes)
     with run._lock:
         run.steps += outcome.steps
     run.task_runs.extend(outcome.task_runs)
     run.skipped.extend(outcome.skipped)
     run.dynamic_tasks.extend(outcome.dynamic_tasks)
+    resolver = tasks or {}
     contexts = {branch.session_id: branch}
     for session in outcome.sessions:
-        if session.session_id == branch.session_id:
-            _copy_record(session, branch)
-            restore_dynamic(branch, session, tasks or {})
-            continue
-        parent = contexts[session.parent_id or ""]
-        ctx = restore_session(session, parent, run, branch.workflow, run_settings(branch, run))
-        restore_dynamic(ctx, session, tasks or {})
+        record = run.sessions.get(session.session_id)
+        ctx = record.context if record is not None else None
+        if ctx is None:
+            parent = contexts.get(session.parent_id or "")
+            if parent is None:
+                raise SnapshotError(
+                    f"outcome of {shown(branch.session_id)}: session {shown(session.session_id)} comes before "
+                    f"its parent {shown(session.parent_id)}"
+                )
+            ctx = restore_session(session, parent, run, branch.workflow, run_settings(branch, run))
+        else:
+            _copy_record(session, ctx)
+        restore_dynamic(ctx, session, resolver)
+        ctx.task_queue.drain()
+        ctx.task_queue.restore([ctx.lookup(task_id) for task_id in session.queue if ctx.knows(task_id)])
+        for name, value in session.counters.items():
+            setattr(ctx.task_queue, name, value)
         contexts[session.session_id] = ctx
     if run.bus.active:
-        for event in outcome.events:
+        for event in outcome.events[delivered:]:
             if event.kind not in (EventKind.RUN_STARTED, EventKind.RUN_FINISHED) and run.is_within(event.session_id, branch.session_id):
-                run.bus.emit(event.kind, event.session_id, event.task_id, **event.data)
+                run.bus.deliver(event)
 
 
 def _copy_record(session: SessionState, ctx: ExecutionContext) -> None:
     record = ctx.record
     record.state = session.state
     record.ended = session.ended
+    record.started = session.started
     record.tasks_run[:] = session.tasks_run
-    for name, value in session.counters.items():
-        setattr(ctx.task_queue, name, value)
     ctx.steps = session.steps
     ctx.cycle_counts = dict(session.cycle_counts)
     ctx.completed_tasks = list(session.completed_tasks)

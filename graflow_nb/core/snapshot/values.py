@@ -206,6 +206,7 @@ class BranchSpec:
     """What a branch session needs to run anywhere (see the module docstring)."""
 
     session_id: str
+    parent_id: str  # the session it forked from: never derived from session_id, whose ids may hold "_"
     member_id: str
     group_id: str | None
     order_key: tuple[Any, ...]
@@ -214,6 +215,9 @@ class BranchSpec:
     parent_view: dict[str, Any]
     settings: dict[str, Any]
     dynamic: list[TaskSpec]  # tasks the branch's ancestors created that it may run
+    # The branch as it stopped (paused, failed, cancelled: a resumed checkpoint's), to go
+    # on from there; None for a branch that has not run yet: its member starts it.
+    state: SessionState | None = None
 
 
 @dataclass
