@@ -8,7 +8,7 @@ the events, barriers and gauges tests synchronise on instead of sleeping.
 installs (or stops, naming the package).  A missing ``dot`` fails those tests with
 that one line instead of skipping them, so a green run always means the renders ran.
 
-``quiet_gc``: for tests that send a real SIGINT to the main thread (see its docstring).
+``real_ctrl_c``: for tests that send a real SIGINT to the main thread (see its docstring).
 Their timeout is enforced from a thread of pytest-timeout's own: its default, a SIGALRM
 handled on the main thread, would raise inside the very task the test stops, where the
 engine takes it as that task's failure, so a Ctrl-C that never arrives would hang the
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import shutil
+import signal
 
 import pytest
 
@@ -32,8 +33,9 @@ def dot() -> str:
 
 
 @pytest.fixture
-def quiet_gc():
-    """No cyclic garbage collection on this test's threads while it runs.
+def real_ctrl_c():
+    """A real Ctrl-C for this test: Python's own SIGINT handler in place, and no cyclic
+    garbage collection on this test's threads while it runs.
 
     Python runs a SIGINT's handler wherever the main thread next executes bytecode, and
     a ``KeyboardInterrupt`` raised inside a finalizer (``__del__``, a weakref callback)
@@ -43,15 +45,21 @@ def quiet_gc():
     never stops.  Collect that garbage first, then keep the collector off."""
     gc.collect()
     gc.disable()
+    # Python installs its KeyboardInterrupt handler only when SIGINT was not ignored at
+    # start, and a shell without job control starts background commands (`make test &`)
+    # with SIGINT ignored: there a real Ctrl-C would do nothing at all.  A terminal or a
+    # kernel has the handler; so does this test.
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
+        signal.signal(signal.SIGINT, handler)
         gc.enable()
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "quiet_gc" in getattr(item, "fixturenames", ()):
+        if "real_ctrl_c" in getattr(item, "fixturenames", ()):
             limit = item.get_closest_marker("timeout")
             seconds = limit.args[0] if limit is not None and limit.args else item.config.getini("timeout")
             item.add_marker(pytest.mark.timeout(seconds, method="thread"), append=False)

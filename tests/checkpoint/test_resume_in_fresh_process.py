@@ -169,7 +169,7 @@ def test_a_question_withdrawn_by_a_cancel_is_asked_again_after_the_resume(tmp_pa
     assert last["runs"] == ["asker", "end"] and last["outcome"] == repr("because/stopped")
 
 
-@pytest.mark.usefixtures("quiet_gc")  # a real SIGINT: see conftest
+@pytest.mark.usefixtures("real_ctrl_c")  # a real SIGINT: see conftest
 def test_a_run_stopped_by_ctrl_c_resumes_with_the_task_it_interrupted(tmp_path):
     started = threading.Event()
     wf = ckpt_flows.interrupted(started=started)

@@ -472,7 +472,7 @@ def test_restart_while_a_branch_waits_for_input_leaves_the_old_run_cancelled():
         assert old.status == "cancelled"  # the engine alone would call it paused
 
 
-@pytest.mark.usefixtures("quiet_gc")  # a real SIGINT: see conftest
+@pytest.mark.usefixtures("real_ctrl_c")  # a real SIGINT: see conftest
 def test_close_after_an_interrupted_run_to_end_waits_for_the_run():
     calls = Calls()
     with workflow("interrupted") as wf:

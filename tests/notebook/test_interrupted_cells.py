@@ -13,7 +13,7 @@ import re
 import pytest
 from kernels import kernel_in
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("quiet_gc")]  # real SIGINTs: see conftest
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("real_ctrl_c")]  # real SIGINTs: see conftest
 
 PLAIN_EXECUTE = """
 import signal, threading

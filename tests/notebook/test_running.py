@@ -17,7 +17,7 @@ from graflow_nb.core import interrupt
 from graflow_nb.core.events import EventKind
 from graflow_nb.notebook import run_interruptibly
 
-pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("quiet_gc")]  # real SIGINTs: see conftest
+pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("real_ctrl_c")]  # real SIGINTs: see conftest
 
 
 def interrupt_kernel() -> None:

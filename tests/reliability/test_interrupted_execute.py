@@ -20,7 +20,7 @@ from graflow_nb import task, workflow
 from graflow_nb.core import interrupt
 from graflow_nb.core.events import EventKind
 
-pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("quiet_gc")]  # real SIGINTs: see conftest
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("real_ctrl_c")]  # real SIGINTs: see conftest
 
 WAIT = 20  # seconds an Event wait may take before the test fails (never reached when it works)
 

@@ -252,7 +252,7 @@ def wait_for_file(path: Path) -> None:
     raise AssertionError(f"{path} never appeared")
 
 
-@pytest.mark.usefixtures("quiet_gc")  # a real SIGINT: see conftest
+@pytest.mark.usefixtures("real_ctrl_c")  # a real SIGINT: see conftest
 def test_an_interrupt_stops_the_command_and_its_children(scratch):
     wf = load_pipeline(
         {"pipeline": [{"id": "long", "type": "shell", "params": {"cmd": "echo $$ > pid; sleep 40 | cat", "shell": True, "cwd": str(scratch)}}]}
@@ -272,7 +272,7 @@ def test_an_interrupt_stops_the_command_and_its_children(scratch):
     assert {s.session_id: s.state for s in wf.last_run.sessions.values()} == {"I": "cancelled"}
 
 
-@pytest.mark.usefixtures("quiet_gc")  # a real SIGINT: see conftest
+@pytest.mark.usefixtures("real_ctrl_c")  # a real SIGINT: see conftest
 def test_an_interrupt_stops_a_command_running_in_a_branch(scratch):
     wf = long_command_beside(scratch, "trigger", "interrupt_main_once_started")
     with pytest.raises(KeyboardInterrupt):
