@@ -293,6 +293,7 @@ def _cell_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("graflow-cell")]
 
 
+@pytest.mark.usefixtures("real_ctrl_c")  # a real SIGINT: see conftest
 def test_interrupting_the_kernel_cancels_the_run_cleanly(ip, cell):
     cell(INTERRUPTING)
     ran = cell("%%graflow intr --run --session-id I --no-render\nfetch >> (transform_a | transform_b) >> store\n")
@@ -310,6 +311,7 @@ def test_interrupting_the_kernel_cancels_the_run_cleanly(ip, cell):
     assert cell("1 + 1").result.result == 2  # the next cell works
 
 
+@pytest.mark.usefixtures("real_ctrl_c")  # a real SIGINT: see conftest
 def test_interrupting_inside_a_branch_stops_the_other_branches_and_the_sink(ip, cell):
     cell(INTERRUPTING)
     cell(
