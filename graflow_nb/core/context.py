@@ -31,7 +31,7 @@ from .feedback_manager import FeedbackManager
 from .graph import TaskGraph, known_ids
 from .policies import resolve_policy
 from .queue import InMemoryTaskQueue
-from .run import Run, SessionRecord
+from .run import Run, SessionRecord, last_attempt
 from .task import Executable, IterationTask, SequentialTask, TaskWrapper
 from .typed_channel import TypedChannel
 
@@ -407,11 +407,8 @@ class ExecutionContext:
         to run, yet its run's result is that task's result, not None."""
         if not self.completed_tasks:
             return None
-        last = self.completed_tasks[-1]
-        for attempt in reversed(self.run.task_runs):
-            if attempt.session_id == self.session_id and attempt.task_id == last and attempt.status == "succeeded":
-                return attempt.result
-        return None
+        attempt = last_attempt(self.run.task_runs, self.session_id, self.completed_tasks[-1])
+        return attempt.result if attempt is not None and attempt.status == "succeeded" else None
 
     # -- control flow requested by tasks -----------------------------------------------
     def next_task(self, executable: Executable | str, goto: bool = False) -> str:

@@ -122,6 +122,15 @@ class TaskRun:
         return None if self.end is None else self.end - self.start
 
 
+def last_attempt(task_runs: list[TaskRun], session_id: str, task_id: str) -> TaskRun | None:
+    """The newest attempt of ``task_id`` in ``session_id``: what a resume asks of a
+    session's last task (did it finish, and with what)."""
+    for attempt in reversed(task_runs):
+        if attempt.session_id == session_id and attempt.task_id == task_id:
+            return attempt
+    return None
+
+
 @dataclass(slots=True)
 class GroupOutcome:
     """How one run of one group ended: succeeded, degraded (some members failed but the

@@ -16,7 +16,7 @@ from ..coordinator import GroupRun
 from ..events import EventBus, Observer
 from ..graph import TaskGraph
 from ..queue import InMemoryTaskQueue
-from ..run import Run, SessionRecord
+from ..run import Run, SessionRecord, last_attempt
 from ..task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
 from .shape import check_shape
 from .take import undone_members
@@ -261,7 +261,8 @@ def _reopen(ctx: ExecutionContext, run: Run) -> None:
     dropped = [i for i, (_, sid, _) in enumerate(run.skipped) if sid == ctx.session_id]
     again: list[Executable] = []
     last = record.tasks_run[-1] if record.tasks_run else None
-    if last is not None and _last_attempt(run, ctx.session_id, last) not in ("succeeded", None):
+    attempt = None if last is None else last_attempt(run.task_runs, ctx.session_id, last)
+    if last is not None and attempt is not None and attempt.status != "succeeded":
         record.tasks_run.pop()
         again.append(ctx.lookup(last))
         if not again[0].is_group:
@@ -280,13 +281,6 @@ def _reopen(ctx: ExecutionContext, run: Run) -> None:
             _retry_group(group_run, run)
         ctx._own("parked_groups").update(failed)
         ctx.failed_groups = {}
-
-
-def _last_attempt(run: Run, session_id: str, task_id: str) -> str | None:
-    for tr in reversed(run.task_runs):
-        if tr.session_id == session_id and tr.task_id == task_id:
-            return tr.status
-    return None
 
 
 def _retry_group(group_run: GroupRun, run: Run) -> None:

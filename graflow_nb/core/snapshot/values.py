@@ -11,7 +11,7 @@ from ..channel import Change
 from ..errors import GraflowError
 from ..events import Event
 from ..policies import TaskResult
-from ..run import GroupOutcome, PendingInput, TaskRun
+from ..run import GroupOutcome, PendingInput, TaskRun, last_attempt
 
 FORMAT = 1  # bumped when a saved RunState can no longer be read by this code
 STOPPED = ("failed", "cancelled", "closed", "discarded", "abandoned")  # states _reopen opens again
@@ -183,9 +183,8 @@ class RunState:
                 continue
             if session.state in STOPPED:
                 last = session.tasks_run[-1] if session.tasks_run else None
-                status = next((tr.status for tr in reversed(self.task_runs)
-                               if tr.session_id == session.session_id and tr.task_id == last), None)
-                if last is not None and status not in ("succeeded", None):
+                attempt = None if last is None else last_attempt(self.task_runs, session.session_id, last)
+                if last is not None and attempt is not None and attempt.status != "succeeded":
                     again.insert(0, last)
                 again += [t for t, sid, _ in self.skipped if sid == session.session_id]
             if again:
