@@ -73,9 +73,11 @@ class GroupRun:
     """One execution of one group node in one parent session."""
 
     _batch: Batch  # the members running now (set by run_members before any can settle)
-    # Branch threads see the context variables of the thread that forked them (a copy
-    # per member: one context can't be entered by two threads at once); per run_members.
-    _contexts: dict[int, contextvars.Context]
+    # Branch threads see the context variables of the thread that forked them: one
+    # snapshot per run_members, and each member runs in its own copy of it (one
+    # context can't be entered by two threads at once), made as it starts and dropped
+    # as it ends, so a finished member keeps nothing of it.
+    _context: contextvars.Context
 
     def __init__(self, group: ParallelGroup, parent: ExecutionContext, engine: WorkflowEngine | None = None):
         self.group = group
@@ -94,12 +96,9 @@ class GroupRun:
 
     def fork(self) -> None:
         parent, group = self.parent, self.group
-        group_key = parent.current_order_key
-        for index, member in enumerate(self.members):
-            branch = parent.create_branch_context(member.task_id, group_id=group.task_id, order_key=(*group_key, index))
+        self.branches = parent.fork_branches(self.members, group.task_id, parent.current_order_key)
+        for branch in self.branches:
             branch.cancel_event = self.stop_event
-            branch.add_to_queue(member)
-            self.branches.append(branch)
         if self.run.bus.active:
             self.run.bus.emit(EventKind.GROUP_STARTED, parent.session_id, group.task_id, members=self.member_ids)
         if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_start"):
@@ -116,7 +115,7 @@ class GroupRun:
             return
         group = self.group
         limit = group.max_concurrency or len(indices)
-        self._contexts = {index: contextvars.copy_context() for index in indices}
+        self._context = contextvars.copy_context()
         try:
             self._batch = batch = executor_for(group, self.run).start(self, indices, limit)
         except Exception as error:
@@ -141,12 +140,15 @@ class GroupRun:
             self.stop_event.set()
             batch.stop()
             self._time_out(indices, [indices[p] for p in batch.still_running()])
+        # Every member settled, so nothing asks the batch again: what it holds of this
+        # group run goes now, not when the pool next looks at its queue.
+        batch.close()
 
     def run_here(self, index: int) -> None:
         """Drain branch ``index`` on this thread (the thread executor's job)."""
         try:
             assert self.engine is not None  # execute_group hands every group run its engine
-            self._contexts[index].run(self.engine.execute, self.branches[index])
+            self._context.copy().run(self.engine.execute, self.branches[index])
         except BaseException as error:
             # Every error ends here, on whichever thread ran the member, so a worker
             # never dies of one.

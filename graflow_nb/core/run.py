@@ -285,17 +285,34 @@ class Run:
     def branch_session_id(self, parent_id: str, member_id: str) -> str:
         """``f"{parent}_{member}"``; the n-th run of that branch (a group in a loop)
         gets ``f"{parent}_{member}#{n}"`` from n = 2 on, so ids never repeat in a run."""
-        base = f"{parent_id}_{member_id}"
+        return self.branch_session_ids(parent_id, [member_id])[0]
+
+    def branch_session_ids(self, parent_id: str, member_ids: list[str]) -> list[str]:
+        """``branch_session_id`` of each member of one fork, under one lock."""
+        ids = []
         with self._lock:
-            count = self._fork_counts.get(base, 0) + 1
-            self._fork_counts[base] = count
-        return base if count == 1 else f"{base}#{count}"
+            counts = self._fork_counts
+            for member_id in member_ids:
+                base = f"{parent_id}_{member_id}"
+                count = counts.get(base, 0) + 1
+                counts[base] = count
+                ids.append(base if count == 1 else f"{base}#{count}")
+        return ids
 
     def add_session(self, record: SessionRecord) -> None:
+        self.add_sessions([record])
+
+    def add_sessions(self, records: list[SessionRecord]) -> None:
+        """Open ``records`` (children of one parent, or a root), under one lock."""
+        if not records:
+            return
         with self._lock:
-            self.sessions[record.session_id] = record
-            if record.parent_id is not None:
-                self._children.setdefault(record.parent_id, []).append(record)
+            sessions = self.sessions
+            for record in records:
+                sessions[record.session_id] = record
+            parent_id = records[0].parent_id
+            if parent_id is not None:
+                self._children.setdefault(parent_id, []).extend(records)
 
     def close_session(self, session_id: str, state: str) -> None:
         """End ``session_id`` in ``state``.  A session given up on (``abandoned``), and
