@@ -271,19 +271,21 @@ class GroupRun:
         run, group, parent = self.run, self.group, self.parent
         self._close_unstarted()
         results = self._results()
-        stop = next((r.error for r in results.values() if ends_run(r.error)), None)
+        # What went wrong, in declared order (most groups: nothing, and nothing to scan).
+        unsuccessful = [r for r in results.values() if not r.success]
+        stop = next((r.error for r in unsuccessful if ends_run(r.error)), None)
         if stop is not None:
             # SystemExit, KeyboardInterrupt or a workflow cancel: no policy tolerates it.
             self._fail(stop)
-        if run.cancel_event.is_set() and any(r.status == "cancelled" for r in results.values()):
+        if run.cancel_event.is_set() and any(r.status == "cancelled" for r in unsuccessful):
             # The run was stopped from outside (the debugger's cancel, a stopped cell)
             # and so were members: a cancel of the run, not a failure of the group.
-            not_run = ", ".join(m for m, r in results.items() if r.status == "cancelled")
+            not_run = ", ".join(r.task_id for r in unsuccessful if r.status == "cancelled")
             cancel = GraflowWorkflowCanceledError(
                 f"run {run.root_session_id!r} was cancelled while group {group.task_id!r} ran; not run: {not_run}", group.task_id
             )
             self._fail(cancel)
-        budget = next((r.error for r in results.values() if isinstance(r.error, StepLimitExceededError)), None)
+        budget = next((r.error for r in unsuccessful if isinstance(r.error, StepLimitExceededError)), None)
         if budget is not None:
             # The budget is the run's, not the group's: no policy can continue past it.
             budget.results = run.results()
@@ -308,10 +310,10 @@ class GroupRun:
         except BaseException as error:
             self._fail(error, compensate=False)
         state = "degraded" if len(succeeded) < len(self.members) else "succeeded"
-        run.record_group(group.task_id, parent.session_id, state, results)
+        run.record_group(group.task_id, parent.session_id, state, unsuccessful)
         for i, branch in succeeded:
             member_id = self.members[i].task_id
-            run.close_session(branch.session_id, "merged")
+            run.close_record(branch.record, "merged")
             if run.bus.active:
                 run.bus.emit(
                     EventKind.BRANCH_MERGED,
@@ -355,7 +357,7 @@ class GroupRun:
         # runs again only the members that did not succeed (core.snapshot).
         self.parent._own("failed_groups")[group.task_id] = self
         state = stop_status(error) if ends_run(error) else "failed"  # a cancel cancels the group
-        run.record_group(group.task_id, self.parent.session_id, state, self._results())
+        run.record_group(group.task_id, self.parent.session_id, state, [r for r in self.outcomes if r is not None and not r.success])
         if run.bus.active:
             run.bus.emit(EventKind.GROUP_FINISHED, self.parent.session_id, group.task_id, state=state)
         raise error

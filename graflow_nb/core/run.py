@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -318,7 +319,10 @@ class Run:
         """End ``session_id`` in ``state``.  A session given up on (``abandoned``), and
         any closed session of a run that gave up on stuck tasks (``settled``), keeps
         its state: the threads that reach their end later change nothing."""
-        record = self.sessions[session_id]
+        self.close_record(self.sessions[session_id], state)
+
+    def close_record(self, record: SessionRecord, state: str) -> None:
+        """``close_session`` of the session ``record`` is the record of."""
         if record.state == "abandoned" or (self.settled and record.state not in ("open", "paused")):
             return
         record.state = state
@@ -326,7 +330,7 @@ class Run:
         if self.bus.active:
             self.bus.emit(
                 EventKind.SESSION_CLOSED,
-                session_id,
+                record.session_id,
                 None,
                 state=state,
                 parent=record.parent_id,
@@ -342,13 +346,17 @@ class Run:
         self.max_concurrency = limit
         self.task_slots = None if limit is None else threading.BoundedSemaphore(limit)
 
-    def record_group(self, group_id: str, session_id: str, state: str, results: dict[str, Any]) -> None:
+    def record_group(self, group_id: str, session_id: str, state: str, outcomes: Iterable[Any]) -> None:
+        """How one group run ended; ``outcomes``: the members' ``TaskResult`` in
+        declared order (those that succeeded may be left out: only failures and
+        cancels are kept)."""
+        outcomes = list(outcomes)
         failures = [
             {"task_id": r.task_id, "session_id": r.session_id, "error": r.error}
-            for r in results.values()
+            for r in outcomes
             if r.status == "failed"
         ]
-        cancelled = [r.task_id for r in results.values() if r.status == "cancelled"]
+        cancelled = [r.task_id for r in outcomes if r.status == "cancelled"]
         with self._lock:
             self.groups.append(GroupOutcome(group_id, session_id, state, failures, cancelled))
 
