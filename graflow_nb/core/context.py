@@ -160,7 +160,7 @@ class ExecutionContext:
         child.default_max_retries = parent.default_max_retries
         child.config = parent.config
         tracer = parent.tracer
-        child.tracer = tracer.clone(parent.trace_id) if hasattr(tracer, "clone") else tracer
+        child.tracer = tracer.clone(parent.trace_id) if tracer is not None and hasattr(tracer, "clone") else tracer
         child.llm_client_instance = parent.llm_client_instance
         child.prompt_manager = parent.prompt_manager
         child.workflow = parent.workflow

@@ -166,13 +166,18 @@ class GroupRun:
         also stops the run, and a failure the policy stops on stops the siblings."""
         branch = self.branches[index]
         member_id = self.members[index].task_id
-        if isinstance(error, SessionPaused):
+        if error is None:
+            if branch.record.state in ("cancelled", "abandoned"):  # never merged
+                self.outcomes[index] = self._cancelled_outcome(index)
+            else:
+                self.outcomes[index] = TaskResult(member_id, True, None, None, branch.session_id)
+        elif isinstance(error, SessionPaused):
             self.outcomes[index] = TaskResult(member_id, False, "paused", None, branch.session_id, "paused")
-        elif error is not None and stopped_by_cancel(error, branch.cancelled):
+        elif stopped_by_cancel(error, branch.cancelled):
             # Its task stopped part-way for the stop of this group or run: not run,
             # like a sibling the stop reached between tasks.
             self.outcomes[index] = self._cancelled_outcome(index)
-        elif error is not None:
+        else:
             status = stop_status(error) if ends_run(error) else "failed"
             self.outcomes[index] = TaskResult(member_id, False, str(error), error, branch.session_id, status)
             if ends_run(error):
@@ -180,10 +185,6 @@ class GroupRun:
             if self._stops_siblings(member_id, error):
                 self.stop_event.set()
                 self._batch.stop()
-        elif branch.record.state in ("cancelled", "abandoned"):  # never merged
-            self.outcomes[index] = self._cancelled_outcome(index)
-        else:
-            self.outcomes[index] = TaskResult(member_id, True, session_id=branch.session_id)
 
     def _stops_siblings(self, member_id: str, error: BaseException) -> bool:
         if ends_run(error) or isinstance(error, StepLimitExceededError):
