@@ -265,8 +265,9 @@ class GroupRun:
     def _results(self) -> dict[str, TaskResult]:
         return {m.task_id: o for m, o in zip(self.members, self.outcomes, strict=True) if o is not None}
 
-    def _succeeded(self) -> list[tuple[int, ExecutionContext]]:
-        return [(i, b) for i, b in enumerate(self.branches) if (o := self.outcomes[i]) is not None and o.success]
+    def _succeeded(self) -> list[int]:
+        """Indices of the members that succeeded, in declared order."""
+        return [i for i, o in enumerate(self.outcomes) if o is not None and o.success]
 
     def finish(self) -> None:
         run, group, parent = self.run, self.group, self.parent
@@ -303,7 +304,7 @@ class GroupRun:
         try:
             applied = merge_branches(
                 parent.channel,
-                [(self.members[i].task_id, cast("BranchChannel", b.channel)) for i, b in succeeded],
+                [(self.members[i].task_id, cast("BranchChannel", self.branches[i].channel)) for i in succeeded],
                 group.merge,
                 group.task_id,
                 report=run.bus.active,
@@ -312,8 +313,8 @@ class GroupRun:
             self._fail(error, compensate=False)
         state = "degraded" if len(succeeded) < len(self.members) else "succeeded"
         run.record_group(group.task_id, parent.session_id, state, unsuccessful)
-        for i, branch in succeeded:
-            member_id = self.members[i].task_id
+        for i in succeeded:
+            branch, member_id = self.branches[i], self.members[i].task_id
             run.close_record(branch.record, "merged")
             if run.bus.active:
                 run.bus.emit(
@@ -342,18 +343,18 @@ class GroupRun:
             compensate = False
         succeeded = self._succeeded()
         if compensate and getattr(self.policy, "compensates", False):
-            for i, branch in reversed(succeeded):
+            for i in reversed(succeeded):
                 compensation = getattr(self.members[i], "compensation", None)
                 if compensation is not None:
                     assert self.engine is not None  # execute_group hands every group run its engine
-                    failure = self.engine.compensate(branch, self.members[i], compensation)
+                    failure = self.engine.compensate(self.branches[i], self.members[i], compensation)
                     if ends_run(failure):
                         error = failure
                         break
                     if failure is not None:
                         error.add_note(f"[graflow_nb] compensation of {self.members[i].task_id!r} failed: {failure!r}")
-        for _i, branch in succeeded:
-            run.close_session(branch.session_id, "discarded")
+        for i in succeeded:
+            run.close_record(self.branches[i].record, "discarded")
         # Kept for a checkpoint of the failed run: resuming re-enters this group and
         # runs again only the members that did not succeed (core.snapshot).
         self.parent._own("failed_groups")[group.task_id] = self
