@@ -239,6 +239,7 @@ def test_parked_threads_join_a_fan_out_wider_than_the_relay_window_one_each(monk
         workers = {t for t in ran if t is not threading.current_thread()}
         assert len(set(ran)) == width  # the barrier held them all: a thread each
         assert pool.peak_threads in (width - 1, width)
-        wait_until(lambda pool=pool, n=len(workers): len(pool._idle_seats) == n, "every worker to go idle")
+        idle = len(workers)
+        wait_until(lambda pool=pool, idle=idle: len(pool._idle_seats) == idle, "every worker to go idle")
         pool.shutdown()
     assert len(started) <= width  # later runs adopted the parked threads, not new ones
