@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import FunctionType
 from typing import Any, TypedDict, Unpack, overload
 
 from .checks import check_id, describe, shown
@@ -84,7 +85,7 @@ def task(
         }
 
     def wrap(func: Callable[..., Any]) -> TaskWrapper:
-        if isinstance(func, TaskWrapper):
+        if type(func) is not FunctionType and isinstance(func, TaskWrapper):
             raise TypeError(f"{shown(func.task_id)} is already a task")
         task_id = given or _default_id(func)
         if options is None:

@@ -13,7 +13,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from importlib.util import find_spec
-from types import FunctionType
+from types import FunctionType, MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
 from .backends import backend_name
@@ -40,6 +40,7 @@ class Executable(ABC):
 
     task_id: str
     is_group = False
+    is_chain = False  # a SequentialTask: a handle whose ends are nodes, never a node
     base_id: str | None = None  # set on iteration tasks: the task whose cycles they count
     handler_type: str | None = None
     timeout: float | None = None
@@ -55,14 +56,12 @@ class Executable(ABC):
     def __rshift__(self, other: Executable) -> SequentialTask:
         if type(other) not in _NODE_TYPES:
             other = as_node(other, self, ">>")
-        _wf().link(self._rightmost(), other._leftmost())
-        return _sequence(self, other)
+        return _wire(self, other)
 
     def __lshift__(self, other: Executable) -> SequentialTask:
         if type(other) not in _NODE_TYPES:
             other = as_node(other, self, "<<")
-        _wf().link(other._rightmost(), self._leftmost())
-        return _sequence(other, self)
+        return _wire(other, self)
 
     def __or__(self, other: Executable) -> ParallelGroup:
         if type(other) not in _NODE_TYPES:
@@ -107,6 +106,9 @@ class TaskWrapper(Executable):
     inject_llm_agent: str | None = None
     resolve_keyword_args = True
     compensation: TaskWrapper | None = None
+    # No bound values: one shared read-only mapping (a dict per task is 64 bytes of a
+    # 10,000-branch graph each); ``t(task_id=..., **bound)`` gives a task its own dict.
+    bound_kwargs: Mapping[str, Any] = MappingProxyType({})
 
     def __init__(
         self,
@@ -140,12 +142,17 @@ class TaskWrapper(Executable):
                 inject_context, inject_llm_client, inject_llm_agent, handler_type, resolve_keyword_args,
                 max_cycles, max_retries, retry_policy, timeout, compensate,
             )
-        params = self._params = self._parameter_specs()
+        if (
+            type(func) is FunctionType
+            and not (func.__code__.co_argcount or func.__code__.co_kwonlyargcount)
+            and "__wrapped__" not in func.__dict__
+        ):
+            params = self._params = ()  # a function of no parameters: nothing to read
+        else:
+            params = self._params = self._parameter_specs()
         if bound_kwargs:
             self.bound_kwargs = dict(bound_kwargs)
             _check_bindable(func, self.bound_kwargs, f"task {shown(task_id)}")
-        else:
-            self.bound_kwargs = {}
         # No parameter to fill and nothing to inject: invoke calls the function bare.
         self._takes_nothing = not (params or bound_kwargs or inject_context or inject_llm_client or inject_llm_agent)
         if type(func) is FunctionType:
@@ -298,7 +305,9 @@ class TaskWrapper(Executable):
     def settings(self) -> dict[str, Any]:
         """This task's constructor settings but its id, function and compensation: what
         an instance (``t(task_id=...)``) or a checkpoint's task spec copies."""
-        return {name: getattr(self, name) for name in self.SETTINGS}
+        settings = {name: getattr(self, name) for name in self.SETTINGS}
+        settings["bound_kwargs"] = dict(self.bound_kwargs)  # a plain dict: specs are pickled
+        return settings
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``t()`` runs the function now; ``t(task_id=..., **bound)`` makes an instance."""
@@ -375,6 +384,7 @@ class SequentialTask(Executable):
     is spelled out on first use, so a chain of n tasks costs O(n), not O(n^2) copies.
     """
 
+    is_chain = True
     _operands: tuple[Executable, Executable] | None = None
 
     def __init__(self, tasks: Iterable[Executable]):
@@ -415,12 +425,23 @@ class SequentialTask(Executable):
         raise TaskError(f"{self.task_id} is not a node; run its first task instead")
 
 
-def _sequence(first: Executable, second: Executable) -> SequentialTask:
-    """``first >> second`` as a SequentialTask, once their edge is in the graph."""
+def _wire(first: Executable, second: Executable) -> SequentialTask:
+    """``first >> second``: the edge from first's last task to second's first task, and
+    the chain they make.  Spelled out flat (``is_chain`` for the ends, the active
+    workflow read here): a chain wires one of these per task."""
+    if first.is_chain:
+        head, last = cast(SequentialTask, first)._head, cast(SequentialTask, first)._tail
+    else:
+        head = last = first
+    if second.is_chain:
+        start, tail = cast(SequentialTask, second)._head, cast(SequentialTask, second)._tail
+    else:
+        start = tail = second
+    (_active.get() or _wf()).link(last, start)
     seq = SequentialTask.__new__(SequentialTask)
     seq._operands = (first, second)
-    seq._head = first._leftmost()
-    seq._tail = second._rightmost()
+    seq._head = head
+    seq._tail = tail
     return seq
 
 
