@@ -109,6 +109,7 @@ class TaskWrapper(Executable):
     # No bound values: one shared read-only mapping (a dict per task is 64 bytes of a
     # 10,000-branch graph each); ``t(task_id=..., **bound)`` gives a task its own dict.
     bound_kwargs: Mapping[str, Any] = MappingProxyType({})
+    _params: tuple[tuple[str, bool], ...]  # (name, required) of what the channel may fill
 
     def __init__(
         self,
@@ -123,7 +124,7 @@ class TaskWrapper(Executable):
         max_cycles: int | None = None,
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
-        bound_kwargs: dict[str, Any] | None = None,
+        bound_kwargs: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         compensate: Callable[..., Any] | None = None,
     ):
@@ -142,6 +143,7 @@ class TaskWrapper(Executable):
                 inject_context, inject_llm_client, inject_llm_agent, handler_type, resolve_keyword_args,
                 max_cycles, max_retries, retry_policy, timeout, compensate,
             )
+        params: tuple[tuple[str, bool], ...]
         if (
             type(func) is FunctionType
             and not (func.__code__.co_argcount or func.__code__.co_kwonlyargcount)
