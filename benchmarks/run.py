@@ -46,6 +46,7 @@ except ImportError:  # a checkout that is not installed: use the package next to
 
 import dask_rows  # noqa: E402  (beside this file: the Dask backend's rows)
 import floors  # noqa: E402
+import least_engine  # noqa: E402
 import table  # noqa: E402
 
 DIAMOND_SLEEP = 0.050
@@ -214,6 +215,20 @@ def timed_runs_with_floor(
     return samples[0], samples[1:], floor_s[1:]
 
 
+def alternate(repeats: int, first: Callable[[], Any], second: Callable[[], Any]) -> tuple[list[float], list[float]]:
+    """Time ``first`` and ``second`` in turn ``repeats`` times (after one untimed call of each)."""
+    first()
+    second()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for action, samples in ((first, times[0]), (second, times[1])):
+            gc.collect()
+            t0 = time.perf_counter()
+            action()
+            samples.append(time.perf_counter() - t0)
+    return times
+
+
 def step_budget(tasks: int) -> dict[str, Any]:
     """``max_steps`` for a scale row with more tasks than the default budget (10,000)."""
     return {"max_steps": 2 * tasks} if tasks > 10_000 else {}  # 2x: group nodes take steps too
@@ -344,6 +359,10 @@ def wl_chain(observed: bool, length: int = CHAIN_LENGTH) -> Callable[[int], dict
             "over_floor": over_floor(totals, floor_s),
             "ok": check_once(samples, length),
         }
+        if length <= CHAIN_LENGTH:  # the reference: what a bare Python engine costs here
+            least_s, floor_again_s = alternate(repeats, lambda: least_engine.build_and_run(length, _noop), floor)
+            out["least_engine_us_per_task"] = stats(least_s, per_task, 3)
+            out["least_engine_over_floor"] = over_floor(least_s, floor_again_s)
         if observed:
             events: list[Any] = []
             build_chain("chain", length).execute("t0", session_id="S", observers=[events.append])
@@ -961,7 +980,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     text = compact(json.dumps(report, indent=2))
     assert json.loads(text) == report
-    print(table.render(report["rows"]) if args.table else text)
+    print(table.report_text(workloads) if args.table else text)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")

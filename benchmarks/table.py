@@ -99,10 +99,28 @@ def render(verdicts: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def references(workloads: dict[str, Any]) -> str:
+    """Lines under the table: figures that say what a goal can be measured against."""
+    chain = workloads.get("chain-1000") or {}
+    if "least_engine_over_floor" not in chain:
+        return ""
+    least = median(chain["least_engine_us_per_task"])
+    return (
+        f"\nReference: a bare Python chain engine (benchmarks/least_engine.py: an object per task, an edge "
+        f"per `>>`, a record per step, nothing else) costs {least:g} us per task, "
+        f"{chain['least_engine_over_floor']:g}x the plain calls timed beside it."
+    )
+
+
+def report_text(workloads: dict[str, Any]) -> str:
+    """The table with its reference lines, as ``make bench`` prints it."""
+    return render(judge_all(workloads)) + references(workloads)
+
+
 def main(argv: list[str]) -> int:
     with open(argv[1], encoding="utf-8") as fh:
         report = json.load(fh)
-    print(render(judge_all(report["workloads"])))
+    print(report_text(report["workloads"]))
     return 0
 
 
