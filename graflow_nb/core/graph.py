@@ -9,6 +9,7 @@ built inside a branch) live in that run's sessions instead (see ``context``).
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
@@ -39,6 +40,13 @@ class TaskGraph:
         # The group nodes among ``nodes`` (same ids), kept so membership checks and
         # ``groups()`` don't scan every task of a wide graph.
         self._groups: dict[str, Any] = {}
+        # Member id -> the group among them that holds it: ``|`` asks for every member
+        # it adds, and a scan of every group made that O(groups) in a many-group graph.
+        # A group tells the one graph it calls home (``ParallelGroup._home``) of each
+        # member it takes; a graph holding a group whose home is another graph can't
+        # trust its index and scans (``_foreign``).
+        self._holders: dict[str, ParallelGroup] = {}
+        self._foreign = False
 
     # -- read-only while running -------------------------------------------------------
     @contextmanager
@@ -72,10 +80,25 @@ class TaskGraph:
             if existing is not None and existing is not task:
                 raise DuplicateTaskError(task_id)
             if existing is None:
-                self.nodes[task_id] = task
-                if task.is_group:
-                    self._groups[task_id] = task
-                self._topo_cache = None
+                self._put(task_id, task)
+
+    def _put(self, task_id: str, task: Executable) -> None:
+        """A new node under ``task_id`` (called under the lock)."""
+        self.nodes[task_id] = task
+        if task.is_group:
+            self._groups[task_id] = task
+            self._index(cast("ParallelGroup", task))
+        self._topo_cache = None
+
+    def _index(self, group: ParallelGroup) -> None:
+        """Make this graph ``group``'s home if it has none, and index its members."""
+        home = group._home() if group._home is not None else None
+        if home is None:
+            group._home = weakref.ref(self)
+        elif home is not self:
+            self._foreign = True
+        for member_id in group._member_ids:
+            self._holders.setdefault(member_id, group)
 
     def add_edge(self, from_id: str, to_id: str) -> None:
         with self._lock:
@@ -89,23 +112,27 @@ class TaskGraph:
     def link(self, left: Executable, right: Executable) -> None:
         """``left >> right``: each node joins if it is new, then the edge; one lock
         taken for all three, since a chain does this once per task."""
+        left_id, right_id = left.task_id, right.task_id
         nodes = self.nodes
         with self._lock:
-            for node in (left, right):
-                node_id = node.task_id
-                existing = nodes.get(node_id)
-                if existing is not node:
-                    if self._readers:
-                        self._refuse(f"add node {node_id!r}")
-                    if existing is not None:
-                        raise DuplicateTaskError(node_id)
-                    nodes[node_id] = node
-                    if node.is_group:
-                        self._groups[node_id] = node
+            if nodes.get(left_id) is not left or nodes.get(right_id) is not right:
+                self._join(left)
+                self._join(right)
             if self._readers:
-                self._refuse(f"add edge {left.task_id!r} -> {right.task_id!r}")
-            self._add_edge(left.task_id, right.task_id)
-            self._topo_cache = None
+                self._refuse(f"add edge {left_id!r} -> {right_id!r}")
+            self._add_edge(left_id, right_id)
+
+    def _join(self, node: Executable) -> None:
+        """``node`` among the nodes unless it is there already (called under the lock)."""
+        node_id = node.task_id
+        existing = self.nodes.get(node_id)
+        if existing is node:
+            return
+        if self._readers:
+            self._refuse(f"add node {node_id!r}")
+        if existing is not None:
+            raise DuplicateTaskError(node_id)
+        self._put(node_id, node)
 
     def _add_edge(self, from_id: str, to_id: str) -> None:
         """The edge, once (called under the lock, both nodes present).  Whether it is
@@ -129,8 +156,14 @@ class TaskGraph:
         with self._lock:
             if self._readers:
                 self._refuse(f"remove node {task_id!r}")
-            self.nodes.pop(task_id, None)
-            self._groups.pop(task_id, None)
+            node = self.nodes.pop(task_id, None)
+            if self._groups.pop(task_id, None) is not None:
+                group = cast("ParallelGroup", node)
+                if group._home is not None and group._home() is self:
+                    group._home = None
+                for member_id in group._member_ids:
+                    if self._holders.get(member_id) is group:
+                        del self._holders[member_id]
             for other in self._succ.pop(task_id, []):
                 self._pred[other].remove(task_id)
             for other in self._pred.pop(task_id, []):
@@ -154,7 +187,12 @@ class TaskGraph:
             if self._readers:
                 self._refuse("clear the graph")
             self.nodes.clear()
+            for group in self._groups.values():
+                if group._home is not None and group._home() is self:
+                    group._home = None
             self._groups.clear()
+            self._holders.clear()
+            self._foreign = False
             self._succ.clear()
             self._pred.clear()
             self._topo_cache = None
@@ -185,10 +223,23 @@ class TaskGraph:
 
     def group_holding(self, task_id: str, besides: Any = None) -> str | None:
         """The id of a group (other than ``besides``) that has ``task_id`` as a member."""
-        for group_id, group in self._groups.items():
-            if group is not besides and task_id in group._member_ids:
+        group = self._holders.get(task_id)
+        if group is None and not self._foreign:
+            return None
+        if group is not None and group is not besides and task_id in group._member_ids:
+            group_id = group.task_id
+            if self._groups.get(group_id) is group:
+                return group_id
+        # Held by ``besides``, by a group renamed under it, or this graph holds a group
+        # another graph indexes: ask every group.
+        for group_id, other in self._groups.items():
+            if other is not besides and task_id in other._member_ids:
                 return group_id
         return None
+
+    def note_member(self, group: ParallelGroup, member_id: str) -> None:
+        """``group``, whose home this graph is, has just taken ``member_id``."""
+        self._holders.setdefault(member_id, group)
 
     def member_ids(self) -> set[str]:
         """Every task that is a member of some parallel group."""
@@ -304,6 +355,8 @@ class TaskGraph:
         type(self).__init__(self)
         self.nodes, self._succ, self._pred = state["nodes"], state["succ"], state["pred"]
         self._groups = {k: v for k, v in self.nodes.items() if v.is_group}
+        for group in self._groups.values():
+            self._index(group)
 
 
 def known_ids(ids: Any, keep: int = 10) -> str:

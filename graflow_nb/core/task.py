@@ -27,6 +27,7 @@ from .workflow import current_execution, current_workflow
 
 if TYPE_CHECKING:
     from .context import TaskExecutionContext
+    from .graph import TaskGraph
 
 _INJECTED_NAMES = frozenset({"llm_client", "llm_agent"})
 _RESULT_SUFFIX = ".__result__"
@@ -479,6 +480,9 @@ class ParallelGroup(Executable):
 
     is_group = True
     backend_chosen = False  # False: the run's executor decides (execute(executor=...))
+    # The graph that indexes this group's members (core.graph's ``_holders``), weakly:
+    # a group kept from an old cell must not keep that cell's whole graph alive.
+    _home: Callable[[], TaskGraph | None] | None = None
 
     def __init__(self, tasks: Iterable[Executable], name: str | None = None):
         if isinstance(tasks, (Executable, str)) or not isinstance(tasks, Iterable):
@@ -549,8 +553,12 @@ class ParallelGroup(Executable):
         self._admit(*self._check_member(member, self._member_ids, wf), index, wf)
 
     def _admit(self, member: Executable, depth: int, index: int | None = None, wf: Any = None) -> None:
-        (wf or _wf()).register(member)
+        wf = wf or _wf()
+        wf.register(member)
         self._member_ids.add(member.task_id)
+        home = self._home() if self._home is not None else None
+        if home is not None:
+            home.note_member(self, member.task_id)
         if depth > self.depth:
             self.depth = depth
         if index is None:
@@ -633,6 +641,7 @@ class ParallelGroup(Executable):
         """Shipped to Dask workers with the graph: a client is a live connection of
         this process, so it stays here (a nested group on a worker runs on threads)."""
         state = self.__dict__.copy()
+        state.pop("_home", None)  # a weak reference; the graph it ships with indexes it again
         state["backend_config"] = {k: v for k, v in self.backend_config.items() if k != "client"}
         return state
 

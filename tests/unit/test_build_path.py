@@ -116,3 +116,68 @@ def test_a_wide_group_built_one_bar_at_a_time_keeps_order_and_refuses_a_second_h
     assert group.task_id == "ParallelGroup_1" and group.depth == 1
     wf.execute(group.task_id, session_id="S", max_steps=20_000)
     assert len(wf.last_run.task_counts()) == 3001
+
+
+IN_TWO_GROUPS = r"^task {task} is already a member of group {group}; a task in two groups would run once in each"
+
+
+def test_a_member_of_one_of_2000_groups_is_refused_by_name_in_any_other():
+    with workflow("many") as wf:
+        pairs = [(task(id=f"a{i}")(_noop), task(id=f"b{i}")(_noop)) for i in range(2000)]
+        groups = [a | b for a, b in pairs]
+        groups[7].set_group_name("seventh")
+        wf.rename_node(groups[9].task_id, "ninth_in_the_graph")  # graflow's rename: the graph only
+        loose = task(id="loose")(_noop)
+        with pytest.raises(Exception, match=IN_TWO_GROUPS.format(task="'a1999'", group="'ParallelGroup_2000'")):
+            loose | pairs[1999][0]
+        with pytest.raises(Exception, match=IN_TWO_GROUPS.format(task="'b7'", group="'seventh'")):
+            loose | pairs[7][1]
+        with pytest.raises(Exception, match=IN_TWO_GROUPS.format(task="'a9'", group="'ninth_in_the_graph'")):
+            loose | pairs[9][0]
+        with pytest.raises(Exception, match=IN_TWO_GROUPS.format(task="'b3'", group="'ParallelGroup_4'")):
+            groups[0] | pairs[3][1]
+        assert wf.graph.group_holding("loose") is None
+    assert [g.member_ids for g in groups[:2]] == [["a0", "b0"], ["a1", "b1"]]
+
+
+def test_members_of_a_merged_or_removed_group_are_free_and_the_merged_group_holds_them():
+    with workflow("merge") as wf:
+        a, b, c, d, e, f = (task(id=n)(_noop) for n in "abcdef")
+        left, right = a | b, c | d
+        merged = left | right  # neither has successors: right's members move into left
+        assert merged is left and merged.member_ids == ["a", "b", "c", "d"]
+        with pytest.raises(Exception, match=IN_TWO_GROUPS.format(task="'c'", group=f"'{left.task_id}'")):
+            e | c
+        lone = e | f
+        wf.remove_node(lone.task_id)
+        again = task(id="g")(_noop) | e  # e is free once its group is gone
+    assert again.member_ids == ["g", "e"]
+
+
+def test_a_group_grown_while_another_workflow_is_current_is_still_known_in_its_own():
+    with workflow("home") as home:
+        t1, t2, t3, t4 = (task(id=f"t{i}")(_noop) for i in range(1, 5))
+        group = t1 | t2
+    with workflow("elsewhere"):
+        group | t3  # adds t3 to the group, which lives in "home"
+    with home, pytest.raises(Exception, match=IN_TWO_GROUPS.format(task="'t3'", group=f"'{group.task_id}'")):
+        t4 | t3
+    with workflow("third") as third:
+        ParallelGroup([t4, group], name="outer")  # holds a group another graph indexes: this one scans
+        with pytest.raises(Exception, match=IN_TWO_GROUPS.format(task="'t4'", group="'outer'")):
+            task(id="x")(_noop) | t4
+    assert third.graph.group_holding("t1") == group.task_id  # group is a node of third too
+    assert third.graph.group_holding("x") is None
+
+
+def test_a_pickled_or_cleared_graph_knows_its_groups_members():
+    with workflow("pickled") as wf:
+        a, b, c = (task(id=n)(_noop) for n in "abc")
+        group = a | b
+    copy = pickle.loads(pickle.dumps(wf.graph))
+    assert copy.group_holding("a") == group.task_id and copy.group_holding("c") is None
+    wf.clear()
+    assert wf.graph.group_holding("a") is None
+    with wf:
+        regrouped = c | a
+    assert wf.graph.group_holding("a") == regrouped.task_id
