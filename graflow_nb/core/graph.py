@@ -80,15 +80,15 @@ class TaskGraph:
             if existing is not None and existing is not task:
                 raise DuplicateTaskError(task_id)
             if existing is None:
-                self._put(task_id, task)
+                self.nodes[task_id] = task
+                if task.is_group:
+                    self._add_group(task_id, cast("ParallelGroup", task))
+                self._topo_cache = None
 
-    def _put(self, task_id: str, task: Executable) -> None:
-        """A new node under ``task_id`` (called under the lock)."""
-        self.nodes[task_id] = task
-        if task.is_group:
-            self._groups[task_id] = task
-            self._index(cast("ParallelGroup", task))
-        self._topo_cache = None
+    def _add_group(self, group_id: str, group: ParallelGroup) -> None:
+        """``group``, just added under ``group_id``, among the groups (under the lock)."""
+        self._groups[group_id] = group
+        self._index(group)
 
     def _index(self, group: ParallelGroup) -> None:
         """Make this graph ``group``'s home if it has none, and index its members."""
@@ -132,7 +132,10 @@ class TaskGraph:
             self._refuse(f"add node {node_id!r}")
         if existing is not None:
             raise DuplicateTaskError(node_id)
-        self._put(node_id, node)
+        self.nodes[node_id] = node
+        if node.is_group:
+            self._add_group(node_id, cast("ParallelGroup", node))
+        self._topo_cache = None
 
     def _add_edge(self, from_id: str, to_id: str) -> None:
         """The edge, once (called under the lock, both nodes present).  Whether it is

@@ -110,7 +110,8 @@ class TaskWrapper(Executable):
     # No bound values: one shared read-only mapping (a dict per task is 64 bytes of a
     # 10,000-branch graph each); ``t(task_id=..., **bound)`` gives a task its own dict.
     bound_kwargs: Mapping[str, Any] = MappingProxyType({})
-    _params: tuple[tuple[str, bool], ...]  # (name, required) of what the channel may fill
+    _params: tuple[tuple[str, bool], ...] = ()  # (name, required) of what the channel may fill
+    _takes_nothing = True  # no parameter to fill and nothing to inject: invoke calls it bare
 
     def __init__(
         self,
@@ -144,20 +145,24 @@ class TaskWrapper(Executable):
                 inject_context, inject_llm_client, inject_llm_agent, handler_type, resolve_keyword_args,
                 max_cycles, max_retries, retry_policy, timeout, compensate,
             )
-        params: tuple[tuple[str, bool], ...]
+        # A function of no parameters has nothing for the channel to fill: ``_params``
+        # stays the class's ``()`` (and ``_takes_nothing`` its True) unless told otherwise.
         if (
-            type(func) is FunctionType
-            and not (func.__code__.co_argcount or func.__code__.co_kwonlyargcount)
-            and "__wrapped__" not in func.__dict__
+            type(func) is not FunctionType
+            or func.__code__.co_argcount
+            or func.__code__.co_kwonlyargcount
+            or "__wrapped__" in func.__dict__
         ):
-            params = self._params = ()  # a function of no parameters: nothing to read
-        else:
-            params = self._params = self._parameter_specs()
+            params = self._parameter_specs()
+            if params:
+                self._params = params
+                self._takes_nothing = False
         if bound_kwargs:
             self.bound_kwargs = dict(bound_kwargs)
             _check_bindable(func, self.bound_kwargs, f"task {shown(task_id)}")
-        # No parameter to fill and nothing to inject: invoke calls the function bare.
-        self._takes_nothing = not (params or bound_kwargs or inject_context or inject_llm_client or inject_llm_agent)
+            self._takes_nothing = False
+        elif inject_context or inject_llm_client or inject_llm_agent:
+            self._takes_nothing = False
         if type(func) is FunctionType:
             self.__name__ = func.__name__
             self.__doc__ = func.__doc__
@@ -549,7 +554,7 @@ class ParallelGroup(Executable):
 
     def add_member(self, member: Executable, index: int | None = None) -> None:
         """Add ``member`` (a chain's first task) after ``_check_member`` accepts it."""
-        wf = _wf()
+        wf = _active.get() or _wf()
         self._admit(*self._check_member(member, self._member_ids, wf), index, wf)
 
     def _admit(self, member: Executable, depth: int, index: int | None = None, wf: Any = None) -> None:
