@@ -73,7 +73,9 @@ class TaskGraph:
     # -- mutation ----------------------------------------------------------------------
     def add_node(self, task: Executable, task_id: str | None = None) -> None:
         task_id = task_id or task.task_id
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: on the build path its __exit__ costs as much again
+        try:
             if self._readers:
                 self._refuse(f"add node {task_id!r}")
             existing = self.nodes.get(task_id)
@@ -84,6 +86,8 @@ class TaskGraph:
                 if task.is_group:
                     self._add_group(task_id, cast("ParallelGroup", task))
                 self._topo_cache = None
+        finally:
+            lock.release()
 
     def _add_group(self, group_id: str, group: ParallelGroup) -> None:
         """``group``, just added under ``group_id``, among the groups (under the lock)."""
@@ -114,13 +118,17 @@ class TaskGraph:
         taken for all three, since a chain does this once per task."""
         left_id, right_id = left.task_id, right.task_id
         nodes = self.nodes
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # as in add_node
+        try:
             if nodes.get(left_id) is not left or nodes.get(right_id) is not right:
                 self._join(left)
                 self._join(right)
             if self._readers:
                 self._refuse(f"add edge {left_id!r} -> {right_id!r}")
             self._add_edge(left_id, right_id)
+        finally:
+            lock.release()
 
     def _join(self, node: Executable) -> None:
         """``node`` among the nodes unless it is there already (called under the lock)."""

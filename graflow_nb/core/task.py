@@ -39,6 +39,7 @@ _wf = current_workflow
 class Executable(ABC):
     """Anything that can sit in a graph: a task, a parallel group, a pseudo node."""
 
+    __slots__ = ()  # subclasses keep a __dict__ unless they say otherwise (SequentialTask)
     task_id: str
     is_group = False
     is_chain = False  # a SequentialTask: a handle whose ends are nodes, never a node
@@ -392,10 +393,12 @@ class SequentialTask(Executable):
     is spelled out on first use, so a chain of n tasks costs O(n), not O(n^2) copies.
     """
 
+    # A chain makes one of these per ``>>`` and throws most away: slots, no __dict__.
+    __slots__ = ("_operands", "_tasks", "_head", "_tail")
     is_chain = True
-    _operands: tuple[Executable, Executable] | None = None
 
     def __init__(self, tasks: Iterable[Executable]):
+        self._operands: tuple[Executable, Executable] | None = None
         self._tasks = list(tasks)
         if not self._tasks:
             raise ValueError("SequentialTask requires at least one task")
@@ -527,7 +530,8 @@ class ParallelGroup(Executable):
         than ``MAX_GROUP_DEPTH``."""
         if type(member) not in _NODE_TYPES:
             member = as_node(member, self, "|")
-        member = member._leftmost()
+        if member.is_chain:
+            member = member._leftmost()
         member_id = member.task_id
         if member_id in taken:
             raise ConfigError(f"task {shown(member_id)} is already a member of {shown(self.task_id)}")
