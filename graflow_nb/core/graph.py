@@ -187,10 +187,17 @@ class TaskGraph:
                 self._refuse(f"rename node {old_id!r}")
             if new_id in self.nodes:
                 raise DuplicateTaskError(new_id)
-            self.nodes = {(new_id if k == old_id else k): v for k, v in self.nodes.items()}
-            self._groups = {(new_id if k == old_id else k): v for k, v in self._groups.items()}
-            self._succ = {(new_id if k == old_id else k): [new_id if x == old_id else x for x in v] for k, v in self._succ.items()}
-            self._pred = {(new_id if k == old_id else k): [new_id if x == old_id else x for x in v] for k, v in self._pred.items()}
+            # Only the node's neighbours' lists name it: a group renamed as it is built
+            # (``(a | b).set_group_name(...)``) costs its degree, not the graph's size.
+            successors, predecessors = list(self._succ.get(old_id, ())), list(self._pred.get(old_id, ()))
+            for other in successors:
+                self._pred[other] = [new_id if x == old_id else x for x in self._pred[other]]
+            for other in predecessors:
+                self._succ[other] = [new_id if x == old_id else x for x in self._succ[other]]
+            self.nodes = _rekeyed(self.nodes, old_id, new_id)
+            self._groups = _rekeyed(self._groups, old_id, new_id)
+            self._succ = _rekeyed(self._succ, old_id, new_id)
+            self._pred = _rekeyed(self._pred, old_id, new_id)
             self._topo_cache = None
 
     def clear(self) -> None:
@@ -299,9 +306,9 @@ class TaskGraph:
         ready = [n for n in self.nodes if indegree[n] == 0]
         members = self.member_ids()
         ready = [n for n in ready if n not in members] + [n for n in ready if n in members]
-        pending = list(ready)
+        pending = ready[::-1]  # a stack, next node last: a wide group pushes its members once
         while pending:
-            node = pending.pop(0)
+            node = pending.pop()
             if node in order:
                 continue
             order[node] = len(order)
@@ -313,7 +320,7 @@ class TaskGraph:
                 indegree[nxt] -= 1
                 if indegree[nxt] == 0:
                     expansion.append(nxt)
-            pending[0:0] = [n for n in expansion if n not in order]
+            pending += [n for n in reversed(expansion) if n not in order]
         for node in self.nodes:
             order.setdefault(node, len(order))
         self._topo_cache = order
@@ -368,6 +375,17 @@ class TaskGraph:
         self._groups = {k: v for k, v in self.nodes.items() if v.is_group}
         for group in self._groups.values():
             self._index(group)
+
+
+def _rekeyed(table: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """``table`` with key ``old`` named ``new`` in the same place (order is declaration
+    order): in place when it is the last key, the common case; else a copy."""
+    if old not in table:
+        return table
+    if next(reversed(table)) == old:
+        table[new] = table.pop(old)
+        return table
+    return {(new if k == old else k): v for k, v in table.items()}
 
 
 def known_ids(ids: Any, keep: int = 10) -> str:

@@ -181,3 +181,21 @@ def test_a_pickled_or_cleared_graph_knows_its_groups_members():
     with wf:
         regrouped = c | a
     assert wf.graph.group_holding("a") == regrouped.task_id
+
+
+def test_renaming_a_node_keeps_every_edge_and_the_declaration_order_wherever_it_sits():
+    with workflow("rename") as wf:
+        a, b, c, d = (task(id=n)(_noop) for n in "abcd")
+        a >> b >> c >> d
+        b >> b  # a self-loop names b on both sides
+        a >> c
+        wf.rename_node("b", "B")  # in the middle: nodes and tables copied in order
+        last = (task(id="x")(_noop) | task(id="y")(_noop)).set_group_name("last")  # the newest node
+        d >> last
+        wf.rename_node("last", "final")  # has an edge in now, and is still the newest
+    graph = wf.graph
+    assert list(graph.nodes) == ["a", "B", "c", "d", "x", "y", "final"]
+    assert graph.edges == [("a", "B"), ("a", "c"), ("B", "c"), ("B", "B"), ("c", "d"), ("d", "final")]
+    assert graph.predecessors("B") == ["a", "B"] and graph.successors("B") == ["c", "B"]
+    assert graph.predecessors("final") == ["d"] and "last" not in graph and "b" not in graph
+    assert graph.group_holding("x") == "final" and graph.get_parallel_group_members("final") == ["x", "y"]
