@@ -559,11 +559,13 @@ class ParallelGroup(Executable):
     def add_member(self, member: Executable, index: int | None = None) -> None:
         """Add ``member`` (a chain's first task) after ``_check_member`` accepts it."""
         wf = _active.get() or _wf()
-        self._admit(*self._check_member(member, self._member_ids, wf), index, wf)
+        node, depth = self._check_member(member, self._member_ids, wf)
+        self._admit(node, depth, index, wf)
 
     def _admit(self, member: Executable, depth: int, index: int | None = None, wf: Any = None) -> None:
         wf = wf or _wf()
-        wf.register(member)
+        if wf.graph.nodes.get(member.task_id) is not member:  # else registering it is a no-op
+            wf.register(member)
         self._member_ids.add(member.task_id)
         home = self._home() if self._home is not None else None
         if home is not None:
