@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .graph import TaskGraph
 
 _INJECTED_NAMES = frozenset({"llm_client", "llm_agent"})
+_VARIADIC = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
 _RESULT_SUFFIX = ".__result__"
 
 
@@ -148,11 +149,12 @@ class TaskWrapper(Executable):
             )
         # A function of no parameters has nothing for the channel to fill: ``_params``
         # stays the class's ``()`` (and ``_takes_nothing`` its True) unless told otherwise.
+        code = func.__code__ if type(func) is FunctionType else None
         if (
-            type(func) is not FunctionType
-            or func.__code__.co_argcount
-            or func.__code__.co_kwonlyargcount
-            or "__wrapped__" in func.__dict__
+            code is None
+            or code.co_argcount
+            or code.co_kwonlyargcount
+            or (code.co_flags & _VARIADIC and "__wrapped__" in func.__dict__)  # functools.wraps
         ):
             params = self._parameter_specs()
             if params:
@@ -174,7 +176,7 @@ class TaskWrapper(Executable):
         if register_to_context:
             wf = _active.get()
             if wf is not None:
-                wf.register(self)
+                wf.register_new(self)
 
     def _configure(
         self,

@@ -120,10 +120,16 @@ class WorkflowContext:
         return None
 
     def register(self, task: Executable) -> None:
+        if self.graph.nodes.get(task.task_id) is not task:  # else it is here already
+            self.register_new(task)
+
+    def register_new(self, task: Executable) -> None:
+        """``register`` for a task this graph does not hold (one made just now): into
+        the run's session if a task of this workflow is running, else the graph."""
         ctx = current_execution.get()
         if ctx is not None and ctx.graph is self.graph:
             ctx.add_dynamic_node(task)
-        elif self.graph.nodes.get(task.task_id) is not task:
+        else:
             self.graph.add_node(task)
 
     def link(self, left: Executable, right: Executable) -> None:
