@@ -169,10 +169,14 @@ class _StallMonitor:
 _MONITOR = _StallMonitor()
 
 
-def _progress(fork: Any) -> float:
-    """When ``fork`` last started or ended a member; a job that keeps no such time (any
-    object with ``run_released``) counts as stuck from the second look on."""
-    progress: float = getattr(fork, "last_progress", 0.0)
+def _progress(fork: Any) -> int:
+    """How many times ``fork`` started or ended a member; a job that counts none (any
+    object with ``run_released``) counts as stuck from the second look on.
+
+    A count, not a time: a clock read at every member start and end was most of what
+    noting progress cost the forking thread, and the monitor only asks whether
+    anything happened between two of its looks."""
+    progress: int = getattr(fork, "progress", 0)
     return progress
 
 
@@ -218,7 +222,8 @@ class WorkerPool:
         self._watched = False
         self._shutdown = False
         self.peak_threads = 0
-        self._last_check = 0.0
+        # Each waiting fork's progress count at the monitor's previous look.
+        self._seen: dict[Any, int] = {}
         # Guards _jobs, _unclaimed, _waiting, _threads, _starting, _idle_seats, _watched,
         # _shutdown.  Never held while taking a ForkJoin's lock.
         self._lock = threading.Lock()
@@ -230,8 +235,8 @@ class WorkerPool:
         """Queue ``fork.run_released(i)`` for each index, under one lock acquisition.
 
         ``fork`` calls ``claimed(fork)`` for each job it takes or drops, and may keep a
-        ``last_progress`` (``time.perf_counter()`` of its last member start or end,
-        written without a lock) for the stall monitor (see ``_progress``)."""
+        ``progress`` count (of its member starts and ends) for the stall monitor (see
+        ``_progress``)."""
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("submit to a pool that was shut down")
@@ -261,12 +266,13 @@ class WorkerPool:
         with self._lock:
             if not self._unclaimed or self._shutdown:
                 self._watched = False
-                self._last_check = 0.0
+                self._seen = {}
                 _MONITOR.forget(self)
                 return
-            now = time.perf_counter()
-            previous, self._last_check = self._last_check, now
-            stuck = sum(count for fork, count in self._waiting.items() if count > 0 and _progress(fork) < previous)
+            previous, self._seen = self._seen, {fork: _progress(fork) for fork in self._waiting}
+            stuck = sum(
+                count for fork, count in self._waiting.items() if count > 0 and previous.get(fork) == self._seen[fork]
+            )
             if not stuck or self._starting:
                 return
             start = self._reserve(stuck)
@@ -422,10 +428,13 @@ class ForkJoin:
         self._finished = 0
         self._stopped = False
         self.start_order: list[int] = []
-        # A member last started or ended here (the stall monitor reads it); written without the lock.
-        self.last_progress = time.perf_counter()
-        # Guards every field above; the forking thread waits on it for members to end.
-        self._cond = threading.Condition(threading.Lock())
+        # Member starts and ends so far (the stall monitor reads it, see _progress).
+        self.progress = 0
+        # Guards every field above.  Held through the bare lock (a Condition's own
+        # ``with`` costs two more Python calls per member); the forking thread waits on
+        # ``_cond`` for members to end.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
 
     def run(self, timeout: float | None = None) -> bool:
         """Run every member (or skip the rest after ``stop``); True when all ended.
@@ -433,34 +442,30 @@ class ForkJoin:
         With a ``timeout`` the forking thread only waits (a member it ran itself could
         not be abandoned) and returns False if members are still running at the end.
         """
-        to_submit = self._release_ready()
-        self._submit(to_submit)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        self._submit(self._release_ready())
+        if timeout is None:
+            self._help()
+            return True
+        deadline = time.monotonic() + timeout
         while True:
-            with self._cond:
+            with self._lock:
                 while True:
                     if self._finished == len(self._jobs):
                         return True
-                    if deadline is None or self._pool is None:
-                        if deadline is not None and time.monotonic() >= deadline:
-                            return False
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    if self._pool is None:
                         index = self._claim_for_caller()
                         if index is not None:
                             break
-                        self._cond.wait()
-                    else:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            return False
-                        self._cond.wait(remaining)
-            if self._pool is not None:
-                self._pool.claimed(self)
+                    self._cond.wait(remaining)
             self._execute(index)
 
     def stop(self) -> None:
         """No member that has not started will start (cooperative cancellation)."""
         dropped = 0
-        with self._cond:
+        with self._lock:
             self._stopped = True
             while self._unreleased:
                 self.states[self._unreleased.popleft()] = SKIPPED
@@ -477,9 +482,40 @@ class ForkJoin:
             self._pool.claimed(self, dropped)
 
     # -- internals (callers hold no lock unless noted) ---------------------------------
+    def _help(self) -> None:
+        """The forking thread: run members nobody has started, one after another, and
+        sleep only while every member left is running elsewhere.
+
+        One acquisition of ``_lock`` per member: ending one and claiming the next happen
+        under the same hold (a member ended here wakes no one: only this thread waits
+        on the fork)."""
+        lock, cond, jobs, pool = self._lock, self._cond, self._jobs, self._pool
+        total = len(jobs)
+        index = -1  # the member this thread just ran, or -1
+        while True:
+            with lock:
+                more = self._end_locked(index) if index >= 0 else None
+                index = -1
+                while self._finished != total:
+                    index = self._claim_for_caller()
+                    if index >= 0:
+                        break
+                    cond.wait()
+            if more:
+                self._submit(more)  # before claimed() below: the pool counts the claim against these
+            if index < 0:
+                return
+            if pool is not None:
+                pool.claimed(self)
+            try:
+                jobs[index]()
+            except BaseException:
+                self._end(index)
+                raise
+
     def _release_ready(self) -> list[int]:
-        """Move members from unreleased to released while under the limit (holds _cond)."""
-        with self._cond:
+        """Move members from unreleased to released while under the limit (takes _lock)."""
+        with self._lock:
             return self._release_locked()
 
     def _release_locked(self) -> list[int]:
@@ -496,39 +532,50 @@ class ForkJoin:
         if self._pool is not None and indices:
             self._pool.submit_many(self, indices)
 
-    def _claim_for_caller(self) -> int | None:
-        """Take the oldest released member nobody runs yet (caller holds _cond)."""
-        while self._released:
-            index = self._released.popleft()
-            if self.states[index] == RELEASED:
-                self.states[index] = RUNNING
+    def _claim_for_caller(self) -> int:
+        """Take the oldest released member nobody runs yet, or -1 (caller holds _lock)."""
+        released, states = self._released, self.states
+        while released:
+            index = released.popleft()
+            if states[index] == RELEASED:
+                states[index] = RUNNING
                 self.start_order.append(index)
+                self.progress += 1
                 return index
-        return None
+        return -1
 
     def run_released(self, index: int) -> None:
         """A pool worker's entry: run the member unless the caller or stop() got it."""
-        with self._cond:
+        with self._lock:
             if self.states[index] != RELEASED:
                 return
             self.states[index] = RUNNING
             self.start_order.append(index)
+            self.progress += 1
         assert self._pool is not None  # only a pool's worker calls this
         self._pool.claimed(self)
         self._execute(index)
 
     def _execute(self, index: int) -> None:
-        self.last_progress = time.perf_counter()
+        """Run member ``index`` off the forking thread's own loop (a worker, or a wait
+        with a timeout and no pool), then end it."""
         try:
             self._jobs[index]()
         finally:
-            self.last_progress = time.perf_counter()
-            with self._cond:
-                self.states[index] = DONE
-                self._active -= 1
-                self._finished += 1
-                more = self._release_locked()
-                # The forking thread waits for the last member or for one it can claim.
-                if more or self._finished == len(self._jobs):
-                    self._cond.notify_all()
-            self._submit(more)
+            self._end(index)
+
+    def _end(self, index: int) -> None:
+        with self._lock:
+            more = self._end_locked(index)
+            # The forking thread waits for the last member or for one it can claim.
+            if more or self._finished == len(self._jobs):
+                self._cond.notify_all()
+        self._submit(more)
+
+    def _end_locked(self, index: int) -> list[int]:
+        """Member ``index`` ended: the members that may start now (caller holds _lock)."""
+        self.states[index] = DONE
+        self._active -= 1
+        self._finished += 1
+        self.progress += 1
+        return self._release_locked() if self._unreleased else []
