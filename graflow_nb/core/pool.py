@@ -180,6 +180,12 @@ def _progress(fork: Any) -> int:
     return progress
 
 
+def _unreported(fork: Any) -> int:
+    """Claims of ``fork``'s jobs its forking thread made and has not reported yet."""
+    owed: int = getattr(fork, "unreported", 0)
+    return owed
+
+
 class WorkerPool:
     """Worker threads for one run, up to ``max_workers`` at once.
 
@@ -270,12 +276,15 @@ class WorkerPool:
                 _MONITOR.forget(self)
                 return
             previous, self._seen = self._seen, {fork: _progress(fork) for fork in self._waiting}
-            stuck = sum(
-                count for fork, count in self._waiting.items() if count > 0 and previous.get(fork) == self._seen[fork]
-            )
+            stuck = owed = 0
+            for fork, count in self._waiting.items():
+                fork_owed = _unreported(fork)
+                owed += fork_owed
+                if count - fork_owed > 0 and previous.get(fork) == self._seen[fork]:
+                    stuck += count - fork_owed
             if not stuck or self._starting:
                 return
-            start = self._reserve(stuck)
+            start = self._reserve(stuck, owed)
             fresh = max(0, start - _PARKED.count())
             woken = min(start - fresh, RELAY_WINDOW)
             self._relay = start - fresh - woken
@@ -293,9 +302,10 @@ class WorkerPool:
                 return
             self._new_thread()
 
-    def _reserve(self, wanted: int) -> int:
-        """Count in up to ``wanted`` new threads for the shortfall (caller holds _lock)."""
-        shortfall = self._unclaimed - len(self._idle_seats) - self._starting
+    def _reserve(self, wanted: int, owed: int) -> int:
+        """Count in up to ``wanted`` new threads for the shortfall, the ``owed`` claims
+        forking threads have not reported yet not counted (caller holds _lock)."""
+        shortfall = self._unclaimed - owed - len(self._idle_seats) - self._starting
         count = max(0, min(wanted, shortfall, self.max_workers - self._threads))
         self._threads += count
         self._starting += count
@@ -394,6 +404,14 @@ class WorkerPool:
             self._unclaimed -= count
             self._count_waiting(fork, -count)
 
+    def caller_claimed(self, fork: ForkJoin) -> None:
+        """Report the claims ``fork``'s forking thread made without telling the pool
+        (``fork.unreported``; see ``ForkJoin._help``)."""
+        with self._lock:
+            count, fork.unreported = fork.unreported, 0
+            self._unclaimed -= count
+            self._count_waiting(fork, -count)
+
     def _count_waiting(self, fork: Any, delta: int) -> None:
         """Add ``delta`` to ``fork``'s waiting jobs (caller holds _lock).  A count may dip
         below zero for a moment: a member released as another ends can be claimed by
@@ -430,7 +448,11 @@ class ForkJoin:
         self.start_order: list[int] = []
         # Member starts and ends so far (the stall monitor reads it, see _progress).
         self.progress = 0
-        # Guards every field above.  Held through the bare lock (a Condition's own
+        # Members the forking thread claimed without telling the pool yet (see _help).
+        # Written only by the forking thread (reset by the pool's caller_claimed, which
+        # that thread calls), read by the stall monitor.
+        self.unreported = 0
+        # Guards every field above but ``unreported``.  Held through the bare lock (a Condition's own
         # ``with`` costs two more Python calls per member); the forking thread waits on
         # ``_cond`` for members to end.
         self._lock = threading.Lock()
@@ -488,7 +510,19 @@ class ForkJoin:
 
         One acquisition of ``_lock`` per member: ending one and claiming the next happen
         under the same hold (a member ended here wakes no one: only this thread waits
-        on the fork)."""
+        on the fork).  And none of the pool's lock while the pool has no thread at all:
+        then nobody but this thread can take a job, so its claims only matter to the
+        stall monitor, which reads them from ``unreported``; from the pool's first
+        thread on, each claim is reported as it is made, keeping the counts the workers'
+        relay reads exact."""
+        try:
+            self._help_loop()
+        finally:
+            if self.unreported:
+                assert self._pool is not None  # only claims from a pool's jobs are owed
+                self._pool.caller_claimed(self)
+
+    def _help_loop(self) -> None:
         lock, cond, jobs, pool = self._lock, self._cond, self._jobs, self._pool
         total = len(jobs)
         index = -1  # the member this thread just ran, or -1
@@ -502,11 +536,13 @@ class ForkJoin:
                         break
                     cond.wait()
             if more:
-                self._submit(more)  # before claimed() below: the pool counts the claim against these
+                self._submit(more)  # before the claim is reported: the pool counts it against these
             if index < 0:
                 return
             if pool is not None:
-                pool.claimed(self)
+                self.unreported += 1
+                if pool._threads:  # read without its lock: a thread just counted in reports the next
+                    pool.caller_claimed(self)
             try:
                 jobs[index]()
             except BaseException:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextvars
 import copy
 import threading
-import time
 from typing import TYPE_CHECKING, Any, cast
 
 from .channel import BranchChannel
@@ -62,8 +61,8 @@ class _ReadyJob:
         self.order_key = order_key
         self.start_seq = seq
         self.claimed = False
-        # For the pool's stall monitor: a lone job makes no progress until someone runs it.
-        self.last_progress = time.perf_counter()
+        # No ``progress`` count for the pool's stall monitor: a lone job makes none until
+        # someone runs it, so it counts as stuck from the monitor's second look on.
         self.result: Any = None
         self.error: BaseException | None = None
         self.context = contextvars.copy_context()

@@ -243,3 +243,30 @@ def test_parked_threads_join_a_fan_out_wider_than_the_relay_window_one_each(monk
         wait_until(lambda pool=pool, idle=idle: len(pool._idle_seats) == idle, "every worker to go idle")
         pool.shutdown()
     assert len(started) <= width  # later runs adopted the parked threads, not new ones
+
+
+def test_claims_the_forking_thread_has_not_reported_get_no_thread():
+    """While the pool has no thread, the forking thread claims members without telling
+    the pool (one lock fewer per member); the monitor must still count only the members
+    nobody took.  Here the forking thread runs three trivial members, then one that
+    waits at a barrier with the other four: those four need a thread each, and a
+    monitor counting the three unreported claims as waiting would start all eight."""
+    width, trivial = 8, 3
+    meet = threading.Barrier(width - trivial, timeout=WAIT)
+    ran: list[str] = []
+
+    def quick():
+        ran.append(threading.current_thread().name)
+
+    def blocking():
+        ran.append(threading.current_thread().name)
+        meet.wait()
+
+    pool = WorkerPool(width, name="owed")
+    fork = ForkJoin(pool, [quick] * trivial + [blocking] * (width - trivial), limit=width)
+    assert fork.run()
+    pool.shutdown()
+    assert len(ran) == width and sorted(fork.start_order) == list(range(width))
+    # width - trivial - 1 normally; more only if the monitor saw the forking thread
+    # make no progress while it ran a trivial member (a preempted thread looks blocked)
+    assert width - trivial - 1 <= pool.peak_threads < width
