@@ -133,6 +133,9 @@ class ExecutionContext:
     checkpoint_request: tuple[str, Any, Any] | None = None  # (task id, path, metadata) of ctx.checkpoint(deferred=True)
     _added_this_task: frozenset[str] | set[str] = frozenset()
     _has_dynamic = False
+    # Set with any of the running task's control flags below (and _added_this_task), so
+    # a task that asked for nothing costs the engine one check, not five.
+    _control_set = False
     _goto_called = False
     goto_joins: tuple[str, ...] = ()  # joins the running task jumped into (next_task)
     _terminate_called = False
@@ -324,6 +327,7 @@ class ExecutionContext:
         if not isinstance(self._added_this_task, set):
             self._added_this_task = set()
         self._added_this_task.add(task.task_id)
+        self._control_set = True
         self._has_dynamic = True
         self.run.dynamic_tasks.append((task.task_id, self.session_id, self.current_task_id))
         if self.run.bus.active:
@@ -357,15 +361,50 @@ class ExecutionContext:
         """Enqueue what follows ``task_id`` (its successors, or ``targets``: the joins it
         jumped into); a node with several predecessors waits for all of them (AND-join)
         and so runs once."""
-        for succ_id in self.successors(task_id) if targets is None else targets:
-            preds = self.predecessors(succ_id)
+        self._queue_successors(task_id, targets, False)
+
+    def next_after(self, task_id: str) -> Executable | None:
+        """``enqueue_successors(task_id)``, then the queue's next task, taken off it in
+        the same lock: how the engine goes from one finished task to the next."""
+        return self._queue_successors(task_id, None, True)
+
+    def _queue_successors(self, task_id: str, targets: tuple[str, ...] | None, take_next: bool) -> Executable | None:
+        # Every task of every session ends here, so a session without dynamic tasks
+        # reads the graph's tables directly and queues without add_to_queue/lookup
+        # per successor (same order, counts and events).
+        graph = self.graph
+        if self._has_dynamic:
+            ids = self.successors(task_id) if targets is None else targets
+            predecessors = self.predecessors
+        else:
+            ids = graph.successors(task_id) if targets is None else targets
+            predecessors = graph.predecessors
+        ready: list[Executable] = []
+        nodes = graph.nodes
+        for succ_id in ids:
+            preds = predecessors(succ_id)
             if len(preds) > 1:
                 arrived = self._own("_join_arrivals").setdefault(succ_id, set())
                 arrived.add(task_id)
                 if not arrived.issuperset(preds):
                     continue
                 del self._own("_join_arrivals")[succ_id]
-            self.add_to_queue(self.lookup(succ_id))
+            node = nodes.get(succ_id)
+            ready.append(self.lookup(succ_id) if node is None else node)
+        queue = self.task_queue
+        run = self.run
+        announce = run.bus.active and run.announced
+        if not take_next:
+            for node in ready:
+                queue.enqueue(node)
+                if announce:
+                    run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, node.task_id)
+            return None
+        head = queue.enqueue_then_dequeue(ready)
+        if announce:
+            for node in ready:
+                run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, node.task_id)
+        return head
 
     def skip_queued(self, why: str) -> None:
         """Empty this session's queue, which will not run, recording each task as skipped."""
@@ -438,12 +477,12 @@ class ExecutionContext:
         elif len(self.predecessors(task_id)) > 1:
             # A jump into a join is this task arriving there: the join still waits for
             # the predecessors that can run and runs once (README "Joins").
-            self._goto_called = True
+            self._goto_called = self._control_set = True
             self.goto_joins = (*self.goto_joins, task_id)
             return task_id
         self.add_to_queue(executable if is_new else self.lookup(task_id))
         if goto or not is_new:
-            self._goto_called = True
+            self._goto_called = self._control_set = True
         return task_id
 
     def next_iteration(self, data: Any = None, task_id: str | None = None) -> str:
@@ -500,14 +539,17 @@ class ExecutionContext:
         return FeedbackManager(self.run)
 
     def terminate_workflow(self, message: str) -> None:
-        self._terminate_called = True
+        self._terminate_called = self._control_set = True
         self.ctrl_message = message
 
     def cancel_workflow(self, message: str) -> None:
-        self._cancel_called = True
+        self._cancel_called = self._control_set = True
         self.ctrl_message = message
 
     def reset_control_flags(self) -> None:
+        if not self._control_set:
+            return
+        self._control_set = False
         if self._goto_called or self._terminate_called or self._cancel_called:
             self._goto_called = self._terminate_called = self._cancel_called = False
             self.ctrl_message = None

@@ -50,10 +50,12 @@ from .merge import merge_branches
 from .pool import WorkerPool
 from .ready import ReadyScheduler
 from .run import PausedRun, TaskRun
+from .task import TaskWrapper
 from .workflow import _current_workflow, current_execution
 
 _now = time.time
 _current_thread = threading.current_thread
+_WRAPPER_INVOKE = TaskWrapper.invoke
 
 # Failures that another attempt of the same task cannot fix.
 _NOT_RETRIED = (
@@ -210,14 +212,20 @@ class WorkflowEngine:
         run = ctx.run
         queue = ctx.task_queue
         record = ctx.record
+        thread = _current_thread()  # a session's queue drains on one thread
+        stop = run.cancel_event
         last_result = ctx.last_completed_result()
+        task = None  # the next task, when the last one's successors handed it over
         while True:
-            task = queue.dequeue()
             if task is None:
-                if ctx.fire_partial_join():
-                    continue
-                return last_result  # everything ran: done, even if a stop came late
-            if ctx.cancelled:
+                task = queue.dequeue()
+                if task is None:
+                    if ctx.fire_partial_join():
+                        continue
+                    return last_result  # everything ran: done, even if a stop came late
+            # ctx.cancelled, with the run's own stop checked first: a session outside
+            # any group (a chain) has no other flag to look at.
+            if stop.is_set() or ((ctx.parent_context is not None or ctx.cancel_event is not None) and ctx.cancelled):
                 queue.push_front(task)
                 if record.state in ("open", "paused"):  # an abandoned session stays abandoned
                     run.close_session(ctx.session_id, "cancelled")
@@ -232,20 +240,23 @@ class WorkflowEngine:
                 run.call_gate("before_task", ctx, task)
                 if ctx.cancelled:
                     queue.push_front(task)
+                    task = None
                     continue
             if not run.take_step():
                 queue.push_front(task)  # recorded as skipped, as the ready scheduler does
                 raise StepLimitExceededError(run.max_steps, ctx.session_id, task.task_id)
-            order_key = (*record.order_key, len(record.tasks_run))
-            record.tasks_run.append(task.task_id)
+            task_id = task.task_id
+            tasks_run = record.tasks_run
+            order_key = (*record.order_key, len(tasks_run))
+            tasks_run.append(task_id)
             ctx.steps += 1
             try:
-                result = self._run_task(ctx, task, order_key)
+                result = self._run_task(ctx, task, order_key, thread)
             except (PauseRequested, SessionPaused) as pause:
                 # The task (or a group inside it) waits for input: it goes back to the
                 # head of the queue, un-run, and this session stops without a thread.
                 queue.push_front(task)
-                record.tasks_run.pop()
+                tasks_run.pop()
                 if isinstance(pause, PauseRequested):
                     raise SessionPaused(ctx.session_id, [ctx.session_id]) from None
                 raise
@@ -255,19 +266,27 @@ class WorkflowEngine:
                 raise
             if run.gate is not None:
                 run.call_gate("after_task", ctx, task, result, None)
-            ctx.completed_tasks.append(task.task_id)
+            ctx.completed_tasks.append(task_id)
             last_result = result
+            if not ctx._control_set and ctx.checkpoint_request is None:
+                # The task asked for no jump, stop, new task or checkpoint: queue its
+                # successors and take the next task in one step.
+                task = ctx.next_after(task_id)
+                continue
+            task = None
             if ctx._terminate_called:
                 ctx.skip_queued("terminated")
                 return last_result
             if not ctx._goto_called:
-                ctx.enqueue_successors(task.task_id)
+                ctx.enqueue_successors(task_id)
             elif ctx.goto_joins:
-                ctx.enqueue_successors(task.task_id, ctx.goto_joins)
+                ctx.enqueue_successors(task_id, ctx.goto_joins)
             if ctx.checkpoint_request is not None:  # ctx.checkpoint(): after successors, as graflow
                 run_module.CHECKPOINTS.write_requested(ctx)
 
-    def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...]) -> Any:
+    def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...], thread: Any = None) -> Any:
+        """Run ``task``'s attempts in ``ctx`` on this thread (``thread``, if the caller
+        has it at hand) until one succeeds or it may not retry; returns its result."""
         run = ctx.run
         bus = run.bus
         task_id = task.task_id
@@ -275,21 +294,49 @@ class WorkflowEngine:
         configured = task.max_retries
         max_retries = configured if configured is not None else ctx.default_max_retries
         handler = None if task.handler_type is None else run.handler_for(task)
+        # A function task that takes nothing (no parameter, no injection) is called
+        # bare: nothing could reach the TaskExecutionContext it would be given, so
+        # none is built (the record, the interrupt and the results are the same).
+        bare = (
+            task.func
+            if handler is None and task.timeout is None and type(task).invoke is _WRAPPER_INVOKE and task._takes_nothing
+            else None
+        )
+        if thread is None:
+            thread = _current_thread()
+        threads = run.task_threads
         ctx.current_task_id = task_id
         ctx.current_order_key = order_key
         attempt = 0
+        task_ctx: TaskExecutionContext | None = None
         while True:
-            ctx.reset_control_flags()
+            if ctx._control_set:
+                ctx.reset_control_flags()
             started = _now()
-            task_ctx = TaskExecutionContext(task_id, ctx, attempt, cycle, started)
-            record = TaskRun(task_id, ctx.session_id, attempt + 1, order_key, started, _current_thread().name)
+            if bare is None:
+                task_ctx = TaskExecutionContext(task_id, ctx, attempt, cycle, started)
+            record = TaskRun(task_id, ctx.session_id, attempt + 1, order_key, started, thread.name)
             run.task_runs.append(record)
             if bus.active:
                 bus.emit(EventKind.TASK_STARTED, ctx.session_id, task_id, attempt=attempt + 1)
             if ctx.tracer is not None:
                 run.call_hook(ctx.tracer, "on_task_start", task, ctx)
             try:
-                if handler is not None:
+                if bare is not None:
+                    # _invoke's body, written out: the one call every plain task makes.
+                    entry = threads.enter(ctx, None, record)
+                    try:
+                        slots = run.task_slots
+                        if slots is None:
+                            result = bare()
+                        else:
+                            with slots:
+                                result = bare()
+                    finally:
+                        entry.ended.acquire()  # inline, one C call: see TaskThreads.withdraw
+                        if entry.delivered:
+                            TaskThreads.withdraw(entry)
+                elif handler is not None:
                     ctx.current_task_context = task_ctx  # what task.run() inside the handler uses
                     try:
                         self._invoke(ctx, task_ctx, record, None, partial(handler.execute_task, task), ctx)
@@ -357,7 +404,7 @@ class WorkflowEngine:
                 # whole run stops and ends with this very object.
                 record.status = "abandoned" if run.abandoned_any and ctx.abandoned else stop_status(error)
                 record.error = error
-                if not task.is_group and not task_ctx.abandoned:
+                if not task.is_group and (task_ctx is None or not task_ctx.abandoned):
                     # A group's own stop came from a member (annotated there) or from
                     # an interrupt of the thread waiting at its barrier, and an
                     # abandoned timed attempt's from the thread waiting for it: no task
@@ -379,7 +426,7 @@ class WorkflowEngine:
                 return None
             if ctx.tracer is not None:
                 run.call_hook(ctx.tracer, "on_task_end", task, ctx, result=result)
-            if ctx._cancel_called:
+            if ctx._control_set and ctx._cancel_called:
                 record.status = "cancelled"
                 cancel = annotate(GraflowWorkflowCanceledError(ctx.ctrl_message or "workflow cancelled", task_id), task_id, ctx.session_id)
                 run.stop_with(cancel)  # from a branch too: the run ends cancelled, every session stops

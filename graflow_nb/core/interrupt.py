@@ -77,7 +77,7 @@ class RunningTask:
     def __init__(self, ident: int):
         self.ident = ident
         self.context: Any = None  # the session's ExecutionContext
-        self.task_context: Any = None  # the TaskExecutionContext the task was given
+        self.task_context: Any = None  # the TaskExecutionContext the task was given, if any
         self.record: Any = None  # its TaskRun
         self.ended = _new_lock()
         self.ended.acquire()
@@ -173,9 +173,11 @@ def abandon(run: Run, stuck: list[RunningTask]) -> None:
         entry.record.status = "abandoned"
         entry.record.end = now  # when it was given up on: it is not drawn as running
         entry.context._abandoned = True
-        # What it writes through ctx.get_channel() from now on goes nowhere.
+        # What it writes through ctx.get_channel() from now on goes nowhere (a task
+        # that takes nothing was given no context: it has no ctx.get_channel()).
         task_context = entry.task_context
-        task_context.channel_override = BranchChannel(task_context.get_channel(), f"{entry.record.session_id}/abandoned")
+        if task_context is not None:
+            task_context.channel_override = BranchChannel(task_context.get_channel(), f"{entry.record.session_id}/abandoned")
         if entry.context.record.state not in _FINAL_SESSION_STATES:
             run.close_session(entry.context.session_id, "abandoned")
     for record in list(run.sessions.values()):
