@@ -361,28 +361,28 @@ class ExecutionContext:
         """Enqueue what follows ``task_id`` (its successors, or ``targets``: the joins it
         jumped into); a node with several predecessors waits for all of them (AND-join)
         and so runs once."""
-        self._queue_successors(task_id, targets, False)
+        self.queue_successors(task_id, targets, False)
 
-    def next_after(self, task_id: str) -> Executable | None:
-        """``enqueue_successors(task_id)``, then the queue's next task, taken off it in
-        the same lock: how the engine goes from one finished task to the next."""
-        return self._queue_successors(task_id, None, True)
+    def queue_successors(self, task_id: str, targets: tuple[str, ...] | None, take_next: bool) -> Executable | None:
+        """``enqueue_successors``; with ``take_next``, then the queue's next task, taken
+        off it in the same lock (how the engine goes from a finished task to the next).
 
-    def _queue_successors(self, task_id: str, targets: tuple[str, ...] | None, take_next: bool) -> Executable | None:
-        # Every task of every session ends here, so a session without dynamic tasks
-        # reads the graph's tables directly and queues without add_to_queue/lookup
-        # per successor (same order, counts and events).
+        Every task of every session ends here, so a session without dynamic tasks
+        reads the graph's edge tables itself (it runs while the graph is read-only)
+        and queues without add_to_queue/lookup per successor (same order, counts and
+        events)."""
         graph = self.graph
         if self._has_dynamic:
             ids = self.successors(task_id) if targets is None else targets
-            predecessors = self.predecessors
+            dynamic_preds = self.predecessors
         else:
-            ids = graph.successors(task_id) if targets is None else targets
-            predecessors = graph.predecessors
+            ids = graph._succ.get(task_id, ()) if targets is None else targets
+            dynamic_preds = None
+        graph_preds = graph._pred
         ready: list[Executable] = []
         nodes = graph.nodes
         for succ_id in ids:
-            preds = predecessors(succ_id)
+            preds = graph_preds.get(succ_id, ()) if dynamic_preds is None else dynamic_preds(succ_id)
             if len(preds) > 1:
                 arrived = self._own("_join_arrivals").setdefault(succ_id, set())
                 arrived.add(task_id)

@@ -45,7 +45,7 @@ from .errors import (
     stopped_by_cancel,
 )
 from .events import EventKind
-from .interrupt import TaskThreads, stop_tasks
+from .interrupt import RunningTask, TaskThreads, stop_tasks
 from .merge import merge_branches
 from .pool import WorkerPool
 from .ready import ReadyScheduler
@@ -213,6 +213,7 @@ class WorkflowEngine:
         queue = ctx.task_queue
         record = ctx.record
         thread = _current_thread()  # a session's queue drains on one thread
+        entry = run.task_threads.here()  # where its plain tasks' attempts begin
         stop = run.cancel_event
         last_result = ctx.last_completed_result()
         task = None  # the next task, when the last one's successors handed it over
@@ -251,7 +252,7 @@ class WorkflowEngine:
             tasks_run.append(task_id)
             ctx.steps += 1
             try:
-                result = self._run_task(ctx, task, order_key, thread)
+                result = self._run_task(ctx, task, order_key, thread, entry)
             except (PauseRequested, SessionPaused) as pause:
                 # The task (or a group inside it) waits for input: it goes back to the
                 # head of the queue, un-run, and this session stops without a thread.
@@ -271,7 +272,7 @@ class WorkflowEngine:
             if not ctx._control_set and ctx.checkpoint_request is None:
                 # The task asked for no jump, stop, new task or checkpoint: queue its
                 # successors and take the next task in one step.
-                task = ctx.next_after(task_id)
+                task = ctx.queue_successors(task_id, None, True)
                 continue
             task = None
             if ctx._terminate_called:
@@ -284,15 +285,16 @@ class WorkflowEngine:
             if ctx.checkpoint_request is not None:  # ctx.checkpoint(): after successors, as graflow
                 run_module.CHECKPOINTS.write_requested(ctx)
 
-    def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...], thread: Any = None) -> Any:
-        """Run ``task``'s attempts in ``ctx`` on this thread (``thread``, if the caller
-        has it at hand) until one succeeds or it may not retry; returns its result."""
+    def _run_task(
+        self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...], thread: Any = None, entry: RunningTask | None = None
+    ) -> Any:
+        """Run ``task``'s attempts in ``ctx`` on this thread until one succeeds or it
+        may not retry; returns its result.  A session loop passes what it took once:
+        this ``thread`` and its interrupt ``entry`` (``TaskThreads.here``)."""
         run = ctx.run
         bus = run.bus
         task_id = task.task_id
         cycle = ctx.start_cycle(task)  # refuses a run past the task's max_cycles
-        configured = task.max_retries
-        max_retries = configured if configured is not None else ctx.default_max_retries
         handler = None if task.handler_type is None else run.handler_for(task)
         # A function task that takes nothing (no parameter, no injection) is called
         # bare: nothing could reach the TaskExecutionContext it would be given, so
@@ -304,7 +306,8 @@ class WorkflowEngine:
         )
         if thread is None:
             thread = _current_thread()
-        threads = run.task_threads
+        if entry is None and bare is not None:
+            entry = run.task_threads.here()
         ctx.current_task_id = task_id
         ctx.current_order_key = order_key
         attempt = 0
@@ -324,7 +327,7 @@ class WorkflowEngine:
             try:
                 if bare is not None:
                     # _invoke's body, written out: the one call every plain task makes.
-                    entry = threads.enter(ctx, None, record)
+                    entry.begin(ctx, None, record)
                     try:
                         slots = run.task_slots
                         if slots is None:
@@ -373,6 +376,8 @@ class WorkflowEngine:
                 record.error = error
                 if ctx.tracer is not None:
                     run.call_hook(ctx.tracer, "on_task_end", task, ctx, error=error)
+                configured = task.max_retries
+                max_retries = configured if configured is not None else ctx.default_max_retries
                 retry = attempt < max_retries and not isinstance(error, _NOT_RETRIED) and not ctx.cancelled
                 delay = self._retry_delay(task, attempt + 1, error) if retry else 0.0
                 policy_broke = delay is None
