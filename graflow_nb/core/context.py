@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .workflow import WorkflowContext
 
 DEFAULT_MAX_WORKERS = 256
+RESULT_SUFFIX = ".__result__"  # a task's result is the channel key f"{task_id}{RESULT_SUFFIX}"
 GRAFLOW_MAX_CYCLES = 10  # next_iteration's limit when neither the task nor the run sets one
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -431,10 +432,10 @@ class ExecutionContext:
         return self.channel
 
     def set_result(self, task_id: str, value: Any) -> None:
-        self.channel.set(f"{task_id}.__result__", value)
+        self.channel.set(task_id + RESULT_SUFFIX, value)
 
     def get_result(self, task_id: str, default: Any = None) -> Any:
-        return self.channel.get(f"{task_id}.__result__", default)
+        return self.channel.get(task_id + RESULT_SUFFIX, default)
 
     def mark_task_completed(self, task_id: str) -> None:
         self.completed_tasks.append(task_id)
