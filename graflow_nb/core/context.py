@@ -401,7 +401,10 @@ class ExecutionContext:
                 if announce:
                     run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, node.task_id)
             return None
-        head = queue.enqueue_then_dequeue(ready)
+        if len(ready) == 1 and queue.pass_through(ready[0]):
+            head: Executable | None = ready[0]
+        else:
+            head = queue.enqueue_then_dequeue(ready)
         if announce:
             for node in ready:
                 run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, node.task_id)

@@ -30,8 +30,9 @@ class InMemoryTaskQueue:
         self.session_id = session_id
         self._list: list[Executable] = []
         self._head = 0
-        self.enqueued = 0
-        self.dequeued = 0
+        self._enqueued = 0  # under the lock, from any thread
+        self._passed = 0  # by the session's own thread alone (pass_through): no lock
+        self.dequeued = 0  # by the session's own thread alone
         self.retries = 0
         self.failures = 0
         # Guards the list, the head and the counters: the session's engine thread
@@ -47,7 +48,7 @@ class InMemoryTaskQueue:
         try:
             self._list.append(task)
             if not task.is_group:
-                self.enqueued += 1
+                self._enqueued += 1
         finally:
             lock.release()
 
@@ -61,16 +62,10 @@ class InMemoryTaskQueue:
         lock.acquire()
         try:
             items = self._list
-            if not items and len(tasks) == 1:  # nothing waits: the one task goes straight through
-                task = tasks[0]
-                if not task.is_group:
-                    self.enqueued += 1
-                    self.dequeued += 1
-                return task
             for task in tasks:
                 items.append(task)
                 if not task.is_group:
-                    self.enqueued += 1
+                    self._enqueued += 1
             head = self._head
             if head >= len(items):
                 return None
@@ -88,6 +83,27 @@ class InMemoryTaskQueue:
             return task
         finally:
             lock.release()
+
+    def pass_through(self, task: Executable) -> bool:
+        """On the session's own thread: if nothing waits, count ``task`` enqueued and
+        dequeued without holding it, and say so (True).  A chain's every task goes
+        through here, and takes no lock: the session's thread alone writes
+        ``dequeued`` and ``_passed``, and a task another thread enqueues meanwhile
+        simply waits behind this one."""
+        if self._list:
+            return False
+        if not task.is_group:
+            self._passed += 1
+            self.dequeued += 1
+        return True
+
+    @property
+    def enqueued(self) -> int:
+        return self._enqueued + self._passed
+
+    @enqueued.setter
+    def enqueued(self, value: int) -> None:  # a restored checkpoint's count
+        self._enqueued = value - self._passed
 
     def push_front(self, task: Executable) -> None:
         """Put a dequeued task back at the head, uncounted (it never ran)."""
