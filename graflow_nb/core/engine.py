@@ -306,8 +306,7 @@ class WorkflowEngine:
         )
         if thread is None:
             thread = _current_thread()
-        if entry is None and bare is not None:
-            entry = run.task_threads.here()
+        here = entry if entry is not None else run.task_threads.here()
         ctx.current_task_id = task_id
         ctx.current_order_key = order_key
         attempt = 0
@@ -326,10 +325,9 @@ class WorkflowEngine:
                 run.call_hook(ctx.tracer, "on_task_start", task, ctx)
             try:
                 if bare is not None:
-                    # _invoke's body, written out: the one call every plain task makes.
-                    # entry.begin(ctx, None, record), written out as _invoke's ending is
-                    entry.context, entry.task_context, entry.record, entry.delivered = ctx, None, record, False
-                    entry.ended.release()
+                    # _invoke's body with entry.begin written out: every plain task's call.
+                    here.context, here.task_context, here.record, here.delivered = ctx, None, record, False
+                    here.ended.release()
                     try:
                         slots = run.task_slots
                         if slots is None:
@@ -338,9 +336,9 @@ class WorkflowEngine:
                             with slots:
                                 result = bare()
                     finally:
-                        entry.ended.acquire()  # inline, one C call: see TaskThreads.withdraw
-                        if entry.delivered:
-                            TaskThreads.withdraw(entry)
+                        here.ended.acquire()  # inline, one C call: see TaskThreads.withdraw
+                        if here.delivered:
+                            TaskThreads.withdraw(here)
                 elif handler is not None:
                     ctx.current_task_context = task_ctx  # what task.run() inside the handler uses
                     try:
@@ -355,6 +353,7 @@ class WorkflowEngine:
                     execute_group(task, ctx, self)
                     result = None
                 elif task.timeout is not None:
+                    assert task_ctx is not None  # a timed task is never called bare
                     result = self._invoke_with_timeout(ctx, task, task_ctx, record)
                 else:
                     result = self._invoke(ctx, task_ctx, record, run.task_slots, task.invoke, task_ctx)
@@ -463,7 +462,7 @@ class WorkflowEngine:
             return None
 
     @staticmethod
-    def _invoke(ctx: ExecutionContext, task_ctx: TaskExecutionContext, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
+    def _invoke(ctx: ExecutionContext, task_ctx: TaskExecutionContext | None, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
         """``call(arg)``: the task's own code, on this thread, where an interrupt of
         the run can reach it (``core.interrupt``), holding one of the run's task slots
         if it has them."""
