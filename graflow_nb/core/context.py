@@ -366,32 +366,39 @@ class ExecutionContext:
 
     def queue_successors(self, task_id: str, targets: tuple[str, ...] | None, take_next: bool) -> Executable | None:
         """``enqueue_successors``; with ``take_next``, then the queue's next task, taken
-        off it in the same lock (how the engine goes from a finished task to the next).
+        off it in the same step (how the engine goes from a finished task to the next).
 
         Every task of every session ends here, so a session without dynamic tasks
         reads the graph's edge tables itself (it runs while the graph is read-only)
         and queues without add_to_queue/lookup per successor (same order, counts and
         events)."""
         graph = self.graph
+        graph_preds = graph._pred
+        ready: list[Executable] | tuple[Executable] = []
         if self._has_dynamic:
             ids = self.successors(task_id) if targets is None else targets
             dynamic_preds = self.predecessors
         else:
             ids = graph._succ.get(task_id, ()) if targets is None else targets
             dynamic_preds = None
-        graph_preds = graph._pred
-        ready: list[Executable] = []
-        nodes = graph.nodes
-        for succ_id in ids:
-            preds = graph_preds.get(succ_id, ()) if dynamic_preds is None else dynamic_preds(succ_id)
-            if len(preds) > 1:
-                arrived = self._own("_join_arrivals").setdefault(succ_id, set())
-                arrived.add(task_id)
-                if not arrived.issuperset(preds):
-                    continue
-                del self._own("_join_arrivals")[succ_id]
-            node = nodes.get(succ_id)
-            ready.append(self.lookup(succ_id) if node is None else node)
+            if len(ids) == 1 and len(graph_preds.get(ids[0], ())) == 1:
+                # A chain's link: one successor, whose only predecessor is this task.
+                node = graph.nodes.get(ids[0])
+                if node is not None:
+                    ready = (node,)
+        if not ready:
+            ready = []
+            nodes = graph.nodes
+            for succ_id in ids:
+                preds = graph_preds.get(succ_id, ()) if dynamic_preds is None else dynamic_preds(succ_id)
+                if len(preds) > 1:
+                    arrived = self._own("_join_arrivals").setdefault(succ_id, set())
+                    arrived.add(task_id)
+                    if not arrived.issuperset(preds):
+                        continue
+                    del self._own("_join_arrivals")[succ_id]
+                node = nodes.get(succ_id)
+                ready.append(self.lookup(succ_id) if node is None else node)
         queue = self.task_queue
         run = self.run
         announce = run.bus.active and run.announced

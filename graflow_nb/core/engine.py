@@ -212,8 +212,10 @@ class WorkflowEngine:
         run = ctx.run
         queue = ctx.task_queue
         record = ctx.record
-        thread = _current_thread()  # a session's queue drains on one thread
-        entry = run.task_threads.here()  # where its plain tasks' attempts begin
+        # A session's queue drains on one thread: its name (what each attempt records)
+        # and its interrupt entry (where plain tasks' attempts begin) are taken once.
+        thread = _current_thread().name
+        entry = run.task_threads.here()
         stop = run.cancel_event
         last_result = ctx.last_completed_result()
         task = None  # the next task, when the last one's successors handed it over
@@ -286,11 +288,12 @@ class WorkflowEngine:
                 run_module.CHECKPOINTS.write_requested(ctx)
 
     def _run_task(
-        self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...], thread: Any = None, entry: RunningTask | None = None
+        self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...], thread: str | None = None,
+        entry: RunningTask | None = None,
     ) -> Any:
         """Run ``task``'s attempts in ``ctx`` on this thread until one succeeds or it
         may not retry; returns its result.  A session loop passes what it took once:
-        this ``thread`` and its interrupt ``entry`` (``TaskThreads.here``)."""
+        this ``thread``'s name and its interrupt ``entry`` (``TaskThreads.here``)."""
         run = ctx.run
         bus = run.bus
         task_id = task.task_id
@@ -305,7 +308,7 @@ class WorkflowEngine:
             else None
         )
         if thread is None:
-            thread = _current_thread()
+            thread = _current_thread().name
         here = entry if entry is not None else run.task_threads.here()
         ctx.current_task_id = task_id
         ctx.current_order_key = order_key
@@ -317,7 +320,7 @@ class WorkflowEngine:
             started = _now()
             if bare is None:
                 task_ctx = TaskExecutionContext(task_id, ctx, attempt, cycle, started)
-            record = TaskRun(task_id, ctx.session_id, attempt + 1, order_key, started, thread.name)
+            record = TaskRun(task_id, ctx.session_id, attempt + 1, order_key, started, thread)
             run.task_runs.append(record)
             if bus.active:
                 bus.emit(EventKind.TASK_STARTED, ctx.session_id, task_id, attempt=attempt + 1)
