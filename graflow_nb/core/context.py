@@ -524,20 +524,6 @@ class ExecutionContext:
             return task.max_cycles
         return self.default_max_cycles if self.default_max_cycles is not None else GRAFLOW_MAX_CYCLES
 
-    def start_cycle(self, task: Executable) -> int:
-        """Count one more run of ``task`` (iterations count for their base task) in
-        this session and return its 1-based cycle number; refuse it with
-        ``CycleLimitExceededError`` if that would exceed the task's ``max_cycles``
-        (or an explicit ``default_max_cycles``), however the task was queued again:
-        ``next_iteration``, ``next_task(..., goto=True)`` or a cycle of edges."""
-        base_id = task.base_id or task.task_id
-        count = self.cycle_counts.get(base_id, 0)
-        limit = task.max_cycles if task.max_cycles is not None else self.default_max_cycles
-        if limit is not None and count >= limit:
-            raise CycleLimitExceededError(task_id=base_id, cycle_count=count, max_cycles=limit)
-        self.cycle_counts[base_id] = count + 1
-        return count + 1
-
     @property
     def cycle_controller(self) -> CycleController:
         """graflow's view of this session's cycle counts (``get_cycle_count(task_id)``)."""

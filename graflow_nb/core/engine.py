@@ -217,6 +217,7 @@ class WorkflowEngine:
         thread = _current_thread().name
         entry = run.task_threads.here()
         stop = run.cancel_event
+        step_lock = run._lock  # run.take_step(), written out below
         last_result = ctx.last_completed_result()
         task = None  # the next task, when the last one's successors handed it over
         while True:
@@ -245,12 +246,19 @@ class WorkflowEngine:
                     queue.push_front(task)
                     task = None
                     continue
-            if not run.take_step():
+            step_lock.acquire()
+            try:
+                spent = run.steps >= run.max_steps
+                if not spent:
+                    run.steps += 1
+            finally:
+                step_lock.release()
+            if spent:
                 queue.push_front(task)  # recorded as skipped, as the ready scheduler does
                 raise StepLimitExceededError(run.max_steps, ctx.session_id, task.task_id)
             task_id = task.task_id
             tasks_run = record.tasks_run
-            order_key = (*record.order_key, len(tasks_run))
+            order_key = record.order_key + (len(tasks_run),)
             tasks_run.append(task_id)
             ctx.steps += 1
             try:
@@ -297,7 +305,19 @@ class WorkflowEngine:
         run = ctx.run
         bus = run.bus
         task_id = task.task_id
-        cycle = ctx.start_cycle(task)  # refuses a run past the task's max_cycles
+        # Count one more run of the task (an iteration counts for its base task) in this
+        # session's cycle_counts; refuse it if that would exceed the task's max_cycles
+        # (or an explicit default_max_cycles), however it was queued again:
+        # next_iteration, next_task(..., goto=True) or a cycle of edges.
+        base_id = task.base_id or task_id
+        counts = ctx.cycle_counts
+        cycle = counts.get(base_id, 0) + 1
+        limit = task.max_cycles
+        if limit is None:
+            limit = ctx.default_max_cycles
+        if limit is not None and cycle > limit:
+            raise CycleLimitExceededError(task_id=base_id, cycle_count=cycle - 1, max_cycles=limit)
+        counts[base_id] = cycle
         handler = None if task.handler_type is None else run.handler_for(task)
         # A function task that takes nothing (no parameter, no injection) is called
         # bare: nothing could reach the TaskExecutionContext it would be given, so
