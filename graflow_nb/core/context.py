@@ -366,7 +366,8 @@ class ExecutionContext:
 
     def queue_successors(self, task_id: str, targets: tuple[str, ...] | None, take_next: bool) -> Executable | None:
         """``enqueue_successors``; with ``take_next``, then the queue's next task, taken
-        off it in the same step (how the engine goes from a finished task to the next).
+        off it in the same step (how the engine goes from a finished task to the next),
+        or None when nothing was queued (the engine's own dequeue then looks).
 
         Every task of every session ends here, so a session without dynamic tasks
         reads the graph's edge tables itself (it runs while the graph is read-only)
@@ -408,6 +409,8 @@ class ExecutionContext:
                 if announce:
                     run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, node.task_id)
             return None
+        if not ready:
+            return None  # a leaf: the engine's next dequeue takes what waits, if anything
         if len(ready) == 1 and queue.pass_through(ready[0]):
             head: Executable | None = ready[0]
         else:
