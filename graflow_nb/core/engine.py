@@ -218,13 +218,13 @@ class WorkflowEngine:
         entry = run.task_threads.here()
         stop = run.cancel_event
         step_lock = run._lock  # run.take_step(), written out below
-        last_result = ctx.last_completed_result()
+        last_result = ctx.last_completed_result() if ctx.completed_tasks else None
         task = None  # the next task, when the last one's successors handed it over
         while True:
             if task is None:
                 task = queue.dequeue()
                 if task is None:
-                    if ctx.fire_partial_join():
+                    if ctx._join_arrivals and ctx.fire_partial_join():
                         continue
                     return last_result  # everything ran: done, even if a stop came late
             # ctx.cancelled, with the run's own stop checked first: a session outside
