@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -375,47 +375,51 @@ class ExecutionContext:
         events)."""
         graph = self.graph
         graph_preds = graph._pred
-        ready: list[Executable] | tuple[Executable] = []
         if self._has_dynamic:
             ids = self.successors(task_id) if targets is None else targets
             dynamic_preds = self.predecessors
         else:
             ids = graph._succ.get(task_id, ()) if targets is None else targets
             dynamic_preds = None
-            if len(ids) == 1 and len(graph_preds.get(ids[0], ())) == 1:
+            if take_next and len(ids) == 1 and len(graph_preds.get(ids[0], ())) == 1:
                 # A chain's link: one successor, whose only predecessor is this task.
                 node = graph.nodes.get(ids[0])
                 if node is not None:
-                    ready = (node,)
-        if not ready:
-            ready = []
-            nodes = graph.nodes
-            for succ_id in ids:
-                preds = graph_preds.get(succ_id, ()) if dynamic_preds is None else dynamic_preds(succ_id)
-                if len(preds) > 1:
-                    arrived = self._own("_join_arrivals").setdefault(succ_id, set())
-                    arrived.add(task_id)
-                    if not arrived.issuperset(preds):
-                        continue
-                    del self._own("_join_arrivals")[succ_id]
-                node = nodes.get(succ_id)
-                ready.append(self.lookup(succ_id) if node is None else node)
+                    return self._take_next((node,))
+        ready: list[Executable] = []
+        nodes = graph.nodes
+        for succ_id in ids:
+            preds = graph_preds.get(succ_id, ()) if dynamic_preds is None else dynamic_preds(succ_id)
+            if len(preds) > 1:
+                arrived = self._own("_join_arrivals").setdefault(succ_id, set())
+                arrived.add(task_id)
+                if not arrived.issuperset(preds):
+                    continue
+                del self._own("_join_arrivals")[succ_id]
+            node = nodes.get(succ_id)
+            ready.append(self.lookup(succ_id) if node is None else node)
+        if take_next:
+            # With nothing ready (a leaf) nothing is handed over: the engine dequeues.
+            return self._take_next(ready) if ready else None
         queue = self.task_queue
         run = self.run
         announce = run.bus.active and run.announced
-        if not take_next:
-            for node in ready:
-                queue.enqueue(node)
-                if announce:
-                    run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, node.task_id)
-            return None
-        if not ready:
-            return None  # a leaf: the engine's next dequeue takes what waits, if anything
+        for node in ready:
+            queue.enqueue(node)
+            if announce:
+                run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, node.task_id)
+        return None
+
+    def _take_next(self, ready: Sequence[Executable]) -> Executable | None:
+        """Queue ``ready`` and take the queue's next task in one step: a lone task
+        passes straight through an empty queue."""
+        queue = self.task_queue
         if len(ready) == 1 and queue.pass_through(ready[0]):
             head: Executable | None = ready[0]
         else:
             head = queue.enqueue_then_dequeue(ready)
-        if announce:
+        run = self.run
+        if run.bus.active and run.announced:
             for node in ready:
                 run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, node.task_id)
         return head
