@@ -178,7 +178,10 @@ class WorkflowEngine:
 
     # -- one session -------------------------------------------------------------------
     def _session(self, ctx: ExecutionContext) -> Any:
-        wf_token = _current_workflow.set(ctx.workflow) if ctx.workflow is not None else None
+        workflow = ctx.workflow
+        # A branch's thread usually has its workflow current already (the context it
+        # was started in): then there is nothing to set, nor to reset after.
+        wf_token = _current_workflow.set(workflow) if workflow is not None and _current_workflow.get() is not workflow else None
         exec_token = current_execution.set(ctx)
         try:
             result = ReadyScheduler(self, ctx).run() if ctx.run.ready_parallel else self._loop(ctx)

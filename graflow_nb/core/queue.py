@@ -53,6 +53,10 @@ class InMemoryTaskQueue:
             lock.release()
 
     def dequeue(self) -> Executable | None:
+        if not self._list:
+            # Nothing queued, seen without the lock: an append is atomic, and one that
+            # lands just after this look would have come just after a locked look too.
+            return None
         return self.enqueue_then_dequeue(())
 
     def enqueue_then_dequeue(self, tasks: Sequence[Executable]) -> Executable | None:
