@@ -56,6 +56,9 @@ class _ParkedThreads:
         seat.wake.release()
         return True
 
+    def count(self) -> int:
+        return len(self._seats)
+
     def take(self, seats: list[_Seat]) -> None:
         """Seats of a pool that shut down: their threads wait on, parked (caller holds
         that pool's lock)."""
@@ -114,12 +117,16 @@ _PARKED = _ParkedThreads()
 
 
 def _worker_main(pool: WorkerPool | None) -> None:
+    thread = threading.current_thread()
     while pool is not None:
-        threading.current_thread().name = f"{pool.name}-worker"
+        name = f"{pool.name}-worker"
+        if thread.name != name:
+            thread.name = name
         pool = pool.work()
 
 
 STALL_SECONDS = 0.00025
+RELAY_WINDOW = 16  # parked threads the monitor wakes at once (see WorkerPool._pass_relay)
 
 
 class _StallMonitor:
@@ -149,10 +156,14 @@ class _StallMonitor:
                     self._cond.wait()
                 pools = list(self._pools)
             for pool in pools:
-                if not pool.check_stall():
-                    with self._cond:
-                        self._pools.discard(pool)
+                pool.check_stall()
             time.sleep(STALL_SECONDS)
+
+    def forget(self, pool: WorkerPool) -> None:
+        """Stop looking at ``pool`` (caller holds its lock, so no submit can slip in
+        between its last look and this: that submit's ``watch`` would be lost)."""
+        with self._cond:
+            self._pools.discard(pool)
 
 
 _MONITOR = _StallMonitor()
@@ -177,10 +188,12 @@ class WorkerPool:
     ready-scheduler job) whose waiting jobs saw none of its members start or end
     between two looks is stuck: whatever its running members do (block on I/O, wait
     for a sibling, or compute in pure Python holding the GIL), nobody is coming for
-    the rest.  The monitor then starts a thread for each of that fork's waiting jobs
-    at once, up to ``max_workers``: members of one group tend to be alike, so the
-    first member that blocked says the others will too.  A fan-out of 256 sleeping
-    members gets 256 threads within milliseconds; a fan-out of trivial members is
+    the rest.  The monitor then counts in a thread for each of that fork's waiting
+    jobs, up to ``max_workers``: members of one group tend to be alike, so the first
+    member that blocked says the others will too.  It starts the new ones and wakes
+    a few parked ones, which wake the rest in a relay as they take jobs (see
+    ``_pass_relay``).  A fan-out of 256 sleeping members gets 256 threads within
+    milliseconds; a fan-out of trivial members is
     drained by the forking thread alone, since it starts or ends one every few
     microseconds.  Progress is judged per fork, not per pool: members of a nested
     group finishing on the forking thread say nothing about the outer group's
@@ -198,6 +211,9 @@ class WorkerPool:
         self._waiting: dict[Any, int] = {}
         self._threads = 0
         self._starting = 0
+        # Of _starting (and _threads), the parked threads nobody has woken yet (see
+        # _pass_relay).
+        self._relay = 0
         self._idle_seats: list[_Seat] = []  # workers waiting for a job, most recent last
         self._watched = False
         self._shutdown = False
@@ -234,8 +250,9 @@ class WorkerPool:
         if watch:
             _MONITOR.watch(self)
 
-    def check_stall(self) -> bool:
-        """Start threads for stuck forks' waiting jobs; False once there is nothing to watch.
+    def check_stall(self) -> None:
+        """Start threads for stuck forks' waiting jobs; leave the monitor once there is
+        nothing to watch.
 
         However long ago the previous look was: a member holding the GIL in pure Python
         keeps this thread from looking for a whole switch interval, and that is exactly
@@ -245,13 +262,30 @@ class WorkerPool:
             if not self._unclaimed or self._shutdown:
                 self._watched = False
                 self._last_check = 0.0
-                return False
+                _MONITOR.forget(self)
+                return
             now = time.perf_counter()
             previous, self._last_check = self._last_check, now
             stuck = sum(count for fork, count in self._waiting.items() if count > 0 and _progress(fork) < previous)
-            start = self._reserve(stuck) if stuck and not self._starting else 0
-        self._start(start)
-        return True
+            if not stuck or self._starting:
+                return
+            start = self._reserve(stuck)
+            fresh = max(0, start - _PARKED.count())
+            woken = min(start - fresh, RELAY_WINDOW)
+            self._relay = start - fresh - woken
+            self._note_peak()
+        for _ in range(woken):
+            self._start_one()
+        # New threads start here, not in the relay (starting one blocks its starter
+        # until it runs), and all of them, even once the forking thread or members that
+        # ended took the jobs: they idle, then park for the next run.
+        for started in range(fresh):
+            if self._shutdown:  # the run is over: the rest are not wanted
+                with self._lock:
+                    self._threads -= fresh - started
+                    self._starting -= fresh - started
+                return
+            self._new_thread()
 
     def _reserve(self, wanted: int) -> int:
         """Count in up to ``wanted`` new threads for the shortfall (caller holds _lock)."""
@@ -259,21 +293,29 @@ class WorkerPool:
         count = max(0, min(wanted, shortfall, self.max_workers - self._threads))
         self._threads += count
         self._starting += count
-        if self._threads > self.peak_threads:
-            self.peak_threads = self._threads
         return count
 
-    def _start(self, count: int) -> None:
-        for _ in range(count):
-            if not _PARKED.adopt(self):
-                threading.Thread(target=_worker_main, args=(self,), name=f"{self.name}-worker", daemon=True).start()
+    def _note_peak(self) -> None:
+        """``peak_threads``: threads serving this pool, the relay's yet to come not counted
+        (caller holds _lock)."""
+        self.peak_threads = max(self.peak_threads, self._threads - self._relay)
+
+    def _start_one(self) -> None:
+        """Wake a parked thread for this pool, or start a new one (see _pass_relay)."""
+        if not _PARKED.adopt(self):
+            self._new_thread()
+
+    def _new_thread(self) -> None:
+        threading.Thread(target=_worker_main, args=(self,), name=f"{self.name}-worker", daemon=True).start()
 
     def work(self) -> WorkerPool | None:
         """Serve this pool until it is shut down and has no jobs left; then the pool this
         thread serves next (one that adopted it once parked), or None: time to end."""
         starting = True
+        ended = False
         while True:
             seat = None
+            relay = 0
             with self._lock:
                 if starting:
                     self._starting -= 1
@@ -283,9 +325,15 @@ class WorkerPool:
                     self._threads -= 1
                 elif self._jobs:
                     fork, index = self._jobs.popleft()
+                    for _ in range(2 if ended else 1):
+                        if self._relay and self._pass_relay():
+                            relay += 1
                 else:
+                    self._end_relay()
                     seat = _Seat(self)
                     self._idle_seats.append(seat)
+            for _ in range(relay):
+                self._start_one()
             if done:
                 return _PARKED.park()
             if seat is not None:
@@ -294,6 +342,7 @@ class WorkerPool:
                     return pool  # parked as this pool shut down, then adopted (or expired)
                 starting = True  # submit counted this thread as starting when it woke it
                 continue
+            ended = True
             try:
                 fork.run_released(index)
             except BaseException:
@@ -302,6 +351,35 @@ class WorkerPool:
                 with self._lock:
                     self._threads -= 1
                 raise
+
+    def _pass_relay(self) -> bool:
+        """Whether the thread that just took a job wakes one more parked thread first
+        (caller holds _lock).
+
+        The monitor wakes at most ``RELAY_WINDOW`` of the parked threads it counts in
+        for a stuck fork; the other ``_relay`` join in a relay, each woken by a thread
+        as it takes a job (a thread that just ended a member wakes two), for as long as
+        the jobs beyond the one taken outnumber the threads on their way to one.  Woken
+        all at once, 255 threads all queue for the GIL; the ones still queued after a
+        switch interval (5 ms) each demand it, forcing hand-offs in the middle of other
+        members' Python, and a fan-out of 256 sleeping members took twice as long to
+        start as the members' own Python costs.  A few threads always awake and queued
+        keeps every hand-off to one that is ready, none waiting long enough to demand
+        the GIL.  Members that end while others still wait take them and wake more, so
+        the relay outruns the ends of a fan-out too wide to start within one member."""
+        if self._unclaimed - 1 <= self._starting - self._relay:
+            self._end_relay()  # enough threads on their way
+            return False
+        self._relay -= 1
+        self._note_peak()
+        return True
+
+    def _end_relay(self) -> None:
+        """The parked threads of the relay still to come are not needed (caller holds
+        _lock)."""
+        self._threads -= self._relay
+        self._starting -= self._relay
+        self._relay = 0
 
     def claimed(self, fork: Any, count: int = 1) -> None:
         """``count`` of ``fork``'s submitted jobs were taken (or dropped) by someone: no
@@ -324,6 +402,7 @@ class WorkerPool:
         """Idle workers park (without waking up); running ones finish their job first."""
         with self._lock:
             self._shutdown = True
+            self._end_relay()
             seats, self._idle_seats = self._idle_seats, []
             self._threads -= len(seats)
             _PARKED.take(seats)

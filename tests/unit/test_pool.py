@@ -204,3 +204,42 @@ def test_a_pool_that_shuts_down_parks_its_idle_workers_without_waking_them(monke
     adopted = {t for t in workers if t.name == "second-worker"}
     assert len(adopted) == min(second.peak_threads, len(workers))
     assert {t.name for t in second_ran if t is not threading.current_thread()} == {"second-worker"}
+
+
+def test_parked_threads_join_a_fan_out_wider_than_the_relay_window_one_each(monkeypatch):
+    """The monitor wakes only RELAY_WINDOW parked threads; the rest join in a relay as
+    jobs are taken.  Every member waits at one barrier, so each run ends only if every
+    member got a thread of its own, and the second and third runs are served by the
+    threads the first one parked."""
+    import graflow_nb.core.pool as pool_module
+
+    parked = pool_module._ParkedThreads()  # only this test's workers park here
+    monkeypatch.setattr(pool_module, "_PARKED", parked)
+    width = 4 * pool_module.RELAY_WINDOW + 3
+    started: list[int] = []
+    real_new_thread = WorkerPool._new_thread
+
+    def counting_new_thread(self):
+        started.append(1)
+        real_new_thread(self)
+
+    monkeypatch.setattr(WorkerPool, "_new_thread", counting_new_thread)
+    for run in range(3):
+        meet = threading.Barrier(width, timeout=WAIT)
+        ran: list[threading.Thread] = []
+
+        def member(meet=meet, ran=ran):
+            ran.append(threading.current_thread())
+            meet.wait()
+
+        pool = WorkerPool(width, name=f"relay{run}")
+        fork = ForkJoin(pool, [member] * width, limit=width)
+        assert fork.run()
+        assert fork.states == [pool_module.DONE] * width
+        workers = {t for t in ran if t is not threading.current_thread()}
+        assert len(set(ran)) == width  # the barrier held them all: a thread each
+        assert pool.peak_threads in (width - 1, width)
+        idle = len(workers)
+        wait_until(lambda pool=pool, idle=idle: len(pool._idle_seats) == idle, "every worker to go idle")
+        pool.shutdown()
+    assert len(started) <= width  # later runs adopted the parked threads, not new ones
