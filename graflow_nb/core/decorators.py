@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import FunctionType
 from typing import Any, TypedDict, Unpack, overload
 
 from .checks import check_id, describe, shown
@@ -57,33 +58,39 @@ def task(
     ``timeout`` (seconds per attempt; the task fails with ``TaskTimeoutError``) and
     ``compensate`` (what undoes it under a group's ``policy="rollback"``).
     """
-    if id is not None:
+    if id is not None and (type(id) is not str or not id):
         check_id(id, "task(id=...)")
-    if id_or_func is not None and not isinstance(id_or_func, str) and not callable(id_or_func):
-        raise TypeError(f"task() takes a function or an id string, got {describe(id_or_func)}")
+    given = id
     if isinstance(id_or_func, str):
         check_id(id_or_func, "task(id)")
         if id is not None and id_or_func != id:
             raise ValueError(f"task id given twice: {shown(id_or_func)} and id={shown(id)}")
+        given = id_or_func
+    elif id_or_func is not None and not callable(id_or_func):
+        raise TypeError(f"task() takes a function or an id string, got {describe(id_or_func)}")
+    # Only an id (the common case in a cell): no options to pass on, and ``wrap`` keeps
+    # two variables alive instead of twelve (each a cell made on every call).
+    options: dict[str, Any] | None = None
+    if (
+        inject_context or inject_llm_client or inject_llm_agent is not None or handler is not None
+        or not resolve_keyword_args or max_cycles is not None or max_retries is not None
+        or retry_policy is not None or timeout is not None or compensate is not None
+    ):
+        options = {
+            "inject_context": inject_context, "inject_llm_client": inject_llm_client,
+            "inject_llm_agent": inject_llm_agent, "handler_type": handler,
+            "resolve_keyword_args": resolve_keyword_args, "max_cycles": max_cycles,
+            "max_retries": max_retries, "retry_policy": retry_policy, "timeout": timeout,
+            "compensate": compensate,
+        }
 
     def wrap(func: Callable[..., Any]) -> TaskWrapper:
-        if isinstance(func, TaskWrapper):
+        if type(func) is not FunctionType and isinstance(func, TaskWrapper):
             raise TypeError(f"{shown(func.task_id)} is already a task")
-        task_id = id or (id_or_func if isinstance(id_or_func, str) else None) or _default_id(func)
-        return TaskWrapper(
-            task_id,
-            func,
-            inject_context=inject_context,
-            inject_llm_client=inject_llm_client,
-            inject_llm_agent=inject_llm_agent,
-            handler_type=handler,
-            resolve_keyword_args=resolve_keyword_args,
-            max_cycles=max_cycles,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            timeout=timeout,
-            compensate=compensate,
-        )
+        task_id = given or _default_id(func)
+        if options is None:
+            return TaskWrapper(task_id, func)
+        return TaskWrapper(task_id, func, **options)
 
     if callable(id_or_func) and not isinstance(id_or_func, str):
         return wrap(id_or_func)

@@ -9,6 +9,7 @@ built inside a branch) live in that run's sessions instead (see ``context``).
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
@@ -39,6 +40,13 @@ class TaskGraph:
         # The group nodes among ``nodes`` (same ids), kept so membership checks and
         # ``groups()`` don't scan every task of a wide graph.
         self._groups: dict[str, Any] = {}
+        # Member id -> the group among them that holds it: ``|`` asks for every member
+        # it adds, and a scan of every group made that O(groups) in a many-group graph.
+        # A group tells the one graph it calls home (``ParallelGroup._home``) of each
+        # member it takes; a graph holding a group whose home is another graph can't
+        # trust its index and scans (``_foreign``).
+        self._holders: dict[str, ParallelGroup] = {}
+        self._foreign = False
 
     # -- read-only while running -------------------------------------------------------
     @contextmanager
@@ -65,7 +73,9 @@ class TaskGraph:
     # -- mutation ----------------------------------------------------------------------
     def add_node(self, task: Executable, task_id: str | None = None) -> None:
         task_id = task_id or task.task_id
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: on the build path its __exit__ costs as much again
+        try:
             if self._readers:
                 self._refuse(f"add node {task_id!r}")
             existing = self.nodes.get(task_id)
@@ -74,8 +84,25 @@ class TaskGraph:
             if existing is None:
                 self.nodes[task_id] = task
                 if task.is_group:
-                    self._groups[task_id] = task
+                    self._add_group(task_id, cast("ParallelGroup", task))
                 self._topo_cache = None
+        finally:
+            lock.release()
+
+    def _add_group(self, group_id: str, group: ParallelGroup) -> None:
+        """``group``, just added under ``group_id``, among the groups (under the lock)."""
+        self._groups[group_id] = group
+        self._index(group)
+
+    def _index(self, group: ParallelGroup) -> None:
+        """Make this graph ``group``'s home if it has none, and index its members."""
+        home = group._home() if group._home is not None else None
+        if home is None:
+            group._home = weakref.ref(self)
+        elif home is not self:
+            self._foreign = True
+        for member_id in group._member_ids:
+            self._holders.setdefault(member_id, group)
 
     def add_edge(self, from_id: str, to_id: str) -> None:
         with self._lock:
@@ -84,18 +111,70 @@ class TaskGraph:
             for node_id in (from_id, to_id):
                 if node_id not in self.nodes:
                     raise KeyError(f"no node {node_id!r} in the graph; add it first")
-            succ = self._succ.setdefault(from_id, [])
-            if to_id not in succ:
-                succ.append(to_id)
-                self._pred.setdefault(to_id, []).append(from_id)
-                self._topo_cache = None
+            self._add_edge(from_id, to_id)
+
+    def link(self, left: Executable, right: Executable) -> None:
+        """``left >> right``: each node joins if it is new, then the edge; one lock
+        taken for all three, since a chain does this once per task."""
+        left_id, right_id = left.task_id, right.task_id
+        nodes = self.nodes
+        lock = self._lock
+        lock.acquire()  # as in add_node
+        try:
+            if nodes.get(left_id) is not left or nodes.get(right_id) is not right:
+                self._join(left)
+                self._join(right)
+            if self._readers:
+                self._refuse(f"add edge {left_id!r} -> {right_id!r}")
+            self._add_edge(left_id, right_id)
+        finally:
+            lock.release()
+
+    def _join(self, node: Executable) -> None:
+        """``node`` among the nodes unless it is there already (called under the lock)."""
+        node_id = node.task_id
+        existing = self.nodes.get(node_id)
+        if existing is node:
+            return
+        if self._readers:
+            self._refuse(f"add node {node_id!r}")
+        if existing is not None:
+            raise DuplicateTaskError(node_id)
+        self.nodes[node_id] = node
+        if node.is_group:
+            self._add_group(node_id, cast("ParallelGroup", node))
+        self._topo_cache = None
+
+    def _add_edge(self, from_id: str, to_id: str) -> None:
+        """The edge, once (called under the lock, both nodes present).  Whether it is
+        there already is read from the shorter of the two lists: a source wired to
+        10,000 tasks one edge at a time would otherwise scan its list every time."""
+        succ = self._succ.get(from_id)
+        pred = self._pred.get(to_id)
+        if succ is None:
+            self._succ[from_id] = [to_id]
+        elif pred is not None and (to_id in succ if len(succ) <= len(pred) else from_id in pred):
+            return
+        else:
+            succ.append(to_id)
+        if pred is None:
+            self._pred[to_id] = [from_id]
+        else:
+            pred.append(from_id)
+        self._topo_cache = None
 
     def remove_node(self, task_id: str) -> None:
         with self._lock:
             if self._readers:
                 self._refuse(f"remove node {task_id!r}")
-            self.nodes.pop(task_id, None)
-            self._groups.pop(task_id, None)
+            node = self.nodes.pop(task_id, None)
+            if self._groups.pop(task_id, None) is not None:
+                group = cast("ParallelGroup", node)
+                if group._home is not None and group._home() is self:
+                    group._home = None
+                for member_id in group._member_ids:
+                    if self._holders.get(member_id) is group:
+                        del self._holders[member_id]
             for other in self._succ.pop(task_id, []):
                 self._pred[other].remove(task_id)
             for other in self._pred.pop(task_id, []):
@@ -108,10 +187,17 @@ class TaskGraph:
                 self._refuse(f"rename node {old_id!r}")
             if new_id in self.nodes:
                 raise DuplicateTaskError(new_id)
-            self.nodes = {(new_id if k == old_id else k): v for k, v in self.nodes.items()}
-            self._groups = {(new_id if k == old_id else k): v for k, v in self._groups.items()}
-            self._succ = {(new_id if k == old_id else k): [new_id if x == old_id else x for x in v] for k, v in self._succ.items()}
-            self._pred = {(new_id if k == old_id else k): [new_id if x == old_id else x for x in v] for k, v in self._pred.items()}
+            # Only the node's neighbours' lists name it: a group renamed as it is built
+            # (``(a | b).set_group_name(...)``) costs its degree, not the graph's size.
+            successors, predecessors = list(self._succ.get(old_id, ())), list(self._pred.get(old_id, ()))
+            for other in successors:
+                self._pred[other] = [new_id if x == old_id else x for x in self._pred[other]]
+            for other in predecessors:
+                self._succ[other] = [new_id if x == old_id else x for x in self._succ[other]]
+            self.nodes = _rekeyed(self.nodes, old_id, new_id)
+            self._groups = _rekeyed(self._groups, old_id, new_id)
+            self._succ = _rekeyed(self._succ, old_id, new_id)
+            self._pred = _rekeyed(self._pred, old_id, new_id)
             self._topo_cache = None
 
     def clear(self) -> None:
@@ -119,7 +205,12 @@ class TaskGraph:
             if self._readers:
                 self._refuse("clear the graph")
             self.nodes.clear()
+            for group in self._groups.values():
+                if group._home is not None and group._home() is self:
+                    group._home = None
             self._groups.clear()
+            self._holders.clear()
+            self._foreign = False
             self._succ.clear()
             self._pred.clear()
             self._topo_cache = None
@@ -150,10 +241,23 @@ class TaskGraph:
 
     def group_holding(self, task_id: str, besides: Any = None) -> str | None:
         """The id of a group (other than ``besides``) that has ``task_id`` as a member."""
-        for group_id, group in self._groups.items():
-            if group is not besides and task_id in group._member_ids:
+        group = self._holders.get(task_id)
+        if group is None and not self._foreign:
+            return None
+        if group is not None and group is not besides and task_id in group._member_ids:
+            group_id = group.task_id
+            if self._groups.get(group_id) is group:
+                return group_id
+        # Held by ``besides``, by a group renamed under it, or this graph holds a group
+        # another graph indexes: ask every group.
+        for group_id, other in self._groups.items():
+            if other is not besides and task_id in other._member_ids:
                 return group_id
         return None
+
+    def note_member(self, group: ParallelGroup, member_id: str) -> None:
+        """``group``, whose home this graph is, has just taken ``member_id``."""
+        self._holders.setdefault(member_id, group)
 
     def member_ids(self) -> set[str]:
         """Every task that is a member of some parallel group."""
@@ -202,9 +306,9 @@ class TaskGraph:
         ready = [n for n in self.nodes if indegree[n] == 0]
         members = self.member_ids()
         ready = [n for n in ready if n not in members] + [n for n in ready if n in members]
-        pending = list(ready)
+        pending = ready[::-1]  # a stack, next node last: a wide group pushes its members once
         while pending:
-            node = pending.pop(0)
+            node = pending.pop()
             if node in order:
                 continue
             order[node] = len(order)
@@ -216,7 +320,7 @@ class TaskGraph:
                 indegree[nxt] -= 1
                 if indegree[nxt] == 0:
                     expansion.append(nxt)
-            pending[0:0] = [n for n in expansion if n not in order]
+            pending += [n for n in reversed(expansion) if n not in order]
         for node in self.nodes:
             order.setdefault(node, len(order))
         self._topo_cache = order
@@ -269,6 +373,19 @@ class TaskGraph:
         type(self).__init__(self)
         self.nodes, self._succ, self._pred = state["nodes"], state["succ"], state["pred"]
         self._groups = {k: v for k, v in self.nodes.items() if v.is_group}
+        for group in self._groups.values():
+            self._index(group)
+
+
+def _rekeyed(table: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """``table`` with key ``old`` named ``new`` in the same place (order is declaration
+    order): in place when it is the last key, the common case; else a copy."""
+    if old not in table:
+        return table
+    if next(reversed(table)) == old:
+        table[new] = table.pop(old)
+        return table
+    return {(new if k == old else k): v for k, v in table.items()}
 
 
 def known_ids(ids: Any, keep: int = 10) -> str:

@@ -13,7 +13,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from importlib.util import find_spec
-from types import FunctionType
+from types import FunctionType, MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
 from .backends import backend_name
@@ -22,12 +22,15 @@ from .errors import ConfigError, GraphCompilationError, TaskError
 from .merge import validate_merge_spec
 from .policies import resolve_policy
 from .retry import RetryPolicy
-from .workflow import active_workflow, current_execution, current_workflow
+from .workflow import _current_workflow as _active
+from .workflow import current_execution, current_workflow
 
 if TYPE_CHECKING:
     from .context import TaskExecutionContext
+    from .graph import TaskGraph
 
 _INJECTED_NAMES = frozenset({"llm_client", "llm_agent"})
+_VARIADIC = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
 _RESULT_SUFFIX = ".__result__"
 
 
@@ -37,8 +40,10 @@ _wf = current_workflow
 class Executable(ABC):
     """Anything that can sit in a graph: a task, a parallel group, a pseudo node."""
 
+    __slots__ = ()  # subclasses keep a __dict__ unless they say otherwise (SequentialTask)
     task_id: str
     is_group = False
+    is_chain = False  # a SequentialTask: a handle whose ends are nodes, never a node
     base_id: str | None = None  # set on iteration tasks: the task whose cycles they count
     handler_type: str | None = None
     timeout: float | None = None
@@ -50,22 +55,21 @@ class Executable(ABC):
     def _rightmost(self) -> Executable:
         return self
 
-    def _chain_items(self) -> tuple[Executable, ...]:
-        return (self,)
-
     # -- operators ---------------------------------------------------------------------
     def __rshift__(self, other: Executable) -> SequentialTask:
-        other = as_node(other, self, ">>")
-        _wf().link(self._rightmost(), other._leftmost())
-        return SequentialTask(self._chain_items() + other._chain_items())
+        if type(other) not in _NODE_TYPES:
+            other = as_node(other, self, ">>")
+        return _wire(self, other)
 
     def __lshift__(self, other: Executable) -> SequentialTask:
-        other = as_node(other, self, "<<")
-        _wf().link(other._rightmost(), self._leftmost())
-        return SequentialTask(other._chain_items() + self._chain_items())
+        if type(other) not in _NODE_TYPES:
+            other = as_node(other, self, "<<")
+        return _wire(other, self)
 
     def __or__(self, other: Executable) -> ParallelGroup:
-        return _join_parallel(self, as_node(other, self, "|"))
+        if type(other) not in _NODE_TYPES:
+            other = as_node(other, self, "|")
+        return _join_parallel(self, other)
 
     # -- execution ---------------------------------------------------------------------
     @abstractmethod
@@ -105,6 +109,11 @@ class TaskWrapper(Executable):
     inject_llm_agent: str | None = None
     resolve_keyword_args = True
     compensation: TaskWrapper | None = None
+    # No bound values: one shared read-only mapping (a dict per task is 64 bytes of a
+    # 10,000-branch graph each); ``t(task_id=..., **bound)`` gives a task its own dict.
+    bound_kwargs: Mapping[str, Any] = MappingProxyType({})
+    _params: tuple[tuple[str, bool], ...] = ()  # (name, required) of what the channel may fill
+    _takes_nothing = True  # no parameter to fill and nothing to inject: invoke calls it bare
 
     def __init__(
         self,
@@ -119,22 +128,77 @@ class TaskWrapper(Executable):
         max_cycles: int | None = None,
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
-        bound_kwargs: dict[str, Any] | None = None,
+        bound_kwargs: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         compensate: Callable[..., Any] | None = None,
     ):
-        check_id(task_id, "a task id")
-        owner = f"task {shown(task_id)}"
+        if type(task_id) is not str or not task_id:
+            check_id(task_id, "a task id")
         if not callable(func):
-            raise TypeError(f"{owner}: {describe(func)} is not callable")
+            raise TypeError(f"task {shown(task_id)}: {describe(func)} is not callable")
+        self.task_id = task_id
+        self.func = func
+        if (
+            inject_context or inject_llm_client or inject_llm_agent is not None or handler_type is not None
+            or not resolve_keyword_args or max_cycles is not None or max_retries is not None
+            or retry_policy is not None or timeout is not None or compensate is not None
+        ):
+            self._configure(
+                inject_context, inject_llm_client, inject_llm_agent, handler_type, resolve_keyword_args,
+                max_cycles, max_retries, retry_policy, timeout, compensate,
+            )
+        # A function of no parameters has nothing for the channel to fill: ``_params``
+        # stays the class's ``()`` (and ``_takes_nothing`` its True) unless told otherwise.
+        code = func.__code__ if type(func) is FunctionType else None
+        if (
+            code is None
+            or code.co_argcount
+            or code.co_kwonlyargcount
+            or (code.co_flags & _VARIADIC and "__wrapped__" in func.__dict__)  # functools.wraps
+        ):
+            params = self._parameter_specs()
+            if params:
+                self._params = params
+                self._takes_nothing = False
+        if bound_kwargs:
+            self.bound_kwargs = dict(bound_kwargs)
+            _check_bindable(func, self.bound_kwargs, f"task {shown(task_id)}")
+            self._takes_nothing = False
+        elif inject_context or inject_llm_client or inject_llm_agent:
+            self._takes_nothing = False
+        if type(func) is FunctionType:
+            self.__name__ = func.__name__
+            self.__doc__ = func.__doc__
+        else:
+            self.__name__ = getattr(func, "__name__", task_id)
+            self.__doc__ = getattr(func, "__doc__", None)
+        self.__wrapped__ = func
+        if register_to_context:
+            wf = _active.get()
+            if wf is not None:
+                wf.register_new(self)
+
+    def _configure(
+        self,
+        inject_context: bool,
+        inject_llm_client: bool,
+        inject_llm_agent: str | None,
+        handler_type: str | None,
+        resolve_keyword_args: bool,
+        max_cycles: int | None,
+        max_retries: int | None,
+        retry_policy: RetryPolicy | None,
+        timeout: float | None,
+        compensate: Callable[..., Any] | None,
+    ) -> None:
+        """The settings beyond id and function, checked and stored; only called when one
+        is not at its default.  Settings left at their defaults stay on the class: a wide
+        graph builds thousands of tasks, and each store costs more than the check."""
+        owner = f"task {shown(self.task_id)}"
         check_count(max_cycles, "max_cycles", owner, minimum=1, optional=True)
         check_count(max_retries, "max_retries", owner, minimum=0, optional=True)
         if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
             raise TypeError(f"{owner}: retry_policy must be a RetryPolicy, got {describe(retry_policy)}")
-        self.task_id = task_id
-        self.func = func
-        # Settings left at their defaults stay on the class: a wide graph builds
-        # thousands of these, and each store costs more than the check.
         if inject_context:
             self.inject_context = True
         if inject_llm_client:
@@ -153,25 +217,10 @@ class TaskWrapper(Executable):
                 max_retries = retry_policy.max_retries
         if max_retries is not None:
             self.max_retries = max_retries
-        self.bound_kwargs = dict(bound_kwargs) if bound_kwargs else {}
         if timeout is not None:
             self.timeout = check_timeout(timeout, owner)
         if compensate is not None:
             self.compensate(compensate)
-        self._params = self._parameter_specs()
-        if self.bound_kwargs:
-            _check_bindable(func, self.bound_kwargs, owner)
-        # No parameter to fill and nothing to inject: invoke calls the function bare.
-        self._takes_nothing = not (
-            self._params or self.bound_kwargs or inject_context or inject_llm_client or inject_llm_agent
-        )
-        self.__name__ = getattr(func, "__name__", task_id)
-        self.__doc__ = getattr(func, "__doc__", None)
-        self.__wrapped__ = func
-        if register_to_context:
-            wf = active_workflow()
-            if wf is not None:
-                wf.register(self)
 
     def _parameter_specs(self) -> tuple[tuple[str, bool], ...]:
         """``(name, required)`` for every parameter the channel may fill.
@@ -267,7 +316,9 @@ class TaskWrapper(Executable):
     def settings(self) -> dict[str, Any]:
         """This task's constructor settings but its id, function and compensation: what
         an instance (``t(task_id=...)``) or a checkpoint's task spec copies."""
-        return {name: getattr(self, name) for name in self.SETTINGS}
+        settings = {name: getattr(self, name) for name in self.SETTINGS}
+        settings["bound_kwargs"] = dict(self.bound_kwargs)  # a plain dict: specs are pickled
+        return settings
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``t()`` runs the function now; ``t(task_id=..., **bound)`` makes an instance."""
@@ -337,28 +388,74 @@ class IterationTask(TaskWrapper):
 
 
 class SequentialTask(Executable):
-    """What ``a >> b`` returns: a handle on a chain; its ends take part in operators."""
+    """What ``a >> b`` returns: a handle on a chain; its ends take part in operators.
+
+    ``a >> b >> ... >> z`` in one expression (or ``chain(*tasks)``) makes one of these
+    per ``>>``: each keeps only its two operands and the chain's two ends, and ``tasks``
+    is spelled out on first use, so a chain of n tasks costs O(n), not O(n^2) copies.
+    """
+
+    # A chain makes one of these per ``>>`` and throws most away: slots, no __dict__.
+    __slots__ = ("_operands", "_tasks", "_head", "_tail")
+    is_chain = True
 
     def __init__(self, tasks: Iterable[Executable]):
-        self.tasks = list(tasks)
-        if not self.tasks:
+        self._operands: tuple[Executable, Executable] | None = None
+        self._tasks = list(tasks)
+        if not self._tasks:
             raise ValueError("SequentialTask requires at least one task")
+        self._head = self._tasks[0]._leftmost()
+        self._tail = self._tasks[-1]._rightmost()
+
+    @property
+    def tasks(self) -> list[Executable]:
+        """The chain's items in order: its operands' items, a plain task as itself."""
+        if self._operands is not None:
+            items: list[Executable] = []
+            stack: list[Executable] = [self]
+            while stack:  # without recursion: a 100,000-task chain is that deep
+                node = stack.pop()
+                if not isinstance(node, SequentialTask):
+                    items.append(node)
+                elif node._operands is not None:
+                    stack += reversed(node._operands)
+                else:
+                    items += node._tasks
+            self._tasks, self._operands = items, None
+        return self._tasks
 
     @property
     def task_id(self) -> str:  # type: ignore[override]  # built on demand: a long a >> b >> ... chain makes many of these
         return "SequentialTask(" + " >> ".join(t.task_id for t in self.tasks) + ")"
 
     def _leftmost(self) -> Executable:
-        return self.tasks[0]._leftmost()
+        return self._head
 
     def _rightmost(self) -> Executable:
-        return self.tasks[-1]._rightmost()
-
-    def _chain_items(self) -> tuple[Executable, ...]:
-        return tuple(self.tasks)
+        return self._tail
 
     def invoke(self, task_ctx: TaskExecutionContext) -> Any:
         raise TaskError(f"{self.task_id} is not a node; run its first task instead")
+
+
+def _wire(first: Executable, second: Executable) -> SequentialTask:
+    """``first >> second``: the edge from first's last task to second's first task, and
+    the chain they make.  Spelled out flat (``is_chain`` for the ends, the active
+    workflow read here): a chain wires one of these per task."""
+    if first.is_chain:
+        head, last = cast(SequentialTask, first)._head, cast(SequentialTask, first)._tail
+    else:
+        head = last = first
+    if second.is_chain:
+        start, tail = cast(SequentialTask, second)._head, cast(SequentialTask, second)._tail
+    else:
+        start = tail = second
+    (_active.get() or _wf()).link(last, start)
+    seq = SequentialTask.__new__(SequentialTask)
+    seq._operands = (first, second)
+    seq._head = head
+    seq._tail = tail
+    return seq
 
 
 # A task called directly with inject_context=True (outside any run) gets a context of
@@ -393,6 +490,9 @@ class ParallelGroup(Executable):
 
     is_group = True
     backend_chosen = False  # False: the run's executor decides (execute(executor=...))
+    # The graph that indexes this group's members (core.graph's ``_holders``), weakly:
+    # a group kept from an old cell must not keep that cell's whole graph alive.
+    _home: Callable[[], TaskGraph | None] | None = None
 
     def __init__(self, tasks: Iterable[Executable], name: str | None = None):
         if isinstance(tasks, (Executable, str)) or not isinstance(tasks, Iterable):
@@ -418,47 +518,62 @@ class ParallelGroup(Executable):
         self.timeout: float | None = None
         checked = []
         for member in members:  # all checked first: a refused group never joins the graph
-            node, depth = self._check_member(member, self._member_ids)
+            node, depth = self._check_member(member, self._member_ids, wf)
             self._member_ids.add(node.task_id)
             checked.append((node, depth))
         self._member_ids.clear()
         wf.register(self)
         for node, depth in checked:
-            self._admit(node, depth)
+            self._admit(node, depth, None, wf)
 
-    def _check_member(self, member: Any, taken: set[str]) -> tuple[Executable, int]:
+    def _check_member(self, member: Any, taken: set[str], wf: Any = None) -> tuple[Executable, int]:
         """``(node, depth it gives this group)``; refused if it is not a task, would run
         twice (here or in another group), contains this group, or nests groups deeper
         than ``MAX_GROUP_DEPTH``."""
-        member = as_node(member, self, "|")._leftmost()
-        if member.task_id in taken:
-            raise ConfigError(f"task {shown(member.task_id)} is already a member of {shown(self.task_id)}")
-        if member is self or (member.is_group and self.task_id in _nested_ids(member)):
+        if type(member) not in _NODE_TYPES:
+            member = as_node(member, self, "|")
+        if member.is_chain:
+            member = member._leftmost()
+        member_id = member.task_id
+        if member_id in taken:
+            raise ConfigError(f"task {shown(member_id)} is already a member of {shown(self.task_id)}")
+        is_group = member.is_group
+        if member is self or (is_group and self.task_id in _nested_ids(member)):
             raise ConfigError(f"group {shown(self.task_id)} cannot contain itself")
-        holder = _wf().graph.group_holding(member.task_id, besides=self)
+        holder = (wf or _wf()).graph.group_holding(member_id, besides=self)
         if holder is not None:
             raise ConfigError(
-                f"task {shown(member.task_id)} is already a member of group {shown(holder)}; a task "
+                f"task {shown(member_id)} is already a member of group {shown(holder)}; a task "
                 f"in two groups would run once in each: use a second task in the other group "
                 f"(t(task_id='new_id') makes one from a task t)"
             )
-        depth = member.depth + 1 if member.is_group else 1
+        if not is_group:
+            return member, 1
+        depth = member.depth + 1
         if depth > MAX_GROUP_DEPTH:
             raise GraphCompilationError(
                 f"group {shown(self.task_id)} would nest parallel groups {depth} deep (its member "
-                f"{shown(member.task_id)} is {depth - 1} deep); at most {MAX_GROUP_DEPTH} levels are "
+                f"{shown(member_id)} is {depth - 1} deep); at most {MAX_GROUP_DEPTH} levels are "
                 f"allowed: flatten the inner groups or chain them with >>"
             )
         return member, depth
 
     def add_member(self, member: Executable, index: int | None = None) -> None:
         """Add ``member`` (a chain's first task) after ``_check_member`` accepts it."""
-        self._admit(*self._check_member(member, self._member_ids), index)
+        wf = _active.get() or _wf()
+        node, depth = self._check_member(member, self._member_ids, wf)
+        self._admit(node, depth, index, wf)
 
-    def _admit(self, member: Executable, depth: int, index: int | None = None) -> None:
-        _wf().register(member)
+    def _admit(self, member: Executable, depth: int, index: int | None = None, wf: Any = None) -> None:
+        wf = wf or _wf()
+        if wf.graph.nodes.get(member.task_id) is not member:  # else registering it is a no-op
+            wf.register(member)
         self._member_ids.add(member.task_id)
-        self.depth = max(self.depth, depth)
+        home = self._home() if self._home is not None else None
+        if home is not None:
+            home.note_member(self, member.task_id)
+        if depth > self.depth:
+            self.depth = depth
         if index is None:
             self.tasks.append(member)
         else:
@@ -539,6 +654,7 @@ class ParallelGroup(Executable):
         """Shipped to Dask workers with the graph: a client is a live connection of
         this process, so it stays here (a nested group on a worker runs on threads)."""
         state = self.__dict__.copy()
+        state.pop("_home", None)  # a weak reference; the graph it ships with indexes it again
         state["backend_config"] = {k: v for k, v in self.backend_config.items() if k != "client"}
         return state
 
@@ -550,21 +666,26 @@ class ParallelGroup(Executable):
 
 
 def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:
-    wf = _wf()
-    if isinstance(left, ParallelGroup) and isinstance(right, ParallelGroup):
+    # ``is_group`` rather than isinstance: Executable is an ABC, and its isinstance is
+    # the dearest step of a ``|`` that adds one member to a wide group.
+    if left.is_group and right.is_group:
+        wf = _wf()
+        left_group, right_group = cast(ParallelGroup, left), cast(ParallelGroup, right)
         if not wf.successors_of(left.task_id) and not wf.successors_of(right.task_id):
             wf.remove_node(right.task_id)  # first, so its members are free to move
-            for member in right.tasks:
-                left.add_member(member)
-            return left
+            for member in right_group.tasks:
+                left_group.add_member(member)
+            return left_group
         return ParallelGroup([left, right])
-    if isinstance(left, ParallelGroup):
-        left.add_member(right)
-        return left
-    if isinstance(right, ParallelGroup):
+    if left.is_group:
+        group = cast(ParallelGroup, left)
+        group.add_member(right)
+        return group
+    if right.is_group:
         # graflow adds an edge group -> x here and runs x twice; x simply joins first.
-        right.add_member(left, index=0)
-        return right
+        group = cast(ParallelGroup, right)
+        group.add_member(left, index=0)
+        return group
     return ParallelGroup([left, right])
 
 
@@ -589,7 +710,7 @@ def parallel(*tasks: Executable) -> ParallelGroup:
 def as_node(value: Any, left: Executable | None, where: str) -> Executable:
     """``value`` if it can sit in a graph; else a TypeError saying what it is and,
     for a plain function, that ``@task`` is missing."""
-    if isinstance(value, Executable):
+    if type(value) in _NODE_TYPES or isinstance(value, Executable):
         return value
     if left is None:
         place = f"{where}()"
@@ -642,6 +763,11 @@ def _wants_context(func: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):
         return False
     return first in ("ctx", "context")
+
+
+# The node types themselves, so the operators test ``type(x) in _NODE_TYPES`` before
+# the ABC's isinstance (which a subclass still goes through).
+_NODE_TYPES = frozenset({Task, TaskWrapper, IterationTask, SequentialTask, ParallelGroup})
 
 
 class _Missing:

@@ -120,24 +120,26 @@ class WorkflowContext:
         return None
 
     def register(self, task: Executable) -> None:
-        ctx = self._running_here()
-        if ctx is not None:
+        if self.graph.nodes.get(task.task_id) is not task:  # else it is here already
+            self.register_new(task)
+
+    def register_new(self, task: Executable) -> None:
+        """``register`` for a task this graph does not hold (one made just now): into
+        the run's session if a task of this workflow is running, else the graph."""
+        ctx = current_execution.get()
+        if ctx is not None and ctx.graph is self.graph:
             ctx.add_dynamic_node(task)
-        elif self.graph.nodes.get(task.task_id) is not task:
+        else:
             self.graph.add_node(task)
 
     def link(self, left: Executable, right: Executable) -> None:
-        ctx = self._running_here()
-        if ctx is not None:
+        ctx = current_execution.get()
+        if ctx is not None and ctx.graph is self.graph:
             ctx.add_dynamic_node(left)
             ctx.add_dynamic_node(right)
             ctx.add_dynamic_edge(left.task_id, right.task_id)
             return
-        nodes = self.graph.nodes
-        for node in (left, right):
-            if nodes.get(node.task_id) is not node:
-                self.graph.add_node(node)
-        self.graph.add_edge(left.task_id, right.task_id)
+        self.graph.link(left, right)
 
     def successors_of(self, task_id: str) -> list[str]:
         ctx = self._running_here()
