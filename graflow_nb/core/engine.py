@@ -220,6 +220,8 @@ class WorkflowEngine:
         thread = _current_thread().name
         entry = run.task_threads.here()
         stop = run.cancel_event
+        # Group stop flags to look at besides the run's (set on a branch before it runs).
+        flags_above = ctx.parent_context is not None or ctx.cancel_event is not None
         step_lock = run._lock  # run.take_step(), written out below
         last_result = ctx.last_completed_result() if ctx.completed_tasks else None
         task = None  # the next task, when the last one's successors handed it over
@@ -232,7 +234,7 @@ class WorkflowEngine:
                     return last_result  # everything ran: done, even if a stop came late
             # ctx.cancelled, with the run's own stop checked first: a session outside
             # any group (a chain) has no other flag to look at.
-            if stop.is_set() or ((ctx.parent_context is not None or ctx.cancel_event is not None) and ctx.cancelled):
+            if stop.is_set() or (flags_above and ctx.cancelled):
                 queue.push_front(task)
                 if record.state in ("open", "paused"):  # an abandoned session stays abandoned
                     run.close_session(ctx.session_id, "cancelled")
@@ -352,7 +354,10 @@ class WorkflowEngine:
             try:
                 if bare is not None:
                     # _invoke's body with entry.begin written out: every plain task's call.
-                    here.context, here.task_context, here.record, here.delivered = ctx, None, record, False
+                    here.context = ctx
+                    here.task_context = None
+                    here.record = record
+                    here.delivered = False
                     here.ended.release()
                     try:
                         slots = run.task_slots
