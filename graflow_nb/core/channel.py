@@ -5,7 +5,10 @@ parent (which is parked at the group barrier, so what it reads is the state at t
 and records only what the branch itself does:
 
     _local:   {key: value}      the branch's current view of every key it touched
-    _assigned: {key}            keys the branch replaced with ``set``
+    _viewed:  {key}             keys in _local the branch did not replace with ``set``
+                                (isolated reads, additive changes): every other key
+                                in _local is an assignment, so a branch that only sets
+                                (its task's result, say) keeps no set of its own
     _ops:     {key: [(op, arg)]} additive changes (append/prepend/atomic_add) on a key
                                 the branch never replaced, so siblings' changes add up
     _deleted: {key}             keys the branch removed
@@ -27,7 +30,7 @@ import threading
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -249,10 +252,10 @@ class BranchChannel(Channel):
         self.base = base
         self.key_locks = base.key_locks
         self._local: dict[str, Any] = {}
-        self._assigned: set[str] = set()
 
     # Most branches only ever store their task's result, so the tables below start as
     # one shared empty mapping and a branch gets its own on its first write (_mut).
+    _viewed: frozenset[str] | set[str] = frozenset()
     _ops: Mapping[str, list[tuple[str, Any]]] = _NOTHING
     _isolation: Isolation | None = None  # made on the first read of a mutable value
     _deleted: Mapping[str, None] = _NOTHING
@@ -269,6 +272,16 @@ class BranchChannel(Channel):
             setattr(self, name, table)
         return table
 
+    def _view(self, key: str) -> None:
+        """``key`` is in _local without an assignment (a read view, an additive change)."""
+        viewed = self._viewed
+        if not isinstance(viewed, set):
+            viewed = self._viewed = set()
+        viewed.add(key)
+
+    def _assigned(self, key: str) -> bool:
+        return key in self._local and key not in self._viewed
+
     def get(self, key: str, default: Any = None) -> Any:
         value = self.peek(key, MISSING)
         if value is MISSING:
@@ -281,6 +294,7 @@ class BranchChannel(Channel):
             if shared is not None:
                 self._warn_shared(key, shared)
             self._local[key] = value
+            self._view(key)
         return value
 
     @property
@@ -328,7 +342,8 @@ class BranchChannel(Channel):
 
     def set(self, key: str, value: Any, ttl: int | None = None) -> None:
         self._local[key] = value
-        self._assigned.add(key)
+        if key in self._viewed:
+            self._viewed.discard(key)  # type: ignore[union-attr]  # a key in it: it is a set
         if key in self._ops:
             del self._mut("_ops")[key]
         if key in self._deleted:
@@ -337,7 +352,8 @@ class BranchChannel(Channel):
     def delete(self, key: str) -> bool:
         existed = self.exists(key)
         self._local.pop(key, None)
-        self._assigned.discard(key)
+        if key in self._viewed:
+            self._viewed.discard(key)  # type: ignore[union-attr]  # a key in it: it is a set
         if key in self._ops:
             del self._mut("_ops")[key]
         if existed:
@@ -362,10 +378,12 @@ class BranchChannel(Channel):
             if op != "add" and current is not MISSING and not isinstance(current, list):
                 raise TypeError(f"channel key {key!r} holds {type(current).__name__}, not a list")
             value = _apply_op(current, op, arg)
+            assigned = self._assigned(key)
             self._local[key] = value
             if key in self._deleted:
                 del self._mut("_deleted")[key]
-            if key not in self._assigned:
+            if not assigned:
+                self._view(key)
                 if key not in self._ops:
                     self._mut("_op_base")[key] = current
                 self._mut("_ops").setdefault(key, []).append((op, arg))
@@ -380,13 +398,22 @@ class BranchChannel(Channel):
     def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
         return self._record(key, "add", amount)
 
+    def assignments(self) -> Iterable[tuple[str, Any]] | None:
+        """``(key, value)`` of every change, in first-touch order, when the branch only
+        ever set keys (each one is then a ``Change("set", value)`` of ``changes()``,
+        with no Change made); None when it also read, deleted or added to keys."""
+        if self._viewed or self._deleted:
+            return None
+        return self._local.items()
+
     def changes(self) -> dict[str, Change]:
         """What this branch changed since the fork, keyed in first-touch order."""
         result: dict[str, Change] = {}
         for key in self._deleted:
             result[key] = Change("delete")
+        viewed = self._viewed
         for key, value in self._local.items():
-            if key in self._assigned:
+            if key not in viewed:
                 result[key] = Change("set", value)
                 continue
             ops = self._ops.get(key)
@@ -409,14 +436,21 @@ class BranchChannel(Channel):
         for key, change in changes.items():
             if change.kind == "delete":
                 self._local.pop(key, None)
-                self._assigned.discard(key)
+                if key in self._viewed:
+                    self._viewed.discard(key)  # type: ignore[union-attr]  # a key in it: it is a set
                 self._mut("_deleted")[key] = None
             elif change.kind == "set":
                 self.set(key, change.value)
             else:
-                self._local[key] = change.value
-                self._mut("_op_base")[key] = self.base.peek(key, MISSING)
-                self._mut("_ops")[key] = list(change.ops)
+                self.load_ops(key, change.value, self.base.peek(key, MISSING), change.ops)
+
+    def load_ops(self, key: str, value: Any, op_base: Any, ops: Any) -> None:
+        """Take on additive changes ``ops`` made elsewhere to ``key`` over ``op_base``,
+        leaving ``value`` (a Dask worker's branch, a restored checkpoint)."""
+        self._local[key] = value
+        self._view(key)
+        self._mut("_op_base")[key] = op_base
+        self._mut("_ops")[key] = list(ops)
 
     def fork_value(self, key: str) -> Any:
         """The parent's value of ``key`` as the branch saw it at the fork (or MISSING)."""

@@ -164,7 +164,7 @@ class ExecutionContext:
         child.default_max_retries = parent.default_max_retries
         child.config = parent.config
         tracer = parent.tracer
-        child.tracer = tracer.clone(parent.trace_id) if hasattr(tracer, "clone") else tracer
+        child.tracer = tracer.clone(parent.trace_id) if tracer is not None and hasattr(tracer, "clone") else tracer
         child.llm_client_instance = parent.llm_client_instance
         child.prompt_manager = parent.prompt_manager
         child.workflow = parent.workflow
@@ -227,23 +227,56 @@ class ExecutionContext:
         a Dask worker); otherwise the run derives it.  Refused past ``MAX_GROUP_DEPTH``
         levels (groups built at run time or reached through chains are only known
         here), before the branch exists."""
+        self._check_fork_depth(group_id)
+        if session_id is None:
+            session_id = self.run.branch_session_id(self.session_id, branch_id)
+        key = order_key if order_key is not None else (*self.record.order_key, len(self.run.sessions))
+        child = self._new_branch(session_id, branch_id, group_id, key)
+        self.run.add_session(child.record)
+        if self.run.bus.active:
+            self._announce_fork(child, group_id)
+        return child
+
+    def fork_branches(self, members: list[Executable], group_id: str, order_key: tuple[Any, ...]) -> list[ExecutionContext]:
+        """One branch session per member of group ``group_id`` (as
+        ``create_branch_context``), member ``i`` ordered at ``(*order_key, i)`` and
+        queued in its session: the whole fork takes the run's lock twice, not twice
+        per member."""
+        self._check_fork_depth(group_id)
+        run = self.run
+        ids = run.branch_session_ids(self.session_id, [member.task_id for member in members])
+        branches = [
+            self._new_branch(session_id, member.task_id, group_id, (*order_key, index))
+            for index, (member, session_id) in enumerate(zip(members, ids, strict=True))
+        ]
+        observed = run.bus.active
+        if not observed:
+            run.add_sessions([branch.record for branch in branches])
+        for branch, member in zip(branches, members, strict=True):
+            if observed:  # an observer sees each session open just before it is announced
+                run.add_session(branch.record)
+                self._announce_fork(branch, group_id)
+            branch.add_to_queue(member)
+        return branches
+
+    def _check_fork_depth(self, group_id: str | None) -> None:
         if self.depth >= MAX_GROUP_DEPTH:
             raise GraphCompilationError(
                 f"group {shown(group_id)} in session {shown(self.session_id)} would open a branch "
                 f"session {self.depth + 1} levels deep; parallel groups may nest at most "
                 f"{MAX_GROUP_DEPTH} deep: flatten the inner groups or chain them with >>"
             )
-        if session_id is None:
-            session_id = self.run.branch_session_id(self.session_id, branch_id)
+
+    def _new_branch(self, session_id: str, branch_id: str, group_id: str | None, key: tuple[Any, ...]) -> ExecutionContext:
         queue = InMemoryTaskQueue(session_id)
-        key = order_key if order_key is not None else (*self.record.order_key, len(self.run.sessions))
         record = SessionRecord(session_id, self.session_id, self.depth + 1, group_id, branch_id, key, queue)
         child = ExecutionContext._branch(self, session_id, BranchChannel(self.channel, session_id), record)
         record.context = child
-        self.run.add_session(record)
-        if self.run.bus.active:
-            self.run.bus.emit(EventKind.SESSION_FORKED, session_id, branch_id, parent=self.session_id, group=group_id, member=branch_id)
         return child
+
+    def _announce_fork(self, child: ExecutionContext, group_id: str | None) -> None:
+        member = child.record.member_id
+        self.run.bus.emit(EventKind.SESSION_FORKED, child.session_id, member, parent=self.session_id, group=group_id, member=member)
 
     # -- cancellation ------------------------------------------------------------------
     _abandoned = False  # set on branches a timed-out group stopped waiting for

@@ -73,9 +73,11 @@ class GroupRun:
     """One execution of one group node in one parent session."""
 
     _batch: Batch  # the members running now (set by run_members before any can settle)
-    # Branch threads see the context variables of the thread that forked them (a copy
-    # per member: one context can't be entered by two threads at once); per run_members.
-    _contexts: dict[int, contextvars.Context]
+    # Branch threads see the context variables of the thread that forked them: one
+    # snapshot per run_members, and each member runs in its own copy of it (one
+    # context can't be entered by two threads at once), made as it starts and dropped
+    # as it ends, so a finished member keeps nothing of it.
+    _context: contextvars.Context
 
     def __init__(self, group: ParallelGroup, parent: ExecutionContext, engine: WorkflowEngine | None = None):
         self.group = group
@@ -94,12 +96,9 @@ class GroupRun:
 
     def fork(self) -> None:
         parent, group = self.parent, self.group
-        group_key = parent.current_order_key
-        for index, member in enumerate(self.members):
-            branch = parent.create_branch_context(member.task_id, group_id=group.task_id, order_key=(*group_key, index))
+        self.branches = parent.fork_branches(self.members, group.task_id, parent.current_order_key)
+        for branch in self.branches:
             branch.cancel_event = self.stop_event
-            branch.add_to_queue(member)
-            self.branches.append(branch)
         if self.run.bus.active:
             self.run.bus.emit(EventKind.GROUP_STARTED, parent.session_id, group.task_id, members=self.member_ids)
         if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_start"):
@@ -116,7 +115,7 @@ class GroupRun:
             return
         group = self.group
         limit = group.max_concurrency or len(indices)
-        self._contexts = {index: contextvars.copy_context() for index in indices}
+        self._context = contextvars.copy_context()
         try:
             self._batch = batch = executor_for(group, self.run).start(self, indices, limit)
         except Exception as error:
@@ -141,12 +140,15 @@ class GroupRun:
             self.stop_event.set()
             batch.stop()
             self._time_out(indices, [indices[p] for p in batch.still_running()])
+        # Every member settled, so nothing asks the batch again: what it holds of this
+        # group run goes now, not when the pool next looks at its queue.
+        batch.close()
 
     def run_here(self, index: int) -> None:
         """Drain branch ``index`` on this thread (the thread executor's job)."""
         try:
             assert self.engine is not None  # execute_group hands every group run its engine
-            self._contexts[index].run(self.engine.execute, self.branches[index])
+            self._context.copy().run(self.engine.execute, self.branches[index])
         except BaseException as error:
             # Every error ends here, on whichever thread ran the member, so a worker
             # never dies of one.
@@ -164,13 +166,18 @@ class GroupRun:
         also stops the run, and a failure the policy stops on stops the siblings."""
         branch = self.branches[index]
         member_id = self.members[index].task_id
-        if isinstance(error, SessionPaused):
+        if error is None:
+            if branch.record.state in ("cancelled", "abandoned"):  # never merged
+                self.outcomes[index] = self._cancelled_outcome(index)
+            else:
+                self.outcomes[index] = TaskResult(member_id, True, None, None, branch.session_id)
+        elif isinstance(error, SessionPaused):
             self.outcomes[index] = TaskResult(member_id, False, "paused", None, branch.session_id, "paused")
-        elif error is not None and stopped_by_cancel(error, branch.cancelled):
+        elif stopped_by_cancel(error, branch.cancelled):
             # Its task stopped part-way for the stop of this group or run: not run,
             # like a sibling the stop reached between tasks.
             self.outcomes[index] = self._cancelled_outcome(index)
-        elif error is not None:
+        else:
             status = stop_status(error) if ends_run(error) else "failed"
             self.outcomes[index] = TaskResult(member_id, False, str(error), error, branch.session_id, status)
             if ends_run(error):
@@ -178,10 +185,6 @@ class GroupRun:
             if self._stops_siblings(member_id, error):
                 self.stop_event.set()
                 self._batch.stop()
-        elif branch.record.state in ("cancelled", "abandoned"):  # never merged
-            self.outcomes[index] = self._cancelled_outcome(index)
-        else:
-            self.outcomes[index] = TaskResult(member_id, True, session_id=branch.session_id)
 
     def _stops_siblings(self, member_id: str, error: BaseException) -> bool:
         if ends_run(error) or isinstance(error, StepLimitExceededError):
@@ -262,26 +265,29 @@ class GroupRun:
     def _results(self) -> dict[str, TaskResult]:
         return {m.task_id: o for m, o in zip(self.members, self.outcomes, strict=True) if o is not None}
 
-    def _succeeded(self) -> list[tuple[int, ExecutionContext]]:
-        return [(i, b) for i, b in enumerate(self.branches) if (o := self.outcomes[i]) is not None and o.success]
+    def _succeeded(self) -> list[int]:
+        """Indices of the members that succeeded, in declared order."""
+        return [i for i, o in enumerate(self.outcomes) if o is not None and o.success]
 
     def finish(self) -> None:
         run, group, parent = self.run, self.group, self.parent
         self._close_unstarted()
         results = self._results()
-        stop = next((r.error for r in results.values() if ends_run(r.error)), None)
+        # What went wrong, in declared order (most groups: nothing, and nothing to scan).
+        unsuccessful = [r for r in results.values() if not r.success]
+        stop = next((r.error for r in unsuccessful if ends_run(r.error)), None)
         if stop is not None:
             # SystemExit, KeyboardInterrupt or a workflow cancel: no policy tolerates it.
             self._fail(stop)
-        if run.cancel_event.is_set() and any(r.status == "cancelled" for r in results.values()):
+        if run.cancel_event.is_set() and any(r.status == "cancelled" for r in unsuccessful):
             # The run was stopped from outside (the debugger's cancel, a stopped cell)
             # and so were members: a cancel of the run, not a failure of the group.
-            not_run = ", ".join(m for m, r in results.items() if r.status == "cancelled")
+            not_run = ", ".join(r.task_id for r in unsuccessful if r.status == "cancelled")
             cancel = GraflowWorkflowCanceledError(
                 f"run {run.root_session_id!r} was cancelled while group {group.task_id!r} ran; not run: {not_run}", group.task_id
             )
             self._fail(cancel)
-        budget = next((r.error for r in results.values() if isinstance(r.error, StepLimitExceededError)), None)
+        budget = next((r.error for r in unsuccessful if isinstance(r.error, StepLimitExceededError)), None)
         if budget is not None:
             # The budget is the run's, not the group's: no policy can continue past it.
             budget.results = run.results()
@@ -298,7 +304,7 @@ class GroupRun:
         try:
             applied = merge_branches(
                 parent.channel,
-                [(self.members[i].task_id, cast("BranchChannel", b.channel)) for i, b in succeeded],
+                [(self.members[i].task_id, cast("BranchChannel", self.branches[i].channel)) for i in succeeded],
                 group.merge,
                 group.task_id,
                 report=run.bus.active,
@@ -306,10 +312,10 @@ class GroupRun:
         except BaseException as error:
             self._fail(error, compensate=False)
         state = "degraded" if len(succeeded) < len(self.members) else "succeeded"
-        run.record_group(group.task_id, parent.session_id, state, results)
-        for i, branch in succeeded:
-            member_id = self.members[i].task_id
-            run.close_session(branch.session_id, "merged")
+        run.record_group(group.task_id, parent.session_id, state, unsuccessful)
+        for i in succeeded:
+            branch, member_id = self.branches[i], self.members[i].task_id
+            run.close_record(branch.record, "merged")
             if run.bus.active:
                 run.bus.emit(
                     EventKind.BRANCH_MERGED,
@@ -337,23 +343,23 @@ class GroupRun:
             compensate = False
         succeeded = self._succeeded()
         if compensate and getattr(self.policy, "compensates", False):
-            for i, branch in reversed(succeeded):
+            for i in reversed(succeeded):
                 compensation = getattr(self.members[i], "compensation", None)
                 if compensation is not None:
                     assert self.engine is not None  # execute_group hands every group run its engine
-                    failure = self.engine.compensate(branch, self.members[i], compensation)
+                    failure = self.engine.compensate(self.branches[i], self.members[i], compensation)
                     if ends_run(failure):
                         error = failure
                         break
                     if failure is not None:
                         error.add_note(f"[graflow_nb] compensation of {self.members[i].task_id!r} failed: {failure!r}")
-        for _i, branch in succeeded:
-            run.close_session(branch.session_id, "discarded")
+        for i in succeeded:
+            run.close_record(self.branches[i].record, "discarded")
         # Kept for a checkpoint of the failed run: resuming re-enters this group and
         # runs again only the members that did not succeed (core.snapshot).
         self.parent._own("failed_groups")[group.task_id] = self
         state = stop_status(error) if ends_run(error) else "failed"  # a cancel cancels the group
-        run.record_group(group.task_id, self.parent.session_id, state, self._results())
+        run.record_group(group.task_id, self.parent.session_id, state, [r for r in self.outcomes if r is not None and not r.success])
         if run.bus.active:
             run.bus.emit(EventKind.GROUP_FINISHED, self.parent.session_id, group.task_id, state=state)
         raise error

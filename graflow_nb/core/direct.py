@@ -98,12 +98,12 @@ class DirectGroupRun:
         try:
             self.policy.on_group_finished(group.task_id, self.member_ids, ordered, parent)
         except BaseException:
-            run.record_group(group.task_id, parent.session_id, "failed", ordered)
+            run.record_group(group.task_id, parent.session_id, "failed", ordered.values())
             if run.bus.active:
                 run.bus.emit(EventKind.GROUP_FINISHED, parent.session_id, group.task_id, state="failed")
             raise
         state = "succeeded" if all(r.success for r in ordered.values()) else "degraded"
-        run.record_group(group.task_id, parent.session_id, state, ordered)
+        run.record_group(group.task_id, parent.session_id, state, ordered.values())
         if run.bus.active:
             run.bus.emit(EventKind.GROUP_FINISHED, parent.session_id, group.task_id, state=state)
 

@@ -20,8 +20,10 @@ only when a group asks for it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from functools import partial
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from .pool import RUNNING, SKIPPED, ForkJoin
 from .task import DASK_EXTRA
@@ -66,6 +68,9 @@ class Batch(ABC):
     def still_running(self) -> list[int]:
         """Positions of members that started and have not ended."""
 
+    def close(self) -> None:  # noqa: B027  # most executors keep nothing to let go of
+        """Every member ended: let go of what refers back to the group run."""
+
 
 class BranchExecutor(ABC):
     @abstractmethod
@@ -74,8 +79,9 @@ class BranchExecutor(ABC):
 
 
 class _ThreadBatch(Batch):
-    def __init__(self, fork: ForkJoin):
+    def __init__(self, fork: ForkJoin, jobs: _Jobs):
         self._fork = fork
+        self._jobs = jobs
 
     def wait(self, timeout: float | None) -> bool:
         return self._fork.run(timeout=timeout)
@@ -89,6 +95,11 @@ class _ThreadBatch(Batch):
     def still_running(self) -> list[int]:
         return [p for p, state in enumerate(self._fork.states) if state == RUNNING]
 
+    def close(self) -> None:
+        # The pool may hold on to the fork a while (entries of jobs the forking thread
+        # ran itself wait in its queue until a worker skips them): not to the group run.
+        self._jobs.release()
+
 
 class ThreadExecutor(BranchExecutor):
     """Branches on the run's worker pool; with no pool (a branch re-created on its
@@ -98,12 +109,37 @@ class ThreadExecutor(BranchExecutor):
         self.pool = pool
 
     def start(self, branches: Branches, indices: list[int], limit: int) -> Batch:
-        jobs = [_job(branches, index) for index in indices]
-        return _ThreadBatch(ForkJoin(self.pool, jobs, limit))
+        jobs = _Jobs(branches, indices)
+        return _ThreadBatch(ForkJoin(self.pool, jobs, limit), jobs)
 
 
-def _job(branches: Branches, index: int) -> Any:
-    return lambda: branches.run_here(index)
+class _Jobs(Sequence[Callable[[], None]]):
+    """The batch's jobs, ``run_here`` of each index, made as each one starts: a
+    1000-member group holds two references instead of 1000 closures until it ends."""
+
+    __slots__ = ("_indices", "_run_here")
+
+    def __init__(self, branches: Branches, indices: list[int]):
+        self._run_here: Callable[[int], None] | None = branches.run_here
+        self._indices = indices
+
+    def release(self) -> None:
+        """Every job ran or was skipped: drop the group run."""
+        self._run_here = None
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    @overload
+    def __getitem__(self, position: int) -> Callable[[], None]: ...
+    @overload
+    def __getitem__(self, position: slice) -> Sequence[Callable[[], None]]: ...
+    def __getitem__(self, position: int | slice) -> Any:
+        run_here = self._run_here
+        assert run_here is not None, "a job was asked for after its batch ended"
+        if isinstance(position, slice):
+            return [partial(run_here, index) for index in self._indices[position]]
+        return partial(run_here, self._indices[position])
 
 
 def executor_for(group: ParallelGroup, run: Run) -> BranchExecutor:

@@ -138,23 +138,35 @@ def merge_branches(
 def _merge_by_key(
     parent: Channel, branches: list[tuple[str, BranchChannel]], spec: Any, group_id: str, report: bool
 ) -> dict[str, dict[str, Any]]:
-
-    results: list[tuple[str, str, Any]] = []  # task results: each task's own key
+    results: list[tuple[str, str, Any]] = []  # (member, key, value): task results, each task's own key
     writers_by_key: dict[str, list[tuple[str, Change]]] = {}
     for member, channel in branches:
+        assigned = channel.assignments()
+        if assigned is not None:  # only sets (most branches: their task's result)
+            for key, value in assigned:
+                if key.endswith(_RESULT_SUFFIX):
+                    results.append((member, key, value))
+                else:
+                    writers_by_key.setdefault(key, []).append((member, Change("set", value)))
+            continue
         for key, change in channel.changes().items():
             if change.kind == "set" and key.endswith(_RESULT_SUFFIX):
-                results.append((member, key, ("set", change.value)))
+                results.append((member, key, change.value))
             else:
                 writers_by_key.setdefault(key, []).append((member, change))
 
-    planned = results
+    planned: list[tuple[str, str, Any]] = []
     if writers_by_key:
         channels = dict(branches)
         for key, writers in writers_by_key.items():
             planned.extend(_plan_key(parent, key, writers, _strategy_for(spec, key), group_id, channels))
 
+    # Nothing is written before every key is planned: a conflict leaves the parent as it was.
     applied: dict[str, dict[str, Any]] = {}
+    for member, key, value in results:
+        parent.set(key, value)
+        if report:
+            applied.setdefault(member, {})[key] = parent.get(key, MISSING)
     for member, key, (kind, payload) in planned:
         if kind == "set":
             parent.set(key, payload)

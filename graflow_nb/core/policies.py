@@ -21,7 +21,7 @@ from .checks import clip, shown
 from .errors import ConfigError, ParallelGroupError
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskResult:
     task_id: str
     success: bool
@@ -29,6 +29,14 @@ class TaskResult:
     error: BaseException | None = None
     session_id: str | None = None
     status: str = "succeeded"  # succeeded | failed | cancelled
+
+    def __setstate__(self, state: Any) -> None:
+        # Pickled with the slots: ``(None, {field: value})``; a checkpoint written
+        # before them holds the instance's ``__dict__``, read the same way.
+        if isinstance(state, tuple):
+            state = {**(state[0] or {}), **(state[1] or {})}
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
 
 
 def _failure_error(group_id: str, message: str, results: dict[str, TaskResult]) -> ParallelGroupError:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 UNRELEASED, RELEASED, RUNNING, DONE, SKIPPED = range(5)
@@ -411,7 +411,7 @@ class WorkerPool:
 class ForkJoin:
     """The members of one group run: release, help, wait, in that order."""
 
-    def __init__(self, pool: WorkerPool | None, jobs: list[Callable[[], None]], limit: int):
+    def __init__(self, pool: WorkerPool | None, jobs: Sequence[Callable[[], None]], limit: int):
         self._pool = pool
         self._jobs = jobs
         self._limit = max(1, limit)

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -292,23 +293,43 @@ class Run:
     def branch_session_id(self, parent_id: str, member_id: str) -> str:
         """``f"{parent}_{member}"``; the n-th run of that branch (a group in a loop)
         gets ``f"{parent}_{member}#{n}"`` from n = 2 on, so ids never repeat in a run."""
-        base = f"{parent_id}_{member_id}"
+        return self.branch_session_ids(parent_id, [member_id])[0]
+
+    def branch_session_ids(self, parent_id: str, member_ids: list[str]) -> list[str]:
+        """``branch_session_id`` of each member of one fork, under one lock."""
+        ids = []
         with self._lock:
-            count = self._fork_counts.get(base, 0) + 1
-            self._fork_counts[base] = count
-        return base if count == 1 else f"{base}#{count}"
+            counts = self._fork_counts
+            for member_id in member_ids:
+                base = f"{parent_id}_{member_id}"
+                count = counts.get(base, 0) + 1
+                counts[base] = count
+                ids.append(base if count == 1 else f"{base}#{count}")
+        return ids
 
     def add_session(self, record: SessionRecord) -> None:
+        self.add_sessions([record])
+
+    def add_sessions(self, records: list[SessionRecord]) -> None:
+        """Open ``records`` (children of one parent, or a root), under one lock."""
+        if not records:
+            return
         with self._lock:
-            self.sessions[record.session_id] = record
-            if record.parent_id is not None:
-                self._children.setdefault(record.parent_id, []).append(record)
+            sessions = self.sessions
+            for record in records:
+                sessions[record.session_id] = record
+            parent_id = records[0].parent_id
+            if parent_id is not None:
+                self._children.setdefault(parent_id, []).extend(records)
 
     def close_session(self, session_id: str, state: str) -> None:
         """End ``session_id`` in ``state``.  A session given up on (``abandoned``), and
         any closed session of a run that gave up on stuck tasks (``settled``), keeps
         its state: the threads that reach their end later change nothing."""
-        record = self.sessions[session_id]
+        self.close_record(self.sessions[session_id], state)
+
+    def close_record(self, record: SessionRecord, state: str) -> None:
+        """``close_session`` of the session ``record`` is the record of."""
         if record.state == "abandoned" or (self.settled and record.state not in ("open", "paused")):
             return
         record.state = state
@@ -316,7 +337,7 @@ class Run:
         if self.bus.active:
             self.bus.emit(
                 EventKind.SESSION_CLOSED,
-                session_id,
+                record.session_id,
                 None,
                 state=state,
                 parent=record.parent_id,
@@ -332,13 +353,17 @@ class Run:
         self.max_concurrency = limit
         self.task_slots = None if limit is None else threading.BoundedSemaphore(limit)
 
-    def record_group(self, group_id: str, session_id: str, state: str, results: dict[str, Any]) -> None:
+    def record_group(self, group_id: str, session_id: str, state: str, outcomes: Iterable[Any]) -> None:
+        """How one group run ended; ``outcomes``: the members' ``TaskResult`` in
+        declared order (those that succeeded may be left out: only failures and
+        cancels are kept)."""
+        outcomes = list(outcomes)
         failures = [
             {"task_id": r.task_id, "session_id": r.session_id, "error": r.error}
-            for r in results.values()
+            for r in outcomes
             if r.status == "failed"
         ]
-        cancelled = [r.task_id for r in results.values() if r.status == "cancelled"]
+        cancelled = [r.task_id for r in outcomes if r.status == "cancelled"]
         with self._lock:
             self.groups.append(GroupOutcome(group_id, session_id, state, failures, cancelled))
 

@@ -163,9 +163,7 @@ def _branch_channel(base: Channel, session: SessionState) -> BranchChannel:
     for key, value in state.values.items():
         if key in state.ops:
             op_base, ops = state.ops[key]
-            channel._local[key] = value
-            channel._mut("_ops")[key] = list(ops)
-            channel._mut("_op_base")[key] = MISSING if op_base is NO_BASE else op_base
+            channel.load_ops(key, value, MISSING if op_base is NO_BASE else op_base, ops)
         else:
             channel.set(key, value)
     for key in state.deleted:
