@@ -105,11 +105,16 @@ def references(workloads: dict[str, Any]) -> str:
     if "least_engine_over_floor" not in chain:
         return ""
     least = median(chain["least_engine_us_per_task"])
-    return (
+    text = (
         f"\nReference: a bare Python chain engine (benchmarks/least_engine.py: an object per task, an edge "
         f"per `>>`, a record per step, nothing else) costs {least:g} us per task, "
-        f"{chain['least_engine_over_floor']:g}x the plain calls timed beside it."
+        f"{chain['least_engine_over_floor']:g}x the plain calls timed beside it"
     )
+    big = workloads.get("chain-100000") or {}
+    if "least_engine_us_per_task" in big:
+        least_big = median(big["least_engine_us_per_task"])
+        text += f"; at 100,000 tasks {least_big:g} us per task, {least_big / least:.2f}x its cost at 1,000"
+    return text + "."
 
 
 def report_text(workloads: dict[str, Any]) -> str:

@@ -52,3 +52,7 @@ def test_a_row_is_judged_on_the_ratio_of_medians_and_the_reference_line_follows(
         "Reference: a bare Python chain engine (benchmarks/least_engine.py: an object per task, an edge per `>>`, "
         "a record per step, nothing else) costs 1.5 us per task, 5x the plain calls timed beside it."
     )
+    workloads["chain-100000"] = {"least_engine_us_per_task": {"median": 3.0, "min": 2.9, "samples": [3.0]}}
+    assert table.report_text(workloads).endswith(
+        "5x the plain calls timed beside it; at 100,000 tasks 3 us per task, 2.00x its cost at 1,000."
+    )

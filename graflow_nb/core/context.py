@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .workflow import WorkflowContext
 
 DEFAULT_MAX_WORKERS = 256
+RESULT_SUFFIX = ".__result__"  # a task's result is the channel key f"{task_id}{RESULT_SUFFIX}"
 GRAFLOW_MAX_CYCLES = 10  # next_iteration's limit when neither the task nor the run sets one
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -133,6 +134,9 @@ class ExecutionContext:
     checkpoint_request: tuple[str, Any, Any] | None = None  # (task id, path, metadata) of ctx.checkpoint(deferred=True)
     _added_this_task: frozenset[str] | set[str] = frozenset()
     _has_dynamic = False
+    # Set with any of the running task's control flags below (and _added_this_task), so
+    # a task that asked for nothing costs the engine one check, not five.
+    _control_set = False
     _goto_called = False
     goto_joins: tuple[str, ...] = ()  # joins the running task jumped into (next_task)
     _terminate_called = False
@@ -357,6 +361,7 @@ class ExecutionContext:
         if not isinstance(self._added_this_task, set):
             self._added_this_task = set()
         self._added_this_task.add(task.task_id)
+        self._control_set = True
         self._has_dynamic = True
         self.run.dynamic_tasks.append((task.task_id, self.session_id, self.current_task_id))
         if self.run.bus.active:
@@ -390,15 +395,67 @@ class ExecutionContext:
         """Enqueue what follows ``task_id`` (its successors, or ``targets``: the joins it
         jumped into); a node with several predecessors waits for all of them (AND-join)
         and so runs once."""
-        for succ_id in self.successors(task_id) if targets is None else targets:
-            preds = self.predecessors(succ_id)
+        self.queue_successors(task_id, targets, False)
+
+    def queue_successors(self, task_id: str, targets: tuple[str, ...] | None, take_next: bool) -> Executable | None:
+        """``enqueue_successors``; with ``take_next``, then the queue's next task, taken
+        off it in the same step (how the engine goes from a finished task to the next),
+        or None when nothing was queued (the engine's own dequeue then looks).
+
+        Every task of every session ends here, so a session without dynamic tasks
+        reads the graph's edge tables itself (it runs while the graph is read-only)
+        and queues without add_to_queue/lookup per successor (same order, counts and
+        events)."""
+        graph = self.graph
+        graph_preds = graph._pred
+        if self._has_dynamic:
+            ids = self.successors(task_id) if targets is None else targets
+            dynamic_preds = self.predecessors
+        else:
+            ids = graph._succ.get(task_id, ()) if targets is None else targets
+            dynamic_preds = None
+            if take_next and len(ids) == 1 and len(graph_preds.get(ids[0], ())) == 1:
+                # A chain's link: one successor, whose only predecessor is this task.
+                node = graph.nodes.get(ids[0])
+                if node is not None:
+                    return self._take_next((node,))
+        ready: list[Executable] = []
+        nodes = graph.nodes
+        for succ_id in ids:
+            preds = graph_preds.get(succ_id, ()) if dynamic_preds is None else dynamic_preds(succ_id)
             if len(preds) > 1:
                 arrived = self._own("_join_arrivals").setdefault(succ_id, set())
                 arrived.add(task_id)
                 if not arrived.issuperset(preds):
                     continue
                 del self._own("_join_arrivals")[succ_id]
-            self.add_to_queue(self.lookup(succ_id))
+            node = nodes.get(succ_id)
+            ready.append(self.lookup(succ_id) if node is None else node)
+        if take_next:
+            # With nothing ready (a leaf) nothing is handed over: the engine dequeues.
+            return self._take_next(ready) if ready else None
+        queue = self.task_queue
+        run = self.run
+        announce = run.bus.active and run.announced
+        for node in ready:
+            queue.enqueue(node)
+            if announce:
+                run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, node.task_id)
+        return None
+
+    def _take_next(self, ready: Sequence[Executable]) -> Executable | None:
+        """Queue ``ready`` and take the queue's next task in one step: a lone task
+        passes straight through an empty queue."""
+        queue = self.task_queue
+        if len(ready) == 1 and queue.pass_through(ready[0]):
+            head: Executable | None = ready[0]
+        else:
+            head = queue.enqueue_then_dequeue(ready)
+        run = self.run
+        if run.bus.active and run.announced:
+            for node in ready:
+                run.bus.emit(EventKind.TASK_ENQUEUED, self.session_id, node.task_id)
+        return head
 
     def skip_queued(self, why: str) -> None:
         """Empty this session's queue, which will not run, recording each task as skipped."""
@@ -425,10 +482,10 @@ class ExecutionContext:
         return self.channel
 
     def set_result(self, task_id: str, value: Any) -> None:
-        self.channel.set(f"{task_id}.__result__", value)
+        self.channel.set(task_id + RESULT_SUFFIX, value)
 
     def get_result(self, task_id: str, default: Any = None) -> Any:
-        return self.channel.get(f"{task_id}.__result__", default)
+        return self.channel.get(task_id + RESULT_SUFFIX, default)
 
     def mark_task_completed(self, task_id: str) -> None:
         self.completed_tasks.append(task_id)
@@ -471,12 +528,12 @@ class ExecutionContext:
         elif len(self.predecessors(task_id)) > 1:
             # A jump into a join is this task arriving there: the join still waits for
             # the predecessors that can run and runs once (README "Joins").
-            self._goto_called = True
+            self._goto_called = self._control_set = True
             self.goto_joins = (*self.goto_joins, task_id)
             return task_id
         self.add_to_queue(executable if is_new else self.lookup(task_id))
         if goto or not is_new:
-            self._goto_called = True
+            self._goto_called = self._control_set = True
         return task_id
 
     def next_iteration(self, data: Any = None, task_id: str | None = None) -> str:
@@ -507,20 +564,6 @@ class ExecutionContext:
             return task.max_cycles
         return self.default_max_cycles if self.default_max_cycles is not None else GRAFLOW_MAX_CYCLES
 
-    def start_cycle(self, task: Executable) -> int:
-        """Count one more run of ``task`` (iterations count for their base task) in
-        this session and return its 1-based cycle number; refuse it with
-        ``CycleLimitExceededError`` if that would exceed the task's ``max_cycles``
-        (or an explicit ``default_max_cycles``), however the task was queued again:
-        ``next_iteration``, ``next_task(..., goto=True)`` or a cycle of edges."""
-        base_id = task.base_id or task.task_id
-        count = self.cycle_counts.get(base_id, 0)
-        limit = task.max_cycles if task.max_cycles is not None else self.default_max_cycles
-        if limit is not None and count >= limit:
-            raise CycleLimitExceededError(task_id=base_id, cycle_count=count, max_cycles=limit)
-        self.cycle_counts[base_id] = count + 1
-        return count + 1
-
     @property
     def cycle_controller(self) -> CycleController:
         """graflow's view of this session's cycle counts (``get_cycle_count(task_id)``)."""
@@ -533,14 +576,17 @@ class ExecutionContext:
         return FeedbackManager(self.run)
 
     def terminate_workflow(self, message: str) -> None:
-        self._terminate_called = True
+        self._terminate_called = self._control_set = True
         self.ctrl_message = message
 
     def cancel_workflow(self, message: str) -> None:
-        self._cancel_called = True
+        self._cancel_called = self._control_set = True
         self.ctrl_message = message
 
     def reset_control_flags(self) -> None:
+        if not self._control_set:
+            return
+        self._control_set = False
         if self._goto_called or self._terminate_called or self._cancel_called:
             self._goto_called = self._terminate_called = self._cancel_called = False
             self.ctrl_message = None

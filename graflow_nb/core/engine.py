@@ -24,7 +24,7 @@ from . import timed
 from . import workflow as workflow_module
 from .channel import BranchChannel
 from .checks import check_id, describe, shown
-from .context import ExecutionContext, TaskExecutionContext
+from .context import RESULT_SUFFIX, ExecutionContext, TaskExecutionContext
 from .coordinator import execute_group
 from .errors import (
     AbandonedAttemptsLimitError,
@@ -45,15 +45,17 @@ from .errors import (
     stopped_by_cancel,
 )
 from .events import EventKind
-from .interrupt import TaskThreads, stop_tasks
+from .interrupt import RunningTask, TaskThreads, stop_tasks
 from .merge import merge_branches
 from .pool import WorkerPool
 from .ready import ReadyScheduler
 from .run import PausedRun, TaskRun
+from .task import TaskWrapper
 from .workflow import _current_workflow, current_execution
 
 _now = time.time
 _current_thread = threading.current_thread
+_WRAPPER_INVOKE = TaskWrapper.invoke
 
 # Failures that another attempt of the same task cannot fix.
 _NOT_RETRIED = (
@@ -176,7 +178,10 @@ class WorkflowEngine:
 
     # -- one session -------------------------------------------------------------------
     def _session(self, ctx: ExecutionContext) -> Any:
-        wf_token = _current_workflow.set(ctx.workflow) if ctx.workflow is not None else None
+        workflow = ctx.workflow
+        # A branch's thread usually has its workflow current already (the context it
+        # was started in): then there is nothing to set, nor to reset after.
+        wf_token = _current_workflow.set(workflow) if workflow is not None and _current_workflow.get() is not workflow else None
         exec_token = current_execution.set(ctx)
         try:
             result = ReadyScheduler(self, ctx).run() if ctx.run.ready_parallel else self._loop(ctx)
@@ -210,14 +215,26 @@ class WorkflowEngine:
         run = ctx.run
         queue = ctx.task_queue
         record = ctx.record
-        last_result = ctx.last_completed_result()
+        # A session's queue drains on one thread: its name (what each attempt records)
+        # and its interrupt entry (where plain tasks' attempts begin) are taken once.
+        thread = _current_thread().name
+        entry = run.task_threads.here()
+        stop = run.cancel_event
+        # Group stop flags to look at besides the run's (set on a branch before it runs).
+        flags_above = ctx.parent_context is not None or ctx.cancel_event is not None
+        step_lock = run._lock  # run.take_step(), written out below
+        last_result = ctx.last_completed_result() if ctx.completed_tasks else None
+        task = None  # the next task, when the last one's successors handed it over
         while True:
-            task = queue.dequeue()
             if task is None:
-                if ctx.fire_partial_join():
-                    continue
-                return last_result  # everything ran: done, even if a stop came late
-            if ctx.cancelled:
+                task = queue.dequeue()
+                if task is None:
+                    if ctx._join_arrivals and ctx.fire_partial_join():
+                        continue
+                    return last_result  # everything ran: done, even if a stop came late
+            # ctx.cancelled, with the run's own stop checked first: a session outside
+            # any group (a chain) has no other flag to look at.
+            if stop.is_set() or (flags_above and ctx.cancelled):
                 queue.push_front(task)
                 if record.state in ("open", "paused"):  # an abandoned session stays abandoned
                     run.close_session(ctx.session_id, "cancelled")
@@ -232,20 +249,30 @@ class WorkflowEngine:
                 run.call_gate("before_task", ctx, task)
                 if ctx.cancelled:
                     queue.push_front(task)
+                    task = None
                     continue
-            if not run.take_step():
+            step_lock.acquire()
+            try:
+                spent = run.steps >= run.max_steps
+                if not spent:
+                    run.steps += 1
+            finally:
+                step_lock.release()
+            if spent:
                 queue.push_front(task)  # recorded as skipped, as the ready scheduler does
                 raise StepLimitExceededError(run.max_steps, ctx.session_id, task.task_id)
-            order_key = (*record.order_key, len(record.tasks_run))
-            record.tasks_run.append(task.task_id)
+            task_id = task.task_id
+            tasks_run = record.tasks_run
+            order_key = record.order_key + (len(tasks_run),)
+            tasks_run.append(task_id)
             ctx.steps += 1
             try:
-                result = self._run_task(ctx, task, order_key)
+                result = self._run_task(ctx, task, order_key, thread, entry)
             except (PauseRequested, SessionPaused) as pause:
                 # The task (or a group inside it) waits for input: it goes back to the
                 # head of the queue, un-run, and this session stops without a thread.
                 queue.push_front(task)
-                record.tasks_run.pop()
+                tasks_run.pop()
                 if isinstance(pause, PauseRequested):
                     raise SessionPaused(ctx.session_id, [ctx.session_id]) from None
                 raise
@@ -255,41 +282,95 @@ class WorkflowEngine:
                 raise
             if run.gate is not None:
                 run.call_gate("after_task", ctx, task, result, None)
-            ctx.completed_tasks.append(task.task_id)
+            ctx.completed_tasks.append(task_id)
             last_result = result
+            if not ctx._control_set and ctx.checkpoint_request is None:
+                # The task asked for no jump, stop, new task or checkpoint: queue its
+                # successors and take the next task in one step.
+                task = ctx.queue_successors(task_id, None, True)
+                continue
+            task = None
             if ctx._terminate_called:
                 ctx.skip_queued("terminated")
                 return last_result
             if not ctx._goto_called:
-                ctx.enqueue_successors(task.task_id)
+                ctx.enqueue_successors(task_id)
             elif ctx.goto_joins:
-                ctx.enqueue_successors(task.task_id, ctx.goto_joins)
+                ctx.enqueue_successors(task_id, ctx.goto_joins)
             if ctx.checkpoint_request is not None:  # ctx.checkpoint(): after successors, as graflow
                 run_module.CHECKPOINTS.write_requested(ctx)
 
-    def _run_task(self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...]) -> Any:
+    def _run_task(
+        self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...], thread: str | None = None,
+        entry: RunningTask | None = None,
+    ) -> Any:
+        """Run ``task``'s attempts in ``ctx`` on this thread until one succeeds or it
+        may not retry; returns its result.  A session loop passes what it took once:
+        this ``thread``'s name and its interrupt ``entry`` (``TaskThreads.here``)."""
         run = ctx.run
         bus = run.bus
         task_id = task.task_id
-        cycle = ctx.start_cycle(task)  # refuses a run past the task's max_cycles
-        configured = task.max_retries
-        max_retries = configured if configured is not None else ctx.default_max_retries
+        # Count one more run of the task (an iteration counts for its base task) in this
+        # session's cycle_counts; refuse it if that would exceed the task's max_cycles
+        # (or an explicit default_max_cycles), however it was queued again:
+        # next_iteration, next_task(..., goto=True) or a cycle of edges.
+        base_id = task.base_id or task_id
+        counts = ctx.cycle_counts
+        cycle = counts.get(base_id, 0) + 1
+        limit = task.max_cycles
+        if limit is None:
+            limit = ctx.default_max_cycles
+        if limit is not None and cycle > limit:
+            raise CycleLimitExceededError(task_id=base_id, cycle_count=cycle - 1, max_cycles=limit)
+        counts[base_id] = cycle
         handler = None if task.handler_type is None else run.handler_for(task)
+        # A function task that takes nothing (no parameter, no injection) is called
+        # bare: nothing could reach the TaskExecutionContext it would be given, so
+        # none is built (the record, the interrupt and the results are the same).
+        bare = (
+            task.func
+            if handler is None and task.timeout is None and type(task).invoke is _WRAPPER_INVOKE and task._takes_nothing
+            else None
+        )
+        if thread is None:
+            thread = _current_thread().name
+        here = entry if entry is not None else run.task_threads.here()
         ctx.current_task_id = task_id
         ctx.current_order_key = order_key
         attempt = 0
+        task_ctx: TaskExecutionContext | None = None
         while True:
-            ctx.reset_control_flags()
+            if ctx._control_set:
+                ctx.reset_control_flags()
             started = _now()
-            task_ctx = TaskExecutionContext(task_id, ctx, attempt, cycle, started)
-            record = TaskRun(task_id, ctx.session_id, attempt + 1, order_key, started, _current_thread().name)
+            if bare is None:
+                task_ctx = TaskExecutionContext(task_id, ctx, attempt, cycle, started)
+            record = TaskRun(task_id, ctx.session_id, attempt + 1, order_key, started, thread)
             run.task_runs.append(record)
             if bus.active:
                 bus.emit(EventKind.TASK_STARTED, ctx.session_id, task_id, attempt=attempt + 1)
             if ctx.tracer is not None:
                 run.call_hook(ctx.tracer, "on_task_start", task, ctx)
             try:
-                if handler is not None:
+                if bare is not None:
+                    # _invoke's body with entry.begin written out: every plain task's call.
+                    here.context = ctx
+                    here.task_context = None
+                    here.record = record
+                    here.delivered = False
+                    here.ended.release()
+                    try:
+                        slots = run.task_slots
+                        if slots is None:
+                            result = bare()
+                        else:
+                            with slots:
+                                result = bare()
+                    finally:
+                        here.ended.acquire()  # inline, one C call: see TaskThreads.withdraw
+                        if here.delivered:
+                            TaskThreads.withdraw(here)
+                elif handler is not None:
                     ctx.current_task_context = task_ctx  # what task.run() inside the handler uses
                     try:
                         self._invoke(ctx, task_ctx, record, None, partial(handler.execute_task, task), ctx)
@@ -303,6 +384,7 @@ class WorkflowEngine:
                     execute_group(task, ctx, self)
                     result = None
                 elif task.timeout is not None:
+                    assert task_ctx is not None  # a timed task is never called bare
                     result = self._invoke_with_timeout(ctx, task, task_ctx, record)
                 else:
                     result = self._invoke(ctx, task_ctx, record, run.task_slots, task.invoke, task_ctx)
@@ -326,6 +408,8 @@ class WorkflowEngine:
                 record.error = error
                 if ctx.tracer is not None:
                     run.call_hook(ctx.tracer, "on_task_end", task, ctx, error=error)
+                configured = task.max_retries
+                max_retries = configured if configured is not None else ctx.default_max_retries
                 retry = attempt < max_retries and not isinstance(error, _NOT_RETRIED) and not ctx.cancelled
                 delay = self._retry_delay(task, attempt + 1, error) if retry else 0.0
                 policy_broke = delay is None
@@ -357,7 +441,7 @@ class WorkflowEngine:
                 # whole run stops and ends with this very object.
                 record.status = "abandoned" if run.abandoned_any and ctx.abandoned else stop_status(error)
                 record.error = error
-                if not task.is_group and not task_ctx.abandoned:
+                if not task.is_group and (task_ctx is None or not task_ctx.abandoned):
                     # A group's own stop came from a member (annotated there) or from
                     # an interrupt of the thread waiting at its barrier, and an
                     # abandoned timed attempt's from the thread waiting for it: no task
@@ -379,13 +463,13 @@ class WorkflowEngine:
                 return None
             if ctx.tracer is not None:
                 run.call_hook(ctx.tracer, "on_task_end", task, ctx, result=result)
-            if ctx._cancel_called:
+            if ctx._control_set and ctx._cancel_called:
                 record.status = "cancelled"
                 cancel = annotate(GraflowWorkflowCanceledError(ctx.ctrl_message or "workflow cancelled", task_id), task_id, ctx.session_id)
                 run.stop_with(cancel)  # from a branch too: the run ends cancelled, every session stops
                 raise cancel
             if handler is None:
-                ctx.set_result(task_id, result)
+                ctx.channel.set(task_id + RESULT_SUFFIX, result)  # ctx.set_result, one call fewer
             record.status = "succeeded"
             record.result = result
             if bus.active:
@@ -409,7 +493,7 @@ class WorkflowEngine:
             return None
 
     @staticmethod
-    def _invoke(ctx: ExecutionContext, task_ctx: TaskExecutionContext, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
+    def _invoke(ctx: ExecutionContext, task_ctx: TaskExecutionContext | None, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
         """``call(arg)``: the task's own code, on this thread, where an interrupt of
         the run can reach it (``core.interrupt``), holding one of the run's task slots
         if it has them."""

@@ -77,11 +77,18 @@ class RunningTask:
     def __init__(self, ident: int):
         self.ident = ident
         self.context: Any = None  # the session's ExecutionContext
-        self.task_context: Any = None  # the TaskExecutionContext the task was given
+        self.task_context: Any = None  # the TaskExecutionContext the task was given, if any
         self.record: Any = None  # its TaskRun
         self.ended = _new_lock()
         self.ended.acquire()
         self.delivered = False
+
+    def begin(self, context: Any, task_context: Any, record: TaskRun) -> RunningTask:
+        """This thread starts an attempt of ``record``'s task; it ends when the thread
+        takes ``ended`` back (see ``TaskThreads.withdraw``)."""
+        self.context, self.task_context, self.record, self.delivered = context, task_context, record, False
+        self.ended.release()
+        return self
 
     @property
     def running(self) -> bool:
@@ -100,17 +107,22 @@ class TaskThreads:
     def __init__(self) -> None:
         self._running: dict[int, RunningTask] = {}
 
-    def enter(self, context: Any, task_context: Any, record: TaskRun) -> RunningTask:
-        """The calling thread starts an attempt of ``record``'s task."""
+    def here(self) -> RunningTask:
+        """The calling thread's entry, to ``begin`` its next attempt with.  A session
+        loop takes it once and begins each task's attempt on it: no other code on this
+        thread begins an attempt on it meanwhile (an attempt started inside one of
+        those attempts finds it running and gets an entry of its own)."""
         ident = _get_ident()
         entry = self._running.get(ident)
         if entry is None:
             entry = self._running[ident] = RunningTask(ident)
         elif not entry.ended.locked():  # an attempt inside an attempt: the outer one is reachable
             entry = RunningTask(ident)
-        entry.context, entry.task_context, entry.record, entry.delivered = context, task_context, record, False
-        entry.ended.release()
         return entry
+
+    def enter(self, context: Any, task_context: Any, record: TaskRun) -> RunningTask:
+        """The calling thread starts an attempt of ``record``'s task."""
+        return self.here().begin(context, task_context, record)
 
     @staticmethod
     def withdraw(entry: RunningTask) -> None:
@@ -173,9 +185,11 @@ def abandon(run: Run, stuck: list[RunningTask]) -> None:
         entry.record.status = "abandoned"
         entry.record.end = now  # when it was given up on: it is not drawn as running
         entry.context._abandoned = True
-        # What it writes through ctx.get_channel() from now on goes nowhere.
+        # What it writes through ctx.get_channel() from now on goes nowhere (a task
+        # that takes nothing was given no context: it has no ctx.get_channel()).
         task_context = entry.task_context
-        task_context.channel_override = BranchChannel(task_context.get_channel(), f"{entry.record.session_id}/abandoned")
+        if task_context is not None:
+            task_context.channel_override = BranchChannel(task_context.get_channel(), f"{entry.record.session_id}/abandoned")
         if entry.context.record.state not in _FINAL_SESSION_STATES:
             run.close_session(entry.context.session_id, "abandoned")
     for record in list(run.sessions.values()):

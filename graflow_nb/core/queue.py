@@ -3,71 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .task import Executable
-
-
-class _Fifo:
-    """The deque methods a queue uses, on a list with a head index.
-
-    A ``collections.deque`` allocates a 64-slot block (about 600 bytes) for its first
-    item, and every branch session's queue holds one: a 1000-branch fan-out spent about
-    0.7 MiB on them, and kept it in ``wf.last_run`` after the run.  A list grows with
-    what it holds; the head index keeps ``popleft`` O(1), and the spent head is cut off
-    once it is more than half the list.
-    """
-
-    __slots__ = ("_head", "_list")
-
-    def __init__(self) -> None:
-        self._list: list[Executable] = []
-        self._head = 0
-
-    def append(self, task: Executable) -> None:
-        self._list.append(task)
-
-    def popleft(self) -> Executable:
-        items, head = self._list, self._head
-        if head >= len(items):
-            raise IndexError("pop from an empty queue")
-        task = items[head]
-        head += 1
-        if head == len(items):
-            items.clear()
-            head = 0
-        elif head > 32 and 2 * head > len(items):
-            del items[:head]
-            head = 0
-        self._head = head
-        return task
-
-    def appendleft(self, task: Executable) -> None:
-        if self._head:
-            self._head -= 1
-            self._list[self._head] = task
-        else:
-            self._list.insert(0, task)
-
-    def extendleft(self, tasks: Iterable[Executable]) -> None:
-        """Each of ``tasks`` in turn at the head (so they end up reversed), as deque's."""
-        for task in tasks:
-            self.appendleft(task)
-
-    def clear(self) -> None:
-        self._list.clear()
-        self._head = 0
-
-    def __iter__(self) -> Iterator[Executable]:
-        return iter(self._list[self._head :])
-
-    def __len__(self) -> int:
-        return len(self._list) - self._head
-
-    def __bool__(self) -> bool:
-        return len(self._list) > self._head
 
 
 class InMemoryTaskQueue:
@@ -77,63 +17,136 @@ class InMemoryTaskQueue:
     A parallel group waits in the queue like any node (a debugger shows it there),
     but the counters count tasks only: a group is a fork point, and its work is
     counted in the branch sessions it forks.
+
+    The tasks are a list with a head index rather than a ``collections.deque``: a deque
+    allocates a 64-slot block (about 600 bytes) for its first item, and every branch
+    session's queue holds one (a 1000-branch fan-out spent about 0.7 MiB on them, kept
+    in ``wf.last_run``).  The head index keeps a dequeue O(1); the spent head is cut off
+    once it is more than half the list.  The list lives on the queue itself, so a
+    dequeue is one lock and no further call: every task of every session takes one.
     """
 
     def __init__(self, session_id: str = ""):
         self.session_id = session_id
-        self._items = _Fifo()
-        self.enqueued = 0
-        self.dequeued = 0
+        self._list: list[Executable] = []
+        self._head = 0
+        self._enqueued = 0  # under the lock, from any thread
+        self._passed = 0  # by the session's own thread alone (pass_through): no lock
+        self.dequeued = 0  # by the session's own thread alone
         self.retries = 0
         self.failures = 0
-        # Guards _items and the counters: the session's engine thread dequeues, while a
-        # task's own threads (or a debugger reading the queue) may enqueue or snapshot.
+        # Guards the list, the head and the counters: the session's engine thread
+        # dequeues, while a task's own threads (or a debugger reading the queue) may
+        # enqueue or snapshot.
         self._lock = threading.Lock()
 
+    # enqueue and dequeue take the lock with acquire/release rather than ``with``: half
+    # the cost in CPython 3.11, and every task of every session passes them.
     def enqueue(self, task: Executable) -> None:
-        with self._lock:
-            self._items.append(task)
+        lock = self._lock
+        lock.acquire()
+        try:
+            self._list.append(task)
             if not task.is_group:
-                self.enqueued += 1
+                self._enqueued += 1
+        finally:
+            lock.release()
 
     def dequeue(self) -> Executable | None:
-        with self._lock:
-            if not self._items:
+        if not self._list:
+            # Nothing queued, seen without the lock: an append is atomic, and one that
+            # lands just after this look would have come just after a locked look too.
+            return None
+        return self.enqueue_then_dequeue(())
+
+    def enqueue_then_dequeue(self, tasks: Sequence[Executable]) -> Executable | None:
+        """``enqueue`` each of ``tasks``, then ``dequeue``, under one lock: how a session
+        goes from the task that finished to the next one (in a chain, the successor)."""
+        lock = self._lock
+        lock.acquire()
+        try:
+            items = self._list
+            for task in tasks:
+                items.append(task)
+                if not task.is_group:
+                    self._enqueued += 1
+            head = self._head
+            if head >= len(items):
                 return None
-            task = self._items.popleft()
+            task = items[head]
+            head += 1
+            if head == len(items):
+                items.clear()
+                head = 0
+            elif head > 32 and 2 * head > len(items):
+                del items[:head]
+                head = 0
+            self._head = head
             if not task.is_group:
                 self.dequeued += 1
             return task
+        finally:
+            lock.release()
+
+    def pass_through(self, task: Executable) -> bool:
+        """On the session's own thread: if nothing waits, count ``task`` enqueued and
+        dequeued without holding it, and say so (True).  A chain's every task goes
+        through here, and takes no lock: the session's thread alone writes
+        ``dequeued`` and ``_passed``, and a task another thread enqueues meanwhile
+        simply waits behind this one."""
+        if self._list:
+            return False
+        if not task.is_group:
+            self._passed += 1
+            self.dequeued += 1
+        return True
+
+    @property
+    def enqueued(self) -> int:
+        return self._enqueued + self._passed
+
+    @enqueued.setter
+    def enqueued(self, value: int) -> None:  # a restored checkpoint's count
+        self._enqueued = value - self._passed
 
     def push_front(self, task: Executable) -> None:
         """Put a dequeued task back at the head, uncounted (it never ran)."""
         with self._lock:
-            self._items.appendleft(task)
+            self._put_front(task)
             if not task.is_group:
                 self.dequeued -= 1
+
+    def _put_front(self, task: Executable) -> None:
+        if self._head:
+            self._head -= 1
+            self._list[self._head] = task
+        else:
+            self._list.insert(0, task)
 
     def restore(self, tasks: list[Executable]) -> None:
         """Put back, at the head and in order, tasks this queue held before (a restored
         checkpoint): they were counted when first enqueued, so nothing is counted."""
         with self._lock:
-            self._items.extendleft(reversed(tasks))
+            for task in reversed(tasks):
+                self._put_front(task)
 
     def drain(self) -> list[Executable]:
         """Remove everything still queued (a cancelled session) without counting it run."""
         with self._lock:
-            items = list(self._items)
-            self._items.clear()
+            items = self._list[self._head :]
+            self._list.clear()
+            self._head = 0
             return items
 
     def snapshot(self) -> list[str]:
         with self._lock:
-            return [task.task_id for task in self._items]
+            return [task.task_id for task in self._list[self._head :]]
 
     def is_empty(self) -> bool:
-        return not self._items
+        return len(self._list) <= self._head
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._list) - self._head
 
     @property
     def metrics(self) -> dict[str, int]:

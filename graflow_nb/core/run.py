@@ -245,11 +245,18 @@ class Run:
 
     # -- budget ------------------------------------------------------------------------
     def take_step(self) -> bool:
-        with self._lock:
+        """Count one more task run against ``max_steps``; False once it is spent.  Every
+        task of every session takes one (the engine's session loop has it written out,
+        on the same lock): acquire/release, half the cost of ``with``."""
+        lock = self._lock
+        lock.acquire()
+        try:
             if self.steps >= self.max_steps:
                 return False
             self.steps += 1
             return True
+        finally:
+            lock.release()
 
     # -- stopping ----------------------------------------------------------------------
     def outcome_of(self, error: BaseException) -> tuple[BaseException, str]:

@@ -127,7 +127,7 @@ def test_a_branch_that_paused_and_went_on_keeps_the_sessions_it_opened_before():
     run = branch.run
     nested = {sid: run.sessions[sid] for sid in ("R_a_a1", "R_a_a2")}
     contexts = {sid: rec.context for sid, rec in nested.items()}
-    at_pause = (branch.record.state, [t.task_id for t in branch.task_queue._items])
+    at_pause = (branch.record.state, branch.task_queue.snapshot())
 
     apply_outcome(second, branch)
 
@@ -135,7 +135,7 @@ def test_a_branch_that_paused_and_went_on_keeps_the_sessions_it_opened_before():
     assert at_pause == ("paused", ["ask"])  # the queue it paused with, as a checkpoint would save it
     assert all(run.sessions[sid] is rec and rec.context is contexts[sid] for sid, rec in nested.items())
     assert list(run.sessions) == ["R", "R_a", "R_a_a1", "R_a_a2"]
-    assert branch.record.tasks_run == ["a", "ParallelGroup_1", "ask"] and list(branch.task_queue._items) == []
+    assert branch.record.tasks_run == ["a", "ParallelGroup_1", "ask"] and branch.task_queue.snapshot() == []
     assert run.sessions["R_a_a2"].state == "merged" and branch.channel.get("a2.__result__") == "a2"
 
 

@@ -179,6 +179,41 @@ def test_a_task_blocked_in_c_is_abandoned_and_stops_as_soon_as_it_wakes(monkeypa
     assert run.root_context.channel.to_dict() == {"fetch.__result__": 1}
 
 
+def test_a_blocked_task_that_takes_nothing_is_abandoned_without_a_context_to_cut_off(monkeypatch):
+    """A task without parameters is called bare (no TaskExecutionContext is built for
+    it): giving up on it still records, closes and later stops it as for any task."""
+    monkeypatch.setattr(interrupt, "STOP_GRACE_SECONDS", 0.2)
+    release, blocked = threading.Event(), threading.Event()
+    calls = []
+    with workflow("bare") as wf:
+
+        @task
+        def stuck():
+            blocked.set()
+            try:
+                release.wait()
+            except KeyboardInterrupt:
+                calls.append("stopped as it woke up")
+                raise
+
+        @task
+        def trigger():
+            interrupt_main_once(blocked)
+            spin_forever()
+
+        trigger | stuck  # stuck on a pool thread: the main thread's Ctrl-C doesn't reach it
+    with pytest.raises(KeyboardInterrupt) as caught:
+        wf.execute(session_id="T")
+    run = wf.last_run
+    assert caught.value.__notes__[-1].endswith("abandoned, still running: stuck (T_stuck)")
+    assert states(run)["T_stuck"] == "abandoned" and states(run)["T_trigger"] == "cancelled"
+    [entry] = run.task_threads.running()
+    assert entry.task_context is None and entry.record.status == "abandoned"
+    release.set()
+    wait_until(lambda: not run.task_threads.running())
+    assert calls == ["stopped as it woke up"] and entry.record.status == "abandoned"
+
+
 def test_an_abandoned_task_that_swallows_the_interrupt_changes_nothing_later(monkeypatch):
     monkeypatch.setattr(interrupt, "STOP_GRACE_SECONDS", 0.2)
     release, blocked, late_end = threading.Event(), threading.Event(), threading.Event()

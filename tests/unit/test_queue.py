@@ -54,3 +54,29 @@ def test_a_queue_pickles_with_what_it_holds(tasks):
     assert copy.snapshot() == ["t1", "t2"] and copy.metrics == queue.metrics
     copy.enqueue(tasks[4])  # its lock works after the round trip
     assert copy.snapshot() == ["t1", "t2", "t4"]
+
+
+def test_a_task_passes_straight_through_only_an_empty_queue_and_is_counted_both_ways(tasks):
+    queue = InMemoryTaskQueue("S")
+    assert queue.pass_through(tasks[0])  # nothing waits: it is the next task, never held
+    assert queue.snapshot() == [] and queue.metrics["enqueued"] == 1 and queue.metrics["dequeued"] == 1
+    queue.enqueue(tasks[1])
+    assert not queue.pass_through(tasks[2])  # t1 waits: t2 may not overtake it
+    assert queue.enqueue_then_dequeue([tasks[2]]) is tasks[1] and queue.snapshot() == ["t2"]
+    assert queue.metrics == {"enqueued": 3, "dequeued": 2, "retries": 0, "failures": 0}
+    queue.enqueued = 7  # a restored checkpoint's count stands as given
+    assert queue.enqueued == 7 and queue.enqueue_then_dequeue([]) is tasks[2] and queue.dequeued == 3
+    copy = pickle.loads(pickle.dumps(queue))
+    assert copy.metrics == queue.metrics
+
+
+def test_a_chain_counts_every_task_through_each_queue_once():
+    with workflow("chain") as wf:
+        steps = [task(f"c{i}")(_noop) for i in range(50)]
+        for left, right in zip(steps, steps[1:], strict=False):
+            left >> right
+    wf.execute("c0", session_id="C")
+    record = wf.last_run.sessions["C"]
+    assert (record.enqueued, record.dequeued, record.queued) == (50, 50, [])
+    assert record.tasks_run == [f"c{i}" for i in range(50)]
+    assert [t.order_key for t in wf.last_run.task_runs] == [(i,) for i in range(50)]
