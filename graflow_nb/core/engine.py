@@ -222,7 +222,6 @@ class WorkflowEngine:
         stop = run.cancel_event
         # Group stop flags to look at besides the run's (set on a branch before it runs).
         flags_above = ctx.parent_context is not None or ctx.cancel_event is not None
-        step_lock = run._lock  # run.take_step(), written out below
         last_result = ctx.last_completed_result() if ctx.completed_tasks else None
         task = None  # the next task, when the last one's successors handed it over
         while True:
@@ -251,14 +250,7 @@ class WorkflowEngine:
                     queue.push_front(task)
                     task = None
                     continue
-            step_lock.acquire()
-            try:
-                spent = run.steps >= run.max_steps
-                if not spent:
-                    run.steps += 1
-            finally:
-                step_lock.release()
-            if spent:
+            if not run.take_step():
                 queue.push_front(task)  # recorded as skipped, as the ready scheduler does
                 raise StepLimitExceededError(run.max_steps, ctx.session_id, task.task_id)
             task_id = task.task_id

@@ -246,8 +246,7 @@ class Run:
     # -- budget ------------------------------------------------------------------------
     def take_step(self) -> bool:
         """Count one more task run against ``max_steps``; False once it is spent.  Every
-        task of every session takes one (the engine's session loop has it written out,
-        on the same lock): acquire/release, half the cost of ``with``."""
+        task of every session takes one: acquire/release, half the cost of ``with``."""
         lock = self._lock
         lock.acquire()
         try:
