@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 _INJECTED_NAMES = frozenset({"llm_client", "llm_agent"})
 _VARIADIC = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+_ASYNC = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 _RESULT_SUFFIX = ".__result__"
 
 
@@ -136,6 +137,8 @@ class TaskWrapper(Executable):
             check_id(task_id, "a task id")
         if not callable(func):
             raise TypeError(f"task {shown(task_id)}: {describe(func)} is not callable")
+        if func.__code__.co_flags & _ASYNC if type(func) is FunctionType else _async_kind(func):
+            raise TypeError(_async_refusal(task_id, _async_kind(func) or ""))
         self.task_id = task_id
         self.func = func
         if (
@@ -736,6 +739,32 @@ def _nested_ids(group: ParallelGroup) -> set[str]:
                 found.add(member.task_id)
                 stack.append(cast(ParallelGroup, member))
     return found
+
+
+def _async_kind(func: Callable[..., Any]) -> str | None:
+    """What kind of async callable ``func`` is, also behind a partial, a method or a
+    callable object's ``__call__`` (None for a plain one): calling it gives an
+    awaitable, never a result."""
+    for target in (func, inspect.getattr_static(type(func), "__call__", None)):
+        if inspect.isasyncgenfunction(target):
+            return "an async generator"
+        if inspect.iscoroutinefunction(target):
+            return "an 'async def' function"
+    return None
+
+
+def _async_refusal(task_id: str, kind: str) -> str:
+    """Why an async task is refused, and what to write instead, in a few lines.
+
+    Calling it would hand its successor an un-awaited coroutine and fail later, far from
+    the cause; refusing it where it is defined is the clear answer until tasks are awaited.
+    """
+    gives = "an async generator object" if kind == "an async generator" else "an un-awaited coroutine"
+    return (
+        f"task {shown(task_id)} is {kind}; graflow_nb does not await tasks yet, so its successors "
+        f"would get {gives} instead of its result. Write it with plain 'def' (for I/O, a "
+        f"synchronous client such as httpx.Client or requests; parallel calls go in a group: a | b | c)."
+    )
 
 
 def _check_bindable(func: Callable[..., Any], bound: dict[str, Any], owner: str) -> None:
