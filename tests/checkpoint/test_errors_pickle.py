@@ -65,6 +65,10 @@ SAMPLES: dict[str, tuple[tuple, dict]] = {
     "graflow_nb.core.snapshot.values.SnapshotError": (("cannot save",), {}),
     "graflow_nb.core.snapshot.values.UnpicklableError": (("LocalError", "lost\nits class"), {}),
     "graflow_nb.core.snapshot.values.GraphChangedError": (("changed", {"tasks": ["task:x"]}, {"edges": [("a", "b")]}), {}),
+    "graflow_nb.core.checkpoint_files.CheckpointFileError": (("damaged", "/tmp/x.pkl", "meta.json: format", 3), {}),
+    "graflow_nb.core.checkpoint_files.UntrustedCheckpointError": (
+        ("not yours", "/tmp/x.pkl", "meta.json: signature", 2, "other secret"), {}
+    ),
     "graflow_nb.pipeline.errors.PipelineError": (("pipeline",), {}),
     "graflow_nb.pipeline.errors.PipelineValidationError": (
         ([Issue("f.yaml", "pipeline[0]", "duplicate id 'a'"), Issue("f.yaml", "pipeline[2]", "empty parallel")],), {}
