@@ -5,12 +5,11 @@ over.  Used in this process and from the subprocess tests."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import pathlib
 import pickle
 import shutil
-
-from graflow_nb.core import signing
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 ATTACKER_SECRET = bytes(range(32))
@@ -56,8 +55,11 @@ def forged(folder: pathlib.Path, marker: pathlib.Path) -> pathlib.Path:
         "format": 2, **meta, "checkpoint_id": "0123456789ab",
         "files": {"pkl": hashlib.sha256(pickled).hexdigest(), "state.json": hashlib.sha256(state).hexdigest()},
     }
-    body["signature"] = {
-        "algorithm": "hmac-sha256", "key": signing.key_id(ATTACKER_SECRET), "value": signing.sign(ATTACKER_SECRET, body),
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    body["signature"] = {  # as graflow_nb signs (core/signing.py), with a secret that is not this user's
+        "algorithm": "hmac-sha256",
+        "key": hmac.new(ATTACKER_SECRET, b"graflow_nb key id", hashlib.sha256).hexdigest()[:16],
+        "value": hmac.new(ATTACKER_SECRET, canonical, hashlib.sha256).hexdigest(),
     }
     (folder / "x.meta.json").write_text(json.dumps(body))
     return pkl

@@ -151,7 +151,10 @@ def _with_a_library_task():
     return wf
 
 
-def test_a_library_function_a_task_of_the_workflow_runs_is_found_there(tmp_path):
+def test_a_library_function_is_found_only_where_a_task_of_the_workflow_runs_it(tmp_path):
+    path = _paused_dynamic(tmp_path, yaml.dump, flow=_with_a_library_task, data=[1])
+    with pytest.raises(SnapshotError, match=r"runs 'yaml:dump', and 'yaml' is an installed package"):
+        _with_a_library_task().resume(path, answers={"D_spawner": True, "D_looper": True})
     path = _paused_dynamic(tmp_path, yaml.safe_dump, flow=_with_a_library_task, data=[1])
     wf = _with_a_library_task()
     assert wf.resume(path, answers={"D_spawner": True, "D_looper": True}) == 3
