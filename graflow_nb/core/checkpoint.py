@@ -52,6 +52,7 @@ from .checkpoint_files import (
     UntrustedCheckpointError,
     checked,
     metadata_fields,
+    paths_of,
     pickle_error,
     read_set,
     trust_set,
@@ -106,8 +107,7 @@ def _safe_name(session_id: str) -> str:
 
 def paths_for(pkl: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
     """``(x.pkl, x.state.json, x.meta.json)`` for a checkpoint path."""
-    stem = pkl.name[: -len(SUFFIX)] if pkl.name.endswith(SUFFIX) else pkl.name
-    return pkl.with_name(stem + SUFFIX), pkl.with_name(stem + ".state.json"), pkl.with_name(stem + ".meta.json")
+    return paths_of(pkl if pkl.name.endswith(SUFFIX) else pkl.with_name(pkl.name + SUFFIX))
 
 
 def target_path(run: Run, path: Any) -> pathlib.Path:

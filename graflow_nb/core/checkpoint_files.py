@@ -386,19 +386,21 @@ def _short(error: BaseException) -> str:
     return shown(str(error), 160).strip("'\"")
 
 
-def _place(files: _Set, what: str, found: int | None, hint: bool) -> str:
+def _place(files: _Set, what: str, found: int | None, hint: bool, doing: str = "loaded") -> str:
     has = "an unknown format" if found is None else f"format {found}"
     tail = f"; {TRUST_HINT}" if hint else ""
-    return f"checkpoint {_path(files.pkl)} cannot be loaded: {what} (the files are {has}; this graflow_nb reads format {FORMAT}){tail}"
+    return f"checkpoint {_path(files.pkl)} cannot be {doing}: {what} (the files are {has}; this graflow_nb reads format {FORMAT}){tail}"
 
 
 def _path(path: pathlib.Path) -> str:
     return shown(str(path), 1000)
 
 
-def _damaged(files: _Set, what: str, part: str, found: int | None, hint: bool = True) -> CheckpointFileError:
+def _damaged(
+    files: _Set, what: str, part: str, found: int | None, hint: bool = True, doing: str = "loaded"
+) -> CheckpointFileError:
     hint_text = hint and part.startswith(files.meta_path.name)  # trust=True loads the .pkl without it
-    return CheckpointFileError(_place(files, what, found, hint_text), str(files.pkl), part, found)
+    return CheckpointFileError(_place(files, what, found, hint_text, doing), str(files.pkl), part, found)
 
 
 def _untrusted(files: _Set, what: str, part: str, found: int | None, reason: str) -> UntrustedCheckpointError:
@@ -418,23 +420,33 @@ def trust_set(pkl: pathlib.Path) -> str:
     what ``graflow-nb trust`` does once the user decided to trust it.  A format-1 set
     gets format 2's .pkl line.  Its checkpoint id."""
     files = read_set(pkl)
+    if files.meta is None:
+        raise _damaged(
+            files, f"it has no {files.meta_path.name} to sign: resume it with trust=True and save it again",
+            files.meta_path.name, files.found_format(), hint=False, doing="signed",
+        )
     meta = _meta(files)
     found = files.found_format(meta)
     checkpoint_id = meta.get("checkpoint_id")
     if not isinstance(checkpoint_id, str) or not re.fullmatch(r"[0-9a-f]{1,64}", checkpoint_id):
-        raise _damaged(files, f"its {files.meta_path.name} has no valid 'checkpoint_id'", f"{files.meta_path.name}: checkpoint_id", found)
+        raise _damaged(
+            files, f"its {files.meta_path.name} has no valid 'checkpoint_id'", f"{files.meta_path.name}: checkpoint_id",
+            found, hint=False, doing="signed",
+        )
     if found is None or found > FORMAT:
-        raise _damaged(files, "this graflow_nb cannot sign a format it does not read", f"{files.meta_path.name}: format", found, hint=False,
+        raise _damaged(
+            files, "this graflow_nb cannot sign a format it does not read", f"{files.meta_path.name}: format", found,
+            hint=False, doing="signed",
         )
     if files.state is None:
-        raise _damaged(files, f"its {files.state_path.name} is missing", files.state_path.name, found)
+        raise _damaged(files, f"its {files.state_path.name} is missing", files.state_path.name, found, doing="signed")
     mark = files.mark()
     for name, saved_as in ((files.pkl.name, None if mark is None else mark[1]), (files.state_path.name, _json_id(files.state))):
         if saved_as is not None and saved_as != checkpoint_id:
             raise _damaged(
                 files, f"its files come from different saves ({name} is checkpoint {shown(saved_as, 80)}, "
                 f"{files.meta_path.name} checkpoint {shown(checkpoint_id, 80)}): resume it with trust=True and save it again",
-                name, found, hint=False,
+                name, found, hint=False, doing="signed",
             )
     pickled = files.pickled if mark is not None else files.pickled + mark_line(checkpoint_id)
     _sign_and_commit(pkl, pickled, files.state, meta)
