@@ -16,10 +16,17 @@
 Values are pickled with cloudpickle, so functions and classes defined in notebook
 cells (``__main__``) travel by value.  A channel value that does not pickle is named
 (key and reason) before anything is submitted.
+
+On the way back each value a task produced (a result, a channel value) is pickled on
+its own inside the outcome (``seal_outcome``): a value that pickles on the worker
+but can't be unpickled here (its class is missing here, or refuses to load here)
+then stands out as itself when ``load_outcome`` reads the outcome, named by task or
+key, instead of making the whole outcome unreadable.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 from dataclasses import dataclass, field
@@ -27,8 +34,9 @@ from typing import Any
 
 import cloudpickle
 
+from ..core.channel import Change
 from ..core.errors import GraflowRuntimeError
-from ..core.snapshot import BranchOutcome, BranchSpec
+from ..core.snapshot import BranchOutcome, BranchSpec, ChannelState
 
 
 class ShippingError(GraflowRuntimeError, TypeError):
@@ -136,3 +144,136 @@ class RemoteOutcome:
     dynamic_nodes: dict[str, Any]
     paused_state: bytes | None = None
     seen: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
+# -- values sealed one by one on the way back ------------------------------------------
+# Values of these types always load wherever they pickled: they travel as they are.
+_PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
+class Unloadable:
+    """Stands in, in an outcome read by ``load_outcome``, for a value the worker sent
+    that can't be unpickled here; ``where`` names it ("the result of task 'a'")."""
+
+    __slots__ = ("error", "kind", "where")
+
+    def __init__(self, where: str, kind: str, error: Exception):
+        self.where = where
+        self.kind = kind
+        self.error = error
+
+
+def _unseal(where: str, kind: str, blob: bytes) -> Any:
+    try:
+        return loads(blob)
+    except Exception as error:  # what the value's own class raised while loading here
+        return Unloadable(where, kind, error)
+
+
+class _Sealed:
+    """One value pickled on its own; it unpickles as the value, or as an ``Unloadable``."""
+
+    __slots__ = ("blob", "kind", "where")
+
+    def __init__(self, where: str, kind: str, blob: bytes):
+        self.where = where
+        self.kind = kind
+        self.blob = blob
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _unseal, (self.where, self.kind, self.blob)
+
+
+class _Sealer:
+    """Seals each distinct value once: a value that is both a result and a channel
+    value (a task's result is both) comes back as one object, as it left."""
+
+    def __init__(self) -> None:
+        self.sealed: dict[int, tuple[Any, _Sealed]] = {}  # id -> (the value, kept alive; its seal)
+
+    def __call__(self, value: Any, where: str) -> Any:
+        if type(value) in _PLAIN:
+            return value
+        known = self.sealed.get(id(value))
+        if known is None:
+            known = self.sealed[id(value)] = (value, _Sealed(where, type(value).__qualname__, dumps(value)))
+        return known[1]
+
+
+def _where(key: str, session_id: str | None = None) -> str:
+    if key.endswith(".__result__"):
+        where = f"the result of task {key[: -len('.__result__')]!r}"
+    else:
+        where = f"channel key {key!r}"
+    return where if session_id is None else f"{where} in session {session_id!r}"
+
+
+def seal_outcome(remote: RemoteOutcome) -> RemoteOutcome:
+    """A copy of ``remote`` whose results and channel values are each pickled on their
+    own (``remote`` itself is left as it is).  Raises as ``dumps`` does for a value that
+    can't be pickled here, on the worker."""
+    seal = _Sealer()
+    outcome = remote.outcome
+    changes = {
+        key: Change(
+            change.kind,
+            seal(change.value, _where(key)),
+            tuple((op, seal(arg, _where(key))) for op, arg in change.ops),
+        )
+        for key, change in outcome.changes.items()
+    }
+    results = {task_id: seal(value, _where(f"{task_id}.__result__")) for task_id, value in outcome.results.items()}
+    task_runs = [
+        dataclasses.replace(run, result=seal(run.result, _where(f"{run.task_id}.__result__")))
+        if type(run.result) not in _PLAIN else run
+        for run in outcome.task_runs
+    ]
+    sessions = [
+        dataclasses.replace(session, channel=_sealed_channel(session.channel, session.session_id, seal))
+        for session in outcome.sessions
+    ]
+    sealed = dataclasses.replace(outcome, changes=changes, results=results, task_runs=task_runs, sessions=sessions)
+    return dataclasses.replace(remote, outcome=sealed)
+
+
+def _sealed_channel(channel: ChannelState, session_id: str, seal: _Sealer) -> ChannelState:
+    return ChannelState(
+        values={key: seal(value, _where(key, session_id)) for key, value in channel.values.items()},
+        deleted=channel.deleted,
+        ops={
+            key: (seal(base, _where(key, session_id)), [(op, seal(arg, _where(key, session_id))) for op, arg in ops])
+            for key, (base, ops) in channel.ops.items()
+        },
+    )
+
+
+def load_outcome(blob: bytes) -> tuple[RemoteOutcome, list[Unloadable]]:
+    """The outcome a worker sent (``seal_outcome``), and the values in it that can't be
+    loaded here, each once, in the order the outcome holds them.  Those are taken out:
+    a result or channel value that stood for one is dropped, a task run's result is
+    None.  Raises only if the rest of the outcome (records, errors) can't be loaded."""
+    remote: RemoteOutcome = loads(blob)
+    outcome = remote.outcome
+    found: dict[int, Unloadable] = {}
+
+    def loaded(value: Any) -> bool:
+        if isinstance(value, Unloadable):
+            found.setdefault(id(value), value)
+            return False
+        return True
+
+    outcome.changes = {
+        k: c for k, c in outcome.changes.items() if all([loaded(c.value), *[loaded(arg) for _, arg in c.ops]])
+    }
+    outcome.results = {k: v for k, v in outcome.results.items() if loaded(v)}
+    for run in outcome.task_runs:
+        if not loaded(run.result):
+            run.result = None
+    for session in outcome.sessions:
+        channel = session.channel
+        channel.values = {k: v for k, v in channel.values.items() if loaded(v)}
+        channel.ops = {
+            k: (base, ops) for k, (base, ops) in channel.ops.items()
+            if all([loaded(base), *[loaded(arg) for _, arg in ops]])
+        }
+    return remote, list(found.values())

@@ -27,7 +27,7 @@ from ..core.events import Event, EventLog
 from ..core.pool import WorkerPool
 from ..core.snapshot import branch_outcome, open_branch
 from ..core.workflow import WorkflowContext
-from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads
+from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads, seal_outcome
 
 # How long a worker trusts its last look at the stop flag (each look asks the scheduler).
 STOP_CHECK_SECONDS = 0.01
@@ -168,7 +168,8 @@ def _fresh_branch(workflow: Any, view: GroupView, ticket: Ticket) -> ExecutionCo
 
 
 def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes, ticket: Ticket) -> bytes:
-    """The Dask task: run one branch session here and return its pickled outcome."""
+    """The Dask task: run one branch session here and return its pickled outcome, each
+    value a task produced sealed on its own (``shipping.seal_outcome``)."""
     worker = get_worker()
     attempt = uuid.uuid4().hex[:8]
     if ticket.paused_state is not None:
@@ -211,7 +212,7 @@ def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes,
             )
     remote = _outcome(branch, ticket, worker.address, attempt, forwarder.events, error, paused)
     try:
-        return dumps(remote)
+        return dumps(seal_outcome(remote))
     except Exception as unpicklable:
         # A task returned (or wrote) something that can't travel back: the branch fails
         # with an error naming it, and the rest of the record still comes home.
@@ -223,7 +224,7 @@ def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes,
             if not _pickles(task_run.result):
                 task_run.result = None
         remote.paused_state = None
-        return dumps(remote)
+        return dumps(seal_outcome(remote))
 
 
 def _attach(branch: ExecutionContext, workflow: Any) -> None:
