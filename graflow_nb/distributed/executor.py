@@ -23,7 +23,8 @@ ends every future at once; each member out on the cluster then fails with
 ``SchedulerLost`` naming its session, task and the scheduler, and nothing here calls
 the scheduler again (no stop flag, no gather), so nothing waits on Dask's reconnect
 timeout.  A value in an outcome that can't be unpickled here fails its branch with a
-``ShippingError`` naming the session, task (or key) and worker (``load_outcome``).
+``ShippingError`` naming the session, task (or key) and worker (``load_outcome``); an
+error that can't be comes back as an ``UnpicklableError`` (``seal_error``).
 Every member that ends so is settled like any failed member: the group's policy
 decides, and its session is closed ``failed``.
 """
@@ -85,10 +86,11 @@ class SchedulerLost(WorkerLost):
     start on such a client (make a new one and hand it to the group again)."""
 
 
-_NEW_CLIENT = (
-    "make a new client and hand it to the group again "
-    "(with_execution(backend='dask', backend_config={'client': client}) or execute(executor=client))"
-)
+def _new_client(group: Any) -> str:
+    """How to go on after a client was lost, for ``group``."""
+    if group.backend_chosen:
+        return "make a new client and hand it to the group again (with_execution(backend='dask', backend_config={'client': client}))"
+    return "make a new client and run with it (execute(executor=client))"
 
 
 def _scheduler_of(client: Client) -> str:
@@ -273,7 +275,7 @@ class DaskBatch(Batch):
         self.scheduler = _scheduler_of(client)
         why = _unreachable(client, self.scheduler)
         if why is not None:  # nothing was sent: the group fails, its members cancelled
-            raise SchedulerLost(f"{where} can't start on Dask: {why}; {_NEW_CLIENT}")
+            raise SchedulerLost(f"{where} can't start on Dask: {why}; {_new_client(branches.group)}")
         view = _view(branches)
         try:
             view_blob = dumps(view)
@@ -534,7 +536,7 @@ class DaskBatch(Batch):
             feed.waiting = {}
             feed.closed = True
         if run.bus.active:
-            outcome.events = [loads(blob) for blob in remote.events]
+            outcome.events = [event for event in map(_event, remote.events) if event is not None]
         with run._lock:
             for base, count in remote.fork_counts.items():
                 run._fork_counts[base] = max(count, run._fork_counts.get(base, 0))
@@ -580,8 +582,8 @@ class DaskBatch(Batch):
         while feed.next in feed.waiting:
             blob = feed.waiting.pop(feed.next)
             feed.next += 1
-            if bus.active:
-                event = loads(blob)
+            event = _event(blob) if bus.active else None
+            if event is not None:
                 if live:
                     self._mirror(feed, event)
                 bus.deliver(event)
@@ -628,6 +630,16 @@ class DaskBatch(Batch):
             self.client.unsubscribe_topic(self.topic)
         except Exception:  # the client closed meanwhile: nothing left to unsubscribe
             pass
+
+
+def _event(blob: bytes) -> Any:
+    """An event a worker sent, or None for one that can't be loaded here (its errors
+    come as themselves or stand-ins, ``shipping.seal_error``; any other value of it that
+    does not load drops the event, and the branch's record still says what happened)."""
+    try:
+        return loads(blob)
+    except Exception:
+        return None
 
 
 def _cause(future: Any) -> BaseException | None:

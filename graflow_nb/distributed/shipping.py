@@ -17,11 +17,12 @@ Values are pickled with cloudpickle, so functions and classes defined in noteboo
 cells (``__main__``) travel by value.  A channel value that does not pickle is named
 (key and reason) before anything is submitted.
 
-On the way back each value a task produced (a result, a channel value) is pickled on
-its own inside the outcome (``seal_outcome``): a value that pickles on the worker
-but can't be unpickled here (its class is missing here, or refuses to load here)
-then stands out as itself when ``load_outcome`` reads the outcome, named by task or
-key, instead of making the whole outcome unreadable.
+On the way back each value a task produced (a result, a channel value, an error) is
+pickled on its own inside the outcome (``seal_outcome``): a value that pickles on the
+worker but can't be unpickled here (its class is missing here, or refuses to load
+here) then stands out as itself when ``load_outcome`` reads the outcome, named by task
+or key, instead of making the whole outcome unreadable; an error comes back as an
+``UnpicklableError`` keeping its type's name and message.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import cloudpickle
 
 from ..core.channel import Change
 from ..core.errors import GraflowRuntimeError
-from ..core.snapshot import BranchOutcome, BranchSpec, ChannelState
+from ..core.snapshot import BranchOutcome, BranchSpec, ChannelState, UnpicklableError
 
 
 class ShippingError(GraflowRuntimeError, TypeError):
@@ -163,25 +164,37 @@ class Unloadable:
         self.error = error
 
 
-def _unseal(where: str, kind: str, blob: bytes) -> Any:
+def _unseal(where: str, kind: str, blob: bytes, message: str | None = None) -> Any:
     try:
         return loads(blob)
     except Exception as error:  # what the value's own class raised while loading here
-        return Unloadable(where, kind, error)
+        if message is None:
+            return Unloadable(where, kind, error)
+        stand_in = UnpicklableError(kind, message)  # an error: its type's name and message
+        stand_in.add_note(f"[graflow_nb] {where} can't be loaded in this process ({type(error).__name__}: {error})")
+        return stand_in
 
 
 class _Sealed:
-    """One value pickled on its own; it unpickles as the value, or as an ``Unloadable``."""
+    """One value pickled on its own; it unpickles as the value, or as an ``Unloadable``
+    (an error, which has a ``message``: as an ``UnpicklableError``)."""
 
-    __slots__ = ("blob", "kind", "where")
+    __slots__ = ("blob", "kind", "message", "where")
 
-    def __init__(self, where: str, kind: str, blob: bytes):
+    def __init__(self, where: str, kind: str, blob: bytes, message: str | None = None):
         self.where = where
         self.kind = kind
         self.blob = blob
+        self.message = message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _unseal, (self.where, self.kind, self.blob)
+        return _unseal, (self.where, self.kind, self.blob, self.message)
+
+
+def seal_error(error: BaseException, where: str) -> _Sealed:
+    """``error`` pickled on its own: it comes back as itself, or, if it can't be loaded
+    here, as an ``UnpicklableError`` with its type's name and message."""
+    return _Sealed(where, type(error).__name__, dumps(error), str(error)[:2000])
 
 
 class _Sealer:
@@ -196,7 +209,10 @@ class _Sealer:
             return value
         known = self.sealed.get(id(value))
         if known is None:
-            known = self.sealed[id(value)] = (value, _Sealed(where, type(value).__qualname__, dumps(value)))
+            seal = seal_error(value, where) if isinstance(value, BaseException) else _Sealed(
+                where, type(value).__qualname__, dumps(value)
+            )
+            known = self.sealed[id(value)] = (value, seal)
         return known[1]
 
 
@@ -209,8 +225,8 @@ def _where(key: str, session_id: str | None = None) -> str:
 
 
 def seal_outcome(remote: RemoteOutcome) -> RemoteOutcome:
-    """A copy of ``remote`` whose results and channel values are each pickled on their
-    own (``remote`` itself is left as it is).  Raises as ``dumps`` does for a value that
+    """A copy of ``remote`` whose results, channel values and errors are each pickled on
+    their own (``remote`` itself is left as it is).  Raises as ``dumps`` does for a value that
     can't be pickled here, on the worker."""
     seal = _Sealer()
     outcome = remote.outcome
@@ -224,15 +240,22 @@ def seal_outcome(remote: RemoteOutcome) -> RemoteOutcome:
     }
     results = {task_id: seal(value, _where(f"{task_id}.__result__")) for task_id, value in outcome.results.items()}
     task_runs = [
-        dataclasses.replace(run, result=seal(run.result, _where(f"{run.task_id}.__result__")))
-        if type(run.result) not in _PLAIN else run
+        dataclasses.replace(
+            run,
+            result=seal(run.result, _where(f"{run.task_id}.__result__")),
+            error=seal(run.error, f"the error task {run.task_id!r} raised"),
+        )
+        if type(run.result) not in _PLAIN or run.error is not None else run
         for run in outcome.task_runs
     ]
     sessions = [
         dataclasses.replace(session, channel=_sealed_channel(session.channel, session.session_id, seal))
         for session in outcome.sessions
     ]
-    sealed = dataclasses.replace(outcome, changes=changes, results=results, task_runs=task_runs, sessions=sessions)
+    error = seal(outcome.error, f"the error session {outcome.session_id!r} ended with")
+    sealed = dataclasses.replace(
+        outcome, changes=changes, results=results, task_runs=task_runs, sessions=sessions, error=error
+    )
     return dataclasses.replace(remote, outcome=sealed)
 
 

@@ -27,7 +27,7 @@ from ..core.events import Event, EventLog
 from ..core.pool import WorkerPool
 from ..core.snapshot import branch_outcome, open_branch
 from ..core.workflow import WorkflowContext
-from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads, seal_outcome
+from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads, seal_error, seal_outcome
 
 # How long a worker trusts its last look at the stop flag (each look asks the scheduler).
 STOP_CHECK_SECONDS = 0.01
@@ -114,8 +114,12 @@ class _Forwarder:
 
 def _portable_event(event: Event, address: str) -> bytes:
     thread = f"{address}/{event.thread}"
+    data = event.data
+    if any(isinstance(value, BaseException) for value in data.values()):  # a failure's error: sealed
+        where = f"the error task {event.task_id!r} raised"
+        data = {k: seal_error(v, where) if isinstance(v, BaseException) else v for k, v in data.items()}
     try:
-        return dumps(Event(event.kind, event.session_id, event.task_id, event.data, event.time, thread))
+        return dumps(Event(event.kind, event.session_id, event.task_id, data, event.time, thread))
     except Exception:
         data = {k: (v if _pickles(v) else repr(v)) for k, v in event.data.items()}
         return dumps(Event(event.kind, event.session_id, event.task_id, data, event.time, thread))

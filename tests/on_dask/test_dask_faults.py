@@ -28,6 +28,7 @@ from instruments import WAIT, wait_until
 import graflow_nb
 from graflow_nb import ParallelGroupError, task, workflow
 from graflow_nb.core.events import EventKind, EventLog
+from graflow_nb.core.snapshot import UnpicklableError
 from graflow_nb.distributed import SchedulerLost, ShippingError
 
 from .conftest import worker_addresses
@@ -178,6 +179,14 @@ def test_after_a_client_closed_a_group_still_on_it_fails_at_once_and_a_new_clien
     assert {sid: r.state for sid, r in run.sessions.items()} == {"T": "failed", "T_good": "cancelled", "T_victim": "cancelled"}
     assert run.status == "failed" and run.task_counts() == {"src": 1, "ParallelGroup_1": 1}
 
+    # A group that chose no backend follows execute(executor=...): the advice says so.
+    with workflow("closed-executor") as plain:
+        (task("a")(lambda: 1) | task("b")(lambda: 2))
+    with pytest.raises(SchedulerLost) as caught:
+        plain.execute("ParallelGroup_1", session_id="V", executor=own)
+    assert str(caught.value).endswith("was closed; make a new client and run with it (execute(executor=client))")
+    assert {r.state for r in plain.last_run.sessions.values()} == {"failed", "cancelled"}
+
     # The user makes a new client and hands it over: the same workflow runs on it.
     again = Client(client.cluster, set_as_default=False)
     try:
@@ -257,6 +266,43 @@ def test_a_channel_value_that_cannot_be_loaded_here_is_named_by_its_key(client):
     assert "channel key 'report', a HomeSick, can't be loaded in this process" in str(error)
     run = wf.last_run
     assert {sid: r.state for sid, r in run.sessions.items()} == {"S": "failed", "S_writer": "failed", "S_other": "discarded"}
+
+
+def test_an_error_that_cannot_be_loaded_here_comes_back_as_a_stand_in_with_its_type_and_message(client):
+    HomeSick = homesick_class()
+    log = EventLog()
+
+    class Odd(ValueError):
+        pass
+
+    with workflow("homesick-error") as wf:
+        @task
+        def victim():
+            error = Odd("victim broke")
+            error.evidence = HomeSick("the evidence")
+            raise error
+
+        @task
+        def other():
+            return 2
+
+        (victim | other).with_execution(**dask_on(client))
+        with pytest.raises(ParallelGroupError) as caught:
+            wf.execute("ParallelGroup_1", session_id="S", observers=[log])
+    error = caught.value.errors["victim"]
+    assert type(error) is UnpicklableError and str(error) == "Odd: victim broke"
+    assert (
+        "[graflow_nb] the error task 'victim' raised can't be loaded in this process "
+        "(RuntimeError: the evidence can only be loaded on a worker)"
+    ) in error.__notes__
+    run = wf.last_run
+    assert {sid: r.state for sid, r in run.sessions.items()} == {"S": "failed", "S_victim": "failed", "S_other": "discarded"}
+    [attempt] = [r for r in run.task_runs if r.task_id == "victim"]
+    assert attempt.status == "failed" and str(attempt.error) == "Odd: victim broke"
+    failed = [e for e in log.events if e.kind == EventKind.TASK_FAILED and e.session_id == "S_victim"]
+    assert [(e.task_id, type(e.data["error"]), str(e.data["error"])) for e in failed] == [
+        ("victim", UnpicklableError, "Odd: victim broke")
+    ]
 
 
 # -- the scheduler killed ----------------------------------------------------------------
