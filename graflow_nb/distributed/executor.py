@@ -435,6 +435,8 @@ class DaskBatch(Batch):
                 blobs = dict(zip(finished, self.client.gather(finished), strict=True))
             except Exception:  # one was lost on the way (its worker died just now): one by one
                 for future in finished:
+                    if _unreachable(self.client, self.scheduler) is not None:
+                        break  # the client lost its scheduler meanwhile: the rest are lost with it
                     try:
                         blobs[future] = future.result()
                     except Exception:
@@ -504,7 +506,7 @@ class DaskBatch(Batch):
         worker = worker or "an unknown worker"
         kind = "was lost with" if isinstance(cause, (KilledWorker, OSError)) else "failed on"
         error = WorkerLost(
-            f"branch session {self.branches.branches[index].session_id!r} {kind} Dask worker {worker} "
+            f"{self._branch_name(index)} {kind} Dask worker {worker} "
             f"({type(cause).__name__}: {cause})", cause,
         )
         self._give_up(index, error)
