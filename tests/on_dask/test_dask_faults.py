@@ -337,6 +337,8 @@ def doomed_scheduler():
         except ProcessLookupError:
             pass
         host.wait(WAIT)
+        host.stdin.close()
+        host.stdout.close()
 
 
 @pytest.mark.slow
