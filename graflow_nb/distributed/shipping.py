@@ -37,7 +37,7 @@ import cloudpickle
 
 from ..core.channel import Change
 from ..core.errors import GraflowRuntimeError
-from ..core.snapshot import BranchOutcome, BranchSpec, ChannelState, UnpicklableError
+from ..core.snapshot import BranchOutcome, BranchSpec, ChannelState, GroupState, UnpicklableError
 
 
 class ShippingError(GraflowRuntimeError, TypeError):
@@ -225,8 +225,8 @@ def _where(key: str, session_id: str | None = None) -> str:
 
 
 def seal_outcome(remote: RemoteOutcome) -> RemoteOutcome:
-    """A copy of ``remote`` whose results, channel values and errors are each pickled on
-    their own (``remote`` itself is left as it is).  Raises as ``dumps`` does for a value that
+    """A copy of ``remote`` whose results, channel values and errors (nested groups'
+    included) are each pickled on their own (``remote`` itself is left as it is).  Raises as ``dumps`` does for a value that
     can't be pickled here, on the worker."""
     seal = _Sealer()
     outcome = remote.outcome
@@ -249,14 +249,36 @@ def seal_outcome(remote: RemoteOutcome) -> RemoteOutcome:
         for run in outcome.task_runs
     ]
     sessions = [
-        dataclasses.replace(session, channel=_sealed_channel(session.channel, session.session_id, seal))
+        dataclasses.replace(
+            session,
+            channel=_sealed_channel(session.channel, session.session_id, seal),
+            groups=[_sealed_group(group, seal) for group in session.groups],
+        )
         for session in outcome.sessions
     ]
     error = seal(outcome.error, f"the error session {outcome.session_id!r} ended with")
     sealed = dataclasses.replace(
         outcome, changes=changes, results=results, task_runs=task_runs, sessions=sessions, error=error
     )
-    return dataclasses.replace(remote, outcome=sealed)
+    groups = [
+        dataclasses.replace(record, failures=[
+            {**failure, "error": seal(failure["error"], f"the error task {failure['task_id']!r} raised")}
+            for failure in record.failures
+        ])
+        for record in remote.groups
+    ]
+    return dataclasses.replace(remote, outcome=sealed, groups=groups)
+
+
+def _sealed_group(group: GroupState, seal: _Sealer) -> GroupState:
+    """A nested group parked or failed in the branch: its members' errors sealed."""
+    outcomes = [
+        None if result is None else dataclasses.replace(
+            result, error=seal(result.error, f"the error task {result.task_id!r} raised")
+        )
+        for result in group.outcomes
+    ]
+    return dataclasses.replace(group, outcomes=outcomes)
 
 
 def _sealed_channel(channel: ChannelState, session_id: str, seal: _Sealer) -> ChannelState:

@@ -26,7 +26,7 @@ from distributed.client import FutureCancelledError
 from instruments import WAIT, wait_until
 
 import graflow_nb
-from graflow_nb import ParallelGroupError, task, workflow
+from graflow_nb import ParallelGroupError, parallel, task, workflow
 from graflow_nb.core.events import EventKind, EventLog
 from graflow_nb.core.snapshot import UnpicklableError
 from graflow_nb.distributed import SchedulerLost, ShippingError
@@ -303,6 +303,47 @@ def test_an_error_that_cannot_be_loaded_here_comes_back_as_a_stand_in_with_its_t
     assert [(e.task_id, type(e.data["error"]), str(e.data["error"])) for e in failed] == [
         ("victim", UnpicklableError, "Odd: victim broke")
     ]
+
+
+def test_an_unloadable_error_in_a_nested_group_stays_in_its_record_and_the_branch_goes_on(client):
+    HomeSick = homesick_class()
+
+    class Odd(ValueError):
+        pass
+
+    with workflow("homesick-nested") as wf:
+        @task
+        def inner_bad():
+            error = Odd("inner broke")
+            error.evidence = HomeSick("the evidence")
+            raise error
+
+        @task
+        def inner_ok():
+            return 1
+
+        @task
+        def lead():
+            return 0
+
+        _ = lead >> parallel(inner_bad, inner_ok).with_execution(policy="continue")  # on threads, in the worker
+
+        @task
+        def other():
+            return 2
+
+        parallel(lead, other).with_execution(**dask_on(client))
+    wf.execute("ParallelGroup_2", session_id="S")
+    run = wf.last_run
+    assert run.status == "succeeded"
+    assert {sid: r.state for sid, r in run.sessions.items()} == {
+        "S": "closed", "S_lead": "merged", "S_other": "merged", "S_lead_inner_bad": "failed", "S_lead_inner_ok": "merged",
+    }
+    [inner] = [g for g in run.groups if g.group_id == "ParallelGroup_1"]
+    assert inner.state == "degraded" and inner.session_id == "S_lead"
+    [failure] = inner.failures
+    assert failure["task_id"] == "inner_bad" and failure["session_id"] == "S_lead_inner_bad"
+    assert type(failure["error"]) is UnpicklableError and str(failure["error"]) == "Odd: inner broke"
 
 
 # -- the scheduler killed ----------------------------------------------------------------
