@@ -193,8 +193,16 @@ class _Sealed:
 
 def seal_error(error: BaseException, where: str) -> _Sealed:
     """``error`` pickled on its own: it comes back as itself, or, if it can't be loaded
-    here, as an ``UnpicklableError`` with its type's name and message."""
-    return _Sealed(where, type(error).__name__, dumps(error), str(error)[:2000])
+    here (or can't even be pickled there), as an ``UnpicklableError`` with its type's
+    name and message."""
+    kind, message = type(error).__name__, str(error)[:2000]
+    try:
+        blob = dumps(error)
+    except Exception as unpicklable:  # it holds a lock, say: its name and message travel
+        stand_in = UnpicklableError(kind, message)
+        stand_in.add_note(f"[graflow_nb] {where} can't be pickled ({type(unpicklable).__name__}: {unpicklable})")
+        blob = dumps(stand_in)
+    return _Sealed(where, kind, blob, message)
 
 
 class _Sealer:

@@ -305,6 +305,33 @@ def test_an_error_that_cannot_be_loaded_here_comes_back_as_a_stand_in_with_its_t
     ]
 
 
+def test_an_error_that_cannot_even_be_pickled_on_the_worker_comes_back_as_a_stand_in(client):
+    class Locked(ValueError):
+        pass
+
+    with workflow("locked-error") as wf:
+        @task
+        def victim():
+            error = Locked("holds a lock")
+            error.lock = threading.Lock()
+            raise error
+
+        @task
+        def other():
+            return 2
+
+        (victim | other).with_execution(**dask_on(client))
+        with pytest.raises(ParallelGroupError) as caught:
+            wf.execute("ParallelGroup_1", session_id="S")
+    error = caught.value.errors["victim"]
+    assert type(error) is UnpicklableError and str(error) == "Locked: holds a lock"
+    assert error.__notes__ == [
+        "[graflow_nb] the error task 'victim' raised can't be pickled (TypeError: cannot pickle '_thread.lock' object)"
+    ]
+    assert {sid: r.state for sid, r in wf.last_run.sessions.items()} == {"S": "failed", "S_victim": "failed", "S_other": "discarded"}
+    assert wf.last_run.sessions["S_victim"].worker in worker_addresses(client)  # its record came back
+
+
 def test_an_unloadable_error_in_a_nested_group_stays_in_its_record_and_the_branch_goes_on(client):
     HomeSick = homesick_class()
 
