@@ -473,14 +473,15 @@ class DaskBatch(Batch):
         return f"branch session {self.branches.branches[index].session_id!r} (task {self.branches.members[index].task_id!r})"
 
     def _unloadable(self, index: int, remote: RemoteOutcome, values: list[Unloadable]) -> BaseException:
-        """The branch fails for values of its outcome that can't be loaded here (taken
-        out of it by ``load_outcome``): with an error naming the first, unless it failed
-        of its own error already (which then notes them).  A paused branch can't go on."""
+        """The branch fails for values of its outcome that can't be loaded here, or could
+        not be pickled on its worker (taken out of it by ``load_outcome``): with an error
+        naming the first, unless it failed of its own error already (which then notes
+        them).  A paused branch can't go on."""
         first = values[0]
         more = f" (and {len(values) - 1} more)" if len(values) > 1 else ""
         error = ShippingError(
             f"{self._branch_name(index)} on Dask worker {remote.worker}: {first.where}{more}, a {first.kind}, "
-            f"can't be loaded in this process ({type(first.error).__name__}: {first.error})",
+            f"{first.why} ({type(first.error).__name__}: {first.error})",
             cause=first.error,
         )
         outcome = remote.outcome

@@ -153,15 +153,21 @@ _PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})
 
 
 class Unloadable:
-    """Stands in, in an outcome read by ``load_outcome``, for a value the worker sent
-    that can't be unpickled here; ``where`` names it ("the result of task 'a'")."""
+    """Stands in, in an outcome read by ``load_outcome``, for a value that can't be
+    unpickled here, or could not be pickled on the worker; ``where`` names it ("the
+    result of task 'a'"), ``why`` says which, ``error`` is what was raised."""
 
-    __slots__ = ("error", "kind", "where")
+    __slots__ = ("error", "kind", "where", "why")
 
-    def __init__(self, where: str, kind: str, error: Exception):
+    def __init__(self, where: str, kind: str, error: BaseException, why: str = "can't be loaded in this process"):
         self.where = where
         self.kind = kind
         self.error = error
+        self.why = why
+
+
+def _unpicklable(where: str, kind: str, error: BaseException) -> Unloadable:
+    return Unloadable(where, kind, error, "can't be pickled on its worker to come back")
 
 
 def _unseal(where: str, kind: str, blob: bytes, message: str | None = None) -> Any:
@@ -177,18 +183,32 @@ def _unseal(where: str, kind: str, blob: bytes, message: str | None = None) -> A
 
 class _Sealed:
     """One value pickled on its own; it unpickles as the value, or as an ``Unloadable``
-    (an error, which has a ``message``: as an ``UnpicklableError``)."""
+    (an error, which has a ``message``: as an ``UnpicklableError``).  A value that could
+    not be pickled has no ``blob`` but the ``problem`` that stopped it."""
 
-    __slots__ = ("blob", "kind", "message", "where")
+    __slots__ = ("blob", "kind", "message", "problem", "where")
 
-    def __init__(self, where: str, kind: str, blob: bytes, message: str | None = None):
+    def __init__(
+        self, where: str, kind: str, blob: bytes | None, message: str | None = None, problem: Exception | None = None
+    ):
         self.where = where
         self.kind = kind
         self.blob = blob
         self.message = message
+        self.problem = problem
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if self.blob is None:
+            return _unpicklable, (self.where, self.kind, self.problem)
         return _unseal, (self.where, self.kind, self.blob, self.message)
+
+
+def _seal_value(value: Any, where: str) -> _Sealed:
+    kind = type(value).__qualname__
+    try:
+        return _Sealed(where, kind, dumps(value))
+    except Exception as problem:  # a lock, an open file...: named when the outcome is read
+        return _Sealed(where, kind, None, problem=problem)
 
 
 def seal_error(error: BaseException, where: str) -> _Sealed:
@@ -217,9 +237,7 @@ class _Sealer:
             return value
         known = self.sealed.get(id(value))
         if known is None:
-            seal = seal_error(value, where) if isinstance(value, BaseException) else _Sealed(
-                where, type(value).__qualname__, dumps(value)
-            )
+            seal = seal_error(value, where) if isinstance(value, BaseException) else _seal_value(value, where)
             known = self.sealed[id(value)] = (value, seal)
         return known[1]
 
@@ -234,8 +252,8 @@ def _where(key: str, session_id: str | None = None) -> str:
 
 def seal_outcome(remote: RemoteOutcome) -> RemoteOutcome:
     """A copy of ``remote`` whose results, channel values and errors (nested groups'
-    included) are each pickled on their own (``remote`` itself is left as it is).  Raises as ``dumps`` does for a value that
-    can't be pickled here, on the worker."""
+    included) are each pickled on their own (``remote`` itself is left as it is); one
+    that can't be pickled travels as the problem, for ``load_outcome`` to name."""
     seal = _Sealer()
     outcome = remote.outcome
     changes = {
@@ -302,7 +320,8 @@ def _sealed_channel(channel: ChannelState, session_id: str, seal: _Sealer) -> Ch
 
 def load_outcome(blob: bytes) -> tuple[RemoteOutcome, list[Unloadable]]:
     """The outcome a worker sent (``seal_outcome``), and the values in it that can't be
-    loaded here, each once, in the order the outcome holds them.  Those are taken out:
+    loaded here (or could not be pickled there), each once, in the order the outcome
+    holds them.  Those are taken out:
     a result or channel value that stood for one is dropped, a task run's result is
     None.  Raises only if the rest of the outcome (records, errors) can't be loaded."""
     remote: RemoteOutcome = loads(blob)

@@ -244,6 +244,19 @@ def test_a_result_that_cannot_be_loaded_here_fails_its_branch_naming_session_tas
     assert attempt.status == "succeeded" and attempt.result is None
 
 
+def test_a_result_that_cannot_be_pickled_on_the_worker_fails_its_branch_naming_it(client):
+    wf, compensated, _ = faulted_group("lock-result", client, "strict", make_bad=threading.Lock)
+    runner, outcome = run_in_thread(wf)
+    runner.join(WAIT)
+    error = assert_policy_outcome("strict", wf, outcome, compensated, ShippingError)
+    worker = wf.last_run.sessions["S_victim"].worker
+    assert str(error) == (
+        f"branch session 'S_victim' (task 'victim') on Dask worker {worker}: the result of task 'victim', a lock, "
+        f"can't be pickled on its worker to come back (TypeError: cannot pickle '_thread.lock' object)"
+    )
+    assert type(error.__cause__) is TypeError
+
+
 def test_a_channel_value_that_cannot_be_loaded_here_is_named_by_its_key(client):
     HomeSick = homesick_class()
     with workflow("homesick-channel") as wf:
