@@ -501,6 +501,9 @@ class DaskBatch(Batch):
             why = why or f"the connection to Dask scheduler {self.scheduler} was lost"
             self._give_up(index, SchedulerLost(f"{self._branch_name(index)} was lost: {why}", cause))
             return
+        if isinstance(cause, ShippingError):  # its outcome could not be pickled there: named by the worker
+            self._give_up(index, cause)
+            return
         worker = self.workers.get(index)
         if worker is None and isinstance(cause, KilledWorker):
             worker = getattr(cause.last_worker, "address", None)

@@ -257,6 +257,33 @@ def test_a_result_that_cannot_be_pickled_on_the_worker_fails_its_branch_naming_i
     assert type(error.__cause__) is TypeError
 
 
+def test_an_outcome_part_that_cannot_be_pickled_on_the_worker_fails_its_branch_naming_session_and_worker(client):
+    with workflow("lock-in-a-dynamic-task") as wf:
+        @task(inject_context=True)
+        def victim(ctx):
+            lock = threading.Lock()
+
+            @task("sub")
+            def sub():
+                return lock.locked()
+
+            ctx.next_task(sub)  # a task made at run time travels back by value, with its lock
+            return 1
+
+        @task
+        def other():
+            return 2
+
+        (victim | other).with_execution(**dask_on(client))
+        with pytest.raises(ParallelGroupError) as caught:
+            wf.execute("ParallelGroup_1", session_id="S")
+    error = caught.value.errors["victim"]
+    assert type(error) is ShippingError and type(error.__cause__) is TypeError
+    assert str(error).startswith("branch session 'S_victim' (task 'victim') on Dask worker tcp://")
+    assert str(error).endswith(": its outcome can't be pickled to come back (TypeError: cannot pickle '_thread.lock' object)")
+    assert {sid: r.state for sid, r in wf.last_run.sessions.items()} == {"S": "failed", "S_victim": "failed", "S_other": "discarded"}
+
+
 def test_a_channel_value_that_cannot_be_loaded_here_is_named_by_its_key(client):
     HomeSick = homesick_class()
     with workflow("homesick-channel") as wf:
