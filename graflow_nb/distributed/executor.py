@@ -22,9 +22,10 @@ When the client stops being connected (it was closed, or the scheduler died), Da
 ends every future at once; each member out on the cluster then fails with
 ``SchedulerLost`` naming its session, task and the scheduler, and nothing here calls
 the scheduler again (no stop flag, no gather), so nothing waits on Dask's reconnect
-timeout.  A value in an outcome that can't be unpickled here fails its branch with a
-``ShippingError`` naming the session, task (or key) and worker (``load_outcome``); an
-error that can't be comes back as an ``UnpicklableError`` (``seal_error``).
+timeout.  A value in an outcome that can't be unpickled here, or could not be pickled
+on its worker, fails its branch with a ``ShippingError`` naming the session, task (or
+key) and worker (``load_outcome``); such an error comes back as an
+``UnpicklableError`` instead (``seal_error``).
 Every member that ends so is settled like any failed member: the group's policy
 decides, and its session is closed ``failed``.
 """

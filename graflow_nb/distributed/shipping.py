@@ -18,11 +18,12 @@ cells (``__main__``) travel by value.  A channel value that does not pickle is n
 (key and reason) before anything is submitted.
 
 On the way back each value a task produced (a result, a channel value, an error) is
-pickled on its own inside the outcome (``seal_outcome``): a value that pickles on the
-worker but can't be unpickled here (its class is missing here, or refuses to load
-here) then stands out as itself when ``load_outcome`` reads the outcome, named by task
-or key, instead of making the whole outcome unreadable; an error comes back as an
-``UnpicklableError`` keeping its type's name and message.
+pickled on its own inside the outcome (``seal_outcome``): a value that can't be
+unpickled here (its class is missing here, or refuses to load here), or could not be
+pickled on the worker (it holds a lock), then stands out as itself when
+``load_outcome`` reads the outcome, named by task or key, instead of making the whole
+outcome unreadable; such an error comes back as an ``UnpicklableError`` keeping its
+type's name and message.
 """
 
 from __future__ import annotations
@@ -282,7 +283,7 @@ def seal_outcome(remote: RemoteOutcome) -> RemoteOutcome:
         )
         for session in outcome.sessions
     ]
-    error = seal(outcome.error, f"the error session {outcome.session_id!r} ended with")
+    error = seal(outcome.error, f"the error that ended session {outcome.session_id!r}")
     sealed = dataclasses.replace(
         outcome, changes=changes, results=results, task_runs=task_runs, sessions=sessions, error=error
     )
@@ -321,9 +322,9 @@ def _sealed_channel(channel: ChannelState, session_id: str, seal: _Sealer) -> Ch
 def load_outcome(blob: bytes) -> tuple[RemoteOutcome, list[Unloadable]]:
     """The outcome a worker sent (``seal_outcome``), and the values in it that can't be
     loaded here (or could not be pickled there), each once, in the order the outcome
-    holds them.  Those are taken out:
-    a result or channel value that stood for one is dropped, a task run's result is
-    None.  Raises only if the rest of the outcome (records, errors) can't be loaded."""
+    holds them.  Those are taken out: a result or channel value that stood for one is
+    dropped, a task run's result is None.  Raises only if the rest of the outcome (its
+    records) can't be loaded."""
     remote: RemoteOutcome = loads(blob)
     outcome = remote.outcome
     found: dict[int, Unloadable] = {}
