@@ -36,7 +36,6 @@ from typing import Any
 
 import cloudpickle
 
-from ..core.channel import Change
 from ..core.errors import GraflowRuntimeError
 from ..core.snapshot import BranchOutcome, BranchSpec, ChannelState, GroupState, UnpicklableError
 
@@ -258,10 +257,10 @@ def seal_outcome(remote: RemoteOutcome) -> RemoteOutcome:
     seal = _Sealer()
     outcome = remote.outcome
     changes = {
-        key: Change(
-            change.kind,
-            seal(change.value, _where(key)),
-            tuple((op, seal(arg, _where(key))) for op, arg in change.ops),
+        key: dataclasses.replace(
+            change,
+            value=seal(change.value, _where(key)),
+            ops=tuple((op, seal(arg, _where(key))) for op, arg in change.ops),
         )
         for key, change in outcome.changes.items()
     }
