@@ -91,6 +91,7 @@ SAMPLES: dict[str, tuple[tuple, dict]] = {
     "graflow_nb.debug.gate.DebuggerTimeout": (("too long",), {}),
     "graflow_nb.distributed.shipping.ShippingError": (("channel key 'lock' can't be pickled",), {}),
     "graflow_nb.distributed.executor.WorkerLost": (("lost with tcp://127.0.0.1:1",), {"cause": CAUSE}),
+    "graflow_nb.distributed.executor.SchedulerLost": (("lost: the client of tcp://127.0.0.1:1 was closed",), {"cause": CAUSE}),
 }
 
 
