@@ -493,6 +493,7 @@ class ParallelGroup(Executable):
 
     is_group = True
     backend_chosen = False  # False: the run's executor decides (execute(executor=...))
+    fail_fast = False  # True: the first failure stops the siblings (with_execution)
     # The graph that indexes this group's members (core.graph's ``_holders``), weakly:
     # a group kept from an old cell must not keep that cell's whole graph alive.
     _home: Callable[[], TaskGraph | None] | None = None
@@ -600,6 +601,7 @@ class ParallelGroup(Executable):
         merge: Any = None,
         max_concurrency: int | None = None,
         timeout: float | None = None,
+        fail_fast: bool = False,
     ) -> ParallelGroup:
         """Choose how members run (checked now, before anything runs).
 
@@ -612,7 +614,11 @@ class ParallelGroup(Executable):
         ``max_concurrency`` (or graflow's ``backend_config={"thread_count": n}``) caps
         how many members run at once; 1 starts them in declaration order.
         ``policy``: see ``core.policies``; None uses the run's default
-        (``execute(default_policy=...)``, itself "strict" unless set).
+        (``execute(default_policy=...)``, itself "strict" unless set): every member
+        runs and the group's error lists every failure.
+        ``fail_fast``: True stops the siblings at the first failure instead (members
+        not started never start, running ones stop at their next task boundary);
+        the policy still decides whether the group failed.
         ``merge``: how branch channel writes combine at fan-in (see ``core.merge``).
         ``timeout``: seconds for the whole group (default none); on expiry the
         group fails with ``GroupTimeoutError`` and running members are abandoned.
@@ -643,6 +649,8 @@ class ParallelGroup(Executable):
             )
         if policy is not None:
             resolve_policy(policy)
+        if not isinstance(fail_fast, bool):
+            raise TypeError(f"{owner}: fail_fast must be True or False, got {describe(fail_fast)}")
         validate_merge_spec(merge, self.task_id)
         self.backend = name
         self.backend_chosen = backend is not None
@@ -651,6 +659,7 @@ class ParallelGroup(Executable):
         self.policy = policy
         self.merge = merge
         self.timeout = timeout
+        self.fail_fast = fail_fast
         return self
 
     def __getstate__(self) -> dict[str, Any]:
