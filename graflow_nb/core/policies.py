@@ -164,6 +164,7 @@ class StrictGroupPolicy(GroupExecutionPolicy):
         return True
 
     def on_group_finished(self, group_id: str, tasks: Sequence[Any], results: dict[str, TaskResult], context: Any) -> None:
+        self._validate_group_results(group_id, tasks, results)
         if any(not r.success for r in results.values()):
             failed = sum(r.status == "failed" for r in results.values())
             raise _failure_error(
@@ -187,6 +188,7 @@ class BestEffortGroupPolicy(GroupExecutionPolicy):
     name = "best_effort"
 
     def on_group_finished(self, group_id: str, tasks: Sequence[Any], results: dict[str, TaskResult], context: Any) -> None:
+        self._validate_group_results(group_id, tasks, results)
         return None
 
 
@@ -199,6 +201,7 @@ class AtLeastNGroupPolicy(GroupExecutionPolicy):
         self.min_success = min_success
 
     def on_group_finished(self, group_id: str, tasks: Sequence[Any], results: dict[str, TaskResult], context: Any) -> None:
+        self._validate_group_results(group_id, tasks, results)
         ok = sum(r.success for r in results.values())
         if ok < self.min_success:
             raise _failure_error(
@@ -224,6 +227,7 @@ class CriticalGroupPolicy(GroupExecutionPolicy):
         return member_id in self.critical_task_ids
 
     def on_group_finished(self, group_id: str, tasks: Sequence[Any], results: dict[str, TaskResult], context: Any) -> None:
+        self._validate_group_results(group_id, tasks, results)
         missing = [t for t in self.critical_task_ids if t not in results]
         if missing:
             raise ConfigError(f"critical task(s) {missing} are not members of group {group_id!r}")
@@ -249,6 +253,7 @@ class ContinueGroupPolicy(GroupExecutionPolicy):
     name = "continue"
 
     def on_group_finished(self, group_id: str, tasks: Sequence[Any], results: dict[str, TaskResult], context: Any) -> None:
+        self._validate_group_results(group_id, tasks, results)
         if results and not any(r.success for r in results.values()):
             raise _failure_error(
                 group_id,
