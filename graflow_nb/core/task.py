@@ -67,7 +67,7 @@ class Executable(ABC):
             other = as_node(other, self, "<<")
         return _wire(other, self)
 
-    def __or__(self, other: Executable) -> ParallelGroup:
+    def __or__(self, other: Executable) -> ParallelGroup | GroupRespelling:
         if type(other) not in _NODE_TYPES:
             other = as_node(other, self, "|")
         return _join_parallel(self, other)
@@ -546,11 +546,7 @@ class ParallelGroup(Executable):
             raise ConfigError(f"group {shown(self.task_id)} cannot contain itself")
         holder = (wf or _wf()).graph.group_holding(member_id, besides=self)
         if holder is not None:
-            raise ConfigError(
-                f"task {shown(member_id)} is already a member of group {shown(holder)}; a task "
-                f"in two groups would run once in each: use a second task in the other group "
-                f"(t(task_id='new_id') makes one from a task t)"
-            )
+            raise _in_two_groups(member_id, holder)
         if not is_group:
             return member, 1
         depth = member.depth + 1
@@ -677,7 +673,81 @@ class ParallelGroup(Executable):
         )
 
 
-def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:
+def _in_two_groups(member_id: str, holder: str) -> ConfigError:
+    return ConfigError(
+        f"task {shown(member_id)} is already a member of group {shown(holder)}; a task "
+        f"in two groups would run once in each: use a second task in the other group "
+        f"(t(task_id='new_id') makes one from a task t)"
+    )
+
+
+class GroupRespelling:
+    """``a | b`` where ``a`` and ``b`` open an existing group ``a | b | c``: graflow's
+    documentation writes the same group twice (``load >> (a | b | c)``, then ``(a | b |
+    c) >> aggregate``), and both mean the one group.  Spelled to its last member in
+    the same order, it stands for that group (``>>``, ``<<``, its attributes); spelled
+    any other way (another task, a different order, stopped short, or more members
+    added) it is refused as a task in two groups, with that error's message."""
+
+    def __init__(self, group: ParallelGroup, matched: int):
+        self.group = group
+        self.matched = matched
+
+    @property
+    def complete(self) -> bool:
+        return self.matched == len(self.group.tasks)
+
+    def whole(self) -> ParallelGroup:
+        """The group, if spelled whole; else the refusal."""
+        if not self.complete:
+            raise self.refusal()
+        return self.group
+
+    def refusal(self) -> ConfigError:
+        return _in_two_groups(self.group.tasks[0].task_id, self.group.task_id)
+
+    def __or__(self, other: Any) -> GroupRespelling:
+        tasks = self.group.tasks
+        if not self.complete and other is tasks[self.matched]:
+            return GroupRespelling(self.group, self.matched + 1)
+        raise self.refusal()
+
+    def __ror__(self, other: Any) -> GroupRespelling:
+        raise self.refusal()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.whole(), name)
+
+    def __rshift__(self, other: Any) -> Any:
+        return self.whole() >> other
+
+    def __rrshift__(self, other: Any) -> Any:
+        return other >> self.whole()
+
+    def __lshift__(self, other: Any) -> Any:
+        return self.whole() << other
+
+    def __rlshift__(self, other: Any) -> Any:
+        return other << self.whole()
+
+
+def _respelling(left: Executable, right: Executable) -> ParallelGroup | GroupRespelling | None:
+    """The group ``left | right`` starts to write again, if it is one (see GroupRespelling)."""
+    if left.is_chain or right.is_chain:
+        return None
+    graph = _wf().graph
+    holder = graph.group_holding(left.task_id)
+    if holder is None:
+        return None
+    group = graph.nodes.get(holder)
+    if not isinstance(group, ParallelGroup) or len(group.tasks) < 2:
+        return None
+    if group.tasks[0] is left and group.tasks[1] is right:
+        return GroupRespelling(group, 2)
+    return None
+
+
+def _join_parallel(left: Executable, right: Executable) -> ParallelGroup | GroupRespelling:
     # ``is_group`` rather than isinstance: Executable is an ABC, and its isinstance is
     # the dearest step of a ``|`` that adds one member to a wide group.
     if left.is_group and right.is_group:
@@ -698,7 +768,7 @@ def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:
         group = cast(ParallelGroup, right)
         group.add_member(left, index=0)
         return group
-    return ParallelGroup([left, right])
+    return _respelling(left, right) or ParallelGroup([left, right])
 
 
 def chain(*tasks: Executable) -> Executable:
@@ -724,6 +794,8 @@ def as_node(value: Any, left: Executable | None, where: str) -> Executable:
     for a plain function, that ``@task`` is missing."""
     if type(value) in _NODE_TYPES or isinstance(value, Executable):
         return value
+    if isinstance(value, GroupRespelling):
+        return value.whole()
     if left is None:
         place = f"{where}()"
     elif where == "ParallelGroup":
