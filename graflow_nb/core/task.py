@@ -23,7 +23,7 @@ from .merge import validate_merge_spec
 from .policies import resolve_policy
 from .retry import RetryPolicy
 from .workflow import _current_workflow as _active
-from .workflow import current_execution, current_workflow
+from .workflow import current_execution, current_workflow, join_default_workflow
 
 if TYPE_CHECKING:
     from .context import TaskExecutionContext
@@ -180,6 +180,8 @@ class TaskWrapper(Executable):
             wf = _active.get()
             if wf is not None:
                 wf.register_new(self)
+            else:
+                join_default_workflow(self)
 
     def _configure(
         self,

@@ -59,6 +59,23 @@ def current_workflow() -> WorkflowContext:
     return _default_workflow
 
 
+def join_default_workflow(task: Executable) -> None:
+    """A task defined outside any ``with workflow(...)`` block joins the process's default
+    workflow, as in graflow (``current_workflow_context().execute()`` then runs it).  A
+    task defined again under an id the default graph holds (a notebook cell run again)
+    replaces the old one; while a run reads that graph, nothing is added to it."""
+    wf = current_workflow()
+    graph = wf.graph
+    if graph.is_read_only:
+        return
+    existing = graph.nodes.get(task.task_id)
+    if existing is not None and existing is not task:
+        if existing.is_group:
+            return
+        graph.remove_node(task.task_id)
+    wf.register_new(task)
+
+
 def current_workflow_context() -> WorkflowContext:
     """graflow's name for ``current_workflow()``: the active workflow, or the default one."""
     return current_workflow()
