@@ -193,7 +193,17 @@ def save_run(run: Run, path: Any = None, metadata: dict[str, Any] | None = None)
             f"run {shown(run.root_session_id)} is running; save it once it pauses, fails or ends, or call "
             f"ctx.checkpoint() in one of its root-session tasks"
         )
-    return save_state(take_run(run), target_path(run, path), metadata)
+    return _remembered(run, save_state(take_run(run), target_path(run, path), metadata))
+
+
+def _remembered(run: Run, written: tuple[str, CheckpointMetadata]) -> tuple[str, CheckpointMetadata]:
+    """Note ``written`` on the run's root context, where graflow's programs read it
+    (``ctx.last_checkpoint_path``, ``ctx.checkpoint_metadata``)."""
+    root = run.root_context
+    if root is not None:
+        root.last_checkpoint_path, meta = written[0], written[1]
+        root.checkpoint_metadata = dataclasses.asdict(meta)
+    return written
 
 
 def save_running_root(ctx: ExecutionContext, path: Any, metadata: dict[str, Any] | None, rerun: str | None) -> tuple[str, CheckpointMetadata]:
@@ -215,7 +225,7 @@ def save_running_root(ctx: ExecutionContext, path: Any, metadata: dict[str, Any]
         running = [tr for tr in state.task_runs if tr.session_id == ctx.session_id and tr.task_id == rerun and tr.status == "running"]
         state.task_runs = [tr for tr in state.task_runs if not any(tr is r for r in running)]
         state.steps -= 1
-    return save_state(state, target_path(run, path), metadata, rerun)
+    return _remembered(run, save_state(state, target_path(run, path), metadata, rerun))
 
 
 def write_requested(ctx: ExecutionContext) -> None:
@@ -415,7 +425,7 @@ class CheckpointManager:
                     f"task, or use execute(checkpoint_dir=...)"
                 )
             return save_running_root(context, path, metadata, resuming_task_id)
-        return save_state(take_run(run), target_path(run, path), metadata, resuming_task_id)
+        return _remembered(run, save_state(take_run(run), target_path(run, path), metadata, resuming_task_id))
 
     @staticmethod
     def resume_from_checkpoint(
@@ -430,6 +440,9 @@ class CheckpointManager:
         root, meta = restore(checkpoint, from_workflow, tasks=tasks)
         root.run.status = "paused"  # WorkflowEngine().execute(ctx) continues it
         root.run.error = None
+        if isinstance(path, (str, os.PathLike)):
+            root.last_checkpoint_path = str(paths_for(pathlib.Path(os.fspath(path)))[0])
+        root.checkpoint_metadata = dataclasses.asdict(meta)
         return root, meta
 
     @staticmethod
