@@ -200,6 +200,9 @@ class AtLeastNGroupPolicy(GroupExecutionPolicy):
             raise ConfigError(f"AtLeastNGroupPolicy needs min_success >= 1, got {min_success}")
         self.min_success = min_success
 
+    def get_name(self) -> str:
+        return f"at_least_{self.min_success}"
+
     def on_group_finished(self, group_id: str, tasks: Sequence[Any], results: dict[str, TaskResult], context: Any) -> None:
         self._validate_group_results(group_id, tasks, results)
         ok = sum(r.success for r in results.values())
