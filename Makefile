@@ -26,10 +26,10 @@ demo: dot $(VENV)/.installed
 
 # The documentation site from docs/ (Sphinx, MyST-NB, pydata-sphinx-theme), into
 # build/docs/html/. Every tutorial notebook and every how-to and concepts page runs in
-# the venv's python3 kernel while it builds (a cell that raises stops the build);
-# nothing is fetched from the network. The venv's bin/ comes first on PATH, so a page's
-# `graflow-nb` is this checkout's.
-SPHINX = PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m sphinx -b html -q
+# the venv's python3 kernel while it builds (a cell that raises stops the build), from
+# scratch each time (-E: what a page shows is what today's code prints); nothing is
+# fetched from the network. The venv's bin/ comes first on PATH, as in an activated venv.
+SPHINX = PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m sphinx -b html -q -E
 docs: dot $(STAMP)
 	$(SPHINX) docs build/docs/html
 	@echo "the site is in build/docs/html/index.html"
@@ -37,7 +37,7 @@ docs: dot $(STAMP)
 # As make test builds it: from scratch, every warning an error (a broken link or
 # reference, a public name with no reference entry or no docstring, a cell that raises).
 test-docs: dot $(STAMP)
-	$(SPHINX) -E -a -W --keep-going -d build/docs-test/doctrees docs build/docs-test/html
+	$(SPHINX) -a -W --keep-going -d build/docs-test/doctrees docs build/docs-test/html
 
 # The notebooks are tests too: nbval runs each top to bottom in the venv's kernel and
 # compares its outputs with the stored ones (notebooks/nbval_sanitize.cfg says what may vary).

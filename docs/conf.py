@@ -63,7 +63,7 @@ html_static_path: list[str] = []
 html_theme_options = {
     "github_url": "https://github.com/graflow-nb/graflow_nb",
     "navbar_align": "left",
-    "header_links_before_dropdown": 8,
+    "header_links_before_dropdown": 6,
     "show_toc_level": 2,
     "navigation_with_keys": False,
     "footer_start": ["copyright"],

@@ -75,7 +75,9 @@ def add_binder_button(app: Sphinx, doctree: nodes.document) -> None:
         return
     name = docname.split("/", 1)[1] + ".ipynb"
     url = app.config.graflow_binder_url.format(name=name)
-    badge = nodes.image(uri="https://mybinder.org/badge_logo.svg", alt="Launch on Binder")
+    logo = "https://mybinder.org/badge_logo.svg"
+    # a remote image, linked as is (never fetched); added after Sphinx collected images
+    badge = nodes.image(uri=logo, alt="Launch on Binder", candidates={"?": logo})
     link = nodes.reference("", "", badge, refuri=url, classes=["binder-button"])
     note = nodes.paragraph("", "", link, nodes.Text(f" runs notebooks/{name} in JupyterLab on mybinder.org"))
     section = next(iter(doctree.findall(nodes.section)), None)
