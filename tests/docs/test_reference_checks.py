@@ -60,3 +60,13 @@ def test_an_internal_type_hint_links_to_the_public_entry(tmp_path):
     _, html = build(tmp_path, page)
     # draw_graph's return hint names graflow_nb.observe.render.Render
     assert 'href="#graflow_nb.observe.Render"' in html
+
+
+def test_the_build_checks_the_modules_the_reference_test_walks():
+    sys.path.insert(0, str(EXTENSIONS))
+    try:
+        import graflow_docs
+        from test_api_reference import PUBLIC_MODULES
+    finally:
+        sys.path.remove(str(EXTENSIONS))
+    assert graflow_docs.PUBLIC_MODULES == PUBLIC_MODULES
