@@ -109,7 +109,8 @@ def member_id(task: Any) -> str:
 
 
 class GroupExecutionPolicy:
-    """Decides a group from its members' results; subclass it for a rule of your own."""
+    """What a parallel group does when members fail: subclass it and define
+    ``on_group_finished`` (raise to fail the group) for a policy of your own."""
 
     name = "custom"
     stop_on_failure = False
@@ -193,6 +194,8 @@ class BestEffortGroupPolicy(GroupExecutionPolicy):
 
 
 class AtLeastNGroupPolicy(GroupExecutionPolicy):
+    """The group succeeds when at least ``min_success`` members did."""
+
     name = "at_least_n"
 
     def __init__(self, min_success: int):
