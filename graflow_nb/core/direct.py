@@ -5,8 +5,9 @@ would run them) drains a queue of its own on the parent's thread, in declaration
 writing straight to the parent's channel.  What that gives up is isolation: a later
 member sees an earlier one's writes, and a failed member's writes stay.  What it keeps:
 the group's policy decides whether the group failed (every member runs, unless the
-group is ``fail_fast``: then the members after a failure never start), the group's successors run once, and every task is
-counted in the parent session's queue and record.
+group is ``fail_fast``: then the members after a failure never start), the group's
+successors run once, and every task is counted in the parent session's queue and
+record.
 
 A member that asks for human input parks the group on the parent (its place in the
 member list and its queue), so a resume carries on with that member; members that
