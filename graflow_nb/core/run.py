@@ -157,6 +157,7 @@ class PendingInput:
     prompt: str
     options: list[str] | None = None
     metadata: dict[str, Any] | None = None
+    timed_out: bool = False  # asked with a timeout that ran out (graflow's FeedbackTimeoutError)
 
 
 def check_answer(question: PendingInput, value: Any) -> None:

@@ -9,7 +9,9 @@ finds none there, makes a fresh one, and recurses).
 from __future__ import annotations
 
 import itertools
+import pathlib
 import threading
+import time
 from collections import deque
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -76,6 +78,28 @@ def join_default_workflow(task: Executable) -> None:
     wf.register_new(task)
 
 
+def graflow_timeouts(on: bool = True) -> None:
+    """Turn graflow's answer to a feedback timeout on (or off) for this process: see
+    ``WorkflowContext.graflow_timeout_checkpoints``.  ``alias_graflow()`` calls it."""
+    WorkflowContext.graflow_timeout_checkpoints = on
+
+
+def _timed_out(run: Any) -> bool:
+    """For a run paused on a feedback request whose timeout ran out and saved nowhere
+    else, write graflow's checkpoint: ``checkpoints/<session>/session_<session>_step_
+    <steps>_<seconds>.pkl`` under the working directory; True if one was written."""
+    if run.status != "paused" or run.checkpoint_dir is not None:
+        return False
+    if not any(getattr(q, "timed_out", False) for q in list(run.pending.values())):
+        return False
+    session = run.root_session_id
+    folder = pathlib.Path("checkpoints") / session
+    folder.mkdir(parents=True, exist_ok=True)
+    path, _meta = RUNTIME.checkpoints.save_run(run, folder / f"session_{session}_step_{run.steps}_{int(time.time())}.pkl")
+    run.checkpoints.append(path)
+    return True
+
+
 def current_workflow_context() -> WorkflowContext:
     """graflow's name for ``current_workflow()``: the active workflow, or the default one."""
     return current_workflow()
@@ -106,6 +130,12 @@ def clear_workflow_context() -> None:
 
 class WorkflowContext:
     """A named graph plus how to run it; ``with workflow("x") as wf`` makes it current."""
+
+    # graflow's engine answers a feedback request that timed out by writing a checkpoint
+    # to ./checkpoints/<session>/ and returning None from execute.  Off by default (a
+    # paused run is returned and nothing is written); the graflow alias turns it on for
+    # its process (``graflow_timeouts``), as graflow programs expect it.
+    graflow_timeout_checkpoints = False
 
     def __init__(self, name: str, tracer: Any = None, prompt_manager: Any = None):
         self.name = name
@@ -303,6 +333,8 @@ class WorkflowContext:
             if view is not None:
                 run.bus.call(view, "finish", run)
         self._autosave(run)
+        if self.graflow_timeout_checkpoints and _timed_out(run):
+            return None  # graflow's: the checkpoint is where its engine writes one
         return result
 
     @staticmethod
