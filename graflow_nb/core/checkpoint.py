@@ -41,14 +41,13 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import run as run_module
 from .checks import shown
 from .context import ExecutionContext
 from .engine import WorkflowEngine
 from .errors import GraflowError
+from .model.scope import active_workflow
 from .run import PausedRun, Run
 from .snapshot import RunState, SnapshotError, dumps, loads, restore_run, take_run
-from .workflow import active_workflow
 
 SUFFIX = ".pkl"
 
@@ -306,6 +305,7 @@ def restore(
         source=pathlib.Path(meta.path).name if isinstance(source, Checkpoint) else pathlib.Path(os.fspath(source)).name,
     )
     root.run.checkpoint_dir = checkpoint_dir
+    root.run.checkpointer = SAVER
     return root, checkpoint.metadata
 
 
@@ -390,7 +390,8 @@ def _current_or_named(checkpoint: Checkpoint) -> Any:
 
 
 class _Checkpoints:
-    """What ``core.run`` and ``core.workflow`` call (they cannot import this module)."""
+    """The saver a run is handed (``Run.checkpointer``): what ``run.save``, ``ctx.checkpoint``
+    and the engine's deferred checkpoint call, and ``core.workflow`` uses."""
 
     save_run = staticmethod(save_run)
     autosave = staticmethod(autosave)
@@ -407,5 +408,5 @@ class _Checkpoints:
         return isinstance(source, str) and source.endswith(SUFFIX)
 
 
-run_module.CHECKPOINTS = _Checkpoints()
+SAVER = _Checkpoints()
 __all__ = ["Checkpoint", "CheckpointManager", "CheckpointMetadata", "PausedRun", "SnapshotError"]

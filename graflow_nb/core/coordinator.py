@@ -43,12 +43,12 @@ from .policies import TaskResult, resolve_policy
 
 if TYPE_CHECKING:
     from .channel import BranchChannel
-    from .context import ExecutionContext
     from .engine import WorkflowEngine
+    from .session import Session
     from .task import ParallelGroup
 
 
-def execute_group(group: ParallelGroup, parent: ExecutionContext, engine: WorkflowEngine) -> None:
+def execute_group(group: ParallelGroup, parent: Session, engine: WorkflowEngine) -> None:
     """Run one group node of ``parent`` to its end; ``engine`` drains each branch."""
     if group.backend == "direct":
         execute_direct(group, parent, engine)  # graflow's DIRECT: members in the parent session
@@ -79,7 +79,7 @@ class GroupRun:
     # as it ends, so a finished member keeps nothing of it.
     _context: contextvars.Context
 
-    def __init__(self, group: ParallelGroup, parent: ExecutionContext, engine: WorkflowEngine | None = None):
+    def __init__(self, group: ParallelGroup, parent: Session, engine: WorkflowEngine | None = None):
         self.group = group
         # Drains the branches run here; a group restored from a checkpoint gets the
         # resuming engine when execute_group re-enters it.
@@ -89,7 +89,7 @@ class GroupRun:
         self.policy = resolve_policy(group.policy if group.policy is not None else self.run.default_policy)
         self.members = list(group.tasks)
         self.stop_event = threading.Event()
-        self.branches: list[ExecutionContext] = []
+        self.branches: list[Session] = []
         self.outcomes: list[TaskResult | None] = [None] * len(self.members)
         self.deadline = None if group.timeout is None else time.monotonic() + group.timeout
         self.policy_error: BaseException | None = None  # the policy's should_stop raised
@@ -238,7 +238,7 @@ class GroupRun:
     def paused(self) -> bool:
         return any(o is not None and o.status == "paused" for o in self.outcomes)
 
-    def paused_branches(self) -> list[ExecutionContext]:
+    def paused_branches(self) -> list[Session]:
         return [b for b, o in zip(self.branches, self.outcomes, strict=True) if o is not None and o.status == "paused"]
 
     # -- deciding and merging ----------------------------------------------------------

@@ -1,6 +1,6 @@
 """graflow's ``CycleController``: how often each task has run, read from a session.
 
-The counts live on the session (``ExecutionContext.cycle_counts``, one per task id,
+The counts live on the session (``Session.cycle_counts``, one per task id,
 iterations counted for the task they repeat); this is graflow's way of reading them,
 as agent loops do: ``ctx.execution_context.cycle_controller.get_cycle_count("loop")``.
 A branch session counts its own runs, so inside a parallel member the count is that
@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .context import ExecutionContext
+    from .session import Session
 
 
 class CycleController:
     """A view of one session's cycle counts and limits (nothing is copied)."""
 
-    def __init__(self, context: ExecutionContext):
+    def __init__(self, context: Session):
         self._context = context
 
     @property

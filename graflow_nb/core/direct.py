@@ -23,15 +23,15 @@ from .policies import TaskResult, resolve_policy
 from .queue import InMemoryTaskQueue
 
 if TYPE_CHECKING:
-    from .context import ExecutionContext
     from .engine import WorkflowEngine
+    from .session import Session
     from .task import ParallelGroup
 
 
 class DirectGroupRun:
     """Where one direct group is: the next member to run, its queue, the outcomes so far."""
 
-    def __init__(self, group: ParallelGroup, parent: ExecutionContext):
+    def __init__(self, group: ParallelGroup, parent: Session):
         self.group = group
         self.parent = parent
         run = parent.run
@@ -108,7 +108,7 @@ class DirectGroupRun:
             run.bus.emit(EventKind.GROUP_FINISHED, parent.session_id, group.task_id, state=state)
 
 
-def execute_direct(group: ParallelGroup, parent: ExecutionContext, engine: WorkflowEngine) -> None:
+def execute_direct(group: ParallelGroup, parent: Session, engine: WorkflowEngine) -> None:
     """Run ``group``'s members in ``parent``'s own session (see the module docstring);
     ``engine`` drains each member's queue."""
     state: Any = parent._own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None

@@ -19,12 +19,9 @@ import time
 from functools import partial
 from typing import Any
 
-from . import run as run_module
 from . import timed
-from . import workflow as workflow_module
 from .channel import BranchChannel
 from .checks import check_id, describe, shown
-from .context import RESULT_SUFFIX, ExecutionContext, TaskExecutionContext
 from .coordinator import execute_group
 from .errors import (
     AbandonedAttemptsLimitError,
@@ -47,11 +44,12 @@ from .errors import (
 from .events import EventKind
 from .interrupt import RunningTask, TaskThreads, stop_tasks
 from .merge import merge_branches
+from .model import scope
 from .pool import WorkerPool
 from .ready import ReadyScheduler
 from .run import PausedRun, TaskRun
+from .session import RESULT_SUFFIX, Session, TaskExecutionContext
 from .task import TaskWrapper
-from .workflow import _current_workflow, current_execution
 
 _now = time.time
 _current_thread = threading.current_thread
@@ -84,10 +82,13 @@ class WorkflowEngine:
             )
         self._handlers[name] = handler
 
-    def execute(self, context: ExecutionContext, start_task_id: str | None = None) -> Any:
+    def execute(self, context: Session, start_task_id: str | None = None) -> Any:
         """Run ``context``'s session to the end; the root session also owns the run."""
+        run = context.run
         if self._handlers:
-            context.run.handlers.update(self._handlers)
+            run.handlers.update(self._handlers)
+        if run.driver is None:  # what ``ctx.execute()`` and ``Run.resume`` drive it with
+            run.driver = self
         if start_task_id is not None:
             context.add_to_queue(context.lookup(start_task_id))
         if context.parent_context is not None:
@@ -95,7 +96,7 @@ class WorkflowEngine:
         return self._root(context)
 
     @staticmethod
-    def _announce(context: ExecutionContext) -> None:
+    def _announce(context: Session) -> None:
         """``run_started``, then the tasks queued while the run was set up: every event
         of a run comes after its ``run_started``."""
         run = context.run
@@ -106,7 +107,7 @@ class WorkflowEngine:
                 run.bus.emit(EventKind.TASK_ENQUEUED, context.session_id, task_id)
 
     # -- the root session owns the run: pool, status, read-only graph ------------------
-    def _root(self, context: ExecutionContext) -> Any:
+    def _root(self, context: Session) -> Any:
         run = context.run
         run.pool = WorkerPool(run.max_workers, name=f"graflow-{context.session_id}")
         resuming = run.status == "paused"
@@ -123,7 +124,7 @@ class WorkflowEngine:
             if run.bus.active and run.status != "paused":
                 run.bus.emit(EventKind.RUN_FINISHED, context.session_id, status=run.status)
 
-    def _run_root(self, context: ExecutionContext) -> Any:
+    def _run_root(self, context: Session) -> Any:
         """Drive the root session and settle the run's one outcome: its status, result
         or error, and the root session's final state."""
         run = context.run
@@ -177,12 +178,9 @@ class WorkflowEngine:
         error.add_note(line)
 
     # -- one session -------------------------------------------------------------------
-    def _session(self, ctx: ExecutionContext) -> Any:
-        workflow = ctx.workflow
-        # A branch's thread usually has its workflow current already (the context it
-        # was started in): then there is nothing to set, nor to reset after.
-        wf_token = _current_workflow.set(workflow) if workflow is not None and _current_workflow.get() is not workflow else None
-        exec_token = current_execution.set(ctx)
+    def _session(self, ctx: Session) -> Any:
+        # While its tasks run, new tasks go to this session (core.model.scope).
+        scope_token = scope.enter(ctx)
         try:
             result = ReadyScheduler(self, ctx).run() if ctx.run.ready_parallel else self._loop(ctx)
         except SessionPaused:
@@ -197,21 +195,19 @@ class WorkflowEngine:
                 ctx.skip_queued(state)
             raise
         finally:
-            current_execution.reset(exec_token)
-            if wf_token is not None:
-                _current_workflow.reset(wf_token)
+            scope.leave(scope_token)
             if ctx.run.gate is not None:
                 ctx.run.call_gate("session_ended", ctx)
         if ctx.parent_context is None and ctx.record.state in ("open", "paused"):
             ctx.run.close_session(ctx.session_id, "closed")
         return result
 
-    def run_queue(self, ctx: ExecutionContext) -> Any:
+    def run_queue(self, ctx: Session) -> Any:
         """Drain ``ctx``'s queue on this thread, task by task (a direct group's members
         run this way, in their parent's session); returns the last task's result."""
         return self._loop(ctx)
 
-    def _loop(self, ctx: ExecutionContext) -> Any:
+    def _loop(self, ctx: Session) -> Any:
         run = ctx.run
         queue = ctx.task_queue
         record = ctx.record
@@ -290,10 +286,10 @@ class WorkflowEngine:
             elif ctx.goto_joins:
                 ctx.enqueue_successors(task_id, ctx.goto_joins)
             if ctx.checkpoint_request is not None:  # ctx.checkpoint(): after successors, as graflow
-                run_module.CHECKPOINTS.write_requested(ctx)
+                run.saver().write_requested(ctx)
 
     def _run_task(
-        self, ctx: ExecutionContext, task: Any, order_key: tuple[Any, ...], thread: str | None = None,
+        self, ctx: Session, task: Any, order_key: tuple[Any, ...], thread: str | None = None,
         entry: RunningTask | None = None,
     ) -> Any:
         """Run ``task``'s attempts in ``ctx`` on this thread until one succeeds or it
@@ -485,7 +481,7 @@ class WorkflowEngine:
             return None
 
     @staticmethod
-    def _invoke(ctx: ExecutionContext, task_ctx: TaskExecutionContext | None, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
+    def _invoke(ctx: Session, task_ctx: TaskExecutionContext | None, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
         """``call(arg)``: the task's own code, on this thread, where an interrupt of
         the run can reach it (``core.interrupt``), holding one of the run's task slots
         if it has them."""
@@ -500,7 +496,7 @@ class WorkflowEngine:
             if entry.delivered:
                 TaskThreads.withdraw(entry)
 
-    def _invoke_with_timeout(self, ctx: ExecutionContext, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
+    def _invoke_with_timeout(self, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
         """Run one attempt on a timed-attempt thread and stop waiting after ``task.timeout``.
 
         Python threads can't be killed, so a late attempt is abandoned instead: it
@@ -531,11 +527,10 @@ class WorkflowEngine:
         merge_branches(ctx.channel, [(task.task_id, overlay)], "overwrite", task.task_id)
         return attempt.result
 
-    def compensate(self, branch: ExecutionContext, member: Any, compensation: Any) -> BaseException | None:
+    def compensate(self, branch: Session, member: Any, compensation: Any) -> BaseException | None:
         """Run a member's compensation once in its branch session; report, don't raise,
         so every compensation gets its turn and the group's own error stays primary."""
-        exec_token = current_execution.set(branch)
-        wf_token = _current_workflow.set(branch.workflow) if branch.workflow is not None else None
+        scope_token = scope.enter(branch)
         try:
             key = (*branch.record.order_key, len(branch.record.tasks_run))
             branch.record.tasks_run.append(compensation.task_id)
@@ -544,24 +539,5 @@ class WorkflowEngine:
         except BaseException as error:  # the group decides; one that ends the run stops the rest
             return error
         finally:
-            current_execution.reset(exec_token)
-            if wf_token is not None:
-                _current_workflow.reset(wf_token)
+            scope.leave(scope_token)
 
-
-class _Runtime:
-    """What ``WorkflowContext.execute`` starts a run with (registered below)."""
-
-    make_context = staticmethod(ExecutionContext.create)
-
-    @staticmethod
-    def run(context: ExecutionContext) -> Any:
-        return WorkflowEngine().execute(context)
-
-    @property
-    def checkpoints(self) -> Any:
-        """``core.checkpoint``'s saver (set once it is imported; core/__init__ does)."""
-        return run_module.CHECKPOINTS
-
-
-workflow_module.RUNTIME = _Runtime()

@@ -29,8 +29,8 @@ from .pool import RUNNING, SKIPPED, ForkJoin
 from .task import DASK_EXTRA
 
 if TYPE_CHECKING:
-    from .context import ExecutionContext
     from .run import Run
+    from .session import Session
     from .task import ParallelGroup
 
 
@@ -40,7 +40,7 @@ class Branches(Protocol):
 
     group: ParallelGroup
     run: Run
-    branches: list[ExecutionContext]
+    branches: list[Session]
 
     def run_here(self, index: int) -> None:
         """Drain branch ``index`` on this thread with the engine, then settle it."""

@@ -10,7 +10,7 @@ decides, by what the task passes:
   ``resume(answers)`` re-enters the run; the asking task runs again from its start
   and this time receives the answer.  Tasks that finished are never run again.
 - ``timeout=N`` (graflow's call): the task blocks its thread up to N seconds for an
-  answer from another thread (``ExecutionContext.feedback_manager.provide_feedback``
+  answer from another thread (``Session.feedback_manager.provide_feedback``
   or ``run.answer``), woken by the answer itself, not by polling.  Unanswered after N
   seconds, graflow raises ``FeedbackTimeoutError`` and its engine checkpoints and
   returns ``None``; here the session pauses exactly as above, and the question stays
@@ -33,7 +33,7 @@ from .events import EventKind
 from .run import PendingInput
 
 if TYPE_CHECKING:
-    from .context import TaskExecutionContext
+    from .session import TaskExecutionContext
 
 GRAFLOW_FEEDBACK_TIMEOUT = 180.0  # graflow's wait, used when only a default is given
 

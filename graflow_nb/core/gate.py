@@ -27,21 +27,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .context import ExecutionContext
+    from .session import Session
     from .task import Executable, ParallelGroup
 
 
 class Gate:
-    def before_task(self, ctx: ExecutionContext, task: Executable) -> None:
+    def before_task(self, ctx: Session, task: Executable) -> None:
         return None
 
-    def after_task(self, ctx: ExecutionContext, task: Executable, result: Any, error: BaseException | None) -> None:
+    def after_task(self, ctx: Session, task: Executable, result: Any, error: BaseException | None) -> None:
         return None
 
-    def before_merge(self, group: ParallelGroup, parent: ExecutionContext, branches: list[tuple[str, Any, Any]]) -> None:
+    def before_merge(self, group: ParallelGroup, parent: Session, branches: list[tuple[str, Any, Any]]) -> None:
         return None
 
-    def session_ended(self, ctx: ExecutionContext) -> None:
+    def session_ended(self, ctx: Session) -> None:
         return None
 
     def held_tasks(self) -> dict[str, str]:

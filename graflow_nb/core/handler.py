@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .policies import TaskResult
 
 if TYPE_CHECKING:
-    from .context import ExecutionContext
+    from .session import Session
     from .task import Executable
 
 
@@ -29,5 +29,5 @@ class TaskHandler(ABC):
     """Base class for custom task handlers (graflow's ``graflow.core.handler.TaskHandler``)."""
 
     @abstractmethod
-    def execute_task(self, task: Executable, context: ExecutionContext) -> None:
+    def execute_task(self, task: Executable, context: Session) -> None:
         """Run ``task`` and store its result with ``context.set_result(task.task_id, value)``."""

@@ -76,7 +76,7 @@ class RunningTask:
 
     def __init__(self, ident: int):
         self.ident = ident
-        self.context: Any = None  # the session's ExecutionContext
+        self.context: Any = None  # the session's Session
         self.task_context: Any = None  # the TaskExecutionContext the task was given, if any
         self.record: Any = None  # its TaskRun
         self.ended = _new_lock()

@@ -42,11 +42,11 @@ from .errors import (
 )
 from .isolation import same_value
 from .merge import merge_branches
-from .workflow import current_execution
+from .model import scope
 
 if TYPE_CHECKING:
-    from .context import ExecutionContext
     from .engine import WorkflowEngine
+    from .session import Session
 
 _RESULT_SUFFIX = ".__result__"
 
@@ -54,7 +54,7 @@ _RESULT_SUFFIX = ".__result__"
 class _ReadyJob:
     """One task of the session, on a worker thread or run inline by the session thread."""
 
-    def __init__(self, scheduler: ReadyScheduler, task: Any, scope: ExecutionContext, order_key: tuple[Any, ...], seq: int):
+    def __init__(self, scheduler: ReadyScheduler, task: Any, scope: Session, order_key: tuple[Any, ...], seq: int):
         self.scheduler = scheduler
         self.task = task
         self.scope = scope
@@ -83,7 +83,7 @@ class _ReadyJob:
     def execute(self) -> None:
         scheduler = self.scheduler
         try:
-            self.context.run(current_execution.set, self.scope)
+            self.context.run(scope.enter, self.scope)
             self.result = self.context.run(scheduler.engine._run_task, self.scope, self.task, self.order_key)
         except BaseException as error:
             self.error = error
@@ -94,7 +94,7 @@ class _ReadyJob:
 
 
 class ReadyScheduler:
-    def __init__(self, engine: WorkflowEngine, ctx: ExecutionContext):
+    def __init__(self, engine: WorkflowEngine, ctx: Session):
         self.engine = engine
         self.ctx = ctx
         self.in_flight: set[_ReadyJob] = set()
@@ -177,7 +177,7 @@ class ReadyScheduler:
             if run.pool is not None:
                 run.pool.submit(job, 0)
 
-    def _scope(self, task: Any) -> ExecutionContext:
+    def _scope(self, task: Any) -> Session:
         """A copy of the session context for one task: shared queue, run, record and
         dynamic tables; its own channel overlay and control flags."""
         scope = copy.copy(self.ctx)

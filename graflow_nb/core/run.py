@@ -57,17 +57,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import stop_status
+from .errors import ConfigError, stop_status
 from .events import EventBus, EventKind
 from .interrupt import TaskThreads
 
 if TYPE_CHECKING:
-    from .context import ExecutionContext
     from .queue import InMemoryTaskQueue
+    from .session import Session
 
-# Set by core.checkpoint when it is imported (it imports this module): saves runs and
-# restores them (run.save, execute(checkpoint_dir=...), wf.resume(path)).
-CHECKPOINTS: Any = None
 # Set by graflow_nb/__init__: ``frames(run)`` gives ``run.frames`` (graflow_nb.observe.frames).
 RUN_FRAMES: Any = None
 
@@ -83,7 +80,7 @@ class SessionRecord:
     member_id: str | None
     order_key: tuple[Any, ...]
     queue: InMemoryTaskQueue
-    context: ExecutionContext | None = None
+    context: Session | None = None
     state: str = "open"
     started: float = field(default_factory=time.time)
     ended: float | None = None
@@ -234,7 +231,12 @@ class Run:
         self.answers: dict[str, Any] = {}  # key -> answer given with resume()
         self.responses: dict[str, Any] = {}  # key -> the whole FeedbackResponse an answer came in
         self.handlers: dict[str, Any] = {}  # name -> TaskHandler (WorkflowEngine.register_handler)
-        self.root_context: ExecutionContext | None = None
+        self.root_context: Session | None = None
+        # Collaborators handed in by whoever starts the run (the front door, a restore,
+        # or the engine that first drives it): ``driver.execute(root_context)`` runs the
+        # root session on (resume), ``checkpointer`` saves the run (save, ctx.checkpoint).
+        self.driver: Any = None
+        self.checkpointer: Any = None
         # core.snapshot.ResumeMark per resume from a checkpoint: where history splits.
         self.resumes: list[Any] = []
         self.checkpoint_dir: Any = None  # execute(checkpoint_dir=...): saved here on pause/failure/cancel
@@ -455,9 +457,20 @@ class Run:
         ``path`` (a ``.pkl`` file, a base name ``dir/x`` for ``dir/x.pkl``, or a
         directory; default: its ``checkpoint_dir``) and
         return the ``.pkl`` path.  Resume it in any process with ``wf.resume(path)``."""
-        path, _meta = CHECKPOINTS.save_run(self, path, metadata)
+        path, _meta = self.saver().save_run(self, path, metadata)
         self.checkpoints.append(path)
         return str(path)
+
+    def saver(self) -> Any:
+        """The checkpoint saver this run was handed (``core.checkpoint``), or a
+        ``ConfigError`` for a run started without one."""
+        if self.checkpointer is None:
+            raise ConfigError(
+                f"run {self.root_session_id!r} has no checkpoint saver: it was started by hand "
+                f"(WorkflowEngine().execute(ctx)); run it with wf.execute(...) to save it, or use "
+                f"CheckpointManager.create_checkpoint(ctx)"
+            )
+        return self.checkpointer
 
     def resumed_at(self) -> Any:
         """The last resume from a checkpoint (``core.snapshot.ResumeMark``), or None."""
@@ -572,7 +585,7 @@ class Run:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads", "executor"):
+        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads", "executor", "driver"):
             state.pop(name, None)
         state["bus"] = EventBus()
         state["observer_errors"] = []  # they hold live callbacks of this process, as the bus does
@@ -589,6 +602,7 @@ class Run:
         self.pool = None
         self.gate = None
         self.executor = None
+        self.driver = None
         self.set_concurrency(self.max_concurrency)
 
     def __repr__(self) -> str:

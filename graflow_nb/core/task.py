@@ -1,8 +1,8 @@
 """Tasks and the operators that wire them: ``>>`` (sequence) and ``|`` (parallel group).
 
-Operators write into the *current* workflow (``workflow.current_workflow()``), so a task
-defined in one notebook cell can be wired into a new workflow in another cell as often
-as the cell is re-run: nodes join a graph when an edge first uses them, never through a
+Operators write into the current scope (``model.scope``: the workflow being wired, or
+the session whose task is running), so a task defined in one notebook cell can be
+wired into a new workflow in another cell as often as the cell is re-run: nodes join a graph when an edge first uses them, never through a
 one-shot "pending registration" flag (graflow's re-run bug).
 """
 
@@ -20,22 +20,20 @@ from .backends import backend_name
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
 from .errors import ConfigError, GraphCompilationError, TaskError
 from .merge import validate_merge_spec
+from .model import scope
 from .policies import resolve_policy
 from .retry import RetryPolicy
-from .workflow import _current_workflow as _active
-from .workflow import current_execution, current_workflow
 
 if TYPE_CHECKING:
-    from .context import TaskExecutionContext
     from .graph import TaskGraph
+    from .session import TaskExecutionContext
 
 _INJECTED_NAMES = frozenset({"llm_client", "llm_agent"})
 _VARIADIC = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
 _ASYNC = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 _RESULT_SUFFIX = ".__result__"
 
-
-_wf = current_workflow
+_wf = scope.current
 
 
 class Executable(ABC):
@@ -177,7 +175,7 @@ class TaskWrapper(Executable):
             self.__doc__ = getattr(func, "__doc__", None)
         self.__wrapped__ = func
         if register_to_context:
-            wf = _active.get()
+            wf = scope.entered()
             if wf is not None:
                 wf.register_new(self)
 
@@ -349,7 +347,7 @@ class TaskWrapper(Executable):
         the channel, the run's context injected); anywhere else only bound values are
         passed, and a task that wants a context gets a throwaway one.  ``args`` and
         ``kwargs`` go to the function too, kwargs over everything else (graflow's order)."""
-        ctx = current_execution.get()
+        ctx = scope.running_session()
         task_ctx = None if ctx is None else ctx.current_task_context
         if task_ctx is not None and task_ctx.task_id == self.task_id:
             resolved = {**self.resolve_kwargs(task_ctx), **kwargs}
@@ -362,8 +360,7 @@ class TaskWrapper(Executable):
 
     def _direct_call_context(self) -> TaskExecutionContext:
         """A context of its own for a task called outside any run (graflow's throwaway)."""
-        assert DIRECT_CALL_CONTEXT is not None  # core.context registers it on import
-        return DIRECT_CALL_CONTEXT(self.task_id)
+        return cast("TaskExecutionContext", _wf().direct_call_context(self.task_id))
 
 
 class IterationTask(TaskWrapper):
@@ -453,17 +450,13 @@ def _wire(first: Executable, second: Executable) -> SequentialTask:
         start, tail = cast(SequentialTask, second)._head, cast(SequentialTask, second)._tail
     else:
         start = tail = second
-    (_active.get() or _wf()).link(last, start)
+    _wf().link(last, start)
     seq = SequentialTask.__new__(SequentialTask)
     seq._operands = (first, second)
     seq._head = head
     seq._tail = tail
     return seq
 
-
-# A task called directly with inject_context=True (outside any run) gets a context of
-# its own from this: the runtime registers it (core.context), so the model imports none.
-DIRECT_CALL_CONTEXT: Callable[[str], Any] | None = None
 
 _DASK_CONFIG = ("client", "address", "thread_count")
 DASK_EXTRA = 'backend="dask" needs Dask\'s distributed, which is not installed: pip install "graflow_nb[dask]"'
@@ -563,7 +556,7 @@ class ParallelGroup(Executable):
 
     def add_member(self, member: Executable, index: int | None = None) -> None:
         """Add ``member`` (a chain's first task) after ``_check_member`` accepts it."""
-        wf = _active.get() or _wf()
+        wf = _wf()
         node, depth = self._check_member(member, self._member_ids, wf)
         self._admit(node, depth, index, wf)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import graflow_nb.core
 
 CORE = Path(graflow_nb.core.__file__).parent
-MODEL = {"task", "graph", "workflow", "decorators"}
+MODEL = {"task", "graph", "decorators", "model", "model.scope"}
 # Plain values and checks the model is built from; they import neither model nor runtime.
 SHARED = {"checks", "errors", "backends", "merge", "policies", "retry", "user_frames", "channel", "isolation", "events"}
 

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 from ..handler import TaskHandler
 
 if TYPE_CHECKING:
-    from ..context import ExecutionContext
+    from ..session import Session
     from ..task import Executable
 
 
 class DirectTaskHandler(TaskHandler):
     """What a task without a handler gets; a base to wrap (logging, timing) by subclassing."""
 
-    def execute_task(self, task: Executable, context: ExecutionContext) -> None:
+    def execute_task(self, task: Executable, context: Session) -> None:
         context.set_result(task.task_id, task.run())  # type: ignore[attr-defined]  # every function task has run()

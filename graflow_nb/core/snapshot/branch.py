@@ -14,6 +14,7 @@ from ..events import EventKind, EventLog
 from ..pool import WorkerPool
 from ..queue import InMemoryTaskQueue
 from ..run import SessionRecord
+from ..session import Session
 from ..task import Executable
 from .restore import Resolver, build_task, restore_dynamic, restore_session
 from .take import run_settings, take_session, task_spec
@@ -27,14 +28,14 @@ from .values import (
 
 
 # -- one branch session on its own ----------------------------------------------------
-def branch_spec(branch: ExecutionContext) -> BranchSpec:
+def branch_spec(branch: Session) -> BranchSpec:
     """What ``branch`` (forked, not yet run) needs to run elsewhere."""
     run = branch.run
     parent = branch.parent_context
     if parent is None:
         raise SnapshotError(f"session {shown(branch.session_id)} is a root session, not a branch")
     dynamic: list[TaskSpec] = []
-    ctx: ExecutionContext | None = parent
+    ctx: Session | None = parent
     while ctx is not None:
         dynamic[:0] = [task_spec(node) for node in ctx.dynamic_nodes.values()]
         ctx = ctx.parent_context
@@ -53,7 +54,7 @@ def branch_spec(branch: ExecutionContext) -> BranchSpec:
     )
 
 
-def branch_state(branch: ExecutionContext) -> SessionState | None:
+def branch_state(branch: Session) -> SessionState | None:
     """What a ``BranchSpec`` carries of ``branch`` itself: nothing while none of it has
     run (its member starts it), else the session as it stopped (paused, failed or
     cancelled, say in a resumed checkpoint), so it goes on from there, not from the start."""
@@ -67,7 +68,7 @@ def branch_state(branch: ExecutionContext) -> SessionState | None:
 
 def open_branch(
     spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = None, dynamic: Mapping[str, Executable] | None = None
-) -> ExecutionContext:
+) -> Session:
     """A detached branch context for ``spec``: its own run (budget: what was left), a
     parent channel holding the parent's view, its member queued (or, for a spec that
     carries the branch's ``state``, the branch as it stood: its queue, channel changes,
@@ -137,7 +138,7 @@ def run_branch(spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = None
     return branch_outcome(branch, error)
 
 
-def branch_outcome(branch: ExecutionContext, error: BaseException | None = None) -> BranchOutcome:
+def branch_outcome(branch: Session, error: BaseException | None = None) -> BranchOutcome:
     """What came of ``branch`` once it ran: its changes, results, records and events."""
     run = branch.run
     below = [rec.context for rec in run.sessions.values() if rec.context is not None and run.is_within(rec.session_id, branch.session_id)]
@@ -160,7 +161,7 @@ def branch_outcome(branch: ExecutionContext, error: BaseException | None = None)
 
 
 def apply_outcome(
-    outcome: BranchOutcome, branch: ExecutionContext, *, tasks: Resolver | None = None, delivered: int = 0
+    outcome: BranchOutcome, branch: Session, *, tasks: Resolver | None = None, delivered: int = 0
 ) -> None:
     """Fold ``outcome`` into the live ``branch`` it was run for, as if it had run here.
 
@@ -218,7 +219,7 @@ def apply_outcome(
                 run.bus.deliver(event)
 
 
-def _copy_record(session: SessionState, ctx: ExecutionContext) -> None:
+def _copy_record(session: SessionState, ctx: Session) -> None:
     record = ctx.record
     record.state = session.state
     record.ended = session.ended

@@ -17,6 +17,7 @@ from ..events import EventBus, Observer
 from ..graph import TaskGraph
 from ..queue import InMemoryTaskQueue
 from ..run import Run, SessionRecord, last_attempt
+from ..session import Session
 from ..task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
 from .shape import check_shape
 from .take import undone_members
@@ -104,7 +105,7 @@ def restore_run(
 
 
 def restore_session(
-    session: SessionState, parent: ExecutionContext | None, run: Run, workflow: Any, settings: dict[str, Any]
+    session: SessionState, parent: Session | None, run: Run, workflow: Any, settings: dict[str, Any]
 ) -> ExecutionContext:
     queue = InMemoryTaskQueue(session.session_id)
     for name, value in session.counters.items():
@@ -171,7 +172,7 @@ def _branch_channel(base: Channel, session: SessionState) -> BranchChannel:
     return channel
 
 
-def restore_dynamic(ctx: ExecutionContext, session: SessionState, tasks: Resolver) -> None:
+def restore_dynamic(ctx: Session, session: SessionState, tasks: Resolver) -> None:
     if not session.dynamic:
         return
     ctx._has_dynamic = True
@@ -180,7 +181,7 @@ def restore_dynamic(ctx: ExecutionContext, session: SessionState, tasks: Resolve
         table[spec.task_id] = build_task(spec, ctx, tasks)
 
 
-def build_task(spec: TaskSpec, ctx: ExecutionContext, tasks: Resolver) -> Executable:
+def build_task(spec: TaskSpec, ctx: Session, tasks: Resolver) -> Executable:
     """The live task ``spec`` describes, its code found by id in ``tasks`` or by name."""
     given = tasks.get(spec.task_id)
     if isinstance(given, Executable):
@@ -234,7 +235,7 @@ def _find_function(spec: TaskSpec, session_id: str) -> Callable[..., Any]:
     return found
 
 
-def _restore_group(group: GroupState, parent: ExecutionContext, contexts: dict[str, ExecutionContext]) -> None:
+def _restore_group(group: GroupState, parent: Session, contexts: dict[str, ExecutionContext]) -> None:
     node = parent.lookup(group.group_id)
     if not isinstance(node, ParallelGroup):
         raise SnapshotError(f"{shown(group.group_id)} in session {shown(parent.session_id)} is no longer a group")
@@ -249,7 +250,7 @@ def _restore_group(group: GroupState, parent: ExecutionContext, contexts: dict[s
 
 
 # -- opening a failed or cancelled run again ------------------------------------------
-def _reopen(ctx: ExecutionContext, run: Run) -> None:
+def _reopen(ctx: Session, run: Run) -> None:
     """Give ``ctx`` back the work it had left when the run stopped: the task that was
     running (it runs again, as the same step of the session) and the tasks that were
     dropped from its queue; then do the same below, for each group that failed here."""

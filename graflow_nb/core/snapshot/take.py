@@ -10,9 +10,9 @@ from typing import Any
 
 from ..channel import MISSING, BranchChannel, Channel, MemoryChannel
 from ..checks import shown
-from ..context import ExecutionContext
 from ..coordinator import GroupRun
 from ..run import Run
+from ..session import Session
 from ..task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
 from .shape import graph_shape
 from .values import (
@@ -71,7 +71,7 @@ def take_run(run: Run) -> RunState:
     )
 
 
-def run_settings(ctx: ExecutionContext, run: Run) -> dict[str, Any]:
+def run_settings(ctx: Session, run: Run) -> dict[str, Any]:
     return {
         "default_max_cycles": ctx.default_max_cycles,
         "default_max_retries": ctx.default_max_retries,
@@ -83,7 +83,7 @@ def run_settings(ctx: ExecutionContext, run: Run) -> dict[str, Any]:
     }
 
 
-def take_session(ctx: ExecutionContext) -> SessionState:
+def take_session(ctx: Session) -> SessionState:
     """One session as a value: its record, queue, tables, channel and parked groups."""
     record = ctx.record
     queue = ctx.task_queue

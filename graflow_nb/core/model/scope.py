@@ -1,0 +1,91 @@
+"""Where a new task goes: one context variable, set by whoever is wiring.
+
+``with workflow("x")`` enters the workflow; while a task runs, the engine enters its
+session, so ``a >> b`` or ``@task`` inside a task adds to that session only (the graph
+is read-only while runs use it).  Branch threads and timed attempts run in a copy of
+the context that started them, so they find the right scope without being told.
+Outside any of these, tasks go to the default workflow, which the front door
+(``core.workflow``) names once with ``provide_default``.
+
+A scope is anything with the methods of ``Scope``; the task model calls nothing else,
+so it never imports the workflow or the runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from typing import Any, Protocol
+
+
+class Scope(Protocol):
+    """What the task model asks of the place new tasks go."""
+
+    graph: Any
+
+    @property
+    def workflow(self) -> Any:
+        """The workflow this scope wires (a running session: its run's), or None."""
+
+    @property
+    def running_session(self) -> Any:
+        """The session whose task is running here, or None while wiring a workflow."""
+
+    def register(self, task: Any) -> None: ...
+    def register_new(self, task: Any) -> None: ...
+    def link(self, left: Any, right: Any) -> None: ...
+    def successors_of(self, task_id: str) -> list[str]: ...
+    def remove_node(self, task_id: str) -> None: ...
+    def rename_node(self, old_id: str, new_id: str) -> None: ...
+    def new_group_name(self) -> str: ...
+    def direct_call_context(self, task_id: str) -> Any:
+        """A throwaway task context for a task called directly, outside its run."""
+
+
+_scope: ContextVar[Any] = ContextVar("graflow_nb_scope", default=None)
+_default: list[Any] = []  # [the default workflow], made on first use
+_default_factory: list[Callable[[], Any]] = []  # [how to make it]: the front door's own
+
+
+def entered() -> Any:
+    """The scope entered in this context (a workflow or a running session), or None."""
+    return _scope.get()
+
+
+def current() -> Scope:
+    """Where a new task goes: the entered scope, else the default workflow."""
+    scope = _scope.get()
+    return scope if scope is not None else default()
+
+
+def enter(scope: Any) -> Token[Any]:
+    """Make ``scope`` current in this context; ``leave(token)`` restores the one before."""
+    return _scope.set(scope)
+
+
+def leave(token: Token[Any]) -> None:
+    _scope.reset(token)
+
+
+def active_workflow() -> Any:
+    """The workflow of the enclosing ``with workflow(...)`` block or running task."""
+    scope = _scope.get()
+    return None if scope is None else scope.workflow
+
+
+def running_session() -> Any:
+    """The session whose task runs on this thread (None outside tasks)."""
+    scope = _scope.get()
+    return None if scope is None else scope.running_session
+
+
+def provide_default(factory: Callable[[], Any]) -> None:
+    """Name how the default workflow is made (the front door does, once, on import)."""
+    _default_factory[:] = [factory]
+
+
+def default() -> Any:
+    """The process-wide workflow for wiring outside any block, made on first use."""
+    if not _default:
+        _default.append(_default_factory[0]())
+    return _default[0]
