@@ -26,6 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from .direct import execute_direct
+from .driver import Driver
 from .errors import (
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
@@ -43,12 +44,11 @@ from .policies import TaskResult, resolve_policy
 
 if TYPE_CHECKING:
     from .channel import BranchChannel
-    from .engine import WorkflowEngine
     from .session import Session
     from .task import ParallelGroup
 
 
-def execute_group(group: ParallelGroup, parent: Session, engine: WorkflowEngine) -> None:
+def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> None:
     """Run one group node of ``parent`` to its end; ``engine`` drains each branch."""
     if group.backend == "direct":
         execute_direct(group, parent, engine)  # graflow's DIRECT: members in the parent session
@@ -79,11 +79,11 @@ class GroupRun:
     # as it ends, so a finished member keeps nothing of it.
     _context: contextvars.Context
 
-    def __init__(self, group: ParallelGroup, parent: Session, engine: WorkflowEngine | None = None):
+    def __init__(self, group: ParallelGroup, parent: Session, engine: Driver | None = None):
         self.group = group
         # Drains the branches run here; a group restored from a checkpoint gets the
         # resuming engine when execute_group re-enters it.
-        self.engine: WorkflowEngine | None = engine
+        self.engine: Driver | None = engine
         self.parent = parent
         self.run = parent.run
         self.policy = resolve_policy(group.policy if group.policy is not None else self.run.default_policy)

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .driver import Driver
 from .errors import SessionPaused, StepLimitExceededError, ends_run
 from .events import EventKind
 from .policies import TaskResult, resolve_policy
 from .queue import InMemoryTaskQueue
 
 if TYPE_CHECKING:
-    from .engine import WorkflowEngine
     from .session import Session
     from .task import ParallelGroup
 
@@ -44,7 +44,7 @@ class DirectGroupRun:
     def member_ids(self) -> list[str]:
         return [m.task_id for m in self.group.tasks]
 
-    def run_members(self, engine: WorkflowEngine) -> None:
+    def run_members(self, engine: Driver) -> None:
         parent, members = self.parent, self.group.tasks
         while self.next_index < len(members):
             member = members[self.next_index]
@@ -108,7 +108,7 @@ class DirectGroupRun:
             run.bus.emit(EventKind.GROUP_FINISHED, parent.session_id, group.task_id, state=state)
 
 
-def execute_direct(group: ParallelGroup, parent: Session, engine: WorkflowEngine) -> None:
+def execute_direct(group: ParallelGroup, parent: Session, engine: Driver) -> None:
     """Run ``group``'s members in ``parent``'s own session (see the module docstring);
     ``engine`` drains each member's queue."""
     state: Any = parent._own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None

@@ -464,6 +464,8 @@ class WorkflowEngine:
                 bus.emit(EventKind.TASK_FINISHED, ctx.session_id, task_id, attempt=attempt + 1)
             return result
 
+    run_task = _run_task  # the Driver protocol's name for it (core.driver): the ready scheduler calls it
+
     @staticmethod
     def _retry_delay(task: Any, retry: int, error: BaseException) -> float | None:
         """Seconds before retry number ``retry``; None if the task's retry policy raised

@@ -32,6 +32,7 @@ import threading
 from typing import TYPE_CHECKING, Any, cast
 
 from .channel import BranchChannel
+from .driver import Driver
 from .errors import (
     MergeConflictError,
     PauseRequested,
@@ -45,7 +46,6 @@ from .merge import merge_branches
 from .model import scope
 
 if TYPE_CHECKING:
-    from .engine import WorkflowEngine
     from .session import Session
 
 _RESULT_SUFFIX = ".__result__"
@@ -84,7 +84,7 @@ class _ReadyJob:
         scheduler = self.scheduler
         try:
             self.context.run(scope.enter, self.scope)
-            self.result = self.context.run(scheduler.engine._run_task, self.scope, self.task, self.order_key)
+            self.result = self.context.run(scheduler.engine.run_task, self.scope, self.task, self.order_key)
         except BaseException as error:
             self.error = error
         finally:
@@ -94,7 +94,7 @@ class _ReadyJob:
 
 
 class ReadyScheduler:
-    def __init__(self, engine: WorkflowEngine, ctx: Session):
+    def __init__(self, engine: Driver, ctx: Session):
         self.engine = engine
         self.ctx = ctx
         self.in_flight: set[_ReadyJob] = set()
