@@ -34,7 +34,9 @@ from .core.errors import (
     ParallelGroupError,
     RetryLimitExceededError,
 )
+from .core.executors import register_executor
 from .core.isolation import IsolationWarning
+from .core.task import DASK_EXTRA
 from .graflow_names import install_refusals
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
@@ -84,6 +86,18 @@ def _debugger(workflow: Any, start_node: Any, **execute_options: Any) -> Any:
     return Debugger(workflow, start_node, **execute_options)
 
 
+def _dask_executor(config: Any) -> Any:
+    """``backend="dask"``: graflow_nb.distributed (and Dask) load on first use."""
+    try:
+        from .distributed import DaskExecutor
+    except ModuleNotFoundError as missing:
+        if missing.name not in ("distributed", "cloudpickle"):
+            raise
+        raise ImportError(DASK_EXTRA) from missing
+    return DaskExecutor.from_config(config)
+
+
+register_executor("dask", _dask_executor)  # core never loads graflow_nb.distributed itself
 # The engine only knows slots; the layers above fill them.
 vars(sys.modules[__name__ + ".core.workflow"])["LIVE_VIEW_FACTORY"] = _live_view
 vars(sys.modules[__name__ + ".core.workflow"])["PIPELINE_EXPORT"] = _to_pipeline

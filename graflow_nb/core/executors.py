@@ -22,11 +22,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import partial
-from importlib import import_module
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
+from .errors import ConfigError
 from .pool import RUNNING, SKIPPED, ForkJoin
-from .task import DASK_EXTRA
 
 if TYPE_CHECKING:
     from .run import Run
@@ -154,14 +153,20 @@ def executor_for(group: ParallelGroup, run: Run) -> BranchExecutor:
     return ThreadExecutor(run.pool)
 
 
+# Executors of other backends by name, each ``factory(config) -> BranchExecutor``.  Core
+# knows only its threads and never loads graflow_nb.distributed: graflow_nb/__init__
+# registers "dask" (a factory that loads it on first use).
+_EXECUTORS: dict[str, Callable[[dict[str, Any]], BranchExecutor]] = {}
+
+
+def register_executor(name: str, factory: Callable[[dict[str, Any]], BranchExecutor]) -> None:
+    """Make ``backend=name`` groups run on ``factory(backend_config)``."""
+    _EXECUTORS[name] = factory
+
+
 def dask_executor(config: dict[str, Any]) -> BranchExecutor:
-    """The Dask executor for ``config`` (``{"client": c}`` or ``{"address": a}``);
-    ``distributed`` is an optional dependency, so it is loaded on first use."""
-    try:
-        module = import_module("graflow_nb.distributed")
-    except ModuleNotFoundError as missing:
-        if missing.name not in ("distributed", "cloudpickle"):
-            raise
-        raise ImportError(DASK_EXTRA) from missing
-    executor: BranchExecutor = module.DaskExecutor.from_config(config)
-    return executor
+    """The Dask executor for ``config`` (``{"client": c}`` or ``{"address": a}``)."""
+    factory = _EXECUTORS.get("dask")
+    if factory is None:
+        raise ConfigError('backend="dask" needs graflow_nb\'s Dask executor: import graflow_nb (not only its core)')
+    return factory(config)
