@@ -9,16 +9,24 @@ member's, not its siblings'.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .session import Session
+
+class CountingSession(Protocol):
+    """What the controller reads of a session (``core.session.Session``, which makes
+    controllers and so cannot be imported here)."""
+
+    cycle_counts: dict[str, int]
+    default_max_cycles: int | None
+
+    def max_cycles_for(self, task: Any) -> int: ...
+    def lookup(self, task_id: str) -> Any: ...
 
 
 class CycleController:
     """A view of one session's cycle counts and limits (nothing is copied)."""
 
-    def __init__(self, context: Session):
+    def __init__(self, context: CountingSession):
         self._context = context
 
     @property

@@ -25,15 +25,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .channel import MISSING
 from .errors import PauseRequested, PicklableError
 from .events import EventKind
 from .run import PendingInput
 
-if TYPE_CHECKING:
-    from .session import TaskExecutionContext
+
+class AskingTask(Protocol):
+    """What a question reads of the asking task's context (``core.session``'s
+    ``TaskExecutionContext``, whose ``request_feedback`` calls in here)."""
+
+    task_id: str
+    execution_context: Any  # its session: run, session_id, waiting_key
+
+    def get_channel(self) -> Any: ...
 
 GRAFLOW_FEEDBACK_TIMEOUT = 180.0  # graflow's wait, used when only a default is given
 
@@ -166,7 +173,7 @@ def _response(question: PendingInput, value: Any) -> FeedbackResponse:
 
 
 def request_feedback(
-    task_ctx: TaskExecutionContext,
+    task_ctx: AskingTask,
     kind: str,
     prompt: str,
     options: list[str] | None,

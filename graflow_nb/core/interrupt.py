@@ -35,13 +35,10 @@ import ctypes
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .channel import BranchChannel
 from .errors import RunInterrupted
-
-if TYPE_CHECKING:
-    from .run import Run, TaskRun
 
 STOP_GRACE_SECONDS = 1.0  # how long stop_tasks waits for interrupted tasks to end
 POLL_SECONDS = 0.01
@@ -83,7 +80,7 @@ class RunningTask:
         self.ended.acquire()
         self.delivered = False
 
-    def begin(self, context: Any, task_context: Any, record: TaskRun) -> RunningTask:
+    def begin(self, context: Any, task_context: Any, record: Any) -> RunningTask:
         """This thread starts an attempt of ``record``'s task; it ends when the thread
         takes ``ended`` back (see ``TaskThreads.withdraw``)."""
         self.context, self.task_context, self.record, self.delivered = context, task_context, record, False
@@ -120,7 +117,7 @@ class TaskThreads:
             entry = RunningTask(ident)
         return entry
 
-    def enter(self, context: Any, task_context: Any, record: TaskRun) -> RunningTask:
+    def enter(self, context: Any, task_context: Any, record: Any) -> RunningTask:
         """The calling thread starts an attempt of ``record``'s task."""
         return self.here().begin(context, task_context, record)
 
@@ -151,7 +148,20 @@ class TaskThreads:
         return self.running()
 
 
-def stop_tasks(run: Run, finished: Callable[[], bool] | None = None, grace: float | None = None) -> list[RunningTask]:
+class StoppableRun(Protocol):
+    """What stopping reads and writes of a run (``core.run.Run``, which keeps its
+    ``TaskThreads`` and so imports this module)."""
+
+    cancel_event: threading.Event
+    task_threads: TaskThreads
+    abandoned_any: bool
+    settled: bool
+    sessions: dict[str, Any]
+
+    def close_session(self, session_id: str, state: str) -> Any: ...
+
+
+def stop_tasks(run: StoppableRun, finished: Callable[[], bool] | None = None, grace: float | None = None) -> list[RunningTask]:
     """Cancel ``run``, stop its running tasks and wait (at most ``grace`` seconds,
     default ``STOP_GRACE_SECONDS``) until none of them runs and ``finished()`` (if
     given) is true.
@@ -175,7 +185,7 @@ def stop_tasks(run: Run, finished: Callable[[], bool] | None = None, grace: floa
     return stuck
 
 
-def abandon(run: Run, stuck: list[RunningTask]) -> None:
+def abandon(run: StoppableRun, stuck: list[RunningTask]) -> None:
     """Give up on attempts that did not stop: record them ``abandoned``, close their
     sessions ``abandoned`` and every other open session ``cancelled``, so the run's
     record is final now; the late threads can change none of it (``Run.settled``)."""

@@ -63,7 +63,6 @@ from .interrupt import TaskThreads
 
 if TYPE_CHECKING:
     from .queue import InMemoryTaskQueue
-    from .session import Session
 
 # Set by graflow_nb/__init__: ``frames(run)`` gives ``run.frames`` (graflow_nb.observe.frames).
 RUN_FRAMES: Any = None
@@ -80,7 +79,7 @@ class SessionRecord:
     member_id: str | None
     order_key: tuple[Any, ...]
     queue: InMemoryTaskQueue
-    context: Session | None = None
+    context: Any = None  # the live Session (core.session, which imports this module)
     state: str = "open"
     started: float = field(default_factory=time.time)
     ended: float | None = None
@@ -231,7 +230,7 @@ class Run:
         self.answers: dict[str, Any] = {}  # key -> answer given with resume()
         self.responses: dict[str, Any] = {}  # key -> the whole FeedbackResponse an answer came in
         self.handlers: dict[str, Any] = {}  # name -> TaskHandler (WorkflowEngine.register_handler)
-        self.root_context: Session | None = None
+        self.root_context: Any = None  # the root Session (core.session imports this module)
         # Collaborators handed in by whoever starts the run (the front door, a restore,
         # or the engine that first drives it): ``driver.execute(root_context)`` runs the
         # root session on (resume), ``checkpointer`` saves the run (save, ctx.checkpoint).

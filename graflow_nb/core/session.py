@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from .channel import MISSING, BranchChannel, Channel, MemoryChannel
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
@@ -32,9 +32,6 @@ from .queue import InMemoryTaskQueue
 from .run import Run, SessionRecord, last_attempt
 from .task import Executable, IterationTask, SequentialTask, TaskWrapper
 from .typed_channel import TypedChannel
-
-if TYPE_CHECKING:
-    from .workflow import WorkflowContext
 
 DEFAULT_MAX_WORKERS = 256
 RESULT_SUFFIX = ".__result__"  # a task's result is the channel key f"{task_id}{RESULT_SUFFIX}"
@@ -67,7 +64,7 @@ class Session:
         max_workers: int | None = None,
         observers: list[Observer] | None = None,
         initial_channel: dict[str, Any] | None = None,
-        workflow: WorkflowContext | None = None,
+        workflow: Any = None,  # the front door's WorkflowContext (core.workflow, above): its name and group count
         gate: Any = None,
         default_policy: Any = "strict",
         max_concurrency: int | None = None,

@@ -14,19 +14,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from importlib.util import find_spec
 from types import FunctionType, MappingProxyType
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from .backends import backend_name
 from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
 from .errors import ConfigError, GraphCompilationError, TaskError
 from .merge import validate_merge_spec
 from .model import scope
+from .model.scope import TaskContext
 from .policies import resolve_policy
 from .retry import RetryPolicy
-
-if TYPE_CHECKING:
-    from .graph import TaskGraph
-    from .session import TaskExecutionContext
 
 _INJECTED_NAMES = frozenset({"llm_client", "llm_agent"})
 _VARIADIC = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
@@ -72,7 +69,7 @@ class Executable(ABC):
 
     # -- execution ---------------------------------------------------------------------
     @abstractmethod
-    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+    def invoke(self, task_ctx: TaskContext) -> Any:
         """Run this node for one attempt; the engine stores what it returns."""
 
     max_retries: int | None = None  # None: the run's default_max_retries
@@ -91,7 +88,7 @@ class Task(Executable):
         if register_to_context:
             _wf().register(self)
 
-    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+    def invoke(self, task_ctx: TaskContext) -> Any:
         return None
 
 
@@ -267,7 +264,7 @@ class TaskWrapper(Executable):
         )
         return func
 
-    def resolve_kwargs(self, task_ctx: TaskExecutionContext) -> dict[str, Any]:
+    def resolve_kwargs(self, task_ctx: TaskContext) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         bound = self.bound_kwargs
         if self.resolve_keyword_args:
@@ -300,7 +297,7 @@ class TaskWrapper(Executable):
             kwargs["llm_agent"] = task_ctx.get_llm_agent(self.inject_llm_agent)
         return kwargs
 
-    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+    def invoke(self, task_ctx: TaskContext) -> Any:
         if self._takes_nothing:
             return self.func()
         kwargs = self.resolve_kwargs(task_ctx)
@@ -358,9 +355,9 @@ class TaskWrapper(Executable):
             return self.func(task_ctx, *args, **resolved)
         return self.func(*args, **resolved)
 
-    def _direct_call_context(self) -> TaskExecutionContext:
+    def _direct_call_context(self) -> TaskContext:
         """A context of its own for a task called outside any run (graflow's throwaway)."""
-        return cast("TaskExecutionContext", _wf().direct_call_context(self.task_id))
+        return cast("TaskContext", _wf().direct_call_context(self.task_id))
 
 
 class IterationTask(TaskWrapper):
@@ -381,7 +378,7 @@ class IterationTask(TaskWrapper):
         self.base_id: str = base.task_id
         self.data = data
 
-    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+    def invoke(self, task_ctx: TaskContext) -> Any:
         # graflow passes the task context first whether or not the task asked for it.
         args = (task_ctx,) if self.data is None else (task_ctx, self.data)
         return self.func(*args, **self.bound_kwargs)
@@ -434,7 +431,7 @@ class SequentialTask(Executable):
     def _rightmost(self) -> Executable:
         return self._tail
 
-    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+    def invoke(self, task_ctx: TaskContext) -> Any:
         raise TaskError(f"{self.task_id} is not a node; run its first task instead")
 
 
@@ -488,7 +485,7 @@ class ParallelGroup(Executable):
     backend_chosen = False  # False: the run's executor decides (execute(executor=...))
     # The graph that indexes this group's members (core.graph's ``_holders``), weakly:
     # a group kept from an old cell must not keep that cell's whole graph alive.
-    _home: Callable[[], TaskGraph | None] | None = None
+    _home: Callable[[], Any] | None = None  # -> the TaskGraph (core.graph imports this module)
 
     def __init__(self, tasks: Iterable[Executable], name: str | None = None):
         if isinstance(tasks, (Executable, str)) or not isinstance(tasks, Iterable):
@@ -654,7 +651,7 @@ class ParallelGroup(Executable):
         state["backend_config"] = {k: v for k, v in self.backend_config.items() if k != "client"}
         return state
 
-    def invoke(self, task_ctx: TaskExecutionContext) -> Any:
+    def invoke(self, task_ctx: TaskContext) -> Any:
         raise TaskError(
             f"group {shown(self.task_id)} is not called: the engine runs a group node through "
             f"the coordinator (core.coordinator.execute_group)"

@@ -42,6 +42,20 @@ class Scope(Protocol):
         """A throwaway task context for a task called directly, outside its run."""
 
 
+class TaskContext(Protocol):
+    """What a task's ``invoke`` reads of the context it runs in (the runtime's
+    ``TaskExecutionContext`` is one): the model knows no more of the runtime than this."""
+
+    task_id: str
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def llm_client(self) -> Any: ...
+    def get_channel(self) -> Any: ...
+    def get_llm_agent(self, name: str) -> Any: ...
+
+
 _scope: ContextVar[Any] = ContextVar("graflow_nb_scope", default=None)
 _default: list[Any] = []  # [the default workflow], made on first use
 _default_factory: list[Callable[[], Any]] = []  # [how to make it]: the front door's own
