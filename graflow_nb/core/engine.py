@@ -13,16 +13,12 @@ cancel > terminate > goto > normal.
 
 from __future__ import annotations
 
-import contextvars
 import threading
 import time
-from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
-from . import timed
-from .channel import BranchChannel
+from . import calls as _calls
 from .checks import check_id, describe, shown
-from .coordinator import execute_group
 from .errors import (
     AbandonedAttemptsLimitError,
     CycleLimitExceededError,
@@ -35,7 +31,6 @@ from .errors import (
     RunInterrupted,
     SessionPaused,
     StepLimitExceededError,
-    TaskTimeoutError,
     annotate,
     ends_run,
     stop_status,
@@ -43,7 +38,6 @@ from .errors import (
 )
 from .events import EventKind
 from .interrupt import RunningTask, TaskThreads, stop_tasks
-from .merge import merge_branches
 from .model import scope
 from .pool import WorkerPool
 from .ready import ReadyScheduler
@@ -54,6 +48,21 @@ from .task import TaskWrapper
 _now = time.time
 _current_thread = threading.current_thread
 _WRAPPER_INVOKE = TaskWrapper.invoke
+
+
+def _call_kind(task: Any, handler: Any) -> Any:
+    """How ``task``'s attempts are called (``core.calls``), or None for a bare call: a
+    function task that takes nothing (no parameter, no injection), with no handler or
+    timeout, is called with no TaskExecutionContext, since nothing could reach one."""
+    if handler is not None:
+        return _calls.handler
+    if task.is_group:
+        return _calls.group
+    if task.timeout is not None:
+        return _calls.timed_attempt
+    if type(task).invoke is _WRAPPER_INVOKE and task.takes_nothing:
+        return None
+    return _calls.with_context
 
 # Failures that another attempt of the same task cannot fix.
 _NOT_RETRIED = (
@@ -298,10 +307,8 @@ class WorkflowEngine:
         run = ctx.run
         bus = run.bus
         task_id = task.task_id
-        # Count one more run of the task (an iteration counts for its base task) in this
-        # session's cycle_counts; refuse it if that would exceed the task's max_cycles
-        # (or an explicit default_max_cycles), however it was queued again:
-        # next_iteration, next_task(..., goto=True) or a cycle of edges.
+        # One more run of the task (an iteration counts for its base task), refused past
+        # its max_cycles (or an explicit default_max_cycles), however it was queued again.
         base_id = task.base_id or task_id
         counts = ctx.cycle_counts
         cycle = counts.get(base_id, 0) + 1
@@ -311,18 +318,12 @@ class WorkflowEngine:
         if limit is not None and cycle > limit:
             raise CycleLimitExceededError(task_id=base_id, cycle_count=cycle - 1, max_cycles=limit)
         counts[base_id] = cycle
-        handler = None if task.handler_type is None else run.handler_for(task)
-        # A function task that takes nothing (no parameter, no injection) is called
-        # bare: nothing could reach the TaskExecutionContext it would be given, so
-        # none is built (the record, the interrupt and the results are the same).
-        bare = (
-            task.func
-            if handler is None and task.timeout is None and type(task).invoke is _WRAPPER_INVOKE and task._takes_nothing
-            else None
-        )
-        if thread is None:
-            thread = _current_thread().name
+        # How each attempt is called (core.calls); a function task that takes nothing is
+        # called bare, written out below: no TaskExecutionContext could reach it.
+        call = _call_kind(task, None if task.handler_type is None else run.handler_for(task))
+        bare = task.func if call is None else None
         here = entry if entry is not None else run.task_threads.here()
+        thread = thread if thread is not None else _current_thread().name
         ctx.current_task_id = task_id
         ctx.current_order_key = order_key
         attempt = 0
@@ -341,7 +342,7 @@ class WorkflowEngine:
                 run.call_hook(ctx.tracer, "on_task_start", task, ctx)
             try:
                 if bare is not None:
-                    # _invoke's body with entry.begin written out: every plain task's call.
+                    # calls.invoke's body with entry.begin written out: every plain task's call.
                     here.context = ctx
                     here.task_context = None
                     here.record = record
@@ -358,87 +359,20 @@ class WorkflowEngine:
                         here.ended.acquire()  # inline, one C call: see TaskThreads.withdraw
                         if here.delivered:
                             TaskThreads.withdraw(here)
-                elif handler is not None:
-                    ctx.current_task_context = task_ctx  # what task.run() inside the handler uses
-                    try:
-                        self._invoke(ctx, task_ctx, record, None, partial(handler.execute_task, task), ctx)
-                    finally:
-                        ctx.current_task_context = None
-                    result = ctx.get_result(task_id)
-                    if isinstance(result, BaseException):
-                        raise result  # graflow's handlers store a task's error as its result
-                elif task.is_group:
-                    # Its members' tasks run (and stop) on their own, wherever its executor puts them.
-                    execute_group(task, ctx, self)
-                    result = None
-                elif task.timeout is not None:
-                    assert task_ctx is not None  # a timed task is never called bare
-                    result = self._invoke_with_timeout(ctx, task, task_ctx, record)
                 else:
-                    result = self._invoke(ctx, task_ctx, record, run.task_slots, task.invoke, task_ctx)
+                    assert call is not None
+                    result = call(self, ctx, task, task_ctx, record)
             except (PauseRequested, SessionPaused):
                 record.end = time.time()
                 record.status = "paused"
                 ctx.cycle_counts[task.base_id or task_id] -= 1  # it runs this cycle again on resume
                 raise
             except Exception as error:
-                record.end = time.time()
-                if run.abandoned_any and ctx.abandoned:
-                    record.status = "abandoned"  # given up on while it ran: its failure is too late
-                    raise
-                if stopped_by_cancel(error, ctx.cancelled):
-                    record.status = "cancelled"  # it stopped part-way for the cancel, as asked
-                    record.error = error  # what it stopped, in its words
-                    raise
-                # A workflow cancel (cancel_workflow() below, or a group stopped by it)
-                # cancels; anything else fails.
-                record.status = stop_status(error) if ends_run(error) else "failed"
-                record.error = error
-                if ctx.tracer is not None:
-                    run.call_hook(ctx.tracer, "on_task_end", task, ctx, error=error)
-                configured = task.max_retries
-                max_retries = configured if configured is not None else ctx.default_max_retries
-                retry = attempt < max_retries and not isinstance(error, _NOT_RETRIED) and not ctx.cancelled
-                delay = self._retry_delay(task, attempt + 1, error) if retry else 0.0
-                policy_broke = delay is None
-                retry = retry and not policy_broke
-                if bus.active:
-                    bus.emit(EventKind.TASK_FAILED, ctx.session_id, task_id, attempt=attempt + 1, error=error, will_retry=retry)
-                if retry:
-                    attempt += 1
-                    ctx.task_queue.retries += 1
-                    if delay:
-                        time.sleep(delay)
-                    if bus.active:
-                        bus.emit(EventKind.TASK_RETRIED, ctx.session_id, task_id, attempt=attempt + 1)
-                    continue
-                ctx.task_queue.failures += 1
-                annotate(error, task_id, ctx.session_id)
-                if max_retries > 0 and not isinstance(error, _NOT_RETRIED) and not policy_broke:
-                    raise RetryLimitExceededError(task_id, attempt, max_retries, error) from error
-                raise
+                self._failed(ctx, task, record, error, attempt)  # raises unless it may retry
+                attempt += 1
+                continue
             except BaseException as error:
-                record.end = time.time()
-                if isinstance(error, RunInterrupted):
-                    # Delivered into this thread by an interrupt of the run, which is
-                    # already stopping: the session is cancelled, and a pool thread lives
-                    # on to serve other runs.
-                    record.status = "abandoned" if run.abandoned_any and ctx.abandoned else "cancelled"
-                    raise GraflowWorkflowCanceledError(f"interrupted while {task_id!r} ran", task_id) from error
-                # SystemExit, KeyboardInterrupt and friends: no retry, no policy; the
-                # whole run stops and ends with this very object.
-                record.status = "abandoned" if run.abandoned_any and ctx.abandoned else stop_status(error)
-                record.error = error
-                if not task.is_group and (task_ctx is None or not task_ctx.abandoned):
-                    # A group's own stop came from a member (annotated there) or from
-                    # an interrupt of the thread waiting at its barrier, and an
-                    # abandoned timed attempt's from the thread waiting for it: no task
-                    # raised it.
-                    annotate(error, task_id, ctx.session_id)
-                run.stop_with(error)
-                if bus.active:
-                    bus.emit(EventKind.TASK_FAILED, ctx.session_id, task_id, attempt=attempt + 1, error=error, will_retry=False)
-                raise
+                self._stopped(ctx, task, task_ctx, record, error, attempt)  # always raises
             record.end = _now()
             if ctx.waiting_key is not None:
                 # The task caught its own pause (graflow programs catch FeedbackTimeoutError
@@ -446,23 +380,96 @@ class WorkflowEngine:
                 run.withdraw_question(ctx.waiting_key)
                 ctx.waiting_key = None
             if run.abandoned_any and ctx.abandoned:
-                # Its group timed out while this task ran: the result arrives too late.
-                record.status = "abandoned"
+                record.status = "abandoned"  # its group timed out while it ran: too late
                 return None
             if ctx.tracer is not None:
                 run.call_hook(ctx.tracer, "on_task_end", task, ctx, result=result)
             if ctx._control_set and ctx._cancel_called:
-                record.status = "cancelled"
-                cancel = annotate(GraflowWorkflowCanceledError(ctx.ctrl_message or "workflow cancelled", task_id), task_id, ctx.session_id)
-                run.stop_with(cancel)  # from a branch too: the run ends cancelled, every session stops
-                raise cancel
-            if handler is None:
+                self._cancelled(ctx, task_id, record)  # raises
+            if call is not _calls.handler:
                 ctx.channel.set(task_id + RESULT_SUFFIX, result)  # ctx.set_result, one call fewer
             record.status = "succeeded"
             record.result = result
             if bus.active:
                 bus.emit(EventKind.TASK_FINISHED, ctx.session_id, task_id, attempt=attempt + 1)
             return result
+
+    def _failed(self, ctx: Session, task: Any, record: TaskRun, error: Exception, attempt: int) -> None:
+        """Attempt ``attempt`` (from 0) of ``task`` raised ``error``: record it, and
+        return after the retry delay if it may run again; otherwise raise what ends it."""
+        run = ctx.run
+        bus = run.bus
+        task_id = task.task_id
+        record.end = time.time()
+        if run.abandoned_any and ctx.abandoned:
+            record.status = "abandoned"  # given up on while it ran: its failure is too late
+            raise error
+        if stopped_by_cancel(error, ctx.cancelled):
+            record.status = "cancelled"  # it stopped part-way for the cancel, as asked
+            record.error = error  # what it stopped, in its words
+            raise error
+        # A workflow cancel (cancel_workflow(), or a group stopped by it) cancels; anything else fails.
+        record.status = stop_status(error) if ends_run(error) else "failed"
+        record.error = error
+        if ctx.tracer is not None:
+            run.call_hook(ctx.tracer, "on_task_end", task, ctx, error=error)
+        configured = task.max_retries
+        max_retries = configured if configured is not None else ctx.default_max_retries
+        retry = attempt < max_retries and not isinstance(error, _NOT_RETRIED) and not ctx.cancelled
+        delay = self._retry_delay(task, attempt + 1, error) if retry else 0.0
+        policy_broke = delay is None
+        retry = retry and not policy_broke
+        if bus.active:
+            bus.emit(EventKind.TASK_FAILED, ctx.session_id, task_id, attempt=attempt + 1, error=error, will_retry=retry)
+        if retry:
+            ctx.task_queue.retries += 1
+            if delay:
+                time.sleep(delay)
+            if bus.active:
+                bus.emit(EventKind.TASK_RETRIED, ctx.session_id, task_id, attempt=attempt + 2)
+            return
+        ctx.task_queue.failures += 1
+        annotate(error, task_id, ctx.session_id)
+        if max_retries > 0 and not isinstance(error, _NOT_RETRIED) and not policy_broke:
+            raise RetryLimitExceededError(task_id, attempt, max_retries, error) from error
+        raise error
+
+    @staticmethod
+    def _stopped(
+        ctx: Session, task: Any, task_ctx: TaskExecutionContext | None, record: TaskRun, error: BaseException, attempt: int,
+    ) -> NoReturn:
+        """An attempt ended with a BaseException that is no task failure: an interrupt
+        of the run, or SystemExit, KeyboardInterrupt and friends.  No retry, no policy."""
+        run = ctx.run
+        task_id = task.task_id
+        record.end = time.time()
+        if isinstance(error, RunInterrupted):
+            # Delivered into this thread by an interrupt of the run, which is already
+            # stopping: the session is cancelled, and a pool thread lives on to serve
+            # other runs.
+            record.status = "abandoned" if run.abandoned_any and ctx.abandoned else "cancelled"
+            raise GraflowWorkflowCanceledError(f"interrupted while {task_id!r} ran", task_id) from error
+        # The whole run stops and ends with this very object.
+        record.status = "abandoned" if run.abandoned_any and ctx.abandoned else stop_status(error)
+        record.error = error
+        if not task.is_group and (task_ctx is None or not task_ctx.abandoned):
+            # A group's own stop came from a member (annotated there) or from an
+            # interrupt of the thread waiting at its barrier, and an abandoned timed
+            # attempt's from the thread waiting for it: no task raised it.
+            annotate(error, task_id, ctx.session_id)
+        run.stop_with(error)
+        if run.bus.active:
+            run.bus.emit(EventKind.TASK_FAILED, ctx.session_id, task_id, attempt=attempt + 1, error=error, will_retry=False)
+        raise error
+
+    @staticmethod
+    def _cancelled(ctx: Session, task_id: str, record: TaskRun) -> NoReturn:
+        """The task called ``cancel_workflow``: from a branch too, the run ends cancelled
+        and every session stops."""
+        record.status = "cancelled"
+        cancel = annotate(GraflowWorkflowCanceledError(ctx.ctrl_message or "workflow cancelled", task_id), task_id, ctx.session_id)
+        ctx.run.stop_with(cancel)
+        raise cancel
 
     run_task = _run_task  # the Driver protocol's name for it (core.driver): the ready scheduler calls it
 
@@ -481,53 +488,6 @@ class WorkflowEngine:
                 f"{type(broken).__name__}: {broken}"
             )
             return None
-
-    @staticmethod
-    def _invoke(ctx: Session, task_ctx: TaskExecutionContext | None, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
-        """``call(arg)``: the task's own code, on this thread, where an interrupt of
-        the run can reach it (``core.interrupt``), holding one of the run's task slots
-        if it has them."""
-        entry = ctx.run.task_threads.enter(ctx, task_ctx, record)
-        try:
-            if slots is None:
-                return call(arg)
-            with slots:
-                return call(arg)
-        finally:
-            entry.ended.acquire()  # inline, one C call: see TaskThreads.withdraw
-            if entry.delivered:
-                TaskThreads.withdraw(entry)
-
-    def _invoke_with_timeout(self, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
-        """Run one attempt on a timed-attempt thread and stop waiting after ``task.timeout``.
-
-        Python threads can't be killed, so a late attempt is abandoned instead: it
-        writes to a private overlay channel that is merged only if it finishes in
-        time, and its context refuses control calls once abandoned.  How many
-        abandoned attempts may be alive at once is bounded (``core.timed``).
-        """
-        overlay = BranchChannel(ctx.channel, f"{ctx.session_id}/{task.task_id}")
-        task_ctx.channel_override = overlay
-        context = contextvars.copy_context()
-        slots = ctx.run.task_slots
-
-        def call() -> Any:
-            return context.run(self._invoke, ctx, task_ctx, record, slots, task.invoke, task_ctx)
-
-        try:
-            finished, attempt = timed.ATTEMPTS.run(call, task.timeout, task.task_id, ctx.session_id)
-        except BaseException:
-            # Ctrl-C reached this thread while it waited: the attempt, abandoned, is
-            # stopped by the run's interrupt on its own thread; the task raised nothing.
-            task_ctx.abandoned = True
-            raise
-        if not finished:
-            task_ctx.abandoned = True
-            raise TaskTimeoutError(task.task_id, task.timeout, ctx.session_id)
-        if attempt.error is not None:
-            raise attempt.error
-        merge_branches(ctx.channel, [(task.task_id, overlay)], "overwrite", task.task_id)
-        return attempt.result
 
     def compensate(self, branch: Session, member: Any, compensation: Any) -> BaseException | None:
         """Run a member's compensation once in its branch session; report, don't raise,

@@ -109,7 +109,7 @@ class TaskWrapper(Executable):
     # 10,000-branch graph each); ``t(task_id=..., **bound)`` gives a task its own dict.
     bound_kwargs: Mapping[str, Any] = MappingProxyType({})
     _params: tuple[tuple[str, bool], ...] = ()  # (name, required) of what the channel may fill
-    _takes_nothing = True  # no parameter to fill and nothing to inject: invoke calls it bare
+    takes_nothing = True  # no parameter to fill and nothing to inject: invoke calls it bare
 
     def __init__(
         self,
@@ -146,7 +146,7 @@ class TaskWrapper(Executable):
                 max_cycles, max_retries, retry_policy, timeout, compensate,
             )
         # A function of no parameters has nothing for the channel to fill: ``_params``
-        # stays the class's ``()`` (and ``_takes_nothing`` its True) unless told otherwise.
+        # stays the class's ``()`` (and ``takes_nothing`` its True) unless told otherwise.
         code = func.__code__ if type(func) is FunctionType else None
         if (
             code is None
@@ -157,13 +157,13 @@ class TaskWrapper(Executable):
             params = self._parameter_specs()
             if params:
                 self._params = params
-                self._takes_nothing = False
+                self.takes_nothing = False
         if bound_kwargs:
             self.bound_kwargs = dict(bound_kwargs)
             _check_bindable(func, self.bound_kwargs, f"task {shown(task_id)}")
-            self._takes_nothing = False
+            self.takes_nothing = False
         elif inject_context or inject_llm_client or inject_llm_agent:
-            self._takes_nothing = False
+            self.takes_nothing = False
         if type(func) is FunctionType:
             self.__name__ = func.__name__
             self.__doc__ = func.__doc__
@@ -298,7 +298,7 @@ class TaskWrapper(Executable):
         return kwargs
 
     def invoke(self, task_ctx: TaskContext) -> Any:
-        if self._takes_nothing:
+        if self.takes_nothing:
             return self.func()
         kwargs = self.resolve_kwargs(task_ctx)
         if self.inject_context:
