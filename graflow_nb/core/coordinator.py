@@ -275,25 +275,8 @@ class GroupRun:
         results = self._results()
         # What went wrong, in declared order (most groups: nothing, and nothing to scan).
         unsuccessful = [r for r in results.values() if not r.success]
-        stop = next((r.error for r in unsuccessful if ends_run(r.error)), None)
-        if stop is not None:
-            # SystemExit, KeyboardInterrupt or a workflow cancel: no policy tolerates it.
-            self._fail(stop)
-        if run.cancel_event.is_set() and any(r.status == "cancelled" for r in unsuccessful):
-            # The run was stopped from outside (the debugger's cancel, a stopped cell)
-            # and so were members: a cancel of the run, not a failure of the group.
-            not_run = ", ".join(r.task_id for r in unsuccessful if r.status == "cancelled")
-            cancel = GraflowWorkflowCanceledError(
-                f"run {run.root_session_id!r} was cancelled while group {group.task_id!r} ran; not run: {not_run}", group.task_id
-            )
-            self._fail(cancel)
-        budget = next((r.error for r in unsuccessful if isinstance(r.error, StepLimitExceededError)), None)
-        if budget is not None:
-            # The budget is the run's, not the group's: no policy can continue past it.
-            budget.results = run.results()
-            self._fail(budget)
-        if self.policy_error is not None:
-            self._fail(self.policy_error)
+        if unsuccessful or self.policy_error is not None:
+            self._fail_on_stops(unsuccessful)
         if run.gate is not None:
             run.call_gate("before_merge", group, parent, [(m.task_id, b, results[m.task_id]) for m, b in zip(self.members, self.branches, strict=True)])
         succeeded = self._succeeded()
@@ -330,6 +313,30 @@ class GroupRun:
             run.bus.emit(EventKind.GROUP_FINISHED, parent.session_id, group.task_id, state=state)
         if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_end"):
             run.call_hook(parent.tracer, "on_parallel_group_end", group.task_id, self.member_ids, parent, results=results)
+
+    def _fail_on_stops(self, unsuccessful: list[TaskResult]) -> None:
+        """Fail the group, whatever its policy, for what no policy tolerates: a stop of
+        the run, a cancel from outside, the run's step budget, or a broken policy."""
+        run, group = self.run, self.group
+        stop = next((r.error for r in unsuccessful if ends_run(r.error)), None)
+        if stop is not None:
+            # SystemExit, KeyboardInterrupt or a workflow cancel: no policy tolerates it.
+            self._fail(stop)
+        if run.cancel_event.is_set() and any(r.status == "cancelled" for r in unsuccessful):
+            # The run was stopped from outside (the debugger's cancel, a stopped cell)
+            # and so were members: a cancel of the run, not a failure of the group.
+            not_run = ", ".join(r.task_id for r in unsuccessful if r.status == "cancelled")
+            cancel = GraflowWorkflowCanceledError(
+                f"run {run.root_session_id!r} was cancelled while group {group.task_id!r} ran; not run: {not_run}", group.task_id
+            )
+            self._fail(cancel)
+        budget = next((r.error for r in unsuccessful if isinstance(r.error, StepLimitExceededError)), None)
+        if budget is not None:
+            # The budget is the run's, not the group's: no policy can continue past it.
+            budget.results = run.results()
+            self._fail(budget)
+        if self.policy_error is not None:
+            self._fail(self.policy_error)
 
     def _fail(self, error: BaseException, compensate: bool = True) -> NoReturn:
         """The group failed: compensate if the policy asks, discard every branch, raise.

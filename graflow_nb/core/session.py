@@ -88,24 +88,9 @@ class Session:
         self.workflow = workflow
         self.start_node = start_node
         self.session_id = session_id or uuid.uuid4().hex[:12]
-        workers = max_workers if max_workers is not None else DEFAULT_MAX_WORKERS
-        self.run = Run(
-            self.session_id,
-            max_steps,
-            workers,
-            EventBus(observers),
-            workflow_name=workflow.name if workflow is not None else "",
-        )
-        self.run.gate = gate
+        self.run = _new_run(self.session_id, max_steps, max_workers, observers, workflow, gate, default_policy,
+                            max_concurrency, ready_parallel, executor)
         self.run.root_context = self
-        if default_policy is not None:
-            resolve_policy(default_policy)
-            self.run.default_policy = default_policy
-        self.run.set_concurrency(max_concurrency)
-        self.run.ready_parallel = ready_parallel
-        if executor is not None and not (callable(getattr(executor, "submit", None)) and callable(getattr(executor, "scatter", None))):
-            raise TypeError(f"execute(executor=...) takes a Dask distributed.Client, got {describe(executor)}")
-        self.run.executor = executor
         self.channel: Channel = MemoryChannel(self.session_id, initial_channel)
         self.depth = 0
         self.task_queue = InMemoryTaskQueue(self.session_id)
@@ -850,6 +835,25 @@ class TaskExecutionContext:
 
     def __repr__(self) -> str:
         return f"<TaskExecutionContext {self.task_id!r} session={self.session_id!r}>"
+
+
+def _new_run(
+    session_id: str, max_steps: int, max_workers: int | None, observers: list[Observer] | None, workflow: Any,
+    gate: Any, default_policy: Any, max_concurrency: int | None, ready_parallel: bool, executor: Any,
+) -> Run:
+    """The run a root session starts, with its settings checked and set."""
+    workers = max_workers if max_workers is not None else DEFAULT_MAX_WORKERS
+    run = Run(session_id, max_steps, workers, EventBus(observers), workflow_name=workflow.name if workflow is not None else "")
+    run.gate = gate
+    if default_policy is not None:
+        resolve_policy(default_policy)
+        run.default_policy = default_policy
+    run.set_concurrency(max_concurrency)
+    run.ready_parallel = ready_parallel
+    if executor is not None and not (callable(getattr(executor, "submit", None)) and callable(getattr(executor, "scatter", None))):
+        raise TypeError(f"execute(executor=...) takes a Dask distributed.Client, got {describe(executor)}")
+    run.executor = executor
+    return run
 
 
 def _check_run_arguments(

@@ -164,17 +164,12 @@ class TaskWrapper(Executable):
             self.takes_nothing = False
         elif inject_context or inject_llm_client or inject_llm_agent:
             self.takes_nothing = False
-        if type(func) is FunctionType:
-            self.__name__ = func.__name__
-            self.__doc__ = func.__doc__
-        else:
-            self.__name__ = getattr(func, "__name__", task_id)
-            self.__doc__ = getattr(func, "__doc__", None)
+        plain = type(func) is FunctionType
+        self.__name__ = func.__name__ if plain else getattr(func, "__name__", task_id)
+        self.__doc__ = func.__doc__ if plain else getattr(func, "__doc__", None)
         self.__wrapped__ = func
-        if register_to_context:
-            wf = scope.entered()
-            if wf is not None:
-                wf.register_new(self)
+        if register_to_context and (wf := scope.entered()) is not None:
+            wf.register_new(self)
 
     def _configure(
         self,
@@ -459,6 +454,23 @@ _DASK_CONFIG = ("client", "address", "thread_count")
 DASK_EXTRA = 'backend="dask" needs Dask\'s distributed, which is not installed: pip install "graflow_nb[dask]"'
 
 
+def _checked_backend_config(name: str, backend_config: Any, owner: str) -> dict[str, Any]:
+    """A copy of ``backend_config``, refused if it is not a dict of keys backend ``name`` takes."""
+    if backend_config is not None and not isinstance(backend_config, Mapping):
+        raise TypeError(f"{owner}: backend_config must be a dict like {{'thread_count': 4}}, got {describe(backend_config)}")
+    config = dict(backend_config or {})
+    allowed = _DASK_CONFIG if name == "dask" else ("thread_count",)
+    unknown = [k for k in config if k not in allowed]
+    if unknown:
+        raise ValueError(
+            f"{owner}: backend_config key {shown(unknown[0])} is not known; the {name} backend "
+            f"takes only {' or '.join(repr(k) for k in allowed)}"
+        )
+    if name == "dask":
+        _check_dask_config(config, owner)
+    return config
+
+
 def _check_dask_config(config: dict[str, Any], owner: str) -> None:
     """A dask group names its cluster (a client, or a scheduler address), and the
     optional ``distributed`` package must be installed."""
@@ -609,18 +621,7 @@ class ParallelGroup(Executable):
         """
         owner = f"group {shown(self.task_id)}"
         name = backend_name(backend, owner)
-        if backend_config is not None and not isinstance(backend_config, Mapping):
-            raise TypeError(f"{owner}: backend_config must be a dict like {{'thread_count': 4}}, got {describe(backend_config)}")
-        config = dict(backend_config or {})
-        allowed = _DASK_CONFIG if name == "dask" else ("thread_count",)
-        unknown = [k for k in config if k not in allowed]
-        if unknown:
-            raise ValueError(
-                f"{owner}: backend_config key {shown(unknown[0])} is not known; the {name} backend "
-                f"takes only {' or '.join(repr(k) for k in allowed)}"
-            )
-        if name == "dask":
-            _check_dask_config(config, owner)
+        config = _checked_backend_config(name, backend_config, owner)
         if max_concurrency is not None:
             limit = check_count(max_concurrency, "max_concurrency", owner, minimum=1)
         else:

@@ -152,23 +152,11 @@ class WorkflowContext:
 
     # -- running -----------------------------------------------------------------------
     def execute(
-        self,
-        start_node: str | None = None,
-        max_steps: int = 10000,
-        ret_context: bool = False,
-        initial_channel: dict[str, Any] | None = None,
-        *,
-        session_id: str | None = None,
-        max_workers: int | None = None,
-        observers: list[Observer] | None = None,
-        default_max_retries: int = 0,
-        default_max_cycles: int | None = None,
-        gate: Any = None,
-        live: Any = False,
-        default_policy: Any = "strict",
-        max_concurrency: int | None = None,
-        ready_parallel: bool = False,
-        executor: Any = None,
+        self, start_node: str | None = None, max_steps: int = 10000, ret_context: bool = False,
+        initial_channel: dict[str, Any] | None = None, *, session_id: str | None = None,
+        max_workers: int | None = None, observers: list[Observer] | None = None, default_max_retries: int = 0,
+        default_max_cycles: int | None = None, gate: Any = None, live: Any = False, default_policy: Any = "strict",
+        max_concurrency: int | None = None, ready_parallel: bool = False, executor: Any = None,
         checkpoint_dir: Any = None,
     ) -> Any:
         """Run from ``start_node`` (or the one node nothing leads to).
@@ -201,26 +189,16 @@ class WorkflowContext:
         observers = [*self.observers, *(observers or [])]
         view = self._live_view(live, observers)
         ctx = ExecutionContext.create(
-            self.graph,
-            start,
-            max_steps=max_steps,
-            default_max_cycles=default_max_cycles,
-            default_max_retries=default_max_retries,
-            tracer=self.tracer,
-            prompt_manager=self.prompt_manager,
-            session_id=session_id,
-            max_workers=max_workers,
-            observers=observers,
-            initial_channel=initial_channel,
-            workflow=self,
-            gate=gate,
-            default_policy=default_policy,
-            max_concurrency=max_concurrency,
-            ready_parallel=ready_parallel,
-            executor=executor,
+            self.graph, start, max_steps=max_steps, default_max_cycles=default_max_cycles,
+            default_max_retries=default_max_retries, tracer=self.tracer, prompt_manager=self.prompt_manager,
+            session_id=session_id, max_workers=max_workers, observers=observers, initial_channel=initial_channel,
+            workflow=self, gate=gate, default_policy=default_policy, max_concurrency=max_concurrency,
+            ready_parallel=ready_parallel, executor=executor,
         )
-        ctx._llm_agents.update(self._llm_agents)
+        for name, agent in self._llm_agents.items():
+            ctx.register_llm_agent(name, agent)
         ctx.run.checkpoint_dir = checkpoint_dir
+        # The run's collaborators, handed in: what resumes it, what saves it.
         engine = ctx.run.driver = WorkflowEngine()
         ctx.run.checkpointer = checkpoints
         self.runs.append(ctx.run)

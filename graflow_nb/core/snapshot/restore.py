@@ -56,24 +56,7 @@ def restore_run(
     graph: TaskGraph = workflow.graph
     check_shape(state.shape, graph, getattr(workflow, "name", state.workflow_name))
     settings = state.settings
-    run = Run(state.root_session_id, state.max_steps, state.max_workers, EventBus(observers), state.workflow_name)
-    run.default_policy = settings["default_policy"]
-    run.set_concurrency(settings["max_concurrency"])
-    run.ready_parallel = settings["ready_parallel"]
-    run.steps = state.steps
-    run._fork_counts = dict(state.fork_counts)
-    run.task_runs = list(state.task_runs)
-    run.dynamic_tasks = list(state.dynamic_tasks)
-    run.skipped = list(state.skipped)
-    run.groups = list(state.groups)
-    run.pending = dict(state.pending)
-    run.answers = dict(state.answers)
-    run.status = state.status
-    run.error = state.error
-    run.result = state.result
-    run.started = state.started
-    run.ended = state.ended
-    run.resumes = list(state.resumes)
+    run = _restore_record(state, observers)
     contexts: dict[str, ExecutionContext] = {}
     for session in state.sessions:
         parent = contexts.get(session.parent_id) if session.parent_id is not None else None
@@ -102,6 +85,30 @@ def restore_run(
         )
     )
     return root
+
+
+def _restore_record(state: RunState, observers: list[Observer] | None) -> Run:
+    """The run's record as saved: settings, step count, attempts, groups, questions."""
+    settings = state.settings
+    run = Run(state.root_session_id, state.max_steps, state.max_workers, EventBus(observers), state.workflow_name)
+    run.default_policy = settings["default_policy"]
+    run.set_concurrency(settings["max_concurrency"])
+    run.ready_parallel = settings["ready_parallel"]
+    run.steps = state.steps
+    run._fork_counts = dict(state.fork_counts)
+    run.task_runs = list(state.task_runs)
+    run.dynamic_tasks = list(state.dynamic_tasks)
+    run.skipped = list(state.skipped)
+    run.groups = list(state.groups)
+    run.pending = dict(state.pending)
+    run.answers = dict(state.answers)
+    run.status = state.status
+    run.error = state.error
+    run.result = state.result
+    run.started = state.started
+    run.ended = state.ended
+    run.resumes = list(state.resumes)
+    return run
 
 
 def restore_session(
