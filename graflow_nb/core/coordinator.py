@@ -53,7 +53,7 @@ def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> None
     if group.backend == "direct":
         execute_direct(group, parent, engine)  # graflow's DIRECT: members in the parent session
         return
-    parked = parent._own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
+    parked = parent.own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
     if parked is None:
         state = GroupRun(group, parent, engine)
         state.fork()
@@ -64,7 +64,7 @@ def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> None
         state.parent.record.state = "open"
         state.run_members(state.resumable())
     if state.paused() and not state.stop_event.is_set():
-        parent._own("parked_groups")[group.task_id] = state
+        parent.own("parked_groups")[group.task_id] = state
         raise SessionPaused(parent.session_id, [b.session_id for b in state.paused_branches()])
     state.finish()
 
@@ -134,7 +134,7 @@ class GroupRun:
             self.stop_event.set()
             batch.stop()
             self._close_skipped([indices[p] for p in batch.never_started()])
-            self.parent._own("failed_groups")[self.group.task_id] = self
+            self.parent.own("failed_groups")[self.group.task_id] = self
             raise
         if not finished:
             self.stop_event.set()
@@ -214,7 +214,7 @@ class GroupRun:
             if self.outcomes[index] is None:
                 unfinished.append(self.members[index].task_id)
                 if index in running:
-                    self.branches[index]._abandoned = True
+                    self.branches[index].abandoned_here = True
                     self.run.abandoned_any = True
                     self.run.close_session(self.branches[index].session_id, "abandoned")
                     self.outcomes[index] = self._cancelled_outcome(index, "timed out")
@@ -364,7 +364,7 @@ class GroupRun:
             run.close_record(self.branches[i].record, "discarded")
         # Kept for a checkpoint of the failed run: resuming re-enters this group and
         # runs again only the members that did not succeed (core.snapshot).
-        self.parent._own("failed_groups")[group.task_id] = self
+        self.parent.own("failed_groups")[group.task_id] = self
         state = stop_status(error) if ends_run(error) else "failed"  # a cancel cancels the group
         run.record_group(group.task_id, self.parent.session_id, state, [r for r in self.outcomes if r is not None and not r.success])
         if run.bus.active:

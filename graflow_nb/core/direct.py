@@ -111,7 +111,7 @@ class DirectGroupRun:
 def execute_direct(group: ParallelGroup, parent: Session, engine: Driver) -> None:
     """Run ``group``'s members in ``parent``'s own session (see the module docstring);
     ``engine`` drains each member's queue."""
-    state: Any = parent._own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
+    state: Any = parent.own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
     if state is None:
         state = DirectGroupRun(group, parent)
         if parent.run.bus.active:
@@ -119,6 +119,6 @@ def execute_direct(group: ParallelGroup, parent: Session, engine: Driver) -> Non
     try:
         state.run_members(engine)
     except SessionPaused:
-        parent._own("parked_groups")[group.task_id] = state
+        parent.own("parked_groups")[group.task_id] = state
         raise
     state.finish()

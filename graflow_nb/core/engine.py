@@ -233,7 +233,7 @@ class WorkflowEngine:
             if task is None:
                 task = queue.dequeue()
                 if task is None:
-                    if ctx._join_arrivals and ctx.fire_partial_join():
+                    if ctx.join_arrivals and ctx.fire_partial_join():
                         continue
                     return last_result  # everything ran: done, even if a stop came late
             # ctx.cancelled, with the run's own stop checked first: a session outside
@@ -281,16 +281,16 @@ class WorkflowEngine:
                 run.call_gate("after_task", ctx, task, result, None)
             ctx.completed_tasks.append(task_id)
             last_result = result
-            if not ctx._control_set and ctx.checkpoint_request is None:
+            if not ctx.control_set and ctx.checkpoint_request is None:
                 # The task asked for no jump, stop, new task or checkpoint: queue its
                 # successors and take the next task in one step.
                 task = ctx.queue_successors(task_id, None, True)
                 continue
             task = None
-            if ctx._terminate_called:
+            if ctx.terminate_called:
                 ctx.skip_queued("terminated")
                 return last_result
-            if not ctx._goto_called:
+            if not ctx.goto_called:
                 ctx.enqueue_successors(task_id)
             elif ctx.goto_joins:
                 ctx.enqueue_successors(task_id, ctx.goto_joins)
@@ -329,7 +329,7 @@ class WorkflowEngine:
         attempt = 0
         task_ctx: TaskExecutionContext | None = None
         while True:
-            if ctx._control_set:
+            if ctx.control_set:
                 ctx.reset_control_flags()
             started = _now()
             if bare is None:
@@ -384,7 +384,7 @@ class WorkflowEngine:
                 return None
             if ctx.tracer is not None:
                 run.call_hook(ctx.tracer, "on_task_end", task, ctx, result=result)
-            if ctx._control_set and ctx._cancel_called:
+            if ctx.control_set and ctx.cancel_called:
                 self._cancelled(ctx, task_id, record)  # raises
             if call is not _calls.handler:
                 ctx.channel.set(task_id + RESULT_SUFFIX, result)  # ctx.set_result, one call fewer

@@ -42,7 +42,7 @@ class TaskGraph:
         self._groups: dict[str, Any] = {}
         # Member id -> the group among them that holds it: ``|`` asks for every member
         # it adds, and a scan of every group made that O(groups) in a many-group graph.
-        # A group tells the one graph it calls home (``ParallelGroup._home``) of each
+        # A group tells the one graph it calls home (``ParallelGroup.home``) of each
         # member it takes; a graph holding a group whose home is another graph can't
         # trust its index and scans (``_foreign``).
         self._holders: dict[str, ParallelGroup] = {}
@@ -96,12 +96,12 @@ class TaskGraph:
 
     def _index(self, group: ParallelGroup) -> None:
         """Make this graph ``group``'s home if it has none, and index its members."""
-        home = group._home() if group._home is not None else None
+        home = group.home() if group.home is not None else None
         if home is None:
-            group._home = weakref.ref(self)
+            group.home = weakref.ref(self)
         elif home is not self:
             self._foreign = True
-        for member_id in group._member_ids:
+        for member_id in group.member_id_set:
             self._holders.setdefault(member_id, group)
 
     def add_edge(self, from_id: str, to_id: str) -> None:
@@ -170,9 +170,9 @@ class TaskGraph:
             node = self.nodes.pop(task_id, None)
             if self._groups.pop(task_id, None) is not None:
                 group = cast("ParallelGroup", node)
-                if group._home is not None and group._home() is self:
-                    group._home = None
-                for member_id in group._member_ids:
+                if group.home is not None and group.home() is self:
+                    group.home = None
+                for member_id in group.member_id_set:
                     if self._holders.get(member_id) is group:
                         del self._holders[member_id]
             for other in self._succ.pop(task_id, []):
@@ -206,8 +206,8 @@ class TaskGraph:
                 self._refuse("clear the graph")
             self.nodes.clear()
             for group in self._groups.values():
-                if group._home is not None and group._home() is self:
-                    group._home = None
+                if group.home is not None and group.home() is self:
+                    group.home = None
             self._groups.clear()
             self._holders.clear()
             self._foreign = False
@@ -244,14 +244,14 @@ class TaskGraph:
         group = self._holders.get(task_id)
         if group is None and not self._foreign:
             return None
-        if group is not None and group is not besides and task_id in group._member_ids:
+        if group is not None and group is not besides and task_id in group.member_id_set:
             group_id = group.task_id
             if self._groups.get(group_id) is group:
                 return group_id
         # Held by ``besides``, by a group renamed under it, or this graph holds a group
         # another graph indexes: ask every group.
         for group_id, other in self._groups.items():
-            if other is not besides and task_id in other._member_ids:
+            if other is not besides and task_id in other.member_id_set:
                 return group_id
         return None
 

@@ -194,7 +194,7 @@ def abandon(run: StoppableRun, stuck: list[RunningTask]) -> None:
     for entry in stuck:
         entry.record.status = "abandoned"
         entry.record.end = now  # when it was given up on: it is not drawn as running
-        entry.context._abandoned = True
+        entry.context.abandoned_here = True
         # What it writes through ctx.get_channel() from now on goes nowhere (a task
         # that takes nothing was given no context: it has no ctx.get_channel()).
         task_context = entry.task_context

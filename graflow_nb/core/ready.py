@@ -110,7 +110,7 @@ class ReadyScheduler:
         # Guards _done and every job's ``claimed``; the session thread waits on it.
         self._cond = threading.Condition(threading.Lock())
         for name in ("dynamic_nodes", "dynamic_succ", "dynamic_pred"):
-            ctx._own(name)  # shared by every task's context copy
+            ctx.own(name)  # shared by every task's context copy
 
     def run(self) -> Any:
         ctx = self.ctx
@@ -182,7 +182,7 @@ class ReadyScheduler:
         dynamic tables; its own channel overlay and control flags."""
         scope = copy.copy(self.ctx)
         scope.channel = BranchChannel(self.ctx.channel, f"{self.ctx.session_id}/{task.task_id}")
-        scope._goto_called = scope._terminate_called = scope._cancel_called = False
+        scope.goto_called = scope.terminate_called = scope.cancel_called = False
         scope.goto_joins = ()
         scope.cancel_event = self.stop
         scope.parent_context = self.ctx  # so cancellation of the session reaches the task

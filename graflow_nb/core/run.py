@@ -307,6 +307,25 @@ class Run:
                 ids.append(base if count == 1 else f"{base}#{count}")
         return ids
 
+    def fork_counts(self) -> dict[str, int]:
+        """How often each ``parent_member`` base id has forked (what makes ``#2`` ids)."""
+        with self._lock:
+            return dict(self._fork_counts)
+
+    def adopt_fork_counts(self, counts: dict[str, int]) -> None:
+        """Raise the fork counts to ``counts`` where those are higher: a restored run's,
+        or what a branch run elsewhere (a Dask worker) forked."""
+        with self._lock:
+            mine = self._fork_counts
+            for base, count in counts.items():
+                if count > mine.get(base, 0):
+                    mine[base] = count
+
+    def add_steps(self, steps: int) -> None:
+        """Count ``steps`` task runs made elsewhere (a branch on a Dask worker)."""
+        with self._lock:
+            self.steps += steps
+
     def add_session(self, record: SessionRecord) -> None:
         self.add_sessions([record])
 
@@ -389,6 +408,17 @@ class Run:
     def ask(self, question: PendingInput) -> None:
         with self._lock:
             self.pending[question.key] = question
+
+    def reask_within(self, session_id: str, questions: Iterable[PendingInput]) -> None:
+        """The questions open under ``session_id`` (it and its descendants) are now
+        ``questions``: what a branch run elsewhere still asks replaces what it asked."""
+        questions = list(questions)
+        asked = {question.key for question in questions}
+        with self._lock:
+            for key in [k for k, q in self.pending.items() if k not in asked and self.is_within(q.session_id, session_id)]:
+                del self.pending[key]
+            for question in questions:
+                self.pending[question.key] = question
 
     def answer(self, target: str, value: Any) -> None:
         """Give the answer to one waiting question (by session id or input key).

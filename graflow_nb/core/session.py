@@ -96,7 +96,7 @@ class Session:
         self.task_queue = InMemoryTaskQueue(self.session_id)
         self.record = SessionRecord(self.session_id, None, 0, None, None, (), self.task_queue, self)
         self.run.add_session(self.record)
-        self._llm_agents: dict[str, Any] = {}
+        self.llm_agents: dict[str, Any] = {}
         self.trace_id = self.session_id
         self.completed_tasks: list[str] = []
         self.cycle_counts: dict[str, int] = {}
@@ -114,27 +114,27 @@ class Session:
     dynamic_nodes: Mapping[str, Executable] = _EMPTY
     dynamic_succ: Mapping[str, list[str]] = _EMPTY
     dynamic_pred: Mapping[str, list[str]] = _EMPTY
-    _join_arrivals: Mapping[str, set[str]] = _EMPTY
+    join_arrivals: Mapping[str, set[str]] = _EMPTY
     parked_groups: Mapping[str, Any] = _EMPTY  # group id -> GroupRun waiting on human input
     failed_groups: Mapping[str, Any] = _EMPTY  # group id -> GroupRun that failed (for a checkpoint)
     waiting_key: str | None = None  # the input key the session's next task waits on
     checkpoint_request: tuple[str, Any, Any] | None = None  # (task id, path, metadata) of ctx.checkpoint(deferred=True)
     _added_this_task: frozenset[str] | set[str] = frozenset()
-    _has_dynamic = False
+    has_dynamic = False
     # Set with any of the running task's control flags below (and _added_this_task), so
     # a task that asked for nothing costs the engine one check, not five.
-    _control_set = False
-    _goto_called = False
+    control_set = False
+    goto_called = False
     goto_joins: tuple[str, ...] = ()  # joins the running task jumped into (next_task)
-    _terminate_called = False
-    _cancel_called = False
+    terminate_called = False
+    cancel_called = False
     ctrl_message: str | None = None
     current_task_context: Any = None  # the running task's context, while a handler runs it
     # Where this branch went on elsewhere (a Dask worker): the executor keeps what it
     # needs to go on from a pause there (see graflow_nb.distributed).
     remote: Any = None
 
-    def _own(self, name: str) -> dict[str, Any]:
+    def own(self, name: str) -> dict[str, Any]:
         """This session's own dict for ``name``, made on first write."""
         table = self.__dict__.get(name)
         if table is None:
@@ -143,7 +143,7 @@ class Session:
         return table
 
     @classmethod
-    def _branch(cls, parent: Session, session_id: str, channel: Channel, record: SessionRecord) -> Self:
+    def make_branch(cls, parent: Session, session_id: str, channel: Channel, record: SessionRecord) -> Self:
         child = cls.__new__(cls)
         child.graph = parent.graph
         child.parent_context = parent
@@ -162,12 +162,12 @@ class Session:
         child.depth = parent.depth + 1
         child.task_queue = record.queue
         child.record = record
-        child._llm_agents = parent._llm_agents
+        child.llm_agents = parent.llm_agents
         child.trace_id = parent.trace_id
         child.completed_tasks = []
         child.cycle_counts = {}
-        if parent._has_dynamic:
-            child._has_dynamic = True
+        if parent.has_dynamic:
+            child.has_dynamic = True
         return child
 
     # -- construction ------------------------------------------------------------------
@@ -257,7 +257,7 @@ class Session:
     def _new_branch(self, session_id: str, branch_id: str, group_id: str | None, key: tuple[Any, ...]) -> Session:
         queue = InMemoryTaskQueue(session_id)
         record = SessionRecord(session_id, self.session_id, self.depth + 1, group_id, branch_id, key, queue)
-        child = type(self)._branch(self, session_id, BranchChannel(self.channel, session_id), record)
+        child = type(self).make_branch(self, session_id, BranchChannel(self.channel, session_id), record)
         record.context = child
         return child
 
@@ -266,14 +266,14 @@ class Session:
         self.run.bus.emit(EventKind.SESSION_FORKED, child.session_id, member, parent=self.session_id, group=group_id, member=member)
 
     # -- cancellation ------------------------------------------------------------------
-    _abandoned = False  # set on branches a timed-out group stopped waiting for
+    abandoned_here = False  # set on branches a timed-out group stopped waiting for
 
     @property
     def abandoned(self) -> bool:
         """True if this session or an ancestor was abandoned by a group timeout."""
         ctx: Session | None = self
         while ctx is not None:
-            if ctx._abandoned:
+            if ctx.abandoned_here:
                 return True
             ctx = ctx.parent_context
         return False
@@ -328,13 +328,13 @@ class Session:
 
     def successors(self, task_id: str) -> list[str]:
         base = self.graph.successors(task_id)
-        if not self._has_dynamic:
+        if not self.has_dynamic:
             return base
         return base + [s for s in self._dynamic_chain("dynamic_succ", task_id) if s not in base]
 
     def predecessors(self, task_id: str) -> list[str]:
         base = self.graph.predecessors(task_id)
-        if not self._has_dynamic:
+        if not self.has_dynamic:
             return base
         return base + [p for p in self._dynamic_chain("dynamic_pred", task_id) if p not in base]
 
@@ -344,22 +344,28 @@ class Session:
             return
         if existing is not None:
             raise DuplicateTaskError(task.task_id)
-        self._own("dynamic_nodes")[task.task_id] = task
+        self.own("dynamic_nodes")[task.task_id] = task
         if not isinstance(self._added_this_task, set):
             self._added_this_task = set()
         self._added_this_task.add(task.task_id)
-        self._control_set = True
-        self._has_dynamic = True
+        self.control_set = True
+        self.has_dynamic = True
         self.run.dynamic_tasks.append((task.task_id, self.session_id, self.current_task_id))
         if self.run.bus.active:
             self.run.bus.emit(EventKind.DYNAMIC_TASK_ADDED, self.session_id, task.task_id, spawned_by=self.current_task_id)
 
+    def adopt_dynamic_nodes(self, nodes: Mapping[str, Executable]) -> None:
+        """Tasks this session created while it ran elsewhere (a Dask worker), by value."""
+        if nodes:
+            self.own("dynamic_nodes").update(nodes)
+            self.has_dynamic = True
+
     def add_dynamic_edge(self, from_id: str, to_id: str) -> None:
-        succ = self._own("dynamic_succ").setdefault(from_id, [])
+        succ = self.own("dynamic_succ").setdefault(from_id, [])
         if to_id not in succ:
             succ.append(to_id)
-            self._own("dynamic_pred").setdefault(to_id, []).append(from_id)
-        self._has_dynamic = True
+            self.own("dynamic_pred").setdefault(to_id, []).append(from_id)
+        self.has_dynamic = True
 
     # -- the scope new tasks go to while this session's task runs (core.model.scope) --
     @property
@@ -394,10 +400,10 @@ class Session:
         return (self.workflow if self.workflow is not None else scope.default()).new_group_name()
 
     def remove_dynamic_node(self, task_id: str) -> None:
-        self._own("dynamic_nodes").pop(task_id, None)
+        self.own("dynamic_nodes").pop(task_id, None)
 
     def rename_dynamic_node(self, old_id: str, new_id: str) -> None:
-        nodes = self._own("dynamic_nodes")
+        nodes = self.own("dynamic_nodes")
         node = nodes.pop(old_id, None)
         if node is not None:
             nodes[new_id] = node
@@ -426,8 +432,10 @@ class Session:
         and queues without add_to_queue/lookup per successor (same order, counts and
         events)."""
         graph = self.graph
+        # The graph's own edge tables, read here rather than through successors() and
+        # predecessors(): this is every task's step, and the graph is read-only meanwhile.
         graph_preds = graph._pred
-        if self._has_dynamic:
+        if self.has_dynamic:
             ids = self.successors(task_id) if targets is None else targets
             dynamic_preds = self.predecessors
         else:
@@ -443,11 +451,11 @@ class Session:
         for succ_id in ids:
             preds = graph_preds.get(succ_id, ()) if dynamic_preds is None else dynamic_preds(succ_id)
             if len(preds) > 1:
-                arrived = self._own("_join_arrivals").setdefault(succ_id, set())
+                arrived = self.own("join_arrivals").setdefault(succ_id, set())
                 arrived.add(task_id)
                 if not arrived.issuperset(preds):
                     continue
-                del self._own("_join_arrivals")[succ_id]
+                del self.own("join_arrivals")[succ_id]
             node = nodes.get(succ_id)
             ready.append(self.lookup(succ_id) if node is None else node)
         if take_next:
@@ -488,11 +496,11 @@ class Session:
         """When the queue is empty, a join some of whose predecessors will never run in
         this session (a goto took another path) is queued with what arrived; False if
         no join is waiting."""
-        if not self._join_arrivals:
+        if not self.join_arrivals:
             return False
         topo = self.graph.topological_index()
-        succ_id = min(self._join_arrivals, key=lambda n: topo.get(n, len(topo)))
-        del self._own("_join_arrivals")[succ_id]
+        succ_id = min(self.join_arrivals, key=lambda n: topo.get(n, len(topo)))
+        del self.own("join_arrivals")[succ_id]
         self.add_to_queue(self.lookup(succ_id))
         return True
 
@@ -534,7 +542,7 @@ class Session:
             executable = self.lookup(executable)
         elif isinstance(executable, SequentialTask):
             # ``ctx.next_task(group >> task)``: the chain's head runs, the rest follows it.
-            executable = executable._leftmost()
+            executable = executable._leftmost()  # the model's own chain helper (tests pin its name)
         elif not isinstance(executable, Executable):
             hint = ": decorate it with @task" if callable(executable) else ""
             raise TypeError(f"next_task() takes a task, a group or a task id, got {describe(executable)}{hint}")
@@ -547,12 +555,12 @@ class Session:
         elif len(self.predecessors(task_id)) > 1:
             # A jump into a join is this task arriving there: the join still waits for
             # the predecessors that can run and runs once (README "Joins").
-            self._goto_called = self._control_set = True
+            self.goto_called = self.control_set = True
             self.goto_joins = (*self.goto_joins, task_id)
             return task_id
         self.add_to_queue(executable if is_new else self.lookup(task_id))
         if goto or not is_new:
-            self._goto_called = self._control_set = True
+            self.goto_called = self.control_set = True
         return task_id
 
     def next_iteration(self, data: Any = None, task_id: str | None = None) -> str:
@@ -595,35 +603,23 @@ class Session:
         return FeedbackManager(self.run)
 
     def terminate_workflow(self, message: str) -> None:
-        self._terminate_called = self._control_set = True
+        self.terminate_called = self.control_set = True
         self.ctrl_message = message
 
     def cancel_workflow(self, message: str) -> None:
-        self._cancel_called = self._control_set = True
+        self.cancel_called = self.control_set = True
         self.ctrl_message = message
 
     def reset_control_flags(self) -> None:
-        if not self._control_set:
+        if not self.control_set:
             return
-        self._control_set = False
-        if self._goto_called or self._terminate_called or self._cancel_called:
-            self._goto_called = self._terminate_called = self._cancel_called = False
+        self.control_set = False
+        if self.goto_called or self.terminate_called or self.cancel_called:
+            self.goto_called = self.terminate_called = self.cancel_called = False
             self.ctrl_message = None
             self.goto_joins = ()
         if self._added_this_task:
             self._added_this_task = frozenset()
-
-    @property
-    def goto_called(self) -> bool:
-        return self._goto_called
-
-    @property
-    def terminate_called(self) -> bool:
-        return self._terminate_called
-
-    @property
-    def cancel_called(self) -> bool:
-        return self._cancel_called
 
     # -- misc --------------------------------------------------------------------------
     @property
@@ -633,12 +629,12 @@ class Session:
         return self.llm_client_instance
 
     def get_llm_agent(self, name: str) -> Any:
-        if name not in self._llm_agents:
+        if name not in self.llm_agents:
             raise KeyError(f"LLMAgent {name!r} not found in registry")
-        return self._llm_agents[name]
+        return self.llm_agents[name]
 
     def register_llm_agent(self, name: str, agent: Any) -> None:
-        self._llm_agents[name] = agent
+        self.llm_agents[name] = agent
 
     def execute(self) -> Any:
         """Run this session on with the engine its run was handed (graflow's

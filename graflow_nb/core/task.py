@@ -497,7 +497,7 @@ class ParallelGroup(Executable):
     backend_chosen = False  # False: the run's executor decides (execute(executor=...))
     # The graph that indexes this group's members (core.graph's ``_holders``), weakly:
     # a group kept from an old cell must not keep that cell's whole graph alive.
-    _home: Callable[[], Any] | None = None  # -> the TaskGraph (core.graph imports this module)
+    home: Callable[[], Any] | None = None  # -> the TaskGraph (core.graph imports this module)
 
     def __init__(self, tasks: Iterable[Executable], name: str | None = None):
         if isinstance(tasks, (Executable, str)) or not isinstance(tasks, Iterable):
@@ -512,7 +512,7 @@ class ParallelGroup(Executable):
             check_id(name, "a group name")
         wf = _wf()
         self.tasks: list[Executable] = []
-        self._member_ids: set[str] = set()
+        self.member_id_set: set[str] = set()
         self.depth = 1  # 1 + the depth of the deepest member that is a group
         self.task_id = name or wf.new_group_name()
         self.backend = "threading"
@@ -523,10 +523,10 @@ class ParallelGroup(Executable):
         self.timeout: float | None = None
         checked = []
         for member in members:  # all checked first: a refused group never joins the graph
-            node, depth = self._check_member(member, self._member_ids, wf)
-            self._member_ids.add(node.task_id)
+            node, depth = self._check_member(member, self.member_id_set, wf)
+            self.member_id_set.add(node.task_id)
             checked.append((node, depth))
-        self._member_ids.clear()
+        self.member_id_set.clear()
         wf.register(self)
         for node, depth in checked:
             self._admit(node, depth, None, wf)
@@ -566,15 +566,15 @@ class ParallelGroup(Executable):
     def add_member(self, member: Executable, index: int | None = None) -> None:
         """Add ``member`` (a chain's first task) after ``_check_member`` accepts it."""
         wf = _wf()
-        node, depth = self._check_member(member, self._member_ids, wf)
+        node, depth = self._check_member(member, self.member_id_set, wf)
         self._admit(node, depth, index, wf)
 
     def _admit(self, member: Executable, depth: int, index: int | None = None, wf: Any = None) -> None:
         wf = wf or _wf()
         if wf.graph.nodes.get(member.task_id) is not member:  # else registering it is a no-op
             wf.register(member)
-        self._member_ids.add(member.task_id)
-        home = self._home() if self._home is not None else None
+        self.member_id_set.add(member.task_id)
+        home = self.home() if self.home is not None else None
         if home is not None:
             home.note_member(self, member.task_id)
         if depth > self.depth:
@@ -648,7 +648,7 @@ class ParallelGroup(Executable):
         """Shipped to Dask workers with the graph: a client is a live connection of
         this process, so it stays here (a nested group on a worker runs on threads)."""
         state = self.__dict__.copy()
-        state.pop("_home", None)  # a weak reference; the graph it ships with indexes it again
+        state.pop("home", None)  # a weak reference; the graph it ships with indexes it again
         state["backend_config"] = {k: v for k, v in self.backend_config.items() if k != "client"}
         return state
 

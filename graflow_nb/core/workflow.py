@@ -90,7 +90,7 @@ class WorkflowContext:
         # Guards _group_numbers so groups built concurrently in branches get unique names.
         self._group_lock = threading.Lock()
         self._tokens: list[Any] = []
-        self._llm_agents: dict[str, Any] = {}
+        self.llm_agents: dict[str, Any] = {}
 
     # -- context manager ---------------------------------------------------------------
     def __enter__(self) -> WorkflowContext:
@@ -148,7 +148,7 @@ class WorkflowContext:
         self.graph.clear()
 
     def register_llm_agent(self, name: str, agent_or_factory: Any) -> None:
-        self._llm_agents[name] = agent_or_factory
+        self.llm_agents[name] = agent_or_factory
 
     # -- running -----------------------------------------------------------------------
     def execute(
@@ -195,7 +195,7 @@ class WorkflowContext:
             workflow=self, gate=gate, default_policy=default_policy, max_concurrency=max_concurrency,
             ready_parallel=ready_parallel, executor=executor,
         )
-        for name, agent in self._llm_agents.items():
+        for name, agent in self.llm_agents.items():
             ctx.register_llm_agent(name, agent)
         ctx.run.checkpoint_dir = checkpoint_dir
         # The run's collaborators, handed in: what resumes it, what saves it.

@@ -159,7 +159,7 @@ def _fresh_branch(workflow: Any, view: GroupView, ticket: Ticket) -> ExecutionCo
     if view.dynamic_nodes or view.dynamic_succ:
         parent.dynamic_succ = {k: list(v) for k, v in view.dynamic_succ.items()}
         parent.dynamic_pred = {k: list(v) for k, v in view.dynamic_pred.items()}
-        parent._has_dynamic = branch._has_dynamic = True
+        parent.has_dynamic = branch.has_dynamic = True
     run = branch.run
     run.max_workers = view.max_workers
     run.ready_parallel = spec.settings.get("ready_parallel", False)
@@ -274,7 +274,7 @@ def _outcome(
         events=events,
         pending=list(run.pending.values()),
         groups=run.groups[groups_seen:],
-        fork_counts=dict(run._fork_counts),
+        fork_counts=run.fork_counts(),
         dynamic_nodes=dynamic,
         paused_state=paused,
         seen=(runs_seen + len(outcome.task_runs), skipped_seen + len(outcome.skipped),

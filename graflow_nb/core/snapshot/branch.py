@@ -90,8 +90,8 @@ def open_branch(
     parent.run.max_steps = spec.steps_left  # a budget of 0 refuses the first task, as it would at home
     parent.depth = spec.depth - 1
     if spec.dynamic or dynamic:
-        parent._has_dynamic = True
-        table = parent._own("dynamic_nodes")
+        parent.has_dynamic = True
+        table = parent.own("dynamic_nodes")
         table.update(dynamic or {})
         for task_spec_ in spec.dynamic:
             table[task_spec_.task_id] = build_task(task_spec_, parent, tasks or {})
@@ -99,7 +99,7 @@ def open_branch(
     if state is None:
         queue = InMemoryTaskQueue(spec.session_id)
         record = SessionRecord(spec.session_id, parent.session_id, spec.depth, spec.group_id, spec.member_id, spec.order_key, queue)
-        branch = ExecutionContext._branch(parent, spec.session_id, BranchChannel(parent.channel, spec.session_id), record)
+        branch = ExecutionContext.make_branch(parent, spec.session_id, BranchChannel(parent.channel, spec.session_id), record)
         record.context = branch
         parent.run.add_session(record)
     else:
@@ -187,8 +187,7 @@ def apply_outcome(
     if not isinstance(channel, BranchChannel):
         raise SnapshotError(f"session {shown(branch.session_id)} is a root session, not a branch")
     channel.load_changes(outcome.changes)
-    with run._lock:
-        run.steps += outcome.steps
+    run.add_steps(outcome.steps)
     run.task_runs.extend(outcome.task_runs)
     run.skipped.extend(outcome.skipped)
     run.dynamic_tasks.extend(outcome.dynamic_tasks)

@@ -95,7 +95,7 @@ def _restore_record(state: RunState, observers: list[Observer] | None) -> Run:
     run.set_concurrency(settings["max_concurrency"])
     run.ready_parallel = settings["ready_parallel"]
     run.steps = state.steps
-    run._fork_counts = dict(state.fork_counts)
+    run.adopt_fork_counts(state.fork_counts)
     run.task_runs = list(state.task_runs)
     run.dynamic_tasks = list(state.dynamic_tasks)
     run.skipped = list(state.skipped)
@@ -138,12 +138,12 @@ def restore_session(
         ctx.depth = 0
         ctx.task_queue = queue
         ctx.record = record
-        ctx._llm_agents = dict(getattr(workflow, "_llm_agents", {}))
+        ctx.llm_agents = dict(getattr(workflow, "llm_agents", {}))
         ctx.trace_id = session.session_id
         ctx.completed_tasks = []
         ctx.cycle_counts = {}
     else:
-        ctx = ExecutionContext._branch(parent, session.session_id, _branch_channel(parent.channel, session), record)
+        ctx = ExecutionContext.make_branch(parent, session.session_id, _branch_channel(parent.channel, session), record)
     record.context = ctx
     run.add_session(record)
     ctx.steps = session.steps
@@ -151,16 +151,16 @@ def restore_session(
     ctx.completed_tasks = list(session.completed_tasks)
     if session.dynamic_succ:
         ctx.dynamic_succ = {k: list(v) for k, v in session.dynamic_succ.items()}
-        ctx._has_dynamic = True
+        ctx.has_dynamic = True
     if session.dynamic_pred:
         ctx.dynamic_pred = {k: list(v) for k, v in session.dynamic_pred.items()}
     if session.join_arrivals:
-        ctx._join_arrivals = {k: set(v) for k, v in session.join_arrivals.items()}
+        ctx.join_arrivals = {k: set(v) for k, v in session.join_arrivals.items()}
     if session.waiting_key is not None and session.waiting_key in run.pending:
         # (a question withdrawn when its run stopped is asked again: its task runs anew)
         ctx.waiting_key = session.waiting_key
     if session.abandoned:
-        ctx._abandoned = True
+        ctx.abandoned_here = True
     ctx.current_order_key = tuple(session.current_order_key)
     return ctx
 
@@ -175,15 +175,15 @@ def _branch_channel(base: Channel, session: SessionState) -> BranchChannel:
         else:
             channel.set(key, value)
     for key in state.deleted:
-        channel._mut("_deleted")[key] = None
+        channel._mut("_deleted")[key] = None  # a saved delete: the channel has no public "deleted" write
     return channel
 
 
 def restore_dynamic(ctx: Session, session: SessionState, tasks: Resolver) -> None:
     if not session.dynamic:
         return
-    ctx._has_dynamic = True
-    table = ctx._own("dynamic_nodes")
+    ctx.has_dynamic = True
+    table = ctx.own("dynamic_nodes")
     for spec in session.dynamic:  # in creation order: a group's members come before it
         table[spec.task_id] = build_task(spec, ctx, tasks)
 
@@ -204,7 +204,7 @@ def build_task(spec: TaskSpec, ctx: Session, tasks: Resolver) -> Executable:
         group = ParallelGroup.__new__(ParallelGroup)
         group.task_id = spec.task_id
         group.tasks = [ctx.lookup(m) for m in spec.members]
-        group._member_ids = set(spec.members)
+        group.member_id_set = set(spec.members)
         group.depth = 1 + max((getattr(m, "depth", 0) for m in group.tasks if m.is_group), default=0)
         for name, value in spec.options.items():
             setattr(group, name, value)
@@ -253,7 +253,7 @@ def _restore_group(group: GroupState, parent: Session, contexts: dict[str, Execu
     for branch in state.branches:
         branch.cancel_event = state.stop_event
     table = "parked_groups" if group.why == "paused" else "failed_groups"
-    parent._own(table)[group.group_id] = state
+    parent.own(table)[group.group_id] = state
 
 
 # -- opening a failed or cancelled run again ------------------------------------------
@@ -279,13 +279,13 @@ def _reopen(ctx: Session, run: Run) -> None:
         ctx.task_queue.restore(again)
     record.state = "open"
     record.ended = None
-    if ctx._abandoned:  # a timed-out group gave up on it; running again, it is not
-        del ctx._abandoned
+    if ctx.abandoned_here:  # a timed-out group gave up on it; running again, it is not
+        del ctx.abandoned_here
     failed = ctx.failed_groups
     if failed:
         for group_run in failed.values():
             _retry_group(group_run, run)
-        ctx._own("parked_groups").update(failed)
+        ctx.own("parked_groups").update(failed)
         ctx.failed_groups = {}
 
 
