@@ -1,7 +1,8 @@
 """``graflow-nb``: run, check and draw pipeline files from a terminal or CI.
 
     graflow-nb run FILE [--input k=v ...] [--render out.svg] [--json] [--checkpoint-dir DIR]
-    graflow-nb resume FILE CHECKPOINT [--answer SESSION=VALUE ...] [--render out.svg] [--json]
+    graflow-nb resume FILE CHECKPOINT [--answer SESSION=VALUE ...] [--render out.svg] [--json] [--trust]
+    graflow-nb trust CHECKPOINT ...
     graflow-nb validate FILE
     graflow-nb render FILE -o out.svg
     graflow-nb run-script PROG.py [ARGS ...]
@@ -20,6 +21,9 @@ line, the file or the checkpoint is wrong (nothing ran).  With ``--checkpoint-di
 a run that pauses, fails or is cancelled leaves ``DIR/<session id>.pkl``;
 ``resume`` continues it from there without running finished steps again, with the
 pipeline file as it is now (fixed steps take effect; a changed graph is refused).
+A checkpoint must be signed with your secret (graflow_nb signs what it writes): one
+written elsewhere, changed since, or by graflow_nb 0.1.0 is refused in one line (exit
+2) unless ``--trust`` says you trust it; ``trust`` signs such files as yours, once.
 An ``--input`` value is read as JSON when it parses (``n=3``, ``flag=true``,
 ``ids=[1,2]``) and as a plain string otherwise (``region=eu``).
 """
@@ -65,7 +69,9 @@ def _answer(text: str) -> tuple[str, Any]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graflow-nb", description="Run, check and draw graflow_nb pipeline files.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,resume,validate,render,run-script}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{run,resume,trust,validate,render,run-script}"
+    )
     run = commands.add_parser("run", help="run a pipeline file")
     run.add_argument("file", help="pipeline file (.json, .yaml or .yml)")
     run.add_argument(
@@ -93,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--render", metavar="OUT", help="after the run, draw the graph coloured by it")
     resume.add_argument("--json", action="store_true", help="print the summary as JSON")
     resume.add_argument("--checkpoint-dir", metavar="DIR", help="save again there if it pauses, fails or is cancelled")
+    resume.add_argument(
+        "--trust", action="store_true",
+        help="load a checkpoint not signed with your secret (written elsewhere or by graflow_nb 0.1.0): it can run code",
+    )
+    trust = commands.add_parser("trust", help="sign checkpoints you trust as yours, so they resume without --trust")
+    trust.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="a checkpoint (.pkl) you trust")
     check = commands.add_parser("validate", help="check a pipeline file without running it")
     check.add_argument("file")
     script = commands.add_parser("run-script", help="run a graflow program unchanged (import graflow gives graflow_nb)")
@@ -204,15 +216,37 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     started = time.time()
     failed = False
     try:
-        wf.resume(args.checkpoint, answers=dict(args.answer), observers=[Progress(wf, err)], checkpoint_dir=args.checkpoint_dir)
-    except (SnapshotError, KeyError, ValueError) as error:
-        if wf.last_run is None or not wf.last_run.resumes:
-            print(f"graflow-nb: {str(error).strip(chr(34) + chr(39))}", file=err)
+        wf.resume(
+            args.checkpoint, answers=dict(args.answer), observers=[Progress(wf, err)], checkpoint_dir=args.checkpoint_dir,
+            trust=args.trust,
+        )
+    except Exception as error:
+        if wf.last_run is None or not wf.last_run.resumes:  # nothing resumed: the checkpoint or an answer is wrong
+            said = str(error).strip(chr(34) + chr(39))
+            print(f"graflow-nb: {said if isinstance(error, (SnapshotError, KeyError, ValueError)) else _named(error)}"
+                  .replace("\n", " "), file=err)
             return EXIT_USAGE
         failed = True
-    except Exception:
-        failed = True
     return _report(wf, args, started, failed, out, err)
+
+
+def _named(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def cmd_trust(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Sign each checkpoint with this user's secret, as it is (nothing is loaded)."""
+    from .core.checkpoint import trust_checkpoint
+    from .core.snapshot import SnapshotError
+
+    for path in args.checkpoints:
+        try:
+            checkpoint_id = trust_checkpoint(path)
+        except SnapshotError as error:
+            print(f"graflow-nb: {error}".replace("\n", " "), file=err)
+            return EXIT_USAGE
+        print(f"{path}: signed as yours (checkpoint {checkpoint_id}); it now resumes without --trust", file=out)
+    return EXIT_OK
 
 
 def _report(wf: Any, args: argparse.Namespace, started: float, failed: bool, out: TextIO, err: TextIO) -> int:
@@ -314,7 +348,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     except SystemExit as exit_:
         return int(exit_.code or 0)
     command = {
-        "run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "render": cmd_render,
+        "run": cmd_run, "resume": cmd_resume, "trust": cmd_trust, "validate": cmd_validate, "render": cmd_render,
         "run-script": cmd_run_script,
     }[args.command]
     return command(args, out, err)

@@ -4,9 +4,12 @@ graflow's names and meaning: ``CheckpointManager.create_checkpoint(context, *,
 path=None, metadata=None)`` writes ``<name>.pkl`` (the state), ``<name>.state.json``
 (the frontier, readable: each session's state, queue and what it ran; the questions
 waiting) and ``<name>.meta.json``; ``resume_from_checkpoint(path) -> (ExecutionContext,
-CheckpointMetadata)``, then ``WorkflowEngine().execute(ctx)``.  Each file is written
-to a temporary file beside it and renamed into place, so a crash mid-write leaves
-the previous checkpoint whole, never half a new one.
+CheckpointMetadata)``, then ``WorkflowEngine().execute(ctx)``.  The three are written
+as one unit and signed with this user's secret (``core.checkpoint_files``,
+``core.signing``): a crash or a full disk mid-write leaves the previous checkpoint
+whole, and loading checks the signature and the files' hashes before anything is
+unpickled, so a file someone else wrote (or changed) runs nothing unless the caller
+says ``trust=True``.  ``load_metadata`` reads meta.json only.
 
 Unlike graflow nothing goes to ``./checkpoints/``: a checkpoint is written only to a
 path you give, or into ``execute(checkpoint_dir=...)``.
@@ -26,12 +29,13 @@ path you give, or into ``execute(checkpoint_dir=...)``.
 ['d.meta.json', 'd.pkl', 'd.state.json']
 >>> meta.session_id, meta.status
 ('D', 'succeeded')
+>>> CheckpointManager.load_metadata(pkl).checkpoint_id == meta.checkpoint_id
+True
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
 import re
@@ -41,12 +45,25 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from .checkpoint_files import (
+    FORMAT,
+    CheckpointFileError,
+    UntrustedCheckpointError,
+    checked,
+    metadata_fields,
+    paths_of,
+    pickle_error,
+    read_set,
+    trust_set,
+    write_set,
+)
 from .checks import shown
 from .context import ExecutionContext
 from .engine import WorkflowEngine
 from .errors import GraflowError
 from .model.scope import active_workflow
 from .run import PausedRun, Run
+from .snapshot import FORMAT as STATE_FORMAT
 from .snapshot import RunState, SnapshotError, dumps, loads, restore_run, take_run
 
 SUFFIX = ".pkl"
@@ -70,10 +87,12 @@ class CheckpointMetadata:
 
 @dataclass
 class Checkpoint:
-    """What a ``.pkl`` holds: the run's state and its metadata."""
+    """What a ``.pkl`` holds: the run's state and its metadata.  ``source``: the name
+    of the file it was loaded from (set on loading; not saved)."""
 
     metadata: CheckpointMetadata
     state: RunState
+    source: str = ""
 
 
 # -- paths and atomic files ---------------------------------------------------------------
@@ -87,8 +106,7 @@ def _safe_name(session_id: str) -> str:
 
 def paths_for(pkl: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
     """``(x.pkl, x.state.json, x.meta.json)`` for a checkpoint path."""
-    stem = pkl.name[: -len(SUFFIX)] if pkl.name.endswith(SUFFIX) else pkl.name
-    return pkl.with_name(stem + SUFFIX), pkl.with_name(stem + ".state.json"), pkl.with_name(stem + ".meta.json")
+    return paths_of(pkl if pkl.name.endswith(SUFFIX) else pkl.with_name(pkl.name + SUFFIX))
 
 
 def target_path(run: Run, path: Any) -> pathlib.Path:
@@ -115,28 +133,12 @@ def target_path(run: Run, path: Any) -> pathlib.Path:
     return target if target.name.endswith(SUFFIX) else target.with_name(target.name + SUFFIX)
 
 
-def write_atomically(path: pathlib.Path, data: bytes) -> None:
-    """``data`` in ``path``, or the old file untouched: a temp file beside it, fsynced,
-    then renamed over it (a rename within a directory is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        if temp.exists():
-            temp.unlink()
-
-
 # -- saving -------------------------------------------------------------------------------
 def save_state(
     state: RunState, path: pathlib.Path, metadata: dict[str, Any] | None = None, resuming_task_id: str | None = None
 ) -> tuple[str, CheckpointMetadata]:
     """Write ``state`` as the three checkpoint files; ``(pkl path, metadata)``."""
-    pkl, state_json, meta_json = paths_for(path)
+    pkl = paths_for(path)[0]
     meta = CheckpointMetadata(
         checkpoint_id=uuid.uuid4().hex[:12],
         session_id=state.root_session_id,
@@ -150,14 +152,8 @@ def save_state(
         user_metadata=dict(metadata or {}),
     )
     data = dumps(Checkpoint(meta, state))  # refuses what can't be pickled, naming it, before any file
-    write_atomically(pkl, data)
-    write_atomically(state_json, _json(frontier_view(state)))
-    write_atomically(meta_json, _json(dataclasses.asdict(meta)))
+    write_set(pkl, data, frontier_view(state), dataclasses.asdict(meta))
     return str(pkl), meta
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value, indent=1, default=repr, ensure_ascii=False).encode()
 
 
 def frontier_view(state: RunState) -> dict[str, Any]:
@@ -238,7 +234,7 @@ def write_requested(ctx: ExecutionContext) -> None:
     except (GraflowError, OSError) as error:
         reason = error if isinstance(error, GraflowError) else f"{type(error).__name__}: {error}"
         failure = SnapshotError(f"task {shown(task_id)}: its deferred ctx.checkpoint() was not written: {reason}")
-        failure.__cause__ = error
+        failure.__cause__ = error.__cause__ if isinstance(error.__cause__, OSError) else error  # the OS's own error
         ctx.run.checkpoint_errors.append(failure)
         warnings.warn(str(failure), RuntimeWarning, stacklevel=2)
         return
@@ -268,25 +264,66 @@ def checkpoint_from_task(ctx: ExecutionContext, task_id: str, metadata: Any, pat
 
 
 # -- loading and resuming ------------------------------------------------------------------
-def load(source: Any) -> Checkpoint:
-    """A checkpoint from a ``.pkl`` path (or the ``Checkpoint`` itself)."""
+def load(source: Any, *, trust: bool = False) -> Checkpoint:
+    """A checkpoint from a ``.pkl`` path (or the ``Checkpoint`` itself), once its
+    signature and the hashes of its three files check out (``core.checkpoint_files``);
+    ``trust=True``: the .pkl as it is, unchecked (the caller trusts whoever wrote it:
+    unpickling it can run code).  Every way the files can be wrong is one
+    ``CheckpointFileError`` (``UntrustedCheckpointError`` when trust would load it)."""
     if isinstance(source, Checkpoint):
         return source
     pkl = paths_for(pathlib.Path(os.fspath(source)))[0]
+    pickled = read_set(pkl).pickled if trust else checked(pkl)[0].pickled
     try:
-        data = pkl.read_bytes()
-    except OSError as error:
-        raise SnapshotError(f"cannot read checkpoint {str(pkl)!r}: {error.strerror or error}") from None
-    try:
-        loaded = loads(data)
+        loaded = loads(pickled)
     except Exception as error:
-        raise SnapshotError(
-            f"checkpoint {str(pkl)!r} cannot be loaded ({type(error).__name__}: {str(error)[:200]}); "
-            f"was it written by graflow_nb, with the modules it refers to importable here?"
+        raise pickle_error(
+            pkl, pickled, f"its {pkl.name} cannot be unpickled ({type(error).__name__}: {str(error)[:200]}); was it "
+            f"written by graflow_nb, with the modules it refers to importable here?",
         ) from None
     if not isinstance(loaded, Checkpoint):
-        raise SnapshotError(f"{str(pkl)!r} holds a {type(loaded).__name__}, not a graflow_nb checkpoint")
+        raise pickle_error(pkl, pickled, f"{str(pkl)!r} holds a {type(loaded).__name__}, not a graflow_nb checkpoint")
+    problem = _malformed(loaded)
+    if problem is not None:
+        raise pickle_error(pkl, pickled, f"its {pkl.name} holds a damaged checkpoint: {problem}", "pkl: " + problem.split(" ")[0])
+    loaded.source = pkl.name
     return loaded
+
+
+def _malformed(checkpoint: Checkpoint) -> str | None:
+    """What is missing from a checkpoint's records (an older or damaged file), or None."""
+    state = checkpoint.state
+    if not isinstance(checkpoint.metadata, CheckpointMetadata) or not isinstance(state, RunState):
+        return f"metadata/state are a {type(checkpoint.metadata).__name__} and a {type(state).__name__}"
+    missing = _missing_field(checkpoint.metadata, "metadata") or _missing_field(state, "state")
+    if missing is not None:
+        return missing
+    if state.format != STATE_FORMAT:
+        return f"state.format is {shown(state.format, 40)}, this graflow_nb reads run-state format {STATE_FORMAT}"
+    if not isinstance(state.sessions, list) or not state.sessions:
+        return "state.sessions is not a list of sessions"
+    for index, session in enumerate(state.sessions):
+        missing = _missing_field(session, f"state.sessions[{index}]")
+        if missing is not None:
+            return missing
+        for number, group in enumerate(session.groups if isinstance(session.groups, list) else ()):
+            missing = _missing_field(group, f"state.sessions[{index}].groups[{number}]")
+            if missing is not None:
+                return missing
+        for number, spec in enumerate(session.dynamic if isinstance(session.dynamic, list) else ()):
+            missing = _missing_field(spec, f"state.sessions[{index}].dynamic[{number}]")
+            if missing is not None:
+                return missing
+    return None
+
+
+def _missing_field(value: Any, where: str) -> str | None:
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return f"{where} is a {type(value).__name__}"
+    for item in dataclasses.fields(value):
+        if not hasattr(value, item.name):
+            return f"{where} (a {type(value).__name__}) has no field {item.name!r}"
+    return None
 
 
 def restore(
@@ -296,17 +333,34 @@ def restore(
     tasks: dict[str, Any] | None = None,
     observers: list[Any] | None = None,
     checkpoint_dir: Any = None,
+    trust: bool = False,
 ) -> tuple[ExecutionContext, CheckpointMetadata]:
     """A live root context to continue, and the checkpoint's metadata."""
-    checkpoint = load(source)
+    checkpoint = load(source, trust=trust)
     meta = checkpoint.metadata
-    root = restore_run(
-        checkpoint.state, workflow, tasks=tasks, observers=observers, checkpoint_id=meta.checkpoint_id,
-        source=pathlib.Path(meta.path).name if isinstance(source, Checkpoint) else pathlib.Path(os.fspath(source)).name,
-    )
+    name = checkpoint.source or pathlib.Path(meta.path).name
+    try:
+        root = restore_run(
+            checkpoint.state, workflow, tasks=tasks, observers=observers, checkpoint_id=meta.checkpoint_id, source=name,
+        )
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as error:
+        raise CheckpointFileError(
+            f"checkpoint {name!r} cannot be restored: its records do not fit together or this workflow ({type(error).__name__}: "
+            f"{str(error)[:200]}) (run-state format {getattr(checkpoint.state, 'format', '?')}; this graflow_nb "
+            f"reads checkpoint format {FORMAT}, run-state format {STATE_FORMAT})",
+            name, "pkl: state",
+        ) from error
     root.run.checkpoint_dir = checkpoint_dir
     root.run.checkpointer = SAVER
     return root, checkpoint.metadata
+
+
+def trust_checkpoint(source: Any) -> str:
+    """Sign the checkpoint at ``source`` with this user's secret, as it is: for a file
+    you decided to trust (one you wrote before checkpoints were signed, or one from a
+    colleague you trust), so it resumes without ``trust=True`` from now on.  Nothing
+    in it is unpickled.  Its checkpoint id."""
+    return trust_set(paths_for(pathlib.Path(os.fspath(source)))[0])
 
 
 def continue_run(root: ExecutionContext, answers: dict[str, Any] | None = None) -> Any:
@@ -364,19 +418,35 @@ class CheckpointManager:
         return save_state(take_run(run), target_path(run, path), metadata, resuming_task_id)
 
     @staticmethod
-    def resume_from_checkpoint(path: Any, workflow: Any = None, *, tasks: dict[str, Any] | None = None) -> tuple[ExecutionContext, CheckpointMetadata]:
+    def resume_from_checkpoint(
+        path: Any, workflow: Any = None, *, tasks: dict[str, Any] | None = None, trust: bool = False
+    ) -> tuple[ExecutionContext, CheckpointMetadata]:
         """``(ExecutionContext, CheckpointMetadata)``; run it with ``WorkflowEngine().execute``.
         ``workflow``: the workflow to resume with (its tasks hold the code); by default
-        the current one (``with workflow(...)``), as graflow finds it."""
-        from_workflow = workflow if workflow is not None else _current_or_named(load(path))
-        root, meta = restore(path, from_workflow, tasks=tasks)
+        the current one (``with workflow(...)``), as graflow finds it.  ``trust=True``:
+        load a checkpoint not signed with this user's secret (see ``load``)."""
+        checkpoint = load(path, trust=trust)
+        from_workflow = workflow if workflow is not None else _current_or_named(checkpoint)
+        root, meta = restore(checkpoint, from_workflow, tasks=tasks)
         root.run.status = "paused"  # WorkflowEngine().execute(ctx) continues it
         root.run.error = None
         return root, meta
 
     @staticmethod
-    def load_metadata(path: Any) -> CheckpointMetadata:
-        return load(path).metadata
+    def load_metadata(path: Any, *, trust: bool = False) -> CheckpointMetadata:
+        """The checkpoint's metadata, read from its meta.json alone: nothing is
+        unpickled.  Checked as ``load`` checks (``trust=True``: read as it is)."""
+        pkl = paths_for(pathlib.Path(os.fspath(path)))[0]
+        fields, found = metadata_fields(pkl, trust)
+        known = {f.name: f for f in dataclasses.fields(CheckpointMetadata)}
+        values = {name: fields[name] for name in known if name in fields}
+        for name, item in known.items():
+            if name not in values and item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
+                raise CheckpointFileError(
+                    f"checkpoint {shown(str(pkl), 1000)} cannot be loaded: its meta.json has no {name!r} field "
+                    f"(format {found}; this graflow_nb reads format {FORMAT})", str(pkl), f"meta.json: {name}", found,
+                )
+        return CheckpointMetadata(**values)
 
 
 def _current_or_named(checkpoint: Checkpoint) -> Any:
@@ -400,6 +470,7 @@ class _Checkpoints:
     load = staticmethod(load)
     checkpoint_from_task = staticmethod(checkpoint_from_task)
     write_requested = staticmethod(write_requested)
+    trust_checkpoint = staticmethod(trust_checkpoint)
 
     @staticmethod
     def is_checkpoint(source: Any) -> bool:
@@ -409,4 +480,7 @@ class _Checkpoints:
 
 
 SAVER = _Checkpoints()
-__all__ = ["Checkpoint", "CheckpointManager", "CheckpointMetadata", "PausedRun", "SnapshotError"]
+__all__ = [
+    "Checkpoint", "CheckpointFileError", "CheckpointManager", "CheckpointMetadata", "PausedRun", "SnapshotError",
+    "UntrustedCheckpointError", "trust_checkpoint",
+]

@@ -259,6 +259,7 @@ class WorkflowContext:
         observers: list[Observer] | None = None,
         live: Any = False,
         gate: Any = None,
+        trust: bool = False,
     ) -> Any:
         """Continue a run.
 
@@ -270,7 +271,10 @@ class WorkflowContext:
         ``tasks``: ``{task id: task or function}`` for tasks created at run time
         whose function has no importable name (``core.snapshot``).
         ``checkpoint_dir``: where to save again if it pauses, fails or is cancelled;
-        ``observers``, ``live`` and ``gate`` as for ``execute``.
+        ``observers``, ``live`` and ``gate`` as for ``execute``.  A checkpoint must be
+        signed with this user's secret (graflow_nb signs what it writes) and unchanged
+        since; ``trust=True`` loads one that is not (written elsewhere, or by
+        graflow_nb 0.1.0), which can run code: only for files you trust.
 
         ``wf.resume({"S_a": True})`` or ``wf.resume("S_a", True)``: answer the last
         run's waiting questions and continue it, in this process (``Run.resume``).
@@ -278,7 +282,9 @@ class WorkflowContext:
         if checkpoints.is_checkpoint(source):
             extra = [*self.observers, *(observers or [])]
             view = self._live_view(live, extra)
-            root, _meta = checkpoints.restore(source, self, tasks=tasks, observers=extra, checkpoint_dir=checkpoint_dir)
+            root, _meta = checkpoints.restore(
+                source, self, tasks=tasks, observers=extra, checkpoint_dir=checkpoint_dir, trust=trust
+            )
             root.run.gate = gate
             self.runs.append(root.run)
             try:

@@ -11,7 +11,7 @@ on its own.
 """
 
 from .cluster import local_cluster
-from .executor import DaskExecutor, Shipped, WorkerLost
+from .executor import DaskExecutor, SchedulerLost, Shipped, WorkerLost
 from .shipping import ShippingError
 
-__all__ = ["DaskExecutor", "Shipped", "ShippingError", "WorkerLost", "local_cluster"]
+__all__ = ["DaskExecutor", "SchedulerLost", "Shipped", "ShippingError", "WorkerLost", "local_cluster"]

@@ -17,6 +17,17 @@ run's observers once and in order.  Cancellation is cooperative: ``stop`` sets a
 yet submitted never are.  A worker that dies fails its member with ``WorkerLost``
 naming the worker.  Dask may re-run a task whose worker was lost, so a remote branch
 runs at least once; the outcome that comes back is the record.
+
+When the client stops being connected (it was closed, or the scheduler died), Dask
+ends every future at once; each member out on the cluster then fails with
+``SchedulerLost`` naming its session, task and the scheduler, and nothing here calls
+the scheduler again (no stop flag, no gather), so nothing waits on Dask's reconnect
+timeout.  A value in an outcome that can't be unpickled here, or could not be pickled
+on its worker, fails its branch with a ``ShippingError`` naming the session, task (or
+key) and worker (``load_outcome``); such an error comes back as an
+``UnpicklableError`` instead (``seal_error``).
+Every member that ends so is settled like any failed member: the group's policy
+decides, and its session is closed ``failed``.
 """
 
 from __future__ import annotations
@@ -32,13 +43,24 @@ from typing import Any
 
 from distributed import Client, KilledWorker
 from distributed import Event as DaskEvent
+from distributed.client import FutureCancelledError
 
-from ..core.errors import GraflowRuntimeError
+from ..core.errors import GraflowRuntimeError, SessionPaused
 from ..core.events import EventKind
 from ..core.executors import Batch, Branches, BranchExecutor
 from ..core.run import Run, TaskRun
 from ..core.snapshot import BranchSpec, apply_outcome, branch_state
-from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads, pickled_view
+from .shipping import (
+    GroupView,
+    RemoteOutcome,
+    ShippingError,
+    Ticket,
+    Unloadable,
+    dumps,
+    load_outcome,
+    loads,
+    pickled_view,
+)
 from .worker import run_branch
 
 # How often the waiting thread looks at the run's own stop flags between futures.
@@ -57,6 +79,41 @@ class Shipped:
 
 class WorkerLost(GraflowRuntimeError):
     """A branch's Dask worker died (or the future was lost) before its outcome came back."""
+
+
+class SchedulerLost(WorkerLost):
+    """This process lost its Dask scheduler: the client was closed, or the scheduler
+    died or can't be reached.  Every branch out on it fails with this; a group can't
+    start on such a client (make a new one and hand it to the group again)."""
+
+
+def _new_client(group: Any) -> str:
+    """How to go on after a client was lost, for ``group``."""
+    if group.backend_chosen:
+        return "make a new client and hand it to the group again (with_execution(backend='dask', backend_config={'client': client}))"
+    return "make a new client and run with it (execute(executor=client))"
+
+
+def _scheduler_of(client: Client) -> str:
+    """The scheduler's address, also for a client closed since (which forgets it)."""
+    try:
+        return str(client.scheduler.address)
+    except AttributeError:  # closed: its cluster may still say
+        pass
+    try:
+        return str(client.cluster.scheduler_address)
+    except AttributeError:
+        return "(address unknown)"
+
+
+def _unreachable(client: Client, scheduler: str) -> str | None:
+    """Why ``client`` can't reach its scheduler now, or None while it can."""
+    status = client.status
+    if status == "running":
+        return None
+    if status in ("closing", "closed"):
+        return f"the Dask client of scheduler {scheduler} was closed"
+    return f"the connection to Dask scheduler {scheduler} was lost"
 
 
 _CLIENTS: dict[str, Client] = {}
@@ -216,6 +273,10 @@ class DaskBatch(Batch):
         self.limit = max(1, limit)
         parent = branches.parent
         where = f"group {branches.group.task_id!r} in session {parent.session_id!r}"
+        self.scheduler = _scheduler_of(client)
+        why = _unreachable(client, self.scheduler)
+        if why is not None:  # nothing was sent: the group fails, its members cancelled
+            raise SchedulerLost(f"{where} can't start on Dask: {why}; {_new_client(branches.group)}")
         view = _view(branches)
         try:
             view_blob = dumps(view)
@@ -297,12 +358,21 @@ class DaskBatch(Batch):
         while self.unsubmitted and len(self.futures) < self.limit and not self.stopped:
             position = self.unsubmitted.popleft()
             index = self.indices[position]
+            why = _unreachable(self.client, self.scheduler)
+            if why is not None:  # the cluster went away before this member's turn
+                self._give_up(index, SchedulerLost(f"{self._branch_name(index)} was never sent: {why}"))
+                continue
             ticket = self._ticket(index)
+            try:
+                future = self.client.submit(
+                    run_branch, self.graph.token, self.graph.future, self.view_token, self.view, ticket,
+                    key=f"graflow-branch-{uuid.uuid4().hex[:12]}", pure=False,
+                )
+            except Exception as refused:  # the client closed between the look and the submit
+                why = _unreachable(self.client, self.scheduler) or f"Dask refused it ({type(refused).__name__}: {refused})"
+                self._give_up(index, SchedulerLost(f"{self._branch_name(index)} was never sent: {why}", refused))
+                continue
             self.branches.branches[index].task_queue.drain()  # its queue is the worker's to run now
-            future = self.client.submit(
-                run_branch, self.graph.token, self.graph.future, self.view_token, self.view, ticket,
-                key=f"graflow-branch-{uuid.uuid4().hex[:12]}", pure=False,
-            )
             self.futures[future] = position
             self.running.add(position)
             future.add_done_callback(self.done.put)
@@ -342,12 +412,17 @@ class DaskBatch(Batch):
         return ticket
 
     def _sync_stop(self) -> None:
-        """The group's or the run's stop reaches remote sessions through the flag."""
+        """The group's or the run's stop reaches remote sessions through the flag (a
+        client that lost its scheduler can't set it, and nothing there runs on anyway)."""
         if self._flag_set:
             return
         if self.stopped or self.branches.stop_event.is_set() or self.run.cancel_event.is_set():
             self._flag_set = True
-            self._flag.set()
+            if _unreachable(self.client, self.scheduler) is None:
+                try:
+                    self._flag.set()
+                except Exception:  # the connection went just now: the futures end with it
+                    pass
 
     # -- outcomes ----------------------------------------------------------------------
     def _finish(self, futures: list[Any]) -> None:
@@ -356,11 +431,13 @@ class DaskBatch(Batch):
         futures.sort(key=lambda f: self.futures[f])
         finished = [f for f in futures if f.status == "finished"]
         blobs: dict[Any, bytes] = {}
-        if finished:
+        if finished and _unreachable(self.client, self.scheduler) is None:  # else its data can't be fetched
             try:
                 blobs = dict(zip(finished, self.client.gather(finished), strict=True))
             except Exception:  # one was lost on the way (its worker died just now): one by one
                 for future in finished:
+                    if _unreachable(self.client, self.scheduler) is not None:
+                        break  # the client lost its scheduler meanwhile: the rest are lost with it
                     try:
                         blobs[future] = future.result()
                     except Exception:
@@ -373,29 +450,78 @@ class DaskBatch(Batch):
             if blob is None:
                 self._lost(index, future)
                 continue
-            remote: RemoteOutcome = loads(blob)
+            try:
+                remote, unloadable = load_outcome(blob)
+            except Exception as error:  # its records (an error it raised, say) don't load here
+                worker = self.workers.get(index)
+                self._give_up(index, ShippingError(
+                    f"{self._branch_name(index)}: its outcome from "
+                    f"{f'Dask worker {worker}' if worker else 'its Dask worker'} can't be loaded in this process "
+                    f"({type(error).__name__}: {error})", cause=error,
+                ))
+                continue
+            error = remote.outcome.error
+            if unloadable:
+                error = self._unloadable(index, remote, unloadable)
             self.absorb(index, remote)
-            self.branches.settle(index, remote.outcome.error)
+            if unloadable:  # it can't go on: no question of it waits, and it ended failed
+                session_id = self.branches.branches[index].session_id
+                self.run.withdraw_questions(session_id)
+                self.run.close_session(session_id, "failed")
+            self.branches.settle(index, error)
+
+    def _branch_name(self, index: int) -> str:
+        return f"branch session {self.branches.branches[index].session_id!r} (task {self.branches.members[index].task_id!r})"
+
+    def _unloadable(self, index: int, remote: RemoteOutcome, values: list[Unloadable]) -> BaseException:
+        """The branch fails for values of its outcome that can't be loaded here, or could
+        not be pickled on its worker (taken out of it by ``load_outcome``): with an error
+        naming the first, unless it failed of its own error already (which then notes
+        them).  A paused branch can't go on."""
+        first = values[0]
+        more = f" (and {len(values) - 1} more)" if len(values) > 1 else ""
+        error = ShippingError(
+            f"{self._branch_name(index)} on Dask worker {remote.worker}: {first.where}{more}, a {first.kind}, "
+            f"{first.why} ({type(first.error).__name__}: {first.error})",
+            cause=first.error,
+        )
+        outcome = remote.outcome
+        remote.paused_state = None
+        if outcome.error is None or isinstance(outcome.error, SessionPaused):
+            outcome.error = error
+        else:
+            outcome.error.add_note(f"[graflow_nb] {error}")
+        return outcome.error
 
     def _lost(self, index: int, future: Any) -> None:
-        """The future ended without an outcome: its worker died, or Dask gave up on it."""
-        branch = self.branches.branches[index]
-        try:
-            cause: BaseException | None = future.exception()
-        except BaseException as raised:  # cancelled futures raise instead of returning it
-            cause = raised
+        """The future ended without an outcome: its worker died, Dask gave up on it, or
+        the client lost its scheduler (closed, or the scheduler died)."""
+        cause = _cause(future)
+        why = _unreachable(self.client, self.scheduler)
+        if why is not None or (isinstance(cause, FutureCancelledError) and cause.reason == "scheduler-connection-lost"):
+            why = why or f"the connection to Dask scheduler {self.scheduler} was lost"
+            self._give_up(index, SchedulerLost(f"{self._branch_name(index)} was lost: {why}", cause))
+            return
+        if isinstance(cause, ShippingError):  # its outcome could not be pickled there: named by the worker
+            self._give_up(index, cause)
+            return
         worker = self.workers.get(index)
         if worker is None and isinstance(cause, KilledWorker):
             worker = getattr(cause.last_worker, "address", None)
         worker = worker or "an unknown worker"
         kind = "was lost with" if isinstance(cause, (KilledWorker, OSError)) else "failed on"
         error = WorkerLost(
-            f"branch session {branch.session_id!r} {kind} Dask worker {worker} "
-            f"({type(cause).__name__}: {cause})"
+            f"{self._branch_name(index)} {kind} Dask worker {worker} "
+            f"({type(cause).__name__}: {cause})", cause,
         )
+        self._give_up(index, error)
+
+    def _give_up(self, index: int, error: BaseException) -> None:
+        """Member ``index`` ends with ``error`` and no outcome: its session is closed
+        failed, what it showed live is dropped, and the policy decides."""
         self._close_feed(index)
         self._drop_provisional(self.feeds[index])
-        self.run.close_session(branch.session_id, "failed")
+        self.run.close_session(self.branches.branches[index].session_id, "failed")
         self.branches.settle(index, error)
 
     def absorb(self, index: int, remote: RemoteOutcome) -> None:
@@ -415,7 +541,7 @@ class DaskBatch(Batch):
             feed.waiting = {}
             feed.closed = True
         if run.bus.active:
-            outcome.events = [loads(blob) for blob in remote.events]
+            outcome.events = [event for event in map(_event, remote.events) if event is not None]
         run.adopt_fork_counts(remote.fork_counts)
         run.groups.extend(remote.groups)
         run.reask_within(branch.session_id, remote.pending)
@@ -454,8 +580,8 @@ class DaskBatch(Batch):
         while feed.next in feed.waiting:
             blob = feed.waiting.pop(feed.next)
             feed.next += 1
-            if bus.active:
-                event = loads(blob)
+            event = _event(blob) if bus.active else None
+            if event is not None:
                 if live:
                     self._mirror(feed, event)
                 bus.deliver(event)
@@ -502,6 +628,29 @@ class DaskBatch(Batch):
             self.client.unsubscribe_topic(self.topic)
         except Exception:  # the client closed meanwhile: nothing left to unsubscribe
             pass
+
+
+def _event(blob: bytes) -> Any:
+    """An event a worker sent, or None for one that can't be loaded here (its errors
+    come as themselves or stand-ins, ``shipping.seal_error``; any other value of it that
+    does not load drops the event, and the branch's record still says what happened)."""
+    try:
+        return loads(blob)
+    except Exception:
+        return None
+
+
+def _cause(future: Any) -> BaseException | None:
+    """What ended ``future`` without an outcome: its error, or for a cancelled future
+    Dask's ``FutureCancelledError`` giving the reason (which ``exception()`` omits)."""
+    if future.status == "finished":  # it ended well, but its outcome could not be fetched
+        return None
+    try:
+        if future.cancelled():
+            future.result()
+        return future.exception()
+    except BaseException as raised:
+        return raised
 
 
 class _Remote:

@@ -16,10 +16,19 @@
 Values are pickled with cloudpickle, so functions and classes defined in notebook
 cells (``__main__``) travel by value.  A channel value that does not pickle is named
 (key and reason) before anything is submitted.
+
+On the way back each value a task produced (a result, a channel value, an error) is
+pickled on its own inside the outcome (``seal_outcome``): a value that can't be
+unpickled here (its class is missing here, or refuses to load here), or could not be
+pickled on the worker (it holds a lock), then stands out as itself when
+``load_outcome`` reads the outcome, named by task or key, instead of making the whole
+outcome unreadable; such an error comes back as an ``UnpicklableError`` keeping its
+type's name and message.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 from dataclasses import dataclass, field
@@ -28,7 +37,7 @@ from typing import Any
 import cloudpickle
 
 from ..core.errors import GraflowRuntimeError
-from ..core.snapshot import BranchOutcome, BranchSpec
+from ..core.snapshot import BranchOutcome, BranchSpec, ChannelState, GroupState, UnpicklableError
 
 
 class ShippingError(GraflowRuntimeError, TypeError):
@@ -136,3 +145,207 @@ class RemoteOutcome:
     dynamic_nodes: dict[str, Any]
     paused_state: bytes | None = None
     seen: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
+# -- values sealed one by one on the way back ------------------------------------------
+# Values of these types always load wherever they pickled: they travel as they are.
+_PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
+class Unloadable:
+    """Stands in, in an outcome read by ``load_outcome``, for a value that can't be
+    unpickled here, or could not be pickled on the worker; ``where`` names it ("the
+    result of task 'a'"), ``why`` says which, ``error`` is what was raised."""
+
+    __slots__ = ("error", "kind", "where", "why")
+
+    def __init__(self, where: str, kind: str, error: BaseException, why: str = "can't be loaded in this process"):
+        self.where = where
+        self.kind = kind
+        self.error = error
+        self.why = why
+
+
+def _unpicklable(where: str, kind: str, error: BaseException) -> Unloadable:
+    return Unloadable(where, kind, error, "can't be pickled on its worker to come back")
+
+
+def _unseal(where: str, kind: str, blob: bytes, message: str | None = None) -> Any:
+    try:
+        return loads(blob)
+    except Exception as error:  # what the value's own class raised while loading here
+        if message is None:
+            return Unloadable(where, kind, error)
+        stand_in = UnpicklableError(kind, message)  # an error: its type's name and message
+        stand_in.add_note(f"[graflow_nb] {where} can't be loaded in this process ({type(error).__name__}: {error})")
+        return stand_in
+
+
+class _Sealed:
+    """One value pickled on its own; it unpickles as the value, or as an ``Unloadable``
+    (an error, which has a ``message``: as an ``UnpicklableError``).  A value that could
+    not be pickled has no ``blob`` but the ``problem`` that stopped it."""
+
+    __slots__ = ("blob", "kind", "message", "problem", "where")
+
+    def __init__(
+        self, where: str, kind: str, blob: bytes | None, message: str | None = None, problem: Exception | None = None
+    ):
+        self.where = where
+        self.kind = kind
+        self.blob = blob
+        self.message = message
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.blob is None:
+            return _unpicklable, (self.where, self.kind, self.problem)
+        return _unseal, (self.where, self.kind, self.blob, self.message)
+
+
+def _seal_value(value: Any, where: str) -> _Sealed:
+    kind = type(value).__qualname__
+    try:
+        return _Sealed(where, kind, dumps(value))
+    except Exception as problem:  # a lock, an open file...: named when the outcome is read
+        return _Sealed(where, kind, None, problem=problem)
+
+
+def seal_error(error: BaseException, where: str) -> _Sealed:
+    """``error`` pickled on its own: it comes back as itself, or, if it can't be loaded
+    here (or can't even be pickled there), as an ``UnpicklableError`` with its type's
+    name and message."""
+    kind, message = type(error).__name__, str(error)[:2000]
+    try:
+        blob = dumps(error)
+    except Exception as unpicklable:  # it holds a lock, say: its name and message travel
+        stand_in = UnpicklableError(kind, message)
+        stand_in.add_note(f"[graflow_nb] {where} can't be pickled ({type(unpicklable).__name__}: {unpicklable})")
+        blob = dumps(stand_in)
+    return _Sealed(where, kind, blob, message)
+
+
+class _Sealer:
+    """Seals each distinct value once: a value that is both a result and a channel
+    value (a task's result is both) comes back as one object, as it left."""
+
+    def __init__(self) -> None:
+        self.sealed: dict[int, tuple[Any, _Sealed]] = {}  # id -> (the value, kept alive; its seal)
+
+    def __call__(self, value: Any, where: str) -> Any:
+        if type(value) in _PLAIN:
+            return value
+        known = self.sealed.get(id(value))
+        if known is None:
+            seal = seal_error(value, where) if isinstance(value, BaseException) else _seal_value(value, where)
+            known = self.sealed[id(value)] = (value, seal)
+        return known[1]
+
+
+def _where(key: str, session_id: str | None = None) -> str:
+    if key.endswith(".__result__"):
+        where = f"the result of task {key[: -len('.__result__')]!r}"
+    else:
+        where = f"channel key {key!r}"
+    return where if session_id is None else f"{where} in session {session_id!r}"
+
+
+def seal_outcome(remote: RemoteOutcome) -> RemoteOutcome:
+    """A copy of ``remote`` whose results, channel values and errors (nested groups'
+    included) are each pickled on their own (``remote`` itself is left as it is); one
+    that can't be pickled travels as the problem, for ``load_outcome`` to name."""
+    seal = _Sealer()
+    outcome = remote.outcome
+    changes = {
+        key: dataclasses.replace(
+            change,
+            value=seal(change.value, _where(key)),
+            ops=tuple((op, seal(arg, _where(key))) for op, arg in change.ops),
+        )
+        for key, change in outcome.changes.items()
+    }
+    results = {task_id: seal(value, _where(f"{task_id}.__result__")) for task_id, value in outcome.results.items()}
+    task_runs = [
+        dataclasses.replace(
+            run,
+            result=seal(run.result, _where(f"{run.task_id}.__result__")),
+            error=seal(run.error, f"the error task {run.task_id!r} raised"),
+        )
+        if type(run.result) not in _PLAIN or run.error is not None else run
+        for run in outcome.task_runs
+    ]
+    sessions = [
+        dataclasses.replace(
+            session,
+            channel=_sealed_channel(session.channel, session.session_id, seal),
+            groups=[_sealed_group(group, seal) for group in session.groups],
+        )
+        for session in outcome.sessions
+    ]
+    error = seal(outcome.error, f"the error that ended session {outcome.session_id!r}")
+    sealed = dataclasses.replace(
+        outcome, changes=changes, results=results, task_runs=task_runs, sessions=sessions, error=error
+    )
+    groups = [
+        dataclasses.replace(record, failures=[
+            {**failure, "error": seal(failure["error"], f"the error task {failure['task_id']!r} raised")}
+            for failure in record.failures
+        ])
+        for record in remote.groups
+    ]
+    return dataclasses.replace(remote, outcome=sealed, groups=groups)
+
+
+def _sealed_group(group: GroupState, seal: _Sealer) -> GroupState:
+    """A nested group parked or failed in the branch: its members' errors sealed."""
+    outcomes = [
+        None if result is None else dataclasses.replace(
+            result, error=seal(result.error, f"the error task {result.task_id!r} raised")
+        )
+        for result in group.outcomes
+    ]
+    return dataclasses.replace(group, outcomes=outcomes)
+
+
+def _sealed_channel(channel: ChannelState, session_id: str, seal: _Sealer) -> ChannelState:
+    return ChannelState(
+        values={key: seal(value, _where(key, session_id)) for key, value in channel.values.items()},
+        deleted=channel.deleted,
+        ops={
+            key: (seal(base, _where(key, session_id)), [(op, seal(arg, _where(key, session_id))) for op, arg in ops])
+            for key, (base, ops) in channel.ops.items()
+        },
+    )
+
+
+def load_outcome(blob: bytes) -> tuple[RemoteOutcome, list[Unloadable]]:
+    """The outcome a worker sent (``seal_outcome``), and the values in it that can't be
+    loaded here (or could not be pickled there), each once, in the order the outcome
+    holds them.  Those are taken out: a result or channel value that stood for one is
+    dropped, a task run's result is None.  Raises only if the rest of the outcome (its
+    records) can't be loaded."""
+    remote: RemoteOutcome = loads(blob)
+    outcome = remote.outcome
+    found: dict[int, Unloadable] = {}
+
+    def loaded(value: Any) -> bool:
+        if isinstance(value, Unloadable):
+            found.setdefault(id(value), value)
+            return False
+        return True
+
+    outcome.changes = {
+        k: c for k, c in outcome.changes.items() if all([loaded(c.value), *[loaded(arg) for _, arg in c.ops]])
+    }
+    outcome.results = {k: v for k, v in outcome.results.items() if loaded(v)}
+    for run in outcome.task_runs:
+        if not loaded(run.result):
+            run.result = None
+    for session in outcome.sessions:
+        channel = session.channel
+        channel.values = {k: v for k, v in channel.values.items() if loaded(v)}
+        channel.ops = {
+            k: (base, ops) for k, (base, ops) in channel.ops.items()
+            if all([loaded(base), *[loaded(arg) for _, arg in ops]])
+        }
+    return remote, list(found.values())

@@ -27,7 +27,7 @@ from ..core.events import Event, EventLog
 from ..core.pool import WorkerPool
 from ..core.snapshot import branch_outcome, open_branch
 from ..core.workflow import WorkflowContext
-from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads
+from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads, seal_error, seal_outcome
 
 # How long a worker trusts its last look at the stop flag (each look asks the scheduler).
 STOP_CHECK_SECONDS = 0.01
@@ -114,8 +114,12 @@ class _Forwarder:
 
 def _portable_event(event: Event, address: str) -> bytes:
     thread = f"{address}/{event.thread}"
+    data = event.data
+    if any(isinstance(value, BaseException) for value in data.values()):  # a failure's error: sealed
+        where = f"the error task {event.task_id!r} raised"
+        data = {k: seal_error(v, where) if isinstance(v, BaseException) else v for k, v in data.items()}
     try:
-        return dumps(Event(event.kind, event.session_id, event.task_id, event.data, event.time, thread))
+        return dumps(Event(event.kind, event.session_id, event.task_id, data, event.time, thread))
     except Exception:
         data = {k: (v if _pickles(v) else repr(v)) for k, v in event.data.items()}
         return dumps(Event(event.kind, event.session_id, event.task_id, data, event.time, thread))
@@ -168,7 +172,8 @@ def _fresh_branch(workflow: Any, view: GroupView, ticket: Ticket) -> ExecutionCo
 
 
 def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes, ticket: Ticket) -> bytes:
-    """The Dask task: run one branch session here and return its pickled outcome."""
+    """The Dask task: run one branch session here and return its pickled outcome, each
+    value a task produced sealed on its own (``shipping.seal_outcome``)."""
     worker = get_worker()
     attempt = uuid.uuid4().hex[:8]
     if ticket.paused_state is not None:
@@ -211,19 +216,14 @@ def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes,
             )
     remote = _outcome(branch, ticket, worker.address, attempt, forwarder.events, error, paused)
     try:
-        return dumps(remote)
-    except Exception as unpicklable:
-        # A task returned (or wrote) something that can't travel back: the branch fails
-        # with an error naming it, and the rest of the record still comes home.
-        outcome = remote.outcome
-        outcome.error = _name_unpicklable(remote, unpicklable)
-        outcome.changes = {k: v for k, v in outcome.changes.items() if _pickles(v)}
-        outcome.results = {k: v for k, v in outcome.results.items() if _pickles(v)}
-        for task_run in outcome.task_runs:
-            if not _pickles(task_run.result):
-                task_run.result = None
-        remote.paused_state = None
-        return dumps(remote)
+        # A value that can't travel back (a result, a channel value, an error) travels
+        # as the problem, sealed, and fails the branch naming it when the run reads it.
+        return dumps(seal_outcome(remote))
+    except Exception as unpicklable:  # another part of it: the branch fails with this
+        raise ShippingError(
+            f"branch session {branch.session_id!r} (task {ticket.spec.member_id!r}) on Dask worker {worker.address}: "
+            f"its outcome can't be pickled to come back ({type(unpicklable).__name__}: {unpicklable})"
+        ) from unpicklable
 
 
 def _attach(branch: ExecutionContext, workflow: Any) -> None:
@@ -231,17 +231,6 @@ def _attach(branch: ExecutionContext, workflow: Any) -> None:
     for record in branch.run.sessions.values():
         if record.context is not None:
             record.context.workflow = workflow
-
-
-def _name_unpicklable(remote: RemoteOutcome, error: Exception) -> ShippingError:
-    outcome = remote.outcome
-    for key, change in outcome.changes.items():
-        if not _pickles(change):
-            return ShippingError(
-                f"session {outcome.session_id!r}: channel key {key!r} holds {type(change.value).__name__}, "
-                f"which can't be pickled back from Dask worker {remote.worker} ({error})"
-            )
-    return ShippingError(f"the outcome of session {outcome.session_id!r} on Dask worker {remote.worker} can't be pickled: {error}")
 
 
 def _outcome(

@@ -169,6 +169,8 @@ class GraflowMagics(Magics):
                               "the one named as in the checkpoint, else the last one used)")
     @magic_arguments.argument("--checkpoint-dir", metavar="DIR", help="run / resume: save a checkpoint there when the "
                               "run pauses, fails or is cancelled")
+    @magic_arguments.argument("--trust", action="store_true", help="resume: load a checkpoint not signed with your "
+                              "secret (written elsewhere or by graflow_nb 0.1.0); it can run code: only files you trust")
     @magic_arguments.argument("--start", metavar="START", help="run / step: the task to start from")
     @magic_arguments.argument("--session-id", metavar="ID", help="run / step: the root session id")
     @magic_arguments.argument("--max-workers", metavar="N", type=int, help="run / step: the run's thread cap")
@@ -187,7 +189,8 @@ class GraflowMagics(Magics):
         step      the step debugger for a new run, as a widget
         resume    continue a saved run: %graflow resume PATH (also after a kernel restart,
                   once the cells defining the workflow ran again); finished tasks never
-                  run again, waiting questions get a form
+                  run again, waiting questions get a form; a checkpoint not signed with
+                  your secret is refused unless you add --trust
         alias     `import graflow` gives graflow_nb in this kernel (graflow_nb.alias)
         """
         __tracebackhide__ = True
@@ -240,7 +243,7 @@ class GraflowMagics(Magics):
         if args.name is None:
             raise UsageError("%graflow resume PATH: name the checkpoint (.pkl) to continue")
         try:
-            checkpoint = load_checkpoint(args.name)
+            checkpoint = load_checkpoint(args.name, trust=args.trust)
         except SnapshotError as error:
             raise UsageError(str(error))
         name = args.workflow or self._named_like(checkpoint.metadata.workflow_name)

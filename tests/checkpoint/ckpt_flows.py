@@ -438,3 +438,34 @@ def group_loop(fixed: bool = False):
 
 
 FLOWS["group_loop"] = group_loop
+
+
+def diamond(fixed: bool = False):
+    """fetch >> (left | right) >> store, result 10: ``right`` fails until fixed (members
+    one at a time, so ``left`` has finished when it does).  The committed format-1
+    checkpoint in fixtures/ is this run, saved by graflow_nb 0.1.0 when it failed."""
+    with workflow("diamond") as wf:
+        fetch = leaf("fetch", 3)
+
+        @task
+        def left(fetch):
+            ran("left")
+            return fetch * 2
+
+        @task
+        def right(fetch):
+            ran("right")
+            if not fixed:
+                raise ValueError("right is broken")
+            return fetch + 1
+
+        @task
+        def store(left, right):
+            ran("store")
+            return left + right
+
+        fetch >> (left | right).with_execution(max_concurrency=1) >> store
+    return wf
+
+
+FLOWS["diamond"] = diamond

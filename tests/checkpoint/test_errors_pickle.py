@@ -65,6 +65,10 @@ SAMPLES: dict[str, tuple[tuple, dict]] = {
     "graflow_nb.core.snapshot.values.SnapshotError": (("cannot save",), {}),
     "graflow_nb.core.snapshot.values.UnpicklableError": (("LocalError", "lost\nits class"), {}),
     "graflow_nb.core.snapshot.values.GraphChangedError": (("changed", {"tasks": ["task:x"]}, {"edges": [("a", "b")]}), {}),
+    "graflow_nb.core.checkpoint_files.CheckpointFileError": (("damaged", "/tmp/x.pkl", "meta.json: format", 3), {}),
+    "graflow_nb.core.checkpoint_files.UntrustedCheckpointError": (
+        ("not yours", "/tmp/x.pkl", "meta.json: signature", 2, "other secret"), {}
+    ),
     "graflow_nb.pipeline.errors.PipelineError": (("pipeline",), {}),
     "graflow_nb.pipeline.errors.PipelineValidationError": (
         ([Issue("f.yaml", "pipeline[0]", "duplicate id 'a'"), Issue("f.yaml", "pipeline[2]", "empty parallel")],), {}
@@ -87,6 +91,7 @@ SAMPLES: dict[str, tuple[tuple, dict]] = {
     "graflow_nb.debug.gate.DebuggerTimeout": (("too long",), {}),
     "graflow_nb.distributed.shipping.ShippingError": (("channel key 'lock' can't be pickled",), {}),
     "graflow_nb.distributed.executor.WorkerLost": (("lost with tcp://127.0.0.1:1",), {"cause": CAUSE}),
+    "graflow_nb.distributed.executor.SchedulerLost": (("lost: the client of tcp://127.0.0.1:1 was closed",), {"cause": CAUSE}),
 }
 
 

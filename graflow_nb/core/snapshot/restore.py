@@ -4,7 +4,12 @@ workflow, and a failed or cancelled run's stopped sessions opened again."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import pathlib
+import site
 import sys
+import sysconfig
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -209,13 +214,19 @@ def build_task(spec: TaskSpec, ctx: Session, tasks: Resolver) -> Executable:
         for name, value in spec.options.items():
             setattr(group, name, value)
         return group
-    func = given if callable(given) else _find_function(spec, ctx.session_id)
+    func = given if callable(given) else _find_function(spec, ctx)
     options = dict(spec.options)
     options["bound_kwargs"] = dict(options.get("bound_kwargs") or {})
     return TaskWrapper(spec.task_id, func, register_to_context=False, **options)
 
 
-def _find_function(spec: TaskSpec, session_id: str) -> Callable[..., Any]:
+def _find_function(spec: TaskSpec, ctx: Session) -> Callable[..., Any]:
+    """The function a task created at run time runs: one a task of the workflow in
+    scope runs under that ``module:qualname``, else that name looked up in the user's
+    own code (``own_code``).  A checkpoint names the function; it never chooses code
+    outside the user's modules and notebooks: such a function is handed in
+    (``tasks=``), or the resume stops here, before anything runs."""
+    session_id = ctx.session_id
     module_name, _, qualname = (spec.function or ":").partition(":")
     hint = (
         f"pass it when resuming: tasks={{{spec.task_id!r}: <the task or its function>}}, "
@@ -225,6 +236,17 @@ def _find_function(spec: TaskSpec, session_id: str) -> Callable[..., Any]:
         raise SnapshotError(
             f"task {shown(spec.task_id)} was created at run time in session {shown(session_id)} from "
             f"{shown(qualname)}, a function defined inside another one, which has no name to find it by; {hint}"
+        )
+    for node in ctx.graph.nodes.values():
+        if isinstance(node, TaskWrapper) and _name_of(node.func) == spec.function:
+            return node.func
+    outside = _outside_own_code(module_name)
+    if outside is not None:
+        raise SnapshotError(
+            f"task {shown(spec.task_id)} (created at run time in session {shown(session_id)}) runs "
+            f"{shown(spec.function)}, and {shown(module_name, 80)} is {outside}, not your own code: a checkpoint "
+            f"looks up only functions of your own modules and notebooks; if that task should run it, "
+            f"pass it when resuming: tasks={{{spec.task_id!r}: <the function>}}"
         )
     try:
         found: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
@@ -240,6 +262,65 @@ def _find_function(spec: TaskSpec, session_id: str) -> Callable[..., Any]:
     if not callable(found):
         raise SnapshotError(f"task {shown(spec.task_id)}: {shown(spec.function)} is not a function here; {hint}")
     return found
+
+
+def _name_of(func: Any) -> str:
+    return f"{getattr(func, '__module__', None)}:{getattr(func, '__qualname__', None)}"
+
+
+def _outside_own_code(module_name: str) -> str | None:
+    """None if ``module_name`` is the user's own code: ``__main__`` (a notebook, a
+    script), or a module whose file is outside the standard library and installed
+    packages (site-packages, dist-packages) and not graflow_nb itself.  Else what it
+    is.  Nothing is imported to decide: the top-level package is located, not run."""
+    if module_name == "__main__":
+        return None
+    top = module_name.partition(".")[0]
+    if not top.isidentifier():
+        return "not a module name"
+    if top in sys.builtin_module_names:
+        return "built into Python"
+    if top == __name__.partition(".")[0]:
+        return "graflow_nb itself"
+    loaded = sys.modules.get(top)
+    if loaded is not None:
+        where = getattr(loaded, "__file__", None)
+    else:
+        try:
+            found = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            return None  # not importable: the lookup says so
+        where = found.origin if found.has_location else None
+        if where is None and found.submodule_search_locations:
+            where = next(iter(found.submodule_search_locations), None)
+    if not where:
+        return "built into Python"
+    place = os.path.realpath(where)
+    parts = pathlib.PurePath(place).parts
+    if "site-packages" in parts or "dist-packages" in parts or any(_inside(place, f) for f in _installed_folders()):
+        return "an installed package"
+    if any(_inside(place, folder) for folder in _standard_library()):
+        return "part of the standard library"
+    return None
+
+
+def _standard_library() -> list[str]:
+    paths = sysconfig.get_paths()
+    return [os.path.realpath(paths[name]) for name in ("stdlib", "platstdlib") if name in paths]
+
+
+def _installed_folders() -> list[str]:
+    paths = sysconfig.get_paths()
+    folders = [paths[name] for name in ("purelib", "platlib") if name in paths]
+    folders += site.getsitepackages() if hasattr(site, "getsitepackages") else []
+    folders.append(site.getusersitepackages())
+    return [os.path.realpath(folder) for folder in folders]
+
+
+def _inside(place: str, folder: str) -> bool:
+    return place == folder or place.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _restore_group(group: GroupState, parent: Session, contexts: dict[str, ExecutionContext]) -> None:
