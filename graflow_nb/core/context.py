@@ -29,8 +29,10 @@ __all__ = [
 
 
 class ExecutionContext(Session):
-    """A session you can start by hand: ``execute()`` drives it with the run's engine,
-    or with a new ``WorkflowEngine`` if the run has none yet."""
+    """One session of a run: its queue, its channel and its record; a branch session's
+    context is a child of its parent's (graflow's name, for ``WorkflowEngine.execute``).
+    Started by hand, ``execute()`` drives it with the run's engine, or with a new
+    ``WorkflowEngine`` if the run has none yet."""
 
     def execute(self) -> Any:
         driver = self.run.driver
