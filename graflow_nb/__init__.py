@@ -19,10 +19,12 @@ from .core import (
     TaskWrapper,
     WorkflowEngine,
     chain,
+    hooks,
     parallel,
     task,
     workflow,
 )
+from .core.data.isolation import IsolationWarning
 from .core.errors import (
     CycleLimitExceededError,
     DuplicateTaskError,
@@ -34,9 +36,8 @@ from .core.errors import (
     ParallelGroupError,
     RetryLimitExceededError,
 )
-from .core.executors import register_executor
-from .core.isolation import IsolationWarning
-from .core.task import DASK_EXTRA
+from .core.model.task import DASK_EXTRA
+from .core.runtime.executors.base import register_executor
 from .graflow_names import install_refusals
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
@@ -98,12 +99,13 @@ def _dask_executor(config: Any) -> Any:
 
 
 register_executor("dask", _dask_executor)  # core never loads graflow_nb.distributed itself
-# The engine only knows slots; the layers above fill them.
+# Core reaches the layers above only through hooks, filled here: the front door's own
+# (core.workflow: live view, pipeline export, debugger) and core.hooks' two.
 vars(sys.modules[__name__ + ".core.workflow"])["LIVE_VIEW_FACTORY"] = _live_view
 vars(sys.modules[__name__ + ".core.workflow"])["PIPELINE_EXPORT"] = _to_pipeline
 vars(sys.modules[__name__ + ".core.workflow"])["DEBUGGER"] = _debugger
-vars(sys.modules[__name__ + ".core.run"])["RUN_FRAMES"] = _run_frames
-vars(sys.modules[__name__ + ".core.graph"])["ASCII_DRAWING"] = _ascii_drawing
+hooks.RUN_FRAMES = _run_frames
+hooks.ASCII_DRAWING = _ascii_drawing
 install_refusals()  # graflow_nb.llm, .worker, ...: an ImportError saying what to use instead
 
 

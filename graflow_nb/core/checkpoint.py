@@ -59,10 +59,10 @@ from .checkpoint_files import (
 )
 from .checks import shown
 from .context import ExecutionContext
-from .engine import WorkflowEngine
 from .errors import GraflowError
 from .model.scope import active_workflow
-from .run import PausedRun, Run
+from .runtime.engine import WorkflowEngine
+from .runtime.run import PausedRun, Run
 from .snapshot import FORMAT as STATE_FORMAT
 from .snapshot import RunState, SnapshotError, dumps, loads, restore_run, take_run
 

@@ -12,15 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .engine import WorkflowEngine
-from .graph import TaskGraph
-from .session import (
-    DEFAULT_MAX_WORKERS,
-    GRAFLOW_MAX_CYCLES,
-    RESULT_SUFFIX,
-    Session,
-    TaskExecutionContext,
-)
+from .model.graph import TaskGraph
+from .runtime.engine import WorkflowEngine
+from .runtime.session import DEFAULT_MAX_WORKERS, GRAFLOW_MAX_CYCLES, RESULT_SUFFIX, Session, TaskExecutionContext
 
 __all__ = [
     "DEFAULT_MAX_WORKERS", "GRAFLOW_MAX_CYCLES", "RESULT_SUFFIX", "ExecutionContext", "TaskExecutionContext",

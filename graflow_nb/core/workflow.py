@@ -19,17 +19,17 @@ from typing import TYPE_CHECKING, Any
 from .checkpoint import SAVER as checkpoints
 from .checks import describe
 from .context import ExecutionContext, TaskExecutionContext, direct_call_context
-from .engine import WorkflowEngine
 from .errors import ConfigError, GraflowRuntimeError
-from .graph import TaskGraph, require_single_start
 from .model import scope
+from .model.graph import TaskGraph, require_single_start
 from .model.scope import active_workflow
 from .model.scope import running_session as running_session  # graflow_nb.notebook, observe read it here
+from .runtime.engine import WorkflowEngine
 from .user_frames import strip_engine_frames
 
 if TYPE_CHECKING:
     from .events import Observer
-    from .task import Executable
+    from .model.task import Executable
 
 # Set by the notebook layer: ``factory(workflow, options) -> view`` where the view has
 # ``start(run)``, ``observe(event)`` and ``finish(run)``.  The engine never imports it.

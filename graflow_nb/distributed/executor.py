@@ -47,8 +47,8 @@ from distributed.client import FutureCancelledError
 
 from ..core.errors import GraflowRuntimeError, SessionPaused
 from ..core.events import EventKind
-from ..core.executors import Batch, Branches, BranchExecutor
-from ..core.run import Run, TaskRun
+from ..core.runtime.executors.base import Batch, Branches, BranchExecutor
+from ..core.runtime.run import Run, TaskRun
 from ..core.snapshot import BranchSpec, apply_outcome, branch_state
 from .shipping import (
     GroupView,

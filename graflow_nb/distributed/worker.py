@@ -21,10 +21,10 @@ from distributed import Event as DaskEvent
 from distributed import get_worker
 
 from ..core.context import ExecutionContext
-from ..core.engine import WorkflowEngine
 from ..core.errors import SessionPaused
 from ..core.events import Event, EventLog
-from ..core.pool import WorkerPool
+from ..core.runtime.engine import WorkflowEngine
+from ..core.runtime.executors.pool import WorkerPool
 from ..core.snapshot import branch_outcome, open_branch
 from ..core.workflow import WorkflowContext
 from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads, seal_error, seal_outcome

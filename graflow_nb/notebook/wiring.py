@@ -28,7 +28,7 @@ from types import FunctionType
 from typing import Any
 
 from ..core.model.scope import running_session
-from ..core.task import Executable, Task, TaskWrapper
+from ..core.model.task import Executable, Task, TaskWrapper
 from ..core.workflow import current_workflow
 
 WIRE_NAME = "_graflow_wire"

@@ -29,7 +29,7 @@ from ..core.events import Event, EventKind, EventLog
 from ..core.model.scope import running_session
 
 if TYPE_CHECKING:
-    from ..core.run import Run
+    from ..core.runtime.run import Run
 
 _LOGS: WeakKeyDictionary[Run, EventLog] = WeakKeyDictionary()
 # Guards _LOGS writes: runs start on different threads (reads need no lock).

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..handler import TaskHandler
+from ..runtime.handler import TaskHandler
 
 if TYPE_CHECKING:
-    from ..session import Session
-    from ..task import Executable
+    from ..model.task import Executable
+    from ..runtime.session import Session
 
 
 class DirectTaskHandler(TaskHandler):

@@ -6,25 +6,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..channel import BranchChannel
 from ..checks import shown
 from ..context import ExecutionContext
-from ..engine import WorkflowEngine
+from ..data.channel import BranchChannel
 from ..events import EventKind, EventLog
-from ..pool import WorkerPool
-from ..queue import InMemoryTaskQueue
-from ..run import SessionRecord
-from ..session import Session
-from ..task import Executable
+from ..model.task import Executable
+from ..runtime.engine import WorkflowEngine
+from ..runtime.executors.pool import WorkerPool
+from ..runtime.queue import InMemoryTaskQueue
+from ..runtime.run import SessionRecord
+from ..runtime.session import Session
 from .restore import Resolver, build_task, restore_dynamic, restore_session
 from .take import run_settings, take_session, task_spec
-from .values import (
-    BranchOutcome,
-    BranchSpec,
-    SessionState,
-    SnapshotError,
-    TaskSpec,
-)
+from .values import BranchOutcome, BranchSpec, SessionState, SnapshotError, TaskSpec
 
 
 # -- one branch session on its own ----------------------------------------------------

@@ -14,29 +14,19 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..channel import MISSING, BranchChannel, Channel, MemoryChannel
 from ..checks import shown
 from ..context import ExecutionContext
-from ..coordinator import GroupRun
+from ..data.channel import MISSING, BranchChannel, Channel, MemoryChannel
 from ..events import EventBus, Observer
-from ..graph import TaskGraph
-from ..queue import InMemoryTaskQueue
-from ..run import Run, SessionRecord, last_attempt
-from ..session import Session
-from ..task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
+from ..model.graph import TaskGraph
+from ..model.task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
+from ..runtime.groups.coordinator import GroupRun
+from ..runtime.queue import InMemoryTaskQueue
+from ..runtime.run import Run, SessionRecord, last_attempt
+from ..runtime.session import Session
 from .shape import check_shape
 from .take import undone_members
-from .values import (
-    FORMAT,
-    NO_BASE,
-    STOPPED,
-    GroupState,
-    ResumeMark,
-    RunState,
-    SessionState,
-    SnapshotError,
-    TaskSpec,
-)
+from .values import FORMAT, NO_BASE, STOPPED, GroupState, ResumeMark, RunState, SessionState, SnapshotError, TaskSpec
 
 # -- restoring live objects ---------------------------------------------------------------
 Resolver = Mapping[str, Any]

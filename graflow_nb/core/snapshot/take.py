@@ -8,12 +8,12 @@ import pickle
 import time
 from typing import Any
 
-from ..channel import MISSING, BranchChannel, Channel, MemoryChannel
 from ..checks import shown
-from ..coordinator import GroupRun
-from ..run import Run
-from ..session import Session
-from ..task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
+from ..data.channel import MISSING, BranchChannel, Channel, MemoryChannel
+from ..model.task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
+from ..runtime.groups.coordinator import GroupRun
+from ..runtime.run import Run
+from ..runtime.session import Session
 from .shape import graph_shape
 from .values import (
     FORMAT,

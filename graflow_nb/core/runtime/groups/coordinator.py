@@ -25,9 +25,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-from .direct import execute_direct
-from .driver import Driver
-from .errors import (
+from ...data.merge import merge_branches
+from ...errors import (
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
     SessionPaused,
@@ -36,16 +35,17 @@ from .errors import (
     stop_status,
     stopped_by_cancel,
 )
-from .events import EventKind
-from .executors import Batch, executor_for
-from .interrupt import ctrl_c_here
-from .merge import merge_branches
-from .policies import TaskResult, resolve_policy
+from ...events import EventKind
+from ...model.policies import TaskResult, resolve_policy
+from ..executors.base import Batch, executor_for
+from ..interrupt import ctrl_c_here
+from .base import Driver
+from .direct import execute_direct
 
 if TYPE_CHECKING:
-    from .channel import BranchChannel
-    from .session import Session
-    from .task import ParallelGroup
+    from ...data.channel import BranchChannel
+    from ...model.task import ParallelGroup
+    from ..session import Session
 
 
 def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> None:

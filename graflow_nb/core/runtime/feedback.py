@@ -27,9 +27,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
 
-from .channel import MISSING
-from .errors import PauseRequested, PicklableError
-from .events import EventKind
+from ..data.channel import MISSING
+from ..errors import PauseRequested, PicklableError
+from ..events import EventKind
 from .run import PendingInput
 
 
@@ -141,6 +141,10 @@ class FeedbackTimeoutError(PicklableError, Exception):
     graflow_nb never raises it: an unanswered question pauses its session instead
     (see the module docstring), and ``execute`` returns a ``PausedRun``."""
 
+    # Errors travel in pickles (checkpoints, Dask outcomes) by their module's path:
+    # this one keeps graflow's, where programs import it (core.feedback, a face now).
+    __module__ = "graflow_nb.core.feedback"
+
     def __init__(self, feedback_id: str, timeout: float):
         self.feedback_id = feedback_id
         self.timeout = timeout
@@ -151,6 +155,8 @@ class FeedbackWaitTimedOut(PauseRequested, FeedbackTimeoutError):
     """No answer within ``timeout``: to the engine a pause, like any unanswered question;
     to a task that catches graflow's ``FeedbackTimeoutError``, graflow's timeout.  A task
     that catches it and goes on withdraws the question (the engine sees it finish)."""
+
+    __module__ = "graflow_nb.core.feedback"
 
     def __init__(self, feedback_id: str, timeout: float):
         FeedbackTimeoutError.__init__(self, feedback_id, timeout)

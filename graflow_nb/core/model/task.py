@@ -16,14 +16,14 @@ from importlib.util import find_spec
 from types import FunctionType, MappingProxyType
 from typing import Any, cast
 
+from ..checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
+from ..data.merge import validate_merge_spec
+from ..errors import ConfigError, GraphCompilationError, TaskError
+from . import scope
 from .backends import backend_name
-from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
-from .errors import ConfigError, GraphCompilationError, TaskError
-from .merge import validate_merge_spec
-from .model import scope
-from .model.scope import TaskContext
 from .policies import resolve_policy
 from .retry import RetryPolicy
+from .scope import TaskContext
 
 _INJECTED_NAMES = frozenset({"llm_client", "llm_agent"})
 _VARIADIC = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS

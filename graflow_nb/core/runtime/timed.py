@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .errors import AbandonedAttemptsLimitError
+from ..errors import AbandonedAttemptsLimitError
 
 MAX_ABANDONED = 32
 WAIT_SLICE_SECONDS = 0.05  # how often a waiting caller looks for a pending Ctrl-C

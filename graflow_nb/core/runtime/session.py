@@ -18,20 +18,20 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Self
 
-from .channel import MISSING, BranchChannel, Channel, MemoryChannel
-from .checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
+from ..checks import MAX_GROUP_DEPTH, check_count, check_id, check_timeout, describe, shown
+from ..data.channel import MISSING, BranchChannel, Channel, MemoryChannel
+from ..data.typed_channel import TypedChannel
+from ..errors import ConfigError, CycleLimitExceededError, DuplicateTaskError, GraphCompilationError, TaskTimeoutError
+from ..events import EventBus, EventKind, Observer
+from ..model import scope
+from ..model.graph import TaskGraph, known_ids
+from ..model.policies import resolve_policy
+from ..model.task import Executable, IterationTask, SequentialTask, TaskWrapper
 from .cycle import CycleController
-from .errors import ConfigError, CycleLimitExceededError, DuplicateTaskError, GraphCompilationError, TaskTimeoutError
-from .events import EventBus, EventKind, Observer
 from .feedback import request_feedback
 from .feedback_manager import FeedbackManager
-from .graph import TaskGraph, known_ids
-from .model import scope
-from .policies import resolve_policy
 from .queue import InMemoryTaskQueue
 from .run import Run, SessionRecord, last_attempt
-from .task import Executable, IterationTask, SequentialTask, TaskWrapper
-from .typed_channel import TypedChannel
 
 DEFAULT_MAX_WORKERS = 256
 RESULT_SUFFIX = ".__result__"  # a task's result is the channel key f"{task_id}{RESULT_SUFFIX}"

@@ -20,13 +20,13 @@ import contextvars
 from functools import partial
 from typing import Any
 
+from ..data.channel import BranchChannel
+from ..data.merge import merge_branches
+from ..errors import TaskTimeoutError
 from . import timed
-from .channel import BranchChannel
-from .coordinator import execute_group
-from .driver import Driver
-from .errors import TaskTimeoutError
+from .groups.base import Driver
+from .groups.coordinator import execute_group
 from .interrupt import TaskThreads
-from .merge import merge_branches
 from .run import TaskRun
 from .session import Session, TaskExecutionContext
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from types import FunctionType
 from typing import Any, TypedDict, Unpack, overload
 
-from .checks import check_id, describe, shown
+from ..checks import check_id, describe, shown
 from .retry import RetryPolicy
 from .task import TaskWrapper
 

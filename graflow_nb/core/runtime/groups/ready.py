@@ -31,9 +31,10 @@ import copy
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
-from .channel import BranchChannel
-from .driver import Driver
-from .errors import (
+from ...data.channel import BranchChannel
+from ...data.isolation import same_value
+from ...data.merge import merge_branches
+from ...errors import (
     MergeConflictError,
     PauseRequested,
     SessionPaused,
@@ -41,12 +42,11 @@ from .errors import (
     ends_run,
     stopped_by_cancel,
 )
-from .isolation import same_value
-from .merge import merge_branches
-from .model import scope
+from ...model import scope
+from .base import Driver
 
 if TYPE_CHECKING:
-    from .session import Session
+    from ..session import Session
 
 _RESULT_SUFFIX = ".__result__"
 

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .driver import Driver
-from .errors import SessionPaused, StepLimitExceededError, ends_run
-from .events import EventKind
-from .policies import TaskResult, resolve_policy
-from .queue import InMemoryTaskQueue
+from ...errors import SessionPaused, StepLimitExceededError, ends_run
+from ...events import EventKind
+from ...model.policies import TaskResult, resolve_policy
+from ..queue import InMemoryTaskQueue
+from .base import Driver
 
 if TYPE_CHECKING:
-    from .session import Session
-    from .task import ParallelGroup
+    from ...model.task import ParallelGroup
+    from ..session import Session
 
 
 class DirectGroupRun:

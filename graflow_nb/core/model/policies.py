@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import clip, shown
-from .errors import ConfigError, ParallelGroupError
+from ..checks import clip, shown
+from ..errors import ConfigError, ParallelGroupError
 
 
 @dataclass(slots=True)

@@ -24,13 +24,13 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
-from .errors import ConfigError
+from ...errors import ConfigError
 from .pool import RUNNING, SKIPPED, ForkJoin
 
 if TYPE_CHECKING:
-    from .run import Run
-    from .session import Session
-    from .task import ParallelGroup
+    from ...model.task import ParallelGroup
+    from ..run import Run
+    from ..session import Session
 
 
 

@@ -36,9 +36,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..checks import describe, shown
+from ..errors import ConfigError, MergeConflictError
 from .channel import MISSING, BranchChannel, Change, Channel
-from .checks import describe, shown
-from .errors import ConfigError, MergeConflictError
 from .isolation import same_value
 
 STRATEGIES = ("error", "overwrite", "keep_first", "deep_merge", "append", "union", "sum", "no_merge")

@@ -37,8 +37,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .channel import BranchChannel
-from .errors import RunInterrupted
+from ..data.channel import BranchChannel
+from ..errors import RunInterrupted
 
 STOP_GRACE_SECONDS = 1.0  # how long stop_tasks waits for interrupted tasks to end
 POLL_SECONDS = 0.01

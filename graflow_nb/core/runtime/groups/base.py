@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from .session import Session
+from ..session import Session
 
 
 class Driver(Protocol):

@@ -27,8 +27,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..model.task import Executable, ParallelGroup
     from .session import Session
-    from .task import Executable, ParallelGroup
 
 
 class Gate:

@@ -17,9 +17,8 @@ import threading
 import time
 from typing import Any, NoReturn
 
-from . import calls as _calls
-from .checks import check_id, describe, shown
-from .errors import (
+from ..checks import check_id, describe, shown
+from ..errors import (
     AbandonedAttemptsLimitError,
     CycleLimitExceededError,
     GraflowWorkflowCanceledError,
@@ -36,14 +35,15 @@ from .errors import (
     stop_status,
     stopped_by_cancel,
 )
-from .events import EventKind
+from ..events import EventKind
+from ..model import scope
+from ..model.task import TaskWrapper
+from . import calls as _calls
+from .executors.pool import WorkerPool
+from .groups.ready import ReadyScheduler
 from .interrupt import RunningTask, TaskThreads, stop_tasks
-from .model import scope
-from .pool import WorkerPool
-from .ready import ReadyScheduler
 from .run import PausedRun, TaskRun
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
-from .task import TaskWrapper
 
 _now = time.time
 _current_thread = threading.current_thread

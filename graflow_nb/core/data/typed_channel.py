@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Generic, TypeVar, get_type_hints, is_typeddict
 
+from ..errors import ConfigError
 from .channel import Channel
-from .errors import ConfigError
 
 T = TypeVar("T")
 

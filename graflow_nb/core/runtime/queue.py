@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .task import Executable
+    from ..model.task import Executable
 
 
 class InMemoryTaskQueue:

@@ -57,15 +57,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, stop_status
-from .events import EventBus, EventKind
+from .. import hooks
+from ..errors import ConfigError, stop_status
+from ..events import EventBus, EventKind
 from .interrupt import TaskThreads
 
 if TYPE_CHECKING:
     from .queue import InMemoryTaskQueue
 
-# Set by graflow_nb/__init__: ``frames(run)`` gives ``run.frames`` (graflow_nb.observe.frames).
-RUN_FRAMES: Any = None
 
 
 @dataclass(slots=True, eq=False)
@@ -529,7 +528,7 @@ class Run:
     def frames(self) -> Any:
         """pandas frames of this run: ``.sessions()``, ``.tasks()``, ``.events()``
         (the notebook layer provides them; pandas loads on first use)."""
-        return RUN_FRAMES(self)
+        return hooks.RUN_FRAMES(self)
 
     def session_tree(self) -> str:
         """The session hierarchy as text, each line with its state and queue counts."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from .checks import shown
+from ..checks import shown
 
 
 class CoordinationBackend(Enum):

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
-from .checks import shown
-from .errors import DuplicateTaskError, GraphCompilationError, GraphMutationError
+from .. import hooks
+from ..checks import shown
+from ..errors import DuplicateTaskError, GraphCompilationError, GraphMutationError
 
 if TYPE_CHECKING:
     from .task import Executable, ParallelGroup
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 _NO_IDS: list[str] = []  # shared and never mutated: what a node with no edges has
 
 
-# Set by graflow_nb/__init__: ``drawing(graph) -> str``.  The engine never imports drawings.
-ASCII_DRAWING: Any = None
 
 
 class TaskGraph:
@@ -360,7 +359,7 @@ class TaskGraph:
     def __str__(self) -> str:
         """graflow's ``print(wf.graph)``: an ASCII drawing (``utils.graph.draw_ascii``,
         plugged in by the package above the engine), else the plain summary."""
-        return ASCII_DRAWING(self) if ASCII_DRAWING is not None else self.describe()
+        return hooks.ASCII_DRAWING(self) if hooks.ASCII_DRAWING is not None else self.describe()
 
     def __len__(self) -> int:
         return len(self.nodes)

@@ -15,11 +15,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
-from .policies import TaskResult
+from ..model.policies import TaskResult
 
 if TYPE_CHECKING:
+    from ..model.task import Executable
     from .session import Session
-    from .task import Executable
 
 
 __all__ = ["TaskHandler", "TaskResult"]  # graflow keeps TaskResult here; it is defined in core.policies
