@@ -1,0 +1,7 @@
+"""``graflow_nb.core.typed_channel``, the module path graflow (and graflow_nb before its floors)
+used: a face over ``core.data.typed_channel``, with every one of its names (the same objects)."""
+
+from .data import typed_channel as _module
+from .data.typed_channel import *  # noqa: F403
+
+globals().update({name: value for name, value in vars(_module).items() if not name.startswith("__")})
