@@ -152,7 +152,7 @@ class WorkflowEngine:
             error = run.stop_error
             if error is None:
                 run.status = "cancelled"
-                run.close_session(context.session_id, "cancelled")
+                context.close("cancelled")
                 return None
         except BaseException as raised:
             error = raised
@@ -172,7 +172,7 @@ class WorkflowEngine:
         run.error = error
         run.cancel_event.set()
         if context.record.state in ("open", "paused"):
-            run.close_session(context.session_id, "failed" if run.status == "failed" else "cancelled")
+            context.close("failed" if run.status == "failed" else "cancelled")
         raise error
 
     @staticmethod
@@ -196,22 +196,19 @@ class WorkflowEngine:
         try:
             result = ReadyScheduler(self, ctx).run() if ctx.run.ready_parallel else self._loop(ctx)
         except SessionPaused:
-            ctx.record.state = "paused"
-            if ctx.run.bus.active:
-                ctx.run.bus.emit(EventKind.SESSION_PAUSED, ctx.session_id, None, waiting=ctx.waiting_key)
+            ctx.pause()
             raise
         except BaseException as error:
             if ctx.record.state == "open":
                 state = "cancelled" if stopped_by_cancel(error, ctx.cancelled) else ctx.run.outcome_of(error)[1]
-                ctx.run.close_session(ctx.session_id, state)
-                ctx.skip_queued(state)
+                ctx.close(state, skip=state)
             raise
         finally:
             scope.leave(scope_token)
             if ctx.run.gate is not None:
                 ctx.run.call_gate("session_ended", ctx)
         if ctx.parent_context is None and ctx.record.state in ("open", "paused"):
-            ctx.run.close_session(ctx.session_id, "closed")
+            ctx.close("closed")
         return result
 
     def run_queue(self, ctx: Session) -> Any:
@@ -243,15 +240,13 @@ class WorkflowEngine:
             # any group (a chain) has no other flag to look at.
             if stop.is_set() or (flags_above and ctx.cancelled):
                 queue.push_front(task)
-                if record.state in ("open", "paused"):  # an abandoned session stays abandoned
-                    run.close_session(ctx.session_id, "cancelled")
-                ctx.skip_queued("cancelled")
+                ctx.cancel()
                 return last_result
             if ctx.waiting_key is not None:
                 if ctx.waiting_key not in run.answers:
                     queue.push_front(task)  # still unanswered: stay paused, run nothing
                     raise SessionPaused(ctx.session_id, [ctx.session_id])
-                record.state = "open"
+                ctx.reopen()
             if run.gate is not None:
                 run.call_gate("before_task", ctx, task)
                 if ctx.cancelled:

@@ -194,14 +194,12 @@ def abandon(run: StoppableRun, stuck: list[RunningTask]) -> None:
     for entry in stuck:
         entry.record.status = "abandoned"
         entry.record.end = now  # when it was given up on: it is not drawn as running
-        entry.context.abandoned_here = True
+        entry.context.abandon()  # closed "abandoned" unless it had ended already
         # What it writes through ctx.get_channel() from now on goes nowhere (a task
         # that takes nothing was given no context: it has no ctx.get_channel()).
         task_context = entry.task_context
         if task_context is not None:
             task_context.channel_override = BranchChannel(task_context.get_channel(), f"{entry.record.session_id}/abandoned")
-        if entry.context.record.state not in _FINAL_SESSION_STATES:
-            run.close_session(entry.context.session_id, "abandoned")
     for record in list(run.sessions.values()):
         if record.state not in _FINAL_SESSION_STATES:
             run.close_session(record.session_id, "cancelled")

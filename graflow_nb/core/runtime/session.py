@@ -1,12 +1,42 @@
-"""Sessions: one per queue drained, a tree per run.
+"""Sessions: one per queue drained, a tree per run; where a branch's state changes.
 
 A ``Session`` owns exactly one in-memory queue and one channel and has a
-``session_id``.  ``create_branch_context(member)`` makes a child whose queue is new,
-whose channel is an overlay over the parent's (O(1): nothing is copied), and whose
-session id is ``f"{parent}_{member}"``.  The graph is shared and read-only; tasks a
-session creates while running (``next_task``, a group built inside a branch) are kept
-in that session's ``dynamic`` tables, visible to it and its descendants only, so a
-sibling's dynamic task can never turn another branch's ``next_task`` into a goto.
+``session_id``.  ``fork_branches(members, ...)`` makes one child per group member whose
+queue is new, whose channel is an overlay over the parent's (O(1): nothing is copied),
+and whose session id is ``f"{parent}_{member}"``.  The graph is shared and read-only;
+tasks a session creates while running (``next_task``, a group built inside a branch)
+are kept in that session's ``dynamic`` tables, visible to it and its descendants only,
+so a sibling's dynamic task can never turn another branch's ``next_task`` into a goto.
+
+State, as dask/local.py lists a scheduler's.  Fixed when the session is made:
+
+    graph:           the run's TaskGraph (read-only while the run holds it)
+    run:             the Run (core.runtime.run): the record every session writes into
+    session_id, depth, parent_context, workflow, tracer, default_max_cycles/_retries
+    record:          its SessionRecord in run.sessions: state, order_key, tasks_run
+
+Changing, all written on the session's own thread unless noted:
+
+    task_queue:      what runs next (FIFO); channel: its values (an overlay on a branch)
+    completed_tasks: [task_id]            finished here, in order
+    cycle_counts:    {task_id: runs}      for max_cycles
+    dynamic_nodes / dynamic_succ / dynamic_pred: {task_id: ...}  tasks made while running
+    join_arrivals:   {join_id: {pred_id}} predecessors that reached a waiting AND-join
+    parked_groups / failed_groups: {group_id: GroupRun}  for a resume or a checkpoint
+    waiting_key:     the input key its next task waits on (None: not waiting)
+    control_set, goto_called, terminate_called, cancel_called, goto_joins, ctrl_message:
+                     what the running task asked for (reset before each attempt)
+    abandoned_here:  given up on by a group timeout or an interrupt (any thread)
+
+Each tree node, branch or root, moves through record.state by these methods, each of
+which records the state, takes the queue and emits the event in one call::
+
+    open --pause()--> paused --reopen()--> open
+    open|paused --close(state)--> closed | failed | cancelled | merged | discarded
+    open|paused --cancel()--> cancelled      (stopped from outside; queue skipped)
+    open|paused --abandon()--> abandoned     (final: nothing it does later counts)
+
+and a parent opens its branches with ``fork_branches`` (``SESSION_FORKED`` each).
 """
 
 from __future__ import annotations
@@ -265,8 +295,41 @@ class Session:
         member = child.record.member_id
         self.run.bus.emit(EventKind.SESSION_FORKED, child.session_id, member, parent=self.session_id, group=group_id, member=member)
 
+    # -- transitions: each records the state, takes the queue and says so, in one call --
+    def pause(self) -> None:
+        """open -> paused: its next task waits for an answer (its queue is kept)."""
+        self.record.state = "paused"
+        if self.run.bus.active:
+            self.run.bus.emit(EventKind.SESSION_PAUSED, self.session_id, None, waiting=self.waiting_key)
+
+    def reopen(self) -> None:
+        """paused -> open: its question was answered, or a parked group goes on."""
+        self.record.state = "open"
+
+    def close(self, state: str, skip: str | None = None) -> None:
+        """End in ``state`` (closed, failed, cancelled; merged or discarded by its group);
+        with ``skip``, what is still queued is recorded as skipped for that reason.  A
+        session given up on, or any closed one of a settled run, keeps its state."""
+        self.run.close_record(self.record, state)
+        if skip is not None:
+            self.skip_queued(skip)
+
+    def cancel(self) -> None:
+        """Stopped from outside at a task boundary: cancelled if still open or paused (a
+        session its group already closed, or gave up on, keeps that), queue skipped."""
+        if self.record.state in ("open", "paused"):
+            self.run.close_record(self.record, "cancelled")
+        self.skip_queued("cancelled")
+
+    def abandon(self) -> None:
+        """Given up on while its task still runs (a group timed out, an interrupt could not
+        stop it): nothing it does from now on counts, and it is closed ``abandoned``."""
+        self.abandoned_here = True
+        if self.record.state in ("open", "paused"):
+            self.run.close_record(self.record, "abandoned")
+
     # -- cancellation ------------------------------------------------------------------
-    abandoned_here = False  # set on branches a timed-out group stopped waiting for
+    abandoned_here = False  # set by abandon(): a timed-out group stopped waiting for it
 
     @property
     def abandoned(self) -> bool:

@@ -61,7 +61,7 @@ def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> None
     else:
         state = parked
         state.engine = engine  # a group restored from a checkpoint was parked by another engine
-        state.parent.record.state = "open"
+        state.parent.reopen()
         state.run_members(state.resumable())
     if state.paused() and not state.stop_event.is_set():
         parent.own("parked_groups")[group.task_id] = state
@@ -201,9 +201,7 @@ class GroupRun:
     def _close_skipped(self, skipped: list[int]) -> None:
         for index in skipped:
             if self.outcomes[index] is None:
-                branch = self.branches[index]
-                self.run.close_session(branch.session_id, "cancelled")
-                branch.skip_queued("cancelled")
+                self.branches[index].close("cancelled", skip="cancelled")
                 self.outcomes[index] = self._cancelled_outcome(index)
 
     def _time_out(self, indices: list[int], running: list[int]) -> None:
@@ -214,9 +212,8 @@ class GroupRun:
             if self.outcomes[index] is None:
                 unfinished.append(self.members[index].task_id)
                 if index in running:
-                    self.branches[index].abandoned_here = True
                     self.run.abandoned_any = True
-                    self.run.close_session(self.branches[index].session_id, "abandoned")
+                    self.branches[index].abandon()
                     self.outcomes[index] = self._cancelled_outcome(index, "timed out")
         self._close_unstarted()
         assert self.group.timeout is not None  # only a group with a timeout runs out of time
@@ -250,13 +247,11 @@ class GroupRun:
                 # question will never be asked again, so the branch is cancelled.
                 branch = self.branches[index]
                 run.withdraw_questions(branch.session_id)
-                run.close_session(branch.session_id, "cancelled")
+                branch.close("cancelled")
                 self.outcomes[index] = self._cancelled_outcome(index)
                 continue
             if outcome is None:  # never started: a sibling failed first, or time ran out
-                branch = self.branches[index]
-                run.close_session(branch.session_id, "cancelled")
-                branch.skip_queued("cancelled")
+                self.branches[index].close("cancelled", skip="cancelled")
                 self.outcomes[index] = self._cancelled_outcome(index)
 
     def _cancelled_outcome(self, index: int, message: str = "cancelled") -> TaskResult:
@@ -298,7 +293,7 @@ class GroupRun:
         run.record_group(group.task_id, parent.session_id, state, unsuccessful)
         for i in succeeded:
             branch, member_id = self.branches[i], self.members[i].task_id
-            run.close_record(branch.record, "merged")
+            branch.close("merged")
             if run.bus.active:
                 run.bus.emit(
                     EventKind.BRANCH_MERGED,
@@ -361,7 +356,7 @@ class GroupRun:
                     if failure is not None:
                         error.add_note(f"[graflow_nb] compensation of {self.members[i].task_id!r} failed: {failure!r}")
         for i in succeeded:
-            run.close_record(self.branches[i].record, "discarded")
+            self.branches[i].close("discarded")
         # Kept for a checkpoint of the failed run: resuming re-enters this group and
         # runs again only the members that did not succeed (core.snapshot).
         self.parent.own("failed_groups")[group.task_id] = self

@@ -140,8 +140,7 @@ class ReadyScheduler:
                 if self._stopping() or (ctx.task_queue.is_empty() and not ctx.fire_partial_join()):
                     break
         if ctx.cancelled and self.failure is None and self.paused is None:
-            ctx.run.close_session(ctx.session_id, "cancelled")
-            ctx.skip_queued("cancelled")
+            ctx.close("cancelled", skip="cancelled")
         if self.failure is not None:
             raise self.failure
         if self.paused is not None:
