@@ -61,24 +61,17 @@ _default: list[Any] = []  # [the default workflow], made on first use
 _default_factory: list[Callable[[], Any]] = []  # [how to make it]: the front door's own
 
 
-def entered() -> Any:
-    """The scope entered in this context (a workflow or a running session), or None."""
-    return _scope.get()
+# The variable's own methods, not wrappers: the engine enters a session per session and
+# every ``>>`` reads the scope, so these cost what one ContextVar call costs.
+entered: Callable[[], Any] = _scope.get  # the scope entered here (a workflow or a running session), or None
+enter: Callable[[Any], Token[Any]] = _scope.set  # make it current; leave(token) restores the one before
+leave: Callable[[Token[Any]], None] = _scope.reset
 
 
 def current() -> Scope:
     """Where a new task goes: the entered scope, else the default workflow."""
     scope = _scope.get()
     return scope if scope is not None else default()
-
-
-def enter(scope: Any) -> Token[Any]:
-    """Make ``scope`` current in this context; ``leave(token)`` restores the one before."""
-    return _scope.set(scope)
-
-
-def leave(token: Token[Any]) -> None:
-    _scope.reset(token)
 
 
 def active_workflow() -> Any:

@@ -31,6 +31,7 @@ _ASYNC = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 _RESULT_SUFFIX = ".__result__"
 
 _wf = scope.current
+_entered = scope.entered  # the ContextVar's get: a chain's >> reads it per link
 
 
 class Executable(ABC):
@@ -442,7 +443,7 @@ def _wire(first: Executable, second: Executable) -> SequentialTask:
         start, tail = cast(SequentialTask, second)._head, cast(SequentialTask, second)._tail
     else:
         start = tail = second
-    _wf().link(last, start)
+    (_entered() or _wf()).link(last, start)
     seq = SequentialTask.__new__(SequentialTask)
     seq._operands = (first, second)
     seq._head = head

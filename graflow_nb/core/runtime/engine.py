@@ -51,17 +51,13 @@ _WRAPPER_INVOKE = TaskWrapper.invoke
 
 
 def _call_kind(task: Any, handler: Any) -> Any:
-    """How ``task``'s attempts are called (``core.calls``), or None for a bare call: a
-    function task that takes nothing (no parameter, no injection), with no handler or
-    timeout, is called with no TaskExecutionContext, since nothing could reach one."""
+    """How ``task``'s attempts are called (``core.calls``) when it is not called bare."""
     if handler is not None:
         return _calls.handler
     if task.is_group:
         return _calls.group
     if task.timeout is not None:
         return _calls.timed_attempt
-    if type(task).invoke is _WRAPPER_INVOKE and task.takes_nothing:
-        return None
     return _calls.with_context
 
 # Failures that another attempt of the same task cannot fix.
@@ -318,8 +314,11 @@ class WorkflowEngine:
         counts[base_id] = cycle
         # How each attempt is called (core.calls); a function task that takes nothing is
         # called bare, written out below: no TaskExecutionContext could reach it.
-        call = _call_kind(task, None if task.handler_type is None else run.handler_for(task))
-        bare = task.func if call is None else None
+        handler = None if task.handler_type is None else run.handler_for(task)
+        if handler is None and task.timeout is None and type(task).invoke is _WRAPPER_INVOKE and task.takes_nothing:
+            call, bare = None, task.func
+        else:
+            call, bare = _call_kind(task, handler), None
         here = entry if entry is not None else run.task_threads.here()
         thread = thread if thread is not None else _current_thread().name
         ctx.current_task_id = task_id
@@ -384,7 +383,7 @@ class WorkflowEngine:
                 run.call_hook(ctx.tracer, "on_task_end", task, ctx, result=result)
             if ctx.control_set and ctx.cancel_called:
                 self._cancelled(ctx, task_id, record)  # raises
-            if call is not _calls.handler:
+            if handler is None:  # a handler stored the result itself
                 ctx.channel.set(task_id + RESULT_SUFFIX, result)  # ctx.set_result, one call fewer
             record.status = "succeeded"
             record.result = result
