@@ -37,7 +37,7 @@ from .core.errors import (
     RetryLimitExceededError,
 )
 from .core.model.task import DASK_EXTRA
-from .core.runtime.executors.base import register_executor
+from .core.runtime.executors.registry import register_executor
 from .graflow_names import install_refusals
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers

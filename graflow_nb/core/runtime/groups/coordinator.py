@@ -37,7 +37,8 @@ from ...errors import (
 )
 from ...events import EventKind
 from ...model.policies import TaskResult, resolve_policy
-from ..executors.base import Batch, executor_for
+from ..executors.base import Batch
+from ..executors.registry import executor_for
 from ..interrupt import ctrl_c_here
 from .base import Driver
 from .direct import execute_direct
