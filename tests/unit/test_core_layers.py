@@ -240,3 +240,15 @@ def test_every_floor_is_used() -> None:
 def test_core_loads_nothing_above_itself() -> None:
     upward = _upward(package_imports())
     assert not upward, f"core -> layers above it: {upward}"
+
+
+def test_only_the_session_loop_and_the_task_attempt_are_over_60_lines() -> None:
+    """Core's hot path is written out in two functions (engine._loop, engine._run_task);
+    everything else reads in one screen."""
+    long = sorted(
+        f"{_name(path)}.{node.name}"
+        for path in sorted((PACKAGE / CORE).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 60
+    )
+    assert long == ["core.runtime.engine._loop", "core.runtime.engine._run_task"]
