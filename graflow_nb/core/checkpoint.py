@@ -47,7 +47,6 @@ from typing import Any
 
 import cloudpickle
 
-from . import run as run_module
 from .checkpoint_files import (
     FORMAT,
     CheckpointFileError,
@@ -62,12 +61,12 @@ from .checkpoint_files import (
 )
 from .checks import shown
 from .context import ExecutionContext
-from .engine import WorkflowEngine
 from .errors import GraflowError
-from .run import PausedRun, Run
+from .model.scope import active_workflow
+from .runtime.engine import WorkflowEngine
+from .runtime.run import PausedRun, Run
 from .snapshot import FORMAT as STATE_FORMAT
 from .snapshot import RunState, SnapshotError, dumps, loads, restore_run, take_run
-from .workflow import WorkflowContext, active_workflow
 
 SUFFIX = ".pkl"
 
@@ -101,6 +100,14 @@ class Checkpoint:
     state: RunState
     source: str = ""
     code: bytes | None = None
+
+
+@dataclass
+class SavedWorkflow:
+    """What a resume needs of a workflow, made from a checkpoint's saved code."""
+
+    name: str
+    graph: Any
 
 
 class SavedCodeWarning(UserWarning):
@@ -388,6 +395,7 @@ def restore(
             name, "pkl: state",
         ) from error
     root.run.checkpoint_dir = checkpoint_dir
+    root.run.checkpointer = SAVER
     return root, checkpoint.metadata
 
 
@@ -521,13 +529,12 @@ def _current_or_saved(checkpoint: Checkpoint, source: Any) -> Any:
         SavedCodeWarning,
         stacklevel=3,
     )
-    saved = WorkflowContext(name)
-    saved.graph = graph
-    return saved
+    return SavedWorkflow(name, graph)
 
 
 class _Checkpoints:
-    """What ``core.run`` and ``core.workflow`` call (they cannot import this module)."""
+    """The saver a run is handed (``Run.checkpointer``): what ``run.save``, ``ctx.checkpoint``
+    and the engine's deferred checkpoint call, and ``core.workflow`` uses."""
 
     save_run = staticmethod(save_run)
     autosave = staticmethod(autosave)
@@ -545,7 +552,7 @@ class _Checkpoints:
         return isinstance(source, str) and source.endswith(SUFFIX)
 
 
-run_module.CHECKPOINTS = _Checkpoints()
+SAVER = _Checkpoints()
 __all__ = [
     "Checkpoint", "CheckpointFileError", "CheckpointManager", "CheckpointMetadata", "PausedRun", "SavedCodeWarning", "SnapshotError",
     "UntrustedCheckpointError", "trust_checkpoint",
