@@ -8,7 +8,7 @@ import pytest
 
 from graflow_nb import task, workflow
 from graflow_nb.core.errors import ConfigError
-from graflow_nb.core.task import ParallelGroup
+from graflow_nb import ParallelGroup
 
 TWO_GROUPS = (
     "task 'a' is already a member of group 'ParallelGroup_1'; a task in two groups would run once in each: "

@@ -63,7 +63,7 @@ class Executable(ABC):
             other = as_node(other, self, "<<")
         return _wire(other, self)
 
-    def __or__(self, other: Executable) -> ParallelGroup | GroupRespelling:
+    def __or__(self, other: Executable) -> ParallelGroup | _GroupRespelling:
         if type(other) not in _NODE_TYPES:
             other = as_node(other, self, "|")
         return _join_parallel(self, other)
@@ -683,7 +683,7 @@ def _in_two_groups(member_id: str, holder: str) -> ConfigError:
     )
 
 
-class GroupRespelling:
+class _GroupRespelling:
     """``a | b`` where ``a`` and ``b`` open an existing group ``a | b | c``: graflow's
     documentation writes the same group twice (``load >> (a | b | c)``, then ``(a | b |
     c) >> aggregate``), and both mean the one group.  Spelled to its last member in
@@ -708,13 +708,13 @@ class GroupRespelling:
     def refusal(self) -> ConfigError:
         return _in_two_groups(self.group.tasks[0].task_id, self.group.task_id)
 
-    def __or__(self, other: Any) -> GroupRespelling:
+    def __or__(self, other: Any) -> _GroupRespelling:
         tasks = self.group.tasks
         if not self.complete and other is tasks[self.matched]:
-            return GroupRespelling(self.group, self.matched + 1)
+            return _GroupRespelling(self.group, self.matched + 1)
         raise self.refusal()
 
-    def __ror__(self, other: Any) -> GroupRespelling:
+    def __ror__(self, other: Any) -> _GroupRespelling:
         raise self.refusal()
 
     def __getattr__(self, name: str) -> Any:
@@ -733,8 +733,8 @@ class GroupRespelling:
         return other << self.whole()
 
 
-def _respelling(left: Executable, right: Executable) -> ParallelGroup | GroupRespelling | None:
-    """The group ``left | right`` starts to write again, if it is one (see GroupRespelling)."""
+def _respelling(left: Executable, right: Executable) -> ParallelGroup | _GroupRespelling | None:
+    """The group ``left | right`` starts to write again, if it is one (see _GroupRespelling)."""
     if left.is_chain or right.is_chain:
         return None
     graph = _wf().graph
@@ -745,11 +745,11 @@ def _respelling(left: Executable, right: Executable) -> ParallelGroup | GroupRes
     if not isinstance(group, ParallelGroup) or len(group.tasks) < 2:
         return None
     if group.tasks[0] is left and group.tasks[1] is right:
-        return GroupRespelling(group, 2)
+        return _GroupRespelling(group, 2)
     return None
 
 
-def _join_parallel(left: Executable, right: Executable) -> ParallelGroup | GroupRespelling:
+def _join_parallel(left: Executable, right: Executable) -> ParallelGroup | _GroupRespelling:
     # ``is_group`` rather than isinstance: Executable is an ABC, and its isinstance is
     # the dearest step of a ``|`` that adds one member to a wide group.
     if left.is_group and right.is_group:
@@ -799,7 +799,7 @@ def as_node(value: Any, left: Executable | None, where: str) -> Executable:
     for a plain function, that ``@task`` is missing."""
     if type(value) in _NODE_TYPES or isinstance(value, Executable):
         return value
-    if isinstance(value, GroupRespelling):
+    if isinstance(value, _GroupRespelling):
         return value.whole()
     if left is None:
         place = f"{where}()"
