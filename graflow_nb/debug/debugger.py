@@ -120,12 +120,18 @@ class Debugger:
         elif halt_at_merge:
             self.break_at_merge(*_ids(halt_at_merge))
         self._runner: _DebugRun
+        self._abandon: weakref.finalize | None = None
         self._start()
 
     # -- the run -----------------------------------------------------------------------
     def _start(self) -> None:
         runner = _DebugRun(self.workflow, self.start_node, self.execute_options, self.breakpoints)
-        weakref.finalize(self, runner.abandon)
+        # One finalizer, for the current run only: a finalizer left registered for each
+        # run a restart replaced would keep all of them (and their results) alive for as
+        # long as this debugger lives.
+        if self._abandon is not None:
+            self._abandon.detach()
+        self._abandon = weakref.finalize(self, runner.abandon)
         self._runner = runner
         runner.start()
         self._settle()
