@@ -151,13 +151,19 @@ class _StallMonitor:
 
     def _loop(self) -> None:
         while True:
-            with self._cond:
-                while not self._pools:
-                    self._cond.wait()
-                pools = list(self._pools)
-            for pool in pools:
-                pool.check_stall()
+            self._look()
             time.sleep(STALL_SECONDS)
+
+    def _look(self) -> None:
+        """Wait until some pool is watched, then look at each once.  A call of its own so
+        that its list of pools ends with it: kept in the loop's frame, that list held the
+        last run's pool (its jobs, their sessions, the whole run) until the next run."""
+        with self._cond:
+            while not self._pools:
+                self._cond.wait()
+            pools = list(self._pools)
+        for pool in pools:
+            pool.check_stall()
 
     def forget(self, pool: WorkerPool) -> None:
         """Stop looking at ``pool`` (caller holds its lock, so no submit can slip in
@@ -329,6 +335,7 @@ class WorkerPool:
         thread serves next (one that adopted it once parked), or None: time to end."""
         starting = True
         ended = False
+        fork: Any = None
         while True:
             seat = None
             relay = 0
@@ -339,6 +346,7 @@ class WorkerPool:
                 done = not self._jobs and self._shutdown
                 if done:
                     self._threads -= 1
+                    fork = None  # parked from here: hold no job of the run that ended
                 elif self._jobs:
                     fork, index = self._jobs.popleft()
                     for _ in range(2 if ended else 1):
@@ -348,6 +356,7 @@ class WorkerPool:
                     self._end_relay()
                     seat = _Seat(self)
                     self._idle_seats.append(seat)
+                    fork = None  # idle, and parked if the run ends meanwhile: hold no job of it
             for _ in range(relay):
                 self._start_one()
             if done:
