@@ -118,12 +118,15 @@ class _Seat:
 _PARKED = _ParkedThreads()
 
 
-def _worker_main(pool: WorkerPool | None) -> None:
+def _worker_main(first: list[WorkerPool]) -> None:
     """Serve pools until no pool wants this thread.  It waits (idle in a pool, or parked)
     here, holding only its seat: a pool that shuts down meanwhile, with whatever its
     leftover job entries reach (sessions, results: the whole run), must not live on in a
-    waiting thread's frame."""
+    waiting thread's frame.  The first pool comes in a list this thread empties, for the
+    same reason: a Thread keeps its arguments until it ends, and a worker outlives the
+    pool that started it."""
     thread = threading.current_thread()
+    pool: WorkerPool | None = first.pop()
     ended = False
     while pool is not None:
         name = f"{pool.name}-worker"
@@ -340,7 +343,7 @@ class WorkerPool:
             self._new_thread()
 
     def _new_thread(self) -> None:
-        threading.Thread(target=_worker_main, args=(self,), name=f"{self.name}-worker", daemon=True).start()
+        threading.Thread(target=_worker_main, args=([self],), name=f"{self.name}-worker", daemon=True).start()
 
     def work(self, ended: bool = False) -> tuple[_Seat, bool]:
         """Serve this pool until it has no job for this thread; then the seat to wait on
