@@ -244,6 +244,10 @@ class Run:
         self.checkpoint_dir: Any = None  # execute(checkpoint_dir=...): saved here on pause/failure/cancel
         self.checkpoints: list[str] = []  # paths of the checkpoints written of this run
         self.checkpoint_errors: list[Exception] = []  # deferred ctx.checkpoint() saves that failed, the run untouched
+        # Event logs that layers above the engine keep of this run (graflow_nb.observe.record),
+        # keyed by who keeps each.  Here, not in a table beside the run: a log's events hold
+        # the run's errors, whose tracebacks hold the run, so such a table never lets go.
+        self.event_logs: dict[Any, Any] = {}
         # Wakes tasks waiting (with a default) for run.answer(); shares the run's lock.
         self._answered = threading.Condition(self._lock)
 
@@ -617,7 +621,8 @@ class Run:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads", "executor", "driver"):
+        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads", "executor",
+                     "driver", "event_logs"):
             state.pop(name, None)
         state["bus"] = EventBus()
         state["observer_errors"] = []  # they hold live callbacks of this process, as the bus does
@@ -635,6 +640,7 @@ class Run:
         self.gate = None
         self.executor = None
         self.driver = None
+        self.event_logs = {}
         self.set_concurrency(self.max_concurrency)
 
     def __repr__(self) -> str:
