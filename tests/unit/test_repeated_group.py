@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from graflow_nb import task, workflow
+from graflow_nb import ParallelGroup, task, workflow
 from graflow_nb.core.errors import ConfigError
-from graflow_nb import ParallelGroup
 
 TWO_GROUPS = (
     "task 'a' is already a member of group 'ParallelGroup_1'; a task in two groups would run once in each: "
