@@ -244,10 +244,7 @@ class Run:
         self.checkpoint_dir: Any = None  # execute(checkpoint_dir=...): saved here on pause/failure/cancel
         self.checkpoints: list[str] = []  # paths of the checkpoints written of this run
         self.checkpoint_errors: list[Exception] = []  # deferred ctx.checkpoint() saves that failed, the run untouched
-        # Event logs that layers above the engine keep of this run (graflow_nb.observe.record),
-        # keyed by who keeps each.  Here, not in a table beside the run: a log's events hold
-        # the run's errors, whose tracebacks hold the run, so such a table never lets go.
-        self.event_logs: dict[Any, Any] = {}
+        self.event_logs: dict[Any, Any] = {}  # observe.record's logs of it: on the run, so they go with it
         # Wakes tasks waiting (with a default) for run.answer(); shares the run's lock.
         self._answered = threading.Condition(self._lock)
 
