@@ -38,6 +38,7 @@ from .core.isolation import IsolationWarning
 from .graflow_names import install_refusals
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
+    from .notebook import BuilderWidget, DebuggerWidget, HumanInputPanel, RunInputs, TaskInspector
     from .observe import draw_graph, draw_run, draw_sessions, draw_timeline, record
     from .pipeline import load_pipeline, to_pipeline
 
@@ -84,11 +85,19 @@ def _debugger(workflow: Any, start_node: Any, **execute_options: Any) -> Any:
     return Debugger(workflow, start_node, **execute_options)
 
 
+def _paused_form(paused: Any) -> None:
+    """A ``PausedRun`` ending a cell: its input form, with ipywidgets loaded on first use."""
+    from .notebook.human_input import show_paused_form
+
+    show_paused_form(paused)
+
+
 # The engine only knows slots; the layers above fill them.
 vars(sys.modules[__name__ + ".core.workflow"])["LIVE_VIEW_FACTORY"] = _live_view
 vars(sys.modules[__name__ + ".core.workflow"])["PIPELINE_EXPORT"] = _to_pipeline
 vars(sys.modules[__name__ + ".core.workflow"])["DEBUGGER"] = _debugger
 vars(sys.modules[__name__ + ".core.run"])["RUN_FRAMES"] = _run_frames
+vars(sys.modules[__name__ + ".core.run"])["PAUSED_FORM"] = _paused_form
 vars(sys.modules[__name__ + ".core.graph"])["ASCII_DRAWING"] = _ascii_drawing
 install_refusals()  # graflow_nb.llm, .worker, ...: an ImportError saying what to use instead
 
@@ -101,11 +110,18 @@ _LAZY = {
     "record": "observe",
     "load_pipeline": "pipeline",
     "to_pipeline": "pipeline",
+    "DebuggerWidget": "notebook",
+    "HumanInputPanel": "notebook",
+    "RunInputs": "notebook",
+    "TaskInspector": "notebook",
+    "BuilderWidget": "notebook",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Renders and pipeline files load their libraries (graphviz, yaml) on first use."""
+    """Renders, pipeline files and the widgets load their libraries (graphviz, yaml,
+    ipywidgets) on first use: ``from graflow_nb import DebuggerWidget`` works, and
+    ``import graflow_nb`` alone imports none of them."""
     if name in _LAZY:
         import importlib
 
@@ -120,4 +136,5 @@ __all__ = [
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
     "DuplicateTaskError", "MergeConflictError", "IsolationWarning", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
     "record", "load_pipeline", "to_pipeline", "alias_graflow",
+    "DebuggerWidget", "HumanInputPanel", "RunInputs", "TaskInspector", "BuilderWidget",
 ]

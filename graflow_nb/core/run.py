@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import stop_status
 from .events import EventBus, EventKind
 from .interrupt import TaskThreads
+from .user_frames import for_caller
 
 if TYPE_CHECKING:
     from .context import ExecutionContext
@@ -70,6 +71,9 @@ if TYPE_CHECKING:
 CHECKPOINTS: Any = None
 # Set by graflow_nb/__init__: ``frames(run)`` gives ``run.frames`` (graflow_nb.observe.frames).
 RUN_FRAMES: Any = None
+# Set by graflow_nb/__init__: ``show(paused)`` displays the input form of a PausedRun that
+# ends a notebook cell (graflow_nb.notebook.human_input).
+PAUSED_FORM: Any = None
 
 
 @dataclass(slots=True, eq=False)
@@ -187,6 +191,14 @@ class PausedRun:
     def __repr__(self) -> str:
         waiting = "; ".join(f"{p.session_id}: {p.prompt!r} ({p.kind})" for p in self.pending)
         return f"<PausedRun {self.run.root_session_id!r} waiting for {waiting}>"
+
+    def _ipython_display_(self) -> None:
+        """At the end of a notebook cell: the form that answers the waiting questions
+        (the same ``HumanInputPanel`` as ``%%graflow``), else this repr."""
+        if PAUSED_FORM is None:
+            print(repr(self))
+        else:
+            PAUSED_FORM(self)
 
 
 class Run:
@@ -447,7 +459,11 @@ class Run:
         for target, answer in (answers or {}).items():
             self.answer(target, answer)
         assert self.root_context is not None  # set when the run started; a paused run has one
-        return self.root_context.execute()
+        try:
+            return self.root_context.execute()
+        except BaseException as error:
+            __tracebackhide__ = True
+            raise for_caller(error)
 
     # -- checkpoints -------------------------------------------------------------------
     def save(self, path: Any = None, metadata: dict[str, Any] | None = None) -> str:

@@ -103,6 +103,19 @@ SCENARIOS = {
         "    print('the long task ended by itself', flush=True)\n",
         "print('the next cell ran')",
     ),
+    "plain_asking.ipynb": (
+        "from graflow_nb import task, workflow\n"
+        "with workflow('approve') as wf:\n"
+        "    @task(inject_context=True)\n"
+        "    def ask(ctx):\n"
+        "        return ctx.request_approval('Publish the report?')\n"
+        "    @task\n"
+        "    def report(ask):\n"
+        "        raise ValueError('the report template is missing')\n"
+        "    ask >> report\n"
+        "paused = wf.execute('ask', session_id='P')\n"
+        "paused\n",
+    ),
 }
 
 

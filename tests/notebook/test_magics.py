@@ -162,7 +162,7 @@ def test_a_failing_task_shows_the_users_frames_only(cell):
     )
     assert isinstance(ran.error, ValueError)
     text = ran.text
-    assert "broken: failed (ValueError) after fetch" in text
+    assert "broken: failed (ValueError) in explode (session 7) after fetch" in text
     assert "----> 3     raise ValueError('no rows today')" in text
     assert "raised by task 'explode' in session '7'" in text
     for engine in ("engine.py", "coordinator.py", "magics.py", "threading.py", "running.py"):
