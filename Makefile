@@ -1,4 +1,4 @@
-# The two commands the README promises: `make demo` and `make test`.
+# The two commands the README promises: `make demo` and `make test` (and `make docs`, the site).
 # Everything they need is installed here: a virtualenv with the package and its
 # Python dependencies, Graphviz's `dot` (Debian's graphviz, when we are root), and for
 # the browser tests Chromium (Debian's chromium, when we are root).
@@ -19,10 +19,25 @@ INSTALL_INPUTS := pyproject.toml graflow_nb/_version.py
 
 NBVAL  := --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-current-env
 
-.PHONY: demo test test-suite test-prepare lint typecheck dist test-wheel test-wheel-smoke test-pythons bench notebooks dot chromium clean
+.PHONY: demo docs test test-suite test-docs test-prepare lint typecheck dist test-wheel test-wheel-smoke test-pythons bench notebooks dot chromium clean
 
 demo: dot $(VENV)/.installed
 	$(BIN)/python -m graflow_nb.demo --out build
+
+# The documentation site from docs/ (Sphinx, MyST-NB, pydata-sphinx-theme), into
+# build/docs/html/. Every tutorial notebook and every how-to and concepts page runs in
+# the venv's python3 kernel while it builds (a cell that raises stops the build), from
+# scratch each time (-E: what a page shows is what today's code prints); nothing is
+# fetched from the network. The venv's bin/ comes first on PATH, as in an activated venv.
+SPHINX = PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m sphinx -b html -q -E
+docs: dot $(STAMP)
+	$(SPHINX) docs build/docs/html
+	@echo "the site is in build/docs/html/index.html"
+
+# As make test builds it: from scratch, every warning an error (a broken link or
+# reference, a public name with no reference entry or no docstring, a cell that raises).
+test-docs: dot $(STAMP)
+	$(SPHINX) -a -W --keep-going -d build/docs-test/doctrees docs build/docs-test/html
 
 # The notebooks are tests too: nbval runs each top to bottom in the venv's kernel and
 # compares its outputs with the stored ones (notebooks/nbval_sanitize.cfg says what may vary).
@@ -31,14 +46,15 @@ demo: dot $(VENV)/.installed
 # of the suite runs on every other Python in PYTHONS (the whole suite runs on .venv's).
 #
 # In two rounds of jobs side by side (each job's output is printed whole when it ends):
-#   1. ruff, mypy and the whole suite, while the other Pythons' virtualenvs, the wheel
-#      and its virtualenv are built (installing mostly waits on files, not on the CPU);
+#   1. ruff, mypy, the whole suite and the docs site (test-docs), while the other
+#      Pythons' virtualenvs, the wheel and its virtualenv are built (installing mostly
+#      waits on files, not on the CPU);
 #   2. the wheel's smoke test and the fast suite on each other Python.
 # Every job still runs and must pass; only the waiting overlaps.
 OTHER_PYTHONS = $(filter-out $(VENV_PYTHON),$(PYTHONS))
 ROUND   := $(MAKE) --no-print-directory -j --output-sync=target
 test: dot chromium $(STAMP)
-	$(ROUND) lint typecheck test-suite test-prepare PYTHONS="$(OTHER_PYTHONS)"
+	$(ROUND) lint typecheck test-suite test-docs test-prepare PYTHONS="$(OTHER_PYTHONS)"
 	$(ROUND) test-wheel-smoke test-pythons PYTHONS="$(OTHER_PYTHONS)"
 
 test-suite: $(STAMP)
@@ -48,7 +64,7 @@ test-suite: $(STAMP)
 test-prepare: $(WHEEL_STAMP) $(addsuffix /.installed-dev,$(addprefix .venvs/,$(PYTHONS)))
 
 lint: $(STAMP)
-	$(BIN)/ruff check graflow_nb tests benchmarks notebooks smoke
+	$(BIN)/ruff check graflow_nb tests benchmarks notebooks smoke docs
 
 # mypy's scope (the engine and the public names) is set in pyproject.toml.
 typecheck: $(STAMP)

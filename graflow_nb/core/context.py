@@ -45,6 +45,9 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class ExecutionContext:
+    """One session of a run: its queue, its channel and its record; a branch session's
+    context is a child of its parent's (graflow's name, for ``WorkflowEngine.execute``)."""
+
     def __init__(
         self,
         graph: TaskGraph,

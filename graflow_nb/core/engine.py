@@ -69,6 +69,9 @@ _NOT_RETRIED = (
 
 
 class WorkflowEngine:
+    """graflow's engine object: runs an ``ExecutionContext`` to the end, with the task
+    handlers registered on it (``wf.execute`` uses one for you)."""
+
     def __init__(self) -> None:
         self._handlers: dict[str, Any] = {}
 

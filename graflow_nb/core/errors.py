@@ -81,6 +81,8 @@ class TaskError(GraflowRuntimeError):
 
 
 class CycleLimitExceededError(GraflowRuntimeError):
+    """A task would run more often in one session than its ``max_cycles`` allows."""
+
     def __init__(self, task_id: str, cycle_count: int, max_cycles: int):
         self.task_id = task_id
         self.cycle_count = cycle_count
@@ -92,6 +94,8 @@ class CycleLimitExceededError(GraflowRuntimeError):
 
 
 class RetryLimitExceededError(GraflowRuntimeError):
+    """A task failed on every attempt its ``max_retries`` allowed; ``last_error`` is the last."""
+
     def __init__(self, task_id: str, retry_count: int, max_retries: int, last_error: BaseException):
         self.task_id = task_id
         self.retry_count = retry_count
@@ -124,6 +128,8 @@ class StepLimitExceededError(GraflowRuntimeError):
 
 
 class GraflowWorkflowCanceledError(GraflowRuntimeError):
+    """The run was cancelled (``ctx.cancel_workflow()``, or from outside while a group ran)."""
+
     def __init__(self, message: str, task_id: str | None = None):
         super().__init__(message)
         self.task_id = task_id

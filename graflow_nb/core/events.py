@@ -29,6 +29,8 @@ from typing import Any, NamedTuple
 
 
 class EventKind(StrEnum):
+    """The kind of each event a run emits (``Event.kind``)."""
+
     RUN_STARTED = "run_started"
     RUN_FINISHED = "run_finished"
     SESSION_FORKED = "session_forked"

@@ -29,6 +29,8 @@ ASCII_DRAWING: Any = None
 
 
 class TaskGraph:
+    """A workflow's tasks and edges (``wf.graph``); read-only while a run uses it."""
+
     def __init__(self) -> None:
         self.nodes: dict[str, Executable] = {}
         self._succ: dict[str, list[str]] = {}

@@ -89,6 +89,9 @@ def _brief(result: TaskResult) -> str:
 
 
 class GroupExecutionPolicy:
+    """What a parallel group does when members fail: subclass it and define
+    ``on_group_finished`` (raise to fail the group) for a policy of your own."""
+
     name = "custom"
     stop_on_failure = False
     compensates = False
@@ -126,6 +129,8 @@ class BestEffortGroupPolicy(GroupExecutionPolicy):
 
 
 class AtLeastNGroupPolicy(GroupExecutionPolicy):
+    """The group succeeds when at least ``min_success`` members did."""
+
     name = "at_least_n"
 
     def __init__(self, min_success: int):
@@ -144,6 +149,8 @@ class AtLeastNGroupPolicy(GroupExecutionPolicy):
 
 
 class CriticalGroupPolicy(GroupExecutionPolicy):
+    """The group fails only when one of ``critical_task_ids`` fails (which stops the rest)."""
+
     name = "critical"
 
     def __init__(self, critical_task_ids: list[str]):

@@ -202,6 +202,9 @@ class PausedRun:
 
 
 class Run:
+    """The record of one run (``wf.last_run``): its status, sessions, task attempts and
+    groups, kept after it ends so a failed run stays inspectable."""
+
     def __init__(self, root_session_id: str, max_steps: int, max_workers: int, bus: EventBus, workflow_name: str = ""):
         self.root_session_id = root_session_id
         self.workflow_name = workflow_name

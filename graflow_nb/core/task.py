@@ -693,6 +693,7 @@ def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:
 
 
 def chain(*tasks: Executable) -> Executable:
+    """``chain(a, b, c)`` is ``a >> b >> c``: for a sequence built from a list."""
     if not tasks:
         raise ValueError("chain requires at least one task: chain(a, b, ...) wires a >> b >> ...")
     result: Executable = as_node(tasks[0], None, "chain")
@@ -702,6 +703,8 @@ def chain(*tasks: Executable) -> Executable:
 
 
 def parallel(*tasks: Executable) -> ParallelGroup:
+    """``parallel(a, b, c)`` is ``a | b | c``: a group whose members each run in their own
+    branch session, for a fan-out built from a list."""
     if len(tasks) < 2:
         raise ValueError(
             f"parallel requires at least two tasks, got {len(tasks)}: one task needs no group; "

@@ -380,4 +380,6 @@ class WorkflowContext:
 
 
 def workflow(name: str, tracer: Any = None, prompt_manager: Any = None) -> WorkflowContext:
+    """A new workflow named ``name``: ``with workflow("etl") as wf:`` wires tasks into it,
+    and ``wf.execute(start)`` runs it (graflow's entry point, same arguments)."""
     return WorkflowContext(name, tracer=tracer, prompt_manager=prompt_manager)

@@ -106,6 +106,9 @@ class TaskEnded:
 
 
 class DebugGate(Gate):
+    """The engine's gate under the step debugger: holds each session before its next task
+    until the debugger lets it go."""
+
     def __init__(self, breakpoints: Breakpoints):
         self.breakpoints = breakpoints
         self.run: Run | None = None

@@ -198,6 +198,9 @@ def _ship_graph(run: Run, graph: Any, client: Client) -> _ShippedGraph:
 
 
 class DaskExecutor(BranchExecutor):
+    """Runs each member's branch session as one future on ``client``'s cluster
+    (``backend="dask"``, or ``execute(executor=client)``)."""
+
     def __init__(self, client: Client):
         self.client = client
 

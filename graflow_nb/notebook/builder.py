@@ -55,6 +55,9 @@ def matching(names: list[str], text: str) -> list[str]:
 
 
 class BuilderWidget(widgets.VBox):
+    """Compose a graph by clicking the notebook's own functions; prints the equivalent
+    ``%%graflow`` cell."""
+
     def __init__(self, namespace: dict[str, Any] | None = None, name: str = "built", pictures: bool = True):
         if namespace is None:
             from IPython import get_ipython

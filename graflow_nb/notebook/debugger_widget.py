@@ -52,6 +52,9 @@ class SessionRow(widgets.HBox):
 
 
 class DebuggerWidget(widgets.VBox):
+    """Buttons on a step debugger: a row per open session, step / continue / restart, a
+    breakpoint picker and a channel inspector."""
+
     def __init__(self, debugger: Debugger, pictures: bool = True):
         self.debugger = debugger
         self.pictures = pictures

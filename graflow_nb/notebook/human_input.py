@@ -52,6 +52,8 @@ class PendingInput(NamedTuple):
 
 
 class InputSource(Protocol):
+    """What a ``HumanInputPanel`` answers: a paused run or the step debugger."""
+
     def pending_inputs(self) -> list[tuple[str, str, str, list[str] | None]]: ...
 
     def resume(self, session_id: str, value: Any) -> Any: ...

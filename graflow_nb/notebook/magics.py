@@ -67,6 +67,8 @@ def _run_options(args: Any) -> dict[str, Any]:
 
 @magics_class
 class GraflowMagics(Magics):
+    """The ``%%graflow`` cell magic and the ``%graflow`` line magic (``%load_ext graflow_nb``)."""
+
     def __init__(self, shell: Any):
         super().__init__(shell)
         self.last_name: str | None = None

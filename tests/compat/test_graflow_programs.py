@@ -6,7 +6,7 @@ empty working directory.  Its stdout must equal ``NAME.out`` exactly.  Beside it
 ``graflow_0.2.0/NAME.out`` is what the real graflow 0.2.0 printed for the same file
 (``pip install graflow==0.2.0 matplotlib``, run with plain ``python``); the two are
 equal except for the programs in ``CORRECTIONS``, each one of the differences the
-README's table lists.
+the differences table lists (docs/graflow.md).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 PROGRAMS = Path(__file__).resolve().parents[2] / "examples" / "graflow_programs"
 GRAFLOW_OUTPUT = PROGRAMS / "graflow_0.2.0"
 
-# program -> the lines graflow printed instead, and why ours differ (README's table)
+# program -> the lines graflow printed instead, and why ours differ (docs/graflow.md's table)
 CORRECTIONS = {
     "03_dynamic_tasks": (
         "a task defined inside a running task and given to next_task() is new, so the current "

@@ -1,4 +1,4 @@
-"""The README's notebook promises in a real Jupyter kernel (the venv's ``python3``
+"""The notebook promises (docs/reference/notebook.md) in a real Jupyter kernel (the venv's ``python3``
 kernel that ``make test`` installs), read off the wire: what a front end and nbval
 actually receive.
 

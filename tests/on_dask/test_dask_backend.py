@@ -593,7 +593,7 @@ def test_the_step_budget_and_task_timeouts_and_retries_hold_in_remote_branches(c
         with pytest.raises(StepLimitExceededError) as caught:
             wf.execute("ParallelGroup_1", session_id="S", max_steps=6, default_max_cycles=100)
     assert caught.value.max_steps == 6 and caught.value.session_id == "S_looping"
-    # Each remote branch starts with the budget left at its submission (README: Dask).
+    # Each remote branch starts with the budget left at its submission (docs/reference/dask.md).
     assert wf.last_run.results()["other"] == "other"
 
     with workflow("timed") as wf:

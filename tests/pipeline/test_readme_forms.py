@@ -1,6 +1,6 @@
-"""The pipeline-file commands exactly as README.md writes them, in a scratch directory,
+"""The pipeline-file commands exactly as docs/reference/pipeline-files.md writes them, in a scratch directory,
 with the installed ``graflow-nb`` script in a real subprocess: ``wf.to_pipeline("out.yaml")``,
-``graflow-nb render examples/etl_dag.json -o dag.svg``, and the README's pipeline block
+``graflow-nb render examples/etl_dag.json -o dag.svg``, and that page's pipeline block
 beside ``graflow-nb validate`` and ``graflow-nb run ... --input region=eu --json --render run.svg``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""README "Events": every kind in ``EventKind`` is emitted by some run, with the fields
+"""The "Events" page (docs/reference/events.md): every kind in ``EventKind`` is emitted by some run, with the fields
 its docstring names; ``branch_merged`` carries what the branch changed; with no
 observer no event object is built at all."""
 

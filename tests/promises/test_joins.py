@@ -1,4 +1,4 @@
-"""README "Joins": a node with several predecessors runs once, also when a goto jumps
+"""The engine's rules, "Joins" (docs/reference/rules.md): a node with several predecessors runs once, also when a goto jumps
 straight into it (the jump is that predecessor arriving) or takes a path that means
 some predecessor never runs in that session."""
 

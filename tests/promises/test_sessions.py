@@ -1,4 +1,4 @@
-"""README "Sessions": without ``session_id=`` a run's root session id is a random hex
+"""The engine's rules, "Sessions" (docs/reference/rules.md): without ``session_id=`` a run's root session id is a random hex
 id, a new one each run, and branch sessions derive from it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""README "Threads" and "Channels": the default worker cap, parked workers reused by
+"""The engine's rules, "Threads" and "Channels" (docs/reference/rules.md): the default worker cap, parked workers reused by
 the next run, and ``prepend`` / ``append`` / ``atomic_add`` adding up across branches
 that really run at the same time."""
 
@@ -106,7 +106,7 @@ def test_parked_workers_are_reused_by_the_next_run(monkeypatch):
 
 
 def test_parked_workers_leave_after_the_keepalive(monkeypatch):
-    """README: finished workers stay parked for 5 s. The wait is shortened here so the
+    """The engine's rules: finished workers stay parked for 5 s. The wait is shortened here so the
     test can watch a parked worker give up its seat and end."""
     assert pool_module.KEEPALIVE_SECONDS == 5.0
     parked = pool_module._ParkedThreads()

@@ -2,7 +2,7 @@
 containers holding them, objects with identity equality, and objects that can't be
 copied at all.
 
-The promises under test (README, "The engine's rules", Channels):
+The promises under test (docs/reference/rules.md, "Channels"):
 - reading is never a write: readers never conflict and the parent keeps its very object;
 - a branch's in-place edit stays in the branch, and reaches the parent only by a merge
   of a branch that succeeded;

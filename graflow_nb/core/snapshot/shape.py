@@ -12,6 +12,8 @@ from .values import GraphChangedError, GraphShape
 
 # -- graph shape ------------------------------------------------------------------------
 def graph_shape(graph: TaskGraph) -> GraphShape:
+    """The graph's tasks, edges and groups, which a checkpoint keeps to refuse a resume
+    on a workflow wired differently."""
     nodes = tuple(sorted(f"{_kind(node)}:{task_id}" for task_id, node in graph.nodes.items()))
     edges = tuple(sorted(graph.edges))
     groups = tuple(sorted((g.task_id, tuple(g.member_ids)) for g in graph.groups()))

@@ -246,4 +246,5 @@ def _find_unpicklable(state: RunState | BranchOutcome) -> str | None:
 
 
 def loads(data: bytes) -> Any:
+    """The value ``dumps`` wrote."""
     return pickle.loads(data)

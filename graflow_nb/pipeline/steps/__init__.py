@@ -104,6 +104,7 @@ def step_type(
 
 
 def unregister_step_type(name: str) -> None:
+    """Forget the step type ``name`` (nothing happens if it is not registered)."""
     with _lock:
         _registry.pop(name, None)
 

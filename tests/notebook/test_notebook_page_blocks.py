@@ -1,15 +1,16 @@
-"""README's "In a notebook" blocks run verbatim in a real IPython shell: the magic
-cell, then the step-debugger walk-through, with what each prints.
+"""The docs' "In a notebook" page (docs/reference/notebook.md, once the README's
+section) runs verbatim in a real IPython shell: the magic cell, then the step-debugger
+walk-through, with what each prints.
 
-The README leaves the four functions to the reader ("plain functions work"); the test
-defines them, then runs every other line exactly as the README has it."""
+The page leaves the four functions to the reader ("plain functions work"); the test
+defines them, then runs every other line exactly as the page has it."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+PAGE = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "notebook.md").read_text(encoding="utf-8")
 FUNCTIONS = """
 def fetch(): return 1
 def clean(fetch): return fetch + 1
@@ -19,7 +20,7 @@ def store(clean, enrich): return clean + enrich
 
 
 def block_starting(prefix: str) -> str:
-    [body] = [b for b in re.findall(r"^```\w*\n(.*?)^```", README, re.S | re.M) if b.startswith(prefix)]
+    [body] = [b for b in re.findall(r"^```\w*\n(.*?)^```", PAGE, re.S | re.M) if b.startswith(prefix)]
     return body
 
 
