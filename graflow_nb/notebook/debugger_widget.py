@@ -23,6 +23,7 @@ import ipywidgets as widgets
 
 from ..debug import Debugger
 from ..debug.merge_preview import describe_change, short
+from ..debug.values import value_html
 from ..debug.views import Halt, SessionStates, Step, describe_position
 from .pictures import graph_html, sessions_html
 
@@ -151,7 +152,7 @@ class DebuggerWidget(widgets.VBox):
             changes = self.debugger.changes(sid)
             values = self.debugger.channel(sid)
             rows = "".join(
-                f"<tr{BOLD if key in changes else ''}><td>{html.escape(key)}</td><td>{html.escape(short(value, 40))}</td></tr>"
+                f"<tr{BOLD if key in changes else ''}><td>{html.escape(key)}</td><td>{value_html(value)}</td></tr>"
                 for key, value in values.items()
             )
             since = "".join(f"<li>{html.escape(describe_change(k, c))}</li>" for k, c in changes.items())

@@ -20,7 +20,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..core.channel import MISSING
-from ..debug.merge_preview import short
+from ..debug.values import value_html
 from .pictures import graph_html
 
 _INJECTED = frozenset({"llm_client", "llm_agent"})
@@ -135,7 +135,7 @@ def details_html(details: dict[str, Any]) -> str:
     blocks = []
     for entry in details["runs"]:
         inputs = "".join(
-            f"<li>{html.escape(k)} = {html.escape(short(v, 50))}</li>" for k, v in entry["inputs"].items()
+            f"<li>{html.escape(k)} = {value_html(v)}</li>" for k, v in entry["inputs"].items()
         )
         attempts = "".join(
             f"<tr><td>{a['attempt']}</td><td>{html.escape(a['status'])}</td><td>+{a['start']:.3f} s</td>"
@@ -147,7 +147,7 @@ def details_html(details: dict[str, Any]) -> str:
         blocks.append(
             f"<p>session <b>{html.escape(entry['session'])}</b>: {html.escape(entry['status'])}</p>"
             f"<p>inputs (from the session's channel):</p><ul>{inputs or '<li>-</li>'}</ul>"
-            f"<p>result: <code>{html.escape(short(entry['result']))}</code></p>"
+            f"<p>result: {value_html(entry['result'])}</p>"
             + (f"<p style='color:#b00'>error: {html.escape(f'{type(error).__name__}: {error}')}</p>" if error else "")
             + f"<table><tr><th>attempt</th><th>status</th><th>start</th><th>took</th><th>thread</th></tr>{attempts}</table>"
         )

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 from kernels import kernel_in
-from test_real_kernel import check_ok, run_cell
+from test_real_kernel import check_ok, run_cell, stdout_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -78,3 +78,17 @@ def test_a_failing_branch_under_plain_execute_shows_the_users_frames_and_the_eng
         assert any("graflow_nb/core/coordinator.py" in line for line in shown), shown
     finally:
         check_ok(*run_cell(kernel, "%env GRAFLOW_NB_ENGINE_FRAMES=0"))
+
+
+def test_the_summary_line_of_a_run_ending_in_a_frame_shows_its_shape(kernel):
+    check_ok(*run_cell(kernel, "%load_ext graflow_nb"))
+    messages, reply = run_cell(
+        kernel,
+        "%%graflow frames --run --session-id F --no-render\n"
+        "import numpy as np, pandas as pd\n"
+        "def load(): return pd.DataFrame(np.zeros((442, 10)), columns=[f'c{i}' for i in range(10)])\n"
+        "def describe(load): return load\n"
+        "load >> describe\n",
+    )
+    check_ok(messages, reply)
+    assert stdout_of(messages) == "frames: succeeded, 2 tasks in 1 sessions, result DataFrame 442x10\n"
