@@ -3,6 +3,8 @@ in the way of the first trial (issue 29), each as a person sees it."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .labkit import run_all, shot
@@ -36,3 +38,33 @@ def test_a_paused_run_ending_a_plain_cell_shows_a_form_and_a_failed_resume_names
     assert "graflow_nb/core" not in frames.inner_text()
     expect()(page.get_by_text("nothing is waiting for input")).to_have_count(0)
     shot(page, "21-plain-execute-resumed-run-failed")
+
+
+def test_a_busy_debugger_says_what_runs_disables_its_buttons_and_says_when_it_ends(open_notebook):
+    page = open_notebook("busy.ipynb")
+    run_all(page, "busy.ipynb")
+    step = page.locator(".widget-button", has_text=re.compile(r"^step$")).first
+    run_to_end = page.locator(".widget-button", has_text="run to end")
+    status = page.locator(".widget-html", has_text="took").first
+    expect()(step).to_be_enabled()
+    step.click()
+    expect()(page.get_by_text("B: ran load")).to_be_visible()
+    step.click()  # the fork: B_fit and B_ridge held
+    row = page.locator(".widget-hbox", has=page.locator("code", has_text="B_fit"))
+    expect()(row.first).to_contain_text("held")
+    row.locator(".widget-button", has_text=re.compile(r"^step$")).first.click()
+    busy = page.locator(".graflow-busy")
+    expect()(busy).to_contain_text("busy: running fit in B_fit (started ")
+    expect()(row.first).to_contain_text("B_fit running fit")
+    expect()(step).to_be_disabled()
+    expect()(run_to_end).to_be_disabled()
+    assert page.locator(".widget-button:not(:disabled)").count() == 0
+    shot(page, "25-busy-debugger-while-fit-runs")
+    expect()(status).to_contain_text("B_fit: ran fit")
+    expect()(status).to_contain_text(re.compile(r"took [3-9]\.\d s"))
+    expect()(busy).to_have_count(0)
+    expect()(step).to_be_enabled()
+    run_to_end.click()
+    expect()(page.get_by_text("the run ended (succeeded), result (0.45, 0.1)")).to_be_visible()
+    expect()(step).to_be_disabled()  # nothing left to step
+    shot(page, "26-busy-debugger-ended")
