@@ -7,7 +7,8 @@ the clicks; each click waits (bounded) until the run is at rest before redrawing
 the pictures never show a half-made move.  An error from an action (a failing task,
 a timeout) is shown in the status line instead of escaping the click.
 
-Layout: the graph and the session tree side by side; global buttons; one row per
+Layout: the graph above the session tree (side by side they were wider than the
+notebook; each fills the output's width when it is wide, see ``observe.render``); global buttons; one row per
 live session (step this branch / continue this branch); breakpoint pickers; the
 channel inspector (each session's channel, a branch's changes since its fork) and
 the merge explainer for any fan-in that is held.
@@ -92,7 +93,7 @@ class DebuggerWidget(widgets.VBox):
         self.merge = widgets.HTML()
         super().__init__(
             [
-                widgets.HBox([self.graph, self.sessions_picture]),
+                widgets.VBox([self.graph, self.sessions_picture]),
                 widgets.HBox([self.step_button, self.continue_button, self.run_button, self.restart_button]),
                 self.status,
                 self.rows_box,

@@ -68,3 +68,34 @@ def test_a_busy_debugger_says_what_runs_disables_its_buttons_and_says_when_it_en
     expect()(page.get_by_text("the run ended (succeeded), result (0.45, 0.1)")).to_be_visible()
     expect()(step).to_be_disabled()  # nothing left to step
     shot(page, "26-busy-debugger-ended")
+
+
+FITS = """(cell) => {
+    const area = cell.getBoundingClientRect();
+    return Array.from(cell.querySelectorAll('img, svg')).filter((p) => !p.closest('svg') || p.matches(':scope > svg, div > svg'))
+        .map((p) => { const box = p.getBoundingClientRect(); return [Math.round(box.width), Math.round(area.width), box.right <= area.right + 1]; });
+}"""
+
+
+def pictures_fit(output) -> list:
+    return output.evaluate(FITS)
+
+
+def test_wide_pictures_fit_the_output_width_in_every_frame(open_notebook):
+    page = open_notebook("wide.ipynb")
+    run_all(page, "wide.ipynb")
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    live = page.locator(".graflow-live svg")
+    expect()(live).to_contain_text("W_cross_validate_ridge_regression (pending)")
+    during = pictures_fit(cells.nth(0).locator(".jp-OutputArea").first)
+    shot(page, "22-wide-live-frame")
+    expect()(page.locator(".jp-Cell").nth(2).locator(".widget-button", has_text="step").first).to_be_visible()
+    final = pictures_fit(cells.nth(0).locator(".jp-OutputArea").first)
+    drawn = pictures_fit(cells.nth(1).locator(".jp-OutputArea").first)
+    cells.nth(1).scroll_into_view_if_needed()
+    shot(page, "23-wide-draw-run")
+    debugger = pictures_fit(cells.nth(2).locator(".jp-OutputArea").first)
+    cells.nth(2).scroll_into_view_if_needed()
+    shot(page, "24-wide-debugger")
+    for name, boxes in (("live frame", during), ("final picture", final), ("draw_run", drawn), ("debugger", debugger)):
+        assert boxes and all(fits for _w, _area, fits in boxes), (name, boxes)
