@@ -571,6 +571,11 @@ class Run:
         ctx = rec.context if rec else None
         return ctx.lookup(tr.task_id) if ctx is not None else None
 
+    def channel(self) -> dict[str, Any]:
+        """The root session's channel as it is now (after the run: the final channel,
+        every branch merged), as a dict of key -> value; no ``ret_context=True`` needed."""
+        return {} if self.root_context is None else self.root_context.get_channel().to_dict()
+
     def results(self) -> dict[str, Any]:
         """Each task's latest successful result, from every session (merged or not)."""
         out: dict[str, Any] = {}

@@ -95,7 +95,16 @@ def test_wide_pictures_fit_the_output_width_in_every_frame(open_notebook):
     cells.nth(1).scroll_into_view_if_needed()
     shot(page, "23-wide-draw-run")
     debugger = pictures_fit(cells.nth(2).locator(".jp-OutputArea").first)
+    # the held node's label inside its shape (a cds arrow drawn too small for two lines)
+    held = cells.nth(2).locator("g.node", has=page.locator("text", has_text="held")).first
+    inside = held.evaluate(
+        "(node) => { const shape = node.querySelector('polygon, path').getBBox();"
+        " return Array.from(node.querySelectorAll('text')).map((t) => { const b = t.getBBox();"
+        " return [b.x >= shape.x - 0.5, b.x + b.width <= shape.x + shape.width + 0.5,"
+        " b.y >= shape.y - 0.5, b.y + b.height <= shape.y + shape.height + 0.5]; }); }"
+    )
     cells.nth(2).scroll_into_view_if_needed()
     shot(page, "24-wide-debugger")
     for name, boxes in (("live frame", during), ("final picture", final), ("draw_run", drawn), ("debugger", debugger)):
         assert boxes and all(fits for _w, _area, fits in boxes), (name, boxes)
+    assert inside and all(all(edges) for edges in inside), inside
