@@ -26,26 +26,6 @@ from .pictures import graph_html
 _INJECTED = frozenset({"llm_client", "llm_agent"})
 
 
-def task_runs_frame(run: Any) -> Any:
-    """One row per task attempt of ``run``, in start order."""
-    import pandas as pd
-
-    rows = [
-        {
-            "task": t.task_id,
-            "session": t.session_id,
-            "attempt": t.attempt,
-            "status": t.status,
-            "start": round(t.start - run.started, 6),
-            "duration": None if t.duration is None else round(t.duration, 6),
-            "thread": t.thread,
-            "error": None if t.error is None else f"{type(t.error).__name__}: {t.error}",
-        }
-        for t in run.task_runs
-    ]
-    return pd.DataFrame(rows, columns=["task", "session", "attempt", "status", "start", "duration", "thread", "error"])
-
-
 def parameter_names(node: Any) -> list[str]:
     """The parameters a task's function takes from the channel."""
     func = getattr(node, "func", None)

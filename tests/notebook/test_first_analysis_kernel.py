@@ -92,3 +92,20 @@ def test_the_summary_line_of_a_run_ending_in_a_frame_shows_its_shape(kernel):
     )
     check_ok(messages, reply)
     assert stdout_of(messages) == "frames: succeeded, 2 tasks in 1 sessions, result DataFrame 442x10\n"
+
+
+def test_a_graflow_run_cells_value_is_the_runs_result(kernel):
+    check_ok(*run_cell(kernel, "%load_ext graflow_nb"))
+    messages, reply = run_cell(
+        kernel,
+        "%%graflow scores --run --session-id V --no-render\n"
+        "def load(): return [3, 4]\n"
+        "def total(load): return {'total': sum(load), 'rows': len(load)}\n"
+        "load >> total\n",
+    )
+    check_ok(messages, reply)
+    results = [m["content"]["data"]["text/plain"] for m in messages if m["msg_type"] == "execute_result"]
+    assert results == ["{'total': 7, 'rows': 2}"]
+    messages, reply = run_cell(kernel, "print(_ == scores.last_run.results()['total'])")
+    check_ok(messages, reply)
+    assert stdout_of(messages) == "True\n"

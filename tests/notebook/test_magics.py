@@ -236,9 +236,10 @@ def test_line_magic_commands_on_the_last_or_a_named_workflow(ip, cell):
     assert ran.text.splitlines()[0].startswith("4821  closed  enqueued 2 dequeued 2")
     assert cell("%graflow sessions").result.result.__class__.__name__ == "Render"
     tasks = cell("%graflow tasks").result.result
-    assert sorted(tasks["task"]) == ["ParallelGroup_1", "clean", "enrich", "fetch", "store"]
-    assert list(tasks.columns)[:4] == ["task", "session", "attempt", "status"]
+    assert sorted(tasks["task_id"]) == ["ParallelGroup_1", "clean", "enrich", "fetch", "store"]
+    assert list(tasks.columns) == list(ip.user_ns["etl"].last_run.frames.tasks().columns)
     events = cell("%graflow events etl").result.result
+    assert list(events.columns) == ["time", "kind", "session_id", "task_id", "thread", "attempt", "state", "data"]
     assert events["kind"].iloc[0] == "run_started" and events["kind"].iloc[-1] == "run_finished"
     assert (events["kind"] == "branch_merged").sum() == 2
     ran = cell("widget = %graflow step --session-id 9")
@@ -483,3 +484,24 @@ def test_resume_without_a_readable_checkpoint_is_a_usage_error(cell, tmp_path):
     assert isinstance(ran.error, UsageError) and "cannot read checkpoint" in ran.text
     ran = cell("%graflow resume")
     assert isinstance(ran.error, UsageError) and "name the checkpoint" in ran.text
+
+
+def test_tasks_and_events_without_a_name_are_about_the_run_that_started_last(ip, cell):
+    cell(PLAIN)
+    cell("%%graflow etl --run --session-id E --no-render\nfetch >> clean\n")
+    cell(
+        "from graflow_nb import task, workflow\n"
+        "with workflow('plain') as later:\n"
+        "    @task\n"
+        "    def first(): return 1\n"
+        "    @task\n"
+        "    def second(first): return first + 1\n"
+        "    first >> second\n"
+        "later.execute('first', session_id='P')\n"
+    )
+    tasks = cell("%graflow tasks").result.result
+    assert list(tasks["task_id"]) == ["first", "second"] and set(tasks["session_id"]) == {"P"}
+    ran = cell("%graflow sessions --no-render")
+    assert ran.text.splitlines()[0].startswith("P  closed")
+    named = cell("%graflow tasks etl").result.result
+    assert list(named["task_id"]) == ["fetch", "clean"]
