@@ -55,3 +55,15 @@ def test_the_run_record_holds_the_final_channel():
     channel = wf.last_run.channel()
     assert {k: channel[k] for k in ("rows", "forest", "ridge")} == {"rows": 442, "forest": 0.45, "ridge": 0.41}
     assert channel["compare.__result__"] == "compared"
+
+
+def test_pictures_leave_their_png_out_on_request(monkeypatch):
+    from graflow_nb.observe import draw_run
+
+    wf = models()
+    wf.execute("load", session_id="S")
+    assert set(draw_run(wf)._repr_mimebundle_()) == {"image/svg+xml", "image/png", "text/plain"}
+    monkeypatch.setenv("GRAFLOW_NB_PNG", "0")
+    bundle = draw_run(wf)._repr_mimebundle_()
+    assert set(bundle) == {"image/svg+xml", "text/plain"}
+    assert bundle["text/plain"].startswith("models: run S succeeded")
