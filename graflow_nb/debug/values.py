@@ -6,7 +6,8 @@ A person reads these to learn what a task produced, so what a cut hides matters:
 
 - a DataFrame (or anything with ``shape``, ``dtypes`` and ``to_html``) is its shape on
   one line (``DataFrame 442x10``) and, as HTML, its first rows as a small table with its
-  shape and column dtypes; a Series or an array is its shape and dtype;
+  shape and column dtypes; a Series or an array is its values when they fit on a short
+  line, else its shape and dtype;
 - a NumPy scalar is its number in full (``0.4528``, not ``np.float64(0.4528)``), inside
   dicts, lists and tuples too;
 - any other value is its repr on one line; a long one is cut on its line and, as HTML,
@@ -25,6 +26,7 @@ FULL_TEXT = 20_000  # characters of an expanded value (a repr of a huge object s
 TABLE_ROWS = 5
 TABLE_COLUMNS = 12
 INLINE = 120  # characters shown as HTML without a fold
+SMALL = 60  # a series or array whose one-line repr is this short is shown as its values
 
 
 def _library(value: Any) -> str:
@@ -70,6 +72,8 @@ def _repr(value: Any, depth: int) -> str:
     if _is_scalar(value):
         return repr(value.item())
     shape = described(value)
+    if shape is not None and _fits(value):  # a short series or array reads best as its values
+        return " ".join(_safe_repr(value).split())
     if shape is not None:
         return f"<{shape}>"
     if depth < 3:
@@ -80,6 +84,15 @@ def _repr(value: Any, depth: int) -> str:
         if type(value) is tuple:
             inner = ", ".join(_repr(v, depth + 1) for v in value)
             return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return _safe_repr(value)
+
+
+def _fits(value: Any) -> bool:
+    """A series or array whose values fit on a short line (never a frame)."""
+    return not _is_frame(value) and len(" ".join(_safe_repr(value).split())) <= SMALL
+
+
+def _safe_repr(value: Any) -> str:
     try:
         return repr(value)
     except Exception as error:  # a value whose repr fails is still shown
@@ -87,9 +100,10 @@ def _repr(value: Any, depth: int) -> str:
 
 
 def brief(value: Any, width: int = 60) -> str:
-    """One line: a frame's shape, else the repr, cut to ``width`` characters."""
+    """One line: a frame's shape, else the repr (a long series or array: its shape and
+    dtype), cut to ``width`` characters."""
     shape = described(value)
-    text = shape if shape is not None else plain_repr(value)
+    text = plain_repr(value) if shape is None or _fits(value) else shape
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -98,15 +112,17 @@ def value_html(value: Any) -> str:
     value inline, a long one folded (its start shown, the whole text on a click)."""
     if _is_frame(value):
         return _frame_html(value)
-    text = plain_repr(value)
     shape = described(value)
-    if shape is not None:
-        text = f"{shape}: {text}"
-    if len(text) <= INLINE:
-        return f"<code>{html.escape(text)}</code>"
+    if shape is not None and not _fits(value):  # a long series or array: shape, values folded
+        text, summary = _safe_repr(value), shape
+    else:
+        text = plain_repr(value)
+        if len(text) <= INLINE:
+            return f"<code>{html.escape(text)}</code>"
+        summary = text[:INLINE - 3] + "..."
     whole = text if len(text) <= FULL_TEXT else text[:FULL_TEXT] + f"... ({len(text)} characters)"
     return (
-        f"<details class='graflow-value'><summary><code>{html.escape(text[:INLINE - 3])}...</code></summary>"
+        f"<details class='graflow-value'><summary><code>{html.escape(summary)}</code></summary>"
         f"<pre style='white-space:pre-wrap'>{html.escape(whole)}</pre></details>"
     )
 

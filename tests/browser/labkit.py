@@ -118,7 +118,8 @@ SCENARIOS = {
     ),
     "busy.ipynb": (
         "import time\n"
-        "from graflow_nb import DebuggerWidget, task, workflow\n"
+        "from graflow_nb import task, workflow\n"
+        "from graflow_nb.notebook import DebuggerWidget\n"
         "with workflow('busy') as wf:\n"
         "    @task\n"
         "    def load(): return 1\n"

@@ -71,7 +71,7 @@ def test_plain_functions_from_earlier_cells_are_wired_and_run(ip, cell):
     cell(PLAIN)
     ran = cell("%%graflow etl --run --session-id 4821 --no-render\nfetch >> (clean | enrich) >> store\n")
     assert ran.error is None
-    assert ran.text.strip() == "etl: succeeded, 4 tasks in 3 sessions, result 10"
+    assert ran.text.splitlines() == ["etl: succeeded, 4 tasks in 3 sessions, result 10", f"Out[{ran.result.execution_count}]: 10"]
     wf = ip.user_ns["etl"]
     assert isinstance(wf, WorkflowContext) and wf.name == "etl"
     assert wf.last_run.root_session_id == "4821"
@@ -99,7 +99,7 @@ def test_functions_defined_in_the_cell_and_ordinary_operators(ip, cell):
 
 def test_a_lone_function_is_a_one_task_workflow(ip, cell):
     cell("def only(): return 'x'")
-    assert cell("%%graflow solo --run --no-render\nonly\n").text.strip().endswith("result 'x'")
+    assert cell("%%graflow solo --run --no-render\nonly\n").text.splitlines()[0].endswith("result 'x'")
 
 
 def test_decorated_tasks_work_as_in_a_with_block(ip, cell):
@@ -112,7 +112,7 @@ def test_decorated_tasks_work_as_in_a_with_block(ip, cell):
         "def double(fetch): return fetch * 2\n"
         "fetch >> double\n"
     )
-    assert ran.error is None and ran.text.strip().endswith("result 4")
+    assert ran.error is None and ran.text.splitlines()[0].endswith("result 4") and ran.result.result == 4
 
 
 def test_the_graph_is_drawn_below_the_cell_unless_no_render(cell):
@@ -416,7 +416,7 @@ def test_task_parallel_and_chain_need_no_import_in_a_cell(ip, cell):
         "chain(first, parallel(left, right), last)\n"
     )
     assert ran.error is None, ran.text
-    assert ran.text.strip() == "bare: succeeded, 4 tasks in 3 sessions, result 6"
+    assert ran.text.splitlines() == ["bare: succeeded, 4 tasks in 3 sessions, result 6", f"Out[{ran.result.execution_count}]: 6"]
     assert ip.user_ns["bare"].last_run.task_counts() == {"first": 1, "ParallelGroup_1": 1, "left": 1, "right": 1, "last": 1}
     from graflow_nb import chain, parallel, task
 
