@@ -19,10 +19,12 @@ from .core import (
     TaskWrapper,
     WorkflowEngine,
     chain,
+    hooks,
     parallel,
     task,
     workflow,
 )
+from .core.data.isolation import IsolationWarning
 from .core.errors import (
     CycleLimitExceededError,
     DuplicateTaskError,
@@ -34,7 +36,8 @@ from .core.errors import (
     ParallelGroupError,
     RetryLimitExceededError,
 )
-from .core.isolation import IsolationWarning
+from .core.model.task import DASK_EXTRA
+from .core.runtime.executors.registry import register_executor
 from .graflow_names import install_refusals
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
@@ -92,13 +95,26 @@ def _paused_form(paused: Any) -> None:
     show_paused_form(paused)
 
 
-# The engine only knows slots; the layers above fill them.
+def _dask_executor(config: Any) -> Any:
+    """``backend="dask"``: graflow_nb.distributed (and Dask) load on first use."""
+    try:
+        from .distributed import DaskExecutor
+    except ModuleNotFoundError as missing:
+        if missing.name not in ("distributed", "cloudpickle"):
+            raise
+        raise ImportError(DASK_EXTRA) from missing
+    return DaskExecutor.from_config(config)
+
+
+register_executor("dask", _dask_executor)  # core never loads graflow_nb.distributed itself
+# Core reaches the layers above only through hooks, filled here: the front door's own
+# (core.workflow: live view, pipeline export, debugger) and core.hooks' two.
 vars(sys.modules[__name__ + ".core.workflow"])["LIVE_VIEW_FACTORY"] = _live_view
 vars(sys.modules[__name__ + ".core.workflow"])["PIPELINE_EXPORT"] = _to_pipeline
 vars(sys.modules[__name__ + ".core.workflow"])["DEBUGGER"] = _debugger
-vars(sys.modules[__name__ + ".core.run"])["RUN_FRAMES"] = _run_frames
-vars(sys.modules[__name__ + ".core.run"])["PAUSED_FORM"] = _paused_form
-vars(sys.modules[__name__ + ".core.graph"])["ASCII_DRAWING"] = _ascii_drawing
+hooks.RUN_FRAMES = _run_frames
+hooks.ASCII_DRAWING = _ascii_drawing
+hooks.PAUSED_FORM = _paused_form
 install_refusals()  # graflow_nb.llm, .worker, ...: an ImportError saying what to use instead
 
 

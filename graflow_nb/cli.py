@@ -43,7 +43,7 @@ from typing import Any, TextIO
 from ._version import __version__
 from .alias import alias_graflow
 from .core.events import EventKind
-from .core.task import ParallelGroup
+from .core.model.task import ParallelGroup
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

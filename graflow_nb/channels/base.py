@@ -1,5 +1,5 @@
 """graflow's ``graflow.channels.base``."""
 
-from ..core.channel import Channel
+from ..core.data.channel import Channel
 
 __all__ = ["Channel"]

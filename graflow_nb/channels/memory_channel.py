@@ -1,5 +1,5 @@
 """graflow's ``graflow.channels.memory_channel``."""
 
-from ..core.channel import MemoryChannel
+from ..core.data.channel import MemoryChannel
 
 __all__ = ["MemoryChannel"]

@@ -1,5 +1,5 @@
 """graflow's ``graflow.channels.typed``."""
 
-from ..core.typed_channel import ChannelTypeRegistry, TypedChannel
+from ..core.data.typed_channel import ChannelTypeRegistry, TypedChannel
 
 __all__ = ["ChannelTypeRegistry", "TypedChannel"]

@@ -1,5 +1,5 @@
 """graflow's ``graflow.coordination.coordinator``: ``CoordinationBackend`` (see ``core.backends``)."""
 
-from ..core.backends import CoordinationBackend
+from ..core.model.backends import CoordinationBackend
 
 __all__ = ["CoordinationBackend"]

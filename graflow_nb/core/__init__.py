@@ -1,10 +1,9 @@
 """The engine: pure Python, no notebook or drawing imports (observers live elsewhere)."""
 
-from .channel import BranchChannel, Channel, MemoryChannel
 from .checkpoint import CheckpointManager, CheckpointMetadata
 from .context import ExecutionContext, TaskExecutionContext
-from .decorators import task
-from .engine import WorkflowEngine
+from .data.channel import BranchChannel, Channel, MemoryChannel
+from .data.isolation import IsolationWarning
 from .errors import (
     AbandonedAttemptsLimitError,
     ConfigError,
@@ -23,19 +22,20 @@ from .errors import (
     TaskStoppedError,
 )
 from .events import Event, EventBus, EventKind, EventLog, ObserverError, ObserverWarning
-from .graph import TaskGraph
-from .isolation import IsolationWarning
-from .policies import (
+from .model.decorators import task
+from .model.graph import TaskGraph
+from .model.policies import (
     AtLeastNGroupPolicy,
     BestEffortGroupPolicy,
     CriticalGroupPolicy,
     GroupExecutionPolicy,
     StrictGroupPolicy,
 )
-from .queue import InMemoryTaskQueue
-from .retry import RetryPolicy
-from .run import Run, SessionRecord, TaskRun
-from .task import Executable, ParallelGroup, SequentialTask, Task, TaskWrapper, chain, parallel
+from .model.retry import RetryPolicy
+from .model.task import Executable, ParallelGroup, SequentialTask, Task, TaskWrapper, chain, parallel
+from .runtime.engine import WorkflowEngine
+from .runtime.queue import InMemoryTaskQueue
+from .runtime.run import Run, SessionRecord, TaskRun
 from .workflow import WorkflowContext, workflow
 
 __all__ = [

@@ -45,7 +45,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import run as run_module
 from .checkpoint_files import (
     FORMAT,
     CheckpointFileError,
@@ -60,12 +59,12 @@ from .checkpoint_files import (
 )
 from .checks import shown
 from .context import ExecutionContext
-from .engine import WorkflowEngine
 from .errors import GraflowError
-from .run import PausedRun, Run
+from .model.scope import active_workflow
+from .runtime.engine import WorkflowEngine
+from .runtime.run import PausedRun, Run
 from .snapshot import FORMAT as STATE_FORMAT
 from .snapshot import RunState, SnapshotError, dumps, loads, restore_run, take_run
-from .workflow import active_workflow
 
 SUFFIX = ".pkl"
 
@@ -352,6 +351,7 @@ def restore(
             name, "pkl: state",
         ) from error
     root.run.checkpoint_dir = checkpoint_dir
+    root.run.checkpointer = SAVER
     return root, checkpoint.metadata
 
 
@@ -460,7 +460,8 @@ def _current_or_named(checkpoint: Checkpoint) -> Any:
 
 
 class _Checkpoints:
-    """What ``core.run`` and ``core.workflow`` call (they cannot import this module)."""
+    """The saver a run is handed (``Run.checkpointer``): what ``run.save``, ``ctx.checkpoint``
+    and the engine's deferred checkpoint call, and ``core.workflow`` uses."""
 
     save_run = staticmethod(save_run)
     autosave = staticmethod(autosave)
@@ -478,7 +479,7 @@ class _Checkpoints:
         return isinstance(source, str) and source.endswith(SUFFIX)
 
 
-run_module.CHECKPOINTS = _Checkpoints()
+SAVER = _Checkpoints()
 __all__ = [
     "Checkpoint", "CheckpointFileError", "CheckpointManager", "CheckpointMetadata", "PausedRun", "SnapshotError",
     "UntrustedCheckpointError", "trust_checkpoint",

@@ -1,9 +1,12 @@
-"""``workflow(name)``: the context manager that collects tasks into one graph.
+"""``workflow(name)``: the front door, on top of core.
 
-The current workflow lives in a ContextVar.  Branch threads run inside a copy of the
-forking thread's context, and the engine sets the run's workflow while a task runs, so
-``parallel(...)`` or ``@task`` inside a branch always finds the right workflow (graflow
-finds none there, makes a fresh one, and recurses).
+A ``WorkflowContext`` collects tasks into one graph (``with workflow("x")`` makes it the
+scope new tasks go to, ``core.model.scope``) and starts runs: it builds the root
+session, hands the run its collaborators (the engine that drives it, the checkpoint
+saver) and drives it, so nothing below this module looks either of them up.  While a
+task runs, the engine makes its session the scope, so ``parallel(...)`` or ``@task``
+inside a branch lands in that branch (graflow finds no workflow there, makes a fresh
+one, and recurses).
 """
 
 from __future__ import annotations
@@ -11,24 +14,23 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from .checkpoint import SAVER as checkpoints
 from .checks import describe
+from .context import ExecutionContext, TaskExecutionContext, direct_call_context
 from .errors import ConfigError, GraflowRuntimeError
-from .graph import TaskGraph, require_single_start
+from .model import scope
+from .model.graph import TaskGraph, require_single_start
+from .model.scope import active_workflow
+from .model.scope import running_session as running_session  # graflow_nb.notebook, observe read it here
+from .runtime.engine import WorkflowEngine
 from .user_frames import for_caller
 
 if TYPE_CHECKING:
-    from .context import ExecutionContext
     from .events import Observer
-    from .task import Executable
+    from .model.task import Executable
 
-_current_workflow: ContextVar[WorkflowContext | None] = ContextVar("graflow_nb_workflow", default=None)
-# The ExecutionContext whose task is running on this thread (None outside tasks).
-current_execution: ContextVar[ExecutionContext | None] = ContextVar("graflow_nb_execution", default=None)
-
-_default_workflow: WorkflowContext | None = None
 # Set by the notebook layer: ``factory(workflow, options) -> view`` where the view has
 # ``start(run)``, ``observe(event)`` and ``finish(run)``.  The engine never imports it.
 LIVE_VIEW_FACTORY: Any = None
@@ -36,27 +38,13 @@ LIVE_VIEW_FACTORY: Any = None
 # ``debugger(workflow, start_node, **options)`` (graflow_nb.debug), layers above this one.
 PIPELINE_EXPORT: Any = None
 DEBUGGER: Any = None
-# The runtime, registered by core.engine when it loads, so this module (what a workflow
-# is and how to start one) imports none of it: ``make_context(graph, start, **settings)``
-# gives a run's root ExecutionContext, ``run(ctx)`` drives it to its end.
-RUNTIME: Any = None
 KEPT_RUNS = 20
-
-
-def active_workflow() -> WorkflowContext | None:
-    """The workflow of the enclosing ``with workflow(...)`` block or running task."""
-    return _current_workflow.get()
 
 
 def current_workflow() -> WorkflowContext:
     """The active workflow, or a process-wide default one for wiring outside any block."""
-    wf = _current_workflow.get()
-    if wf is not None:
-        return wf
-    global _default_workflow
-    if _default_workflow is None:
-        _default_workflow = WorkflowContext("default")
-    return _default_workflow
+    wf = active_workflow()
+    return wf if wf is not None else scope.default()
 
 
 def current_workflow_context() -> WorkflowContext:
@@ -79,12 +67,12 @@ def require_workflow_context() -> WorkflowContext:
 
 def set_current_workflow_context(context: WorkflowContext) -> None:
     """graflow's: make ``context`` the active workflow in this thread's context."""
-    _current_workflow.set(context)
+    scope.enter(context)
 
 
 def clear_workflow_context() -> None:
     """graflow's: no active workflow from here on in this thread's context."""
-    _current_workflow.set(None)
+    scope.enter(None)
 
 
 class WorkflowContext:
@@ -102,57 +90,44 @@ class WorkflowContext:
         # Guards _group_numbers so groups built concurrently in branches get unique names.
         self._group_lock = threading.Lock()
         self._tokens: list[Any] = []
-        self._llm_agents: dict[str, Any] = {}
+        self.llm_agents: dict[str, Any] = {}
 
     # -- context manager ---------------------------------------------------------------
     def __enter__(self) -> WorkflowContext:
-        self._tokens.append(_current_workflow.set(self))
+        self._tokens.append(scope.enter(self))
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _current_workflow.reset(self._tokens.pop())
+        scope.leave(self._tokens.pop())
 
-    # -- registration (used by task operators) -----------------------------------------
-    def _running_here(self) -> ExecutionContext | None:
-        ctx = current_execution.get()
-        if ctx is not None and ctx.graph is self.graph:
-            return ctx
-        return None
+    # -- the scope new tasks go to (core.model.scope), while no task of a run is running
+    @property
+    def workflow(self) -> WorkflowContext:
+        return self
+
+    running_session = None  # a workflow being wired runs no task
 
     def register(self, task: Executable) -> None:
         if self.graph.nodes.get(task.task_id) is not task:  # else it is here already
-            self.register_new(task)
-
-    def register_new(self, task: Executable) -> None:
-        """``register`` for a task this graph does not hold (one made just now): into
-        the run's session if a task of this workflow is running, else the graph."""
-        ctx = current_execution.get()
-        if ctx is not None and ctx.graph is self.graph:
-            ctx.add_dynamic_node(task)
-        else:
             self.graph.add_node(task)
 
+    def register_new(self, task: Executable) -> None:
+        """``register`` for a task this graph does not hold (one made just now)."""
+        self.graph.add_node(task)
+
     def link(self, left: Executable, right: Executable) -> None:
-        ctx = current_execution.get()
-        if ctx is not None and ctx.graph is self.graph:
-            ctx.add_dynamic_node(left)
-            ctx.add_dynamic_node(right)
-            ctx.add_dynamic_edge(left.task_id, right.task_id)
-            return
         self.graph.link(left, right)
 
     def successors_of(self, task_id: str) -> list[str]:
-        ctx = self._running_here()
-        if ctx is not None:
-            return ctx.successors(task_id)
         return self.graph.successors(task_id)
 
     def remove_node(self, task_id: str) -> None:
-        ctx = self._running_here()
-        if ctx is not None:
-            ctx.remove_dynamic_node(task_id)
-        else:
-            self.graph.remove_node(task_id)
+        self.graph.remove_node(task_id)
+
+    @staticmethod
+    def direct_call_context(task_id: str) -> TaskExecutionContext:
+        """A task called directly (outside a run) gets a context over a throwaway run."""
+        return direct_call_context(task_id)
 
     def new_group_name(self) -> str:
         with self._group_lock:
@@ -166,37 +141,22 @@ class WorkflowContext:
         self.graph.add_edge(from_id, to_id)
 
     def rename_node(self, old_id: str, new_id: str) -> None:
-        ctx = self._running_here()
-        if ctx is not None:
-            ctx.rename_dynamic_node(old_id, new_id)
-        elif self.graph.has_node(old_id):
+        if self.graph.has_node(old_id):
             self.graph.rename_node(old_id, new_id)
 
     def clear(self) -> None:
         self.graph.clear()
 
     def register_llm_agent(self, name: str, agent_or_factory: Any) -> None:
-        self._llm_agents[name] = agent_or_factory
+        self.llm_agents[name] = agent_or_factory
 
     # -- running -----------------------------------------------------------------------
     def execute(
-        self,
-        start_node: str | None = None,
-        max_steps: int = 10000,
-        ret_context: bool = False,
-        initial_channel: dict[str, Any] | None = None,
-        *,
-        session_id: str | None = None,
-        max_workers: int | None = None,
-        observers: list[Observer] | None = None,
-        default_max_retries: int = 0,
-        default_max_cycles: int | None = None,
-        gate: Any = None,
-        live: Any = False,
-        default_policy: Any = "strict",
-        max_concurrency: int | None = None,
-        ready_parallel: bool = False,
-        executor: Any = None,
+        self, start_node: str | None = None, max_steps: int = 10000, ret_context: bool = False,
+        initial_channel: dict[str, Any] | None = None, *, session_id: str | None = None,
+        max_workers: int | None = None, observers: list[Observer] | None = None, default_max_retries: int = 0,
+        default_max_cycles: int | None = None, gate: Any = None, live: Any = False, default_policy: Any = "strict",
+        max_concurrency: int | None = None, ready_parallel: bool = False, executor: Any = None,
         checkpoint_dir: Any = None,
     ) -> Any:
         """Run from ``start_node`` (or the one node nothing leads to).
@@ -223,37 +183,27 @@ class WorkflowContext:
         is written there (``<session id>.pkl``; the error's notes say where) for
         ``wf.resume(path)`` in this or any later process; nothing is written otherwise.
         """
-        if RUNTIME is None:
-            raise ConfigError("the engine is not loaded: import graflow_nb (or graflow_nb.core)")
         start = start_node if start_node is not None else require_single_start(self.graph)
         if observers is not None and (callable(observers) or isinstance(observers, (str, bytes))):
             raise TypeError(f"execute(observers=...) takes a list of callables, got {describe(observers)}")
         observers = [*self.observers, *(observers or [])]
         view = self._live_view(live, observers)
-        ctx = RUNTIME.make_context(
-            self.graph,
-            start,
-            max_steps=max_steps,
-            default_max_cycles=default_max_cycles,
-            default_max_retries=default_max_retries,
-            tracer=self.tracer,
-            prompt_manager=self.prompt_manager,
-            session_id=session_id,
-            max_workers=max_workers,
-            observers=observers,
-            initial_channel=initial_channel,
-            workflow=self,
-            gate=gate,
-            default_policy=default_policy,
-            max_concurrency=max_concurrency,
-            ready_parallel=ready_parallel,
-            executor=executor,
+        ctx = ExecutionContext.create(
+            self.graph, start, max_steps=max_steps, default_max_cycles=default_max_cycles,
+            default_max_retries=default_max_retries, tracer=self.tracer, prompt_manager=self.prompt_manager,
+            session_id=session_id, max_workers=max_workers, observers=observers, initial_channel=initial_channel,
+            workflow=self, gate=gate, default_policy=default_policy, max_concurrency=max_concurrency,
+            ready_parallel=ready_parallel, executor=executor,
         )
-        ctx._llm_agents.update(self._llm_agents)
+        for name, agent in self.llm_agents.items():
+            ctx.register_llm_agent(name, agent)
         ctx.run.checkpoint_dir = checkpoint_dir
+        # The run's collaborators, handed in: what resumes it, what saves it.
+        engine = ctx.run.driver = WorkflowEngine()
+        ctx.run.checkpointer = checkpoints
         self.runs.append(ctx.run)
         try:
-            result = self._drive(ctx, view, lambda: RUNTIME.run(ctx))
+            result = self._drive(ctx, view, lambda: engine.execute(ctx))
         except BaseException as error:
             # The caller's frames and the task's, and the engine's notes (task, session,
             # resume hint); the engine's frames only on request (core.user_frames).
@@ -292,7 +242,7 @@ class WorkflowContext:
     @staticmethod
     def _autosave(run: Any) -> None:
         if run.checkpoint_dir is not None:
-            RUNTIME.checkpoints.autosave(run)
+            checkpoints.autosave(run)
 
     def to_pipeline(self, path: Any = None) -> Any:
         """This workflow as a pipeline file's data (written to ``path`` if given) when the
@@ -330,7 +280,6 @@ class WorkflowContext:
         ``wf.resume({"S_a": True})`` or ``wf.resume("S_a", True)``: answer the last
         run's waiting questions and continue it, in this process (``Run.resume``).
         """
-        checkpoints = RUNTIME.checkpoints
         if checkpoints.is_checkpoint(source):
             extra = [*self.observers, *(observers or [])]
             view = self._live_view(live, extra)
@@ -377,6 +326,9 @@ class WorkflowContext:
 
     def __repr__(self) -> str:
         return f"<WorkflowContext {self.name!r} {len(self.graph)} nodes>"
+
+
+scope.provide_default(lambda: WorkflowContext("default"))
 
 
 def workflow(name: str, tracer: Any = None, prompt_manager: Any = None) -> WorkflowContext:

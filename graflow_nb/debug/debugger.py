@@ -34,8 +34,8 @@ from .merge_preview import MergePreview, preview_merge
 from .views import Halt, SessionStates, Step, describe_position
 
 if TYPE_CHECKING:
-    from ..core.channel import Change
-    from ..core.run import Run
+    from ..core.data.channel import Change
+    from ..core.runtime.run import Run
     from ..core.workflow import WorkflowContext
 
 DEFAULT_TIMEOUT = 10.0

@@ -41,12 +41,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import PicklableError
-from ..core.gate import Gate
+from ..core.runtime.gate import Gate
 from .breakpoints import Breakpoints
 
 if TYPE_CHECKING:
     from ..core.context import ExecutionContext
-    from ..core.run import Run, SessionRecord
+    from ..core.runtime.run import Run, SessionRecord
 
 HELD, RUNNING, WAITING, PENDING, DONE = "held", "running", "waiting", "pending", "done"
 _STARTING = "starting"  # forked, not at the gate yet: unsettled, shown as running

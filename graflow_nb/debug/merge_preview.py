@@ -17,8 +17,8 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.channel import MISSING, BranchChannel, Change, MemoryChannel, same_value
-from ..core.merge import DEFAULT_STRATEGY, merge_branches
+from ..core.data.channel import MISSING, BranchChannel, Change, MemoryChannel, same_value
+from ..core.data.merge import DEFAULT_STRATEGY, merge_branches
 from .values import brief, value_html
 
 

@@ -47,8 +47,8 @@ from distributed.client import FutureCancelledError
 
 from ..core.errors import GraflowRuntimeError, SessionPaused
 from ..core.events import EventKind
-from ..core.executors import Batch, Branches, BranchExecutor
-from ..core.run import Run, TaskRun
+from ..core.runtime.executors.base import Batch, Branches, BranchExecutor
+from ..core.runtime.run import Run, TaskRun
 from ..core.snapshot import BranchSpec, apply_outcome, branch_state
 from .shipping import (
     GroupView,
@@ -535,9 +535,7 @@ class DaskBatch(Batch):
         run = self.run
         branch = self.branches.branches[index]
         outcome = remote.outcome
-        if remote.dynamic_nodes:  # by value: a notebook's functions have no name to find them by here
-            branch._own("dynamic_nodes").update(remote.dynamic_nodes)
-            branch._has_dynamic = True
+        branch.adopt_dynamic_nodes(remote.dynamic_nodes)  # by value: a notebook's functions have no name here
         self._drop_provisional(self.feeds[index])
         feed = self.feeds[index]
         with feed.lock:
@@ -547,16 +545,9 @@ class DaskBatch(Batch):
             feed.closed = True
         if run.bus.active:
             outcome.events = [event for event in map(_event, remote.events) if event is not None]
-        with run._lock:
-            for base, count in remote.fork_counts.items():
-                run._fork_counts[base] = max(count, run._fork_counts.get(base, 0))
+        run.adopt_fork_counts(remote.fork_counts)
         run.groups.extend(remote.groups)
-        asked = {question.key for question in remote.pending}
-        for key in [k for k, q in run.pending.items() if run.is_within(q.session_id, branch.session_id)]:
-            if key not in asked:
-                del run.pending[key]
-        for question in remote.pending:
-            run.ask(question)
+        run.reask_within(branch.session_id, remote.pending)
         branch.remote = _Remote(remote.paused_state, remote.seen, feed.first + len(remote.events))
         apply_outcome(outcome, branch, tasks=remote.dynamic_nodes, delivered=delivered)
         for copy in outcome.sessions:

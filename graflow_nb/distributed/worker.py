@@ -21,10 +21,10 @@ from distributed import Event as DaskEvent
 from distributed import get_worker
 
 from ..core.context import ExecutionContext
-from ..core.engine import WorkflowEngine
 from ..core.errors import SessionPaused
 from ..core.events import Event, EventLog
-from ..core.pool import WorkerPool
+from ..core.runtime.engine import WorkflowEngine
+from ..core.runtime.executors.pool import WorkerPool
 from ..core.snapshot import branch_outcome, open_branch
 from ..core.workflow import WorkflowContext
 from .shipping import GroupView, RemoteOutcome, ShippingError, Ticket, dumps, loads, seal_error, seal_outcome
@@ -163,7 +163,7 @@ def _fresh_branch(workflow: Any, view: GroupView, ticket: Ticket) -> ExecutionCo
     if view.dynamic_nodes or view.dynamic_succ:
         parent.dynamic_succ = {k: list(v) for k, v in view.dynamic_succ.items()}
         parent.dynamic_pred = {k: list(v) for k, v in view.dynamic_pred.items()}
-        parent._has_dynamic = branch._has_dynamic = True
+        parent.has_dynamic = branch.has_dynamic = True
     run = branch.run
     run.max_workers = view.max_workers
     run.ready_parallel = spec.settings.get("ready_parallel", False)
@@ -263,7 +263,7 @@ def _outcome(
         events=events,
         pending=list(run.pending.values()),
         groups=run.groups[groups_seen:],
-        fork_counts=dict(run._fork_counts),
+        fork_counts=run.fork_counts(),
         dynamic_nodes=dynamic,
         paused_state=paused,
         seen=(runs_seen + len(outcome.task_runs), skipped_seen + len(outcome.skipped),

@@ -3,6 +3,6 @@
 graflow's webhook and Slack handlers post to the network; graflow_nb offers only the
 base class: subclass it to notify whatever you use."""
 
-from ..core.feedback import FeedbackHandler
+from ..core.runtime.feedback import FeedbackHandler
 
 __all__ = ["FeedbackHandler"]

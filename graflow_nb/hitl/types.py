@@ -1,5 +1,5 @@
 """graflow's ``graflow.hitl.types`` (defined in ``core.feedback``)."""
 
-from ..core.feedback import FeedbackRequest, FeedbackResponse, FeedbackTimeoutError, FeedbackType
+from ..core.runtime.feedback import FeedbackRequest, FeedbackResponse, FeedbackTimeoutError, FeedbackType
 
 __all__ = ["FeedbackRequest", "FeedbackResponse", "FeedbackTimeoutError", "FeedbackType"]

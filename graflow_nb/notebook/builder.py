@@ -27,7 +27,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..core.task import TaskWrapper
+from ..core.model.task import TaskWrapper
 from ..core.workflow import WorkflowContext, workflow
 from .pictures import graph_html
 from .wiring import include, is_plain_function, wire

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple, Protocol
 import ipywidgets as widgets
 from IPython.display import display
 
-from ..core.run import PausedRun, Run
+from ..core.runtime.run import PausedRun, Run
 from ..core.user_frames import for_caller
 from ..debug.merge_preview import short
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..core.channel import MISSING
+from ..core.data.channel import MISSING
 from ..debug.values import value_html
 from .pictures import graph_html
 

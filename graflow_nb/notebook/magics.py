@@ -29,9 +29,9 @@ from IPython.display import display
 
 from ..alias import alias_graflow
 from ..core.checkpoint import load as load_checkpoint
-from ..core.decorators import task
+from ..core.model.decorators import task
+from ..core.model.task import chain, parallel
 from ..core.snapshot import SnapshotError
-from ..core.task import chain, parallel
 from ..core.workflow import WorkflowContext, workflow
 from ..debug import Debugger
 from ..observe.live import redraw_final
@@ -55,7 +55,7 @@ def _run_options(args: Any) -> dict[str, Any]:
             raise UsageError(f"--max-workers must be at least 1, got {args.max_workers}")
         options["max_workers"] = args.max_workers
     if args.policy is not None:
-        from ..core.policies import resolve_policy
+        from ..core.model.policies import resolve_policy
 
         try:
             resolve_policy(args.policy)

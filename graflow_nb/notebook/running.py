@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..core.gate import Gate
-from ..core.interrupt import stop_tasks
+from ..core.runtime.gate import Gate
+from ..core.runtime.interrupt import stop_tasks
 from ..debug.merge_preview import short
 
 if TYPE_CHECKING:
-    from ..core.run import Run
+    from ..core.runtime.run import Run
     from ..core.workflow import WorkflowContext
 
 POLL_SECONDS = 0.05

@@ -27,8 +27,9 @@ import operator
 from types import FunctionType
 from typing import Any
 
-from ..core.task import Executable, Task, TaskWrapper
-from ..core.workflow import current_execution, current_workflow
+from ..core.model.scope import running_session
+from ..core.model.task import Executable, Task, TaskWrapper
+from ..core.workflow import current_workflow
 
 WIRE_NAME = "_graflow_wire"
 
@@ -114,7 +115,7 @@ def as_task(obj: Any) -> Any:
 
 def _known_node(task_id: str) -> Any:
     workflow = current_workflow()
-    running = current_execution.get()
+    running = running_session()
     if running is not None and running.graph is workflow.graph:
         try:
             return running.lookup(task_id)

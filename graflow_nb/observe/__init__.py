@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..core.graph import TaskGraph
+from ..core.model.graph import TaskGraph
 from . import live
 from .captions import graph_text, sessions_text
 from .collapse import COLLAPSE_OVER

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..core.task import ParallelGroup
+from ..core.model.task import ParallelGroup
 from . import _dotkit as kit
 from .state import RunView
 
 if TYPE_CHECKING:
-    from ..core.graph import TaskGraph
-    from ..core.run import Run
+    from ..core.model.graph import TaskGraph
+    from ..core.runtime.run import Run
 
 TEXT_LINES = 40  # the session tree stops here: a thousand branches are a picture, not a listing
 

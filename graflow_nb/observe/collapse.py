@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from ..core.task import ParallelGroup
+from ..core.model.task import ParallelGroup
 
 if TYPE_CHECKING:
-    from ..core.graph import TaskGraph
+    from ..core.model.graph import TaskGraph
     from .state import RunView
 
 COLLAPSE_OVER = 50

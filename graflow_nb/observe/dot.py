@@ -48,14 +48,14 @@ from typing import TYPE_CHECKING
 
 import graphviz
 
-from ..core.task import ParallelGroup
+from ..core.model.task import ParallelGroup
 from . import _dotkit as kit
 from .collapse import COLLAPSE_OVER, check_limit, folded_groups, hidden_sessions
 from .state import SESSION_STATES, TASK_STATES, RunView, worst, worst_session
 
 if TYPE_CHECKING:
-    from ..core.graph import TaskGraph
-    from ..core.run import Run, SessionRecord
+    from ..core.model.graph import TaskGraph
+    from ..core.runtime.run import Run, SessionRecord
     from ..core.snapshot import ResumeMark
 
 _GRAPH_ATTR = {"rankdir": "TB", "nodesep": "0.3", "ranksep": "0.4", "labelloc": "t", **kit.FONT}

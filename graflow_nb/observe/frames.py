@@ -59,12 +59,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..core.events import Event, EventLog
-from ..core.task import ParallelGroup
+from ..core.model.task import ParallelGroup
 from .record import events_of
 from .state import RunView
 
 if TYPE_CHECKING:
-    from ..core.run import Run, TaskRun
+    from ..core.runtime.run import Run, TaskRun
 
 TIME = "datetime64[ns, UTC]"
 SPAN = "timedelta64[ns]"

@@ -59,7 +59,7 @@ from .render import MISSING_DOT, Render, inline_svg
 from .state import RunView
 
 if TYPE_CHECKING:
-    from ..core.run import Run
+    from ..core.runtime.run import Run
 
 DEFAULTS: dict[str, Any] = {"interval": 0.25, "collapse_over": COLLAPSE_OVER, "final": True}
 MIN_INTERVAL = 0.1  # "a few frames a second at most"

@@ -21,8 +21,8 @@ from .dot import graph_dot, session_tree_dot
 from .render import Render
 
 if TYPE_CHECKING:
-    from ..core.graph import TaskGraph
-    from ..core.run import Run
+    from ..core.model.graph import TaskGraph
+    from ..core.runtime.run import Run
 
 SESSION_PREFIX = "sessions/"
 _HALF = {"style": "rounded", "color": "#d0d0d0", "margin": "12"}

@@ -12,7 +12,7 @@ record one run, each keeps its own complete copy and the later one is found.
 
 A ``Recorder`` is one observer shared by all runs of its workflow, so it must tell
 which run an event belongs to.  Inside a session the engine says so
-(``current_execution``).  Outside one, the event names the root session, and the run
+(``core.model.scope.running_session``).  Outside one, the event names the root session, and the run
 is the newest of ``wf.runs`` with that root (for ``RUN_STARTED`` and the start node's
 ``TASK_ENQUEUED`` that follows it, the newest still running).  Two runs of one
 workflow with the same session id at the same time would be told apart only inside
@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from ..core.events import Event, EventKind, EventLog
-from ..core.workflow import current_execution
+from ..core.model.scope import running_session
 
 if TYPE_CHECKING:
-    from ..core.run import Run
+    from ..core.runtime.run import Run
 
 _LOGS: WeakKeyDictionary[Run, EventLog] = WeakKeyDictionary()
 # Guards _LOGS writes: runs start on different threads (reads need no lock).
@@ -65,7 +65,7 @@ class Recorder:
         self._logs: WeakKeyDictionary[Run, EventLog] = WeakKeyDictionary()
 
     def __call__(self, event: Event) -> None:
-        ctx = current_execution.get()
+        ctx = running_session()
         if ctx is not None and ctx.workflow is self.workflow:
             run = ctx.run
         else:

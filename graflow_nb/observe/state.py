@@ -28,11 +28,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..core.task import ParallelGroup
+from ..core.model.task import ParallelGroup
 
 if TYPE_CHECKING:
-    from ..core.graph import TaskGraph
-    from ..core.run import Run, SessionRecord, TaskRun
+    from ..core.model.graph import TaskGraph
+    from ..core.runtime.run import Run, SessionRecord, TaskRun
 
 TASK_STATES = ("pending", "queued", "held", "running", "succeeded", "failed", "skipped", "cancelled", "paused")
 SESSION_STATES = ("open", "paused", "merged", "discarded", "failed", "cancelled", "closed")

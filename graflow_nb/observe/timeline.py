@@ -28,7 +28,7 @@ from .render import Render
 from .state import RunView
 
 if TYPE_CHECKING:
-    from ..core.run import Run
+    from ..core.runtime.run import Run
 
 MAX_LANES = 60
 PLOT_W = 640.0

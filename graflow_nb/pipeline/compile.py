@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.retry import RetryPolicy
-from ..core.task import Executable, ParallelGroup, TaskWrapper
+from ..core.model.retry import RetryPolicy
+from ..core.model.task import Executable, ParallelGroup, TaskWrapper
 from ..core.workflow import WorkflowContext, workflow
 from .model import Parallel, Pipeline, Region, Sequence, Step
 from .runtime import StepTask

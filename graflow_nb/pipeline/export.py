@@ -27,8 +27,8 @@ from typing import Any
 import yaml
 
 from ..core.errors import GraphCompilationError, PicklableError
-from ..core.graph import require_single_start
-from ..core.task import ParallelGroup, TaskWrapper
+from ..core.model.graph import require_single_start
+from ..core.model.task import ParallelGroup, TaskWrapper
 from .errors import NotExpressibleError, PipelineValidationError
 from .steps.python import ImportPathError, import_callable
 

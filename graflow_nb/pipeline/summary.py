@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.task import ParallelGroup
+from ..core.model.task import ParallelGroup
 
 
 def json_safe(value: Any) -> Any:

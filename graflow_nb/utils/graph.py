@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..core.graph import TaskGraph
+from ..core.model.graph import TaskGraph
 from ..core.workflow import current_workflow
 
 JOIN_MARK = "↣ "

@@ -13,8 +13,8 @@ import pytest
 from instruments import EventWaiter, wait_for_main_thread_in, wait_until
 
 from graflow_nb import task, workflow
-from graflow_nb.core import interrupt
 from graflow_nb.core.events import EventKind
+from graflow_nb.core.runtime import interrupt
 from graflow_nb.notebook import run_interruptibly
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("real_ctrl_c")]  # real SIGINTs: see conftest

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from graflow_nb import task, workflow
-from graflow_nb.core import pool as pool_module
+from graflow_nb.core.runtime.executors import pool as pool_module
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -17,8 +17,8 @@ import pytest
 from instruments import wait_for_main_thread_in
 
 from graflow_nb import task, workflow
-from graflow_nb.core import interrupt
 from graflow_nb.core.events import EventKind
+from graflow_nb.core.runtime import interrupt
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("real_ctrl_c")]  # real SIGINTs: see conftest
 

@@ -11,8 +11,8 @@ import pytest
 from reliability_kit import WAIT, Calls, must_wait, states
 
 from graflow_nb import task, workflow
-from graflow_nb.core import timed
 from graflow_nb.core.errors import AbandonedAttemptsLimitError, TaskTimeoutError
+from graflow_nb.core.runtime import timed
 
 
 @pytest.fixture

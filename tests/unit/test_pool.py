@@ -173,7 +173,7 @@ def test_pure_python_members_waiting_for_each_other_each_get_a_thread():
 def test_a_pool_that_shuts_down_parks_its_idle_workers_without_waking_them(monkeypatch):
     """Their seats move to the parked threads as shutdown() returns (no thread has to run
     for that), and the next pool's blocking members run on those very threads."""
-    import graflow_nb.core.pool as pool_module
+    import graflow_nb.core.runtime.executors.pool as pool_module
 
     parked = pool_module._ParkedThreads()  # only this test's workers park here
     monkeypatch.setattr(pool_module, "_PARKED", parked)
@@ -211,7 +211,7 @@ def test_parked_threads_join_a_fan_out_wider_than_the_relay_window_one_each(monk
     jobs are taken.  Every member waits at one barrier, so each run ends only if every
     member got a thread of its own, and the second and third runs are served by the
     threads the first one parked."""
-    import graflow_nb.core.pool as pool_module
+    import graflow_nb.core.runtime.executors.pool as pool_module
 
     parked = pool_module._ParkedThreads()  # only this test's workers park here
     monkeypatch.setattr(pool_module, "_PARKED", parked)

@@ -1,6 +1,6 @@
 """graflow's ``graflow.core.handlers.group_policy``: the policies, defined in ``core.policies``."""
 
-from ..policies import (
+from ..model.policies import (
     AtLeastNGroupPolicy,
     BestEffortGroupPolicy,
     CriticalGroupPolicy,

@@ -6,35 +6,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..channel import BranchChannel
 from ..checks import shown
 from ..context import ExecutionContext
-from ..engine import WorkflowEngine
+from ..data.channel import BranchChannel
 from ..events import EventKind, EventLog
-from ..pool import WorkerPool
-from ..queue import InMemoryTaskQueue
-from ..run import SessionRecord
-from ..task import Executable
+from ..model.task import Executable
+from ..runtime.engine import WorkflowEngine
+from ..runtime.executors.pool import WorkerPool
+from ..runtime.queue import InMemoryTaskQueue
+from ..runtime.run import SessionRecord
+from ..runtime.session import Session
 from .restore import Resolver, build_task, restore_dynamic, restore_session
 from .take import run_settings, take_session, task_spec
-from .values import (
-    BranchOutcome,
-    BranchSpec,
-    SessionState,
-    SnapshotError,
-    TaskSpec,
-)
+from .values import BranchOutcome, BranchSpec, SessionState, SnapshotError, TaskSpec
 
 
 # -- one branch session on its own ----------------------------------------------------
-def branch_spec(branch: ExecutionContext) -> BranchSpec:
+def branch_spec(branch: Session) -> BranchSpec:
     """What ``branch`` (forked, not yet run) needs to run elsewhere."""
     run = branch.run
     parent = branch.parent_context
     if parent is None:
         raise SnapshotError(f"session {shown(branch.session_id)} is a root session, not a branch")
     dynamic: list[TaskSpec] = []
-    ctx: ExecutionContext | None = parent
+    ctx: Session | None = parent
     while ctx is not None:
         dynamic[:0] = [task_spec(node) for node in ctx.dynamic_nodes.values()]
         ctx = ctx.parent_context
@@ -53,7 +48,7 @@ def branch_spec(branch: ExecutionContext) -> BranchSpec:
     )
 
 
-def branch_state(branch: ExecutionContext) -> SessionState | None:
+def branch_state(branch: Session) -> SessionState | None:
     """What a ``BranchSpec`` carries of ``branch`` itself: nothing while none of it has
     run (its member starts it), else the session as it stopped (paused, failed or
     cancelled, say in a resumed checkpoint), so it goes on from there, not from the start."""
@@ -67,7 +62,7 @@ def branch_state(branch: ExecutionContext) -> SessionState | None:
 
 def open_branch(
     spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = None, dynamic: Mapping[str, Executable] | None = None
-) -> ExecutionContext:
+) -> Session:
     """A detached branch context for ``spec``: its own run (budget: what was left), a
     parent channel holding the parent's view, its member queued (or, for a spec that
     carries the branch's ``state``, the branch as it stood: its queue, channel changes,
@@ -89,8 +84,8 @@ def open_branch(
     parent.run.max_steps = spec.steps_left  # a budget of 0 refuses the first task, as it would at home
     parent.depth = spec.depth - 1
     if spec.dynamic or dynamic:
-        parent._has_dynamic = True
-        table = parent._own("dynamic_nodes")
+        parent.has_dynamic = True
+        table = parent.own("dynamic_nodes")
         table.update(dynamic or {})
         for task_spec_ in spec.dynamic:
             table[task_spec_.task_id] = build_task(task_spec_, parent, tasks or {})
@@ -98,7 +93,7 @@ def open_branch(
     if state is None:
         queue = InMemoryTaskQueue(spec.session_id)
         record = SessionRecord(spec.session_id, parent.session_id, spec.depth, spec.group_id, spec.member_id, spec.order_key, queue)
-        branch = ExecutionContext._branch(parent, spec.session_id, BranchChannel(parent.channel, spec.session_id), record)
+        branch = ExecutionContext.make_branch(parent, spec.session_id, BranchChannel(parent.channel, spec.session_id), record)
         record.context = branch
         parent.run.add_session(record)
     else:
@@ -137,7 +132,7 @@ def run_branch(spec: BranchSpec, workflow: Any, *, tasks: Resolver | None = None
     return branch_outcome(branch, error)
 
 
-def branch_outcome(branch: ExecutionContext, error: BaseException | None = None) -> BranchOutcome:
+def branch_outcome(branch: Session, error: BaseException | None = None) -> BranchOutcome:
     """What came of ``branch`` once it ran: its changes, results, records and events."""
     run = branch.run
     below = [rec.context for rec in run.sessions.values() if rec.context is not None and run.is_within(rec.session_id, branch.session_id)]
@@ -160,7 +155,7 @@ def branch_outcome(branch: ExecutionContext, error: BaseException | None = None)
 
 
 def apply_outcome(
-    outcome: BranchOutcome, branch: ExecutionContext, *, tasks: Resolver | None = None, delivered: int = 0
+    outcome: BranchOutcome, branch: Session, *, tasks: Resolver | None = None, delivered: int = 0
 ) -> None:
     """Fold ``outcome`` into the live ``branch`` it was run for, as if it had run here.
 
@@ -186,8 +181,7 @@ def apply_outcome(
     if not isinstance(channel, BranchChannel):
         raise SnapshotError(f"session {shown(branch.session_id)} is a root session, not a branch")
     channel.load_changes(outcome.changes)
-    with run._lock:
-        run.steps += outcome.steps
+    run.add_steps(outcome.steps)
     run.task_runs.extend(outcome.task_runs)
     run.skipped.extend(outcome.skipped)
     run.dynamic_tasks.extend(outcome.dynamic_tasks)
@@ -218,7 +212,7 @@ def apply_outcome(
                 run.bus.deliver(event)
 
 
-def _copy_record(session: SessionState, ctx: ExecutionContext) -> None:
+def _copy_record(session: SessionState, ctx: Session) -> None:
     record = ctx.record
     record.state = session.state
     record.ended = session.ended

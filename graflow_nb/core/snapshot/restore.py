@@ -14,28 +14,19 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..channel import MISSING, BranchChannel, Channel, MemoryChannel
 from ..checks import shown
 from ..context import ExecutionContext
-from ..coordinator import GroupRun
+from ..data.channel import MISSING, BranchChannel, Channel, MemoryChannel
 from ..events import EventBus, Observer
-from ..graph import TaskGraph
-from ..queue import InMemoryTaskQueue
-from ..run import Run, SessionRecord, last_attempt
-from ..task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
+from ..model.graph import TaskGraph
+from ..model.task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
+from ..runtime.groups.coordinator import GroupRun
+from ..runtime.queue import InMemoryTaskQueue
+from ..runtime.run import Run, SessionRecord, last_attempt
+from ..runtime.session import Session
 from .shape import check_shape
 from .take import undone_members
-from .values import (
-    FORMAT,
-    NO_BASE,
-    STOPPED,
-    GroupState,
-    ResumeMark,
-    RunState,
-    SessionState,
-    SnapshotError,
-    TaskSpec,
-)
+from .values import FORMAT, NO_BASE, STOPPED, GroupState, ResumeMark, RunState, SessionState, SnapshotError, TaskSpec
 
 # -- restoring live objects ---------------------------------------------------------------
 Resolver = Mapping[str, Any]
@@ -60,24 +51,7 @@ def restore_run(
     graph: TaskGraph = workflow.graph
     check_shape(state.shape, graph, getattr(workflow, "name", state.workflow_name))
     settings = state.settings
-    run = Run(state.root_session_id, state.max_steps, state.max_workers, EventBus(observers), state.workflow_name)
-    run.default_policy = settings["default_policy"]
-    run.set_concurrency(settings["max_concurrency"])
-    run.ready_parallel = settings["ready_parallel"]
-    run.steps = state.steps
-    run._fork_counts = dict(state.fork_counts)
-    run.task_runs = list(state.task_runs)
-    run.dynamic_tasks = list(state.dynamic_tasks)
-    run.skipped = list(state.skipped)
-    run.groups = list(state.groups)
-    run.pending = dict(state.pending)
-    run.answers = dict(state.answers)
-    run.status = state.status
-    run.error = state.error
-    run.result = state.result
-    run.started = state.started
-    run.ended = state.ended
-    run.resumes = list(state.resumes)
+    run = _restore_record(state, observers)
     contexts: dict[str, ExecutionContext] = {}
     for session in state.sessions:
         parent = contexts.get(session.parent_id) if session.parent_id is not None else None
@@ -108,8 +82,32 @@ def restore_run(
     return root
 
 
+def _restore_record(state: RunState, observers: list[Observer] | None) -> Run:
+    """The run's record as saved: settings, step count, attempts, groups, questions."""
+    settings = state.settings
+    run = Run(state.root_session_id, state.max_steps, state.max_workers, EventBus(observers), state.workflow_name)
+    run.default_policy = settings["default_policy"]
+    run.set_concurrency(settings["max_concurrency"])
+    run.ready_parallel = settings["ready_parallel"]
+    run.steps = state.steps
+    run.adopt_fork_counts(state.fork_counts)
+    run.task_runs = list(state.task_runs)
+    run.dynamic_tasks = list(state.dynamic_tasks)
+    run.skipped = list(state.skipped)
+    run.groups = list(state.groups)
+    run.pending = dict(state.pending)
+    run.answers = dict(state.answers)
+    run.status = state.status
+    run.error = state.error
+    run.result = state.result
+    run.started = state.started
+    run.ended = state.ended
+    run.resumes = list(state.resumes)
+    return run
+
+
 def restore_session(
-    session: SessionState, parent: ExecutionContext | None, run: Run, workflow: Any, settings: dict[str, Any]
+    session: SessionState, parent: Session | None, run: Run, workflow: Any, settings: dict[str, Any]
 ) -> ExecutionContext:
     queue = InMemoryTaskQueue(session.session_id)
     for name, value in session.counters.items():
@@ -135,12 +133,12 @@ def restore_session(
         ctx.depth = 0
         ctx.task_queue = queue
         ctx.record = record
-        ctx._llm_agents = dict(getattr(workflow, "_llm_agents", {}))
+        ctx.llm_agents = dict(getattr(workflow, "llm_agents", {}))
         ctx.trace_id = session.session_id
         ctx.completed_tasks = []
         ctx.cycle_counts = {}
     else:
-        ctx = ExecutionContext._branch(parent, session.session_id, _branch_channel(parent.channel, session), record)
+        ctx = ExecutionContext.make_branch(parent, session.session_id, _branch_channel(parent.channel, session), record)
     record.context = ctx
     run.add_session(record)
     ctx.steps = session.steps
@@ -148,16 +146,16 @@ def restore_session(
     ctx.completed_tasks = list(session.completed_tasks)
     if session.dynamic_succ:
         ctx.dynamic_succ = {k: list(v) for k, v in session.dynamic_succ.items()}
-        ctx._has_dynamic = True
+        ctx.has_dynamic = True
     if session.dynamic_pred:
         ctx.dynamic_pred = {k: list(v) for k, v in session.dynamic_pred.items()}
     if session.join_arrivals:
-        ctx._join_arrivals = {k: set(v) for k, v in session.join_arrivals.items()}
+        ctx.join_arrivals = {k: set(v) for k, v in session.join_arrivals.items()}
     if session.waiting_key is not None and session.waiting_key in run.pending:
         # (a question withdrawn when its run stopped is asked again: its task runs anew)
         ctx.waiting_key = session.waiting_key
     if session.abandoned:
-        ctx._abandoned = True
+        ctx.abandoned_here = True
     ctx.current_order_key = tuple(session.current_order_key)
     return ctx
 
@@ -172,20 +170,20 @@ def _branch_channel(base: Channel, session: SessionState) -> BranchChannel:
         else:
             channel.set(key, value)
     for key in state.deleted:
-        channel._mut("_deleted")[key] = None
+        channel._mut("_deleted")[key] = None  # a saved delete: the channel has no public "deleted" write
     return channel
 
 
-def restore_dynamic(ctx: ExecutionContext, session: SessionState, tasks: Resolver) -> None:
+def restore_dynamic(ctx: Session, session: SessionState, tasks: Resolver) -> None:
     if not session.dynamic:
         return
-    ctx._has_dynamic = True
-    table = ctx._own("dynamic_nodes")
+    ctx.has_dynamic = True
+    table = ctx.own("dynamic_nodes")
     for spec in session.dynamic:  # in creation order: a group's members come before it
         table[spec.task_id] = build_task(spec, ctx, tasks)
 
 
-def build_task(spec: TaskSpec, ctx: ExecutionContext, tasks: Resolver) -> Executable:
+def build_task(spec: TaskSpec, ctx: Session, tasks: Resolver) -> Executable:
     """The live task ``spec`` describes, its code found by id in ``tasks`` or by name."""
     given = tasks.get(spec.task_id)
     if isinstance(given, Executable):
@@ -201,7 +199,7 @@ def build_task(spec: TaskSpec, ctx: ExecutionContext, tasks: Resolver) -> Execut
         group = ParallelGroup.__new__(ParallelGroup)
         group.task_id = spec.task_id
         group.tasks = [ctx.lookup(m) for m in spec.members]
-        group._member_ids = set(spec.members)
+        group.member_id_set = set(spec.members)
         group.depth = 1 + max((getattr(m, "depth", 0) for m in group.tasks if m.is_group), default=0)
         for name, value in spec.options.items():
             setattr(group, name, value)
@@ -212,7 +210,7 @@ def build_task(spec: TaskSpec, ctx: ExecutionContext, tasks: Resolver) -> Execut
     return TaskWrapper(spec.task_id, func, register_to_context=False, **options)
 
 
-def _find_function(spec: TaskSpec, ctx: ExecutionContext) -> Callable[..., Any]:
+def _find_function(spec: TaskSpec, ctx: Session) -> Callable[..., Any]:
     """The function a task created at run time runs: one a task of the workflow in
     scope runs under that ``module:qualname``, else that name looked up in the user's
     own code (``own_code``).  A checkpoint names the function; it never chooses code
@@ -315,7 +313,7 @@ def _inside(place: str, folder: str) -> bool:
     return place == folder or place.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _restore_group(group: GroupState, parent: ExecutionContext, contexts: dict[str, ExecutionContext]) -> None:
+def _restore_group(group: GroupState, parent: Session, contexts: dict[str, ExecutionContext]) -> None:
     node = parent.lookup(group.group_id)
     if not isinstance(node, ParallelGroup):
         raise SnapshotError(f"{shown(group.group_id)} in session {shown(parent.session_id)} is no longer a group")
@@ -326,11 +324,11 @@ def _restore_group(group: GroupState, parent: ExecutionContext, contexts: dict[s
     for branch in state.branches:
         branch.cancel_event = state.stop_event
     table = "parked_groups" if group.why == "paused" else "failed_groups"
-    parent._own(table)[group.group_id] = state
+    parent.own(table)[group.group_id] = state
 
 
 # -- opening a failed or cancelled run again ------------------------------------------
-def _reopen(ctx: ExecutionContext, run: Run) -> None:
+def _reopen(ctx: Session, run: Run) -> None:
     """Give ``ctx`` back the work it had left when the run stopped: the task that was
     running (it runs again, as the same step of the session) and the tasks that were
     dropped from its queue; then do the same below, for each group that failed here."""
@@ -352,13 +350,13 @@ def _reopen(ctx: ExecutionContext, run: Run) -> None:
         ctx.task_queue.restore(again)
     record.state = "open"
     record.ended = None
-    if ctx._abandoned:  # a timed-out group gave up on it; running again, it is not
-        del ctx._abandoned
+    if ctx.abandoned_here:  # a timed-out group gave up on it; running again, it is not
+        del ctx.abandoned_here
     failed = ctx.failed_groups
     if failed:
         for group_run in failed.values():
             _retry_group(group_run, run)
-        ctx._own("parked_groups").update(failed)
+        ctx.own("parked_groups").update(failed)
         ctx.failed_groups = {}
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..checks import shown
-from ..graph import TaskGraph
-from ..task import Executable
+from ..model.graph import TaskGraph
+from ..model.task import Executable
 from .values import GraphChangedError, GraphShape
 
 

@@ -8,12 +8,12 @@ import pickle
 import time
 from typing import Any
 
-from ..channel import MISSING, BranchChannel, Channel, MemoryChannel
 from ..checks import shown
-from ..context import ExecutionContext
-from ..coordinator import GroupRun
-from ..run import Run
-from ..task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
+from ..data.channel import MISSING, BranchChannel, Channel, MemoryChannel
+from ..model.task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
+from ..runtime.groups.coordinator import GroupRun
+from ..runtime.run import Run
+from ..runtime.session import Session
 from .shape import graph_shape
 from .values import (
     FORMAT,
@@ -54,7 +54,7 @@ def take_run(run: Run) -> RunState:
         max_steps=run.max_steps,
         max_workers=run.max_workers,
         steps=run.steps,
-        fork_counts=dict(run._fork_counts),
+        fork_counts=run.fork_counts(),
         sessions=sessions,
         task_runs=[tr if tr.error is None else dataclasses.replace(tr, error=portable_error(tr.error)) for tr in run.task_runs],
         dynamic_tasks=list(run.dynamic_tasks),
@@ -71,7 +71,7 @@ def take_run(run: Run) -> RunState:
     )
 
 
-def run_settings(ctx: ExecutionContext, run: Run) -> dict[str, Any]:
+def run_settings(ctx: Session, run: Run) -> dict[str, Any]:
     return {
         "default_max_cycles": ctx.default_max_cycles,
         "default_max_retries": ctx.default_max_retries,
@@ -83,7 +83,7 @@ def run_settings(ctx: ExecutionContext, run: Run) -> dict[str, Any]:
     }
 
 
-def take_session(ctx: ExecutionContext) -> SessionState:
+def take_session(ctx: Session) -> SessionState:
     """One session as a value: its record, queue, tables, channel and parked groups."""
     record = ctx.record
     queue = ctx.task_queue
@@ -108,11 +108,11 @@ def take_session(ctx: ExecutionContext) -> SessionState:
         dynamic=[task_spec(node) for node in ctx.dynamic_nodes.values()],
         dynamic_succ={k: list(v) for k, v in ctx.dynamic_succ.items()},
         dynamic_pred={k: list(v) for k, v in ctx.dynamic_pred.items()},
-        join_arrivals={k: set(v) for k, v in ctx._join_arrivals.items()},
+        join_arrivals={k: set(v) for k, v in ctx.join_arrivals.items()},
         channel=take_channel(ctx.channel),
         groups=groups,
         waiting_key=ctx.waiting_key,
-        abandoned=ctx._abandoned,
+        abandoned=ctx.abandoned_here,
         current_order_key=ctx.current_order_key,
     )
 
@@ -146,7 +146,7 @@ def take_channel(channel: Channel) -> ChannelState:
         if change.kind == "delete":
             deleted.append(key)
         elif change.kind == "ops":
-            base = channel._op_base.get(key, MISSING)
+            base = channel._op_base.get(key, MISSING)  # the value its ops applied to; channels expose no reader
             state.ops[key] = (NO_BASE if base is MISSING else base, list(change.ops))
             state.values[key] = change.value
         else:

@@ -7,11 +7,11 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..channel import Change
+from ..data.channel import Change
 from ..errors import GraflowError
 from ..events import Event
-from ..policies import TaskResult
-from ..run import GroupOutcome, PendingInput, TaskRun, last_attempt
+from ..model.policies import TaskResult
+from ..runtime.run import GroupOutcome, PendingInput, TaskRun, last_attempt
 
 FORMAT = 1  # bumped when a saved RunState can no longer be read by this code
 STOPPED = ("failed", "cancelled", "closed", "discarded", "abandoned")  # states _reopen opens again

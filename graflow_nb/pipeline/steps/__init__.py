@@ -19,50 +19,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from ..templates import resolve
+from .base import StepContext, StepType
+from .http import HTTP
+from .python import PYTHON
+from .shell import SHELL
+
+__all__ = [
+    "ENTRY_POINT_GROUP", "StepContext", "StepType", "get_step_type", "known_step_types", "register_step_type",
+    "reload_entry_points", "step_type", "unregister_step_type",
+]
 
 ENTRY_POINT_GROUP = "graflow_nb.step_types"
-
-
-@dataclass
-class StepContext:
-    """What a step type's ``run`` gets besides its params."""
-
-    step_id: str
-    session_id: str | None
-    timeout: float | None
-    attempt: int
-    task_context: Any  # the engine's TaskExecutionContext of the running task
-    step: Any  # the model.Step being run
-    item: Any = None  # the current item, in a batch
-
-
-@dataclass
-class StepType:
-    """A registered step type.
-
-    ``params_schema``: JSON Schema for the step's params, checked before anything runs.
-    ``supports_timeout``: the type enforces ``StepContext.timeout`` itself (a subprocess
-    or socket timeout); otherwise the engine times the step's task and abandons it.
-    ``check(step_dict) -> [(path, message)]``: further checks before anything runs.
-    ``resolve_params(params, lookup)``: how templates are substituted (default: all strings).
-    """
-
-    name: str
-    run: Callable[[dict[str, Any], StepContext], Any]
-    params_schema: dict[str, Any] | None = None
-    supports_timeout: bool = False
-    check: Callable[[dict[str, Any]], list[tuple[tuple, str]]] | None = None
-    resolve_params: Callable[[dict[str, Any], Callable[[str], Any]], dict[str, Any]] | None = None
-
-    def substitute(self, params: dict[str, Any], lookup: Callable[[str], Any]) -> dict[str, Any]:
-        if self.resolve_params is not None:
-            return self.resolve_params(params, lookup)
-        return resolve(params, lookup)
 
 
 _registry: dict[str, StepType] = {}
@@ -145,13 +115,5 @@ def known_step_types() -> list[str]:
     return sorted(_registry)
 
 
-def _register_builtins() -> None:
-    from .http import HTTP
-    from .python import PYTHON
-    from .shell import SHELL
-
-    for builtin in (PYTHON, SHELL, HTTP):
-        _registry[builtin.name] = builtin
-
-
-_register_builtins()
+for _builtin in (PYTHON, SHELL, HTTP):
+    _registry[_builtin.name] = _builtin

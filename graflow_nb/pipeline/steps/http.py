@@ -18,7 +18,7 @@ import urllib.request
 from typing import Any
 
 from ..errors import HttpStatusError, StepTimeoutError
-from . import StepContext, StepType
+from .base import StepContext, StepType
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 

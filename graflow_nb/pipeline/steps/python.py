@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...core.errors import PicklableError
-from . import StepContext, StepType
+from .base import StepContext, StepType
 
 _PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import ShellCommandError, StepStoppedError, StepTimeoutError, TemplateError
 from ..templates import parse, resolve, substitute
-from . import StepContext, StepType
+from .base import StepContext, StepType
 from .process_group import GroupStopped
 from .process_group import run as run_in_group
 from .shell_script import checked_text, script_values, shell_script

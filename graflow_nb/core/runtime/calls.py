@@ -1,0 +1,114 @@
+"""How one attempt of a task is called, by kind: one small function per kind.
+
+The engine picks the kind once per task, before its first attempt, and calls it for
+every attempt: ``call(driver, ctx, task, task_ctx, record) -> result``.
+
+- ``with_context``: a function task (or any node) called as ``task.invoke(task_ctx)``;
+- ``handler``: a task declared with ``@task(handler=name)``, run by that handler;
+- ``group``: a parallel group node, run by the coordinator (which forks its branches);
+- ``timed``: a task with a ``timeout``, on a timed-attempt thread (``core.timed``).
+
+The fifth kind, a bare call (a function task that takes nothing: no context is built),
+is every plain task's call and stays written out in ``WorkflowEngine._run_task``, so the
+hot path has no call more than the attempt itself.  A new kind (awaiting a coroutine,
+say) is one more function here and one more line where the engine picks.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from functools import partial
+from typing import Any
+
+from ..data.channel import BranchChannel
+from ..data.merge import merge_branches
+from ..errors import TaskTimeoutError
+from . import timed
+from .groups.base import Driver
+from .groups.coordinator import execute_group
+from .interrupt import TaskThreads
+from .run import TaskRun
+from .session import Session, TaskExecutionContext
+
+
+def invoke(ctx: Session, task_ctx: TaskExecutionContext | None, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
+    """``call(arg)``: the task's own code, on this thread, where an interrupt of the run
+    can reach it (``core.interrupt``), holding one of the run's task slots if it has them."""
+    entry = ctx.run.task_threads.enter(ctx, task_ctx, record)
+    try:
+        if slots is None:
+            return call(arg)
+        with slots:
+            return call(arg)
+    finally:
+        entry.ended.acquire()  # inline, one C call: see TaskThreads.withdraw
+        if entry.delivered:
+            TaskThreads.withdraw(entry)
+
+
+def with_context(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
+    """``task.invoke(task_ctx)``: _invoke's body written out, one call per attempt."""
+    entry = ctx.run.task_threads.enter(ctx, task_ctx, record)
+    slots = ctx.run.task_slots
+    try:
+        if slots is None:
+            return task.invoke(task_ctx)
+        with slots:
+            return task.invoke(task_ctx)
+    finally:
+        entry.ended.acquire()  # inline, one C call: see TaskThreads.withdraw
+        if entry.delivered:
+            TaskThreads.withdraw(entry)
+
+
+def handler(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
+    """graflow's custom handler: ``handler.execute_task(task, ctx)`` stores the result
+    (or the task's error) in the channel; ``task.run()`` inside it runs this attempt."""
+    ctx.current_task_context = task_ctx
+    try:
+        invoke(ctx, task_ctx, record, None, partial(ctx.run.handler_for(task).execute_task, task), ctx)
+    finally:
+        ctx.current_task_context = None
+    result = ctx.get_result(task.task_id)
+    if isinstance(result, BaseException):
+        raise result  # graflow's handlers store a task's error as its result
+    return result
+
+
+def group(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
+    """A group node: its members' tasks run (and stop) on their own, wherever its
+    executor puts them; the node itself returns None."""
+    execute_group(task, ctx, driver)
+    return None
+
+
+def timed_attempt(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
+    """Run one attempt on a timed-attempt thread and stop waiting after ``task.timeout``.
+
+    Python threads can't be killed, so a late attempt is abandoned instead: it writes
+    to a private overlay channel that is merged only if it finishes in time, and its
+    context refuses control calls once abandoned.  How many abandoned attempts may be
+    alive at once is bounded (``core.timed``).
+    """
+    overlay = BranchChannel(ctx.channel, f"{ctx.session_id}/{task.task_id}")
+    task_ctx.channel_override = overlay
+    context = contextvars.copy_context()
+    slots = ctx.run.task_slots
+
+    def call() -> Any:
+        return context.run(invoke, ctx, task_ctx, record, slots, task.invoke, task_ctx)
+
+    try:
+        finished, attempt = timed.ATTEMPTS.run(call, task.timeout, task.task_id, ctx.session_id)
+    except BaseException:
+        # Ctrl-C reached this thread while it waited: the attempt, abandoned, is
+        # stopped by the run's interrupt on its own thread; the task raised nothing.
+        task_ctx.abandoned = True
+        raise
+    if not finished:
+        task_ctx.abandoned = True
+        raise TaskTimeoutError(task.task_id, task.timeout, ctx.session_id)
+    if attempt.error is not None:
+        raise attempt.error
+    merge_branches(ctx.channel, [(task.task_id, overlay)], "overwrite", task.task_id)
+    return attempt.result

@@ -1,0 +1,368 @@
+"""Running one parallel group: fork, run branches, apply the policy, merge, close.
+
+    fork     one branch session per member, in declaration order; each queue is
+             seeded with its member exactly once
+    run      members go to the group's executor (``executors``: the run's worker
+             pool, or a Dask cluster), which settles each one as it ends
+    decide   the policy looks at every member's outcome (declared order)
+    merge    successful branches' changes fold into the parent in declared order
+    close    each branch session ends merged, failed, cancelled or discarded
+
+The group's successors are not enqueued here: the group node returns to the parent
+loop, which enqueues them once, in the parent's queue.
+
+A member that asks for human input pauses its branch (``SessionPaused``).  Its
+siblings run on to the barrier; then the whole ``GroupRun`` is parked on the parent
+context and the pause travels up to the run.  ``resume`` re-enters the same group
+node, finds the parked ``GroupRun`` and runs only the paused branches that now have
+answers, from where they stopped.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from typing import TYPE_CHECKING, Any, NoReturn, cast
+
+from ...data.merge import merge_branches
+from ...errors import (
+    GraflowWorkflowCanceledError,
+    GroupTimeoutError,
+    SessionPaused,
+    StepLimitExceededError,
+    ends_run,
+    stop_status,
+    stopped_by_cancel,
+)
+from ...events import EventKind
+from ...model.policies import TaskResult, resolve_policy
+from ..executors.base import Batch
+from ..executors.registry import executor_for
+from ..interrupt import ctrl_c_here
+from .base import Driver
+from .direct import execute_direct
+
+if TYPE_CHECKING:
+    from ...data.channel import BranchChannel
+    from ...model.task import ParallelGroup
+    from ..session import Session
+
+
+def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> None:
+    """Run one group node of ``parent`` to its end; ``engine`` drains each branch."""
+    if group.backend == "direct":
+        execute_direct(group, parent, engine)  # graflow's DIRECT: members in the parent session
+        return
+    parked = parent.own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
+    if parked is None:
+        state = GroupRun(group, parent, engine)
+        state.fork()
+        state.run_members(range(len(state.members)))
+    else:
+        state = parked
+        state.engine = engine  # a group restored from a checkpoint was parked by another engine
+        state.parent.reopen()
+        state.run_members(state.resumable())
+    if state.paused() and not state.stop_event.is_set():
+        parent.own("parked_groups")[group.task_id] = state
+        raise SessionPaused(parent.session_id, [b.session_id for b in state.paused_branches()])
+    state.finish()
+
+
+class GroupRun:
+    """One execution of one group node in one parent session."""
+
+    _batch: Batch  # the members running now (set by run_members before any can settle)
+    # Branch threads see the context variables of the thread that forked them: one
+    # snapshot per run_members, and each member runs in its own copy of it (one
+    # context can't be entered by two threads at once), made as it starts and dropped
+    # as it ends, so a finished member keeps nothing of it.
+    _context: contextvars.Context
+
+    def __init__(self, group: ParallelGroup, parent: Session, engine: Driver | None = None):
+        self.group = group
+        # Drains the branches run here; a group restored from a checkpoint gets the
+        # resuming engine when execute_group re-enters it.
+        self.engine: Driver | None = engine
+        self.parent = parent
+        self.run = parent.run
+        self.policy = resolve_policy(group.policy if group.policy is not None else self.run.default_policy)
+        self.members = list(group.tasks)
+        self.stop_event = threading.Event()
+        self.branches: list[Session] = []
+        self.outcomes: list[TaskResult | None] = [None] * len(self.members)
+        self.deadline = None if group.timeout is None else time.monotonic() + group.timeout
+        self.policy_error: BaseException | None = None  # the policy's should_stop raised
+
+    def fork(self) -> None:
+        parent, group = self.parent, self.group
+        self.branches = parent.fork_branches(self.members, group.task_id, parent.current_order_key)
+        for branch in self.branches:
+            branch.cancel_event = self.stop_event
+        if self.run.bus.active:
+            self.run.bus.emit(EventKind.GROUP_STARTED, parent.session_id, group.task_id, members=self.member_ids)
+        if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_start"):
+            self.run.call_hook(parent.tracer, "on_parallel_group_start", group.task_id, self.member_ids, parent)
+
+    @property
+    def member_ids(self) -> list[str]:
+        return [m.task_id for m in self.members]
+
+    # -- running -----------------------------------------------------------------------
+    def run_members(self, indices: Any) -> None:
+        indices = list(indices)
+        if not indices:
+            return
+        group = self.group
+        limit = group.max_concurrency or len(indices)
+        self._context = contextvars.copy_context()
+        try:
+            self._batch = batch = executor_for(group, self.run).start(self, indices, limit)
+        except Exception as error:
+            # The executor refused the batch (a value that can't be shipped, say):
+            # nothing started, so every member is cancelled and the group fails with it.
+            self._close_unstarted()
+            self._fail(error, compensate=False)
+        timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+        try:
+            finished = batch.wait(timeout)
+        except BaseException:
+            # Interrupted at the barrier, or in a member this thread ran (Ctrl-C):
+            # members that have not started never will; the interrupted run stops the
+            # running ones (core.interrupt).  Kept, as a failed group is, for a
+            # checkpoint: a resume runs again only the members that did not succeed.
+            self.stop_event.set()
+            batch.stop()
+            self._close_skipped([indices[p] for p in batch.never_started()])
+            self.parent.own("failed_groups")[self.group.task_id] = self
+            raise
+        if not finished:
+            self.stop_event.set()
+            batch.stop()
+            self._time_out(indices, [indices[p] for p in batch.still_running()])
+        # Every member settled, so nothing asks the batch again: what it holds of this
+        # group run goes now, not when the pool next looks at its queue.
+        batch.close()
+
+    def run_here(self, index: int) -> None:
+        """Drain branch ``index`` on this thread (the thread executor's job)."""
+        try:
+            assert self.engine is not None  # execute_group hands every group run its engine
+            self._context.copy().run(self.engine.execute, self.branches[index])
+        except BaseException as error:
+            # Every error ends here, on whichever thread ran the member, so a worker
+            # never dies of one.
+            self.settle(index, error)
+            if ctrl_c_here(error):
+                # Ctrl-C landed in a member the forking thread ran itself: it goes up
+                # at once, as at the barrier, so the run stops the members still
+                # running instead of waiting for them.
+                raise
+            return
+        self.settle(index, None)
+
+    def settle(self, index: int, error: BaseException | None) -> None:
+        """Record how branch ``index`` ended, wherever it ran; a SystemExit or a cancel
+        also stops the run, and a failure the policy stops on stops the siblings."""
+        branch = self.branches[index]
+        member_id = self.members[index].task_id
+        if error is None:
+            if branch.record.state in ("cancelled", "abandoned"):  # never merged
+                self.outcomes[index] = self._cancelled_outcome(index)
+            else:
+                self.outcomes[index] = TaskResult(member_id, True, None, None, branch.session_id)
+        elif isinstance(error, SessionPaused):
+            self.outcomes[index] = TaskResult(member_id, False, "paused", None, branch.session_id, "paused")
+        elif stopped_by_cancel(error, branch.cancelled):
+            # Its task stopped part-way for the stop of this group or run: not run,
+            # like a sibling the stop reached between tasks.
+            self.outcomes[index] = self._cancelled_outcome(index)
+        else:
+            status = stop_status(error) if ends_run(error) else "failed"
+            self.outcomes[index] = TaskResult(member_id, False, str(error), error, branch.session_id, status)
+            if ends_run(error):
+                self.run.stop_with(error)
+            if self._stops_siblings(member_id, error):
+                self.stop_event.set()
+                self._batch.stop()
+
+    def _stops_siblings(self, member_id: str, error: BaseException) -> bool:
+        if ends_run(error) or isinstance(error, StepLimitExceededError):
+            return True
+        try:
+            return self.policy.should_stop(member_id, error)
+        except BaseException as policy_error:
+            # The policy itself is broken: stop, and fail the group with its error.
+            self.policy_error = self.policy_error or policy_error
+            if ends_run(policy_error):
+                self.run.stop_with(policy_error)
+            return True
+
+    def _close_skipped(self, skipped: list[int]) -> None:
+        for index in skipped:
+            if self.outcomes[index] is None:
+                self.branches[index].close("cancelled", skip="cancelled")
+                self.outcomes[index] = self._cancelled_outcome(index)
+
+    def _time_out(self, indices: list[int], running: list[int]) -> None:
+        """The group ran out of time: running branches are abandoned (they stop at their
+        next task boundary and nothing they do later is merged)."""
+        unfinished = []
+        for index in indices:
+            if self.outcomes[index] is None:
+                unfinished.append(self.members[index].task_id)
+                if index in running:
+                    self.run.abandoned_any = True
+                    self.branches[index].abandon()
+                    self.outcomes[index] = self._cancelled_outcome(index, "timed out")
+        self._close_unstarted()
+        assert self.group.timeout is not None  # only a group with a timeout runs out of time
+        error = GroupTimeoutError(self.group.task_id, self.group.timeout, unfinished, self._results())
+        self._fail(error)
+
+    def resumable(self) -> list[int]:
+        """Paused branches that now have an answer somewhere below them, and members
+        without an outcome (a failed group restored from a checkpoint runs those again)."""
+        answered = self.run.answered_sessions()
+        return [
+            i
+            for i, outcome in enumerate(self.outcomes)
+            if outcome is None  # a restored failed group: this member runs again
+            or outcome.status == "paused"
+            and any(self.run.is_within(s, self.branches[i].session_id) for s in answered)
+        ]
+
+    def paused(self) -> bool:
+        return any(o is not None and o.status == "paused" for o in self.outcomes)
+
+    def paused_branches(self) -> list[Session]:
+        return [b for b, o in zip(self.branches, self.outcomes, strict=True) if o is not None and o.status == "paused"]
+
+    # -- deciding and merging ----------------------------------------------------------
+    def _close_unstarted(self) -> None:
+        run = self.run
+        for index, outcome in enumerate(self.outcomes):
+            if outcome is not None and outcome.status == "paused":
+                # The group fails anyway (a sibling failed and the policy stops): the
+                # question will never be asked again, so the branch is cancelled.
+                branch = self.branches[index]
+                run.withdraw_questions(branch.session_id)
+                branch.close("cancelled")
+                self.outcomes[index] = self._cancelled_outcome(index)
+                continue
+            if outcome is None:  # never started: a sibling failed first, or time ran out
+                self.branches[index].close("cancelled", skip="cancelled")
+                self.outcomes[index] = self._cancelled_outcome(index)
+
+    def _cancelled_outcome(self, index: int, message: str = "cancelled") -> TaskResult:
+        return TaskResult(self.members[index].task_id, False, message, None, self.branches[index].session_id, "cancelled")
+
+    def _results(self) -> dict[str, TaskResult]:
+        return {m.task_id: o for m, o in zip(self.members, self.outcomes, strict=True) if o is not None}
+
+    def _succeeded(self) -> list[int]:
+        """Indices of the members that succeeded, in declared order."""
+        return [i for i, o in enumerate(self.outcomes) if o is not None and o.success]
+
+    def finish(self) -> None:
+        run, group, parent = self.run, self.group, self.parent
+        self._close_unstarted()
+        results = self._results()
+        # What went wrong, in declared order (most groups: nothing, and nothing to scan).
+        unsuccessful = [r for r in results.values() if not r.success]
+        if unsuccessful or self.policy_error is not None:
+            self._fail_on_stops(unsuccessful)
+        if run.gate is not None:
+            run.call_gate("before_merge", group, parent, [(m.task_id, b, results[m.task_id]) for m, b in zip(self.members, self.branches, strict=True)])
+        succeeded = self._succeeded()
+        try:
+            self.policy.on_group_finished(group.task_id, self.member_ids, results, parent)
+        except BaseException as error:
+            self._fail(error)
+        try:
+            applied = merge_branches(
+                parent.channel,
+                [(self.members[i].task_id, cast("BranchChannel", self.branches[i].channel)) for i in succeeded],
+                group.merge,
+                group.task_id,
+                report=run.bus.active,
+            )
+        except BaseException as error:
+            self._fail(error, compensate=False)
+        state = "degraded" if len(succeeded) < len(self.members) else "succeeded"
+        run.record_group(group.task_id, parent.session_id, state, unsuccessful)
+        for i in succeeded:
+            branch, member_id = self.branches[i], self.members[i].task_id
+            branch.close("merged")
+            if run.bus.active:
+                run.bus.emit(
+                    EventKind.BRANCH_MERGED,
+                    branch.session_id,
+                    member_id,
+                    group=group.task_id,
+                    member=member_id,
+                    parent=parent.session_id,
+                    changes=applied.get(member_id, {}),
+                )
+        if run.bus.active:
+            run.bus.emit(EventKind.GROUP_FINISHED, parent.session_id, group.task_id, state=state)
+        if parent.tracer is not None and hasattr(parent.tracer, "on_parallel_group_end"):
+            run.call_hook(parent.tracer, "on_parallel_group_end", group.task_id, self.member_ids, parent, results=results)
+
+    def _fail_on_stops(self, unsuccessful: list[TaskResult]) -> None:
+        """Fail the group, whatever its policy, for what no policy tolerates: a stop of
+        the run, a cancel from outside, the run's step budget, or a broken policy."""
+        run, group = self.run, self.group
+        stop = next((r.error for r in unsuccessful if ends_run(r.error)), None)
+        if stop is not None:
+            # SystemExit, KeyboardInterrupt or a workflow cancel: no policy tolerates it.
+            self._fail(stop)
+        if run.cancel_event.is_set() and any(r.status == "cancelled" for r in unsuccessful):
+            # The run was stopped from outside (the debugger's cancel, a stopped cell)
+            # and so were members: a cancel of the run, not a failure of the group.
+            not_run = ", ".join(r.task_id for r in unsuccessful if r.status == "cancelled")
+            cancel = GraflowWorkflowCanceledError(
+                f"run {run.root_session_id!r} was cancelled while group {group.task_id!r} ran; not run: {not_run}", group.task_id
+            )
+            self._fail(cancel)
+        budget = next((r.error for r in unsuccessful if isinstance(r.error, StepLimitExceededError)), None)
+        if budget is not None:
+            # The budget is the run's, not the group's: no policy can continue past it.
+            budget.results = run.results()
+            self._fail(budget)
+        if self.policy_error is not None:
+            self._fail(self.policy_error)
+
+    def _fail(self, error: BaseException, compensate: bool = True) -> NoReturn:
+        """The group failed: compensate if the policy asks, discard every branch, raise.
+
+        An error that ends the run (``errors.ends_run``) runs no compensation: nothing
+        new starts once the run stops.  A compensation that raises one stops the
+        remaining compensations, and that error is raised instead."""
+        run, group = self.run, self.group
+        if ends_run(error):
+            run.stop_with(error)
+            compensate = False
+        succeeded = self._succeeded()
+        if compensate and getattr(self.policy, "compensates", False):
+            for i in reversed(succeeded):
+                compensation = getattr(self.members[i], "compensation", None)
+                if compensation is not None:
+                    assert self.engine is not None  # execute_group hands every group run its engine
+                    failure = self.engine.compensate(self.branches[i], self.members[i], compensation)
+                    if ends_run(failure):
+                        error = failure
+                        break
+                    if failure is not None:
+                        error.add_note(f"[graflow_nb] compensation of {self.members[i].task_id!r} failed: {failure!r}")
+        for i in succeeded:
+            self.branches[i].close("discarded")
+        # Kept for a checkpoint of the failed run: resuming re-enters this group and
+        # runs again only the members that did not succeed (core.snapshot).
+        self.parent.own("failed_groups")[group.task_id] = self
+        state = stop_status(error) if ends_run(error) else "failed"  # a cancel cancels the group
+        run.record_group(group.task_id, self.parent.session_id, state, [r for r in self.outcomes if r is not None and not r.success])
+        if run.bus.active:
+            run.bus.emit(EventKind.GROUP_FINISHED, self.parent.session_id, group.task_id, state=state)
+        raise error
