@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from ._version import __version__
+from .core.workflow import graflow_timeouts
 from .graflow_names import MODULES, refusal
 
 PREFIX = "graflow"
@@ -101,6 +102,7 @@ def alias_graflow(*, announce: Any = None) -> str:
             )
         shadowed = importlib.util.find_spec(PREFIX) is not None
         sys.meta_path.insert(0, GraflowAlias())
+        graflow_timeouts()  # a feedback timeout checkpoints and execute returns None, as in graflow
         line = (
             f"graflow_nb: `import graflow` now gives graflow_nb {__version__} for graflow 0.2.0's "
             f"{len(MODULES)} public modules, in this process only"

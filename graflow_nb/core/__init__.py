@@ -1,5 +1,9 @@
 """The engine: pure Python, no notebook or drawing imports (observers live elsewhere)."""
 
+# graflow's module path ``graflow_nb.core.task`` is also this package's ``task`` decorator:
+# loading the module first means a later ``import graflow_nb.core.task`` (which binds a
+# submodule onto its package only when it loads it) never replaces the decorator here.
+from . import task as _task_module  # noqa: F401  (loaded first, on purpose)
 from .checkpoint import CheckpointManager, CheckpointMetadata
 from .context import ExecutionContext, TaskExecutionContext
 from .data.channel import BranchChannel, Channel, MemoryChannel

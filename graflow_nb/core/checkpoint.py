@@ -45,6 +45,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import cloudpickle
+
 from .checkpoint_files import (
     FORMAT,
     CheckpointFileError,
@@ -88,11 +90,40 @@ class CheckpointMetadata:
 @dataclass
 class Checkpoint:
     """What a ``.pkl`` holds: the run's state and its metadata.  ``source``: the name
-    of the file it was loaded from (set on loading; not saved)."""
+    of the file it was loaded from (set on loading; not saved).  ``code``: the
+    workflow's graph, its tasks' functions pickled by value with cloudpickle, for a
+    resume in a process that has not defined the workflow (None: the tasks could not
+    be pickled, or a checkpoint written before code was saved); it is read only then,
+    and only from a checkpoint whose signature checked out or that the caller trusts."""
 
     metadata: CheckpointMetadata
     state: RunState
     source: str = ""
+    code: bytes | None = None
+
+
+@dataclass
+class SavedWorkflow:
+    """What a resume needs of a workflow, made from a checkpoint's saved code."""
+
+    name: str
+    graph: Any
+
+
+class SavedCodeWarning(UserWarning):
+    """A resume runs the task code saved in the checkpoint, not code of this process."""
+
+
+def saved_code(graph: Any) -> bytes | None:
+    """``graph`` with its tasks' code, by value; None if some part of it can't be
+    pickled (a task closing over a lock, say): such a checkpoint still resumes with
+    the workflow in scope, as every checkpoint does by default."""
+    if graph is None:
+        return None
+    try:
+        return cloudpickle.dumps(graph, protocol=5)
+    except Exception:
+        return None
 
 
 # -- paths and atomic files ---------------------------------------------------------------
@@ -135,9 +166,11 @@ def target_path(run: Run, path: Any) -> pathlib.Path:
 
 # -- saving -------------------------------------------------------------------------------
 def save_state(
-    state: RunState, path: pathlib.Path, metadata: dict[str, Any] | None = None, resuming_task_id: str | None = None
+    state: RunState, path: pathlib.Path, metadata: dict[str, Any] | None = None, resuming_task_id: str | None = None,
+    graph: Any = None,
 ) -> tuple[str, CheckpointMetadata]:
-    """Write ``state`` as the three checkpoint files; ``(pkl path, metadata)``."""
+    """Write ``state`` as the three checkpoint files; ``(pkl path, metadata)``.
+    ``graph``: the workflow's, saved with its code (see ``Checkpoint.code``)."""
     pkl = paths_for(path)[0]
     meta = CheckpointMetadata(
         checkpoint_id=uuid.uuid4().hex[:12],
@@ -151,7 +184,7 @@ def save_state(
         resuming_task_id=resuming_task_id,
         user_metadata=dict(metadata or {}),
     )
-    data = dumps(Checkpoint(meta, state))  # refuses what can't be pickled, naming it, before any file
+    data = dumps(Checkpoint(meta, state, code=saved_code(graph)))  # refuses what can't be pickled, naming it, before any file
     write_set(pkl, data, frontier_view(state), dataclasses.asdict(meta))
     return str(pkl), meta
 
@@ -192,7 +225,18 @@ def save_run(run: Run, path: Any = None, metadata: dict[str, Any] | None = None)
             f"run {shown(run.root_session_id)} is running; save it once it pauses, fails or ends, or call "
             f"ctx.checkpoint() in one of its root-session tasks"
         )
-    return save_state(take_run(run), target_path(run, path), metadata)
+    graph = run.root_context.graph if run.root_context is not None else None
+    return _remembered(run, save_state(take_run(run), target_path(run, path), metadata, graph=graph))
+
+
+def _remembered(run: Run, written: tuple[str, CheckpointMetadata]) -> tuple[str, CheckpointMetadata]:
+    """Note ``written`` on the run's root context, where graflow's programs read it
+    (``ctx.last_checkpoint_path``, ``ctx.checkpoint_metadata``)."""
+    root = run.root_context
+    if root is not None:
+        root.last_checkpoint_path, meta = written[0], written[1]
+        root.checkpoint_metadata = dataclasses.asdict(meta)
+    return written
 
 
 def save_running_root(ctx: ExecutionContext, path: Any, metadata: dict[str, Any] | None, rerun: str | None) -> tuple[str, CheckpointMetadata]:
@@ -214,7 +258,7 @@ def save_running_root(ctx: ExecutionContext, path: Any, metadata: dict[str, Any]
         running = [tr for tr in state.task_runs if tr.session_id == ctx.session_id and tr.task_id == rerun and tr.status == "running"]
         state.task_runs = [tr for tr in state.task_runs if not any(tr is r for r in running)]
         state.steps -= 1
-    return save_state(state, target_path(run, path), metadata, rerun)
+    return _remembered(run, save_state(state, target_path(run, path), metadata, rerun, ctx.graph))
 
 
 def write_requested(ctx: ExecutionContext) -> None:
@@ -415,7 +459,9 @@ class CheckpointManager:
                     f"task, or use execute(checkpoint_dir=...)"
                 )
             return save_running_root(context, path, metadata, resuming_task_id)
-        return save_state(take_run(run), target_path(run, path), metadata, resuming_task_id)
+        return _remembered(
+            run, save_state(take_run(run), target_path(run, path), metadata, resuming_task_id, context.graph)
+        )
 
     @staticmethod
     def resume_from_checkpoint(
@@ -423,13 +469,19 @@ class CheckpointManager:
     ) -> tuple[ExecutionContext, CheckpointMetadata]:
         """``(ExecutionContext, CheckpointMetadata)``; run it with ``WorkflowEngine().execute``.
         ``workflow``: the workflow to resume with (its tasks hold the code); by default
-        the current one (``with workflow(...)``), as graflow finds it.  ``trust=True``:
+        the current one (``with workflow(...)``), as graflow finds it.  With none in
+        scope, the code saved in the checkpoint runs, as in graflow, with one
+        ``SavedCodeWarning`` saying so: the file's signature (this user's secret) or
+        ``trust=True`` (the caller's decision) is what lets it run.  ``trust=True``:
         load a checkpoint not signed with this user's secret (see ``load``)."""
         checkpoint = load(path, trust=trust)
-        from_workflow = workflow if workflow is not None else _current_or_named(checkpoint)
+        from_workflow = workflow if workflow is not None else _current_or_saved(checkpoint, path)
         root, meta = restore(checkpoint, from_workflow, tasks=tasks)
         root.run.status = "paused"  # WorkflowEngine().execute(ctx) continues it
         root.run.error = None
+        if isinstance(path, (str, os.PathLike)):
+            root.last_checkpoint_path = str(paths_for(pathlib.Path(os.fspath(path)))[0])
+        root.checkpoint_metadata = dataclasses.asdict(meta)
         return root, meta
 
     @staticmethod
@@ -449,14 +501,35 @@ class CheckpointManager:
         return CheckpointMetadata(**values)
 
 
-def _current_or_named(checkpoint: Checkpoint) -> Any:
+def _current_or_saved(checkpoint: Checkpoint, source: Any) -> Any:
+    """The workflow in scope; else one holding the code saved in the checkpoint."""
     found = active_workflow()
-    if found is None:
+    if found is not None:
+        return found
+    name = checkpoint.metadata.workflow_name
+    where = str(source) if isinstance(source, (str, os.PathLike)) else checkpoint.source
+    if checkpoint.code is None:
         raise SnapshotError(
-            f"resume_from_checkpoint: no workflow to resume {shown(checkpoint.metadata.workflow_name)} with; "
-            f"call it inside `with workflow(...)` holding the tasks, or pass workflow=..."
+            f"resume_from_checkpoint({shown(where, 300)}): no workflow to resume {shown(name)} with, and the "
+            f"checkpoint holds no code (its tasks could not be pickled by value); call it inside "
+            f"`with workflow(...)` holding the tasks, or pass workflow=..."
         )
-    return found
+    try:
+        graph = cloudpickle.loads(checkpoint.code)
+    except Exception as error:
+        raise SnapshotError(
+            f"resume_from_checkpoint({shown(where, 300)}): the code saved in the checkpoint can't be loaded here "
+            f"({type(error).__name__}: {str(error)[:200]}); call it inside `with workflow(...)` holding the "
+            f"tasks, or pass workflow=..."
+        ) from error
+    warnings.warn(
+        f"resume_from_checkpoint({shown(where, 300)}): no workflow is in scope, so the task code saved in the "
+        f"checkpoint runs (as it was when the checkpoint was written); to run your own, call it inside "
+        f"`with workflow({name!r}):` holding the tasks, or pass workflow=...",
+        SavedCodeWarning,
+        stacklevel=3,
+    )
+    return SavedWorkflow(name, graph)
 
 
 class _Checkpoints:
@@ -481,6 +554,6 @@ class _Checkpoints:
 
 SAVER = _Checkpoints()
 __all__ = [
-    "Checkpoint", "CheckpointFileError", "CheckpointManager", "CheckpointMetadata", "PausedRun", "SnapshotError",
+    "Checkpoint", "CheckpointFileError", "CheckpointManager", "CheckpointMetadata", "PausedRun", "SavedCodeWarning", "SnapshotError",
     "UntrustedCheckpointError", "trust_checkpoint",
 ]

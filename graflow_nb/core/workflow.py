@@ -12,7 +12,9 @@ one, and recurses).
 from __future__ import annotations
 
 import itertools
+import pathlib
 import threading
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,28 @@ def current_workflow() -> WorkflowContext:
     return wf if wf is not None else scope.default()
 
 
+def graflow_timeouts(on: bool = True) -> None:
+    """Turn graflow's answer to a feedback timeout on (or off) for this process: see
+    ``WorkflowContext.graflow_timeout_checkpoints``.  ``alias_graflow()`` calls it."""
+    WorkflowContext.graflow_timeout_checkpoints = on
+
+
+def _timed_out(run: Any) -> bool:
+    """For a run paused on a feedback request whose timeout ran out and saved nowhere
+    else, write graflow's checkpoint: ``checkpoints/<session>/session_<session>_step_
+    <steps>_<seconds>.pkl`` under the working directory; True if one was written."""
+    if run.status != "paused" or run.checkpoint_dir is not None:
+        return False
+    if not any(getattr(q, "timed_out", False) for q in list(run.pending.values())):
+        return False
+    session = run.root_session_id
+    folder = pathlib.Path("checkpoints") / session
+    folder.mkdir(parents=True, exist_ok=True)
+    path, _meta = checkpoints.save_run(run, folder / f"session_{session}_step_{run.steps}_{int(time.time())}.pkl")
+    run.checkpoints.append(path)
+    return True
+
+
 def current_workflow_context() -> WorkflowContext:
     """graflow's name for ``current_workflow()``: the active workflow, or the default one."""
     return current_workflow()
@@ -77,6 +101,12 @@ def clear_workflow_context() -> None:
 
 class WorkflowContext:
     """A named graph plus how to run it; ``with workflow("x") as wf`` makes it current."""
+
+    # graflow's engine answers a feedback request that timed out by writing a checkpoint
+    # to ./checkpoints/<session>/ and returning None from execute.  Off by default (a
+    # paused run is returned and nothing is written); the graflow alias turns it on for
+    # its process (``graflow_timeouts``), as graflow programs expect it.
+    graflow_timeout_checkpoints = False
 
     def __init__(self, name: str, tracer: Any = None, prompt_manager: Any = None):
         self.name = name
@@ -110,6 +140,22 @@ class WorkflowContext:
     def register(self, task: Executable) -> None:
         if self.graph.nodes.get(task.task_id) is not task:  # else it is here already
             self.graph.add_node(task)
+
+    def adopt(self, task: Executable) -> None:
+        """A task defined outside any ``with workflow(...)`` block joins the default
+        workflow (this one), as in graflow (``current_workflow_context().execute()``
+        then runs it).  A task defined again under an id this graph holds (a notebook
+        cell run again) replaces the old one; while a run reads the graph, nothing is
+        added to it."""
+        graph = self.graph
+        if graph.is_read_only:
+            return
+        existing = graph.nodes.get(task.task_id)
+        if existing is not None and existing is not task:
+            if existing.is_group:
+                return
+            graph.remove_node(task.task_id)
+        self.register_new(task)
 
     def register_new(self, task: Executable) -> None:
         """``register`` for a task this graph does not hold (one made just now)."""
@@ -237,6 +283,8 @@ class WorkflowContext:
             if view is not None:
                 run.bus.call(view, "finish", run)
         self._autosave(run)
+        if self.graflow_timeout_checkpoints and _timed_out(run):
+            return None  # graflow's: the checkpoint is where its engine writes one
         return result
 
     @staticmethod

@@ -78,10 +78,17 @@ class _DebugRun:
     def join(self, timeout: float) -> bool:
         return self.gate.wait_finished(timeout)
 
-    def abandon(self) -> None:
-        """Cancel without waiting: the debugger was dropped, its threads must not linger."""
-        if not self.gate.finished:
-            self.gate.cancel()
+
+def _abandon(gate: weakref.ref[DebugGate]) -> None:
+    """Cancel without waiting: the debugger was dropped, its threads must not linger.
+
+    Given the gate weakly: while the run goes, its own threads keep the gate alive; once
+    it has ended there is nothing to cancel.  Held strongly, the gate (its run, the run's
+    error, whose traceback holds the debugger's frames) would be kept by the finalizer
+    registry, so a debugger whose run failed would never be freed."""
+    live = gate()
+    if live is not None and not live.finished:
+        live.cancel()
 
 
 class Debugger:
@@ -120,12 +127,17 @@ class Debugger:
         elif halt_at_merge:
             self.break_at_merge(*_ids(halt_at_merge))
         self._runner: _DebugRun
+        self._abandon: weakref.finalize | None = None
         self._start()
 
     # -- the run -----------------------------------------------------------------------
     def _start(self) -> None:
         runner = _DebugRun(self.workflow, self.start_node, self.execute_options, self.breakpoints)
-        weakref.finalize(self, runner.abandon)
+        # One finalizer, for the current run only: one left registered for each run a
+        # restart replaced would pile up for as long as this debugger lives.
+        if self._abandon is not None:
+            self._abandon.detach()
+        self._abandon = weakref.finalize(self, _abandon, weakref.ref(runner.gate))
         self._runner = runner
         runner.start()
         self._settle()

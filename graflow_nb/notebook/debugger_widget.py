@@ -32,6 +32,7 @@ from ..debug import Debugger
 from ..debug.merge_preview import describe_change, short
 from ..debug.values import value_html
 from ..debug.views import Halt, SessionStates, Step, describe_position
+from .closing import close_parts
 from .pictures import graph_html, sessions_html
 
 ALL_MERGES = "(every group)"
@@ -184,8 +185,12 @@ class DebuggerWidget(widgets.VBox):
             self.sessions_picture.value = sessions_html(dbg.run)
         if not keep_status:
             self.status.value = html.escape(repr(dbg))
+        replaced = list(self.rows_box.children)
         self.rows = {s["session_id"]: SessionRow(s, self.step_session, self.continue_session) for s in state}
         self.rows_box.children = list(self.rows.values())
+        for row in replaced:  # ipywidgets keeps a widget until it is closed (see closing)
+            close_parts(row)
+            row.close()
         finished = dbg.finished
         for button in (self.step_button, self.continue_button, self.run_button):
             button.disabled = finished
@@ -195,6 +200,12 @@ class DebuggerWidget(widgets.VBox):
         self.channels.value = self._channels_html(state)
         previews = dbg.pending_merges()
         self.merge.value = "".join(p._repr_html_() for p in previews)
+
+    def close(self) -> None:
+        """Close this widget and every part of it, so that nothing keeps the debugger
+        (and its run) alive; the debugger itself stays as it is."""
+        close_parts(self)
+        super().close()
 
     def _channels_html(self, state: list[dict[str, Any]]) -> str:
         blocks = []

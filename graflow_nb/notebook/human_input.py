@@ -35,6 +35,7 @@ from IPython.display import display
 from ..core.runtime.run import PausedRun, Run
 from ..core.user_frames import for_caller
 from ..debug.merge_preview import short
+from .closing import close_parts
 
 _KINDS = {
     "approve": "approve", "approval": "approve",
@@ -127,8 +128,12 @@ class HumanInputPanel(widgets.VBox):
 
     def refresh(self) -> None:
         questions = [PendingInput(*q) for q in self.source.pending_inputs()]
+        replaced = list(self.forms_box.children)
         self.forms = {q.session_id: InputForm(q, self) for q in questions}
         self.forms_box.children = list(self.forms.values())
+        for form in replaced:  # ipywidgets keeps a widget until it is closed (see closing)
+            close_parts(form)
+            form.close()
         if not questions and not self.status.value:
             self.status.value = "nothing is waiting for input"
 

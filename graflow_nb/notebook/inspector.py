@@ -21,6 +21,7 @@ import ipywidgets as widgets
 
 from ..core.data.channel import MISSING
 from ..debug.values import value_html
+from .closing import close_parts
 from .pictures import graph_html
 
 _INJECTED = frozenset({"llm_client", "llm_agent"})
@@ -157,6 +158,11 @@ class TaskInspector(widgets.HBox):
         """Show ``task_id`` (as picking it does); returns its details."""
         self.picker.value = task_id
         return task_details(self.workflow, self.run, task_id)
+
+    def close(self) -> None:
+        """Close this widget and every part of it, so that nothing keeps the run it shows."""
+        close_parts(self)
+        super().close()
 
     def _picked(self, change: Any) -> None:
         if change["new"] is not None:

@@ -73,6 +73,9 @@ class GraflowMagics(Magics):
         super().__init__(shell)
         self.last_name: str | None = None
         self.debuggers: dict[str, Debugger] = {}
+        # The widget shown for each of those debuggers: a new one for the same workflow
+        # closes it (ipywidgets would keep it, its debugger and its run for good).
+        self.debugger_widgets: dict[str, Any] = {}
 
     # -- %%graflow ---------------------------------------------------------------------
     @magic_arguments.magic_arguments(name="%graflow")
@@ -337,12 +340,16 @@ class GraflowMagics(Magics):
         previous = self.debuggers.pop(wf.name, None)
         if previous is not None:
             previous.close()
+        previous_widget = self.debugger_widgets.pop(wf.name, None)
+        if previous_widget is not None:
+            previous_widget.close()
         try:
             debugger = Debugger(wf, start, **options)
         except Exception as error:
             raise_for_cell(error, filename)
         self.debuggers[wf.name] = debugger
-        return DebuggerWidget(debugger)
+        widget = self.debugger_widgets[wf.name] = DebuggerWidget(debugger)
+        return widget
 
     @staticmethod
     def _draw(wf: WorkflowContext, run: Any) -> Any:

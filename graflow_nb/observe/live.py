@@ -27,7 +27,10 @@ happened for ``TICK`` seconds, the renderer redraws the line over the last pictu
 
 Resuming.  A run that stopped paused (waiting for input) is resumed later, from a form
 in the same cell: ``redraw_final(run)`` redraws the note and the final picture that the
-run's live view left (both are display handles), so they stop saying "paused".
+run's live view left (both are display handles), so they stop saying "paused".  What it
+needs is a ``FinalPicture``, filed under the run in a weak table; it holds the two
+handles and what to draw with, never the run, so the entry goes when the run does (a
+value that held its key would keep every live run of the kernel's life).
 
 Outside a notebook (plain Python, terminal IPython) there is nothing to update in
 place: the run is still recorded, and ``finish`` prints one summary line to stderr.
@@ -66,17 +69,40 @@ MIN_INTERVAL = 0.1  # "a few frames a second at most"
 TICK = 1.0  # seconds: how often the elapsed time moves while no event arrives
 
 
-# The live view that drew each run's final picture, while the run is alive.
-_FINAL_VIEWS: weakref.WeakKeyDictionary[Run, LiveView] = weakref.WeakKeyDictionary()
+class FinalPicture:
+    """What a live view left in its cell when its run ended: the note's display handle,
+    the final picture's (None with ``final=False``), and what to draw them with.  It
+    holds no run (``redraw`` is given the run as it is now; the workflow keeps only its
+    last runs)."""
+
+    def __init__(self, workflow: Any, options: dict[str, Any], note: Any, picture: Any = None):
+        self.workflow = workflow
+        self.options = options
+        self.note = note
+        self.picture = picture
+
+    def draw(self, run: Run) -> Any:
+        return draw_run(self.workflow, run, collapse_over=self.options["collapse_over"], reserve=True)
+
+    def redraw(self, run: Run) -> None:
+        """The closing note and the final picture again, for ``run`` as it is now."""
+        self.note.update(placeholder(self.workflow.name, run, self.options["final"]), raw=True)
+        if self.picture is not None:
+            self.picture.update(self.draw(run))
+
+
+# The final picture a live view left for each run, while the run is alive (weak keys;
+# the values hold no run, see FinalPicture).
+_FINAL_PICTURES: weakref.WeakKeyDictionary[Run, FinalPicture] = weakref.WeakKeyDictionary()
 
 
 def redraw_final(run: Run) -> bool:
     """Redraw the closing note and final picture a live view left for ``run`` (after a
     resume); False when no live view drew this run in a notebook."""
-    view = _FINAL_VIEWS.get(run)
-    if view is None:
+    final = _FINAL_PICTURES.get(run)
+    if final is None:
         return False
-    view.redraw(run)
+    final.redraw(run)
     return True
 
 
@@ -149,7 +175,6 @@ class LiveView:
         self._handle: Any = None
         self._shell = notebook_shell()
         self._picture = ""  # the last frame's drawing (HTML), reused when only the clock moved
-        self._final: Any = None  # the final picture's display handle
 
     # -- called by the engine ------------------------------------------------------------
     def observe(self, event: Event) -> None:
@@ -183,21 +208,13 @@ class LiveView:
             self._done.set()
             self._dirty.set()  # wake the renderer so it sees _done and exits
             self._handle.update(placeholder(self.workflow.name, run, self.options["final"]), raw=True)
+        final = FinalPicture(self.workflow, self.options, self._handle)
         if self.options["final"]:
             try:
-                self._final = display(self._final_picture(run), display_id=True)
+                final.picture = display(final.draw(run), display_id=True)
             except BaseException as error:  # the run's own result or exception matters more
                 self._failed("final picture", error)
-        _FINAL_VIEWS[run] = self
-
-    def redraw(self, run: Run) -> None:
-        """The closing note and the final picture again, for ``run`` as it is now."""
-        self._handle.update(placeholder(self.workflow.name, run, self.options["final"]), raw=True)
-        if self._final is not None:
-            self._final.update(self._final_picture(run))
-
-    def _final_picture(self, run: Run) -> Any:
-        return draw_run(self.workflow, run, collapse_over=self.options["collapse_over"], reserve=True)
+        _FINAL_PICTURES[run] = final
 
     # -- the renderer thread -------------------------------------------------------------
     def _render_loop(self) -> None:

@@ -6,9 +6,11 @@ none: a run only has an event stream if something recorded it.  Two things do:
 - the live view (``execute(..., live=True)``) records the run it shows;
 - ``record(wf)`` adds a ``Recorder`` to ``wf.observers``, recording every later run.
 
-Either files the events under the run (a weak reference: the events go when the run
-does, e.g. when ``wf.runs`` drops it); ``events_of(run)`` finds them.  When both
-record one run, each keeps its own complete copy and the later one is found.
+Either files the events on the run itself (``run.event_logs``, keyed by who keeps
+them), so they go when the run does, e.g. when ``wf.runs`` drops it; ``events_of(run)``
+finds them.  Not in a weak table beside the run: a failed task's event holds its error,
+whose traceback holds the run, and a weak key whose value holds it is never freed.
+When both record one run, each keeps its own complete copy and the later one is found.
 
 A ``Recorder`` is one observer shared by all runs of its workflow, so it must tell
 which run an event belongs to.  Inside a session the engine says so
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import threading
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from ..core.events import Event, EventKind, EventLog
 from ..core.model.scope import running_session
@@ -31,8 +32,8 @@ from ..core.model.scope import running_session
 if TYPE_CHECKING:
     from ..core.runtime.run import Run
 
-_LOGS: WeakKeyDictionary[Run, EventLog] = WeakKeyDictionary()
-# Guards _LOGS writes: runs start on different threads (reads need no lock).
+# Guards writes to runs' event_logs: a Recorder files its log from whichever thread
+# brings a run's first event (reads need no lock).
 _LOCK = threading.Lock()
 
 NOTHING_RECORDED = (
@@ -44,15 +45,16 @@ NOTHING_RECORDED = (
 def keep_events(run: Run, log: EventLog) -> None:
     """File ``log`` as the event stream of ``run``."""
     with _LOCK:
-        _LOGS[run] = log
+        run.event_logs[log] = log
 
 
 def events_of(run: Run) -> list[Event]:
-    """The events recorded for ``run``, in arrival order; LookupError if none were."""
-    log = _LOGS.get(run)
-    if log is None:
+    """The events recorded for ``run`` (the log filed last), in arrival order;
+    LookupError if none were."""
+    logs = run.event_logs
+    if not logs:
         raise LookupError(NOTHING_RECORDED.format(run=run.root_session_id))
-    return list(log.events)
+    return list(next(reversed(list(logs.values()))).events)
 
 
 class Recorder:
@@ -60,9 +62,6 @@ class Recorder:
 
     def __init__(self, workflow: Any):
         self.workflow = workflow
-        # Its own logs, not the shared table: a live view may file the same run too,
-        # and each must keep one copy of each event.
-        self._logs: WeakKeyDictionary[Run, EventLog] = WeakKeyDictionary()
 
     def __call__(self, event: Event) -> None:
         ctx = running_session()
@@ -73,17 +72,18 @@ class Recorder:
             run = self._find(event.session_id, running=starting)
             if run is None:
                 return  # not a run of this workflow
-        log = self._logs.get(run)
+        # Its own log of the run, filed under itself: a live view may file the same run
+        # too, and each must keep one copy of each event.
+        log = run.event_logs.get(self)
         if log is None:
             log = self._start_log(run)
         log(event)
 
     def _start_log(self, run: Run) -> EventLog:
         with _LOCK:
-            log = self._logs.get(run)
+            log = run.event_logs.get(self)
             if log is None:
-                log = self._logs[run] = EventLog()
-                _LOGS[run] = log
+                log = run.event_logs[self] = EventLog()
         return log
 
     def _find(self, root_session_id: str, running: bool) -> Run | None:

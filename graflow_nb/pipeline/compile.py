@@ -95,7 +95,9 @@ class _Compiler:
         group = ParallelGroup(members)
         if block.id:  # named the way Python code names a group, so numbering matches too
             group.set_group_name(block.id)
-        group.with_execution(policy=block.on_error, max_concurrency=block.max_concurrency, timeout=block.timeout)
+        # A block without on_error stops at its first failure, as the file format documents
+        # (a Python group's default, strict, lets every member run).
+        group.with_execution(policy=block.on_error or "fail_fast", max_concurrency=block.max_concurrency, timeout=block.timeout)
         group.pipeline_block = block
         return _Fragment([group], [group])
 

@@ -42,10 +42,10 @@ class _Branching(PicklableError, Exception):
 def _on_error(group: ParallelGroup) -> str | None:
     """The block's ``on_error`` (None: not set, the run's default applies)."""
     policy = group.policy
-    if policy is None:
+    if policy in (None, "fail_fast", "strict"):
+        # fail_fast is a block's default; a file can't say "every branch runs, then
+        # fail" (strict), so a strict group is written as the nearest block, fail_fast.
         return None
-    if policy == "strict":
-        return "fail_fast"
     if isinstance(policy, str) and policy in ("fail_fast", "continue", "ignore", "rollback"):
         return policy
     raise NotExpressibleError(

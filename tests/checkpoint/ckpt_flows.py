@@ -110,6 +110,7 @@ def policy_flow(policy: str, fixed: bool = False):
     failures each policy needs to fail the group (none once fixed)."""
     fails = {
         "strict": {"m2"},
+        "fail_fast": {"m2"},
         "rollback": {"m2"},
         "continue": {"m1", "m2", "m3"},
         "at_least_n": {"m2", "m3"},
@@ -245,7 +246,7 @@ def nested_flow(fixed: bool = False):
             return bm + c
 
         inner = (b1 | b2).with_execution(max_concurrency=1)  # b1 has finished when b2 fails
-        a >> ((b >> inner >> bm) | c).with_execution(max_concurrency=1) >> d  # c never starts
+        a >> ((b >> inner >> bm) | c).with_execution(max_concurrency=1, fail_fast=True) >> d  # c never starts
     return wf
 
 
@@ -254,7 +255,7 @@ FLOWS = {
     "cancel": cancel_flow,
     "dynamic": dynamic_flow,
     "nested": nested_flow,
-    **{f"policy_{p}": functools.partial(policy_flow, p) for p in ("strict", "rollback", "continue", "at_least_n", "critical")},
+    **{f"policy_{p}": functools.partial(policy_flow, p) for p in ("strict", "fail_fast", "rollback", "continue", "at_least_n", "critical")},
 }
 
 

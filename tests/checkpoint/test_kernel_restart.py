@@ -118,7 +118,8 @@ print(json.dumps({{"runs": ckpt_flows.RUNS, "status": run.status, "result": repr
 SCENARIOS = {
     "hitl": ("fetch", {"K_a": True, "K_b": "bob", "K_c_c2": "red"}, ["a", "b", "c2", "cm", "store"],
              repr([("a", True, 10), ("b", "bob"), "c1+red"])),
-    "policy_strict": ("fetch", {}, ["m2", "m2b", "m3", "store"], repr(["m1", "m2", "m3"])),
+    "policy_strict": ("fetch", {}, ["m2", "m2b", "store"], repr(["m1", "m2", "m3"])),
+    "policy_fail_fast": ("fetch", {}, ["m2", "m2b", "m3", "store"], repr(["m1", "m2", "m3"])),
     "policy_rollback": ("fetch", {}, ["m1", "m2", "m2b", "m3", "store"], repr(["m1", "m2", "m3"])),
     "cancel": ("fetch", {}, ["y2", "y3", "store"], repr("xy3")),
     "dynamic": ("fetch", {"K_spawner": True, "K_looper": True}, ["helper", "looper#2", "looper#3", "store"], repr(3)),

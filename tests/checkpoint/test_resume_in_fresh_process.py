@@ -74,11 +74,12 @@ def test_a_paused_run_with_three_waiting_sessions_resumes_in_another_process_twi
 
 # policy -> (members that succeeded and are kept, members that run again)
 POLICIES = {
-    "strict": (["m1"], ["m2", "m2b", "m3"]),  # m3 never started (one member at a time)
+    "strict": (["m1", "m3"], ["m2", "m2b"]),  # every member ran; only m2 failed
+    "fail_fast": (["m1"], ["m2", "m2b", "m3"]),  # m3 never started (one member at a time)
     "rollback": ([], ["m1", "m2", "m2b", "m3"]),  # m1 was undone by its compensation
     "continue": ([], ["m1", "m2", "m2b", "m3"]),  # every member failed
     "at_least_n": (["m1"], ["m2", "m2b", "m3"]),
-    "critical": (["m1"], ["m2", "m2b", "m3"]),  # m2 is critical: m3 never started
+    "critical": (["m1", "m3"], ["m2", "m2b"]),  # m2 is critical; m3 ran and succeeded
 }
 
 

@@ -4,8 +4,14 @@ unanswered, its session pauses (our pause model) instead of graflow's timeout er
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
+import re
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from instruments import WAIT, EventWaiter
@@ -276,3 +282,49 @@ def test_a_task_that_catches_graflows_timeout_falls_back_and_the_question_is_wit
     assert caught == [("F/ask/1", 0.05, "Feedback request F/ask/1 timed out after 0.05 seconds")]
     assert wf.last_run.status == "succeeded" and wf.last_run.pending_inputs() == []
     assert wf.last_run.root_context.feedback_manager.list_pending_requests() == []
+
+
+ALIASED_TIMEOUT = """
+import glob, json, os
+import graflow_nb
+graflow_nb.alias_graflow(announce=False)
+from graflow.core.decorators import task
+from graflow.core.workflow import workflow
+
+def build():
+    with workflow("review") as wf:
+        @task(inject_context=True)
+        def ask(ctx):
+            return "reviewed: " + ctx.request_text_input("Assess:", timeout=0.05)
+
+        @task
+        def publish(ask):
+            return ask.upper()
+
+        ask >> publish
+    return wf
+
+wf = build()
+result = wf.execute("ask", session_id="R")
+[path] = glob.glob(os.path.join("checkpoints", "R", "*.pkl"))
+again = build().resume(path, answers={"R/ask/1": "fine"})
+print(json.dumps({"result": result, "path": path, "status": wf.last_run.status, "again": again}))
+"""
+
+
+def test_under_the_alias_a_timed_out_question_checkpoints_where_graflow_does_and_execute_returns_none(tmp_path):
+    """graflow's engine answers a feedback timeout with a checkpoint in
+    ./checkpoints/<session>/ and returns None; under the alias (only) so does ours, and
+    the checkpoint resumes with the answer.  Outside the alias the run pauses and
+    nothing is written (the test above)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", ALIASED_TIMEOUT], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, check=False, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin",
+                                                         "GRAFLOW_NB_SECRET_FILE": str(tmp_path / "secret")})
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["result"] is None and report["status"] == "paused"
+    folder, name = os.path.split(report["path"])
+    assert folder == os.path.join("checkpoints", "R")
+    assert re.fullmatch(r"session_R_step_\d+_\d+\.pkl", name)
+    assert report["again"] == "REVIEWED: FINE"

@@ -78,7 +78,7 @@ def test_unknown_backends_still_name_the_choices(backend):
 
 
 # -- DIRECT: members one after another in the parent session ----------------------------
-def direct_workflow(policy=None, fail=()):
+def direct_workflow(policy=None, fail=(), fail_fast=False):
     ran = []
     with workflow("direct") as wf:
 
@@ -110,7 +110,9 @@ def direct_workflow(policy=None, fail=()):
             ran.append(("end", ctx.session_id))
             return ctx.get_channel().get("trail")
 
-        start >> ((m1 >> m1_next) | m2 | m3).with_execution(backend=CoordinationBackend.DIRECT, policy=policy) >> end
+        start >> ((m1 >> m1_next) | m2 | m3).with_execution(
+            backend=CoordinationBackend.DIRECT, policy=policy, fail_fast=fail_fast
+        ) >> end
     return wf, ran
 
 
@@ -126,8 +128,8 @@ def test_direct_members_run_in_order_in_the_parent_session_and_the_successor_onc
     assert [(g.group_id, g.session_id, g.state) for g in run.groups] == [("ParallelGroup_1", "P", "succeeded")]
 
 
-def test_direct_strict_stops_at_the_first_failure_and_keeps_what_ran():
-    wf, ran = direct_workflow(fail=("m2",))
+def test_direct_fail_fast_stops_at_the_first_failure_and_keeps_what_ran():
+    wf, ran = direct_workflow(fail=("m2",), fail_fast=True)
     with pytest.raises(ParallelGroupError) as failed:
         wf.execute("start", session_id="P")
     error = failed.value
@@ -136,6 +138,16 @@ def test_direct_strict_stops_at_the_first_failure_and_keeps_what_ran():
     # no isolation in the parent session: the failed member's write stays, as in graflow
     assert wf.last_run.root_context.channel.get("trail") == ["start", "m1", "m2"]
     assert wf.last_run.status == "failed"
+
+
+def test_direct_strict_runs_every_member_and_lists_every_failure_as_graflow_does():
+    wf, ran = direct_workflow(fail=("m1", "m3"))
+    with pytest.raises(ParallelGroupError) as failed:
+        wf.execute("start", session_id="P")
+    error = failed.value
+    assert [name for name, _ in ran] == ["start", "m1", "m2", "m3"]  # m1's chain stops, end never runs
+    assert error.failed_tasks == [("m1", "'m1 broke'"), ("m3", "'m3 broke'")]
+    assert error.successful_tasks == ["m2"] and error.cancelled_tasks == []
 
 
 def test_direct_best_effort_runs_every_member_and_the_successor():

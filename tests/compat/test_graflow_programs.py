@@ -36,6 +36,11 @@ CORRECTIONS = {
         "(graflow runs the copies pickled into the checkpoint, so their appends go to a copy)",
         ["first run failed: GraflowRuntimeError", "calls: ['extract', 'transform']"],
     ),
+    "17_repeated_group": (
+        "the same group written twice is one group, so its successor runs (graflow makes a second group "
+        "nothing leads to, and aggregate never runs)",
+        ["result: None"],
+    ),
     "10_visualisation": (
         "Mermaid node ids are the task ids (graflow appends _1 to each)",
         ["    extract_1([extract]):::first;", "    transform_1[transform];", "    load_1([load]):::last;",

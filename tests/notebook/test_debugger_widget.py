@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from instruments import wait_until
 
 from graflow_nb import task, workflow
 from graflow_nb.notebook import DebuggerWidget
@@ -140,3 +141,38 @@ def test_errors_from_an_action_show_in_the_status_line():
         assert "RuntimeError: disk full" in widget.status.value and "color:#b00" in widget.status.value
     finally:
         widget.debugger.close()
+
+
+def open_widget_ids() -> set[str]:
+    """ipywidgets' table of every widget not closed yet (it keeps each one, and all
+    that it reaches, until then)."""
+    from ipywidgets.widgets.widget import _instances
+
+    return set(_instances)
+
+
+def widget_tree_ids(widget) -> set[str]:
+    ids = {widget.model_id}
+    for part in (*getattr(widget, "children", ()), getattr(widget, "layout", None), getattr(widget, "style", None)):
+        if part is not None and getattr(part, "comm", None) is not None:
+            ids |= widget_tree_ids(part)
+    return ids
+
+
+def test_closing_the_widget_closes_every_part_and_lets_the_run_go():
+    import gc
+    import weakref
+
+    before = open_widget_ids()
+    widget = DebuggerWidget(diamond([]).debug("fetch", session_id="4821"), pictures=False)
+    widget.step_button.click()  # the fork: a row per branch session, drawn anew
+    widget.run_button.click()
+    run = weakref.ref(widget.debugger.run)
+    parts = widget_tree_ids(widget)
+    assert len(parts) > 20 and parts <= open_widget_ids()
+    widget.close()
+    assert open_widget_ids() == before  # rows replaced by the clicks were closed then, the rest now
+    del widget
+    # Nothing of the closed widget keeps the debugger, its workflow or its run (the
+    # debugger's thread lets go of it a moment after the run ends).
+    wait_until(lambda: gc.collect() >= 0 and run() is None, "the run to be freed", timeout=3)

@@ -69,3 +69,24 @@ def test_the_picker_beside_the_graph():
     html = inspector.details.value
     assert "4821_transform_a" in html and "fetch = <code>{&#x27;rows&#x27;: 3}</code>" in html and "result: <code>6</code>" in html
     assert inspector.select("store")["runs"][0]["result"] == 36
+
+
+def test_closing_the_inspector_closes_every_part_and_lets_the_run_go():
+    import gc
+    import weakref
+
+    from ipywidgets.widgets.widget import _instances
+
+    before = set(_instances)
+    wf = diamond()
+    wf.execute("fetch", session_id="4821")
+    inspector = TaskInspector(wf, pictures=False)
+    inspector.select("transform_a")
+    assert len(set(_instances) - before) >= 5  # the box, the picture, the picker, the details, their layouts
+    run = weakref.ref(wf.last_run)
+    wf.runs.clear()
+    inspector.close()
+    assert set(_instances) == before
+    del inspector
+    gc.collect()
+    assert run() is None  # the picker's callback no longer reaches the inspector and its run

@@ -261,6 +261,23 @@ def test_step_flag_opens_the_debugger_instead_of_running(ip, cell):
     assert debugger.finished and debugger.status == "cancelled"
 
 
+def test_a_new_step_closes_the_previous_widget_of_that_workflow(ip, cell):
+    """ipywidgets keeps a widget until it is closed, and the old widget's buttons reach
+    the old debugger and its run: the magic closes it with its debugger."""
+    from ipywidgets.widgets.widget import _instances
+
+    cell(PLAIN)
+    cell("%%graflow dbg_me --session-id 4821\nfetch >> (clean | enrich) >> store\n")
+    cell("first = %graflow step dbg_me --session-id 4821")
+    first = ip.user_ns["first"]
+    assert first.model_id in _instances and first.step_button.model_id in _instances
+    cell("second = %graflow step dbg_me --session-id 4822")
+    second = ip.user_ns["second"]
+    assert first.comm is None and first.step_button.comm is None  # closed, every part
+    assert first.debugger.finished and first.debugger.status == "cancelled"
+    assert second.model_id in _instances and second.debugger.held() == ["4822"]
+
+
 INTERRUPTING = """
 import _thread, time
 from graflow_nb import task

@@ -56,7 +56,7 @@ def test_a_failed_member_turns_the_folded_node_red():
         group = task("t0")(lambda: None)
         for i in range(1, 60):
             group = group | task(f"t{i}")((lambda: 1 / 0) if i == 5 else (lambda: None))
-        _ = source >> group >> sink
+        _ = source >> group.with_execution(fail_fast=True) >> sink
     with pytest.raises(ParallelGroupError):
         wf.execute("source", session_id="F", max_workers=1)
     layout = Layout(draw_graph(wf, wf.last_run))

@@ -105,7 +105,7 @@ def test_members_stopped_by_a_failing_sibling_are_cancelled():
         boom = task("boom")(lambda: 1 / 0)
         later = task("later")(lambda: 2)
         last = task("last")(lambda: 3)
-        _ = first >> (boom | later | last)
+        _ = first >> (boom | later | last).with_execution(fail_fast=True)
     with pytest.raises(ParallelGroupError):
         wf.execute("first", session_id="C", max_workers=1)
     layout = Layout(draw_graph(wf, wf.last_run))

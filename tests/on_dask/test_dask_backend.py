@@ -177,8 +177,8 @@ def failing_fanout(name: str, client: Client, **options):
     return wf
 
 
-def test_strict_policy_keeps_the_original_error_and_never_starts_the_rest(client):
-    wf = failing_fanout("strict", client, max_concurrency=1)
+def test_fail_fast_keeps_the_original_error_and_never_starts_the_rest(client):
+    wf = failing_fanout("strict", client, max_concurrency=1, fail_fast=True)
     with pytest.raises(ParallelGroupError) as caught:
         wf.execute("src", session_id="S")
     error = caught.value.errors["m1"]

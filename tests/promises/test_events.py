@@ -117,7 +117,7 @@ def failing_workflow():
         def after():
             return 2
 
-        (bad | never).with_execution(max_concurrency=1) >> after
+        (bad | never).with_execution(max_concurrency=1, fail_fast=True) >> after
     return wf
 
 

@@ -460,7 +460,7 @@ def test_a_cancelled_branchs_in_place_edits_never_reach_the_parent():
         def m1b(ctx):
             ran.append("m1b")
 
-        source >> (m0 | (m1a >> m1b)) >> sink
+        source >> (m0 | (m1a >> m1b)).with_execution(fail_fast=True) >> sink
     with pytest.raises(ParallelGroupError):
         wf.execute("source", initial_channel=originals, session_id="S")
     assert ran == ["m1a saw cancelled=True"]

@@ -101,7 +101,7 @@ def polite_and_bad(running: threading.Event):
 def test_a_task_stopped_part_way_by_its_groups_stop_is_cancelled_not_a_second_failure():
     with workflow("polite") as wf:
         polite, bad = polite_and_bad(threading.Event())
-        _ = polite | bad
+        _ = (polite | bad).with_execution(fail_fast=True)
     with pytest.raises(ParallelGroupError) as caught:
         wf.execute(session_id="P")
     run = wf.last_run
@@ -137,7 +137,7 @@ def test_task_stopped_error_with_nothing_cancelled_is_an_ordinary_failure():
         def fine():
             return 2
 
-        (liar | fine).with_execution(max_concurrency=1)
+        (liar | fine).with_execution(max_concurrency=1, fail_fast=True)
     with pytest.raises(ParallelGroupError) as caught:
         wf.execute(session_id="L")
     assert [m for m, _ in caught.value.failed_tasks] == ["liar"] and caught.value.cancelled_tasks == ["fine"]

@@ -231,8 +231,8 @@ def test_sixty_four_random_failures_under_best_effort_are_all_accounted_for(seed
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sixty_four_random_failures_under_strict_nothing_lost_or_run_twice(seed):
-    wf, runs, raised, ids, failing = random_fanout(seed, "strict", 8)
+def test_sixty_four_random_failures_under_fail_fast_nothing_lost_or_run_twice(seed):
+    wf, runs, raised, ids, failing = random_fanout(seed, "fail_fast", 8)
     with pytest.raises(ParallelGroupError) as info:
         wf.execute("fetch", session_id="S")
 
@@ -257,3 +257,21 @@ def test_sixty_four_random_failures_under_strict_nothing_lost_or_run_twice(seed)
         assert (t, f"S_{t}", "cancelled") in run.skipped
     for t in ran - set(raised):
         assert run.sessions[f"S_{t}"].state in ("cancelled", "discarded")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("limit", [None, 8])
+def test_sixty_four_random_failures_under_strict_every_member_runs_and_every_failure_is_listed(seed, limit):
+    wf, runs, raised, ids, failing = random_fanout(seed, "strict", limit)
+    with pytest.raises(ParallelGroupError) as info:
+        wf.execute("fetch", session_id="S")
+
+    error = info.value
+    assert runs.counter == Counter({t: 1 for t in [*ids, "fetch"]})  # every member, once; no store
+    assert [t for t, _ in error.failed_tasks] == sorted(failing)  # every failure, declared order
+    assert [m for _, m in error.failed_tasks] == [str(raised[t]) for t in sorted(failing)]
+    assert error.successful_tasks == [t for t in ids if t not in failing]
+    assert error.cancelled_tasks == []
+    assert error.__cause__ is raised[min(failing)]

@@ -72,10 +72,12 @@ def parent_channel(wf, session_id: str = "S") -> dict:
 
 # -- strict / fail_fast (items 29, 30, 34) -------------------------------------------------
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("policy", [None, "strict", "fail_fast"])
-def test_strict_first_failure_stops_unstarted_members_and_names_member_one(policy):
+@pytest.mark.parametrize(
+    "choice", [{"policy": "fail_fast"}, {"policy": "strict", "fail_fast": True}, {"fail_fast": True}]
+)
+def test_fail_fast_first_failure_stops_unstarted_members_and_names_member_one(choice):
     calls = Calls()
-    wf, raised = fan(calls, ["m1", "m2", "m3", "m4"], failing={"m1"}, policy=policy, max_concurrency=1)
+    wf, raised = fan(calls, ["m1", "m2", "m3", "m4"], failing={"m1"}, max_concurrency=1, **choice)
 
     with pytest.raises(ParallelGroupError) as info:
         wf.execute("fetch", session_id="S")
@@ -104,7 +106,7 @@ def test_strict_first_failure_stops_unstarted_members_and_names_member_one(polic
 
 
 @pytest.mark.timeout(60)
-def test_strict_sibling_mid_chain_stops_at_its_next_task_boundary():
+def test_fail_fast_sibling_mid_chain_stops_at_its_next_task_boundary():
     calls = Calls()
     m2_running = threading.Event()
     m1_raising = threading.Event()
@@ -138,7 +140,7 @@ def test_strict_sibling_mid_chain_stops_at_its_next_task_boundary():
         def store():
             calls.hit("store")
 
-        fetch >> (m1 | (m2 >> m2b)) >> store
+        fetch >> (m1 | (m2 >> m2b)).with_execution(fail_fast=True) >> store
 
     with pytest.raises(ParallelGroupError) as info:
         wf.execute("fetch", session_id="S")
@@ -179,7 +181,7 @@ def test_task_polling_ctx_cancelled_sees_true_after_a_sibling_fails():
         def after_poller():
             calls.hit("after_poller")
 
-        fetch >> (failer | (poller >> after_poller))
+        fetch >> (failer | (poller >> after_poller)).with_execution(fail_fast=True)
 
     with pytest.raises(ParallelGroupError):
         wf.execute("fetch", session_id="S")
@@ -358,7 +360,7 @@ def test_custom_policy_sees_every_member_result():
             seen.append(
                 (
                     group_id,
-                    list(tasks),
+                    [t.task_id for t in tasks],
                     {t: (r.success, r.status, r.session_id, type(r.error).__name__) for t, r in results.items()},
                 )
             )

@@ -626,7 +626,7 @@ def test_members_that_never_start_are_skipped_in_the_record_and_the_event_stream
         def third():
             pass
 
-        group = (first | second | third).with_execution(max_concurrency=1)
+        group = (first | second | third).with_execution(max_concurrency=1, fail_fast=True)
         with pytest.raises(ParallelGroupError):
             wf.execute(group.task_id, session_id="N", observers=[log])
     expected = [("second", "N_second", "cancelled"), ("third", "N_third", "cancelled")]

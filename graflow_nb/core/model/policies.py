@@ -5,15 +5,26 @@ A policy answers three questions: when one member fails, should the siblings sto
 boundary); once every member has ended, does the group fail (``on_group_finished``
 raises); and on failure, do succeeded members' compensations run (``compensates``)?
 
-    strict / fail_fast   any failure fails the group and stops the siblings (default)
+    strict               every member runs; any failure fails the group, and the error
+                         lists every failure in declaration order (default, graflow's)
+    fail_fast            strict, but the first failure stops the siblings (the same as
+                         ``with_execution(fail_fast=True)`` with any policy)
     best_effort          every member runs; the group always succeeds (graflow's)
     continue / ignore    every member runs; fails only if all failed; else "degraded"
-    rollback             strict, then compensations in reverse declaration order
+    rollback             fail_fast, then compensations in reverse declaration order
     AtLeastNGroupPolicy(n), CriticalGroupPolicy(ids), or a subclass of your own
+
+Every member running is what makes the outcome the same on every run: which members a
+first failure would have stopped depends on scheduling, the full list of failures does
+not.  A subclass written against graflow's documentation works unchanged: it gets the
+member tasks (each with ``task_id``) and the results in declaration order, and can call
+graflow's ``_validate_group_results`` and ``_partition_group_results`` (its documented
+extension points, public here).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +50,12 @@ class TaskResult:
             object.__setattr__(self, name, value)
 
 
-def _failure_error(group_id: str, message: str, results: dict[str, TaskResult]) -> ParallelGroupError:
-    failed = [r for r in results.values() if r.status == "failed"]
+def _failure_error(
+    group_id: str, message: str, results: dict[str, TaskResult], counted: set[str] | None = None
+) -> ParallelGroupError:
+    """The group's error: every failure in declaration order (only those in ``counted``,
+    when given), every success, and the members that never ran."""
+    failed = [r for r in results.values() if r.status == "failed" and (counted is None or r.task_id in counted)]
     return ParallelGroupError(
         message,
         group_id=group_id,
@@ -88,6 +103,11 @@ def _brief(result: TaskResult) -> str:
     return f"{kind}: {clip(result.error_message or '')}"
 
 
+def member_id(task: Any) -> str:
+    """A member's id, given the member task (what the engine hands a policy) or its id."""
+    return task if isinstance(task, str) else task.task_id
+
+
 class GroupExecutionPolicy:
     """What a parallel group does when members fail: subclass it and define
     ``on_group_finished`` (raise to fail the group) for a policy of your own."""
@@ -96,20 +116,56 @@ class GroupExecutionPolicy:
     stop_on_failure = False
     compensates = False
 
+    def get_name(self) -> str:
+        """graflow's name for the policy (its class name for a policy of your own)."""
+        return self.name if self.name != "custom" else type(self).__name__
+
     def should_stop(self, member_id: str, error: BaseException) -> bool:
         return self.stop_on_failure
 
-    def on_group_finished(self, group_id: str, tasks: list[str], results: dict[str, TaskResult], context: Any) -> None:
+    def fails_group_alone(self, member_id: str) -> bool:
+        """Whether this member's failure fails the group whatever the others do (then a
+        sibling waiting for human input is not asked: the answer could change nothing)."""
+        return False
+
+    def on_group_finished(self, group_id: str, tasks: Sequence[Any], results: dict[str, TaskResult], context: Any) -> None:
         raise NotImplementedError("a GroupExecutionPolicy subclass must define on_group_finished")
+
+    def _validate_group_results(self, group_id: str, tasks: Sequence[Any], results: dict[str, TaskResult]) -> None:
+        """Raise ``ParallelGroupError`` unless ``results`` has exactly one result per
+        member of ``tasks`` (tasks or their ids): graflow's check, for policies that
+        call it first."""
+        expected = [member_id(t) for t in tasks]
+        missing = [t for t in expected if t not in results]
+        unexpected = sorted(t for t in results if t not in set(expected))
+        if missing or unexpected:
+            parts = [f"missing results for tasks: {sorted(missing)}"] if missing else []
+            parts += [f"unexpected results for tasks: {unexpected}"] if unexpected else []
+            raise ParallelGroupError(
+                f"Parallel group {group_id} result mismatch: {', '.join(parts)}",
+                group_id=group_id,
+                failed_tasks=[],
+                successful_tasks=[t for t, r in results.items() if r.success],
+            )
+
+    def _partition_group_results(self, results: dict[str, TaskResult]) -> tuple[list[str], list[tuple[str, str]]]:
+        """``(successful ids, [(failed id, message)])`` in declaration order, as graflow
+        splits them (a member that never ran counts as failed, "cancelled")."""
+        successful = [t for t, r in results.items() if r.success]
+        failed = [(t, r.error_message or "Unknown error") for t, r in results.items() if not r.success]
+        return successful, failed
 
 
 class StrictGroupPolicy(GroupExecutionPolicy):
-    """Any failure fails the group; members not started yet never start."""
+    """Every member runs; any failure fails the group, naming every failed member."""
 
     name = "strict"
-    stop_on_failure = True
 
-    def on_group_finished(self, group_id: str, tasks: list[str], results: dict[str, TaskResult], context: Any) -> None:
+    def fails_group_alone(self, member_id: str) -> bool:
+        return True
+
+    def on_group_finished(self, group_id: str, tasks: Sequence[Any], results: dict[str, TaskResult], context: Any) -> None:
+        self._validate_group_results(group_id, tasks, results)
         if any(not r.success for r in results.values()):
             failed = sum(r.status == "failed" for r in results.values())
             raise _failure_error(
@@ -119,12 +175,21 @@ class StrictGroupPolicy(GroupExecutionPolicy):
             )
 
 
+class FailFastGroupPolicy(StrictGroupPolicy):
+    """Strict, and the first failure stops the siblings: members not started never
+    start, running ones stop at their next task boundary (reported as cancelled)."""
+
+    name = "fail_fast"
+    stop_on_failure = True
+
+
 class BestEffortGroupPolicy(GroupExecutionPolicy):
     """Every member runs; the group succeeds whatever failed (failures stay recorded)."""
 
     name = "best_effort"
 
-    def on_group_finished(self, group_id: str, tasks: list[str], results: dict[str, TaskResult], context: Any) -> None:
+    def on_group_finished(self, group_id: str, tasks: Sequence[Any], results: dict[str, TaskResult], context: Any) -> None:
+        self._validate_group_results(group_id, tasks, results)
         return None
 
 
@@ -138,7 +203,11 @@ class AtLeastNGroupPolicy(GroupExecutionPolicy):
             raise ConfigError(f"AtLeastNGroupPolicy needs min_success >= 1, got {min_success}")
         self.min_success = min_success
 
-    def on_group_finished(self, group_id: str, tasks: list[str], results: dict[str, TaskResult], context: Any) -> None:
+    def get_name(self) -> str:
+        return f"at_least_{self.min_success}"
+
+    def on_group_finished(self, group_id: str, tasks: Sequence[Any], results: dict[str, TaskResult], context: Any) -> None:
+        self._validate_group_results(group_id, tasks, results)
         ok = sum(r.success for r in results.values())
         if ok < self.min_success:
             raise _failure_error(
@@ -149,26 +218,37 @@ class AtLeastNGroupPolicy(GroupExecutionPolicy):
 
 
 class CriticalGroupPolicy(GroupExecutionPolicy):
-    """The group fails only when one of ``critical_task_ids`` fails (which stops the rest)."""
+    """Every member runs; the group fails when a critical member did not succeed.
+
+    The error's ``failed_tasks`` names only critical members that really failed, in
+    declaration order; a critical member that never ran (stopped by ``fail_fast``, a
+    timeout or a cancel) fails the group too and is listed in ``cancelled_tasks``."""
 
     name = "critical"
 
     def __init__(self, critical_task_ids: list[str]):
         self.critical_task_ids = list(critical_task_ids)
 
-    def should_stop(self, member_id: str, error: BaseException) -> bool:
+    def fails_group_alone(self, member_id: str) -> bool:
         return member_id in self.critical_task_ids
 
-    def on_group_finished(self, group_id: str, tasks: list[str], results: dict[str, TaskResult], context: Any) -> None:
+    def on_group_finished(self, group_id: str, tasks: Sequence[Any], results: dict[str, TaskResult], context: Any) -> None:
+        self._validate_group_results(group_id, tasks, results)
         missing = [t for t in self.critical_task_ids if t not in results]
         if missing:
             raise ConfigError(f"critical task(s) {missing} are not members of group {group_id!r}")
-        failed = [t for t in self.critical_task_ids if not results[t].success]
-        if failed:
+        critical = set(self.critical_task_ids)
+        unsuccessful = [r for t, r in results.items() if t in critical and not r.success]
+        if unsuccessful:
+            failed = [r.task_id for r in unsuccessful if r.status == "failed"]
+            not_run = [r.task_id for r in unsuccessful if r.status != "failed"]
             raise _failure_error(
                 group_id,
-                f"Critical tasks failed: {failed} in group {group_id}: {describe_failures(results)}",
+                f"Critical tasks failed: {failed} in group {group_id}: {describe_failures(results)}"
+                if failed
+                else f"Critical tasks did not run: {not_run} in group {group_id}: {describe_failures(results)}",
                 results,
+                counted=critical,
             )
 
 
@@ -178,7 +258,8 @@ class ContinueGroupPolicy(GroupExecutionPolicy):
 
     name = "continue"
 
-    def on_group_finished(self, group_id: str, tasks: list[str], results: dict[str, TaskResult], context: Any) -> None:
+    def on_group_finished(self, group_id: str, tasks: Sequence[Any], results: dict[str, TaskResult], context: Any) -> None:
+        self._validate_group_results(group_id, tasks, results)
         if results and not any(r.success for r in results.values()):
             raise _failure_error(
                 group_id,
@@ -187,8 +268,8 @@ class ContinueGroupPolicy(GroupExecutionPolicy):
             )
 
 
-class RollbackGroupPolicy(StrictGroupPolicy):
-    """Strict, and on failure each succeeded member's compensation runs once, in
+class RollbackGroupPolicy(FailFastGroupPolicy):
+    """Fail-fast, and on failure each succeeded member's compensation runs once, in
     reverse declaration order, before the error is raised (declare one with
     ``@member.compensate``)."""
 
@@ -198,7 +279,7 @@ class RollbackGroupPolicy(StrictGroupPolicy):
 
 _BY_NAME = {
     "strict": StrictGroupPolicy,
-    "fail_fast": StrictGroupPolicy,
+    "fail_fast": FailFastGroupPolicy,
     "best_effort": BestEffortGroupPolicy,
     "continue": ContinueGroupPolicy,
     "ignore": ContinueGroupPolicy,

@@ -63,7 +63,7 @@ class Executable(ABC):
             other = as_node(other, self, "<<")
         return _wire(other, self)
 
-    def __or__(self, other: Executable) -> ParallelGroup:
+    def __or__(self, other: Executable) -> ParallelGroup | _GroupRespelling:
         if type(other) not in _NODE_TYPES:
             other = as_node(other, self, "|")
         return _join_parallel(self, other)
@@ -169,8 +169,8 @@ class TaskWrapper(Executable):
         self.__name__ = func.__name__ if plain else getattr(func, "__name__", task_id)
         self.__doc__ = func.__doc__ if plain else getattr(func, "__doc__", None)
         self.__wrapped__ = func
-        if register_to_context and (wf := scope.entered()) is not None:
-            wf.register_new(self)
+        if register_to_context:
+            _join_scope(self)
 
     def _configure(
         self,
@@ -496,6 +496,7 @@ class ParallelGroup(Executable):
 
     is_group = True
     backend_chosen = False  # False: the run's executor decides (execute(executor=...))
+    fail_fast = False  # True: the first failure stops the siblings (with_execution)
     # The graph that indexes this group's members (core.graph's ``_holders``), weakly:
     # a group kept from an old cell must not keep that cell's whole graph alive.
     home: Callable[[], Any] | None = None  # -> the TaskGraph (core.graph imports this module)
@@ -548,11 +549,7 @@ class ParallelGroup(Executable):
             raise ConfigError(f"group {shown(self.task_id)} cannot contain itself")
         holder = (wf or _wf()).graph.group_holding(member_id, besides=self)
         if holder is not None:
-            raise ConfigError(
-                f"task {shown(member_id)} is already a member of group {shown(holder)}; a task "
-                f"in two groups would run once in each: use a second task in the other group "
-                f"(t(task_id='new_id') makes one from a task t)"
-            )
+            raise _in_two_groups(member_id, holder)
         if not is_group:
             return member, 1
         depth = member.depth + 1
@@ -603,6 +600,7 @@ class ParallelGroup(Executable):
         merge: Any = None,
         max_concurrency: int | None = None,
         timeout: float | None = None,
+        fail_fast: bool = False,
     ) -> ParallelGroup:
         """Choose how members run (checked now, before anything runs).
 
@@ -615,7 +613,11 @@ class ParallelGroup(Executable):
         ``max_concurrency`` (or graflow's ``backend_config={"thread_count": n}``) caps
         how many members run at once; 1 starts them in declaration order.
         ``policy``: see ``core.policies``; None uses the run's default
-        (``execute(default_policy=...)``, itself "strict" unless set).
+        (``execute(default_policy=...)``, itself "strict" unless set): every member
+        runs and the group's error lists every failure.
+        ``fail_fast``: True stops the siblings at the first failure instead (members
+        not started never start, running ones stop at their next task boundary);
+        the policy still decides whether the group failed.
         ``merge``: how branch channel writes combine at fan-in (see ``core.merge``).
         ``timeout``: seconds for the whole group (default none); on expiry the
         group fails with ``GroupTimeoutError`` and running members are abandoned.
@@ -635,6 +637,8 @@ class ParallelGroup(Executable):
             )
         if policy is not None:
             resolve_policy(policy)
+        if not isinstance(fail_fast, bool):
+            raise TypeError(f"{owner}: fail_fast must be True or False, got {describe(fail_fast)}")
         validate_merge_spec(merge, self.task_id)
         self.backend = name
         self.backend_chosen = backend is not None
@@ -643,6 +647,7 @@ class ParallelGroup(Executable):
         self.policy = policy
         self.merge = merge
         self.timeout = timeout
+        self.fail_fast = fail_fast
         return self
 
     def __getstate__(self) -> dict[str, Any]:
@@ -660,7 +665,91 @@ class ParallelGroup(Executable):
         )
 
 
-def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:
+def _join_scope(task: Executable) -> None:
+    """A new task joins the entered workflow (or running session), else, as in graflow,
+    the default workflow."""
+    wf = scope.entered()
+    if wf is not None:
+        wf.register_new(task)
+    else:
+        scope.default().adopt(task)
+
+
+def _in_two_groups(member_id: str, holder: str) -> ConfigError:
+    return ConfigError(
+        f"task {shown(member_id)} is already a member of group {shown(holder)}; a task "
+        f"in two groups would run once in each: use a second task in the other group "
+        f"(t(task_id='new_id') makes one from a task t)"
+    )
+
+
+class _GroupRespelling:
+    """``a | b`` where ``a`` and ``b`` open an existing group ``a | b | c``: graflow's
+    documentation writes the same group twice (``load >> (a | b | c)``, then ``(a | b |
+    c) >> aggregate``), and both mean the one group.  Spelled to its last member in
+    the same order, it stands for that group (``>>``, ``<<``, its attributes); spelled
+    any other way (another task, a different order, stopped short, or more members
+    added) it is refused as a task in two groups, with that error's message."""
+
+    def __init__(self, group: ParallelGroup, matched: int):
+        self.group = group
+        self.matched = matched
+
+    @property
+    def complete(self) -> bool:
+        return self.matched == len(self.group.tasks)
+
+    def whole(self) -> ParallelGroup:
+        """The group, if spelled whole; else the refusal."""
+        if not self.complete:
+            raise self.refusal()
+        return self.group
+
+    def refusal(self) -> ConfigError:
+        return _in_two_groups(self.group.tasks[0].task_id, self.group.task_id)
+
+    def __or__(self, other: Any) -> _GroupRespelling:
+        tasks = self.group.tasks
+        if not self.complete and other is tasks[self.matched]:
+            return _GroupRespelling(self.group, self.matched + 1)
+        raise self.refusal()
+
+    def __ror__(self, other: Any) -> _GroupRespelling:
+        raise self.refusal()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.whole(), name)
+
+    def __rshift__(self, other: Any) -> Any:
+        return self.whole() >> other
+
+    def __rrshift__(self, other: Any) -> Any:
+        return other >> self.whole()
+
+    def __lshift__(self, other: Any) -> Any:
+        return self.whole() << other
+
+    def __rlshift__(self, other: Any) -> Any:
+        return other << self.whole()
+
+
+def _respelling(left: Executable, right: Executable) -> ParallelGroup | _GroupRespelling | None:
+    """The group ``left | right`` starts to write again, if it is one (see _GroupRespelling)."""
+    if left.is_chain or right.is_chain:
+        return None
+    graph = _wf().graph
+    holder = graph.group_holding(left.task_id)
+    if holder is None:
+        return None
+    group = graph.nodes.get(holder)
+    if not isinstance(group, ParallelGroup) or len(group.tasks) < 2:
+        return None
+    if group.tasks[0] is left and group.tasks[1] is right:
+        return _GroupRespelling(group, 2)
+    return None
+
+
+def _join_parallel(left: Executable, right: Executable) -> ParallelGroup | _GroupRespelling:
     # ``is_group`` rather than isinstance: Executable is an ABC, and its isinstance is
     # the dearest step of a ``|`` that adds one member to a wide group.
     if left.is_group and right.is_group:
@@ -681,7 +770,7 @@ def _join_parallel(left: Executable, right: Executable) -> ParallelGroup:
         group = cast(ParallelGroup, right)
         group.add_member(left, index=0)
         return group
-    return ParallelGroup([left, right])
+    return _respelling(left, right) or ParallelGroup([left, right])
 
 
 def chain(*tasks: Executable) -> Executable:
@@ -710,6 +799,8 @@ def as_node(value: Any, left: Executable | None, where: str) -> Executable:
     for a plain function, that ``@task`` is missing."""
     if type(value) in _NODE_TYPES or isinstance(value, Executable):
         return value
+    if isinstance(value, _GroupRespelling):
+        return value.whole()
     if left is None:
         place = f"{where}()"
     elif where == "ParallelGroup":

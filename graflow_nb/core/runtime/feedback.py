@@ -215,6 +215,7 @@ def request_feedback(
             value = default
         if value is MISSING:
             ctx.waiting_key = key
+            question.timed_out = timeout is not None
             raise PauseRequested(key) if timeout is None else FeedbackWaitTimedOut(key, timeout)
     run.pending.pop(key, None)
     ctx.waiting_key = None

@@ -153,6 +153,7 @@ class PendingInput:
     prompt: str
     options: list[str] | None = None
     metadata: dict[str, Any] | None = None
+    timed_out: bool = False  # asked with a timeout that ran out (graflow's FeedbackTimeoutError)
 
 
 def check_answer(question: PendingInput, value: Any) -> None:
@@ -252,6 +253,7 @@ class Run:
         self.checkpoint_dir: Any = None  # execute(checkpoint_dir=...): saved here on pause/failure/cancel
         self.checkpoints: list[str] = []  # paths of the checkpoints written of this run
         self.checkpoint_errors: list[Exception] = []  # deferred ctx.checkpoint() saves that failed, the run untouched
+        self.event_logs: dict[Any, Any] = {}  # observe.record's logs of it: on the run, so they go with it
         # Wakes tasks waiting (with a default) for run.answer(); shares the run's lock.
         self._answered = threading.Condition(self._lock)
 
@@ -634,7 +636,8 @@ class Run:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads", "executor", "driver"):
+        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads", "executor",
+                     "driver", "event_logs"):
             state.pop(name, None)
         state["bus"] = EventBus()
         state["observer_errors"] = []  # they hold live callbacks of this process, as the bus does
@@ -652,6 +655,7 @@ class Run:
         self.gate = None
         self.executor = None
         self.driver = None
+        self.event_logs = {}
         self.set_concurrency(self.max_concurrency)
 
     def __repr__(self) -> str:

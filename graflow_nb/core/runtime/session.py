@@ -149,6 +149,10 @@ class Session:
     failed_groups: Mapping[str, Any] = _EMPTY  # group id -> GroupRun that failed (for a checkpoint)
     waiting_key: str | None = None  # the input key the session's next task waits on
     checkpoint_request: tuple[str, Any, Any] | None = None  # (task id, path, metadata) of ctx.checkpoint(deferred=True)
+    # graflow's names, on the run's root context: the .pkl path and the metadata (as a
+    # dict) of the last checkpoint written of this run, or of the one it resumed from.
+    last_checkpoint_path: str | None = None
+    checkpoint_metadata: Mapping[str, Any] = _EMPTY
     _added_this_task: frozenset[str] | set[str] = frozenset()
     has_dynamic = False
     # Set with any of the running task's control flags below (and _added_this_task), so
@@ -373,6 +377,20 @@ class Session:
                 f"{known_ids(self.graph.get_start_nodes() or self.graph.nodes)}"
             )
         return self.lookup(task_id)
+
+    # -- graflow's view of a deferred ctx.checkpoint() request ---------------------------
+    @property
+    def checkpoint_requested(self) -> bool:
+        return self.checkpoint_request is not None
+
+    @property
+    def checkpoint_request_path(self) -> Any:
+        return None if self.checkpoint_request is None else self.checkpoint_request[1]
+
+    @property
+    def checkpoint_request_metadata(self) -> dict[str, Any] | None:
+        request = self.checkpoint_request
+        return None if request is None else dict(request[2] or {})
 
     def knows(self, task_id: str) -> bool:
         try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -67,11 +68,12 @@ class _ParkedThreads:
                 seat.pool = None
             self._seats.extend(seats)
 
-    def park(self) -> WorkerPool | None:
+    def seat(self) -> _Seat:
+        """A parked seat for the calling thread to wait on (``_Seat.wait``)."""
         seat = _Seat(None)
         with self._lock:
             self._seats.append(seat)
-        return seat.wait()
+        return seat
 
     def withdraw(self, seat: _Seat) -> bool:
         """Remove a parked ``seat`` whose wait timed out; False if someone took it."""
@@ -116,13 +118,26 @@ class _Seat:
 _PARKED = _ParkedThreads()
 
 
-def _worker_main(pool: WorkerPool | None) -> None:
+def _worker_main(first: list[WorkerPool]) -> None:
+    """Serve pools until no pool wants this thread.  It waits (idle in a pool, or parked)
+    here, holding only its seat: a pool that shuts down meanwhile, with whatever its
+    leftover job entries reach (sessions, results: the whole run), must not live on in a
+    waiting thread's frame.  The first pool comes in a list this thread empties, for the
+    same reason: a Thread keeps its arguments until it ends, and a worker outlives the
+    pool that started it."""
     thread = threading.current_thread()
+    pool: WorkerPool | None = first.pop()
+    ended = False
     while pool is not None:
         name = f"{pool.name}-worker"
         if thread.name != name:
             thread.name = name
-        pool = pool.work()
+        seat, ended = pool.work(ended)
+        served = weakref.ref(pool)
+        pool = None
+        pool = seat.wait()
+        if pool is not served():
+            ended = False  # a new pool's work starts afresh, as a new thread's does
 
 
 STALL_SECONDS = 0.00025
@@ -151,13 +166,19 @@ class _StallMonitor:
 
     def _loop(self) -> None:
         while True:
-            with self._cond:
-                while not self._pools:
-                    self._cond.wait()
-                pools = list(self._pools)
-            for pool in pools:
-                pool.check_stall()
+            self._look()
             time.sleep(STALL_SECONDS)
+
+    def _look(self) -> None:
+        """Wait until some pool is watched, then look at each once.  A call of its own so
+        that its list of pools ends with it: kept in the loop's frame, that list held the
+        last run's pool (its jobs, their sessions, the whole run) until the next run."""
+        with self._cond:
+            while not self._pools:
+                self._cond.wait()
+            pools = list(self._pools)
+        for pool in pools:
+            pool.check_stall()
 
     def forget(self, pool: WorkerPool) -> None:
         """Stop looking at ``pool`` (caller holds its lock, so no submit can slip in
@@ -322,13 +343,14 @@ class WorkerPool:
             self._new_thread()
 
     def _new_thread(self) -> None:
-        threading.Thread(target=_worker_main, args=(self,), name=f"{self.name}-worker", daemon=True).start()
+        threading.Thread(target=_worker_main, args=([self],), name=f"{self.name}-worker", daemon=True).start()
 
-    def work(self) -> WorkerPool | None:
-        """Serve this pool until it is shut down and has no jobs left; then the pool this
-        thread serves next (one that adopted it once parked), or None: time to end."""
+    def work(self, ended: bool = False) -> tuple[_Seat, bool]:
+        """Serve this pool until it has no job for this thread; then the seat to wait on
+        (idle in this pool, or parked once it is shut down) and whether the last thing
+        this thread did was end a member (see ``_pass_relay``)."""
         starting = True
-        ended = False
+        fork: Any = None
         while True:
             seat = None
             relay = 0
@@ -351,13 +373,9 @@ class WorkerPool:
             for _ in range(relay):
                 self._start_one()
             if done:
-                return _PARKED.park()
+                return _PARKED.seat(), ended
             if seat is not None:
-                pool = seat.wait()
-                if pool is not self:
-                    return pool  # parked as this pool shut down, then adopted (or expired)
-                starting = True  # submit counted this thread as starting when it woke it
-                continue
+                return seat, ended  # woken by a submit, this pool's work() again starts it
             ended = True
             try:
                 fork.run_released(index)

@@ -64,7 +64,7 @@ def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> None
         state.engine = engine  # a group restored from a checkpoint was parked by another engine
         state.parent.reopen()
         state.run_members(state.resumable())
-    if state.paused() and not state.stop_event.is_set():
+    if state.paused() and not state.stop_event.is_set() and not state.already_failed():
         parent.own("parked_groups")[group.task_id] = state
         raise SessionPaused(parent.session_id, [b.session_id for b in state.paused_branches()])
     state.finish()
@@ -188,7 +188,7 @@ class GroupRun:
                 self._batch.stop()
 
     def _stops_siblings(self, member_id: str, error: BaseException) -> bool:
-        if ends_run(error) or isinstance(error, StepLimitExceededError):
+        if ends_run(error) or isinstance(error, StepLimitExceededError) or self.group.fail_fast:
             return True
         try:
             return self.policy.should_stop(member_id, error)
@@ -239,6 +239,14 @@ class GroupRun:
     def paused_branches(self) -> list[Session]:
         return [b for b, o in zip(self.branches, self.outcomes, strict=True) if o is not None and o.status == "paused"]
 
+    def already_failed(self) -> bool:
+        """A member failed in a way the policy says fails the group whatever the rest
+        do: no one is asked a question for a group that has already failed."""
+        return any(
+            o is not None and o.status == "failed" and self.policy.fails_group_alone(o.task_id)
+            for o in self.outcomes
+        )
+
     # -- deciding and merging ----------------------------------------------------------
     def _close_unstarted(self) -> None:
         run = self.run
@@ -277,7 +285,7 @@ class GroupRun:
             run.call_gate("before_merge", group, parent, [(m.task_id, b, results[m.task_id]) for m, b in zip(self.members, self.branches, strict=True)])
         succeeded = self._succeeded()
         try:
-            self.policy.on_group_finished(group.task_id, self.member_ids, results, parent)
+            self.policy.on_group_finished(group.task_id, self.members, results, parent)
         except BaseException as error:
             self._fail(error)
         try:

@@ -4,9 +4,10 @@ No branch session is forked: each member (with the tasks chained after it, as a 
 would run them) drains a queue of its own on the parent's thread, in declaration order,
 writing straight to the parent's channel.  What that gives up is isolation: a later
 member sees an earlier one's writes, and a failed member's writes stay.  What it keeps:
-the group's policy decides whether the group failed (under ``"strict"`` the members
-after a failure never start), the group's successors run once, and every task is
-counted in the parent session's queue and record.
+the group's policy decides whether the group failed (every member runs, unless the
+group is ``fail_fast``: then the members after a failure never start), the group's
+successors run once, and every task is counted in the parent session's queue and
+record.
 
 A member that asks for human input parks the group on the parent (its place in the
 member list and its queue), so a resume carries on with that member; members that
@@ -68,7 +69,7 @@ class DirectGroupRun:
                     member.task_id, False, str(error), error, parent.session_id, "failed"
                 )
                 self.next_index += 1
-                if self.policy.should_stop(member.task_id, error):
+                if self.group.fail_fast or self.policy.should_stop(member.task_id, error):
                     break
                 continue
             finally:
@@ -96,7 +97,7 @@ class DirectGroupRun:
         parent, run, group = self.parent, self.parent.run, self.group
         ordered = {m: self.results[m] for m in self.member_ids}
         try:
-            self.policy.on_group_finished(group.task_id, self.member_ids, ordered, parent)
+            self.policy.on_group_finished(group.task_id, group.tasks, ordered, parent)
         except BaseException:
             run.record_group(group.task_id, parent.session_id, "failed", ordered.values())
             if run.bus.active:
