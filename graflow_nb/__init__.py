@@ -41,6 +41,7 @@ from .core.runtime.executors.registry import register_executor
 from .graflow_names import install_refusals
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
+    from .notebook import BuilderWidget, DebuggerWidget, HumanInputPanel, RunInputs, TaskInspector
     from .observe import draw_graph, draw_run, draw_sessions, draw_timeline, record
     from .pipeline import load_pipeline, to_pipeline
 
@@ -87,6 +88,13 @@ def _debugger(workflow: Any, start_node: Any, **execute_options: Any) -> Any:
     return Debugger(workflow, start_node, **execute_options)
 
 
+def _paused_form(paused: Any) -> None:
+    """A ``PausedRun`` ending a cell: its input form, with ipywidgets loaded on first use."""
+    from .notebook.human_input import show_paused_form
+
+    show_paused_form(paused)
+
+
 def _dask_executor(config: Any) -> Any:
     """``backend="dask"``: graflow_nb.distributed (and Dask) load on first use."""
     try:
@@ -106,6 +114,7 @@ vars(sys.modules[__name__ + ".core.workflow"])["PIPELINE_EXPORT"] = _to_pipeline
 vars(sys.modules[__name__ + ".core.workflow"])["DEBUGGER"] = _debugger
 hooks.RUN_FRAMES = _run_frames
 hooks.ASCII_DRAWING = _ascii_drawing
+hooks.PAUSED_FORM = _paused_form
 install_refusals()  # graflow_nb.llm, .worker, ...: an ImportError saying what to use instead
 
 
@@ -117,11 +126,18 @@ _LAZY = {
     "record": "observe",
     "load_pipeline": "pipeline",
     "to_pipeline": "pipeline",
+    "DebuggerWidget": "notebook",
+    "HumanInputPanel": "notebook",
+    "RunInputs": "notebook",
+    "TaskInspector": "notebook",
+    "BuilderWidget": "notebook",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Renders and pipeline files load their libraries (graphviz, yaml) on first use."""
+    """Renders, pipeline files and the widgets load their libraries (graphviz, yaml,
+    ipywidgets) on first use: ``from graflow_nb import DebuggerWidget`` works, and
+    ``import graflow_nb`` alone imports none of them."""
     if name in _LAZY:
         import importlib
 
@@ -136,4 +152,5 @@ __all__ = [
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
     "DuplicateTaskError", "MergeConflictError", "IsolationWarning", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
     "record", "load_pipeline", "to_pipeline", "alias_graflow",
+    "DebuggerWidget", "HumanInputPanel", "RunInputs", "TaskInspector", "BuilderWidget",
 ]

@@ -87,3 +87,16 @@ def test_not_root_or_without_apt_get_make_stops_with_one_line(target, tmp_path):
 @pytest.mark.parametrize(("target", "program"), [("dot", "dot"), ("chromium", "chromium"), ("chromium", "chromium-browser")])
 def test_a_program_already_there_installs_nothing(target, program, tmp_path):
     assert make(target, tmp_path, present=(program,)) == (0, "", [])
+
+
+def test_running_the_notebooks_locally_installs_nothing_make_test_installed():
+    """docs/tutorials.md's "Run them locally": JupyterLab comes with the dev extra that
+    ``make test`` installs, so the steps don't install it a second time."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    dev = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    assert any(dep.startswith("jupyterlab") for dep in dev)
+    steps = (root / "docs" / "tutorials.md").read_text().split("## Run them locally", 1)[1].split("```")[1]
+    assert "make test" in steps and "jupyter lab notebooks/" in steps
+    assert "pip install" not in steps

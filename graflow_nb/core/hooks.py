@@ -4,7 +4,9 @@ Core imports nothing above itself (the notebook, renders, pandas, graphviz); whe
 of its objects offers what only a higher layer can make, it calls a hook named here:
 
 - ``RUN_FRAMES(run)``: ``run.frames``, the pandas frames (graflow_nb.observe.frames);
-- ``ASCII_DRAWING(graph)``: ``str(graph)``, graflow's drawing (graflow_nb.utils.graph).
+- ``ASCII_DRAWING(graph)``: ``str(graph)``, graflow's drawing (graflow_nb.utils.graph);
+- ``PAUSED_FORM(paused)``: a ``PausedRun`` ending a notebook cell shows its input form
+  (graflow_nb.notebook.human_input).
 
 The front door's own extension points (the live view, the pipeline export and the step
 debugger) are ``core.workflow``'s, where graflow_nb/__init__ fills them the same way.
@@ -16,3 +18,4 @@ from typing import Any
 
 RUN_FRAMES: Any = None
 ASCII_DRAWING: Any = None
+PAUSED_FORM: Any = None

@@ -5,8 +5,14 @@ engine loop before it reaches the caller: sixty lines of which two are the user'
 ``strip_engine_frames`` removes every frame of this package (and of ``threading``)
 from an error's traceback and from those of its causes, leaving the caller's lines
 and the task's own.  The notebook's magics use it for every error they show; a plain
-``execute()`` for the ``KeyboardInterrupt`` that stopped it (its note says what the
-engine did).
+``execute()``, ``resume()`` or ``PausedRun.resume()`` for every error it raises
+(``for_caller``), once per run and never per task, so the hot path pays nothing.
+
+The engine's frames are shown on request: set the environment variable
+``GRAFLOW_NB_ENGINE_FRAMES=1`` (``%env GRAFLOW_NB_ENGINE_FRAMES=1`` in a notebook)
+and errors keep their whole traceback.  IPython's own ``__tracebackhide__`` cannot
+do this alone: the frames a task's error passes through run once per task, and plain
+Python ignores the convention.
 
 The exception objects are the ones the run record keeps (``wf.last_run``): their
 tracebacks are shortened in place, which is what the person looking at them wants.
@@ -18,6 +24,7 @@ import os
 import threading
 from types import TracebackType
 
+ENGINE_FRAMES_VARIABLE = "GRAFLOW_NB_ENGINE_FRAMES"
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _HIDDEN_DIRS = (_PACKAGE_DIR + os.sep,)
 _HIDDEN_FILES = frozenset({os.path.abspath(threading.__file__)})
@@ -54,3 +61,15 @@ def strip_engine_frames(error: BaseException) -> BaseException:
         pending.extend((exc.__cause__, exc.__context__))
         pending.extend(getattr(exc, "errors", {}).values() if isinstance(getattr(exc, "errors", None), dict) else ())
     return error
+
+
+def shows_engine_frames() -> bool:
+    """True when the person asked for the engine's frames (``GRAFLOW_NB_ENGINE_FRAMES``
+    set to anything but ``""``, ``0``, ``no`` or ``false``)."""
+    return os.environ.get(ENGINE_FRAMES_VARIABLE, "").strip().lower() not in ("", "0", "no", "false")
+
+
+def for_caller(error: BaseException) -> BaseException:
+    """``error`` as a caller of the engine should see it: without the engine's frames,
+    unless they were asked for (``shows_engine_frames``)."""
+    return error if shows_engine_frames() else strip_engine_frames(error)

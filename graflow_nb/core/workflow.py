@@ -27,7 +27,7 @@ from .model.graph import TaskGraph, require_single_start
 from .model.scope import active_workflow
 from .model.scope import running_session as running_session  # graflow_nb.notebook, observe read it here
 from .runtime.engine import WorkflowEngine
-from .user_frames import strip_engine_frames
+from .user_frames import for_caller
 
 if TYPE_CHECKING:
     from .events import Observer
@@ -250,10 +250,11 @@ class WorkflowContext:
         self.runs.append(ctx.run)
         try:
             result = self._drive(ctx, view, lambda: engine.execute(ctx))
-        except KeyboardInterrupt as interrupt:
-            # Ctrl-C: the caller's frames and the task's, and one note from the engine.
+        except BaseException as error:
+            # The caller's frames and the task's, and the engine's notes (task, session,
+            # resume hint); the engine's frames only on request (core.user_frames).
             __tracebackhide__ = True
-            raise strip_engine_frames(interrupt)
+            raise for_caller(error)
         return (result, ctx) if ret_context else result
 
     def _live_view(self, live: Any, observers: list[Observer]) -> Any:
@@ -337,9 +338,9 @@ class WorkflowContext:
             self.runs.append(root.run)
             try:
                 return self._drive(root, view, lambda: checkpoints.continue_run(root, answers))
-            except KeyboardInterrupt as interrupt:
+            except BaseException as error:
                 __tracebackhide__ = True
-                raise strip_engine_frames(interrupt)
+                raise for_caller(error)
         if self.last_run is None:
             raise RuntimeError(f"workflow {self.name!r} has not run yet")
         run = self.last_run

@@ -19,13 +19,12 @@ from typing import Any
 
 from ..core.data.channel import MISSING, BranchChannel, Change, MemoryChannel, same_value
 from ..core.data.merge import DEFAULT_STRATEGY, merge_branches
+from .values import brief, value_html
 
 
 def short(value: Any, width: int = 60) -> str:
-    """A one-line repr, cut to ``width`` characters."""
-    text = "<deleted>" if value is MISSING else repr(value)
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
+    """One line, cut to ``width`` characters: a frame's shape, numbers in full (``values.brief``)."""
+    return "<deleted>" if value is MISSING else brief(value, width)
 
 
 def describe_strategy(spec: Any) -> str:
@@ -140,7 +139,7 @@ class MergePreview:
             cells = []
             for key, value in (self.after or {}).items():
                 mark = " style='font-weight:bold'" if key in changed else ""
-                cells.append(f"<tr{mark}><td>{html.escape(key)}</td><td>{html.escape(short(value))}</td></tr>")
+                cells.append(f"<tr{mark}><td>{html.escape(key)}</td><td>{value_html(value)}</td></tr>")
             result = (
                 f"<p>{html.escape(self.parent_session)} after the merge (changed keys in bold):</p>"
                 f"<table>{''.join(cells)}</table>"

@@ -3,15 +3,19 @@
 Pick one or more functions and press ``>> then`` to add them as the next stage (several
 at once make a parallel group), or ``| alongside`` to add them to the last stage.  The
 graph is redrawn after every change, and the equivalent ``%%graflow`` cell is shown
-(and printed on request) so the notebook stays reproducible: run that cell and you
-get the same workflow without the widget.
+once, above it, ready to copy, so the notebook stays reproducible: run that cell and
+you get the same workflow without the widget.
 
 What it offers: the notebook's own functions and tasks, the ones defined in it.  A
 notebook namespace also holds IPython's ``open``, graflow's ``task`` and ``workflow``
 and whatever was imported, none of which is a step of the user's workflow; a function
 counts as the notebook's own when its ``__module__`` is the namespace's ``__name__``
 (``__main__`` in a kernel).  A namespace without ``__name__`` (a plain dict) offers
-every public function in it.  The list can be filtered by typing, and is as tall as
+every public function in it.  Tasks of a workflow already built in the namespace and
+helpers that the offered functions call are not steps to pick either; the rest are
+listed in the order they were defined, and members picked together join a group in
+that order (it is their merge order), not alphabetically; ``| alongside`` appends one
+at a time for another order.  The list can be filtered by typing, and is as tall as
 it is long (up to ``MAX_ROWS``).
 """
 
@@ -32,13 +36,32 @@ MAX_ROWS = 15
 
 
 def candidate_names(namespace: dict[str, Any]) -> list[str]:
-    """Public names bound to the namespace's own plain functions or tasks, sorted."""
+    """Public names bound to the namespace's own plain functions or tasks, in the order
+    they were defined (a group's members keep it: it is their merge order).
+
+    Left out: tasks that belong to a workflow in the namespace (another workflow's
+    steps), and helpers: plain functions that another offered function calls by name
+    (a task's parameters are read by their own names, never called)."""
     home = namespace.get("__name__")
-    return sorted(
-        name
-        for name, value in namespace.items()
-        if not name.startswith("_") and _defined_here(value, home)
-    )
+    owned = {
+        id(node)
+        for value in list(namespace.values())
+        if isinstance(value, WorkflowContext)
+        for node in list(value.graph.nodes.values())
+    }
+    own = {
+        name: value
+        for name, value in list(namespace.items())
+        if not name.startswith("_") and _defined_here(value, home) and id(value) not in owned
+    }
+    called = {name for value in own.values() for name in _called_names(value)}
+    return [name for name, value in own.items() if isinstance(value, TaskWrapper) or name not in called]
+
+
+def _called_names(value: Any) -> tuple[str, ...]:
+    func = value.func if isinstance(value, TaskWrapper) else value
+    code = getattr(func, "__code__", None)
+    return () if code is None else code.co_names
 
 
 def _defined_here(value: Any, home: str | None) -> bool:
@@ -55,7 +78,7 @@ def matching(names: list[str], text: str) -> list[str]:
 
 
 class BuilderWidget(widgets.VBox):
-    """Compose a graph by clicking the notebook's own functions; prints the equivalent
+    """Compose a graph by clicking the notebook's own functions; shows the equivalent
     ``%%graflow`` cell."""
 
     def __init__(self, namespace: dict[str, Any] | None = None, name: str = "built", pictures: bool = True):
@@ -80,37 +103,39 @@ class BuilderWidget(widgets.VBox):
         self.undo_button = widgets.Button(description="undo")
         self.clear_button = widgets.Button(description="clear")
         self.reload_button = widgets.Button(description="reload names")
-        self.print_button = widgets.Button(description="print code")
         self.then_button.on_click(lambda _b: self.then(*self.picker.value))
         self.alongside_button.on_click(lambda _b: self.alongside(*self.picker.value))
         self.undo_button.on_click(lambda _b: self.undo())
         self.clear_button.on_click(lambda _b: self.clear())
         self.reload_button.on_click(lambda _b: self.reload())
-        self.print_button.on_click(lambda _b: self._print())
         self.name.observe(lambda _c: self.refresh(), names="value")
         self.code_view = widgets.HTML()
         self.picture = widgets.HTML()
         self.status = widgets.HTML()
-        self.output = widgets.Output()
         buttons = [self.then_button, self.alongside_button, self.undo_button, self.clear_button, self.reload_button]
         super().__init__(
             [
-                widgets.HBox([widgets.VBox([self.filter, self.picker]), widgets.VBox([self.name, *buttons, self.print_button])]),
+                widgets.HBox([widgets.VBox([self.filter, self.picker]), widgets.VBox([self.name, *buttons])]),
                 self.code_view,
                 self.status,
                 self.picture,
-                self.output,
             ]
         )
         self.refresh()
 
     # -- composing ---------------------------------------------------------------------
+    def _in_order(self, names: tuple[str, ...]) -> list[str]:
+        """The picked names in the order they were defined (a group's merge order)."""
+        known = [n for n in self.names if n in names]
+        return known + [n for n in names if n not in known]
+
     def then(self, *names: str) -> None:
         if names:
-            self.stages.append(list(names))
+            self.stages.append(self._in_order(names))
             self.refresh()
 
     def alongside(self, *names: str) -> None:
+        names = tuple(self._in_order(names))
         if not names:
             return
         if not self.stages:
@@ -180,8 +205,4 @@ class BuilderWidget(widgets.VBox):
         self.status.value = ""
         if self.pictures:
             self.picture.value = graph_html(wf)
-
-    def _print(self) -> None:
-        with self.output:
-            print(self.code, end="")
 

@@ -7,15 +7,22 @@ the clicks; each click waits (bounded) until the run is at rest before redrawing
 the pictures never show a half-made move.  An error from an action (a failing task,
 a timeout) is shown in the status line instead of escaping the click.
 
-Layout: the graph and the session tree side by side; global buttons; one row per
+Layout: the graph above the session tree (side by side they were wider than the
+notebook; each fills the output's width when it is wide, see ``observe.render``); global buttons; one row per
 live session (step this branch / continue this branch); breakpoint pickers; the
 channel inspector (each session's channel, a branch's changes since its fork) and
 the merge explainer for any fan-in that is held.
+
+Busy: while an action runs, the status line says what runs (``running fit in
+4821_fit``; that session's row says ``running``) and since when, and every button and
+picker is disabled (a click then would only queue behind it); when it ends the status
+says what happened and how long it took, and the buttons that can be pressed come back.
 """
 
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +30,7 @@ import ipywidgets as widgets
 
 from ..debug import Debugger
 from ..debug.merge_preview import describe_change, short
+from ..debug.values import value_html
 from ..debug.views import Halt, SessionStates, Step, describe_position
 from .closing import close_parts
 from .pictures import graph_html, sessions_html
@@ -58,6 +66,7 @@ class DebuggerWidget(widgets.VBox):
 
     def __init__(self, debugger: Debugger, pictures: bool = True):
         self.debugger = debugger
+        self.busy = False  # an action is running: every control is disabled
         self.pictures = pictures
         self.graph = widgets.HTML()
         self.sessions_picture = widgets.HTML()
@@ -85,7 +94,7 @@ class DebuggerWidget(widgets.VBox):
         self.merge = widgets.HTML()
         super().__init__(
             [
-                widgets.HBox([self.graph, self.sessions_picture]),
+                widgets.VBox([self.graph, self.sessions_picture]),
                 widgets.HBox([self.step_button, self.continue_button, self.run_button, self.restart_button]),
                 self.status,
                 self.rows_box,
@@ -97,14 +106,56 @@ class DebuggerWidget(widgets.VBox):
 
     # -- actions -----------------------------------------------------------------------
     def _act(self, action: Callable[..., Any], *args: Any) -> None:
+        """Run one debugger action.  While it runs (a model fit can take seconds) the
+        widget says what is running and since when, and every button and picker is
+        disabled; when it ends, the status line says what happened and how long it took."""
+        self._busy(self._doing(action, *args))
+        started = time.monotonic()
         try:
             outcome = action(*args)
         except Exception as error:
             message = f"{type(error).__name__}: {error}"
-            self.status.value = f"<span style='color:#b00'>{html.escape(message)}</span>"
+            text = f"<span style='color:#b00'>{html.escape(message)}</span>"
         else:
-            self.status.value = html.escape(self._say(outcome))
+            text = html.escape(self._say(outcome))
+        took = time.monotonic() - started
+        self.status.value = f"{text} <span style='color:#777'>(took {took:.1f} s)</span>"
+        self.busy = False
         self.refresh(keep_status=True)
+
+    def _doing(self, action: Callable[..., Any], *args: Any) -> str:
+        """What the action is about to run, in words (from the state before it)."""
+        state = self.debugger.state()
+        name = getattr(action, "__name__", "")
+        if name == "step":
+            held = [s for s in state if s["status"] == "held" and (not args or s["session_id"] == args[0])]
+            if held and held[0]["stop"] == "before":
+                sid = held[0]["session_id"]
+                if sid in self.rows:
+                    self.rows[sid].label.value = f"<code>{html.escape(sid)}</code> <b>running</b> {html.escape(held[0]['task'])}"
+                return f"running {held[0]['task']} in {sid}"
+            return "stepping " + (held[0]["session_id"] if held else "")
+        if name == "continue_":
+            return f"running {args[0]} freely until a breakpoint" if args else "running freely until a breakpoint"
+        if name == "run_to_end":
+            return "running to the end"
+        return "restarting" if name == "restart" else "working"
+
+    def _busy(self, doing: str) -> None:
+        self.busy = True
+        self.status.value = (
+            f"<span class='graflow-busy'><b>busy</b>: {html.escape(doing)} (started {time.strftime('%H:%M:%S')}); "
+            "the buttons come back when it ends</span>"
+        )
+        for control in self._controls():
+            control.disabled = True
+
+    def _controls(self) -> list[Any]:
+        rows = [b for row in self.rows.values() for b in (row.step_button, row.continue_button)]
+        return [
+            self.step_button, self.continue_button, self.run_button, self.restart_button,
+            self.halt_before, self.halt_after, self.halt_at_merge, *rows,
+        ]
 
     def _say(self, outcome: Any) -> str:
         if isinstance(outcome, (Step, Halt)):
@@ -143,6 +194,9 @@ class DebuggerWidget(widgets.VBox):
         finished = dbg.finished
         for button in (self.step_button, self.continue_button, self.run_button):
             button.disabled = finished
+        self.restart_button.disabled = False
+        for picker in (self.halt_before, self.halt_after, self.halt_at_merge):
+            picker.disabled = False
         self.channels.value = self._channels_html(state)
         previews = dbg.pending_merges()
         self.merge.value = "".join(p._repr_html_() for p in previews)
@@ -162,7 +216,7 @@ class DebuggerWidget(widgets.VBox):
             changes = self.debugger.changes(sid)
             values = self.debugger.channel(sid)
             rows = "".join(
-                f"<tr{BOLD if key in changes else ''}><td>{html.escape(key)}</td><td>{html.escape(short(value, 40))}</td></tr>"
+                f"<tr{BOLD if key in changes else ''}><td>{html.escape(key)}</td><td>{value_html(value)}</td></tr>"
                 for key, value in values.items()
             )
             since = "".join(f"<li>{html.escape(describe_change(k, c))}</li>" for k, c in changes.items())

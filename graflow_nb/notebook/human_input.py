@@ -9,7 +9,12 @@ with a fake and bound to any source of questions:
 ``kind`` is ``approve`` (approve / reject buttons), ``text`` (a text box), ``choice``
 (a dropdown over ``options``) or ``multi_choice``; the engine's names (``approval``,
 ``selection``, ``multi_selection``) are understood too.  ``RunInputs`` adapts a paused
-engine run (``wf.last_run`` or the ``PausedRun`` that ``execute`` returned).
+engine run (``wf.last_run`` or the ``PausedRun`` that ``execute`` returned); the panel
+adapts one by itself, so ``HumanInputPanel(wf.execute(...))`` is the whole call, and a
+``PausedRun`` that ends a cell shows this panel (``show_paused_form``).
+
+An answer whose resumed run fails says which task failed, in which session, and shows
+the error's traceback (the user's frames, see ``core.user_frames``) under the form.
 
 What a cell showed about the paused run (its summary line, its picture) would go on
 saying "paused" after an answer resumes it; ``on_answer(outcome, error)`` is called
@@ -20,11 +25,15 @@ passes one that updates its display handles).
 from __future__ import annotations
 
 import html
+import traceback
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import ipywidgets as widgets
+from IPython.display import display
 
+from ..core.runtime.run import PausedRun, Run
+from ..core.user_frames import for_caller
 from ..debug.merge_preview import short
 from .closing import close_parts
 
@@ -106,8 +115,10 @@ class HumanInputPanel(widgets.VBox):
     """Every waiting session's form; refreshed after each answer, and ``on_answer``
     called with what the resume returned (or the error it raised)."""
 
-    def __init__(self, source: InputSource, on_answer: Callable[[Any, BaseException | None], None] | None = None):
-        self.source = source
+    def __init__(
+        self, source: InputSource | PausedRun | Run, on_answer: Callable[[Any, BaseException | None], None] | None = None
+    ):
+        self.source: InputSource = RunInputs(source) if isinstance(source, (PausedRun, Run)) else source
         self.on_answer = on_answer
         self.status = widgets.HTML()
         self.forms: dict[str, InputForm] = {}
@@ -134,7 +145,7 @@ class HumanInputPanel(widgets.VBox):
             outcome = self.source.resume(session_id, value)
         except Exception as error:
             failure = error
-            text = f"<span style='color:#b00'>{html.escape(f'{type(error).__name__}: {error}')}</span>"
+            text = failure_html(error)
         else:
             text = f"resumed {html.escape(session_id)} with {html.escape(short(value))}: {html.escape(_said(outcome))}"
         self.status.value = text
@@ -144,6 +155,26 @@ class HumanInputPanel(widgets.VBox):
                 self.on_answer(outcome, failure)
             except Exception as error:  # a redraw that fails must not hide the answer's own outcome
                 self.status.value += html.escape(f" (redrawing failed: {type(error).__name__}: {error})")
+
+
+def failure_html(error: BaseException) -> str:
+    """One red line; for an error a task raised, the task and its session first and the
+    traceback below (a refused answer is one line: nothing ran)."""
+    task_id = getattr(error, "task_id", None)  # set by core.errors.annotate
+    line = html.escape(f"{type(error).__name__}: {error}")
+    if task_id is None:
+        return f"<span style='color:#b00'>{line}</span>"
+    where = html.escape(f"task {task_id!r} failed in session {getattr(error, 'session_id', '?')!r}: ")
+    frames = html.escape("".join(traceback.format_exception(for_caller(error))))
+    return (
+        f"<div style='color:#b00' class='graflow-failure'>{where}{line}</div>"
+        f"<pre class='graflow-traceback' style='font-size:85%;white-space:pre-wrap'>{frames}</pre>"
+    )
+
+
+def show_paused_form(paused: PausedRun) -> None:
+    """Display the form of ``paused`` (what ``execute`` returned), as a cell's value."""
+    display(HumanInputPanel(paused))
 
 
 def _said(outcome: Any) -> str:

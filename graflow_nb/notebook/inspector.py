@@ -20,31 +20,11 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..core.data.channel import MISSING
-from ..debug.merge_preview import short
+from ..debug.values import value_html
 from .closing import close_parts
 from .pictures import graph_html
 
 _INJECTED = frozenset({"llm_client", "llm_agent"})
-
-
-def task_runs_frame(run: Any) -> Any:
-    """One row per task attempt of ``run``, in start order."""
-    import pandas as pd
-
-    rows = [
-        {
-            "task": t.task_id,
-            "session": t.session_id,
-            "attempt": t.attempt,
-            "status": t.status,
-            "start": round(t.start - run.started, 6),
-            "duration": None if t.duration is None else round(t.duration, 6),
-            "thread": t.thread,
-            "error": None if t.error is None else f"{type(t.error).__name__}: {t.error}",
-        }
-        for t in run.task_runs
-    ]
-    return pd.DataFrame(rows, columns=["task", "session", "attempt", "status", "start", "duration", "thread", "error"])
 
 
 def parameter_names(node: Any) -> list[str]:
@@ -136,7 +116,7 @@ def details_html(details: dict[str, Any]) -> str:
     blocks = []
     for entry in details["runs"]:
         inputs = "".join(
-            f"<li>{html.escape(k)} = {html.escape(short(v, 50))}</li>" for k, v in entry["inputs"].items()
+            f"<li>{html.escape(k)} = {value_html(v)}</li>" for k, v in entry["inputs"].items()
         )
         attempts = "".join(
             f"<tr><td>{a['attempt']}</td><td>{html.escape(a['status'])}</td><td>+{a['start']:.3f} s</td>"
@@ -148,7 +128,7 @@ def details_html(details: dict[str, Any]) -> str:
         blocks.append(
             f"<p>session <b>{html.escape(entry['session'])}</b>: {html.escape(entry['status'])}</p>"
             f"<p>inputs (from the session's channel):</p><ul>{inputs or '<li>-</li>'}</ul>"
-            f"<p>result: <code>{html.escape(short(entry['result']))}</code></p>"
+            f"<p>result: {value_html(entry['result'])}</p>"
             + (f"<p style='color:#b00'>error: {html.escape(f'{type(error).__name__}: {error}')}</p>" if error else "")
             + f"<table><tr><th>attempt</th><th>status</th><th>start</th><th>took</th><th>thread</th></tr>{attempts}</table>"
         )

@@ -102,7 +102,8 @@ class GraflowMagics(Magics):
         need no import (the cell binds them in the namespace unless a name is taken).
         Plain functions (no ``@task``), defined earlier or in the cell, can be wired
         too: ``fetch >> (clean | enrich) >> store``.  The graph is drawn below the
-        cell unless --no-render.
+        cell unless --no-render.  With --run, the cell's value is the run's result
+        (when it succeeded).
         """
         __tracebackhide__ = True
         args = magic_arguments.parse_argstring(self.graflow_cell, line)
@@ -121,9 +122,12 @@ class GraflowMagics(Magics):
             return
         if args.run is not None:
             start = None if args.run is AUTO_START else args.run
-            self._run_and_show(wf, start, options, filename, live=args.live, render=not args.no_render)
-        elif not args.no_render:
+            outcome = self._run_and_show(wf, start, options, filename, live=args.live, render=not args.no_render)
+            # the cell's value (Out[n], ``_``) is the run's result, as a plain execute's is
+            return outcome.result if outcome.status == "succeeded" else None
+        if not args.no_render:
             display(self._draw(wf, None))
+        return None
 
     def _run_body(self, wf: WorkflowContext, line: str, cell: str) -> str:
         """Execute the body in the user namespace, inside ``with wf``, with plain
@@ -188,9 +192,10 @@ class GraflowMagics(Magics):
 
         show      the graph, coloured by the last run
         run       execute it (Ctrl-C / interrupt cancels the run cleanly)
-        sessions  the last run's session tree
-        tasks     the last run's task attempts, as a DataFrame
-        events    the last run's events, as a DataFrame
+        sessions  the last run's session tree (without NAME: the run that started last,
+                  whichever workflow and however it ran)
+        tasks     the last run's task attempts, as a DataFrame (run.frames.tasks()'s columns)
+        events    the last run's events, as a DataFrame (run.frames.events()'s columns)
         step      the step debugger for a new run, as a widget
         resume    continue a saved run: %graflow resume PATH (also after a kernel restart,
                   once the cells defining the workflow ran again); finished tasks never
@@ -211,7 +216,8 @@ class GraflowMagics(Magics):
             return None
         if command == "resume":
             return self._resume(args, self._cache(f"# %graflow {line}\n"))
-        wf = self._workflow(args.name)
+        about_last_run = command in ("sessions", "tasks", "events") and args.name is None
+        wf = self._latest_run_workflow() if about_last_run else self._workflow(args.name)
         if command == "show":
             return self._draw(wf, wf.last_run)
         if command == "run":
@@ -232,16 +238,29 @@ class GraflowMagics(Magics):
                 return None
             return self._draw_sessions(run)
         if command == "tasks":
-            from .inspector import task_runs_frame
-
-            return task_runs_frame(run)
+            return run.frames.tasks()
         events = recorder_for(wf)
         if not events.events:
             raise UsageError(
                 f"no events were recorded for {wf.name!r}'s last run: they are kept from the first "
                 f"%graflow / %%graflow use of a workflow on; run it again with %graflow run {self.last_name}"
             )
-        return events.frame()
+        from ..observe.frames import events_frame
+
+        return events_frame(list(events.events))
+
+    def _latest_run_workflow(self) -> WorkflowContext:
+        """The workflow of the run that started last, whether a magic or a plain
+        ``wf.execute`` ran it (else the last workflow a magic used)."""
+        ran = [
+            value for key, value in self.shell.user_ns.items()
+            if isinstance(value, WorkflowContext) and value.last_run is not None and not key.startswith("_")
+        ]
+        if not ran:
+            return self._workflow(None)
+        latest = max(ran, key=lambda wf: wf.last_run.started)
+        self.last_name = next(k for k, v in self.shell.user_ns.items() if v is latest and not k.startswith("_"))
+        return latest
 
     def _resume(self, args: Any, filename: str) -> None:
         __tracebackhide__ = True

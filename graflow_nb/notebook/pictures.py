@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import html
-import re
 from typing import Any
 
 from ..observe import MISSING_DOT, draw_graph, draw_sessions
-
-_PROLOG = re.compile(r"<\?xml.*?\?>\s*|<!DOCTYPE.*?>\s*|<!--.*?-->\s*", re.DOTALL)
+from ..observe.render import inline_svg
 
 
 def render_html(render: Any) -> str:
-    """The render's SVG as an inline element, or the DOT source when ``dot`` is missing."""
+    """The render's SVG as an inline element fitted to the output's width, or the DOT
+    source when ``dot`` is missing."""
     svg = render.svg
     if svg is None:
         return f"<pre>{html.escape(MISSING_DOT)}\n{html.escape(render.source)}</pre>"
-    return _PROLOG.sub("", svg)
+    return inline_svg(svg)
 
 
 def graph_html(workflow: Any, run: Any = None) -> str:

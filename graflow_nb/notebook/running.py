@@ -98,7 +98,9 @@ class RunOutcome:
             waiting = ", ".join(sorted({p.session_id for p in run.pending_inputs()}))
             return f"{name}: paused, waiting for input in {waiting}"
         if self.error is not None:
-            return f"{name}: {run.status} ({type(self.error).__name__}) after {_list(ran)}"
+            failed = getattr(self.error, "task_id", None)
+            where = "" if failed is None else f" in {failed} (session {getattr(self.error, 'session_id', '?')})"
+            return f"{name}: {run.status} ({type(self.error).__name__}){where} after {_list(ran)}"
         return f"{name}: {run.status}, {len(ran)} tasks in {sessions} sessions, result {short(self.result)}"
 
 

@@ -41,7 +41,8 @@ LILAC = "#e4d7f5"
 TASK_STYLE = {
     "pending": {"fillcolor": WHITE, "shape": "box", "style": "rounded,filled"},
     "queued": {"fillcolor": BLUE, "shape": "box", "style": "rounded,filled,dashed"},
-    "held": {"fillcolor": LILAC, "shape": "cds", "style": "filled,bold"},
+    # a cds arrow sizes itself for one line: the margin keeps a two-line label inside it
+    "held": {"fillcolor": LILAC, "shape": "cds", "style": "filled,bold", "margin": "0.2,0.12"},
     "running": {"fillcolor": YELLOW, "shape": "box", "style": "rounded,filled,bold"},
     "succeeded": {"fillcolor": GREEN, "shape": "box", "style": "rounded,filled"},
     "failed": {"fillcolor": RED, "shape": "octagon", "style": "filled"},

@@ -16,7 +16,11 @@ fork (declaration) order.
     tasks_run   int64: task executions it ran, group nodes included (``SessionRecord.tasks_run``)
     worker      string: the Dask worker's address for a session that ran on one, else missing
     start, end  datetime64[ns, UTC] (end NaT while open)
-    duration    timedelta64[ns] (NaT while open; ``.dt.total_seconds()`` for floats)
+    duration    timedelta64[ns] (NaT while open; ``.dt.total_seconds()`` for floats): fork
+                to merge for a branch, so every branch of a group reads about the same
+    ran         timedelta64[ns]: from the start of the session's first task attempt to
+                the end of its last (what the branch itself took; NaT if it ran none
+                or one still runs; nested sessions' tasks not counted)
     resumed     bool: it ran tasks after the run was last resumed from a checkpoint
 
 ``tasks_frame(run)``: one row per task attempt (a retried task has one row per
@@ -79,6 +83,7 @@ SESSION_COLUMNS = {
     "start": TIME,
     "end": TIME,
     "duration": SPAN,
+    "ran": SPAN,
     "resumed": "bool",
 }
 TASK_COLUMNS = {
@@ -119,6 +124,9 @@ def _frame(columns: dict[str, str], rows: dict[str, list[Any]]) -> pd.DataFrame:
     for name, dtype in columns.items():
         if dtype == TIME:
             data[name] = _times(rows[name])
+        elif dtype == SPAN and name in rows:  # given as seconds (None: unknown)
+            seconds = pd.Series([float("nan") if v is None else v for v in rows[name]], dtype="float64")
+            data[name] = pd.to_timedelta(seconds, unit="s").astype(SPAN)
         elif dtype == SPAN:
             data[name] = (data["end"] - data["start"]).astype(SPAN)
         else:
@@ -129,7 +137,8 @@ def _frame(columns: dict[str, str], rows: dict[str, list[Any]]) -> pd.DataFrame:
 def sessions_frame(run: Run) -> pd.DataFrame:
     """One row per session of ``run``; columns in the module docstring."""
     view = RunView(run)
-    rows: dict[str, list[Any]] = {name: [] for name in SESSION_COLUMNS}
+    rows: dict[str, list[Any]] = {name: [] for name in SESSION_COLUMNS if name != "duration"}
+    ran = _time_ran(view.attempts)
     for rec in view.tree:
         for name, value in (
             ("session_id", rec.session_id),
@@ -145,16 +154,32 @@ def sessions_frame(run: Run) -> pd.DataFrame:
             ("worker", rec.worker),
             ("start", rec.started),
             ("end", rec.ended),
+            ("ran", ran.get(rec.session_id)),
             ("resumed", run.session_after_checkpoint(rec)),
         ):
             rows[name].append(value)
     return _frame(SESSION_COLUMNS, rows)
 
 
+def _time_ran(attempts: list[TaskRun]) -> dict[str, float | None]:
+    """Per session: first task start to last task end, in seconds (None while one runs)."""
+    spans: dict[str, list[float]] = {}
+    running: set[str] = set()
+    for tr in attempts:
+        if tr.end is None:
+            running.add(tr.session_id)
+            continue
+        span = spans.setdefault(tr.session_id, [tr.start, tr.end])
+        span[0], span[1] = min(span[0], tr.start), max(span[1], tr.end)
+    return {sid: (None if sid in running else end - start) for sid, (start, end) in spans.items()} | dict.fromkeys(
+        running
+    )
+
+
 def tasks_frame(run: Run) -> pd.DataFrame:
     """One row per task attempt of ``run``; columns in the module docstring."""
     view = RunView(run)
-    rows: dict[str, list[Any]] = {name: [] for name in TASK_COLUMNS}
+    rows: dict[str, list[Any]] = {name: [] for name in TASK_COLUMNS if name != "duration"}
     resumed = {id(tr) for tr in run.runs_after_checkpoint()}
     for tr in view.attempts:
         for name, value in (

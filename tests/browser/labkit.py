@@ -103,6 +103,61 @@ SCENARIOS = {
         "    print('the long task ended by itself', flush=True)\n",
         "print('the next cell ran')",
     ),
+    "plain_asking.ipynb": (
+        "from graflow_nb import task, workflow\n"
+        "with workflow('approve') as wf:\n"
+        "    @task(inject_context=True)\n"
+        "    def ask(ctx):\n"
+        "        return ctx.request_approval('Publish the report?')\n"
+        "    @task\n"
+        "    def report(ask):\n"
+        "        raise ValueError('the report template is missing')\n"
+        "    ask >> report\n"
+        "paused = wf.execute('ask', session_id='P')\n"
+        "paused\n",
+    ),
+    "busy.ipynb": (
+        "import time\n"
+        "from graflow_nb import task, workflow\n"
+        "from graflow_nb.notebook import DebuggerWidget\n"
+        "with workflow('busy') as wf:\n"
+        "    @task\n"
+        "    def load(): return 1\n"
+        "    @task\n"
+        "    def fit(load):\n"
+        "        time.sleep(3.0)  # a model fit\n"
+        "        return 0.45\n"
+        "    @task\n"
+        "    def ridge(load): return 0.1\n"
+        "    @task\n"
+        "    def compare(fit, ridge): return fit, ridge\n"
+        "    load >> (fit | ridge) >> compare\n"
+        "DebuggerWidget(wf.debug('load', session_id='B'), pictures=False)\n",
+    ),
+    "wide.ipynb": (
+        "import time\n"
+        "from graflow_nb import task, workflow\n"
+        "with workflow('four_models_cross_validated') as wf:\n"
+        "    @task\n"
+        "    def load_diabetes_and_wine(): time.sleep(1.5)  # frames come while it runs\n"
+        "    @task\n"
+        "    def cross_validate_ridge_regression(load_diabetes_and_wine): time.sleep(0.5)\n"
+        "    @task\n"
+        "    def cross_validate_random_forest(load_diabetes_and_wine): time.sleep(0.5)\n"
+        "    @task\n"
+        "    def cross_validate_gradient_boosting(load_diabetes_and_wine): time.sleep(0.5)\n"
+        "    @task\n"
+        "    def cross_validate_support_vector_machine(load_diabetes_and_wine): time.sleep(0.5)\n"
+        "    @task\n"
+        "    def compare_the_four_models_in_one_frame(): return 'compared'\n"
+        "    load_diabetes_and_wine >> (cross_validate_ridge_regression | cross_validate_random_forest\n"
+        "        | cross_validate_gradient_boosting | cross_validate_support_vector_machine)"
+        " >> compare_the_four_models_in_one_frame\n"
+        "wf.execute('load_diabetes_and_wine', session_id='W', live=True)\n",
+        "from graflow_nb import draw_run\ndraw_run(wf)\n",
+        "from graflow_nb import DebuggerWidget\n"
+        "DebuggerWidget(wf.debug('load_diabetes_and_wine', session_id='D'))\n",
+    ),
 }
 
 

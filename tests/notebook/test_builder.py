@@ -27,7 +27,7 @@ def namespace():
 
 
 def test_candidates_are_public_functions_and_tasks():
-    assert candidate_names(namespace()) == ["clean", "enrich", "fetch", "store"]
+    assert candidate_names(namespace()) == ["fetch", "clean", "enrich", "store"]  # as defined
 
 
 def test_compose_by_clicking_and_build():
@@ -68,16 +68,16 @@ def test_a_mistake_shows_in_the_status_line():
     assert "color:#b00" in builder.status.value
 
 
-def test_print_code_and_the_code_rebuilds_the_same_graph(ip, cell, capsys):
+def test_the_code_is_shown_once_and_rebuilds_the_same_graph(ip, cell, capsys):
     ip.user_ns.update(namespace())
     builder = BuilderWidget(pictures=False)  # the shell's namespace
     builder.name.value = "rebuilt"
     builder.then("fetch")
     builder.then("clean", "enrich")
     builder.then("store")
-    capsys.readouterr()
-    builder.print_button.click()  # into the widget's Output area in a kernel; to stdout here
-    assert capsys.readouterr().out == builder.code
+    shown = [child for child in builder.children if "%%graflow rebuilt" in getattr(child, "value", "")]
+    assert [c.value for c in shown] == ["<pre>%%graflow rebuilt\nfetch &gt;&gt; (clean | enrich) &gt;&gt; store\n</pre>"]
+    assert not hasattr(builder, "print_button")  # no second copy of the same code
     ran = cell(builder.code.replace("%%graflow rebuilt", "%%graflow rebuilt --no-render"))
     assert ran.error is None
     assert ip.user_ns["rebuilt"].graph.describe() == builder.build().graph.describe()
@@ -109,12 +109,12 @@ def test_only_the_notebooks_own_functions_and_tasks_are_offered():
 
     namespace = notebook_namespace()
     namespace["ipython_open"] = InteractiveShell._showtraceback  # a function IPython defines
-    assert candidate_names(namespace) == ["fetch", "fetch_more", "report", "store"]
+    assert candidate_names(namespace) == ["fetch", "fetch_more", "store", "report"]
 
 
 def test_the_filter_narrows_the_list_and_the_box_fits_it():
     builder = BuilderWidget(notebook_namespace(), pictures=False)
-    assert builder.picker.options == ("fetch", "fetch_more", "report", "store")
+    assert builder.picker.options == ("fetch", "fetch_more", "store", "report")
     assert builder.picker.rows == 4
     builder.picker.value = ("fetch",)
     builder.filter.value = "FETCH"
@@ -136,3 +136,32 @@ def test_a_long_list_stops_growing_at_max_rows():
     exec("".join(f"def step_{i:02}(): return {i}\n" for i in range(40)), namespace)
     builder = BuilderWidget(namespace, pictures=False)
     assert len(builder.picker.options) == 40 and builder.picker.rows == MAX_ROWS
+
+
+def test_helpers_and_other_workflows_tasks_are_not_offered_and_members_keep_their_order():
+    """A first analysis's namespace: a helper the tasks call, a workflow built earlier
+    with its own tasks, and models defined ridge before forest before boost."""
+    namespace = {"__name__": "__main__"}
+    exec(
+        "from graflow_nb import task, workflow\n"
+        "def score(values): return sum(values) / len(values)\n"
+        "with workflow('earlier') as earlier:\n"
+        "    @task\n"
+        "    def old_load(): return 1\n"
+        "def load(): return [1, 2]\n"
+        "def ridge(load): return score(load)\n"
+        "def forest(load): return score(load) + 1\n"
+        "def boost(load): return score(load) + 2\n"
+        "def compare(ridge, forest, boost): return ridge, forest, boost\n",
+        namespace,
+    )
+    assert candidate_names(namespace) == ["load", "ridge", "forest", "boost", "compare"]
+    builder = BuilderWidget(namespace, name="models", pictures=False)
+    builder.picker.value = ("load",)
+    builder.then_button.click()
+    builder.picker.value = ("boost", "ridge", "forest")  # picked in any order: they join as defined
+    builder.then_button.click()
+    builder.picker.value = ("compare",)
+    builder.then_button.click()
+    assert builder.expression == "load >> (ridge | forest | boost) >> compare"
+    assert builder.build().execute("load") == (1.5, 2.5, 3.5)

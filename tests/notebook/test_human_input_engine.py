@@ -152,3 +152,34 @@ def test_reject_reaches_the_task_and_a_wrong_choice_is_refused_without_losing_th
     assert run.status == "succeeded"
     assert run.result == {"approve": False, "note": "", "region": "us", "days": [], "extra": "no"}
     assert calls == {"fetch": 1, "approve": 2, "note": 2, "region": 2, "days": 2, "extra": 2, "store": 1}
+
+
+def test_the_panel_takes_what_execute_returned_and_a_failed_resume_names_the_task_with_its_traceback():
+    calls = []
+    with workflow("approve") as wf:
+        @task(inject_context=True)
+        def ask(ctx):
+            calls.append("ask")
+            return ctx.request_approval("Publish?")
+
+        @task
+        def report(ask):
+            calls.append("report")
+            raise ValueError("the template is missing")
+
+        ask >> report
+
+    paused = wf.execute("ask", session_id="P")
+    panel = HumanInputPanel(paused)  # the PausedRun itself, no adapter
+    assert list(panel.forms) == ["P"]
+    panel.forms["P"].approve_button.click()
+    shown = status(panel)
+    assert shown.startswith(
+        "<div style='color:#b00' class='graflow-failure'>task 'report' failed in session 'P': "
+        "ValueError: the template is missing</div>"
+    )
+    assert 'raise ValueError("the template is missing")' in shown
+    assert "[graflow_nb] raised by task 'report' in session 'P'" in shown
+    assert "graflow_nb/core" not in shown and "human_input.py" not in shown
+    assert calls == ["ask", "ask", "report"] and wf.last_run.status == "failed"
+    assert HumanInputPanel(wf.last_run).forms == {}  # a Run is taken as it is, too

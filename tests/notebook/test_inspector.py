@@ -67,7 +67,7 @@ def test_the_picker_beside_the_graph():
     assert inspector.picker.options == ("fetch", "transform_a", "transform_b", "store", "ParallelGroup_1")
     inspector.picker.value = "transform_a"
     html = inspector.details.value
-    assert "4821_transform_a" in html and "fetch = {&#x27;rows&#x27;: 3}" in html and "result: <code>6</code>" in html
+    assert "4821_transform_a" in html and "fetch = <code>{&#x27;rows&#x27;: 3}</code>" in html and "result: <code>6</code>" in html
     assert inspector.select("store")["runs"][0]["result"] == 36
 
 

@@ -71,7 +71,7 @@ def test_plain_functions_from_earlier_cells_are_wired_and_run(ip, cell):
     cell(PLAIN)
     ran = cell("%%graflow etl --run --session-id 4821 --no-render\nfetch >> (clean | enrich) >> store\n")
     assert ran.error is None
-    assert ran.text.strip() == "etl: succeeded, 4 tasks in 3 sessions, result 10"
+    assert ran.text.splitlines() == ["etl: succeeded, 4 tasks in 3 sessions, result 10", f"Out[{ran.result.execution_count}]: 10"]
     wf = ip.user_ns["etl"]
     assert isinstance(wf, WorkflowContext) and wf.name == "etl"
     assert wf.last_run.root_session_id == "4821"
@@ -99,7 +99,7 @@ def test_functions_defined_in_the_cell_and_ordinary_operators(ip, cell):
 
 def test_a_lone_function_is_a_one_task_workflow(ip, cell):
     cell("def only(): return 'x'")
-    assert cell("%%graflow solo --run --no-render\nonly\n").text.strip().endswith("result 'x'")
+    assert cell("%%graflow solo --run --no-render\nonly\n").text.splitlines()[0].endswith("result 'x'")
 
 
 def test_decorated_tasks_work_as_in_a_with_block(ip, cell):
@@ -112,7 +112,7 @@ def test_decorated_tasks_work_as_in_a_with_block(ip, cell):
         "def double(fetch): return fetch * 2\n"
         "fetch >> double\n"
     )
-    assert ran.error is None and ran.text.strip().endswith("result 4")
+    assert ran.error is None and ran.text.splitlines()[0].endswith("result 4") and ran.result.result == 4
 
 
 def test_the_graph_is_drawn_below_the_cell_unless_no_render(cell):
@@ -162,7 +162,7 @@ def test_a_failing_task_shows_the_users_frames_only(cell):
     )
     assert isinstance(ran.error, ValueError)
     text = ran.text
-    assert "broken: failed (ValueError) after fetch" in text
+    assert "broken: failed (ValueError) in explode (session 7) after fetch" in text
     assert "----> 3     raise ValueError('no rows today')" in text
     assert "raised by task 'explode' in session '7'" in text
     for engine in ("engine.py", "coordinator.py", "magics.py", "threading.py", "running.py"):
@@ -236,9 +236,10 @@ def test_line_magic_commands_on_the_last_or_a_named_workflow(ip, cell):
     assert ran.text.splitlines()[0].startswith("4821  closed  enqueued 2 dequeued 2")
     assert cell("%graflow sessions").result.result.__class__.__name__ == "Render"
     tasks = cell("%graflow tasks").result.result
-    assert sorted(tasks["task"]) == ["ParallelGroup_1", "clean", "enrich", "fetch", "store"]
-    assert list(tasks.columns)[:4] == ["task", "session", "attempt", "status"]
+    assert sorted(tasks["task_id"]) == ["ParallelGroup_1", "clean", "enrich", "fetch", "store"]
+    assert list(tasks.columns) == list(ip.user_ns["etl"].last_run.frames.tasks().columns)
     events = cell("%graflow events etl").result.result
+    assert list(events.columns) == ["time", "kind", "session_id", "task_id", "thread", "attempt", "state", "data"]
     assert events["kind"].iloc[0] == "run_started" and events["kind"].iloc[-1] == "run_finished"
     assert (events["kind"] == "branch_merged").sum() == 2
     ran = cell("widget = %graflow step --session-id 9")
@@ -432,7 +433,7 @@ def test_task_parallel_and_chain_need_no_import_in_a_cell(ip, cell):
         "chain(first, parallel(left, right), last)\n"
     )
     assert ran.error is None, ran.text
-    assert ran.text.strip() == "bare: succeeded, 4 tasks in 3 sessions, result 6"
+    assert ran.text.splitlines() == ["bare: succeeded, 4 tasks in 3 sessions, result 6", f"Out[{ran.result.execution_count}]: 6"]
     assert ip.user_ns["bare"].last_run.task_counts() == {"first": 1, "ParallelGroup_1": 1, "left": 1, "right": 1, "last": 1}
     from graflow_nb import chain, parallel, task
 
@@ -500,3 +501,24 @@ def test_resume_without_a_readable_checkpoint_is_a_usage_error(cell, tmp_path):
     assert isinstance(ran.error, UsageError) and "cannot read checkpoint" in ran.text
     ran = cell("%graflow resume")
     assert isinstance(ran.error, UsageError) and "name the checkpoint" in ran.text
+
+
+def test_tasks_and_events_without_a_name_are_about_the_run_that_started_last(ip, cell):
+    cell(PLAIN)
+    cell("%%graflow etl --run --session-id E --no-render\nfetch >> clean\n")
+    cell(
+        "from graflow_nb import task, workflow\n"
+        "with workflow('plain') as later:\n"
+        "    @task\n"
+        "    def first(): return 1\n"
+        "    @task\n"
+        "    def second(first): return first + 1\n"
+        "    first >> second\n"
+        "later.execute('first', session_id='P')\n"
+    )
+    tasks = cell("%graflow tasks").result.result
+    assert list(tasks["task_id"]) == ["first", "second"] and set(tasks["session_id"]) == {"P"}
+    ran = cell("%graflow sessions --no-render")
+    assert ran.text.splitlines()[0].startswith("P  closed")
+    named = cell("%graflow tasks etl").result.result
+    assert list(named["task_id"]) == ["fetch", "clean"]

@@ -193,7 +193,13 @@ def png_size(bundle) -> tuple[int, int]:
 
 
 def svg_size_px(bundle) -> tuple[float, float]:
-    found = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', bundle["image/svg+xml"])
+    """The SVG's natural size (its viewBox, in points, at 96 dpi): a wide picture says
+    width="100%" to fill the output (observe.render.fit_width), a narrow one its size."""
+    svg = bundle["image/svg+xml"]
+    found = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', svg)
+    if found is None:
+        assert re.search(r'<svg width="100%" class="graflow-fit"', svg)
+        found = re.search(r'viewBox="[\d.-]+ [\d.-]+ ([\d.]+) ([\d.]+)"', svg)
     return float(found.group(1)) * 96 / 72, float(found.group(2)) * 96 / 72
 
 

@@ -119,3 +119,23 @@ def test_each_teaching_notebook_says_what_you_will_learn_and_ends_with_an_exerci
     assert "**What you will learn**" in markdown[0]
     assert re.search(r"^## Exercise$", markdown[-1], flags=re.M), markdown[-1][:80]
     assert cells[-1]["cell_type"] == "code"  # a cell to do it in
+
+
+def test_the_first_analysis_example_prints_what_the_readme_shows():
+    """The README's second example: ``inject_context``, a DataFrame in the channel, and
+    the widgets imported from the top, as it says."""
+    blocks = fenced_blocks(README)
+    at = next(i for i, (language, body) in enumerate(blocks) if language == "python" and "inject_context=True" in body)
+    code = blocks[at][1]
+    assert "ctx.get_channel().set(\"data\", frame)" in code and "pd.DataFrame" in code
+    language, shown = blocks[at + 1]
+    assert language == ""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    assert printed.getvalue() == shown
+    first_screens = README[: README.index("## Documentation")]
+    assert "from graflow_nb import DebuggerWidget, HumanInputPanel, TaskInspector" in first_screens
+    import graflow_nb
+
+    assert all(getattr(graflow_nb, name) for name in ("DebuggerWidget", "HumanInputPanel", "TaskInspector"))

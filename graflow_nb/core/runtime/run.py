@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 from .. import hooks
 from ..errors import ConfigError, stop_status
 from ..events import EventBus, EventKind
+from ..user_frames import for_caller
 from .interrupt import TaskThreads
 
 if TYPE_CHECKING:
@@ -183,6 +184,14 @@ class PausedRun:
     def __repr__(self) -> str:
         waiting = "; ".join(f"{p.session_id}: {p.prompt!r} ({p.kind})" for p in self.pending)
         return f"<PausedRun {self.run.root_session_id!r} waiting for {waiting}>"
+
+    def _ipython_display_(self) -> None:
+        """At the end of a notebook cell: the form that answers the waiting questions
+        (the same ``HumanInputPanel`` as ``%%graflow``), else this repr."""
+        if hooks.PAUSED_FORM is None:
+            print(repr(self))
+        else:
+            hooks.PAUSED_FORM(self)
 
 
 class Run:
@@ -482,7 +491,11 @@ class Run:
         for target, answer in (answers or {}).items():
             self.answer(target, answer)
         assert self.root_context is not None  # set when the run started; a paused run has one
-        return self.root_context.execute()
+        try:
+            return self.root_context.execute()
+        except BaseException as error:
+            __tracebackhide__ = True
+            raise for_caller(error)
 
     # -- checkpoints -------------------------------------------------------------------
     def save(self, path: Any = None, metadata: dict[str, Any] | None = None) -> str:
@@ -597,6 +610,11 @@ class Run:
         rec = self.sessions.get(tr.session_id)
         ctx = rec.context if rec else None
         return ctx.lookup(tr.task_id) if ctx is not None else None
+
+    def channel(self) -> dict[str, Any]:
+        """The root session's channel as it is now (after the run: the final channel,
+        every branch merged), as a dict of key -> value; no ``ret_context=True`` needed."""
+        return {} if self.root_context is None else self.root_context.get_channel().to_dict()
 
     def results(self) -> dict[str, Any]:
         """Each task's latest successful result, from every session (merged or not)."""
