@@ -137,7 +137,8 @@ class GroupExecutionPolicy:
         call it first."""
         expected = [member_id(t) for t in tasks]
         missing = [t for t in expected if t not in results]
-        unexpected = sorted(t for t in results if t not in set(expected))
+        known = set(expected)
+        unexpected = sorted(t for t in results if t not in known)
         if missing or unexpected:
             parts = [f"missing results for tasks: {sorted(missing)}"] if missing else []
             parts += [f"unexpected results for tasks: {unexpected}"] if unexpected else []
