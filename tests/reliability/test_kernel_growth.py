@@ -89,13 +89,21 @@ def test_failed_runs_recorded_live_or_debugged_are_freed(tmp_path):
     assert growth(found) == [], found
 
 
+def test_ready_parallel_runs_keep_only_the_last_run(tmp_path):
+    """execute(ready_parallel=True): the scheduler hands every task to the run's pool and
+    takes a lone one itself, so the pool's queue ends the run with stale entries, each
+    reaching the run; pool workers run the others, then idle and park between runs,
+    and whichever of them still holds a finished run's pool must not hold its run."""
+    found = probe("ready", tmp_path)
+    assert growth(found) == [], found
+
+
 @pytest.mark.slow
 def test_every_way_of_running_without_a_notebook_keeps_only_the_last_run(tmp_path):
     """execute() plain, with live=True outside a notebook (recorded, one summary line),
-    with observers on each run, under record(wf), with ready_parallel (pool workers run
-    the tasks, then idle and park between runs), under a new debugger each time and
+    with observers on each run, under record(wf), under a new debugger each time and
     under one restarted debugger."""
-    scenarios = ("plain", "live", "observers", "record", "ready", "debugger", "debugger-restart")
+    scenarios = ("plain", "live", "observers", "record", "debugger", "debugger-restart")
     found = {scenario: probe(scenario, tmp_path) for scenario in scenarios}
     assert {s: growth(f) for s, f in found.items()} == {s: [] for s in scenarios}, found
 

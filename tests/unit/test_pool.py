@@ -270,3 +270,33 @@ def test_claims_the_forking_thread_has_not_reported_get_no_thread():
     # width - trivial - 1 normally; more only if the monitor saw the forking thread
     # make no progress while it ran a trivial member (a preempted thread looks blocked)
     assert width - trivial - 1 <= pool.peak_threads < width
+
+
+def test_a_finished_ready_run_lives_on_in_no_one_who_still_holds_its_pool():
+    """The ready scheduler hands every task to the pool and runs a lone one itself, so
+    the pool's queue keeps stale entries of tasks the session thread took.  A worker
+    thread, the stall monitor or a parked seat may still hold the pool after the run
+    ends: what the pool still reaches must not include the run."""
+    import gc
+    import weakref
+
+    with workflow("held-pool") as wf:
+        @task
+        def first():
+            return b"x" * 100_000
+
+        @task
+        def second(first):
+            return len(first)
+
+        first >> second
+    wf.execute(ready_parallel=True)
+    run = wf.last_run
+    assert run.task_counts() == {"first": 1, "second": 1}
+    held_pool = run.pool  # what a thread that has not let go of the pool yet holds
+    gone = weakref.ref(run)
+    wf.runs.clear()
+    del run
+    gc.collect()
+    assert gone() is None
+    assert held_pool.peak_threads >= 0  # the pool itself is still here

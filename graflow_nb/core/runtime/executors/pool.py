@@ -104,10 +104,15 @@ class _Seat:
             home = self.pool
             if home is not None:
                 with home._lock:  # the pool's lock first, as shutdown takes them
-                    if self in home._idle_seats:
-                        continue  # idle in a pool that still runs: it may want this thread yet
-                    if _PARKED.withdraw(self):
-                        return None  # moved to the parked seats as the pool shut down
+                    still_idle = self in home._idle_seats
+                    withdrawn = not still_idle and _PARKED.withdraw(self)
+                # Not kept in this frame through the next wait: that pool may shut down
+                # meanwhile, and a waiting thread's frame is no place for its run to live on.
+                home = None
+                if still_idle:
+                    continue  # idle in a pool that still runs: it may want this thread yet
+                if withdrawn:
+                    return None  # moved to the parked seats as the pool shut down
             elif _PARKED.withdraw(self):
                 return None
             self.wake.acquire()  # taken just as the wait timed out: the pool is on its way
@@ -445,6 +450,13 @@ class WorkerPool:
         with self._lock:
             self._shutdown = True
             self._end_relay()
+            # What is left queued is stale (claimed by the thread that forked it) or
+            # skipped: the run is over, so nothing will want it, and each entry reaches
+            # that run (its sessions, results, context copies) for as long as anything
+            # still holds this pool.
+            self._jobs.clear()
+            self._waiting.clear()
+            self._seen = {}
             seats, self._idle_seats = self._idle_seats, []
             self._threads -= len(seats)
             _PARKED.take(seats)
