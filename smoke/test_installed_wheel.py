@@ -65,7 +65,7 @@ def test_metadata_carries_the_licence_and_what_is_tested():
         "Programming Language :: Python :: 3.13",
     ]
     assert "Typing :: Typed" in classifiers
-    assert metadata.get_all("Provides-Extra") == ["dask", "dev", "graflow"]
+    assert metadata.get_all("Provides-Extra") == ["dask", "dev", "docs", "graflow"]
     assert 'distributed>=2024.8; extra == "dask"' in metadata.get_all("Requires-Dist")
     licence = importlib.metadata.distribution("graflow_nb").read_text("licenses/LICENSE")
     assert licence is not None and "Apache License" in licence and "Version 2.0, January 2004" in licence
@@ -213,10 +213,10 @@ def test_a_type_checker_reads_the_installed_hints(tmp_path):
     (tmp_path / "user.py").write_text(USER_CODE, encoding="utf-8")
     done = run(sys.executable, "-m", "mypy", "user.py", cwd=tmp_path)
     assert done.stdout.splitlines() == [
-        'user.py:13: note: Revealed type is "graflow_nb.core.task.TaskWrapper"',
-        'user.py:14: note: Revealed type is "graflow_nb.core.task.TaskWrapper"',
-        'user.py:15: note: Revealed type is "graflow_nb.core.task.SequentialTask"',
-        'user.py:16: note: Revealed type is "graflow_nb.core.task.ParallelGroup"',
+        'user.py:13: note: Revealed type is "graflow_nb.core.model.task.TaskWrapper"',
+        'user.py:14: note: Revealed type is "graflow_nb.core.model.task.TaskWrapper"',
+        'user.py:15: note: Revealed type is "graflow_nb.core.model.task.SequentialTask"',
+        'user.py:16: note: Revealed type is "graflow_nb.core.model.task.ParallelGroup"',
         'user.py:17: note: Revealed type is "pathlib.Path"',
         'user.py:18: error: Argument "max_steps" to "execute" of "WorkflowContext" has incompatible type "str"; '
         'expected "int"  [arg-type]',

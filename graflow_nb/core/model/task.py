@@ -63,10 +63,12 @@ class Executable(ABC):
             other = as_node(other, self, "<<")
         return _wire(other, self)
 
-    def __or__(self, other: Executable) -> ParallelGroup | _GroupRespelling:
+    def __or__(self, other: Executable) -> ParallelGroup:
         if type(other) not in _NODE_TYPES:
             other = as_node(other, self, "|")
-        return _join_parallel(self, other)
+        # A group written again (_GroupRespelling) stands for that group: it forwards
+        # the group's attributes and operators, so users' type checkers see the group.
+        return cast(ParallelGroup, _join_parallel(self, other))
 
     # -- execution ---------------------------------------------------------------------
     @abstractmethod
