@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from docutils import nodes
+from public_modules import PUBLIC_MODULES  # beside this file: conf.py puts _ext on the path
 from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
@@ -29,18 +30,6 @@ from sphinx.util.inspect import stringify_signature
 
 logger = logging.getLogger(__name__)
 
-# The public import paths the reference documents (never internal module paths).
-PUBLIC_MODULES = (
-    "graflow_nb",
-    "graflow_nb.notebook",
-    "graflow_nb.observe",
-    "graflow_nb.debug",
-    "graflow_nb.pipeline",
-    "graflow_nb.distributed",
-    "graflow_nb.core.checkpoint",
-    "graflow_nb.core.snapshot",
-    "graflow_nb.core",
-)
 
 
 def public_names() -> dict[str, Any]:
