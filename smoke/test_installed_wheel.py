@@ -65,7 +65,7 @@ def test_metadata_carries_the_licence_and_what_is_tested():
         "Programming Language :: Python :: 3.13",
     ]
     assert "Typing :: Typed" in classifiers
-    assert metadata.get_all("Provides-Extra") == ["dask", "dev", "docs", "graflow"]
+    assert metadata.get_all("Provides-Extra") == ["dask", "docs", "dev", "graflow"]
     assert 'distributed>=2024.8; extra == "dask"' in metadata.get_all("Requires-Dist")
     licence = importlib.metadata.distribution("graflow_nb").read_text("licenses/LICENSE")
     assert licence is not None and "Apache License" in licence and "Version 2.0, January 2004" in licence
