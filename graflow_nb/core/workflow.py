@@ -18,6 +18,9 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from .cache.run_cache import RunCache
+from .cache.store import MemoryStore, memory_store
+from .cache_files import disk_store
 from .checkpoint import SAVER as checkpoints
 from .checks import describe
 from .context import ExecutionContext, TaskExecutionContext, direct_call_context
@@ -121,6 +124,8 @@ class WorkflowContext:
         self._group_lock = threading.Lock()
         self._tokens: list[Any] = []
         self.llm_agents: dict[str, Any] = {}
+        # How the last execute was called ({argument: value}): what ``rerun`` repeats.
+        self._last_call: dict[str, Any] | None = None
 
     # -- context manager ---------------------------------------------------------------
     def __enter__(self) -> WorkflowContext:
@@ -203,7 +208,7 @@ class WorkflowContext:
         max_workers: int | None = None, observers: list[Observer] | None = None, default_max_retries: int = 0,
         default_max_cycles: int | None = None, gate: Any = None, live: Any = False, default_policy: Any = "strict",
         max_concurrency: int | None = None, ready_parallel: bool = False, executor: Any = None,
-        checkpoint_dir: Any = None,
+        checkpoint_dir: Any = None, cache: Any = False,
     ) -> Any:
         """Run from ``start_node`` (or the one node nothing leads to).
 
@@ -228,7 +233,30 @@ class WorkflowContext:
         ``checkpoint_dir``: when the run pauses, fails or is cancelled, its checkpoint
         is written there (``<session id>.pkl``; the error's notes say where) for
         ``wf.resume(path)`` in this or any later process; nothing is written otherwise.
+        ``cache``: True replays every task whose code and inputs are unchanged since a
+        run of a workflow of this name in this process (``graflow_nb.core.cache``); a
+        folder path keeps the entries there, signed, for later processes too;
+        ``wf.last_run.why(task_id)`` says why a task was replayed or ran.
         """
+        self._last_call = {
+            "start_node": start_node, "max_steps": max_steps, "ret_context": ret_context,
+            "initial_channel": initial_channel, "session_id": session_id, "max_workers": max_workers,
+            "observers": observers, "default_max_retries": default_max_retries,
+            "default_max_cycles": default_max_cycles, "gate": gate, "live": live, "default_policy": default_policy,
+            "max_concurrency": max_concurrency, "ready_parallel": ready_parallel, "executor": executor,
+            "checkpoint_dir": checkpoint_dir, "cache": cache,
+        }
+        return self._execute(self._last_call, frozenset())
+
+    def _execute(self, call: dict[str, Any], force: frozenset[str]) -> Any:
+        """``execute(**call)``, with the tasks in ``force`` run whatever the cache holds."""
+        start_node, max_steps, ret_context = call["start_node"], call["max_steps"], call["ret_context"]
+        initial_channel, session_id, max_workers = call["initial_channel"], call["session_id"], call["max_workers"]
+        observers, default_max_retries = call["observers"], call["default_max_retries"]
+        default_max_cycles, gate, live = call["default_max_cycles"], call["gate"], call["live"]
+        default_policy, max_concurrency = call["default_policy"], call["max_concurrency"]
+        ready_parallel, executor, checkpoint_dir = call["ready_parallel"], call["executor"], call["checkpoint_dir"]
+        store = _cache_store(call["cache"], self.name)
         start = start_node if start_node is not None else require_single_start(self.graph)
         if observers is not None and (callable(observers) or isinstance(observers, (str, bytes))):
             raise TypeError(f"execute(observers=...) takes a list of callables, got {describe(observers)}")
@@ -244,6 +272,8 @@ class WorkflowContext:
         for name, agent in self.llm_agents.items():
             ctx.register_llm_agent(name, agent)
         ctx.run.checkpoint_dir = checkpoint_dir
+        if store is not None:
+            ctx.run.cache = RunCache(store, ctx.session_id, force)
         # The run's collaborators, handed in: what resumes it, what saves it.
         engine = ctx.run.driver = WorkflowEngine()
         ctx.run.checkpointer = checkpoints
@@ -256,6 +286,27 @@ class WorkflowContext:
             __tracebackhide__ = True
             raise for_caller(error)
         return (result, ctx) if ret_context else result
+
+    def rerun(self, from_: str, **options: Any) -> Any:
+        """Run again as the last ``execute`` did, with ``from_`` and every task after it
+        (its successors, theirs, the groups holding them...) called again, and the
+        rest replayed from the cache that run used; ``options`` change arguments of
+        that call (``initial_channel=...``).  The last run must have had a cache."""
+        last = self.last_run
+        if last is None or self._last_call is None:
+            raise RuntimeError(f"workflow {self.name!r} has not run yet: nothing to re-run")
+        if last.cache is None:
+            raise ConfigError(
+                f"wf.rerun(from_={from_!r}): the last run of {self.name!r} ran without a cache, so nothing "
+                f"of it can be replayed; run wf.execute(..., cache=True) once first"
+            )
+        if from_ not in self.graph:
+            raise ValueError(f"wf.rerun(from_={from_!r}): no task with that id in workflow {self.name!r}")
+        call = {**self._last_call, **options}
+        if not call.get("cache"):
+            call["cache"] = last.cache.store
+        self._last_call = call
+        return self._execute(call, frozenset(_downstream(self.graph, from_)))
 
     def _live_view(self, live: Any, observers: list[Observer]) -> Any:
         """The notebook layer's live view for ``live`` (None if not asked for), already
@@ -377,6 +428,40 @@ class WorkflowContext:
 
 
 scope.provide_default(lambda: WorkflowContext("default"))
+
+
+def _cache_store(cache: Any, workflow_name: str) -> MemoryStore | None:
+    """The store ``execute(cache=...)`` names: None (no cache), this process's store
+    for the workflow's name, a folder's signed store, or a store given as it is."""
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return memory_store(workflow_name)
+    if isinstance(cache, MemoryStore):
+        return cache
+    if isinstance(cache, (str, pathlib.PurePath)):
+        return disk_store(pathlib.Path(cache))
+    raise TypeError(f"execute(cache=...) takes True, False, a folder path or a cache store, got {describe(cache)}")
+
+
+def _downstream(graph: TaskGraph, start: str) -> set[str]:
+    """``start`` and everything that runs after it: successors, the groups holding
+    any of them (and what follows those), and a group's members."""
+    seen = {start}
+    todo = [start]
+    while todo:
+        node = todo.pop()
+        nxt = list(graph.successors(node))
+        holder = graph.group_holding(node)
+        if holder is not None:
+            nxt += graph.successors(holder)
+        if graph.nodes[node].is_group:
+            nxt += graph.get_parallel_group_members(node)
+        for other in nxt:
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return seen
 
 
 def workflow(name: str, tracer: Any = None, prompt_manager: Any = None) -> WorkflowContext:
