@@ -47,6 +47,7 @@ except ImportError:  # a checkout that is not installed: use the package next to
 import dask_rows  # noqa: E402  (beside this file: the Dask backend's rows)
 import floors  # noqa: E402
 import least_engine  # noqa: E402
+import rerun_rows  # noqa: E402
 import table  # noqa: E402
 
 DIAMOND_SLEEP = 0.050
@@ -792,6 +793,10 @@ WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "dask-channel-1mb-64": (dask_rows.wl_dask_channel, 5, 2),
     "checkpoint-1000": (wl_checkpoint(1000), 5, 2),
     "checkpoint-64-1mb": (wl_checkpoint(64), 9, 3),
+    "rerun-cached": (
+        lambda repeats: rerun_rows.wl_rerun_cached(repeats, build_chain, build_fanout, _noop, CHAIN_LENGTH, TRIVIAL_WIDTH),
+        7, 3,
+    ),
 }
 
 

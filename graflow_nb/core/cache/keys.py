@@ -89,27 +89,38 @@ class KeyMaker:
 
     def __init__(self) -> None:
         self._functions: dict[int, tuple[Any, bytes]] = {}
+        self._parts: dict[int, tuple[Any, dict[str, bytes], bytes]] = {}
         self._values: dict[int, tuple[Any, bytes]] = {}
         self._modules: dict[str, bytes] = {}
         self._active: set[int] = set()
 
     def task_key(self, task: Executable) -> CodeKey:
         """``task``'s code key; ``Unfingerprintable`` says what can't be keyed."""
-        parts: dict[str, bytes] = {"kind": type(task).__qualname__.encode()}
-        if isinstance(task, TaskWrapper):
-            parts.update(self._function_parts(task.func))
-            if task.bound_kwargs:
-                parts["bound"] = self._value(dict(task.bound_kwargs), "its bound values")
-            settings = (task.inject_context, task.inject_llm_client, task.inject_llm_agent, task.resolve_keyword_args)
-            parts["settings"] = repr(settings).encode()
-            if isinstance(task, IterationTask):
-                parts["data"] = self._value(task.data, "its iteration data")
-        else:
+        if not isinstance(task, TaskWrapper):
             raise Unfingerprintable(f"{type(task).__name__} is no function task")
-        digest = _blake(task.task_id.encode(), *(name.encode() + b"=" + d for name, d in parts.items()))
-        return CodeKey(task.task_id, digest, parts)
+        func_parts, func_digest = self._task_function_parts(task.func)
+        settings = repr((type(task).__qualname__, task.inject_context, task.inject_llm_client, task.inject_llm_agent,
+                         task.resolve_keyword_args)).encode()
+        parts = {**func_parts, "settings": settings}
+        chunks = [task.task_id.encode(), func_digest, settings]
+        if task.bound_kwargs:
+            parts["bound"] = self._value(dict(task.bound_kwargs), "its bound values")
+            chunks.append(parts["bound"])
+        if isinstance(task, IterationTask):
+            parts["data"] = self._value(task.data, "its iteration data")
+            chunks.append(parts["data"])
+        return CodeKey(task.task_id, _blake(*chunks), parts)
 
     # -- functions ------------------------------------------------------------------
+    def _task_function_parts(self, func: Any) -> tuple[dict[str, bytes], bytes]:
+        """``_function_parts`` and their digest, once per function and run: a thousand
+        tasks of one function (a fan-out) read its source once."""
+        known = self._parts.get(id(func))
+        if known is None or known[0] is not func:
+            parts = self._function_parts(func)
+            known = self._parts[id(func)] = (func, parts, _blake(*(n.encode() + b"=" + d for n, d in parts.items())))
+        return known[1], known[2]
+
     def _function_parts(self, func: Any) -> dict[str, bytes]:
         parts: dict[str, bytes]
         if isinstance(func, functools.partial):

@@ -170,7 +170,7 @@ class RunCache:
         assert plan.code is not None
         decision = self.decisions.get(plan.order_key)
         ran = decision.reason if decision is not None else "ran"
-        unique = hashlib.blake2b(repr((self.run_id, plan.session_id, plan.order_key)).encode(), digest_size=32).digest()
+        unique = repr((self.run_id, plan.session_id, plan.order_key)).encode()
         result_token = _content_token(result, unique + b"result")
         self._remember(plan.result_key, result, result_token, plan.task_id)
         final = {key: args for op, key, args in ops if op == "set"}
