@@ -246,10 +246,11 @@ class WorkflowContext:
             "max_concurrency": max_concurrency, "ready_parallel": ready_parallel, "executor": executor,
             "checkpoint_dir": checkpoint_dir, "cache": cache,
         }
-        return self._execute(self._last_call, frozenset())
+        return self._execute(self._last_call)
 
-    def _execute(self, call: dict[str, Any], force: frozenset[str]) -> Any:
-        """``execute(**call)``, with the tasks in ``force`` run whatever the cache holds."""
+    def _execute(self, call: dict[str, Any], rerun_from: str | None = None) -> Any:
+        """``execute(**call)``; with ``rerun_from``, that task and all after it are run
+        whatever the cache holds."""
         start_node, max_steps, ret_context = call["start_node"], call["max_steps"], call["ret_context"]
         initial_channel, session_id, max_workers = call["initial_channel"], call["session_id"], call["max_workers"]
         observers, default_max_retries = call["observers"], call["default_max_retries"]
@@ -273,7 +274,8 @@ class WorkflowContext:
             ctx.register_llm_agent(name, agent)
         ctx.run.checkpoint_dir = checkpoint_dir
         if store is not None:
-            ctx.run.cache = RunCache(store, ctx.session_id, force)
+            force = frozenset(_downstream(self.graph, rerun_from)) if rerun_from is not None else frozenset()
+            ctx.run.cache = RunCache(store, ctx.session_id, force, rerun_from)
         # The run's collaborators, handed in: what resumes it, what saves it.
         engine = ctx.run.driver = WorkflowEngine()
         ctx.run.checkpointer = checkpoints
@@ -306,7 +308,7 @@ class WorkflowContext:
         if not call.get("cache"):
             call["cache"] = last.cache.store
         self._last_call = call
-        return self._execute(call, frozenset(_downstream(self.graph, from_)))
+        return self._execute(call, from_)
 
     def _live_view(self, live: Any, observers: list[Observer]) -> Any:
         """The notebook layer's live view for ``live`` (None if not asked for), already

@@ -73,12 +73,15 @@ class Plan:
 
 class RunCache:
     """One run's cache (module docstring); ``force``: task ids that run whatever the
-    store holds (``wf.rerun(from_=...)``)."""
+    store holds, because of ``wf.rerun(from_=rerun_from)``."""
 
-    def __init__(self, store: MemoryStore, run_id: str, force: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, store: MemoryStore, run_id: str, force: frozenset[str] = frozenset(), rerun_from: str | None = None,
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.force = force
+        self.rerun_from = rerun_from
         self.keys = KeyMaker()
         self.decisions: dict[tuple[Any, ...], Decision] = {}
         self.latest: dict[str, Decision] = {}
@@ -104,7 +107,7 @@ class RunCache:
                 return plan
             plan.record = True
             if task.task_id in self.force:
-                self._decide(plan, False, f"re-run asked for: {task.task_id} or an upstream of it")
+                self._decide(plan, False, f"re-run asked for: wf.rerun(from_={self.rerun_from!r})")
                 return plan
             entries = self.store.entries(task.task_id)
             if not entries:
