@@ -17,6 +17,7 @@ from .batch import run_items
 from .errors import TemplateError
 from .model import Input, Step
 from .steps import StepContext, get_step_type
+from .steps.python import ImportPathError, import_callable
 from .templates import resolve
 
 _MISSING: Any = object()
@@ -93,6 +94,12 @@ class StepTask:
         self.inputs = inputs
         self.__name__ = step.id
         self.__doc__ = step.raw.get("description") or f"{step.type} step {step.id!r} ({step.path})"
+        if step.type == "python":
+            # The function it calls, for the re-run cache's key (as functools.wraps names it).
+            try:
+                self.__wrapped__ = import_callable(step.function)
+            except ImportPathError:
+                pass  # validation says so; such a step is never cached (compile.py)
 
     def __call__(self, task_ctx: Any) -> Any:
         step = self.step

@@ -169,3 +169,41 @@ def test_control_calls_replay_as_the_task_made_them(nb, runs):
     assert replayed.session_tree() == plain.session_tree()
     assert replayed.skipped == plain.skipped
     assert replayed.frames.tasks()["cached"].all()
+
+
+def test_a_result_read_with_get_result_is_an_input(nb, runs):
+    cell = """
+    with workflow(NAME) as wf:
+        @task
+        def source():
+            ran.RUNS["source"] += 1
+            return VALUE
+
+        @task(inject_context=True)
+        def peek(ctx):
+            ran.RUNS["peek"] += 1
+            return ctx.get_result("source") * 10
+
+        _ = source >> peek
+    """
+    nb(cell.replace("VALUE", "1"))
+    assert nb("wf.execute(session_id='S1', cache=True)") == 10
+    nb(cell.replace("VALUE", "2"))
+    assert nb("wf.execute(session_id='S2', cache=True)") == 20
+    assert runs == {"source": 2, "peek": 2}
+    assert nb("wf.last_run.why('peek')") == "upstream `source` re-ran and its result differs"
+
+
+def test_the_cell_magic_takes_cache(nb, runs):
+    nb.shell.run_line_magic("load_ext", "graflow_nb.notebook")
+    cell = """%%graflow NAMEID --run --session-id M1 --cache --no-render
+    @task
+    def one():
+        ran.RUNS["one"] += 1
+        return 1
+    """
+    cell = cell.replace("NAMEID", nb.name)
+    assert nb(cell) == 1
+    assert nb(cell.replace("M1", "M2")) == 1
+    assert runs == {"one": 1}
+    assert nb(f"{nb.name}.last_run.why('one')") == "cached from run M1"

@@ -134,6 +134,9 @@ class KeyMaker:
         if not isinstance(func, types.FunctionType):
             call = vars(type(func)).get("__call__")
             own = self._function_parts(call) if isinstance(call, types.FunctionType) else {}
+            wrapped = getattr(func, "__wrapped__", None)  # the function it calls, as functools.wraps says
+            if wrapped is not None:
+                own[f"helper {getattr(wrapped, '__qualname__', 'wrapped')}"] = self._dependency("wrapped", wrapped)[1]
             own["bound"] = self._value(func, "its callable object")
             return own
         code = func.__code__

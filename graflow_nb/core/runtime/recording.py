@@ -21,7 +21,7 @@ from typing import Any
 from ..data.channel import MISSING, Channel
 from ..data.isolation import Isolation
 from ..data.typed_channel import TypedChannel
-from .session import Session, TaskExecutionContext
+from .session import RESULT_SUFFIX, Session, TaskExecutionContext
 
 # A change: (method name, key, the arguments after the key)
 Op = tuple[str, str, tuple[Any, ...]]
@@ -129,6 +129,9 @@ class RecordingTaskContext(TaskExecutionContext):
 
     def get_typed_channel(self, message_type: type) -> Any:
         return TypedChannel(self.get_channel(), message_type)
+
+    def get_result(self, task_id: str, default: Any = None) -> Any:
+        return self.get_channel().get(task_id + RESULT_SUFFIX, default)
 
     def next_task(self, executable: Any, goto: bool = False) -> str:
         task_id = super().next_task(executable, goto)
