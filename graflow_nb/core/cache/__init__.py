@@ -7,3 +7,10 @@ content by kind, or the token its upstream's value was given) are what they were
 ``run_cache.RunCache`` is one run's view of a ``store``: the runtime only calls its
 methods (it is handed in on ``run.cache``), so nothing here is imported below.
 """
+
+from .fingerprint import Unfingerprintable, fingerprint
+from .keys import CodeKey
+from .run_cache import Decision
+from .store import Entry, MemoryStore, memory_store
+
+__all__ = ["CodeKey", "Decision", "Entry", "MemoryStore", "Unfingerprintable", "fingerprint", "memory_store"]
