@@ -124,8 +124,10 @@ class WorkflowContext:
         self._group_lock = threading.Lock()
         self._tokens: list[Any] = []
         self.llm_agents: dict[str, Any] = {}
-        # How the last execute was called ({argument: value}): what ``rerun`` repeats.
+        # How the last execute was called ({argument: value}): what ``rerun`` repeats,
+        # handing the task to re-run from to that execute in _rerun_from.
         self._last_call: dict[str, Any] | None = None
+        self._rerun_from: str | None = None
 
     # -- context manager ---------------------------------------------------------------
     def __enter__(self) -> WorkflowContext:
@@ -233,31 +235,9 @@ class WorkflowContext:
         ``checkpoint_dir``: when the run pauses, fails or is cancelled, its checkpoint
         is written there (``<session id>.pkl``; the error's notes say where) for
         ``wf.resume(path)`` in this or any later process; nothing is written otherwise.
-        ``cache``: True replays every task whose code and inputs are unchanged since a
-        run of a workflow of this name in this process (``graflow_nb.core.cache``); a
-        folder path keeps the entries there, signed, for later processes too;
-        ``wf.last_run.why(task_id)`` says why a task was replayed or ran.
+        ``cache`` (True, a folder or a store): replay unchanged tasks; see ``rerun``, ``graflow_nb.core.cache``.
         """
-        self._last_call = {
-            "start_node": start_node, "max_steps": max_steps, "ret_context": ret_context,
-            "initial_channel": initial_channel, "session_id": session_id, "max_workers": max_workers,
-            "observers": observers, "default_max_retries": default_max_retries,
-            "default_max_cycles": default_max_cycles, "gate": gate, "live": live, "default_policy": default_policy,
-            "max_concurrency": max_concurrency, "ready_parallel": ready_parallel, "executor": executor,
-            "checkpoint_dir": checkpoint_dir, "cache": cache,
-        }
-        return self._execute(self._last_call)
-
-    def _execute(self, call: dict[str, Any], rerun_from: str | None = None) -> Any:
-        """``execute(**call)``; with ``rerun_from``, that task and all after it are run
-        whatever the cache holds."""
-        start_node, max_steps, ret_context = call["start_node"], call["max_steps"], call["ret_context"]
-        initial_channel, session_id, max_workers = call["initial_channel"], call["session_id"], call["max_workers"]
-        observers, default_max_retries = call["observers"], call["default_max_retries"]
-        default_max_cycles, gate, live = call["default_max_cycles"], call["gate"], call["live"]
-        default_policy, max_concurrency = call["default_policy"], call["max_concurrency"]
-        ready_parallel, executor, checkpoint_dir = call["ready_parallel"], call["executor"], call["checkpoint_dir"]
-        store = _cache_store(call["cache"], self.name)
+        cache_for = self._remember_call(locals())
         start = start_node if start_node is not None else require_single_start(self.graph)
         if observers is not None and (callable(observers) or isinstance(observers, (str, bytes))):
             raise TypeError(f"execute(observers=...) takes a list of callables, got {describe(observers)}")
@@ -272,13 +252,9 @@ class WorkflowContext:
         )
         for name, agent in self.llm_agents.items():
             ctx.register_llm_agent(name, agent)
-        ctx.run.checkpoint_dir = checkpoint_dir
-        if store is not None:
-            force = frozenset(_downstream(self.graph, rerun_from)) if rerun_from is not None else frozenset()
-            ctx.run.cache = RunCache(store, ctx.session_id, force, rerun_from)
-        # The run's collaborators, handed in: what resumes it, what saves it.
+        # The run's collaborators, handed in: what resumes it, what saves it (where), what it replays.
         engine = ctx.run.driver = WorkflowEngine()
-        ctx.run.checkpointer = checkpoints
+        ctx.run.checkpointer, ctx.run.checkpoint_dir, ctx.run.cache = checkpoints, checkpoint_dir, cache_for(ctx)
         self.runs.append(ctx.run)
         try:
             result = self._drive(ctx, view, lambda: engine.execute(ctx))
@@ -288,6 +264,16 @@ class WorkflowContext:
             __tracebackhide__ = True
             raise for_caller(error)
         return (result, ctx) if ret_context else result
+
+    def _remember_call(self, arguments: dict[str, Any]) -> Any:
+        """Keep ``execute``'s ``arguments`` for ``rerun``; returns what makes the run's
+        cache from its root session (None without ``cache=``), with the tasks a
+        ``rerun`` asked for forced to run."""
+        self._last_call = {name: value for name, value in arguments.items() if name != "self"}
+        rerun_from, self._rerun_from = self._rerun_from, None
+        store = _cache_store(arguments["cache"], self.name)
+        force = frozenset(_downstream(self.graph, rerun_from)) if rerun_from is not None else frozenset()
+        return lambda ctx: None if store is None else RunCache(store, ctx.session_id, force, rerun_from)
 
     def rerun(self, from_: str, **options: Any) -> Any:
         """Run again as the last ``execute`` did, with ``from_`` and every task after it
@@ -307,8 +293,8 @@ class WorkflowContext:
         call = {**self._last_call, **options}
         if not call.get("cache"):
             call["cache"] = last.cache.store
-        self._last_call = call
-        return self._execute(call, from_)
+        self._rerun_from = from_
+        return self.execute(**call)
 
     def _live_view(self, live: Any, observers: list[Observer]) -> Any:
         """The notebook layer's live view for ``live`` (None if not asked for), already
