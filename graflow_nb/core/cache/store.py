@@ -20,7 +20,7 @@ from typing import Any
 
 from .keys import CodeKey
 
-KEPT_PER_TASK = 8
+KEPT_PER_TASK = 4
 
 
 @dataclass(frozen=True)
