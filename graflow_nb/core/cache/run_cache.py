@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..data.channel import MISSING
@@ -42,7 +42,7 @@ from .store import Entry, MemoryStore, Read
 _MISSING_TOKEN = b"missing"
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     """What the cache decided for one execution of one task."""
 
@@ -53,22 +53,21 @@ class Decision:
     from_run: str | None = None
 
 
-@dataclass
 class Plan:
     """``plan``'s answer: replay (``hit``: result, ops, controls) or call (and
     ``record``, to keep an entry afterwards)."""
 
-    task_id: str
-    session_id: str
-    order_key: tuple[Any, ...]
-    result_key: str
-    hit: bool = False
-    record: bool = False
-    code: CodeKey | None = None
-    entry: Entry | None = None
-    result: Any = None
-    ops: list[Any] = field(default_factory=list)
-    controls: list[Any] = field(default_factory=list)
+    __slots__ = ("task_id", "session_id", "order_key", "result_key", "hit", "record", "code", "entry", "result",
+                 "ops", "controls")
+
+    def __init__(self, task_id: str, session_id: str, order_key: tuple[Any, ...], result_key: str) -> None:
+        self.task_id, self.session_id, self.order_key, self.result_key = task_id, session_id, order_key, result_key
+        self.hit = self.record = False
+        self.code: CodeKey | None = None
+        self.entry: Entry | None = None
+        self.result: Any = None
+        self.ops: list[Any] = []
+        self.controls: list[Any] = []
 
 
 class RunCache:
