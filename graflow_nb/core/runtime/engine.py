@@ -142,6 +142,9 @@ class WorkflowEngine:
         except SessionPaused:
             if not run.cancel_event.is_set():
                 run.status = "paused"
+                saver = run.checkpointer
+                if saver is not None and saver.paused_on_timeout(run):
+                    return None  # graflow's answer to a feedback timeout (the alias's)
                 return PausedRun(run)
             # Stopped while a session waited for input: nothing will resume it.
             run.pending.clear()

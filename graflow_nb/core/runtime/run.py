@@ -508,13 +508,13 @@ class Run:
         return str(path)
 
     def saver(self) -> Any:
-        """The checkpoint saver this run was handed (``core.checkpoint``), or a
-        ``ConfigError`` for a run started without one."""
+        """The checkpoint saver this run was handed (``core.checkpoint``; a workflow's
+        graph hands it to every run of it), or a ``ConfigError`` for a run without one."""
         if self.checkpointer is None:
             raise ConfigError(
-                f"run {self.root_session_id!r} has no checkpoint saver: it was started by hand "
-                f"(WorkflowEngine().execute(ctx)); run it with wf.execute(...) to save it, or use "
-                f"CheckpointManager.create_checkpoint(ctx)"
+                f"run {self.root_session_id!r} has no checkpoint saver: its graph belongs to no workflow "
+                f"(a bare TaskGraph); build the graph inside `with workflow(...)` (a run of a workflow's "
+                f"graph can save however it was started), or use CheckpointManager.create_checkpoint(ctx)"
             )
         return self.checkpointer
 

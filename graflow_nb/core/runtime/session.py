@@ -121,6 +121,7 @@ class Session:
         self.run = _new_run(self.session_id, max_steps, max_workers, observers, workflow, gate, default_policy,
                             max_concurrency, ready_parallel, executor)
         self.run.root_context = self
+        self.run.checkpointer = getattr(graph, "checkpointer", None)  # the saver the graph's workflow handed in, if any
         self.channel: Channel = MemoryChannel(self.session_id, initial_channel)
         self.depth = 0
         self.task_queue = InMemoryTaskQueue(self.session_id)
