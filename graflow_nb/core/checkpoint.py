@@ -525,7 +525,7 @@ def _current_or_saved(checkpoint: Checkpoint, source: Any) -> Any:
     warnings.warn(
         f"resume_from_checkpoint({shown(where, 300)}): no workflow is in scope, so the task code saved in the "
         f"checkpoint runs (as it was when the checkpoint was written); to run your own, call it inside "
-        f"`with workflow({name!r}):` holding the tasks, or pass workflow=...",
+        f"`with workflow({repr(name) if name else '...'}):` holding the tasks, or pass workflow=...",
         SavedCodeWarning,
         stacklevel=3,
     )

@@ -160,3 +160,52 @@ def test_outside_the_alias_a_timeout_in_a_run_started_by_hand_pauses_writes_noth
     assert ctx.last_checkpoint_path is None
     saved = ctx.run.save(str(tmp_path / "kept" / "paused"))
     assert saved == str(tmp_path / "kept" / "paused.pkl") == ctx.last_checkpoint_path
+
+
+def test_a_feedback_manager_made_by_hand_answers_after_the_run_stopped_and_hands_the_answer_to_the_resumed_run(
+    tmp_path, monkeypatch
+):
+    """graflow's test of its filesystem feedback backend, done in memory: a manager
+    made by hand is handed to the run, answers the question after the run paused, and
+    handed to the context resumed from the checkpoint gives it that answer."""
+    from graflow_nb.hitl.manager import FeedbackManager
+    from graflow_nb.hitl.types import FeedbackResponse, FeedbackType
+
+    monkeypatch.chdir(tmp_path)
+    manager = FeedbackManager(backend="filesystem", backend_config={"data_dir": str(tmp_path / "feedback_data")})
+    asked: list[str] = []
+    with workflow("approve_by_hand") as wf:
+
+        @task(inject_context=True)
+        def ask(context):
+            asked.append("ask")
+            response = context.request_feedback(feedback_type="approval", prompt="Deploy?", timeout=0.05)
+            return f"{response.approved} ({response.reason})"
+
+        ctx = ExecutionContext.create(wf.graph, "ask", session_id="M")
+        ctx.feedback_manager = manager
+        assert ctx.feedback_manager is manager
+        engine = WorkflowEngine()
+        paused = engine.execute(ctx)
+        [request] = manager.list_pending_requests()
+        path = ctx.run.save(str(tmp_path / "waiting"))
+        response = FeedbackResponse(feedback_id=request.feedback_id, response_type=FeedbackType.APPROVAL,
+                                    approved=True, reason="looks fine")
+        assert manager.provide_feedback(request.feedback_id, response) is True
+        assert manager.provide_feedback("M/nobody/1", response) is False
+
+        resumed, _meta = CheckpointManager.resume_from_checkpoint(path)
+        resumed.feedback_manager = manager
+        assert engine.execute(resumed) == "True (looks fine)"
+    assert paused.status == "paused"
+    assert asked == ["ask", "ask"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["waiting.meta.json", "waiting.pkl", "waiting.state.json"]
+
+
+def test_a_feedback_manager_refuses_a_backend_it_does_not_offer_and_one_not_handed_to_a_run_says_so():
+    from graflow_nb.hitl.manager import FeedbackManager
+
+    with pytest.raises(ValueError, match=r"FeedbackManager\(backend='redis'\) is not offered"):
+        FeedbackManager(backend="redis")
+    with pytest.raises(RuntimeError, match=r"not handed to a run yet: set ctx\.feedback_manager = manager"):
+        FeedbackManager().list_pending_requests()
