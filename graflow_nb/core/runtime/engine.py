@@ -286,6 +286,8 @@ class WorkflowEngine:
             task = None
             if ctx.terminate_called:
                 ctx.skip_queued("terminated")
+                if ctx.checkpoint_request is not None:  # asked for before the stop: still written, as graflow
+                    run.saver().write_requested(ctx)
                 return last_result
             if not ctx.goto_called:
                 ctx.enqueue_successors(task_id)
