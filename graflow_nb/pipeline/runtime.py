@@ -107,12 +107,16 @@ class StepTask:
         if step.batch is not None:
             return self._batch(task_ctx, lookup)
         params = substitute(step, lookup)
-        context = StepContext(step.id, task_ctx.session_id, step.timeout, task_ctx.retry_count + 1, task_ctx, step)
+        # The session id from the session itself: a python step's function never sees it, so
+        # reading it is no input of the step's (the re-run cache keys a task that reads it).
+        session_id = task_ctx.execution_context.session_id
+        context = StepContext(step.id, session_id, step.timeout, task_ctx.retry_count + 1, task_ctx, step)
         return call_step(step, params, context)
 
     def _batch(self, task_ctx: Any, lookup: Callable[[str], Any]) -> dict[str, Any]:
         step = self.step
         batch = step.batch
+        session_id = task_ctx.execution_context.session_id  # as in __call__
         try:
             items = resolve(batch.items, lookup)
         except TemplateError as error:
@@ -125,7 +129,7 @@ class StepTask:
                 return item if root == batch.name else lookup(root)
 
             params = substitute(step, item_lookup)
-            context = StepContext(step.id, task_ctx.session_id, step.timeout, attempt, task_ctx, step, item)
+            context = StepContext(step.id, session_id, step.timeout, attempt, task_ctx, step, item)
             return call_step(step, params, context)
 
         return run_items(step, list(items), one, lambda: task_ctx.cancelled)

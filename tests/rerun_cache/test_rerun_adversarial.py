@@ -207,3 +207,28 @@ def test_the_cell_magic_takes_cache(nb, runs):
     assert nb(cell.replace("M1", "M2")) == 1
     assert runs == {"one": 1}
     assert nb(f"{nb.name}.last_run.why('one')") == "cached from run M1"
+
+
+def test_a_task_that_reads_its_session_id_is_keyed_by_it(nb, runs):
+    cell = """
+    with workflow(NAME) as wf:
+        @task(inject_context=True)
+        def where(ctx):
+            ran.RUNS["where"] += 1
+            return f"ran in {ctx.session_id}"
+
+        @task(inject_context=True)
+        def anywhere(ctx):
+            ran.RUNS["anywhere"] += 1
+            return ctx.get_channel().get("x", 0) + 1
+
+        _ = where >> anywhere
+    """
+    nb(cell)
+    nb("wf.execute(session_id='W1', cache=True)")
+    assert nb("wf.execute(session_id='W1', cache=True)") == 1
+    assert runs == {"where": 1, "anywhere": 1}
+    nb("wf.execute(session_id='W2', cache=True)")
+    assert nb("wf.last_run.results()['where']") == "ran in W2"
+    assert nb("wf.last_run.why('where')") == "it reads ctx.session_id, and this run's differs"
+    assert runs == {"where": 2, "anywhere": 1}

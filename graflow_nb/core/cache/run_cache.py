@@ -40,6 +40,7 @@ from .keys import CodeKey, KeyMaker
 from .store import Entry, MemoryStore, Read
 
 _MISSING_TOKEN = b"missing"
+SESSION_ID_INPUT = "@session_id"  # a task that read ctx.session_id (core.runtime.recording): an input too
 
 
 @dataclass(slots=True)
@@ -119,17 +120,17 @@ class RunCache:
                 return plan
             reason = ""
             for entry in same_code:
-                mismatch = self._mismatch(channel, entry)
+                mismatch = self._mismatch(channel, entry, session_id)
                 if mismatch is None:
                     return self._hit(plan, entry)
                 reason = reason or mismatch
             self._decide(plan, False, reason)
             return plan
 
-    def _mismatch(self, channel: Any, entry: Entry) -> str | None:
+    def _mismatch(self, channel: Any, entry: Entry, session_id: str) -> str | None:
         """Why ``entry``'s reads don't hold in ``channel`` now (None: they all do)."""
         for read in entry.reads:
-            value = channel.peek(read.key, MISSING)
+            value = session_id if read.key == SESSION_ID_INPUT else channel.peek(read.key, MISSING)
             try:
                 token, producer = self._token(read.key, value)
             except Unfingerprintable as error:
@@ -139,6 +140,8 @@ class RunCache:
             writer = producer or read.producer
             if writer is not None:
                 return f"upstream `{writer}` re-ran and its result differs"
+            if read.key == SESSION_ID_INPUT:
+                return "it reads ctx.session_id, and this run's differs"
             if value is MISSING:
                 return f"input `{read.key}` is no longer in the channel"
             return f"input `{read.key}` changed"

@@ -23,6 +23,8 @@ from ..data.isolation import Isolation
 from ..data.typed_channel import TypedChannel
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
 
+# The input a task that reads ``ctx.session_id`` is keyed by, besides channel keys.
+SESSION_ID_INPUT = "@session_id"
 # A change: (method name, key, the arguments after the key)
 Op = tuple[str, str, tuple[Any, ...]]
 # A control call: (method name, arguments)
@@ -117,6 +119,13 @@ class RecordingTaskContext(TaskExecutionContext):
         super().__init__(like.task_id, like.execution_context, like.retry_count, like.cycle_count, like.start_time)
         self.recorder = RecordingChannel(like.execution_context.channel)
         self.controls: list[Control] = []
+
+    @property
+    def session_id(self) -> str:
+        # What it does may depend on where it runs: the session id is an input then.
+        session_id = self.execution_context.session_id
+        self.recorder.reads.setdefault(SESSION_ID_INPUT, session_id)
+        return session_id
 
     @property
     def asked_for_input(self) -> bool:
