@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from graflow_nb.observe.dot import graph_dot
+from graflow_nb.observe.timeline import timeline_chart
 
 HELPERS = """
 def clean(x):
@@ -281,3 +282,12 @@ def test_cached_tasks_are_drawn_in_their_own_state(nb, runs):
     store_line = next(line for line in source.splitlines() if line.strip().startswith("store "))
     assert "cached" in fetch_line and "peripheries=2" in fetch_line
     assert "succeeded" in store_line and "peripheries" not in store_line
+
+
+def test_the_timeline_marks_replayed_attempts_cached(nb, runs):
+    first_run(nb, runs)
+    nb(PIPELINE.replace("return sum(fetch) * RATE", "return sum(fetch) * RATE * 2"))
+    run(nb, "S2")
+    bars = {box.data["task"]: box.data["status"] for box in timeline_chart(nb.ns["wf"].last_run).shapes
+            if getattr(box, "cls", "") == "bar"}
+    assert bars == {"fetch": "cached", "transform_a": "cached", "transform_b": "succeeded", "store": "succeeded"}
