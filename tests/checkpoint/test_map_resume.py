@@ -1,0 +1,58 @@
+"""A failed map resumed from its checkpoint runs again only the items that did not
+succeed (issue 31); the items' results and branch sessions are those of one run."""
+
+from __future__ import annotations
+
+import glob
+import threading
+from collections import Counter
+
+import pytest
+
+from graflow_nb import ParallelGroupError, task, workflow
+
+
+def flaky_map(name, broken, calls, keyed=False):
+    lock = threading.Lock()
+    with workflow(name) as wf:
+
+        @task
+        def fetch():
+            return {f"k{i}": i for i in range(8)} if keyed else list(range(8))
+
+        @task
+        def summarize(n):
+            with lock:
+                calls[n] += 1
+            if n in broken:
+                raise RuntimeError(f"item {n} broke")
+            return n * 10
+
+        @task
+        def combine(summarize):
+            return summarize
+
+        fetch >> summarize.map(over="fetch").with_execution(max_concurrency=2) >> combine
+    return wf
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_resume_after_a_failure_runs_only_the_failed_items(tmp_path, keyed):
+    calls: Counter = Counter()
+    broken = {2, 5}
+    wf = flaky_map(f"map-resume-{keyed}", broken, calls, keyed)
+    with pytest.raises(ParallelGroupError) as caught:
+        wf.execute("fetch", session_id="S", checkpoint_dir=tmp_path)
+    label = (lambda i: f"k{i}") if keyed else str
+    assert [t for t, _ in caught.value.failed_tasks] == [f"summarize[{label(2)}]", f"summarize[{label(5)}]"]
+    assert calls == Counter(dict.fromkeys(range(8), 1))
+    (path,) = glob.glob(f"{tmp_path}/*.pkl")
+    broken.clear()  # the fix
+    result = wf.resume(path)
+    expected = {f"k{i}": i * 10 for i in range(8)} if keyed else [i * 10 for i in range(8)]
+    assert result == expected
+    assert calls == Counter({0: 1, 1: 1, 2: 2, 3: 1, 4: 1, 5: 2, 6: 1, 7: 1})
+    run = wf.last_run
+    ids = [s for s, rec in run.sessions.items() if rec.group_id == "summarize"]
+    assert ids == [f"S_summarize[{label(i)}]" for i in range(8)]
+    assert all(run.sessions[s].state == "merged" for s in ids)
