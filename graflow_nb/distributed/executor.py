@@ -410,7 +410,7 @@ class DaskBatch(Batch):
             ticket.seen = remote.seen
         else:  # fresh, or stopped in a run restored from a checkpoint: it goes on from its state
             spec.state = branch_state(branch)
-            if spec.state is not None and branch.dynamic_nodes:
+            if branch.dynamic_nodes:  # its own run-time tasks; a map's item: its member
                 ticket.dynamic_nodes = dict(branch.dynamic_nodes)
         return ticket
 
