@@ -273,7 +273,8 @@ def _map_items(map_id: str, view: RunView | None) -> list[str]:
 def _folded_items(node: Any, view: RunView | None) -> dict[str, str]:
     """A map as one node: what it maps over, then (once it forked) how many items are
     done and each state's count."""
-    over = "its predecessor" if node.over is None else repr(node.over)
+    over = node.over if node.over is None or isinstance(node.over, str) else getattr(node.over, "__name__", "a function")
+    over = "its predecessor" if over is None else repr(over)
     lines = [f"map over {over}"]
     fill = kit.WHITE
     items = _map_items(node.task_id, view)

@@ -73,8 +73,8 @@ class Executable(ABC):
         return cast(ParallelGroup, _join_parallel(self, other))
 
     def map(
-        self, over: str | None = None, *, key: Callable[[Any], Any] | None = None, param: str | None = None,
-        name: str | None = None,
+        self, over: str | Callable[[Any], Any] | None = None, *, key: Callable[[Any], Any] | None = None,
+        param: str | None = None, name: str | None = None,
     ) -> MapTask:
         """``fetch >> summarize.map(over="fetch") >> combine``: at run time, one branch
         session per item of ``fetch``'s result, each running this task with the item as
@@ -82,8 +82,9 @@ class Executable(ABC):
         item order (a dict when ``key=`` names the items, or the value is a dict).
 
         ``over``: the task whose result (``"<over>.__result__"``), else the channel key,
-        holds the items; None: the map's one predecessor's result (or, for a map made
-        from a map, the outer map's item).  ``name``: the map node's id (default: this
+        holds the items; a function of the session's channel that returns them; None:
+        the map's one predecessor's result (or, for a map made from a map, the outer
+        map's item).  ``name``: the map node's id (default: this
         task's, which the map node then stands for).  The node is a parallel group:
         ``with_execution`` sets its policy, merge, ``max_concurrency``, timeout and
         backend as for ``a | b``.  See ``core.model.mapping`` for what can be mapped."""
@@ -697,8 +698,8 @@ class MapTask(ParallelGroup):
     handed: tuple[Any] | None = None  # (items,) handed in by an outer map, for a map of a map
 
     def __init__(
-        self, template: Executable, over: str | None = None, *, key: Callable[[Any], Any] | None = None,
-        param: str | None = None, name: str | None = None,
+        self, template: Executable, over: str | Callable[[Any], Any] | None = None, *,
+        key: Callable[[Any], Any] | None = None, param: str | None = None, name: str | None = None,
     ):
         owner = f"{shown(getattr(template, 'task_id', template))}.map(...)"
         if not isinstance(template, (TaskWrapper, MapTask)) or isinstance(template, IterationTask):
@@ -706,8 +707,8 @@ class MapTask(ParallelGroup):
                 f"{owner}: only a function task (or a map of one) can be mapped over items, got a "
                 f"{type(template).__name__}; put a chain or group inside one task"
             )
-        if over is not None:
-            check_id(over, f"{owner}: over")
+        if over is not None and not callable(over):
+            check_id(over, f"{owner}: over (a task id, a channel key or a function of the channel)")
         if key is not None and not callable(key):
             raise TypeError(f"{owner}: key must be a function of an item (or None), got {describe(key)}")
         if name is not None:

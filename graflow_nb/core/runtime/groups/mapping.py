@@ -27,6 +27,9 @@ def read_items(node: MapTask, parent: Session) -> MapItems:
     if node.handed is not None:
         return map_items(node.handed[0], node.task_id, "the item its outer map handed it", node.key)
     source = node.over
+    if callable(source):
+        what = f"what {getattr(source, '__name__', 'its function')} read"
+        return map_items(source(parent.channel), node.task_id, what, node.key)
     if source is None:
         preds = parent.predecessors(node.task_id)
         if len(preds) != 1:
