@@ -12,6 +12,7 @@ import inspect
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from importlib.util import find_spec
 from types import FunctionType, MappingProxyType
 from typing import Any, cast
@@ -717,6 +718,7 @@ class MapTask(ParallelGroup):
         self.over = over
         self.key = key
         self.param = _item_parameter(template, param, owner)
+        self._item_only = self._takes_item_only(template)
         wf = _wf()
         self.tasks = []
         self.member_id_set = set()
@@ -768,11 +770,27 @@ class MapTask(ParallelGroup):
         copy.task_id = item_id(self.task_id, label)
         if isinstance(copy, MapTask):
             copy.handed = (item,)
+            return copy
+        assert isinstance(copy, TaskWrapper) and self.param is not None
+        copy.bound_kwargs = {**copy.bound_kwargs, self.param: item}
+        if self._item_only:
+            # A plain function of the item alone: the engine calls it bare, as it calls
+            # a task that takes nothing (no task context to build per item).
+            copy.func = partial(copy.func, **copy.bound_kwargs)
         else:
-            assert isinstance(copy, TaskWrapper) and self.param is not None
-            copy.bound_kwargs = {**copy.bound_kwargs, self.param: item}
             copy.takes_nothing = False
         return copy
+
+    @staticmethod
+    def _takes_item_only(template: Executable) -> bool:
+        """``template`` is a plain ``def`` whose one parameter is the item: nothing
+        else to resolve, inject or await."""
+        return (
+            isinstance(template, TaskWrapper) and type(template.func) is FunctionType
+            and not template.func.__code__.co_flags & _ASYNC and len(template._params) == 1
+            and not template.bound_kwargs and not template.inject_context and not template.inject_llm_client
+            and template.inject_llm_agent is None
+        )
 
 
 def _item_parameter(template: Executable, param: str | None, owner: str) -> str | None:
