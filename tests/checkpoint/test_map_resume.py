@@ -56,3 +56,28 @@ def test_resume_after_a_failure_runs_only_the_failed_items(tmp_path, keyed):
     ids = [s for s, rec in run.sessions.items() if rec.group_id == "summarize"]
     assert ids == [f"S_summarize[{label(i)}]" for i in range(8)]
     assert all(run.sessions[s].state == "merged" for s in ids)
+
+
+def test_an_item_waiting_for_input_resumes_from_its_checkpoint_file(tmp_path):
+    calls: Counter = Counter()
+    lock = threading.Lock()
+    with workflow("map-ask-file") as wf:
+
+        @task
+        def fetch():
+            return ["a", "b", "c"]
+
+        @task(inject_context=True)
+        def review(ctx, doc):
+            with lock:
+                calls[doc] += 1
+            if doc == "b":
+                return ctx.request_text_input(f"note for {doc}?")
+            return doc.upper()
+
+        fetch >> review.map(over="fetch")
+    paused = wf.execute("fetch", session_id="S", checkpoint_dir=tmp_path)
+    assert [q.session_id for q in paused.pending] == ["S_review[1]"]
+    (path,) = glob.glob(f"{tmp_path}/*.pkl")
+    assert wf.resume(path, answers={paused.pending[0].key: "fine"}) == ["A", "fine", "C"]
+    assert calls == {"a": 1, "b": 2, "c": 1}

@@ -39,9 +39,17 @@ def test_a_failing_item_fails_the_map_naming_it_and_continue_hands_on_none():
 
 
 def test_batch_keeps_its_meaning_next_to_map():
-    step = {**py("sq", "square", x="${item}"), "batch": {"items": [2, 3]}}
-    out = load_pipeline({"pipeline": [step]}).execute(session_id="B")
-    assert [r["result"] for r in out["results"]] == [4, 9]
+    document = {
+        "pipeline": [
+            {**py("sq", "square", x="${item}"), "batch": {"items": [2, 3]}},
+            mapped("again", "square", {"items": "${sq.results}", "as": "r"}, x="${r.result}"),
+        ]
+    }
+    wf = load_pipeline(document)
+    assert wf.execute(session_id="B") == [16, 81]
+    sessions = wf.last_run.sessions
+    assert sessions["B"].tasks_run == ["sq", "again"]  # the batch ran its items inside its one task
+    assert [s for s, rec in sessions.items() if rec.group_id == "again"] == ["B_again[0]", "B_again[1]"]
 
 
 def test_map_and_batch_on_one_step_and_a_bad_on_error_are_refused_by_place():

@@ -420,3 +420,9 @@ def test_param_chooses_which_parameter_receives_the_item():
 
         fetch >> scale.map(over="fetch", param="n")
     assert wf.execute("fetch", initial_channel={"factor": 10}) == [10, 20]
+
+
+def test_a_map_under_ready_parallel_scheduling():
+    wf, received = mapped(list(range(5)), lambda v: v * 2)
+    assert wf.execute("fetch", session_id="S", ready_parallel=True) == [0, 2, 4, 6, 8]
+    assert received == [[0, 2, 4, 6, 8]]
