@@ -229,9 +229,10 @@ def _view(branches: Any) -> GroupView:
         ctx = ctx.parent_context
     channel = parent.channel
     run = parent.run
+    skip = getattr(branches, "map_source", None)  # a map's whole value: each member carries its own item
     return GroupView(
-        parent.session_id, run.workflow_name, {k: channel.peek(k) for k in channel.keys()}, nodes, succ, pred,
-        run.max_workers,
+        parent.session_id, run.workflow_name, {k: channel.peek(k) for k in channel.keys() if k != skip}, nodes,
+        succ, pred, run.max_workers,
     )
 
 

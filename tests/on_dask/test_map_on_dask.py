@@ -9,6 +9,7 @@ import os
 import pytest
 
 from graflow_nb import ParallelGroupError, task, workflow
+from graflow_nb.distributed.executor import Shipped
 
 
 def doc_map(name, docs, backend, *, key=None, policy=None):
@@ -62,3 +63,24 @@ def test_a_keyed_map_with_a_failing_item_on_dask(client):
     wf = doc_map("map-dask-best", docs, backend, policy="best_effort")
     result = wf.execute("fetch", session_id="S")
     assert {k: v[0] for k, v in result.items()} == {"a": "X", "c": "Z"}
+
+
+
+def test_each_item_travels_alone_and_the_whole_list_stays_home(client):
+    docs = ["x" * 20_000 + str(i) for i in range(100)]  # 2 MB in all
+    with workflow("map-dask-ship") as wf:
+
+        @task
+        def fetch():
+            return docs
+
+        @task(inject_context=True)
+        def summarize(ctx, doc):
+            channel = ctx.get_channel()
+            return len(doc), channel.get("fetch.__result__") is None, channel.get("setting")
+
+        fetch >> summarize.map(over="fetch").with_execution(backend="dask", backend_config={"client": client})
+    before = Shipped.view_bytes
+    result = wf.execute("fetch", session_id="S", initial_channel={"setting": "on"})
+    assert result == [(20_001 if i < 10 else 20_002, True, "on") for i in range(100)]
+    assert Shipped.view_bytes - before < 50_000  # the parent's view went without the 2 MB list

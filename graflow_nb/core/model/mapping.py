@@ -38,6 +38,7 @@ class MapItems:
     items: list[Any]
     labels: list[str]
     keys: list[Any] | None
+    source_key: str | None = None  # the channel key they were read from (None: handed in)
 
 
 def label_of(key: Any) -> str:

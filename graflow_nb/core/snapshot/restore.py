@@ -344,7 +344,9 @@ def _restore_group(group: GroupState, parent: Session, contexts: dict[str, Execu
     if isinstance(node, MapTask):
         # Its members are the ones its branches hold; its keys are read again from the
         # value it mapped over, as saved in the parent's channel.
-        state = GroupRun(node, parent, None, members_of(branches), read_items(node, parent).keys)
+        items = read_items(node, parent)
+        state = GroupRun(node, parent, None, members_of(branches), items.keys)
+        state.map_source = items.source_key
     else:
         state = GroupRun(node, parent)  # its own stop flag; the branches are the saved ones
     state.branches = branches

@@ -61,6 +61,7 @@ def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> Any:
         if group.is_map:  # its members are made now, one per item (core.runtime.groups.mapping)
             items = mapping.read_items(cast("MapTask", group), parent)
             state = GroupRun(group, parent, engine, mapping.members_for(cast("MapTask", group), items), items.keys)
+            state.map_source = items.source_key
         else:
             state = GroupRun(group, parent, engine)
         state.fork()
@@ -104,6 +105,9 @@ class GroupRun:
         # result keys, in item order (None: its results are a list).
         self.members = list(group.tasks) if members is None else members
         self.keys = keys
+        # The channel key a map read its items from: a remote executor ships each
+        # member its own item, and leaves the whole value out of the parent's view.
+        self.map_source: str | None = None
         self.stop_event = threading.Event()
         self.branches: list[Session] = []
         self.outcomes: list[TaskResult | None] = [None] * len(self.members)

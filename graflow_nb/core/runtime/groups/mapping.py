@@ -12,6 +12,7 @@ checkpoint, on a Dask worker, and when a resumed branch runs it again.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ...checks import shown
@@ -40,16 +41,18 @@ def read_items(node: MapTask, parent: Session) -> MapItems:
             )
         source = preds[0]
     channel = parent.channel
-    value = channel.get(source + RESULT_SUFFIX, MISSING)
+    key = source + RESULT_SUFFIX
+    value = channel.get(key, MISSING)
     if value is MISSING:
-        value = channel.get(source, MISSING)
+        key = source
+        value = channel.get(key, MISSING)
     if value is MISSING:
         raise MapItemsError(
             f"map {shown(node.task_id)} in session {shown(parent.session_id)}: nothing to map over: no "
             f"result of a task {shown(source)} (channel key {shown(source + RESULT_SUFFIX)}) and no channel "
             f"key {shown(source)}"
         )
-    return map_items(value, node.task_id, f"{shown(source)}", node.key)
+    return replace(map_items(value, node.task_id, f"{shown(source)}", node.key), source_key=key)
 
 
 def members_for(node: MapTask, items: MapItems) -> list[Executable]:
