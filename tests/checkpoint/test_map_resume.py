@@ -81,3 +81,33 @@ def test_an_item_waiting_for_input_resumes_from_its_checkpoint_file(tmp_path):
     (path,) = glob.glob(f"{tmp_path}/*.pkl")
     assert wf.resume(path, answers={paused.pending[0].key: "fine"}) == ["A", "fine", "C"]
     assert calls == {"a": 1, "b": 2, "c": 1}
+
+
+def test_a_failed_map_of_maps_resumes_only_the_failed_inner_item(tmp_path):
+    calls: Counter = Counter()
+    broken = {3}
+    lock = threading.Lock()
+    with workflow("map-of-maps-resume") as wf:
+
+        @task
+        def matrix():
+            return [[1, 2], [3, 4]]
+
+        @task
+        def cell(v):
+            with lock:
+                calls[v] += 1
+            if v in broken:
+                raise ValueError(f"cell {v} broke")
+            return v * 10
+
+        matrix >> cell.map().map(over="matrix")
+    with pytest.raises(ParallelGroupError) as caught:
+        wf.execute("matrix", session_id="S", checkpoint_dir=tmp_path)
+    assert [t for t, _ in caught.value.failed_tasks] == ["cell[1]"]
+    assert [t for t, _ in caught.value.errors["cell[1]"].failed_tasks] == ["cell[1][0]"]
+    (path,) = glob.glob(f"{tmp_path}/*.pkl")
+    broken.clear()
+    assert wf.resume(path) == [[10, 20], [30, 40]]
+    assert calls == {1: 1, 2: 1, 3: 2, 4: 1}
+    assert wf.last_run.sessions["S_cell[1]_cell[1][0]"].state == "merged"
