@@ -426,3 +426,23 @@ def test_a_map_under_ready_parallel_scheduling():
     wf, received = mapped(list(range(5)), lambda v: v * 2)
     assert wf.execute("fetch", session_id="S", ready_parallel=True) == [0, 2, 4, 6, 8]
     assert received == [[0, 2, 4, 6, 8]]
+
+
+def test_an_item_id_that_is_a_task_of_the_workflow_is_refused():
+    with workflow("clash") as wf:
+
+        @task
+        def fetch():
+            return {"1": "x", "2": "y"}
+
+        @task
+        def summarize(v):
+            return v
+
+        @task(id="summarize[2]")
+        def other():
+            return "other"
+
+        fetch >> summarize.map(over="fetch") >> other
+    with pytest.raises(MapItemsError, match=r"item id 'summarize\[2\]' is also the id of a task in the workflow"):
+        wf.execute("fetch", session_id="S")

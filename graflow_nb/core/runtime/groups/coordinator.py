@@ -60,7 +60,7 @@ def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> Any:
     if parked is None:
         if group.is_map:  # its members are made now, one per item (core.runtime.groups.mapping)
             items = mapping.read_items(cast("MapTask", group), parent)
-            state = GroupRun(group, parent, engine, mapping.members_for(cast("MapTask", group), items), items.keys)
+            state = GroupRun(group, parent, engine, mapping.members_for(cast("MapTask", group), items, parent), items.keys)
             state.map_source = items.source_key
         else:
             state = GroupRun(group, parent, engine)

@@ -55,8 +55,18 @@ def read_items(node: MapTask, parent: Session) -> MapItems:
     return replace(map_items(value, node.task_id, f"{shown(source)}", node.key), source_key=key)
 
 
-def members_for(node: MapTask, items: MapItems) -> list[Executable]:
-    return [node.member(label, item) for label, item in zip(items.labels, items.items, strict=True)]
+def members_for(node: MapTask, items: MapItems, parent: Session) -> list[Executable]:
+    """One member per item; an item id that is also a task of the graph is refused (a
+    lookup by id, on a resume or a worker, would find that task instead)."""
+    members = [node.member(label, item) for label, item in zip(items.labels, items.items, strict=True)]
+    nodes = parent.graph.nodes
+    clash = next((m.task_id for m in members if m.task_id in nodes), None)
+    if clash is not None:
+        raise MapItemsError(
+            f"map {shown(node.task_id)} in session {shown(parent.session_id)}: item id {shown(clash)} is also "
+            f"the id of a task in the workflow; rename that task or give the items other keys"
+        )
+    return members
 
 
 def hold_members(branches: list[Session], members: list[Executable]) -> None:
