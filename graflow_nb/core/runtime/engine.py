@@ -23,6 +23,7 @@ from ..errors import (
     CycleLimitExceededError,
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
+    MapItemsError,
     MergeConflictError,
     ParallelGroupError,
     PauseRequested,
@@ -68,6 +69,7 @@ _NOT_RETRIED = (
     StepLimitExceededError,
     MergeConflictError,
     GroupTimeoutError,
+    MapItemsError,
 )
 
 
