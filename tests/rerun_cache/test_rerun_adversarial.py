@@ -232,3 +232,32 @@ def test_a_task_that_reads_its_session_id_is_keyed_by_it(nb, runs):
     assert nb("wf.last_run.results()['where']") == "ran in W2"
     assert nb("wf.last_run.why('where')") == "it reads ctx.session_id, and this run's differs"
     assert runs == {"where": 2, "anywhere": 1}
+
+
+def test_a_map_reruns_only_the_items_that_changed(nb, runs):
+    cell = """
+    with workflow(NAME) as wf:
+        @task
+        def fetch(docs):
+            ran.RUNS["fetch"] += 1
+            return docs
+
+        @task
+        def summarize(doc):
+            ran.RUNS["summarize " + doc] += 1
+            return doc.upper()
+
+        @task
+        def combine(summarize):
+            ran.RUNS["combine"] += 1
+            return "+".join(summarize)
+
+        _ = fetch >> summarize.map(over="fetch") >> combine
+    """
+    nb(cell)
+    assert nb("wf.execute(initial_channel={'docs': ['a', 'b', 'c']}, session_id='M1', cache=True)") == "A+B+C"
+    runs.clear()
+    nb(cell)
+    assert nb("wf.execute(initial_channel={'docs': ['a', 'x', 'c']}, session_id='M2', cache=True)") == "A+X+C"
+    assert runs == {"fetch": 1, "summarize x": 1, "combine": 1}
+    assert nb("wf.last_run.why('summarize[0]')") == "cached from run M1"

@@ -123,12 +123,12 @@ class KeyMaker:
 
     def _function_parts(self, func: Any) -> dict[str, bytes]:
         parts: dict[str, bytes]
-        if isinstance(func, functools.partial):
-            parts = self._function_parts(func.func)
+        if isinstance(func, functools.partial):  # a map's item task: one per item, over one function
+            parts = dict(self._task_function_parts(func.func)[0])
             parts["bound"] = self._value((func.args, func.keywords), "its partial's arguments")
             return parts
         if isinstance(func, types.MethodType):
-            parts = self._function_parts(func.__func__)
+            parts = dict(self._task_function_parts(func.__func__)[0])
             parts["bound"] = self._value(func.__self__, "the object its method is bound to")
             return parts
         if not isinstance(func, types.FunctionType):

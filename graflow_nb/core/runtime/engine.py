@@ -23,6 +23,7 @@ from ..errors import (
     CycleLimitExceededError,
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
+    MapItemsError,
     MergeConflictError,
     ParallelGroupError,
     PauseRequested,
@@ -69,6 +70,7 @@ _NOT_RETRIED = (
     StepLimitExceededError,
     MergeConflictError,
     GroupTimeoutError,
+    MapItemsError,
 )
 
 
