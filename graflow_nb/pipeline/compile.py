@@ -68,7 +68,7 @@ class _Compiler:
             compensate=self.compensation(step.compensate) if step.compensate is not None else None,
             # Shell, HTTP and other steps act on the world, so a run with a cache calls them; a
             # python step is keyed by the function it names, once that is known.
-            side_effects=step.type != "python" or "__wrapped__" not in vars(func),
+            side_effects=step.type != "python" or "keyed_function" not in vars(func),
         )
         task.pipeline_step = step
         return task

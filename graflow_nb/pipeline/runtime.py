@@ -118,9 +118,10 @@ class StepTask:
         self.__name__ = step.id
         self.__doc__ = step.raw.get("description") or f"{step.type} step {step.id!r} ({step.path})"
         if step.type == "python":
-            # The function it calls, for the re-run cache's key (as functools.wraps names it).
+            # The function it calls, which the re-run cache keys it by (core.cache.keys); not
+            # __wrapped__, which inspect.signature would follow to the function's parameters.
             try:
-                self.__wrapped__ = import_callable(step.function)
+                self.keyed_function = import_callable(step.function)
             except ImportPathError:
                 pass  # validation says so; such a step is never cached (compile.py)
 

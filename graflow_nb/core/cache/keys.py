@@ -134,7 +134,8 @@ class KeyMaker:
         if not isinstance(func, types.FunctionType):
             call = vars(type(func)).get("__call__")
             own = self._function_parts(call) if isinstance(call, types.FunctionType) else {}
-            wrapped = getattr(func, "__wrapped__", None)  # the function it calls, as functools.wraps says
+            # The function it calls: ``keyed_function`` (a pipeline step's), or as functools.wraps says.
+            wrapped = getattr(func, "keyed_function", None) or getattr(func, "__wrapped__", None)
             if wrapped is not None:
                 own[f"helper {getattr(wrapped, '__qualname__', 'wrapped')}"] = self._dependency("wrapped", wrapped)[1]
             own["bound"] = self._value(func, "its callable object")
