@@ -41,7 +41,7 @@ from .core.runtime.executors.registry import register_executor
 from .graflow_names import install_refusals
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
-    from .notebook import BuilderWidget, DebuggerWidget, HumanInputPanel, RunInputs, TaskInspector
+    from .notebook import BuilderWidget, DebuggerWidget, GraphView, HumanInputPanel, RunInputs, TaskInspector
     from .observe import draw_graph, draw_run, draw_sessions, draw_timeline, record
     from .pipeline import load_pipeline, to_pipeline
 
@@ -127,6 +127,7 @@ _LAZY = {
     "load_pipeline": "pipeline",
     "to_pipeline": "pipeline",
     "DebuggerWidget": "notebook",
+    "GraphView": "notebook",
     "HumanInputPanel": "notebook",
     "RunInputs": "notebook",
     "TaskInspector": "notebook",
@@ -152,5 +153,5 @@ __all__ = [
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
     "DuplicateTaskError", "MergeConflictError", "IsolationWarning", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
     "record", "load_pipeline", "to_pipeline", "alias_graflow",
-    "DebuggerWidget", "HumanInputPanel", "RunInputs", "TaskInspector", "BuilderWidget",
+    "DebuggerWidget", "GraphView", "HumanInputPanel", "RunInputs", "TaskInspector", "BuilderWidget",
 ]

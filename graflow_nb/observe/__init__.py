@@ -23,14 +23,15 @@ from .captions import graph_text, sessions_text
 from .collapse import COLLAPSE_OVER
 from .dot import graph_dot, session_tree_dot
 from .live import LiveView
+from .output import OutputCapture, capture_output
 from .panel import RunPicture, draw_run, run_dot
 from .record import Recorder, events_of, record
 from .render import MISSING_DOT, Render
 from .timeline import Timeline, draw_timeline
 
 __all__ = [
-    "COLLAPSE_OVER", "MISSING_DOT", "LiveView", "Recorder", "Render", "RunFrames", "RunPicture", "Timeline",
-    "draw_graph", "draw_run", "draw_sessions", "draw_timeline", "events_frame", "events_of",
+    "COLLAPSE_OVER", "MISSING_DOT", "LiveView", "OutputCapture", "Recorder", "Render", "RunFrames", "RunPicture", "Timeline",
+    "capture_output", "draw_graph", "draw_run", "draw_sessions", "draw_timeline", "events_frame", "events_of",
     "graph_dot", "record", "run_dot", "session_tree_dot", "sessions_frame", "tasks_frame",
 ]
 # These need pandas, which takes longer to import than everything else here together.
