@@ -47,9 +47,14 @@ if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed fo
 
 
 def _live_view(workflow: Any, options: Any) -> Any:
-    """``execute(live=...)``: the live view and its graphviz/IPython load on first use."""
-    from .observe.live import LiveView
+    """``execute(live=...)``: the live view and its graphviz/IPython load on first use;
+    in a Jupyter kernel it is drawn by the GraphView widget (and anywidget loads then)."""
+    from .observe.live import LiveView, widget_front_end
 
+    if widget_front_end():
+        from .notebook.graph_live import GraphLiveView
+
+        return GraphLiveView(workflow, options)
     return LiveView(workflow, options)
 
 

@@ -10,17 +10,22 @@ repaints states in place; the browser lays out again only when the drawing's sha
 changes (``observe.scene``).
 
 Loading.  Jupyter sends a widget's ``_esm`` with every instance, so ``_esm`` here is a
-small loader: the first view on a page asks the kernel for the bundle (a widget
-message with the file as a binary buffer), imports it from a ``blob:`` URL and keeps
-the module promise on ``globalThis`` under a key naming the bundle's hash; every later
-view on the page uses that.  No request leaves the machine.
+small loader.  The bundle's bytes travel once per kernel, as the state of one shared
+``GraphBundle`` widget that every view refers to (state, not a request: the kernel is
+busy running the cell while a live view draws, and would answer only afterwards).  The
+first view on a page imports them from a ``blob:`` URL and keeps the module promise on
+``globalThis`` under a key naming the bundle's hash; every later view uses that.  No
+request leaves the machine.
 
-Saved notebooks.  The display carries the widget and, beside it, the same picture as
-static ``image/svg+xml`` and ``image/png`` (and a line of text), so GitHub, nbviewer,
-nbconvert, nbval and a front end without widgets show the picture.  With no ``dot``
-on the machine, the browser's own SVG is sent back to the kernel after its first
-layout and the display is updated to carry it (no PNG then); until then (or in a
-front end with no widgets at all) the output is the line of text.
+Saved notebooks.  Displaying a GraphView makes two outputs (``show``): the same
+picture as static ``image/svg+xml`` and ``image/png`` (and a line of text), then the
+widget, which hides the picture above it while it shows.  GitHub, nbviewer, nbconvert,
+nbval, a front end without widgets and a reopened notebook whose kernel is gone show
+the picture (JupyterLab adds its "model not found" line under it for the widget, as for
+any widget).  With no ``dot`` on the machine, the browser's own SVG is sent back to
+the kernel after its first layout and the picture's output is updated to carry it (no
+PNG then); until then (or in a front end with no widgets at all) that output is the
+line of text.
 """
 
 from __future__ import annotations
@@ -34,9 +39,11 @@ from importlib import resources
 from typing import Any
 
 import anywidget
+import ipywidgets
 import traitlets
 from IPython.display import display
 
+from ..observe import _dotkit as kit
 from ..observe.captions import graph_text, run_text
 from ..observe.collapse import COLLAPSE_OVER
 from ..observe.output import capture_of
@@ -45,6 +52,8 @@ from ..observe.scene import Scene, build_scene
 from .graph_panel import join_panel, session_panel, task_panel
 
 BUNDLE = "graph_view.js"
+# The widget output's own line of text (the picture is the output above it).
+WIDGET_TEXT = "(the interactive graph view of the picture above: it needs the kernel that drew it)"
 
 
 @cache
@@ -62,19 +71,15 @@ def loader() -> str:
 
 _LOADER = """
 const KEY = "@KEY@";
+const PREFIX = "IPY_MODEL_";
 function load(model) {
   let promise = globalThis[KEY];
   if (promise) return promise;
-  promise = new Promise((resolve, reject) => {
-    const got = (msg, buffers) => {
-      if (!msg || msg.type !== "bundle") return;
-      model.off("msg:custom", got);
-      const url = URL.createObjectURL(new Blob([buffers[0]], { type: "text/javascript" }));
-      import(url).then(resolve, reject).finally(() => URL.revokeObjectURL(url));
-    };
-    model.on("msg:custom", got);
-    model.send({ type: "bundle" });
-  });
+  promise = (async () => {
+    const holder = await model.widget_manager.get_model(model.get("bundle").slice(PREFIX.length));
+    const url = URL.createObjectURL(new Blob([holder.get("data")], { type: "text/javascript" }));
+    try { return await import(url); } finally { URL.revokeObjectURL(url); }
+  })();
   globalThis[KEY] = promise;
   promise.catch(() => { if (globalThis[KEY] === promise) delete globalThis[KEY]; });
   return promise;
@@ -82,9 +87,29 @@ function load(model) {
 export default { async render({ model, el }) { return (await load(model)).render({ model, el }); } };
 """
 
-# ``handler(view, info, shift) -> bool``: a click on a node, before the inspector opens;
-# True means it was handled (the debugger steps a held node this way).
-ClickHandler = Callable[["GraphView", dict[str, Any], bool], bool]
+
+class GraphBundle(ipywidgets.Widget):
+    """The bundle's bytes as one widget's state, shared by every GraphView of the kernel:
+    the front end receives them once (with the widget's state, so no request to a
+    kernel that is busy running the cell), and a reloaded page gets them back with
+    the other widgets."""
+
+    data = traitlets.Bytes(b"").tag(sync=True)
+
+
+_HOLDER: list[GraphBundle] = []  # the kernel's one GraphBundle, made by the first GraphView
+
+
+def bundle_widget() -> GraphBundle:
+    """The kernel's ``GraphBundle`` (made again if someone closed every widget)."""
+    if not _HOLDER or _HOLDER[0].comm is None:
+        _HOLDER[:] = [GraphBundle(data=bundle_bytes())]
+    return _HOLDER[0]
+
+# ``handler(view, info, shift, alt) -> bool``: a click on a node (with the shift or
+# alt key held), before the inspector opens; True means it was handled (the debugger
+# steps a held node this way).
+ClickHandler = Callable[["GraphView", dict[str, Any], bool, bool], bool]
 
 
 class GraphView(anywidget.AnyWidget):
@@ -94,12 +119,14 @@ class GraphView(anywidget.AnyWidget):
     attempt's printed output."""
 
     _esm = traitlets.Unicode("").tag(sync=True)
+    bundle = traitlets.Instance(GraphBundle, allow_none=True).tag(sync=True, **ipywidgets.widget_serialization)
     dot = traitlets.Unicode("").tag(sync=True)
     nodes = traitlets.Dict().tag(sync=True)
     clusters = traitlets.Dict().tag(sync=True)
     progress = traitlets.Unicode("").tag(sync=True)
     panel = traitlets.Unicode("").tag(sync=True)
     want_svg = traitlets.Bool(False).tag(sync=True)
+    static_above = traitlets.Bool(False).tag(sync=True)
 
     def __init__(
         self,
@@ -113,7 +140,7 @@ class GraphView(anywidget.AnyWidget):
         reserve: bool = False,
         capture: Any = None,
     ):
-        super().__init__(_esm=loader())
+        super().__init__(_esm=loader(), bundle=bundle_widget())
         self.workflow = workflow
         self.run = run
         self.options = {"sessions": sessions, "collapse_over": collapse_over, "expand": tuple(expand),
@@ -121,6 +148,7 @@ class GraphView(anywidget.AnyWidget):
         self.states = dict(states or {})
         self.capture = capture if capture is not None else capture_of(workflow)
         self.click_handlers: list[ClickHandler] = []
+        self.breakpoints: set[str] = set()  # task ids drawn with a breakpoint mark (the debugger's)
         self.browser_svg: str | None = None
         self.layouts_sent = 0
         self._key: str | None = None
@@ -141,6 +169,11 @@ class GraphView(anywidget.AnyWidget):
         graph = self.workflow.graph if hasattr(self.workflow, "graph") else self.workflow
         scene = build_scene(graph, self.run, name=getattr(self.workflow, "name", None), states=self.states,
                             **self.options)
+        for task_id in self.breakpoints:
+            info = scene.nodes.get(kit.user(task_id))
+            if info is not None:
+                info["mark"] = True
+                info["tip"] = [*info["tip"], "breakpoint: the run halts before it"]
         self._scene = scene
         self._render = None
         key = scene.layout_key
@@ -185,33 +218,46 @@ class GraphView(anywidget.AnyWidget):
             bundle["image/svg+xml"] = fit_width(self.browser_svg)
         return bundle
 
-    def mimebundle(self) -> dict[str, Any]:
-        """The widget and its static picture, as one output."""
+    def mimebundle_widget(self) -> dict[str, Any]:
+        """The widget alone (its ``application/vnd.jupyter.widget-view+json`` entry)."""
         data = super()._repr_mimebundle_()
         data = data[0] if isinstance(data, tuple) else dict(data or {})
-        return {**self.static_bundle(), **{k: v for k, v in data.items() if k != "text/plain"}}
+        return {k: v for k, v in data.items() if k != "text/plain"}
 
-    def _ipython_display_(self) -> None:
-        """Shown as one output holding the widget and the static picture; its display
-        id lets the browser's SVG replace the text line when there is no ``dot``."""
+    def show(self) -> Any:
+        """Display the static picture, then the widget, as two new outputs; returns the
+        picture's display handle (with no ``dot`` here, the browser's SVG updates it).
+
+        Two outputs, because JupyterLab shows only the richest kind of each output: one
+        holding both would show the widget, and a reopened notebook whose kernel no
+        longer has the widget would show "Error displaying widget: model not found"
+        instead of the picture.  While the widget shows, it hides the picture above it
+        (``static_above``)."""
         if self.render.svg is None and self.browser_svg is None:
             self.want_svg = True  # no dot here: keep the browser's layout as the static picture
-        self._handle = display(self.mimebundle(), raw=True, display_id=True)
+        self._handle = display(self.static_bundle(), raw=True, display_id=True)
+        self.static_above = True
+        display({"text/plain": WIDGET_TEXT, **self.mimebundle_widget()}, raw=True)
+        return self._handle
+
+    def _ipython_display_(self) -> None:
+        """Shown as one output holding the widget and the static picture (``show``)."""
+        self.show()
 
     # -- clicks ------------------------------------------------------------------------
     def on_node_click(self, handler: ClickHandler) -> None:
-        """Call ``handler(view, info, shift)`` on each click on a node, before the
+        """Call ``handler(view, info, shift, alt)`` on each click on a node, before the
         inspector opens (``info`` is what ``nodes`` holds for it); a handler that
         returns True has handled the click."""
         self.click_handlers.append(handler)
 
-    def click(self, name: str, shift: bool = False) -> str:
+    def click(self, name: str, shift: bool = False, alt: bool = False) -> str:
         """What clicking the node (or cluster) drawn as ``name`` does; returns the panel."""
         info = self.nodes.get(name) or self.clusters.get(name)
         if info is None:
             return self.panel
         for handler in self.click_handlers:
-            if handler(self, info, shift):
+            if handler(self, info, shift, alt):
                 return self.panel
         self.panel = self.panel_for(info)
         return self.panel
@@ -236,16 +282,14 @@ class GraphView(anywidget.AnyWidget):
         if not isinstance(content, dict):
             return
         kind = content.get("type")
-        if kind == "bundle":
-            self.send({"type": "bundle"}, buffers=[bundle_bytes()])
-        elif kind == "click" and isinstance(content.get("node"), str):
-            self.click(content["node"], bool(content.get("shift")))
+        if kind == "click" and isinstance(content.get("node"), str):
+            self.click(content["node"], bool(content.get("shift")), bool(content.get("alt")))
         elif kind == "svg" and isinstance(content.get("svg"), str) and self.want_svg:
             if content.get("dot") == self.dot:
                 self.browser_svg = content["svg"]
                 self.want_svg = False
                 if self._handle is not None:
-                    self._handle.update(self.mimebundle(), raw=True)
+                    self._handle.update(self.static_bundle(), raw=True)
 
     def close(self) -> None:
         """Close the widget and drop what it holds (the run, the workflow)."""

@@ -9,7 +9,8 @@ and ``.save(path)``.  ``sessions_frame`` / ``tasks_frame`` / ``events_frame`` tu
 into pandas frames (``RunFrames(run)`` bundles the three); ``record(wf)`` keeps the
 events of later runs for ``events_frame``.
 
-Importing this package makes ``execute(..., live=True)`` use ``live.LiveView``.
+``execute(..., live=True)`` uses ``live.LiveView`` (in a Jupyter kernel, the
+notebook layer's ``GraphLiveView``, the same view drawn by a ``GraphView`` widget).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..core.model.graph import TaskGraph
-from . import live
 from .captions import graph_text, sessions_text
 from .collapse import COLLAPSE_OVER
 from .dot import graph_dot, session_tree_dot
@@ -37,7 +37,6 @@ __all__ = [
 # These need pandas, which takes longer to import than everything else here together.
 _FRAMES = ("RunFrames", "events_frame", "sessions_frame", "tasks_frame")
 
-live.install()
 
 
 def draw_graph(

@@ -155,9 +155,16 @@ def _task_info(task_id: str, view: RunView | None, kind: str) -> dict[str, Any]:
             tip.append(f"error: {_cut(f'{type(tr.error).__name__}: {tr.error}')}")
         elif tr.end is not None and tr.status == "succeeded":
             tip.append(f"result: {brief(tr.result, PREVIEW)}")
-    fill = kit.task_style(state)["fillcolor"]
+    look = kit.task_style(state)
     lines = [task_id, view.caption(task_id)] if kind == "task" else [task_id]
-    return {"kind": kind, "id": task_id, "state": state, "session": session, "fill": fill, "lines": lines, "tip": tip}
+    return {"kind": kind, "id": task_id, "state": state, "session": session, "fill": look["fillcolor"],
+            "lines": lines, "tip": tip, **_pen(look["style"] if kind == "task" else "filled")}
+
+
+def _pen(style: str) -> dict[str, Any]:
+    """The outline a state's style draws (as Graphviz writes it in SVG), for a repaint."""
+    dash = "5,2" if "dashed" in style else "1,5" if "dotted" in style else ""
+    return {"dash": dash, "bold": "bold" in style}
 
 
 def _folded_info(group_id: str, members: list[str], view: RunView | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@
 //   progress  one line of text over the picture
 //   panel     HTML of the inspector (built and escaped by the kernel)
 //   want_svg  the kernel has no `dot`: send the laid-out SVG back to it
-// What it sends: {type: "click", node, shift} and {type: "svg", svg}.
+// What it sends: {type: "click", node, shift, alt} and {type: "svg", svg, dot}.
 import { Graphviz } from "@hpcc-js/wasm-graphviz";
 
 let graphviz = null;
@@ -43,6 +43,8 @@ const STYLE = `
 .graflow-gv-panel table { border-collapse: collapse; }
 .graflow-gv-panel td, .graflow-gv-panel th { border: 1px solid var(--jp-border-color2, #ddd); padding: 1px 4px; }
 .graflow-gv-error { color: #b00; white-space: pre-wrap; }
+/* The static picture output right above a shown GraphView (GraphView.show) */
+.jp-OutputArea-child:has(+ .jp-OutputArea-child .graflow-gv-has-static) { display: none; }
 `;
 
 function ensureStyle() {
@@ -94,6 +96,19 @@ export function render({ model, el }) {
   const place = () => {
     stage.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.scale})`;
   };
+  // A picture wider than the output is scaled down to its width (as the static pictures
+  // are); zoom (ctrl/alt + wheel) and drag from there; a double click comes back here.
+  const fit = () => {
+    const svg = stage.querySelector("svg");
+    if (svg === null) return;
+    const width = svg.width.baseVal.value || svg.getBoundingClientRect().width;
+    const height = svg.height.baseVal.value || svg.getBoundingClientRect().height;
+    const room = viewport.clientWidth || width;
+    const scale = width > room ? room / width : 1;
+    view = { scale, x: 0, y: 0 };
+    viewport.style.height = `${Math.ceil(Math.min(height * scale, 640)) + 2}px`;
+    place();
+  };
 
   const apply = () => {
     const nodes = model.get("nodes") || {};
@@ -104,6 +119,18 @@ export function render({ model, el }) {
       g.dataset.state = info.state || "";
       const shape = shapeOf(g);
       if (shape !== null && info.fill) shape.setAttribute("fill", info.fill);
+      if (shape !== null) {
+        // A breakpoint: a thick red outline (the layout's own pen comes back without one).
+        // The state's outline (dashed while queued, bold while running or held).
+        if (shape.dataset.pen === undefined) shape.dataset.pen = shape.getAttribute("stroke") || "";
+        shape.setAttribute("stroke", info.mark ? "#c0392b" : shape.dataset.pen);
+        if (info.mark) shape.setAttribute("stroke-width", "3");
+        else if (info.bold) shape.setAttribute("stroke-width", "2");
+        else if (info.bold === false) shape.removeAttribute("stroke-width");
+        if (info.dash) shape.setAttribute("stroke-dasharray", info.dash);
+        else if (info.dash === "") shape.removeAttribute("stroke-dasharray");
+        g.classList.toggle("graflow-gv-breakpoint", Boolean(info.mark));
+      }
       const texts = g.querySelectorAll(":scope > text");
       if (info.lines && texts.length === info.lines.length) {
         info.lines.forEach((line, i) => {
@@ -140,6 +167,7 @@ export function render({ model, el }) {
     stage.innerHTML = svg.replace(/^[\s\S]*?(<svg)/, "$1");
     root.dataset.layouts = String(Number(root.dataset.layouts || 0) + 1);
     apply();
+    fit();
     if (model.get("want_svg")) {
       model.send({ type: "svg", svg, dot });
     }
@@ -148,6 +176,7 @@ export function render({ model, el }) {
   const showProgress = () => {
     progress.textContent = model.get("progress") || "";
   };
+  const showStatic = () => root.classList.toggle("graflow-gv-has-static", Boolean(model.get("static_above")));
   const showPanel = () => {
     panel.innerHTML = model.get("panel") || "";
   };
@@ -178,6 +207,7 @@ export function render({ model, el }) {
       if (Math.abs(dx) + Math.abs(dy) > 3) moved = true;
       view.x = drag.vx + dx;
       view.y = drag.vy + dy;
+      touched = true;
       place();
       return;
     }
@@ -202,12 +232,19 @@ export function render({ model, el }) {
     const g = event.target.closest && event.target.closest("g.node, g.cluster");
     if (!g) return;
     const name = titleOf(g);
-    if (name !== null) model.send({ type: "click", node: name, shift: event.shiftKey });
+    if (name !== null) model.send({ type: "click", node: name, shift: event.shiftKey, alt: event.altKey });
   });
   viewport.addEventListener("dblclick", () => {
-    view = { scale: 1, x: 0, y: 0 };
-    place();
+    touched = false;
+    fit();
   });
+  // The output's width is known only once the view is on the page (and changes with
+  // the window): fit again then, unless the person has zoomed or panned.
+  let touched = false;
+  const resized = new ResizeObserver(() => {
+    if (!touched) fit();
+  });
+  resized.observe(viewport);
   viewport.addEventListener(
     "wheel",
     (event) => {
@@ -221,6 +258,7 @@ export function render({ model, el }) {
       view.x = px - ((px - view.x) * scale) / view.scale;
       view.y = py - ((py - view.y) * scale) / view.scale;
       view.scale = scale;
+      touched = true;
       place();
     },
     { passive: false },
@@ -231,14 +269,18 @@ export function render({ model, el }) {
   model.on("change:clusters", apply);
   model.on("change:progress", showProgress);
   model.on("change:panel", showPanel);
+  model.on("change:static_above", showStatic);
+  showStatic();
   showProgress();
   showPanel();
   layout();
   return () => {
+    resized.disconnect();
     model.off("change:dot", layout);
     model.off("change:nodes", apply);
     model.off("change:clusters", apply);
     model.off("change:progress", showProgress);
     model.off("change:panel", showPanel);
+    model.off("change:static_above", showStatic);
   };
 }

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from graflow_nb import task, workflow
-from graflow_nb.notebook.graph_view import GraphView, bundle_bytes, loader
+from graflow_nb.notebook.graph_view import WIDGET_TEXT, GraphView, bundle_bytes, loader
 from graflow_nb.observe.output import OutputCapture
 from graflow_nb.observe.scene import build_scene, layout_key
 
@@ -175,39 +175,44 @@ def test_a_folded_fanout_reports_members_done():
     assert len(view.dot) < 20_000  # folded: not 200 clusters
 
 
-def test_the_display_carries_the_widget_and_the_static_picture():
+def test_the_display_is_the_static_picture_then_the_widget(monkeypatch):
+    shown = []
+    monkeypatch.setattr("graflow_nb.notebook.graph_view.display",
+                        lambda data, raw, display_id=False: shown.append(data))
     wf = diamond()
     view = GraphView(wf, ran(wf))
-    bundle = view.mimebundle()
-    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == view.model_id
-    assert bundle["image/svg+xml"].lstrip().startswith("<") and "left" in bundle["image/svg+xml"]
-    assert "image/png" in bundle and bundle["text/plain"].startswith("graph of workflow 'gv'")
+    view._ipython_display_()
+    picture, widget = shown
+    assert set(picture) == {"image/svg+xml", "image/png", "text/plain"}
+    assert picture["image/svg+xml"].lstrip().startswith("<") and "left" in picture["image/svg+xml"]
+    assert picture["text/plain"].startswith("graph of workflow 'gv'")
+    assert widget["application/vnd.jupyter.widget-view+json"]["model_id"] == view.model_id
+    assert widget["text/plain"] == WIDGET_TEXT and view.static_above is True
 
 
 def test_without_dot_the_browser_svg_becomes_the_static_picture(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     wf = diamond()
     view = GraphView(wf, ran(wf))
-    assert set(view.mimebundle()) == {"text/plain", "application/vnd.jupyter.widget-view+json"}
+    assert set(view.static_bundle()) == {"text/plain"}
     view.want_svg = True
     svg = '<svg width="100pt" height="50pt" viewBox="0 0 100 50"><g class="node"><title>left</title></g></svg>'
     view._message(view, {"type": "svg", "svg": svg, "dot": "an older drawing"}, [])
     assert view.browser_svg is None  # a layout of another frame is not kept
     view._message(view, {"type": "svg", "svg": svg, "dot": view.dot}, [])
-    assert view.mimebundle()["image/svg+xml"] == svg and view.want_svg is False
+    assert view.static_bundle()["image/svg+xml"] == svg and view.want_svg is False
 
 
-def test_the_loader_is_small_and_the_bundle_is_sent_once_per_ask():
+def test_the_loader_is_small_and_every_view_shares_one_bundle_widget():
     wf = diamond()
-    view = GraphView(wf)
+    one, two = GraphView(wf), GraphView(wf)
     assert len(loader()) < 2_000 and len(bundle_bytes()) > 500_000
-    sent = []
-    view.send = lambda content, buffers=None: sent.append((content, buffers))
-    view._message(view, {"type": "bundle"}, [])
-    assert sent == [({"type": "bundle"}, [bundle_bytes()])]
-    view._message(view, ["not", "a", "dict"], [])
-    view._message(view, {"type": "click", "node": 42}, [])
-    assert len(sent) == 1 and view.panel == ""
+    assert one.bundle is two.bundle and one.bundle.data == bundle_bytes()
+    assert one.get_state()["bundle"] == f"IPY_MODEL_{one.bundle.model_id}"
+    assert "data" not in one.get_state()  # the 800 kB go with the shared widget only
+    one._message(one, ["not", "a", "dict"], [])
+    one._message(one, {"type": "click", "node": 42}, [])
+    assert one.panel == ""
 
 
 def test_a_hostile_task_id_is_escaped_in_the_panel():
