@@ -123,9 +123,10 @@ test-python-%: dot .venvs/%/.installed-dev
 	touch $@
 
 # Re-run every notebook and store its outputs (after a change that alters what they show).
+# Without the widgets' state: it would carry the GraphView bundle (0.8 MB) into each notebook.
 notebooks: dot $(STAMP)
 	cd notebooks && for nb in [0-9]*.ipynb; do \
-	  ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
+	  ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.store_widget_state=False "$$nb" || exit 1; done
 
 # $(call system_program,COMMANDS,PACKAGE,WHAT,HINT): when none of COMMANDS is on PATH,
 # install Debian's PACKAGE with apt-get as root, else stop with one line saying what to install.
