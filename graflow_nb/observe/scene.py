@@ -192,10 +192,12 @@ def _ordered_tally(states: list[str]) -> str:
 
 
 def _clusters(scene: Scene, view: RunView) -> None:
+    """Tips for the session clusters drawn (a folded group's thousand sessions are not)."""
     for rec in view.tree:
-        if rec.session_id == view.root:
+        name = "cluster_" + kit.user(rec.session_id)
+        if rec.session_id == view.root or name not in scene.dot:
             continue
-        scene.clusters["cluster_" + kit.user(rec.session_id)] = {
+        scene.clusters[name] = {
             "kind": "session",
             "id": rec.session_id,
             "label": f"{rec.session_id} ({rec.state})",
@@ -204,8 +206,12 @@ def _clusters(scene: Scene, view: RunView) -> None:
 
 
 def _session_nodes(scene: Scene, view: RunView) -> None:
+    """Tips for the session tree's boxes drawn (folded sessions are one summary box)."""
     for rec in view.tree:
-        scene.nodes[SESSION_PREFIX + kit.user(rec.session_id)] = {
+        name = SESSION_PREFIX + kit.user(rec.session_id)
+        if name not in scene.dot:
+            continue
+        scene.nodes[name] = {
             "kind": "session",
             "id": rec.session_id,
             "state": rec.state,

@@ -173,6 +173,7 @@ def test_a_folded_fanout_reports_members_done():
     folded = view.nodes["ParallelGroup_1/branches"]
     assert folded["lines"] == ["200 branches", "200 succeeded"] and "members done 200/200" in folded["tip"]
     assert len(view.dot) < 20_000  # folded: not 200 clusters
+    assert len(view.nodes) < 12 and view.clusters == {}  # nor 200 tips sent each frame
 
 
 def test_the_display_is_the_static_picture_then_the_widget(monkeypatch):
