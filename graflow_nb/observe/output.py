@@ -39,7 +39,8 @@ _handler: logging.Handler | None = None
 class AttemptOutput:
     """One attempt's captured text (stdout, stderr and log lines, in arrival order)."""
 
-    def __init__(self, task_id: str, session_id: str, attempt: int):
+    def __init__(self, task_id: str, session_id: str, attempt: int, owner: Any = None):
+        self.owner = owner  # the OutputCapture keeping it
         self.task_id = task_id
         self.session_id = session_id
         self.attempt = attempt
@@ -136,8 +137,11 @@ class OutputCapture:
             key = (root, event.session_id, event.task_id or "", int(event.data.get("attempt", 1)))
             sink = self.outputs.get(key)
             if sink is None:
-                sink = self.outputs[key] = AttemptOutput(key[2], key[1], key[3])
-            _local.sinks = (*getattr(_local, "sinks", ()), sink)
+                sink = self.outputs[key] = AttemptOutput(key[2], key[1], key[3], self)
+            # One attempt per thread at a time for each capture: an attempt that ended
+            # without a finish event (it paused for input) stops collecting here.
+            others = tuple(s for s in getattr(_local, "sinks", ()) if s.owner is not self)
+            _local.sinks = (*others, sink)
         elif kind is EventKind.TASK_FINISHED or kind is EventKind.TASK_FAILED:
             sinks = getattr(_local, "sinks", ())
             _local.sinks = tuple(s for s in sinks if not (s.task_id == event.task_id

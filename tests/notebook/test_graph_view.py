@@ -226,3 +226,26 @@ def test_a_hostile_task_id_is_escaped_in_the_panel():
     panel = view.click("<img src=x onerror=alert(1)>")
     assert "<img" not in panel and "<script>" not in panel and "&lt;script&gt;" in panel
     assert os.environ.get("PATH")
+
+
+def test_a_task_that_paused_keeps_no_output_of_the_next_task_on_its_thread():
+    with workflow("asks") as wf:
+        @task(inject_context=True)
+        def ask(ctx):
+            print("asking")
+            return ctx.request_approval("Ship it?")
+
+        @task
+        def after(ask):
+            print("after the answer")
+            return ask
+
+        _ = ask >> after
+    capture = OutputCapture()
+    wf.observers.append(capture)
+    paused = wf.execute("ask", session_id="Q")
+    paused.resume({"Q": True})
+    run = wf.last_run
+    asked = "".join(o.text for o in capture.of(run, "ask"))
+    assert "after the answer" not in asked and "asking" in asked
+    assert "".join(o.text for o in capture.of(run, "after")) == "after the answer\n"
