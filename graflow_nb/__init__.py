@@ -58,6 +58,25 @@ def _live_view(workflow: Any, options: Any) -> Any:
     return LiveView(workflow, options)
 
 
+def _show_graph_render(render: Any) -> None:
+    """``draw_graph(...)`` shown in a Jupyter kernel: the notebook layer (and anywidget)
+    load on first use."""
+    from .notebook.graph_view import show_graph_render
+
+    show_graph_render(render)
+
+
+def _register_graph_view() -> None:
+    """In a Jupyter kernel, tell IPython how to show ``draw_graph``'s renders (by type
+    name: nothing is imported until one is shown)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return
+    formatter = shell.display_formatter.ipython_display_formatter
+    formatter.for_type_by_name("graflow_nb.observe.render", "GraphRender", _show_graph_render)
+
+
 def load_ipython_extension(ip: Any) -> None:
     """``%load_ext graflow_nb``: the %%graflow / %graflow magics (see graflow_nb.notebook)."""
     from .notebook import load_ipython_extension as load
@@ -121,6 +140,7 @@ hooks.RUN_FRAMES = _run_frames
 hooks.ASCII_DRAWING = _ascii_drawing
 hooks.PAUSED_FORM = _paused_form
 install_refusals()  # graflow_nb.llm, .worker, ...: an ImportError saying what to use instead
+_register_graph_view()
 
 
 _LAZY = {

@@ -46,6 +46,7 @@ from IPython.display import display
 from ..observe import _dotkit as kit
 from ..observe.captions import graph_text, run_text
 from ..observe.collapse import COLLAPSE_OVER
+from ..observe.live import widget_front_end
 from ..observe.output import capture_of
 from ..observe.render import Render, fit_width, pictures_carry_png
 from ..observe.scene import Scene, build_scene
@@ -298,3 +299,14 @@ class GraphView(anywidget.AnyWidget):
         self._scene = None
         self._render = None
         super().close()
+
+
+def show_graph_render(render: Any) -> None:
+    """Show what ``draw_graph`` returned as a GraphView of the same picture (its static
+    picture, then the widget), or as the picture alone with ``GRAFLOW_NB_WIDGETS=0``."""
+    if not widget_front_end():
+        display(render._repr_mimebundle_(), raw=True)
+        return
+    options = render.options
+    GraphView(render.subject, render.run, collapse_over=options["collapse_over"], expand=options["expand"],
+              states=options["states"]).show()

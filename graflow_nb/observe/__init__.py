@@ -26,11 +26,11 @@ from .live import LiveView
 from .output import OutputCapture, capture_output
 from .panel import RunPicture, draw_run, run_dot
 from .record import Recorder, events_of, record
-from .render import MISSING_DOT, Render
+from .render import MISSING_DOT, GraphRender, Render
 from .timeline import Timeline, draw_timeline
 
 __all__ = [
-    "COLLAPSE_OVER", "MISSING_DOT", "LiveView", "OutputCapture", "Recorder", "Render", "RunFrames", "RunPicture", "Timeline",
+    "COLLAPSE_OVER", "GraphRender", "MISSING_DOT", "LiveView", "OutputCapture", "Recorder", "Render", "RunFrames", "RunPicture", "Timeline",
     "capture_output", "draw_graph", "draw_run", "draw_sessions", "draw_timeline", "events_frame", "events_of",
     "graph_dot", "record", "run_dot", "session_tree_dot", "sessions_frame", "tasks_frame",
 ]
@@ -46,9 +46,10 @@ def draw_graph(
     collapse_over: int | None = COLLAPSE_OVER,
     expand: Iterable[str] = (),
     states: Mapping[str, str] | None = None,
-) -> Render:
+) -> GraphRender:
     """The workflow's graph (a ``workflow(...)`` or a ``TaskGraph``), coloured by ``run``;
-    groups wider than ``collapse_over`` fold into one node unless listed in ``expand``."""
+    groups wider than ``collapse_over`` fold into one node unless listed in ``expand``.
+    In a Jupyter kernel it shows as a ``GraphView`` (the static picture, then the widget)."""
     graph = getattr(workflow_or_graph, "graph", workflow_or_graph)
     if not isinstance(graph, TaskGraph):
         raise TypeError(
@@ -57,7 +58,8 @@ def draw_graph(
         )
     name = getattr(workflow_or_graph, "name", None)
     digraph = graph_dot(graph, run, name=name, collapse_over=collapse_over, expand=expand, states=states)
-    return Render(digraph, graph_text(graph, run, name))
+    options = {"collapse_over": collapse_over, "expand": tuple(expand), "states": states}
+    return GraphRender(digraph, graph_text(graph, run, name), workflow_or_graph, run, options)
 
 
 def draw_sessions(run: Any, *, collapse_over: int | None = COLLAPSE_OVER, expand: Iterable[str] = ()) -> Render:

@@ -290,3 +290,19 @@ def test_live_in_a_kernel_is_a_graph_view_updated_by_state_then_picture_and_widg
     check_ok(messages, reply)
     again = [m for m in messages if m["msg_type"] == "comm_open" and m["buffers"]]
     assert len(bundles) == 1 and again == []  # the bundle went out once for the kernel
+
+
+def test_draw_graph_in_a_kernel_is_the_static_picture_then_the_graph_view(kernel, tmp_path):
+    messages, reply = run_cell(kernel, WIDGETS + "import graflow_nb\n" + textwrap.dedent(DECORATED.replace(
+        "wait_for_release()", "pass")) + 'wf.execute("fetch", session_id="4825")\n')
+    check_ok(messages, reply)
+    messages, reply = run_cell(kernel, "from graflow_nb import draw_graph\ndraw_graph(wf, wf.last_run)")
+    check_ok(messages, reply)
+    widget = "application/vnd.jupyter.widget-view+json"
+    picture, view = [m["content"]["data"] for m in messages if m["msg_type"] == "display_data"]
+    assert set(picture) == {"image/svg+xml", "image/png", "text/plain"} and "run 4825 succeeded" in picture["text/plain"]
+    assert widget in view and "execute_result" not in [m["msg_type"] for m in messages]
+    messages, reply = run_cell(kernel, "import os\nos.environ['GRAFLOW_NB_WIDGETS'] = '0'\ndraw_graph(wf, wf.last_run)")
+    check_ok(messages, reply)
+    (alone,) = [m["content"]["data"] for m in messages if m["msg_type"] in ("display_data", "execute_result")]
+    assert set(alone) == {"image/svg+xml", "image/png", "text/plain"}
