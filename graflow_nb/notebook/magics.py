@@ -321,13 +321,14 @@ class GraflowMagics(Magics):
 
         run = outcome.run
         summary = display({"text/plain": outcome.summary()}, raw=True, display_id=True)
-        picture = display(self._draw(wf, run), display_id=True) if render else None
+        # The static picture (not a GraphView): it is redrawn in place after each answer.
+        picture = display(self._draw(wf, run)._repr_mimebundle_(), raw=True, display_id=True) if render else None
 
         def redraw(result: Any, error: BaseException | None) -> None:
             after = RunOutcome(wf, run, result, error)
             summary.update({"text/plain": after.summary()}, raw=True)
             if picture is not None:
-                picture.update(self._draw(wf, run))
+                picture.update(self._draw(wf, run)._repr_mimebundle_(), raw=True)
             else:
                 redraw_final(run)
 
