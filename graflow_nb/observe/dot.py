@@ -281,7 +281,7 @@ def _folded_items(node: Any, view: RunView | None) -> dict[str, str]:
     if view is not None and items:
         states = [view.state(item)[0] for item in items]
         lines.append(f"items done {states.count('succeeded')}/{len(items)}")
-        lines.append(_tally(states, TASK_STATES))
+        lines.append(tally(states, TASK_STATES))
         fill = kit.task_style(worst(states))["fillcolor"]
     hint = f"folded: pass expand=[{node.task_id!r}] to draw every item"
     return {**_FOLDED_NODE, "label": kit.label(*lines), "fillcolor": fill, "tooltip": kit.label(hint)}
