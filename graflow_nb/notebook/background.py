@@ -18,6 +18,7 @@ comm messages whichever cell is running:
 from __future__ import annotations
 
 import html
+import threading
 from typing import Any
 
 import ipywidgets as widgets
@@ -85,11 +86,18 @@ class RunPanel(widgets.VBox):
             children += [self.live_note, self.live_picture]
         super().__init__([*children, self.inputs])
         self.add_class("graflow-started-run")
+        # Guards form: the run's thread (a pause, the end) and a click redraw at once.
+        self._lock = threading.RLock()
         handle.on_leg_end(lambda _h: self.redraw())
+        self.redraw()  # the run may have paused or ended before the line above
 
     def redraw(self) -> None:
         """The status line, and the forms while the run waits for input (on the run's
         thread when it pauses or ends; on the kernel's after a click)."""
+        with self._lock:
+            self._redraw()
+
+    def _redraw(self) -> None:
         handle = self.handle
         self.status.value = status_html(handle)
         self.cancel_button.disabled = handle.done
