@@ -26,7 +26,7 @@ from IPython.display import display
 
 from ..core.runtime.handle import RunHandle
 from ..debug.merge_preview import short
-from ..observe.live import notebook_shell
+from ..observe.live import notebook_shell, redraw_final
 from .closing import close_parts
 from .human_input import HumanInputPanel, PendingInput
 
@@ -107,10 +107,12 @@ class RunPanel(widgets.VBox):
                 self.inputs.children = [self.form]
             else:
                 self.form.refresh()
-        elif self.form is not None and handle.done:
-            form, self.form = self.form, None
-            self.inputs.children = [form.status]  # what the last answer said stays in view
-            close_parts(form.forms_box)
+        elif handle.done:
+            redraw_final(handle.run)  # the live view's note and picture said "paused" if it asked
+            if self.form is not None:
+                form, self.form = self.form, None
+                self.inputs.children = [form.status]  # what the last answer said stays in view
+                close_parts(form.forms_box)
 
     def _cancel(self) -> None:
         self.handle.cancel()

@@ -180,7 +180,7 @@ def show_paused_form(paused: PausedRun) -> None:
 
 def _said(outcome: Any) -> str:
     if isinstance(outcome, RunHandle):
-        return f"the run goes on in the background ({outcome.status})"
+        return "the run goes on in the background"
     if getattr(outcome, "status", None) == "paused":
         waiting = sorted({p.session_id for p in outcome.pending})
         return f"still waiting for {', '.join(waiting)}"
