@@ -1,7 +1,7 @@
 """A run started with ``wf.start`` in JupyterLab, in a real Chromium: its cell ends, the
 next cell runs, the run waits for input and shows its form in the starting cell, the
 form's button is clicked (clickable because no cell is running) and the run completes
-in the background.  See ``conftest`` for the server and the browser."""
+in the background, printing into the cell that started it.  See ``conftest`` for the server and the browser."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ CELLS = (
     "        return ctx.request_approval('Ship it from the background?')\n"
     "    @task\n"
     "    def after(ask):\n"
+    "        print('after ran', flush=True)\n"
     "        return 'shipped' if ask else 'held back'\n"
     "    ask >> after\n"
     "run = wf.start('ask', session_id='BG', live=True)\n",
@@ -57,3 +58,7 @@ def test_a_started_run_asks_in_its_cell_and_a_click_completes_it(lab, open_noteb
     expect()(panel.locator("svg").first).to_contain_text("run BG succeeded")
     expect()(panel.locator(".widget-button", has_text="cancel")).to_be_disabled()
     shot(page, "11-started-run-answered-completed")
+    # what the run printed after the click, long after its cell ended, is in that cell
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    expect()(cells.nth(0).locator(OUTPUT, has_text="after ran")).to_be_visible()
+    assert page.locator(OUTPUT, has_text="after ran").count() == 1
