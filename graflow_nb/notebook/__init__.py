@@ -3,6 +3,7 @@ forms and the graph builder.  ``%load_ext graflow_nb`` (or ``graflow_nb.notebook
 registers ``%%graflow`` / ``%graflow``.
 """
 
+from .background import RunPanel
 from .builder import BuilderWidget
 from .debugger_widget import DebuggerWidget
 from .human_input import HumanInputPanel, InputSource, PendingInput, RunInputs
@@ -12,5 +13,5 @@ from .running import RunOutcome, run_interruptibly
 
 __all__ = [
     "BuilderWidget", "DebuggerWidget", "GraflowMagics", "HumanInputPanel", "InputSource", "PendingInput",
-    "RunInputs", "RunOutcome", "TaskInspector", "load_ipython_extension", "run_interruptibly", "task_details",
+    "RunInputs", "RunOutcome", "RunPanel", "TaskInspector", "load_ipython_extension", "run_interruptibly", "task_details",
 ]
