@@ -14,6 +14,7 @@ import pytest
 
 from graflow_nb import task, workflow
 from graflow_nb.core.errors import GraflowWorkflowCanceledError, ParallelGroupError
+from graflow_nb.core.events import EventKind, EventLog, ObserverWarning
 from graflow_nb.core.runtime.handle import RunHandle, WaitingForInput
 
 pytestmark = pytest.mark.timeout(60)
@@ -164,7 +165,8 @@ def test_a_failed_run_raises_what_execute_raises_and_stays_inspectable():
     wf = gated_diamond("failing", gate, calls, fail_b=True)
     with pytest.raises(ParallelGroupError) as by_execute:
         wf.execute(session_id="E")
-    run = wf.start(session_id="F")
+    log = EventLog()
+    run = wf.start(session_id="F", observers=[log])
     with pytest.raises(ParallelGroupError) as by_handle:
         run.result(timeout=20)
     assert str(by_handle.value).replace("F", "E") == str(by_execute.value)
@@ -172,6 +174,8 @@ def test_a_failed_run_raises_what_execute_raises_and_stays_inspectable():
     assert run.run.sessions["F_b"].state == "failed"
     assert run.run.results()["fetch"] == 1
     assert run.run.error is by_handle.value
+    failed = [(e.session_id, e.task_id) for e in log.events if e.kind == EventKind.TASK_FAILED]
+    assert ("F_b", "b") in failed
     assert "failed" in repr(run) and "ParallelGroupError" in repr(run)
 
 
@@ -273,3 +277,46 @@ def test_ret_context_gives_the_pair_as_execute_does():
     wf = gated_diamond("pair", gate, calls)
     result, ctx = wf.start(session_id="Z", ret_context=True).result(timeout=20)
     assert result == 5 and ctx.session_id == "Z"
+
+
+def test_a_listener_that_raises_is_reported_and_the_run_goes_on():
+    wf = asking("listened")
+    run = wf.start(session_id="B")
+    told: list[str] = []
+
+    def broken(handle):
+        raise ValueError("a view broke")
+
+    with pytest.warns(ObserverWarning, match="raised ValueError: a view broke on leg ended in run 'B'"):
+        run.on_leg_end(broken)
+        run.on_leg_end(lambda handle: told.append(handle.status))
+        wait_for(lambda: told)  # told once the run paused (at once, if it had already)
+    run.resume("B", True)
+    assert run.result(timeout=20) == "shipped"
+    wait_for(lambda: told[-1] == "succeeded")
+    assert told[0] == "paused"
+    assert [type(e.error) for e in run.run.observer_errors] == [ValueError]
+
+
+def test_run_cancel_stops_a_plain_execute_from_another_thread():
+    """``Run.cancel`` is the run-level stop ``RunHandle.cancel`` calls: the same for a
+    run driven by ``execute`` on another thread."""
+    gate, calls = threading.Event(), []
+    wf = gated_diamond("plain", gate, calls)
+    outcome: list[BaseException] = []
+
+    def drive():
+        try:
+            wf.execute(session_id="P")
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=drive)
+    thread.start()
+    wait_for(lambda: "a" in calls and wf.last_run is not None)
+    wf.last_run.cancel("stopped from the test")
+    gate.set()
+    thread.join(20)
+    assert [type(e) for e in outcome] == [GraflowWorkflowCanceledError]
+    assert str(outcome[0]) == "stopped from the test"
+    assert wf.last_run.status == "cancelled" and "store" not in calls

@@ -102,15 +102,24 @@ class RunHandle:
         else:
             leg.set_result(value)
         for listener in list(self._listeners):
-            try:
-                listener(self)
-            except Exception as broken:  # a view that fails must not change the run's outcome
-                self.run.bus.report(listener, "leg ended", broken)
+            self._tell(listener)
 
     def on_leg_end(self, listener: Callable[[RunHandle], None]) -> None:
         """Call ``listener(handle)`` on the run's thread each time the run pauses or ends
-        (what the notebook panel redraws from)."""
+        (what the notebook panel redraws from); at once, here, if it has paused or
+        ended already.  A listener that raises is reported on the run (``observer_errors``,
+        one warning) and muted; the run's outcome is unchanged."""
         self._listeners.append(listener)
+        if self._leg.done():
+            self._tell(listener)
+
+    def _tell(self, listener: Callable[[RunHandle], None]) -> None:
+        if self.run.bus.reported(listener):
+            return
+        try:
+            listener(self)
+        except Exception as broken:  # a view that fails must not change the run's outcome
+            self.run.bus.report(listener, "leg ended", broken)
 
     # -- state ---------------------------------------------------------------------------
     @property
