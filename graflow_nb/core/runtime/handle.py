@@ -51,15 +51,23 @@ Leg = Callable[[], Any]
 
 
 class WaitingForInput(GraflowRuntimeError):
-    """A started run paused for human input while someone waited for its result."""
+    """A started run paused for human input while someone waited for its result.
 
-    def __init__(self, run: Run):
-        self.run = run
-        questions = "; ".join(f"{p.session_id}: {p.prompt!r} ({p.kind})" for p in run.pending_inputs())
+    ``session_id``: the run's root session; ``waiting``: ``[(session_id, prompt,
+    kind)]`` of each open question (plain values, so the error pickles)."""
+
+    def __init__(self, session_id: str, waiting: list[tuple[str, str, str]]):
+        self.session_id = session_id
+        self.waiting = waiting
+        questions = "; ".join(f"{sid}: {prompt!r} ({kind})" for sid, prompt, kind in waiting)
         super().__init__(
-            f"run {run.root_session_id!r} is paused, waiting for input ({questions or 'no question left'}): "
+            f"run {session_id!r} is paused, waiting for input ({questions or 'no question left'}): "
             f"answer it with its form or run.resume(session_id, value), then wait again"
         )
+
+    @classmethod
+    def of(cls, run: Run) -> WaitingForInput:
+        return cls(run.root_session_id, [(p.session_id, p.prompt, p.kind) for p in run.pending_inputs()])
 
 
 class RunHandle:
@@ -177,7 +185,7 @@ class RunHandle:
 
     def _outcome(self, value: Any) -> Any:
         if self.run.status == "paused":
-            raise WaitingForInput(self.run)
+            raise WaitingForInput.of(self.run)
         return value
 
     # -- acting --------------------------------------------------------------------------
