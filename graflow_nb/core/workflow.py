@@ -239,7 +239,15 @@ class WorkflowContext:
                                           default_policy=default_policy, max_concurrency=max_concurrency,
                                           ready_parallel=ready_parallel, executor=executor,
                                           checkpoint_dir=checkpoint_dir)
-        return self._run_prepared(ctx, view, engine, ret_context)
+        try:
+            result = self._drive(ctx, view, lambda: engine.execute(ctx))
+        except BaseException as error:
+            # The caller's frames and the task's, and the engine's notes (task, session,
+            # resume hint); the engine's frames only on request (core.user_frames).
+            # Raised here, in the caller's frame: one frame of ours, not two.
+            __tracebackhide__ = True
+            raise for_caller(error)
+        return (result, ctx) if ret_context else result
 
     def start(
         self, start_node: str | None = None, max_steps: int = 10000, ret_context: bool = False,
@@ -301,12 +309,11 @@ class WorkflowContext:
         return ctx, view, engine
 
     def _run_prepared(self, ctx: ExecutionContext, view: Any, engine: WorkflowEngine, ret_context: bool) -> Any:
-        """Drive a run ``_prepare`` set up to its end or pause: what ``execute`` returns."""
+        """Drive a run ``_prepare`` set up to its end or pause (a started run's first
+        leg): what ``execute`` returns, or its error as ``execute`` raises it."""
         try:
             result = self._drive(ctx, view, lambda: engine.execute(ctx))
         except BaseException as error:
-            # The caller's frames and the task's, and the engine's notes (task, session,
-            # resume hint); the engine's frames only on request (core.user_frames).
             __tracebackhide__ = True
             raise for_caller(error)
         return (result, ctx) if ret_context else result
