@@ -273,7 +273,8 @@ class WorkflowContext:
             lambda: (self._resume_run(run), ctx) if ret_context else self._resume_run(run),
         )
         if hooks.STARTED_RUN_PANEL is not None:  # in a notebook: the run's panel, in this cell
-            hooks.STARTED_RUN_PANEL(handle, view)
+            # a panel that fails is reported on the run (one warning), which starts all the same
+            run.bus.call(hooks, "STARTED_RUN_PANEL", handle, view)
         self._started = handle
         handle.begin()
         return handle

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from graflow_nb import task, workflow
+from graflow_nb.core import hooks
 from graflow_nb.core.errors import GraflowWorkflowCanceledError, ParallelGroupError
 from graflow_nb.core.events import EventKind, EventLog, ObserverWarning
 from graflow_nb.core.runtime.handle import RunHandle, WaitingForInput
@@ -320,3 +321,17 @@ def test_run_cancel_stops_a_plain_execute_from_another_thread():
     assert [type(e) for e in outcome] == [GraflowWorkflowCanceledError]
     assert str(outcome[0]) == "stopped from the test"
     assert wf.last_run.status == "cancelled" and "store" not in calls
+
+
+def test_a_panel_that_fails_is_reported_and_the_run_starts_all_the_same(monkeypatch):
+    def broken_panel(handle, view):
+        raise ImportError("no ipywidgets here")
+
+    monkeypatch.setattr(hooks, "STARTED_RUN_PANEL", broken_panel)
+    wf = asking("unshown")
+    with pytest.warns(ObserverWarning, match="raised ImportError: no ipywidgets here"):
+        run = wf.start(session_id="U")
+    wait_for(lambda: run.status == "paused")
+    run.resume("U", True)
+    assert run.result(timeout=20) == "shipped"
+    assert [type(e.error) for e in run.run.observer_errors] == [ImportError]
