@@ -335,3 +335,16 @@ def test_a_panel_that_fails_is_reported_and_the_run_starts_all_the_same(monkeypa
     run.resume("U", True)
     assert run.result(timeout=20) == "shipped"
     assert [type(e.error) for e in run.run.observer_errors] == [ImportError]
+
+
+def test_await_on_a_run_that_pauses_raises_waiting_for_input():
+    wf = asking("awaits")
+
+    async def main():
+        run = wf.start(session_id="W")
+        with pytest.raises(WaitingForInput, match=r"run 'W' is paused"):
+            await run
+        run.resume("W", True)
+        return await run
+
+    assert asyncio.run(main()) == "shipped"

@@ -175,6 +175,7 @@ class RunHandle:
         return self._outcome(value)
 
     def __await__(self) -> Any:
+        """``await run``: ``result()`` on the caller's event loop, without blocking it."""
         return self._wait().__await__()
 
     async def _wait(self) -> Any:
