@@ -321,6 +321,9 @@ def test_run_cancel_stops_a_plain_execute_from_another_thread():
     assert [type(e) for e in outcome] == [GraflowWorkflowCanceledError]
     assert str(outcome[0]) == "stopped from the test"
     assert wf.last_run.status == "cancelled" and "store" not in calls
+    assert wf.execute(session_id="P2") == 5 and wf.last_run.status == "succeeded"
+    wf.last_run.cancel()  # an ended run is left as it ended
+    assert wf.last_run.status == "succeeded" and wf.last_run.stop_error is None
 
 
 def test_a_panel_that_fails_is_reported_and_the_run_starts_all_the_same(monkeypatch):

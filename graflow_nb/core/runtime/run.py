@@ -297,7 +297,10 @@ class Run:
         starts, every session stops at its next task boundary, tasks waiting for an
         answer stop waiting, and the run ends ``cancelled`` with a
         ``GraflowWorkflowCanceledError`` saying ``message`` (``RunHandle.cancel``).  A
-        paused run's questions are withdrawn: nothing will resume it to ask them."""
+        paused run's questions are withdrawn: nothing will resume it to ask them.  A run
+        that has ended already is left as it ended."""
+        if self.status in ("succeeded", "failed", "cancelled"):
+            return
         self.stop_with(GraflowWorkflowCanceledError(message))
         if self.status == "paused":
             with self._lock:
