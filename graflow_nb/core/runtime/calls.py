@@ -77,9 +77,8 @@ def handler(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionCont
 
 def group(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
     """A group node: its members' tasks run (and stop) on their own, wherever its
-    executor puts them; the node itself returns None."""
-    execute_group(task, ctx, driver)
-    return None
+    executor puts them; the node itself returns None (a map: its items' results)."""
+    return execute_group(task, ctx, driver)
 
 
 def timed_attempt(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:

@@ -241,6 +241,7 @@ class Run:
         self.pending: dict[str, PendingInput] = {}  # key -> question, while paused
         self.answers: dict[str, Any] = {}  # key -> answer given with resume()
         self.responses: dict[str, Any] = {}  # key -> the whole FeedbackResponse an answer came in
+        self.feedback_manager: Any = None  # one handed in (ctx.feedback_manager = m), graflow's way
         self.handlers: dict[str, Any] = {}  # name -> TaskHandler (WorkflowEngine.register_handler)
         self.root_context: Any = None  # the root Session (core.session imports this module)
         # Collaborators handed in by whoever starts the run (the front door, a restore,
@@ -522,13 +523,13 @@ class Run:
         return str(path)
 
     def saver(self) -> Any:
-        """The checkpoint saver this run was handed (``core.checkpoint``), or a
-        ``ConfigError`` for a run started without one."""
+        """The checkpoint saver this run was handed (``core.checkpoint``; a workflow's
+        graph hands it to every run of it), or a ``ConfigError`` for a run without one."""
         if self.checkpointer is None:
             raise ConfigError(
-                f"run {self.root_session_id!r} has no checkpoint saver: it was started by hand "
-                f"(WorkflowEngine().execute(ctx)); run it with wf.execute(...) to save it, or use "
-                f"CheckpointManager.create_checkpoint(ctx)"
+                f"run {self.root_session_id!r} has no checkpoint saver: its graph belongs to no workflow "
+                f"(a bare TaskGraph); build the graph inside `with workflow(...)` (a run of a workflow's "
+                f"graph can save however it was started), or use CheckpointManager.create_checkpoint(ctx)"
             )
         return self.checkpointer
 
@@ -651,7 +652,7 @@ class Run:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads", "executor",
-                     "driver", "event_logs"):
+                     "driver", "event_logs", "feedback_manager"):
             state.pop(name, None)
         state["bus"] = EventBus()
         state["observer_errors"] = []  # they hold live callbacks of this process, as the bus does
@@ -669,6 +670,7 @@ class Run:
         self.gate = None
         self.executor = None
         self.driver = None
+        self.feedback_manager = None
         self.event_logs = {}
         self.set_concurrency(self.max_concurrency)
 
