@@ -97,7 +97,11 @@ def _paused_form(paused: Any) -> None:
 
 
 def _started_run_panel(handle: Any, live_view: Any) -> None:
-    """``wf.start`` in a notebook: the run's panel, with ipywidgets loaded on first use."""
+    """``wf.start`` in a notebook: the run's panel, with ipywidgets loaded on first use
+    (never in a plain script: no IPython shell runs there)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None or ipython.get_ipython() is None:
+        return
     from .notebook.background import show_started_run
 
     show_started_run(handle, live_view)

@@ -351,3 +351,25 @@ def test_await_on_a_run_that_pauses_raises_waiting_for_input():
         return await run
 
     assert asyncio.run(main()) == "shipped"
+
+
+def test_a_started_run_in_a_plain_script_loads_no_widgets_or_ipython(tmp_path):
+    """The notebook panel is for notebooks: a script that starts a run pays no import
+    of IPython or ipywidgets for it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import sys\n"
+        "from graflow_nb import task, workflow\n"
+        "with workflow('plain') as wf:\n"
+        "    @task\n"
+        "    def a(): return 1\n"
+        "print(wf.start(session_id='P').result(timeout=20), 'IPython' in sys.modules, 'ipywidgets' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert done.stdout == "1 False False\n", done.stderr
