@@ -120,6 +120,17 @@ def _paused_form(paused: Any) -> None:
     show_paused_form(paused)
 
 
+def _started_run_panel(handle: Any, live_view: Any) -> None:
+    """``wf.start`` in a notebook: the run's panel, with ipywidgets loaded on first use
+    (never in a plain script: no IPython shell runs there)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None or ipython.get_ipython() is None:
+        return
+    from .notebook.background import show_started_run
+
+    show_started_run(handle, live_view)
+
+
 def _dask_executor(config: Any) -> Any:
     """``backend="dask"``: graflow_nb.distributed (and Dask) load on first use."""
     try:
@@ -140,6 +151,7 @@ vars(sys.modules[__name__ + ".core.workflow"])["DEBUGGER"] = _debugger
 hooks.RUN_FRAMES = _run_frames
 hooks.ASCII_DRAWING = _ascii_drawing
 hooks.PAUSED_FORM = _paused_form
+hooks.STARTED_RUN_PANEL = _started_run_panel
 install_refusals()  # graflow_nb.llm, .worker, ...: an ImportError saying what to use instead
 _register_graph_view()
 

@@ -3,6 +3,7 @@ human-input forms and the graph builder.  ``%load_ext graflow_nb`` (or ``graflow
 registers ``%%graflow`` / ``%graflow``.
 """
 
+from .background import RunPanel
 from .builder import BuilderWidget
 from .debugger_widget import DebuggerWidget
 from .graph_view import GraphView
@@ -13,5 +14,6 @@ from .running import RunOutcome, run_interruptibly
 
 __all__ = [
     "BuilderWidget", "DebuggerWidget", "GraflowMagics", "GraphView", "HumanInputPanel", "InputSource", "PendingInput",
-    "RunInputs", "RunOutcome", "TaskInspector", "load_ipython_extension", "run_interruptibly", "task_details",
+    "RunInputs", "RunOutcome", "RunPanel", "TaskInspector", "load_ipython_extension", "run_interruptibly",
+    "task_details",
 ]

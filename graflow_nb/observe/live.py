@@ -191,6 +191,11 @@ class LiveView:
         self._lock = threading.Lock()
         self._handle: Any = None
         self._shell = notebook_shell()
+        # Where the live area goes instead of a new output of the calling cell: a pair of
+        # display-handle-like targets (``update(obj, raw=...)``) for the note and the final
+        # picture, which a run started in the background (``wf.start``) draws into (its
+        # cell has ended by the time frames come: they must go through widget traits).
+        self.targets: tuple[Any, Any] | None = None
         self._picture = ""  # the last frame's drawing (HTML), reused when only the clock moved
 
     # -- called by the engine ------------------------------------------------------------
@@ -203,11 +208,15 @@ class LiveView:
     def start(self, run: Run) -> None:
         self.run = run
         keep_events(run, self.log)
-        if self._shell is None:
+        if self.targets is not None:
+            self._handle = self.targets[0]
+            self._handle.update(placeholder(self.workflow.name), raw=True)
+        elif self._shell is None:
             return
-        from IPython.display import display
+        else:
+            from IPython.display import display
 
-        self._handle = display(placeholder(self.workflow.name), raw=True, display_id=True)
+            self._handle = display(placeholder(self.workflow.name), raw=True, display_id=True)
         context = contextvars.copy_context()
         threading.Thread(
             target=context.run, args=(self._render_loop,), name=f"graflow-live-{run.root_session_id}", daemon=True
@@ -228,7 +237,11 @@ class LiveView:
         final = FinalPicture(self.workflow, self.options, self._handle)
         if self.options["final"]:
             try:
-                final.picture = display(final.draw(run), display_id=True)
+                if self.targets is not None:
+                    final.picture = self.targets[1]
+                    final.picture.update(final.draw(run))
+                else:
+                    final.picture = display(final.draw(run), display_id=True)
             except BaseException as error:  # the run's own result or exception matters more
                 self._failed("final picture", error)
         keep_final(run, final)
