@@ -19,7 +19,7 @@ INSTALL_INPUTS := pyproject.toml graflow_nb/_version.py
 
 NBVAL  := --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-current-env
 
-.PHONY: demo docs test test-suite test-docs test-prepare lint typecheck dist test-wheel test-wheel-smoke test-pythons bench notebooks dot chromium clean
+.PHONY: demo docs test test-suite test-docs test-prepare lint typecheck dist test-wheel test-wheel-smoke test-pythons bench notebooks dot chromium node js clean
 
 demo: dot $(VENV)/.installed
 	$(BIN)/python -m graflow_nb.demo --out build
@@ -53,7 +53,7 @@ test-docs: dot $(STAMP)
 # Every job still runs and must pass; only the waiting overlaps.
 OTHER_PYTHONS = $(filter-out $(VENV_PYTHON),$(PYTHONS))
 ROUND   := $(MAKE) --no-print-directory -j --output-sync=target
-test: dot chromium $(STAMP)
+test: dot chromium node $(STAMP)
 	$(ROUND) lint typecheck test-suite test-docs test-prepare PYTHONS="$(OTHER_PYTHONS)"
 	$(ROUND) test-wheel-smoke test-pythons PYTHONS="$(OTHER_PYTHONS)"
 
@@ -123,9 +123,10 @@ test-python-%: dot .venvs/%/.installed-dev
 	touch $@
 
 # Re-run every notebook and store its outputs (after a change that alters what they show).
+# Without the widgets' state: it would carry the GraphView bundle (0.8 MB) into each notebook.
 notebooks: dot $(STAMP)
 	cd notebooks && for nb in [0-9]*.ipynb; do \
-	  ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
+	  ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.store_widget_state=False "$$nb" || exit 1; done
 
 # $(call system_program,COMMANDS,PACKAGE,WHAT,HINT): when none of COMMANDS is on PATH,
 # install Debian's PACKAGE with apt-get as root, else stop with one line saying what to install.
@@ -142,6 +143,16 @@ endef
 
 dot:
 	$(call system_program,dot,graphviz,Graphviz's 'dot', (apt install graphviz / brew install graphviz))
+
+# Node.js and npm build the GraphView's JavaScript (js/) and its test rebuilds it.
+node:
+	$(call system_program,npm,nodejs npm,Node.js and npm, (apt install nodejs npm): the graph widget's bundle is built with them)
+
+# The GraphView's bundle, from the pinned packages in js/package-lock.json, into
+# graflow_nb/static/graph_view.js (committed: the wheel and an editable install need no
+# Node; tests/notebook/test_graph_bundle.py checks it matches its sources).
+js: node
+	cd js && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
 
 # Playwright drives the system Chromium (its own browser download is not used).
 chromium:
@@ -161,4 +172,4 @@ $(STAMP): $(INSTALL_INPUTS) | $(VENV)/bin/python
 	touch $(VENV)/.installed $@
 
 clean:
-	rm -rf $(VENV) .venvs $(DIST) build .pytest_cache .mypy_cache
+	rm -rf $(VENV) .venvs $(DIST) build .pytest_cache .mypy_cache js/node_modules

@@ -42,16 +42,40 @@ from .core.runtime.executors.registry import register_executor
 from .graflow_names import install_refusals
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
-    from .notebook import BuilderWidget, DebuggerWidget, HumanInputPanel, RunInputs, TaskInspector
+    from .notebook import BuilderWidget, DebuggerWidget, GraphView, HumanInputPanel, RunInputs, TaskInspector
     from .observe import draw_graph, draw_run, draw_sessions, draw_timeline, record
     from .pipeline import load_pipeline, to_pipeline
 
 
 def _live_view(workflow: Any, options: Any) -> Any:
-    """``execute(live=...)``: the live view and its graphviz/IPython load on first use."""
-    from .observe.live import LiveView
+    """``execute(live=...)``: the live view and its graphviz/IPython load on first use;
+    in a Jupyter kernel it is drawn by the GraphView widget (and anywidget loads then)."""
+    from .observe.live import LiveView, widget_front_end
 
+    if widget_front_end():
+        from .notebook.graph_live import GraphLiveView
+
+        return GraphLiveView(workflow, options)
     return LiveView(workflow, options)
+
+
+def _show_graph_render(render: Any) -> None:
+    """``draw_graph(...)`` shown in a Jupyter kernel: the notebook layer (and anywidget)
+    load on first use."""
+    from .notebook.graph_view import show_graph_render
+
+    show_graph_render(render)
+
+
+def _register_graph_view() -> None:
+    """In a Jupyter kernel, tell IPython how to show ``draw_graph``'s renders (by type
+    name: nothing is imported until one is shown)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return
+    formatter = shell.display_formatter.ipython_display_formatter
+    formatter.for_type_by_name("graflow_nb.observe.render", "GraphRender", _show_graph_render)
 
 
 def load_ipython_extension(ip: Any) -> None:
@@ -96,6 +120,17 @@ def _paused_form(paused: Any) -> None:
     show_paused_form(paused)
 
 
+def _started_run_panel(handle: Any, live_view: Any) -> None:
+    """``wf.start`` in a notebook: the run's panel, with ipywidgets loaded on first use
+    (never in a plain script: no IPython shell runs there)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None or ipython.get_ipython() is None:
+        return
+    from .notebook.background import show_started_run
+
+    show_started_run(handle, live_view)
+
+
 def _dask_executor(config: Any) -> Any:
     """``backend="dask"``: graflow_nb.distributed (and Dask) load on first use."""
     try:
@@ -116,7 +151,9 @@ vars(sys.modules[__name__ + ".core.workflow"])["DEBUGGER"] = _debugger
 hooks.RUN_FRAMES = _run_frames
 hooks.ASCII_DRAWING = _ascii_drawing
 hooks.PAUSED_FORM = _paused_form
+hooks.STARTED_RUN_PANEL = _started_run_panel
 install_refusals()  # graflow_nb.llm, .worker, ...: an ImportError saying what to use instead
+_register_graph_view()
 
 
 _LAZY = {
@@ -128,6 +165,7 @@ _LAZY = {
     "load_pipeline": "pipeline",
     "to_pipeline": "pipeline",
     "DebuggerWidget": "notebook",
+    "GraphView": "notebook",
     "HumanInputPanel": "notebook",
     "RunInputs": "notebook",
     "TaskInspector": "notebook",
@@ -153,5 +191,5 @@ __all__ = [
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
     "DuplicateTaskError", "MergeConflictError", "IsolationWarning", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
     "record", "load_pipeline", "to_pipeline", "alias_graflow",
-    "DebuggerWidget", "HumanInputPanel", "RunInputs", "TaskInspector", "BuilderWidget",
+    "DebuggerWidget", "GraphView", "HumanInputPanel", "RunInputs", "TaskInspector", "BuilderWidget",
 ]

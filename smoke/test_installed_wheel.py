@@ -24,7 +24,7 @@ WHEEL = Path(os.environ["GRAFLOW_NB_WHEEL"])
 SCRIPTS = Path(sysconfig.get_path("scripts"))
 
 # Everything in the installed package that is not Python source.
-DATA_FILES = {"py.typed", "pipeline/schema.json"}
+DATA_FILES = {"py.typed", "pipeline/schema.json", "static/graph_view.js"}
 
 
 def run(*argv: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -166,6 +166,15 @@ def test_load_ext_in_a_real_ipython_gives_the_graflow_magics():
         "etl: succeeded, 2 tasks in 1 sessions, result 6",
         "7  closed  enqueued 2 dequeued 2  ran fetch, double",
     ]
+
+
+def test_the_graph_views_bundle_is_inside_the_installed_package_and_matches_the_checkout():
+    """The wheel carries the GraphView's JavaScript: the browser gets it from the kernel,
+    so a machine with no network still draws."""
+    from graflow_nb.notebook.graph_view import bundle_bytes
+
+    shipped = (CHECKOUT / "graflow_nb" / "static" / "graph_view.js").read_bytes()
+    assert bundle_bytes() == shipped and len(shipped) > 500_000
 
 
 def test_the_json_schema_and_py_typed_are_inside_the_installed_package():

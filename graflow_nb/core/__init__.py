@@ -39,6 +39,7 @@ from .model.policies import (
 from .model.retry import RetryPolicy
 from .model.task import Executable, MapTask, ParallelGroup, SequentialTask, Task, TaskWrapper, chain, parallel
 from .runtime.engine import WorkflowEngine
+from .runtime.handle import RunHandle, WaitingForInput
 from .runtime.queue import InMemoryTaskQueue
 from .runtime.run import Run, SessionRecord, TaskRun
 from .workflow import WorkflowContext, workflow
@@ -50,8 +51,8 @@ __all__ = [
     "GraflowWorkflowCanceledError", "GraphCompilationError", "GraphMutationError",
     "GroupExecutionPolicy", "InMemoryTaskQueue", "IsolationWarning", "MapItemsError", "MapTask", "MemoryChannel", "MergeConflictError",
     "ObserverError", "ObserverWarning",
-    "ParallelGroup", "ParallelGroupError", "RetryLimitExceededError", "RetryPolicy", "Run",
+    "ParallelGroup", "ParallelGroupError", "RetryLimitExceededError", "RetryPolicy", "Run", "RunHandle",
     "SequentialTask", "SessionRecord", "StepLimitExceededError", "StrictGroupPolicy", "Task",
-    "TaskError", "TaskExecutionContext", "TaskStoppedError", "TaskGraph", "TaskRun", "TaskWrapper", "WorkflowContext",
-    "WorkflowEngine", "chain", "parallel", "task", "workflow",
+    "TaskError", "TaskExecutionContext", "TaskStoppedError", "TaskGraph", "TaskRun", "TaskWrapper", "WaitingForInput",
+    "WorkflowContext", "WorkflowEngine", "chain", "parallel", "task", "workflow",
 ]

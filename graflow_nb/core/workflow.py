@@ -17,6 +17,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from . import hooks
 from .cache.run_cache import RunCache
 from .cache.store import MemoryStore, memory_store
 from .cache_files import disk_store
@@ -29,6 +30,7 @@ from .model.graph import TaskGraph, require_single_start
 from .model.scope import active_workflow
 from .model.scope import running_session as running_session  # graflow_nb.notebook, observe read it here
 from .runtime.engine import WorkflowEngine
+from .runtime.handle import RunHandle
 from .user_frames import for_caller
 
 if TYPE_CHECKING:
@@ -103,6 +105,7 @@ class WorkflowContext:
         # Guards _group_numbers so groups built concurrently in branches get unique names.
         self._group_lock = threading.Lock()
         self._tokens: list[Any] = []
+        self._started: RunHandle | None = None  # the last run start() returned a handle for
         self.llm_agents: dict[str, Any] = {}
         # How the last execute was called ({argument: value}): what ``rerun`` repeats,
         # handing the task to re-run from to that execute in _rerun_from.
@@ -217,7 +220,64 @@ class WorkflowContext:
         ``wf.resume(path)`` in this or any later process; nothing is written otherwise.
         ``cache`` (True, a folder or a store): replay unchanged tasks; see ``rerun``, ``graflow_nb.core.cache``.
         """
-        cache_for = self._remember_call(locals())
+        self._last_call = {name: value for name, value in locals().items() if name != "self"}  # for rerun
+        ctx, view, engine = self._prepare(start_node, max_steps, initial_channel, session_id=session_id,
+                                          max_workers=max_workers, observers=observers,
+                                          default_max_retries=default_max_retries,
+                                          default_max_cycles=default_max_cycles, gate=gate, live=live,
+                                          default_policy=default_policy, max_concurrency=max_concurrency,
+                                          ready_parallel=ready_parallel, executor=executor,
+                                          checkpoint_dir=checkpoint_dir, cache=cache)
+        try:
+            result = self._drive(ctx, view, lambda: engine.execute(ctx))
+        except BaseException as error:
+            # The caller's frames and the task's, and the engine's notes (task, session,
+            # resume hint); the engine's frames only on request (core.user_frames).
+            # Raised here, in the caller's frame: one frame of ours, not two.
+            __tracebackhide__ = True
+            raise for_caller(error)
+        return (result, ctx) if ret_context else result
+
+    def start(
+        self, start_node: str | None = None, max_steps: int = 10000, ret_context: bool = False,
+        initial_channel: dict[str, Any] | None = None, **options: Any,
+    ) -> RunHandle:
+        """``execute`` on a thread of its own: returns a ``RunHandle`` at once (same
+        arguments), so a notebook cell ends while the run goes on and its widgets stay
+        clickable.  Every setting is checked here, before anything runs.  One started
+        run of a workflow at a time: starting another while one runs is refused (a
+        paused one may stay paused).  See ``core.runtime.handle``."""
+        going = self._started
+        if going is not None and going.status == "running":
+            raise RuntimeError(
+                f"workflow {self.name!r} already has a started run going (run {going.run.root_session_id!r}): "
+                f"wait for it (`await run` or run.result()) or stop it with run.cancel() "
+                f"(it is also wf.last_run: wf.last_run.cancel()), then start again"
+            )
+        ctx, view, engine = self._prepare(start_node, max_steps, initial_channel, **options)
+        run = ctx.run
+        handle = RunHandle(
+            run,
+            lambda: self._run_prepared(ctx, view, engine, ret_context),
+            lambda: (self._resume_run(run), ctx) if ret_context else self._resume_run(run),
+        )
+        if hooks.STARTED_RUN_PANEL is not None:  # in a notebook: the run's panel, in this cell
+            # a panel that fails is reported on the run (one warning), which starts all the same
+            run.bus.call(hooks, "STARTED_RUN_PANEL", handle, view)
+        self._started = handle
+        handle.begin()
+        return handle
+
+    def _prepare(
+        self, start_node: str | None = None, max_steps: int = 10000, initial_channel: dict[str, Any] | None = None, *,
+        session_id: str | None = None, max_workers: int | None = None, observers: list[Observer] | None = None,
+        default_max_retries: int = 0, default_max_cycles: int | None = None, gate: Any = None, live: Any = False,
+        default_policy: Any = "strict", max_concurrency: int | None = None, ready_parallel: bool = False,
+        executor: Any = None, checkpoint_dir: Any = None, cache: Any = False,
+    ) -> tuple[ExecutionContext, Any, WorkflowEngine]:
+        """A run of this workflow, checked and set up, not yet started: its root session,
+        its live view (or None) and the engine that drives it, kept on ``last_run``."""
+        cache_for = self._cache_for(cache)
         start = start_node if start_node is not None else require_single_start(self.graph)
         if observers is not None and (callable(observers) or isinstance(observers, (str, bytes))):
             raise TypeError(f"execute(observers=...) takes a list of callables, got {describe(observers)}")
@@ -236,22 +296,23 @@ class WorkflowContext:
         engine = ctx.run.driver = WorkflowEngine()
         ctx.run.checkpoint_dir, ctx.run.cache = checkpoint_dir, cache_for(ctx)
         self.runs.append(ctx.run)
+        return ctx, view, engine
+
+    def _run_prepared(self, ctx: ExecutionContext, view: Any, engine: WorkflowEngine, ret_context: bool) -> Any:
+        """Drive a run ``_prepare`` set up to its end or pause (a started run's first
+        leg): what ``execute`` returns, or its error as ``execute`` raises it."""
         try:
             result = self._drive(ctx, view, lambda: engine.execute(ctx))
         except BaseException as error:
-            # The caller's frames and the task's, and the engine's notes (task, session,
-            # resume hint); the engine's frames only on request (core.user_frames).
             __tracebackhide__ = True
             raise for_caller(error)
         return (result, ctx) if ret_context else result
 
-    def _remember_call(self, arguments: dict[str, Any]) -> Any:
-        """Keep ``execute``'s ``arguments`` for ``rerun``; returns what makes the run's
-        cache from its root session (None without ``cache=``), with the tasks a
-        ``rerun`` asked for forced to run."""
-        self._last_call = {name: value for name, value in arguments.items() if name != "self"}
+    def _cache_for(self, cache: Any) -> Any:
+        """What makes a run's cache from its root session (None without ``cache=``),
+        with the tasks a ``rerun`` asked for forced to run."""
         rerun_from, self._rerun_from = self._rerun_from, None
-        store = _cache_store(arguments["cache"], self.name)
+        store = _cache_store(cache, self.name)
         force = frozenset(_downstream(self.graph, rerun_from)) if rerun_from is not None else frozenset()
         return lambda ctx: None if store is None else RunCache(store, ctx.session_id, force, rerun_from)
 
@@ -360,8 +421,11 @@ class WorkflowContext:
                 raise for_caller(error)
         if self.last_run is None:
             raise RuntimeError(f"workflow {self.name!r} has not run yet")
-        run = self.last_run
-        return self._drive(run.root_context, None, lambda: run.resume(answers if source is None else source, value))
+        return self._resume_run(self.last_run, answers if source is None else source, value)
+
+    def _resume_run(self, run: Any, answers: Any = None, value: Any = None) -> Any:
+        """Answer ``run``'s questions and continue it in this process (``Run.resume``)."""
+        return self._drive(run.root_context, None, lambda: run.resume(answers, value))
 
     def debug(self, start_node: str | None = None, **execute_options: Any) -> Any:
         """A step debugger over a new run of this workflow (see ``graflow_nb.debug``)."""

@@ -7,8 +7,9 @@ the clicks; each click waits (bounded) until the run is at rest before redrawing
 the pictures never show a half-made move.  An error from an action (a failing task,
 a timeout) is shown in the status line instead of escaping the click.
 
-Layout: the graph above the session tree (side by side they were wider than the
-notebook; each fills the output's width when it is wide, see ``observe.render``); global buttons; one row per
+Layout: the graph and the session tree in one ``GraphView`` (a held node is stepped by
+clicking it, its session continued by an alt-click, a breakpoint toggled by a
+shift-click; the buttons stay for keyboard users); global buttons; one row per
 live session (step this branch / continue this branch); breakpoint pickers; the
 channel inspector (each session's channel, a branch's changes since its fork) and
 the merge explainer for any fan-in that is held.
@@ -33,7 +34,7 @@ from ..debug.merge_preview import describe_change, short
 from ..debug.values import value_html
 from ..debug.views import Halt, SessionStates, Step, describe_position
 from .closing import close_parts
-from .pictures import graph_html, sessions_html
+from .graph_view import GraphView
 
 ALL_MERGES = "(every group)"
 BOLD = " style='font-weight:bold'"
@@ -68,8 +69,11 @@ class DebuggerWidget(widgets.VBox):
         self.debugger = debugger
         self.busy = False  # an action is running: every control is disabled
         self.pictures = pictures
-        self.graph = widgets.HTML()
-        self.sessions_picture = widgets.HTML()
+        # The graph and the session tree in one GraphView: click a held node to step it
+        # (alt-click: continue its session), shift-click a task to toggle a breakpoint.
+        self.graph: Any = GraphView(debugger.workflow, debugger.run, sessions=True) if pictures else widgets.HTML()
+        if pictures:
+            self.graph.on_node_click(self._node_clicked)
         self.status = widgets.HTML()
         self.step_button = widgets.Button(description="step", tooltip="the first held session runs one task")
         self.continue_button = widgets.Button(description="continue", tooltip="run freely until a breakpoint")
@@ -94,7 +98,7 @@ class DebuggerWidget(widgets.VBox):
         self.merge = widgets.HTML()
         super().__init__(
             [
-                widgets.VBox([self.graph, self.sessions_picture]),
+                self.graph,
                 widgets.HBox([self.step_button, self.continue_button, self.run_button, self.restart_button]),
                 self.status,
                 self.rows_box,
@@ -175,14 +179,36 @@ class DebuggerWidget(widgets.VBox):
         if ALL_MERGES in merge:
             merge = True
         self.debugger.set_breakpoints(before=self.halt_before.value, after=self.halt_after.value, merge=merge)
+        if self.pictures:
+            self.graph.breakpoints = set(self.halt_before.value)
+            self.graph.refresh()
+
+    def _node_clicked(self, _view: Any, info: dict[str, Any], shift: bool, alt: bool) -> bool:
+        """A click in the picture: on a held task or group, step its session (alt: continue it);
+        with shift on any task, toggle a breakpoint before it.  Other clicks open the
+        inspector.  Ignored while an action runs, as the buttons are."""
+        if info.get("kind") not in ("task", "group", "join") or self.busy:
+            return False
+        task_id = info["id"]
+        if shift:
+            if task_id in self.halt_before.options:
+                chosen = set(self.halt_before.value) ^ {task_id}
+                self.halt_before.value = tuple(t for t in self.halt_before.options if t in chosen)
+                on = "on" if task_id in chosen else "off"
+                self.status.value = html.escape(f"breakpoint before {task_id} {on}")
+            return True
+        if info.get("state") == "held" and info.get("session"):
+            (self.continue_session if alt else self.step_session)(info["session"])
+            return True
+        return False
 
     # -- drawing -----------------------------------------------------------------------
     def refresh(self, keep_status: bool = False) -> None:
         dbg = self.debugger
         state = dbg.state()
         if self.pictures:
-            self.graph.value = graph_html(dbg.workflow, dbg.run)
-            self.sessions_picture.value = sessions_html(dbg.run)
+            self.graph.breakpoints = set(dbg.halt_before)
+            self.graph.refresh(dbg.run, relayout=True)  # a held node is drawn in its own shape
         if not keep_status:
             self.status.value = html.escape(repr(dbg))
         replaced = list(self.rows_box.children)

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple, Protocol
 import ipywidgets as widgets
 from IPython.display import display
 
+from ..core.runtime.handle import RunHandle
 from ..core.runtime.run import PausedRun, Run
 from ..core.user_frames import for_caller
 from ..debug.merge_preview import short
@@ -178,6 +179,8 @@ def show_paused_form(paused: PausedRun) -> None:
 
 
 def _said(outcome: Any) -> str:
+    if isinstance(outcome, RunHandle):
+        return "the run goes on in the background"
     if getattr(outcome, "status", None) == "paused":
         waiting = sorted({p.session_id for p in outcome.pending})
         return f"still waiting for {', '.join(waiting)}"

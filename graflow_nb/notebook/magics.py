@@ -31,6 +31,7 @@ from ..alias import alias_graflow
 from ..core.checkpoint import load as load_checkpoint
 from ..core.model.decorators import task
 from ..core.model.task import chain, parallel
+from ..core.runtime.handle import RunHandle
 from ..core.snapshot import SnapshotError
 from ..core.workflow import WorkflowContext, workflow
 from ..debug import Debugger
@@ -89,6 +90,10 @@ class GraflowMagics(Magics):
     )
     @magic_arguments.argument("--live", action="store_true", help="redraw the run while it executes")
     @magic_arguments.argument(
+        "--background", action="store_true",
+        help="with --run: start the run and end the cell at once (wf.start); the handle is bound to NAME_run",
+    )
+    @magic_arguments.argument(
         "--step", action="store_true", help="open the step debugger instead of running (from --run START if given)"
     )
     @magic_arguments.argument("--session-id", metavar="ID", help="the run's root session id (stable ids, stable outputs)")
@@ -127,8 +132,13 @@ class GraflowMagics(Magics):
             start = None if args.run in (None, AUTO_START) else args.run
             display(self._open_debugger(wf, start, options, filename))
             return
+        if args.background and args.run is None:
+            raise UsageError("--background starts a run: add --run [START]")
         if args.run is not None:
             start = None if args.run is AUTO_START else args.run
+            if args.background:
+                self._start_in_background(wf, start, options, filename, live=args.live)
+                return None
             outcome = self._run_and_show(wf, start, options, filename, live=args.live, render=not args.no_render)
             # the cell's value (Out[n], ``_``) is the run's result, as a plain execute's is
             return outcome.result if outcome.status == "succeeded" else None
@@ -192,6 +202,8 @@ class GraflowMagics(Magics):
     @magic_arguments.argument("--max-workers", metavar="N", type=int, help="run / step: the run's thread cap")
     @magic_arguments.argument("--policy", metavar="P", help="run / step: policy for groups that set none")
     @magic_arguments.argument("--live", action="store_true", help="run: redraw the run while it executes")
+    @magic_arguments.argument("--background", action="store_true", help="run: start it and end the cell at once; "
+                              "the handle is bound to NAME_run")
     @magic_arguments.argument("--no-render", action="store_true", help="run / sessions: no drawing")
     @line_magic("graflow")
     def graflow_line(self, line: str) -> Any:
@@ -232,8 +244,13 @@ class GraflowMagics(Magics):
             options = _run_options(args)
             if args.checkpoint_dir is not None:
                 options["checkpoint_dir"] = args.checkpoint_dir
-            self._run_and_show(wf, args.start, options, filename, live=args.live, render=not args.no_render)
+            if args.background:
+                self._start_in_background(wf, args.start, options, filename, live=args.live)
+            else:
+                self._run_and_show(wf, args.start, options, filename, live=args.live, render=not args.no_render)
             return None
+        if args.background:
+            raise UsageError(f"--background goes with run, not {command}")
         if command == "step":
             return self._open_debugger(wf, args.start, _run_options(args), self._cache(f"# %graflow {line}\n"))
         run = wf.last_run
@@ -321,6 +338,31 @@ class GraflowMagics(Magics):
             raise_for_cell(outcome.error, filename)
         return outcome
 
+    def _start_in_background(
+        self, wf: WorkflowContext, start: str | None, options: dict[str, Any], filename: str, live: bool
+    ) -> RunHandle:
+        """``wf.start(...)``: the run's panel shows in this cell (``background``), the
+        handle is bound to ``<workflow>_run``, and the cell ends while the run goes on."""
+        __tracebackhide__ = True
+        recorder_for(wf)
+        if live:
+            options = {**options, "live": True}
+        try:
+            handle = wf.start(start, **options)
+        except Exception as error:
+            raise_for_cell(error, filename)
+        variable = f"{self._name_of(wf)}_run"
+        self.shell.user_ns[variable] = handle
+        print(f"{wf.name}: run {handle.run.root_session_id} started in the background as {variable} "
+              f"(`await {variable}` for its result, {variable}.cancel() to stop it)")
+        return handle
+
+    def _name_of(self, wf: WorkflowContext) -> str:
+        for key, value in self.shell.user_ns.items():
+            if value is wf and not key.startswith("_"):
+                return str(key)
+        return wf.name
+
     def _show_paused(self, wf: WorkflowContext, outcome: RunOutcome, render: bool) -> None:
         """Summary, picture and the input form of a run waiting for input; the summary
         and the picture (or the live view's final picture) are redrawn after each answer."""
@@ -328,13 +370,14 @@ class GraflowMagics(Magics):
 
         run = outcome.run
         summary = display({"text/plain": outcome.summary()}, raw=True, display_id=True)
-        picture = display(self._draw(wf, run), display_id=True) if render else None
+        # The static picture (not a GraphView): it is redrawn in place after each answer.
+        picture = display(self._draw(wf, run)._repr_mimebundle_(), raw=True, display_id=True) if render else None
 
         def redraw(result: Any, error: BaseException | None) -> None:
             after = RunOutcome(wf, run, result, error)
             summary.update({"text/plain": after.summary()}, raw=True)
             if picture is not None:
-                picture.update(self._draw(wf, run))
+                picture.update(self._draw(wf, run)._repr_mimebundle_(), raw=True)
             else:
                 redraw_final(run)
 

@@ -9,7 +9,8 @@ and ``.save(path)``.  ``sessions_frame`` / ``tasks_frame`` / ``events_frame`` tu
 into pandas frames (``RunFrames(run)`` bundles the three); ``record(wf)`` keeps the
 events of later runs for ``events_frame``.
 
-Importing this package makes ``execute(..., live=True)`` use ``live.LiveView``.
+``execute(..., live=True)`` uses ``live.LiveView`` (in a Jupyter kernel, the
+notebook layer's ``GraphLiveView``, the same view drawn by a ``GraphView`` widget).
 """
 
 from __future__ import annotations
@@ -18,25 +19,24 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..core.model.graph import TaskGraph
-from . import live
 from .captions import graph_text, sessions_text
 from .collapse import COLLAPSE_OVER
 from .dot import graph_dot, session_tree_dot
 from .live import LiveView
+from .output import OutputCapture, capture_output
 from .panel import RunPicture, draw_run, run_dot
 from .record import Recorder, events_of, record
-from .render import MISSING_DOT, Render
+from .render import MISSING_DOT, GraphRender, Render
 from .timeline import Timeline, draw_timeline
 
 __all__ = [
-    "COLLAPSE_OVER", "MISSING_DOT", "LiveView", "Recorder", "Render", "RunFrames", "RunPicture", "Timeline",
-    "draw_graph", "draw_run", "draw_sessions", "draw_timeline", "events_frame", "events_of",
+    "COLLAPSE_OVER", "GraphRender", "MISSING_DOT", "LiveView", "OutputCapture", "Recorder", "Render", "RunFrames", "RunPicture", "Timeline",
+    "capture_output", "draw_graph", "draw_run", "draw_sessions", "draw_timeline", "events_frame", "events_of",
     "graph_dot", "record", "run_dot", "session_tree_dot", "sessions_frame", "tasks_frame",
 ]
 # These need pandas, which takes longer to import than everything else here together.
 _FRAMES = ("RunFrames", "events_frame", "sessions_frame", "tasks_frame")
 
-live.install()
 
 
 def draw_graph(
@@ -46,9 +46,10 @@ def draw_graph(
     collapse_over: int | None = COLLAPSE_OVER,
     expand: Iterable[str] = (),
     states: Mapping[str, str] | None = None,
-) -> Render:
+) -> GraphRender:
     """The workflow's graph (a ``workflow(...)`` or a ``TaskGraph``), coloured by ``run``;
-    groups wider than ``collapse_over`` fold into one node unless listed in ``expand``."""
+    groups wider than ``collapse_over`` fold into one node unless listed in ``expand``.
+    In a Jupyter kernel it shows as a ``GraphView`` (the static picture, then the widget)."""
     graph = getattr(workflow_or_graph, "graph", workflow_or_graph)
     if not isinstance(graph, TaskGraph):
         raise TypeError(
@@ -57,7 +58,8 @@ def draw_graph(
         )
     name = getattr(workflow_or_graph, "name", None)
     digraph = graph_dot(graph, run, name=name, collapse_over=collapse_over, expand=expand, states=states)
-    return Render(digraph, graph_text(graph, run, name))
+    options = {"collapse_over": collapse_over, "expand": tuple(expand), "states": states}
+    return GraphRender(digraph, graph_text(graph, run, name), workflow_or_graph, run, options)
 
 
 def draw_sessions(run: Any, *, collapse_over: int | None = COLLAPSE_OVER, expand: Iterable[str] = ()) -> Render:

@@ -257,7 +257,7 @@ def _folded_branches(group_id: str, members: list[str], view: RunView | None) ->
     fill = kit.WHITE
     if view is not None:
         states = [view.state(m)[0] for m in members]
-        lines.append(_tally(states, TASK_STATES))
+        lines.append(tally(states, TASK_STATES))
         fill = kit.task_style(worst(states))["fillcolor"]
     hint = f"collapsed: pass expand=[{group_id!r}] (or collapse_over=None) to draw every branch"
     return {**_FOLDED_NODE, "label": kit.label(*lines), "fillcolor": fill, "tooltip": kit.label(hint)}
@@ -281,7 +281,7 @@ def _folded_items(node: Any, view: RunView | None) -> dict[str, str]:
     if view is not None and items:
         states = [view.state(item)[0] for item in items]
         lines.append(f"items done {states.count('succeeded')}/{len(items)}")
-        lines.append(_tally(states, TASK_STATES))
+        lines.append(tally(states, TASK_STATES))
         fill = kit.task_style(worst(states))["fillcolor"]
     hint = f"folded: pass expand=[{node.task_id!r}] to draw every item"
     return {**_FOLDED_NODE, "label": kit.label(*lines), "fillcolor": fill, "tooltip": kit.label(hint)}
@@ -293,7 +293,7 @@ def _folded_sessions(group_id: str | None, kids: list[SessionRecord]) -> dict[st
     lines = [
         f"{len(kids)} branch sessions",
         f"of {group_id}",
-        _tally(states, SESSION_STATES),
+        tally(states, SESSION_STATES),
         f"enqueued {sum(k.enqueued for k in kids)} / dequeued {sum(k.dequeued for k in kids)}",
     ]
     if queued:
@@ -302,7 +302,7 @@ def _folded_sessions(group_id: str | None, kids: list[SessionRecord]) -> dict[st
     return {**_FOLDED_NODE, "label": kit.label(*lines), "fillcolor": fill}
 
 
-def _tally(states: list[str], vocabulary: tuple[str, ...]) -> str:
+def tally(states: list[str], vocabulary: tuple[str, ...]) -> str:
     """``"60 succeeded, 4 failed"``, states in vocabulary order (then any others, sorted)."""
     counts: dict[str, int] = {}
     for state in states:

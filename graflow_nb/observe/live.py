@@ -45,7 +45,7 @@ process.  The benchmark's ``fanout-64-live`` workload measures both.
 from __future__ import annotations
 
 import contextvars
-import importlib
+import os
 import sys
 import threading
 import time
@@ -96,6 +96,11 @@ class FinalPicture:
 _FINAL_PICTURES: weakref.WeakKeyDictionary[Run, FinalPicture] = weakref.WeakKeyDictionary()
 
 
+def keep_final(run: Run, final: FinalPicture) -> None:
+    """File the final picture a live view left for ``run`` (what ``redraw_final`` redraws)."""
+    _FINAL_PICTURES[run] = final
+
+
 def redraw_final(run: Run) -> bool:
     """Redraw the closing note and final picture a live view left for ``run`` (after a
     resume); False when no live view drew this run in a notebook."""
@@ -121,6 +126,18 @@ def live_options(options: Any) -> dict[str, Any]:
         raise ValueError(f"live interval must be a number >= {MIN_INTERVAL} s, got {out['interval']!r}")
     check_limit(out["collapse_over"])
     return out
+
+
+WIDGETS_VARIABLE = "GRAFLOW_NB_WIDGETS"
+
+
+def widget_front_end() -> bool:
+    """True in a Jupyter kernel (a front end that can show widgets is on the other
+    end), unless ``GRAFLOW_NB_WIDGETS=0`` asks for the plain pictures."""
+    shell = notebook_shell()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    return os.environ.get(WIDGETS_VARIABLE, "1").strip().lower() not in ("0", "no", "false")
 
 
 def notebook_shell() -> Any:
@@ -174,6 +191,11 @@ class LiveView:
         self._lock = threading.Lock()
         self._handle: Any = None
         self._shell = notebook_shell()
+        # Where the live area goes instead of a new output of the calling cell: a pair of
+        # display-handle-like targets (``update(obj, raw=...)``) for the note and the final
+        # picture, which a run started in the background (``wf.start``) draws into (its
+        # cell has ended by the time frames come: they must go through widget traits).
+        self.targets: tuple[Any, Any] | None = None
         self._picture = ""  # the last frame's drawing (HTML), reused when only the clock moved
 
     # -- called by the engine ------------------------------------------------------------
@@ -186,11 +208,15 @@ class LiveView:
     def start(self, run: Run) -> None:
         self.run = run
         keep_events(run, self.log)
-        if self._shell is None:
+        if self.targets is not None:
+            self._handle = self.targets[0]
+            self._handle.update(placeholder(self.workflow.name), raw=True)
+        elif self._shell is None:
             return
-        from IPython.display import display
+        else:
+            from IPython.display import display
 
-        self._handle = display(placeholder(self.workflow.name), raw=True, display_id=True)
+            self._handle = display(placeholder(self.workflow.name), raw=True, display_id=True)
         context = contextvars.copy_context()
         threading.Thread(
             target=context.run, args=(self._render_loop,), name=f"graflow-live-{run.root_session_id}", daemon=True
@@ -211,10 +237,14 @@ class LiveView:
         final = FinalPicture(self.workflow, self.options, self._handle)
         if self.options["final"]:
             try:
-                final.picture = display(final.draw(run), display_id=True)
+                if self.targets is not None:
+                    final.picture = self.targets[1]
+                    final.picture.update(final.draw(run))
+                else:
+                    final.picture = display(final.draw(run), display_id=True)
             except BaseException as error:  # the run's own result or exception matters more
                 self._failed("final picture", error)
-        _FINAL_PICTURES[run] = final
+        keep_final(run, final)
 
     # -- the renderer thread -------------------------------------------------------------
     def _render_loop(self) -> None:
@@ -229,15 +259,22 @@ class LiveView:
                 return
             self._dirty.clear()
             try:
-                frame = self.frame(redraw=changed or not self._picture)
-                with self._lock:
-                    if self._done.is_set():
-                        return
-                    self._handle.update(frame, raw=True)
+                if not self._publish(changed):
+                    return
             except BaseException as error:  # a broken frame must not take the run down
                 self._failed("frame", error)
                 return
             last = time.monotonic()
+
+    def _publish(self, changed: bool) -> bool:
+        """Draw one frame into the live area (``changed``: an event came since the last
+        one); False once the run has ended (the renderer stops)."""
+        frame = self.frame(redraw=changed or not self._picture)
+        with self._lock:
+            if self._done.is_set():
+                return False
+            self._handle.update(frame, raw=True)
+        return True
 
     def _failed(self, what: str, error: BaseException) -> None:
         """Report a drawing error once, as the run's observer errors are (the live area
@@ -260,8 +297,3 @@ class LiveView:
             f"{escape(line)}</div>{self._picture}</div>"
         )
         return {"text/plain": line, "text/html": html}
-
-
-def install() -> None:
-    """Make ``execute(..., live=True)`` use ``LiveView``."""
-    importlib.import_module("graflow_nb.core.workflow").LIVE_VIEW_FACTORY = LiveView

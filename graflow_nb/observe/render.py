@@ -160,3 +160,15 @@ class Render:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.text.partition(chr(10))[0]}>"
+
+
+class GraphRender(Render):
+    """What ``draw_graph`` returns: a ``Render`` that also keeps what it drew (the
+    workflow or graph, the run, the drawing options), so that in a Jupyter kernel the
+    notebook layer can show it as the interactive ``GraphView`` of the same picture."""
+
+    def __init__(self, digraph: graphviz.Digraph, text: str, subject: Any, run: Any, options: dict[str, Any]):
+        super().__init__(digraph, text)
+        self.subject = subject
+        self.run = run
+        self.options = options

@@ -54,10 +54,13 @@ def scenario(path: Path, *cells: str) -> None:
 
 
 LOAD = "%load_ext graflow_nb"
+# The picture live view (what GRAFLOW_NB_WIDGETS=0 keeps; a kernel otherwise draws it
+# with the GraphView widget, tried in test_graph_view_lab.py).
+LOAD_PICTURES = "%load_ext graflow_nb\n%env GRAFLOW_NB_WIDGETS=0"
 
 SCENARIOS = {
     "live.ipynb": (
-        LOAD,
+        LOAD_PICTURES,
         "%%graflow slowrun --run head --live --session-id L\n"
         "import time\n"
         "@task\n"

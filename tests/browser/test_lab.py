@@ -82,7 +82,7 @@ def test_the_debuggers_step_button_moves_the_held_session(open_notebook):
     step.click()
     expect()(rows.filter(has_text="4821_transform_a").first).to_contain_text("held")
     expect()(rows.filter(has_text="4821_transform_b").first).to_contain_text("held")
-    expect()(page.locator(".widget-html svg text", has_text="held").first).to_be_visible()
+    expect()(page.locator(".graflow-gv svg text", has_text="held").first).to_be_visible()
     shot(page, "05-debugger-after-two-steps-branches-held")
 
 

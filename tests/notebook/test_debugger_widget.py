@@ -61,7 +61,8 @@ def test_clicking_through_the_diamond():
     calls: list[str] = []
     widget = DebuggerWidget(diamond(calls).debug("fetch", session_id="4821"))
     try:
-        assert list(widget.rows) == ["4821"] and "<svg" in widget.graph.value and "<svg" in widget.sessions_picture.value
+        assert list(widget.rows) == ["4821"] and widget.graph.nodes["fetch"]["state"] == "held"
+        assert widget.graph.nodes["sessions/4821"]["state"] == "open"
         assert not widget.rows["4821"].step_button.disabled
 
         widget.step_button.click()
@@ -176,3 +177,29 @@ def test_closing_the_widget_closes_every_part_and_lets_the_run_go():
     # Nothing of the closed widget keeps the debugger, its workflow or its run (the
     # debugger's thread lets go of it a moment after the run ends).
     wait_until(lambda: gc.collect() >= 0 and run() is None, "the run to be freed", timeout=3)
+
+
+def test_clicking_a_held_node_in_the_picture_steps_it_and_shift_toggles_a_breakpoint():
+    calls: list[str] = []
+    widget = DebuggerWidget(diamond(calls).debug("fetch", session_id="4821"))
+    view = widget.graph
+    try:
+        view.click("store")  # not held: the inspector opens, nothing runs
+        assert calls == [] and "store" in view.panel and "not run" in view.panel
+        view.click("fetch")
+        assert calls == ["fetch"] and "4821: ran fetch" in widget.status.value
+        assert view.nodes["fetch"]["state"] == "succeeded" and view.nodes["ParallelGroup_1/fork"]["state"] == "held"
+        view.click("ParallelGroup_1/fork")  # the fan-out: both branches open, held before their tasks
+        assert view.nodes["transform_a"]["state"] == "held" and view.nodes["transform_b"]["state"] == "held"
+        view.click("transform_b", shift=True)
+        assert widget.debugger.halt_before == {"transform_b"} and view.nodes["transform_b"]["mark"] is True
+        assert "breakpoint before transform_b on" in widget.status.value
+        view.click("transform_a")
+        assert calls == ["fetch", "transform_a"]
+        view.click("transform_b", shift=True)
+        assert widget.debugger.halt_before == frozenset() and "mark" not in view.nodes["transform_b"]
+        view.click("transform_b", alt=True)  # continue its session: it runs to the fan-in
+        assert calls == ["fetch", "transform_a", "transform_b"]
+    finally:
+        widget.debugger.close()
+        widget.close()

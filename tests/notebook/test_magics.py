@@ -229,7 +229,7 @@ def test_line_magic_commands_on_the_last_or_a_named_workflow(ip, cell):
     cell(PLAIN)
     cell("%%graflow etl --no-render\nfetch >> (clean | enrich) >> store\n")
     ran = cell("%graflow show")
-    assert ran.result.result.__class__.__name__ == "Render"
+    assert ran.result.result.__class__.__name__ == "GraphRender"  # a Render (draw_graph's, see GraphView)
     ran = cell("%graflow run --session-id 4821 --no-render")
     assert ran.text.strip() == "etl: succeeded, 4 tasks in 3 sessions, result 10"
     ran = cell("%graflow sessions etl --no-render")

@@ -87,11 +87,20 @@ def _drain(client) -> None:
             return
 
 
+def drawn_frame(msg: dict) -> bool:
+    """A live frame: the picture live view's display update, or the update that puts
+    the GraphView in the live area (its first frame)."""
+    if msg["msg_type"] != "update_display_data":
+        return False
+    data = msg["content"]["data"]
+    return "tasks done" in data["text/plain"] or "application/vnd.jupyter.widget-view+json" in data
+
+
 def run_cell(client, code: str, release: Path | None = None, when_exists: tuple[Path, object] | None = None):
     """Execute ``code``; return its iopub messages (in order) and the execute reply.
 
-    With ``release``: create that file as soon as an ``update_display_data`` carrying a
-    drawn frame (not the placeholder) has arrived, which lets the waiting task finish.
+    With ``release``: create that file as soon as a drawn frame (not the placeholder)
+    has arrived (``drawn_frame``), which lets the waiting task finish.
     With ``when_exists=(path, action)``: call ``action()`` once, as soon as ``path`` exists.
     """
     _drain(client)
@@ -110,7 +119,7 @@ def run_cell(client, code: str, release: Path | None = None, when_exists: tuple[
             continue
         messages.append(msg)
         kind = msg["msg_type"]
-        if release is not None and kind == "update_display_data" and "tasks done" in msg["content"]["data"]["text/plain"]:
+        if release is not None and drawn_frame(msg):
             release.touch()
         if kind == "status" and msg["content"]["execution_state"] == "idle":
             break
@@ -172,9 +181,13 @@ def check_live_run(messages: list[dict], workflow_name: str, task_ids: list[str]
         assert session in svg
 
 
+PICTURES = "import os\nos.environ['GRAFLOW_NB_WIDGETS'] = '0'  # the picture live view\n"
+WIDGETS = "import os\nos.environ['GRAFLOW_NB_WIDGETS'] = '1'\n"
+
+
 def test_graflow_magic_live_redraws_then_leaves_the_final_picture(kernel, tmp_path):
     release = tmp_path / "release-magic"
-    messages, reply = run_cell(kernel, "%load_ext graflow_nb\n" + WAIT_FOR_RELEASE.format(release=str(release)) + PLAIN_FUNCTIONS)
+    messages, reply = run_cell(kernel, PICTURES + "%load_ext graflow_nb\n" + WAIT_FOR_RELEASE.format(release=str(release)) + PLAIN_FUNCTIONS)
     check_ok(messages, reply)
     messages, reply = run_cell(
         kernel, "%%graflow etl --run --live --session-id 4821\nfetch >> (clean | enrich) >> store\n", release
@@ -187,7 +200,9 @@ def test_graflow_magic_live_redraws_then_leaves_the_final_picture(kernel, tmp_pa
 
 def test_execute_live_in_a_plain_cell_redraws_then_leaves_the_final_picture(kernel, tmp_path):
     release = tmp_path / "release-execute"
-    messages, reply = run_cell(kernel, "import graflow_nb\n" + WAIT_FOR_RELEASE.format(release=str(release)) + textwrap.dedent(DECORATED))
+    messages, reply = run_cell(
+        kernel, PICTURES + "import graflow_nb\n" + WAIT_FOR_RELEASE.format(release=str(release)) + textwrap.dedent(DECORATED)
+    )
     check_ok(messages, reply)
     messages, reply = run_cell(kernel, 'result = wf.execute("fetch", session_id="4822", live=True)\nprint(result)', release)
     check_ok(messages, reply)
@@ -243,3 +258,51 @@ def test_interrupting_the_kernel_cancels_the_run_and_the_next_cell_works(kernel,
     messages, reply = run_cell(kernel, "print(1 + 1)")
     check_ok(messages, reply)
     assert stdout_of(messages) == "2\n"
+
+
+def test_live_in_a_kernel_is_a_graph_view_updated_by_state_then_picture_and_widget(kernel, tmp_path):
+    """What the wire carries for a widget live view: the note, one display update that
+    puts the widget in the live area, then only widget state updates, then the closing
+    note, the static picture and the widget; the
+    bundle's bytes travel once, with the shared GraphBundle widget."""
+    release = tmp_path / "release-widget"
+    setup = WIDGETS + "import graflow_nb\n" + WAIT_FOR_RELEASE.format(release=str(release)) + textwrap.dedent(DECORATED)
+    messages, reply = run_cell(kernel, setup)
+    check_ok(messages, reply)
+    code = 'result = wf.execute("fetch", session_id="4823", live={"interval": 0.1})\nprint(result)'
+    messages, reply = run_cell(kernel, code, release)
+    check_ok(messages, reply)
+    assert release.exists() and stdout_of(messages) == "10\n"
+    widget = "application/vnd.jupyter.widget-view+json"
+    displays = [m for m in messages if m["msg_type"] == "display_data"]
+    updates = [m for m in messages if m["msg_type"] == "update_display_data"]
+    note, picture, view = displays
+    assert note["content"]["data"]["text/plain"].startswith("live view of workflow 'diamond'")
+    assert [widget in u["content"]["data"] for u in updates] == [True, False]
+    assert set(picture["content"]["data"]) == {"image/svg+xml", "image/png", "text/plain"}
+    assert widget in view["content"]["data"]
+    states = [m["content"]["data"]["state"] for m in messages
+              if m["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == "update"]
+    assert any("tasks done" in s.get("progress", "") for s in states)
+    assert any(s.get("progress", "").startswith("4/4 tasks done") for s in states)
+    bundles = [m for m in messages if m["msg_type"] == "comm_open" and m["buffers"]]
+    messages, reply = run_cell(kernel, 'wf.execute("fetch", session_id="4824", live={"interval": 0.1})\n')
+    check_ok(messages, reply)
+    again = [m for m in messages if m["msg_type"] == "comm_open" and m["buffers"]]
+    assert len(bundles) == 1 and again == []  # the bundle went out once for the kernel
+
+
+def test_draw_graph_in_a_kernel_is_the_static_picture_then_the_graph_view(kernel, tmp_path):
+    messages, reply = run_cell(kernel, WIDGETS + "import graflow_nb\n" + textwrap.dedent(DECORATED.replace(
+        "wait_for_release()", "pass")) + 'wf.execute("fetch", session_id="4825")\n')
+    check_ok(messages, reply)
+    messages, reply = run_cell(kernel, "from graflow_nb import draw_graph\ndraw_graph(wf, wf.last_run)")
+    check_ok(messages, reply)
+    widget = "application/vnd.jupyter.widget-view+json"
+    picture, view = [m["content"]["data"] for m in messages if m["msg_type"] == "display_data"]
+    assert set(picture) == {"image/svg+xml", "image/png", "text/plain"} and "run 4825 succeeded" in picture["text/plain"]
+    assert widget in view and "execute_result" not in [m["msg_type"] for m in messages]
+    messages, reply = run_cell(kernel, "import os\nos.environ['GRAFLOW_NB_WIDGETS'] = '0'\ndraw_graph(wf, wf.last_run)")
+    check_ok(messages, reply)
+    (alone,) = [m["content"]["data"] for m in messages if m["msg_type"] in ("display_data", "execute_result")]
+    assert set(alone) == {"image/svg+xml", "image/png", "text/plain"}

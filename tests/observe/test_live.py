@@ -80,8 +80,11 @@ def until_a_live_frame(shell):
     return lambda: wait_until(drawn, "the live view's first frame")
 
 
-def test_importing_observe_installs_the_live_view():
-    assert sys.modules["graflow_nb.core.workflow"].LIVE_VIEW_FACTORY is LiveView
+def test_a_shell_without_a_kernel_gets_the_picture_live_view(shell):
+    """A plain shell (no kernel, so no widget front end) draws the live view as pictures;
+    a kernel's shell gets the widget (tests/notebook/test_graph_live.py)."""
+    view = sys.modules["graflow_nb.core.workflow"].LIVE_VIEW_FACTORY(diamond(), True)
+    assert type(view) is LiveView
 
 
 def test_live_area_updates_from_the_renderer_then_a_new_static_picture(shell):

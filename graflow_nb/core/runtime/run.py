@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import hooks
-from ..errors import ConfigError, stop_status
+from ..errors import ConfigError, GraflowWorkflowCanceledError, stop_status
 from ..events import EventBus, EventKind
 from ..user_frames import for_caller
 from .interrupt import TaskThreads
@@ -297,6 +297,20 @@ class Run:
                 self.stop_error = error
             self.cancel_event.set()
             self._answered.notify_all()  # tasks waiting for an answer stop waiting
+
+    def cancel(self, message: str = "the run was cancelled") -> None:
+        """Stop the run from outside, as a task's ``cancel_workflow`` does: nothing new
+        starts, every session stops at its next task boundary, tasks waiting for an
+        answer stop waiting, and the run ends ``cancelled`` with a
+        ``GraflowWorkflowCanceledError`` saying ``message`` (``RunHandle.cancel``).  A
+        paused run's questions are withdrawn: nothing will resume it to ask them.  A run
+        that has ended already is left as it ended."""
+        if self.status in ("succeeded", "failed", "cancelled"):
+            return
+        self.stop_with(GraflowWorkflowCanceledError(message))
+        if self.status == "paused":
+            with self._lock:
+                self.pending.clear()
 
     def call_gate(self, hook: str, *args: Any) -> None:
         """Call the gate's ``hook`` (see ``call_hook``)."""
