@@ -6,27 +6,32 @@ every attempt: ``call(driver, ctx, task, task_ctx, record) -> result``.
 - ``with_context``: a function task (or any node) called as ``task.invoke(task_ctx)``;
 - ``handler``: a task declared with ``@task(handler=name)``, run by that handler;
 - ``group``: a parallel group node, run by the coordinator (which forks its branches);
-- ``timed``: a task with a ``timeout``, on a timed-attempt thread (``core.timed``).
+- ``timed``: a task with a ``timeout``, on a timed-attempt thread (``core.timed``);
+- ``awaited``: an ``async def`` task, its coroutine on the run's event loop
+  (``core.runtime.loop``), its timeout there too.
 
-The fifth kind, a bare call (a function task that takes nothing: no context is built),
+The sixth kind, a bare call (a function task that takes nothing: no context is built),
 is every plain task's call and stays written out in ``WorkflowEngine._run_task``, so the
-hot path has no call more than the attempt itself.  A new kind (awaiting a coroutine,
-say) is one more function here and one more line where the engine picks.
+hot path has no call more than the attempt itself.  A new kind is one more function
+here and one more line where the engine picks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import inspect
 from functools import partial
 from typing import Any
 
 from ..data.channel import BranchChannel
 from ..data.merge import merge_branches
-from ..errors import TaskTimeoutError
+from ..errors import TaskStoppedError, TaskTimeoutError
 from . import timed
 from .groups.base import Driver
 from .groups.coordinator import execute_group
 from .interrupt import TaskThreads
+from .loop import AsyncAttempt, AwaitParked
 from .run import TaskRun
 from .session import Session, TaskExecutionContext
 
@@ -77,9 +82,59 @@ def handler(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionCont
 
 def group(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
     """A group node: its members' tasks run (and stop) on their own, wherever its
-    executor puts them; the node itself returns None."""
-    execute_group(task, ctx, driver)
+    executor puts them; the node itself returns None.  While it runs, an async task of
+    this session (a direct group's member) is waited for, not parked: the session's
+    frames below the group can't be unwound and picked up again."""
+    parkable = ctx.parkable
+    if parkable:
+        ctx.parkable = False
+    try:
+        execute_group(task, ctx, driver)
+    finally:
+        if parkable:
+            ctx.parkable = True
     return None
+
+
+def awaited(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
+    """An ``async def`` task: its coroutine runs on the run's event loop, under its
+    ``timeout`` there.  A branch the worker pool runs parks (``AwaitParked``: its thread
+    goes back to the pool, and the pool runs the session on when the attempt ends,
+    which calls this again for the outcome); anywhere else this thread waits for it."""
+    parked = ctx.awaiting
+    if parked is not None and parked.record is record:
+        ctx.awaiting = None
+        return outcome(parked, task)
+    coroutine = task.invoke(task_ctx)
+    if not inspect.iscoroutine(coroutine):
+        return coroutine  # an async-looking callable that returned a plain value
+    attempt = ctx.run.event_loop().attempt(coroutine, task.timeout, ctx, task_ctx, record)
+    if ctx.parkable:
+        ctx.awaiting = attempt
+        raise AwaitParked(attempt)
+    attempt.start()
+    attempt.wait()
+    return outcome(attempt, task)
+
+
+def outcome(attempt: AsyncAttempt, task: Any) -> Any:
+    """How an ended async attempt ended, in the engine's terms: its result, its error,
+    ``TaskTimeoutError`` past its timeout, ``TaskStoppedError`` when it was cancelled
+    for a stop of its session (recorded ``cancelled``), or the Ctrl-C that cancelled it."""
+    try:
+        return attempt.future.result()
+    except asyncio.CancelledError:
+        if attempt.interrupt is not None:
+            raise attempt.interrupt from None
+        raise TaskStoppedError(
+            f"async task {attempt.label} was cancelled at an await: its session was stopped"
+        ) from None
+    except TimeoutError as error:
+        if attempt.timed_out:
+            late = TaskTimeoutError(task.task_id, task.timeout, attempt.record.session_id)
+            late.add_note("[graflow_nb] an async task: it was cancelled at its await and its finally blocks ran")
+            raise late from error
+        raise
 
 
 def timed_attempt(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:

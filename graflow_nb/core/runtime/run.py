@@ -62,6 +62,7 @@ from ..errors import ConfigError, stop_status
 from ..events import EventBus, EventKind
 from ..user_frames import for_caller
 from .interrupt import TaskThreads
+from .loop import LentLoop, RunLoop
 
 if TYPE_CHECKING:
     from .queue import InMemoryTaskQueue
@@ -221,6 +222,8 @@ class Run:
         self.announced = False  # run_started was emitted (core.engine)
         self.ended: float | None = None
         self.cancel_event = threading.Event()
+        self.loop: RunLoop | None = None  # its async tasks' (core.runtime.loop), made as the first starts
+        self.lent_loop: LentLoop | None = None  # the caller's, when aexecute started the run
         self._fork_counts: dict[str, int] = {}
         # Guards steps, sessions and _fork_counts: branch threads fork and count steps.
         self._lock = threading.Lock()
@@ -271,6 +274,12 @@ class Run:
         finally:
             lock.release()
 
+    def give_back_step(self) -> None:
+        """A task that took a step parked on its async attempt: it takes it again when
+        it runs on, so each task run counts once."""
+        with self._lock:
+            self.steps -= 1
+
     # -- stopping ----------------------------------------------------------------------
     def outcome_of(self, error: BaseException) -> tuple[BaseException, str]:
         """The error and status that a run (or one of its sessions) stopped by ``error``
@@ -291,6 +300,42 @@ class Run:
                 self.stop_error = error
             self.cancel_event.set()
             self._answered.notify_all()  # tasks waiting for an answer stop waiting
+
+    def cancel(self) -> None:
+        """Cancel this run, from any thread: every session stops at its next task
+        boundary, tasks waiting for input stop waiting, and every async task gets
+        ``CancelledError`` at its next ``await`` (its ``finally`` runs; it ends
+        ``cancelled``).  The run then ends ``cancelled``.  Sync tasks already running
+        finish first (poll ``ctx.cancelled`` in long loops)."""
+        with self._lock:
+            self.cancel_event.set()
+            self._answered.notify_all()
+        loop = self.loop
+        if loop is not None:
+            loop.cancel_all()
+
+    def event_loop(self) -> RunLoop:
+        """The loop this run's async tasks run on: the one ``aexecute`` lent, else a
+        loop of the run's own on a daemon thread, made now if none is yet."""
+        loop = self.loop
+        if loop is not None:
+            return loop
+        with self._lock:
+            if self.loop is None:
+                lent = self.lent_loop
+                if lent is not None:
+                    self.loop = RunLoop.lend(lent.loop, lent.thread_id)
+                else:
+                    self.loop = RunLoop.own(f"graflow-{self.root_session_id}-loop")
+                if self.cancel_event.is_set():
+                    self.loop.cancel_all()
+            return self.loop
+
+    def close_loop(self) -> None:
+        """The run ended or paused: let go of its loop (a loop of its own stops)."""
+        loop, self.loop = self.loop, None
+        if loop is not None:
+            loop.close()
 
     def call_gate(self, hook: str, *args: Any) -> None:
         """Call the gate's ``hook`` (see ``call_hook``)."""
@@ -636,7 +681,7 @@ class Run:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads", "executor",
+        for name in ("_lock", "_answered", "cancel_event", "loop", "lent_loop", "pool", "gate", "task_slots", "task_threads", "executor",
                      "driver", "event_logs"):
             state.pop(name, None)
         state["bus"] = EventBus()
@@ -651,6 +696,8 @@ class Run:
         self._answered = threading.Condition(self._lock)
         self.cancel_event = threading.Event()
         self.task_threads = TaskThreads()
+        self.loop = None
+        self.lent_loop = None
         self.pool = None
         self.gate = None
         self.executor = None

@@ -167,6 +167,10 @@ class Session:
     # Where this branch went on elsewhere (a Dask worker): the executor keeps what it
     # needs to go on from a pause there (see graflow_nb.distributed).
     remote: Any = None
+    # An async task's attempt may park this session (core.runtime.loop): set while the
+    # worker pool runs it as a branch; ``awaiting``: the attempt it parked on.
+    parkable = False
+    awaiting: Any = None
 
     def own(self, name: str) -> dict[str, Any]:
         """This session's own dict for ``name``, made on first write."""
