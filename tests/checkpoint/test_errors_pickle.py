@@ -59,6 +59,7 @@ SAMPLES: dict[str, tuple[tuple, dict]] = {
         ("G", 0.2, ["b"], {"a": TaskResult("a", True, session_id="S_a")}), {}
     ),
     "graflow_nb.core.errors.SessionPaused": (("S", ["S_a"]), {}),
+    "graflow_nb.core.errors.AwaitParked": (("S_a",), {}),
     "graflow_nb.core.errors.PauseRequested": (("S_a/a/1",), {}),
     "graflow_nb.core.feedback.FeedbackTimeoutError": (("S_a/a/1", 5.0), {}),
     "graflow_nb.core.feedback.FeedbackWaitTimedOut": (("S_a/a/1", 5.0), {}),

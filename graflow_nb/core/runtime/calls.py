@@ -26,12 +26,12 @@ from typing import Any
 
 from ..data.channel import BranchChannel
 from ..data.merge import merge_branches
-from ..errors import TaskStoppedError, TaskTimeoutError
+from ..errors import AwaitParked, TaskStoppedError, TaskTimeoutError
 from . import timed
 from .groups.base import Driver
 from .groups.coordinator import execute_group
 from .interrupt import TaskThreads
-from .loop import AsyncAttempt, AwaitParked
+from .loop import AsyncAttempt
 from .run import TaskRun
 from .session import Session, TaskExecutionContext
 
@@ -111,7 +111,7 @@ def awaited(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionCont
     attempt = ctx.run.event_loop().attempt(coroutine, task.timeout, ctx, task_ctx, record)
     if ctx.parkable:
         ctx.awaiting = attempt
-        raise AwaitParked(attempt)
+        raise AwaitParked(ctx.session_id)
     attempt.start()
     attempt.wait()
     return outcome(attempt, task)

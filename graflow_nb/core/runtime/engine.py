@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 from ..checks import check_id, describe, shown
 from ..errors import (
     AbandonedAttemptsLimitError,
+    AwaitParked,
     CycleLimitExceededError,
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
@@ -43,7 +44,7 @@ from . import calls as _calls
 from .executors.pool import WorkerPool
 from .groups.ready import ReadyScheduler
 from .interrupt import STOP_GRACE_SECONDS, RunningTask, TaskThreads, stop_tasks
-from .loop import LENT_LOOP, AwaitParked, running_loop_here
+from .loop import LENT_LOOP, running_loop_here
 from .run import PausedRun, TaskRun
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
 

@@ -10,7 +10,7 @@ sees the same running loop:
 
 Sync tasks never run on the loop's thread, and the loop never waits for a thread: a
 session that reaches an async task hands the coroutine over as an ``AsyncAttempt`` and
-either parks (a branch on the worker pool: ``AwaitParked`` unwinds it, and the pool
+either parks (a branch on the worker pool: ``errors.AwaitParked`` unwinds it, and the pool
 runs it on when the attempt ends) or waits for it (the root session, a Dask worker's
 branch, a session under the debugger).
 
@@ -49,15 +49,6 @@ WATCH_SECONDS = 0.05  # how often the watchdog looks at the loop
 class BlockedLoopWarning(RuntimeWarning):
     """An ``async def`` task held the run's event loop (a blocking call inside it):
     every other async task of the run waited meanwhile."""
-
-
-class AwaitParked(BaseException):  # noqa: N818  # a signal, not an error: like SessionPaused
-    """Internal: a session handed its async task to the run's loop and stops without a
-    thread; whoever ran it (the worker pool) runs it on when ``attempt`` ends."""
-
-    def __init__(self, attempt: AsyncAttempt):
-        super().__init__(attempt.label)
-        self.attempt = attempt
 
 
 class AsyncAttempt:

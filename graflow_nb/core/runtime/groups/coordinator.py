@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from ...data.merge import merge_branches
 from ...errors import (
+    AwaitParked,
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
     SessionPaused,
@@ -40,7 +41,7 @@ from ...model.policies import TaskResult, resolve_policy
 from ..executors.base import Batch
 from ..executors.registry import executor_for
 from ..interrupt import ctrl_c_here
-from ..loop import AwaitParked, finish_stopped
+from ..loop import finish_stopped
 from .base import Driver
 from .direct import execute_direct
 
@@ -164,8 +165,8 @@ class GroupRun:
                 if stopped:
                     branch.parkable = False
             self._context.copy().run(self.engine.execute, branch)
-        except AwaitParked as parked:
-            batch.park(index, parked.attempt)  # the last this thread does with the branch
+        except AwaitParked:
+            batch.park(index, branch.awaiting)  # the last this thread does with the branch
             return
         except BaseException as error:
             branch.parkable = False
