@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ..errors import TaskStoppedError
+from ..errors import PauseRequested, TaskStoppedError
 
 SWEEP_SECONDS = 0.05  # how often the loop looks for attempts whose session was stopped
 BLOCKED_SECONDS = 0.2  # a loop held this long by one task is reported
@@ -382,20 +382,25 @@ async def run_lending_loop(call: Callable[[], Any]) -> Any:
         raise
 
 
-def finish_stopped(session: Any) -> bool:
-    """A branch parked on an async attempt is about to run on: if its session was told
-    to stop meanwhile, the attempt (cancelled at its await, or ended anyway) is recorded
-    ``cancelled`` and nothing of it counts; the session then stops at its task boundary.
-    True if so."""
-    if not session.cancelled:
-        return False
+def settle_parked(session: Any) -> bool:
+    """A branch parked on an async attempt is about to run on; settle here what its
+    session loop would see before the task: True if the session was told to stop
+    meanwhile (the attempt, cancelled at its await or ended anyway, is recorded
+    ``cancelled`` and nothing of it counts), and a question the task asked (recorded
+    ``paused``: the task runs again from its start once answered)."""
     attempt = session.awaiting
-    session.awaiting = None
     record = attempt.record
-    record.end = time.time()
-    record.status = "cancelled"
-    record.error = TaskStoppedError(f"async task {attempt.label} was cancelled at an await: its session was stopped")
-    return True
+    if session.cancelled:
+        session.awaiting = None
+        record.end = time.time()
+        record.status = "cancelled"
+        record.error = TaskStoppedError(f"async task {attempt.label} was cancelled at an await: its session was stopped")
+        return True
+    if isinstance(attempt.future.exception(), PauseRequested):
+        session.awaiting = None
+        record.end = time.time()
+        record.status = "paused"
+    return False
 
 
 def running_loop_here() -> bool:

@@ -210,7 +210,7 @@ def _progress(fork: Any) -> int:
     return progress
 
 
-PARKING_PATIENCE_SECONDS = 0.02
+PARKING_PATIENCE_SECONDS = 0.1
 
 
 def _patience(fork: Any) -> float:

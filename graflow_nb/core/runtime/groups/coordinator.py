@@ -41,7 +41,7 @@ from ...model.policies import TaskResult, resolve_policy
 from ..executors.base import Batch
 from ..executors.registry import executor_for
 from ..interrupt import ctrl_c_here
-from ..loop import finish_stopped
+from ..loop import settle_parked
 from .base import Driver
 from .direct import execute_direct
 
@@ -161,7 +161,7 @@ class GroupRun:
             assert self.engine is not None  # execute_group hands every group run its engine
             if batch.parks and self.run.gate is None and not self.run.ready_parallel:
                 branch.parkable = True
-                stopped = branch.awaiting is not None and finish_stopped(branch)
+                stopped = branch.awaiting is not None and settle_parked(branch)
                 if stopped:
                     branch.parkable = False
             self._context.copy().run(self.engine.execute, branch)
