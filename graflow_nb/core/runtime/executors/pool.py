@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 UNRELEASED, RELEASED, RUNNING, DONE, SKIPPED, AWAITING, RESUMED = range(7)
+RESUME_JOB = -1  # a ForkJoin's pool job that runs its resumed members on (not a member)
 
 
 KEEPALIVE_SECONDS = 5.0
@@ -215,11 +216,14 @@ PARKING_PATIENCE_SECONDS = 0.1
 
 def _patience(fork: Any) -> float:
     """How long ``fork`` may make no progress before it counts as stuck: at once, but a
-    fork whose members park on async tasks (``ForkJoin.parking``) only after
-    ``PARKING_PATIENCE_SECONDS``.  Its members give their thread back within
-    microseconds, so a look without progress there is the event loop holding the GIL
-    for a moment, not a member blocking: threads added for it would only queue for the
-    GIL (10,000 async members would get the run's whole ``max_workers``)."""
+    fork whose members all park on async tasks (``ForkJoin.parking``) only after
+    ``PARKING_PATIENCE_SECONDS``, and then it gets one more thread per stall, not one
+    per waiting member.  Its members give their thread back within microseconds, so a
+    look without progress there is the event loop holding the GIL (or the machine
+    not running this process) for a moment, not members blocking: threads added for
+    them would only queue for the GIL (10,000 async members would get the run's whole
+    ``max_workers``).  A sync task chained after an async member in its branch gets
+    threads at that pace too."""
     return PARKING_PATIENCE_SECONDS if getattr(fork, "parking", False) else 0.0
 
 
@@ -328,7 +332,8 @@ class WorkerPool:
                 owed += fork_owed
                 stalled = count - fork_owed > 0 and previous.get(fork) == self._seen[fork]
                 if self._patient(fork, stalled):
-                    stuck += count - fork_owed
+                    # A parking fork's stall is one member blocking at most: one thread.
+                    stuck += 1 if _patience(fork) else count - fork_owed
             if not stuck or self._starting:
                 return
             start = self._reserve(stuck, owed)
@@ -509,7 +514,8 @@ class ForkJoin:
         self._released: deque[int] = deque()
         self._resumed: deque[int] = deque()  # parked members whose async attempt ended
         self._caller_idle = False  # the forking thread waits in _help for a member to end
-        self.parking = False  # a member parked: the stall monitor is patient (see _patience)
+        self._drainer_queued = False  # a RESUME_JOB is queued and no worker took it yet
+        self.parking = False  # every member is an async task: the stall monitor is patient (see _patience)
         self._parked: dict[int, Any] = {}  # awaiting member -> its AsyncAttempt
         self._active = 0  # released, running, awaiting or resumed
         self._finished = 0
@@ -563,7 +569,6 @@ class ForkJoin:
         job returns without ending it, and runs again once the attempt ended.  The
         attempt starts as the job returns (``_end_locked``), so the member never runs
         on one thread while its last job still unwinds on another."""
-        self.parking = True
         with self._lock:
             self.states[index] = AWAITING
             self._parked[index] = attempt
@@ -579,11 +584,37 @@ class ForkJoin:
             self.states[index] = RESUMED
             self._resumed.append(index)
             self._cond.notify_all()
-            # The forking thread waits for its members: it runs this one on, and no
-            # worker need be asked (nor counted in by the stall monitor).
-            submit = not self._caller_idle
-        if submit and self._pool is not None:
-            self._pool.submit(self, index)
+            # The forking thread waits for its members: it runs this one on.  Else
+            # one queued job (``RESUME_JOB``) drains every resumed member: 10,000
+            # coroutines ending at once queue one job, not 10,000 for the stall
+            # monitor to count threads in for.
+            submit = not self._caller_idle and not self._drainer_queued and self._pool is not None
+            if submit:
+                self._drainer_queued = True
+        if submit:
+            assert self._pool is not None
+            self._pool.submit(self, RESUME_JOB)
+
+    def _drain_resumed(self) -> None:
+        """A worker's ``RESUME_JOB``: run resumed members on until none is left."""
+        with self._lock:
+            self._drainer_queued = False
+        assert self._pool is not None
+        self._pool.claimed(self)
+        while True:
+            with self._lock:
+                index = -1
+                resumed = self._resumed
+                while resumed:
+                    candidate = resumed.popleft()
+                    if self.states[candidate] == RESUMED:
+                        self.states[candidate] = RUNNING
+                        self.progress += 1
+                        index = candidate
+                        break
+            if index < 0:
+                return
+            self._execute(index)
 
     def settle_parked(self, grace: float) -> None:
         """After ``stop``: cancel the parked members' attempts and wait, at most
@@ -713,6 +744,9 @@ class ForkJoin:
 
     def run_released(self, index: int) -> None:
         """A pool worker's entry: run the member unless the caller or stop() got it."""
+        if index == RESUME_JOB:
+            self._drain_resumed()
+            return
         with self._lock:
             state = self.states[index]
             if state != RELEASED and state != RESUMED:

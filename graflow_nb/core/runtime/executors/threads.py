@@ -59,9 +59,9 @@ class ThreadExecutor(BranchExecutor):
         jobs = _Jobs(branches, indices)
         fork = ForkJoin(self.pool, jobs, limit)
         members = branches.group.tasks
-        # Members that are async tasks park: the pool's stall monitor is patient with
-        # their fork from the start (see pool._patience).
-        fork.parking = any(members[index].is_async for index in indices)
+        # Members that all are async tasks park: the pool's stall monitor is patient
+        # with their fork (see pool._patience); one sync member may block a thread.
+        fork.parking = all(members[index].is_async for index in indices)
         return _ThreadBatch(fork, jobs)
 
 
