@@ -600,3 +600,35 @@ def test_an_async_task_waiting_for_input_pauses_its_session_and_resumes_from_its
     assert runs == ["ask", "ask"]
     assert wf.last_run.status == "succeeded"
     assert wf.last_run.channel()["ask.__result__"] == "Ada"
+
+
+def test_an_async_task_waiting_with_a_timeout_awaits_the_answer_off_the_loop():
+    ticks = []
+    with workflow("ask_wait") as wf:
+        @task(inject_context=True)
+        async def ask(ctx):
+            return await ctx.arequest_text_input("name?", timeout=3)
+
+        @task
+        async def ticker():
+            for _ in range(10):
+                await asyncio.sleep(0.02)
+                ticks.append(time.monotonic())
+            return len(ticks)
+
+        _ = ask | ticker
+
+    def answer_when_asked() -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            run = wf.last_run
+            if run is not None and run.pending_inputs() and len(ticks) == 10:  # only once the loop ran on
+                run.answer(run.pending_inputs()[0].key, "Ada")
+                return
+            time.sleep(0.01)
+
+    threading.Thread(target=answer_when_asked, daemon=True).start()
+    wf.execute()
+    channel = wf.last_run.channel()
+    assert channel["ask.__result__"] == "Ada"
+    assert channel["ticker.__result__"] == 10  # the loop ran on while ask waited

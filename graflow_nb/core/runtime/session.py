@@ -41,6 +41,7 @@ and a parent opens its branches with ``fork_branches`` (``SESSION_FORKED`` each)
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -879,6 +880,27 @@ class TaskExecutionContext:
         response = self.request_feedback("selection", prompt, options, metadata, timeout, channel_key,
                                          write_to_channel, default=default)
         return response.selected or ""
+
+    # -- the same, awaitable, for async tasks --------------------------------------------
+    # Asked without a timeout (and no default), a question pauses the session at once
+    # and the blocking forms are fine in an async task too; asked with one, they wait
+    # for the answer, which on the run's loop would stall every other async task.
+    # These wait on a thread instead (``asyncio.to_thread``, context carried over).
+    async def arequest_feedback(self, *args: Any, **kwargs: Any) -> Any:
+        """``await ctx.arequest_feedback(...)``: ``request_feedback`` from an async task."""
+        return await asyncio.to_thread(self.request_feedback, *args, **kwargs)
+
+    async def arequest_approval(self, *args: Any, **kwargs: Any) -> bool:
+        """``await ctx.arequest_approval(...)``: ``request_approval`` from an async task."""
+        return await asyncio.to_thread(self.request_approval, *args, **kwargs)
+
+    async def arequest_text_input(self, *args: Any, **kwargs: Any) -> str:
+        """``await ctx.arequest_text_input(...)``: ``request_text_input`` from an async task."""
+        return await asyncio.to_thread(self.request_text_input, *args, **kwargs)
+
+    async def arequest_selection(self, *args: Any, **kwargs: Any) -> str:
+        """``await ctx.arequest_selection(...)``: ``request_selection`` from an async task."""
+        return await asyncio.to_thread(self.request_selection, *args, **kwargs)
 
     # -- checkpoints (graflow's name); see core.checkpoint --------------------------------
     def checkpoint(self, metadata: dict[str, Any] | None = None, *, path: Any = None, deferred: bool = True) -> Any:
