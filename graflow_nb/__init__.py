@@ -25,6 +25,7 @@ from .core import (
     workflow,
 )
 from .core.data.isolation import IsolationWarning
+from .core.runtime.loop import BlockedLoopWarning
 from .core.errors import (
     CycleLimitExceededError,
     DuplicateTaskError,
@@ -150,7 +151,7 @@ __all__ = [
     "TaskWrapper", "ParallelGroup", "TaskGraph", "ExecutionContext", "WorkflowEngine",
     "GraflowError", "GraflowRuntimeError", "ParallelGroupError", "CycleLimitExceededError",
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
-    "DuplicateTaskError", "MergeConflictError", "IsolationWarning", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
+    "DuplicateTaskError", "MergeConflictError", "IsolationWarning", "BlockedLoopWarning", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
     "record", "load_pipeline", "to_pipeline", "alias_graflow",
     "DebuggerWidget", "HumanInputPanel", "RunInputs", "TaskInspector", "BuilderWidget",
 ]
