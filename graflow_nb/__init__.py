@@ -25,7 +25,6 @@ from .core import (
     workflow,
 )
 from .core.data.isolation import IsolationWarning
-from .core.runtime.loop import BlockedLoopWarning
 from .core.errors import (
     CycleLimitExceededError,
     DuplicateTaskError,
@@ -39,6 +38,7 @@ from .core.errors import (
 )
 from .core.model.task import DASK_EXTRA
 from .core.runtime.executors.registry import register_executor
+from .core.runtime.loop import BlockedLoopWarning
 from .graflow_names import install_refusals
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers

@@ -38,8 +38,8 @@ from .model.policies import (
 from .model.retry import RetryPolicy
 from .model.task import Executable, ParallelGroup, SequentialTask, Task, TaskWrapper, chain, parallel
 from .runtime.engine import WorkflowEngine
-from .runtime.queue import InMemoryTaskQueue
 from .runtime.loop import BlockedLoopWarning
+from .runtime.queue import InMemoryTaskQueue
 from .runtime.run import Run, SessionRecord, TaskRun
 from .workflow import WorkflowContext, workflow
 

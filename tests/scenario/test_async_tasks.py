@@ -15,7 +15,8 @@ import warnings
 
 import pytest
 
-from graflow_nb import ParallelGroup, TaskWrapper, task, workflow
+from graflow_nb import ExecutionContext, ParallelGroup, TaskWrapper, WorkflowEngine, task, workflow
+from graflow_nb.core.handler import TaskHandler
 from graflow_nb.core.errors import GroupTimeoutError, ParallelGroupError, TaskTimeoutError
 from graflow_nb.core.runtime.loop import BlockedLoopWarning
 
@@ -632,3 +633,33 @@ def test_an_async_task_waiting_with_a_timeout_awaits_the_answer_off_the_loop():
     channel = wf.last_run.channel()
     assert channel["ask.__result__"] == "Ada"
     assert channel["ticker.__result__"] == 10  # the loop ran on while ask waited
+
+
+def test_a_custom_handler_runs_an_async_task_and_gets_its_awaited_result():
+    class Wrapping(TaskHandler):
+        def execute_task(self, task, context):
+            context.set_result(task.task_id, ("handled", task.run()))
+
+    with workflow("handled") as wf:
+        @task(handler="wrapping")
+        async def head():
+            await asyncio.sleep(0.01)
+            return "h"
+
+        @task(handler="wrapping", inject_context=True)
+        async def member(ctx, head):
+            await asyncio.sleep(0.01)
+            return [head, ctx.session_id]
+
+        @task
+        def plain():
+            return "p"
+
+        _ = head >> (member | plain)
+    engine = WorkflowEngine()
+    engine.register_handler("wrapping", Wrapping())
+    context = ExecutionContext.create(wf.graph, "head", session_id="H")
+    engine.execute(context)
+    channel = context.run.channel()
+    assert channel["head.__result__"] == ("handled", "h")
+    assert channel["member.__result__"] == ("handled", [("handled", "h"), "H_member"])

@@ -352,14 +352,16 @@ class TaskWrapper(Executable):
         ``kwargs`` go to the function too, kwargs over everything else (graflow's order)."""
         ctx = scope.running_session()
         task_ctx = None if ctx is None else ctx.current_task_context
-        if task_ctx is not None and task_ctx.task_id == self.task_id:
-            resolved = {**self.resolve_kwargs(task_ctx), **kwargs}
+        running = task_ctx if task_ctx is not None and task_ctx.task_id == self.task_id else None
+        if running is not None:
+            resolved = {**self.resolve_kwargs(running), **kwargs}
         else:
             task_ctx = self._direct_call_context() if self.inject_context else None
             resolved = {**self.bound_kwargs, **kwargs}
-        if self.inject_context:
-            return self.func(task_ctx, *args, **resolved)
-        return self.func(*args, **resolved)
+        result = self.func(task_ctx, *args, **resolved) if self.inject_context else self.func(*args, **resolved)
+        if running is not None and self.is_async:
+            return running.run_coroutine(result)  # the attempt's coroutine, on the run's loop
+        return result
 
     def _direct_call_context(self) -> TaskContext:
         """A context of its own for a task called outside any run (graflow's throwaway)."""

@@ -18,7 +18,6 @@ here and one more line where the engine picks.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import inspect
 from functools import partial
@@ -26,12 +25,11 @@ from typing import Any
 
 from ..data.channel import BranchChannel
 from ..data.merge import merge_branches
-from ..errors import AwaitParked, TaskStoppedError, TaskTimeoutError
+from ..errors import AwaitParked, TaskTimeoutError
 from . import timed
 from .groups.base import Driver
 from .groups.coordinator import execute_group
 from .interrupt import TaskThreads
-from .loop import AsyncAttempt
 from .run import TaskRun
 from .session import Session, TaskExecutionContext
 
@@ -104,7 +102,7 @@ def awaited(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionCont
     parked = ctx.awaiting
     if parked is not None and parked.record is record:
         ctx.awaiting = None
-        return outcome(parked, task)
+        return parked.result()
     coroutine = task.invoke(task_ctx)
     if not inspect.iscoroutine(coroutine):
         return coroutine  # an async-looking callable that returned a plain value
@@ -114,27 +112,7 @@ def awaited(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionCont
         raise AwaitParked(ctx.session_id)
     attempt.start()
     attempt.wait()
-    return outcome(attempt, task)
-
-
-def outcome(attempt: AsyncAttempt, task: Any) -> Any:
-    """How an ended async attempt ended, in the engine's terms: its result, its error,
-    ``TaskTimeoutError`` past its timeout, ``TaskStoppedError`` when it was cancelled
-    for a stop of its session (recorded ``cancelled``), or the Ctrl-C that cancelled it."""
-    try:
-        return attempt.future.result()
-    except asyncio.CancelledError:
-        if attempt.interrupt is not None:
-            raise attempt.interrupt from None
-        raise TaskStoppedError(
-            f"async task {attempt.label} was cancelled at an await: its session was stopped"
-        ) from None
-    except TimeoutError as error:
-        if attempt.timed_out:
-            late = TaskTimeoutError(task.task_id, task.timeout, attempt.record.session_id)
-            late.add_note("[graflow_nb] an async task: it was cancelled at its await and its finally blocks ran")
-            raise late from error
-        raise
+    return attempt.result()
 
 
 def timed_attempt(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:

@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ..errors import PauseRequested, TaskStoppedError
+from ..errors import PauseRequested, TaskStoppedError, TaskTimeoutError
 
 SWEEP_SECONDS = 0.05  # how often the loop looks for attempts whose session was stopped
 BLOCKED_SECONDS = 0.2  # a loop held this long by one task is reported
@@ -71,8 +71,8 @@ class AsyncAttempt:
         self.timeout = timeout
         self.session = session
         self.task_context = task_context
-        self.record = record
-        self.label = f"{record.task_id!r} (session {record.session_id!r})"
+        self.record = record  # its TaskRun (None: a custom handler's task.run())
+        self.label = f"{task_context.task_id!r} (session {task_context.session_id!r})"
         self.context = context
         self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self.handle: asyncio.Task[Any] | None = None
@@ -125,6 +125,24 @@ class AsyncAttempt:
     def _cancel_here(self) -> None:
         if self.handle is not None:
             self.handle.cancel()
+
+    def result(self) -> Any:
+        """How it ended, in the engine's terms: its result, its error,
+        ``TaskTimeoutError`` past its timeout, ``TaskStoppedError`` when it was cancelled
+        for a stop of its session (recorded ``cancelled``), or the Ctrl-C that cancelled it."""
+        try:
+            return self.future.result()
+        except asyncio.CancelledError:
+            if self.interrupt is not None:
+                raise self.interrupt from None
+            raise TaskStoppedError(f"async task {self.label} was cancelled at an await: its session was stopped") from None
+        except TimeoutError as error:
+            if not self.timed_out:
+                raise
+            assert self.timeout is not None  # only an attempt with a timeout times out
+            late = TaskTimeoutError(self.task_context.task_id, self.timeout, self.task_context.session_id)
+            late.add_note("[graflow_nb] an async task: it was cancelled at its await and its finally blocks ran")
+            raise late from error
 
     def when_done(self, callback: Callable[[], None]) -> None:
         """``callback()`` once it ended: on the loop's thread, or here if it already has."""
@@ -208,6 +226,14 @@ class RunLoop:
         self, coroutine: Coroutine[Any, Any, Any], timeout: float | None, session: Any, task_context: Any, record: Any,
     ) -> AsyncAttempt:
         return AsyncAttempt(self, coroutine, timeout, session, task_context, record, contextvars.copy_context())
+
+    def run_to_end(self, coroutine: Coroutine[Any, Any, Any], session: Any, task_context: Any) -> Any:
+        """Run ``coroutine`` on this loop while this thread waits; its result (a custom
+        handler's ``task.run()`` of an async task)."""
+        attempt = self.attempt(coroutine, None, session, task_context, None)
+        attempt.start()
+        attempt.wait()
+        return attempt.result()
 
     def cancel_all(self) -> None:
         """Cancel every attempt now on the loop (the run was cancelled)."""

@@ -881,6 +881,12 @@ class TaskExecutionContext:
                                          write_to_channel, default=default)
         return response.selected or ""
 
+    def run_coroutine(self, coroutine: Any) -> Any:
+        """A custom handler's ``task.run()`` of an async task: the coroutine it made, run
+        to its end on the run's event loop while this thread waits."""
+        ctx = self.execution_context
+        return ctx.run.event_loop().run_to_end(coroutine, ctx, self)
+
     # -- the same, awaitable, for async tasks --------------------------------------------
     # Asked without a timeout (and no default), a question pauses the session at once
     # and the blocking forms are fine in an async task too; asked with one, they wait
