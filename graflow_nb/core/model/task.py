@@ -166,7 +166,7 @@ class TaskWrapper(Executable):
             self.bound_kwargs = dict(bound_kwargs)
             _check_bindable(func, self.bound_kwargs, f"task {shown(task_id)}")
             self.takes_nothing = False
-        elif inject_context or inject_llm_client or inject_llm_agent or self.is_async:
+        elif inject_context or inject_llm_client or inject_llm_agent:
             self.takes_nothing = False
         plain = type(func) is FunctionType
         self.__name__ = func.__name__ if plain else getattr(func, "__name__", task_id)
@@ -181,6 +181,7 @@ class TaskWrapper(Executable):
         if _async_kind(func) == "an async generator":
             raise TypeError(_async_refusal(task_id))
         self.is_async = True
+        self.takes_nothing = False  # __init__ only ever sets it False
 
     def _configure(
         self,
