@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import signal
 import threading
 import time
 import warnings
 
 import pytest
 
-from graflow_nb import ExecutionContext, ParallelGroup, TaskWrapper, WorkflowEngine, task, workflow
-from graflow_nb.core.handler import TaskHandler
+from graflow_nb import BlockedLoopWarning, ExecutionContext, ParallelGroup, TaskWrapper, WorkflowEngine, task, workflow
 from graflow_nb.core.errors import GroupTimeoutError, ParallelGroupError, TaskTimeoutError
-from graflow_nb.core.runtime.loop import BlockedLoopWarning
+from graflow_nb.core.handler import TaskHandler
 
 
 def statuses(wf) -> dict[str, list[str]]:
@@ -663,3 +664,44 @@ def test_a_custom_handler_runs_an_async_task_and_gets_its_awaited_result():
     channel = context.run.channel()
     assert channel["head.__result__"] == ("handled", "h")
     assert channel["member.__result__"] == ("handled", [("handled", "h"), "H_member"])
+
+
+def _ctrl_c_when(started: threading.Event) -> None:
+    """Press Ctrl-C (a real SIGINT to this process) once ``started`` is set."""
+
+    def press() -> None:
+        if started.wait(5):
+            time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=press, daemon=True).start()
+
+
+@pytest.mark.parametrize("where", ["root", "branch"])
+def test_ctrl_c_cancels_async_tasks_at_their_await_and_their_finally_runs(where):
+    finished = []
+    started = threading.Event()
+    with workflow("ctrl_c") as wf:
+        @task
+        async def slow():
+            started.set()
+            try:
+                await asyncio.sleep(10)
+            finally:
+                finished.append("slow")
+
+        @task
+        async def quick():
+            return 1
+
+        if where == "branch":
+            _ = slow | quick
+    _ctrl_c_when(started)
+    begun = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        wf.execute("slow" if where == "root" else None)
+    assert time.monotonic() - begun < 5
+    assert finished == ["slow"]
+    assert statuses(wf)["slow"] == ["cancelled"]
+    assert wf.last_run.status == "cancelled"
+    assert all(r.state not in ("open", "paused") for r in wf.last_run.sessions.values())

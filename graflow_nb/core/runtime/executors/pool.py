@@ -515,6 +515,7 @@ class ForkJoin:
         self._resumed: deque[int] = deque()  # parked members whose async attempt ended
         self._caller_idle = False  # the forking thread waits in _help for a member to end
         self._drainer_queued = False  # a RESUME_JOB is queued and no worker took it yet
+        self._resumed_claim = False  # the forking thread's last claim was a resumed member
         self.parking = False  # every member is an async task: the stall monitor is patient (see _patience)
         self._parked: dict[int, Any] = {}  # awaiting member -> its AsyncAttempt
         self._active = 0  # released, running, awaiting or resumed
@@ -686,13 +687,15 @@ class ForkJoin:
                     if index >= 0:
                         break
                     self._caller_idle = True
-                    cond.wait()
-                    self._caller_idle = False
+                    try:
+                        cond.wait()
+                    finally:  # a Ctrl-C here: resumed members must go to the pool now
+                        self._caller_idle = False
             if more:
                 self._submit(more)  # before the claim is reported: the pool counts it against these
             if index < 0:
                 return
-            if pool is not None:
+            if pool is not None and not self._resumed_claim:  # a resumed member has no job of its own
                 self.unreported += 1
                 if pool._threads:  # read without its lock: a thread just counted in reports the next
                     pool.caller_claimed(self)
@@ -731,7 +734,9 @@ class ForkJoin:
             if states[index] == RESUMED:
                 states[index] = RUNNING
                 self.progress += 1
+                self._resumed_claim = True
                 return index
+        self._resumed_claim = False
         released = self._released
         while released:
             index = released.popleft()
