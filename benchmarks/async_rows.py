@@ -52,11 +52,14 @@ def _stats(values: list[float], scale: float = 1.0, digits: int = 4) -> dict[str
 
 
 class ThreadPeak:
-    """The most threads this process had at once while the block ran (this sampler excluded)."""
+    """The most threads this process had at once while the block ran (this sampler
+    excluded), and how many were alive as it began: a thread pool an earlier workload
+    left parked is not this run's doing."""
 
     def __init__(self, every: float = 0.002):
         self.every = every
         self.peak = 0
+        self.before = 0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="thread-peak", daemon=True)
 
@@ -66,7 +69,7 @@ class ThreadPeak:
             self._done.wait(self.every)
 
     def __enter__(self) -> ThreadPeak:
-        self.peak = threading.active_count()
+        self.peak = self.before = threading.active_count()
         self._thread.start()
         return self
 
@@ -105,7 +108,7 @@ def wl_async_fanout(repeats: int, width: int = ASYNC_WIDTH) -> dict[str, Any]:
     steps = {"max_steps": 2 * width + 10}
     build_async_fanout(width).execute("source", session_id="W", **steps)
     gather_floor(width)
-    walls, builds, runs_only, floor_s, peaks, ok = [], [], [], [], [], True
+    walls, builds, runs_only, floor_s, peaks, added, ok = [], [], [], [], [], [], True
     for _ in range(repeats):
         gc.collect()
         with ThreadPeak() as peak:
@@ -118,6 +121,7 @@ def wl_async_fanout(repeats: int, width: int = ASYNC_WIDTH) -> dict[str, Any]:
         builds.append(t1 - t0)
         runs_only.append(t2 - t1)
         peaks.append(peak.peak)
+        added.append(peak.peak - peak.before)
         ok = ok and _counts_once(wf.last_run, width + 2)
         gc.collect()
         t0 = time.perf_counter()
@@ -135,8 +139,9 @@ def wl_async_fanout(repeats: int, width: int = ASYNC_WIDTH) -> dict[str, Any]:
         # what each branch costs beyond the one-second sleep they all share
         "us_per_branch": _stats([w - ASYNC_SLEEP for w in walls], per_branch, 1),
         "gather_us_per_branch": _stats([f - ASYNC_SLEEP for f in floor_s], per_branch, 1),
-        "peak_threads": max(peaks),
-        "peak_threads_samples": peaks,
+        "peak_threads": max(added),  # threads the run added at its peak
+        "peak_threads_samples": added,
+        "peak_threads_process": max(peaks),  # every thread of the process, the main one included
         "ok": ok,
     }
 
