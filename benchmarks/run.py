@@ -422,6 +422,55 @@ def trivial_fanout_times(width: int, repeats: int, with_floor: bool = True) -> d
     }
 
 
+def _item(item: Any) -> None:
+    return None
+
+
+def build_map(name: str, items: int) -> Any:
+    """source >> each.map(over="source") >> sink: one branch session per item."""
+    with workflow(name) as wf:
+        source = task(id="source")(functools.partial(list, range(items)))
+        each = task(id="each")(_item)
+        sink = task(id="sink")(_noop)
+        source >> each.map(over="source") >> sink
+    return wf
+
+
+def wl_map_trivial(items: int) -> Callable[[int], dict[str, Any]]:
+    """A map of ``items`` trivial tasks beside the same fan-out written with ``|``
+    (``items`` tasks wired before the run) and ``concurrent.futures``' ``map`` over the
+    same function on a default ThreadPoolExecutor (no sessions, no records)."""
+
+    def run(repeats: int) -> dict[str, Any]:
+        per_item = 1e6 / items
+        budget = step_budget(items + 3)
+        cold, samples = timed_runs(repeats, lambda: build_map("map-trivial", items), "source", **budget)
+        _, group_samples = timed_runs(repeats, lambda: build_fanout("map-as-group", items, _noop), "source", **budget)
+
+        def futures_map() -> None:
+            with concurrent.futures.ThreadPoolExecutor() as pool:
+                list(pool.map(_item, range(items)))
+
+        futures_s, _ = alternate(repeats, futures_map, _noop)
+        run_ = samples[-1]["record"]
+        return {
+            "items": items,
+            "us_per_item": stats([s["total"] for s in samples], per_item, 3),
+            "cold_us_per_item": round(cold["total"] * per_item, 2),
+            "us_per_item_run_only": stats([s["run"] for s in samples], per_item, 2),
+            "group_us_per_member": stats([s["total"] for s in group_samples], per_item, 3),
+            "futures_map_us_per_item": stats(futures_s, per_item, 3),
+            "over_group": over_floor([s["total"] for s in samples], [s["total"] for s in group_samples]),
+            "over_futures_map": over_floor([s["total"] for s in samples], futures_s),
+            "peak_threads": max(s["record"].pool.peak_threads for s in samples),
+            "ok": all(s["record"].status == "succeeded" for s in samples)
+            and run_.root_context.channel.get("each.__result__") == [None] * items
+            and sum(1 for tr in run_.task_runs if tr.task_id.startswith("each[")) == items,
+        }
+
+    return run
+
+
 def wl_frame_readers(repeats: int) -> dict[str, Any]:
     """frame-read-64 against its hand-written floor, alternating engine and floor runs."""
     rss = _PROBES.pop("frame", None) or [probe("frame-engine") for _ in range(MEMORY_PROBES)]
@@ -784,6 +833,7 @@ WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     # scale rows
     "chain-100000": (wl_chain(observed=False, length=100_000), 3, 1),
     "fanout-trivial-10000": (lambda repeats: trivial_fanout_times(10_000, repeats, with_floor=False), 3, 1),
+    "map-trivial-10000": (wl_map_trivial(10_000), 3, 1),
     "fanout-1000": (wl_fanout(1000, max_workers=1000), 5, 2),  # the floor's pool is 1000 wide too
     "fanout-1000-live": (wl_fanout_live(1000, LIVE_SLEEP), 3, 1),
     "render-1000": (wl_render, 3, 1),

@@ -39,6 +39,7 @@ ROWS: list[Row] = [
     # scale: per-task cost flat from 1,000 to 100,000 (the "floor" is the small run's cost)
     Row("chain-100000, per task, vs chain-1000", "chain-100000", "us_per_task", "us", 1.25, "chain-1000", "us_per_task"),
     Row("fanout-trivial-10000, per branch, vs 1000", "fanout-trivial-10000", "us_per_branch", "us", 1.25, "fanout-trivial-1000", "us_per_branch"),
+    Row("map-trivial-10000, per item, vs the same fan-out with |", "map-trivial-10000", "us_per_item", "us", 1.25, "map-trivial-10000", "group_us_per_member"),
     Row("fanout-1000 of 20 ms sleeps, wall", "fanout-1000", "ratio", "x sleep", 1.10, "fanout-1000", "floor_ratio"),
     Row("live view on fanout-1000, slowdown (groups fold)", "fanout-1000-live", "slowdown_pct", "%", 10.0, also="picture_folded"),
     # async tasks (issue 24): one loop, no thread per waiting branch

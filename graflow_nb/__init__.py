@@ -12,6 +12,7 @@ from ._version import __version__
 from .alias import alias_graflow
 from .core import (
     ExecutionContext,
+    MapTask,
     ParallelGroup,
     RetryPolicy,
     TaskExecutionContext,
@@ -148,7 +149,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "__version__", "task", "workflow", "TaskExecutionContext", "RetryPolicy", "chain", "parallel",
-    "TaskWrapper", "ParallelGroup", "TaskGraph", "ExecutionContext", "WorkflowEngine",
+    "TaskWrapper", "ParallelGroup", "MapTask", "TaskGraph", "ExecutionContext", "WorkflowEngine",
     "GraflowError", "GraflowRuntimeError", "ParallelGroupError", "CycleLimitExceededError",
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
     "DuplicateTaskError", "MergeConflictError", "IsolationWarning", "BlockedLoopWarning", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",

@@ -18,6 +18,7 @@ from .errors import (
     GraflowWorkflowCanceledError,
     GraphCompilationError,
     GraphMutationError,
+    MapItemsError,
     MergeConflictError,
     ParallelGroupError,
     RetryLimitExceededError,
@@ -36,7 +37,7 @@ from .model.policies import (
     StrictGroupPolicy,
 )
 from .model.retry import RetryPolicy
-from .model.task import Executable, ParallelGroup, SequentialTask, Task, TaskWrapper, chain, parallel
+from .model.task import Executable, MapTask, ParallelGroup, SequentialTask, Task, TaskWrapper, chain, parallel
 from .runtime.engine import WorkflowEngine
 from .runtime.loop import BlockedLoopWarning
 from .runtime.queue import InMemoryTaskQueue
@@ -48,7 +49,7 @@ __all__ = [
     "CriticalGroupPolicy", "CycleLimitExceededError", "DuplicateTaskError", "Event", "EventBus",
     "EventKind", "EventLog", "Executable", "ExecutionContext", "GraflowError", "GraflowRuntimeError",
     "GraflowWorkflowCanceledError", "GraphCompilationError", "GraphMutationError",
-    "GroupExecutionPolicy", "InMemoryTaskQueue", "IsolationWarning", "MemoryChannel", "MergeConflictError",
+    "GroupExecutionPolicy", "InMemoryTaskQueue", "IsolationWarning", "MapItemsError", "MapTask", "MemoryChannel", "MergeConflictError",
     "ObserverError", "ObserverWarning",
     "ParallelGroup", "ParallelGroupError", "RetryLimitExceededError", "RetryPolicy", "Run",
     "SequentialTask", "SessionRecord", "StepLimitExceededError", "StrictGroupPolicy", "Task",

@@ -525,16 +525,43 @@ def _current_or_saved(checkpoint: Checkpoint, source: Any) -> Any:
     warnings.warn(
         f"resume_from_checkpoint({shown(where, 300)}): no workflow is in scope, so the task code saved in the "
         f"checkpoint runs (as it was when the checkpoint was written); to run your own, call it inside "
-        f"`with workflow({name!r}):` holding the tasks, or pass workflow=...",
+        f"`with workflow({repr(name) if name else '...'}):` holding the tasks, or pass workflow=...",
         SavedCodeWarning,
         stacklevel=3,
     )
     return SavedWorkflow(name, graph)
 
 
+def graflow_timeout_checkpoint(run: Run) -> str | None:
+    """graflow's answer to a feedback request whose timeout ran out, for a run paused on
+    one that saves nowhere else (no ``checkpoint_dir``): its checkpoint at
+    ``checkpoints/<session>/session_<session>_step_<steps>_<seconds>.pkl`` under the
+    working directory, the question's id in its metadata (``feedback_id``) as graflow
+    writes it; the path, or None when the run did not pause that way."""
+    if run.status != "paused" or run.checkpoint_dir is not None:
+        return None
+    timed_out = [q for q in list(run.pending.values()) if q.timed_out]
+    if not timed_out:
+        return None
+    session = run.root_session_id
+    folder = pathlib.Path("checkpoints") / session
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"session_{session}_step_{run.steps}_{int(time.time())}.pkl"
+    path, _meta = save_run(run, folder / name, {"feedback_id": timed_out[0].key})
+    run.checkpoints.append(path)
+    return path
+
+
 class _Checkpoints:
     """The saver a run is handed (``Run.checkpointer``): what ``run.save``, ``ctx.checkpoint``
-    and the engine's deferred checkpoint call, and ``core.workflow`` uses."""
+    and the engine's deferred checkpoint call, and ``core.workflow`` uses.
+
+    ``graflow_timeouts``: when on (the graflow alias turns it on for its process), the
+    engine asks ``paused_on_timeout`` about a run that paused, and a feedback timeout is
+    answered as graflow's engine answers it: a checkpoint under ``./checkpoints/`` and
+    ``execute`` returning None.  Off, a paused run is returned and nothing is written."""
+
+    graflow_timeouts = False
 
     save_run = staticmethod(save_run)
     autosave = staticmethod(autosave)
@@ -544,6 +571,11 @@ class _Checkpoints:
     checkpoint_from_task = staticmethod(checkpoint_from_task)
     write_requested = staticmethod(write_requested)
     trust_checkpoint = staticmethod(trust_checkpoint)
+
+    def paused_on_timeout(self, run: Run) -> bool:
+        """True if ``run`` paused on a timed-out feedback request and, graflow's way
+        being on, its checkpoint was written (the engine then returns None)."""
+        return self.graflow_timeouts and graflow_timeout_checkpoint(run) is not None
 
     @staticmethod
     def is_checkpoint(source: Any) -> bool:

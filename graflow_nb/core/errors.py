@@ -313,6 +313,11 @@ class GroupTimeoutError(GraflowRuntimeError, TimeoutError):
         )
 
 
+class MapItemsError(GraflowRuntimeError, TypeError):
+    """A map's value is no collection of items (or iterating it raised, or two items
+    share a key): the message names the map, what it read and the value's type."""
+
+
 class SessionPaused(GraflowError):
     """Internal: a session stopped to wait for human input (travels up to the run)."""
 

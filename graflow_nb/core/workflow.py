@@ -12,9 +12,7 @@ one, and recurses).
 from __future__ import annotations
 
 import itertools
-import pathlib
 import threading
-import time
 from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -52,25 +50,11 @@ def current_workflow() -> WorkflowContext:
 
 
 def graflow_timeouts(on: bool = True) -> None:
-    """Turn graflow's answer to a feedback timeout on (or off) for this process: see
-    ``WorkflowContext.graflow_timeout_checkpoints``.  ``alias_graflow()`` calls it."""
-    WorkflowContext.graflow_timeout_checkpoints = on
-
-
-def _timed_out(run: Any) -> bool:
-    """For a run paused on a feedback request whose timeout ran out and saved nowhere
-    else, write graflow's checkpoint: ``checkpoints/<session>/session_<session>_step_
-    <steps>_<seconds>.pkl`` under the working directory; True if one was written."""
-    if run.status != "paused" or run.checkpoint_dir is not None:
-        return False
-    if not any(getattr(q, "timed_out", False) for q in list(run.pending.values())):
-        return False
-    session = run.root_session_id
-    folder = pathlib.Path("checkpoints") / session
-    folder.mkdir(parents=True, exist_ok=True)
-    path, _meta = checkpoints.save_run(run, folder / f"session_{session}_step_{run.steps}_{int(time.time())}.pkl")
-    run.checkpoints.append(path)
-    return True
+    """Turn graflow's answer to a feedback timeout on (or off) for this process: the
+    run's saver writes a checkpoint under ``./checkpoints/`` and ``execute`` returns
+    None (``core.checkpoint.graflow_timeout_checkpoint``), in ``wf.execute`` and in a
+    run started by hand alike.  ``alias_graflow()`` calls it."""
+    checkpoints.graflow_timeouts = on
 
 
 def current_workflow_context() -> WorkflowContext:
@@ -104,17 +88,12 @@ def clear_workflow_context() -> None:
 class WorkflowContext:
     """A named graph plus how to run it; ``with workflow("x") as wf`` makes it current."""
 
-    # graflow's engine answers a feedback request that timed out by writing a checkpoint
-    # to ./checkpoints/<session>/ and returning None from execute.  Off by default (a
-    # paused run is returned and nothing is written); the graflow alias turns it on for
-    # its process (``graflow_timeouts``), as graflow programs expect it.
-    graflow_timeout_checkpoints = False
-
     def __init__(self, name: str, tracer: Any = None, prompt_manager: Any = None):
         self.name = name
         self.tracer = tracer
         self.prompt_manager = prompt_manager
         self.graph = TaskGraph()
+        self.graph.checkpointer = checkpoints  # so a run of it started by hand can save
         self.observers: list[Observer] = []
         # The most recent runs (each keeps its sessions, channels and task records).
         self.runs: deque[Any] = deque(maxlen=KEPT_RUNS)
@@ -246,9 +225,9 @@ class WorkflowContext:
         for name, agent in self.llm_agents.items():
             ctx.register_llm_agent(name, agent)
         ctx.run.checkpoint_dir = checkpoint_dir
-        # The run's collaborators, handed in: what resumes it, what saves it.
+        # The run's collaborators, handed in: what resumes it (what saves it came with
+        # the graph).
         engine = ctx.run.driver = WorkflowEngine()
-        ctx.run.checkpointer = checkpoints
         self.runs.append(ctx.run)
         try:
             result = self._drive(ctx, view, lambda: engine.execute(ctx))
@@ -293,8 +272,6 @@ class WorkflowContext:
             if view is not None:
                 run.bus.call(view, "finish", run)
         self._autosave(run)
-        if self.graflow_timeout_checkpoints and _timed_out(run):
-            return None  # graflow's: the checkpoint is where its engine writes one
         return result
 
     @staticmethod

@@ -68,16 +68,16 @@ class Activity:
 
     @property
     def expected(self) -> int:
-        """Branch sessions the group forks (a direct group runs in its own session)."""
-        if self.group is None or self.group.backend == "direct":
+        """Branch sessions the group forks (a direct group runs in its own session; a
+        map's count is known only once it forks, all at once: 0)."""
+        if self.group is None or self.group.backend == "direct" or self.group.is_map:
             return 0
         return len(self.group.tasks)
 
-    @property
-    def limit(self) -> int:
-        """How many of the group's branches can run at once."""
+    def limit(self, forked: int) -> int:
+        """How many of the group's ``forked`` branches can run at once."""
         group = self.group
-        return getattr(group, "max_concurrency", None) or group.backend_config.get("thread_count") or len(group.tasks)
+        return getattr(group, "max_concurrency", None) or group.backend_config.get("thread_count") or forked
 
 
 @dataclass(eq=False)
@@ -315,7 +315,7 @@ class DebugGate(Gate):
         if len(kids) < activity.expected:
             return RUNNING  # still forking
         busy = sum(s in (HELD, WAITING, RUNNING) for s in statuses)
-        if busy >= activity.limit:
+        if busy >= activity.limit(len(kids)):
             for kid, status in zip(kids, statuses, strict=True):
                 if status == _STARTING:
                     out[kid.session_id] = PENDING

@@ -229,9 +229,10 @@ def _view(branches: Any) -> GroupView:
         ctx = ctx.parent_context
     channel = parent.channel
     run = parent.run
+    skip = getattr(branches, "map_source", None)  # a map's whole value: each member carries its own item
     return GroupView(
-        parent.session_id, run.workflow_name, {k: channel.peek(k) for k in channel.keys()}, nodes, succ, pred,
-        run.max_workers,
+        parent.session_id, run.workflow_name, {k: channel.peek(k) for k in channel.keys() if k != skip}, nodes,
+        succ, pred, run.max_workers,
     )
 
 
@@ -410,7 +411,7 @@ class DaskBatch(Batch):
             ticket.seen = remote.seen
         else:  # fresh, or stopped in a run restored from a checkpoint: it goes on from its state
             spec.state = branch_state(branch)
-            if spec.state is not None and branch.dynamic_nodes:
+            if branch.dynamic_nodes:  # its own run-time tasks; a map's item: its member
                 ticket.dynamic_nodes = dict(branch.dynamic_nodes)
         return ticket
 

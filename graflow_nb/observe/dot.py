@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import graphviz
 
@@ -119,6 +119,10 @@ def graph_dot(
     order = sorted(graph.nodes, key=topo.__getitem__)
     groups = {n for n in order if isinstance(graph.nodes[n], ParallelGroup)}
     folded, hidden = folded_groups(graph, order, collapse_over, expand)
+    # A map's items exist only in the run: one node "items done 640/1000" unless expanded.
+    opened = {n for n in groups if graph.nodes[n].is_map and n in set(expand)}
+    folded += [n for n in order if n in groups and graph.nodes[n].is_map and n not in opened and n not in hidden]
+    items = {n: _map_items(n, view) for n in opened}
     away = hidden_sessions(view, folded) if view is not None else set()
 
     def head(node_id: str) -> str:
@@ -135,6 +139,7 @@ def graph_dot(
             continue
         if node_id in groups:
             nodes.extend(_group_nodes(graph, node_id, view, node_id in folded))
+            nodes.extend(_task_node(item, view) for item in items.get(node_id, ()))
         else:
             nodes.append(_task_node(node_id, view))
     spawns: list[tuple[str, str]] = []
@@ -154,6 +159,10 @@ def graph_dot(
         if node_id in folded:
             dot.edge(kit.name(fork_name(node_id)), kit.name(folded_name(node_id)))
             dot.edge(kit.name(folded_name(node_id)), kit.name(join_name(node_id)))
+        elif node_id in opened:
+            for item in items[node_id]:
+                dot.edge(kit.name(fork_name(node_id)), kit.name(kit.user(item)))
+                dot.edge(kit.name(kit.user(item)), kit.name(join_name(node_id)))
         elif node_id in groups:
             members = [m.task_id for m in graph.nodes[node_id].tasks]
             for member in members:
@@ -234,7 +243,9 @@ def _group_nodes(graph: TaskGraph, group_id: str, view: RunView | None, folded: 
     fork = {**common, "label": kit.label(f"fork {group_id}"), "shape": "trapezium"}
     join = {**common, "label": kit.label(f"join {group_id}"), "shape": "invtrapezium"}
     out = [_Node(fork_name(group_id), fork, session)]
-    if folded:
+    if folded and graph.nodes[group_id].is_map:
+        out.append(_Node(folded_name(group_id), _folded_items(graph.nodes[group_id], view), session))
+    elif folded:
         members = [m.task_id for m in graph.nodes[group_id].tasks]
         out.append(_Node(folded_name(group_id), _folded_branches(group_id, members, view), session))
     out.append(_Node(join_name(group_id), join, session))
@@ -249,6 +260,30 @@ def _folded_branches(group_id: str, members: list[str], view: RunView | None) ->
         lines.append(_tally(states, TASK_STATES))
         fill = kit.task_style(worst(states))["fillcolor"]
     hint = f"collapsed: pass expand=[{group_id!r}] (or collapse_over=None) to draw every branch"
+    return {**_FOLDED_NODE, "label": kit.label(*lines), "fillcolor": fill, "tooltip": kit.label(hint)}
+
+
+def _map_items(map_id: str, view: RunView | None) -> list[str]:
+    """The item tasks a map forked in the run, in item order (none before it forks)."""
+    if view is None:
+        return []
+    return [rec.member_id for rec in view.tree if rec.group_id == map_id and rec.member_id is not None]
+
+
+def _folded_items(node: Any, view: RunView | None) -> dict[str, str]:
+    """A map as one node: what it maps over, then (once it forked) how many items are
+    done and each state's count."""
+    over = node.over if node.over is None or isinstance(node.over, str) else getattr(node.over, "__name__", "a function")
+    over = "its predecessor" if over is None else repr(over)
+    lines = [f"map over {over}"]
+    fill = kit.WHITE
+    items = _map_items(node.task_id, view)
+    if view is not None and items:
+        states = [view.state(item)[0] for item in items]
+        lines.append(f"items done {states.count('succeeded')}/{len(items)}")
+        lines.append(_tally(states, TASK_STATES))
+        fill = kit.task_style(worst(states))["fillcolor"]
+    hint = f"folded: pass expand=[{node.task_id!r}] to draw every item"
     return {**_FOLDED_NODE, "label": kit.label(*lines), "fillcolor": fill, "tooltip": kit.label(hint)}
 
 

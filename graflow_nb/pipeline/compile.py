@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.model.retry import RetryPolicy
-from ..core.model.task import Executable, ParallelGroup, TaskWrapper
+from ..core.model.task import Executable, MapTask, ParallelGroup, TaskWrapper
 from ..core.workflow import WorkflowContext, workflow
 from .model import Parallel, Pipeline, Region, Sequence, Step
-from .runtime import StepTask
+from .runtime import MapItemsReader, StepTask
 from .steps import get_step_type
 
 
@@ -40,7 +40,7 @@ class _Compiler:
 
     def node(self, node: Any) -> _Fragment:
         if isinstance(node, Step):
-            task = self.task(node)
+            task: Executable = self.task(node) if node.map is None else self.mapped(node)
             return _Fragment([task], [task])
         if isinstance(node, Sequence):
             return self.sequence(node.items)
@@ -68,6 +68,15 @@ class _Compiler:
         )
         task.pipeline_step = step
         return task
+
+    def mapped(self, step: Step) -> MapTask:
+        """A ``map:`` step: its task mapped over its items, one branch session each,
+        with the map's ``on_error`` as the policy (as a parallel block's)."""
+        assert step.map is not None
+        node = self.task(step).map(over=MapItemsReader(step, self.pipeline.inputs), param="item")
+        node.with_execution(policy=step.map.on_error, max_concurrency=step.map.max_concurrency)
+        node.pipeline_step = step
+        return node
 
     def compensation(self, step: Step) -> TaskWrapper:
         """The task the engine runs, in the branch's session, when a rollback undoes it."""

@@ -90,7 +90,7 @@ class _Exporter:
 
     def item(self, node_id: str) -> dict[str, Any]:
         node = self.graph.nodes[node_id]
-        if isinstance(node, ParallelGroup):
+        if isinstance(node, ParallelGroup) and not node.is_map:  # a map is a step (its map: says so)
             return self.block(node)
         return self.step(node)
 
@@ -125,7 +125,7 @@ class _Exporter:
 
     def upstream(self, task_id: str) -> set[str]:
         """Every task id in the graph except this one (the validator checks the order)."""
-        return {n for n, node in self.graph.nodes.items() if n != task_id and not isinstance(node, ParallelGroup)}
+        return {n for n, node in self.graph.nodes.items() if n != task_id and (node.is_map or not node.is_group)}
 
     # -- edge format -------------------------------------------------------------------
     def edges_document(self) -> dict[str, Any]:

@@ -26,6 +26,16 @@ class Batch:
 
 
 @dataclass
+class MapSpec:
+    """``map:``: one branch session per item (a map node), not one task over all items."""
+
+    items: Any  # a list, or a string that is one ${...} template giving a list
+    name: str = "item"  # the `as` name templates use for the item
+    max_concurrency: int | None = None
+    on_error: str = "fail_fast"
+
+
+@dataclass
 class Compensation:
     type: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -44,6 +54,7 @@ class Step:
     retry_delay: float = 0.0
     timeout: float | None = None
     batch: Batch | None = None
+    map: MapSpec | None = None
     compensate: Compensation | None = None
 
 

@@ -85,6 +85,29 @@ def substitute(step: Step, lookup: Callable[[str], Any]) -> dict[str, Any]:
         raise TemplateError(clip(f"step {step.id!r} ({step.path}): {error}", 600)) from None
 
 
+class MapItemsReader:
+    """What a ``map:`` step maps over: its ``items`` (a list, or one template) read
+    from the session's channel when the map runs (``MapTask``'s ``over``)."""
+
+    def __init__(self, step: Step, inputs: dict[str, Input]):
+        assert step.map is not None
+        self.step = step
+        self.inputs = inputs
+        self.__name__ = f"{step.id}.map.items"
+
+    def __call__(self, channel: Any) -> Any:
+        step = self.step
+        assert step.map is not None
+
+        def get_result(root: str, default: Any) -> Any:
+            return channel.get(root + ".__result__", default)
+
+        try:
+            return resolve(step.map.items, channel_lookup(get_result, channel, self.inputs))
+        except TemplateError as error:
+            raise TemplateError(clip(f"step {step.id!r} ({step.path}.map.items): {error}", 600)) from None
+
+
 class StepTask:
     """The function of one step's task (the engine passes its task context)."""
 
@@ -94,13 +117,23 @@ class StepTask:
         self.__name__ = step.id
         self.__doc__ = step.raw.get("description") or f"{step.type} step {step.id!r} ({step.path})"
 
-    def __call__(self, task_ctx: Any) -> Any:
+    def __call__(self, task_ctx: Any, item: Any = _MISSING) -> Any:
+        """One run of the step; ``item``: a ``map:`` step's item (its map binds it)."""
         step = self.step
         lookup = channel_lookup(task_ctx.get_result, task_ctx.get_channel(), self.inputs)
         if step.batch is not None:
             return self._batch(task_ctx, lookup)
+        if item is not _MISSING and step.map is not None:
+            name, outer = step.map.name, lookup
+
+            def lookup(root: str) -> Any:
+                return item if root == name else outer(root)
+
         params = substitute(step, lookup)
-        context = StepContext(step.id, task_ctx.session_id, step.timeout, task_ctx.retry_count + 1, task_ctx, step)
+        context = StepContext(
+            step.id, task_ctx.session_id, step.timeout, task_ctx.retry_count + 1, task_ctx, step,
+            None if item is _MISSING else item,
+        )
         return call_step(step, params, context)
 
     def _batch(self, task_ctx: Any, lookup: Callable[[str], Any]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ ALIASES = {
 _ON_ERROR_HINT = {
     "parallel": "use fail_fast (the default), continue (alias ignore) or rollback",
     "batch": "use fail_fast (the default), continue or ignore (rollback applies to parallel blocks only)",
+    "map": "use fail_fast (the default), continue or ignore (rollback applies to parallel blocks only)",
 }
 
 _TYPE_WORDS = {
@@ -96,7 +97,7 @@ def explain(error: ValidationError, where: tuple) -> Iterator[tuple[tuple, str]]
                 yield (*where, key), _unknown_key(key, allowed)
     elif kind == "enum":
         if last == "on_error":
-            block = "batch" if parent == "batch" else "parallel"
+            block = parent if parent in ("batch", "map") else "parallel"
             yield where, f"unknown on_error {value!r}: {_ON_ERROR_HINT[block]}"
         else:
             yield where, f"{value!r} is not allowed here: use one of {', '.join(map(str, error.validator_value))}"

@@ -24,7 +24,7 @@ from ..core.checks import MAX_GROUP_DEPTH
 from . import dag
 from .depth import depth_message, too_deep_in_object
 from .errors import Issue, PipelineValidationError, json_path
-from .model import Batch, Input, Parallel, Pipeline, Region, Sequence, Step, steps_of
+from .model import Batch, Input, MapSpec, Parallel, Pipeline, Region, Sequence, Step, steps_of
 from .schema import pipeline_schema, schema_problems
 from .steps import get_step_type, known_step_types
 from .templates import Ref, TemplateSyntaxError, parse, references
@@ -267,12 +267,13 @@ class Checker:
         type_name = item.get("type")
         ok = isinstance(step_id, str) and isinstance(type_name, str)
         batch = self._batch(item, parts, scope, step_id)
+        mapped = self._map(item, parts, scope, step_id)
         if not isinstance(type_name, str):
             return None
         stype = self._type(type_name, (*parts, "type"))
         if stype is not None:
             ok &= self._type_checks(item, parts, stype)
-        visible = set(scope.done) | ({batch.name} if batch is not None else set())
+        visible = set(scope.done) | ({batch.name} if batch is not None else set()) | ({mapped.name} if mapped else set())
         ok &= self._refs(item.get("params"), (*parts, "params"), scope, visible, step_id, batch)
         ok &= self._finite(item, parts, ("timeout", "retry_delay"))
         if "retry_delay" in item and not item.get("max_retries"):
@@ -291,6 +292,7 @@ class Checker:
             retry_delay=float(item["retry_delay"]) if _is_number(item.get("retry_delay")) else 0.0,
             timeout=item.get("timeout"),
             batch=batch,
+            map=mapped,
             compensate=compensate,
         )
 
@@ -334,17 +336,18 @@ class Checker:
             )
         return len(self.issues) == before
 
-    def _batch(self, item: dict[str, Any], parts: tuple, scope: _Scope, step_id: Any) -> Batch | None:
-        spec = item.get("batch")
+    def _items(self, spec: Any, where: tuple, scope: _Scope, step_id: Any) -> str | None:
+        """The item name of a ``batch:`` or ``map:`` spec (``where`` ends with which),
+        after checking its ``as`` name and its ``items``; None if there is none."""
         if not isinstance(spec, dict) or "items" not in spec:
             return None
-        where = (*parts, "batch")
+        kind = where[-1]
         name = spec.get("as", "item")
         if not isinstance(name, str):
             return None
         if name == RESERVED or name in self.step_ids or name in self.block_ids:
             self.add(
-                (*where, "as"), f"batch item name {name!r} is also a step id or reserved: choose another 'as' name"
+                (*where, "as"), f"{kind} item name {name!r} is also a step id or reserved: choose another 'as' name"
             )
         items = spec["items"]
         if isinstance(items, str):
@@ -355,9 +358,36 @@ class Checker:
             if pieces is not None and (len(pieces) != 1 or not isinstance(pieces[0], Ref)):
                 self.add(
                     (*where, "items"),
-                    f"batch items must be a list or one template giving a list, like '${{fetch.files}}'; got {items!r}",
+                    f"{kind} items must be a list or one template giving a list, like '${{fetch.files}}'; got {items!r}",
                 )
         self._refs(items, (*where, "items"), scope, set(scope.done), step_id, None)
+        return name
+
+    def _map(self, item: dict[str, Any], parts: tuple, scope: _Scope, step_id: Any) -> MapSpec | None:
+        spec = item.get("map")
+        name = self._items(spec, (*parts, "map"), scope, step_id)
+        if name is None:
+            return None
+        if "batch" in item:
+            self.add(
+                (*parts, "map"),
+                "a step has batch: (all items in one task) or map: (one branch session per item), not both",
+            )
+        on_error = spec.get("on_error", "fail_fast")
+        return MapSpec(
+            items=spec["items"],
+            name=name,
+            max_concurrency=_whole(spec.get("max_concurrency")),
+            on_error=on_error if isinstance(on_error, str) else "fail_fast",
+        )
+
+    def _batch(self, item: dict[str, Any], parts: tuple, scope: _Scope, step_id: Any) -> Batch | None:
+        spec = item.get("batch")
+        where = (*parts, "batch")
+        name = self._items(spec, where, scope, step_id)
+        if name is None:
+            return None
+        items = spec["items"]
         if spec.get("max_concurrency") is not None and not spec.get("parallel", False):
             self.add(
                 (*where, "max_concurrency"), "max_concurrency limits a parallel batch: add parallel: true, or remove it"

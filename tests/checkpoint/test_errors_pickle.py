@@ -58,6 +58,7 @@ SAMPLES: dict[str, tuple[tuple, dict]] = {
     "graflow_nb.core.errors.GroupTimeoutError": (
         ("G", 0.2, ["b"], {"a": TaskResult("a", True, session_id="S_a")}), {}
     ),
+    "graflow_nb.core.errors.MapItemsError": (("map 'm' over 'x': got 3 (int)",), {}),
     "graflow_nb.core.errors.SessionPaused": (("S", ["S_a"]), {}),
     "graflow_nb.core.errors.AwaitParked": (("S_a",), {}),
     "graflow_nb.core.errors.PauseRequested": (("S_a/a/1",), {}),

@@ -41,6 +41,15 @@ CORRECTIONS = {
         "nothing leads to, and aggregate never runs)",
         ["result: None"],
     ),
+    "21_state_machine_checkpoint": (
+        "a checkpoint's user metadata is what the task passed (graflow adds task_id, cycle_count, "
+        "elapsed_time and mode to it)",
+        ["  metadata keys: ['cycle_count', 'elapsed_time', 'mode', 'stage', 'task_id']"] * 2,
+    ),
+    "23_fault_recovery": (
+        "a user exception keeps its type (graflow wraps it in GraflowRuntimeError)",
+        ["attempt 1 failed: GraflowRuntimeError"],
+    ),
     "10_visualisation": (
         "Mermaid node ids are the task ids (graflow appends _1 to each)",
         ["    extract_1([extract]):::first;", "    transform_1[transform];", "    load_1([load]):::last;",

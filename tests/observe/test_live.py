@@ -298,3 +298,30 @@ def test_resuming_a_paused_run_redraws_the_note_and_the_final_picture(shell):
     plain = diamond()
     plain.execute("fetch", session_id="4821")
     assert redraw_final(plain.last_run) is False  # no live view drew it
+
+
+def test_a_thousand_item_map_is_one_node_counting_items_done_in_the_live_view(shell):
+    """Issue 31: items 0..639 finish at once, the rest wait until a frame shows it."""
+
+    def frame_with(text):
+        return any(o["update"] and text in o["data"].get("text/html", "") for o in shell.display_pub.outputs)
+
+    with workflow("live-map") as wf:
+
+        @task
+        def docs():
+            return list(range(1000))
+
+        @task
+        def each(i):
+            if i >= 640:
+                wait_until(lambda: frame_with("items done 640/1000"), "a live frame counting 640 items done")
+            return i
+
+        docs >> each.map(over="docs").with_execution(max_concurrency=8)
+    result = wf.execute("docs", session_id="S", live={"interval": 0.1})
+    assert result == list(range(1000))
+    frame = next(o for o in shell.display_pub.outputs if o["update"] and "items done 640/1000" in o["data"]["text/html"])
+    assert "each[641]" not in frame["data"]["text/html"]  # folded: no node per item
+    final = shell.display_pub.outputs[-1]["data"]["image/svg+xml"]
+    assert "items done 1000/1000" in final and "each[3]" not in final

@@ -1,6 +1,6 @@
 """What the floors (issue 23) promise a user: the old module paths still give the same
-objects, a run started by hand keeps its new tasks to itself, and says plainly why it
-cannot save itself."""
+objects, a run started by hand keeps its new tasks to itself, and saves with the saver
+its workflow handed the graph."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 from graflow_nb import task, workflow
 from graflow_nb.core.context import ExecutionContext
 from graflow_nb.core.engine import WorkflowEngine
-from graflow_nb.core.errors import ConfigError
 
 OLD_PATHS = {
     "task": "model.task", "graph": "model.graph", "decorators": "model.decorators", "retry": "model.retry",
@@ -74,15 +73,13 @@ def test_a_task_made_in_a_run_started_by_hand_stays_in_that_run():
     assert not default.graph.has_node("made_here")  # the default workflow is not written
 
 
-def test_a_run_started_by_hand_refuses_to_save_and_says_what_does():
-    _wf, ctx = _hand_started("unsaved")
+def test_a_run_started_by_hand_is_handed_its_saver_by_the_workflow_that_owns_the_graph(tmp_path):
+    from graflow_nb.core.checkpoint import SAVER
+
+    _wf, ctx = _hand_started("saved")
     WorkflowEngine().execute(ctx)
-    with pytest.raises(ConfigError) as refused:
-        ctx.run.save()
-    assert str(refused.value) == (
-        "run 'H' has no checkpoint saver: it was started by hand (WorkflowEngine().execute(ctx)); run it with "
-        "wf.execute(...) to save it, or use CheckpointManager.create_checkpoint(ctx)"
-    )
+    assert ctx.run.saver() is SAVER
+    assert ctx.run.save(str(tmp_path / "h")) == str(tmp_path / "h.pkl")
 
 
 def test_a_context_made_by_hand_executes_and_resumes_with_its_own_engine():

@@ -38,6 +38,11 @@ class TaskGraph:
         # Guards _readers and every mutation, so a mutation can't slip in as a run starts.
         self._lock = threading.Lock()
         self._topo_cache: dict[str, int] | None = None
+        # What saves a run of this graph (``Run.checkpointer``), handed in by the workflow
+        # that owns the graph, so a run started by hand (``ExecutionContext.create(graph)``
+        # then ``WorkflowEngine().execute(ctx)``) can checkpoint as graflow's can; None
+        # for a bare graph.  Never pickled: it is this process's, not the graph's.
+        self.checkpointer: Any = None
         # The group nodes among ``nodes`` (same ids), kept so membership checks and
         # ``groups()`` don't scan every task of a wide graph.
         self._groups: dict[str, Any] = {}

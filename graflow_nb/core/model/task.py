@@ -12,6 +12,7 @@ import inspect
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from importlib.util import find_spec
 from types import FunctionType, MappingProxyType
 from typing import Any, cast
@@ -21,6 +22,7 @@ from ..data.merge import validate_merge_spec
 from ..errors import ConfigError, GraphCompilationError, TaskError
 from . import scope
 from .backends import backend_name
+from .mapping import item_id
 from .policies import resolve_policy
 from .retry import RetryPolicy
 from .scope import TaskContext
@@ -42,6 +44,7 @@ class Executable(ABC):
     is_group = False
     is_async = False  # an ``async def`` task: the runtime awaits it on the run's event loop
     is_chain = False  # a SequentialTask: a handle whose ends are nodes, never a node
+    is_map = False  # a MapTask: a group whose members are made at run time, one per item
     base_id: str | None = None  # set on iteration tasks: the task whose cycles they count
     handler_type: str | None = None
     timeout: float | None = None
@@ -70,6 +73,24 @@ class Executable(ABC):
         # A group written again (_GroupRespelling) stands for that group: it forwards
         # the group's attributes and operators, so users' type checkers see the group.
         return cast(ParallelGroup, _join_parallel(self, other))
+
+    def map(
+        self, over: str | Callable[[Any], Any] | None = None, *, key: Callable[[Any], Any] | None = None,
+        param: str | None = None, name: str | None = None,
+    ) -> MapTask:
+        """``fetch >> summarize.map(over="fetch") >> combine``: at run time, one branch
+        session per item of ``fetch``'s result, each running this task with the item as
+        its first parameter (or ``param``); ``combine`` gets the results as a list in
+        item order (a dict when ``key=`` names the items, or the value is a dict).
+
+        ``over``: the task whose result (``"<over>.__result__"``), else the channel key,
+        holds the items; a function of the session's channel that returns them; None:
+        the map's one predecessor's result (or, for a map made from a map, the outer
+        map's item).  ``name``: the map node's id (default: this
+        task's, which the map node then stands for).  The node is a parallel group:
+        ``with_execution`` sets its policy, merge, ``max_concurrency``, timeout and
+        backend as for ``a | b``.  See ``core.model.mapping`` for what can be mapped."""
+        return MapTask(self, over, key=key, param=param, name=name)
 
     # -- execution ---------------------------------------------------------------------
     @abstractmethod
@@ -678,6 +699,132 @@ class ParallelGroup(Executable):
         )
 
 
+class MapTask(ParallelGroup):
+    """``task.map(over=...)``: a parallel group whose members are made at run time, one
+    per item of a value (``core.model.mapping``), each a copy of ``template`` named
+    ``<map id>[<label>]`` with the item bound to ``param``.  It has no members while
+    wiring; the coordinator forks the items' branches and hands successors the results
+    (the engine stores them as this node's result)."""
+
+    is_map = True
+    handed: tuple[Any] | None = None  # (items,) handed in by an outer map, for a map of a map
+
+    def __init__(
+        self, template: Executable, over: str | Callable[[Any], Any] | None = None, *,
+        key: Callable[[Any], Any] | None = None, param: str | None = None, name: str | None = None,
+    ):
+        owner = f"{shown(getattr(template, 'task_id', template))}.map(...)"
+        if not isinstance(template, (TaskWrapper, MapTask)) or isinstance(template, IterationTask):
+            raise TypeError(
+                f"{owner}: only a function task (or a map of one) can be mapped over items, got a "
+                f"{type(template).__name__}; put a chain or group inside one task"
+            )
+        if over is not None and not callable(over):
+            check_id(over, f"{owner}: over (a task id, a channel key or a function of the channel)")
+        if key is not None and not callable(key):
+            raise TypeError(f"{owner}: key must be a function of an item (or None), got {describe(key)}")
+        if name is not None:
+            check_id(name, f"{owner}: name")
+        self.template = template
+        self.over = over
+        self.key = key
+        self.param = _item_parameter(template, param, owner)
+        self._item_only = self._takes_item_only(template)
+        wf = _wf()
+        self.tasks = []
+        self.member_id_set = set()
+        self.depth = 1 + (template.depth if isinstance(template, MapTask) else 0)
+        if self.depth > MAX_GROUP_DEPTH:
+            raise GraphCompilationError(f"{owner}: maps of maps may nest at most {MAX_GROUP_DEPTH} deep")
+        self.task_id = name or template.task_id
+        self.backend = "threading"
+        self.backend_config = {}
+        self.max_concurrency = None
+        self.policy = None
+        self.merge = None
+        self.timeout = None
+        self._stand_in(wf, owner)
+
+    def _stand_in(self, wf: Any, owner: str) -> None:
+        """Join the graph in the template's place: an unwired template leaves it (the
+        map now stands for it); an id another wired task holds is refused."""
+        graph = wf.graph
+        template_id = self.template.task_id
+        if (
+            graph.nodes.get(template_id) is self.template and not graph.successors(template_id)
+            and not graph.predecessors(template_id) and graph.group_holding(template_id) is None
+        ):
+            wf.remove_node(template_id)
+        taken = graph.nodes.get(self.task_id)
+        if taken is not None and taken is not self:
+            raise ConfigError(
+                f"{owner}: id {shown(self.task_id)} is taken by a task already wired in this workflow; "
+                f"a map stands for its task under the task's id: map an unwired task, or name the map: "
+                f".map(..., name={(self.task_id + '_each')!r})"
+            )
+        wf.register(self)
+
+    def with_execution(self, backend: Any = None, *args: Any, **kwargs: Any) -> MapTask:
+        """As ``ParallelGroup.with_execution``; backend ``"direct"`` is refused (a map's
+        items each need a branch session of their own)."""
+        if backend_name(backend, f"map {shown(self.task_id)}") == "direct":
+            raise ValueError(f"map {shown(self.task_id)}: backend 'direct' runs no branch sessions; a map's items each need one")
+        super().with_execution(backend, *args, **kwargs)
+        return self
+
+    def member(self, label: str, item: Any) -> Executable:
+        """The task that runs ``item`` in its branch: a copy of the template named
+        ``<map id>[<label>]`` (a dict copy: a 10,000-item map makes 10,000 of these)."""
+        template = self.template
+        copy = object.__new__(type(template))
+        copy.__dict__.update(template.__dict__)
+        copy.task_id = item_id(self.task_id, label)
+        if isinstance(copy, MapTask):
+            copy.handed = (item,)
+            return copy
+        assert isinstance(copy, TaskWrapper) and self.param is not None
+        copy.bound_kwargs = {**copy.bound_kwargs, self.param: item}
+        if self._item_only:
+            # A plain function of the item alone: the engine calls it bare, as it calls
+            # a task that takes nothing (no task context to build per item).
+            copy.func = partial(copy.func, **copy.bound_kwargs)
+        else:
+            copy.takes_nothing = False
+        return copy
+
+    @staticmethod
+    def _takes_item_only(template: Executable) -> bool:
+        """``template`` is a plain ``def`` whose one parameter is the item: nothing
+        else to resolve, inject or await."""
+        return (
+            isinstance(template, TaskWrapper) and type(template.func) is FunctionType
+            and not template.func.__code__.co_flags & _ASYNC and len(template._params) == 1
+            and not template.bound_kwargs and not template.inject_context and not template.inject_llm_client
+            and template.inject_llm_agent is None
+        )
+
+
+def _item_parameter(template: Executable, param: str | None, owner: str) -> str | None:
+    """The parameter of a function task ``template`` that receives each item: ``param``,
+    else its first one the channel may fill; None for a map of a map (it hands items on)."""
+    if isinstance(template, MapTask):
+        if param is not None:
+            raise TypeError(f"{owner}: param names the parameter of a function task; a map hands its items on")
+        return None
+    assert isinstance(template, TaskWrapper)
+    names = [spec[0] for spec in template._params]
+    if param is None:
+        if not names:
+            raise TypeError(
+                f"{owner}: {template.__name__}() takes no parameter to receive an item; give it one "
+                f"(def {template.__name__}(item): ...)"
+            )
+        return names[0]
+    if param not in names:
+        raise TypeError(f"{owner}: {template.__name__}() has no parameter {shown(param)}; it takes {', '.join(names) or 'none'}")
+    return param
+
+
 def _join_scope(task: Executable) -> None:
     """A new task joins the entered workflow (or running session), else, as in graflow,
     the default workflow."""
@@ -765,7 +912,10 @@ def _respelling(left: Executable, right: Executable) -> ParallelGroup | _GroupRe
 def _join_parallel(left: Executable, right: Executable) -> ParallelGroup | _GroupRespelling:
     # ``is_group`` rather than isinstance: Executable is an ABC, and its isinstance is
     # the dearest step of a ``|`` that adds one member to a wide group.
-    if left.is_group and right.is_group:
+    # A map is a group, but ``m | x`` makes it a member: it takes no members of its own.
+    left_joins = left.is_group and not left.is_map
+    right_joins = right.is_group and not right.is_map
+    if left_joins and right_joins:
         wf = _wf()
         left_group, right_group = cast(ParallelGroup, left), cast(ParallelGroup, right)
         if not wf.successors_of(left.task_id) and not wf.successors_of(right.task_id):
@@ -774,11 +924,11 @@ def _join_parallel(left: Executable, right: Executable) -> ParallelGroup | _Grou
                 left_group.add_member(member)
             return left_group
         return ParallelGroup([left, right])
-    if left.is_group:
+    if left_joins:
         group = cast(ParallelGroup, left)
         group.add_member(right)
         return group
-    if right.is_group:
+    if right_joins:
         # graflow adds an edge group -> x here and runs x twice; x simply joins first.
         group = cast(ParallelGroup, right)
         group.add_member(left, index=0)
@@ -893,7 +1043,7 @@ def _wants_context(func: Callable[..., Any]) -> bool:
 
 # The node types themselves, so the operators test ``type(x) in _NODE_TYPES`` before
 # the ABC's isinstance (which a subclass still goes through).
-_NODE_TYPES = frozenset({Task, TaskWrapper, IterationTask, SequentialTask, ParallelGroup})
+_NODE_TYPES = frozenset({Task, TaskWrapper, IterationTask, SequentialTask, ParallelGroup, MapTask})
 
 
 class _Missing:

@@ -80,18 +80,18 @@ def handler(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionCont
 
 def group(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
     """A group node: its members' tasks run (and stop) on their own, wherever its
-    executor puts them; the node itself returns None.  While it runs, an async task of
-    this session (a direct group's member) is waited for, not parked: the session's
-    frames below the group can't be unwound and picked up again."""
+    executor puts them; the node itself returns None (a map: its items' results).
+    While it runs, an async task of this session (a direct group's member) is waited
+    for, not parked: the session's frames below the group can't be unwound and picked
+    up again."""
     parkable = ctx.parkable
     if parkable:
         ctx.parkable = False
     try:
-        execute_group(task, ctx, driver)
+        return execute_group(task, ctx, driver)
     finally:
         if parkable:
             ctx.parkable = True
-    return None
 
 
 def awaited(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:

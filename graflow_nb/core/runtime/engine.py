@@ -25,6 +25,7 @@ from ..errors import (
     CycleLimitExceededError,
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
+    MapItemsError,
     MergeConflictError,
     ParallelGroupError,
     PauseRequested,
@@ -73,6 +74,7 @@ _NOT_RETRIED = (
     StepLimitExceededError,
     MergeConflictError,
     GroupTimeoutError,
+    MapItemsError,
 )
 
 
@@ -192,6 +194,9 @@ class WorkflowEngine:
         except SessionPaused:
             if not run.cancel_event.is_set():
                 run.status = "paused"
+                saver = run.checkpointer
+                if saver is not None and saver.paused_on_timeout(run):
+                    return None  # graflow's answer to a feedback timeout (the alias's)
                 return PausedRun(run)
             # Stopped while a session waited for input: nothing will resume it.
             run.pending.clear()
@@ -336,6 +341,8 @@ class WorkflowEngine:
             task = None
             if ctx.terminate_called:
                 ctx.skip_queued("terminated")
+                if ctx.checkpoint_request is not None:  # asked for before the stop: still written, as graflow
+                    run.saver().write_requested(ctx)
                 return last_result
             if not ctx.goto_called:
                 ctx.enqueue_successors(task_id)

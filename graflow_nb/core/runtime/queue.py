@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..model.task import Executable
+
+
+@dataclass(frozen=True)
+class QueuedTask:
+    """One queued task as graflow's ``get_pending_task_specs()`` lists it (its
+    ``TaskSpec``): the task and its id; nothing else of graflow's spec (status, retry
+    counts) is kept per queued task here."""
+
+    executable: Executable
+
+    @property
+    def task_id(self) -> str:
+        return self.executable.task_id
 
 
 class InMemoryTaskQueue:
@@ -141,6 +155,11 @@ class InMemoryTaskQueue:
     def snapshot(self) -> list[str]:
         with self._lock:
             return [task.task_id for task in self._list[self._head :]]
+
+    def get_pending_task_specs(self) -> list[QueuedTask]:
+        """graflow's: the tasks still queued, in order (a copy: the queue is unchanged)."""
+        with self._lock:
+            return [QueuedTask(task) for task in self._list[self._head :]]
 
     def is_empty(self) -> bool:
         return len(self._list) <= self._head

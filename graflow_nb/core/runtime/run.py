@@ -199,6 +199,11 @@ class Run:
     """The record of one run (``wf.last_run``): its status, sessions, task attempts and
     groups, kept after it ends so a failed run stays inspectable."""
 
+    # The loop of its async tasks (core.runtime.loop), made as the first one starts, and
+    # the caller's loop when ``aexecute`` started the run.
+    loop: RunLoop | None = None
+    lent_loop: LentLoop | None = None
+
     def __init__(self, root_session_id: str, max_steps: int, max_workers: int, bus: EventBus, workflow_name: str = ""):
         self.root_session_id = root_session_id
         self.workflow_name = workflow_name
@@ -222,8 +227,6 @@ class Run:
         self.announced = False  # run_started was emitted (core.engine)
         self.ended: float | None = None
         self.cancel_event = threading.Event()
-        self.loop: RunLoop | None = None  # its async tasks' (core.runtime.loop), made as the first starts
-        self.lent_loop: LentLoop | None = None  # the caller's, when aexecute started the run
         self._fork_counts: dict[str, int] = {}
         # Guards steps, sessions and _fork_counts: branch threads fork and count steps.
         self._lock = threading.Lock()
@@ -244,6 +247,7 @@ class Run:
         self.pending: dict[str, PendingInput] = {}  # key -> question, while paused
         self.answers: dict[str, Any] = {}  # key -> answer given with resume()
         self.responses: dict[str, Any] = {}  # key -> the whole FeedbackResponse an answer came in
+        self.feedback_manager: Any = None  # one handed in (ctx.feedback_manager = m), graflow's way
         self.handlers: dict[str, Any] = {}  # name -> TaskHandler (WorkflowEngine.register_handler)
         self.root_context: Any = None  # the root Session (core.session imports this module)
         # Collaborators handed in by whoever starts the run (the front door, a restore,
@@ -553,13 +557,13 @@ class Run:
         return str(path)
 
     def saver(self) -> Any:
-        """The checkpoint saver this run was handed (``core.checkpoint``), or a
-        ``ConfigError`` for a run started without one."""
+        """The checkpoint saver this run was handed (``core.checkpoint``; a workflow's
+        graph hands it to every run of it), or a ``ConfigError`` for a run without one."""
         if self.checkpointer is None:
             raise ConfigError(
-                f"run {self.root_session_id!r} has no checkpoint saver: it was started by hand "
-                f"(WorkflowEngine().execute(ctx)); run it with wf.execute(...) to save it, or use "
-                f"CheckpointManager.create_checkpoint(ctx)"
+                f"run {self.root_session_id!r} has no checkpoint saver: its graph belongs to no workflow "
+                f"(a bare TaskGraph); build the graph inside `with workflow(...)` (a run of a workflow's "
+                f"graph can save however it was started), or use CheckpointManager.create_checkpoint(ctx)"
             )
         return self.checkpointer
 
@@ -681,8 +685,8 @@ class Run:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_answered", "cancel_event", "loop", "lent_loop", "pool", "gate", "task_slots", "task_threads", "executor",
-                     "driver", "event_logs"):
+        for name in ("_lock", "_answered", "cancel_event", "loop", "lent_loop", "pool", "gate", "task_slots", "task_threads",
+                     "executor", "driver", "event_logs", "feedback_manager"):
             state.pop(name, None)
         state["bus"] = EventBus()
         state["observer_errors"] = []  # they hold live callbacks of this process, as the bus does
@@ -702,6 +706,7 @@ class Run:
         self.gate = None
         self.executor = None
         self.driver = None
+        self.feedback_manager = None
         self.event_logs = {}
         self.set_concurrency(self.max_concurrency)
 

@@ -122,6 +122,7 @@ class Session:
         self.run = _new_run(self.session_id, max_steps, max_workers, observers, workflow, gate, default_policy,
                             max_concurrency, ready_parallel, executor)
         self.run.root_context = self
+        self.run.checkpointer = getattr(graph, "checkpointer", None)  # the saver the graph's workflow handed in, if any
         self.channel: Channel = MemoryChannel(self.session_id, initial_channel)
         self.depth = 0
         self.task_queue = InMemoryTaskQueue(self.session_id)
@@ -685,8 +686,20 @@ class Session:
     @property
     def feedback_manager(self) -> FeedbackManager:
         """Where another thread lists and answers this run's questions (graflow's
-        ``list_pending_requests()`` / ``provide_feedback(feedback_id, response)``)."""
-        return FeedbackManager(self.run)
+        ``list_pending_requests()`` / ``provide_feedback(feedback_id, response)``); the
+        one handed in with ``ctx.feedback_manager = manager``, if any."""
+        handed = self.run.feedback_manager
+        return handed if handed is not None else FeedbackManager(run=self.run)
+
+    @feedback_manager.setter
+    def feedback_manager(self, manager: FeedbackManager) -> None:
+        """graflow's way of giving a run (or the context resumed from its checkpoint) a
+        manager it made: the manager answers this run's questions, with the answers it
+        was already given."""
+        if not isinstance(manager, FeedbackManager):
+            raise TypeError(f"ctx.feedback_manager takes a FeedbackManager, got {type(manager).__name__}")
+        manager.attach(self.run)
+        self.run.feedback_manager = manager
 
     def terminate_workflow(self, message: str) -> None:
         self.terminate_called = self.control_set = True

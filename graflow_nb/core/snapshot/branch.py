@@ -106,7 +106,10 @@ def open_branch(
     parent.run.pool = None
     branch.event_log = log  # type: ignore[attr-defined]  # read back by branch_outcome
     if state is None:
-        branch.add_to_queue(branch.lookup(spec.member_id))
+        own = (tasks or {}).get(spec.member_id)
+        if isinstance(own, Executable):  # a member made at run time (a map's item): the branch holds it
+            branch.dynamic_nodes = {spec.member_id: own}
+        branch.add_to_queue(own if isinstance(own, Executable) else branch.lookup(spec.member_id))
     else:
         branch.task_queue.restore([branch.lookup(task_id) for task_id in state.queue])
     return branch

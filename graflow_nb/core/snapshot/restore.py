@@ -19,8 +19,9 @@ from ..context import ExecutionContext
 from ..data.channel import MISSING, BranchChannel, Channel, MemoryChannel
 from ..events import EventBus, Observer
 from ..model.graph import TaskGraph
-from ..model.task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
+from ..model.task import Executable, IterationTask, MapTask, ParallelGroup, Task, TaskWrapper
 from ..runtime.groups.coordinator import GroupRun
+from ..runtime.groups.mapping import members_of, read_items
 from ..runtime.queue import InMemoryTaskQueue
 from ..runtime.run import Run, SessionRecord, last_attempt
 from ..runtime.session import Session
@@ -188,6 +189,9 @@ def build_task(spec: TaskSpec, ctx: Session, tasks: Resolver) -> Executable:
     given = tasks.get(spec.task_id)
     if isinstance(given, Executable):
         return given
+    item = _map_member(spec, ctx)
+    if item is not None:
+        return item
     if spec.kind == "iteration":
         base = ctx.lookup(spec.base_id or "")
         if not isinstance(base, TaskWrapper):
@@ -208,6 +212,25 @@ def build_task(spec: TaskSpec, ctx: Session, tasks: Resolver) -> Executable:
     options = dict(spec.options)
     options["bound_kwargs"] = dict(options.get("bound_kwargs") or {})
     return TaskWrapper(spec.task_id, func, register_to_context=False, **options)
+
+
+def _map_member(spec: TaskSpec, ctx: Session) -> Executable | None:
+    """The member ``spec`` stands for when ``ctx`` is a branch of a map and ``spec`` its
+    item's task: made again by the map from the saved item, so it runs the code the
+    map's task has now (None for any other task)."""
+    record, parent = ctx.record, ctx.parent_context
+    if parent is None or record.group_id is None or spec.task_id != record.member_id:
+        return None
+    node = parent.lookup(record.group_id) if parent.knows(record.group_id) else None
+    if not isinstance(node, MapTask) or not spec.task_id.startswith(node.task_id + "["):
+        return None
+    label = spec.task_id[len(node.task_id) + 1 : -1]
+    if spec.kind == "map" and spec.data is not None:
+        return node.member(label, spec.data[0])
+    bound = spec.options.get("bound_kwargs") or {}
+    if spec.kind == "function" and node.param in bound:
+        return node.member(label, bound[node.param])
+    return None
 
 
 def _find_function(spec: TaskSpec, ctx: Session) -> Callable[..., Any]:
@@ -317,8 +340,16 @@ def _restore_group(group: GroupState, parent: Session, contexts: dict[str, Execu
     node = parent.lookup(group.group_id)
     if not isinstance(node, ParallelGroup):
         raise SnapshotError(f"{shown(group.group_id)} in session {shown(parent.session_id)} is no longer a group")
-    state = GroupRun(node, parent)  # its own stop flag; the branches are the saved ones
-    state.branches = [contexts[sid] for sid in group.branch_ids]
+    branches: list[Session] = [contexts[sid] for sid in group.branch_ids]
+    if isinstance(node, MapTask):
+        # Its members are the ones its branches hold; its keys are read again from the
+        # value it mapped over, as saved in the parent's channel.
+        items = read_items(node, parent)
+        state = GroupRun(node, parent, None, members_of(branches), items.keys)
+        state.map_source = items.source_key
+    else:
+        state = GroupRun(node, parent)  # its own stop flag; the branches are the saved ones
+    state.branches = branches
     state.outcomes = list(group.outcomes)
     state.deadline = None if group.remaining is None else time.monotonic() + group.remaining
     for branch in state.branches:

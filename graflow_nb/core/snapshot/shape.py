@@ -21,7 +21,7 @@ def graph_shape(graph: TaskGraph) -> GraphShape:
 
 
 def _kind(node: Executable) -> str:
-    return "group" if node.is_group else "task"
+    return "map" if node.is_map else "group" if node.is_group else "task"
 
 
 def check_shape(saved: GraphShape, graph: TaskGraph, workflow_name: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..checks import shown
 from ..data.channel import MISSING, BranchChannel, Channel, MemoryChannel
-from ..model.task import Executable, IterationTask, ParallelGroup, Task, TaskWrapper
+from ..model.task import Executable, IterationTask, MapTask, ParallelGroup, Task, TaskWrapper
 from ..runtime.groups.coordinator import GroupRun
 from ..runtime.run import Run
 from ..runtime.session import Session
@@ -164,6 +164,8 @@ def task_spec(node: Executable) -> TaskSpec:
         where = f"{getattr(func, '__module__', None)}:{getattr(func, '__qualname__', None)}"
         options = node.settings()
         return TaskSpec(node.task_id, "function", function=where, options=options)
+    if isinstance(node, MapTask):  # an item of a map of maps: rebuilt from its map and item
+        return TaskSpec(node.task_id, "map", data=node.handed)
     if isinstance(node, ParallelGroup):
         options = {name: getattr(node, name) for name in ("backend", "backend_config", "max_concurrency", "policy", "merge", "timeout")}
         return TaskSpec(node.task_id, "group", options=options, members=tuple(node.member_ids))

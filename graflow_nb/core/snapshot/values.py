@@ -72,11 +72,11 @@ class TaskSpec:
     """A task created at run time, without its code (see the module docstring)."""
 
     task_id: str
-    kind: str  # "function" | "iteration" | "group" | "pseudo"
+    kind: str  # "function" | "iteration" | "group" | "map" | "pseudo"
     function: str | None = None  # "module:qualname" of a function task
     options: dict[str, Any] = field(default_factory=dict)
     base_id: str | None = None  # an iteration's task
-    data: Any = None  # an iteration's data
+    data: Any = None  # an iteration's data; a map's item (of a map made from a map)
     members: tuple[str, ...] = ()  # a group's member ids
 
 

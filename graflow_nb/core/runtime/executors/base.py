@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ...model.task import ParallelGroup
+    from ...model.task import Executable, ParallelGroup
     from ..loop import AsyncAttempt
     from ..run import Run
     from ..session import Session
@@ -35,6 +35,7 @@ class Branches(Protocol):
 
     group: ParallelGroup
     run: Run
+    members: list[Executable]  # a map's are made as it runs: not the group's tasks
     branches: list[Session]
 
     def run_here(self, index: int) -> None:

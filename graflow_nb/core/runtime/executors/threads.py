@@ -58,7 +58,7 @@ class ThreadExecutor(BranchExecutor):
     def start(self, branches: Branches, indices: list[int], limit: int) -> Batch:
         jobs = _Jobs(branches, indices)
         fork = ForkJoin(self.pool, jobs, limit)
-        members = branches.group.tasks
+        members = branches.members
         # Members that all are async tasks park: the pool's stall monitor is patient
         # with their fork (see pool._patience); one sync member may block a thread.
         fork.parking = all(members[index].is_async for index in indices)

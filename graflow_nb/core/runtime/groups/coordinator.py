@@ -42,23 +42,30 @@ from ..executors.base import Batch
 from ..executors.registry import executor_for
 from ..interrupt import ctrl_c_here
 from ..loop import settle_parked
+from . import mapping
 from .base import Driver
 from .direct import execute_direct
 
 if TYPE_CHECKING:
     from ...data.channel import BranchChannel
-    from ...model.task import ParallelGroup
+    from ...model.task import Executable, MapTask, ParallelGroup
     from ..session import Session
 
 
-def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> None:
-    """Run one group node of ``parent`` to its end; ``engine`` drains each branch."""
+def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> Any:
+    """Run one group node of ``parent`` to its end; ``engine`` drains each branch.
+    Returns the node's result: None for a group, the items' results for a map."""
     if group.backend == "direct":
         execute_direct(group, parent, engine)  # graflow's DIRECT: members in the parent session
-        return
+        return None
     parked = parent.own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
     if parked is None:
-        state = GroupRun(group, parent, engine)
+        if group.is_map:  # its members are made now, one per item (core.runtime.groups.mapping)
+            items = mapping.read_items(cast("MapTask", group), parent)
+            state = GroupRun(group, parent, engine, mapping.members_for(cast("MapTask", group), items, parent), items.keys)
+            state.map_source = items.source_key
+        else:
+            state = GroupRun(group, parent, engine)
         state.fork()
         state.run_members(range(len(state.members)))
     else:
@@ -70,6 +77,9 @@ def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> None
         parent.own("parked_groups")[group.task_id] = state
         raise SessionPaused(parent.session_id, [b.session_id for b in state.paused_branches()])
     state.finish()
+    if group.is_map:
+        return mapping.collect(state.members, state.branches, state._succeeded(), state.keys)
+    return None
 
 
 class GroupRun:
@@ -82,7 +92,10 @@ class GroupRun:
     # as it ends, so a finished member keeps nothing of it.
     _context: contextvars.Context
 
-    def __init__(self, group: ParallelGroup, parent: Session, engine: Driver | None = None):
+    def __init__(
+        self, group: ParallelGroup, parent: Session, engine: Driver | None = None,
+        members: list[Executable] | None = None, keys: list[Any] | None = None,
+    ):
         self.group = group
         # Drains the branches run here; a group restored from a checkpoint gets the
         # resuming engine when execute_group re-enters it.
@@ -90,7 +103,13 @@ class GroupRun:
         self.parent = parent
         self.run = parent.run
         self.policy = resolve_policy(group.policy if group.policy is not None else self.run.default_policy)
-        self.members = list(group.tasks)
+        # A map's members are made at run time, one per item; ``keys``: a keyed map's
+        # result keys, in item order (None: its results are a list).
+        self.members = list(group.tasks) if members is None else members
+        self.keys = keys
+        # The channel key a map read its items from: a remote executor ships each
+        # member its own item, and leaves the whole value out of the parent's view.
+        self.map_source: str | None = None
         self.stop_event = threading.Event()
         self.branches: list[Session] = []
         self.outcomes: list[TaskResult | None] = [None] * len(self.members)
@@ -100,6 +119,8 @@ class GroupRun:
     def fork(self) -> None:
         parent, group = self.parent, self.group
         self.branches = parent.fork_branches(self.members, group.task_id, parent.current_order_key)
+        if group.is_map:
+            mapping.hold_members(self.branches, self.members)
         for branch in self.branches:
             branch.cancel_event = self.stop_event
         if self.run.bus.active:
