@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from . import hooks
@@ -27,6 +28,7 @@ from .model.scope import active_workflow
 from .model.scope import running_session as running_session  # graflow_nb.notebook, observe read it here
 from .runtime.engine import WorkflowEngine
 from .runtime.handle import RunHandle
+from .runtime.loop import run_lending_loop
 from .user_frames import for_caller
 
 if TYPE_CHECKING:
@@ -297,6 +299,14 @@ class WorkflowContext:
             __tracebackhide__ = True
             raise for_caller(error)
         return (result, ctx) if ret_context else result
+
+    async def aexecute(self, *args: Any, **kwargs: Any) -> Any:
+        """``execute`` for async code: ``await wf.aexecute(...)`` takes the same
+        arguments and runs the workflow's ``async def`` tasks on the caller's running
+        loop, so a client made on it earlier (an ``httpx.AsyncClient`` from another
+        cell) works inside tasks.  Sync tasks run on the worker pool, and the loop stays
+        free while the run goes on.  Cancelling the await cancels the run."""
+        return await run_lending_loop(partial(self.execute, *args, **kwargs))
 
     def _live_view(self, live: Any, observers: list[Observer]) -> Any:
         """The notebook layer's live view for ``live`` (None if not asked for), already
