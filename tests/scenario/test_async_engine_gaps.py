@@ -36,8 +36,6 @@ def fan_out(name: str, body, width: int, sink: bool = True):
     return wf
 
 
-@pytest.mark.xfail(strict=True, reason="Run.cancel() while sync members run ends the run 'cancelled', "
-                   "but execute() returns None instead of raising: the caller can't tell the sink never ran")
 def test_run_cancel_while_sync_members_run_raises_from_execute():
     def slow(n):
         time.sleep(0.6)

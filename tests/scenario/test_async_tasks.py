@@ -18,7 +18,7 @@ import warnings
 import pytest
 
 from graflow_nb import BlockedLoopWarning, ExecutionContext, ParallelGroup, TaskWrapper, WorkflowEngine, task, workflow
-from graflow_nb.core.errors import GroupTimeoutError, ParallelGroupError, TaskTimeoutError
+from graflow_nb.core.errors import GraflowWorkflowCanceledError, GroupTimeoutError, ParallelGroupError, TaskTimeoutError
 from graflow_nb.core.handler import TaskHandler
 
 
@@ -355,7 +355,7 @@ def test_run_cancel_from_another_thread_cancels_an_async_root_task():
 
     threading.Thread(target=cancel_when_started, daemon=True).start()
     begun = time.monotonic()
-    with pytest.raises(Exception, match="cancelled at an await"):
+    with pytest.raises(GraflowWorkflowCanceledError, match="the run was cancelled"):
         wf.execute("slow")
     assert time.monotonic() - begun < 3
     assert finished == ["slow"]
