@@ -154,7 +154,7 @@ def test_the_first_analysis_example_prints_what_the_readme_shows():
         exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
     assert printed.getvalue() == shown
     first_screens = README[: README.index("## Documentation")]
-    assert "from graflow_nb import DebuggerWidget, HumanInputPanel, TaskInspector" in first_screens
+    assert "from graflow_nb import DebuggerWidget, GraphView, HumanInputPanel, TaskInspector" in first_screens
     import graflow_nb
 
-    assert all(getattr(graflow_nb, name) for name in ("DebuggerWidget", "HumanInputPanel", "TaskInspector"))
+    assert all(getattr(graflow_nb, name) for name in ("DebuggerWidget", "GraphView", "HumanInputPanel", "TaskInspector"))
