@@ -44,6 +44,7 @@ except ImportError:  # a checkout that is not installed: use the package next to
     import graflow_nb
     from graflow_nb import task, workflow
 
+import async_rows  # noqa: E402  (beside this file: the async tasks' rows)
 import dask_rows  # noqa: E402  (beside this file: the Dask backend's rows)
 import floors  # noqa: E402
 import least_engine  # noqa: E402
@@ -843,6 +844,8 @@ WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "dask-channel-1mb-64": (dask_rows.wl_dask_channel, 5, 2),
     "checkpoint-1000": (wl_checkpoint(1000), 5, 2),
     "checkpoint-64-1mb": (wl_checkpoint(64), 9, 3),
+    "async-fanout-10000": (async_rows.wl_async_fanout, 3, 1),
+    "async-chain-1000": (async_rows.wl_async_chain, 11, 3),
     "rerun-cached": (
         lambda repeats: rerun_rows.wl_rerun_cached(repeats, build_chain, build_fanout, _noop, CHAIN_LENGTH, TRIVIAL_WIDTH),
         7, 3,
@@ -1016,6 +1019,7 @@ def main(argv: list[str] | None = None) -> int:
         workloads[name] = {"repeats": n, **function(n)}
         log(f"{name}: done in {time.perf_counter() - t0:.2f} s")
     observer_cost(workloads)
+    async_rows.beside_thread_rows(workloads)
 
     report = {
         "machine": {

@@ -42,6 +42,9 @@ ROWS: list[Row] = [
     Row("map-trivial-10000, per item, vs the same fan-out with |", "map-trivial-10000", "us_per_item", "us", 1.25, "map-trivial-10000", "group_us_per_member"),
     Row("fanout-1000 of 20 ms sleeps, wall", "fanout-1000", "ratio", "x sleep", 1.10, "fanout-1000", "floor_ratio"),
     Row("live view on fanout-1000, slowdown (groups fold)", "fanout-1000-live", "slowdown_pct", "%", 10.0, also="picture_folded"),
+    # async tasks (issue 24): one loop, no thread per waiting branch
+    Row("async-fanout-10000 of 1 s awaits, vs asyncio.gather", "async-fanout-10000", "wall_s", "s", 1.5, "async-fanout-10000", "gather_wall_s"),
+    Row("async-fanout-10000, peak threads", "async-fanout-10000", "peak_threads", "threads", 31),
 ]
 
 

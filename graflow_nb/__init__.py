@@ -39,6 +39,7 @@ from .core.errors import (
 )
 from .core.model.task import DASK_EXTRA
 from .core.runtime.executors.registry import register_executor
+from .core.runtime.loop import BlockedLoopWarning
 from .graflow_names import install_refusals
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
@@ -189,7 +190,7 @@ __all__ = [
     "TaskWrapper", "ParallelGroup", "MapTask", "TaskGraph", "ExecutionContext", "WorkflowEngine",
     "GraflowError", "GraflowRuntimeError", "ParallelGroupError", "CycleLimitExceededError",
     "RetryLimitExceededError", "GraflowWorkflowCanceledError", "GraphCompilationError",
-    "DuplicateTaskError", "MergeConflictError", "IsolationWarning", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
+    "DuplicateTaskError", "MergeConflictError", "IsolationWarning", "BlockedLoopWarning", "draw_graph", "draw_sessions", "draw_run", "draw_timeline",
     "record", "load_pipeline", "to_pipeline", "alias_graflow",
     "DebuggerWidget", "GraphView", "HumanInputPanel", "RunInputs", "TaskInspector", "BuilderWidget",
 ]

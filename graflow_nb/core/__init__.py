@@ -40,12 +40,13 @@ from .model.retry import RetryPolicy
 from .model.task import Executable, MapTask, ParallelGroup, SequentialTask, Task, TaskWrapper, chain, parallel
 from .runtime.engine import WorkflowEngine
 from .runtime.handle import RunHandle, WaitingForInput
+from .runtime.loop import BlockedLoopWarning
 from .runtime.queue import InMemoryTaskQueue
 from .runtime.run import Run, SessionRecord, TaskRun
 from .workflow import WorkflowContext, workflow
 
 __all__ = [
-    "AbandonedAttemptsLimitError", "AtLeastNGroupPolicy", "CheckpointManager", "CheckpointMetadata", "BestEffortGroupPolicy", "BranchChannel", "Channel", "ConfigError",
+    "AbandonedAttemptsLimitError", "AtLeastNGroupPolicy", "BlockedLoopWarning", "CheckpointManager", "CheckpointMetadata", "BestEffortGroupPolicy", "BranchChannel", "Channel", "ConfigError",
     "CriticalGroupPolicy", "CycleLimitExceededError", "DuplicateTaskError", "Event", "EventBus",
     "EventKind", "EventLog", "Executable", "ExecutionContext", "GraflowError", "GraflowRuntimeError",
     "GraflowWorkflowCanceledError", "GraphCompilationError", "GraphMutationError",

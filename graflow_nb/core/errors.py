@@ -327,6 +327,16 @@ class SessionPaused(GraflowError):
         super().__init__(f"session {session_id!r} is waiting for input ({', '.join(waiting)})")
 
 
+class AwaitParked(BaseException):  # noqa: N818  # a signal, not an error, like SessionPaused
+    """Internal: a session handed its async task to the run's loop and stops without a
+    thread (its ``awaiting`` attempt); the worker pool runs it on when that ends
+    (``core.runtime.loop``).  A ``BaseException``: no ``except Exception`` may keep it."""
+
+    def __init__(self, session_id: str):
+        self.session_id = session_id
+        super().__init__(session_id)
+
+
 class PauseRequested(GraflowError):
     """Internal: raised inside a task by ``request_feedback`` when no answer is there yet."""
 

@@ -15,6 +15,7 @@ import itertools
 import pathlib
 import threading
 from collections import deque
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from . import hooks
@@ -31,6 +32,7 @@ from .model.scope import active_workflow
 from .model.scope import running_session as running_session  # graflow_nb.notebook, observe read it here
 from .runtime.engine import WorkflowEngine
 from .runtime.handle import RunHandle
+from .runtime.loop import run_lending_loop
 from .user_frames import for_caller
 
 if TYPE_CHECKING:
@@ -336,6 +338,14 @@ class WorkflowContext:
             call["cache"] = last.cache.store
         self._rerun_from = from_
         return self.execute(**call)
+
+    async def aexecute(self, *args: Any, **kwargs: Any) -> Any:
+        """``execute`` for async code: ``await wf.aexecute(...)`` takes the same
+        arguments and runs the workflow's ``async def`` tasks on the caller's running
+        loop, so a client made on it earlier (an ``httpx.AsyncClient`` from another
+        cell) works inside tasks.  Sync tasks run on the worker pool, and the loop stays
+        free while the run goes on.  Cancelling the await cancels the run."""
+        return await run_lending_loop(partial(self.execute, *args, **kwargs))
 
     def _live_view(self, live: Any, observers: list[Observer]) -> Any:
         """The notebook layer's live view for ``live`` (None if not asked for), already

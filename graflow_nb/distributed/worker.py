@@ -202,6 +202,7 @@ def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes,
         error = raised
     finally:
         run.pool.shutdown()
+        run.close_loop()  # the branch's async tasks ran on a loop of this worker's
     paused = None
     if isinstance(error, SessionPaused):
         branch.event_log = EventLog()  # its events came home already

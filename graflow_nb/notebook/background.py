@@ -35,8 +35,15 @@ class HtmlTarget:
     """A display handle's ``update`` onto an ``HTML`` widget: what the live view draws
     into for a started run."""
 
-    def __init__(self, widget: widgets.HTML):
+    def __init__(self, widget: widgets.HTML, host: widgets.Box | None = None):
         self.widget = widget
+        self.host = host  # where a live view drawn by a widget (GraphLiveView) puts it
+
+    def show_widget(self, view: widgets.DOMWidget) -> None:
+        """Put the live view's widget in the panel: its frames then change only its state."""
+        if self.host is None:
+            raise RuntimeError("this target has no place for a widget")
+        self.host.children = (view,)
 
     def update(self, obj: Any, raw: bool = False) -> None:
         bundle = obj if raw else _bundle(obj)
@@ -78,12 +85,13 @@ class RunPanel(widgets.VBox):
         self.cancel_button.on_click(lambda _b: self._cancel())
         self.live_note = widgets.HTML()
         self.live_picture = widgets.HTML()
+        self.live_area = widgets.Box()  # the GraphView of a live view drawn by one
         self.inputs = widgets.VBox()
         self.form: HumanInputPanel | None = None
         children: list[Any] = [widgets.HBox([self.status, self.cancel_button])]
         if live_view is not None:
-            live_view.targets = (HtmlTarget(self.live_note), HtmlTarget(self.live_picture))
-            children += [self.live_note, self.live_picture]
+            live_view.targets = (HtmlTarget(self.live_note, self.live_area), HtmlTarget(self.live_picture))
+            children += [self.live_note, self.live_area, self.live_picture]
         super().__init__([*children, self.inputs])
         self.add_class("graflow-started-run")
         # Guards form: the run's thread (a pause, the end) and a click redraw at once.

@@ -73,8 +73,11 @@ class GraphLiveView(LiveView):
                 return False
             view.refresh()
             if not self._shown:
-                note = placeholder(self.workflow.name)
-                self._handle.update({**note, **view.mimebundle_widget()}, raw=True)
+                if self.targets is not None:  # a started run's panel holds the widget itself
+                    self.targets[0].show_widget(view)
+                else:
+                    note = placeholder(self.workflow.name)
+                    self._handle.update({**note, **view.mimebundle_widget()}, raw=True)
                 self._shown = True
         return True
 
@@ -93,7 +96,9 @@ class GraphLiveView(LiveView):
         if self.options["final"]:
             try:
                 self.view.refresh(run, relayout=True)
-                final.picture = self.view.show()
+                # A started run's cell ended long ago: its panel keeps the widget, and
+                # nothing new is displayed (it would land wherever a cell runs now).
+                final.picture = None if self.targets is not None else self.view.show()
             except BaseException as error:  # the run's own result or exception matters more
                 self._failed("final picture", error)
         keep_final(run, final)

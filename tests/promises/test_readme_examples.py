@@ -46,6 +46,25 @@ def test_the_diamond_example_prints_what_the_readme_shows():
     assert printed.getvalue() == "10\n" + shown
 
 
+def test_the_async_twin_of_the_diamond_gives_the_same_result_and_session_tree():
+    """The README's async diamond: two ``async def`` branches, the same 10 and the same
+    tree as the sync example above it, and its branches waited at once."""
+    blocks = fenced_blocks(README)
+    sync_at = next(i for i, (language, _) in enumerate(blocks) if language == "python")
+    tree = blocks[sync_at + 1][1]
+    at = next(i for i, (language, body) in enumerate(blocks) if language == "python" and "async def transform_a" in body)
+    code = blocks[at][1]
+    namespace = {"__name__": "readme"}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "README.md", "exec"), namespace)
+    assert printed.getvalue() == "10\n"
+    run = namespace["wf"].last_run
+    assert run.session_tree() + "\n" == tree
+    a, b = (next(t for t in run.task_runs if t.task_id == name) for name in ("transform_a", "transform_b"))
+    assert a.start < b.end and b.start < a.end  # the two awaits overlapped
+
+
 def members_writing(values: dict[str, dict[str, object]], merge):
     """fork >> (members) >> sink, each member setting its keys; the sink returns the
     channel's values for every key any member wrote."""
@@ -135,7 +154,7 @@ def test_the_first_analysis_example_prints_what_the_readme_shows():
         exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
     assert printed.getvalue() == shown
     first_screens = README[: README.index("## Documentation")]
-    assert "from graflow_nb import DebuggerWidget, HumanInputPanel, TaskInspector" in first_screens
+    assert "from graflow_nb import DebuggerWidget, GraphView, HumanInputPanel, TaskInspector" in first_screens
     import graflow_nb
 
-    assert all(getattr(graflow_nb, name) for name in ("DebuggerWidget", "HumanInputPanel", "TaskInspector"))
+    assert all(getattr(graflow_nb, name) for name in ("DebuggerWidget", "GraphView", "HumanInputPanel", "TaskInspector"))

@@ -42,6 +42,7 @@ class Executable(ABC):
     __slots__ = ()  # subclasses keep a __dict__ unless they say otherwise (SequentialTask)
     task_id: str
     is_group = False
+    is_async = False  # an ``async def`` task: the runtime awaits it on the run's event loop
     is_chain = False  # a SequentialTask: a handle whose ends are nodes, never a node
     is_map = False  # a MapTask: a group whose members are made at run time, one per item
     base_id: str | None = None  # set on iteration tasks: the task whose cycles they count
@@ -162,7 +163,7 @@ class TaskWrapper(Executable):
         if not callable(func):
             raise TypeError(f"task {shown(task_id)}: {describe(func)} is not callable")
         if func.__code__.co_flags & _ASYNC if type(func) is FunctionType else _async_kind(func):
-            raise TypeError(_async_refusal(task_id, _async_kind(func) or ""))
+            self._take_async(task_id, func)  # before the parameters: it is never called bare
         self.task_id = task_id
         self.func = func
         if (
@@ -199,6 +200,14 @@ class TaskWrapper(Executable):
         self.__wrapped__ = func
         if register_to_context:
             _join_scope(self)
+
+    def _take_async(self, task_id: str, func: Callable[..., Any]) -> None:
+        """An ``async def`` task: the engine awaits it on the run's event loop (through
+        its awaited call kind, never bare).  An async generator is refused here."""
+        if _async_kind(func) == "an async generator":
+            raise TypeError(_async_refusal(task_id))
+        self.is_async = True
+        self.takes_nothing = False  # __init__ only ever sets it False
 
     def _configure(
         self,
@@ -378,14 +387,16 @@ class TaskWrapper(Executable):
         ``kwargs`` go to the function too, kwargs over everything else (graflow's order)."""
         ctx = scope.running_session()
         task_ctx = None if ctx is None else ctx.current_task_context
-        if task_ctx is not None and task_ctx.task_id == self.task_id:
-            resolved = {**self.resolve_kwargs(task_ctx), **kwargs}
+        running = task_ctx if task_ctx is not None and task_ctx.task_id == self.task_id else None
+        if running is not None:
+            resolved = {**self.resolve_kwargs(running), **kwargs}
         else:
             task_ctx = self._direct_call_context() if self.inject_context else None
             resolved = {**self.bound_kwargs, **kwargs}
-        if self.inject_context:
-            return self.func(task_ctx, *args, **resolved)
-        return self.func(*args, **resolved)
+        result = self.func(task_ctx, *args, **resolved) if self.inject_context else self.func(*args, **resolved)
+        if running is not None and self.is_async:
+            return running.run_coroutine(result)  # the attempt's coroutine, on the run's loop
+        return result
 
     def _direct_call_context(self) -> TaskContext:
         """A context of its own for a task called outside any run (graflow's throwaway)."""
@@ -1006,17 +1017,15 @@ def _async_kind(func: Callable[..., Any]) -> str | None:
     return None
 
 
-def _async_refusal(task_id: str, kind: str) -> str:
-    """Why an async task is refused, and what to write instead, in a few lines.
+def _async_refusal(task_id: str) -> str:
+    """Why an async generator task is refused, and what to write instead, in a few lines.
 
-    Calling it would hand its successor an un-awaited coroutine and fail later, far from
-    the cause; refusing it where it is defined is the clear answer until tasks are awaited.
-    """
-    gives = "an async generator object" if kind == "an async generator" else "an un-awaited coroutine"
+    A task has one result for its successors; a generator's items would need a stream
+    the engine does not offer, and calling it would hand on an async generator object."""
     return (
-        f"task {shown(task_id)} is {kind}; graflow_nb does not await tasks yet, so its successors "
-        f"would get {gives} instead of its result. Write it with plain 'def' (for I/O, a "
-        f"synchronous client such as httpx.Client or requests; parallel calls go in a group: a | b | c)."
+        f"task {shown(task_id)} is an async generator; a task returns one result, so graflow_nb "
+        f"does not take 'async def ... yield' tasks. Collect the items and return them as a list "
+        f"(an 'async def' task that returns is awaited on the run's event loop)."
     )
 
 

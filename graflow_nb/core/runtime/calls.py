@@ -7,26 +7,29 @@ every attempt: ``call(driver, ctx, task, task_ctx, record) -> result``.
 - ``handler``: a task declared with ``@task(handler=name)``, run by that handler;
 - ``group``: a parallel group node, run by the coordinator (which forks its branches);
 - ``timed``: a task with a ``timeout``, on a timed-attempt thread (``core.timed``);
+- ``awaited``: an ``async def`` task, its coroutine on the run's event loop
+  (``core.runtime.loop``), its timeout there too.
 - ``cached``: any task but a group in a run with a cache (``execute(cache=...)``): the
   run's cache (``core.cache``, handed in as ``run.cache``) says whether to replay it
   (``recording.replay``: its result, channel changes and control calls) or to call it
   by its own kind while ``recording`` writes down what it does, for the next run.
 
-The fifth kind, a bare call (a function task that takes nothing: no context is built),
+The sixth kind, a bare call (a function task that takes nothing: no context is built),
 is every plain task's call and stays written out in ``WorkflowEngine._run_task``, so the
-hot path has no call more than the attempt itself.  A new kind (awaiting a coroutine,
-say) is one more function here and one more line where the engine picks.
+hot path has no call more than the attempt itself.  A new kind is one more function
+here and one more line where the engine picks.
 """
 
 from __future__ import annotations
 
 import contextvars
+import inspect
 from functools import partial
 from typing import Any
 
 from ..data.channel import BranchChannel
 from ..data.merge import merge_branches
-from ..errors import TaskTimeoutError
+from ..errors import AwaitParked, TaskTimeoutError
 from . import timed
 from .groups.base import Driver
 from .groups.coordinator import execute_group
@@ -82,8 +85,39 @@ def handler(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionCont
 
 def group(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
     """A group node: its members' tasks run (and stop) on their own, wherever its
-    executor puts them; the node itself returns None (a map: its items' results)."""
-    return execute_group(task, ctx, driver)
+    executor puts them; the node itself returns None (a map: its items' results).
+    While it runs, an async task of this session (a direct group's member) is waited
+    for, not parked: the session's frames below the group can't be unwound and picked
+    up again."""
+    parkable = ctx.parkable
+    if parkable:
+        ctx.parkable = False
+    try:
+        return execute_group(task, ctx, driver)
+    finally:
+        if parkable:
+            ctx.parkable = True
+
+
+def awaited(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
+    """An ``async def`` task: its coroutine runs on the run's event loop, under its
+    ``timeout`` there.  A branch the worker pool runs parks (``AwaitParked``: its thread
+    goes back to the pool, and the pool runs the session on when the attempt ends,
+    which calls this again for the outcome); anywhere else this thread waits for it."""
+    parked = ctx.awaiting
+    if parked is not None and parked.record is record:
+        ctx.awaiting = None
+        return parked.result()
+    coroutine = task.invoke(task_ctx)
+    if not inspect.iscoroutine(coroutine):
+        return coroutine  # an async-looking callable that returned a plain value
+    attempt = ctx.run.event_loop().attempt(coroutine, task.timeout, ctx, task_ctx, record)
+    if ctx.parkable:
+        ctx.awaiting = attempt
+        raise AwaitParked(ctx.session_id)
+    attempt.start()
+    attempt.wait()
+    return attempt.result()
 
 
 def timed_attempt(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:

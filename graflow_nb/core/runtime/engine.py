@@ -13,6 +13,7 @@ cancel > terminate > goto > normal.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from typing import Any, NoReturn
@@ -20,6 +21,7 @@ from typing import Any, NoReturn
 from ..checks import check_id, describe, shown
 from ..errors import (
     AbandonedAttemptsLimitError,
+    AwaitParked,
     CycleLimitExceededError,
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
@@ -42,7 +44,8 @@ from ..model.task import TaskWrapper
 from . import calls as _calls
 from .executors.pool import WorkerPool
 from .groups.ready import ReadyScheduler
-from .interrupt import RunningTask, TaskThreads, stop_tasks
+from .interrupt import STOP_GRACE_SECONDS, RunningTask, TaskThreads, stop_tasks
+from .loop import LENT_LOOP, running_loop_here
 from .run import PausedRun, TaskRun
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
 
@@ -58,6 +61,8 @@ def _call_kind(task: Any, handler: Any) -> Any:
         return _calls.handler
     if task.is_group:
         return _calls.group
+    if task.is_async:
+        return _calls.awaited
     if task.timeout is not None:
         return _calls.timed_attempt
     return _calls.with_context
@@ -117,8 +122,52 @@ class WorkflowEngine:
             for task_id in context.task_queue.snapshot():
                 run.bus.emit(EventKind.TASK_ENQUEUED, context.session_id, task_id)
 
-    # -- the root session owns the run: pool, status, read-only graph ------------------
+    # -- the root session owns the run: pool, loop, status, read-only graph -----------
     def _root(self, context: Session) -> Any:
+        """Run the root session here, or, on a thread whose event loop is running (a
+        notebook cell), on a thread of its own while this one waits: no sync task may
+        run where a loop runs (``asyncio.run`` in it would fail), and the run's async
+        tasks need a loop that this waiting thread does not hold."""
+        lent = LENT_LOOP.get()
+        if lent is not None and lent.run is None:
+            lent.run = context.run
+            context.run.lent_loop = lent
+        if running_loop_here():
+            return self._root_off_loop(context)
+        return self._root_here(context)
+
+    def _root_off_loop(self, context: Session) -> Any:
+        run = context.run
+        ended: list[tuple[Any, BaseException | None]] = []
+
+        def drive() -> None:
+            try:
+                ended.append((self._root_here(context), None))
+            except BaseException as error:
+                ended.append((None, error))
+
+        thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(drive,), name=f"graflow-{context.session_id}-root", daemon=True
+        )
+        thread.start()
+        try:
+            thread.join()
+        except KeyboardInterrupt as interrupt:
+            # Ctrl-C in the cell: stop the run's tasks (async ones at their await) and
+            # wait for the root session to wind down, then say so as a run stopped here.
+            run.cancel()
+            stop_tasks(run, lambda: not thread.is_alive())
+            thread.join(STOP_GRACE_SECONDS)
+            run.status = "cancelled"
+            run.error = interrupt
+            interrupt.add_note(f"[graflow_nb] run {run.root_session_id!r} interrupted: cancelled")
+            raise
+        result, error = ended[0]
+        if error is not None:
+            raise error
+        return result
+
+    def _root_here(self, context: Session) -> Any:
         run = context.run
         run.pool = WorkerPool(run.max_workers, name=f"graflow-{context.session_id}")
         resuming = run.status == "paused"
@@ -131,6 +180,7 @@ class WorkflowEngine:
             return self._run_root(context)
         finally:
             run.pool.shutdown()
+            run.close_loop()
             run.ended = time.time()
             if run.bus.active and run.status != "paused":
                 run.bus.emit(EventKind.RUN_FINISHED, context.session_id, status=run.status)
@@ -197,6 +247,8 @@ class WorkflowEngine:
         scope_token = scope.enter(ctx)
         try:
             result = ReadyScheduler(self, ctx).run() if ctx.run.ready_parallel else self._loop(ctx)
+        except AwaitParked:
+            raise  # the session goes on from its async task when that ends (core.runtime.loop)
         except SessionPaused:
             ctx.pause()
             raise
@@ -265,9 +317,10 @@ class WorkflowEngine:
             ctx.steps += 1
             try:
                 result = self._run_task(ctx, task, order_key, thread, entry)
-            except (PauseRequested, SessionPaused) as pause:
-                # The task (or a group inside it) waits for input: it goes back to the
-                # head of the queue, un-run, and this session stops without a thread.
+            except (PauseRequested, SessionPaused, AwaitParked) as pause:
+                # The task (or a group inside it) waits for input, or its coroutine runs
+                # on the run's loop: it goes back to the head of the queue, un-run, and
+                # this session stops without a thread.
                 queue.push_front(task)
                 tasks_run.pop()
                 if isinstance(pause, PauseRequested):
@@ -323,12 +376,16 @@ class WorkflowEngine:
         # How each attempt is called (core.calls); a function task that takes nothing is
         # called bare, written out below: no TaskExecutionContext could reach it.
         handler = None if task.handler_type is None else run.handler_for(task)
-        if run.cache is not None and not task.is_group:  # execute(cache=...): core.calls.cached
-            call, bare = _CACHED, None
+        if run.cache is not None and not task.is_group and not task.is_async:  # execute(cache=...): calls.cached
+            call, bare, resumed = _CACHED, None, None
         elif handler is None and task.timeout is None and type(task).invoke is _WRAPPER_INVOKE and task.takes_nothing:
-            call, bare = None, task.func
+            call, bare, resumed = None, task.func, None
         else:
             call, bare = _call_kind(task, handler), None
+            # The async attempt this session parked on, if it ends here (core.runtime.loop).
+            resumed = ctx.awaiting
+            if resumed is not None and resumed.record.task_id != task_id:
+                resumed = None
         here = entry if entry is not None else run.task_threads.here()
         thread = thread if thread is not None else _current_thread().name
         ctx.current_task_id = task_id
@@ -336,17 +393,22 @@ class WorkflowEngine:
         attempt = 0
         task_ctx: TaskExecutionContext | None = None
         while True:
-            if ctx.control_set:
-                ctx.reset_control_flags()
-            started = _now()
-            if bare is None:
-                task_ctx = TaskExecutionContext(task_id, ctx, attempt, cycle, started)
-            record = TaskRun(task_id, ctx.session_id, attempt + 1, order_key, started, thread)
-            run.task_runs.append(record)
-            if bus.active:
-                bus.emit(EventKind.TASK_STARTED, ctx.session_id, task_id, attempt=attempt + 1)
-            if ctx.tracer is not None:
-                run.call_hook(ctx.tracer, "on_task_start", task, ctx)
+            if resumed is None:
+                if ctx.control_set:
+                    ctx.reset_control_flags()
+                started = _now()
+                if bare is None:
+                    task_ctx = TaskExecutionContext(task_id, ctx, attempt, cycle, started)
+                record = TaskRun(task_id, ctx.session_id, attempt + 1, order_key, started, thread)
+                run.task_runs.append(record)
+                if bus.active:
+                    bus.emit(EventKind.TASK_STARTED, ctx.session_id, task_id, attempt=attempt + 1)
+                if ctx.tracer is not None:
+                    run.call_hook(ctx.tracer, "on_task_start", task, ctx)
+            else:
+                # The parked attempt ended: it is this attempt, taken up where it parked.
+                task_ctx, record, resumed = resumed.task_context, resumed.record, None
+                attempt = record.attempt - 1
             try:
                 if bare is not None:
                     # calls.invoke's body with entry.begin written out: every plain task's call.
@@ -373,6 +435,13 @@ class WorkflowEngine:
                 record.end = time.time()
                 record.status = "paused"
                 ctx.cycle_counts[task.base_id or task_id] -= 1  # it runs this cycle again on resume
+                raise
+            except AwaitParked:
+                # Its coroutine runs on the run's loop; when it ends, the session runs on
+                # from this very attempt, counted once (core.runtime.loop).
+                ctx.cycle_counts[task.base_id or task_id] -= 1
+                ctx.steps -= 1
+                run.give_back_step()
                 raise
             except Exception as error:
                 self._failed(ctx, task, record, error, attempt)  # raises unless it may retry

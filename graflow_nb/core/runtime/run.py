@@ -62,6 +62,7 @@ from ..errors import ConfigError, GraflowWorkflowCanceledError, stop_status
 from ..events import EventBus, EventKind
 from ..user_frames import for_caller
 from .interrupt import TaskThreads
+from .loop import LentLoop, RunLoop
 
 if TYPE_CHECKING:
     from .queue import InMemoryTaskQueue
@@ -198,6 +199,11 @@ class Run:
     """The record of one run (``wf.last_run``): its status, sessions, task attempts and
     groups, kept after it ends so a failed run stays inspectable."""
 
+    # The loop of its async tasks (core.runtime.loop), made as the first one starts, and
+    # the caller's loop when ``aexecute`` started the run.
+    loop: RunLoop | None = None
+    lent_loop: LentLoop | None = None
+
     # The run's re-run cache (core.cache.run_cache.RunCache), handed in by the front
     # door for ``execute(cache=...)``; None: every task is called.  Never shipped
     # with the run (a Dask worker's copy runs its tasks uncached).
@@ -277,6 +283,12 @@ class Run:
         finally:
             lock.release()
 
+    def give_back_step(self) -> None:
+        """A task that took a step parked on its async attempt: it takes it again when
+        it runs on, so each task run counts once."""
+        with self._lock:
+            self.steps -= 1
+
     # -- stopping ----------------------------------------------------------------------
     def outcome_of(self, error: BaseException) -> tuple[BaseException, str]:
         """The error and status that a run (or one of its sessions) stopped by ``error``
@@ -299,18 +311,46 @@ class Run:
             self._answered.notify_all()  # tasks waiting for an answer stop waiting
 
     def cancel(self, message: str = "the run was cancelled") -> None:
-        """Stop the run from outside, as a task's ``cancel_workflow`` does: nothing new
-        starts, every session stops at its next task boundary, tasks waiting for an
-        answer stop waiting, and the run ends ``cancelled`` with a
-        ``GraflowWorkflowCanceledError`` saying ``message`` (``RunHandle.cancel``).  A
-        paused run's questions are withdrawn: nothing will resume it to ask them.  A run
-        that has ended already is left as it ended."""
+        """Stop the run from outside, from any thread, as a task's ``cancel_workflow``
+        does: nothing new starts, every session stops at its next task boundary, tasks
+        waiting for an answer stop waiting, every async task gets ``CancelledError`` at
+        its next ``await`` (its ``finally`` runs; it ends ``cancelled``), and the run ends
+        ``cancelled`` with a ``GraflowWorkflowCanceledError`` saying ``message``
+        (``RunHandle.cancel``).  Sync tasks already running finish first (poll
+        ``ctx.cancelled`` in long loops).  A paused run's questions are withdrawn: nothing
+        will resume it to ask them.  A run that has ended already is left as it ended."""
         if self.status in ("succeeded", "failed", "cancelled"):
             return
         self.stop_with(GraflowWorkflowCanceledError(message))
         if self.status == "paused":
             with self._lock:
                 self.pending.clear()
+        loop = self.loop
+        if loop is not None:
+            loop.cancel_all()
+
+    def event_loop(self) -> RunLoop:
+        """The loop this run's async tasks run on: the one ``aexecute`` lent, else a
+        loop of the run's own on a daemon thread, made now if none is yet."""
+        loop = self.loop
+        if loop is not None:
+            return loop
+        with self._lock:
+            if self.loop is None:
+                lent = self.lent_loop
+                if lent is not None:
+                    self.loop = RunLoop.lend(lent.loop, lent.thread_id)
+                else:
+                    self.loop = RunLoop.own(f"graflow-{self.root_session_id}-loop")
+                if self.cancel_event.is_set():
+                    self.loop.cancel_all()
+            return self.loop
+
+    def close_loop(self) -> None:
+        """The run ended or paused: let go of its loop (a loop of its own stops)."""
+        loop, self.loop = self.loop, None
+        if loop is not None:
+            loop.close()
 
     def call_gate(self, hook: str, *args: Any) -> None:
         """Call the gate's ``hook`` (see ``call_hook``)."""
@@ -665,8 +705,8 @@ class Run:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_answered", "cancel_event", "pool", "gate", "task_slots", "task_threads", "executor",
-                     "driver", "event_logs", "feedback_manager", "cache"):
+        for name in ("_lock", "_answered", "cancel_event", "loop", "lent_loop", "pool", "gate", "task_slots", "task_threads",
+                     "executor", "driver", "event_logs", "feedback_manager", "cache"):
             state.pop(name, None)
         state["bus"] = EventBus()
         state["observer_errors"] = []  # they hold live callbacks of this process, as the bus does
@@ -680,6 +720,8 @@ class Run:
         self._answered = threading.Condition(self._lock)
         self.cancel_event = threading.Event()
         self.task_threads = TaskThreads()
+        self.loop = None
+        self.lent_loop = None
         self.pool = None
         self.gate = None
         self.executor = None

@@ -41,6 +41,7 @@ and a parent opens its branches with ``fork_branches`` (``SESSION_FORKED`` each)
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -168,6 +169,10 @@ class Session:
     # Where this branch went on elsewhere (a Dask worker): the executor keeps what it
     # needs to go on from a pause there (see graflow_nb.distributed).
     remote: Any = None
+    # An async task's attempt may park this session (core.runtime.loop): set while the
+    # worker pool runs it as a branch; ``awaiting``: the attempt it parked on.
+    parkable = False
+    awaiting: Any = None
 
     def own(self, name: str) -> dict[str, Any]:
         """This session's own dict for ``name``, made on first write."""
@@ -888,6 +893,33 @@ class TaskExecutionContext:
         response = self.request_feedback("selection", prompt, options, metadata, timeout, channel_key,
                                          write_to_channel, default=default)
         return response.selected or ""
+
+    def run_coroutine(self, coroutine: Any) -> Any:
+        """A custom handler's ``task.run()`` of an async task: the coroutine it made, run
+        to its end on the run's event loop while this thread waits."""
+        ctx = self.execution_context
+        return ctx.run.event_loop().run_to_end(coroutine, ctx, self)
+
+    # -- the same, awaitable, for async tasks --------------------------------------------
+    # Asked without a timeout (and no default), a question pauses the session at once
+    # and the blocking forms are fine in an async task too; asked with one, they wait
+    # for the answer, which on the run's loop would stall every other async task.
+    # These wait on a thread instead (``asyncio.to_thread``, context carried over).
+    async def arequest_feedback(self, *args: Any, **kwargs: Any) -> Any:
+        """``await ctx.arequest_feedback(...)``: ``request_feedback`` from an async task."""
+        return await asyncio.to_thread(self.request_feedback, *args, **kwargs)
+
+    async def arequest_approval(self, *args: Any, **kwargs: Any) -> bool:
+        """``await ctx.arequest_approval(...)``: ``request_approval`` from an async task."""
+        return await asyncio.to_thread(self.request_approval, *args, **kwargs)
+
+    async def arequest_text_input(self, *args: Any, **kwargs: Any) -> str:
+        """``await ctx.arequest_text_input(...)``: ``request_text_input`` from an async task."""
+        return await asyncio.to_thread(self.request_text_input, *args, **kwargs)
+
+    async def arequest_selection(self, *args: Any, **kwargs: Any) -> str:
+        """``await ctx.arequest_selection(...)``: ``request_selection`` from an async task."""
+        return await asyncio.to_thread(self.request_selection, *args, **kwargs)
 
     # -- checkpoints (graflow's name); see core.checkpoint --------------------------------
     def checkpoint(self, metadata: dict[str, Any] | None = None, *, path: Any = None, deferred: bool = True) -> Any:

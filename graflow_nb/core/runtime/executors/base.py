@@ -23,7 +23,8 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ...model.task import ParallelGroup
+    from ...model.task import Executable, ParallelGroup
+    from ..loop import AsyncAttempt
     from ..run import Run
     from ..session import Session
 
@@ -34,6 +35,7 @@ class Branches(Protocol):
 
     group: ParallelGroup
     run: Run
+    members: list[Executable]  # a map's are made as it runs: not the group's tasks
     branches: list[Session]
 
     def run_here(self, index: int) -> None:
@@ -44,7 +46,12 @@ class Branches(Protocol):
 
 
 class Batch(ABC):
-    """The members of one group run, handed to an executor."""
+    """The members of one group run, handed to an executor.
+
+    A batch that ``parks`` takes members that stopped without a thread on an async
+    task (``park``) and runs them on when it ends; elsewhere a member's thread waits."""
+
+    parks = False
 
     @abstractmethod
     def wait(self, timeout: float | None) -> bool:
@@ -64,6 +71,15 @@ class Batch(ABC):
 
     def close(self) -> None:  # noqa: B027  # most executors keep nothing to let go of
         """Every member ended: let go of what refers back to the group run."""
+
+    def park(self, index: int, attempt: AsyncAttempt) -> None:
+        """Member ``index`` (of the group) stopped on ``attempt`` (only where ``parks``):
+        run its job again once the attempt ended."""
+        raise NotImplementedError(f"{type(self).__name__} does not park members")
+
+    def settle_parked(self) -> None:  # noqa: B027  # nothing parks on most executors
+        """After ``stop``: cancel parked members' attempts and wait (a moment) until
+        they ended, so they end ``cancelled`` rather than given up on."""
 
 
 class BranchExecutor(ABC):

@@ -10,6 +10,10 @@ pool of any size (tested: depth 5 on 2 workers).
 
 A member moves   unreleased -> released -> running -> done
                  unreleased/released -> skipped          (the group stopped first)
+                 running -> awaiting -> resumed -> running  (parked on an async task)
+"awaiting" holds no thread: the member's coroutine runs on the run's event loop, and
+when it ends the member is "resumed" (handed to the pool, and to the forking thread,
+like a released one; ``stop`` never skips it: it has started).
 "released" means handed to the pool; at most ``limit`` members of a group are released
 or running at once, which is how ``thread_count`` / ``max_concurrency`` are enforced.
 """
@@ -23,7 +27,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-UNRELEASED, RELEASED, RUNNING, DONE, SKIPPED = range(5)
+UNRELEASED, RELEASED, RUNNING, DONE, SKIPPED, AWAITING, RESUMED = range(7)
+RESUME_JOB = -1  # a ForkJoin's pool job that runs its resumed members on (not a member)
 
 
 KEEPALIVE_SECONDS = 5.0
@@ -206,6 +211,22 @@ def _progress(fork: Any) -> int:
     return progress
 
 
+PARKING_PATIENCE_SECONDS = 0.1
+
+
+def _patience(fork: Any) -> float:
+    """How long ``fork`` may make no progress before it counts as stuck: at once, but a
+    fork whose members all park on async tasks (``ForkJoin.parking``) only after
+    ``PARKING_PATIENCE_SECONDS``, and then it gets one more thread per stall, not one
+    per waiting member.  Its members give their thread back within microseconds, so a
+    look without progress there is the event loop holding the GIL (or the machine
+    not running this process) for a moment, not members blocking: threads added for
+    them would only queue for the GIL (10,000 async members would get the run's whole
+    ``max_workers``).  A sync task chained after an async member in its branch gets
+    threads at that pace too."""
+    return PARKING_PATIENCE_SECONDS if getattr(fork, "parking", False) else 0.0
+
+
 def _unreported(fork: Any) -> int:
     """Claims of ``fork``'s jobs its forking thread made and has not reported yet."""
     owed: int = getattr(fork, "unreported", 0)
@@ -254,8 +275,10 @@ class WorkerPool:
         self._watched = False
         self._shutdown = False
         self.peak_threads = 0
-        # Each waiting fork's progress count at the monitor's previous look.
+        # Each waiting fork's progress count at the monitor's previous look, and when a
+        # parking fork's count last changed (see _patience).
         self._seen: dict[Any, int] = {}
+        self._since: dict[Any, float] = {}
         # Guards _jobs, _unclaimed, _waiting, _threads, _starting, _idle_seats, _watched,
         # _shutdown.  Never held while taking a ForkJoin's lock.
         self._lock = threading.Lock()
@@ -299,6 +322,7 @@ class WorkerPool:
             if not self._unclaimed or self._shutdown:
                 self._watched = False
                 self._seen = {}
+                self._since = {}
                 _MONITOR.forget(self)
                 return
             previous, self._seen = self._seen, {fork: _progress(fork) for fork in self._waiting}
@@ -306,8 +330,10 @@ class WorkerPool:
             for fork, count in self._waiting.items():
                 fork_owed = _unreported(fork)
                 owed += fork_owed
-                if count - fork_owed > 0 and previous.get(fork) == self._seen[fork]:
-                    stuck += count - fork_owed
+                stalled = count - fork_owed > 0 and previous.get(fork) == self._seen[fork]
+                if self._patient(fork, stalled):
+                    # A parking fork's stall is one member blocking at most: one thread.
+                    stuck += 1 if _patience(fork) else count - fork_owed
             if not stuck or self._starting:
                 return
             start = self._reserve(stuck, owed)
@@ -327,6 +353,19 @@ class WorkerPool:
                     self._starting -= fresh - started
                 return
             self._new_thread()
+
+    def _patient(self, fork: Any, stalled: bool) -> bool:
+        """Whether ``fork``, stalled at this look or not, has stalled for its patience
+        (caller holds _lock)."""
+        patience = _patience(fork)
+        if not patience:
+            return stalled
+        now = time.monotonic()
+        if not stalled:
+            self._since[fork] = now
+            return False
+        since = self._since.setdefault(fork, now)
+        return now - since >= patience
 
     def _reserve(self, wanted: int, owed: int) -> int:
         """Count in up to ``wanted`` new threads for the shortfall, the ``owed`` claims
@@ -457,6 +496,7 @@ class WorkerPool:
             self._jobs.clear()
             self._waiting.clear()
             self._seen = {}
+            self._since = {}
             seats, self._idle_seats = self._idle_seats, []
             self._threads -= len(seats)
             _PARKED.take(seats)
@@ -472,7 +512,13 @@ class ForkJoin:
         self.states = [UNRELEASED] * len(jobs)
         self._unreleased = deque(range(len(jobs)))
         self._released: deque[int] = deque()
-        self._active = 0  # released or running
+        self._resumed: deque[int] = deque()  # parked members whose async attempt ended
+        self._caller_idle = False  # the forking thread waits in _help for a member to end
+        self._drainer_queued = False  # a RESUME_JOB is queued and no worker took it yet
+        self._resumed_claim = False  # the forking thread's last claim was a resumed member
+        self.parking = False  # every member is an async task: the stall monitor is patient (see _patience)
+        self._parked: dict[int, Any] = {}  # awaiting member -> its AsyncAttempt
+        self._active = 0  # released, running, awaiting or resumed
         self._finished = 0
         self._stopped = False
         self.start_order: list[int] = []
@@ -514,8 +560,81 @@ class ForkJoin:
                     self._cond.wait(remaining)
             self._execute(index)
 
+    @property
+    def pools(self) -> bool:
+        """Whether its members run on a pool (which can run a parked member on)."""
+        return self._pool is not None
+
+    def park(self, index: int, attempt: Any) -> None:
+        """Member ``index``, running on this thread, stopped on an async ``attempt``: its
+        job returns without ending it, and runs again once the attempt ended.  The
+        attempt starts as the job returns (``_end_locked``), so the member never runs
+        on one thread while its last job still unwinds on another."""
+        with self._lock:
+            self.states[index] = AWAITING
+            self._parked[index] = attempt
+            if self._stopped:
+                attempt.cancel_asked = True  # the group stopped first: its body never runs
+        attempt.when_done(lambda: self._resume(index))
+
+    def _resume(self, index: int) -> None:
+        """The attempt member ``index`` awaited ended (on the loop's thread, or on the
+        thread that parked it): hand the member to the pool and the forking thread."""
+        with self._lock:
+            self._parked.pop(index, None)
+            self.states[index] = RESUMED
+            self._resumed.append(index)
+            self._cond.notify_all()
+            # The forking thread waits for its members: it runs this one on.  Else
+            # one queued job (``RESUME_JOB``) drains every resumed member: 10,000
+            # coroutines ending at once queue one job, not 10,000 for the stall
+            # monitor to count threads in for.
+            submit = not self._caller_idle and not self._drainer_queued and self._pool is not None
+            if submit:
+                self._drainer_queued = True
+        if submit:
+            assert self._pool is not None
+            self._pool.submit(self, RESUME_JOB)
+
+    def _drain_resumed(self) -> None:
+        """A worker's ``RESUME_JOB``: run resumed members on until none is left."""
+        with self._lock:
+            self._drainer_queued = False
+        assert self._pool is not None
+        self._pool.claimed(self)
+        while True:
+            with self._lock:
+                index = -1
+                resumed = self._resumed
+                while resumed:
+                    candidate = resumed.popleft()
+                    if self.states[candidate] == RESUMED:
+                        self.states[candidate] = RUNNING
+                        self.progress += 1
+                        index = candidate
+                        break
+            if index < 0:
+                return
+            self._execute(index)
+
+    def settle_parked(self, grace: float) -> None:
+        """After ``stop``: cancel the parked members' attempts and wait, at most
+        ``grace`` seconds, until none is awaiting or waiting to run on."""
+        with self._lock:
+            parked = list(self._parked.values())
+        for attempt in parked:
+            attempt.cancel()
+        deadline = time.monotonic() + grace
+        with self._lock:
+            while any(state == AWAITING or state == RESUMED for state in self.states):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._cond.wait(min(remaining, 0.01))
+
     def stop(self) -> None:
-        """No member that has not started will start (cooperative cancellation)."""
+        """No member that has not started will start (cooperative cancellation); the
+        attempts of parked members are cancelled at their ``await``."""
         dropped = 0
         with self._lock:
             self._stopped = True
@@ -530,8 +649,11 @@ class ForkJoin:
                     self._finished += 1
                     dropped += 1
             self._cond.notify_all()
+            parked = list(self._parked.values())
         if dropped and self._pool is not None:
             self._pool.claimed(self, dropped)
+        for attempt in parked:
+            attempt.cancel()
 
     # -- internals (callers hold no lock unless noted) ---------------------------------
     def _help(self) -> None:
@@ -564,12 +686,16 @@ class ForkJoin:
                     index = self._claim_for_caller()
                     if index >= 0:
                         break
-                    cond.wait()
+                    self._caller_idle = True
+                    try:
+                        cond.wait()
+                    finally:  # a Ctrl-C here: resumed members must go to the pool now
+                        self._caller_idle = False
             if more:
                 self._submit(more)  # before the claim is reported: the pool counts it against these
             if index < 0:
                 return
-            if pool is not None:
+            if pool is not None and not self._resumed_claim:  # a resumed member has no job of its own
                 self.unreported += 1
                 if pool._threads:  # read without its lock: a thread just counted in reports the next
                     pool.caller_claimed(self)
@@ -599,8 +725,19 @@ class ForkJoin:
             self._pool.submit_many(self, indices)
 
     def _claim_for_caller(self) -> int:
-        """Take the oldest released member nobody runs yet, or -1 (caller holds _lock)."""
-        released, states = self._released, self.states
+        """Take the oldest released member nobody runs yet, or -1 (caller holds _lock);
+        a parked member whose attempt ended goes first: it holds a slot already."""
+        states = self.states
+        resumed = self._resumed
+        while resumed:
+            index = resumed.popleft()
+            if states[index] == RESUMED:
+                states[index] = RUNNING
+                self.progress += 1
+                self._resumed_claim = True
+                return index
+        self._resumed_claim = False
+        released = self._released
         while released:
             index = released.popleft()
             if states[index] == RELEASED:
@@ -612,11 +749,16 @@ class ForkJoin:
 
     def run_released(self, index: int) -> None:
         """A pool worker's entry: run the member unless the caller or stop() got it."""
+        if index == RESUME_JOB:
+            self._drain_resumed()
+            return
         with self._lock:
-            if self.states[index] != RELEASED:
+            state = self.states[index]
+            if state != RELEASED and state != RESUMED:
                 return
             self.states[index] = RUNNING
-            self.start_order.append(index)
+            if state == RELEASED:
+                self.start_order.append(index)
             self.progress += 1
         assert self._pool is not None  # only a pool's worker calls this
         self._pool.claimed(self)
@@ -639,7 +781,12 @@ class ForkJoin:
         self._submit(more)
 
     def _end_locked(self, index: int) -> list[int]:
-        """Member ``index`` ended: the members that may start now (caller holds _lock)."""
+        """Member ``index`` ended: the members that may start now (caller holds _lock).
+        A member that parked has not ended: its job only let go of its thread."""
+        if self.states[index] == AWAITING:
+            self._parked[index].start()  # on the loop: nothing of it runs on this thread
+            self.progress += 1
+            return []
         self.states[index] = DONE
         self._active -= 1
         self._finished += 1

@@ -8,13 +8,27 @@ from functools import partial
 from typing import Any, overload
 
 from .base import Batch, Branches, BranchExecutor
-from .pool import RUNNING, SKIPPED, ForkJoin
+from .pool import AWAITING, RESUMED, RUNNING, SKIPPED, ForkJoin
+
+PARKED_GRACE_SECONDS = 1.0  # how long a timed-out group waits for cancelled async members
 
 
 class _ThreadBatch(Batch):
     def __init__(self, fork: ForkJoin, jobs: _Jobs):
         self._fork = fork
         self._jobs = jobs
+        # A member may park on an async task where the pool can run it on later.
+        self.parks = fork.pools
+        self._positions: dict[int, int] | None = None
+
+    def park(self, index: int, attempt: Any) -> None:
+        positions = self._positions
+        if positions is None:
+            positions = self._positions = {member: p for p, member in enumerate(self._jobs.indices)}
+        self._fork.park(positions[index], attempt)
+
+    def settle_parked(self) -> None:
+        self._fork.settle_parked(PARKED_GRACE_SECONDS)
 
     def wait(self, timeout: float | None) -> bool:
         return self._fork.run(timeout=timeout)
@@ -26,7 +40,7 @@ class _ThreadBatch(Batch):
         return [p for p, state in enumerate(self._fork.states) if state == SKIPPED]
 
     def still_running(self) -> list[int]:
-        return [p for p, state in enumerate(self._fork.states) if state == RUNNING]
+        return [p for p, state in enumerate(self._fork.states) if state in (RUNNING, AWAITING, RESUMED)]
 
     def close(self) -> None:
         # The pool may hold on to the fork a while (entries of jobs the forking thread
@@ -43,7 +57,12 @@ class ThreadExecutor(BranchExecutor):
 
     def start(self, branches: Branches, indices: list[int], limit: int) -> Batch:
         jobs = _Jobs(branches, indices)
-        return _ThreadBatch(ForkJoin(self.pool, jobs, limit), jobs)
+        fork = ForkJoin(self.pool, jobs, limit)
+        members = branches.members
+        # Members that all are async tasks park: the pool's stall monitor is patient
+        # with their fork (see pool._patience); one sync member may block a thread.
+        fork.parking = all(members[index].is_async for index in indices)
+        return _ThreadBatch(fork, jobs)
 
 
 class _Jobs(Sequence[Callable[[], None]]):
@@ -55,6 +74,10 @@ class _Jobs(Sequence[Callable[[], None]]):
     def __init__(self, branches: Branches, indices: list[int]):
         self._run_here: Callable[[int], None] | None = branches.run_here
         self._indices = indices
+
+    @property
+    def indices(self) -> list[int]:
+        return self._indices
 
     def release(self) -> None:
         """Every job ran or was skipped: drop the group run."""

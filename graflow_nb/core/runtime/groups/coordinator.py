@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from ...data.merge import merge_branches
 from ...errors import (
+    AwaitParked,
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
     SessionPaused,
@@ -40,6 +41,7 @@ from ...model.policies import TaskResult, resolve_policy
 from ..executors.base import Batch
 from ..executors.registry import executor_for
 from ..interrupt import ctrl_c_here
+from ..loop import settle_parked
 from . import mapping
 from .base import Driver
 from .direct import execute_direct
@@ -161,17 +163,34 @@ class GroupRun:
         if not finished:
             self.stop_event.set()
             batch.stop()
-            self._time_out(indices, [indices[p] for p in batch.still_running()])
+            running = [indices[p] for p in batch.still_running()]
+            batch.settle_parked()  # async members: cancelled at their await, they end cancelled
+            self._time_out(indices, running)
         # Every member settled, so nothing asks the batch again: what it holds of this
         # group run goes now, not when the pool next looks at its queue.
         batch.close()
 
     def run_here(self, index: int) -> None:
-        """Drain branch ``index`` on this thread (the thread executor's job)."""
+        """Drain branch ``index`` on this thread (the thread executor's job).
+
+        On an executor that takes parked members (``Batch.parks``), a branch that
+        reaches an async task parks on it (``AwaitParked``): the batch runs this again
+        when the task's coroutine ends, and the session goes on from that task."""
+        branch = self.branches[index]
+        batch = self._batch
         try:
             assert self.engine is not None  # execute_group hands every group run its engine
-            self._context.copy().run(self.engine.execute, self.branches[index])
+            if batch.parks and self.run.gate is None and not self.run.ready_parallel:
+                branch.parkable = True
+                stopped = branch.awaiting is not None and settle_parked(branch)
+                if stopped:
+                    branch.parkable = False
+            self._context.copy().run(self.engine.execute, branch)
+        except AwaitParked:
+            batch.park(index, branch.awaiting)  # the last this thread does with the branch
+            return
         except BaseException as error:
+            branch.parkable = False
             # Every error ends here, on whichever thread ran the member, so a worker
             # never dies of one.
             self.settle(index, error)
@@ -181,6 +200,7 @@ class GroupRun:
                 # running instead of waiting for them.
                 raise
             return
+        branch.parkable = False
         self.settle(index, None)
 
     def settle(self, index: int, error: BaseException | None) -> None:
@@ -230,8 +250,12 @@ class GroupRun:
         """The group ran out of time: running branches are abandoned (they stop at their
         next task boundary and nothing they do later is merged)."""
         unfinished = []
+        was_running = set(running)
         for index in indices:
-            if self.outcomes[index] is None:
+            outcome = self.outcomes[index]
+            if outcome is not None and index in was_running and outcome.status == "cancelled":
+                unfinished.append(self.members[index].task_id)  # an async member, cancelled for it
+            if outcome is None:
                 unfinished.append(self.members[index].task_id)
                 if index in running:
                     self.run.abandoned_any = True

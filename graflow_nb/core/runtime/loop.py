@@ -1,0 +1,438 @@
+"""The run's event loop: where the coroutines of a run's ``async def`` tasks run.
+
+One loop per run, beside the worker pool (``executors``), so every async task of a run
+sees the same running loop:
+
+- ``await wf.aexecute(...)`` lends the caller's running loop (``lend``): clients made
+  on it earlier (an ``httpx.AsyncClient`` from a previous notebook cell) work in tasks;
+- ``wf.execute(...)`` makes a loop of the run's own on a daemon thread the first time
+  an async task starts (``RunLoop.own``), and stops it when the run ends.
+
+Sync tasks never run on the loop's thread, and the loop never waits for a thread: a
+session that reaches an async task hands the coroutine over as an ``AsyncAttempt`` and
+either parks (a branch on the worker pool: ``errors.AwaitParked`` unwinds it, and the pool
+runs it on when the attempt ends) or waits for it (the root session, a Dask worker's
+branch, a session under the debugger).
+
+Each attempt runs in a copy of the context of the thread that handed it over, so
+``print`` in an async task lands in the cell that started the run (ipykernel routes
+output through context variables) and tasks made in it join its session.
+
+Cancellation is delivered as ``CancelledError`` at the task's next ``await``: by
+``cancel()`` (a parked branch's group stopping, Ctrl-C in a waiting thread), by
+``cancel_all()`` (``Run.cancel``), and by a sweep every ``SWEEP_SECONDS`` that cancels
+the attempts whose session was told to stop in any other way.  A loop blocked by a task
+(``time.sleep`` in an ``async def``) is named in one ``BlockedLoopWarning`` per task
+with how long it blocked (``LoopWatchdog``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import sys
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ..errors import PauseRequested, TaskStoppedError, TaskTimeoutError
+
+SWEEP_SECONDS = 0.05  # how often the loop looks for attempts whose session was stopped
+BLOCKED_SECONDS = 0.2  # a loop held this long by one task is reported
+WATCH_SECONDS = 0.05  # how often the watchdog looks at the loop
+
+
+class BlockedLoopWarning(RuntimeWarning):
+    """An ``async def`` task held the run's event loop (a blocking call inside it):
+    every other async task of the run waited meanwhile."""
+
+
+class AsyncAttempt:
+    """One attempt of one async task on the run's loop.
+
+    Made on the session's thread (nothing of the coroutine runs yet), started with
+    ``start``; ``future`` (a ``concurrent.futures.Future``) holds how it ended."""
+
+    __slots__ = (
+        "run_loop", "coroutine", "timeout", "session", "task_context", "record", "label",
+        "context", "future", "handle", "cancel_asked", "timed_out", "interrupt",
+    )
+
+    def __init__(
+        self, run_loop: RunLoop, coroutine: Coroutine[Any, Any, Any], timeout: float | None, session: Any,
+        task_context: Any, record: Any, context: contextvars.Context,
+    ):
+        self.run_loop = run_loop
+        self.coroutine = coroutine
+        self.timeout = timeout
+        self.session = session
+        self.task_context = task_context
+        self.record = record  # its TaskRun (None: a custom handler's task.run())
+        self.label = f"{task_context.task_id!r} (session {task_context.session_id!r})"
+        self.context = context
+        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.handle: asyncio.Task[Any] | None = None
+        self.cancel_asked = False
+        self.timed_out = False
+        self.interrupt: BaseException | None = None  # the Ctrl-C that cancelled it, re-raised by its session
+
+    def start(self) -> None:
+        self.run_loop.call(self._begin)
+
+    def _begin(self) -> None:
+        """On the loop: the coroutine becomes a task, in the context it was handed with."""
+        if self.cancel_asked or self.run_loop.cancelled_all:
+            self.coroutine.close()  # never started: its body never ran
+            self.future.set_exception(asyncio.CancelledError())
+            return
+        self.handle = handle = self.run_loop.loop.create_task(self._body(), name=self.label, context=self.context)
+        self.run_loop.attempts.add(self)
+        handle.add_done_callback(self._ended)
+
+    async def _body(self) -> Any:
+        if self.timeout is None:
+            return await self.coroutine
+        scope = asyncio.timeout(self.timeout)
+        try:
+            async with scope:
+                return await self.coroutine
+        except TimeoutError:
+            self.timed_out = scope.expired()
+            raise
+
+    def _ended(self, handle: asyncio.Task[Any]) -> None:
+        self.run_loop.attempts.discard(self)
+        if handle.cancelled():
+            self.future.set_exception(asyncio.CancelledError())
+            return
+        error = handle.exception()
+        if error is None:
+            self.future.set_result(handle.result())
+        else:
+            self.future.set_exception(error)
+
+    def cancel(self, interrupt: BaseException | None = None) -> None:
+        """Deliver ``CancelledError`` at the task's next ``await`` (from any thread)."""
+        if interrupt is not None and self.interrupt is None:
+            self.interrupt = interrupt
+        self.cancel_asked = True
+        self.run_loop.call(self._cancel_here)
+
+    def _cancel_here(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+
+    def result(self) -> Any:
+        """How it ended, in the engine's terms: its result, its error,
+        ``TaskTimeoutError`` past its timeout, ``TaskStoppedError`` when it was cancelled
+        for a stop of its session (recorded ``cancelled``), or the Ctrl-C that cancelled it."""
+        try:
+            return self.future.result()
+        except asyncio.CancelledError:
+            if self.interrupt is not None:
+                raise self.interrupt from None
+            raise TaskStoppedError(f"async task {self.label} was cancelled at an await: its session was stopped") from None
+        except TimeoutError as error:
+            if not self.timed_out:
+                raise
+            assert self.timeout is not None  # only an attempt with a timeout times out
+            late = TaskTimeoutError(self.task_context.task_id, self.timeout, self.task_context.session_id)
+            late.add_note("[graflow_nb] an async task: it was cancelled at its await and its finally blocks ran")
+            raise late from error
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """``callback()`` once it ended: on the loop's thread, or here if it already has."""
+        self.future.add_done_callback(lambda _future: callback())
+
+    def wait(self) -> None:
+        """Block this thread until it ended (``future`` says how); a Ctrl-C here cancels
+        it, waits a moment for its ``finally`` blocks, and goes up."""
+        try:
+            self.future.exception()
+        except KeyboardInterrupt as interrupt:
+            self.cancel(interrupt)
+            try:
+                self.future.exception(timeout=1.0)
+            except (concurrent.futures.TimeoutError, KeyboardInterrupt):
+                pass
+            raise
+
+
+class RunLoop:
+    """The event loop of one run, its live attempts and their watchdog."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, thread_id: int, thread: threading.Thread | None = None):
+        self.loop = loop
+        self.thread_id = thread_id
+        self._thread = thread  # the daemon thread of a loop of the run's own; None: lent
+        self.attempts: set[AsyncAttempt] = set()  # touched only on the loop's thread
+        self._inbox: deque[Callable[[], None]] = deque()
+        self._drain_asked = False
+        self.cancelled_all = False
+        self.watchdog = LoopWatchdog(self)
+        self.call(self._start_sweeping)
+        self.watchdog.start()
+
+    @classmethod
+    def own(cls, name: str) -> RunLoop:
+        """A new loop on a daemon thread of its own, running until ``close``."""
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        idents: list[int] = []
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            idents.append(threading.get_ident())
+            loop.call_soon(started.set)
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        thread = threading.Thread(target=serve, name=name, daemon=True)
+        thread.start()
+        started.wait()
+        return cls(loop, idents[0], thread)
+
+    @classmethod
+    def lend(cls, loop: asyncio.AbstractEventLoop, thread_id: int) -> RunLoop:
+        """The caller's running loop, on thread ``thread_id`` (``aexecute``)."""
+        return cls(loop, thread_id)
+
+    def call(self, callback: Callable[[], None]) -> None:
+        """``callback()`` on the loop's thread, soon.  Calls from other threads queue in
+        an inbox the loop drains in one go: a fan-out of 10,000 starts wakes the loop a
+        few times, not 10,000 (each wake-up takes the GIL from the forking thread)."""
+        if threading.get_ident() == self.thread_id:
+            callback()
+            return
+        self._inbox.append(callback)
+        if not self._drain_asked:
+            self._drain_asked = True
+            self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_asked = False  # first: a call queued from now on asks again
+        inbox = self._inbox
+        while inbox:
+            inbox.popleft()()
+
+    def attempt(
+        self, coroutine: Coroutine[Any, Any, Any], timeout: float | None, session: Any, task_context: Any, record: Any,
+    ) -> AsyncAttempt:
+        return AsyncAttempt(self, coroutine, timeout, session, task_context, record, contextvars.copy_context())
+
+    def run_to_end(self, coroutine: Coroutine[Any, Any, Any], session: Any, task_context: Any) -> Any:
+        """Run ``coroutine`` on this loop while this thread waits; its result (a custom
+        handler's ``task.run()`` of an async task)."""
+        attempt = self.attempt(coroutine, None, session, task_context, None)
+        attempt.start()
+        attempt.wait()
+        return attempt.result()
+
+    def cancel_all(self) -> None:
+        """Cancel every attempt now on the loop (the run was cancelled)."""
+        self.cancelled_all = True
+        self.call(self._cancel_all_here)
+
+    def _cancel_all_here(self) -> None:
+        for attempt in list(self.attempts):
+            attempt.cancel()
+
+    def _start_sweeping(self) -> None:
+        self._sweeper = self.loop.create_task(self._sweep(), name="graflow-loop-sweep")
+
+    async def _sweep(self) -> None:
+        """Cancel the attempts whose session was told to stop (a group's stop flag, the
+        run's cancel): each looked at once per sweep, one stop flag per group."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            if not self.attempts:
+                continue
+            seen: dict[int, bool] = {}
+            for attempt in list(self.attempts):
+                if attempt.cancel_asked:
+                    continue
+                session = attempt.session
+                flag = session.cancel_event
+                if flag is not None and flag.is_set():
+                    attempt.cancel()
+                    continue
+                parent = session.parent_context
+                key = id(parent)
+                stopped = seen.get(key)
+                if stopped is None:
+                    stopped = seen[key] = parent.cancelled if parent is not None else session.run.cancel_event.is_set()
+                if stopped or (attempt.task_context is not None and attempt.task_context.abandoned):
+                    attempt.cancel()
+
+    def close(self) -> None:
+        """The run ended: stop the watchdog and the sweep; stop a loop of the run's own."""
+        self.watchdog.stop()
+        self.call(self._stop_sweeping)
+        if self._thread is not None:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5.0)
+
+    def _stop_sweeping(self) -> None:
+        sweeper = getattr(self, "_sweeper", None)
+        if sweeper is not None:
+            sweeper.cancel()
+
+
+class LoopWatchdog:
+    """Names the async task that blocks the run's loop, once per task, with how long.
+
+    A thread of its own asks the loop for a beat every ``WATCH_SECONDS``; while a beat
+    is overdue it looks at what the loop's thread runs (``sys._current_frames``) for a
+    live attempt's coroutine, and once the loop beats again it warns with the time it
+    was held.  No asyncio debug mode: that would slow every callback of the loop."""
+
+    def __init__(self, run_loop: RunLoop):
+        self.run_loop = run_loop
+        self.reported: set[str] = set()
+        self.blocked: list[tuple[str, float]] = []  # (task label, seconds) of each warning given
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._watch, name="graflow-loop-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        run_loop = self.run_loop
+        while not self._stop.wait(WATCH_SECONDS):
+            beat = threading.Event()
+            asked = time.monotonic()
+            try:
+                run_loop.loop.call_soon_threadsafe(beat.set)
+            except RuntimeError:
+                return  # the loop was closed
+            culprit: AsyncAttempt | None = None
+            while not beat.wait(WATCH_SECONDS):
+                if self._stop.is_set():
+                    return
+                if time.monotonic() - asked >= BLOCKED_SECONDS:
+                    culprit = self._running_attempt() or culprit
+            held = time.monotonic() - asked
+            if culprit is not None and held >= BLOCKED_SECONDS and culprit.label not in self.reported:
+                self.reported.add(culprit.label)
+                self.blocked.append((culprit.label, held))
+                warnings.warn(
+                    f"async task {culprit.label} blocked the run's event loop for {held:.2f} s: every other "
+                    f"async task waited. Await instead (asyncio.sleep, an async client), or move the "
+                    f"blocking call off the loop with 'await asyncio.to_thread(...)'.",
+                    BlockedLoopWarning,
+                    stacklevel=1,
+                )
+
+    def _running_attempt(self) -> AsyncAttempt | None:
+        """The live attempt whose coroutine the loop's thread is inside now, if any."""
+        frame = sys._current_frames().get(self.run_loop.thread_id)
+        frames = {}
+        for attempt in list(self.run_loop.attempts):
+            own = getattr(attempt.coroutine, "cr_frame", None)
+            if own is not None:
+                frames[id(own)] = attempt
+        while frame is not None:
+            found = frames.get(id(frame))
+            if found is not None:
+                return found
+            frame = frame.f_back
+        return None
+
+
+class LentLoop:
+    """The caller's running loop that ``await wf.aexecute(...)`` lends to the run it
+    starts, on the thread it runs on; the engine notes the run here, so that a cancel of
+    the awaiting caller can cancel the run."""
+
+    __slots__ = ("loop", "thread_id", "run")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, thread_id: int):
+        self.loop = loop
+        self.thread_id = thread_id
+        self.run: Any = None
+
+
+# Set in the context of the thread that executes an ``aexecute`` run; read once by the
+# engine as the run starts.
+LENT_LOOP: contextvars.ContextVar[LentLoop | None] = contextvars.ContextVar("graflow_nb_lent_loop", default=None)
+
+
+async def run_lending_loop(call: Callable[[], Any]) -> Any:
+    """``await`` ``call()`` (a run's ``execute``) on a thread of its own, lending it this
+    running loop for its async tasks; this loop stays free meanwhile.  Cancelling the
+    await cancels the run (``Run.cancel``), waits for it to wind down (its async tasks'
+    ``finally`` blocks run here), and goes up as ``CancelledError``."""
+    loop = asyncio.get_running_loop()
+    lent = LentLoop(loop, threading.get_ident())
+    context = contextvars.copy_context()
+    context.run(LENT_LOOP.set, lent)
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(result)
+        else:
+            done.set_exception(error)
+
+    def drive() -> None:
+        try:
+            result = context.run(call)
+        except BaseException as error:
+            loop.call_soon_threadsafe(settle, None, error)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=drive, name="graflow-aexecute", daemon=True).start()
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        if lent.run is not None:
+            lent.run.cancel()
+        try:
+            await done
+        except BaseException:  # noqa: S110  # how the cancelled run ended is on wf.last_run
+            pass
+        raise
+
+
+def settle_parked(session: Any) -> bool:
+    """A branch parked on an async attempt is about to run on; settle here what its
+    session loop would see before the task: True if the session was told to stop
+    meanwhile (the attempt, cancelled at its await or ended anyway, is recorded
+    ``cancelled`` and nothing of it counts), and a question the task asked (recorded
+    ``paused``: the task runs again from its start once answered)."""
+    attempt = session.awaiting
+    record = attempt.record
+    if session.cancelled:
+        session.awaiting = None
+        record.end = time.time()
+        record.status = "cancelled"
+        record.error = TaskStoppedError(f"async task {attempt.label} was cancelled at an await: its session was stopped")
+        return True
+    if isinstance(attempt.future.exception(), PauseRequested):
+        session.awaiting = None
+        record.end = time.time()
+        record.status = "paused"
+    return False
+
+
+def running_loop_here() -> bool:
+    """True on a thread whose event loop is running (a notebook cell's)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
