@@ -45,6 +45,7 @@ from .groups.ready import ReadyScheduler
 from .interrupt import RunningTask, TaskThreads, stop_tasks
 from .run import PausedRun, TaskRun
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
+from .threadless import threads_available
 
 _now = time.time
 _current_thread = threading.current_thread
@@ -119,7 +120,8 @@ class WorkflowEngine:
     # -- the root session owns the run: pool, status, read-only graph ------------------
     def _root(self, context: Session) -> Any:
         run = context.run
-        run.pool = WorkerPool(run.max_workers, name=f"graflow-{context.session_id}")
+        # Where threads can't start (Pyodide) the run has no pool: groups run sequentially.
+        run.pool = WorkerPool(run.max_workers, name=f"graflow-{context.session_id}") if threads_available() else None
         resuming = run.status == "paused"
         run.status = "running"
         if resuming:
@@ -129,7 +131,8 @@ class WorkflowEngine:
         try:
             return self._run_root(context)
         finally:
-            run.pool.shutdown()
+            if run.pool is not None:
+                run.pool.shutdown()
             run.ended = time.time()
             if run.bus.active and run.status != "paused":
                 run.bus.emit(EventKind.RUN_FINISHED, context.session_id, status=run.status)
