@@ -19,7 +19,7 @@ INSTALL_INPUTS := pyproject.toml graflow_nb/_version.py
 
 NBVAL  := --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-current-env
 
-.PHONY: demo docs test test-suite test-docs test-prepare lint typecheck dist test-wheel test-wheel-smoke test-pythons bench notebooks dot chromium clean
+.PHONY: demo docs pyodide node test test-suite test-docs test-prepare lint typecheck dist test-wheel test-wheel-smoke test-pythons bench notebooks dot chromium clean
 
 demo: dot $(VENV)/.installed
 	$(BIN)/python -m graflow_nb.demo --out build
@@ -53,7 +53,7 @@ test-docs: dot $(STAMP)
 # Every job still runs and must pass; only the waiting overlaps.
 OTHER_PYTHONS = $(filter-out $(VENV_PYTHON),$(PYTHONS))
 ROUND   := $(MAKE) --no-print-directory -j --output-sync=target
-test: dot chromium $(STAMP)
+test: dot chromium pyodide $(STAMP)
 	$(ROUND) lint typecheck test-suite test-docs test-prepare PYTHONS="$(OTHER_PYTHONS)"
 	$(ROUND) test-wheel-smoke test-pythons PYTHONS="$(OTHER_PYTHONS)"
 
@@ -140,6 +140,18 @@ define system_program
   fi
 endef
 
+# tests/pyodide run graflow_nb's core scenarios inside Pyodide under Node: the npm
+# package pinned in tests/pyodide/package-lock.json, installed by `npm ci` (again only
+# when the lock file changes).
+PYODIDE_STAMP := tests/pyodide/node_modules/.installed
+pyodide: node $(PYODIDE_STAMP)
+$(PYODIDE_STAMP): tests/pyodide/package.json tests/pyodide/package-lock.json
+	cd tests/pyodide && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node:
+	$(call system_program,npm,nodejs npm,Node.js and npm, (apt install nodejs npm): the Pyodide tests need them)
+
 dot:
 	$(call system_program,dot,graphviz,Graphviz's 'dot', (apt install graphviz / brew install graphviz))
 
@@ -161,4 +173,4 @@ $(STAMP): $(INSTALL_INPUTS) | $(VENV)/bin/python
 	touch $(VENV)/.installed $@
 
 clean:
-	rm -rf $(VENV) .venvs $(DIST) build .pytest_cache .mypy_cache
+	rm -rf $(VENV) .venvs $(DIST) build .pytest_cache .mypy_cache tests/pyodide/node_modules

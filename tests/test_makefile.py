@@ -47,6 +47,7 @@ def make(target: str, tmp_path: Path, *, uid: int = 0, apt: str | None = "ok", p
 PROGRAMS = {
     "dot": ("graphviz", "Graphviz's 'dot'", " (apt install graphviz / brew install graphviz)"),
     "chromium": ("chromium", "Chromium", ": the browser tests need it"),
+    "node": ("nodejs npm", "Node.js and npm", " (apt install nodejs npm): the Pyodide tests need them"),
 }
 
 pytestmark = pytest.mark.skipif(MAKE is None, reason="make is what this tests")
@@ -84,7 +85,7 @@ def test_not_root_or_without_apt_get_make_stops_with_one_line(target, tmp_path):
     assert code != 0 and output.splitlines()[0] == line and calls == []
 
 
-@pytest.mark.parametrize(("target", "program"), [("dot", "dot"), ("chromium", "chromium"), ("chromium", "chromium-browser")])
+@pytest.mark.parametrize(("target", "program"), [("dot", "dot"), ("chromium", "chromium"), ("chromium", "chromium-browser"), ("node", "npm")])
 def test_a_program_already_there_installs_nothing(target, program, tmp_path):
     assert make(target, tmp_path, present=(program,)) == (0, "", [])
 
