@@ -19,7 +19,7 @@ INSTALL_INPUTS := pyproject.toml graflow_nb/_version.py
 
 NBVAL  := --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-current-env
 
-.PHONY: demo docs pyodide node test test-suite test-docs test-prepare lint typecheck dist test-wheel test-wheel-smoke test-pythons bench notebooks dot chromium clean
+.PHONY: demo docs lite lite-site lite-env pyodide node test test-suite test-docs test-prepare lint typecheck dist test-wheel test-wheel-smoke test-pythons bench notebooks dot chromium clean
 
 demo: dot $(VENV)/.installed
 	$(BIN)/python -m graflow_nb.demo --out build
@@ -53,7 +53,7 @@ test-docs: dot $(STAMP)
 # Every job still runs and must pass; only the waiting overlaps.
 OTHER_PYTHONS = $(filter-out $(VENV_PYTHON),$(PYTHONS))
 ROUND   := $(MAKE) --no-print-directory -j --output-sync=target
-test: dot chromium pyodide $(STAMP)
+test: dot chromium pyodide lite-env $(STAMP)
 	$(ROUND) lint typecheck test-suite test-docs test-prepare PYTHONS="$(OTHER_PYTHONS)"
 	$(ROUND) test-wheel-smoke test-pythons PYTHONS="$(OTHER_PYTHONS)"
 
@@ -139,6 +139,34 @@ define system_program
     echo "$(3) is missing: install the '$(2)' system package$(4)"; exit 1; \
   fi
 endef
+
+# A JupyterLite site of notebooks/ in build/lite/ (Python in the browser, no server):
+# graflow_nb's wheel (from `make dist`) is bundled in the site, and the notebooks
+# `%pip install graflow_nb` from it. Built with no network; when opened, the site loads
+# the Pyodide runtime from Pyodide's public CDN. Serve build/lite/ as static files
+# (GitHub Pages: README, "Try it in your browser").
+LITE_VENV  := build/lite-venv
+LITE_STAMP := $(LITE_VENV)/.installed
+LITE_WHEEL ?= $(DIST)/graflow_nb-*.whl
+LITE_OUT   ?= build/lite
+lite: dist lite-env
+	$(MAKE) --no-print-directory lite-site
+	@echo "the site is in $(LITE_OUT)/ (try: python3 -m http.server -d $(LITE_OUT))"
+
+# The site from an already built wheel (LITE_WHEEL) into LITE_OUT; tests/lite builds one.
+lite-site: $(LITE_STAMP)
+	rm -rf $(LITE_OUT) $(LITE_OUT).work && mkdir -p $(LITE_OUT).work
+	cd $(LITE_OUT).work && "$(CURDIR)/$(LITE_VENV)/bin/jupyter" lite build --contents "$(CURDIR)/notebooks" \
+	  --piplite-wheels "$$(ls $(abspath $(LITE_WHEEL)))" --output-dir "$(abspath $(LITE_OUT))" \
+	  >build.log 2>&1 || { cat build.log; exit 1; }
+	rm -rf $(LITE_OUT).work
+
+lite-env: $(LITE_STAMP)
+$(LITE_STAMP): tools/lite-requirements.txt
+	rm -rf $(LITE_VENV)
+	$(PYTHON) -m venv $(LITE_VENV)
+	$(LITE_VENV)/bin/python -m pip install -q -r tools/lite-requirements.txt
+	touch $@
 
 # tests/pyodide run graflow_nb's core scenarios inside Pyodide under Node: the npm
 # package pinned in tests/pyodide/package-lock.json, installed by `npm ci` (again only
