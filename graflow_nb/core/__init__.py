@@ -41,6 +41,7 @@ from .model.task import Executable, MapTask, ParallelGroup, SequentialTask, Task
 from .runtime.engine import WorkflowEngine
 from .runtime.queue import InMemoryTaskQueue
 from .runtime.run import Run, SessionRecord, TaskRun
+from .runtime.threadless import threads_available
 from .workflow import WorkflowContext, workflow
 
 __all__ = [
@@ -53,5 +54,5 @@ __all__ = [
     "ParallelGroup", "ParallelGroupError", "RetryLimitExceededError", "RetryPolicy", "Run",
     "SequentialTask", "SessionRecord", "StepLimitExceededError", "StrictGroupPolicy", "Task",
     "TaskError", "TaskExecutionContext", "TaskStoppedError", "TaskGraph", "TaskRun", "TaskWrapper", "WorkflowContext",
-    "WorkflowEngine", "chain", "parallel", "task", "workflow",
+    "WorkflowEngine", "chain", "parallel", "task", "threads_available", "workflow",
 ]
