@@ -29,9 +29,6 @@ def _counted_start(self: threading.Thread) -> None:
     _start(self)
 
 
-threading.Thread.start = _counted_start  # type: ignore[method-assign]
-
-
 SCENARIOS: dict[str, Any] = {}
 
 
@@ -44,10 +41,13 @@ def report(name: str) -> str:
     """Run scenario ``name``: what it saw ("seen", or "raised" and "traceback"), and
     under "threads" the threads it tried to start, as JSON."""
     TRIED.clear()
+    threading.Thread.start = _counted_start  # type: ignore[method-assign]
     try:
         outcome = {"seen": SCENARIOS[name]()}
     except BaseException as error:  # noqa: BLE001  # recorded for the test to report
         outcome = {"raised": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+    finally:
+        threading.Thread.start = _start  # type: ignore[method-assign]
     outcome["threads"] = list(TRIED)
     return json.dumps(outcome, default=repr)
 
