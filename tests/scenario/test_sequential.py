@@ -199,6 +199,16 @@ def test_without_threads_a_task_timeout_fails_with_one_error_naming_the_task(no_
     assert wf.last_run.status == "failed"
 
 
+def test_without_threads_a_task_timeout_is_not_retried(no_threads):
+    with workflow("slow") as wf:
+        @task(timeout=2, max_retries=3)
+        def patient():
+            return 1
+    with pytest.raises(ConfigError, match="task 'patient' .* needs a thread of its own"):
+        wf.execute(session_id="S")
+    assert wf.last_run.task_counts()["patient"] == 1
+
+
 def test_without_threads_a_group_timeout_fails_with_one_error_naming_the_group(no_threads):
     calls = Calls()
     with workflow("g") as wf:

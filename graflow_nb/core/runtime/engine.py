@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from ..checks import check_id, describe, shown
 from ..errors import (
     AbandonedAttemptsLimitError,
+    ConfigError,
     CycleLimitExceededError,
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
@@ -65,6 +66,7 @@ def _call_kind(task: Any, handler: Any) -> Any:
 # Failures that another attempt of the same task cannot fix.
 _NOT_RETRIED = (
     AbandonedAttemptsLimitError,
+    ConfigError,  # a setting that can't be used here (a timeout where no thread can start)
     ParallelGroupError,
     CycleLimitExceededError,
     StepLimitExceededError,
