@@ -32,7 +32,7 @@ class CoordinationBackend(Enum):
 
 
 # Names a group can run with; each maps to what the coordinator does with it.
-BACKENDS: tuple[str, ...] = ("threading", "sequential", "direct", "dask")
+BACKENDS: tuple[str, ...] = ("threading", "direct", "sequential", "dask")
 
 # Names graflow knows that graflow_nb refuses, each with what to use instead.
 REFUSED: dict[str, str] = {
