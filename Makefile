@@ -19,7 +19,7 @@ INSTALL_INPUTS := pyproject.toml graflow_nb/_version.py
 
 NBVAL  := --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-current-env
 
-.PHONY: demo docs test test-suite test-docs test-prepare lint typecheck dist test-wheel test-wheel-smoke test-pythons bench notebooks dot chromium node js clean
+.PHONY: demo docs lite lite-site lite-env pyodide test test-suite test-docs test-prepare lint typecheck dist test-wheel test-wheel-smoke test-pythons bench notebooks dot chromium node js clean
 
 demo: dot $(VENV)/.installed
 	$(BIN)/python -m graflow_nb.demo --out build
@@ -53,7 +53,7 @@ test-docs: dot $(STAMP)
 # Every job still runs and must pass; only the waiting overlaps.
 OTHER_PYTHONS = $(filter-out $(VENV_PYTHON),$(PYTHONS))
 ROUND   := $(MAKE) --no-print-directory -j --output-sync=target
-test: dot chromium node $(STAMP)
+test: dot chromium node pyodide lite-env $(STAMP)
 	$(ROUND) lint typecheck test-suite test-docs test-prepare PYTHONS="$(OTHER_PYTHONS)"
 	$(ROUND) test-wheel-smoke test-pythons PYTHONS="$(OTHER_PYTHONS)"
 
@@ -141,12 +141,50 @@ define system_program
   fi
 endef
 
+# A JupyterLite site of notebooks/ in build/lite/ (Python in the browser, no server):
+# graflow_nb's wheel (from `make dist`) is bundled in the site, and the notebooks
+# `%pip install graflow_nb` from it. Built with no network; when opened, the site loads
+# the Pyodide runtime from Pyodide's public CDN. Serve build/lite/ as static files
+# (GitHub Pages: README, "Try it in your browser").
+LITE_VENV  := build/lite-venv
+LITE_STAMP := $(LITE_VENV)/.installed
+LITE_WHEEL ?= $(DIST)/graflow_nb-*.whl
+LITE_OUT   ?= build/lite
+lite: dist lite-env
+	$(MAKE) --no-print-directory lite-site
+	@echo "the site is in $(LITE_OUT)/ (try: python3 -m http.server -d $(LITE_OUT))"
+
+# The site from an already built wheel (LITE_WHEEL) into LITE_OUT; tests/lite builds one.
+lite-site: $(LITE_STAMP)
+	rm -rf $(LITE_OUT) $(LITE_OUT).work && mkdir -p $(LITE_OUT).work
+	cd $(LITE_OUT).work && "$(CURDIR)/$(LITE_VENV)/bin/jupyter" lite build --contents "$(CURDIR)/notebooks" \
+	  --piplite-wheels "$$(ls $(abspath $(LITE_WHEEL)))" --output-dir "$(abspath $(LITE_OUT))" \
+	  >build.log 2>&1 || { cat build.log; exit 1; }
+	rm -rf $(LITE_OUT).work
+
+lite-env: $(LITE_STAMP)
+$(LITE_STAMP): tools/lite-requirements.txt
+	rm -rf $(LITE_VENV)
+	$(PYTHON) -m venv $(LITE_VENV)
+	$(LITE_VENV)/bin/python -m pip install -q -r tools/lite-requirements.txt
+	touch $@
+
+# tests/pyodide run graflow_nb's core scenarios inside Pyodide under Node: the npm
+# package pinned in tests/pyodide/package-lock.json, installed by `npm ci` (again only
+# when the lock file changes).
+PYODIDE_STAMP := tests/pyodide/node_modules/.installed
+pyodide: node $(PYODIDE_STAMP)
+$(PYODIDE_STAMP): tests/pyodide/package.json tests/pyodide/package-lock.json
+	cd tests/pyodide && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 dot:
 	$(call system_program,dot,graphviz,Graphviz's 'dot', (apt install graphviz / brew install graphviz))
 
-# Node.js and npm build the GraphView's JavaScript (js/) and its test rebuilds it.
+# Node.js and npm build the GraphView's JavaScript (js/) and its test rebuilds it; the
+# Pyodide tests run under Node too.
 node:
-	$(call system_program,npm,nodejs npm,Node.js and npm, (apt install nodejs npm): the graph widget's bundle is built with them)
+	$(call system_program,npm,nodejs npm,Node.js and npm, (apt install nodejs npm): the graph widget's bundle and the Pyodide tests need them)
 
 # The GraphView's bundle, from the pinned packages in js/package-lock.json, into
 # graflow_nb/static/graph_view.js (committed: the wheel and an editable install need no
@@ -172,4 +210,4 @@ $(STAMP): $(INSTALL_INPUTS) | $(VENV)/bin/python
 	touch $(VENV)/.installed $@
 
 clean:
-	rm -rf $(VENV) .venvs $(DIST) build .pytest_cache .mypy_cache js/node_modules
+	rm -rf $(VENV) .venvs $(DIST) build .pytest_cache .mypy_cache js/node_modules tests/pyodide/node_modules

@@ -47,7 +47,7 @@ def make(target: str, tmp_path: Path, *, uid: int = 0, apt: str | None = "ok", p
 PROGRAMS = {
     "dot": ("graphviz", "Graphviz's 'dot'", " (apt install graphviz / brew install graphviz)"),
     "chromium": ("chromium", "Chromium", ": the browser tests need it"),
-    "node": ("nodejs npm", "Node.js and npm", " (apt install nodejs npm): the graph widget's bundle is built with them"),
+    "node": ("nodejs npm", "Node.js and npm", " (apt install nodejs npm): the graph widget's bundle and the Pyodide tests need them"),
 }
 
 pytestmark = pytest.mark.skipif(MAKE is None, reason="make is what this tests")

@@ -43,6 +43,7 @@ from .runtime.handle import RunHandle, WaitingForInput
 from .runtime.loop import BlockedLoopWarning
 from .runtime.queue import InMemoryTaskQueue
 from .runtime.run import Run, SessionRecord, TaskRun
+from .runtime.threadless import threads_available
 from .workflow import WorkflowContext, workflow
 
 __all__ = [
@@ -55,5 +56,5 @@ __all__ = [
     "ParallelGroup", "ParallelGroupError", "RetryLimitExceededError", "RetryPolicy", "Run", "RunHandle",
     "SequentialTask", "SessionRecord", "StepLimitExceededError", "StrictGroupPolicy", "Task",
     "TaskError", "TaskExecutionContext", "TaskStoppedError", "TaskGraph", "TaskRun", "TaskWrapper", "WaitingForInput",
-    "WorkflowContext", "WorkflowEngine", "chain", "parallel", "task", "workflow",
+    "WorkflowContext", "WorkflowEngine", "chain", "parallel", "task", "threads_available", "workflow",
 ]

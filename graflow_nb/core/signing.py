@@ -78,12 +78,26 @@ def _make(path: pathlib.Path) -> None:
             out.write(secrets.token_hex(SECRET_BYTES) + "\n")
             out.flush()
             os.fsync(out.fileno())
-        try:
-            os.link(temp, path)
-        except FileExistsError:
-            pass  # another process made it first: that one is the secret
+        _publish(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _publish(temp: pathlib.Path, path: pathlib.Path) -> None:
+    """Give the finished ``temp`` the secret's name, unless a secret is there already.
+
+    A hard link fails if another process made the secret first (that one is kept).
+    Pyodide has no hard links (no ``os.link``), and one process alone uses its file
+    system: there a rename after a look is enough."""
+    link = getattr(os, "link", None)
+    if link is None:
+        if not path.exists():
+            os.replace(temp, path)
+        return
+    try:
+        link(temp, path)
+    except FileExistsError:
+        pass  # another process made it first: that one is the secret
 
 
 def key_id(secret: bytes) -> str:

@@ -28,6 +28,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import PicklableError
+from ..core.runtime.threadless import needs_threads, threads_available
 from .breakpoints import Breakpoints
 from .gate import DONE, HELD, WAITING, DebugGate, DebuggerTimeout, Stop
 from .merge_preview import MergePreview, preview_merge
@@ -132,6 +133,12 @@ class Debugger:
 
     # -- the run -----------------------------------------------------------------------
     def _start(self) -> None:
+        if not threads_available():
+            raise needs_threads(
+                f"the step debugger of workflow {self.workflow.name!r}",
+                "it holds the run on a thread of its own between steps; run the workflow "
+                "with execute(), or debug it where threads exist",
+            )
         runner = _DebugRun(self.workflow, self.start_node, self.execute_options, self.breakpoints)
         # One finalizer, for the current run only: one left registered for each run a
         # restart replaced would pile up for as long as this debugger lives.

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.runtime.gate import Gate
 from ..core.runtime.interrupt import stop_tasks
+from ..core.runtime.threadless import threads_available
 from ..debug.merge_preview import short
 
 if TYPE_CHECKING:
@@ -118,7 +119,8 @@ def _list(items: list[str]) -> str:
 
 
 def run_interruptibly(workflow: WorkflowContext, start: str | None = None, *, resume: Any = None, **options: Any) -> RunOutcome:
-    """``workflow.execute(start, **options)`` on a worker thread, or with ``resume`` (a
+    """``workflow.execute(start, **options)`` on a worker thread (on this one where
+    threads can't start: Pyodide), or with ``resume`` (a
     checkpoint) ``workflow.resume(resume, **options)``; Ctrl-C cancels it."""
     gate = CancelGate()
     box: dict[str, Any] = {}
@@ -135,6 +137,12 @@ def run_interruptibly(workflow: WorkflowContext, start: str | None = None, *, re
         finally:
             done.set()
 
+    if not threads_available():
+        # No thread to run on (Pyodide): the run takes this one; there is no Ctrl-C to
+        # catch in a browser tab either.
+        target()
+        run = gate.run if gate.run is not None or resume is None else workflow.last_run
+        return RunOutcome(workflow, run, box.get("result"), box.get("error"), False, False)
     context = contextvars.copy_context()
     thread = threading.Thread(target=context.run, args=(target,), name=f"graflow-cell-{workflow.name}", daemon=True)
     interrupted = False

@@ -32,6 +32,10 @@ needs is a ``FinalPicture``, filed under the run in a weak table; it holds the t
 handles and what to draw with, never the run, so the entry goes when the run does (a
 value that held its key would keep every live run of the kernel's life).
 
+No threads.  Where threads can't start (Pyodide, ``core.runtime.threadless``) there
+is no renderer: the run's own thread draws a frame when a task starts or ends, at most
+every ``interval`` seconds, and nothing else changes.
+
 Outside a notebook (plain Python, terminal IPython) there is nothing to update in
 place: the run is still recorded, and ``finish`` prints one summary line to stderr.
 
@@ -54,7 +58,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from ..core.events import Event, EventLog
+from ..core.events import Event, EventKind, EventLog
+from ..core.runtime.threadless import threads_available
 from .collapse import COLLAPSE_OVER, check_limit
 from .panel import draw_run, run_dot
 from .record import keep_events
@@ -175,6 +180,10 @@ def progress_line(view: RunView, graph: Any, now: float) -> tuple[str, dict[str,
     return line, p
 
 
+# Where a live view with no renderer thread draws a frame: a task began or ended.
+_BOUNDARIES = frozenset({EventKind.TASK_STARTED, EventKind.TASK_FINISHED, EventKind.TASK_FAILED})
+
+
 class LiveView:
     """The view ``LIVE_VIEW_FACTORY(workflow, options)`` makes for one run."""
 
@@ -197,13 +206,18 @@ class LiveView:
         # cell has ended by the time frames come: they must go through widget traits).
         self.targets: tuple[Any, Any] | None = None
         self._picture = ""  # the last frame's drawing (HTML), reused when only the clock moved
+        self._inline = False  # True: no renderer thread; task boundaries draw (_draw_here)
+        self._last = 0.0  # when _draw_here last drew
 
     # -- called by the engine ------------------------------------------------------------
     def observe(self, event: Event) -> None:
-        """Any thread: record and mark dirty; never draw or print here."""
+        """Any thread: record and mark dirty; never draw or print here (except with no
+        renderer thread, where a task boundary draws: see ``_draw_here``)."""
         self.log.events.append(event)
         if not self._dirty.is_set():
             self._dirty.set()
+        if self._inline and event.kind in _BOUNDARIES:
+            self._draw_here()
 
     def start(self, run: Run) -> None:
         self.run = run
@@ -217,6 +231,12 @@ class LiveView:
             from IPython.display import display
 
             self._handle = display(placeholder(self.workflow.name), raw=True, display_id=True)
+        if not threads_available():
+            # No renderer thread (Pyodide): frames are drawn at task boundaries, on the
+            # run's own thread, still at most every ``interval`` seconds.
+            self._inline = True
+            self._last = time.monotonic()
+            return
         context = contextvars.copy_context()
         threading.Thread(
             target=context.run, args=(self._render_loop,), name=f"graflow-live-{run.root_session_id}", daemon=True
@@ -275,6 +295,19 @@ class LiveView:
                 return False
             self._handle.update(frame, raw=True)
         return True
+
+    def _draw_here(self) -> None:
+        """One frame on this thread, if ``interval`` has passed since the last (the
+        renderer loop's work, where no renderer thread can run)."""
+        now = time.monotonic()
+        if self._done.is_set() or self.error is not None or now - self._last < self.options["interval"]:
+            return
+        self._dirty.clear()
+        try:
+            self._publish(True)
+        except BaseException as error:  # a broken frame must not take the run down
+            self._failed("frame", error)
+        self._last = time.monotonic()
 
     def _failed(self, what: str, error: BaseException) -> None:
         """Report a drawing error once, as the run's observer errors are (the live area

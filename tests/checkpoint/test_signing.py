@@ -128,3 +128,13 @@ def test_a_checkpoint_signed_on_one_machine_is_refused_on_another_until_the_secr
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.splitlines()[-1])
     assert report["status"] == "paused" and sorted(report["pending"]) == ["S_b", "S_c_c2"]
+
+
+def test_where_the_os_has_no_hard_links_the_secret_is_still_made_once_and_kept(tmp_path, monkeypatch):
+    """Pyodide has no ``os.link``: the first save there makes the secret, later ones keep it."""
+    monkeypatch.delattr(os, "link")
+    monkeypatch.setenv(signing.ENV_VAR, str(tmp_path / "data" / "secret"))
+    first = signing.load_secret(create=True)
+    assert first is not None and len(first) == signing.SECRET_BYTES
+    assert signing.load_secret(create=True) == first
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["secret"]  # no temporary file left

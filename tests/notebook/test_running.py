@@ -127,3 +127,40 @@ def test_a_root_task_stuck_in_c_is_abandoned_and_the_cell_says_so(monkeypatch, c
     assert run.status == "cancelled" and {s.session_id: s.state for s in run.sessions.values()} == {"C": "abandoned"}
     assert [(t.task_id, t.status) for t in run.task_runs] == [("wait_in_c", "abandoned")]
     assert run.root_context.channel.get("late") is None and "wait_in_c" not in run.results()
+
+
+def test_without_threads_a_cell_runs_its_workflow_on_the_calling_thread(monkeypatch):
+    """Pyodide: no thread can start, so the cell's run takes the kernel's own thread."""
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr("sys.platform", "emscripten")
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    ran_on = []
+    with workflow("cell") as wf:
+
+        @task
+        def fetch():
+            ran_on.append(threading.get_ident())
+            return 1
+
+        @task
+        def a(fetch):
+            ran_on.append(threading.get_ident())
+            return fetch + 1
+
+        @task
+        def b(fetch):
+            return fetch + 2
+
+        @task
+        def store(a, b):
+            return a + b
+
+        fetch >> (a | b) >> store
+    outcome = run_interruptibly(wf, "fetch", session_id="S")
+    assert (outcome.result, outcome.error, outcome.interrupted, outcome.still_running) == (5, None, False, False)
+    assert outcome.run is wf.last_run and outcome.run.status == "succeeded"
+    assert ran_on == [threading.get_ident()] * 2
+    assert outcome.run.sessions["S_a"].state == "merged"

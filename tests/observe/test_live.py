@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from html import escape
 
 import pytest
@@ -328,3 +329,26 @@ def test_a_thousand_item_map_is_one_node_counting_items_done_in_the_live_view(sh
     assert "each[641]" not in frame["data"]["text/html"]  # folded: no node per item
     final = shell.display_pub.outputs[-1]["data"]["image/svg+xml"]
     assert "items done 1000/1000" in final and "each[3]" not in final
+
+
+def test_without_threads_frames_are_drawn_at_task_boundaries_on_the_run_thread(shell, monkeypatch):
+    """Pyodide: no renderer thread can start, so the run's own thread draws a frame when a
+    task starts or ends, at most every ``interval`` seconds."""
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(sys, "platform", "emscripten")
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    wf = slow_fanout(3, lambda: time.sleep(0.15))
+    assert wf.execute("source", session_id="S", live={"interval": 0.1}) is None
+    outputs = shell.display_pub.outputs
+    first, *updates, closing, final = outputs
+    assert first["data"] == placeholder("slow") and not final["update"]
+    assert len(updates) >= 3  # each member's end (0.15 s apart) is a boundary past the interval
+    for frame in updates:
+        assert frame["update"] and frame["transient"]["display_id"] == first["transient"]["display_id"]
+        assert re.fullmatch(r"\d+/\d+ tasks done, \d+ running, \d+ queued, \d+ sessions, [\d.]+ s", frame["data"]["text/plain"])
+    assert {o["thread"] for o in outputs} == {"MainThread"}
+    assert closing["data"]["text/plain"] == "live view of workflow 'slow': the run ended (succeeded); its final picture is below"
+    assert wf.last_run.sessions["S_t2"].state == "merged"

@@ -5,6 +5,8 @@ any case.  ``backend_name`` is the single normalisation every caller goes throug
 new backend (a Dask one, say) is one more entry in ``BACKENDS``:
 
     threading   each member in its own branch session, on the run's worker pool
+    sequential  each member in its own branch session, one after another on the calling
+                thread in declaration order: deterministic, and no thread (Pyodide)
     direct      members one after another in the *parent* session (graflow's DIRECT):
                 no branch sessions, writes go straight to the parent's channel
     dask        each member's branch session a future on a Dask cluster
@@ -24,12 +26,13 @@ class CoordinationBackend(Enum):
     """graflow's ``graflow.coordination.coordinator.CoordinationBackend``."""
 
     THREADING = "threading"
+    SEQUENTIAL = "sequential"  # graflow_nb's: branch sessions without threads
     DIRECT = "direct"
     REDIS = "redis"
 
 
 # Names a group can run with; each maps to what the coordinator does with it.
-BACKENDS: tuple[str, ...] = ("threading", "direct", "dask")
+BACKENDS: tuple[str, ...] = ("threading", "direct", "sequential", "dask")
 
 # Names graflow knows that graflow_nb refuses, each with what to use instead.
 REFUSED: dict[str, str] = {

@@ -654,8 +654,9 @@ class ParallelGroup(Executable):
         """Choose how members run (checked now, before anything runs).
 
         ``backend``: a ``CoordinationBackend`` or its name (``core.backends``):
-        ``"threading"`` (default), ``"direct"`` (graflow's meaning: members one
-        after another in this group's own session, no branch sessions) or ``"dask"``
+        ``"threading"`` (default), ``"sequential"`` (branch sessions, run one after
+        another on this thread: deterministic; no threads, as in Pyodide), ``"direct"``
+        (graflow's: members one after another in this group's session) or ``"dask"``
         (each member's branch session a future on a Dask cluster:
         ``backend_config={"client": client}`` or ``{"address": "tcp://..."}``; see
         ``graflow_nb.distributed``).
@@ -679,10 +680,10 @@ class ParallelGroup(Executable):
         else:
             limit = check_count(config.get("thread_count"), "backend_config['thread_count']", owner, 1, optional=True)
         timeout = check_timeout(timeout, owner)
-        if timeout is not None and name == "direct":
+        if timeout is not None and name in ("direct", "sequential"):
             raise ValueError(
-                f"{owner}: a timeout needs members on threads of their own; backend 'direct' runs "
-                f"them one after another in the group's session: use backend='threading'"
+                f"{owner}: a timeout needs members on threads of their own; backend {name!r} runs "
+                f"them one after another on the calling thread: use backend='threading'"
             )
         if policy is not None:
             resolve_policy(policy)

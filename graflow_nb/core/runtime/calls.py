@@ -37,6 +37,7 @@ from .interrupt import TaskThreads
 from .recording import RecordingTaskContext, replay
 from .run import TaskRun
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
+from .threadless import needs_threads, threads_available
 
 
 def invoke(ctx: Session, task_ctx: TaskExecutionContext | None, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
@@ -128,6 +129,11 @@ def timed_attempt(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecuti
     context refuses control calls once abandoned.  How many abandoned attempts may be
     alive at once is bounded (``core.timed``).
     """
+    if not threads_available():
+        raise needs_threads(
+            f"task {task.task_id!r} (timeout={task.timeout:g}s) in session {ctx.session_id!r}",
+            "a timed attempt waits beside it on a thread; drop the timeout to run it here",
+        )
     overlay = BranchChannel(ctx.channel, f"{ctx.session_id}/{task.task_id}")
     task_ctx.channel_override = overlay
     context = contextvars.copy_context()

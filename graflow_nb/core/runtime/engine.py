@@ -22,6 +22,7 @@ from ..checks import check_id, describe, shown
 from ..errors import (
     AbandonedAttemptsLimitError,
     AwaitParked,
+    ConfigError,
     CycleLimitExceededError,
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
@@ -48,6 +49,7 @@ from .interrupt import STOP_GRACE_SECONDS, RunningTask, TaskThreads, stop_tasks
 from .loop import LENT_LOOP, running_loop_here
 from .run import PausedRun, TaskRun
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
+from .threadless import threads_available
 
 _now = time.time
 _current_thread = threading.current_thread
@@ -70,6 +72,7 @@ def _call_kind(task: Any, handler: Any) -> Any:
 # Failures that another attempt of the same task cannot fix.
 _NOT_RETRIED = (
     AbandonedAttemptsLimitError,
+    ConfigError,  # a setting that can't be used here (a timeout where no thread can start)
     ParallelGroupError,
     CycleLimitExceededError,
     StepLimitExceededError,
@@ -132,7 +135,7 @@ class WorkflowEngine:
         if lent is not None and lent.run is None:
             lent.run = context.run
             context.run.lent_loop = lent
-        if running_loop_here():
+        if running_loop_here() and threads_available():  # Pyodide: its loop is the only thread
             return self._root_off_loop(context)
         return self._root_here(context)
 
@@ -169,7 +172,8 @@ class WorkflowEngine:
 
     def _root_here(self, context: Session) -> Any:
         run = context.run
-        run.pool = WorkerPool(run.max_workers, name=f"graflow-{context.session_id}")
+        # Where threads can't start (Pyodide) the run has no pool: groups run sequentially.
+        run.pool = WorkerPool(run.max_workers, name=f"graflow-{context.session_id}") if threads_available() else None
         resuming = run.status == "paused"
         run.status = "running"
         if resuming:
@@ -179,7 +183,8 @@ class WorkflowEngine:
         try:
             return self._run_root(context)
         finally:
-            run.pool.shutdown()
+            if run.pool is not None:
+                run.pool.shutdown()
             run.close_loop()
             run.ended = time.time()
             if run.bus.active and run.status != "paused":

@@ -13,8 +13,11 @@ learns which executor ran a branch.
                    (members not started never will), ``never_started()`` and
                    ``still_running()`` (positions into ``indices``)
 
-Two executors: ``ThreadExecutor`` (``threads.py``: the run's worker pool), and the Dask
-executor in ``graflow_nb.distributed``, which ``registry.py`` knows by name only.
+Three executors: ``ThreadExecutor`` (``threads.py``: the run's worker pool),
+``SequentialExecutor`` (``sequential.py``: one after another on the forking thread; also
+where threads can't start), and the Dask executor in ``graflow_nb.distributed``, which
+``registry.py`` knows by name only.  An executor for async tasks on an event loop would
+be a fourth: ``start`` makes the batch, ``wait`` drives it.
 """
 
 from __future__ import annotations

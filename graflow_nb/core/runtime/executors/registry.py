@@ -1,4 +1,5 @@
-"""Which executor runs a group's branches: threads here, other backends by name.
+"""Which executor runs a group's branches: threads here (or one after another, where
+asked or where threads don't exist), other backends by name.
 
 Core registers no backend but its threads and never loads graflow_nb.distributed:
 graflow_nb/__init__ registers "dask" (a factory that loads it on first use).
@@ -10,7 +11,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigError
+from ..threadless import threads_available
 from .base import BranchExecutor
+from .sequential import SequentialExecutor
 from .threads import ThreadExecutor
 
 if TYPE_CHECKING:
@@ -23,7 +26,10 @@ def executor_for(group: ParallelGroup, run: Run) -> BranchExecutor:
 
     A group that chose no backend follows the run's (``execute(executor=client)``);
     inside a branch that already runs on a Dask worker, and under the step debugger
-    (which holds sessions of this process), every group runs on threads here."""
+    (which holds sessions of this process), every group runs on threads here.  Where
+    threads can't be started (Pyodide), every group runs sequentially."""
+    if group.backend == "sequential" or not threads_available():
+        return SequentialExecutor()
     backend = group.backend if group.backend_chosen or run.executor is None else "dask"
     if backend == "dask" and run.remote_worker is None and run.gate is None:
         return dask_executor(group.backend_config if group.backend_chosen else {"client": run.executor})

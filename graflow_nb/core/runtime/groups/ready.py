@@ -159,6 +159,10 @@ class ReadyScheduler:
             task = queue.dequeue()
             if task is None:
                 return
+            if run.pool is None and self.in_flight:
+                # No pool (no threads here): one task at a time, each run by this thread.
+                queue.push_front(task)
+                return
             if ctx.waiting_key is not None and ctx.waiting_key not in run.answers:
                 queue.push_front(task)
                 self.paused = SessionPaused(ctx.session_id, [ctx.session_id])
