@@ -48,6 +48,7 @@ import async_rows  # noqa: E402  (beside this file: the async tasks' rows)
 import dask_rows  # noqa: E402  (beside this file: the Dask backend's rows)
 import floors  # noqa: E402
 import least_engine  # noqa: E402
+import rerun_rows  # noqa: E402
 import table  # noqa: E402
 
 DIAMOND_SLEEP = 0.050
@@ -845,6 +846,10 @@ WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "checkpoint-64-1mb": (wl_checkpoint(64), 9, 3),
     "async-fanout-10000": (async_rows.wl_async_fanout, 3, 1),
     "async-chain-1000": (async_rows.wl_async_chain, 11, 3),
+    "rerun-cached": (
+        lambda repeats: rerun_rows.wl_rerun_cached(repeats, build_chain, build_fanout, _noop, CHAIN_LENGTH, TRIVIAL_WIDTH),
+        7, 3,
+    ),
 }
 
 

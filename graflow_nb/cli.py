@@ -89,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
         help="also run plain edges by readiness (edge-format parts that are not nested fan-out/fan-in)",
     )
     run.add_argument("--checkpoint-dir", metavar="DIR", help="save a checkpoint there if the run pauses, fails or is cancelled")
+    run.add_argument(
+        "--cache", metavar="DIR",
+        help="replay steps whose code and inputs are unchanged since a run that kept its entries in DIR (signed)",
+    )
     resume = commands.add_parser("resume", help="continue a run from its checkpoint")
     resume.add_argument("file", help="the pipeline file the run was started from")
     resume.add_argument("checkpoint", help="the checkpoint (.pkl) to continue")
@@ -201,6 +205,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             observers=[progress],
             ready_parallel=args.ready_parallel,
             checkpoint_dir=args.checkpoint_dir,
+            cache=args.cache or False,
         )
     except Exception:
         failed = True

@@ -11,5 +11,6 @@ PUBLIC_MODULES = (
     "graflow_nb.distributed",
     "graflow_nb.core.checkpoint",
     "graflow_nb.core.snapshot",
+    "graflow_nb.core.cache",
     "graflow_nb.core",
 )

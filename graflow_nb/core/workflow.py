@@ -12,12 +12,16 @@ one, and recurses).
 from __future__ import annotations
 
 import itertools
+import pathlib
 import threading
 from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from . import hooks
+from .cache.run_cache import RunCache
+from .cache.store import MemoryStore, memory_store
+from .cache_files import disk_store
 from .checkpoint import SAVER as checkpoints
 from .checks import describe
 from .context import ExecutionContext, TaskExecutionContext, direct_call_context
@@ -105,6 +109,10 @@ class WorkflowContext:
         self._tokens: list[Any] = []
         self._started: RunHandle | None = None  # the last run start() returned a handle for
         self.llm_agents: dict[str, Any] = {}
+        # How the last execute was called ({argument: value}): what ``rerun`` repeats,
+        # handing the task to re-run from to that execute in _rerun_from.
+        self._last_call: dict[str, Any] | None = None
+        self._rerun_from: str | None = None
 
     # -- context manager ---------------------------------------------------------------
     def __enter__(self) -> WorkflowContext:
@@ -187,7 +195,7 @@ class WorkflowContext:
         max_workers: int | None = None, observers: list[Observer] | None = None, default_max_retries: int = 0,
         default_max_cycles: int | None = None, gate: Any = None, live: Any = False, default_policy: Any = "strict",
         max_concurrency: int | None = None, ready_parallel: bool = False, executor: Any = None,
-        checkpoint_dir: Any = None,
+        checkpoint_dir: Any = None, cache: Any = False,
     ) -> Any:
         """Run from ``start_node`` (or the one node nothing leads to).
 
@@ -212,14 +220,16 @@ class WorkflowContext:
         ``checkpoint_dir``: when the run pauses, fails or is cancelled, its checkpoint
         is written there (``<session id>.pkl``; the error's notes say where) for
         ``wf.resume(path)`` in this or any later process; nothing is written otherwise.
+        ``cache`` (True, a folder or a store): replay unchanged tasks; see ``rerun``, ``graflow_nb.core.cache``.
         """
+        self._last_call = {name: value for name, value in locals().items() if name != "self"}  # for rerun
         ctx, view, engine = self._prepare(start_node, max_steps, initial_channel, session_id=session_id,
                                           max_workers=max_workers, observers=observers,
                                           default_max_retries=default_max_retries,
                                           default_max_cycles=default_max_cycles, gate=gate, live=live,
                                           default_policy=default_policy, max_concurrency=max_concurrency,
                                           ready_parallel=ready_parallel, executor=executor,
-                                          checkpoint_dir=checkpoint_dir)
+                                          checkpoint_dir=checkpoint_dir, cache=cache)
         try:
             result = self._drive(ctx, view, lambda: engine.execute(ctx))
         except BaseException as error:
@@ -265,10 +275,11 @@ class WorkflowContext:
         session_id: str | None = None, max_workers: int | None = None, observers: list[Observer] | None = None,
         default_max_retries: int = 0, default_max_cycles: int | None = None, gate: Any = None, live: Any = False,
         default_policy: Any = "strict", max_concurrency: int | None = None, ready_parallel: bool = False,
-        executor: Any = None, checkpoint_dir: Any = None,
+        executor: Any = None, checkpoint_dir: Any = None, cache: Any = False,
     ) -> tuple[ExecutionContext, Any, WorkflowEngine]:
         """A run of this workflow, checked and set up, not yet started: its root session,
         its live view (or None) and the engine that drives it, kept on ``last_run``."""
+        cache_for = self._cache_for(cache)
         start = start_node if start_node is not None else require_single_start(self.graph)
         if observers is not None and (callable(observers) or isinstance(observers, (str, bytes))):
             raise TypeError(f"execute(observers=...) takes a list of callables, got {describe(observers)}")
@@ -283,10 +294,9 @@ class WorkflowContext:
         )
         for name, agent in self.llm_agents.items():
             ctx.register_llm_agent(name, agent)
-        ctx.run.checkpoint_dir = checkpoint_dir
-        # The run's collaborators, handed in: what resumes it (what saves it came with
-        # the graph).
+        # The run's collaborators, handed in: what resumes it, what it replays (its saver came with the graph).
         engine = ctx.run.driver = WorkflowEngine()
+        ctx.run.checkpoint_dir, ctx.run.cache = checkpoint_dir, cache_for(ctx)
         self.runs.append(ctx.run)
         return ctx, view, engine
 
@@ -299,6 +309,35 @@ class WorkflowContext:
             __tracebackhide__ = True
             raise for_caller(error)
         return (result, ctx) if ret_context else result
+
+    def _cache_for(self, cache: Any) -> Any:
+        """What makes a run's cache from its root session (None without ``cache=``),
+        with the tasks a ``rerun`` asked for forced to run."""
+        rerun_from, self._rerun_from = self._rerun_from, None
+        store = _cache_store(cache, self.name)
+        force = frozenset(_downstream(self.graph, rerun_from)) if rerun_from is not None else frozenset()
+        return lambda ctx: None if store is None else RunCache(store, ctx.session_id, force, rerun_from)
+
+    def rerun(self, from_: str, **options: Any) -> Any:
+        """Run again as the last ``execute`` did, with ``from_`` and every task after it
+        (its successors, theirs, the groups holding them...) called again, and the
+        rest replayed from the cache that run used; ``options`` change arguments of
+        that call (``initial_channel=...``).  The last run must have had a cache."""
+        last = self.last_run
+        if last is None or self._last_call is None:
+            raise RuntimeError(f"workflow {self.name!r} has not run yet: nothing to re-run")
+        if last.cache is None:
+            raise ConfigError(
+                f"wf.rerun(from_={from_!r}): the last run of {self.name!r} ran without a cache, so nothing "
+                f"of it can be replayed; run wf.execute(..., cache=True) once first"
+            )
+        if from_ not in self.graph:
+            raise ValueError(f"wf.rerun(from_={from_!r}): no task with that id in workflow {self.name!r}")
+        call = {**self._last_call, **options}
+        if not call.get("cache"):
+            call["cache"] = last.cache.store
+        self._rerun_from = from_
+        return self.execute(**call)
 
     async def aexecute(self, *args: Any, **kwargs: Any) -> Any:
         """``execute`` for async code: ``await wf.aexecute(...)`` takes the same
@@ -429,6 +468,40 @@ class WorkflowContext:
 
 
 scope.provide_default(lambda: WorkflowContext("default"))
+
+
+def _cache_store(cache: Any, workflow_name: str) -> MemoryStore | None:
+    """The store ``execute(cache=...)`` names: None (no cache), this process's store
+    for the workflow's name, a folder's signed store, or a store given as it is."""
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return memory_store(workflow_name)
+    if isinstance(cache, MemoryStore):
+        return cache
+    if isinstance(cache, (str, pathlib.PurePath)):
+        return disk_store(pathlib.Path(cache))
+    raise TypeError(f"execute(cache=...) takes True, False, a folder path or a cache store, got {describe(cache)}")
+
+
+def _downstream(graph: TaskGraph, start: str) -> set[str]:
+    """``start`` and everything that runs after it: successors, the groups holding
+    any of them (and what follows those), and a group's members."""
+    seen = {start}
+    todo = [start]
+    while todo:
+        node = todo.pop()
+        nxt = list(graph.successors(node))
+        holder = graph.group_holding(node)
+        if holder is not None:
+            nxt += graph.successors(holder)
+        if graph.nodes[node].is_group:
+            nxt += graph.get_parallel_group_members(node)
+        for other in nxt:
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return seen
 
 
 def workflow(name: str, tracer: Any = None, prompt_manager: Any = None) -> WorkflowContext:

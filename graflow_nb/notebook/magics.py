@@ -55,6 +55,9 @@ def _run_options(args: Any) -> dict[str, Any]:
         if args.max_workers < 1:
             raise UsageError(f"--max-workers must be at least 1, got {args.max_workers}")
         options["max_workers"] = args.max_workers
+    cache = getattr(args, "cache", None)
+    if cache is not None:
+        options["cache"] = cache
     if args.policy is not None:
         from ..core.model.policies import resolve_policy
 
@@ -97,6 +100,10 @@ class GraflowMagics(Magics):
     @magic_arguments.argument("--max-workers", metavar="N", type=int, help="the run's thread cap")
     @magic_arguments.argument("--policy", metavar="P", help="policy for groups that set none (strict, best_effort, ...)")
     @magic_arguments.argument("--no-render", action="store_true", help="do not draw the graph below the cell")
+    @magic_arguments.argument(
+        "--cache", metavar="DIR", nargs="?", const=True, default=None,
+        help="replay tasks whose code and inputs are unchanged since a run in this kernel (or kept in DIR)",
+    )
     @cell_magic("graflow")
     def graflow_cell(self, line: str, cell: str) -> None:
         """Build a workflow from the cell body and keep it in the namespace.

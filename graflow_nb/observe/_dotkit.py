@@ -36,6 +36,7 @@ BLUE = "#dde8f7"
 ORANGE = "#f8cbad"
 PALE = "#f4f4f4"
 LILAC = "#e4d7f5"
+PALE_GREEN = "#e8f5e1"
 
 # Colour *and* shape per task state, so a state still reads in a grey-scale print.
 TASK_STYLE = {
@@ -45,6 +46,8 @@ TASK_STYLE = {
     "held": {"fillcolor": LILAC, "shape": "cds", "style": "filled,bold", "margin": "0.2,0.12"},
     "running": {"fillcolor": YELLOW, "shape": "box", "style": "rounded,filled,bold"},
     "succeeded": {"fillcolor": GREEN, "shape": "box", "style": "rounded,filled"},
+    # replayed from the re-run cache: a paler green and a double border
+    "cached": {"fillcolor": PALE_GREEN, "shape": "box", "style": "rounded,filled", "peripheries": "2"},
     "failed": {"fillcolor": RED, "shape": "octagon", "style": "filled"},
     "skipped": {"fillcolor": PALE, "shape": "box", "style": "rounded,filled,dotted"},
     "cancelled": {"fillcolor": GREY, "shape": "box", "style": "filled,diagonals"},

@@ -39,6 +39,11 @@ Queued-but-never-run tasks have no row (they are in ``run.skipped``).
     error       string: ``"ValueError: message"`` or <NA>
     resumed     bool: it ran after the run was last resumed from a checkpoint (False:
                 before, in the process that saved it)
+    cached      bool: replayed from the re-run cache instead of called
+                (``execute(cache=...)``)
+    reason      string: in a run with a cache, what ``run.why`` says of this execution
+                ("cached from run <id>", "code of t changed (...)", "input `x` changed",
+                "not cached: ..."); <NA> without a cache, and for group nodes
 
 ``events_frame(events)``: the raw stream, one row per event in arrival order (a run,
 an ``EventLog`` or a list of events).
@@ -99,6 +104,8 @@ TASK_COLUMNS = {
     "thread": "string",
     "error": "string",
     "resumed": "bool",
+    "cached": "bool",
+    "reason": "string",
 }
 EVENT_COLUMNS = {
     "time": TIME,
@@ -181,7 +188,9 @@ def tasks_frame(run: Run) -> pd.DataFrame:
     view = RunView(run)
     rows: dict[str, list[Any]] = {name: [] for name in TASK_COLUMNS if name != "duration"}
     resumed = {id(tr) for tr in run.runs_after_checkpoint()}
+    decisions = dict(run.cache.decisions) if run.cache is not None else {}
     for tr in view.attempts:
+        decision = decisions.get(tr.order_key)
         for name, value in (
             ("task_id", tr.task_id),
             ("session_id", tr.session_id),
@@ -194,6 +203,8 @@ def tasks_frame(run: Run) -> pd.DataFrame:
             ("thread", tr.thread),
             ("error", None if tr.error is None else f"{type(tr.error).__name__}: {tr.error}"),
             ("resumed", id(tr) in resumed),
+            ("cached", decision is not None and decision.cached and tr.status == "succeeded"),
+            ("reason", None if decision is None else decision.reason),
         ):
             rows[name].append(value)
     return _frame(TASK_COLUMNS, rows)

@@ -14,6 +14,8 @@ Task states, most current first:
                its queue until resumed)
     queued     it waits in some session's queue right now
     succeeded / failed / cancelled   how its last attempt ended
+    cached     its last execution was replayed from the re-run cache, not called
+               (``execute(cache=...)``; ``run.why(task_id)`` says from which run)
     skipped    it was queued but its session stopped first (failed or terminated);
                a session stopped by cancellation makes it ``cancelled``
     pending    nothing has happened to it yet
@@ -34,11 +36,13 @@ if TYPE_CHECKING:
     from ..core.model.graph import TaskGraph
     from ..core.runtime.run import Run, SessionRecord, TaskRun
 
-TASK_STATES = ("pending", "queued", "held", "running", "succeeded", "failed", "skipped", "cancelled", "paused")
+TASK_STATES = (
+    "pending", "queued", "held", "running", "succeeded", "cached", "failed", "skipped", "cancelled", "paused",
+)
 SESSION_STATES = ("open", "paused", "merged", "discarded", "failed", "cancelled", "closed")
 ENDED = ("succeeded", "failed", "cancelled")  # attempt statuses that count as done
 # How bad a state is, for one colour standing for many (a collapsed group of branches).
-_SEVERITY = {s: i for i, s in enumerate(("pending", "skipped", "succeeded", "queued", "held", "cancelled", "running",
+_SEVERITY = {s: i for i, s in enumerate(("pending", "skipped", "cached", "succeeded", "queued", "held", "cancelled", "running",
                                          "paused", "failed"))}
 _SESSION_SEVERITY = {s: i for i, s in enumerate(("closed", "merged", "discarded", "open", "paused", "cancelled",
                                                    "failed"))}
@@ -104,6 +108,8 @@ class RunView:
         self.dynamic: dict[str, tuple[str, str | None]] = {}
         for task_id, session_id, spawned_by in dynamic:
             self.dynamic.setdefault(task_id, (session_id, spawned_by))
+        cache = run.cache if run is not None else None
+        self.cached = {key for key, d in list(cache.decisions.items()) if d.cached} if cache is not None else set()
         gate = run.gate if run is not None else None
         self.held: dict[str, str] = gate.held_tasks() if gate is not None else {}
         self.group_ids = {rec.group_id for rec in sessions if rec.group_id is not None}
@@ -138,7 +144,7 @@ class RunView:
         if task_id in self.queued:
             return "queued", session
         if tr is not None:
-            return tr.status, session
+            return ("cached" if tr.status == "succeeded" and tr.order_key in self.cached else tr.status), session
         if task_id in self.skipped:
             return ("cancelled" if self.skipped[task_id][1] == "cancelled" else "skipped"), session
         rec = self.member_session.get(task_id)

@@ -40,7 +40,7 @@ TITLE_H = 24.0
 AXIS_H = 26.0
 FONT_SIZE = 10.0
 CHAR_W = 0.6 * FONT_SIZE  # a generous average glyph width for Helvetica
-STATUS_FILL = {status: kit.task_style(status)["fillcolor"] for status in ("running", "succeeded", "failed",
+STATUS_FILL = {status: kit.task_style(status)["fillcolor"] for status in ("running", "succeeded", "cached", "failed",
                                                                          "cancelled", "paused")}
 GROUP_FILL = "#9fb3d1"
 STROKE = "#555555"
@@ -235,6 +235,8 @@ def timeline_chart(run: Run, max_lanes: int | None = MAX_LANES, now: float | Non
         x, w = x_of(tr.start), max((end - tr.start) * scale, 1.0)
         h = GROUP_H if is_group else BAR_H
         status = tr.status if tr.end is not None else "running"
+        if status == "succeeded" and tr.order_key in view.cached:
+            status = "cached"  # replayed from the re-run cache, not called
         took = "" if tr.end is None else f" in {(tr.end - tr.start) * 1000:.1f} ms"
         label = tr.task_id if not is_group and len(tr.task_id) * CHAR_W + 4 <= w else ""
         shapes.append(

@@ -56,15 +56,19 @@ class _Compiler:
         # A type that times itself (a subprocess, a socket) gets the timeout in its
         # StepContext; any other step is timed by the engine, which abandons the attempt.
         times_itself = get_step_type(step.type).supports_timeout
+        func = StepTask(step, self.pipeline.inputs)
         task = TaskWrapper(
             step.id,
-            StepTask(step, self.pipeline.inputs),
+            func,
             inject_context=True,
             resolve_keyword_args=False,
             max_retries=retries,
             retry_policy=policy,
             timeout=None if times_itself else step.timeout,
             compensate=self.compensation(step.compensate) if step.compensate is not None else None,
+            # Shell, HTTP and other steps act on the world, so a run with a cache calls them; a
+            # python step is keyed by the function it names, once that is known.
+            side_effects=step.type != "python" or "keyed_function" not in vars(func),
         )
         task.pipeline_step = step
         return task

@@ -17,6 +17,7 @@ from .batch import run_items
 from .errors import TemplateError
 from .model import Input, Step
 from .steps import StepContext, get_step_type
+from .steps.python import ImportPathError, import_callable
 from .templates import resolve
 
 _MISSING: Any = object()
@@ -116,6 +117,13 @@ class StepTask:
         self.inputs = inputs
         self.__name__ = step.id
         self.__doc__ = step.raw.get("description") or f"{step.type} step {step.id!r} ({step.path})"
+        if step.type == "python":
+            # The function it calls, which the re-run cache keys it by (core.cache.keys); not
+            # __wrapped__, which inspect.signature would follow to the function's parameters.
+            try:
+                self.keyed_function = import_callable(step.function)
+            except ImportPathError:
+                pass  # validation says so; such a step is never cached (compile.py)
 
     def __call__(self, task_ctx: Any, item: Any = _MISSING) -> Any:
         """One run of the step; ``item``: a ``map:`` step's item (its map binds it)."""
@@ -130,8 +138,10 @@ class StepTask:
                 return item if root == name else outer(root)
 
         params = substitute(step, lookup)
+        # The session id from the session itself: a python step's function never sees it, so
+        # reading it is no input of the step's (the re-run cache keys a task that reads it).
         context = StepContext(
-            step.id, task_ctx.session_id, step.timeout, task_ctx.retry_count + 1, task_ctx, step,
+            step.id, task_ctx.execution_context.session_id, step.timeout, task_ctx.retry_count + 1, task_ctx, step,
             None if item is _MISSING else item,
         )
         return call_step(step, params, context)
@@ -139,6 +149,7 @@ class StepTask:
     def _batch(self, task_ctx: Any, lookup: Callable[[str], Any]) -> dict[str, Any]:
         step = self.step
         batch = step.batch
+        session_id = task_ctx.execution_context.session_id  # as in __call__
         try:
             items = resolve(batch.items, lookup)
         except TemplateError as error:
@@ -151,7 +162,7 @@ class StepTask:
                 return item if root == batch.name else lookup(root)
 
             params = substitute(step, item_lookup)
-            context = StepContext(step.id, task_ctx.session_id, step.timeout, attempt, task_ctx, step, item)
+            context = StepContext(step.id, session_id, step.timeout, attempt, task_ctx, step, item)
             return call_step(step, params, context)
 
         return run_items(step, list(items), one, lambda: task_ctx.cancelled)

@@ -36,6 +36,7 @@ CAUSE = ValueError("the task's own error\n<b>&'\"")
 # "module.Class" -> (args, kwargs) to build one with every attribute set.
 SAMPLES: dict[str, tuple[tuple, dict]] = {
     "graflow_nb.core.errors.GraflowError": (("plain",), {}),
+    "graflow_nb.core.cache.fingerprint.Unfingerprintable": (("a _thread.lock can't be read",), {}),
     "graflow_nb.core.errors.ConfigError": (("bad setting",), {}),
     "graflow_nb.core.errors.GraphCompilationError": (("no start",), {}),
     "graflow_nb.core.errors.DuplicateTaskError": (("t\n1",), {}),

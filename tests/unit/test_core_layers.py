@@ -28,12 +28,16 @@ CORE = "core"
 
 # Each core module's floor.  A folder is a floor; the modules at core's root are named.
 GROUND = {"core.errors", "core.events", "core.checks", "core.user_frames", "core.hooks"}
-FLOORS_BY_FOLDER = {"core.model": "model", "core.data": "data", "core.runtime": "runtime", "core.snapshot": "snapshot"}
+FLOORS_BY_FOLDER = {
+    "core.model": "model", "core.data": "data", "core.cache": "cache", "core.runtime": "runtime",
+    "core.snapshot": "snapshot",
+}
 # What each floor may import inside core (besides itself).
 MAY_IMPORT = {
     "ground": {"ground"},
     "data": {"ground", "data"},
     "model": {"ground", "data", "model"},
+    "cache": {"ground", "data", "model", "cache"},
     "runtime": {"ground", "data", "model", "runtime"},
 }
 

@@ -134,6 +134,10 @@ class TaskWrapper(Executable):
     # 10,000-branch graph each); ``t(task_id=..., **bound)`` gives a task its own dict.
     bound_kwargs: Mapping[str, Any] = MappingProxyType({})
     _params: tuple[tuple[str, bool], ...] = ()  # (name, required) of what the channel may fill
+    # A run with a cache (execute(cache=...)): False never caches it, True caches it
+    # even with side effects, None (the default) caches it unless it has side effects.
+    cache: bool | None = None
+    side_effects = False
     takes_nothing = True  # no parameter to fill and nothing to inject: invoke calls it bare
 
     def __init__(
@@ -152,6 +156,7 @@ class TaskWrapper(Executable):
         bound_kwargs: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         compensate: Callable[..., Any] | None = None,
+        cache: bool | None = None, side_effects: bool = False,
     ):
         if type(task_id) is not str or not task_id:
             check_id(task_id, "a task id")
@@ -163,12 +168,12 @@ class TaskWrapper(Executable):
         self.func = func
         if (
             inject_context or inject_llm_client or inject_llm_agent is not None or handler_type is not None
-            or not resolve_keyword_args or max_cycles is not None or max_retries is not None
-            or retry_policy is not None or timeout is not None or compensate is not None
+            or not resolve_keyword_args or max_cycles is not None or max_retries is not None or side_effects
+            or retry_policy is not None or timeout is not None or compensate is not None or cache is not None
         ):
             self._configure(
                 inject_context, inject_llm_client, inject_llm_agent, handler_type, resolve_keyword_args,
-                max_cycles, max_retries, retry_policy, timeout, compensate,
+                max_cycles, max_retries, retry_policy, timeout, compensate, cache, side_effects,
             )
         # A function of no parameters has nothing for the channel to fill: ``_params``
         # stays the class's ``()`` (and ``takes_nothing`` its True) unless told otherwise.
@@ -216,6 +221,8 @@ class TaskWrapper(Executable):
         retry_policy: RetryPolicy | None,
         timeout: float | None,
         compensate: Callable[..., Any] | None,
+        cache: bool | None = None,
+        side_effects: bool = False,
     ) -> None:
         """The settings beyond id and function, checked and stored; only called when one
         is not at its default.  Settings left at their defaults stay on the class: a wide
@@ -247,6 +254,12 @@ class TaskWrapper(Executable):
             self.timeout = check_timeout(timeout, owner)
         if compensate is not None:
             self.compensate(compensate)
+        if cache is not None:
+            if type(cache) is not bool:
+                raise TypeError(f"{owner}: cache must be True, False or None, got {describe(cache)}")
+            self.cache = cache
+        if side_effects:
+            self.side_effects = True
 
     def _parameter_specs(self) -> tuple[tuple[str, bool], ...]:
         """``(name, required)`` for every parameter the channel may fill.
@@ -336,7 +349,7 @@ class TaskWrapper(Executable):
 
     SETTINGS = (
         "inject_context", "inject_llm_client", "inject_llm_agent", "handler_type", "resolve_keyword_args",
-        "max_cycles", "max_retries", "retry_policy", "bound_kwargs", "timeout",
+        "max_cycles", "max_retries", "retry_policy", "bound_kwargs", "timeout", "cache", "side_effects",
     )
 
     def settings(self) -> dict[str, Any]:
@@ -404,6 +417,8 @@ class IterationTask(TaskWrapper):
             max_cycles=base.max_cycles,
             bound_kwargs=base.bound_kwargs,
             timeout=base.timeout,
+            cache=base.cache,
+            side_effects=base.side_effects,
         )
         self.base_id: str = base.task_id
         self.data = data

@@ -9,6 +9,10 @@ every attempt: ``call(driver, ctx, task, task_ctx, record) -> result``.
 - ``timed``: a task with a ``timeout``, on a timed-attempt thread (``core.timed``);
 - ``awaited``: an ``async def`` task, its coroutine on the run's event loop
   (``core.runtime.loop``), its timeout there too.
+- ``cached``: any task but a group in a run with a cache (``execute(cache=...)``): the
+  run's cache (``core.cache``, handed in as ``run.cache``) says whether to replay it
+  (``recording.replay``: its result, channel changes and control calls) or to call it
+  by its own kind while ``recording`` writes down what it does, for the next run.
 
 The sixth kind, a bare call (a function task that takes nothing: no context is built),
 is every plain task's call and stays written out in ``WorkflowEngine._run_task``, so the
@@ -30,8 +34,9 @@ from . import timed
 from .groups.base import Driver
 from .groups.coordinator import execute_group
 from .interrupt import TaskThreads
+from .recording import RecordingTaskContext, replay
 from .run import TaskRun
-from .session import Session, TaskExecutionContext
+from .session import RESULT_SUFFIX, Session, TaskExecutionContext
 from .threadless import needs_threads, threads_available
 
 
@@ -151,3 +156,42 @@ def timed_attempt(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecuti
         raise attempt.error
     merge_branches(ctx.channel, [(task.task_id, overlay)], "overwrite", task.task_id)
     return attempt.result
+
+
+def cached(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
+    """Replay the task if the run's cache has it, else call it by its own kind (writing
+    down what it does when the cache may keep it)."""
+    cache = ctx.run.cache
+    result_key = task.task_id + RESULT_SUFFIX
+    plan = cache.plan(ctx.channel, task, ctx.session_id, record.order_key, result_key)
+    if plan.hit:
+        replay(ctx, task_ctx, plan.ops, plan.controls)
+        cache.replayed(ctx.channel, plan)
+        return plan.result
+    kind = handler if task.handler_type is not None else timed_attempt if task.timeout is not None else with_context
+    if not plan.record:
+        return kind(driver, ctx, task, task_ctx, record)
+    recording = RecordingTaskContext(task_ctx)
+    dynamic_before = len(ctx.run.dynamic_tasks)
+    try:
+        result = kind(driver, ctx, task, recording, record)
+    finally:
+        task_ctx.abandoned = recording.abandoned
+    channel = recording.recorder
+    cache.keep(plan, result, channel.reads, channel.ops, recording.controls, refusal=_refusal(ctx, recording, task, dynamic_before))
+    return result
+
+
+def _refusal(ctx: Session, recording: RecordingTaskContext, task: Any, dynamic_before: int) -> str | None:
+    """Why what this task just did can't be replayed (None: it can)."""
+    if recording.asked_for_input:
+        return "it asked for human input"
+    if ctx.checkpoint_request is not None:
+        return "it asked for a checkpoint"
+    if recording.recorder.listed:
+        return "it listed every channel key, so what it read can't be told"
+    made = sum(1 for name, _ in recording.controls if name in ("next_task", "next_iteration"))
+    added = ctx.run.dynamic_tasks[dynamic_before:]
+    if sum(1 for _, session, spawned_by in added if session == ctx.session_id and spawned_by == task.task_id) > made:
+        return "it built tasks while it ran"
+    return None

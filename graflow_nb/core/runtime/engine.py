@@ -54,6 +54,7 @@ from .threadless import threads_available
 _now = time.time
 _current_thread = threading.current_thread
 _WRAPPER_INVOKE = TaskWrapper.invoke
+_CACHED: Any = _calls.cached
 
 
 def _call_kind(task: Any, handler: Any) -> Any:
@@ -380,7 +381,9 @@ class WorkflowEngine:
         # How each attempt is called (core.calls); a function task that takes nothing is
         # called bare, written out below: no TaskExecutionContext could reach it.
         handler = None if task.handler_type is None else run.handler_for(task)
-        if handler is None and task.timeout is None and type(task).invoke is _WRAPPER_INVOKE and task.takes_nothing:
+        if run.cache is not None and not task.is_group and not task.is_async:  # execute(cache=...): calls.cached
+            call, bare, resumed = _CACHED, None, None
+        elif handler is None and task.timeout is None and type(task).invoke is _WRAPPER_INVOKE and task.takes_nothing:
             call, bare, resumed = None, task.func, None
         else:
             call, bare = _call_kind(task, handler), None

@@ -204,6 +204,11 @@ class Run:
     loop: RunLoop | None = None
     lent_loop: LentLoop | None = None
 
+    # The run's re-run cache (core.cache.run_cache.RunCache), handed in by the front
+    # door for ``execute(cache=...)``; None: every task is called.  Never shipped
+    # with the run (a Dask worker's copy runs its tasks uncached).
+    cache: Any = None
+
     def __init__(self, root_session_id: str, max_steps: int, max_workers: int, bus: EventBus, workflow_name: str = ""):
         self.root_session_id = root_session_id
         self.workflow_name = workflow_name
@@ -679,6 +684,15 @@ class Run:
                 out[tr.task_id] = tr.result
         return out
 
+    def why(self, task_id: str) -> str:
+        """Why ``task_id`` was replayed or ran in this run with a cache: "cached from
+        run <id>", or what changed ("code of t changed (helper `clean`)", "input `region`
+        changed", "upstream `fetch` re-ran and its result differs"), or why it can't be
+        cached."""
+        if self.cache is None:
+            return f"run {self.root_session_id!r} ran without a cache: execute(..., cache=True) keeps and replays tasks"
+        return str(self.cache.why(task_id))
+
     def summary(self) -> dict[str, Any]:
         return {
             "workflow": self.workflow_name,
@@ -692,7 +706,7 @@ class Run:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         for name in ("_lock", "_answered", "cancel_event", "loop", "lent_loop", "pool", "gate", "task_slots", "task_threads",
-                     "executor", "driver", "event_logs", "feedback_manager"):
+                     "executor", "driver", "event_logs", "feedback_manager", "cache"):
             state.pop(name, None)
         state["bus"] = EventBus()
         state["observer_errors"] = []  # they hold live callbacks of this process, as the bus does

@@ -1,0 +1,88 @@
+"""The re-run cache's row (``rerun-cached``): what a run with ``cache=`` costs.
+
+For chain-1000 and fanout-trivial-1000 (built once, run many times):
+
+- ``plain``: the run without a cache;
+- ``miss``: ``cache=`` a new empty store each time: every task is keyed, called and
+  kept, and nothing hits (the key cost; goal: under 10% over plain);
+- ``hit``: ``cache=`` a store that holds the whole run: every task is replayed.
+
+Runs alternate plain / miss / hit so drift hits all three alike.  Then the time to
+fingerprint a 100 MB root frame (``initial_channel``): 4 float64 columns and a
+RangeIndex, 3.125 M rows.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from graflow_nb.core.cache.fingerprint import fingerprint
+from graflow_nb.core.cache.store import MemoryStore
+
+
+def _times(repeats: int, actions: dict[str, Callable[[], Any]]) -> dict[str, list[float]]:
+    for action in actions.values():
+        action()  # warm-up
+    out: dict[str, list[float]] = {name: [] for name in actions}
+    for _ in range(repeats):
+        for name, action in actions.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            action()
+            out[name].append(time.perf_counter() - t0)
+    return out
+
+
+def _one(wf: Any, start: str, tasks: int, repeats: int) -> dict[str, Any]:
+    warm = MemoryStore("warm")
+    wf.execute(start, session_id="R", cache=warm)
+    times = _times(repeats, {
+        "plain": lambda: wf.execute(start, session_id="R"),
+        "miss": lambda: wf.execute(start, session_id="R", cache=MemoryStore("cold")),
+        "hit": lambda: wf.execute(start, session_id="R", cache=warm),
+    })
+    hits = sum(1 for d in wf.last_run.cache.decisions.values() if d.cached)
+    plain = statistics.median(times["plain"])
+    per_task = 1e6 / tasks
+    return {
+        "tasks": tasks,
+        "plain_us_per_task": round(plain * per_task, 2),
+        "miss_us_per_task": round(statistics.median(times["miss"]) * per_task, 2),
+        "hit_us_per_task": round(statistics.median(times["hit"]) * per_task, 2),
+        "miss_over_plain": round(statistics.median(times["miss"]) / plain, 3),
+        "hit_over_plain": round(statistics.median(times["hit"]) / plain, 3),
+        "hit_tasks_replayed": hits,
+        "samples_s": {name: [round(v, 4) for v in values] for name, values in times.items()},
+    }
+
+
+def frame_fingerprint(repeats: int) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+
+    rows = 3_125_000
+    frame = pd.DataFrame({f"c{i}": np.random.default_rng(i).random(rows) for i in range(4)})
+    megabytes = frame.memory_usage(index=True, deep=True).sum() / 1e6
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fingerprint(frame)
+        samples.append(time.perf_counter() - t0)
+    median = statistics.median(samples)
+    return {"mb": round(megabytes, 1), "ms": round(median * 1000, 1), "mb_per_s": round(megabytes / median)}
+
+
+def wl_rerun_cached(repeats: int, build_chain: Callable[..., Any], build_fanout: Callable[..., Any],
+                    body: Callable[[], None], length: int, width: int) -> dict[str, Any]:
+    chain = _one(build_chain("rerun-chain", length), "t0", length, repeats)
+    fanout = _one(build_fanout("rerun-fanout", width, body), "source", width + 2, repeats)
+    return {
+        "chain-1000": chain,
+        "fanout-trivial-1000": fanout,
+        "miss_over_plain": max(chain["miss_over_plain"], fanout["miss_over_plain"]),
+        "frame_100mb_fingerprint": frame_fingerprint(max(3, repeats // 2)),
+    }
