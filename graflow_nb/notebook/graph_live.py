@@ -98,7 +98,11 @@ class GraphLiveView(LiveView):
                 self.view.refresh(run, relayout=True)
                 # A started run's cell ended long ago: its panel keeps the widget, and
                 # nothing new is displayed (it would land wherever a cell runs now).
-                final.picture = None if self.targets is not None else self.view.show()
+                if self.targets is None:
+                    final.picture = self.view.show()
+                elif not self._shown:  # the run ended (or paused) before its first frame
+                    self.targets[0].show_widget(self.view)
+                    self._shown = True
             except BaseException as error:  # the run's own result or exception matters more
                 self._failed("final picture", error)
         keep_final(run, final)
