@@ -23,7 +23,7 @@ Cancellation is delivered as ``CancelledError`` at the task's next ``await``: by
 ``cancel_all()`` (``Run.cancel``), and by a sweep every ``SWEEP_SECONDS`` that cancels
 the attempts whose session was told to stop in any other way.  A loop blocked by a task
 (``time.sleep`` in an ``async def``) is named in one ``BlockedLoopWarning`` per task
-with how long it blocked (``LoopWatchdog``).
+with how long its step blocked (``LoopWatchdog``); many short steps are no one's fault.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ from typing import Any
 from ..errors import PauseRequested, TaskStoppedError, TaskTimeoutError
 
 SWEEP_SECONDS = 0.05  # how often the loop looks for attempts whose session was stopped
-BLOCKED_SECONDS = 0.2  # a loop held this long by one task is reported
-WATCH_SECONDS = 0.05  # how often the watchdog looks at the loop
+BLOCKED_SECONDS = 0.2  # one step of one task holding the loop this long is reported
+WATCH_SECONDS = 0.05  # how often the watchdog asks the loop for a beat
+STEP_SAMPLE_SECONDS = 0.02  # how often it looks at the loop's step while a beat is overdue
 
 
 class BlockedLoopWarning(RuntimeWarning):
@@ -59,7 +60,7 @@ class AsyncAttempt:
 
     __slots__ = (
         "run_loop", "coroutine", "timeout", "session", "task_context", "record", "label",
-        "context", "future", "handle", "cancel_asked", "timed_out", "interrupt",
+        "context", "future", "handle", "cancel_asked", "timed_out", "interrupt", "slot",
     )
 
     def __init__(
@@ -79,6 +80,8 @@ class AsyncAttempt:
         self.cancel_asked = False
         self.timed_out = False
         self.interrupt: BaseException | None = None  # the Ctrl-C that cancelled it, re-raised by its session
+        # The run's task slot it holds (``execute(max_concurrency=)``), let go as it ends.
+        self.slot: threading.BoundedSemaphore | None = None
 
     def start(self) -> None:
         self.run_loop.call(self._begin)
@@ -87,6 +90,7 @@ class AsyncAttempt:
         """On the loop: the coroutine becomes a task, in the context it was handed with."""
         if self.cancel_asked or self.run_loop.cancelled_all:
             self.coroutine.close()  # never started: its body never ran
+            self._let_go_of_slot()
             self.future.set_exception(asyncio.CancelledError())
             return
         self.handle = handle = self.run_loop.loop.create_task(self._body(), name=self.label, context=self.context)
@@ -106,6 +110,7 @@ class AsyncAttempt:
 
     def _ended(self, handle: asyncio.Task[Any]) -> None:
         self.run_loop.attempts.discard(self)
+        self._let_go_of_slot()
         if handle.cancelled():
             self.future.set_exception(asyncio.CancelledError())
             return
@@ -114,6 +119,11 @@ class AsyncAttempt:
             self.future.set_result(handle.result())
         else:
             self.future.set_exception(error)
+
+    def _let_go_of_slot(self) -> None:
+        slot, self.slot = self.slot, None
+        if slot is not None:
+            slot.release()
 
     def cancel(self, interrupt: BaseException | None = None) -> None:
         """Deliver ``CancelledError`` at the task's next ``await`` (from any thread)."""
@@ -140,9 +150,9 @@ class AsyncAttempt:
             if not self.timed_out:
                 raise
             assert self.timeout is not None  # only an attempt with a timeout times out
-            late = TaskTimeoutError(self.task_context.task_id, self.timeout, self.task_context.session_id)
-            late.add_note("[graflow_nb] an async task: it was cancelled at its await and its finally blocks ran")
-            raise late from error
+            raise TaskTimeoutError(
+                self.task_context.task_id, self.timeout, self.task_context.session_id, TaskTimeoutError.CANCELLED,
+            ) from error
 
     def when_done(self, callback: Callable[[], None]) -> None:
         """``callback()`` once it ended: on the loop's thread, or here if it already has."""
@@ -286,12 +296,17 @@ class RunLoop:
 
 
 class LoopWatchdog:
-    """Names the async task that blocks the run's loop, once per task, with how long.
+    """Names the async task one step of which held the run's loop, once per task, with
+    how long that step took.
 
-    A thread of its own asks the loop for a beat every ``WATCH_SECONDS``; while a beat
-    is overdue it looks at what the loop's thread runs (``sys._current_frames``) for a
-    live attempt's coroutine, and once the loop beats again it warns with the time it
-    was held.  No asyncio debug mode: that would slow every callback of the loop."""
+    A step is one resumption of one coroutine: one run of the loop's callback that
+    resumes it (``asyncio.Handle._run``).  A thread of its own asks the loop for a beat
+    every ``WATCH_SECONDS``; while a beat is overdue it looks at what the loop's thread
+    runs (``sys._current_frames``) every ``STEP_SAMPLE_SECONDS``: the step's frame and
+    the attempt inside it.  The same step frame seen across samples ``BLOCKED_SECONDS``
+    apart is one step that blocked; a loop kept busy by many short steps shows a new step
+    at every sample and is no task's fault.  Nothing runs per step on the loop: no
+    asyncio debug mode, no wrapper around the coroutines."""
 
     def __init__(self, run_loop: RunLoop):
         self.run_loop = run_loop
@@ -316,38 +331,58 @@ class LoopWatchdog:
                 run_loop.loop.call_soon_threadsafe(beat.set)
             except RuntimeError:
                 return  # the loop was closed
-            culprit: AsyncAttempt | None = None
-            while not beat.wait(WATCH_SECONDS):
-                if self._stop.is_set():
-                    return
-                if time.monotonic() - asked >= BLOCKED_SECONDS:
-                    culprit = self._running_attempt() or culprit
-            held = time.monotonic() - asked
-            if culprit is not None and held >= BLOCKED_SECONDS and culprit.label not in self.reported:
-                self.reported.add(culprit.label)
-                self.blocked.append((culprit.label, held))
-                warnings.warn(
-                    f"async task {culprit.label} blocked the run's event loop for {held:.2f} s: every other "
-                    f"async task waited. Await instead (asyncio.sleep, an async client), or move the "
-                    f"blocking call off the loop with 'await asyncio.to_thread(...)'.",
-                    BlockedLoopWarning,
-                    stacklevel=1,
-                )
+            if beat.wait(WATCH_SECONDS):
+                continue
+            # Overdue: follow the steps.  A step first seen at ``first`` began after
+            # ``before`` (the sample that saw something else, or the beat being asked).
+            step: Any = None
+            attempt: AsyncAttempt | None = None
+            before = first = last = asked
+            while True:
+                answered = beat.wait(STEP_SAMPLE_SECONDS)
+                now = time.monotonic()
+                frame, found = (None, None) if answered else self._running_step()
+                if frame is not step:
+                    if step is not None:
+                        self._judge(attempt, last - first, now - before)
+                    step, attempt, before, first = frame, found, last, now
+                last = now
+                if answered or self._stop.is_set():
+                    break
+            step = None  # hold no frame of the loop's thread between beats
 
-    def _running_attempt(self) -> AsyncAttempt | None:
-        """The live attempt whose coroutine the loop's thread is inside now, if any."""
+    def _judge(self, attempt: AsyncAttempt | None, seen: float, at_most: float) -> None:
+        """One step ended: seen running for ``seen`` s, at most ``at_most`` s long."""
+        if attempt is None or seen < BLOCKED_SECONDS or attempt.label in self.reported:
+            return
+        held = (seen + at_most) / 2
+        self.reported.add(attempt.label)
+        self.blocked.append((attempt.label, held))
+        warnings.warn(
+            f"async task {attempt.label} blocked the run's event loop for {held:.2f} s in one step "
+            f"(between two awaits): every other async task waited. Await instead (asyncio.sleep, an "
+            f"async client), or move the blocking call off the loop with 'await asyncio.to_thread(...)'.",
+            BlockedLoopWarning,
+            stacklevel=1,
+        )
+
+    def _running_step(self) -> tuple[Any, AsyncAttempt | None]:
+        """The frame of the step the loop's thread runs now (None: not in a callback),
+        and the attempt whose coroutine that step resumed, if any."""
         frame = sys._current_frames().get(self.run_loop.thread_id)
-        frames = {}
-        for attempt in list(self.run_loop.attempts):
-            own = getattr(attempt.coroutine, "cr_frame", None)
-            if own is not None:
-                frames[id(own)] = attempt
+        attempt = None
         while frame is not None:
-            found = frames.get(id(frame))
-            if found is not None:
-                return found
+            code = frame.f_code
+            if code is _ATTEMPT_BODY:
+                attempt = frame.f_locals.get("self")
+            elif code is _STEP:
+                return frame, attempt if isinstance(attempt, AsyncAttempt) else None
             frame = frame.f_back
-        return None
+        return None, None
+
+
+_STEP = asyncio.Handle._run.__code__  # one callback of the loop: a coroutine's step is one
+_ATTEMPT_BODY = AsyncAttempt._body.__code__
 
 
 class LentLoop:
@@ -412,7 +447,7 @@ def settle_parked(session: Any) -> bool:
     """A branch parked on an async attempt is about to run on; settle here what its
     session loop would see before the task: True if the session was told to stop
     meanwhile (the attempt, cancelled at its await or ended anyway, is recorded
-    ``cancelled`` and nothing of it counts), and a question the task asked (recorded
+    ``cancelled``: it counts as run, its result does not), and a question the task asked (recorded
     ``paused``: the task runs again from its start once answered)."""
     attempt = session.awaiting
     record = attempt.record
@@ -421,6 +456,11 @@ def settle_parked(session: Any) -> bool:
         record.end = time.time()
         record.status = "cancelled"
         record.error = TaskStoppedError(f"async task {attempt.label} was cancelled at an await: its session was stopped")
+        # It started (its finally blocks ran): counted as dequeued and run, as any task
+        # that was running when its session stopped, not as one that never ran.
+        task = session.task_queue.dequeue()
+        if task is not None:
+            session.record.tasks_run.append(task.task_id)
         return True
     if isinstance(attempt.future.exception(), PauseRequested):
         session.awaiting = None
