@@ -94,7 +94,7 @@ class AsyncAttempt:
             self.future.set_exception(asyncio.CancelledError())
             return
         self.handle = handle = self.run_loop.loop.create_task(self._body(), name=self.label, context=self.context)
-        self.run_loop.attempts.add(self)
+        self.run_loop.add(self)
         handle.add_done_callback(self._ended)
 
     async def _body(self) -> Any:
@@ -109,7 +109,7 @@ class AsyncAttempt:
             raise
 
     def _ended(self, handle: asyncio.Task[Any]) -> None:
-        self.run_loop.attempts.discard(self)
+        self.run_loop.attempts[self.stop_key()].discard(self)
         self._let_go_of_slot()
         if handle.cancelled():
             self.future.set_exception(asyncio.CancelledError())
@@ -119,6 +119,16 @@ class AsyncAttempt:
             self.future.set_result(handle.result())
         else:
             self.future.set_exception(error)
+
+    def stop_key(self) -> tuple[int, int]:
+        """What stops it, as a key: its session's own stop flag (a group's, shared by
+        the group's branches) and its parent session; one key per group of siblings.  A
+        custom handler's attempt (no record) is its own: its timed-out thread's context
+        may be abandoned, which is looked at one attempt at a time."""
+        if self.record is None:
+            return (id(self), 0)
+        session = self.session
+        return (id(session.cancel_event), id(session.parent_context))
 
     def _let_go_of_slot(self) -> None:
         slot, self.slot = self.slot, None
@@ -179,7 +189,9 @@ class RunLoop:
         self.loop = loop
         self.thread_id = thread_id
         self._thread = thread  # the daemon thread of a loop of the run's own; None: lent
-        self.attempts: set[AsyncAttempt] = set()  # touched only on the loop's thread
+        # The live attempts, by what stops them (``AsyncAttempt.stop_key``): a sweep looks
+        # at one stop flag per group, not one per attempt.  Touched only on the loop's thread.
+        self.attempts: dict[tuple[int, int], set[AsyncAttempt]] = {}
         self._inbox: deque[Callable[[], None]] = deque()
         self._drain_asked = False
         self.cancelled_all = False
@@ -250,36 +262,50 @@ class RunLoop:
         self.cancelled_all = True
         self.call(self._cancel_all_here)
 
+    def add(self, attempt: AsyncAttempt) -> None:
+        """A started attempt, kept until it ends (on the loop's thread)."""
+        key = attempt.stop_key()
+        bucket = self.attempts.get(key)
+        if bucket is None:
+            bucket = self.attempts[key] = set()
+        bucket.add(attempt)
+
     def _cancel_all_here(self) -> None:
-        for attempt in list(self.attempts):
-            attempt.cancel()
+        for bucket in list(self.attempts.values()):
+            for attempt in list(bucket):
+                attempt.cancel()
 
     def _start_sweeping(self) -> None:
         self._sweeper = self.loop.create_task(self._sweep(), name="graflow-loop-sweep")
 
     async def _sweep(self) -> None:
         """Cancel the attempts whose session was told to stop (a group's stop flag, the
-        run's cancel): each looked at once per sweep, one stop flag per group."""
+        run's cancel): one look per group of siblings (``AsyncAttempt.stop_key``), so
+        10,000 awaiting members cost one look per sweep, not 10,000."""
+        attempts = self.attempts
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
-            if not self.attempts:
-                continue
-            seen: dict[int, bool] = {}
-            for attempt in list(self.attempts):
-                if attempt.cancel_asked:
+            for key in list(attempts):
+                bucket = attempts[key]
+                if not bucket:
+                    del attempts[key]
                     continue
-                session = attempt.session
-                flag = session.cancel_event
-                if flag is not None and flag.is_set():
-                    attempt.cancel()
-                    continue
-                parent = session.parent_context
-                key = id(parent)
-                stopped = seen.get(key)
-                if stopped is None:
-                    stopped = seen[key] = parent.cancelled if parent is not None else session.run.cancel_event.is_set()
-                if stopped or (attempt.task_context is not None and attempt.task_context.abandoned):
-                    attempt.cancel()
+                if self._stopped(next(iter(bucket))):
+                    for attempt in list(bucket):
+                        if not attempt.cancel_asked:
+                            attempt.cancel()
+
+    @staticmethod
+    def _stopped(attempt: AsyncAttempt) -> bool:
+        """Whether ``attempt``'s session (and so every attempt of its key) was told to stop."""
+        session = attempt.session
+        flag = session.cancel_event
+        if flag is not None and flag.is_set():
+            return True
+        parent = session.parent_context
+        if parent is not None and parent.cancelled or parent is None and session.run.cancel_event.is_set():
+            return True
+        return attempt.record is None and attempt.task_context is not None and attempt.task_context.abandoned
 
     def close(self) -> None:
         """The run ended: stop the watchdog and the sweep; stop a loop of the run's own."""
