@@ -391,6 +391,7 @@ class LoopWatchdog:
         self.blocked: list[tuple[str, float]] = []  # (task label, seconds) of each warning given
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._beaten = time.monotonic()  # when the loop last ran a beat: no step then
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._watch, name="graflow-loop-watchdog", daemon=True)
@@ -403,18 +404,17 @@ class LoopWatchdog:
         run_loop = self.run_loop
         while not self._stop.wait(WATCH_SECONDS):
             beat = threading.Event()
-            asked = time.monotonic()
             try:
-                run_loop.loop.call_soon_threadsafe(beat.set)
+                run_loop.loop.call_soon_threadsafe(self._beat, beat)
             except RuntimeError:
                 return  # the loop was closed
             if beat.wait(WATCH_SECONDS):
                 continue
             # Overdue: follow the steps.  A step first seen at ``first`` began after
-            # ``before`` (the sample that saw something else, or the beat being asked).
+            # ``before``: the sample that saw something else, or the loop's last beat.
             step: Any = None
             attempt: AsyncAttempt | None = None
-            before = first = last = asked
+            before = first = last = self._beaten
             while True:
                 answered = beat.wait(STEP_SAMPLE_SECONDS)
                 now = time.monotonic()
@@ -428,11 +428,18 @@ class LoopWatchdog:
                     break
             step = None  # hold no frame of the loop's thread between beats
 
+    def _beat(self, beat: threading.Event) -> None:
+        """On the loop, between two callbacks: no step runs now."""
+        self._beaten = time.monotonic()
+        beat.set()
+
     def _judge(self, attempt: AsyncAttempt | None, seen: float, at_most: float) -> None:
-        """One step ended: seen running for ``seen`` s, at most ``at_most`` s long."""
+        """One step ended: seen running for ``seen`` s, at most ``at_most`` s long.  It is
+        reported once seen that long (never a guess), with the time it may have held the
+        loop (from the last moment something else ran to the first sample after it)."""
         if attempt is None or seen < BLOCKED_SECONDS or attempt.label in self.reported:
             return
-        held = (seen + at_most) / 2
+        held = at_most
         self.reported.add(attempt.label)
         self.blocked.append((attempt.label, held))
         warnings.warn(

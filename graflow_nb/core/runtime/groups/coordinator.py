@@ -257,8 +257,12 @@ class GroupRun:
         was_running = set(running)
         for index in indices:
             outcome = self.outcomes[index]
-            if outcome is not None and index in was_running and outcome.status == "cancelled":
-                unfinished.append(self.members[index].task_id)  # an async member, cancelled for it
+            if outcome is not None and outcome.status == "cancelled" and (
+                index in was_running or outcome.error_message == CANCELLED_AT_AWAIT
+            ):
+                # An async member, cancelled for it (at its await, maybe before the
+                # batch was asked what still ran: the stop cancels parked members).
+                unfinished.append(self.members[index].task_id)
             if outcome is None:
                 unfinished.append(self.members[index].task_id)
                 if index in running:
