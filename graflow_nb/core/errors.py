@@ -268,16 +268,20 @@ def annotate(error: BaseException, task_id: str, session_id: str) -> BaseExcepti
 
 
 class TaskTimeoutError(GraflowRuntimeError, TimeoutError):
-    """A task ran longer than its ``timeout``; its thread was abandoned, its late result
-    and channel writes are discarded."""
+    """A task ran longer than its ``timeout``.  A sync task's thread was abandoned (its
+    late result and channel writes are discarded); an ``async def`` task was cancelled at
+    its await, its ``finally`` blocks ran (``aftermath`` says which)."""
 
-    def __init__(self, task_id: str, timeout: float, session_id: str):
+    ABANDONED = "its thread was abandoned and anything it returns later is discarded"
+    CANCELLED = "it was cancelled at its await and its finally blocks ran"
+
+    def __init__(self, task_id: str, timeout: float, session_id: str, aftermath: str = ABANDONED):
         self.task_id = task_id
         self.timeout = timeout
         self.session_id = session_id
         super().__init__(
             f"task {task_id!r} in session {session_id!r} timed out after {timeout:g} s "
-            f"(timeout={timeout:g}); its thread was abandoned and anything it returns later is discarded"
+            f"(timeout={timeout:g}); {aftermath}"
         )
 
 

@@ -68,6 +68,9 @@ def _failure_error(
 
 
 _LISTED = 5  # failures spelled out in a group's message; the rest are counted
+# The outcome of a member whose async task started and was cancelled at its await (its
+# finally blocks ran) when its group or run stopped: cancelled, but not "not run".
+CANCELLED_AT_AWAIT = "cancelled at an await"
 
 
 def describe_failures(results: dict[str, TaskResult]) -> str:
@@ -80,13 +83,22 @@ def describe_failures(results: dict[str, TaskResult]) -> str:
     ]
     if len(failed) > _LISTED:
         parts.append(f"and {len(failed) - _LISTED} more (see .errors)")
-    cancelled = [r.task_id for r in results.values() if r.status == "cancelled"]
+    cancelled = [r for r in results.values() if r.status == "cancelled"]
     text = "; ".join(parts)
-    if cancelled:
-        names = ", ".join(clip(c, 40) for c in cancelled[:_LISTED])
-        more = f" (+{len(cancelled) - _LISTED} more)" if len(cancelled) > _LISTED else ""
-        text += f"; not run (cancelled): {names}{more}"
+    stopped = [r.task_id for r in cancelled if r.error_message == CANCELLED_AT_AWAIT]
+    never = [r.task_id for r in cancelled if r.error_message != CANCELLED_AT_AWAIT]
+    if never:
+        text += f"; not run (cancelled): {listed(never)}"
+    if stopped:
+        text += f"; {CANCELLED_AT_AWAIT}: {listed(stopped)}"
     return text
+
+
+def listed(task_ids: list[str]) -> str:
+    """The first few task ids, each cut short, and how many more."""
+    names = ", ".join(clip(c, 40) for c in task_ids[:_LISTED])
+    more = f" (+{len(task_ids) - _LISTED} more)" if len(task_ids) > _LISTED else ""
+    return names + more
 
 
 def _brief(result: TaskResult) -> str:

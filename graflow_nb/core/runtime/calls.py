@@ -104,7 +104,8 @@ def awaited(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionCont
     """An ``async def`` task: its coroutine runs on the run's event loop, under its
     ``timeout`` there.  A branch the worker pool runs parks (``AwaitParked``: its thread
     goes back to the pool, and the pool runs the session on when the attempt ends,
-    which calls this again for the outcome); anywhere else this thread waits for it."""
+    which calls this again for the outcome); anywhere else this thread waits for it.
+    Under ``execute(max_concurrency=n)`` it takes one of the run's task slots first."""
     parked = ctx.awaiting
     if parked is not None and parked.record is record:
         ctx.awaiting = None
@@ -113,6 +114,17 @@ def awaited(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionCont
     if not inspect.iscoroutine(coroutine):
         return coroutine  # an async-looking callable that returned a plain value
     attempt = ctx.run.event_loop().attempt(coroutine, task.timeout, ctx, task_ctx, record)
+    slots = ctx.run.task_slots
+    if slots is not None:
+        # The run's max_concurrency counts async tasks too: the attempt holds a slot from
+        # here until its coroutine ended (let go on the loop), as a sync task holds one
+        # for its call; this thread waits for it as a sync task's would.
+        try:
+            slots.acquire()
+        except BaseException:
+            coroutine.close()
+            raise
+        attempt.slot = slots
     if ctx.parkable:
         ctx.awaiting = attempt
         raise AwaitParked(ctx.session_id)

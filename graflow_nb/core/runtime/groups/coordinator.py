@@ -37,7 +37,7 @@ from ...errors import (
     stopped_by_cancel,
 )
 from ...events import EventKind
-from ...model.policies import TaskResult, resolve_policy
+from ...model.policies import CANCELLED_AT_AWAIT, TaskResult, listed, resolve_policy
 from ..executors.base import Batch
 from ..executors.registry import executor_for
 from ..interrupt import ctrl_c_here
@@ -182,9 +182,13 @@ class GroupRun:
             assert self.engine is not None  # execute_group hands every group run its engine
             if batch.parks and self.run.gate is None and not self.run.ready_parallel:
                 branch.parkable = True
-                stopped = branch.awaiting is not None and settle_parked(branch)
-                if stopped:
+                if branch.awaiting is not None and settle_parked(branch):
+                    # Stopped while its async task awaited: that task started and was
+                    # cancelled there, and nothing queued after it runs.
                     branch.parkable = False
+                    branch.cancel()
+                    self.outcomes[index] = self._cancelled_outcome(index, CANCELLED_AT_AWAIT)
+                    return
             self._context.copy().run(self.engine.execute, branch)
         except AwaitParked:
             batch.park(index, branch.awaiting)  # the last this thread does with the branch
@@ -253,8 +257,12 @@ class GroupRun:
         was_running = set(running)
         for index in indices:
             outcome = self.outcomes[index]
-            if outcome is not None and index in was_running and outcome.status == "cancelled":
-                unfinished.append(self.members[index].task_id)  # an async member, cancelled for it
+            if outcome is not None and outcome.status == "cancelled" and (
+                index in was_running or outcome.error_message == CANCELLED_AT_AWAIT
+            ):
+                # An async member, cancelled for it (at its await, maybe before the
+                # batch was asked what still ran: the stop cancels parked members).
+                unfinished.append(self.members[index].task_id)
             if outcome is None:
                 unfinished.append(self.members[index].task_id)
                 if index in running:
@@ -374,9 +382,14 @@ class GroupRun:
         if run.cancel_event.is_set() and any(r.status == "cancelled" for r in unsuccessful):
             # The run was stopped from outside (the debugger's cancel, a stopped cell)
             # and so were members: a cancel of the run, not a failure of the group.
-            not_run = ", ".join(r.task_id for r in unsuccessful if r.status == "cancelled")
+            cancelled = [r for r in unsuccessful if r.status == "cancelled"]
+            never = [r.task_id for r in cancelled if r.error_message != CANCELLED_AT_AWAIT]
+            stopped = [r.task_id for r in cancelled if r.error_message == CANCELLED_AT_AWAIT]
+            told = "; ".join(
+                ([f"not run: {listed(never)}"] if never else []) + ([f"{CANCELLED_AT_AWAIT}: {listed(stopped)}"] if stopped else [])
+            )
             cancel = GraflowWorkflowCanceledError(
-                f"run {run.root_session_id!r} was cancelled while group {group.task_id!r} ran; not run: {not_run}", group.task_id
+                f"run {run.root_session_id!r} was cancelled while group {group.task_id!r} ran; {told}", group.task_id
             )
             self._fail(cancel)
         budget = next((r.error for r in unsuccessful if isinstance(r.error, StepLimitExceededError)), None)
