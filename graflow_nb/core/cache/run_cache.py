@@ -235,8 +235,8 @@ class RunCache:
     def why(self, task_id: str) -> str:
         decision = self.latest.get(task_id)
         if decision is None:
-            return (f"{task_id}: nothing decided in run {self.run_id!r}: it did not run there, or it is a group "
-                    f"or an async task, which are never cached (a group's members are)")
+            return (f"{task_id}: nothing decided in run {self.run_id!r}: it did not run there, or it is a group, "
+                    f"which is never cached (its members are)")
         return decision.reason
 
     def __repr__(self) -> str:
