@@ -223,6 +223,12 @@ class RunCache:
             self._tokens[(key, id(value))] = (value, token, producer)
 
     # -- reporting --------------------------------------------------------------------
+    def carry(self, decisions: dict[tuple[Any, ...], Decision]) -> None:
+        """Take the decisions the run this one resumes made before its checkpoint."""
+        for order_key, decision in decisions.items():
+            self.decisions[order_key] = decision
+            self.latest[decision.task_id] = decision
+
     def _decide(self, plan: Plan, cached: bool, reason: str, from_run: str | None = None) -> None:
         decision = Decision(plan.task_id, plan.session_id, cached, reason, from_run)
         self.decisions[plan.order_key] = decision
