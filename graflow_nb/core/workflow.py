@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import hooks
 from .cache.run_cache import RunCache
 from .cache.store import MemoryStore, memory_store
-from .cache_files import disk_store
+from .cache_files import DiskStore, disk_store
 from .checkpoint import SAVER as checkpoints
 from .checks import describe
 from .context import ExecutionContext, TaskExecutionContext, direct_call_context
@@ -297,6 +297,7 @@ class WorkflowContext:
         # The run's collaborators, handed in: what resumes it, what it replays (its saver came with the graph).
         engine = ctx.run.driver = WorkflowEngine()
         ctx.run.checkpoint_dir, ctx.run.cache = checkpoint_dir, cache_for(ctx)
+        ctx.run.cache_origin = _cache_origin(cache)
         self.runs.append(ctx.run)
         return ctx, view, engine
 
@@ -397,6 +398,7 @@ class WorkflowContext:
         live: Any = False,
         gate: Any = None,
         trust: bool = False,
+        cache: Any = None,
     ) -> Any:
         """Continue a run.
 
@@ -412,6 +414,9 @@ class WorkflowContext:
         signed with this user's secret (graflow_nb signs what it writes) and unchanged
         since; ``trust=True`` loads one that is not (written elsewhere, or by
         graflow_nb 0.1.0), which can run code: only for files you trust.
+        ``cache``: the resumed run replays and keeps tasks as the run it continues did
+        (its ``execute(cache=True)`` or folder, kept in the checkpoint); ``False`` runs
+        it uncached, and True, a folder or a store as ``execute``'s uses that instead.
 
         ``wf.resume({"S_a": True})`` or ``wf.resume("S_a", True)``: answer the last
         run's waiting questions and continue it, in this process (``Run.resume``).
@@ -423,6 +428,7 @@ class WorkflowContext:
                 source, self, tasks=tasks, observers=extra, checkpoint_dir=checkpoint_dir, trust=trust
             )
             root.run.gate = gate
+            self._give_cache(root, cache)
             self.runs.append(root.run)
             try:
                 return self._drive(root, view, lambda: checkpoints.continue_run(root, answers))
@@ -431,7 +437,21 @@ class WorkflowContext:
                 raise for_caller(error)
         if self.last_run is None:
             raise RuntimeError(f"workflow {self.name!r} has not run yet")
+        if cache is not None:
+            raise ConfigError(
+                f"wf.resume(cache=...) applies to resuming a checkpoint; run {self.last_run.root_session_id!r} "
+                f"goes on in this process with the cache it started with"
+            )
         return self._resume_run(self.last_run, answers if source is None else source, value)
+
+    def _give_cache(self, root: ExecutionContext, cache: Any) -> None:
+        """A run restored from a checkpoint gets the cache its checkpoint names, or
+        ``cache`` if given, with what it decided before it was saved."""
+        run = root.run
+        origin = run.cache_origin if cache is None else cache
+        run.cache, run.cache_origin = self._cache_for(origin)(root), _cache_origin(origin)
+        if run.cache is not None:
+            run.cache.carry(run.cache_decisions)
 
     def _resume_run(self, run: Any, answers: Any = None, value: Any = None) -> Any:
         """Answer ``run``'s questions and continue it in this process (``Run.resume``)."""
@@ -482,6 +502,17 @@ def _cache_store(cache: Any, workflow_name: str) -> MemoryStore | None:
     if isinstance(cache, (str, pathlib.PurePath)):
         return disk_store(pathlib.Path(cache))
     raise TypeError(f"execute(cache=...) takes True, False, a folder path or a cache store, got {describe(cache)}")
+
+
+def _cache_origin(cache: Any) -> Any:
+    """``Run.cache_origin`` for ``execute(cache=cache)``: what a checkpoint can name."""
+    if cache is True:
+        return True
+    if isinstance(cache, (str, pathlib.PurePath)):
+        return str(pathlib.Path(cache).expanduser().resolve())
+    if isinstance(cache, DiskStore):
+        return str(cache.folder)
+    return None
 
 
 def _downstream(graph: TaskGraph, start: str) -> set[str]:

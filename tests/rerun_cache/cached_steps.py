@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import ran
 
 
@@ -14,3 +16,11 @@ def load(n):
 def total(values):
     ran.RUNS["total"] += 1
     return sum(values)
+
+
+def checked(values, broken_flag):
+    """Fails while the file ``broken_flag`` exists (what a resume test fixes between runs)."""
+    ran.RUNS["checked"] += 1
+    if Path(broken_flag).exists():
+        raise ValueError("not yet")
+    return [v * 10 for v in values]

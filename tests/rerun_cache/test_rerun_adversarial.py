@@ -261,28 +261,3 @@ def test_a_map_reruns_only_the_items_that_changed(nb, runs):
     assert nb("wf.execute(initial_channel={'docs': ['a', 'x', 'c']}, session_id='M2', cache=True)") == "A+X+C"
     assert runs == {"fetch": 1, "summarize x": 1, "combine": 1}
     assert nb("wf.last_run.why('summarize[0]')") == "cached from run M1"
-
-
-def test_async_tasks_run_in_a_cached_run_and_are_never_replayed(nb, runs):
-    cell = """
-    import asyncio
-    with workflow(NAME) as wf:
-        @task
-        async def fetch():
-            ran.RUNS["fetch"] += 1
-            await asyncio.sleep(0)
-            return 3
-
-        @task
-        def double(fetch):
-            ran.RUNS["double"] += 1
-            return fetch * 2
-
-        _ = fetch >> double
-    """
-    nb(cell)
-    assert nb("wf.execute(session_id='A1', cache=True)") == 6
-    nb(cell)
-    assert nb("wf.execute(session_id='A2', cache=True)") == 6
-    assert runs == {"fetch": 2, "double": 1}  # fetch's equal result leaves double cached
-    assert "async task, which are never cached" in nb("wf.last_run.why('fetch')")

@@ -223,6 +223,12 @@ class RunCache:
             self._tokens[(key, id(value))] = (value, token, producer)
 
     # -- reporting --------------------------------------------------------------------
+    def carry(self, decisions: dict[tuple[Any, ...], Decision]) -> None:
+        """Take the decisions the run this one resumes made before its checkpoint."""
+        for order_key, decision in decisions.items():
+            self.decisions[order_key] = decision
+            self.latest[decision.task_id] = decision
+
     def _decide(self, plan: Plan, cached: bool, reason: str, from_run: str | None = None) -> None:
         decision = Decision(plan.task_id, plan.session_id, cached, reason, from_run)
         self.decisions[plan.order_key] = decision
@@ -235,8 +241,8 @@ class RunCache:
     def why(self, task_id: str) -> str:
         decision = self.latest.get(task_id)
         if decision is None:
-            return (f"{task_id}: nothing decided in run {self.run_id!r}: it did not run there, or it is a group "
-                    f"or an async task, which are never cached (a group's members are)")
+            return (f"{task_id}: nothing decided in run {self.run_id!r}: it did not run there, or it is a group, "
+                    f"which is never cached (its members are)")
         return decision.reason
 
     def __repr__(self) -> str:

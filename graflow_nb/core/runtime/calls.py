@@ -12,7 +12,8 @@ every attempt: ``call(driver, ctx, task, task_ctx, record) -> result``.
 - ``cached``: any task but a group in a run with a cache (``execute(cache=...)``): the
   run's cache (``core.cache``, handed in as ``run.cache``) says whether to replay it
   (``recording.replay``: its result, channel changes and control calls) or to call it
-  by its own kind while ``recording`` writes down what it does, for the next run.
+  by its own kind (an async task: ``awaited``) while ``recording`` writes down what it
+  does, for the next run.
 
 The sixth kind, a bare call (a function task that takes nothing: no context is built),
 is every plain task's call and stays written out in ``WorkflowEngine._run_task``, so the
@@ -172,7 +173,12 @@ def timed_attempt(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecuti
 
 def cached(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
     """Replay the task if the run's cache has it, else call it by its own kind (writing
-    down what it does when the cache may keep it)."""
+    down what it does when the cache may keep it).  An async task replays without
+    being awaited; called, it parks as ``awaited`` says, and when its attempt ends the
+    engine calls this again with the recording context its coroutine was given: that
+    attempt's outcome is kept then."""
+    if isinstance(task_ctx, RecordingTaskContext):
+        return _keep(ctx, task, task_ctx, awaited(driver, ctx, task, task_ctx, record))
     cache = ctx.run.cache
     result_key = task.task_id + RESULT_SUFFIX
     plan = cache.plan(ctx.channel, task, ctx.session_id, record.order_key, result_key)
@@ -180,17 +186,25 @@ def cached(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionConte
         replay(ctx, task_ctx, plan.ops, plan.controls)
         cache.replayed(ctx.channel, plan)
         return plan.result
-    kind = handler if task.handler_type is not None else timed_attempt if task.timeout is not None else with_context
+    kind = (handler if task.handler_type is not None else awaited if task.is_async
+            else timed_attempt if task.timeout is not None else with_context)
     if not plan.record:
         return kind(driver, ctx, task, task_ctx, record)
     recording = RecordingTaskContext(task_ctx)
-    dynamic_before = len(ctx.run.dynamic_tasks)
+    recording.pending = (plan, len(ctx.run.dynamic_tasks))
     try:
         result = kind(driver, ctx, task, recording, record)
     finally:
         task_ctx.abandoned = recording.abandoned
+    return _keep(ctx, task, recording, result)
+
+
+def _keep(ctx: Session, task: Any, recording: RecordingTaskContext, result: Any) -> Any:
+    """The recorded call returned ``result``: the cache keeps it (or says why not)."""
+    plan, dynamic_before = recording.pending
     channel = recording.recorder
-    cache.keep(plan, result, channel.reads, channel.ops, recording.controls, refusal=_refusal(ctx, recording, task, dynamic_before))
+    refusal = _refusal(ctx, recording, task, dynamic_before)
+    ctx.run.cache.keep(plan, result, channel.reads, channel.ops, recording.controls, refusal=refusal)
     return result
 
 

@@ -381,8 +381,12 @@ class WorkflowEngine:
         # How each attempt is called (core.calls); a function task that takes nothing is
         # called bare, written out below: no TaskExecutionContext could reach it.
         handler = None if task.handler_type is None else run.handler_for(task)
-        if run.cache is not None and not task.is_group and not task.is_async:  # execute(cache=...): calls.cached
-            call, bare, resumed = _CACHED, None, None
+        if run.cache is not None and not task.is_group:  # execute(cache=...): calls.cached
+            call, bare = _CACHED, None
+            # An async task's attempt this session parked on, if it ends here (as below).
+            resumed = ctx.awaiting if task.is_async else None
+            if resumed is not None and resumed.record.task_id != task_id:
+                resumed = None
         elif handler is None and task.timeout is None and type(task).invoke is _WRAPPER_INVOKE and task.takes_nothing:
             call, bare, resumed = None, task.func, None
         else:

@@ -127,7 +127,9 @@ class AsyncAttempt:
         self.session = session
         self.task_context = task_context
         self.record = record  # its TaskRun (None: a custom handler's task.run())
-        self.label = f"{task_context.task_id!r} (session {task_context.session_id!r})"
+        # The session's id, not task_context.session_id: under a re-run cache that read
+        # is the task's own input (core.runtime.recording), and this one is not the task's.
+        self.label = f"{task_context.task_id!r} (session {session.session_id!r})"
         self.context = context
         self.future = Outcome()
         self.handle: asyncio.Task[Any] | None = None
@@ -212,7 +214,7 @@ class AsyncAttempt:
                 raise
             assert self.timeout is not None  # only an attempt with a timeout times out
             raise TaskTimeoutError(
-                self.task_context.task_id, self.timeout, self.task_context.session_id, TaskTimeoutError.CANCELLED,
+                self.task_context.task_id, self.timeout, self.session.session_id, TaskTimeoutError.CANCELLED,
             ) from error
 
     def when_done(self, callback: Callable[[], None]) -> None:

@@ -113,12 +113,15 @@ class RecordingChannel(Channel):
 class RecordingTaskContext(TaskExecutionContext):
     """A task's context that writes down its channel use and its control calls."""
 
-    __slots__ = ("recorder", "controls")
+    __slots__ = ("recorder", "controls", "pending")
 
     def __init__(self, like: TaskExecutionContext):
         super().__init__(like.task_id, like.execution_context, like.retry_count, like.cycle_count, like.start_time)
         self.recorder = RecordingChannel(like.execution_context.channel)
         self.controls: list[Control] = []
+        # What the cache needs to keep the call once it returns (``calls.cached``): an
+        # async attempt that parked returns to it later, with this context.
+        self.pending: Any = None
 
     @property
     def session_id(self) -> str:

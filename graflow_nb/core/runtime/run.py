@@ -208,6 +208,13 @@ class Run:
     # door for ``execute(cache=...)``; None: every task is called.  Never shipped
     # with the run (a Dask worker's copy runs its tasks uncached).
     cache: Any = None
+    # What ``execute(cache=...)`` named, as plain data a checkpoint keeps so a resumed
+    # run replays from the same store: True (this process's store for the workflow's
+    # name), a folder's absolute path, or None (no cache, or a store object handed in).
+    cache_origin: Any = None
+    # A run restored from a checkpoint: what its cache decided before it was saved (by
+    # order key), handed to the resumed run's cache so renders and frames still say so.
+    cache_decisions: dict[tuple[Any, ...], Any] = {}  # noqa: RUF012  # never mutated: replaced
 
     def __init__(self, root_session_id: str, max_steps: int, max_workers: int, bus: EventBus, workflow_name: str = ""):
         self.root_session_id = root_session_id

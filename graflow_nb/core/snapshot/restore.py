@@ -90,6 +90,8 @@ def _restore_record(state: RunState, observers: list[Observer] | None) -> Run:
     run.default_policy = settings["default_policy"]
     run.set_concurrency(settings["max_concurrency"])
     run.ready_parallel = settings["ready_parallel"]
+    run.cache_origin = settings.get("cache")  # absent in checkpoints written before the re-run cache
+    run.cache_decisions = dict(settings.get("cache_decisions", {}))
     run.steps = state.steps
     run.adopt_fork_counts(state.fork_counts)
     run.task_runs = list(state.task_runs)

@@ -80,6 +80,8 @@ def run_settings(ctx: Session, run: Run) -> dict[str, Any]:
         "max_concurrency": run.max_concurrency,
         "ready_parallel": run.ready_parallel,
         "max_workers": run.max_workers,
+        "cache": run.cache_origin,
+        "cache_decisions": dict(run.cache.decisions) if run.cache is not None else {},
     }
 
 
