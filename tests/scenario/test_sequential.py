@@ -219,8 +219,9 @@ def test_without_threads_a_group_timeout_fails_with_one_error_naming_the_group(n
     assert all(r.state == "cancelled" for sid, r in wf.last_run.sessions.items() if sid != "S")
 
 
-def test_without_threads_the_step_debugger_says_it_needs_threads(no_threads):
+def test_without_threads_the_step_debugger_steps_the_run_on_this_thread(no_threads):
     with workflow("dbg") as wf:
         task("a")(lambda: 1)
-    with pytest.raises(ConfigError, match="the step debugger of workflow 'dbg' needs a thread of its own"):
-        Debugger(wf)
+    dbg = Debugger(wf, session_id="S")
+    assert not dbg.threads and dbg.held() == ["S"]
+    assert dbg.step().ran == ("a",) and dbg.result == 1
