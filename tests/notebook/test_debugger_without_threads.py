@@ -89,3 +89,4 @@ def test_the_widgets_buttons_drive_the_debugger_without_threads(cell, ip, starte
     assert [s["status"] for s in widget.debugger.state()] == ["held"]
     widget.debugger.close()
     assert started == []
+
