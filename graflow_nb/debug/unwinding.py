@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
+from ..core.checkpoint import autosave
 from ..core.errors import SessionHeld
 from ..core.user_frames import for_caller
 from .breakpoints import Breakpoints
@@ -180,14 +181,14 @@ class UnwoundRun:
         """Drive the run on if a move released anything; at rest again when it returns
         (``timeout`` is moot: nothing runs beside this thread)."""
         if not self.gate.finished and self.gate.going:
-            self._leg(self._resume)
+            self._leg(self._resume, resumed=True)
 
     def join(self, timeout: float) -> bool:
         """Drive the run until it ends (``run_to_end``, a cancel: nothing is held then)."""
         while not self.gate.finished:
             if not self.gate.going:
                 return False
-            self._leg(self._resume)
+            self._leg(self._resume, resumed=True)
         return True
 
     def _resume(self) -> Any:
@@ -199,12 +200,15 @@ class UnwoundRun:
             __tracebackhide__ = True
             raise for_caller(error)
 
-    def _leg(self, go: Callable[[], Any]) -> None:
+    def _leg(self, go: Callable[[], Any], resumed: bool = False) -> None:
+        """One leg of the run; ``resumed``: driven here (not by ``execute``, which saves
+        the run's checkpoint itself), so a run that ends paused, failed or cancelled is
+        saved here if it has a ``checkpoint_dir``."""
         try:
             outcome = go()
         except BaseException as error:
             self.error = error
-            self._finish()
+            self._finish(resumed)
             if not isinstance(error, Exception):
                 raise  # Ctrl-C (or SystemExit) while a task ran: the run stopped, and says so
             return
@@ -212,11 +216,13 @@ class UnwoundRun:
         if run is not None and run.status == "held":
             return
         self.result = outcome
-        self._finish()
+        self._finish(resumed)
 
-    def _finish(self) -> None:
+    def _finish(self, resumed: bool) -> None:
         run = self.gate.run
         if run is not None and run.gate is self.gate:
             # A run that paused for input is resumed later without this debugger.
             run.gate = None
+        if run is not None and resumed:
+            autosave(run)
         self.gate.mark_finished()

@@ -18,6 +18,7 @@ from instruments import Calls
 from graflow_nb import ParallelGroupError, task, workflow
 from graflow_nb.core.channel import MISSING
 from graflow_nb.core.errors import ConfigError
+from graflow_nb.core.snapshot import SnapshotError
 from graflow_nb.debug import Debugger, DebuggerFinished
 
 pytestmark = pytest.mark.timeout(30)
@@ -366,3 +367,17 @@ def test_threads_true_where_threads_cannot_start_is_refused(monkeypatch):
         wf.debug(threads=True)
     with pytest.raises(TypeError, match="takes True, False or None"):
         wf.debug(threads="no")
+
+
+def test_a_held_run_is_not_saved_but_a_run_it_paused_is(debug_options, tmp_path):
+    wf = diamond(Calls(), ask=True)
+    with wf.debug("fetch", session_id="4821", checkpoint_dir=tmp_path, **debug_options) as dbg:
+        dbg.step()
+        with pytest.raises(SnapshotError, match="run '4821' is held by a step debugger that steps it without threads"):
+            dbg.run.save(tmp_path / "now")
+        assert list(tmp_path.iterdir()) == []  # nor saved by itself while held
+        paused = dbg.run_to_end()
+    assert paused.status == "paused" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "4821.meta.json", "4821.pkl", "4821.state.json",
+    ]
+    assert wf.resume(str(tmp_path / "4821.pkl"), answers={A: False}) == 4  # False + 4
