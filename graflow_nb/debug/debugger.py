@@ -131,13 +131,13 @@ class Debugger:
                 raise TypeError(f"Debugger() sets {name} itself; remove {name}= from the options")
         if threads is None:
             threads = threads_available()
-        elif threads is True and not threads_available():
+        elif threads is not True and threads is not False:
+            raise TypeError(f"wf.debug(threads=...) takes True, False or None, got {threads!r}")
+        elif threads and not threads_available():
             raise needs_threads(
                 f"wf.debug(threads=True) of workflow {workflow.name!r}",
                 "leave threads= out (or pass threads=False): the debugger then steps the run on this thread",
             )
-        elif threads is not False:
-            raise TypeError(f"wf.debug(threads=...) takes True, False or None, got {threads!r}")
         if not threads:
             _refuse_without_threads(workflow, execute_options)
         self.threads = threads

@@ -97,6 +97,7 @@ class UnwindingGate(DebugGate):
             return  # unwound for a hold (its own or a branch's): it goes on when resumed
         self.ending.discard(sid)
         self.inside.pop(sid, None)
+        self.going.pop(sid, None)  # let go, it stopped before reaching its stop again (a cancel)
         super().session_ended(ctx)
 
     def _arrive(self, ctx: ExecutionContext, stop: Stop) -> None:

@@ -381,3 +381,12 @@ def test_a_held_run_is_not_saved_but_a_run_it_paused_is(debug_options, tmp_path)
         "4821.meta.json", "4821.pkl", "4821.state.json",
     ]
     assert wf.resume(str(tmp_path / "4821.pkl"), answers={A: False}) == 4  # False + 4
+
+
+def test_threads_true_and_the_default_run_the_threaded_debugger_where_threads_exist():
+    for options in ({"threads": True}, {}):
+        with workflow("dbg") as wf:
+            task("a")(lambda: threading.current_thread().name)
+        with wf.debug(session_id="S", **options) as dbg:
+            assert dbg.threads is True
+            assert dbg.run_to_end() == "graflow-debug-dbg"  # the debugger's own thread ran it
