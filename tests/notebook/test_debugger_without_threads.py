@@ -90,3 +90,28 @@ def test_the_widgets_buttons_drive_the_debugger_without_threads(cell, ip, starte
     widget.debugger.close()
     assert started == []
 
+
+
+def test_the_magics_open_the_debugger_without_threads_with_no_threads(cell, ip, started):
+    assert cell(DIAMOND).error is None
+    ran = cell("%graflow step wf --start fetch --session-id S --no-threads")
+    assert ran.error is None, ran.text
+    magics = ip.magics_manager.registry["GraflowMagics"]
+    dbg = magics.debuggers["diamond"]
+    assert dbg.threads is False and dbg.held() == ["S"]
+    widget = magics.debugger_widgets["diamond"]
+    widget.run_button.click()
+    assert dbg.result == 10 and dbg.run.execution_sequence() == ["fetch", "double", "inc", "store"]
+    ran = cell("%%graflow tiny --step --session-id T --no-threads --no-render\n@task\ndef only():\n    return 1\n")
+    assert ran.error is None, ran.text
+    assert magics.debuggers["tiny"].threads is False and magics.debuggers["tiny"].held() == ["T"]
+    assert started == []
+
+
+def test_no_threads_goes_with_stepping_only(cell, ip):
+    assert cell(DIAMOND).error is None
+    ran = cell("%graflow run wf --no-threads")
+    assert type(ran.error).__name__ == "UsageError" and str(ran.error) == "--no-threads goes with step, not run"
+    ran = cell("%%graflow other --run --no-threads\n@task\ndef only():\n    return 1\n")
+    assert str(ran.error) == "--no-threads goes with --step (it steps the run on this thread)"
+    assert "other" not in ip.user_ns  # refused before the cell built anything
