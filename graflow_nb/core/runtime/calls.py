@@ -38,7 +38,7 @@ from .interrupt import TaskThreads
 from .recording import RecordingTaskContext, replay
 from .run import TaskRun
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
-from .threadless import needs_threads, threads_available
+from .threadless import needs_threads
 
 
 def invoke(ctx: Session, task_ctx: TaskExecutionContext | None, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
@@ -91,6 +91,9 @@ def group(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContex
     While it runs, an async task of this session (a direct group's member) is waited
     for, not parked: the session's frames below the group can't be unwound and picked
     up again."""
+    held = ctx.awaiting
+    if held is not None and held.record is record:
+        ctx.awaiting = None  # the attempt a held session below it left open goes on (core.runtime.gate)
     parkable = ctx.parkable
     if parkable:
         ctx.parkable = False
@@ -142,7 +145,7 @@ def timed_attempt(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecuti
     context refuses control calls once abandoned.  How many abandoned attempts may be
     alive at once is bounded (``core.timed``).
     """
-    if not threads_available():
+    if not ctx.run.threads:
         raise needs_threads(
             f"task {task.task_id!r} (timeout={task.timeout:g}s) in session {ctx.session_id!r}",
             "a timed attempt waits beside it on a thread; drop the timeout to run it here",
