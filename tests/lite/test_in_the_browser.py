@@ -9,7 +9,8 @@ Notebook 1 (a diamond with its branch sessions, the session tree, the pictures a
 ``%%graflow`` magic) runs in the Pyodide kernel: its first cell installs graflow_nb
 from the site's index, the rest are the notebook unchanged.  Its pictures have no
 ``dot`` there: the GraphView widget lays them out in the browser, and their static
-outputs then carry the browser's SVG.
+outputs then carry the browser's SVG.  A cell the test adds at the end runs the diamond
+with the live view (``live=True``), drawn by the widget at task boundaries (no thread).
 
 The site's ``jupyter-lite.json`` gets ``exposeAppInBrowser`` (in the test's copy only)
 so the test can read the notebook's model; every wait is on page state.
@@ -33,6 +34,7 @@ NOTEBOOK = "01_quickstart.ipynb"
 # Bounds for a loaded machine (two cores shared); each wait ends as soon as the page agrees.
 KERNEL_READY_MS = 240_000
 RUN_ALL_MS = 300_000
+LIVE_CELL = 'live = wf.execute("fetch", session_id="L", live=True)\nprint("live result", live)'
 CODE_CELLS = "window.jupyterapp.shell.currentWidget.content.widgets.filter(c => c.model.type === 'code')"
 
 
@@ -101,6 +103,16 @@ def ran(served: str) -> dict:
                 " || cells.some(c => c.model.outputs.toJSON().some(o => o.output_type === 'error')); }",
                 None, RUN_ALL_MS,
             )
+            # One more cell, as a reader would add: the same diamond with the live view.
+            page.evaluate(
+                "(source) => { const nb = window.jupyterapp.shell.currentWidget.content;"
+                " nb.model.sharedModel.insertCell(nb.model.cells.length, {cell_type: 'code', source});"
+                " nb.activeCellIndex = nb.model.cells.length - 1;"
+                " window.jupyterapp.commands.execute('notebook:run-cell'); }",
+                LIVE_CELL,
+            )
+            _wait(page, outside, "the live view's cell to run",
+                  f"() => ({CODE_CELLS}).every(c => c.model.executionCount !== null)", None, RUN_ALL_MS)
             pictures = _pictures(page, _cells(page))
             # The browser's SVG goes back to the kernel, which puts it in the static output.
             page.wait_for_function(
@@ -175,6 +187,7 @@ def test_every_cell_of_notebook_1_ran_in_the_pyodide_kernel_without_an_error(ran
               if o["output_type"] == "error"]
     assert errors == []
     assert [c["count"] is not None for c in ran["cells"]] == [True] * len(ran["cells"])
+    assert ran["cells"][-1]["source"] == LIVE_CELL  # the cell the test added, after the notebook's own
     assert "emscripten" in ran["cells"][0]["source"]  # the install cell, silent when it works
     assert ran["cells"][0]["outputs"] == []
 
@@ -192,14 +205,18 @@ def test_the_diamond_forks_a_branch_session_per_member_and_merges_them(ran):
     assert counts[1] == "{'fetch': 1, 'ParallelGroup_1': 1, 'transform_a': 1, 'transform_b': 1, 'store': 1}"
     magic = text_of(cell_starting(ran, "%%graflow etl"))
     assert magic.startswith("etl: succeeded, 4 tasks in 3 sessions, result 10")
+    live = text_of(cell_starting(ran, LIVE_CELL))
+    assert "live view of workflow 'diamond': the run ended (succeeded); its final picture is below" in live
+    assert "live result 10" in live
 
 
 def test_the_pictures_are_laid_out_in_the_browser_with_every_task_and_session(ran):
     pictures = ran["pictures"]
     tasks = {"fetch", "transform_a", "transform_b", "store"}
+    live = LIVE_CELL.splitlines()[0]
     assert set(pictures) == {"draw_graph(wf)", "GraphView(wf, run)", "draw_sessions(run)",
-                             "%%graflow etl --run fetch --session-id 4821", "%graflow sessions"}
-    for source in ("draw_graph(wf)", "GraphView(wf, run)", "%%graflow etl --run fetch --session-id 4821"):
+                             "%%graflow etl --run fetch --session-id 4821", "%graflow sessions", live}
+    for source in ("draw_graph(wf)", "GraphView(wf, run)", "%%graflow etl --run fetch --session-id 4821", live):
         assert tasks <= set(pictures[source]), (source, pictures[source])
     for source in ("draw_sessions(run)", "%graflow sessions"):
         assert {"4821", "4821_transform_a", "4821_transform_b"} <= {t.rsplit("/", 1)[-1] for t in pictures[source]}, (
