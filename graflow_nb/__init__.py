@@ -41,6 +41,7 @@ from .core.model.task import DASK_EXTRA
 from .core.runtime.executors.registry import register_executor
 from .core.runtime.loop import BlockedLoopWarning
 from .graflow_names import install_refusals
+from .utils.browser_imports import loaded_by_a_cell
 from .utils.programs import dot_runs_here
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
@@ -107,14 +108,16 @@ def _ascii_drawing(graph: Any) -> str:
 
 def _run_frames(run: Any) -> Any:
     """``run.frames``: the pandas frames, with pandas loaded on first use."""
-    from .observe.frames import RunFrames
+    with loaded_by_a_cell("run.frames"):
+        from .observe.frames import RunFrames
 
     return RunFrames(run)
 
 
 def _to_pipeline(workflow: Any, path: Any) -> Any:
     """``wf.to_pipeline()``: the pipeline format and its yaml load on first use."""
-    from .pipeline import to_pipeline
+    with loaded_by_a_cell("wf.to_pipeline()"):
+        from .pipeline import to_pipeline
 
     return to_pipeline(workflow, path)
 
@@ -193,7 +196,9 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        with loaded_by_a_cell(f"graflow_nb.{name}"):
+            module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, name)
     raise AttributeError(f"module 'graflow_nb' has no attribute {name!r}")
 
 
