@@ -142,14 +142,21 @@ define system_program
 endef
 
 # A JupyterLite site of notebooks/ in build/lite/ (Python in the browser, no server):
-# graflow_nb's wheel (from `make dist`) is bundled in the site, and the notebooks
-# `%pip install graflow_nb` from it. Built with no network; when opened, the site loads
-# the Pyodide runtime from Pyodide's public CDN. Serve build/lite/ as static files
-# (GitHub Pages: README, "Try it in your browser").
+# graflow_nb's wheel (from `make dist`) is bundled in the site, and each notebook's first
+# cell `%pip install`s it from there. Built with no network but the package registries,
+# and the site runs from its own files: the Pyodide runtime (the npm package pinned in
+# tools/lite-pyodide/package-lock.json) and the pure-Python wheels the kernel and
+# graflow_nb need (tools/lite-wheels.txt, from PyPI with their hashes) are in it; only
+# Pyodide's compiled packages (pandas, numpy, PyYAML, ...) still come from Pyodide's CDN,
+# when a notebook imports them. Serve build/lite/ as static files (GitHub Pages: README,
+# "Try it in your browser").
 LITE_VENV  := build/lite-venv
 LITE_STAMP := $(LITE_VENV)/.installed
 LITE_WHEEL ?= $(DIST)/graflow_nb-*.whl
 LITE_OUT   ?= build/lite
+LITE_PYODIDE       := tools/lite-pyodide/node_modules/pyodide
+LITE_WHEELS        := build/lite-wheels
+
 lite: dist lite-env
 	$(MAKE) --no-print-directory lite-site
 	@echo "the site is in $(LITE_OUT)/ (try: python3 -m http.server -d $(LITE_OUT))"
@@ -157,16 +164,22 @@ lite: dist lite-env
 # The site from an already built wheel (LITE_WHEEL) into LITE_OUT; tests/lite builds one.
 lite-site: $(LITE_STAMP)
 	rm -rf $(LITE_OUT) $(LITE_OUT).work && mkdir -p $(LITE_OUT).work
+	$(LITE_VENV)/bin/python tools/lite_site.py $(LITE_PYODIDE) $(LITE_WHEELS) "$$(ls $(abspath $(LITE_WHEEL)))" \
+	  $(LITE_OUT).work >$(LITE_OUT).work.log 2>&1 || { cat $(LITE_OUT).work.log; exit 1; }
 	cd $(LITE_OUT).work && "$(CURDIR)/$(LITE_VENV)/bin/jupyter" lite build --contents "$(CURDIR)/notebooks" \
-	  --piplite-wheels "$$(ls $(abspath $(LITE_WHEEL)))" --output-dir "$(abspath $(LITE_OUT))" \
-	  >build.log 2>&1 || { cat build.log; exit 1; }
-	rm -rf $(LITE_OUT).work
+	  --output-dir "$(abspath $(LITE_OUT))" >>"$(abspath $(LITE_OUT)).work.log" 2>&1 || { cat "$(abspath $(LITE_OUT)).work.log"; exit 1; }
+	rm -rf $(LITE_OUT).work $(LITE_OUT).work.log
 
-lite-env: $(LITE_STAMP)
-$(LITE_STAMP): tools/lite-requirements.txt
-	rm -rf $(LITE_VENV)
+# What the site is built with: the build/lite-venv (tools/lite-requirements.txt), the
+# Pyodide runtime (npm ci in tools/lite-pyodide) and the wheels (build/lite-wheels).
+lite-env: node $(LITE_STAMP)
+$(LITE_STAMP): tools/lite-requirements.txt tools/lite-wheels.txt tools/lite-pyodide/package.json tools/lite-pyodide/package-lock.json
+	rm -rf $(LITE_VENV) $(LITE_WHEELS)
 	$(PYTHON) -m venv $(LITE_VENV)
 	$(LITE_VENV)/bin/python -m pip install -q -r tools/lite-requirements.txt
+	$(LITE_VENV)/bin/python -m pip download -q --require-hashes --no-deps --only-binary=:all: --python-version 3.14 \
+	  --platform any --implementation py -d $(LITE_WHEELS) -r tools/lite-wheels.txt
+	cd tools/lite-pyodide && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # tests/pyodide run graflow_nb's core scenarios inside Pyodide under Node: the npm
@@ -210,4 +223,4 @@ $(STAMP): $(INSTALL_INPUTS) | $(VENV)/bin/python
 	touch $(VENV)/.installed $@
 
 clean:
-	rm -rf $(VENV) .venvs $(DIST) build .pytest_cache .mypy_cache js/node_modules tests/pyodide/node_modules
+	rm -rf $(VENV) .venvs $(DIST) build .pytest_cache .mypy_cache js/node_modules tests/pyodide/node_modules tools/lite-pyodide/node_modules

@@ -41,6 +41,8 @@ from .core.model.task import DASK_EXTRA
 from .core.runtime.executors.registry import register_executor
 from .core.runtime.loop import BlockedLoopWarning
 from .graflow_names import install_refusals
+from .utils.browser_imports import loaded_by_a_cell
+from .utils.programs import dot_runs_here
 
 if TYPE_CHECKING:  # loaded on first use at run time (see __getattr__); typed for checkers
     from .notebook import BuilderWidget, DebuggerWidget, GraphView, HumanInputPanel, RunInputs, TaskInspector
@@ -68,15 +70,26 @@ def _show_graph_render(render: Any) -> None:
     show_graph_render(render)
 
 
+def _show_drawing(render: Any) -> None:
+    """Any other render (``draw_sessions``) shown in a Jupyter kernel where ``dot`` can't
+    run: laid out in the browser by the GraphView widget."""
+    from .notebook.drawing_view import show_drawing
+
+    show_drawing(render)
+
+
 def _register_graph_view() -> None:
-    """In a Jupyter kernel, tell IPython how to show ``draw_graph``'s renders (by type
-    name: nothing is imported until one is shown)."""
+    """In a Jupyter kernel, tell IPython how to show ``draw_graph``'s renders, and where
+    ``dot`` can't run (Pyodide, no Graphviz) every other render too (by type name:
+    nothing is imported until one is shown)."""
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     if shell is None or getattr(shell, "kernel", None) is None:
         return
     formatter = shell.display_formatter.ipython_display_formatter
     formatter.for_type_by_name("graflow_nb.observe.render", "GraphRender", _show_graph_render)
+    if not dot_runs_here():
+        formatter.for_type_by_name("graflow_nb.observe.render", "Render", _show_drawing)
 
 
 def load_ipython_extension(ip: Any) -> None:
@@ -95,14 +108,16 @@ def _ascii_drawing(graph: Any) -> str:
 
 def _run_frames(run: Any) -> Any:
     """``run.frames``: the pandas frames, with pandas loaded on first use."""
-    from .observe.frames import RunFrames
+    with loaded_by_a_cell("run.frames"):
+        from .observe.frames import RunFrames
 
     return RunFrames(run)
 
 
 def _to_pipeline(workflow: Any, path: Any) -> Any:
     """``wf.to_pipeline()``: the pipeline format and its yaml load on first use."""
-    from .pipeline import to_pipeline
+    with loaded_by_a_cell("wf.to_pipeline()"):
+        from .pipeline import to_pipeline
 
     return to_pipeline(workflow, path)
 
@@ -181,7 +196,9 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        with loaded_by_a_cell(f"graflow_nb.{name}"):
+            module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, name)
     raise AttributeError(f"module 'graflow_nb' has no attribute {name!r}")
 
 

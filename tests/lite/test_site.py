@@ -4,47 +4,23 @@ The test builds the wheel from a copy of the checkout and the site from that whe
 (``make lite-site``, the recipe ``make lite`` runs after ``make dist``) with no network,
 in the build/lite-venv that ``make lite-env`` (part of ``make test``) installs, and
 checks what the site serves: the wheel in its package index, every notebook in its
-contents, the Pyodide kernel and ipywidgets' extension."""
+contents, the Pyodide kernel and the widgets' extensions, and the Pyodide runtime with
+the packages the kernel and graflow_nb load (tests/lite/test_in_the_browser.py opens
+it in Chromium)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
-import subprocess
 import zipfile
-from pathlib import Path
 
 import pytest
 
 import graflow_nb
 
-ROOT = Path(__file__).resolve().parents[2]
-LITE_PYTHON = ROOT / "build" / "lite-venv" / "bin" / "python"
+from .conftest import ROOT
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    if not (ROOT / "build" / "lite-venv" / ".installed").exists():
-        pytest.fail("the JupyterLite build needs build/lite-venv: run `make lite-env`", pytrace=False)
-    work = tmp_path_factory.mktemp("lite")
-    source = work / "src"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "CHANGELOG.md"):
-        shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "graflow_nb", source / "graflow_nb", ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run(
-        [LITE_PYTHON, "-m", "build", "--wheel", "--no-isolation", "--outdir", work / "wheel", source],
-        check=True, capture_output=True, timeout=300,
-    )
-    (wheel,) = (work / "wheel").glob("*.whl")
-    done = subprocess.run(
-        ["make", "-s", "--no-print-directory", "lite-site", f"LITE_WHEEL={wheel}", f"LITE_OUT={work / 'site'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    return work / "site"
 
 
 def test_the_site_serves_graflow_nbs_wheel_in_its_package_index(site):
@@ -67,8 +43,32 @@ def test_the_site_lists_every_notebook(site):
         assert (site / "files" / name).read_bytes() == (ROOT / "notebooks" / name).read_bytes()
 
 
-def test_the_site_has_the_pyodide_kernel_and_the_widgets_extension(site):
+def test_the_site_has_the_pyodide_kernel_and_the_widgets_extensions(site):
     config = json.loads((site / "jupyter-lite.json").read_text())["jupyter-config-data"]
     extensions = {e["name"] for e in config["federated_extensions"]}
-    assert {"@jupyterlite/pyodide-kernel-extension", "@jupyter-widgets/jupyterlab-manager"} <= extensions
+    assert {"@jupyterlite/pyodide-kernel-extension", "@jupyter-widgets/jupyterlab-manager", "anywidget"} <= extensions
     assert (site / "index.html").exists() and (site / "lab" / "index.html").exists()
+
+
+def test_the_site_serves_the_pyodide_runtime_and_what_the_kernel_and_graflow_nb_load(site):
+    settings = json.loads((site / "jupyter-lite.json").read_text())["jupyter-config-data"]["litePluginSettings"]
+    assert settings["@jupyterlite/pyodide-kernel-extension:kernel"]["pyodideUrl"] == "./static/pyodide/pyodide.mjs"
+    runtime = site / "static" / "pyodide"
+    for name in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip"):
+        assert (runtime / name).stat().st_size > 0, name
+    packages = json.loads((runtime / "pyodide-lock.json").read_text())["packages"]
+    # What the kernel loads as it starts (micropip; ipython and jedi with their
+    # dependencies) and what graflow_nb needs from the lock: files of the site, each
+    # with the sha256 Pyodide checks it against.
+    local = {"micropip", "ipython", "jedi", "parso", "traitlets", "pygments", "decorator", "executing", "asttokens",
+             "matplotlib-inline", "prompt-toolkit", "pure-eval", "six", "stack-data", "wcwidth", "cloudpickle",
+             "typing-extensions"}
+    for name in local:
+        entry = packages[name]
+        wheel = runtime / entry["file_name"]
+        assert hashlib.sha256(wheel.read_bytes()).hexdigest() == entry["sha256"], name
+    # Pyodide's compiled packages stay on its CDN (a page that can reach it loads them there).
+    assert packages["pandas"]["file_name"].startswith("https://cdn.jsdelivr.net/pyodide/v314.0.6/full/pandas-")
+    assert {k for k, e in packages.items() if not e["file_name"].startswith("https://")} == local
+    index = json.loads((site / "pypi" / "all.json").read_text())
+    assert {"graflow-nb", "comm", "ipywidgets", "jupyterlab-widgets", "anywidget", "psygnal", "graphviz"} <= set(index)
