@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +123,11 @@ class RunCache:
             for entry in same_code:
                 mismatch = self._mismatch(channel, entry, session_id)
                 if mismatch is None:
-                    return self._hit(plan, entry)
+                    try:
+                        return self._hit(plan, entry)
+                    except Exception as error:  # made in another process (a Dask worker's, the driver's)
+                        mismatch = (f"what {task.task_id} did in run {entry.run_id} can't be loaded here "
+                                    f"({type(error).__name__}: {error})")
                 reason = reason or mismatch
             self._decide(plan, False, reason)
             return plan
@@ -218,9 +223,29 @@ class RunCache:
             self._tokens[(key, id(value))] = (value, token, None)
             return token, None
 
-    def _remember(self, key: str, value: Any, token: bytes, producer: str) -> None:
+    def _remember(self, key: str, value: Any, token: bytes, producer: str | None) -> None:
         with self._lock:
             self._tokens[(key, id(value))] = (value, token, producer)
+
+    # -- another process's share (graflow_nb.distributed: a branch on a Dask worker) ---
+    def known_tokens(self, values: Mapping[str, Any]) -> dict[str, tuple[bytes, str | None]]:
+        """``{key: (token, producer)}`` for the ``values`` ({key: value}) this run gave a
+        token (a task wrote or replayed it, or it was fingerprinted), without
+        fingerprinting anything: what a copy of them in another process carries."""
+        known: dict[str, tuple[bytes, str | None]] = {}
+        with self._lock:
+            for key, value in values.items():
+                seen = self._tokens.get((key, id(value)))
+                if seen is not None and seen[0] is value:
+                    known[key] = (seen[1], seen[2])
+        return known
+
+    def adopt_tokens(self, values: Mapping[str, Any], tokens: Mapping[str, tuple[bytes, str | None]]) -> None:
+        """``values`` ({key: value}, copies made from another process's) carry the
+        ``tokens`` that process's run gave them (``known_tokens``)."""
+        for key, (token, producer) in tokens.items():
+            if key in values:
+                self._remember(key, values[key], token, producer)
 
     # -- reporting --------------------------------------------------------------------
     def carry(self, decisions: dict[tuple[Any, ...], Decision]) -> None:

@@ -205,8 +205,8 @@ class Run:
     lent_loop: LentLoop | None = None
 
     # The run's re-run cache (core.cache.run_cache.RunCache), handed in by the front
-    # door for ``execute(cache=...)``; None: every task is called.  Never shipped
-    # with the run (a Dask worker's copy runs its tasks uncached).
+    # door for ``execute(cache=...)``; None: every task is called.  Never pickled
+    # with the run: a Dask branch gets its share as data (core.cache.shipped).
     cache: Any = None
     # What ``execute(cache=...)`` named, as plain data a checkpoint keeps so a resumed
     # run replays from the same store: True (this process's store for the workflow's

@@ -1,0 +1,127 @@
+"""A run's cache for branch sessions that run in another process (a Dask worker).
+
+The cache works where a task runs: a branch shipped to a worker plans, replays and
+keeps its tasks there, with code keys computed there (the worker's own module
+versions decide what calling a task there does).  Both ways it travels as data:
+
+    BranchCache   with a group's branches, once per group: the run's id, the tasks a
+                  ``rerun`` forces, the entries of every task those branches may run
+                  (their members, what follows each member in the graph, the members
+                  of groups among those, and tasks made at run time: the ids the
+                  graph does not hold) and the tokens the run gave the values of the
+                  parent's channel, so a value a task of this run wrote keeps its
+                  token there and is not fingerprinted again
+    CacheReport   back with each branch's outcome: the decisions made there (by order
+                  key: ``why()``, renders and frames read them as local ones), the
+                  entries kept there (they land in the run's store, on disk too) and
+                  the tokens of what the branch wrote
+
+``branch_cache`` and ``absorb_report`` run where the run started; ``worker_cache`` and
+``cache_report`` where the branch runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..data.channel import Change
+from ..model.graph import TaskGraph
+from .run_cache import Decision, RunCache
+from .store import Entry, MemoryStore
+
+Tokens = dict[str, tuple[bytes, str | None]]
+
+
+@dataclass
+class BranchCache:
+    """What a group's branches in another process need of the run's cache."""
+
+    run_id: str
+    force: frozenset[str]
+    rerun_from: str | None
+    entries: dict[str, list[Entry]]  # task id -> its entries, newest first
+    tokens: Tokens = field(default_factory=dict)  # parent channel key -> (token, producer)
+
+
+@dataclass
+class CacheReport:
+    """What a branch's cache did in the process it ran in."""
+
+    decisions: dict[tuple[Any, ...], Decision]
+    kept: list[Entry]
+    tokens: Tokens
+
+
+class KeepingStore(MemoryStore):
+    """The entries a branch was given; what it keeps is added and listed in ``kept``."""
+
+    def __init__(self, entries: Mapping[str, list[Entry]]) -> None:
+        super().__init__("shipped")
+        for kept in entries.values():
+            for entry in reversed(kept):  # oldest first: add() puts the newest in front
+                super().add(entry)
+        self.kept: list[Entry] = []
+
+    def add(self, entry: Entry) -> None:
+        super().add(entry)
+        self.kept.append(entry)
+
+
+def reachable(graph: TaskGraph, members: Iterable[str]) -> set[str]:
+    """The tasks a branch of each of ``members`` may run: the member, its successors
+    and theirs, and the members of groups among them (a branch stops where its
+    member's successors end: the group's own successors run in the parent)."""
+    seen: set[str] = set()
+    todo = list(members)
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node not in graph:
+            continue
+        todo.extend(graph.successors(node))
+        if graph.get_node(node).is_group:
+            todo.extend(graph.get_parallel_group_members(node))
+    return seen
+
+
+def branch_cache(cache: RunCache, graph: TaskGraph, members: Iterable[str], channel: Mapping[str, Any]) -> BranchCache:
+    """``cache``'s share for the branches of ``members``, forked over ``channel``."""
+    store = cache.store
+    wanted = reachable(graph, members)
+    wanted.update(task_id for task_id in store.task_ids() if task_id not in graph)
+    entries = {task_id: kept for task_id in sorted(wanted) if (kept := store.entries(task_id))}
+    return BranchCache(cache.run_id, cache.force, cache.rerun_from, entries, cache.known_tokens(channel))
+
+
+def worker_cache(shipped: BranchCache, channel: Mapping[str, Any]) -> RunCache:
+    """The cache a shipped branch runs with, over ``channel`` (its copy of the parent's)."""
+    cache = RunCache(KeepingStore(shipped.entries), shipped.run_id, shipped.force, shipped.rerun_from)
+    cache.adopt_tokens(channel, shipped.tokens)
+    return cache
+
+
+def cache_report(cache: RunCache, written: Mapping[str, Any]) -> CacheReport:
+    """What ``cache`` (a ``worker_cache``) decided and kept; ``written``: the branch's
+    final values ({key: value}) whose tokens travel back."""
+    store = cache.store
+    kept = list(store.kept) if isinstance(store, KeepingStore) else []
+    return CacheReport(dict(cache.decisions), kept, cache.known_tokens(written))
+
+
+def absorb_report(cache: RunCache, report: CacheReport, written: Mapping[str, Any]) -> None:
+    """Fold a branch's ``report`` into the run's ``cache``: its decisions, its entries
+    (into the run's store: the next run hits them) and its values' tokens (``written``:
+    the same values as they arrived here)."""
+    cache.carry(report.decisions)
+    for entry in report.kept:
+        cache.store.add(entry)
+    cache.adopt_tokens(written, report.tokens)
+
+
+def written_values(changes: Mapping[str, Change]) -> dict[str, Any]:
+    """A branch's changes as ``{key: value}`` for the keys it set."""
+    return {key: change.value for key, change in changes.items() if change.kind == "set"}
