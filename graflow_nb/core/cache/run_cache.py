@@ -275,6 +275,11 @@ class RunCache:
         return f"<RunCache run={self.run_id!r} {hits} of {len(self.decisions)} cached, store={self.store!r}>"
 
 
+def opted_out(task: Executable) -> str | None:
+    """Why ``task`` is never replayed, by a cache or by a ``rerun`` (None: it may be)."""
+    return _opt_out(task)
+
+
 def _opt_out(task: Executable) -> str | None:
     """Why ``task`` is never cached (None: it may be)."""
     if not isinstance(task, TaskWrapper):
