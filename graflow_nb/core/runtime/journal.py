@@ -49,13 +49,15 @@ class TaskJournal:
 class JournalChannel(Channel):
     """The channel a task's context hands it in a run that journals: reads go to
     ``base`` as they are; changes too, and are written down in the attempt's journal
-    (``journal()``, made on the first one; None once the attempt was abandoned)."""
+    (``task_ctx.journal()``, looked up on the first one; none once the attempt was
+    abandoned: what it does then never counts)."""
 
-    def __init__(self, base: Channel, journal: Any):
+    def __init__(self, base: Channel, task_ctx: Any):
         self.base = base
         self.name = base.name
         self.key_locks = base.key_locks
-        self._journal = journal
+        self._task_ctx = task_ctx
+        self._entry: TaskJournal | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.base.get(key, default)
@@ -81,9 +83,13 @@ class JournalChannel(Channel):
             yield
 
     def _note(self, op: str, key: str, args: tuple[Any, ...]) -> None:
-        journal = self._journal()
-        if journal is not None:
-            journal.ops.append((op, key, args))
+        entry = self._entry
+        if entry is None:
+            entry = self._entry = self._task_ctx.journal()
+            if entry is None:
+                return
+        if not self._task_ctx.abandoned:
+            entry.ops.append((op, key, args))
 
     def set(self, key: str, value: Any, ttl: int | None = None) -> None:
         self.base.set(key, value, ttl)

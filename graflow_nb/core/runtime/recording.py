@@ -139,6 +139,9 @@ class RecordingTaskContext(TaskExecutionContext):
         self.recorder.base = super().get_channel()
         return self.recorder
 
+    def input_channel(self) -> Channel:
+        return self.get_channel()  # what its parameters read is an input of its key
+
     def get_typed_channel(self, message_type: type) -> Any:
         return TypedChannel(self.get_channel(), message_type)
 

@@ -756,9 +756,8 @@ class TaskExecutionContext:
 
     __slots__ = (
         "task_id", "execution_context", "retry_count", "cycle_count", "start_time",
-        "_local_data", "channel_override", "abandoned", "_requests", "_journal",
+        "_local_data", "channel_override", "abandoned", "_requests",
     )
-    _journal: TaskJournal | None  # set by journal() when first asked: most attempts never are
 
     def __init__(
         self,
@@ -859,26 +858,26 @@ class TaskExecutionContext:
     def get_channel(self) -> Channel:
         override = self.channel_override
         channel = self.execution_context.channel if override is None else override
-        return JournalChannel(channel, self.journal) if self.execution_context.run.journaling else channel
+        return JournalChannel(channel, self) if self.execution_context.run.journaling else channel
+
+    def input_channel(self) -> Channel:
+        """The channel its parameters are read from: reads need no journal."""
+        override = self.channel_override
+        return self.execution_context.channel if override is None else override
 
     # -- the run's journal (core.runtime.journal): what wf.rerun(from_=...) takes ------
     def journal(self) -> TaskJournal | None:
         """This attempt's entry in ``run.journal``, made on its first change or control
         call; None in a run that keeps none (a run with a cache records its own way)
         and once the attempt was abandoned (what it does then never counts)."""
-        if self.abandoned:
-            return None
-        try:
-            return self._journal
-        except AttributeError:  # not looked for yet: most tasks never do
-            pass
         ctx = self.execution_context
         run = ctx.run
-        entry = None
-        if run.journaling:
-            key = (ctx.session_id, ctx.current_order_key, self.retry_count + 1)
-            entry = run.journal.setdefault(key, TaskJournal())
-        self._journal = entry
+        if self.abandoned or not run.journaling:
+            return None
+        key = (ctx.session_id, ctx.current_order_key, self.retry_count + 1)
+        entry = run.journal.get(key)
+        if entry is None:
+            entry = run.journal[key] = TaskJournal()
         return entry
 
     def _note_control(self, name: str, args: tuple[Any, ...]) -> None:
