@@ -285,7 +285,7 @@ class DaskBatch(Batch):
             raise SchedulerLost(f"{where} can't start on Dask: {why}; {_new_client(branches.group)}")
         view = _view(branches)
         if self.run.cache is not None:  # the branches plan, replay and keep on their workers
-            view.cache = branch_cache(self.run.cache, parent.graph, [m.task_id for m in branches.members], view.channel)
+            view.cache = branch_cache(self.run.cache, parent.graph, branches.members, view.channel)
         try:
             view_blob = dumps(view)
         except Exception as error:

@@ -8,9 +8,15 @@ versions decide what calling a task there does).  Both ways it travels as data:
                   ``rerun`` forces, the entries of every task those branches may run
                   (their members, what follows each member in the graph, the members
                   of groups among those, and tasks made at run time: the ids the
-                  graph does not hold) and the tokens the run gave the values of the
+                  graph does not hold), the tokens the run gave the values of the
                   parent's channel, so a value a task of this run wrote keeps its
-                  token there and is not fingerprinted again
+                  token there and is not fingerprinted again, and the source digests
+                  of their functions: cloudpickle brings a function defined in a
+                  notebook cell (or any it can't import there) by value and without
+                  its file name, so the worker keys it by the source it had here
+                  (``keys.learn_sources``), as a thread would (comments and
+                  docstrings don't count, and a group moved to Dask keeps its
+                  entries); modules are keyed by the worker's own versions
     CacheReport   back with each branch's outcome: the decisions made there (by order
                   key: ``why()``, renders and frames read them as local ones), the
                   entries kept there (they land in the run's store, on disk too) and
@@ -22,12 +28,16 @@ versions decide what calling a task there does).  Both ways it travels as data:
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..data.channel import Change
 from ..model.graph import TaskGraph
+from ..model.task import Executable, TaskWrapper
+from .fingerprint import Unfingerprintable
+from .keys import KeyMaker, code_digest, learn_sources
 from .run_cache import Decision, RunCache
 from .store import Entry, MemoryStore
 
@@ -43,6 +53,7 @@ class BranchCache:
     rerun_from: str | None
     entries: dict[str, list[Entry]]  # task id -> its entries, newest first
     tokens: Tokens = field(default_factory=dict)  # parent channel key -> (token, producer)
+    sources: dict[bytes, bytes] = field(default_factory=dict)  # code digest -> source digest
 
 
 @dataclass
@@ -88,17 +99,51 @@ def reachable(graph: TaskGraph, members: Iterable[str]) -> set[str]:
     return seen
 
 
-def branch_cache(cache: RunCache, graph: TaskGraph, members: Iterable[str], channel: Mapping[str, Any]) -> BranchCache:
+def branch_cache(
+    cache: RunCache, graph: TaskGraph, members: Iterable[Executable], channel: Mapping[str, Any],
+) -> BranchCache:
     """``cache``'s share for the branches of ``members``, forked over ``channel``."""
     store = cache.store
-    wanted = reachable(graph, members)
+    members = list(members)
+    wanted = reachable(graph, [member.task_id for member in members])
+    tasks = [*members, *(graph.get_node(task_id) for task_id in sorted(wanted) if task_id in graph)]
     wanted.update(task_id for task_id in store.task_ids() if task_id not in graph)
     entries = {task_id: kept for task_id in sorted(wanted) if (kept := store.entries(task_id))}
-    return BranchCache(cache.run_id, cache.force, cache.rerun_from, entries, cache.known_tokens(channel))
+    return BranchCache(cache.run_id, cache.force, cache.rerun_from, entries, cache.known_tokens(channel),
+                       source_digests(tasks))
+
+
+class _SourceRecorder(KeyMaker):
+    """Keys tasks as a run's cache does, writing down each function's source digest
+    by its ``code_digest`` on the way (helpers, methods and closures included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: dict[bytes, bytes] = {}
+
+    def _function_parts(self, func: Any) -> dict[str, bytes]:
+        parts = super()._function_parts(func)
+        if isinstance(func, types.FunctionType):
+            self.sources[code_digest(func.__code__)] = parts["source"]
+        return parts
+
+
+def source_digests(tasks: Iterable[Executable]) -> dict[bytes, bytes]:
+    """The source digests of the functions keying ``tasks`` uses, by ``code_digest``."""
+    recorder = _SourceRecorder()
+    for task in tasks:
+        if isinstance(task, TaskWrapper):
+            try:
+                recorder.task_key(task)
+            except (Unfingerprintable, RecursionError):
+                continue  # it runs uncached there too, saying why
+    return recorder.sources
 
 
 def worker_cache(shipped: BranchCache, channel: Mapping[str, Any]) -> RunCache:
-    """The cache a shipped branch runs with, over ``channel`` (its copy of the parent's)."""
+    """The cache a shipped branch runs with, over ``channel`` (its copy of the parent's);
+    its functions' source digests are learnt first."""
+    learn_sources(shipped.sources)
     cache = RunCache(KeepingStore(shipped.entries), shipped.run_id, shipped.force, shipped.rerun_from)
     cache.adopt_tokens(channel, shipped.tokens)
     return cache
