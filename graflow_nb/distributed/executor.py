@@ -46,6 +46,7 @@ from distributed import Client, KilledWorker
 from distributed import Event as DaskEvent
 from distributed.client import FutureCancelledError
 
+from ..core.cache.run_cache import RunCache
 from ..core.cache.shipped import absorb_report, branch_cache, written_values
 from ..core.errors import GraflowRuntimeError, SessionPaused
 from ..core.events import EventKind
@@ -284,7 +285,7 @@ class DaskBatch(Batch):
         if why is not None:  # nothing was sent: the group fails, its members cancelled
             raise SchedulerLost(f"{where} can't start on Dask: {why}; {_new_client(branches.group)}")
         view = _view(branches)
-        if self.run.cache is not None:  # the branches plan, replay and keep on their workers
+        if isinstance(self.run.cache, RunCache):  # the branches plan, replay and keep on their workers
             view.cache = branch_cache(self.run.cache, parent.graph, branches.members, view.channel)
         try:
             view_blob = dumps(view)

@@ -130,7 +130,7 @@ def test_editing_one_member_reruns_it_on_a_worker_and_replays_the_others(client,
     assert sorted(ran) == ["store", "transform_b"]
     assert ran["transform_b"][0] != os.getpid()  # called on a worker
     run = wf.last_run
-    assert run.why("transform_b") == "code of transform_b changed: its source"
+    assert run.why("transform_b") == "code of transform_b changed: closure value `b_extra`"
     assert run.why("transform_a") == "cached from run S1"
     assert run.why("fetch") == "cached from run S1"
     assert run.why("store") == "upstream `transform_b` re-ran and its result differs"
@@ -236,3 +236,31 @@ def test_a_member_that_writes_and_queues_a_task_at_run_time_replays_exactly(clie
     assert tree(replayed) == tree(ran)
     assert replayed.execution_sequence() == ran.execution_sequence()
     pd.testing.assert_frame_equal(comparable_tasks(replayed), comparable_tasks(ran))
+
+
+def test_rerun_from_a_member_forces_it_on_its_worker_and_replays_its_sibling(client, tmp_path):
+    name = f"dask_cache_{uuid.uuid4().hex[:6]}"
+    wf = diamond(name, tmp_path, client)
+    wf.execute("fetch", session_id="S1", cache=True)
+    calls(tmp_path)
+    assert wf.rerun(from_="transform_b") == 10
+    ran = calls(tmp_path)
+    assert sorted(ran) == ["store", "transform_b"]
+    assert ran["transform_b"][0] != os.getpid()
+    run = wf.last_run
+    assert run.why("transform_b") == "re-run asked for: wf.rerun(from_='transform_b')"
+    assert run.why("transform_a") == "cached from run S1"
+
+
+def test_rerun_after_a_dask_run_without_a_cache_calls_the_members_again(client, tmp_path):
+    name = f"dask_cache_{uuid.uuid4().hex[:6]}"
+    wf = diamond(name, tmp_path, client)
+    wf.execute("fetch", session_id="S1")
+    full = wf.last_run
+    calls(tmp_path)
+    assert wf.rerun(from_="store") == 10
+    assert sorted(calls(tmp_path)) == ["store", "transform_a", "transform_b"]  # what they did stayed on their workers
+    run = wf.last_run
+    assert run.why("fetch") == "taken from run S1"
+    assert run.channel() == full.channel()
+    assert tree(run) == tree(full)
