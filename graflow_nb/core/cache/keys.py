@@ -202,7 +202,7 @@ class KeyMaker:
                 parts[f"base {base.__qualname__}"] = self._dependency(base.__name__, base)[1]
         for name, member in vars(cls).items():
             if name in ("__dict__", "__weakref__", "__module__", "__doc__", "__qualname__", "__firstlineno__",
-                        "__static_attributes__"):
+                        "__static_attributes__", "__slotnames__"):  # the last: copyreg's, once an instance is pickled
                 continue
             target = member.__func__ if isinstance(member, (staticmethod, classmethod)) else member
             if isinstance(target, property):
