@@ -127,3 +127,56 @@ def test_comments_and_docstrings_of_a_member_on_dask_do_not_count_but_its_body_d
     last = nb.ns["wf"].last_run
     assert last.why("transform_b") == "code of transform_b changed: its source"
     assert last.why("transform_a") == "cached from run S1"
+
+
+CLASSES = '''
+import os, pathlib, uuid
+
+def called(name):
+    (pathlib.Path(CALLS) / f"{name}-{uuid.uuid4().hex}").write_text(str(os.getpid()))
+
+class Row:
+    def __init__(self, n):
+        self.n = n
+
+with workflow(NAME) as wf:
+    @task
+    def start():
+        return 2
+
+    @task
+    def make(start):
+        called("make")
+        return Row(start)
+
+    @task
+    def other(start):
+        called("other")
+        return start + 1
+
+    @task
+    def use(make, other):
+        called("use")
+        return Row(make.n + other).n
+
+    group = (make | other).with_execution("dask", backend_config={"client": CLIENT})
+    _ = start >> group >> use
+'''
+
+
+def test_a_member_returning_a_notebook_class_runs_on_each_run_and_says_why(nb):
+    nb(CLASSES)
+    assert run(nb, "S1") == 5
+    assert sorted(nb.called()) == ["make", "other", "use"]
+    nb(CLASSES)
+    assert run(nb, "S2") == 5
+    # its result can't be pickled on the worker (the class lives in the notebook), so
+    # it runs again, and what reads its result with it; the task here that uses the
+    # class keeps its code key (cloudpickle set the worker's copies of Row's methods
+    # on the class here when the result came back)
+    called = nb.called()
+    assert sorted(called) == ["make", "use"]
+    last = nb.ns["wf"].last_run
+    assert "what it returned or wrote can't be pickled" in last.why("make")
+    assert last.why("use") == "upstream `make` re-ran and its result differs"
+    assert last.why("other") == "cached from run S1"

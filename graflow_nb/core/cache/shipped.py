@@ -129,7 +129,10 @@ class _SourceRecorder(KeyMaker):
 
 
 def source_digests(tasks: Iterable[Executable]) -> dict[bytes, bytes]:
-    """The source digests of the functions keying ``tasks`` uses, by ``code_digest``."""
+    """The source digests of the functions keying ``tasks`` uses, by ``code_digest``.
+    This process learns them too: a notebook class's instance that comes back from a
+    worker makes cloudpickle set the worker's copies of its methods (no file name)
+    on the class here, which are keyed by them as before."""
     recorder = _SourceRecorder()
     for task in tasks:
         if isinstance(task, TaskWrapper):
@@ -137,6 +140,7 @@ def source_digests(tasks: Iterable[Executable]) -> dict[bytes, bytes]:
                 recorder.task_key(task)
             except (Unfingerprintable, RecursionError):
                 continue  # it runs uncached there too, saying why
+    learn_sources(recorder.sources)
     return recorder.sources
 
 
