@@ -298,3 +298,51 @@ def test_a_run_without_a_cache_journals_only_what_tasks_do_through_their_context
     """)
     nb("wf.execute(session_id='J1')")
     assert nb("wf.last_run.journal") == {}  # results live in the task records; nothing else was done
+
+
+LOOPING = """
+with workflow(NAME) as wf:
+    @task(inject_context=True, max_cycles=5)
+    def count(ctx):
+        ran.RUNS["count"] += 1
+        total = ctx.get_channel().atomic_add("total", 1)
+        ctx.get_channel().append("seen", total)
+        if total < 3:
+            ctx.next_iteration()
+
+    @task(inject_context=True, timeout=5)
+    def slow(ctx):
+        ran.RUNS["slow"] += 1
+        ctx.get_channel().set("slow_said", "in time")
+        return "slow"
+
+    @task(inject_context=True)
+    async def fetch_async(ctx):
+        ran.RUNS["fetch_async"] += 1
+        ctx.get_channel().set("fetched", [1, 2])
+        return 3
+
+    @task
+    def report(total, seen, slow_said, fetched):
+        ran.RUNS["report"] += 1
+        return f"{total} {seen} {slow_said} {fetched} " + tail()
+
+    _ = count >> slow >> fetch_async >> report
+"""
+
+
+def test_a_loop_a_timed_task_and_an_async_task_before_from_are_taken_as_they_ran(nb, runs):
+    nb("def tail():\n    return 'v1'\n")
+    nb(LOOPING)
+    assert nb("wf.execute('count', session_id='L1')") == "3 [1, 2, 3] in time [1, 2] v1"
+    assert runs == {"count": 3, "slow": 1, "fetch_async": 1, "report": 1}
+    runs.clear()
+    nb("def tail():\n    return 'v2'\n")
+    assert nb("wf.rerun(from_='report')") == "3 [1, 2, 3] in time [1, 2] v2"
+    assert runs == {"report": 1}
+    rerun = nb.ns["wf"].last_run
+    assert [rerun.why(t) for t in ("count", "slow", "fetch_async")] == ["taken from run L1"] * 3
+    assert len([t for t in rerun.execution_sequence() if t.startswith("count")]) == 3  # its iterations, replayed
+    nb.ns["_sid"] = "L1"
+    nb("wf.execute('count', session_id=_sid)")
+    assert_same_run(rerun, nb.ns["wf"].last_run)
