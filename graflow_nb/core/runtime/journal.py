@@ -114,3 +114,6 @@ class JournalChannel(Channel):
         total = self.base.atomic_add(key, amount)
         self._note("atomic_add", key, (amount,))
         return total
+
+    def __repr__(self) -> str:
+        return repr(self.base)  # what a task that prints its channel saw before the journal
