@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import pickle
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,12 +222,12 @@ class RunCache:
             self._tokens[(key, id(value))] = (value, token, None)
             return token, None
 
-    def _remember(self, key: str, value: Any, token: bytes, producer: str | None) -> None:
+    def _remember(self, key: str, value: Any, token: bytes, producer: str) -> None:
         with self._lock:
             self._tokens[(key, id(value))] = (value, token, producer)
 
     # -- another process's share (graflow_nb.distributed: a branch on a Dask worker) ---
-    def known_tokens(self, values: Mapping[str, Any]) -> dict[str, tuple[bytes, str | None]]:
+    def known_tokens(self, values: dict[str, Any]) -> dict[str, tuple[bytes, str | None]]:
         """``{key: (token, producer)}`` for the ``values`` ({key: value}) this run gave a
         token (a task wrote or replayed it, or it was fingerprinted), without
         fingerprinting anything: what a copy of them in another process carries."""
@@ -240,12 +239,14 @@ class RunCache:
                     known[key] = (seen[1], seen[2])
         return known
 
-    def adopt_tokens(self, values: Mapping[str, Any], tokens: Mapping[str, tuple[bytes, str | None]]) -> None:
+    def adopt_tokens(self, values: dict[str, Any], tokens: dict[str, tuple[bytes, str | None]]) -> None:
         """``values`` ({key: value}, copies made from another process's) carry the
         ``tokens`` that process's run gave them (``known_tokens``)."""
-        for key, (token, producer) in tokens.items():
-            if key in values:
-                self._remember(key, values[key], token, producer)
+        with self._lock:
+            for key, (token, producer) in tokens.items():
+                if key in values:
+                    value = values[key]
+                    self._tokens[(key, id(value))] = (value, token, producer)
 
     # -- reporting --------------------------------------------------------------------
     def carry(self, decisions: dict[tuple[Any, ...], Decision]) -> None:

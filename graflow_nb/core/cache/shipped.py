@@ -100,7 +100,7 @@ def reachable(graph: TaskGraph, members: Iterable[str]) -> set[str]:
 
 
 def branch_cache(
-    cache: RunCache, graph: TaskGraph, members: Iterable[Executable], channel: Mapping[str, Any],
+    cache: RunCache, graph: TaskGraph, members: Iterable[Executable], channel: dict[str, Any],
 ) -> BranchCache:
     """``cache``'s share for the branches of ``members``, forked over ``channel``."""
     store = cache.store
@@ -144,7 +144,7 @@ def source_digests(tasks: Iterable[Executable]) -> dict[bytes, bytes]:
     return recorder.sources
 
 
-def worker_cache(shipped: BranchCache, channel: Mapping[str, Any]) -> RunCache:
+def worker_cache(shipped: BranchCache, channel: dict[str, Any]) -> RunCache:
     """The cache a shipped branch runs with, over ``channel`` (its copy of the parent's);
     its functions' source digests are learnt first."""
     learn_sources(shipped.sources)
@@ -153,7 +153,7 @@ def worker_cache(shipped: BranchCache, channel: Mapping[str, Any]) -> RunCache:
     return cache
 
 
-def cache_report(cache: RunCache, written: Mapping[str, Any]) -> CacheReport:
+def cache_report(cache: RunCache, written: dict[str, Any]) -> CacheReport:
     """What ``cache`` (a ``worker_cache``) decided and kept; ``written``: the branch's
     final values ({key: value}) whose tokens travel back."""
     store = cache.store
@@ -161,7 +161,7 @@ def cache_report(cache: RunCache, written: Mapping[str, Any]) -> CacheReport:
     return CacheReport(dict(cache.decisions), kept, cache.known_tokens(written))
 
 
-def absorb_report(cache: RunCache, report: CacheReport, written: Mapping[str, Any]) -> None:
+def absorb_report(cache: RunCache, report: CacheReport, written: dict[str, Any]) -> None:
     """Fold a branch's ``report`` into the run's ``cache``: its decisions, its entries
     (into the run's store: the next run hits them) and its values' tokens (``written``:
     the same values as they arrived here)."""
