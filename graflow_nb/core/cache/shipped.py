@@ -29,7 +29,7 @@ versions decide what calling a task there does).  Both ways it travels as data:
 from __future__ import annotations
 
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +51,7 @@ class BranchCache:
     run_id: str
     force: frozenset[str]
     rerun_from: str | None
-    entries: dict[str, list[Entry]]  # task id -> its entries, newest first
+    entries: dict[str, Sequence[Entry]]  # task id -> its entries, newest first
     tokens: Tokens = field(default_factory=dict)  # parent channel key -> (token, producer)
     sources: dict[bytes, bytes] = field(default_factory=dict)  # code digest -> source digest
 
@@ -68,7 +68,7 @@ class CacheReport:
 class KeepingStore(MemoryStore):
     """The entries a branch was given; what it keeps is added and listed in ``kept``."""
 
-    def __init__(self, entries: Mapping[str, list[Entry]]) -> None:
+    def __init__(self, entries: Mapping[str, Sequence[Entry]]) -> None:
         super().__init__("shipped")
         for kept in entries.values():
             for entry in reversed(kept):  # oldest first: add() puts the newest in front
