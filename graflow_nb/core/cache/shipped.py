@@ -108,7 +108,7 @@ def branch_cache(
     wanted = reachable(graph, [member.task_id for member in members])
     tasks = [*members, *(graph.get_node(task_id) for task_id in sorted(wanted) if task_id in graph)]
     wanted.update(task_id for task_id in store.task_ids() if task_id not in graph)
-    entries = {task_id: kept for task_id in sorted(wanted) if (kept := store.entries(task_id))}
+    entries: dict[str, Sequence[Entry]] = {task_id: kept for task_id in sorted(wanted) if (kept := store.entries(task_id))}
     return BranchCache(cache.run_id, cache.force, cache.rerun_from, entries, cache.known_tokens(channel),
                        source_digests(tasks))
 
