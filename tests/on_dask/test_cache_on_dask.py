@@ -264,3 +264,43 @@ def test_rerun_after_a_dask_run_without_a_cache_calls_the_members_again(client, 
     assert run.why("fetch") == "taken from run S1"
     assert run.channel() == full.channel()
     assert tree(run) == tree(full)
+
+
+def test_members_made_by_one_factory_keep_their_entries_when_their_group_moves_to_dask(client, tmp_path):
+    """Members of one code object, each closing over its own helper: the worker keys
+    each by the sources it was sent, as a thread would."""
+    name = f"dask_cache_{uuid.uuid4().hex[:6]}"
+
+    def double(x):
+        return x * 2
+
+    def square(x):
+        return x * x
+
+    def build(on_dask):
+        with workflow(name) as wf:
+            @task
+            def start():
+                return 3
+
+            def member(helper):
+                @task(f"m_{helper.__name__}")
+                def use(start):
+                    called(tmp_path, f"m_{helper.__name__}")
+                    return helper(start)
+                return use
+
+            group = member(double) | member(square)
+            if on_dask:
+                group.with_execution("dask", backend_config={"client": client})
+            _ = start >> group
+        return wf
+
+    build(False).execute("start", session_id="T", cache=True)
+    assert sorted(calls(tmp_path)) == ["m_double", "m_square"]
+    wf = build(True)
+    wf.execute("start", session_id="D", cache=True)
+    assert calls(tmp_path) == {}
+    run = wf.last_run
+    assert run.why("m_double") == run.why("m_square") == "cached from run T"
+    assert run.channel()["m_square.__result__"] == 9 and run.sessions["D_m_square"].worker is not None

@@ -115,15 +115,31 @@ def branch_cache(
 
 class _SourceRecorder(KeyMaker):
     """Keys tasks as a run's cache does, writing down each function's source digest
-    by its ``code_digest`` on the way (helpers, methods and closures included)."""
+    by its ``code_digest`` on the way (helpers, methods and closures included).  Only
+    what it writes down counts, not the keys: a function whose code object it met
+    already (a thousand members made by one ``lambda`` in a loop) has nothing new to
+    give but what it closes over."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sources: dict[bytes, bytes] = {}
+        self._codes: dict[types.CodeType, bytes] = {}
 
     def _function_parts(self, func: Any) -> dict[str, bytes]:
+        if isinstance(func, types.FunctionType):
+            known = self._codes.get(func.__code__)
+            if known is not None:
+                for cell in func.__closure__ or ():
+                    try:
+                        value = cell.cell_contents
+                    except ValueError:  # an empty cell
+                        continue
+                    if callable(value):
+                        self._dependency("closure", value)
+                return {"source": known}
         parts = super()._function_parts(func)
         if isinstance(func, types.FunctionType):
+            self._codes[func.__code__] = parts["source"]
             self.sources[code_digest(func.__code__)] = parts["source"]
         return parts
 
