@@ -186,6 +186,7 @@ def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes,
     else:
         branch = _fresh_branch(_WORKFLOWS.get(token, graph_blob, view.workflow_name), view, ticket)
     run = branch.run
+    run.journaling = False  # a journal here would stay here (core.runtime.journal)
     if view.cache is not None:  # the run's cache: plan, replay and keep here, keys made here
         run.cache = worker_cache(view.cache, view.channel)
     run.remote_worker = worker.address

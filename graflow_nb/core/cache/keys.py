@@ -301,8 +301,9 @@ def _source_digest(func: types.FunctionType) -> bytes:
         source = inspect.getsource(func)
         tree = ast.parse(textwrap.dedent(source))
     except (OSError, TypeError, SyntaxError):
-        digest = _code_digest(func.__code__)
-        return _LEARNED_SOURCES.get(digest, digest)
+        code = func.__code__
+        digest = _code_digest(code)
+        return _LEARNED_SOURCES.get(_blake(digest, code.co_qualname.encode()), digest) if _LEARNED_SOURCES else digest
     for node in ast.walk(tree):
         if isinstance(node, _DOC_HOLDERS) and node.body:
             first = node.body[0]
@@ -311,10 +312,11 @@ def _source_digest(func: types.FunctionType) -> bytes:
     return _blake(b"ast", ast.dump(tree, include_attributes=False).encode())
 
 
-def code_digest(code: types.CodeType) -> bytes:
-    """A code object's bytecode, names and constants, the same in every process of this
-    Python (a set's elements in sorted order, whatever the process's string hashes)."""
-    return _code_digest(code)
+def code_identity(code: types.CodeType) -> bytes:
+    """A code object's bytecode, names, constants and qualified name, the same in every
+    process of this Python (a set's elements in sorted order, whatever the process's
+    string hashes): what ``learn_sources`` goes by."""
+    return _blake(_code_digest(code), code.co_qualname.encode())
 
 
 def _code_digest(code: types.CodeType) -> bytes:
@@ -334,7 +336,7 @@ def _const_repr(const: Any) -> str:
     return repr(const)
 
 
-# Source digests of functions defined in another process, by their ``code_digest``: a
+# Source digests of functions defined in another process, by their ``code_identity``: a
 # function cloudpickle brings here by value (to a Dask worker) has no file name left to
 # read its source from, so it is keyed by the digest its source had where it was
 # defined, when that process sent it (``learn_sources``), as it would be there.
@@ -342,5 +344,5 @@ _LEARNED_SOURCES: dict[bytes, bytes] = {}
 
 
 def learn_sources(digests: dict[bytes, bytes]) -> None:
-    """Source digests (by ``code_digest``) of functions sent here from another process."""
+    """Source digests (by ``code_identity``) of functions sent here from another process."""
     _LEARNED_SOURCES.update(digests)

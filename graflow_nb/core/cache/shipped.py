@@ -37,7 +37,7 @@ from ..data.channel import Change
 from ..model.graph import TaskGraph
 from ..model.task import Executable, TaskWrapper
 from .fingerprint import Unfingerprintable
-from .keys import KeyMaker, code_digest, learn_sources
+from .keys import KeyMaker, code_identity, learn_sources
 from .run_cache import Decision, RunCache
 from .store import Entry, MemoryStore
 
@@ -115,7 +115,7 @@ def branch_cache(
 
 class _SourceRecorder(KeyMaker):
     """Keys tasks as a run's cache does, writing down each function's source digest
-    by its ``code_digest`` on the way (helpers, methods and closures included).  Only
+    by its ``code_identity`` on the way (helpers, methods and closures included).  Only
     what it writes down counts, not the keys: a function whose code object it met
     already (a thousand members made by one ``lambda`` in a loop) has nothing new to
     give but what it closes over."""
@@ -140,12 +140,12 @@ class _SourceRecorder(KeyMaker):
         parts = super()._function_parts(func)
         if isinstance(func, types.FunctionType):
             self._codes[func.__code__] = parts["source"]
-            self.sources[code_digest(func.__code__)] = parts["source"]
+            self.sources[code_identity(func.__code__)] = parts["source"]
         return parts
 
 
 def source_digests(tasks: Iterable[Executable]) -> dict[bytes, bytes]:
-    """The source digests of the functions keying ``tasks`` uses, by ``code_digest``.
+    """The source digests of the functions keying ``tasks`` uses, by ``code_identity``.
     This process learns them too: a notebook class's instance that comes back from a
     worker makes cloudpickle set the worker's copies of its methods (no file name)
     on the class here, which are keyed by them as before."""

@@ -9,11 +9,12 @@ import subprocess
 import sys
 
 SCRIPT = """
-from graflow_nb.core.cache.keys import code_digest
+from graflow_nb.core.cache.keys import KeyMaker
+from graflow_nb.core.task import TaskWrapper
 namespace = {}
 exec("def pick(x):\\n    return x in {'alpha', 'beta', 'gamma', 'delta', 'epsilon'}, ('k', {'z': 1})\\n", namespace)
 print(repr(namespace['pick'].__code__.co_consts))
-print(code_digest(namespace['pick'].__code__).hex())
+print(KeyMaker().task_key(TaskWrapper("pick", namespace["pick"], register_to_context=False)).digest.hex())
 """
 
 
