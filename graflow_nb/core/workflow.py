@@ -19,6 +19,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from . import hooks
+from .cache.journal_replay import JournalReplay
 from .cache.run_cache import RunCache
 from .cache.store import MemoryStore, memory_store
 from .cache_files import DiskStore, disk_store
@@ -113,6 +114,7 @@ class WorkflowContext:
         # handing the task to re-run from to that execute in _rerun_from.
         self._last_call: dict[str, Any] | None = None
         self._rerun_from: str | None = None
+        self._rerun_without_cache: Any = None  # the run rerun() repeats, when it had no cache
 
     # -- context manager ---------------------------------------------------------------
     def __enter__(self) -> WorkflowContext:
@@ -294,6 +296,7 @@ class WorkflowContext:
         # The run's collaborators, handed in: what resumes it, what it replays (its saver came with the graph).
         engine = ctx.run.driver = WorkflowEngine()
         ctx.run.checkpoint_dir, ctx.run.cache = checkpoint_dir, cache_for(ctx)
+        ctx.run.journaling = not isinstance(ctx.run.cache, RunCache)  # a cache records its own way
         ctx.run.cache_origin = _cache_origin(cache)
         self.runs.append(ctx.run)
         return ctx, view, engine
@@ -318,30 +321,42 @@ class WorkflowContext:
 
     def _cache_for(self, cache: Any) -> Any:
         """What makes a run's cache from its root session (None without ``cache=``),
-        with the tasks a ``rerun`` asked for forced to run."""
+        with the tasks a ``rerun`` asked for forced to run; for a ``rerun`` after a
+        run without a cache, what takes the rest from that run."""
         rerun_from, self._rerun_from = self._rerun_from, None
+        last, self._rerun_without_cache = self._rerun_without_cache, None
         store = _cache_store(cache, self.name)
         force = frozenset(_downstream(self.graph, rerun_from)) if rerun_from is not None else frozenset()
+        if last is not None and rerun_from is not None:
+            return lambda ctx: JournalReplay(last, ctx.session_id, force, rerun_from)
         return lambda ctx: None if store is None else RunCache(store, ctx.session_id, force, rerun_from)
 
     def rerun(self, from_: str, **options: Any) -> Any:
         """Run again as the last ``execute`` did, with ``from_`` and every task after it
         (its successors, theirs, the groups holding them...) called again, and the
-        rest replayed from the cache that run used; ``options`` change arguments of
-        that call (``initial_channel=...``).  The last run must have had a cache."""
+        rest taken from the last run: replayed from the cache it used, or, after a
+        run without a cache, as that run did them (``core.cache.journal_replay``: a
+        run that failed goes on from where it stopped).  ``options`` change
+        arguments of that call (``initial_channel=...``); after a run without a
+        cache only those that leave what the tasks before ``from_`` saw as it was."""
         last = self.last_run
         if last is None or self._last_call is None:
             raise RuntimeError(f"workflow {self.name!r} has not run yet: nothing to re-run")
-        if last.cache is None:
-            raise ConfigError(
-                f"wf.rerun(from_={from_!r}): the last run of {self.name!r} ran without a cache, so nothing "
-                f"of it can be replayed; run wf.execute(..., cache=True) once first"
-            )
         if from_ not in self.graph:
             raise ValueError(f"wf.rerun(from_={from_!r}): no task with that id in workflow {self.name!r}")
         call = {**self._last_call, **options}
-        if not call.get("cache"):
-            call["cache"] = last.cache.store
+        if isinstance(last.cache, RunCache):
+            if not call.get("cache"):
+                call["cache"] = last.cache.store
+        else:
+            changed = [name for name in _INPUTS_OF_A_RUN if name in options and options[name] != self._last_call[name]]
+            if changed:
+                raise ConfigError(
+                    f"wf.rerun(from_={from_!r}, {changed[0]}=...): run {last.root_session_id!r} had no cache, so "
+                    f"its tasks before {from_!r} are taken as they ran, with what they saw then; "
+                    f"{changed[0]} can't change that. Run wf.execute(..., cache=True) to re-run with other inputs"
+                )
+            self._rerun_without_cache = last
         self._rerun_from = from_
         return self.execute(**call)
 
@@ -455,6 +470,7 @@ class WorkflowContext:
         run = root.run
         origin = run.cache_origin if cache is None else cache
         run.cache, run.cache_origin = self._cache_for(origin)(root), _cache_origin(origin)
+        run.journaling = not isinstance(run.cache, RunCache)
         if run.cache is not None:
             run.cache.carry(run.cache_decisions)
 
@@ -518,6 +534,10 @@ def _cache_origin(cache: Any) -> Any:
     if isinstance(cache, DiskStore):
         return str(cache.folder)
     return None
+
+
+# What a rerun after a run without a cache can't change: what its tasks saw, and where.
+_INPUTS_OF_A_RUN = ("start_node", "initial_channel", "cache", "ready_parallel", "max_steps", "default_max_cycles")
 
 
 def _downstream(graph: TaskGraph, start: str) -> set[str]:

@@ -6,7 +6,8 @@ member's future carries only its ``BranchSpec``.  The forking thread waits on th
 futures; as each ends, its outcome is folded into the run by ``snapshot.apply_outcome``
 (the engine's one fold: channel changes into the branch's overlay, session records,
 task runs, skips, steps, the events that did not arrive live) plus what only a Dask
-outcome carries (``absorb``: worker, questions, groups, fork counts), and the branch is
+outcome carries (``absorb``: worker, questions, groups, fork counts, and in a run with a
+re-run cache what its tasks decided and kept there), and the branch is
 settled exactly as a thread-run branch is, so the coordinator decides and merges with the same code in
 declaration order.
 
@@ -45,6 +46,8 @@ from distributed import Client, KilledWorker
 from distributed import Event as DaskEvent
 from distributed.client import FutureCancelledError
 
+from ..core.cache.run_cache import RunCache
+from ..core.cache.shipped import absorb_report, branch_cache, written_values
 from ..core.errors import GraflowRuntimeError, SessionPaused
 from ..core.events import EventKind
 from ..core.runtime.executors.base import Batch, Branches, BranchExecutor
@@ -282,6 +285,8 @@ class DaskBatch(Batch):
         if why is not None:  # nothing was sent: the group fails, its members cancelled
             raise SchedulerLost(f"{where} can't start on Dask: {why}; {_new_client(branches.group)}")
         view = _view(branches)
+        if isinstance(self.run.cache, RunCache):  # the branches plan, replay and keep on their workers
+            view.cache = branch_cache(self.run.cache, parent.graph, branches.members, view.channel)
         try:
             view_blob = dumps(view)
         except Exception as error:
@@ -551,6 +556,8 @@ class DaskBatch(Batch):
         run.reask_within(branch.session_id, remote.pending)
         branch.remote = _Remote(remote.paused_state, remote.seen, feed.first + len(remote.events))
         apply_outcome(outcome, branch, tasks=remote.dynamic_nodes, delivered=delivered)
+        if remote.cache is not None and run.cache is not None:  # decisions, entries and tokens made there
+            absorb_report(run.cache, remote.cache, written_values(outcome.changes))
         for copy in outcome.sessions:
             run.sessions[copy.session_id].worker = remote.worker
 

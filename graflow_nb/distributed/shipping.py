@@ -12,6 +12,9 @@
     RemoteOutcome what comes back: the engine's ``core.snapshot.BranchOutcome`` (the
               branch's channel changes, results, task-run and session records, nested
               ones included, skips, steps, error) plus events, questions, groups
+    cache     in a run with a re-run cache, its share rides in the ``GroupView`` and
+              what the branch's tasks decided and kept comes back in the outcome
+              (``core.cache.shipped``)
 
 Values are pickled with cloudpickle, so functions and classes defined in notebook
 cells (``__main__``) travel by value.  A channel value that does not pickle is named
@@ -36,6 +39,7 @@ from typing import Any
 
 import cloudpickle
 
+from ..core.cache.shipped import BranchCache, CacheReport
 from ..core.errors import GraflowRuntimeError
 from ..core.snapshot import BranchOutcome, BranchSpec, ChannelState, GroupState, UnpicklableError
 
@@ -107,6 +111,7 @@ class GroupView:
     dynamic_succ: dict[str, list[str]]
     dynamic_pred: dict[str, list[str]]
     max_workers: int
+    cache: BranchCache | None = None  # the run's re-run cache, for branches that plan and keep there
 
 
 @dataclass(slots=True)
@@ -145,6 +150,7 @@ class RemoteOutcome:
     dynamic_nodes: dict[str, Any]
     paused_state: bytes | None = None
     seen: tuple[int, int, int, int] = (0, 0, 0, 0)
+    cache: CacheReport | None = None  # what its tasks' cache decided and kept there
 
 
 # -- values sealed one by one on the way back ------------------------------------------

@@ -3,6 +3,8 @@
 The worker rebuilds a stand-in for the parent session (its id, depth, channel as it
 stood at the fork and dynamic tasks), opens the branch under the very session id
 the run gave it, seeds it with its member and runs ``WorkflowEngine.execute`` on it.
+In a run with a re-run cache, the branch's tasks are planned, replayed and kept
+here, with the entries and tokens the group's view carries (``core.cache.shipped``).
 Dynamic tasks stay in the branch; nested groups run on threads inside this worker
 (``Run.remote_worker`` tells the coordinator so), so a branch never waits on other
 futures and can't deadlock the worker.  Every event is logged to the group's topic
@@ -20,6 +22,7 @@ from typing import Any
 from distributed import Event as DaskEvent
 from distributed import get_worker
 
+from ..core.cache.shipped import cache_report, worker_cache, written_values
 from ..core.context import ExecutionContext
 from ..core.errors import SessionPaused
 from ..core.events import Event, EventLog
@@ -176,13 +179,16 @@ def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes,
     value a task produced sealed on its own (``shipping.seal_outcome``)."""
     worker = get_worker()
     attempt = uuid.uuid4().hex[:8]
+    view = _VIEWS.get(view_token, view_blob)
     if ticket.paused_state is not None:
         branch = loads(ticket.paused_state)
         _attach(branch, _WORKFLOWS.get(token, graph_blob, branch.run.workflow_name))
     else:
-        view = _VIEWS.get(view_token, view_blob)
         branch = _fresh_branch(_WORKFLOWS.get(token, graph_blob, view.workflow_name), view, ticket)
     run = branch.run
+    run.journaling = False  # a journal here would stay here (core.runtime.journal)
+    if view.cache is not None:  # the run's cache: plan, replay and keep here, keys made here
+        run.cache = worker_cache(view.cache, view.channel)
     run.remote_worker = worker.address
     run.answers.update(ticket.answers)
     # The run's one budget: what the rest of the run already took is taken here too.
@@ -267,6 +273,7 @@ def _outcome(
         fork_counts=run.fork_counts(),
         dynamic_nodes=dynamic,
         paused_state=paused,
+        cache=None if run.cache is None else cache_report(run.cache, written_values(outcome.changes)),
         seen=(runs_seen + len(outcome.task_runs), skipped_seen + len(outcome.skipped),
               dynamic_seen + len(outcome.dynamic_tasks), len(run.groups)),
     )

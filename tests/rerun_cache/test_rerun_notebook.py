@@ -5,7 +5,6 @@ tasks were called (``ran.RUNS``) and asks ``run.why``."""
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from graflow_nb.observe.dot import graph_dot
 from graflow_nb.observe.timeline import timeline_chart
@@ -262,14 +261,6 @@ def test_rerun_from_a_task_calls_it_and_its_descendants_only(nb, runs):
     assert runs == {"transform_a": 1, "store": 1}
     assert why(nb, "transform_a") == why(nb, "store") == "re-run asked for: wf.rerun(from_='transform_a')"
     assert why(nb, "transform_b") == "cached from run S1"
-
-
-def test_rerun_after_a_run_without_a_cache_says_so(nb, runs):
-    nb(HELPERS)
-    nb(PIPELINE)
-    run(nb, "S1", cache=False)
-    with pytest.raises(Exception, match="ran without a cache"):
-        nb("wf.rerun(from_='fetch')")
 
 
 def test_cached_tasks_are_drawn_in_their_own_state(nb, runs):

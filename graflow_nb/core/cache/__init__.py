@@ -6,6 +6,8 @@ by version) and the *tokens* of every channel key it read last time (``fingerpri
 content by kind, or the token its upstream's value was given) are what they were.
 ``run_cache.RunCache`` is one run's view of a ``store``: the runtime only calls its
 methods (it is handed in on ``run.cache``), so nothing here is imported below.
+``shipped``: a run's cache for branches on another process (a Dask worker), both ways;
+``journal_replay``: what ``wf.rerun(from_=...)`` runs with after a run without a cache.
 """
 
 from .fingerprint import Unfingerprintable, fingerprint

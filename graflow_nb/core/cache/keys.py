@@ -202,7 +202,7 @@ class KeyMaker:
                 parts[f"base {base.__qualname__}"] = self._dependency(base.__name__, base)[1]
         for name, member in vars(cls).items():
             if name in ("__dict__", "__weakref__", "__module__", "__doc__", "__qualname__", "__firstlineno__",
-                        "__static_attributes__"):
+                        "__static_attributes__", "__slotnames__"):  # the last: copyreg's, once an instance is pickled
                 continue
             target = member.__func__ if isinstance(member, (staticmethod, classmethod)) else member
             if isinstance(target, property):
@@ -301,7 +301,9 @@ def _source_digest(func: types.FunctionType) -> bytes:
         source = inspect.getsource(func)
         tree = ast.parse(textwrap.dedent(source))
     except (OSError, TypeError, SyntaxError):
-        return _code_digest(func.__code__)
+        code = func.__code__
+        digest = _code_digest(code)
+        return _LEARNED_SOURCES.get(_blake(digest, code.co_qualname.encode()), digest) if _LEARNED_SOURCES else digest
     for node in ast.walk(tree):
         if isinstance(node, _DOC_HOLDERS) and node.body:
             first = node.body[0]
@@ -310,8 +312,37 @@ def _source_digest(func: types.FunctionType) -> bytes:
     return _blake(b"ast", ast.dump(tree, include_attributes=False).encode())
 
 
+def code_identity(code: types.CodeType) -> bytes:
+    """A code object's bytecode, names, constants and qualified name, the same in every
+    process of this Python (a set's elements in sorted order, whatever the process's
+    string hashes): what ``learn_sources`` goes by."""
+    return _blake(_code_digest(code), code.co_qualname.encode())
+
+
 def _code_digest(code: types.CodeType) -> bytes:
     parts = [b"code", _PYTHON.encode(), code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode()]
     for const in code.co_consts:
-        parts.append(_code_digest(const) if isinstance(const, types.CodeType) else repr(const).encode())
+        parts.append(_code_digest(const) if isinstance(const, types.CodeType) else _const_repr(const).encode())
     return _blake(*parts)
+
+
+def _const_repr(const: Any) -> str:
+    """``repr(const)``, but a set's elements sorted: in ``x in {"a", "b"}`` the
+    constant is a frozenset, whose repr's order follows the process's string hashes."""
+    if isinstance(const, frozenset):
+        return "frozenset({" + ", ".join(sorted(map(_const_repr, const))) + "})" if const else "frozenset()"
+    if isinstance(const, tuple):
+        return "(" + ", ".join(map(_const_repr, const)) + ("," if len(const) == 1 else "") + ")"
+    return repr(const)
+
+
+# Source digests of functions defined in another process, by their ``code_identity``: a
+# function cloudpickle brings here by value (to a Dask worker) has no file name left to
+# read its source from, so it is keyed by the digest its source had where it was
+# defined, when that process sent it (``learn_sources``), as it would be there.
+_LEARNED_SOURCES: dict[bytes, bytes] = {}
+
+
+def learn_sources(digests: dict[bytes, bytes]) -> None:
+    """Source digests (by ``code_identity``) of functions sent here from another process."""
+    _LEARNED_SOURCES.update(digests)

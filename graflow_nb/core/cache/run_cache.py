@@ -122,7 +122,11 @@ class RunCache:
             for entry in same_code:
                 mismatch = self._mismatch(channel, entry, session_id)
                 if mismatch is None:
-                    return self._hit(plan, entry)
+                    try:
+                        return self._hit(plan, entry)
+                    except Exception as error:  # made in another process (a Dask worker's, the driver's)
+                        mismatch = (f"what {task.task_id} did in run {entry.run_id} can't be loaded here "
+                                    f"({type(error).__name__}: {error})")
                 reason = reason or mismatch
             self._decide(plan, False, reason)
             return plan
@@ -222,6 +226,28 @@ class RunCache:
         with self._lock:
             self._tokens[(key, id(value))] = (value, token, producer)
 
+    # -- another process's share (graflow_nb.distributed: a branch on a Dask worker) ---
+    def known_tokens(self, values: dict[str, Any]) -> dict[str, tuple[bytes, str | None]]:
+        """``{key: (token, producer)}`` for the ``values`` ({key: value}) this run gave a
+        token (a task wrote or replayed it, or it was fingerprinted), without
+        fingerprinting anything: what a copy of them in another process carries."""
+        known: dict[str, tuple[bytes, str | None]] = {}
+        with self._lock:
+            for key, value in values.items():
+                seen = self._tokens.get((key, id(value)))
+                if seen is not None and seen[0] is value:
+                    known[key] = (seen[1], seen[2])
+        return known
+
+    def adopt_tokens(self, values: dict[str, Any], tokens: dict[str, tuple[bytes, str | None]]) -> None:
+        """``values`` ({key: value}, copies made from another process's) carry the
+        ``tokens`` that process's run gave them (``known_tokens``)."""
+        with self._lock:
+            for key, (token, producer) in tokens.items():
+                if key in values:
+                    value = values[key]
+                    self._tokens[(key, id(value))] = (value, token, producer)
+
     # -- reporting --------------------------------------------------------------------
     def carry(self, decisions: dict[tuple[Any, ...], Decision]) -> None:
         """Take the decisions the run this one resumes made before its checkpoint."""
@@ -248,6 +274,11 @@ class RunCache:
     def __repr__(self) -> str:
         hits = sum(1 for d in self.decisions.values() if d.cached)
         return f"<RunCache run={self.run_id!r} {hits} of {len(self.decisions)} cached, store={self.store!r}>"
+
+
+def opted_out(task: Executable) -> str | None:
+    """Why ``task`` is never replayed, by a cache or by a ``rerun`` (None: it may be)."""
+    return _opt_out(task)
 
 
 def _opt_out(task: Executable) -> str | None:

@@ -72,6 +72,11 @@ class MemoryStore:
             kept.insert(0, entry)
             del kept[KEPT_PER_TASK:]
 
+    def task_ids(self) -> list[str]:
+        """The tasks it holds entries of."""
+        with self._lock:
+            return list(self._entries)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

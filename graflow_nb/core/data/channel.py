@@ -309,6 +309,8 @@ class BranchChannel(Channel):
             return
         self.shared_keys.add(key)
         reader = sys._getframe(2)
+        while isinstance(reader.f_locals.get("self"), Channel) and reader.f_back is not None:
+            reader = reader.f_back  # a channel over this one (a run's journal, a cache's recording) passed it on
         warnings.warn_explicit(
             f"channel key {key!r} (read in session {self.name}): {why}, so parallel branches share it "
             f"by reference and an in-place change in one branch reaches its parent and siblings, even if "

@@ -53,6 +53,9 @@ class TaskContext(Protocol):
     @property
     def llm_client(self) -> Any: ...
     def get_channel(self) -> Any: ...
+    def input_channel(self) -> Any:
+        """The channel its parameters are read from (``get_channel()`` is what its code
+        gets, which a run may watch)."""
     def get_llm_agent(self, name: str) -> Any: ...
     def run_coroutine(self, coroutine: Any) -> Any:
         """Run an async task's ``coroutine`` to its end on the run's loop; its result."""

@@ -309,7 +309,7 @@ class TaskWrapper(Executable):
         kwargs: dict[str, Any] = {}
         bound = self.bound_kwargs
         if self.resolve_keyword_args:
-            channel = task_ctx.get_channel()
+            channel = task_ctx.input_channel()
             missing = _MISSING
             for name, required in self._params:
                 if name in bound:

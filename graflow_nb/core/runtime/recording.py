@@ -139,6 +139,9 @@ class RecordingTaskContext(TaskExecutionContext):
         self.recorder.base = super().get_channel()
         return self.recorder
 
+    def input_channel(self) -> Channel:
+        return self.get_channel()  # what its parameters read is an input of its key
+
     def get_typed_channel(self, message_type: type) -> Any:
         return TypedChannel(self.get_channel(), message_type)
 
@@ -166,8 +169,10 @@ class RecordingTaskContext(TaskExecutionContext):
 
 def replay(ctx: Session, task_ctx: TaskExecutionContext, ops: list[Op], controls: list[Control]) -> None:
     """Make the recorded changes in ``ctx``'s channel and the recorded control calls
-    in ``task_ctx``, in the order the task made them."""
-    channel = ctx.channel
+    in ``task_ctx``, in the order the task made them: through the channel
+    ``task_ctx`` hands out, so a run that journals (``core.runtime.journal``: a
+    ``rerun`` after a run without a cache) keeps them as the task's own."""
+    channel = task_ctx.get_channel()
     for op, key, args in ops:
         getattr(channel, op)(key, *args)
     for name, args in controls:

@@ -63,6 +63,7 @@ from ..errors import ConfigError, GraflowWorkflowCanceledError, SessionHeld, sto
 from ..events import EventBus, EventKind
 from ..user_frames import for_caller
 from .interrupt import TaskThreads
+from .journal import JournalKey, TaskJournal
 from .loop import LentLoop, RunLoop
 from .threadless import threads_available
 
@@ -207,8 +208,8 @@ class Run:
     lent_loop: LentLoop | None = None
 
     # The run's re-run cache (core.cache.run_cache.RunCache), handed in by the front
-    # door for ``execute(cache=...)``; None: every task is called.  Never shipped
-    # with the run (a Dask worker's copy runs its tasks uncached).
+    # door for ``execute(cache=...)``; None: every task is called.  Never pickled
+    # with the run: a Dask branch gets its share as data (core.cache.shipped).
     cache: Any = None
     # What ``execute(cache=...)`` named, as plain data a checkpoint keeps so a resumed
     # run replays from the same store: True (this process's store for the workflow's
@@ -217,6 +218,10 @@ class Run:
     # A run restored from a checkpoint: what its cache decided before it was saved (by
     # order key), handed to the resumed run's cache so renders and frames still say so.
     cache_decisions: dict[tuple[Any, ...], Any] = {}  # noqa: RUF012  # never mutated: replaced
+    # Whether task contexts write down their channel changes and control calls in
+    # ``journal`` (core.runtime.journal), for ``wf.rerun(from_=...)``: yes, unless the
+    # run has a cache, which records its own way.
+    journaling = True
 
     def __init__(self, root_session_id: str, max_steps: int, max_workers: int, bus: EventBus, workflow_name: str = ""):
         self.root_session_id = root_session_id
@@ -233,6 +238,7 @@ class Run:
         self.task_runs: list[TaskRun] = []
         self.dynamic_tasks: list[tuple[str, str, str | None]] = []  # (task_id, session, spawned_by)
         self.skipped: list[tuple[str, str, str]] = []  # (task_id, session, why): queued, never run
+        self.journal: dict[JournalKey, TaskJournal] = {}  # attempts that changed the channel or called controls
         self.steps = 0
         self.status = "running"
         self.error: BaseException | None = None
@@ -731,7 +737,7 @@ class Run:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         for name in ("_lock", "_answered", "cancel_event", "loop", "lent_loop", "pool", "gate", "task_slots", "task_threads",
-                     "executor", "driver", "event_logs", "feedback_manager", "cache"):
+                     "executor", "driver", "event_logs", "feedback_manager", "cache", "journal"):
             state.pop(name, None)
         state["bus"] = EventBus()
         state["observer_errors"] = []  # they hold live callbacks of this process, as the bus does
@@ -739,6 +745,7 @@ class Run:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.journal = {}  # what its tasks did in another process stays there: they are called again
         self.bus.errors = self.observer_errors
         self.bus.on_stop = self.stop_with
         self._lock = threading.Lock()

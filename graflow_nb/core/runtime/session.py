@@ -61,6 +61,7 @@ from ..model.task import Executable, IterationTask, SequentialTask, TaskWrapper
 from .cycle import CycleController
 from .feedback import request_feedback
 from .feedback_manager import FeedbackManager
+from .journal import JournalChannel, TaskJournal
 from .queue import InMemoryTaskQueue
 from .run import Run, SessionRecord, last_attempt
 
@@ -834,23 +835,61 @@ class TaskExecutionContext:
 
     def next_task(self, executable: Executable, goto: bool = False) -> str:
         self._check_live()
-        return self.execution_context.next_task(executable, goto=goto)
+        task_id = self.execution_context.next_task(executable, goto=goto)
+        self._note_control("next_task", (executable, goto))
+        return task_id
 
     def next_iteration(self, data: Any = None) -> str:
         self._check_live()
-        return self.execution_context.next_iteration(data, self.task_id)
+        task_id = self.execution_context.next_iteration(data, self.task_id)
+        self._note_control("next_iteration", (data,))
+        return task_id
 
     def terminate_workflow(self, message: str) -> None:
         self._check_live()
         self.execution_context.terminate_workflow(message)
+        self._note_control("terminate_workflow", (message,))
 
     def cancel_workflow(self, message: str) -> None:
         self._check_live()
         self.execution_context.cancel_workflow(message)
+        self._note_control("cancel_workflow", (message,))
 
     def get_channel(self) -> Channel:
         override = self.channel_override
+        channel = self.execution_context.channel if override is None else override
+        return JournalChannel(channel, self) if self.execution_context.run.journaling else channel
+
+    def input_channel(self) -> Channel:
+        """The channel its parameters are read from: reads need no journal."""
+        override = self.channel_override
         return self.execution_context.channel if override is None else override
+
+    # -- the run's journal (core.runtime.journal): what wf.rerun(from_=...) takes ------
+    def journal(self) -> TaskJournal | None:
+        """This attempt's entry in ``run.journal``, made on its first change or control
+        call; None in a run that keeps none (a run with a cache records its own way)
+        and once the attempt was abandoned (what it does then never counts)."""
+        ctx = self.execution_context
+        run = ctx.run
+        if self.abandoned or not run.journaling:
+            return None
+        key = (ctx.session_id, ctx.current_order_key, self.retry_count + 1)
+        entry = run.journal.get(key)
+        if entry is None:
+            entry = run.journal[key] = TaskJournal()
+        return entry
+
+    def _note_control(self, name: str, args: tuple[Any, ...]) -> None:
+        journal = self.journal()
+        if journal is not None:
+            journal.controls.append((name, args))
+
+    def _not_to_take(self, why: str) -> None:
+        """What this attempt did can't be taken from the run without calling it."""
+        journal = self.journal()
+        if journal is not None and journal.refusal is None:
+            journal.refusal = why
 
     # -- human input (graflow's names); see core.feedback ------------------------------
     def request_feedback(
@@ -869,6 +908,7 @@ class TaskExecutionContext:
         self._check_live()
         check_timeout(timeout, f"task {shown(self.task_id)}: request_feedback()")
         self._requests += 1
+        self._not_to_take("it asked for human input")
         return request_feedback(
             self, str(getattr(feedback_type, "value", feedback_type)), prompt, options, metadata,
             timeout, channel_key, write_to_channel, default, self._requests, handler,
@@ -931,11 +971,12 @@ class TaskExecutionContext:
         a directory (default: ``execute(checkpoint_dir=)``).  A deferred checkpoint that
         can't be written goes to ``run.checkpoint_errors`` and leaves the run going."""
         self._check_live()
+        self._not_to_take("it asked for a checkpoint")
         ctx = self.execution_context
         return ctx.run.saver().checkpoint_from_task(ctx, self.task_id, metadata, path, deferred)
 
     def get_typed_channel(self, message_type: type) -> Any:
-        return TypedChannel(self.execution_context.channel, message_type)
+        return TypedChannel(self.get_channel(), message_type)
 
     def get_result(self, task_id: str, default: Any = None) -> Any:
         return self.execution_context.get_result(task_id, default)
