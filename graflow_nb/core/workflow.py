@@ -298,7 +298,7 @@ class WorkflowContext:
         ctx.run.checkpoint_dir, ctx.run.cache = checkpoint_dir, cache_for(ctx)
         ctx.run.journaling = not isinstance(ctx.run.cache, RunCache)  # a cache records its own way
         ctx.run.cache_origin = _cache_origin(cache)
-        self.runs.append(ctx.run)
+        self._keep(ctx.run)
         return ctx, view, engine
 
     def _drive_to_rest(self, ctx: ExecutionContext, view: Any, engine: WorkflowEngine) -> tuple[Any, BaseException | None]:
@@ -318,6 +318,15 @@ class WorkflowContext:
         if error is not None:
             raise error
         return (result, ctx) if ret_context else result
+
+    def _keep(self, run: Any) -> None:
+        """Keep ``run`` as the last run.  Only the last run is re-run from, so the
+        journals of those before it are let go (``rerun``'s replay of the run it
+        repeats holds that run's own): a workflow run again and again keeps what at
+        most two runs' tasks set, not what all its kept runs' did."""
+        for earlier in list(self.runs)[:-1]:
+            earlier.journal = {}
+        self.runs.append(run)
 
     def _cache_for(self, cache: Any) -> Any:
         """What makes a run's cache from its root session (None without ``cache=``),
@@ -449,7 +458,7 @@ class WorkflowContext:
             )
             root.run.gate = gate
             self._give_cache(root, cache)
-            self.runs.append(root.run)
+            self._keep(root.run)
             try:
                 return self._drive(root, view, lambda: checkpoints.continue_run(root, answers))
             except BaseException as error:

@@ -346,3 +346,38 @@ def test_a_loop_a_timed_task_and_an_async_task_before_from_are_taken_as_they_ran
     nb.ns["_sid"] = "L1"
     nb("wf.execute('count', session_id=_sid)")
     assert_same_run(rerun, nb.ns["wf"].last_run)
+
+
+def test_only_the_last_run_keeps_what_its_tasks_set_so_earlier_values_are_freed():
+    import gc
+    import weakref
+
+    from graflow_nb import task, workflow
+
+    class Big:
+        pass
+
+    made: list[weakref.ref] = []
+    with workflow("journal_kept") as wf:
+
+        @task(inject_context=True)
+        def first(ctx):
+            big = Big()
+            made.append(weakref.ref(big))
+            ctx.get_channel().set("big", big)  # overwritten next: only the journal holds it
+            ctx.get_channel().set("big", "small")
+
+        @task
+        def second():
+            return "done"
+
+        _ = first >> second
+
+    for run_id in ("J1", "J2", "J3"):
+        wf.execute(session_id=run_id)
+    gc.collect()
+    assert [ref() is None for ref in made] == [True, False, False]  # J2's kept for a rerun of J3
+    assert wf.runs[0].journal == {} and wf.runs[-1].journal != {}
+    assert wf.rerun(from_="second") == "done"
+    gc.collect()
+    assert [ref() is None for ref in made] == [True, True, False]
