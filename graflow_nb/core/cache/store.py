@@ -71,7 +71,11 @@ class MemoryStore:
 
     def add(self, entry: Entry) -> None:
         with self._lock:
-            kept = [e for e in self._entries.get(entry.task_id, ()) if not _same_call(e, entry)]
+            before = self._entries.get(entry.task_id)
+            if not before:
+                self._entries[entry.task_id] = (entry,)
+                return
+            kept = [e for e in before if not _same_call(e, entry)]
             self._entries[entry.task_id] = (entry, *kept[:KEPT_PER_TASK - 1])
 
     def clear(self) -> None:
