@@ -206,7 +206,7 @@ class RunCache:
             return
         objects: list[Any] = []
         payload: bytes | tuple[Any, ...]
-        if not controls and _immutable(result) and all(_immutable(args) for _, _, args in ops):
+        if not controls and _immutable(result) and (not ops or all(_immutable(args) for _, _, args in ops)):
             payload = (result, tuple(ops), ())  # nothing in it can be changed in place: kept as it is
         else:
             encoded = [(name, _encode_control(name, args, objects)) for name, args in controls]
@@ -217,7 +217,7 @@ class RunCache:
                                           f"pickled ({type(error).__name__}: {error})")
                 return
         self.store.add(Entry(task_id, plan.code, kept_reads, payload, result_token, write_tokens, run_id,
-                             tuple(objects)))
+                             tuple(objects) if objects else ()))
 
     def _ran(self, plan: Plan) -> str:
         """What was decided before the call, for a reason that says why it isn't kept."""
