@@ -98,7 +98,7 @@ def _forget(memo: dict[int, Any], key: int, gone: weakref.ref[Any]) -> None:
     """A memo's object is gone: its entry goes too (unless a new object has its id by now)."""
     known = memo.get(key)
     if known is not None and known[0] is gone:
-        del memo[key]
+        memo.pop(key, None)  # a collection on another thread may have got here first
 
 
 def _blake(*chunks: bytes) -> bytes:
