@@ -198,3 +198,28 @@ def test_an_immutable_result_replays_equal(nb, runs, value):
     assert first == second == eval(value)
     assert type(first) is type(second)
     assert runs == {"make": 1, "edit": 1}
+
+
+def test_the_memos_keep_no_task_or_function_alive():
+    """A workflow the notebook lets go (a cell run again binds a new one) takes its
+    tasks and their functions with it: the memos hold them weakly."""
+    import gc
+    import weakref
+
+    from graflow_nb import task, workflow
+
+    def build():
+        namespace: dict[str, object] = {}
+        exec("def body():\n    return 42\n", namespace)  # its code object is held by it alone
+        body = namespace.pop("body")
+        with workflow(f"memo_{uuid.uuid4().hex[:8]}") as wf:
+            step = task(id="step")(body)
+        return wf, weakref.ref(step), weakref.ref(body), weakref.ref(body.__code__)
+
+    wf, step, body, code = build()
+    assert wf.execute(session_id="S1", cache=True) == 42
+    assert wf.execute(session_id="S2", cache=True) == 42
+    assert wf.last_run.why("step") == "cached from run S1"
+    del wf
+    gc.collect()
+    assert step() is None and body() is None and code() is None
