@@ -301,7 +301,8 @@ def _content_token(value: Any, plan: Plan, run_id: str, what: str) -> bytes:
 
 def _immutable(value: Any, depth: int = 0) -> bool:
     """Whether nothing in ``value`` can be changed in place: an atom of an exact
-    immutable type, or a (shallow) tuple of such."""
+    immutable type, or a tuple of such (tuples nested deeper than ``_IMMUTABLE_DEPTH``
+    are pickled: the check stays short)."""
     kind = type(value)
     if kind in _IMMUTABLE_ATOMS:
         return True

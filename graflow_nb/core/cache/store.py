@@ -42,7 +42,7 @@ class Entry:
     reads: tuple[Read, ...]
     # (result, ops, controls): pickled, so a replay hands out fresh objects; kept as the
     # tuple itself when nothing in it can be changed in place (None, numbers, strings,
-    # tuples of those, no controls).  Controls name dynamic tasks by index into ``objects``.
+    # bytes, tuples of those; no controls).  Controls name dynamic tasks by index into ``objects``.
     payload: bytes | tuple[Any, ...]
     result_token: bytes
     write_tokens: dict[str, bytes]
