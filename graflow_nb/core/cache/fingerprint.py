@@ -29,6 +29,7 @@ DIGEST_SIZE = 32
 _blake2b = hashlib.blake2b
 
 _ATOMS = (type(None), bool, int, str, bytes, range, type(Ellipsis), type(NotImplemented))
+_ATOM_PREFIX = {kind: b"A" + kind.__name__.encode() + b":" for kind in _ATOMS}  # as the walk writes them
 
 
 class Unfingerprintable(Exception):
@@ -38,10 +39,9 @@ class Unfingerprintable(Exception):
 def fingerprint(value: Any) -> bytes:
     """The digest of ``value``'s content (module docstring); ``Unfingerprintable`` if
     some part of it can't be read."""
-    kind = type(value)
-    if kind in _ATOMS:  # the walk's first step for a lone atom, without the walk
-        return _blake2b(b"A" + kind.__name__.encode() + b":" + repr(value).encode() + b";",
-                        digest_size=DIGEST_SIZE).digest()
+    prefix = _ATOM_PREFIX.get(type(value))
+    if prefix is not None:  # the walk's first step for a lone atom, without the walk
+        return _blake2b(prefix + repr(value).encode() + b";", digest_size=DIGEST_SIZE).digest()
     return _Walk().digest(value)
 
 

@@ -19,6 +19,16 @@ object nested in it), looked up in the function's globals: attribute names that 
 no global simply find nothing.  Installed functions and classes are keyed by module,
 qualified name and version.  Anything that can't be keyed raises ``Unfingerprintable``
 (the task then runs, uncached, with that reason).
+
+What is kept, and for how long.  A ``KeyMaker`` keys each function, global value and
+module once per run: a value a run reads may have been changed in place since the last
+one (a global list appended to, a frame edited), so every run reads them again.  Two
+things are kept for the process, because nothing can change them without making a new
+object: the source digest of a code object (a code object is immutable; redefining a
+function, or ``f.__code__ = ...``, makes or sets a new one), and a task's assembled
+``CodeKey``, reused only while its function's digest (recomputed each run), its id and
+how it is called are what they were and it has no bound values or iteration data.
+Both are held weakly: a task or function that is gone takes its memo with it.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import inspect
 import sys
 import textwrap
 import types
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +86,21 @@ def _part_words(name: str) -> str:
     }.get(kind, name)
 
 
+# Kept for the process (module docstring), by the id of an object still alive (each
+# entry holds a weak reference to it, and is dropped when it goes):
+# a task's last code key, with its id, its function's digest and how it is called;
+_TASK_KEYS: dict[int, tuple[weakref.ref[Any], str, bytes, tuple[Any, ...], CodeKey]] = {}
+# a code object's source digest.
+_SOURCES: dict[int, tuple[weakref.ref[Any], bytes]] = {}
+
+
+def _forget(memo: dict[int, Any], key: int, gone: weakref.ref[Any]) -> None:
+    """A memo's object is gone: its entry goes too (unless a new object has its id by now)."""
+    known = memo.get(key)
+    if known is not None and known[0] is gone:
+        memo.pop(key, None)  # a collection on another thread may have got here first
+
+
 def _blake(*chunks: bytes) -> bytes:
     h = hashlib.blake2b(digest_size=DIGEST_SIZE)
     for chunk in chunks:
@@ -99,17 +125,28 @@ class KeyMaker:
         if not isinstance(task, TaskWrapper):
             raise Unfingerprintable(f"{type(task).__name__} is no function task")
         func_parts, func_digest = self._task_function_parts(task.func)
-        settings = repr((type(task).__qualname__, task.inject_context, task.inject_llm_client, task.inject_llm_agent,
-                         task.resolve_keyword_args)).encode()
+        task_id = task.task_id
+        how = (type(task), task.inject_context, task.inject_llm_client, task.inject_llm_agent, task.resolve_keyword_args)
+        plain = not task.bound_kwargs and not isinstance(task, IterationTask)
+        if plain:
+            known = _TASK_KEYS.get(id(task))
+            if known is not None and known[0]() is task and known[1] == task_id and known[2] == func_digest \
+                    and known[3] == how:
+                return known[4]
+        settings = repr((how[0].__qualname__, *how[1:])).encode()
         parts = {**func_parts, "settings": settings}
-        chunks = [task.task_id.encode(), func_digest, settings]
+        chunks = [task_id.encode(), func_digest, settings]
         if task.bound_kwargs:
             parts["bound"] = self._value(dict(task.bound_kwargs), "its bound values")
             chunks.append(parts["bound"])
         if isinstance(task, IterationTask):
             parts["data"] = self._value(task.data, "its iteration data")
             chunks.append(parts["data"])
-        return CodeKey(task.task_id, _blake(*chunks), parts)
+        key = CodeKey(task_id, _blake(*chunks), parts)
+        if plain:
+            _TASK_KEYS[id(task)] = (weakref.ref(task, functools.partial(_forget, _TASK_KEYS, id(task))), task_id,
+                                    func_digest, how, key)
+        return key
 
     # -- functions ------------------------------------------------------------------
     def _task_function_parts(self, func: Any) -> tuple[dict[str, bytes], bytes]:
@@ -141,7 +178,7 @@ class KeyMaker:
             own["bound"] = self._value(func, "its callable object")
             return own
         code = func.__code__
-        parts = {"source": _source_digest(func)}
+        parts = {"source": _kept_source_digest(func)}
         if func.__defaults__ or func.__kwdefaults__:
             parts["defaults"] = self._value((func.__defaults__, func.__kwdefaults__), "its default arguments")
         namespace = func.__globals__
@@ -292,6 +329,21 @@ def _global_names(code: types.CodeType) -> Iterator[str]:
                 seen.add(name)
                 yield name
         stack.extend(const for const in current.co_consts if isinstance(const, types.CodeType))
+
+
+def _kept_source_digest(func: types.FunctionType) -> bytes:
+    """``_source_digest``, once per code object for the process (module docstring).
+    A function that wraps another (``__wrapped__``) is read each time: its source is
+    the wrapped function's, which its code object doesn't decide."""
+    code = func.__code__
+    if getattr(func, "__wrapped__", None) is not None:
+        return _source_digest(func)
+    known = _SOURCES.get(id(code))
+    if known is not None and known[0]() is code:
+        return known[1]
+    digest = _source_digest(func)
+    _SOURCES[id(code)] = (weakref.ref(code, functools.partial(_forget, _SOURCES, id(code))), digest)
+    return digest
 
 
 def _source_digest(func: types.FunctionType) -> bytes:

@@ -30,7 +30,9 @@ from __future__ import annotations
 import hashlib
 import pickle
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from types import NoneType
 from typing import Any
 
 from ..data.channel import MISSING
@@ -40,6 +42,10 @@ from .keys import CodeKey, KeyMaker
 from .store import Entry, MemoryStore, Read
 
 _MISSING_TOKEN = b"missing"
+_CONSTANT_TOKENS = {value: fingerprint(value) for value in (None, True, False)}
+# Exact types whose values can't be changed in place (a subclass may add state that can).
+_IMMUTABLE_ATOMS = frozenset({NoneType, bool, int, float, complex, str, bytes})
+_IMMUTABLE_DEPTH = 4
 SESSION_ID_INPUT = "@session_id"  # a task that read ctx.session_id (core.runtime.recording): an input too
 
 
@@ -67,8 +73,8 @@ class Plan:
         self.code: CodeKey | None = None
         self.entry: Entry | None = None
         self.result: Any = None
-        self.ops: list[Any] = []
-        self.controls: list[Any] = []
+        self.ops: Sequence[Any] = ()
+        self.controls: Sequence[Any] = ()
 
 
 class RunCache:
@@ -113,14 +119,12 @@ class RunCache:
             if not entries:
                 self._decide(plan, False, f"nothing cached for {task.task_id} yet")
                 return plan
-            same_code = [e for e in entries if e.code.digest == plan.code.digest]
-            if not same_code:
-                changed = plan.code.changed_part(entries[0].code)
-                self._decide(plan, False, f"code of {task.task_id} changed: {changed}")
-                return plan
+            digest = plan.code.digest
             reason = ""
-            for entry in same_code:
-                mismatch = self._mismatch(channel, entry, session_id)
+            for entry in entries:
+                if entry.code.digest != digest:
+                    continue
+                mismatch = self._mismatch(channel, entry, session_id) if entry.reads else None
                 if mismatch is None:
                     try:
                         return self._hit(plan, entry)
@@ -128,6 +132,8 @@ class RunCache:
                         mismatch = (f"what {task.task_id} did in run {entry.run_id} can't be loaded here "
                                     f"({type(error).__name__}: {error})")
                 reason = reason or mismatch
+            if not reason:
+                reason = f"code of {task.task_id} changed: {plan.code.changed_part(entries[0].code)}"
             self._decide(plan, False, reason)
             return plan
 
@@ -152,11 +158,15 @@ class RunCache:
         return None
 
     def _hit(self, plan: Plan, entry: Entry) -> Plan:
-        result, ops, controls = pickle.loads(entry.payload)
-        plan.controls = [
-            (name, (entry.objects[args[0][1]], *args[1:])) if name == "next_task" and _is_object_ref(args) else (name, args)
-            for name, args in controls
-        ]
+        payload = entry.payload
+        unpacked: tuple[Any, ...] = pickle.loads(payload) if isinstance(payload, bytes) else payload
+        result, ops, controls = unpacked
+        if controls:
+            plan.controls = [
+                (name, (entry.objects[args[0][1]], *args[1:])) if name == "next_task" and _is_object_ref(args)
+                else (name, args)
+                for name, args in controls
+            ]
         plan.hit, plan.entry, plan.result, plan.ops = True, entry, result, ops
         self._remember(plan.result_key, result, entry.result_token, entry.task_id)
         self._decide(plan, True, f"cached from run {entry.run_id}", entry.run_id)
@@ -177,34 +187,46 @@ class RunCache:
         """The task ran: keep what it did as an entry, unless ``refusal`` or something
         in it can't be keyed or pickled (the run's decision then says so)."""
         assert plan.code is not None
-        decision = self.decisions.get(plan.order_key)
-        ran = decision.reason if decision is not None else "ran"
-        unique = repr((self.run_id, plan.session_id, plan.order_key)).encode()
-        result_token = _content_token(result, unique + b"result")
-        self._remember(plan.result_key, result, result_token, plan.task_id)
-        final = {key: args for op, key, args in ops if op == "set"}
-        write_tokens = {key: _content_token(args[0], unique + key.encode()) for key, args in final.items()}
-        for key, args in final.items():
-            self._remember(key, args[0], write_tokens[key], plan.task_id)
+        run_id, task_id = self.run_id, plan.task_id
+        result_token = _content_token(result, plan, run_id, "result")
+        self._remember(plan.result_key, result, result_token, task_id)
+        write_tokens: dict[str, bytes] = {}
+        if ops:
+            final = {key: args for op, key, args in ops if op == "set"}
+            for key, args in final.items():
+                write_tokens[key] = token = _content_token(args[0], plan, run_id, key)
+                self._remember(key, args[0], token, task_id)
         if refusal is not None:
-            self._decide(plan, False, f"{ran}; not cached: {refusal}")
+            self._decide(plan, False, f"{self._ran(plan)}; not cached: {refusal}")
             return
         try:
-            with self._lock:
-                kept_reads = tuple(Read(key, *self._token(key, value)) for key, value in reads.items())
+            if reads:
+                with self._lock:
+                    kept_reads = tuple(Read(key, *self._token(key, value)) for key, value in reads.items())
+            else:
+                kept_reads = ()
         except Unfingerprintable as error:
-            self._decide(plan, False, f"{ran}; not cached: an input can't be fingerprinted: {error}")
+            self._decide(plan, False, f"{self._ran(plan)}; not cached: an input can't be fingerprinted: {error}")
             return
         objects: list[Any] = []
-        encoded = [(name, _encode_control(name, args, objects)) for name, args in controls]
-        try:
-            payload = pickle.dumps((result, ops, encoded), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as error:
-            self._decide(plan, False, f"{ran}; not cached: what it returned or wrote can't be pickled "
-                                      f"({type(error).__name__}: {error})")
-            return
-        self.store.add(Entry(plan.task_id, plan.code, kept_reads, payload, result_token, write_tokens, self.run_id,
-                             tuple(objects)))
+        payload: bytes | tuple[Any, ...]
+        if not controls and _immutable(result) and (not ops or all(_immutable(args) for _, _, args in ops)):
+            payload = (result, tuple(ops), ())  # nothing in it can be changed in place: kept as it is
+        else:
+            encoded = [(name, _encode_control(name, args, objects)) for name, args in controls]
+            try:
+                payload = pickle.dumps((result, ops, encoded), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as error:
+                self._decide(plan, False, f"{self._ran(plan)}; not cached: what it returned or wrote can't be "
+                                          f"pickled ({type(error).__name__}: {error})")
+                return
+        self.store.add(Entry(task_id, plan.code, kept_reads, payload, result_token, write_tokens, run_id,
+                             tuple(objects) if objects else ()))
+
+    def _ran(self, plan: Plan) -> str:
+        """What was decided before the call, for a reason that says why it isn't kept."""
+        decision = self.decisions.get(plan.order_key)
+        return decision.reason if decision is not None else "ran"
 
     # -- tokens -----------------------------------------------------------------------
     def _token(self, key: str, value: Any) -> tuple[bytes, str | None]:
@@ -223,8 +245,7 @@ class RunCache:
             return token, None
 
     def _remember(self, key: str, value: Any, token: bytes, producer: str) -> None:
-        with self._lock:
-            self._tokens[(key, id(value))] = (value, token, producer)
+        self._tokens[(key, id(value))] = (value, token, producer)  # one store: atomic, no lock needed
 
     # -- another process's share (graflow_nb.distributed: a branch on a Dask worker) ---
     def known_tokens(self, values: dict[str, Any]) -> dict[str, tuple[bytes, str | None]]:
@@ -296,12 +317,27 @@ def _opt_out(task: Executable) -> str | None:
     return None
 
 
-def _content_token(value: Any, unique: bytes) -> bytes:
-    """A written value's token: its fingerprint, or ``unique`` if it has none."""
+def _content_token(value: Any, plan: Plan, run_id: str, what: str) -> bytes:
+    """A written value's token: its fingerprint, or one unique to this write (run,
+    session, execution, key) if it has none."""
+    kind = type(value)
+    if kind is NoneType or kind is bool:
+        return _CONSTANT_TOKENS[value]
     try:
         return fingerprint(value)
     except (Unfingerprintable, RecursionError):
+        unique = repr((run_id, plan.session_id, plan.order_key)).encode() + what.encode()
         return hashlib.blake2b(b"unique" + unique, digest_size=32).digest()
+
+
+def _immutable(value: Any, depth: int = 0) -> bool:
+    """Whether nothing in ``value`` can be changed in place: an atom of an exact
+    immutable type, or a tuple of such (tuples nested deeper than ``_IMMUTABLE_DEPTH``
+    are pickled: the check stays short)."""
+    kind = type(value)
+    if kind in _IMMUTABLE_ATOMS:
+        return True
+    return kind is tuple and depth < _IMMUTABLE_DEPTH and all(_immutable(item, depth + 1) for item in value)
 
 
 def _encode_control(name: str, args: tuple[Any, ...], objects: list[Any]) -> tuple[Any, ...]:

@@ -40,7 +40,10 @@ class Entry:
     task_id: str
     code: CodeKey
     reads: tuple[Read, ...]
-    payload: bytes  # pickle of (result, ops, controls); controls name dynamic tasks by index into ``objects``
+    # (result, ops, controls): pickled, so a replay hands out fresh objects; kept as the
+    # tuple itself when nothing in it can be changed in place (None, numbers, strings,
+    # bytes, tuples of those; no controls).  Controls name dynamic tasks by index into ``objects``.
+    payload: bytes | tuple[Any, ...]
     result_token: bytes
     write_tokens: dict[str, bytes]
     run_id: str
@@ -57,20 +60,23 @@ class MemoryStore:
 
     def __init__(self, name: str = "") -> None:
         self.name = name
-        self._entries: dict[str, list[Entry]] = {}
-        # Guards _entries: branches on several threads keep entries at once.
+        # Each task's entries as a tuple, replaced (never changed) by ``add``: a reader
+        # takes it as it is, without a copy or the lock.
+        self._entries: dict[str, tuple[Entry, ...]] = {}
+        # Guards _entries' updates: branches on several threads keep entries at once.
         self._lock = threading.Lock()
 
-    def entries(self, task_id: str) -> list[Entry]:
-        with self._lock:
-            return list(self._entries.get(task_id, ()))
+    def entries(self, task_id: str) -> tuple[Entry, ...]:
+        return self._entries.get(task_id, ())
 
     def add(self, entry: Entry) -> None:
         with self._lock:
-            kept = self._entries.setdefault(entry.task_id, [])
-            kept[:] = [e for e in kept if not _same_call(e, entry)]
-            kept.insert(0, entry)
-            del kept[KEPT_PER_TASK:]
+            before = self._entries.get(entry.task_id)
+            if not before:
+                self._entries[entry.task_id] = (entry,)
+                return
+            kept = [e for e in before if not _same_call(e, entry)]
+            self._entries[entry.task_id] = (entry, *kept[:KEPT_PER_TASK - 1])
 
     def task_ids(self) -> list[str]:
         """The tasks it holds entries of."""

@@ -219,6 +219,8 @@ def _refusal(ctx: Session, recording: RecordingTaskContext, task: Any, dynamic_b
         return "it asked for a checkpoint"
     if recording.recorder.listed:
         return "it listed every channel key, so what it read can't be told"
+    if len(ctx.run.dynamic_tasks) == dynamic_before:
+        return None  # it queued no task made at run time
     made = sum(1 for name, _ in recording.controls if name in ("next_task", "next_iteration"))
     added = ctx.run.dynamic_tasks[dynamic_before:]
     if sum(1 for _, session, spawned_by in added if session == ctx.session_id and spawned_by == task.task_id) > made:
