@@ -33,6 +33,8 @@ from .model.scope import running_session as running_session  # graflow_nb.notebo
 from .runtime.engine import WorkflowEngine
 from .runtime.handle import RunHandle
 from .runtime.loop import run_lending_loop
+from .runtime.loop_driven import drive
+from .runtime.threadless import threads_available
 from .user_frames import for_caller
 
 if TYPE_CHECKING:
@@ -345,8 +347,37 @@ class WorkflowContext:
         arguments and runs the workflow's ``async def`` tasks on the caller's running
         loop, so a client made on it earlier (an ``httpx.AsyncClient`` from another
         cell) works inside tasks.  Sync tasks run on the worker pool, and the loop stays
-        free while the run goes on.  Cancelling the await cancels the run."""
-        return await run_lending_loop(partial(self.execute, *args, **kwargs))
+        free while the run goes on.  Cancelling the await cancels the run.
+
+        Where threads can't start (Pyodide, JupyterLite) the whole run is driven from
+        this coroutine on the page's loop: sync tasks run on it between awaits, and
+        members that await overlap (``core.runtime.loop_driven``)."""
+        if threads_available():
+            return await run_lending_loop(partial(self.execute, *args, **kwargs))
+        return await self._aexecute_on_loop(*args, **kwargs)
+
+    async def _aexecute_on_loop(
+        self, start_node: str | None = None, max_steps: int = 10000, ret_context: bool = False,
+        initial_channel: dict[str, Any] | None = None, **options: Any,
+    ) -> Any:
+        """``aexecute`` with no thread to run on: ``execute``'s body, its drive awaited here."""
+        self._last_call = {"start_node": start_node, "max_steps": max_steps, "ret_context": ret_context,
+                           "initial_channel": initial_channel, **options}
+        ctx, view, engine = self._prepare(start_node, max_steps, initial_channel, **options)
+        run = ctx.run
+        if view is not None:
+            run.bus.call(view, "start", run)
+        try:
+            result = await drive(engine, ctx)
+        except BaseException as error:
+            self._autosave(run)
+            __tracebackhide__ = True
+            raise for_caller(error)
+        finally:
+            if view is not None:
+                run.bus.call(view, "finish", run)
+        self._autosave(run)
+        return (result, ctx) if ret_context else result
 
     def _live_view(self, live: Any, observers: list[Observer]) -> Any:
         """The notebook layer's live view for ``live`` (None if not asked for), already

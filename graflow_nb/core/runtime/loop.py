@@ -39,6 +39,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ..errors import PauseRequested, TaskStoppedError, TaskTimeoutError
+from .threadless import threads_available
 
 SWEEP_SECONDS = 0.05  # how often the loop looks for attempts whose session was stopped
 BLOCKED_SECONDS = 0.2  # one step of one task holding the loop this long is reported
@@ -250,7 +251,8 @@ class RunLoop:
         self.cancelled_all = False
         self.watchdog = LoopWatchdog(self)
         self.call(self._start_sweeping)
-        self.watchdog.start()
+        if threads_available():  # where threads can't start (Pyodide), nothing watches the loop
+            self.watchdog.start()
 
     @classmethod
     def own(cls, name: str) -> RunLoop:
@@ -536,6 +538,10 @@ def settle_parked(session: Any) -> bool:
     ``cancelled``: it counts as run, its result does not), and a question the task asked (recorded
     ``paused``: the task runs again from its start once answered)."""
     attempt = session.awaiting
+    if not isinstance(attempt, AsyncAttempt):
+        # A group parked on its members' awaits (or a wait for a task slot) on a run
+        # driven from its loop: going on settles it (core.runtime.loop_driven).
+        return False
     record = attempt.record
     if session.cancelled:
         session.awaiting = None

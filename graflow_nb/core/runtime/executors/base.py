@@ -38,6 +38,7 @@ class Branches(Protocol):
 
     group: ParallelGroup
     run: Run
+    parent: Session  # the session that forked them
     members: list[Executable]  # a map's are made as it runs: not the group's tasks
     branches: list[Session]
 

@@ -15,8 +15,10 @@ is declared, and a group that falls back here for want of threads fails with one
 
 from __future__ import annotations
 
+from ..loop_driven import drives_on_loop
 from ..threadless import needs_threads
 from .base import Batch, Branches, BranchExecutor
+from .parking import ParkingBatch
 
 WAITING, RUNNING, ENDED, SKIPPED = "waiting", "running", "ended", "skipped"
 
@@ -59,7 +61,9 @@ class _SequentialBatch(Batch):
 
 
 class SequentialExecutor(BranchExecutor):
-    """Branches one after another on the thread that forked them (``limit`` is moot)."""
+    """Branches one after another on the thread that forked them (``limit`` is moot);
+    on a run driven from its loop (``await wf.aexecute`` where threads can't start),
+    each until it ends or parks on an await (``parking.py``), at most ``limit`` at once."""
 
     def start(self, branches: Branches, indices: list[int], limit: int) -> Batch:
         group = branches.group
@@ -69,4 +73,7 @@ class SequentialExecutor(BranchExecutor):
                 "its members run one after another here; drop the timeout, or run the "
                 "workflow where threads exist",
             )
+        parent = branches.parent
+        if drives_on_loop(branches.run) and parent.parkable:
+            return ParkingBatch(branches, indices, limit, parent.session_id)
         return _SequentialBatch(branches, indices)
