@@ -484,6 +484,26 @@ class WorkflowContext:
         if run.cache is not None:
             run.cache.carry(run.cache_decisions)
 
+    async def aresume(self, answers: Any = None, value: Any = None) -> Any:
+        """``resume`` for async code: answer the last run's questions and continue it in
+        this process, awaited (``wf.aresume({"S_a": True})`` or ``wf.aresume("S_a",
+        True)``).  Its async tasks run on the caller's loop, as under ``aexecute``; where
+        threads can't start (Pyodide) the run is driven from this coroutine."""
+        run = self.last_run
+        if threads_available() or run is None or run.status != "paused":
+            return await run_lending_loop(partial(self.resume, answers, value))
+        run.give_answers(answers, value)
+        assert run.root_context is not None  # a paused run has one
+        ctx = run.root_context
+        try:
+            result = await drive(run.driver, ctx)
+        except BaseException as error:
+            self._autosave(run)
+            __tracebackhide__ = True
+            raise for_caller(error)
+        self._autosave(run)
+        return result
+
     def _resume_run(self, run: Any, answers: Any = None, value: Any = None) -> Any:
         """Answer ``run``'s questions and continue it in this process (``Run.resume``)."""
         return self._drive(run.root_context, None, lambda: run.resume(answers, value))

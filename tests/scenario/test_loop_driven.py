@@ -345,3 +345,39 @@ def test_a_direct_groups_async_member_says_its_session_cant_let_go_of_the_loop(n
     assert "async task 'member' in session 'S' needs a thread of its own" in str(raised.value)
     assert 'a member of a backend="direct" group' in str(raised.value)
     assert no_threads == []
+
+
+def test_an_async_members_question_pauses_the_run_and_aresume_finishes_it_on_the_loop(no_threads):
+    flight = InFlight()
+    asked: list[str] = []
+    with workflow("ask") as wf:
+
+        @task(inject_context=True)
+        async def a(ctx):
+            asked.append("a")
+            await flight.hold("a", 0.01)
+            return await ctx.arequest_approval("Ship it?")
+
+        @task
+        async def b():
+            await flight.hold("b", 0.05)
+            return "rb"
+
+        @task(inject_context=True)
+        def store(ctx):
+            return [ctx.get_result("a"), ctx.get_result("b")]
+
+        parallel(a, b) >> store
+
+    async def ask_then_answer():
+        paused = await wf.aexecute(session_id="S")
+        pending = [(q.session_id, q.prompt) for q in wf.last_run.pending.values()]
+        return paused.status, pending, await wf.aresume("S_a", True)
+
+    status, pending, result = asyncio.run(ask_then_answer())
+    assert status == "paused" and pending == [("S_a", "Ship it?")]
+    assert result == [True, "rb"]
+    assert asked == ["a", "a"]  # the task that asked runs again from its start, answered
+    assert sorted(flight.finally_ran) == ["a", "a", "b"]  # b ran once: it had succeeded
+    assert {sid: r.state for sid, r in wf.last_run.sessions.items()} == {"S": "closed", "S_a": "merged", "S_b": "merged"}
+    assert no_threads == []
