@@ -363,12 +363,20 @@ class WorkflowContext:
         """``aexecute`` with no thread to run on: ``execute``'s body, its drive awaited here."""
         self._last_call = {"start_node": start_node, "max_steps": max_steps, "ret_context": ret_context,
                            "initial_channel": initial_channel, **options}
-        ctx, view, engine = self._prepare(start_node, max_steps, initial_channel, **options)
+        ctx, view, _engine = self._prepare(start_node, max_steps, initial_channel, **options)
+        result = await self._drive_on_loop(ctx, view)
+        return (result, ctx) if ret_context else result
+
+    async def _drive_on_loop(self, ctx: ExecutionContext, view: Any) -> Any:
+        """``_drive`` for a run driven from this coroutine (``loop_driven.drive``): its
+        live view around it, its checkpoint written if it pauses, fails or is cancelled."""
         run = ctx.run
         if view is not None:
             run.bus.call(view, "start", run)
         try:
-            result = await drive(engine, ctx)
+            if run.driver is None:  # a run restored from a checkpoint
+                run.driver = WorkflowEngine()
+            result = await drive(run.driver, ctx)
         except BaseException as error:
             self._autosave(run)
             __tracebackhide__ = True
@@ -377,7 +385,7 @@ class WorkflowContext:
             if view is not None:
                 run.bus.call(view, "finish", run)
         self._autosave(run)
-        return (result, ctx) if ret_context else result
+        return result
 
     def _live_view(self, live: Any, observers: list[Observer]) -> Any:
         """The notebook layer's live view for ``live`` (None if not asked for), already
@@ -453,14 +461,7 @@ class WorkflowContext:
         run's waiting questions and continue it, in this process (``Run.resume``).
         """
         if checkpoints.is_checkpoint(source):
-            extra = [*self.observers, *(observers or [])]
-            view = self._live_view(live, extra)
-            root, _meta = checkpoints.restore(
-                source, self, tasks=tasks, observers=extra, checkpoint_dir=checkpoint_dir, trust=trust
-            )
-            root.run.gate = gate
-            self._give_cache(root, cache)
-            self.runs.append(root.run)
+            root, view = self._restored(source, tasks, checkpoint_dir, observers, live, gate, trust, cache)
             try:
                 return self._drive(root, view, lambda: checkpoints.continue_run(root, answers))
             except BaseException as error:
@@ -475,6 +476,19 @@ class WorkflowContext:
             )
         return self._resume_run(self.last_run, answers if source is None else source, value)
 
+    def _restored(
+        self, source: Any, tasks: Any, checkpoint_dir: Any, observers: Any, live: Any, gate: Any, trust: bool, cache: Any,
+    ) -> tuple[ExecutionContext, Any]:
+        """The root session of a run restored from checkpoint ``source`` (now
+        ``last_run``), and its live view (or None)."""
+        extra = [*self.observers, *(observers or [])]
+        view = self._live_view(live, extra)
+        root, _meta = checkpoints.restore(source, self, tasks=tasks, observers=extra, checkpoint_dir=checkpoint_dir, trust=trust)
+        root.run.gate = gate
+        self._give_cache(root, cache)
+        self.runs.append(root.run)
+        return root, view
+
     def _give_cache(self, root: ExecutionContext, cache: Any) -> None:
         """A run restored from a checkpoint gets the cache its checkpoint names, or
         ``cache`` if given, with what it decided before it was saved."""
@@ -484,25 +498,27 @@ class WorkflowContext:
         if run.cache is not None:
             run.cache.carry(run.cache_decisions)
 
-    async def aresume(self, answers: Any = None, value: Any = None) -> Any:
-        """``resume`` for async code: answer the last run's questions and continue it in
-        this process, awaited (``wf.aresume({"S_a": True})`` or ``wf.aresume("S_a",
-        True)``).  Its async tasks run on the caller's loop, as under ``aexecute``; where
-        threads can't start (Pyodide) the run is driven from this coroutine."""
-        run = self.last_run
-        if threads_available() or run is None or run.status != "paused":
-            return await run_lending_loop(partial(self.resume, answers, value))
-        run.give_answers(answers, value)
-        assert run.root_context is not None  # a paused run has one
-        ctx = run.root_context
-        try:
-            result = await drive(run.driver, ctx)
-        except BaseException as error:
-            self._autosave(run)
-            __tracebackhide__ = True
-            raise for_caller(error)
-        self._autosave(run)
-        return result
+    async def aresume(self, source: Any = None, value: Any = None, **options: Any) -> Any:
+        """``resume`` for async code, with the same arguments: answer the last run's
+        questions (``wf.aresume({"S_a": True})``, ``wf.aresume("S_a", True)``), or load
+        a checkpoint (``wf.aresume(path, answers={...})``), and continue it, awaited.
+        Its async tasks run on the caller's loop, as under ``aexecute``; where threads
+        can't start (Pyodide) the run is driven from this coroutine."""
+        if threads_available():
+            return await run_lending_loop(partial(self.resume, source, value, **options))
+        if checkpoints.is_checkpoint(source):
+            answers = options.pop("answers", None)
+            root, view = self._restored(source, **{"tasks": None, "checkpoint_dir": None, "observers": None,
+                                                   "live": False, "gate": None, "trust": False, "cache": None, **options})
+            if not checkpoints.ready_to_continue(root, answers):
+                return root.run.result
+        else:
+            run = self.last_run
+            if run is None or options:
+                return self.resume(source, value, **options)  # the error resume gives
+            run.give_answers(source, value)
+            root, view = run.root_context, None
+        return await self._drive_on_loop(root, view)
 
     def _resume_run(self, run: Any, answers: Any = None, value: Any = None) -> Any:
         """Answer ``run``'s questions and continue it in this process (``Run.resume``)."""

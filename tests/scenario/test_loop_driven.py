@@ -381,3 +381,38 @@ def test_an_async_members_question_pauses_the_run_and_aresume_finishes_it_on_the
     assert sorted(flight.finally_ran) == ["a", "a", "b"]  # b ran once: it had succeeded
     assert {sid: r.state for sid, r in wf.last_run.sessions.items()} == {"S": "closed", "S_a": "merged", "S_b": "merged"}
     assert no_threads == []
+
+
+def test_a_checkpoint_of_a_paused_run_resumes_with_aresume_on_the_loop(no_threads, tmp_path):
+    asked: list[str] = []
+    with workflow("saved") as wf:
+
+        @task(inject_context=True)
+        async def a(ctx):
+            asked.append("a")
+            await asyncio.sleep(0.01)
+            return await ctx.arequest_approval("Ship it?")
+
+        @task
+        async def b():
+            await asyncio.sleep(0.01)
+            asked.append("b")
+            return "rb"
+
+        @task(inject_context=True)
+        def store(ctx):
+            return [ctx.get_result("a"), ctx.get_result("b")]
+
+        parallel(a, b) >> store
+
+    async def save_then_resume():
+        paused = await wf.aexecute(session_id="C", checkpoint_dir=tmp_path)
+        files = sorted(p.name for p in tmp_path.iterdir())
+        return paused.status, files, await wf.aresume(tmp_path / "C.pkl", answers={"C_a": True})
+
+    status, files, result = asyncio.run(save_then_resume())
+    assert status == "paused" and files == ["C.meta.json", "C.pkl", "C.state.json"]
+    assert result == [True, "rb"]
+    assert asked == ["a", "b", "a"]  # b is not run again: it had succeeded before the checkpoint
+    assert wf.last_run.status == "succeeded" and wf.last_run.resumed_at() is not None
+    assert no_threads == []
