@@ -416,3 +416,23 @@ def test_a_checkpoint_of_a_paused_run_resumes_with_aresume_on_the_loop(no_thread
     assert asked == ["a", "b", "a"]  # b is not run again: it had succeeded before the checkpoint
     assert wf.last_run.status == "succeeded" and wf.last_run.resumed_at() is not None
     assert no_threads == []
+
+
+def test_an_async_task_under_ready_parallel_says_its_session_cant_let_go_of_the_loop(no_threads):
+    with workflow("ready") as wf:
+
+        @task
+        def first():
+            return 1
+
+        @task
+        async def second():
+            return 2
+
+        first >> second
+    with pytest.raises(ConfigError) as raised:
+        asyncio.run(wf.aexecute(session_id="S", ready_parallel=True))
+    assert "async task 'second' in session 'S' needs a thread of its own" in str(raised.value)
+    assert "ready_parallel=True" in str(raised.value)
+    assert wf.last_run.status == "failed"
+    assert no_threads == []

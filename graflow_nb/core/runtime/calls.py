@@ -167,8 +167,8 @@ def _cannot_wait(ctx: Session, task: Any) -> ConfigError:
     if ctx.run.lent_loop is None:
         return needs_threads(
             f"{what} under wf.execute(...)",
-            "run the workflow with `await wf.aexecute(...)` (a cell's top-level await): its async "
-            "tasks then run on this page's event loop",
+            "run the workflow with `await wf.aexecute(...)` (a cell's top-level await; resume it with "
+            "`await wf.aresume(...)`): its async tasks then run on this page's event loop",
         )
     return needs_threads(
         what,

@@ -39,7 +39,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ..errors import PauseRequested, TaskStoppedError, TaskTimeoutError
-from .threadless import threads_available
+from .threadless import needs_threads, threads_available
 
 SWEEP_SECONDS = 0.05  # how often the loop looks for attempts whose session was stopped
 BLOCKED_SECONDS = 0.2  # one step of one task holding the loop this long is reported
@@ -307,6 +307,13 @@ class RunLoop:
     def run_to_end(self, coroutine: Coroutine[Any, Any, Any], session: Any, task_context: Any) -> Any:
         """Run ``coroutine`` on this loop while this thread waits; its result (a custom
         handler's ``task.run()`` of an async task)."""
+        if not threads_available():
+            coroutine.close()
+            raise needs_threads(
+                f"async task {task_context.task_id!r} run by a custom handler (task.run()) in session {session.session_id!r}",
+                "a handler waits for its coroutine, which only a loop on another thread could run; "
+                "drop the handler, or make the task a plain def",
+            )
         attempt = self.attempt(coroutine, None, session, task_context, None)
         attempt.start()
         attempt.wait()

@@ -51,9 +51,10 @@ class GroupParked(AwaitParked):  # noqa: N818  # a signal, like AwaitParked
     """Internal: a group run none of whose members can go on now (``group_run``); its
     parent session parks on it (``GroupAwait``)."""
 
-    def __init__(self, session_id: str, group_run: Any):
+    def __init__(self, session_id: str, group_run: Any = None):
         super().__init__(session_id)
         self.group_run = group_run
+        self.args = (session_id, group_run)
 
 
 class Resumable(Protocol):
@@ -171,7 +172,9 @@ async def drive(engine: RootEngine, context: Any) -> Any:
         run.task_slots = ParkingSlots(run.max_concurrency)
     wake = asyncio.Event()
     cancelled: asyncio.CancelledError | None = None
-    context.parkable = True
+    # Parks at its awaits and groups; not under ready_parallel or a gate, whose
+    # schedulers hold the session on this thread (an async task there says so).
+    context.parkable = not run.ready_parallel and run.gate is None
     engine.open_root(context)
     try:
         with context.graph.reading():  # between steps too: the run holds the graph
@@ -199,6 +202,7 @@ async def drive(engine: RootEngine, context: Any) -> Any:
         # How the cancelled run ended is on wf.last_run; the caller sees its cancel.
     finally:
         context.parkable = False
+        run.lent_loop = None  # a paused run goes on under aresume, which lends its loop again
         engine.close_root(context)
     if cancelled is not None:
         raise cancelled

@@ -6,6 +6,9 @@ each branch as for threads: only where the members run differs.  Members run in
 declaration order, each to its end before the next starts, so a run's order and
 outputs are the same on every machine (a deterministic teaching run), and nothing
 starts a thread (Pyodide, where threads don't exist: ``core.runtime.threadless``).
+There, on a run driven from its loop (``await wf.aexecute()``: ``core.runtime.loop_driven``),
+a member that reaches an ``await`` parks and the next starts (``parking.py``); members
+still start in declaration order.
 
 A group timeout can't be kept here (a member can't be stopped part-way without a thread
 to wait beside it): ``backend="sequential"`` with ``timeout=`` is refused when the group
