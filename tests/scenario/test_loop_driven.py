@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from graflow_nb import parallel, task, workflow
-from graflow_nb.core.errors import ConfigError, ParallelGroupError, TaskTimeoutError
+from graflow_nb.core.errors import ConfigError, GroupTimeoutError, ParallelGroupError, TaskTimeoutError
 
 
 @pytest.fixture
@@ -435,4 +435,47 @@ def test_an_async_task_under_ready_parallel_says_its_session_cant_let_go_of_the_
     assert "async task 'second' in session 'S' needs a thread of its own" in str(raised.value)
     assert "ready_parallel=True" in str(raised.value)
     assert wf.last_run.status == "failed"
+    assert no_threads == []
+
+
+def test_a_groups_timeout_cancels_its_awaiting_members_and_names_them(no_threads):
+    flight = InFlight()
+    with workflow("group_timeout") as wf:
+
+        @task
+        async def quick():
+            await flight.hold("quick", 0.01)
+            return "quick"
+
+        @task
+        async def slow():
+            await flight.hold("slow", 30)
+
+        @task
+        async def slower():
+            await flight.hold("slower", 30)
+
+        @task
+        def after():
+            return "never"
+
+        parallel(quick, slow, slower).with_execution(timeout=0.3, max_concurrency=2) >> after
+
+    async def timed():
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        with pytest.raises(GroupTimeoutError) as raised:
+            await wf.aexecute(session_id="S")
+        return raised.value, loop.time() - began
+
+    error, seconds = asyncio.run(timed())
+    assert seconds < 10  # woken at the deadline, not when the 30 s sleeps end
+    assert error.unfinished == ["slow", "slower"]
+    assert "group 'ParallelGroup_1' timed out after 0.3 s" in str(error)
+    assert sorted(flight.finally_ran) == ["quick", "slow", "slower"]
+    run = wf.last_run
+    statuses = {r.task_id: r.status for r in run.task_runs}
+    assert statuses["quick"] == "succeeded" and statuses["slow"] == "cancelled" and statuses["slower"] == "cancelled"
+    assert "after" not in statuses
+    assert run.sessions["S_slow"].state == "cancelled" and run.status == "failed"
     assert no_threads == []

@@ -7,7 +7,10 @@ group parks the same way.  When no member can go on and some wait, ``wait`` rais
 ``AwaitParked`` instead of blocking: the group's parent session parks on the group run
 (``loop_driven.GroupAwait``), and the driver steps again once a member's wait ended
 (``when_resumable``).  At most ``limit`` members are started and not ended at once
-(``max_concurrency``), so that many await at once at most.
+(``max_concurrency``), so that many await at once at most.  A group's ``timeout`` holds:
+the run is woken at its deadline, members not started never start, awaiting ones are
+cancelled at their ``await`` and end ``cancelled`` (``settle_parked``), and the group
+fails with ``GroupTimeoutError``; a sync member runs to its end first.
 
     position   unstarted -> running -> ended
                unstarted -> skipped                     (the group stopped first)
@@ -16,6 +19,8 @@ group parks the same way.  When no member can go on and some wait, ``wait`` rais
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from functools import partial
@@ -43,11 +48,20 @@ class ParkingBatch(Batch):
         self._resumed: deque[int] = deque()  # positions whose wait ended, in that order
         self._listeners: list[Callable[[], None]] = []  # called once when a member can go on
         self._stopped = False
+        self._timer: asyncio.TimerHandle | None = None  # wakes the run at the group's deadline
 
     def wait(self, timeout: float | None) -> bool:
         """Run members until every one ended (True), or raise ``AwaitParked`` when none
-        can go on now (``timeout`` can't be given: ``start`` refused every group with one)."""
+        can go on now; False once ``timeout`` (what is left of the group's) has passed,
+        checked between members: a sync member can't be stopped part-way."""
+        deadline = None
+        if timeout is not None:
+            deadline = time.monotonic() + timeout
+            if self._timer is None:  # the run is woken at the deadline, whatever awaits
+                self._timer = asyncio.get_running_loop().call_later(max(0.0, timeout), self._notify)
         while True:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
             if self._resumed:
                 position = self._resumed.popleft()
             elif not self._stopped and self._next < len(self._indices) and self._active < self._limit:
@@ -58,14 +72,18 @@ class ParkingBatch(Batch):
                 raise AwaitParked(self._session_id)
             else:
                 return True
-            self.states[position] = RUNNING
-            try:
-                assert self._branches is not None, "a batch was run after it was closed"
-                self._branches.run_here(self._indices[position])  # settles the member, or parks it
-            finally:
-                if self.states[position] == RUNNING:
-                    self.states[position] = ENDED
-                    self._active -= 1
+            self._run(position)
+
+    def _run(self, position: int) -> None:
+        """Run the member at ``position`` on this thread until it ends (settled) or parks."""
+        self.states[position] = RUNNING
+        try:
+            assert self._branches is not None, "a batch was run after it was closed"
+            self._branches.run_here(self._indices[position])
+        finally:
+            if self.states[position] == RUNNING:
+                self.states[position] = ENDED
+                self._active -= 1
 
     def park(self, index: int, attempt: Any) -> None:
         position = self._positions[index]
@@ -83,6 +101,11 @@ class ParkingBatch(Batch):
             return
         self.states[position] = RESUMED
         self._resumed.append(position)
+        self._notify()
+
+    def _notify(self) -> None:
+        """Tell whoever waits for this group that it may go on (a member can, or its
+        time is up)."""
         listeners, self._listeners = self._listeners, []
         for listener in listeners:
             listener()
@@ -102,6 +125,17 @@ class ParkingBatch(Batch):
         for waiter in list(self._parked.values()):
             waiter.cancel()
 
+    def settle_parked(self) -> None:
+        """After ``stop`` at the group's timeout: run on the members whose cancelled
+        await ended (they end ``cancelled``), and park while some still await."""
+        while True:
+            if self._resumed:
+                self._run(self._resumed.popleft())
+            elif self._parked:
+                raise AwaitParked(self._session_id)
+            else:
+                return
+
     def never_started(self) -> list[int]:
         return [p for p, state in enumerate(self.states) if state == SKIPPED]
 
@@ -110,3 +144,5 @@ class ParkingBatch(Batch):
 
     def close(self) -> None:
         self._branches = None
+        if self._timer is not None:
+            self._timer.cancel()

@@ -13,7 +13,8 @@ still start in declaration order.
 A group timeout can't be kept here (a member can't be stopped part-way without a thread
 to wait beside it): ``backend="sequential"`` with ``timeout=`` is refused when the group
 is declared, and a group that falls back here for want of threads fails with one
-``ConfigError`` naming it.
+``ConfigError`` naming it, unless the run is driven from its loop: there the parking
+batch keeps it between members and at awaits.
 """
 
 from __future__ import annotations
@@ -70,13 +71,13 @@ class SequentialExecutor(BranchExecutor):
 
     def start(self, branches: Branches, indices: list[int], limit: int) -> Batch:
         group = branches.group
+        parent = branches.parent
+        if drives_on_loop(branches.run) and parent.parkable:
+            return ParkingBatch(branches, indices, limit, parent.session_id)  # keeps a timeout: the loop has timers
         if group.timeout is not None:
             raise needs_threads(
                 f"group {group.task_id!r} (timeout={group.timeout:g}s)",
                 "its members run one after another here; drop the timeout, or run the "
-                "workflow where threads exist",
+                "workflow where threads exist (or, with async members, with `await wf.aexecute(...)`)",
             )
-        parent = branches.parent
-        if drives_on_loop(branches.run) and parent.parkable:
-            return ParkingBatch(branches, indices, limit, parent.session_id)
         return _SequentialBatch(branches, indices)
