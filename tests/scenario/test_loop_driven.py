@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+from collections import Counter
 
 import pytest
 
 from graflow_nb import parallel, task, workflow
 from graflow_nb.core.errors import ConfigError, GroupTimeoutError, ParallelGroupError, TaskTimeoutError
+from graflow_nb.core.events import EventLog
 
 
 @pytest.fixture
@@ -142,8 +144,21 @@ def test_sync_and_async_members_mix_and_nested_groups_overlap_too(no_threads):
         inner = parallel(slow("n1"), slow("n2"), quick("n3"))
         outer = parallel(slow("a") >> quick("a2"), inner, quick("b"), slow("c"))
         outer >> join
-    result = asyncio.run(wf.aexecute(session_id="S"))
+    log = EventLog()
+    result = asyncio.run(wf.aexecute(session_id="S", observers=[log]))
     assert result == ["a", "a2", "b", "c", "n1", "n2", "n3"]
+    # Parking and going on is invisible in the events: one start and one end of each
+    # task, group and the run, however often a session parked.
+    counts = Counter((e.kind.value, e.task_id) for e in log.events if e.kind.value in (
+        "task_started", "task_finished", "group_started", "group_finished", "run_started", "run_finished"))
+    tasks = ["a", "a2", "b", "c", "n1", "n2", "n3", "join", "ParallelGroup_1", "ParallelGroup_2"]
+    assert counts == Counter(
+        {**{("task_started", t): 1 for t in tasks}, **{("task_finished", t): 1 for t in tasks},
+         ("group_started", "ParallelGroup_1"): 1, ("group_finished", "ParallelGroup_1"): 1,
+         ("group_started", "ParallelGroup_2"): 1, ("group_finished", "ParallelGroup_2"): 1,
+         ("run_started", None): 1, ("run_finished", None): 1}
+    )
+    assert [r.status for r in wf.last_run.task_runs] == ["succeeded"] * len(tasks)
     assert flight.peak == 4  # a, n1, n2 and c awaited at once
     assert {name for name, _ in where} == {"a2", "n3", "b"}
     assert {ident for _, ident in where} == {threading.get_ident()}  # sync tasks: on the loop's thread
