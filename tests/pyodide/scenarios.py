@@ -348,3 +348,34 @@ def async_execute_points_to_aexecute() -> dict[str, Any]:
     except Exception as error:  # noqa: BLE001
         return {"raised": f"{type(error).__name__}: {error}"}
     return {"raised": None}
+
+
+@scenario
+async def async_question_and_aresume() -> dict[str, Any]:
+    """An async member's ``await ctx.arequest_approval`` pauses the run on the page's
+    loop, and ``await wf.aresume`` answers it and finishes the run there."""
+    asked: list[str] = []
+    with workflow("ask") as wf:
+
+        @task(inject_context=True)
+        async def a(ctx):
+            asked.append("a")
+            await asyncio.sleep(0.01)
+            return await ctx.arequest_approval("Ship it?")
+
+        @task
+        async def b():
+            await asyncio.sleep(0.01)
+            asked.append("b")
+            return "rb"
+
+        @task(inject_context=True)
+        def store(ctx):
+            return [ctx.get_result("a"), ctx.get_result("b")]
+
+        parallel(a, b) >> store
+    paused = await wf.aexecute(session_id="S")
+    pending = [[q.session_id, q.prompt] for q in wf.last_run.pending.values()]
+    result = await wf.aresume("S_a", True)
+    return {"status": paused.status, "pending": pending, "result": result, "asked": asked,
+            "sessions": session_states(wf.last_run)}

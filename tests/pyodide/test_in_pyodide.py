@@ -29,7 +29,8 @@ pytestmark = pytest.mark.slow
 
 # scenarios.py's, each run in a fresh Pyodide (about 5 s each).
 SCENARIOS = ("platform", "diamond", "nested_and_dynamic", "policies", "merges", "human_input", "checkpoint",
-             "timeout_needs_threads", "async_fan_out_overlaps", "async_cancel", "async_execute_points_to_aexecute")
+             "timeout_needs_threads", "async_fan_out_overlaps", "async_cancel", "async_execute_points_to_aexecute",
+             "async_question_and_aresume")
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +147,10 @@ def test_execute_of_an_async_task_points_to_aexecute(observed):
     raised = seen(observed, "async_execute_points_to_aexecute")["raised"]
     assert raised.startswith("ConfigError: async task 'fetch' in session 'S' under wf.execute(...) needs a thread")
     assert "await wf.aexecute(...)" in raised
+
+
+def test_an_async_question_pauses_on_the_pages_loop_and_aresume_finishes_the_run(observed):
+    assert seen(observed, "async_question_and_aresume") == {
+        "status": "paused", "pending": [["S_a", "Ship it?"]], "result": [True, "rb"], "asked": ["a", "b", "a"],
+        "sessions": {"S": "closed", "S_a": "merged", "S_b": "merged"},
+    }

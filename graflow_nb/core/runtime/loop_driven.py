@@ -198,6 +198,11 @@ async def drive(engine: RootEngine, context: Any) -> Any:
                         run.cancel()
     except BaseException:
         if cancelled is None:
+            # Ended while sessions were parked (a KeyboardInterrupt, a SystemExit in a
+            # step): their coroutines are cancelled, and their finally blocks run on.
+            loop = run.loop
+            if loop is not None:
+                loop.cancel_all()
             raise
         # How the cancelled run ended is on wf.last_run; the caller sees its cancel.
     finally:
