@@ -219,11 +219,18 @@ def frontier_view(state: RunState) -> dict[str, Any]:
 
 
 def save_run(run: Run, path: Any = None, metadata: dict[str, Any] | None = None) -> tuple[str, CheckpointMetadata]:
-    """A checkpoint of ``run`` (not executing: paused, failed, cancelled or finished)."""
+    """A checkpoint of ``run`` (not executing: paused, failed, cancelled or finished; not
+    held by a step debugger without threads)."""
     if run.status == "running":
         raise SnapshotError(
             f"run {shown(run.root_session_id)} is running; save it once it pauses, fails or ends, or call "
             f"ctx.checkpoint() in one of its root-session tasks"
+        )
+    if run.status == "held":
+        raise SnapshotError(
+            f"run {shown(run.root_session_id)} is held by a step debugger that steps it without threads: "
+            f"its held sessions would resume as nobody's; save it once the debugger has run it to its end or to a "
+            f"pause for input (dbg.run_to_end()), or after dbg.close()"
         )
     graph = run.root_context.graph if run.root_context is not None else None
     return _remembered(run, save_state(take_run(run), target_path(run, path), metadata, graph=graph))

@@ -331,6 +331,18 @@ class SessionPaused(GraflowError):
         super().__init__(f"session {session_id!r} is waiting for input ({', '.join(waiting)})")
 
 
+class SessionHeld(SessionPaused):
+    """Internal: a step debugger that can't block a thread (``wf.debug(threads=False)``,
+    Pyodide) holds this session at a gate (``core.runtime.gate``).  The session unwinds
+    as a paused one does, but stays open: nothing waits for input, and the debugger
+    resumes the run when it lets the session go."""
+
+    def __init__(self, session_id: str):
+        GraflowError.__init__(self, f"session {session_id!r} is held by the step debugger")
+        self.session_id = session_id
+        self.waiting = [session_id]
+
+
 class AwaitParked(BaseException):  # noqa: N818  # a signal, not an error, like SessionPaused
     """Internal: a session handed its async task to the run's loop and stops without a
     thread (its ``awaiting`` attempt); the worker pool runs it on when that ends

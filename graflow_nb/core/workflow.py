@@ -232,14 +232,11 @@ class WorkflowContext:
                                           default_policy=default_policy, max_concurrency=max_concurrency,
                                           ready_parallel=ready_parallel, executor=executor,
                                           checkpoint_dir=checkpoint_dir, cache=cache)
-        try:
-            result = self._drive(ctx, view, lambda: engine.execute(ctx))
-        except BaseException as error:
-            # The caller's frames and the task's, and the engine's notes (task, session,
-            # resume hint); the engine's frames only on request (core.user_frames).
+        result, error = self._drive_to_rest(ctx, view, engine)
+        if error is not None:
             # Raised here, in the caller's frame: one frame of ours, not two.
             __tracebackhide__ = True
-            raise for_caller(error)
+            raise error
         return (result, ctx) if ret_context else result
 
     def start(
@@ -262,7 +259,7 @@ class WorkflowContext:
         run = ctx.run
         handle = RunHandle(
             run,
-            lambda: self._run_prepared(ctx, view, engine, ret_context),
+            lambda: self._first_leg(ctx, view, engine, ret_context),
             lambda: (self._resume_run(run), ctx) if ret_context else self._resume_run(run),
         )
         if hooks.STARTED_RUN_PANEL is not None:  # in a notebook: the run's panel, in this cell
@@ -303,14 +300,22 @@ class WorkflowContext:
         self.runs.append(ctx.run)
         return ctx, view, engine
 
-    def _run_prepared(self, ctx: ExecutionContext, view: Any, engine: WorkflowEngine, ret_context: bool) -> Any:
-        """Drive a run ``_prepare`` set up to its end or pause (a started run's first
-        leg): what ``execute`` returns, or its error as ``execute`` raises it."""
+    def _drive_to_rest(self, ctx: ExecutionContext, view: Any, engine: WorkflowEngine) -> tuple[Any, BaseException | None]:
+        """Drive a run ``_prepare`` set up to its end or pause: its result, or its error
+        as a caller should see it (the caller's frames and the task's, the engine's notes:
+        task, session, resume hint; the engine's frames only on request,
+        ``core.user_frames``).  Returned, not raised, so the caller raises it in its own
+        frame."""
         try:
-            result = self._drive(ctx, view, lambda: engine.execute(ctx))
+            return self._drive(ctx, view, lambda: engine.execute(ctx)), None
         except BaseException as error:
-            __tracebackhide__ = True
-            raise for_caller(error)
+            return None, for_caller(error)
+
+    def _first_leg(self, ctx: ExecutionContext, view: Any, engine: WorkflowEngine, ret_context: bool) -> Any:
+        """A started run's first leg: what ``execute`` returns, or raises."""
+        result, error = self._drive_to_rest(ctx, view, engine)
+        if error is not None:
+            raise error
         return (result, ctx) if ret_context else result
 
     def _cache_for(self, cache: Any) -> Any:

@@ -1,6 +1,8 @@
 """The step debugger: hold every session of a run before its next task, move them one
 at a time, and look at a fan-in before it merges.  Pure Python (no notebook imports);
-``graflow_nb.notebook`` puts widgets on top of it.
+``graflow_nb.notebook`` puts widgets on top of it.  With threads the run goes on a
+thread of its own (``debugger``); without (Pyodide, or ``wf.debug(threads=False)``)
+each move steps it on the calling thread (``unwinding``).
 
 >>> from graflow_nb import task, workflow
 >>> with workflow("doc_debug") as wf:

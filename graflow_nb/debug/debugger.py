@@ -18,6 +18,11 @@ session was held before (a group node forks its branches; a held merge merges).
 
 Under the debugger every held session keeps a thread, so a run needs at least as many
 workers (``max_workers``) as sessions held at once; the default (256) is plenty.
+
+Without threads (Pyodide, or ``threads=False`` on any machine) the same API steps the
+run on the calling thread (``unwinding``): a held session unwinds as one paused for
+input does, and each move drives the run on until it is at rest again.  Groups then run
+their members one after another (the sequential executor).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from ..core.runtime.threadless import needs_threads, threads_available
 from .breakpoints import Breakpoints
 from .gate import DONE, HELD, WAITING, DebugGate, DebuggerTimeout, Stop
 from .merge_preview import MergePreview, preview_merge
+from .unwinding import UnwoundRun
 from .views import Halt, SessionStates, Step, describe_position
 
 if TYPE_CHECKING:
@@ -76,6 +82,9 @@ class _DebugRun:
     def start(self) -> None:
         self._thread.start()
 
+    def settle(self, timeout: float) -> None:
+        self.gate.wait_quiescent(timeout)
+
     def join(self, timeout: float) -> bool:
         return self.gate.wait_finished(timeout)
 
@@ -98,8 +107,11 @@ class Debugger:
     ``halt_before`` / ``halt_after``: task ids where a freely running session stops
     (as Burr's ``iterate``); ``halt_at_merge``: group ids (or True for all) whose
     fan-in stops a free run.  ``timeout``: seconds any call waits for the run to come
-    to rest.  Other keywords go to ``workflow.execute`` (``session_id``,
-    ``max_workers``, ``initial_channel``, ``observers``, ...).
+    to rest.  ``threads``: False steps the run on the calling thread and starts no
+    thread at all (members one after another; the only way where threads can't start,
+    chosen there by default); True (the default elsewhere) runs it on threads of its
+    own.  Other keywords go to ``workflow.execute`` (``session_id``, ``max_workers``,
+    ``initial_channel``, ``observers``, ...).
     """
 
     def __init__(
@@ -111,11 +123,24 @@ class Debugger:
         halt_after: Any = (),
         halt_at_merge: Any = (),
         timeout: float = DEFAULT_TIMEOUT,
+        threads: bool | None = None,
         **execute_options: Any,
     ):
         for name in ("gate", "ret_context"):
             if name in execute_options:
                 raise TypeError(f"Debugger() sets {name} itself; remove {name}= from the options")
+        if threads is None:
+            threads = threads_available()
+        elif threads is not True and threads is not False:
+            raise TypeError(f"wf.debug(threads=...) takes True, False or None, got {threads!r}")
+        elif threads and not threads_available():
+            raise needs_threads(
+                f"wf.debug(threads=True) of workflow {workflow.name!r}",
+                "leave threads= out (or pass threads=False): the debugger then steps the run on this thread",
+            )
+        if not threads:
+            _refuse_without_threads(workflow, execute_options)
+        self.threads = threads
         self.workflow = workflow
         self.start_node = start_node
         self.timeout = timeout
@@ -127,32 +152,32 @@ class Debugger:
             self.break_at_merge()
         elif halt_at_merge:
             self.break_at_merge(*_ids(halt_at_merge))
-        self._runner: _DebugRun
+        self._runner: _DebugRun | UnwoundRun
         self._abandon: weakref.finalize | None = None
         self._start()
 
     # -- the run -----------------------------------------------------------------------
     def _start(self) -> None:
-        if not threads_available():
-            raise needs_threads(
-                f"the step debugger of workflow {self.workflow.name!r}",
-                "it holds the run on a thread of its own between steps; run the workflow "
-                "with execute(), or debug it where threads exist",
-            )
-        runner = _DebugRun(self.workflow, self.start_node, self.execute_options, self.breakpoints)
-        # One finalizer, for the current run only: one left registered for each run a
-        # restart replaced would pile up for as long as this debugger lives.
-        if self._abandon is not None:
-            self._abandon.detach()
-        self._abandon = weakref.finalize(self, _abandon, weakref.ref(runner.gate))
-        self._runner = runner
-        runner.start()
-        self._settle()
+        if not self.threads:
+            # Nothing to abandon: a dropped debugger leaves its run held, holding no thread.
+            self._runner = UnwoundRun(self.workflow, self.start_node, self.execute_options, self.breakpoints)
+            self._runner.start()
+        else:
+            runner = _DebugRun(self.workflow, self.start_node, self.execute_options, self.breakpoints)
+            # One finalizer, for the current run only: one left registered for each run a
+            # restart replaced would pile up for as long as this debugger lives.
+            if self._abandon is not None:
+                self._abandon.detach()
+            self._abandon = weakref.finalize(self, _abandon, weakref.ref(runner.gate))
+            self._runner = runner
+            runner.start()
+            self._settle()
+        runner = self._runner
         if runner.gate.run is None and runner.error is not None:
             raise runner.error
 
     def _settle(self) -> None:
-        self._runner.gate.wait_quiescent(self.timeout)
+        self._runner.settle(self.timeout)
 
     @property
     def _gate(self) -> DebugGate:
@@ -169,8 +194,11 @@ class Debugger:
 
     @property
     def status(self) -> str:
+        """The run's status; a run held without threads says "running", as with them."""
         run = self.run
-        return "starting" if run is None else run.status
+        if run is None:
+            return "starting"
+        return "running" if run.status == "held" else run.status
 
     @property
     def result(self) -> Any:
@@ -213,7 +241,7 @@ class Debugger:
                     "stop": stop.kind if stop is not None else None,
                     "task": task if status != DONE else None,
                     "next_task": stop.task_id if stop is not None and stop.kind == "before" else None,
-                    "queue": rec.queued,
+                    "queue": gate.queued(rec),
                     "ran": list(rec.tasks_run),
                     "cancelled": bool(ctx is not None and ctx.cancelled),
                     "_order": rec.order_key,
@@ -445,6 +473,29 @@ class Debugger:
         parts = [f"<p>{html.escape(repr(self))}</p>", self.state()._repr_html_()]
         parts.extend(p._repr_html_() for p in self.pending_merges())
         return "".join(parts)
+
+
+def _refuse_without_threads(workflow: WorkflowContext, options: dict[str, Any]) -> None:
+    """What a debugged run can't do on the calling thread alone, refused before it starts."""
+    name = workflow.name
+    if options.get("ready_parallel"):
+        raise needs_threads(
+            f"the step debugger of workflow {name!r} with ready_parallel=True",
+            "ready tasks run at once on the worker pool; debug it without ready_parallel",
+        )
+    if options.get("live"):
+        raise needs_threads(
+            f"the live view of the step debugger of workflow {name!r}",
+            "it draws from a thread of its own while the run goes on; look with dbg.state(), "
+            "or show DebuggerWidget(dbg)",
+        )
+    asynchronous = [node_id for node_id, node in workflow.graph.nodes.items() if getattr(node, "is_async", False)]
+    if asynchronous:
+        raise needs_threads(
+            f"the step debugger of workflow {name!r} (async task{'s' if len(asynchronous) > 1 else ''} "
+            f"{', '.join(map(repr, asynchronous))})",
+            "a held run can't wait for a coroutine on this thread; debug it on threads, where they can start",
+        )
 
 
 def _ids(value: Any) -> tuple[str, ...]:

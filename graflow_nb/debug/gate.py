@@ -257,6 +257,10 @@ class DebugGate(Gate):
     def held_tasks(self) -> dict[str, str]:
         return {s.task_id: s.session_id for s in self.held() if s.kind == "before"}
 
+    def queued(self, record: SessionRecord) -> list[str]:
+        """What the session will run after the task it is at, in order."""
+        return record.queued
+
     def statuses(self) -> dict[str, str]:
         """Every session's status now: held, running, waiting, pending or done."""
         with self._cond:

@@ -47,6 +47,11 @@ COMMANDS = ("show", "run", "sessions", "tasks", "events", "step", "resume", "ali
 BODY_NAMES = {"task": task, "parallel": parallel, "chain": chain}
 
 
+def _step_options(args: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The debugger's options: ``--no-threads`` steps the run on the kernel's thread."""
+    return {**options, "threads": False} if args.no_threads else options
+
+
 def _run_options(args: Any) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if args.session_id is not None:
@@ -96,6 +101,10 @@ class GraflowMagics(Magics):
     @magic_arguments.argument(
         "--step", action="store_true", help="open the step debugger instead of running (from --run START if given)"
     )
+    @magic_arguments.argument(
+        "--no-threads", action="store_true",
+        help="with --step: step the run on this thread, starting none (members one after another)",
+    )
     @magic_arguments.argument("--session-id", metavar="ID", help="the run's root session id (stable ids, stable outputs)")
     @magic_arguments.argument("--max-workers", metavar="N", type=int, help="the run's thread cap")
     @magic_arguments.argument("--policy", metavar="P", help="policy for groups that set none (strict, best_effort, ...)")
@@ -122,6 +131,8 @@ class GraflowMagics(Magics):
         name = args.name
         if not name.isidentifier() or keyword.iskeyword(name):
             raise UsageError(f"%%graflow NAME: {name!r} is not a valid Python name (the cell binds the workflow to it)")
+        if args.no_threads and not args.step:
+            raise UsageError("--no-threads goes with --step (it steps the run on this thread)")
         options = _run_options(args)
         wf = workflow(name)
         self.shell.user_ns[name] = wf
@@ -130,7 +141,7 @@ class GraflowMagics(Magics):
         filename = self._run_body(wf, line, cell)
         if args.step:
             start = None if args.run in (None, AUTO_START) else args.run
-            display(self._open_debugger(wf, start, options, filename))
+            display(self._open_debugger(wf, start, _step_options(args, options), filename))
             return
         if args.background and args.run is None:
             raise UsageError("--background starts a run: add --run [START]")
@@ -205,6 +216,8 @@ class GraflowMagics(Magics):
     @magic_arguments.argument("--background", action="store_true", help="run: start it and end the cell at once; "
                               "the handle is bound to NAME_run")
     @magic_arguments.argument("--no-render", action="store_true", help="run / sessions: no drawing")
+    @magic_arguments.argument("--no-threads", action="store_true", help="step: step the run on this thread, "
+                              "starting none (members one after another)")
     @line_magic("graflow")
     def graflow_line(self, line: str) -> Any:
         """Show, run, inspect or step a workflow built earlier.
@@ -225,6 +238,8 @@ class GraflowMagics(Magics):
         __tracebackhide__ = True
         args = magic_arguments.parse_argstring(self.graflow_line, line)
         command = args.command
+        if args.no_threads and command != "step":
+            raise UsageError(f"--no-threads goes with step, not {command}")
         if command == "alias":
             if args.name is not None:
                 raise UsageError("%graflow alias takes no workflow name")
@@ -252,7 +267,8 @@ class GraflowMagics(Magics):
         if args.background:
             raise UsageError(f"--background goes with run, not {command}")
         if command == "step":
-            return self._open_debugger(wf, args.start, _run_options(args), self._cache(f"# %graflow {line}\n"))
+            options = _step_options(args, _run_options(args))
+            return self._open_debugger(wf, args.start, options, self._cache(f"# %graflow {line}\n"))
         run = wf.last_run
         if run is None:
             raise UsageError(f"workflow {wf.name!r} has not run yet: %graflow run {self.last_name}")

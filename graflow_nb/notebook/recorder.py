@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.events import Event, EventKind
+from ..observe.attached import attach_once
 
 
 class LatestRunEvents:
@@ -44,9 +45,4 @@ class LatestRunEvents:
 
 def recorder_for(workflow: Any) -> LatestRunEvents:
     """The workflow's recorder, attached on first use."""
-    for observer in workflow.observers:
-        if isinstance(observer, LatestRunEvents):
-            return observer
-    recorder = LatestRunEvents()
-    workflow.observers.append(recorder)
-    return recorder
+    return attach_once(workflow, LatestRunEvents)

@@ -163,7 +163,8 @@ def placeholder(workflow_name: str, run: Run | None = None, final: bool = True) 
     if run is None:
         state = "the final picture follows when the run ends"
     else:
-        state = f"the run ended ({run.status})" + ("; its final picture is below" if final else "")
+        ended = "the run paused for input" if run.status == "paused" else f"the run ended ({run.status})"
+        state = ended + ("; its final picture is below" if final else "")
     note = f"live view of workflow {workflow_name!r}: {state}"
     return {"text/plain": note, "text/html": f'<div class="graflow-live"><em>{escape(note)}</em></div>'}
 

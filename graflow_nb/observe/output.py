@@ -26,6 +26,7 @@ from typing import Any
 
 from ..core.events import Event, EventKind
 from ..core.model.scope import running_session
+from .attached import attach_once, attached
 
 MAX_CHARS = 100_000  # kept per attempt; the rest is counted, not kept
 
@@ -162,17 +163,9 @@ class OutputCapture:
 def capture_output(workflow: Any) -> OutputCapture:
     """Keep what each attempt of ``workflow``'s later runs prints and logs (once: a
     second call returns the same capture); a ``GraphView`` of the workflow finds it."""
-    for observer in workflow.observers:
-        if isinstance(observer, OutputCapture):
-            return observer
-    capture = OutputCapture()
-    workflow.observers.append(capture)
-    return capture
+    return attach_once(workflow, OutputCapture)
 
 
 def capture_of(workflow: Any) -> OutputCapture | None:
     """The ``OutputCapture`` listening to ``workflow``'s runs, if any."""
-    for observer in getattr(workflow, "observers", ()):
-        if isinstance(observer, OutputCapture):
-            return observer
-    return None
+    return attached(workflow, OutputCapture)

@@ -61,6 +61,7 @@ SAMPLES: dict[str, tuple[tuple, dict]] = {
     ),
     "graflow_nb.core.errors.MapItemsError": (("map 'm' over 'x': got 3 (int)",), {}),
     "graflow_nb.core.errors.SessionPaused": (("S", ["S_a"]), {}),
+    "graflow_nb.core.errors.SessionHeld": (("S_a",), {}),
     "graflow_nb.core.errors.AwaitParked": (("S_a",), {}),
     "graflow_nb.core.runtime.loop_driven.GroupParked": (("S", None), {}),
     "graflow_nb.core.errors.PauseRequested": (("S_a/a/1",), {}),

@@ -291,6 +291,7 @@ def test_resuming_a_paused_run_redraws_the_note_and_the_final_picture(shell):
     run = wf.last_run
     first, closing, final = shell.display_pub.outputs
     assert closing["data"] == placeholder("asking", run) and run.status == "paused"
+    assert closing["data"]["text/plain"] == "live view of workflow 'asking': the run paused for input; its final picture is below"
     assert final["data"]["text/plain"].startswith("asking: run Q paused, 0/2 tasks done")
     assert run.resume("Q", True) == "shipped"
     assert redraw_final(run) is True

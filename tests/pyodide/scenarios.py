@@ -379,3 +379,53 @@ async def async_question_and_aresume() -> dict[str, Any]:
     result = await wf.aresume("S_a", True)
     return {"status": paused.status, "pending": pending, "result": result, "asked": asked,
             "sessions": session_states(wf.last_run)}
+
+
+# -- the step debugger, which holds the run by unwinding it here (graflow_nb.debug.unwinding)
+@scenario
+def step_debugger() -> dict[str, Any]:
+    order: list[str] = []
+    with workflow("debugged") as wf:
+
+        @task(inject_context=True)
+        def fetch(ctx):
+            order.append(f"fetch@{ctx.session_id}")
+            ctx.get_channel().set("rows", 3)
+            return 3
+
+        @task(inject_context=True)
+        def a(ctx, fetch):
+            order.append(f"a@{ctx.session_id}")
+            return ctx.request_approval("double it?") and fetch * 2
+
+        @task(inject_context=True)
+        def b(ctx, fetch):
+            order.append(f"b@{ctx.session_id}")
+            return fetch + 1
+
+        @task
+        def store(a, b):
+            order.append("store")
+            return a + b
+
+        fetch >> (a | b) >> store
+    dbg = wf.debug("fetch", session_id="S", halt_at_merge=True)
+    steps = [str(dbg.step()), str(dbg.step()), str(dbg.step("S_b"))]
+    state = [[s["session_id"], s["status"], s["stop"], s["task"]] for s in dbg.state()]
+    b_changes = sorted(dbg.changes("S_b"))
+    asked = str(dbg.step("S_a"))  # a asks: its branch pauses, nothing is held any more
+    paused = dbg.run_to_end()
+    pending = [[p.session_id, p.prompt] for p in paused.pending]
+    result = wf.resume({"S_a": True})
+    again = wf.debug("fetch", session_id="R", halt_before="b")
+    halt = str(again.continue_())  # a asks and pauses; b is held at its breakpoint
+    old = again.run
+    again.restart()
+    after_restart = [[s["session_id"], s["status"], s["task"]] for s in again.state()]
+    again.close()
+    return {
+        "threads": dbg.threads, "steps": steps, "state": state, "b_changes": b_changes, "asked": asked,
+        "paused": paused.status, "pending": pending, "result": result, "order": order,
+        "history": [list(h[:2]) for h in dbg.history], "halt": halt, "after_restart": after_restart,
+        "old_run": [old.status, session_states(old)],
+    }

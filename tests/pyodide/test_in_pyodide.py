@@ -29,8 +29,8 @@ pytestmark = pytest.mark.slow
 
 # scenarios.py's, each run in a fresh Pyodide (about 5 s each).
 SCENARIOS = ("platform", "diamond", "nested_and_dynamic", "policies", "merges", "human_input", "checkpoint",
-             "timeout_needs_threads", "async_fan_out_overlaps", "async_cancel", "async_execute_points_to_aexecute",
-             "async_question_and_aresume")
+             "timeout_needs_threads", "step_debugger", "async_fan_out_overlaps", "async_cancel",
+             "async_execute_points_to_aexecute", "async_question_and_aresume")
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +154,23 @@ def test_an_async_question_pauses_on_the_pages_loop_and_aresume_finishes_the_run
         "status": "paused", "pending": [["S_a", "Ship it?"]], "result": [True, "rb"], "asked": ["a", "b", "a"],
         "sessions": {"S": "closed", "S_a": "merged", "S_b": "merged"},
     }
+
+
+def test_the_step_debugger_steps_a_diamond_with_a_question_and_restarts(observed):
+    report = seen(observed, "step_debugger")
+    assert report["threads"] is False  # chosen by itself: threads can't start here
+    assert report["steps"] == [
+        "S: ran fetch; now held before ParallelGroup_1",
+        "S: forked S_a, S_b; now waiting for S_a, S_b",
+        "S_b: ran b; now finished, not merged yet",
+    ]
+    assert report["state"] == [["S", "waiting", None, "ParallelGroup_1"], ["S_a", "held", "before", "a"], ["S_b", "done", None, None]]
+    assert report["b_changes"] == ["b.__result__"]
+    assert report["asked"].startswith("S_a: started a; now the run ended (paused")
+    assert (report["paused"], report["pending"]) == ("paused", [["S_a", "double it?"]])
+    assert report["result"] == 10  # 3 * 2 + 3 + 1, resumed without the debugger
+    assert report["order"] == ["fetch@S", "b@S_b", "a@S_a", "a@S_a", "store", "fetch@R", "a@R_a"]
+    assert report["history"] == [["S", "fetch"], ["S_b", "b"]]
+    assert report["halt"] == "R_b held before b (breakpoint)"
+    assert report["old_run"] == ["cancelled", {"R": "cancelled", "R_a": "paused", "R_b": "cancelled"}]
+    assert report["after_restart"] == [["R", "held", "fetch"]]

@@ -3,29 +3,36 @@ does; the task that asked for input is never replayed."""
 
 from __future__ import annotations
 
+PAUSING = """
+with workflow(NAME) as wf:
+    @task
+    def prepare():
+        ran.RUNS["prepare"] += 1
+        return 2
+
+    @task(inject_context=True)
+    def ask(ctx, prepare):
+        ran.RUNS["ask"] += 1
+        return prepare if ctx.request_approval("go?") else 0
+
+    @task
+    def tail(ask):
+        ran.RUNS["tail"] += 1
+        return ask * 10
+
+    _ = prepare >> ask >> tail
+"""
+
 
 def test_a_task_that_asks_for_input_is_not_cached(nb, runs):
-    cell = """
-    with workflow(NAME) as wf:
-        @task
-        def prepare():
-            ran.RUNS["prepare"] += 1
-            return 2
-
-        @task(inject_context=True)
-        def ask(ctx, prepare):
-            ran.RUNS["ask"] += 1
-            return prepare if ctx.request_approval("go?") else 0
-
-        _ = prepare >> ask
-    """
     for run_id in ("H1", "H2"):
-        nb(cell)
+        nb(PAUSING)
         paused = nb(f"wf.execute(session_id='{run_id}', cache=True)")
         assert type(paused).__name__ == "PausedRun"
-        assert nb("wf.resume({key: True for key in wf.last_run.pending})") == 2
-    assert runs == {"prepare": 1, "ask": 4}  # ask: asked, then answered, in each run
+        assert nb("wf.resume({key: True for key in wf.last_run.pending})") == 20
+    assert runs == {"prepare": 1, "ask": 4, "tail": 1}  # ask: asked, then answered, in each run
     assert nb("wf.last_run.why('ask')") == "nothing cached for ask yet; not cached: it asked for human input"
+    assert nb("wf.last_run.why('tail')") == "cached from run H1"  # ask answered as before: its result is equal
 
 
 def test_a_failed_cached_run_resumes_from_its_checkpoint(nb, runs, tmp_path):
@@ -65,25 +72,6 @@ def test_a_failed_cached_run_resumes_from_its_checkpoint(nb, runs, tmp_path):
     assert nb("wf.last_run.why('fragile')") == "cached from run C1"
 
 
-PAUSING = """
-with workflow(NAME) as wf:
-    @task
-    def prepare():
-        ran.RUNS["prepare"] += 1
-        return 2
-
-    @task(inject_context=True)
-    def ask(ctx, prepare):
-        ran.RUNS["ask"] += 1
-        return prepare if ctx.request_approval("go?") else 0
-
-    @task
-    def tail(ask):
-        ran.RUNS["tail"] += 1
-        return ask * 10
-
-    _ = prepare >> ask >> tail
-"""
 
 
 def _pause_and_resume_from_file(nb, run_id, **resume):

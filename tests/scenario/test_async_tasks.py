@@ -274,13 +274,17 @@ def test_a_sibling_failure_with_fail_fast_cancels_the_async_member_which_ends_ca
 
         _ = src >> (slow | boom).with_execution(fail_fast=True)
     started = time.monotonic()
-    with pytest.raises(ParallelGroupError):
-        wf.execute("src")
+    with pytest.raises(ParallelGroupError) as raised:
+        wf.execute("src", session_id="F")
     assert time.monotonic() - started < 3
     assert finished == ["slow"]
     assert statuses(wf)["slow"] == ["cancelled"]
-    run = wf.last_run
-    assert run.sessions[f"{run.root_session_id}_slow"].state == "cancelled"
+    # It says the member was cancelled at an await, not that it never ran.
+    message = str(raised.value)
+    assert "not run" not in message
+    assert message.endswith("; cancelled at an await: slow")
+    slow_session = wf.last_run.sessions["F_slow"]
+    assert (slow_session.state, slow_session.dequeued, slow_session.tasks_run) == ("cancelled", 1, ["slow"])
 
 
 def test_a_group_timeout_cancels_async_members_instead_of_abandoning_them():

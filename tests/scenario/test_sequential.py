@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 import pytest
 from instruments import Calls
@@ -219,8 +220,33 @@ def test_without_threads_a_group_timeout_fails_with_one_error_naming_the_group(n
     assert all(r.state == "cancelled" for sid, r in wf.last_run.sessions.items() if sid != "S")
 
 
-def test_without_threads_the_step_debugger_says_it_needs_threads(no_threads):
+def test_without_threads_the_step_debugger_steps_the_run_on_this_thread(no_threads):
     with workflow("dbg") as wf:
         task("a")(lambda: 1)
-    with pytest.raises(ConfigError, match="the step debugger of workflow 'dbg' needs a thread of its own"):
-        Debugger(wf)
+    dbg = Debugger(wf, session_id="S")
+    assert not dbg.threads and dbg.held() == ["S"]
+    assert dbg.step().ran == ("a",) and dbg.result == 1
+
+
+def test_without_threads_a_question_with_a_timeout_does_not_wait_for_an_answer_nobody_can_give(no_threads):
+    """No other thread could answer while the asking task waited: the timeout runs out
+    at once, the question takes its default, or pauses its session for resume()."""
+    with workflow("asks") as wf:
+        @task(inject_context=True)
+        def with_default(ctx):
+            return ctx.request_text_input("colour?", timeout=30, default="blue")
+
+        @task(inject_context=True)
+        def without(ctx):
+            return ctx.request_text_input("size?", timeout=30)
+
+        @task
+        def both(with_default, without):
+            return f"{with_default} {without}"
+
+        (with_default | without) >> both
+    started = time.monotonic()
+    paused = wf.execute(session_id="S")
+    assert time.monotonic() - started < 5  # not the 30 s of either timeout
+    assert [(p.session_id, p.prompt, p.timed_out) for p in paused.pending] == [("S_without", "size?", True)]
+    assert paused.resume({"S_without": "large"}) == "blue large"

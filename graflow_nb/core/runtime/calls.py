@@ -96,7 +96,9 @@ def group(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContex
     waiting = ctx.awaiting
     if waiting is not None and waiting.record is record:
         ctx.awaiting = None
-        return _group_parking(driver, ctx, task, task_ctx, record, waiting.group_run)
+        if isinstance(waiting, GroupAwait):
+            return _group_parking(driver, ctx, task, task_ctx, record, waiting.group_run)
+        # Else a HeldAttempt: the attempt a held session below it left open goes on (core.runtime.gate).
     parkable = ctx.parkable
     if parkable and task.backend == "direct":
         ctx.parkable = False
@@ -185,7 +187,7 @@ def timed_attempt(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecuti
     context refuses control calls once abandoned.  How many abandoned attempts may be
     alive at once is bounded (``core.timed``).
     """
-    if not threads_available():
+    if not ctx.run.threads:
         raise needs_threads(
             f"task {task.task_id!r} (timeout={task.timeout:g}s) in session {ctx.session_id!r}",
             "a timed attempt waits beside it on a thread; drop the timeout to run it here",

@@ -32,6 +32,7 @@ from ..errors import (
     PauseRequested,
     RetryLimitExceededError,
     RunInterrupted,
+    SessionHeld,
     SessionPaused,
     StepLimitExceededError,
     annotate,
@@ -44,12 +45,12 @@ from ..model import scope
 from ..model.task import TaskWrapper
 from . import calls as _calls
 from .executors.pool import WorkerPool
+from .gate import HeldAttempt
 from .groups.ready import ReadyScheduler
 from .interrupt import STOP_GRACE_SECONDS, RunningTask, TaskThreads, stop_tasks
 from .loop import LENT_LOOP, running_loop_here
 from .run import PausedRun, TaskRun
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
-from .threadless import threads_available
 
 _now = time.time
 _current_thread = threading.current_thread
@@ -135,7 +136,7 @@ class WorkflowEngine:
         if lent is not None and lent.run is None:
             lent.run = context.run
             context.run.lent_loop = lent
-        if running_loop_here() and threads_available():  # Pyodide: its loop is the only thread
+        if running_loop_here() and context.run.threads:  # Pyodide: its loop is the only thread
             return self._root_off_loop(context)
         return self._root_here(context)
 
@@ -182,8 +183,8 @@ class WorkflowEngine:
         """The run starts (or resumes): its pool, its status, ``run_started``."""
         run = context.run
         # Where threads can't start (Pyodide) the run has no pool: groups run sequentially.
-        run.pool = WorkerPool(run.max_workers, name=f"graflow-{context.session_id}") if threads_available() else None
-        resuming = run.status == "paused"
+        run.pool = WorkerPool(run.max_workers, name=f"graflow-{context.session_id}") if run.threads else None
+        resuming = run.status in ("paused", "held")
         run.status = "running"
         if resuming:
             run.announced = True  # it started before (in this process, or before its checkpoint)
@@ -192,13 +193,13 @@ class WorkflowEngine:
 
     @staticmethod
     def close_root(context: Session) -> None:
-        """The run ended or paused: let go of its pool and loop, ``run_finished``."""
+        """The run ended, paused or is held: let go of its pool and loop, ``run_finished``."""
         run = context.run
         if run.pool is not None:
             run.pool.shutdown()
         run.close_loop()
         run.ended = time.time()
-        if run.bus.active and run.status != "paused":
+        if run.bus.active and run.status not in ("paused", "held"):
             run.bus.emit(EventKind.RUN_FINISHED, context.session_id, status=run.status)
 
     def run_root(self, context: Session) -> Any:
@@ -212,6 +213,9 @@ class WorkflowEngine:
                 result = self._session(context)
         except AwaitParked:
             raise
+        except SessionHeld:
+            run.status = "held"  # a debugger without threads holds sessions: it resumes the run
+            return None
         except SessionPaused:
             if not run.cancel_event.is_set():
                 run.status = "paused"
@@ -267,8 +271,12 @@ class WorkflowEngine:
         scope_token = scope.enter(ctx)
         try:
             result = ReadyScheduler(self, ctx).run() if ctx.run.ready_parallel else self._loop(ctx)
+            if ctx.run.gate is not None:
+                ctx.run.call_gate("before_end", ctx)
         except AwaitParked:
             raise  # the session goes on from its async task when that ends (core.runtime.loop)
+        except SessionHeld:
+            raise  # held by a debugger without threads: it stays open (core.runtime.gate)
         except SessionPaused:
             ctx.pause()
             raise
@@ -324,7 +332,11 @@ class WorkflowEngine:
                     raise SessionPaused(ctx.session_id, [ctx.session_id])
                 ctx.reopen()
             if run.gate is not None:
-                run.call_gate("before_task", ctx, task)
+                try:
+                    run.call_gate("before_task", ctx, task)
+                except SessionHeld:
+                    queue.push_front(task)  # held before it: it runs when the session is let go
+                    raise
                 if ctx.cancelled:
                     queue.push_front(task)
                     task = None
@@ -457,6 +469,14 @@ class WorkflowEngine:
                 else:
                     assert call is not None
                     result = call(self, ctx, task, task_ctx, record)
+            except SessionHeld:
+                # A session below this group node is held (core.runtime.gate): the attempt
+                # stays open and goes on, counted once, when the run resumes.
+                ctx.awaiting = HeldAttempt(task_ctx, record)
+                ctx.cycle_counts[task.base_id or task_id] -= 1
+                ctx.steps -= 1
+                run.give_back_step()
+                raise
             except (PauseRequested, SessionPaused):
                 record.end = time.time()
                 record.status = "paused"

@@ -18,6 +18,9 @@ decides, by what the task passes:
   that catches it (graflow's way to fall back) goes on, and the question is withdrawn.
   The same holds for any pause a task catches and swallows.  With ``default=...`` as well it takes the default instead of pausing
   (``default`` without ``timeout`` waits graflow's 180 s).
+- In a run without threads (Pyodide, the step debugger's ``threads=False``) no other
+  thread could answer while the task waits, so a ``timeout`` runs out at once: the
+  question takes its ``default``, or pauses the session as above.
 """
 
 from __future__ import annotations
@@ -208,6 +211,8 @@ def request_feedback(
             run.call_hook(handler, "on_request_created", request_of(question))
         if timeout is None and default is not MISSING:
             timeout = GRAFLOW_FEEDBACK_TIMEOUT
+        if timeout is not None and not run.threads:
+            timeout = 0.0  # no other thread could answer while this one waits: don't wait
         value = MISSING if timeout is None else run.wait_for_answer(key, timeout, MISSING)
         if value is MISSING and timeout is not None and handler is not None:
             run.call_hook(handler, "on_request_timeout", request_of(question))

@@ -10,7 +10,8 @@ State, as dask/local.py would list it:
     task_runs: [TaskRun]                    one per attempt of a task, in start order
     steps:     int                          tasks dequeued so far, across all sessions
                                             (the shared max_steps budget)
-    status:    running | paused | succeeded | failed | cancelled
+    status:    running | paused | held | succeeded | failed | cancelled
+               (held: a step debugger without threads holds sessions; core.runtime.gate)
     stop_error: the first error that ends the whole run (a BaseException such as
                 SystemExit or KeyboardInterrupt, or a workflow cancel), from any
                 session; every session stops at its next task boundary
@@ -58,11 +59,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import hooks
-from ..errors import ConfigError, GraflowWorkflowCanceledError, stop_status
+from ..errors import ConfigError, GraflowWorkflowCanceledError, SessionHeld, stop_status
 from ..events import EventBus, EventKind
 from ..user_frames import for_caller
 from .interrupt import TaskThreads
 from .loop import LentLoop, RunLoop
+from .threadless import threads_available
 
 if TYPE_CHECKING:
     from .queue import InMemoryTaskQueue
@@ -359,9 +361,25 @@ class Run:
         if loop is not None:
             loop.close()
 
+    @property
+    def threads(self) -> bool:
+        """Whether this run may start threads: not where none can start (Pyodide), nor
+        under a gate that holds sessions by unwinding them (``core.runtime.gate``)."""
+        gate = self.gate
+        return threads_available() and (gate is None or gate.threads)
+
     def call_gate(self, hook: str, *args: Any) -> None:
-        """Call the gate's ``hook`` (see ``call_hook``)."""
-        self.call_hook(self.gate, hook, *args)
+        """Call the gate's ``hook`` (see ``call_hook``); a ``SessionHeld`` it raises is
+        how it holds a session without a thread, and goes up to the engine."""
+        gate = self.gate
+        if self.bus.reported(gate):
+            return
+        try:
+            getattr(gate, hook)(*args)
+        except SessionHeld:
+            raise
+        except BaseException as error:
+            self.bus.report(gate, hook, error)
 
     def call_hook(self, owner: Any, hook: str, *args: Any, **kwargs: Any) -> None:
         """Call ``owner.<hook>`` (a gate, a tracer); one that raised once is reported and

@@ -4,8 +4,10 @@ Pyodide (JupyterLite, Python compiled to WebAssembly) has no threads: every
 ``Thread.start()`` raises "can't start new thread".  There a run starts none: groups
 run on the sequential executor (``executors/sequential.py``), no worker pool is made,
 the live view draws at task boundaries on the run's own thread, and what cannot work
-without a thread of its own (a task's or group's ``timeout``, the step debugger, a
-cell run in the background) says so in one ``ConfigError`` naming what asked for it.
+without a thread of its own (a task's or group's ``timeout``, a cell run in the
+background) says so in one ``ConfigError`` naming what asked for it.  The step
+debugger holds sessions by unwinding them instead (``core.runtime.gate``); a run under
+it starts no thread on any machine (``Run.threads``: ``wf.debug(threads=False)``).
 
 ``threads_available`` is read when a run starts (and by the notebook layer when it
 would start a thread), not at import: a test sets ``sys.platform`` to "emscripten" to
@@ -29,5 +31,7 @@ def threads_available(platform: str | None = None) -> bool:
 
 def needs_threads(what: str, instead: str) -> ConfigError:
     """The error for ``what`` (naming its task or group), which needs a thread this
-    Python can't start; ``instead`` says what to do."""
+    Python can't start, or this run may not (``Run.threads``); ``instead`` says what to do."""
+    if threads_available():
+        return ConfigError(f"{what} needs a thread of its own, and this run starts none (threads=False): {instead}")
     return ConfigError(f"{what} needs a thread of its own, and this Python ({sys.platform}) can't start threads: {instead}")

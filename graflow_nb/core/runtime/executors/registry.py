@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigError
-from ..threadless import threads_available
 from .base import BranchExecutor
 from .sequential import SequentialExecutor
 from .threads import ThreadExecutor
@@ -26,9 +25,10 @@ def executor_for(group: ParallelGroup, run: Run) -> BranchExecutor:
 
     A group that chose no backend follows the run's (``execute(executor=client)``);
     inside a branch that already runs on a Dask worker, and under the step debugger
-    (which holds sessions of this process), every group runs on threads here.  Where
-    threads can't be started (Pyodide), every group runs sequentially."""
-    if group.backend == "sequential" or not threads_available():
+    (which holds sessions of this process), every group runs on threads here.  In a
+    run that starts no thread (Pyodide, or a step debugger asked for none:
+    ``Run.threads``), every group runs sequentially."""
+    if group.backend == "sequential" or not run.threads:
         return SequentialExecutor()
     backend = group.backend if group.backend_chosen or run.executor is None else "dask"
     if backend == "dask" and run.remote_worker is None and run.gate is None:

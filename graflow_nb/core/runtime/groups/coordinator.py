@@ -15,7 +15,9 @@ A member that asks for human input pauses its branch (``SessionPaused``).  Its
 siblings run on to the barrier; then the whole ``GroupRun`` is parked on the parent
 context and the pause travels up to the run.  ``resume`` re-enters the same group
 node, finds the parked ``GroupRun`` and runs only the paused branches that now have
-answers, from where they stopped.
+answers, from where they stopped.  A step debugger without threads holds a branch the
+same way (``SessionHeld``, ``core.runtime.gate``): the group parks, and a resume runs
+the branches the debugger let go; a merge it holds parks the group before the merge.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ...errors import (
     AwaitParked,
     GraflowWorkflowCanceledError,
     GroupTimeoutError,
+    SessionHeld,
     SessionPaused,
     StepLimitExceededError,
     ends_run,
@@ -68,10 +71,20 @@ def execute_group(group: ParallelGroup, parent: Session, engine: Driver, waiting
         return None
     else:
         state = _started(group, parent, engine)
-    if state.paused() and not state.stop_event.is_set() and not state.already_failed():
+    paused = state.paused_branches()
+    # A held branch (paused, yet open: not asking) waits to be let go even once the group
+    # stops, as a held thread would, and then sees the stop; the parent stays open.
+    held = any(b.record.state == "open" for b in paused)
+    if held or paused and not state.stop_event.is_set() and not state.already_failed():
         parent.own("parked_groups")[group.task_id] = state
-        raise SessionPaused(parent.session_id, [b.session_id for b in state.paused_branches()])
-    state.finish()
+        if held:
+            raise SessionHeld(parent.session_id)
+        raise SessionPaused(parent.session_id, [b.session_id for b in paused])
+    try:
+        state.finish()
+    except SessionHeld:
+        parent.own("parked_groups")[group.task_id] = state  # held before its merge
+        raise
     if group.is_map:
         return mapping.collect(state.members, state.branches, state._succeeded(), state.keys)
     return None
@@ -315,9 +328,13 @@ class GroupRun:
         self._fail(error)
 
     def resumable(self) -> list[int]:
-        """Paused branches that now have an answer somewhere below them, and members
-        without an outcome (a failed group restored from a checkpoint runs those again)."""
+        """Paused branches that now have an answer somewhere below them (or a session
+        a debugger let go: ``Gate.released_sessions``), and members without an outcome
+        (a failed group restored from a checkpoint runs those again)."""
         answered = self.run.answered_sessions()
+        gate = self.run.gate
+        if gate is not None:
+            answered = [*answered, *gate.released_sessions()]
         return [
             i
             for i, outcome in enumerate(self.outcomes)
