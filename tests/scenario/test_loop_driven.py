@@ -494,3 +494,27 @@ def test_a_groups_timeout_cancels_its_awaiting_members_and_names_them(no_threads
     assert "after" not in statuses
     assert run.sessions["S_slow"].state == "cancelled" and run.status == "failed"
     assert no_threads == []
+
+
+def test_branches_merge_in_declaration_order_whichever_await_ends_first(no_threads):
+    ended: list[str] = []
+    with workflow("merge_order") as wf:
+
+        def writer(name, seconds):
+            @task(name, inject_context=True)
+            async def body(ctx):
+                ctx.get_channel().set("winner", f"{name} before")
+                await asyncio.sleep(seconds)
+                ctx.get_channel().set("winner", name)
+                ended.append(name)
+
+            return body
+
+        @task(inject_context=True)
+        def read(ctx):
+            return ctx.get_channel().get("winner")
+
+        parallel(writer("first", 0.1), writer("second", 0.01)).with_execution(merge="overwrite") >> read
+    assert asyncio.run(wf.aexecute()) == "second"  # declared last, so merged last
+    assert ended == ["second", "first"]  # though it ended first
+    assert no_threads == []
