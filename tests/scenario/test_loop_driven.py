@@ -518,3 +518,30 @@ def test_branches_merge_in_declaration_order_whichever_await_ends_first(no_threa
     assert asyncio.run(wf.aexecute()) == "second"  # declared last, so merged last
     assert ended == ["second", "first"]  # though it ended first
     assert no_threads == []
+
+
+def test_aresume_where_threads_exist_continues_the_run_off_the_callers_loop():
+    """``aresume`` is ``resume`` for async code on any machine: here the run goes on on
+    a thread of its own, as under ``aexecute``, and its async tasks on the caller's loop."""
+    loops: list[asyncio.AbstractEventLoop] = []
+    with workflow("ask_threads") as wf:
+
+        @task(inject_context=True)
+        async def a(ctx):
+            loops.append(asyncio.get_running_loop())
+            return await ctx.arequest_approval("Ship it?")
+
+        @task(inject_context=True)
+        def store(ctx):
+            return ctx.get_result("a"), threading.current_thread().name
+
+        a >> store
+
+    async def ask_then_answer():
+        paused = await wf.aexecute(session_id="S")
+        return paused.status, await wf.aresume("S", True), asyncio.get_running_loop()
+
+    status, (answer, thread), caller_loop = asyncio.run(ask_then_answer())
+    assert status == "paused" and answer is True
+    assert thread != threading.main_thread().name  # the sync task ran off the caller's thread
+    assert loops == [caller_loop, caller_loop]  # both attempts of the async task on the caller's loop
