@@ -31,6 +31,7 @@ from typing import Any
 from ..data.channel import BranchChannel
 from ..data.merge import merge_branches
 from ..errors import AwaitParked, TaskTimeoutError
+from ..model.task import TaskWrapper
 from . import timed
 from .groups.base import Driver
 from .groups.coordinator import execute_group
@@ -39,6 +40,9 @@ from .recording import RecordingTaskContext, replay
 from .run import TaskRun
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
 from .threadless import needs_threads
+
+_WRAPPER_INVOKE = TaskWrapper.invoke
+_NOTHING_READ: dict[str, Any] = {}  # what a task called bare read: never written to
 
 
 def invoke(ctx: Session, task_ctx: TaskExecutionContext | None, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
@@ -193,6 +197,12 @@ def cached(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionConte
             else timed_attempt if task.timeout is not None else with_context)
     if not plan.record:
         return kind(driver, ctx, task, task_ctx, record)
+    if kind is with_context and task.takes_nothing and type(task).invoke is _WRAPPER_INVOKE:
+        # Called bare (as the engine calls a plain one): no context reaches it, so it
+        # reads, writes and asks nothing through one; there is nothing to write down.
+        result = with_context(driver, ctx, task, task_ctx, record)
+        cache.keep(plan, result, _NOTHING_READ, (), (), None)
+        return result
     recording = RecordingTaskContext(task_ctx)
     recording.pending = (plan, len(ctx.run.dynamic_tasks))
     try:
