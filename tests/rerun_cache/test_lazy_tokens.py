@@ -178,3 +178,51 @@ def test_a_cancelled_runs_entries_are_read_by_the_next_run(nb, runs):
     assert nb("wf.execute(session_id='K3', cache=True)") == "NORTH"
     assert runs == {"load": 1, "gate": 2}
     assert nb("wf.last_run.why('gate')") == "cached from run K2"
+
+
+PAUSED = """
+BASE = {base}
+with workflow(NAME) as wf:
+    @task
+    def base():
+        ran.RUNS["base"] += 1
+        return BASE
+
+    @task(inject_context=True)
+    def ask(ctx):
+        ran.RUNS["ask"] += 1
+        return ctx.request_approval("go?")
+
+    @task
+    def scaled(base):
+        ran.RUNS["scaled"] += 1
+        return base * 3
+
+    _ = base >> ask >> scaled
+"""
+
+
+def _pause_and_resume(nb, run_id, how):
+    if how == "in process":
+        paused = nb(f"wf.execute(session_id='{run_id}', cache=True)")
+        assert type(paused).__name__ == "PausedRun"
+        return nb("wf.resume({key: True for key in wf.last_run.pending})")
+    paused = nb(f"wf.execute(session_id='{run_id}', cache=True, checkpoint_dir=folder)")
+    assert type(paused).__name__ == "PausedRun"
+    return nb(f"wf.resume(folder / '{run_id}.pkl', answers={{key: True for key in wf.last_run.pending}})")
+
+
+@pytest.mark.parametrize("how", ["in process", "from its checkpoint"])
+def test_a_number_kept_before_a_pause_is_read_after_the_resume(nb, runs, tmp_path, how):
+    nb.ns["folder"] = tmp_path / "checkpoints"
+    nb(PAUSED.format(base=2))
+    assert _pause_and_resume(nb, "P1", how) == 6  # scaled reads base's number after the resume
+    assert _pause_and_resume(nb, "P2", how) == 6
+    assert runs == {"base": 1, "ask": 4, "scaled": 1}
+    assert nb("wf.last_run.why('scaled')") == "cached from run P1"
+    nb(PAUSED.format(base=5))
+    assert _pause_and_resume(nb, "P3", how) == 15
+    assert runs == {"base": 2, "ask": 6, "scaled": 2}
+    # Resumed from its file, the run did not see base return: it read base's value as an input.
+    changed = "upstream `base` re-ran and its result differs" if how == "in process" else "input `base.__result__` changed"
+    assert nb("wf.last_run.why('scaled')") == changed
