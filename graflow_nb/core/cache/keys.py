@@ -44,7 +44,7 @@ import types
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ..model.task import Executable, IterationTask, TaskWrapper
 from .fingerprint import DIGEST_SIZE, Unfingerprintable, fingerprint
@@ -122,12 +122,14 @@ class KeyMaker:
 
     def task_key(self, task: Executable) -> CodeKey:
         """``task``'s code key; ``Unfingerprintable`` says what can't be keyed."""
-        if not isinstance(task, TaskWrapper):
+        kind = type(task)
+        if kind is not TaskWrapper and not isinstance(task, TaskWrapper):  # an ABC's isinstance: slower
             raise Unfingerprintable(f"{type(task).__name__} is no function task")
+        task = cast(TaskWrapper, task)
         func_parts, func_digest = self._task_function_parts(task.func)
         task_id = task.task_id
-        how = (type(task), task.inject_context, task.inject_llm_client, task.inject_llm_agent, task.resolve_keyword_args)
-        plain = not task.bound_kwargs and not isinstance(task, IterationTask)
+        how = (kind, task.inject_context, task.inject_llm_client, task.inject_llm_agent, task.resolve_keyword_args)
+        plain = not task.bound_kwargs and (kind is TaskWrapper or not isinstance(task, IterationTask))
         if plain:
             known = _TASK_KEYS.get(id(task))
             if known is not None and known[0]() is task and known[1] == task_id and known[2] == func_digest \

@@ -91,8 +91,11 @@ class RunCache:
         self.keys = KeyMaker()
         self.decisions: dict[tuple[Any, ...], Decision] = {}
         self.latest: dict[str, Decision] = {}
-        self._tokens: dict[tuple[str, int], tuple[Any, bytes, str | None]] = {}
-        # Guards keys (its memo and recursion guard) and _tokens: branches plan at once.
+        # (key, id(value)) -> (value, token, producer); a token of None: the value can't
+        # change (``_immutable``), so its fingerprint is taken when something asks for it.
+        self._tokens: dict[tuple[str, int], tuple[Any, bytes | None, str | None]] = {}
+        # Guards keys (its memo and recursion guard) and _tokens' fingerprints: branches
+        # plan at once.
         self._lock = threading.RLock()
 
     # -- deciding ---------------------------------------------------------------------
@@ -182,13 +185,16 @@ class RunCache:
 
     # -- keeping ----------------------------------------------------------------------
     def keep(
-        self, plan: Plan, result: Any, reads: dict[str, Any], ops: list[Any], controls: list[Any], refusal: str | None,
+        self, plan: Plan, result: Any, reads: dict[str, Any], ops: Sequence[Any], controls: Sequence[Any],
+        refusal: str | None,
     ) -> None:
         """The task ran: keep what it did as an entry, unless ``refusal`` or something
         in it can't be keyed or pickled (the run's decision then says so)."""
         assert plan.code is not None
         run_id, task_id = self.run_id, plan.task_id
-        result_token = _content_token(result, plan, run_id, "result")
+        # A result that can't change is fingerprinted only if something asks (a reader, the next run).
+        fixed = _immutable(result)
+        result_token = None if fixed else _content_token(result, plan, run_id, "result")
         self._remember(plan.result_key, result, result_token, task_id)
         write_tokens: dict[str, bytes] = {}
         if ops:
@@ -210,7 +216,7 @@ class RunCache:
             return
         objects: list[Any] = []
         payload: bytes | tuple[Any, ...]
-        if not controls and _immutable(result) and (not ops or all(_immutable(args) for _, _, args in ops)):
+        if not controls and fixed and (not ops or all(_immutable(args) for _, _, args in ops)):
             payload = (result, tuple(ops), ())  # nothing in it can be changed in place: kept as it is
         else:
             encoded = [(name, _encode_control(name, args, objects)) for name, args in controls]
@@ -235,16 +241,19 @@ class RunCache:
             return _MISSING_TOKEN, None
         with self._lock:
             known = self._tokens.get((key, id(value)))
+            producer = None
             if known is not None and known[0] is value:
-                return known[1], known[2]
+                if known[1] is not None:
+                    return known[1], known[2]
+                producer = known[2]  # a value that can't change, its fingerprint not taken yet
             try:
                 token = fingerprint(value)
             except RecursionError:
                 raise Unfingerprintable(f"`{key}` is nested too deeply to read") from None
-            self._tokens[(key, id(value))] = (value, token, None)
-            return token, None
+            self._tokens[(key, id(value))] = (value, token, producer)
+            return token, producer
 
-    def _remember(self, key: str, value: Any, token: bytes, producer: str) -> None:
+    def _remember(self, key: str, value: Any, token: bytes | None, producer: str) -> None:
         self._tokens[(key, id(value))] = (value, token, producer)  # one store: atomic, no lock needed
 
     # -- another process's share (graflow_nb.distributed: a branch on a Dask worker) ---
@@ -257,7 +266,7 @@ class RunCache:
             for key, value in values.items():
                 seen = self._tokens.get((key, id(value)))
                 if seen is not None and seen[0] is value:
-                    known[key] = (seen[1], seen[2])
+                    known[key] = (seen[1], seen[2]) if seen[1] is not None else self._token(key, value)
         return known
 
     def adopt_tokens(self, values: dict[str, Any], tokens: dict[str, tuple[bytes, str | None]]) -> None:
@@ -304,7 +313,7 @@ def opted_out(task: Executable) -> str | None:
 
 def _opt_out(task: Executable) -> str | None:
     """Why ``task`` is never cached (None: it may be)."""
-    if not isinstance(task, TaskWrapper):
+    if type(task) is not TaskWrapper and not isinstance(task, TaskWrapper):  # an ABC's isinstance: slower
         return f"{type(task).__name__} is no function task"
     if task.cache is False:
         return "@task(cache=False)"

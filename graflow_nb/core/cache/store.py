@@ -44,7 +44,7 @@ class Entry:
     # tuple itself when nothing in it can be changed in place (None, numbers, strings,
     # bytes, tuples of those; no controls).  Controls name dynamic tasks by index into ``objects``.
     payload: bytes | tuple[Any, ...]
-    result_token: bytes
+    result_token: bytes | None  # None: the result can't change (payload kept as is); fingerprinted when asked
     write_tokens: dict[str, bytes]
     run_id: str
     objects: tuple[Any, ...] = field(default=(), compare=False)  # dynamic tasks it queued: in memory only

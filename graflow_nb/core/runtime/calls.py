@@ -31,6 +31,7 @@ from typing import Any, cast
 from ..data.channel import BranchChannel
 from ..data.merge import merge_branches
 from ..errors import AwaitParked, ConfigError, TaskStoppedError, TaskTimeoutError
+from ..model.task import TaskWrapper
 from . import timed
 from .groups.base import Driver
 from .groups.coordinator import execute_group
@@ -40,6 +41,9 @@ from .recording import RecordingTaskContext, replay
 from .run import TaskRun
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
 from .threadless import needs_threads, threads_available
+
+_WRAPPER_INVOKE = TaskWrapper.invoke
+_NOTHING_READ: dict[str, Any] = {}  # what a task called bare read: never written to
 
 
 def invoke(ctx: Session, task_ctx: TaskExecutionContext | None, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
@@ -235,6 +239,15 @@ def cached(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionConte
             else timed_attempt if task.timeout is not None else with_context)
     if not plan.record:
         return kind(driver, ctx, task, task_ctx, record)
+    if kind is with_context and task.takes_nothing and type(task).invoke is _WRAPPER_INVOKE:
+        # Called bare (as the engine calls a plain one): no context reaches it, so it
+        # reads, writes and asks nothing through one; there is nothing to write down.
+        # It can still build tasks (``@task`` or ``a >> b`` in its body): then it can't be replayed.
+        dynamic_before = len(ctx.run.dynamic_tasks)
+        result = with_context(driver, ctx, task, task_ctx, record)
+        refusal = "it built tasks while it ran" if _built_tasks(ctx, task, dynamic_before, 0) else None
+        cache.keep(plan, result, _NOTHING_READ, (), (), refusal)
+        return result
     recording = RecordingTaskContext(task_ctx)
     recording.pending = (plan, len(ctx.run.dynamic_tasks))
     try:
@@ -261,10 +274,14 @@ def _refusal(ctx: Session, recording: RecordingTaskContext, task: Any, dynamic_b
         return "it asked for a checkpoint"
     if recording.recorder.listed:
         return "it listed every channel key, so what it read can't be told"
-    if len(ctx.run.dynamic_tasks) == dynamic_before:
-        return None  # it queued no task made at run time
     made = sum(1 for name, _ in recording.controls if name in ("next_task", "next_iteration"))
+    return "it built tasks while it ran" if _built_tasks(ctx, task, dynamic_before, made) else None
+
+
+def _built_tasks(ctx: Session, task: Any, dynamic_before: int, queued: int) -> bool:
+    """``task`` made tasks at run time in its session beyond the ``queued`` its
+    controls (``next_task``, ``next_iteration``) account for: wiring in its body."""
+    if len(ctx.run.dynamic_tasks) == dynamic_before:
+        return False  # it queued no task made at run time
     added = ctx.run.dynamic_tasks[dynamic_before:]
-    if sum(1 for _, session, spawned_by in added if session == ctx.session_id and spawned_by == task.task_id) > made:
-        return "it built tasks while it ran"
-    return None
+    return sum(1 for _, session, spawned_by in added if session == ctx.session_id and spawned_by == task.task_id) > queued
