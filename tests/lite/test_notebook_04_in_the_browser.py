@@ -25,8 +25,9 @@ AFTER_STEP = "4821: ran fetch; now held before ParallelGroup_1"
 
 
 def press_step(page) -> dict:
-    """The DebuggerWidget's buttons as the page shows them, then what its status line says
-    once its **step** button has been pressed (the first one: the run's own, not a row's)."""
+    """The DebuggerWidget's buttons as the page shows them, then what it says once its
+    **step** button has been pressed (the first one: the run's own, not a row's) and its
+    picture shows ``fetch`` succeeded."""
     page.evaluate(f"() => {WIDGET_CELL}.node.scrollIntoView()")
     page.wait_for_function(f"() => {WIDGET_CELL}.node.querySelector('.jp-OutputArea button')", timeout=60_000)
     buttons = page.evaluate(
@@ -37,6 +38,12 @@ def press_step(page) -> dict:
     )
     step.as_element().click()
     page.wait_for_function(f"(said) => {WIDGET_CELL}.node.innerText.includes(said)", arg=AFTER_STEP, timeout=60_000)
+    # The picture follows: the fetch node, pending before, is drawn as succeeded.
+    page.wait_for_function(
+        f"() => [...{WIDGET_CELL}.node.querySelectorAll('svg g.node')]"
+        ".some(n => n.querySelector('title').textContent === 'fetch' && n.textContent.includes('succeeded'))",
+        timeout=60_000,
+    )
     return {"buttons": buttons, "after step": page.evaluate(f"() => {WIDGET_CELL}.node.innerText")}
 
 
@@ -106,7 +113,7 @@ def test_the_pictures_are_laid_out_in_the_browser(ran):
     assert "<svg" in svg and "transform_a" in svg
 
 
-def test_the_debugger_widget_shows_its_buttons_and_its_step_button_steps(ran):
+def test_the_debugger_widget_shows_its_buttons_and_its_step_button_steps_the_run_and_its_picture(ran):
     buttons = ran["looked"]["buttons"]
     assert buttons[:4] == ["step", "continue", "run to end", "restart"]
     assert AFTER_STEP in ran["looked"]["after step"]
