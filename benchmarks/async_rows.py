@@ -5,6 +5,9 @@
   run's own loop), beside ``asyncio.run`` of ``asyncio.gather`` over the same 10,000
   coroutines (the source and sink called around it), alternating in the same run.  Peak
   threads are sampled every 2 ms while the engine runs.
+- ``async-fanout-threadless-10000``: the same, run with ``asyncio.run(wf.aexecute(...))``
+  on the path taken where threads can't start (Pyodide: the run driven from the
+  awaiting coroutine on one thread, ``core.runtime.loop_driven``), beside the same floor.
 - ``async-chain-1000``: ``t0 >> ... >> t999``, each an ``async def`` returning at once,
   built and run with ``wf.execute`` and with ``asyncio.run(wf.aexecute(...))``, beside
   ``asyncio.run`` of 1,000 plain ``await``s in a row (each result kept under its task's
@@ -18,6 +21,7 @@ import functools
 import gc
 import operator
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -103,10 +107,30 @@ def _counts_once(run: Any, expected: int) -> bool:
     return run.status == "succeeded" and len(counts) == expected and set(counts.values()) == {1}
 
 
-def wl_async_fanout(repeats: int, width: int = ASYNC_WIDTH) -> dict[str, Any]:
-    """Engine and gather floor alternate (one untimed of each first), so drift hits both."""
+def _threadless_aexecute(wf: Any, *args: Any, **kwargs: Any) -> Any:
+    """``asyncio.run(wf.aexecute(...))`` on the path taken where threads can't start
+    (Pyodide): ``sys.platform`` reads "emscripten" while it runs, as the tests set it."""
+    real = sys.platform
+    sys.platform = "emscripten"
+    try:
+        return asyncio.run(wf.aexecute(*args, **kwargs))
+    finally:
+        sys.platform = real
+
+
+def wl_async_fanout_threadless(repeats: int, width: int = ASYNC_WIDTH) -> dict[str, Any]:
+    """``async-fanout-10000`` driven from ``await wf.aexecute()`` on one thread, as in
+    Pyodide (``core.runtime.loop_driven``), beside the same gather floor."""
+    return wl_async_fanout(repeats, width, run=lambda wf, *a, **k: _threadless_aexecute(wf, *a, **k))
+
+
+def wl_async_fanout(repeats: int, width: int = ASYNC_WIDTH, run: Callable[..., Any] | None = None) -> dict[str, Any]:
+    """Engine and gather floor alternate (one untimed of each first), so drift hits both.
+    ``run(wf, start, **options)`` runs the built workflow (default: ``wf.execute``)."""
     steps = {"max_steps": 2 * width + 10}
-    build_async_fanout(width).execute("source", session_id="W", **steps)
+    if run is None:
+        run = lambda wf, *a, **k: wf.execute(*a, **k)  # noqa: E731
+    run(build_async_fanout(width), "source", session_id="W", **steps)
     gather_floor(width)
     walls, builds, runs_only, floor_s, peaks, added, ok = [], [], [], [], [], [], True
     for _ in range(repeats):
@@ -115,7 +139,7 @@ def wl_async_fanout(repeats: int, width: int = ASYNC_WIDTH) -> dict[str, Any]:
             t0 = time.perf_counter()
             wf = build_async_fanout(width)
             t1 = time.perf_counter()
-            wf.execute("source", session_id="S", **steps)
+            run(wf, "source", session_id="S", **steps)
             t2 = time.perf_counter()
         walls.append(t2 - t0)
         builds.append(t1 - t0)

@@ -845,6 +845,7 @@ WORKLOADS: dict[str, tuple[Callable[[int], dict[str, Any]], int, int]] = {
     "checkpoint-1000": (wl_checkpoint(1000), 5, 2),
     "checkpoint-64-1mb": (wl_checkpoint(64), 9, 3),
     "async-fanout-10000": (async_rows.wl_async_fanout, 3, 1),
+    "async-fanout-threadless-10000": (async_rows.wl_async_fanout_threadless, 3, 1),
     "async-chain-1000": (async_rows.wl_async_chain, 11, 3),
     "rerun-cached": (
         lambda repeats: rerun_rows.wl_rerun_cached(repeats, build_chain, build_fanout, _noop, CHAIN_LENGTH, TRIVIAL_WIDTH),

@@ -417,15 +417,23 @@ def trust_checkpoint(source: Any) -> str:
 def continue_run(root: ExecutionContext, answers: dict[str, Any] | None = None) -> Any:
     """Give the answers and run a restored root to its next end (result, a
     ``PausedRun`` or the error); a run that had finished just returns its result."""
+    if not ready_to_continue(root, answers):
+        return root.run.result
+    return WorkflowEngine().execute(root)
+
+
+def ready_to_continue(root: ExecutionContext, answers: dict[str, Any] | None = None) -> bool:
+    """Give the answers and make a restored run ready for its engine (False: it had
+    finished, nothing to run)."""
     run = root.run
     for target, value in (answers or {}).items():
         run.answer(target, value)
     if run.status == "succeeded":
-        return run.result
+        return False
     run.error = None
     run.stop_error = None
     run.status = "paused"  # so the engine resumes (no second RUN_STARTED)
-    return WorkflowEngine().execute(root)
+    return True
 
 
 def autosave(run: Run) -> str | None:
@@ -574,6 +582,7 @@ class _Checkpoints:
     autosave = staticmethod(autosave)
     restore = staticmethod(restore)
     continue_run = staticmethod(continue_run)
+    ready_to_continue = staticmethod(ready_to_continue)
     load = staticmethod(load)
     checkpoint_from_task = staticmethod(checkpoint_from_task)
     write_requested = staticmethod(write_requested)

@@ -34,6 +34,8 @@ from .model.scope import running_session as running_session  # graflow_nb.notebo
 from .runtime.engine import WorkflowEngine
 from .runtime.handle import RunHandle
 from .runtime.loop import run_lending_loop
+from .runtime.loop_driven import drive
+from .runtime.threadless import threads_available
 from .user_frames import for_caller
 
 if TYPE_CHECKING:
@@ -374,8 +376,45 @@ class WorkflowContext:
         arguments and runs the workflow's ``async def`` tasks on the caller's running
         loop, so a client made on it earlier (an ``httpx.AsyncClient`` from another
         cell) works inside tasks.  Sync tasks run on the worker pool, and the loop stays
-        free while the run goes on.  Cancelling the await cancels the run."""
-        return await run_lending_loop(partial(self.execute, *args, **kwargs))
+        free while the run goes on.  Cancelling the await cancels the run.
+
+        Where threads can't start (Pyodide, JupyterLite) the whole run is driven from
+        this coroutine on the page's loop: sync tasks run on it between awaits, and
+        members that await overlap (``core.runtime.loop_driven``)."""
+        if threads_available():
+            return await run_lending_loop(partial(self.execute, *args, **kwargs))
+        return await self._aexecute_on_loop(*args, **kwargs)
+
+    async def _aexecute_on_loop(
+        self, start_node: str | None = None, max_steps: int = 10000, ret_context: bool = False,
+        initial_channel: dict[str, Any] | None = None, **options: Any,
+    ) -> Any:
+        """``aexecute`` with no thread to run on: ``execute``'s body, its drive awaited here."""
+        self._last_call = {"start_node": start_node, "max_steps": max_steps, "ret_context": ret_context,
+                           "initial_channel": initial_channel, **options}
+        ctx, view, _engine = self._prepare(start_node, max_steps, initial_channel, **options)
+        result = await self._drive_on_loop(ctx, view)
+        return (result, ctx) if ret_context else result
+
+    async def _drive_on_loop(self, ctx: ExecutionContext, view: Any) -> Any:
+        """``_drive`` for a run driven from this coroutine (``loop_driven.drive``): its
+        live view around it, its checkpoint written if it pauses, fails or is cancelled."""
+        run = ctx.run
+        if view is not None:
+            run.bus.call(view, "start", run)
+        try:
+            if run.driver is None:  # a run restored from a checkpoint
+                run.driver = WorkflowEngine()
+            result = await drive(run.driver, ctx)
+        except BaseException as error:
+            self._autosave(run)
+            __tracebackhide__ = True
+            raise for_caller(error)
+        finally:
+            if view is not None:
+                run.bus.call(view, "finish", run)
+        self._autosave(run)
+        return result
 
     def _live_view(self, live: Any, observers: list[Observer]) -> Any:
         """The notebook layer's live view for ``live`` (None if not asked for), already
@@ -451,14 +490,7 @@ class WorkflowContext:
         run's waiting questions and continue it, in this process (``Run.resume``).
         """
         if checkpoints.is_checkpoint(source):
-            extra = [*self.observers, *(observers or [])]
-            view = self._live_view(live, extra)
-            root, _meta = checkpoints.restore(
-                source, self, tasks=tasks, observers=extra, checkpoint_dir=checkpoint_dir, trust=trust
-            )
-            root.run.gate = gate
-            self._give_cache(root, cache)
-            self._keep(root.run)
+            root, view = self._restored(source, tasks, checkpoint_dir, observers, live, gate, trust, cache)
             try:
                 return self._drive(root, view, lambda: checkpoints.continue_run(root, answers))
             except BaseException as error:
@@ -473,6 +505,19 @@ class WorkflowContext:
             )
         return self._resume_run(self.last_run, answers if source is None else source, value)
 
+    def _restored(
+        self, source: Any, tasks: Any, checkpoint_dir: Any, observers: Any, live: Any, gate: Any, trust: bool, cache: Any,
+    ) -> tuple[ExecutionContext, Any]:
+        """The root session of a run restored from checkpoint ``source`` (now
+        ``last_run``), and its live view (or None)."""
+        extra = [*self.observers, *(observers or [])]
+        view = self._live_view(live, extra)
+        root, _meta = checkpoints.restore(source, self, tasks=tasks, observers=extra, checkpoint_dir=checkpoint_dir, trust=trust)
+        root.run.gate = gate
+        self._give_cache(root, cache)
+        self._keep(root.run)
+        return root, view
+
     def _give_cache(self, root: ExecutionContext, cache: Any) -> None:
         """A run restored from a checkpoint gets the cache its checkpoint names, or
         ``cache`` if given, with what it decided before it was saved."""
@@ -482,6 +527,28 @@ class WorkflowContext:
         run.journaling = not isinstance(run.cache, RunCache)
         if run.cache is not None:
             run.cache.carry(run.cache_decisions)
+
+    async def aresume(self, source: Any = None, value: Any = None, **options: Any) -> Any:
+        """``resume`` for async code, with the same arguments: answer the last run's
+        questions (``wf.aresume({"S_a": True})``, ``wf.aresume("S_a", True)``), or load
+        a checkpoint (``wf.aresume(path, answers={...})``), and continue it, awaited.
+        Its async tasks run on the caller's loop, as under ``aexecute``; where threads
+        can't start (Pyodide) the run is driven from this coroutine."""
+        if threads_available():
+            return await run_lending_loop(partial(self.resume, source, value, **options))
+        if checkpoints.is_checkpoint(source):
+            answers = options.pop("answers", None)
+            root, view = self._restored(source, **{"tasks": None, "checkpoint_dir": None, "observers": None,
+                                                   "live": False, "gate": None, "trust": False, "cache": None, **options})
+            if not checkpoints.ready_to_continue(root, answers):
+                return root.run.result
+        else:
+            run = self.last_run
+            if run is None or options:
+                return self.resume(source, value, **options)  # the error resume gives
+            run.give_answers(source, value)
+            root, view = run.root_context, None
+        return await self._drive_on_loop(root, view)
 
     def _resume_run(self, run: Any, answers: Any = None, value: Any = None) -> Any:
         """Answer ``run``'s questions and continue it in this process (``Run.resume``)."""

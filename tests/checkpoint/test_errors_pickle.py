@@ -63,6 +63,7 @@ SAMPLES: dict[str, tuple[tuple, dict]] = {
     "graflow_nb.core.errors.SessionPaused": (("S", ["S_a"]), {}),
     "graflow_nb.core.errors.SessionHeld": (("S_a",), {}),
     "graflow_nb.core.errors.AwaitParked": (("S_a",), {}),
+    "graflow_nb.core.runtime.loop_driven.GroupParked": (("S", None), {}),
     "graflow_nb.core.errors.PauseRequested": (("S_a/a/1",), {}),
     "graflow_nb.core.runtime.handle.WaitingForInput": (("Q", [("Q_a", "Ship it?\n<b>", "approval")]), {}),
     "graflow_nb.core.feedback.FeedbackTimeoutError": (("S_a/a/1", 5.0), {}),

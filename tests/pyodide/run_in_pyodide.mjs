@@ -25,6 +25,7 @@ import sys
 sys.path[:0] = ["/checkout", "/checkout/tests/pyodide", "/site-extra"]
 sys.dont_write_bytecode = True  # the checkout is mounted: leave no __pycache__ in it
 `);
-  reports[name] = JSON.parse(pyodide.runPython(`import scenarios; scenarios.report(${JSON.stringify(name)})`));
+  // runPythonAsync: a scenario may await on Pyodide's event loop (a cell's top-level await).
+  reports[name] = JSON.parse(await pyodide.runPythonAsync(`import scenarios\nawait scenarios.report(${JSON.stringify(name)})`));
 }
 console.log(JSON.stringify(reports));

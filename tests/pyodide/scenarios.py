@@ -10,6 +10,8 @@ JSON for ``test_in_pyodide.py`` to check.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import os
 import sys
@@ -37,13 +39,15 @@ def scenario(function: Any) -> Any:
     return function
 
 
-def report(name: str) -> str:
-    """Run scenario ``name``: what it saw ("seen", or "raised" and "traceback"), and
-    under "threads" the threads it tried to start, as JSON."""
+async def report(name: str) -> str:
+    """Run scenario ``name`` (awaited on Pyodide's event loop if it is a coroutine
+    function): what it saw ("seen", or "raised" and "traceback"), and under "threads"
+    the threads it tried to start, as JSON."""
     TRIED.clear()
     threading.Thread.start = _counted_start  # type: ignore[method-assign]
     try:
-        outcome = {"seen": SCENARIOS[name]()}
+        seen = SCENARIOS[name]()
+        outcome = {"seen": await seen if inspect.iscoroutine(seen) else seen}
     except BaseException as error:  # noqa: BLE001  # recorded for the test to report
         outcome = {"raised": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
     finally:
@@ -247,6 +251,134 @@ def timeout_needs_threads() -> dict[str, Any]:
         return {"raised": f"{type(error).__name__}: {error}"}
     return {"raised": None}
 
+
+
+class InFlight:
+    """How many async tasks are inside their await at once, and the most there were."""
+
+    def __init__(self) -> None:
+        self.now = self.peak = 0
+        self.finally_ran: list[str] = []
+
+    async def hold(self, name: str, seconds: float) -> None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.now -= 1
+            self.finally_ran.append(name)
+
+
+def async_fan_out(flight: InFlight, count: int, seconds: float) -> Any:
+    """start >> parallel(``count`` async members) >> total, each member awaiting ``seconds``."""
+    with workflow("fan") as wf:
+
+        @task
+        def start():
+            return "go"
+
+        def member(index: int) -> Any:
+            @task(f"m{index}", inject_context=True)
+            async def body(ctx):
+                await flight.hold(f"m{index}", seconds)
+                ctx.get_channel().set(f"k{index}", index)
+                return index
+
+            return body
+
+        @task(inject_context=True)
+        def total(ctx):
+            return sum(ctx.get_channel().get(f"k{index}") for index in range(count))
+
+        start >> parallel(*(member(index) for index in range(count))) >> total
+    return wf
+
+
+@scenario
+async def async_fan_out_overlaps() -> dict[str, Any]:
+    """``await wf.aexecute()`` on the page's loop: 100 members awaiting at once."""
+    flight = InFlight()
+    wf = async_fan_out(flight, 100, 0.2)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    result = await wf.aexecute(session_id="S")
+    states = session_states(wf.last_run)
+    return {
+        "result": result, "peak": flight.peak, "status": wf.last_run.status, "seconds": loop.time() - began,
+        "merged": sum(1 for sid, state in states.items() if sid != "S" and state == "merged"),
+        "loop": type(loop).__name__,
+    }
+
+
+@scenario
+async def async_cancel() -> dict[str, Any]:
+    """Cancelling the awaiting coroutine cancels the run; every member's finally runs."""
+    flight = InFlight()
+    wf = async_fan_out(flight, 10, 30)
+    running = asyncio.ensure_future(wf.aexecute(session_id="S"))
+    for _ in range(1000):  # at most 10 s: a run that never gets there fails below, not hangs
+        if flight.now == 10 or running.done():
+            break
+        await asyncio.sleep(0.01)
+    running.cancel()
+    try:
+        await running
+        raised = None
+    except asyncio.CancelledError:
+        raised = "CancelledError"
+    run = wf.last_run
+    return {
+        "raised": raised, "status": run.status, "finally_ran": sorted(flight.finally_ran),
+        "attempts": sorted({r.status for r in run.task_runs if r.task_id.startswith("m")}),
+        "sessions": sorted({state for sid, state in session_states(run).items() if sid != "S"}),
+    }
+
+
+@scenario
+def async_execute_points_to_aexecute() -> dict[str, Any]:
+    with workflow("sync") as wf:
+
+        @task
+        async def fetch():
+            return 1
+
+    try:
+        wf.execute(session_id="S")
+    except Exception as error:  # noqa: BLE001
+        return {"raised": f"{type(error).__name__}: {error}"}
+    return {"raised": None}
+
+
+@scenario
+async def async_question_and_aresume() -> dict[str, Any]:
+    """An async member's ``await ctx.arequest_approval`` pauses the run on the page's
+    loop, and ``await wf.aresume`` answers it and finishes the run there."""
+    asked: list[str] = []
+    with workflow("ask") as wf:
+
+        @task(inject_context=True)
+        async def a(ctx):
+            asked.append("a")
+            await asyncio.sleep(0.01)
+            return await ctx.arequest_approval("Ship it?")
+
+        @task
+        async def b():
+            await asyncio.sleep(0.01)
+            asked.append("b")
+            return "rb"
+
+        @task(inject_context=True)
+        def store(ctx):
+            return [ctx.get_result("a"), ctx.get_result("b")]
+
+        parallel(a, b) >> store
+    paused = await wf.aexecute(session_id="S")
+    pending = [[q.session_id, q.prompt] for q in wf.last_run.pending.values()]
+    result = await wf.aresume("S_a", True)
+    return {"status": paused.status, "pending": pending, "result": result, "asked": asked,
+            "sessions": session_states(wf.last_run)}
 
 
 # -- the step debugger, which holds the run by unwinding it here (graflow_nb.debug.unwinding)

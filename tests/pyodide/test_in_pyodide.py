@@ -29,7 +29,8 @@ pytestmark = pytest.mark.slow
 
 # scenarios.py's, each run in a fresh Pyodide (about 5 s each).
 SCENARIOS = ("platform", "diamond", "nested_and_dynamic", "policies", "merges", "human_input", "checkpoint",
-             "timeout_needs_threads", "step_debugger")
+             "timeout_needs_threads", "step_debugger", "async_fan_out_overlaps", "async_cancel",
+             "async_execute_points_to_aexecute", "async_question_and_aresume")
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,35 @@ def test_a_task_timeout_says_it_needs_a_thread(observed):
         "raised": "ConfigError: task 'patient' (timeout=2s) in session 'S' needs a thread of its own, and this "
         "Python (emscripten) can't start threads: a timed attempt waits beside it on a thread; drop the "
         "timeout to run it here"
+    }
+
+
+def test_await_aexecute_on_the_pages_loop_overlaps_a_hundred_awaiting_members(observed):
+    report = seen(observed, "async_fan_out_overlaps")
+    assert report["result"] == sum(range(100)) and report["status"] == "succeeded"
+    assert report["peak"] == 100  # every member was inside its await at once
+    assert report["merged"] == 100
+    assert report["loop"] == "WebLoop"  # Pyodide's own loop, the page's (here Node's)
+
+
+def test_cancelling_the_awaiting_cell_cancels_the_run_and_runs_every_finally(observed):
+    report = seen(observed, "async_cancel")
+    assert report == {
+        "raised": "CancelledError", "status": "cancelled", "finally_ran": sorted(f"m{i}" for i in range(10)),
+        "attempts": ["cancelled"], "sessions": ["cancelled"],
+    }
+
+
+def test_execute_of_an_async_task_points_to_aexecute(observed):
+    raised = seen(observed, "async_execute_points_to_aexecute")["raised"]
+    assert raised.startswith("ConfigError: async task 'fetch' in session 'S' under wf.execute(...) needs a thread")
+    assert "await wf.aexecute(...)" in raised
+
+
+def test_an_async_question_pauses_on_the_pages_loop_and_aresume_finishes_the_run(observed):
+    assert seen(observed, "async_question_and_aresume") == {
+        "status": "paused", "pending": [["S_a", "Ship it?"]], "result": [True, "rb"], "asked": ["a", "b", "a"],
+        "sessions": {"S": "closed", "S_a": "merged", "S_b": "merged"},
     }
 
 

@@ -26,19 +26,20 @@ from __future__ import annotations
 import contextvars
 import inspect
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from ..data.channel import BranchChannel
 from ..data.merge import merge_branches
-from ..errors import AwaitParked, TaskTimeoutError
+from ..errors import AwaitParked, ConfigError, TaskStoppedError, TaskTimeoutError
 from . import timed
 from .groups.base import Driver
 from .groups.coordinator import execute_group
 from .interrupt import TaskThreads
+from .loop_driven import GroupAwait, GroupParked, ParkingSlots, SlotWait
 from .recording import RecordingTaskContext, replay
 from .run import TaskRun
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
-from .threadless import needs_threads
+from .threadless import needs_threads, threads_available
 
 
 def invoke(ctx: Session, task_ctx: TaskExecutionContext | None, record: TaskRun, slots: Any, call: Any, arg: Any) -> Any:
@@ -88,20 +89,34 @@ def handler(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionCont
 def group(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
     """A group node: its members' tasks run (and stop) on their own, wherever its
     executor puts them; the node itself returns None (a map: its items' results).
-    While it runs, an async task of this session (a direct group's member) is waited
+    While a direct group runs, an async task of this session (its member) is waited
     for, not parked: the session's frames below the group can't be unwound and picked
-    up again."""
-    held = ctx.awaiting
-    if held is not None and held.record is record:
-        ctx.awaiting = None  # the attempt a held session below it left open goes on (core.runtime.gate)
+    up again.  On a run driven from its loop (``loop_driven``) a group none of whose
+    members can go on parks this session (``GroupAwait``) and goes on from there."""
+    waiting = ctx.awaiting
+    if waiting is not None and waiting.record is record:
+        ctx.awaiting = None
+        if isinstance(waiting, GroupAwait):
+            return _group_parking(driver, ctx, task, task_ctx, record, waiting.group_run)
+        # Else a HeldAttempt: the attempt a held session below it left open goes on (core.runtime.gate).
     parkable = ctx.parkable
-    if parkable:
+    if parkable and task.backend == "direct":
         ctx.parkable = False
-    try:
-        return execute_group(task, ctx, driver)
-    finally:
-        if parkable:
+        try:
+            return execute_group(task, ctx, driver)
+        finally:
             ctx.parkable = True
+    return _group_parking(driver, ctx, task, task_ctx, record, None)
+
+
+def _group_parking(
+    driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun, waiting: Any,
+) -> Any:
+    try:
+        return execute_group(task, ctx, driver, waiting)
+    except GroupParked as parked:
+        ctx.awaiting = GroupAwait(parked.group_run, record, task_ctx)
+        raise
 
 
 def awaited(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:
@@ -113,7 +128,13 @@ def awaited(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionCont
     parked = ctx.awaiting
     if parked is not None and parked.record is record:
         ctx.awaiting = None
-        return parked.result()
+        if not isinstance(parked, SlotWait):  # a slot is free now: the attempt is made below
+            return parked.result()
+        if ctx.cancelled:
+            raise TaskStoppedError(f"async task {task.task_id!r} (session {ctx.session_id!r}) was stopped "
+                                   f"while it waited for a task slot")
+    if not ctx.parkable and not threads_available():
+        raise _cannot_wait(ctx, task)
     coroutine = task.invoke(task_ctx)
     if not inspect.iscoroutine(coroutine):
         return coroutine  # an async-looking callable that returned a plain value
@@ -122,12 +143,17 @@ def awaited(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionCont
     if slots is not None:
         # The run's max_concurrency counts async tasks too: the attempt holds a slot from
         # here until its coroutine ended (let go on the loop), as a sync task holds one
-        # for its call; this thread waits for it as a sync task's would.
+        # for its call; this thread waits for it as a sync task's would (on a run
+        # driven from its loop, the session parks until one is free: ``SlotWait``).
         try:
-            slots.acquire()
+            taken = slots.acquire()
         except BaseException:
             coroutine.close()
             raise
+        if not taken:
+            coroutine.close()  # never started: made again, from its start, with a slot
+            ctx.awaiting = SlotWait(cast(ParkingSlots, slots), record, task_ctx)  # only these say no
+            raise AwaitParked(ctx.session_id)
         attempt.slot = slots
     if ctx.parkable:
         ctx.awaiting = attempt
@@ -135,6 +161,22 @@ def awaited(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionCont
     attempt.start()
     attempt.wait()
     return attempt.result()
+
+
+def _cannot_wait(ctx: Session, task: Any) -> ConfigError:
+    """An async task where no thread can wait for it and its session can't park."""
+    what = f"async task {task.task_id!r} in session {ctx.session_id!r}"
+    if ctx.run.lent_loop is None:
+        return needs_threads(
+            f"{what} under wf.execute(...)",
+            "run the workflow with `await wf.aexecute(...)` (a cell's top-level await; resume it with "
+            "`await wf.aresume(...)`): its async tasks then run on this page's event loop",
+        )
+    return needs_threads(
+        what,
+        "its session can't let go of the loop while it awaits here (a member of a backend=\"direct\" "
+        "group, ready_parallel=True, or the debugger); give its group branch sessions (the default backend)",
+    )
 
 
 def timed_attempt(driver: Driver, ctx: Session, task: Any, task_ctx: TaskExecutionContext, record: TaskRun) -> Any:

@@ -172,6 +172,15 @@ class WorkflowEngine:
         return result
 
     def _root_here(self, context: Session) -> Any:
+        self.open_root(context)
+        try:
+            return self.run_root(context)
+        finally:
+            self.close_root(context)
+
+    @classmethod
+    def open_root(cls, context: Session) -> None:
+        """The run starts (or resumes): its pool, its status, ``run_started``."""
         run = context.run
         # Where threads can't start (Pyodide) the run has no pool: groups run sequentially.
         run.pool = WorkerPool(run.max_workers, name=f"graflow-{context.session_id}") if run.threads else None
@@ -180,24 +189,30 @@ class WorkflowEngine:
         if resuming:
             run.announced = True  # it started before (in this process, or before its checkpoint)
         else:
-            self._announce(context)
-        try:
-            return self._run_root(context)
-        finally:
-            if run.pool is not None:
-                run.pool.shutdown()
-            run.close_loop()
-            run.ended = time.time()
-            if run.bus.active and run.status not in ("paused", "held"):
-                run.bus.emit(EventKind.RUN_FINISHED, context.session_id, status=run.status)
+            cls._announce(context)
 
-    def _run_root(self, context: Session) -> Any:
+    @staticmethod
+    def close_root(context: Session) -> None:
+        """The run ended, paused or is held: let go of its pool and loop, ``run_finished``."""
+        run = context.run
+        if run.pool is not None:
+            run.pool.shutdown()
+        run.close_loop()
+        run.ended = time.time()
+        if run.bus.active and run.status not in ("paused", "held"):
+            run.bus.emit(EventKind.RUN_FINISHED, context.session_id, status=run.status)
+
+    def run_root(self, context: Session) -> Any:
         """Drive the root session and settle the run's one outcome: its status, result
-        or error, and the root session's final state."""
+        or error, and the root session's final state.  On a run driven from its loop
+        (``loop_driven``) the root session may park instead (``AwaitParked``): this is
+        called again once what it waits on ended, and it goes on from there."""
         run = context.run
         try:
             with context.graph.reading():
                 result = self._session(context)
+        except AwaitParked:
+            raise
         except SessionHeld:
             run.status = "held"  # a debugger without threads holds sessions: it resumes the run
             return None
@@ -305,7 +320,9 @@ class WorkflowEngine:
                     return last_result  # everything ran: done, even if a stop came late
             # ctx.cancelled, with the run's own stop checked first: a session outside
             # any group (a chain) has no other flag to look at.
-            if stop.is_set() or (flags_above and ctx.cancelled):
+            if (stop.is_set() or (flags_above and ctx.cancelled)) and ctx.awaiting is None:
+                # (A session parked on a group or an await goes on into it first: that
+                # settles what it waits on, cancelled: core.runtime.loop_driven.)
                 queue.push_front(task)
                 ctx.cancel()
                 return last_result

@@ -39,6 +39,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ..errors import PauseRequested, TaskStoppedError, TaskTimeoutError
+from .threadless import needs_threads, threads_available
 
 SWEEP_SECONDS = 0.05  # how often the loop looks for attempts whose session was stopped
 BLOCKED_SECONDS = 0.2  # one step of one task holding the loop this long is reported
@@ -250,7 +251,8 @@ class RunLoop:
         self.cancelled_all = False
         self.watchdog = LoopWatchdog(self)
         self.call(self._start_sweeping)
-        self.watchdog.start()
+        if threads_available():  # where threads can't start (Pyodide), nothing watches the loop
+            self.watchdog.start()
 
     @classmethod
     def own(cls, name: str) -> RunLoop:
@@ -305,6 +307,13 @@ class RunLoop:
     def run_to_end(self, coroutine: Coroutine[Any, Any, Any], session: Any, task_context: Any) -> Any:
         """Run ``coroutine`` on this loop while this thread waits; its result (a custom
         handler's ``task.run()`` of an async task)."""
+        if not threads_available():
+            coroutine.close()
+            raise needs_threads(
+                f"async task {task_context.task_id!r} run by a custom handler (task.run()) in session {session.session_id!r}",
+                "a handler waits for its coroutine, which only a loop on another thread could run; "
+                "drop the handler, or make the task a plain def",
+            )
         attempt = self.attempt(coroutine, None, session, task_context, None)
         attempt.start()
         attempt.wait()
@@ -536,6 +545,10 @@ def settle_parked(session: Any) -> bool:
     ``cancelled``: it counts as run, its result does not), and a question the task asked (recorded
     ``paused``: the task runs again from its start once answered)."""
     attempt = session.awaiting
+    if not isinstance(attempt, AsyncAttempt):
+        # A group parked on its members' awaits (or a wait for a task slot) on a run
+        # driven from its loop: going on settles it (core.runtime.loop_driven).
+        return False
     record = attempt.record
     if session.cancelled:
         session.awaiting = None

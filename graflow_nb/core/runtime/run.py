@@ -568,6 +568,16 @@ class Run:
             record = self.sessions.get(record.parent_id) if record.parent_id else None
         return False
 
+    def give_answers(self, answers: Any = None, value: Any = None) -> None:
+        """Answer a paused run's questions (``resume``'s first half): ``answers`` maps a
+        session id (or an input key) to its answer; ``give_answers(sid, value)`` answers one."""
+        if self.status != "paused":
+            raise RuntimeError(f"run {self.root_session_id!r} is {self.status}, not paused; nothing to resume")
+        if answers is not None and not isinstance(answers, dict):
+            answers = {answers: value}
+        for target, answer in (answers or {}).items():
+            self.answer(target, answer)
+
     def resume(self, answers: Any = None, value: Any = None) -> Any:
         """Answer waiting questions and continue from where the run stopped.
 
@@ -575,12 +585,7 @@ class Run:
         value)`` answers one.  Sessions without an answer stay paused: the run pauses
         again, listing only them.  Nothing that already finished runs again.
         """
-        if self.status != "paused":
-            raise RuntimeError(f"run {self.root_session_id!r} is {self.status}, not paused; nothing to resume")
-        if answers is not None and not isinstance(answers, dict):
-            answers = {answers: value}
-        for target, answer in (answers or {}).items():
-            self.answer(target, answer)
+        self.give_answers(answers, value)
         assert self.root_context is not None  # set when the run started; a paused run has one
         try:
             return self.root_context.execute()

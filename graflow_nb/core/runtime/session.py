@@ -64,6 +64,7 @@ from .feedback_manager import FeedbackManager
 from .journal import JournalChannel, TaskJournal
 from .queue import InMemoryTaskQueue
 from .run import Run, SessionRecord, last_attempt
+from .threadless import threads_available
 
 DEFAULT_MAX_WORKERS = 256
 RESULT_SUFFIX = ".__result__"  # a task's result is the channel key f"{task_id}{RESULT_SUFFIX}"
@@ -944,22 +945,23 @@ class TaskExecutionContext:
     # Asked without a timeout (and no default), a question pauses the session at once
     # and the blocking forms are fine in an async task too; asked with one, they wait
     # for the answer, which on the run's loop would stall every other async task.
-    # These wait on a thread instead (``asyncio.to_thread``, context carried over).
+    # These wait on a thread instead (``asyncio.to_thread``, context carried over);
+    # where threads can't start they ask here (``_asked``).
     async def arequest_feedback(self, *args: Any, **kwargs: Any) -> Any:
         """``await ctx.arequest_feedback(...)``: ``request_feedback`` from an async task."""
-        return await asyncio.to_thread(self.request_feedback, *args, **kwargs)
+        return await _asked(self.request_feedback, *args, **kwargs)
 
     async def arequest_approval(self, *args: Any, **kwargs: Any) -> bool:
         """``await ctx.arequest_approval(...)``: ``request_approval`` from an async task."""
-        return await asyncio.to_thread(self.request_approval, *args, **kwargs)
+        return await _asked(self.request_approval, *args, **kwargs)
 
     async def arequest_text_input(self, *args: Any, **kwargs: Any) -> str:
         """``await ctx.arequest_text_input(...)``: ``request_text_input`` from an async task."""
-        return await asyncio.to_thread(self.request_text_input, *args, **kwargs)
+        return await _asked(self.request_text_input, *args, **kwargs)
 
     async def arequest_selection(self, *args: Any, **kwargs: Any) -> str:
         """``await ctx.arequest_selection(...)``: ``request_selection`` from an async task."""
-        return await asyncio.to_thread(self.request_selection, *args, **kwargs)
+        return await _asked(self.request_selection, *args, **kwargs)
 
     # -- checkpoints (graflow's name); see core.checkpoint --------------------------------
     def checkpoint(self, metadata: dict[str, Any] | None = None, *, path: Any = None, deferred: bool = True) -> Any:
@@ -1051,3 +1053,12 @@ def _check_run_arguments(
         bad = next((o for o in observers if not callable(o)), None)
         if bad is not None:
             raise TypeError(f"{owner}: observers must be callables taking an event, got {describe(bad)}")
+
+
+async def _asked(ask: Any, *args: Any, **kwargs: Any) -> Any:
+    """``ask(...)`` (a blocking ``request_*``) on a thread, or, where threads can't
+    start (a run driven from its loop: ``core.runtime.loop_driven``), here: asked
+    without a timeout, a question pauses its session at once."""
+    if threads_available():
+        return await asyncio.to_thread(ask, *args, **kwargs)
+    return ask(*args, **kwargs)

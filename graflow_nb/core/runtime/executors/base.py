@@ -16,8 +16,9 @@ learns which executor ran a branch.
 Three executors: ``ThreadExecutor`` (``threads.py``: the run's worker pool),
 ``SequentialExecutor`` (``sequential.py``: one after another on the forking thread; also
 where threads can't start), and the Dask executor in ``graflow_nb.distributed``, which
-``registry.py`` knows by name only.  An executor for async tasks on an event loop would
-be a fourth: ``start`` makes the batch, ``wait`` drives it.
+``registry.py`` knows by name only.  On a run driven from its loop where threads can't
+start (``loop_driven``), the sequential executor's batch parks members at their awaits
+(``parking.py``), and its ``wait`` raises ``AwaitParked`` when none can go on.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Branches(Protocol):
 
     group: ParallelGroup
     run: Run
+    parent: Session  # the session that forked them
     members: list[Executable]  # a map's are made as it runs: not the group's tasks
     branches: list[Session]
 

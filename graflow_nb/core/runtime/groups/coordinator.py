@@ -45,6 +45,7 @@ from ..executors.base import Batch
 from ..executors.registry import executor_for
 from ..interrupt import ctrl_c_here
 from ..loop import settle_parked
+from ..loop_driven import GroupParked
 from . import mapping
 from .base import Driver
 from .direct import execute_direct
@@ -55,27 +56,21 @@ if TYPE_CHECKING:
     from ..session import Session
 
 
-def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> Any:
+def execute_group(group: ParallelGroup, parent: Session, engine: Driver, waiting: GroupRun | None = None) -> Any:
     """Run one group node of ``parent`` to its end; ``engine`` drains each branch.
-    Returns the node's result: None for a group, the items' results for a map."""
-    if group.backend == "direct":
+    Returns the node's result: None for a group, the items' results for a map.
+    ``waiting``: this node's group run that parked its parent because none of its
+    members could go on (a run driven from its loop, ``core.runtime.loop_driven``);
+    it goes on from there.  ``GroupParked`` says it parked again."""
+    if waiting is not None:
+        state = waiting
+        state.engine = engine
+        _parking(state, state.wait_members)
+    elif group.backend == "direct":
         execute_direct(group, parent, engine)  # graflow's DIRECT: members in the parent session
         return None
-    parked = parent.own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
-    if parked is None:
-        if group.is_map:  # its members are made now, one per item (core.runtime.groups.mapping)
-            items = mapping.read_items(cast("MapTask", group), parent)
-            state = GroupRun(group, parent, engine, mapping.members_for(cast("MapTask", group), items, parent), items.keys)
-            state.map_source = items.source_key
-        else:
-            state = GroupRun(group, parent, engine)
-        state.fork()
-        state.run_members(range(len(state.members)))
     else:
-        state = parked
-        state.engine = engine  # a group restored from a checkpoint was parked by another engine
-        state.parent.reopen()
-        state.run_members(state.resumable())
+        state = _started(group, parent, engine)
     paused = state.paused_branches()
     # A held branch (paused, yet open: not asking) waits to be let go even once the group
     # stops, as a held thread would, and then sees the stop; the parent stays open.
@@ -95,10 +90,40 @@ def execute_group(group: ParallelGroup, parent: Session, engine: Driver) -> Any:
     return None
 
 
+def _started(group: ParallelGroup, parent: Session, engine: Driver) -> GroupRun:
+    """The group run of this node, its members run (or parked): a new one, or the one
+    parked on ``parent`` for human input, with the members that now have answers."""
+    parked = parent.own("parked_groups").pop(group.task_id, None) if parent.parked_groups else None
+    if parked is None:
+        if group.is_map:  # its members are made now, one per item (core.runtime.groups.mapping)
+            items = mapping.read_items(cast("MapTask", group), parent)
+            state = GroupRun(group, parent, engine, mapping.members_for(cast("MapTask", group), items, parent), items.keys)
+            state.map_source = items.source_key
+        else:
+            state = GroupRun(group, parent, engine)
+        state.fork()
+        _parking(state, state.run_members, range(len(state.members)))
+    else:
+        state = parked
+        state.engine = engine  # a group restored from a checkpoint was parked by another engine
+        state.parent.reopen()
+        _parking(state, state.run_members, state.resumable())
+    return state
+
+
+def _parking(state: GroupRun, call: Any, *args: Any) -> None:
+    """``call(*args)``; a batch that can't wait (``AwaitParked``) parks the group run."""
+    try:
+        call(*args)
+    except AwaitParked:
+        raise GroupParked(state.parent.session_id, state) from None
+
+
 class GroupRun:
     """One execution of one group node in one parent session."""
 
     _batch: Batch  # the members running now (set by run_members before any can settle)
+    _indices: list[int]  # the members of that batch
     # Branch threads see the context variables of the thread that forked them: one
     # snapshot per run_members, and each member runs in its own copy of it (one
     # context can't be entered by two threads at once), made as it starts and dropped
@@ -146,6 +171,11 @@ class GroupRun:
         return [m.task_id for m in self.members]
 
     # -- running -----------------------------------------------------------------------
+    @property
+    def batch(self) -> Batch:
+        """The members running now (``run_members``)."""
+        return self._batch
+
     def run_members(self, indices: Any) -> None:
         indices = list(indices)
         if not indices:
@@ -154,15 +184,25 @@ class GroupRun:
         limit = group.max_concurrency or len(indices)
         self._context = contextvars.copy_context()
         try:
-            self._batch = batch = executor_for(group, self.run).start(self, indices, limit)
+            self._batch = executor_for(group, self.run).start(self, indices, limit)
         except Exception as error:
             # The executor refused the batch (a value that can't be shipped, say):
             # nothing started, so every member is cancelled and the group fails with it.
             self._close_unstarted()
             self._fail(error, compensate=False)
+        self._indices = indices
+        self.wait_members()
+
+    def wait_members(self) -> None:
+        """Wait at the barrier for the batch ``run_members`` started; where no thread may
+        wait, ``AwaitParked`` says no member can go on now, and this is called again
+        once one can."""
+        batch, indices = self._batch, self._indices
         timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
         try:
             finished = batch.wait(timeout)
+        except AwaitParked:
+            raise
         except BaseException:
             # Interrupted at the barrier, or in a member this thread ran (Ctrl-C):
             # members that have not started never will; the interrupted run stops the
