@@ -41,7 +41,8 @@ def test_only_the_two_timeout_cells_fail_each_saying_it_needs_a_thread(ran):
          "drop the timeout to run it here"),
         ('with workflow("slow-group") as wf:', "ConfigError",
          f"group 'ParallelGroup_1' (timeout=0.2s) {NO_THREADS}: its members run one after another here; "
-         "drop the timeout, or run the workflow where threads exist"),
+         "drop the timeout, or run the workflow where threads exist (or, with async members, with "
+         "`await wf.aexecute(...)`)"),
     ]
 
 
