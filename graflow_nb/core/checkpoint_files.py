@@ -45,9 +45,12 @@ from .checks import shown
 from .snapshot import SnapshotError
 
 try:
-    import fcntl
-except ImportError:  # Windows: writers are not serialised; a mixed set is still refused on load
-    fcntl = None  # type: ignore[assignment]
+    from fcntl import LOCK_EX, flock
+except ImportError:
+    # Windows, and JupyterLite's Pyodide kernel, which puts an empty stand-in "fcntl" in
+    # sys.modules (one process there, so nothing to serialise): writers are not
+    # serialised; a mixed set is still refused on load.
+    flock = None  # type: ignore[assignment]
 
 FORMAT = 2  # checkpoint files: 1 = unsigned (graflow_nb 0.1.0); 2 = signed, with the set's hashes
 MARK = b"\n#graflow_nb checkpoint format "
@@ -217,14 +220,14 @@ def _locked(pkl: pathlib.Path) -> Iterator[None]:
     """Hold the exclusive lock of ``pkl``'s set.  The lock file is removed on the way
     out; a writer that locked a file already removed sees it is not the one at the path
     now and takes the new one (so nobody ever holds a stale lock)."""
-    if fcntl is None:
+    if flock is None:
         yield
         return
     lock = pkl.with_name(f".{pkl.name}.lock")
     while True:
         handle = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            flock(handle, LOCK_EX)
             try:
                 current = os.stat(lock)
             except FileNotFoundError:

@@ -1,9 +1,9 @@
 """A teaching notebook run top to bottom in the JupyterLite site, in headless Chromium,
 with nothing fetched from outside this machine.
 
-The site ``make lite-site`` builds (``conftest.site``) is served as static files by
-``python -m http.server`` on 127.0.0.1; every request to anything else is aborted and
-recorded, and the test asserts there was none: the Pyodide runtime, the kernel's
+The site ``make lite-site`` builds (``conftest.site``) is served on 127.0.0.1
+(``conftest.served``); every request to anything else is aborted and recorded
+(``notebook_page.run_notebook``), and the test asserts there was none: the Pyodide runtime, the kernel's
 packages and graflow_nb with its pure-Python dependencies all come from the site.
 Notebook 1 (a diamond with its branch sessions, the session tree, the pictures and the
 ``%%graflow`` magic) runs in the Pyodide kernel: its first cell installs graflow_nb
@@ -11,170 +11,23 @@ from the site's index, the rest are the notebook unchanged.  Its pictures have n
 ``dot`` there: the GraphView widget lays them out in the browser, and their static
 outputs then carry the browser's SVG.  A cell the test adds at the end runs the diamond
 with the live view (``live=True``), drawn by the widget at task boundaries (no thread).
-
-The site's ``jupyter-lite.json`` gets ``exposeAppInBrowser`` (in the test's copy only)
-so the test can read the notebook's model; every wait is on page state.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
-from browser.labkit import SHOTS, chromium_path, free_port
+
+from .notebook_page import cell_starting, errors_of, run_notebook, text_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-NOTEBOOK = "01_quickstart.ipynb"
-# Bounds for a loaded machine (two cores shared); each wait ends as soon as the page agrees.
-KERNEL_READY_MS = 240_000
-RUN_ALL_MS = 300_000
 LIVE_CELL = 'live = wf.execute("fetch", session_id="L", live=True)\nprint("live result", live)'
-CODE_CELLS = "window.jupyterapp.shell.currentWidget.content.widgets.filter(c => c.model.type === 'code')"
-
-
-@pytest.fixture(scope="module")
-def served(site: Path):
-    """The base URL of the site, served on 127.0.0.1 until the module's tests end."""
-    config_path = site / "jupyter-lite.json"
-    config = json.loads(config_path.read_text())
-    config["jupyter-config-data"]["exposeAppInBrowser"] = True
-    config_path.write_text(json.dumps(config))
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory", str(site)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/jupyter-lite.json", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail(f"the site's server on {base} did not answer", pytrace=False)
-                time.sleep(0.2)  # poll again: the server is not listening yet
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
 def ran(served: str) -> dict:
-    """Open notebook 1 in the site, run all its cells, and report what the page holds."""
-    from playwright.sync_api import sync_playwright
-
-    outside: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-
-            def local_only(route) -> None:
-                url = route.request.url
-                if url.startswith((served + "/", "blob:", "data:")):
-                    route.continue_()
-                else:
-                    outside.append(url)
-                    route.abort()
-
-            context.route("**/*", local_only)
-            page = context.new_page()
-            page.goto(f"{served}/lab/index.html?path={NOTEBOOK}")
-            _wait(page, outside, "the Pyodide kernel to start",
-                "(name) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-                " return w && w.context && w.context.path === name && w.sessionContext.session"
-                " && w.sessionContext.session.kernel && w.sessionContext.session.kernel.connectionStatus === 'connected'; }",
-                NOTEBOOK, KERNEL_READY_MS,
-            )
-            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-            # Done when every code cell has run, or one failed (run-all stops there).
-            _wait(page, outside, "every cell to run",
-                f"() => {{ const cells = {CODE_CELLS};"
-                " return cells.every(c => c.model.executionCount !== null)"
-                " || cells.some(c => c.model.outputs.toJSON().some(o => o.output_type === 'error')); }",
-                None, RUN_ALL_MS,
-            )
-            # One more cell, as a reader would add: the same diamond with the live view.
-            page.evaluate(
-                "(source) => { const nb = window.jupyterapp.shell.currentWidget.content;"
-                " nb.model.sharedModel.insertCell(nb.model.cells.length, {cell_type: 'code', source});"
-                " nb.activeCellIndex = nb.model.cells.length - 1;"
-                " window.jupyterapp.commands.execute('notebook:run-cell'); }",
-                LIVE_CELL,
-            )
-            _wait(page, outside, "the live view's cell to run",
-                  f"() => ({CODE_CELLS}).every(c => c.model.executionCount !== null)", None, RUN_ALL_MS)
-            pictures = _pictures(page, _cells(page))
-            # The browser's SVG goes back to the kernel, which puts it in the static output.
-            page.wait_for_function(
-                f"() => ({CODE_CELLS}).every(c => {{ const o = c.model.outputs.toJSON();"
-                " return o.every((x, i) => !(o[i + 1] && o[i + 1].data"
-                " && o[i + 1].data['application/vnd.jupyter.widget-view+json']) || (x.data && x.data['image/svg+xml'])); })",
-                timeout=120_000,
-            )
-            cells = _cells(page)
-            kernel = page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.name")
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / "lite-quickstart.png"))
-        finally:
-            browser.close()
-    return {"cells": cells, "kernel": kernel, "pictures": pictures, "outside": outside}
-
-
-def _wait(page, outside: list[str], what: str, condition: str, arg: object, timeout_ms: int) -> None:
-    """Wait until ``condition`` holds on the page; if it never does, fail saying what
-    was awaited and which requests for outside this machine were refused meanwhile."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_function(condition, arg=arg, timeout=timeout_ms)
-    except PlaywrightTimeout:
-        pytest.fail(f"waited {timeout_ms / 1000:.0f} s for {what} in the JupyterLite site; requests refused "
-                    f"(outside 127.0.0.1): {outside[:10] or 'none'}", pytrace=False)
-
-
-def _cells(page) -> list[dict]:
-    """Each code cell's source, execution count and outputs, as the notebook's model holds them."""
-    return page.evaluate(
-        f"() => ({CODE_CELLS}).map(c => ({{source: c.model.sharedModel.getSource(),"
-        " count: c.model.executionCount, outputs: c.model.outputs.toJSON()}))"
-    )
-
-
-def _pictures(page, cells: list[dict]) -> dict[str, list[str]]:
-    """For each cell showing a widget, the node titles of the SVG its widget laid out
-    (each cell is scrolled into view first: the notebook renders cells near the viewport)."""
-    found: dict[str, list[str]] = {}
-    for index, cell in enumerate(cells):
-        if not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell["outputs"]):
-            continue
-        code = f"(i) => ({CODE_CELLS})[i]"
-        page.evaluate(f"(i) => ({code})(i).node.scrollIntoView()", index)
-        page.wait_for_function(f"(i) => ({code})(i).node.querySelector('.jp-OutputArea svg g.node')", arg=index,
-                               timeout=120_000)
-        found[cell["source"].splitlines()[0]] = page.evaluate(
-            f"(i) => [...({code})(i).node.querySelectorAll('.jp-OutputArea svg g.node > title')]"
-            ".map(t => t.textContent)", index,
-        )
-    return found
-
-
-def text_of(cell: dict) -> str:
-    return "".join("".join(o.get("text", "")) + o.get("data", {}).get("text/plain", "") for o in cell["outputs"])
-
-
-def cell_starting(ran: dict, head: str) -> dict:
-    (cell,) = [c for c in ran["cells"] if c["source"].startswith(head)]
-    return cell
+    """Notebook 1 run top to bottom in the site, then the live view's cell."""
+    return run_notebook(served, "01_quickstart.ipynb", added_cells=[LIVE_CELL])
 
 
 def test_nothing_was_fetched_from_outside_this_machine(ran):
@@ -183,9 +36,7 @@ def test_nothing_was_fetched_from_outside_this_machine(ran):
 
 def test_every_cell_of_notebook_1_ran_in_the_pyodide_kernel_without_an_error(ran):
     assert ran["kernel"] == "python"  # the site's only kernel: Pyodide's
-    errors = [(c["source"][:40], o["ename"], o["evalue"]) for c in ran["cells"] for o in c["outputs"]
-              if o["output_type"] == "error"]
-    assert errors == []
+    assert errors_of(ran) == []
     assert [c["count"] is not None for c in ran["cells"]] == [True] * len(ran["cells"])
     assert ran["cells"][-1]["source"] == LIVE_CELL  # the cell the test added, after the notebook's own
     assert "emscripten" in ran["cells"][0]["source"]  # the install cell, silent when it works
