@@ -28,15 +28,16 @@ from collections import Counter
 from typing import Any
 
 from ..model.task import Executable
-from .run_cache import Decision, Plan, opted_out
+from .run_cache import Decisions, Plan, opted_out
 
 _MAKE_TASKS = ("next_task", "next_iteration")
 
 
-class JournalReplay:
+class JournalReplay(Decisions):
     """A re-run's planner over ``last`` (the run it repeats), for the run ``run_id``."""
 
     store = None  # no entries: nothing is kept, nothing is keyed
+    group_never = "never taken from a run"
 
     def __init__(self, last: Any, run_id: str, force: frozenset[str], rerun_from: str) -> None:
         self.last = last
@@ -44,8 +45,7 @@ class JournalReplay:
         self.run_id = run_id
         self.force = force
         self.rerun_from = rerun_from
-        self.decisions: dict[tuple[Any, ...], Decision] = {}
-        self.latest: dict[str, Decision] = {}
+        super().__init__()
         mark = last.resumed_at()
         here = last.task_runs[mark.task_runs:] if mark is not None else last.task_runs
         self._before_restore = {(self._place(tr.session_id, self.last_id), tr.order_key)
@@ -108,27 +108,6 @@ class JournalReplay:
     def replayed(self, channel: Any, plan: Plan) -> None:
         """Nothing to do: the replay's changes and calls went through the task's
         context, so this run's journal has them."""
-
-    # -- reporting (the same as RunCache's) ---------------------------------------------
-    def _decide(self, plan: Plan, taken: bool, reason: str, from_run: str | None = None) -> None:
-        decision = Decision(plan.task_id, plan.session_id, taken, reason, from_run)
-        self.decisions[plan.order_key] = decision
-        self.latest[plan.task_id] = decision
-
-    def carry(self, decisions: dict[tuple[Any, ...], Decision]) -> None:
-        for order_key, decision in decisions.items():
-            self.decisions[order_key] = decision
-            self.latest[decision.task_id] = decision
-
-    def decision(self, order_key: tuple[Any, ...]) -> Decision | None:
-        return self.decisions.get(order_key)
-
-    def why(self, task_id: str) -> str:
-        decision = self.latest.get(task_id)
-        if decision is None:
-            return (f"{task_id}: nothing decided in run {self.run_id!r}: it did not run there, or it is a group, "
-                    f"which is never taken from a run (its members are)")
-        return decision.reason
 
     def __repr__(self) -> str:
         taken = sum(1 for d in self.decisions.values() if d.cached)

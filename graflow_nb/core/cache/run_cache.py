@@ -77,7 +77,42 @@ class Plan:
         self.controls: Sequence[Any] = ()
 
 
-class RunCache:
+class Decisions:
+    """What a run's planner decided for each task execution, for ``why()``, renders and
+    ``frames.tasks()``: a ``RunCache``'s, or a re-run's (``journal_replay``).  A
+    subclass sets ``run_id`` and says how a group is never taken (``group_never``)."""
+
+    run_id: str
+    group_never = "never cached"
+
+    def __init__(self) -> None:
+        self.decisions: dict[tuple[Any, ...], Decision] = {}
+        self.latest: dict[str, Decision] = {}
+
+    def carry(self, decisions: dict[tuple[Any, ...], Decision]) -> None:
+        """Take the decisions the run this one resumes made before its checkpoint."""
+        for order_key, decision in decisions.items():
+            self.decisions[order_key] = decision
+            self.latest[decision.task_id] = decision
+
+    def _decide(self, plan: Plan, cached: bool, reason: str, from_run: str | None = None) -> None:
+        decision = Decision(plan.task_id, plan.session_id, cached, reason, from_run)
+        self.decisions[plan.order_key] = decision
+        self.latest[plan.task_id] = decision
+
+    def decision(self, order_key: tuple[Any, ...]) -> Decision | None:
+        """What was decided for the execution at ``order_key`` (None: not planned)."""
+        return self.decisions.get(order_key)
+
+    def why(self, task_id: str) -> str:
+        decision = self.latest.get(task_id)
+        if decision is None:
+            return (f"{task_id}: nothing decided in run {self.run_id!r}: it did not run there, or it is a group, "
+                    f"which is {self.group_never} (its members are)")
+        return decision.reason
+
+
+class RunCache(Decisions):
     """One run's cache (module docstring); ``force``: task ids that run whatever the
     store holds, because of ``wf.rerun(from_=rerun_from)``."""
 
@@ -88,9 +123,8 @@ class RunCache:
         self.run_id = run_id
         self.force = force
         self.rerun_from = rerun_from
+        super().__init__()
         self.keys = KeyMaker()
-        self.decisions: dict[tuple[Any, ...], Decision] = {}
-        self.latest: dict[str, Decision] = {}
         # (key, id(value)) -> (value, token, producer); a token of None: the value can't
         # change (``_immutable``), so its fingerprint is taken when something asks for it.
         self._tokens: dict[tuple[str, int], tuple[Any, bytes | None, str | None]] = {}
@@ -277,29 +311,6 @@ class RunCache:
                 if key in values:
                     value = values[key]
                     self._tokens[(key, id(value))] = (value, token, producer)
-
-    # -- reporting --------------------------------------------------------------------
-    def carry(self, decisions: dict[tuple[Any, ...], Decision]) -> None:
-        """Take the decisions the run this one resumes made before its checkpoint."""
-        for order_key, decision in decisions.items():
-            self.decisions[order_key] = decision
-            self.latest[decision.task_id] = decision
-
-    def _decide(self, plan: Plan, cached: bool, reason: str, from_run: str | None = None) -> None:
-        decision = Decision(plan.task_id, plan.session_id, cached, reason, from_run)
-        self.decisions[plan.order_key] = decision
-        self.latest[plan.task_id] = decision
-
-    def decision(self, order_key: tuple[Any, ...]) -> Decision | None:
-        """What was decided for the execution at ``order_key`` (None: not planned)."""
-        return self.decisions.get(order_key)
-
-    def why(self, task_id: str) -> str:
-        decision = self.latest.get(task_id)
-        if decision is None:
-            return (f"{task_id}: nothing decided in run {self.run_id!r}: it did not run there, or it is a group, "
-                    f"which is never cached (its members are)")
-        return decision.reason
 
     def __repr__(self) -> str:
         hits = sum(1 for d in self.decisions.values() if d.cached)
