@@ -19,12 +19,10 @@ changed in place is taken as it is now.  A run with a cache records its own way
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from ..data.channel import Channel
-from ..data.isolation import Isolation
+from ..data.watched_channel import WatchedChannel
 
 # (session id, order key, attempt from 1): one attempt of one task
 JournalKey = tuple[str, tuple[Any, ...], int]
@@ -46,43 +44,18 @@ class TaskJournal:
         return f"<TaskJournal {len(self.ops)} changes, {len(self.controls)} control calls>"
 
 
-class JournalChannel(Channel):
+class JournalChannel(WatchedChannel):
     """The channel a task's context hands it in a run that journals: reads go to
     ``base`` as they are; changes too, and are written down in the attempt's journal
     (``task_ctx.journal()``, looked up on the first one; none once the attempt was
     abandoned: what it does then never counts)."""
 
     def __init__(self, base: Channel, task_ctx: Any):
-        self.base = base
-        self.name = base.name
-        self.key_locks = base.key_locks
+        super().__init__(base)
         self._task_ctx = task_ctx
         self._entry: TaskJournal | None = None
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.base.get(key, default)
-
-    def peek(self, key: str, default: Any = None) -> Any:
-        return self.base.peek(key, default)
-
-    def exists(self, key: str) -> bool:
-        return self.base.exists(key)
-
-    def keys(self) -> list[str]:
-        return self.base.keys()
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.base.to_dict()
-
-    def adopt(self, isolation: Isolation) -> None:
-        self.base.adopt(isolation)
-
-    @contextmanager
-    def lock(self, key: str, timeout: float = 10.0) -> Iterator[None]:
-        with self.base.lock(key, timeout):
-            yield
-
-    def _note(self, op: str, key: str, args: tuple[Any, ...]) -> None:
+    def _changed(self, op: str, key: str, args: tuple[Any, ...]) -> None:
         entry = self._entry
         if entry is None:
             entry = self._entry = self._task_ctx.journal()
@@ -90,30 +63,6 @@ class JournalChannel(Channel):
                 return
         if not self._task_ctx.abandoned:
             entry.ops.append((op, key, args))
-
-    def set(self, key: str, value: Any, ttl: int | None = None) -> None:
-        self.base.set(key, value, ttl)
-        self._note("set", key, (value, ttl))
-
-    def delete(self, key: str) -> bool:
-        deleted = self.base.delete(key)
-        self._note("delete", key, ())
-        return deleted
-
-    def append(self, key: str, value: Any, ttl: int | None = None) -> int:
-        size = self.base.append(key, value, ttl)
-        self._note("append", key, (value, ttl))
-        return size
-
-    def prepend(self, key: str, value: Any, ttl: int | None = None) -> int:
-        size = self.base.prepend(key, value, ttl)
-        self._note("prepend", key, (value, ttl))
-        return size
-
-    def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
-        total = self.base.atomic_add(key, amount)
-        self._note("atomic_add", key, (amount,))
-        return total
 
     def __repr__(self) -> str:
         return repr(self.base)  # what a task that prints its channel saw before the journal

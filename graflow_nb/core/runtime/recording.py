@@ -14,13 +14,11 @@ paths never see them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from ..data.channel import MISSING, Channel
-from ..data.isolation import Isolation
 from ..data.typed_channel import TypedChannel
+from ..data.watched_channel import WatchedChannel
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
 
 # The input a task that reads ``ctx.session_id`` is keyed by, besides channel keys.
@@ -31,15 +29,13 @@ Op = tuple[str, str, tuple[Any, ...]]
 Control = tuple[str, tuple[Any, ...]]
 
 
-class RecordingChannel(Channel):
+class RecordingChannel(WatchedChannel):
     """The channel a recorded task sees: reads and changes go to ``base`` and are
     written down (module docstring).  ``listed`` is set if the task asked for every
     key (``keys()``, ``to_dict()``): what it read then can't be told."""
 
     def __init__(self, base: Channel):
-        self.base = base
-        self.name = base.name
-        self.key_locks = base.key_locks
+        super().__init__(base)
         self.reads: dict[str, Any] = {}
         self.ops: list[Op] = []
         self.written: set[str] = set()
@@ -48,6 +44,12 @@ class RecordingChannel(Channel):
     def _read(self, key: str) -> None:
         if key not in self.written and key not in self.reads:
             self.reads[key] = self.base.peek(key, MISSING)
+
+    _before_change = _read  # a change other than set depends on what the key held
+
+    def _changed(self, op: str, key: str, args: tuple[Any, ...]) -> None:
+        self.written.add(key)
+        self.ops.append((op, key, args))
 
     def get(self, key: str, default: Any = None) -> Any:
         self._read(key)
@@ -61,38 +63,6 @@ class RecordingChannel(Channel):
         self._read(key)
         return self.base.exists(key)
 
-    def _change(self, op: str, key: str, args: tuple[Any, ...]) -> None:
-        self.written.add(key)
-        self.ops.append((op, key, args))
-
-    def set(self, key: str, value: Any, ttl: int | None = None) -> None:
-        self.base.set(key, value, ttl)
-        self._change("set", key, (value, ttl))
-
-    def delete(self, key: str) -> bool:
-        self._read(key)
-        deleted = self.base.delete(key)
-        self._change("delete", key, ())
-        return deleted
-
-    def append(self, key: str, value: Any, ttl: int | None = None) -> int:
-        self._read(key)
-        size = self.base.append(key, value, ttl)
-        self._change("append", key, (value, ttl))
-        return size
-
-    def prepend(self, key: str, value: Any, ttl: int | None = None) -> int:
-        self._read(key)
-        size = self.base.prepend(key, value, ttl)
-        self._change("prepend", key, (value, ttl))
-        return size
-
-    def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
-        self._read(key)
-        total = self.base.atomic_add(key, amount)
-        self._change("atomic_add", key, (amount,))
-        return total
-
     def keys(self) -> list[str]:
         self.listed = True
         return self.base.keys()
@@ -100,14 +70,6 @@ class RecordingChannel(Channel):
     def to_dict(self) -> dict[str, Any]:
         self.listed = True
         return self.base.to_dict()
-
-    def adopt(self, isolation: Isolation) -> None:
-        self.base.adopt(isolation)
-
-    @contextmanager
-    def lock(self, key: str, timeout: float = 10.0) -> Iterator[None]:
-        with self.base.lock(key, timeout):
-            yield
 
 
 class RecordingTaskContext(TaskExecutionContext):
