@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -132,8 +133,22 @@ def open_notebook(lab, page):
         return page
 
     yield open_
-    for kernel in _api(base, token, "GET", "/api/kernels"):
+    for kernel in _kernels(base, token):
         _api(base, token, "DELETE", f"/api/kernels/{kernel['id']}")
+
+
+def _kernels(base: str, token: str) -> list:
+    """The server's kernels.  Asked while a kernel the test's last page opened is still
+    starting, the server can answer 500 (it builds every kernel's model to list them):
+    ask again until it answers, for at most 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return _api(base, token, "GET", "/api/kernels")
+        except urllib.error.HTTPError as error:
+            if error.code != 500 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)  # poll again: the kernel is still starting
 
 
 def _api(base: str, token: str, method: str, path: str) -> list:
