@@ -373,3 +373,30 @@ def test_a_started_run_in_a_plain_script_loads_no_widgets_or_ipython(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
     assert done.stdout == "1 False False\n", done.stderr
+
+
+def test_cancel_that_ends_the_run_before_it_returns_starts_no_second_leg(monkeypatch):
+    """Cancelling can end a run at once (its task was awaiting): the leg may be done
+    before ``cancel`` looks at it.  The result is still the cancel error, not a resume
+    of a run that isn't paused."""
+    reached = threading.Event()
+    with workflow("cancel-race") as wf:
+
+        @task
+        async def waits():
+            reached.set()
+            await asyncio.sleep(30)
+
+    run = wf.start(session_id="CR")
+    assert reached.wait(10)
+    cancel_run = run.run.cancel
+
+    def cancel_and_let_the_leg_end(message: str) -> None:
+        cancel_run(message)
+        wait_for(run._leg.done)  # the window cancel() must cope with, made certain
+
+    monkeypatch.setattr(run.run, "cancel", cancel_and_let_the_leg_end)
+    assert run.cancel() is True
+    with pytest.raises(GraflowWorkflowCanceledError):
+        run.result(timeout=20)
+    assert run.status == "cancelled"

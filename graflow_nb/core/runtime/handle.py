@@ -199,8 +199,10 @@ class RunHandle:
             if self.done:
                 return False
             self.run.cancel("cancelled by run.cancel()")
-            if not self._leg.done():
-                return True  # the running leg sees the stop at its next task boundary
+            if not self._leg.done() or self.run.status != "paused":
+                # The running leg sees the stop at its next task boundary; or it has
+                # just ended, the run cancelled by that stop (an awaiting task was).
+                return True
             self._leg = Future()
             leg = self._leg
         self._launch(leg, self._resume_leg)
