@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import PicklableError
 from ..core.runtime.gate import Gate
+from ..core.runtime.interruptible import wait_slice
 from .breakpoints import Breakpoints
 
 if TYPE_CHECKING:
@@ -279,7 +280,7 @@ class DebugGate(Gate):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise DebuggerTimeout(self._explain(unsettled, timeout))
-                self._cond.wait(remaining)
+                self._cond.wait(wait_slice(remaining))  # in slices on the main thread: a Ctrl-C ends it
 
     # -- status of the session tree (caller holds _cond) -------------------------------
     def _statuses(self) -> dict[str, str]:

@@ -47,7 +47,8 @@ from . import calls as _calls
 from .executors.pool import WorkerPool
 from .gate import HeldAttempt
 from .groups.ready import ReadyScheduler
-from .interrupt import STOP_GRACE_SECONDS, RunningTask, TaskThreads, stop_tasks
+from .interrupt import RunningTask, TaskThreads, stop_tasks
+from .interruptible import wait_set
 from .loop import LENT_LOOP, running_loop_here
 from .run import PausedRun, TaskRun
 from .session import RESULT_SUFFIX, Session, TaskExecutionContext
@@ -141,31 +142,39 @@ class WorkflowEngine:
         return self._root_here(context)
 
     def _root_off_loop(self, context: Session) -> Any:
+        """The root session on a thread of its own, for a caller whose thread runs an event
+        loop (a notebook cell): the caller waits on an Event in slices, so a Ctrl-C ends
+        the wait wherever it landed, and never in ``Thread.join``, which Python 3.11 takes
+        for ended when a Ctrl-C interrupts it."""
         run = context.run
         ended: list[tuple[Any, BaseException | None]] = []
+        finished = threading.Event()
 
         def drive() -> None:
             try:
                 ended.append((self._root_here(context), None))
             except BaseException as error:
                 ended.append((None, error))
+            finally:
+                finished.set()
 
         thread = threading.Thread(
             target=contextvars.copy_context().run, args=(drive,), name=f"graflow-{context.session_id}-root", daemon=True
         )
-        thread.start()
         try:
-            thread.join()
+            thread.start()  # inside: a Ctrl-C as it returns must not leave the run unwatched
+            wait_set(finished.wait, None)
         except KeyboardInterrupt as interrupt:
             # Ctrl-C in the cell: stop the run's tasks (async ones at their await) and
-            # wait for the root session to wind down, then say so as a run stopped here.
+            # wait for the root session to wind down (a second Ctrl-C stops the wait),
+            # then say so as a run stopped here.
             run.cancel()
-            stop_tasks(run, lambda: not thread.is_alive())
-            thread.join(STOP_GRACE_SECONDS)
+            stop_tasks(run, lambda: finished.is_set() or not thread.is_alive())
             run.status = "cancelled"
             run.error = interrupt
             interrupt.add_note(f"[graflow_nb] run {run.root_session_id!r} interrupted: cancelled")
             raise
+        thread.join()  # the root has returned: only the thread's own exit is left
         result, error = ended[0]
         if error is not None:
             raise error

@@ -40,10 +40,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as futures_wait
 from typing import Any
 
 from ..errors import GraflowRuntimeError
+from .interruptible import wait_set
 from .run import Run
 
 # What a leg's thread calls: the front door's drive of the run (execute, or a resume).
@@ -165,13 +166,12 @@ class RunHandle:
                 f"(run {self.run.root_session_id!r} is {self.status})"
             )
         leg = self._leg
-        try:
-            value = leg.result(timeout)
-        except FutureTimeout:
+        if not wait_set(lambda step: bool(futures_wait([leg], step).done), timeout):  # a Ctrl-C ends the wait
             raise TimeoutError(
                 f"run {self.run.root_session_id!r} is still {self.status} after {timeout} s "
                 f"({self.run.steps} tasks started so far)"
-            ) from None
+            )
+        value = leg.result()
         return self._outcome(value)
 
     def __await__(self) -> Any:

@@ -39,6 +39,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ..errors import PauseRequested, TaskStoppedError, TaskTimeoutError
+from .interruptible import wait_set
 from .threadless import needs_threads, threads_available
 
 SWEEP_SECONDS = 0.05  # how often the loop looks for attempts whose session was stopped
@@ -98,7 +99,7 @@ class Outcome:
             if self._event is None:
                 self._event = threading.Event()
             event = self._event
-        return event.wait(timeout)
+        return wait_set(event.wait, timeout)  # in slices on the main thread: a Ctrl-C ends it
 
     def result(self) -> Any:
         """Its value, or its error raised (once it ended)."""

@@ -23,15 +23,14 @@ State (``_cond`` guards all of it; idle threads wait on it for work):
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import AbandonedAttemptsLimitError
+from .interruptible import wait_set
 
 MAX_ABANDONED = 32
-WAIT_SLICE_SECONDS = 0.05  # how often a waiting caller looks for a pending Ctrl-C
 KEEPALIVE_SECONDS = 5.0
 
 
@@ -87,7 +86,7 @@ class TimedAttempts:
         if start:
             self._start_thread(attempt)
         try:
-            finished = _wait_in_slices(attempt.done, timeout)
+            finished = wait_set(attempt.done.wait, timeout)  # in slices: a Ctrl-C ends it
         except BaseException:  # the waiting thread was interrupted: nobody waits any more
             self._abandon(attempt)
             raise
@@ -175,16 +174,3 @@ class _ThreadStart:
 # The process's timed-attempt threads: abandoned threads outlive runs, so the bound is
 # the process's, not one run's.
 ATTEMPTS = TimedAttempts()
-
-
-def _wait_in_slices(done: threading.Event, timeout: float) -> bool:
-    """``done.wait(timeout)``, woken every ``WAIT_SLICE_SECONDS``: a Ctrl-C that reached
-    the waiting thread just before it began to wait is only acted on when Python code
-    runs again, so one long wait could hold it back for the whole timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return done.is_set()
-        if done.wait(min(remaining, WAIT_SLICE_SECONDS)):
-            return True

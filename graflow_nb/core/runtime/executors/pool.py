@@ -27,6 +27,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from ..interruptible import wait_slice
+
 UNRELEASED, RELEASED, RUNNING, DONE, SKIPPED, AWAITING, RESUMED = range(7)
 RESUME_JOB = -1  # a ForkJoin's pool job that runs its resumed members on (not a member)
 
@@ -557,7 +559,7 @@ class ForkJoin:
                         index = self._claim_for_caller()
                         if index is not None:
                             break
-                    self._cond.wait(remaining)
+                    self._cond.wait(wait_slice(remaining))
             self._execute(index)
 
     @property
@@ -688,7 +690,7 @@ class ForkJoin:
                         break
                     self._caller_idle = True
                     try:
-                        cond.wait()
+                        cond.wait(wait_slice(None))
                     finally:  # a Ctrl-C here: resumed members must go to the pool now
                         self._caller_idle = False
             if more:

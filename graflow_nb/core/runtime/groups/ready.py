@@ -43,6 +43,7 @@ from ...errors import (
     stopped_by_cancel,
 )
 from ...model import scope
+from ..interruptible import wait_slice
 from .base import Driver
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class ReadyScheduler:
                     if job is not None and not job.claimed:
                         job.claimed = True
                         break
-                    self._cond.wait()
+                    self._cond.wait(wait_slice(None))
                 else:
                     job = None
                 finished, self._done = self._done, []
