@@ -20,6 +20,7 @@ import pytest
 from graflow_nb import BlockedLoopWarning, ExecutionContext, ParallelGroup, TaskWrapper, WorkflowEngine, task, workflow
 from graflow_nb.core.errors import GraflowWorkflowCanceledError, GroupTimeoutError, ParallelGroupError, TaskTimeoutError
 from graflow_nb.core.handler import TaskHandler
+from graflow_nb.core.runtime.loop import LoopWatchdog
 
 
 def statuses(wf) -> dict[str, list[str]]:
@@ -554,6 +555,31 @@ def test_an_async_task_that_blocks_the_loop_is_named_in_one_warning_with_how_lon
     seconds = float(message.split("for ")[1].split(" s")[0])
     assert 0.4 <= seconds < 2.0
     assert "polite" not in message
+
+
+def test_the_blocked_loop_warning_is_given_before_the_run_returns_when_the_watchdog_runs_late(monkeypatch):
+    """On a busy machine the watchdog's thread may get the processor only after the run
+    has ended: its warning must still come before ``execute`` returns (within the
+    caller's cell and its ``catch_warnings``), not after."""
+    judge = LoopWatchdog._judge
+
+    def late_judge(self, *args):
+        time.sleep(0.3)  # the watchdog's thread, scheduled late
+        judge(self, *args)
+
+    monkeypatch.setattr(LoopWatchdog, "_judge", late_judge)
+    with workflow("late") as wf:
+        @task
+        async def sleepy():
+            time.sleep(0.4)  # blocks the loop
+            return 1
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        wf.execute(session_id="L")
+    assert [str(w.message).split(" blocked")[0] for w in caught if issubclass(w.category, BlockedLoopWarning)] == [
+        "async task 'sleepy' (session 'L')"
+    ]
 
 
 def test_ready_parallel_runs_async_tasks():

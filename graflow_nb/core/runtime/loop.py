@@ -46,6 +46,7 @@ SWEEP_SECONDS = 0.05  # how often the loop looks for attempts whose session was 
 BLOCKED_SECONDS = 0.2  # one step of one task holding the loop this long is reported
 WATCH_SECONDS = 0.05  # how often the watchdog asks the loop for a beat
 STEP_SAMPLE_SECONDS = 0.02  # how often it looks at the loop's step while a beat is overdue
+STOP_JUDGE_SECONDS = 1.0  # the longest a run's end waits for the watchdog's last judgement
 
 
 class BlockedLoopWarning(RuntimeWarning):
@@ -410,7 +411,13 @@ class LoopWatchdog:
         self._thread.start()
 
     def stop(self) -> None:
+        """The run ended: wait (a moment at most) for the watchdog to judge the step it
+        followed, so that step's warning is given before the run returns, not in the next
+        cell or to nobody (on a busy machine the watchdog's thread runs late)."""
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(STOP_JUDGE_SECONDS)
 
     def _watch(self) -> None:
         run_loop = self.run_loop
