@@ -52,6 +52,20 @@ from .fingerprint import DIGEST_SIZE, Unfingerprintable, fingerprint
 _PYTHON = f"python{sys.version_info.major}.{sys.version_info.minor}"
 _DOC_HOLDERS = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
+# A class's own attributes that say nothing about what it does: Python's bookkeeping,
+# and copyreg's ``__slotnames__``, set once an instance is pickled.
+_NOT_DEFINITION = frozenset({"__dict__", "__weakref__", "__module__", "__doc__", "__qualname__", "__firstlineno__",
+                             "__static_attributes__", "__slotnames__"})
+# The descriptors ``__slots__`` makes, one per name: keyed by ``__slots__`` itself.
+_SLOT_DESCRIPTORS = (types.MemberDescriptorType, types.GetSetDescriptorType)
+# What ``@dataclass`` records on the class: keyed by what it is made from (``_dataclass_part``).
+_DATACLASS_RECORDS = frozenset({"__dataclass_fields__", "__dataclass_params__"})
+# The methods ``@dataclass`` may write (``_made_by_dataclass``).
+_DATACLASS_METHODS = frozenset({"__init__", "__repr__", "__eq__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__",
+                                "__setattr__", "__delattr__", "__getstate__", "__setstate__", "__replace__"})
+_DEFINITIONS = (types.FunctionType, type, functools.partial, types.MethodType, types.BuiltinFunctionType,
+                types.ModuleType)
+
 
 @dataclass(frozen=True)
 class CodeKey:
@@ -225,7 +239,9 @@ class KeyMaker:
         self._active.add(id(func))
         try:
             if isinstance(func, type):
-                parts = self._class_parts(func)
+                # By name: the order of a class's attributes is no part of what it does,
+                # and cloudpickle rebuilds a notebook class on a Dask worker in another.
+                parts = dict(sorted(self._class_parts(func).items()))
             else:
                 parts = self._function_parts(func)
         finally:
@@ -239,9 +255,14 @@ class KeyMaker:
         for base in cls.__bases__:
             if base is not object:
                 parts[f"base {base.__qualname__}"] = self._dependency(base.__name__, base)[1]
-        for name, member in vars(cls).items():
-            if name in ("__dict__", "__weakref__", "__module__", "__doc__", "__qualname__", "__firstlineno__",
-                        "__static_attributes__", "__slotnames__"):  # the last: copyreg's, once an instance is pickled
+        own = vars(cls)
+        fields = own.get("__dataclass_fields__")
+        if isinstance(fields, dict):  # this class's own @dataclass (a subclass's is its own part)
+            parts["dataclass"] = self._dataclass_part(cls, fields)
+        for name, member in own.items():
+            if name in _NOT_DEFINITION or type(member) in _SLOT_DESCRIPTORS:
+                continue
+            if fields is not None and (name in _DATACLASS_RECORDS or _made_by_dataclass(member)):
                 continue
             target = member.__func__ if isinstance(member, (staticmethod, classmethod)) else member
             if isinstance(target, property):
@@ -249,8 +270,31 @@ class KeyMaker:
             if isinstance(target, types.FunctionType):
                 parts[f"method {name}"] = self.function_digest(target)
             else:
-                parts[f"attr {name}"] = self._value(target, f"class attribute `{cls.__qualname__}.{name}`")
+                parts[f"attr {name}"] = self._member(target, f"class attribute `{cls.__qualname__}.{name}`")
         return parts
+
+    def _dataclass_part(self, cls: type, fields: dict[str, Any]) -> bytes:
+        """What ``@dataclass`` made of the class (its records, and the methods it wrote
+        without source), by what it made them from: the decorator's arguments and each
+        field's name, kind, type, default, factory, flags and metadata."""
+        chunks = [repr(vars(cls).get("__dataclass_params__")).encode()]  # its arguments
+        for name, spec in fields.items():
+            where = f"field `{cls.__qualname__}.{name}`"
+            flags = (name, getattr(spec._field_type, "name", "?"), spec.init, spec.repr, spec.hash, spec.compare,
+                     spec.kw_only if isinstance(spec.kw_only, bool) else None)
+            chunks.append(repr(flags).encode())
+            chunks.append(self._member(spec.type, f"{where}'s type"))
+            chunks.append(self._member(spec.default, f"{where}'s default"))
+            chunks.append(self._member(spec.default_factory, f"{where}'s default_factory"))
+            chunks.append(self._value(dict(spec.metadata), f"{where}'s metadata"))
+        return _blake(*chunks)
+
+    def _member(self, value: Any, where: str) -> bytes:
+        """A class attribute, field type or default: a function or class it names as a
+        helper (keyed by definition when local), anything else by content."""
+        if isinstance(value, _DEFINITIONS):
+            return self._dependency(where, value)[1]
+        return self._value(value, where)
 
     # -- values and modules -----------------------------------------------------------
     def _value(self, value: Any, where: str) -> bytes:
@@ -258,7 +302,7 @@ class KeyMaker:
         if cached is not None and cached[0] is value:
             return cached[1]
         try:
-            digest = fingerprint(value)
+            digest = fingerprint(value, self.function_digest)
         except Unfingerprintable as error:
             raise Unfingerprintable(f"{where}: {error}") from None
         except RecursionError:
@@ -278,6 +322,28 @@ class KeyMaker:
         module = sys.modules.get(module_name)
         identity = self._module(module) if module is not None else module_name.encode()
         return _blake(identity, str(getattr(obj, "__qualname__", obj)).encode())
+
+
+def _made_by_dataclass(member: Any) -> bool:
+    """A method ``@dataclass`` wrote (``__init__``, ``__repr__``, ``__eq__``, ``__hash__``,
+    a frozen class's ``__setattr__``...), made from the fields and the decorator's
+    arguments: one of the names it writes, with no source of its own (it never
+    replaces a method the class defines, which has one), or one of ``dataclasses``'
+    own helpers.  A Dask worker tells them apart the same way: cloudpickle brings
+    both kinds without a file name, and only the class's own methods have a source
+    digest learnt from where the class was defined (``learn_sources``)."""
+    if not isinstance(member, types.FunctionType) or member.__name__ not in _DATACLASS_METHODS:
+        return False
+    made = inspect.unwrap(member)
+    if not isinstance(made, types.FunctionType) or made.__module__ == "dataclasses":
+        return True
+    if _LEARNED_SOURCES and code_identity(made.__code__) in _LEARNED_SOURCES:
+        return False
+    try:
+        inspect.getsource(made)
+    except (OSError, TypeError):
+        return True
+    return False
 
 
 def _is_local(obj: Any) -> bool:
