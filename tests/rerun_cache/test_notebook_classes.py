@@ -9,6 +9,8 @@ import enum
 
 import pytest
 
+from graflow_nb.core import cache_files
+
 CELL = """
 class Row:
     def __init__(self, n):
@@ -415,3 +417,31 @@ def test_a_class_defined_inside_a_task_is_keyed_by_the_task_and_its_instances_re
     assert nb("wf.execute(session_id='S3', cache=True)") == 12
     assert runs == {"make": 2, "use": 2}
     assert nb("wf.last_run.why('make')") == "code of make changed: its source"
+
+
+def test_a_cache_folder_keeps_notebook_class_results_but_not_local_classes(nb, runs, tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_files, "_STORES", {})
+    folder = tmp_path / "cache"
+    nb.ns["folder"] = folder
+    cell = PLACE + """
+    @task
+    def local():
+        ran.RUNS["local"] += 1
+
+        class Inner:
+            pass
+
+        return Inner()
+
+    _ = local >> place
+"""
+    nb(cell)
+    assert nb("wf.execute(session_id='S1', cache=folder)") == 3
+    # `place` and `measure` written; `local`'s entry holds its class by reference: memory only
+    assert len(list(folder.glob("*.entry"))) == 2
+    cache_files._STORES.clear()  # as in a new kernel: the folder is read again, the cell run again
+    nb(cell)
+    assert nb("wf.execute(session_id='S2', cache=folder)") == 3
+    assert runs == {"place": 1, "measure": 1, "local": 2}
+    assert nb("wf.last_run.why('place')") == "cached from run S1"
+    assert nb("wf.last_run.channel()['where']") == nb("Point(1, 2)")  # replayed: of the class defined last

@@ -6,7 +6,10 @@ one changed):
     source           its source, parsed and dumped without comments, docstrings or
                      positions (the bytecode when there is no source)
     helper NAME      a notebook-defined (or local-file) function or class it uses by
-                     name, keyed the same way, recursively
+                     name, keyed the same way, recursively; a class by its name,
+                     bases, methods and attributes, taken by name (``_class_parts``):
+                     what ``@dataclass`` wrote by the decorator's arguments and the
+                     fields, ``__slots__``' descriptors by ``__slots__``
     global NAME      any other global it reads, by content (``fingerprint``)
     module NAME      a module it uses, by its distribution's version (a local module
                      without one by its file's bytes)
@@ -17,7 +20,9 @@ one changed):
 Names are what the code objects list (``co_names`` of the function and every code
 object nested in it), looked up in the function's globals: attribute names that are
 no global simply find nothing.  Installed functions and classes are keyed by module,
-qualified name and version.  Anything that can't be keyed raises ``Unfingerprintable``
+qualified name and version.  A value (a global, a class attribute, a default) that
+holds a notebook class, or an instance of one, is fingerprinted with that class's
+digest from here (``function_digest``).  Anything that can't be keyed raises ``Unfingerprintable``
 (the task then runs, uncached, with that reason).
 
 What is kept, and for how long.  A ``KeyMaker`` keys each function, global value and
