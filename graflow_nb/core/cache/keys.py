@@ -29,11 +29,11 @@ What is kept, and for how long.  A ``KeyMaker`` keys each function, global value
 module once per run: a value a run reads may have been changed in place since the last
 one (a global list appended to, a frame edited), so every run reads them again.  Two
 things are kept for the process, because nothing can change them without making a new
-object: the source digest of a code object (a code object is immutable; redefining a
-function, or ``f.__code__ = ...``, makes or sets a new one), and a task's assembled
-``CodeKey``, reused only while its function's digest (recomputed each run), its id and
-how it is called are what they were and it has no bound values or iteration data.
-Both are held weakly: a task or function that is gone takes its memo with it.
+object: the source digest of a code object, or that it has no source (a code object
+is immutable; redefining a function, or ``f.__code__ = ...``, makes or sets a new
+one), and a task's assembled ``CodeKey``, reused only while its function's digest
+(recomputed each run), its id and how it is called are what they were and it has no
+bound values or iteration data.  Both are held weakly: a task or function that is gone takes its memo with it.
 """
 
 from __future__ import annotations
@@ -109,8 +109,10 @@ def _part_words(name: str) -> str:
 # entry holds a weak reference to it, and is dropped when it goes):
 # a task's last code key, with its id, its function's digest and how it is called;
 _TASK_KEYS: dict[int, tuple[weakref.ref[Any], str, bytes, tuple[Any, ...], CodeKey]] = {}
-# a code object's source digest.
+# a code object's source digest;
 _SOURCES: dict[int, tuple[weakref.ref[Any], bytes]] = {}
+# whether a code object has no source to read (``_made_by_dataclass``).
+_SOURCELESS: dict[int, tuple[weakref.ref[Any], bool]] = {}
 
 
 def _forget(memo: dict[int, Any], key: int, gone: weakref.ref[Any]) -> None:
@@ -344,11 +346,17 @@ def _made_by_dataclass(member: Any) -> bool:
         return True
     if _LEARNED_SOURCES and code_identity(made.__code__) in _LEARNED_SOURCES:
         return False
+    code = made.__code__
+    known = _SOURCELESS.get(id(code))
+    if known is not None and known[0]() is code:
+        return known[1]
     try:
         inspect.getsource(made)
+        sourceless = False
     except (OSError, TypeError):
-        return True
-    return False
+        sourceless = True
+    _SOURCELESS[id(code)] = (weakref.ref(code, functools.partial(_forget, _SOURCELESS, id(code))), sourceless)
+    return sourceless
 
 
 def _is_local(obj: Any) -> bool:
@@ -357,7 +365,7 @@ def _is_local(obj: Any) -> bool:
     module_name = getattr(target, "__module__", None)
     if not isinstance(module_name, str) or module_name == "__main__" or module_name not in sys.modules:
         return True
-    return _version_of(module_name) is None and module_name.split(".")[0] not in sys.stdlib_module_names
+    return module_name.split(".")[0] not in sys.stdlib_module_names and _version_of(module_name) is None
 
 
 def _version_of(module_name: str) -> str | None:
