@@ -56,6 +56,11 @@ KINDS = {
         "@dataclass\nclass C:\n    ys: list = field(default_factory=lambda: [1, 3])\n",
         "C()", "sum(make.ys)", 3, 4,
     ),
+    "union-typed fields": (
+        "class Item:\n    pass\n\n@dataclass\nclass C:\n    x: int | None = 1\n    items: list[Item] | None = None\n",
+        "class Item:\n    pass\n\n@dataclass\nclass C:\n    x: int | str | None = 1\n    items: list[Item] | None = None\n",
+        "C()", "make.x", 1, 1,
+    ),
     "methods": (
         "class C:\n    k = 3\n    def __init__(self, x=1):\n        self.x = x\n"
         "    @property\n    def double(self):\n        return self.x * 2\n"

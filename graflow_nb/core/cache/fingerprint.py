@@ -5,7 +5,7 @@
 - atoms (None, bool, int, float, complex, str, bytes, range...) by type and value
   (floats by ``float.hex``, so ``-0.0`` and ``0.0`` differ and a NaN equals itself);
 - lists, tuples and dicts item by item, in order (a dict's order can change what a
-  task does); sets by their items' digests, sorted;
+  task does); sets by their items' digests, sorted; a ``X | Y`` type by its members;
 - numpy arrays by dtype, shape and bytes (object arrays item by item);
 - pandas frames by columns, index, dtypes, attrs and every value; series likewise;
 - other objects by what the copy protocol sees (``__reduce_ex__(4)``: class, args,
@@ -129,6 +129,10 @@ class _Walk:
             return
         if _is_pandas(item):
             self._pandas(item, stack, feed)
+            return
+        if kind is types.UnionType:  # an annotation such as `int | None`, which pickle refuses
+            feed(b"U")
+            stack.append(item.__args__)
             return
         if isinstance(item, (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType)):
             name = item.__name__ if isinstance(item, types.ModuleType) else _qualified(item)
