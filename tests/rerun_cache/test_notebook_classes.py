@@ -25,6 +25,8 @@ with workflow(NAME) as wf:
 
 
 def test_a_task_returning_a_notebook_class_instance_is_cached_from_its_second_run(nb, runs):
+    """Pickling its first instance (the cache keeps what the task returned) must not
+    change the class's key."""
     nb(CELL)
     nb("wf.execute('build', session_id='S1', cache=True)")
     nb("wf.execute('build', session_id='S2', cache=True)")
