@@ -63,12 +63,21 @@ class _HoldingPickler(pickle.Pickler):
     def __init__(self, file: io.BytesIO, objects: list[Any]) -> None:
         super().__init__(file, protocol=_PROTOCOL)
         self.objects = objects
+        # id(class) -> its persistent id (None: pickled by name): each class is looked at
+        # once, however many instances refer to it (the payload keeps them alive).
+        self.held: dict[int, tuple[str, int] | None] = {}
 
     def persistent_id(self, obj: Any) -> Any:
-        if isinstance(obj, type) and not _found_by_name(obj):
+        if not isinstance(obj, type):
+            return None
+        if id(obj) in self.held:
+            return self.held[id(obj)]
+        held = None
+        if not _found_by_name(obj):
             self.objects.append(obj)
-            return ("class", len(self.objects) - 1)
-        return None
+            held = ("class", len(self.objects) - 1)
+        self.held[id(obj)] = held
+        return held
 
 
 class _HoldingUnpickler(pickle.Unpickler):
