@@ -103,3 +103,9 @@ def test_values_nothing_can_read_are_refused_with_a_reason():
         fingerprint({"ok": 1, "lock": threading.Lock()})
     with pytest.raises(Unfingerprintable, match="generator"):
         fingerprint(x for x in range(3))
+
+
+def test_union_types_by_their_members():
+    assert fingerprint(int | None) == fingerprint(int | None)
+    assert fingerprint(int | None) != fingerprint(int | str)
+    assert fingerprint({"x": list[int | None]}) != fingerprint({"x": list[int | str]})

@@ -5,11 +5,16 @@
 - atoms (None, bool, int, float, complex, str, bytes, range...) by type and value
   (floats by ``float.hex``, so ``-0.0`` and ``0.0`` differ and a NaN equals itself);
 - lists, tuples and dicts item by item, in order (a dict's order can change what a
-  task does); sets by their items' digests, sorted;
+  task does); sets by their items' digests, sorted; a ``X | Y`` type by its members;
 - numpy arrays by dtype, shape and bytes (object arrays item by item);
 - pandas frames by columns, index, dtypes, attrs and every value; series likewise;
 - other objects by what the copy protocol sees (``__reduce_ex__(4)``: class, args,
-  state, items), classes and functions of installed modules by qualified name.
+  state, items), classes and functions of installed modules by qualified name;
+- a class defined in the notebook (``__main__``, or inside a function), and so an
+  instance of one, by the digest of its definition when the caller hands in
+  ``classes`` (the cache's ``KeyMaker.class_digest``: its source, fields and
+  methods), so a cell run again unchanged, which makes a new class object, changes
+  nothing, and an edit to the class changes every fingerprint of its instances.
 
 The walk is a loop over an explicit stack, so nesting deeper than any recursion
 limit is fine, and a value met twice (shared or cyclic) is written as a back
@@ -23,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 DIGEST_SIZE = 32
@@ -36,13 +42,18 @@ class Unfingerprintable(Exception):
     """A value the cache cannot identify by content; its message says which and why."""
 
 
-def fingerprint(value: Any) -> bytes:
+ClassDigests = Callable[[type], bytes]
+"""The digest of a class's definition, for classes that have no importable name."""
+
+
+def fingerprint(value: Any, classes: ClassDigests | None = None) -> bytes:
     """The digest of ``value``'s content (module docstring); ``Unfingerprintable`` if
-    some part of it can't be read."""
+    some part of it can't be read.  ``classes`` digests the definition of a class
+    defined in the notebook (without it, such a class is refused)."""
     prefix = _ATOM_PREFIX.get(type(value))
     if prefix is not None:  # the walk's first step for a lone atom, without the walk
         return _blake2b(prefix + repr(value).encode() + b";", digest_size=DIGEST_SIZE).digest()
-    return _Walk().digest(value)
+    return _Walk(classes).digest(value)
 
 
 def _qualified(obj: Any) -> str | None:
@@ -58,13 +69,16 @@ def _qualified(obj: Any) -> str | None:
 
 
 class _Walk:
-    """One fingerprint: the hash being fed, and every container met so far (kept
-    alive, so an id is never reused while the walk runs)."""
+    """One fingerprint: the hash being fed, every container met so far (kept alive,
+    so an id is never reused while the walk runs), and what opens each object of a
+    class read by the copy protocol (its name, or its definition's digest)."""
 
-    def __init__(self) -> None:
+    def __init__(self, classes: ClassDigests | None = None) -> None:
         self.hash = hashlib.blake2b(digest_size=DIGEST_SIZE)
         self.memo: dict[int, int] = {}
         self.alive: list[Any] = []
+        self.classes = classes
+        self.openers: dict[type, bytes] = {}
 
     def digest(self, value: Any) -> bytes:
         stack: list[Any] = [value]
@@ -107,7 +121,7 @@ class _Walk:
                 stack.append(key)
             return
         if kind is set or kind is frozenset:
-            digests = sorted(fingerprint(member) for member in item)
+            digests = sorted(fingerprint(member, self.classes) for member in item)
             feed(b"S" + kind.__name__.encode() + str(len(digests)).encode() + b"{" + b"".join(digests) + b"}")
             return
         if _is_ndarray(item):
@@ -116,9 +130,16 @@ class _Walk:
         if _is_pandas(item):
             self._pandas(item, stack, feed)
             return
+        if kind is types.UnionType:  # an annotation such as `int | None`, which pickle refuses
+            feed(b"U")
+            stack.append(item.__args__)
+            return
         if isinstance(item, (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType)):
             name = item.__name__ if isinstance(item, types.ModuleType) else _qualified(item)
             if name is None:
+                if self.classes is not None and isinstance(item, type):
+                    feed(b"K" + self.classes(item) + b";")
+                    return
                 raise Unfingerprintable(f"{_describe(item)} is defined in the notebook: it has no stable name")
             feed(b"G" + name.encode() + b";")
             return
@@ -174,9 +195,19 @@ class _Walk:
         for i in (3, 4):
             if parts[i] is not None:
                 parts[i] = list(parts[i])
-        feed(b"R" + kind.__module__.encode() + b"." + kind.__qualname__.encode() + b"(")
+        opener = self.openers.get(kind)
+        if opener is None:
+            opener = self.openers[kind] = self._opener(kind)
+        feed(opener)
         stack.append(_Raw(b")"))
         stack.extend(reversed(parts[:5]))
+
+    def _opener(self, kind: type) -> bytes:
+        """What opens an object of ``kind``: its name, or for a notebook class the
+        digest of its definition (whatever its ``__reduce__`` puts in the args)."""
+        if self.classes is not None and _qualified(kind) is None:
+            return b"RK" + self.classes(kind) + b"("
+        return b"R" + kind.__module__.encode() + b"." + kind.__qualname__.encode() + b"("
 
 
 class _Raw:

@@ -6,7 +6,10 @@ one changed):
     source           its source, parsed and dumped without comments, docstrings or
                      positions (the bytecode when there is no source)
     helper NAME      a notebook-defined (or local-file) function or class it uses by
-                     name, keyed the same way, recursively
+                     name, keyed the same way, recursively; a class by its name,
+                     bases, methods and attributes, taken by name (``_class_parts``):
+                     what ``@dataclass`` wrote by the decorator's arguments and the
+                     fields, ``__slots__``' descriptors by ``__slots__``
     global NAME      any other global it reads, by content (``fingerprint``)
     module NAME      a module it uses, by its distribution's version (a local module
                      without one by its file's bytes)
@@ -17,18 +20,20 @@ one changed):
 Names are what the code objects list (``co_names`` of the function and every code
 object nested in it), looked up in the function's globals: attribute names that are
 no global simply find nothing.  Installed functions and classes are keyed by module,
-qualified name and version.  Anything that can't be keyed raises ``Unfingerprintable``
+qualified name and version.  A value (a global, a class attribute, a default) that
+holds a notebook class, or an instance of one, is fingerprinted with that class's
+digest from here (``function_digest``).  Anything that can't be keyed raises ``Unfingerprintable``
 (the task then runs, uncached, with that reason).
 
 What is kept, and for how long.  A ``KeyMaker`` keys each function, global value and
 module once per run: a value a run reads may have been changed in place since the last
 one (a global list appended to, a frame edited), so every run reads them again.  Two
 things are kept for the process, because nothing can change them without making a new
-object: the source digest of a code object (a code object is immutable; redefining a
-function, or ``f.__code__ = ...``, makes or sets a new one), and a task's assembled
-``CodeKey``, reused only while its function's digest (recomputed each run), its id and
-how it is called are what they were and it has no bound values or iteration data.
-Both are held weakly: a task or function that is gone takes its memo with it.
+object: the source digest of a code object, or that it has no source (a code object
+is immutable; redefining a function, or ``f.__code__ = ...``, makes or sets a new
+one), and a task's assembled ``CodeKey``, reused only while its function's digest
+(recomputed each run), its id and how it is called are what they were and it has no
+bound values or iteration data.  Both are held weakly: a task or function that is gone takes its memo with it.
 """
 
 from __future__ import annotations
@@ -51,6 +56,20 @@ from .fingerprint import DIGEST_SIZE, Unfingerprintable, fingerprint
 
 _PYTHON = f"python{sys.version_info.major}.{sys.version_info.minor}"
 _DOC_HOLDERS = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+# A class's own attributes that say nothing about what it does: Python's bookkeeping,
+# and copyreg's ``__slotnames__``, set once an instance is pickled.
+_NOT_DEFINITION = frozenset({"__dict__", "__weakref__", "__module__", "__doc__", "__qualname__", "__firstlineno__",
+                             "__static_attributes__", "__slotnames__"})
+# The descriptors ``__slots__`` makes, one per name: keyed by ``__slots__`` itself.
+_SLOT_DESCRIPTORS = (types.MemberDescriptorType, types.GetSetDescriptorType)
+# What ``@dataclass`` records on the class: keyed by what it is made from (``_dataclass_part``).
+_DATACLASS_RECORDS = frozenset({"__dataclass_fields__", "__dataclass_params__"})
+# The methods ``@dataclass`` may write (``_made_by_dataclass``).
+_DATACLASS_METHODS = frozenset({"__init__", "__repr__", "__eq__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__",
+                                "__setattr__", "__delattr__", "__getstate__", "__setstate__", "__replace__"})
+_DEFINITIONS = (types.FunctionType, type, functools.partial, types.MethodType, types.BuiltinFunctionType,
+                types.ModuleType)
 
 
 @dataclass(frozen=True)
@@ -90,8 +109,10 @@ def _part_words(name: str) -> str:
 # entry holds a weak reference to it, and is dropped when it goes):
 # a task's last code key, with its id, its function's digest and how it is called;
 _TASK_KEYS: dict[int, tuple[weakref.ref[Any], str, bytes, tuple[Any, ...], CodeKey]] = {}
-# a code object's source digest.
+# a code object's source digest;
 _SOURCES: dict[int, tuple[weakref.ref[Any], bytes]] = {}
+# whether a code object has no source to read (``_made_by_dataclass``).
+_SOURCELESS: dict[int, tuple[weakref.ref[Any], bool]] = {}
 
 
 def _forget(memo: dict[int, Any], key: int, gone: weakref.ref[Any]) -> None:
@@ -225,7 +246,9 @@ class KeyMaker:
         self._active.add(id(func))
         try:
             if isinstance(func, type):
-                parts = self._class_parts(func)
+                # By name: the order of a class's attributes is no part of what it does,
+                # and cloudpickle rebuilds a notebook class on a Dask worker in another.
+                parts = dict(sorted(self._class_parts(func).items()))
             else:
                 parts = self._function_parts(func)
         finally:
@@ -239,9 +262,14 @@ class KeyMaker:
         for base in cls.__bases__:
             if base is not object:
                 parts[f"base {base.__qualname__}"] = self._dependency(base.__name__, base)[1]
-        for name, member in vars(cls).items():
-            if name in ("__dict__", "__weakref__", "__module__", "__doc__", "__qualname__", "__firstlineno__",
-                        "__static_attributes__", "__slotnames__"):  # the last: copyreg's, once an instance is pickled
+        own = vars(cls)
+        fields = own.get("__dataclass_fields__")
+        if isinstance(fields, dict):  # this class's own @dataclass (a subclass's is its own part)
+            parts["dataclass"] = self._dataclass_part(cls, fields)
+        for name, member in own.items():
+            if name in _NOT_DEFINITION or type(member) in _SLOT_DESCRIPTORS:
+                continue
+            if fields is not None and (name in _DATACLASS_RECORDS or _made_by_dataclass(member)):
                 continue
             target = member.__func__ if isinstance(member, (staticmethod, classmethod)) else member
             if isinstance(target, property):
@@ -249,8 +277,31 @@ class KeyMaker:
             if isinstance(target, types.FunctionType):
                 parts[f"method {name}"] = self.function_digest(target)
             else:
-                parts[f"attr {name}"] = self._value(target, f"class attribute `{cls.__qualname__}.{name}`")
+                parts[f"attr {name}"] = self._member(target, f"class attribute `{cls.__qualname__}.{name}`")
         return parts
+
+    def _dataclass_part(self, cls: type, fields: dict[str, Any]) -> bytes:
+        """What ``@dataclass`` made of the class (its records, and the methods it wrote
+        without source), by what it made them from: the decorator's arguments and each
+        field's name, kind, type, default, factory, flags and metadata."""
+        chunks = [repr(vars(cls).get("__dataclass_params__")).encode()]  # its arguments
+        for name, spec in fields.items():
+            where = f"field `{cls.__qualname__}.{name}`"
+            flags = (name, getattr(spec._field_type, "name", "?"), spec.init, spec.repr, spec.hash, spec.compare,
+                     spec.kw_only if isinstance(spec.kw_only, bool) else None)
+            chunks.append(repr(flags).encode())
+            chunks.append(self._member(spec.type, f"{where}'s type"))
+            chunks.append(self._member(spec.default, f"{where}'s default"))
+            chunks.append(self._member(spec.default_factory, f"{where}'s default_factory"))
+            chunks.append(self._value(dict(spec.metadata), f"{where}'s metadata"))
+        return _blake(*chunks)
+
+    def _member(self, value: Any, where: str) -> bytes:
+        """A class attribute, field type or default: a function or class it names as a
+        helper (keyed by definition when local), anything else by content."""
+        if isinstance(value, _DEFINITIONS):
+            return self._dependency(where, value)[1]
+        return self._value(value, where)
 
     # -- values and modules -----------------------------------------------------------
     def _value(self, value: Any, where: str) -> bytes:
@@ -258,7 +309,7 @@ class KeyMaker:
         if cached is not None and cached[0] is value:
             return cached[1]
         try:
-            digest = fingerprint(value)
+            digest = fingerprint(value, self.function_digest)
         except Unfingerprintable as error:
             raise Unfingerprintable(f"{where}: {error}") from None
         except RecursionError:
@@ -280,13 +331,41 @@ class KeyMaker:
         return _blake(identity, str(getattr(obj, "__qualname__", obj)).encode())
 
 
+def _made_by_dataclass(member: Any) -> bool:
+    """A method ``@dataclass`` wrote (``__init__``, ``__repr__``, ``__eq__``, ``__hash__``,
+    a frozen class's ``__setattr__``...), made from the fields and the decorator's
+    arguments: one of the names it writes, with no source of its own (it never
+    replaces a method the class defines, which has one), or one of ``dataclasses``'
+    own helpers.  A Dask worker tells them apart the same way: cloudpickle brings
+    both kinds without a file name, and only the class's own methods have a source
+    digest learnt from where the class was defined (``learn_sources``)."""
+    if not isinstance(member, types.FunctionType) or member.__name__ not in _DATACLASS_METHODS:
+        return False
+    made = inspect.unwrap(member)
+    if not isinstance(made, types.FunctionType) or made.__module__ == "dataclasses":
+        return True
+    if _LEARNED_SOURCES and code_identity(made.__code__) in _LEARNED_SOURCES:
+        return False
+    code = made.__code__
+    known = _SOURCELESS.get(id(code))
+    if known is not None and known[0]() is code:
+        return known[1]
+    try:
+        inspect.getsource(made)
+        sourceless = False
+    except (OSError, TypeError):
+        sourceless = True
+    _SOURCELESS[id(code)] = (weakref.ref(code, functools.partial(_forget, _SOURCELESS, id(code))), sourceless)
+    return sourceless
+
+
 def _is_local(obj: Any) -> bool:
     """Defined in the notebook, or in a module of the user's own (no installed version)."""
     target = obj.func if isinstance(obj, functools.partial) else getattr(obj, "__func__", obj)
     module_name = getattr(target, "__module__", None)
     if not isinstance(module_name, str) or module_name == "__main__" or module_name not in sys.modules:
         return True
-    return _version_of(module_name) is None and module_name.split(".")[0] not in sys.stdlib_module_names
+    return module_name.split(".")[0] not in sys.stdlib_module_names and _version_of(module_name) is None
 
 
 def _version_of(module_name: str) -> str | None:

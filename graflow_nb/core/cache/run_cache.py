@@ -28,7 +28,6 @@ ran; tasks whose code, inputs, result or writes can't be fingerprinted or pickle
 from __future__ import annotations
 
 import hashlib
-import pickle
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,8 +36,9 @@ from typing import Any
 
 from ..data.channel import MISSING
 from ..model.task import Executable, TaskWrapper
-from .fingerprint import Unfingerprintable, fingerprint
+from .fingerprint import ClassDigests, Unfingerprintable, fingerprint
 from .keys import CodeKey, KeyMaker
+from .payload import dump, load
 from .store import Entry, MemoryStore, Read
 
 _MISSING_TOKEN = b"missing"
@@ -164,7 +164,7 @@ class RunCache(Decisions):
                 mismatch = self._mismatch(channel, entry, session_id) if entry.reads else None
                 if mismatch is None:
                     try:
-                        return self._hit(plan, entry)
+                        return self._hit(plan, entry, task)
                     except Exception as error:  # made in another process (a Dask worker's, the driver's)
                         mismatch = (f"what {task.task_id} did in run {entry.run_id} can't be loaded here "
                                     f"({type(error).__name__}: {error})")
@@ -194,9 +194,10 @@ class RunCache(Decisions):
             return f"input `{read.key}` changed"
         return None
 
-    def _hit(self, plan: Plan, entry: Entry) -> Plan:
+    def _hit(self, plan: Plan, entry: Entry, task: Executable) -> Plan:
         payload = entry.payload
-        unpacked: tuple[Any, ...] = pickle.loads(payload) if isinstance(payload, bytes) else payload
+        unpacked: tuple[Any, ...] = (load(payload, entry.objects, _task_globals(task)) if isinstance(payload, bytes)
+                                     else payload)
         result, ops, controls = unpacked
         if controls:
             plan.controls = [
@@ -228,13 +229,13 @@ class RunCache(Decisions):
         run_id, task_id = self.run_id, plan.task_id
         # A result that can't change is fingerprinted only if something asks (a reader, the next run).
         fixed = _immutable(result)
-        result_token = None if fixed else _content_token(result, plan, run_id, "result")
+        result_token = None if fixed else _content_token(result, plan, run_id, "result", self.class_digest)
         self._remember(plan.result_key, result, result_token, task_id)
         write_tokens: dict[str, bytes] = {}
         if ops:
             final = {key: args for op, key, args in ops if op == "set"}
             for key, args in final.items():
-                write_tokens[key] = token = _content_token(args[0], plan, run_id, key)
+                write_tokens[key] = token = _content_token(args[0], plan, run_id, key, self.class_digest)
                 self._remember(key, args[0], token, task_id)
         if refusal is not None:
             self._decide(plan, False, f"{self._ran(plan)}; not cached: {refusal}")
@@ -255,7 +256,7 @@ class RunCache(Decisions):
         else:
             encoded = [(name, _encode_control(name, args, objects)) for name, args in controls]
             try:
-                payload = pickle.dumps((result, ops, encoded), protocol=pickle.HIGHEST_PROTOCOL)
+                payload = dump((result, ops, encoded), objects)
             except Exception as error:
                 self._decide(plan, False, f"{self._ran(plan)}; not cached: what it returned or wrote can't be "
                                           f"pickled ({type(error).__name__}: {error})")
@@ -281,11 +282,17 @@ class RunCache(Decisions):
                     return known[1], known[2]
                 producer = known[2]  # a value that can't change, its fingerprint not taken yet
             try:
-                token = fingerprint(value)
+                token = fingerprint(value, self.class_digest)
             except RecursionError:
                 raise Unfingerprintable(f"`{key}` is nested too deeply to read") from None
             self._tokens[(key, id(value))] = (value, token, producer)
             return token, producer
+
+    def class_digest(self, cls: type) -> bytes:
+        """A notebook class's definition digest, for the fingerprint of its instances
+        (the run's ``KeyMaker`` keeps it for the run, as it does for a task's code)."""
+        with self._lock:
+            return self.keys.function_digest(cls)
 
     def _remember(self, key: str, value: Any, token: bytes | None, producer: str) -> None:
         self._tokens[(key, id(value))] = (value, token, producer)  # one store: atomic, no lock needed
@@ -337,14 +344,14 @@ def _opt_out(task: Executable) -> str | None:
     return None
 
 
-def _content_token(value: Any, plan: Plan, run_id: str, what: str) -> bytes:
+def _content_token(value: Any, plan: Plan, run_id: str, what: str, classes: ClassDigests) -> bytes:
     """A written value's token: its fingerprint, or one unique to this write (run,
     session, execution, key) if it has none."""
     kind = type(value)
     if kind is NoneType or kind is bool:
         return _CONSTANT_TOKENS[value]
     try:
-        return fingerprint(value)
+        return fingerprint(value, classes)
     except (Unfingerprintable, RecursionError):
         unique = repr((run_id, plan.session_id, plan.order_key)).encode() + what.encode()
         return hashlib.blake2b(b"unique" + unique, digest_size=32).digest()
@@ -358,6 +365,13 @@ def _immutable(value: Any, depth: int = 0) -> bool:
     if kind in _IMMUTABLE_ATOMS:
         return True
     return kind is tuple and depth < _IMMUTABLE_DEPTH and all(_immutable(item, depth + 1) for item in value)
+
+
+def _task_globals(task: Executable) -> dict[str, Any]:
+    """The globals of ``task``'s function, where a replay in another process finds the
+    notebook classes it uses (``payload.load``)."""
+    func = getattr(task, "func", None)
+    return getattr(func, "__globals__", None) or {}
 
 
 def _encode_control(name: str, args: tuple[Any, ...], objects: list[Any]) -> tuple[Any, ...]:
