@@ -114,18 +114,20 @@ def test_a_started_run_frees_the_cell_and_writes_to_the_cell_that_started_it(tmp
             client,
             "print(run.status)\n"
             "from ipywidgets.widgets.widget import _instances\n"
-            "def framed():  # the panel's live area holds a drawn frame\n"
-            "    return any('tasks done' in str(getattr(w, 'value', '')) for w in list(_instances.values()))\n"
+            "def framed():  # the panel holds the live view's GraphView, drawn (its progress line)\n"
+            "    return any('tasks done' in str(getattr(child, 'progress', ''))\n"
+            "               for w in list(_instances.values()) for child in getattr(w, 'children', ()))\n"
             "deadline = time.monotonic() + 60\n"
             "while not framed() and time.monotonic() < deadline:\n"
             "    time.sleep(0.01)\n"
+            "print('framed' if framed() else 'no frame within 60 s')\n"
             "open(RELEASE, 'w').close()\n"
             "deadline = time.monotonic() + 60\n"
             "while 'transform_a' not in run.run.results() and time.monotonic() < deadline:\n"
             "    time.sleep(0.01)\n"
             "print('the later cell ran')\n",
         )
-        assert printed(later_messages, later) == "running\nthe later cell ran\n"
+        assert printed(later_messages, later) == "running\nframed\nthe later cell ran\n"
         after = drain(client, 2.0)
         everything = start_messages + later_messages + after
         # what the run printed went to the starting cell, also while the later cell ran
