@@ -8,6 +8,9 @@ the events, barriers and gauges tests synchronise on instead of sleeping.
 installs (or stops, naming the package).  A missing ``dot`` fails those tests with
 that one line instead of skipping them, so a green run always means the renders ran.
 
+``pytest_collection_finish``: the heap that exists once collection is done is frozen
+out of the garbage collector's sight (see its docstring).
+
 ``real_ctrl_c``: for tests that send a real SIGINT to the main thread (see its docstring).
 Their timeout is enforced from a thread of pytest-timeout's own: its default, a SIGALRM
 handled on the main thread, would raise inside the very task the test stops, where the
@@ -63,3 +66,17 @@ def pytest_collection_modifyitems(items):
             limit = item.get_closest_marker("timeout")
             seconds = limit.args[0] if limit is not None and limit.args else item.config.getini("timeout")
             item.add_marker(pytest.mark.timeout(seconds, method="thread"), append=False)
+
+
+def pytest_collection_finish(session):
+    """Once every test is collected, move what exists now (the imported libraries, the
+    collected items) out of the collector's sight with ``gc.freeze()``.
+
+    Every full collection otherwise walks that whole heap, and the suite runs many:
+    IPython's ``%reset`` runs two (the notebook fixtures' shell resets before and after
+    each test), pytest runs some, ``real_ctrl_c`` and the tests that check a run is freed
+    run their own; in the whole suite each took up to half a second.  Nothing a test makes
+    is frozen, so what it leaves unreachable is still collected, finalized and checked;
+    the frozen objects are modules and collected items, which live until the end anyway."""
+    gc.collect()
+    gc.freeze()
