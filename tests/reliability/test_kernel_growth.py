@@ -101,9 +101,9 @@ def test_ready_parallel_runs_keep_only_the_last_run(tmp_path):
 @pytest.mark.slow
 def test_every_way_of_running_without_a_notebook_keeps_only_the_last_run(tmp_path):
     """execute() plain, with live=True outside a notebook (recorded, one summary line),
-    with observers on each run, under record(wf), under a new debugger each time and
-    under one restarted debugger."""
-    scenarios = ("plain", "live", "observers", "record", "debugger", "debugger-restart")
+    with observers on each run, under record(wf) and under a new debugger each time
+    (one restarted debugger: test_a_restarted_debugger_keeps_only_its_current_run)."""
+    scenarios = ("plain", "live", "observers", "record", "debugger")
     found = {scenario: probe(scenario, tmp_path) for scenario in scenarios}
     assert {s: growth(f) for s, f in found.items()} == {s: [] for s in scenarios}, found
 
