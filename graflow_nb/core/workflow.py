@@ -621,6 +621,13 @@ def _downstream(graph: TaskGraph, start: str) -> set[str]:
     any of them (and what follows those), and a group's members."""
     seen = {start}
     todo = [start]
+    holder = _branch_group(graph, start)
+    while holder is not None:  # start runs in its branches: what follows their groups runs after it
+        for other in graph.successors(holder):
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+        holder = _branch_group(graph, holder)
     while todo:
         node = todo.pop()
         nxt = list(graph.successors(node))
@@ -634,6 +641,23 @@ def _downstream(graph: TaskGraph, start: str) -> set[str]:
                 seen.add(other)
                 todo.append(other)
     return seen
+
+
+def _branch_group(graph: TaskGraph, task_id: str) -> str | None:
+    """The group in whose branches ``task_id`` runs: the one holding it, or holding the
+    member it follows in a branch (``(a >> polish) | b``: polish runs in a's), or None."""
+    seen = {task_id}
+    todo = [task_id]
+    while todo:
+        node = todo.pop()
+        holder = graph.group_holding(node)
+        if holder is not None:
+            return holder
+        for before in graph.predecessors(node):
+            if before not in seen:
+                seen.add(before)
+                todo.append(before)
+    return None
 
 
 def workflow(name: str, tracer: Any = None, prompt_manager: Any = None) -> WorkflowContext:

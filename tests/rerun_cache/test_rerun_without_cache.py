@@ -381,3 +381,43 @@ def test_only_the_last_run_keeps_what_its_tasks_set_so_earlier_values_are_freed(
     assert wf.rerun(from_="second") == "done"
     gc.collect()
     assert [ref() is None for ref in made] == [True, True, False]
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_rerun_from_a_task_after_a_member_in_its_branch_calls_what_follows_the_group(cache):
+    """``(a >> polish) | b``: polish runs in a's branch, so the group's successor runs
+    after it and is called again too, with a cache or without."""
+    from graflow_nb import task, workflow
+
+    called: list[str] = []
+    with workflow(f"in_branch_{cache}") as wf:
+
+        @task
+        def a():
+            called.append("a")
+            return 1
+
+        @task
+        def polish(a):
+            called.append("polish")
+            return a + POLISH[0]
+
+        @task
+        def b():
+            called.append("b")
+            return 10
+
+        @task
+        def store(polish, b):
+            called.append("store")
+            return polish + b
+
+        _ = ((a >> polish) | b) >> store
+
+    POLISH = [1]
+    assert wf.execute(session_id="B1", cache=cache) == 12
+    called.clear()
+    POLISH[0] = 5  # what polish adds changed: store must see it
+    assert wf.rerun(from_="polish") == 16
+    assert sorted(called) == ["polish", "store"]
+    assert wf.last_run.why("store") == "re-run asked for: wf.rerun(from_='polish')"
