@@ -339,7 +339,7 @@ class WorkflowContext:
         store = _cache_store(cache, self.name)
         force = frozenset(_downstream(self.graph, rerun_from)) if rerun_from is not None else frozenset()
         if last is not None and rerun_from is not None:
-            return lambda ctx: JournalReplay(last, ctx.session_id, force, rerun_from)
+            return lambda ctx: JournalReplay.of(last, ctx.session_id, force, rerun_from)
         return lambda ctx: None if store is None else RunCache(store, ctx.session_id, force, rerun_from)
 
     def rerun(self, from_: str, **options: Any) -> Any:

@@ -7,7 +7,8 @@ futures; as each ends, its outcome is folded into the run by ``snapshot.apply_ou
 (the engine's one fold: channel changes into the branch's overlay, session records,
 task runs, skips, steps, the events that did not arrive live) plus what only a Dask
 outcome carries (``absorb``: worker, questions, groups, fork counts, and in a run with a
-re-run cache what its tasks decided and kept there), and the branch is
+re-run cache what its tasks decided and kept there, in a run without one what they
+did: their journal), and the branch is
 settled exactly as a thread-run branch is, so the coordinator decides and merges with the same code in
 declaration order.
 
@@ -46,6 +47,7 @@ from distributed import Client, KilledWorker
 from distributed import Event as DaskEvent
 from distributed.client import FutureCancelledError
 
+from ..core.cache.journal_replay import JournalReplay
 from ..core.cache.run_cache import RunCache
 from ..core.cache.shipped import absorb_report, branch_cache, written_values
 from ..core.errors import GraflowRuntimeError, SessionPaused
@@ -287,6 +289,8 @@ class DaskBatch(Batch):
         view = _view(branches)
         if isinstance(self.run.cache, RunCache):  # the branches plan, replay and keep on their workers
             view.cache = branch_cache(self.run.cache, parent.graph, branches.members, view.channel)
+        elif isinstance(self.run.cache, JournalReplay):  # a rerun: the last run's branches, taken on their workers
+            view.replay = self.run.cache.share(branch.session_id for branch in branches.branches)
         try:
             view_blob = dumps(view)
         except Exception as error:
@@ -556,8 +560,12 @@ class DaskBatch(Batch):
         run.reask_within(branch.session_id, remote.pending)
         branch.remote = _Remote(remote.paused_state, remote.seen, feed.first + len(remote.events))
         apply_outcome(outcome, branch, tasks=remote.dynamic_nodes, delivered=delivered)
-        if remote.cache is not None and run.cache is not None:  # decisions, entries and tokens made there
+        if remote.cache is not None and isinstance(run.cache, RunCache):  # decisions, entries and tokens made there
             absorb_report(run.cache, remote.cache, written_values(outcome.changes))
+        elif remote.cache is not None and run.cache is not None:  # a rerun's: what was taken there
+            run.cache.carry(remote.cache.decisions)
+        if remote.journal and run.journaling:  # what its tasks did, for the next rerun
+            run.journal.update(remote.journal)
         for copy in outcome.sessions:
             run.sessions[copy.session_id].worker = remote.worker
 

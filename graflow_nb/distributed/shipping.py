@@ -15,6 +15,10 @@
     cache     in a run with a re-run cache, its share rides in the ``GroupView`` and
               what the branch's tasks decided and kept comes back in the outcome
               (``core.cache.shipped``)
+    journal   in a run without one, what the branch's tasks changed and called comes
+              back in the outcome (``core.runtime.journal``), for ``wf.rerun``; a
+              re-run's share of the last run rides in the ``GroupView``
+              (``core.cache.journal_replay``) and its decisions come back as a cache's
 
 Values are pickled with cloudpickle, so functions and classes defined in notebook
 cells (``__main__``) travel by value.  A channel value that does not pickle is named
@@ -39,8 +43,10 @@ from typing import Any
 
 import cloudpickle
 
+from ..core.cache.journal_replay import ShippedReplay
 from ..core.cache.shipped import BranchCache, CacheReport
 from ..core.errors import GraflowRuntimeError
+from ..core.runtime.journal import JournalKey, TaskJournal
 from ..core.snapshot import BranchOutcome, BranchSpec, ChannelState, GroupState, UnpicklableError
 
 
@@ -112,6 +118,7 @@ class GroupView:
     dynamic_pred: dict[str, list[str]]
     max_workers: int
     cache: BranchCache | None = None  # the run's re-run cache, for branches that plan and keep there
+    replay: ShippedReplay | None = None  # a rerun after a run without a cache: the last run's share
 
 
 @dataclass(slots=True)
@@ -151,6 +158,7 @@ class RemoteOutcome:
     paused_state: bytes | None = None
     seen: tuple[int, int, int, int] = (0, 0, 0, 0)
     cache: CacheReport | None = None  # what its tasks' cache decided and kept there
+    journal: dict[JournalKey, TaskJournal] = field(default_factory=dict)  # what its tasks did, run without a cache
 
 
 # -- values sealed one by one on the way back ------------------------------------------
@@ -299,7 +307,19 @@ def seal_outcome(remote: RemoteOutcome) -> RemoteOutcome:
         ])
         for record in remote.groups
     ]
-    return dataclasses.replace(remote, outcome=sealed, groups=groups)
+    journal = {key: _sealed_journal(entry, seal) for key, entry in remote.journal.items()}
+    return dataclasses.replace(remote, outcome=sealed, groups=groups, journal=journal)
+
+
+def _sealed_journal(entry: TaskJournal, seal: _Sealer) -> TaskJournal:
+    """A task attempt's journal with each value it wrote or handed a control call
+    sealed: one that can't travel only keeps that attempt from being taken by a re-run."""
+    sealed = TaskJournal()
+    sealed.ops = [(op, key, tuple(seal(arg, _where(key)) for arg in args)) for op, key, args in entry.ops]
+    sealed.controls = [(name, tuple(seal(arg, f"an argument of its {name} call") for arg in args))
+                       for name, args in entry.controls]
+    sealed.refusal = entry.refusal
+    return sealed
 
 
 def _sealed_group(group: GroupState, seal: _Sealer) -> GroupState:
@@ -347,6 +367,12 @@ def load_outcome(blob: bytes) -> tuple[RemoteOutcome, list[Unloadable]]:
     for run in outcome.task_runs:
         if not loaded(run.result):
             run.result = None
+            _not_to_take(remote.journal, (run.session_id, run.order_key, run.attempt), f"the result of task {run.task_id!r}")
+    for key, entry in remote.journal.items():
+        lost = next((arg for _, _, args in entry.ops for arg in args if isinstance(arg, Unloadable)), None)
+        lost = lost or next((arg for _, args in entry.controls for arg in args if isinstance(arg, Unloadable)), None)
+        if lost is not None:
+            _not_to_take(remote.journal, key, lost.where)
     for session in outcome.sessions:
         channel = session.channel
         channel.values = {k: v for k, v in channel.values.items() if loaded(v)}
@@ -355,3 +381,13 @@ def load_outcome(blob: bytes) -> tuple[RemoteOutcome, list[Unloadable]]:
             if all([loaded(base), *[loaded(arg) for _, arg in ops]])
         }
     return remote, list(found.values())
+
+
+def _not_to_take(journal: dict[JournalKey, TaskJournal], key: JournalKey, where: str) -> None:
+    """What the attempt at ``key`` did did not come back whole (``where`` names what
+    did not): a re-run calls it again rather than take it."""
+    entry = journal.get(key)
+    if entry is None:
+        entry = journal[key] = TaskJournal()
+    entry.ops, entry.controls = [], []
+    entry.refusal = entry.refusal or f"{where} did not come back from its Dask worker"

@@ -4,7 +4,10 @@ The worker rebuilds a stand-in for the parent session (its id, depth, channel as
 stood at the fork and dynamic tasks), opens the branch under the very session id
 the run gave it, seeds it with its member and runs ``WorkflowEngine.execute`` on it.
 In a run with a re-run cache, the branch's tasks are planned, replayed and kept
-here, with the entries and tokens the group's view carries (``core.cache.shipped``).
+here, with the entries and tokens the group's view carries (``core.cache.shipped``);
+in a run without one they journal here (``core.runtime.journal``) and the journal
+goes home with the outcome, and a ``wf.rerun`` takes them from the last run here,
+with the share of it the group's view carries (``core.cache.journal_replay``).
 Dynamic tasks stay in the branch; nested groups run on threads inside this worker
 (``Run.remote_worker`` tells the coordinator so), so a branch never waits on other
 futures and can't deadlock the worker.  Every event is logged to the group's topic
@@ -22,7 +25,9 @@ from typing import Any
 from distributed import Event as DaskEvent
 from distributed import get_worker
 
-from ..core.cache.shipped import cache_report, worker_cache, written_values
+from ..core.cache.journal_replay import JournalReplay
+from ..core.cache.run_cache import RunCache
+from ..core.cache.shipped import CacheReport, cache_report, worker_cache, written_values
 from ..core.context import ExecutionContext
 from ..core.errors import SessionPaused
 from ..core.events import Event, EventLog
@@ -186,9 +191,11 @@ def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes,
     else:
         branch = _fresh_branch(_WORKFLOWS.get(token, graph_blob, view.workflow_name), view, ticket)
     run = branch.run
-    run.journaling = False  # a journal here would stay here (core.runtime.journal)
+    run.journaling = view.cache is None  # as at home: a cache records its own way
     if view.cache is not None:  # the run's cache: plan, replay and keep here, keys made here
         run.cache = worker_cache(view.cache, view.channel)
+    elif view.replay is not None:  # a rerun: the last run's tasks of this branch taken here
+        run.cache = JournalReplay.shipped(view.replay)
     run.remote_worker = worker.address
     run.answers.update(ticket.answers)
     # The run's one budget: what the rest of the run already took is taken here too.
@@ -209,6 +216,7 @@ def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes,
     finally:
         run.pool.shutdown()
         run.close_loop()  # the branch's async tasks ran on a loop of this worker's
+    journal, run.journal = run.journal, {}  # home with this outcome: a paused branch goes on without it
     paused = None
     if isinstance(error, SessionPaused):
         branch.event_log = EventLog()  # its events came home already
@@ -222,6 +230,7 @@ def run_branch(token: str, graph_blob: bytes, view_token: str, view_blob: bytes,
                 f"nested group of a Dask branch is not supported: run that group on threads"
             )
     remote = _outcome(branch, ticket, worker.address, attempt, forwarder.events, error, paused)
+    remote.journal = journal
     try:
         # A value that can't travel back (a result, a channel value, an error) travels
         # as the problem, sealed, and fails the branch naming it when the run reads it.
@@ -273,7 +282,17 @@ def _outcome(
         fork_counts=run.fork_counts(),
         dynamic_nodes=dynamic,
         paused_state=paused,
-        cache=None if run.cache is None else cache_report(run.cache, written_values(outcome.changes)),
+        cache=_cache_report(run.cache, outcome.changes),
         seen=(runs_seen + len(outcome.task_runs), skipped_seen + len(outcome.skipped),
               dynamic_seen + len(outcome.dynamic_tasks), len(run.groups)),
     )
+
+
+def _cache_report(cache: Any, changes: Any) -> CacheReport | None:
+    """What the branch's cache decided and kept here; a rerun's replay keeps nothing
+    and gives no tokens: its decisions only."""
+    if isinstance(cache, RunCache):
+        return cache_report(cache, written_values(changes))
+    if isinstance(cache, JournalReplay):
+        return CacheReport(dict(cache.decisions), [], {})
+    return None

@@ -14,7 +14,8 @@ each attempt returned) add nothing, so the run's hot path does no more work.
 What is written down are the values themselves, not copies: a value a later task
 changed in place is taken as it is now.  A run with a cache records its own way
 (``core.runtime.recording``: pickled copies) and journals nothing
-(``run.journaling`` is False).
+(``run.journaling`` is False).  A branch on a Dask worker journals in the worker's
+run, and its journal comes home with its outcome (``graflow_nb.distributed``).
 """
 
 from __future__ import annotations
