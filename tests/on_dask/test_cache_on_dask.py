@@ -18,20 +18,9 @@ from graflow_nb import task, workflow
 from graflow_nb.core.cache_files import DiskStore
 from graflow_nb.core.task import TaskWrapper
 
+from .call_files import called, calls
+
 pytestmark = pytest.mark.slow
-
-
-def called(folder, name):
-    (folder / f"{name}-{uuid.uuid4().hex}").write_text(str(os.getpid()))
-
-
-def calls(folder):
-    """{task: [process ids]} of the calls so far; the folder is emptied."""
-    seen: dict[str, list[int]] = {}
-    for path in sorted(folder.iterdir()):
-        seen.setdefault(path.name.rsplit("-", 1)[0], []).append(int(path.read_text()))
-        path.unlink()
-    return seen
 
 
 def diamond(name, folder, client=None, b_extra=0, fetch_rows=3):

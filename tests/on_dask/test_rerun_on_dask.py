@@ -22,21 +22,9 @@ from graflow_nb import task, workflow
 from graflow_nb.core.errors import ParallelGroupError
 from graflow_nb.core.task import TaskWrapper
 
+from .call_files import called, calls
+
 pytestmark = pytest.mark.slow
-
-
-def called(folder, name):
-    (folder / f"{name}-{uuid.uuid4().hex}").write_text(str(os.getpid()))
-
-
-def calls(folder):
-    """{task: [process ids]} of the calls so far; the folder is emptied."""
-    seen: dict[str, list[int]] = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and "-" in path.name:
-            seen.setdefault(path.name.rsplit("-", 1)[0], []).append(int(path.read_text()))
-            path.unlink()
-    return seen
 
 
 def pipeline(folder, client, switches):
