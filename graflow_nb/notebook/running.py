@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.runtime.gate import Gate
 from ..core.runtime.interrupt import stop_tasks
+from ..core.runtime.interruptible import wait_set
 from ..core.runtime.threadless import threads_available
 from ..debug.merge_preview import short
 
 if TYPE_CHECKING:
     from ..core.runtime.run import Run
     from ..core.workflow import WorkflowContext
-
-POLL_SECONDS = 0.05
 
 
 class CancelGate(Gate):
@@ -185,9 +184,9 @@ def _stop(workflow: WorkflowContext, gate: CancelGate, thread: threading.Thread,
 
 
 def _wait(thread: threading.Thread, done: threading.Event) -> None:
-    """Wait in short slices so that Ctrl-C lands here, on ``done`` rather than in
-    ``Thread.join``: on Python 3.11 a join interrupted by Ctrl-C marks the still-running
-    thread as stopped, and the next join returns at once, before the run has stopped."""
-    while not done.wait(POLL_SECONDS):
-        pass
+    """Wait on ``done`` in slices (``wait_set``), so that Ctrl-C lands here rather than
+    in ``Thread.join``: on Python 3.11 a join interrupted by Ctrl-C marks the
+    still-running thread as stopped, and the next join returns at once, before the run
+    has stopped."""
+    wait_set(done.wait, None)
     thread.join()  # the run has returned: only the thread's own exit is left
