@@ -29,6 +29,7 @@ from graflow_nb.core.runtime.groups.ready import ReadyScheduler
 from graflow_nb.core.runtime.handle import RunHandle
 from graflow_nb.core.runtime.loop import Outcome
 from graflow_nb.core.runtime.timed import TimedAttempts
+from graflow_nb.debug.gate import DebugGate
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("real_ctrl_c")]  # see conftest
 
@@ -172,4 +173,18 @@ def test_waiting_for_a_started_run_s_result():
         poke.noticed.set()  # caught here, while the task still spun: the run goes on until cancelled
     finally:
         run.cancel()
+    assert not poke.ran_to_the_end
+
+
+def test_a_debugger_step_waiting_for_the_run_to_come_to_rest():
+    poke = Poke(DebugGate.wait_quiescent.__code__)
+    with workflow("stepped") as wf:
+        task("poke")(poke)
+    dbg = wf.debug(session_id="D", timeout=60)  # held before poke; step() waits up to 60 s
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            dbg.step()  # poke runs; this waits for the run to come to rest
+        poke.noticed.set()  # caught here, while the task still spun
+    finally:
+        dbg.close()
     assert not poke.ran_to_the_end
